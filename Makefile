@@ -1,0 +1,45 @@
+# ParkTelemetry: `make test` and `make demo` install what is missing, build and run.
+SWIFT ?= swift
+DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: all deps build release test demo bench format clean
+
+all: build
+
+# Installs the Debian packages the build and the tests need, only those missing.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Builds once, then runs every test (unit, property and real-broker integration tests).
+test: deps
+	@scripts/reap-test-brokers.sh
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build; rc=$$?; scripts/reap-test-brokers.sh; exit $$rc
+
+# Starts a loopback broker, runs parkd against simulated traffic, shows the output, cleans up.
+demo: release
+	@scripts/demo.sh
+
+# Ingest benchmark: parkd beside mosquitto_sub on the same feed from the same broker.
+bench: release
+	$(SWIFT) run -c release parkbench
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Sources Simulators Tests Benchmarks
+
+clean:
+	rm -rf .build demo-run

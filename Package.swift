@@ -1,0 +1,73 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "ParkTelemetry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "parkd", targets: ["parkd"]),
+        .executable(name: "parksim", targets: ["parksim"]),
+        .library(name: "MQTTClient", targets: ["MQTTClient"]),
+        .library(name: "TelemetryCore", targets: ["TelemetryCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMosquitto",
+            path: "Sources/CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        .target(
+            name: "MQTTClient",
+            dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(name: "TelemetryCore"),
+        .target(
+            name: "ParkDaemon",
+            dependencies: [
+                "MQTTClient", "TelemetryCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "parkd",
+            dependencies: ["ParkDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .target(
+            name: "ParkSimulation",
+            dependencies: ["TelemetryCore"],
+            path: "Simulators/ParkSimulation"
+        ),
+        .executableTarget(
+            name: "parksim",
+            dependencies: [
+                "ParkSimulation", "MQTTClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Simulators/parksim"
+        ),
+        // Starts real mosquitto brokers on loopback for tests and benchmarks.
+        .target(name: "BrokerHarness", path: "Tests/Support/BrokerHarness"),
+        .executableTarget(
+            name: "parkbench",
+            dependencies: ["BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkDaemon"],
+            path: "Benchmarks/parkbench"
+        ),
+        .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "BrokerHarness"]),
+        .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
+        .testTarget(name: "ParkDaemonTests", dependencies: ["ParkDaemon", "BrokerHarness"]),
+        .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["BrokerHarness", "MQTTClient", "ParkSimulation"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

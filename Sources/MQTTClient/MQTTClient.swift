@@ -1,0 +1,91 @@
+import Logging
+
+/// An MQTT client over libmosquitto: one network thread per client, messages handed to
+/// `onMessage` on that thread as they arrive (no task hop, no queue), publish from anywhere.
+///
+/// Keep `onMessage` quick: it runs on the network thread, and a slow handler delays
+/// keepalives and acknowledgements. Dropping the last reference stops the client.
+public final class MQTTClient: Sendable {
+    private let engine: MosquittoEngine
+
+    public init(
+        configuration: MQTTClientConfiguration,
+        logger: Logger = Logger(label: "mqtt"),
+        onMessage: @escaping @Sendable (MQTTMessage) -> Void = { _ in },
+        onEvent: @escaping @Sendable (MQTTClientEvent) -> Void = { _ in }
+    ) throws(MQTTError) {
+        engine = try MosquittoEngine(
+            configuration: configuration, logger: logger, onMessage: onMessage, onEvent: onEvent)
+    }
+
+    deinit {
+        engine.stop(timeout: 10)
+    }
+
+    public var configuration: MQTTClientConfiguration { engine.configuration }
+
+    /// Starts the network thread, which connects, subscribes and reconnects by itself.
+    public func start() {
+        engine.start()
+    }
+
+    /// Blocks until connected; throws the latest failure (refusal, TLS, DNS) if there is one.
+    public func waitUntilConnected(timeout: Double) throws(MQTTError) {
+        try engine.waitUntilConnected(timeout: timeout)
+    }
+
+    public var isConnected: Bool { engine.isConnected }
+
+    /// Publishes from any thread. Waits (bounded) while `maxQueuedPublishes` are unacknowledged.
+    public func publish(_ topic: String, payload: [UInt8], qos: QoS = .atMostOnce, retain: Bool = false)
+        throws(MQTTError)
+    {
+        var failure: MQTTError?
+        payload.withUnsafeBytes { bytes in
+            do throws(MQTTError) {
+                try engine.publish(topic: topic, payload: bytes, qos: qos, retain: retain)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    public func publish(_ topic: String, text: String, qos: QoS = .atMostOnce, retain: Bool = false)
+        throws(MQTTError)
+    {
+        try publish(topic, payload: Array(text.utf8), qos: qos, retain: retain)
+    }
+
+    /// Waits until everything published so far is written (QoS 0) or acknowledged (QoS 1).
+    public func flush(timeout: Double = 10) throws(MQTTError) {
+        try engine.flush(timeout: timeout)
+    }
+
+    /// Disconnects cleanly and ends the network thread. Idempotent.
+    public func stop(timeout: Double = 10) {
+        engine.stop(timeout: timeout)
+    }
+
+    public var statistics: Statistics {
+        Statistics(
+            received: engine.received.load(ordering: .relaxed),
+            published: engine.published.load(ordering: .relaxed),
+            completed: engine.completed.load(ordering: .relaxed),
+            reconnects: engine.reconnects.load(ordering: .relaxed),
+            loopRestarts: engine.loopRestarts.load(ordering: .relaxed),
+            watchdogRecycles: engine.watchdogRecycles.load(ordering: .relaxed),
+            connected: engine.isConnected)
+    }
+
+    public struct Statistics: Sendable, Equatable {
+        public var received: UInt64
+        public var published: UInt64
+        /// Publishes written (QoS 0) or acknowledged (QoS 1).
+        public var completed: UInt64
+        public var reconnects: UInt64
+        public var loopRestarts: UInt64
+        public var watchdogRecycles: UInt64
+        public var connected: Bool
+    }
+}

@@ -1,0 +1,447 @@
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+
+private let libraryInitialised: Bool = {
+    mosquitto_lib_init()
+    return true
+}()
+
+/// Owns one libmosquitto handle and the thread that runs its network loop.
+///
+/// Every libmosquitto callback runs on that thread, which holds a strong reference to the
+/// engine until it ends; the handle is destroyed only in `deinit`, so no callback can reach
+/// freed memory however the client is closed.
+final class MosquittoEngine: @unchecked Sendable {
+    let configuration: MQTTClientConfiguration
+    private let logger: Logger
+    private let onMessage: @Sendable (MQTTMessage) -> Void
+    private let onEvent: @Sendable (MQTTClientEvent) -> Void
+    private let mosq: OpaquePointer
+
+    let received = Atomic<UInt64>(0)
+    let published = Atomic<UInt64>(0)
+    let completed = Atomic<UInt64>(0)
+    let reconnects = Atomic<UInt64>(0)
+    let loopRestarts = Atomic<UInt64>(0)
+    let watchdogRecycles = Atomic<UInt64>(0)
+    private let stopRequested = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
+    private let publishWaiters = Atomic<Int>(0)
+
+    /// Connection state shared with callers' threads.
+    private let state = NSCondition()
+    private var connected = false
+    private var lastFailure: MQTTError?
+    private var everConnected = false
+
+    private let publishGate = NSCondition()
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let lastLogError = Mutex<String?>(nil)
+    private var loopThread: Thread?
+
+    // Loop-thread-only state.
+    private var attempt = 0
+    /// The broker refused the current attempt; what the loop then returns is only its echo.
+    private var refused = false
+    private var resubscribeOnConnect = false
+    private var pendingSubscriptions: [Int32: String] = [:]
+    private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant) = (0, .now)
+
+    init(
+        configuration: MQTTClientConfiguration,
+        logger: Logger,
+        onMessage: @escaping @Sendable (MQTTMessage) -> Void,
+        onEvent: @escaping @Sendable (MQTTClientEvent) -> Void
+    ) throws(MQTTError) {
+        try configuration.validate()
+        _ = libraryInitialised
+        guard let handle = mosquitto_new(configuration.clientID, configuration.cleanSession, nil) else {
+            throw .library(call: "mosquitto_new", code: MOSQ_ERR_NOMEM.rawValue, message: "out of memory", detail: nil)
+        }
+        self.mosq = handle
+        self.configuration = configuration
+        self.logger = logger
+        self.onMessage = onMessage
+        self.onEvent = onEvent
+        try configureHandle()
+    }
+
+    deinit {
+        mosquitto_destroy(mosq)
+    }
+
+    private func configureHandle() throws(MQTTError) {
+        let c = configuration
+        mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
+        try MQTTError.check(mosquitto_threaded_set(mosq, true), "mosquitto_threaded_set")
+        let version = c.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        try MQTTError.check(
+            mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, version), "set protocol version")
+        let inflight = Int32(min(c.maxInflight, 65535))
+        if c.protocolVersion == .v5 {
+            try MQTTError.check(mosquitto_int_option(mosq, MOSQ_OPT_RECEIVE_MAXIMUM, inflight), "set receive maximum")
+            try MQTTError.check(mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, inflight), "set send maximum")
+        } else {
+            try MQTTError.check(mosquitto_max_inflight_messages_set(mosq, UInt32(inflight)), "set max inflight")
+        }
+        if let username = c.username {
+            try MQTTError.check(
+                mosquitto_username_pw_set(mosq, username, c.password?.value), "mosquitto_username_pw_set")
+        }
+        if c.url.usesTLS || c.tls != nil {
+            let tls = c.tls ?? .init()
+            let rc: Int32
+            if tls.caFile == nil && tls.caPath == nil {
+                rc = mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1)
+            } else {
+                rc = mosquitto_tls_set(mosq, tls.caFile, tls.caPath, tls.certFile, tls.keyFile, nil)
+            }
+            try MQTTError.check(rc, "configure TLS", detail: "ca_file \(tls.caFile ?? "-"), cert_file \(tls.certFile ?? "-")")
+            try MQTTError.check(mosquitto_tls_insecure_set(mosq, !tls.verifyHostname), "mosquitto_tls_insecure_set")
+        }
+        mosquitto_connect_v5_callback_set(mosq) { _, obj, rc, flags, _ in
+            MosquittoEngine.from(obj).handleConnect(rc: rc, flags: flags)
+        }
+        mosquitto_disconnect_callback_set(mosq) { _, obj, rc in
+            MosquittoEngine.from(obj).handleDisconnect(rc: rc)
+        }
+        mosquitto_message_callback_set(mosq) { _, obj, message in
+            guard let message else { return }
+            MosquittoEngine.from(obj).deliver(message)
+        }
+        mosquitto_publish_callback_set(mosq) { _, obj, _ in
+            MosquittoEngine.from(obj).handlePublished()
+        }
+        mosquitto_subscribe_callback_set(mosq) { _, obj, mid, count, granted in
+            MosquittoEngine.from(obj).handleSubscribed(mid: mid, granted: Array(UnsafeBufferPointer(start: granted, count: Int(count))))
+        }
+    }
+
+    private static func from(_ obj: UnsafeMutableRawPointer?) -> MosquittoEngine {
+        Unmanaged<MosquittoEngine>.fromOpaque(obj!).takeUnretainedValue()
+    }
+
+    // MARK: - Control from any thread
+
+    func start() {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "mqtt-\(configuration.clientID)"
+        loopThread = thread
+        thread.start()
+    }
+
+    /// Ends the loop (sending DISCONNECT when connected) and waits for the thread to finish.
+    func stop(timeout: Double) {
+        guard !stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wake.signal()
+        publishGate.broadcast()
+        state.broadcast()
+        guard started.load(ordering: .acquiring), Thread.current !== loopThread else { return }
+        if finished.wait(timeout: .now() + timeout) == .timedOut {
+            logger.error("MQTT network thread did not stop within \(timeout)s")
+        }
+    }
+
+    var isConnected: Bool {
+        state.lock()
+        defer { state.unlock() }
+        return connected
+    }
+
+    func waitUntilConnected(timeout: Double) throws(MQTTError) {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        state.lock()
+        defer { state.unlock() }
+        while !connected {
+            if let lastFailure { throw lastFailure }
+            if stopRequested.load(ordering: .relaxed) { throw .stopped }
+            if !state.wait(until: deadline) {
+                if connected { return }
+                throw lastFailure ?? .timedOut("waiting \(timeout)s for a connection to \(configuration.url)")
+            }
+        }
+    }
+
+    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: QoS, retain: Bool) throws(MQTTError) {
+        if stopRequested.load(ordering: .relaxed) { throw .stopped }
+        let limit = UInt64(configuration.maxQueuedPublishes)
+        if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
+            try waitForQueue(below: limit, timeout: 60)
+        }
+        published.add(1, ordering: .relaxed)
+        var mid: Int32 = 0
+        let rc = mosquitto_publish(
+            mosq, &mid, topic, Int32(payload.count), payload.baseAddress, qos.rawValue, retain)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            published.subtract(1, ordering: .relaxed)
+            if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
+            throw .library(call: "publish to '\(topic)'", code: rc, message: MQTTError.strerror(rc), detail: nil)
+        }
+    }
+
+    /// Waits until every message handed to `publish` has been written (QoS 0) or acknowledged (QoS 1).
+    func flush(timeout: Double) throws(MQTTError) {
+        try waitForQueue(below: 1, timeout: timeout)
+    }
+
+    private func waitForQueue(below limit: UInt64, timeout: Double) throws(MQTTError) {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        publishWaiters.add(1, ordering: .sequentiallyConsistent)
+        defer { publishWaiters.subtract(1, ordering: .sequentiallyConsistent) }
+        publishGate.lock()
+        defer { publishGate.unlock() }
+        while published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
+            if stopRequested.load(ordering: .relaxed) { throw .stopped }
+            if !publishGate.wait(until: deadline) {
+                let outstanding = published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed)
+                throw .timedOut("waiting for \(outstanding) queued publishes to be acknowledged")
+            }
+        }
+    }
+
+    // MARK: - The network thread
+
+    private func run() {
+        while !stopRequested.load(ordering: .relaxed) {
+            lastLogError.withLock { $0 = nil }
+            refused = false
+            installLogCallback(true)
+            let rc = connectOnce()
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                let failure = MQTTError.library(
+                    call: "connect to \(configuration.url)", code: rc, message: Self.describe(rc),
+                    detail: lastLogError.withLock { $0 })
+                recordFailure(failure)
+                if sleepBeforeRetry() { break }
+                continue
+            }
+            watchdogMark = (received.load(ordering: .relaxed), .now)
+            var loopRC = MOSQ_ERR_SUCCESS.rawValue
+            while !stopRequested.load(ordering: .relaxed) {
+                loopRC = mosquitto_loop(mosq, 200, 1)
+                if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
+                checkWatchdog()
+            }
+            if stopRequested.load(ordering: .relaxed) { break }
+            connectionEnded(rc: loopRC)
+            if sleepBeforeRetry() { break }
+        }
+        shutDownConnection()
+    }
+
+    private func connectOnce() -> Int32 {
+        let c = configuration
+        if c.protocolVersion == .v5 {
+            var properties: OpaquePointer? = nil
+            if !c.cleanSession {
+                mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), c.sessionExpiry)
+            }
+            defer { mosquitto_property_free_all(&properties) }
+            return mosquitto_connect_bind_v5(mosq, c.url.host, Int32(c.url.port), Int32(c.keepAlive), nil, properties)
+        }
+        return mosquitto_connect(mosq, c.url.host, Int32(c.url.port), Int32(c.keepAlive))
+    }
+
+    /// Returns true when stop was requested during the wait.
+    private func sleepBeforeRetry() -> Bool {
+        let delay = configuration.reconnect.delay(attempt: attempt)
+        attempt += 1
+        logger.debug("reconnecting to \(configuration.url) in \(delay)s")
+        _ = wake.wait(timeout: .now() + delay)
+        if stopRequested.load(ordering: .relaxed) { return true }
+        reconnects.add(1, ordering: .relaxed)
+        return false
+    }
+
+    private func connectionEnded(rc: Int32) {
+        let wasConnected = setConnected(false)
+        let reason = Self.describe(rc)
+        let detail = lastLogError.withLock { $0 }
+        if refused { return }
+        if Self.isFatalToLibraryLoop(rc) {
+            // libmosquitto's own loop_forever gives up on these; we restart it after a backoff.
+            loopRestarts.add(1, ordering: .relaxed)
+            let text = detail.map { "\(reason): \($0)" } ?? reason
+            logger.error("MQTT network loop ended on an error; restarting it", metadata: ["reason": "\(text)"])
+            onEvent(.loopRestarted(reason: text))
+            let failure = MQTTError.library(call: "network loop", code: rc, message: reason, detail: detail)
+            recordFailure(failure, quiet: true)
+        } else if wasConnected {
+            logger.warning("lost the connection to \(configuration.url)", metadata: ["reason": "\(reason)"])
+            onEvent(.disconnected(reason: reason))
+        }
+    }
+
+    private func shutDownConnection() {
+        if isConnected {
+            mosquitto_disconnect(mosq)
+            // Let the loop write DISCONNECT and close the socket; bounded.
+            for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
+        }
+        if setConnected(false) { onEvent(.disconnected(reason: "client stopped")) }
+        publishGate.broadcast()
+    }
+
+    private func checkWatchdog() {
+        guard let timeout = configuration.watchdogTimeout, isConnected else { return }
+        let now = ContinuousClock.now
+        let count = received.load(ordering: .relaxed)
+        if count != watchdogMark.count {
+            watchdogMark = (count, now)
+            return
+        }
+        let silent = now - watchdogMark.at
+        if silent > .seconds(timeout) {
+            let seconds = Double(silent.components.seconds) + Double(silent.components.attoseconds) / 1e18
+            logger.warning(
+                "no message for \(Int(seconds))s on a live connection; recycling it and re-subscribing")
+            watchdogRecycles.add(1, ordering: .relaxed)
+            resubscribeOnConnect = true
+            watchdogMark = (count, now)
+            onEvent(.watchdogRecycled(silentSeconds: seconds))
+            mosquitto_disconnect(mosq)
+        }
+    }
+
+    @discardableResult
+    private func setConnected(_ value: Bool) -> Bool {
+        state.lock()
+        let old = connected
+        connected = value
+        if value {
+            lastFailure = nil
+            everConnected = true
+        }
+        state.broadcast()
+        state.unlock()
+        return old
+    }
+
+    /// Reports before it records, so that a waiter woken by the record sees the event too.
+    private func recordFailure(_ failure: MQTTError, quiet: Bool = false) {
+        if !quiet {
+            logger.error("MQTT connection failed: \(failure)")
+            onEvent(.connectFailed(failure))
+        }
+        state.lock()
+        lastFailure = failure
+        state.broadcast()
+        state.unlock()
+    }
+
+    // MARK: - Callbacks (network thread)
+
+    private func handleConnect(rc: Int32, flags: Int32) {
+        guard rc == 0 else {
+            let reason =
+                configuration.protocolVersion == .v5
+                ? String(cString: mosquitto_reason_string(rc)) : String(cString: mosquitto_connack_string(rc))
+            refused = true
+            recordFailure(.connectionRefused(code: rc, reason: reason))
+            return
+        }
+        installLogCallback(false)
+        attempt = 0
+        let sessionPresent = flags & 1 != 0
+        setConnected(true)
+        logger.info(
+            "connected to \(configuration.url)",
+            metadata: ["client_id": "\(configuration.clientID)", "session_present": "\(sessionPresent)"])
+        onEvent(.connected(sessionPresent: sessionPresent))
+        if !configuration.subscriptions.isEmpty
+            && (!sessionPresent || configuration.cleanSession || resubscribeOnConnect)
+        {
+            resubscribeOnConnect = false
+            subscribeAll()
+        }
+    }
+
+    private func subscribeAll() {
+        pendingSubscriptions.removeAll()
+        for subscription in configuration.subscriptions {
+            var mid: Int32 = 0
+            let rc = mosquitto_subscribe(mosq, &mid, subscription.filter, subscription.qos.rawValue)
+            if rc == MOSQ_ERR_SUCCESS.rawValue {
+                pendingSubscriptions[mid] = subscription.filter
+            } else {
+                logger.error("subscribe to '\(subscription.filter)' failed: \(Self.describe(rc))")
+                resubscribeOnConnect = true
+            }
+        }
+    }
+
+    private func handleSubscribed(mid: Int32, granted: [Int32]) {
+        guard let filter = pendingSubscriptions.removeValue(forKey: mid) else { return }
+        if granted.contains(where: { $0 >= 0x80 }) {
+            logger.error("\(MQTTError.subscriptionRefused(filter: filter))")
+            onEvent(.subscriptionRefused(filter: filter))
+        } else {
+            logger.debug("subscribed to '\(filter)'")
+            onEvent(.subscribed(filters: [filter]))
+        }
+    }
+
+    private func handleDisconnect(rc: Int32) {
+        if rc != 0 { lastLogError.withLock { if $0 == nil { $0 = Self.describe(rc) } } }
+    }
+
+    private func deliver(_ message: UnsafePointer<mosquitto_message>) {
+        let m = message.pointee
+        let topic = String(cString: m.topic)
+        let payload: [UInt8]
+        if m.payloadlen > 0, let bytes = m.payload {
+            payload = [UInt8](UnsafeRawBufferPointer(start: bytes, count: Int(m.payloadlen)))
+        } else {
+            payload = []
+        }
+        received.add(1, ordering: .relaxed)
+        onMessage(MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain))
+    }
+
+    private func handlePublished() {
+        completed.add(1, ordering: .relaxed)
+        if publishWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+            publishGate.lock()
+            publishGate.broadcast()
+            publishGate.unlock()
+        }
+    }
+
+    /// libmosquitto formats a string for every packet once a log callback is set, so it is
+    /// installed only while connecting, where its error lines (TLS, DNS) explain failures.
+    private func installLogCallback(_ on: Bool) {
+        if on {
+            mosquitto_log_callback_set(mosq) { _, obj, level, text in
+                guard level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING) != 0, let text else { return }
+                let line = String(cString: text)
+                MosquittoEngine.from(obj).lastLogError.withLock { $0 = line }
+            }
+        } else {
+            mosquitto_log_callback_set(mosq, nil)
+        }
+    }
+
+    static func describe(_ rc: Int32) -> String {
+        if rc == MOSQ_ERR_ERRNO.rawValue {
+            return String(cString: strerror(errno))
+        }
+        return MQTTError.strerror(rc)
+    }
+
+    /// The errors on which `mosquitto_loop_forever` returns instead of reconnecting.
+    static func isFatalToLibraryLoop(_ rc: Int32) -> Bool {
+        let fatal: [mosq_err_t] = [
+            MOSQ_ERR_NOMEM, MOSQ_ERR_PROTOCOL, MOSQ_ERR_INVAL, MOSQ_ERR_NOT_FOUND, MOSQ_ERR_TLS,
+            MOSQ_ERR_PAYLOAD_SIZE, MOSQ_ERR_NOT_SUPPORTED, MOSQ_ERR_AUTH, MOSQ_ERR_ACL_DENIED,
+            MOSQ_ERR_UNKNOWN, MOSQ_ERR_EAI, MOSQ_ERR_PROXY, MOSQ_ERR_MALFORMED_PACKET,
+        ]
+        return fatal.contains { $0.rawValue == rc }
+    }
+}

@@ -1,0 +1,79 @@
+import BrokerHarness
+import Foundation
+import MQTTClient
+import Testing
+
+@Suite("Round trips through a real mosquitto")
+struct RoundTripTests {
+    @Test("QoS 0 and 1 deliver every message, byte for byte", arguments: MQTTClientConfiguration.ProtocolVersion.allCases)
+    func roundTrip(version: MQTTClientConfiguration.ProtocolVersion) throws {
+        let broker = try Broker()
+        let inbox = Inbox()
+        let subscriber = try MQTTClient.make(
+            broker.url, id: "sub-\(version.rawValue)", protocolVersion: version,
+            subscriptions: [.init("rt/#", qos: .atLeastOnce)], inbox: inbox)
+        try subscriber.waitUntilConnected(timeout: 10)
+        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
+        let publisher = try MQTTClient.make(broker.url, id: "pub-\(version.rawValue)", protocolVersion: version)
+        try publisher.waitUntilConnected(timeout: 10)
+
+        var sent: [MQTTMessage] = []
+        for i in 0..<100 {
+            // Binary payloads with NUL bytes and every byte value must survive the copy.
+            let payload = (0..<(i % 7 * 37)).map { UInt8(($0 * 31 + i) % 256) }
+            let qos: QoS = i % 2 == 0 ? .atMostOnce : .atLeastOnce
+            let topic = "rt/\(qos.rawValue)/m\(i)"
+            try publisher.publish(topic, payload: payload, qos: qos)
+            sent.append(MQTTMessage(topic: topic, payload: payload))
+        }
+        try publisher.flush(timeout: 10)
+        #expect(inbox.wait(forMessages: 100))
+        let received = inbox.received.map { MQTTMessage(topic: $0.topic, payload: $0.payload) }
+        #expect(received.count == 100)
+        #expect(Set(received.map(\.topic)) == Set(sent.map(\.topic)))
+        for message in sent {
+            #expect(received.first { $0.topic == message.topic }?.payload == message.payload)
+        }
+        #expect(subscriber.statistics.received == 100)
+        #expect(publisher.statistics.completed == 100)
+    }
+
+    @Test("a retained message reaches a subscriber that arrives later, flagged retained")
+    func retained() throws {
+        let broker = try Broker()
+        let publisher = try MQTTClient.make(broker.url, id: "pub-retain")
+        try publisher.waitUntilConnected(timeout: 10)
+        try publisher.publish("status/gateway", text: "online", qos: .atLeastOnce, retain: true)
+        try publisher.flush()
+
+        let inbox = Inbox()
+        let late = try MQTTClient.make(
+            broker.url, id: "late", subscriptions: [.init("status/#", qos: .atLeastOnce)], inbox: inbox)
+        try late.waitUntilConnected(timeout: 10)
+        #expect(inbox.wait(forMessages: 1))
+        let message = try #require(inbox.received.first)
+        #expect(message.topic == "status/gateway")
+        #expect(message.payload == Array("online".utf8))
+        #expect(message.retain)
+    }
+
+    @Test("stopping a client while a flood arrives neither crashes nor leaks a callback")
+    func stopUnderLoad() throws {
+        let broker = try Broker()
+        let publisher = try MQTTClient.make(broker.url, id: "flood")
+        try publisher.waitUntilConnected(timeout: 10)
+        for round in 0..<5 {
+            let inbox = Inbox()
+            var subscriber: MQTTClient? = try MQTTClient.make(
+                broker.url, id: "victim-\(round)", subscriptions: [.init("flood/#", qos: .atMostOnce)], inbox: inbox)
+            try subscriber?.waitUntilConnected(timeout: 10)
+            #expect(inbox.wait { _, events in events.subscribedCount == 1 })
+            for i in 0..<2_000 {
+                try publisher.publish("flood/\(i % 10)", payload: Array(repeating: UInt8(i % 256), count: 64))
+                if i == 1_000 { subscriber = nil }  // last reference dropped mid-stream
+            }
+            #expect(subscriber == nil)
+            try publisher.flush()
+        }
+    }
+}
