@@ -1,0 +1,42 @@
+import Logging
+
+/// Logs rejected input with its topic and reason, at most `burst` lines per reason per
+/// minute, then says how many it left out: a flood of bad payloads cannot flood the log.
+struct BadInputLog {
+    let logger: Logger
+    let burst: Int
+    private var windowStart: Int64?
+    private var logged: [RejectReason: Int] = [:]
+    private var suppressed: [RejectReason: Int] = [:]
+
+    init(logger: Logger, burst: Int = 10) {
+        self.logger = logger
+        self.burst = burst
+    }
+
+    mutating func record(_ reason: RejectReason, topic: String, detail: String, nowMilliseconds: Int64) {
+        if windowStart.map({ nowMilliseconds - $0 >= 60_000 || nowMilliseconds < $0 }) ?? true {
+            flushSuppressed()
+            windowStart = nowMilliseconds
+            logged.removeAll(keepingCapacity: true)
+        }
+        let count = logged[reason, default: 0]
+        guard count < burst else {
+            suppressed[reason, default: 0] += 1
+            return
+        }
+        logged[reason] = count + 1
+        logger.warning(
+            "rejected message: \(detail)",
+            metadata: ["reason": "\(reason.rawValue)", "topic": "\(LogSafe.text(topic))"])
+    }
+
+    mutating func flushSuppressed() {
+        for (reason, count) in suppressed.sorted(by: { $0.key < $1.key }) where count > 0 {
+            logger.warning(
+                "\(count) more rejected messages not logged in the last minute",
+                metadata: ["reason": "\(reason.rawValue)"])
+        }
+        suppressed.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,328 @@
+import Foundation
+import MQTTClient
+import TelemetryCore
+import Yams
+
+/// parkd's configuration: one YAML file, parsed into typed values with defaults.
+/// Relative paths are taken from the configuration file's directory.
+public struct DaemonConfiguration: Sendable {
+    public struct Broker: Sendable {
+        public var url: BrokerURL
+        public var protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311
+        public var clientID = "parkd"
+        public var keepAlive = 30
+        public var username: String?
+        /// Where the password comes from, shown in the effective configuration instead of it.
+        public var passwordSource: String?
+        public var password: Secret?
+        public var tls: MQTTClientConfiguration.TLS?
+        public var cleanSession = false
+        public var sessionExpiry: Double = 7 * 86400
+        public var reconnectInitial = 0.5
+        public var reconnectMaximum = 30.0
+        public var watchdog: Double? = 300
+    }
+
+    public struct Payload: Sendable {
+        public var maxBytes = 65536
+        public var fields = JSONReadingDecoder.FieldNames()
+    }
+
+    public struct Summaries: Sendable {
+        public var path: String
+        public var interval: Double = 60
+        /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
+        public var utcOffsetMinutes = 7 * 60
+    }
+
+    public var file: String
+    public var broker: Broker
+    public var subscriptions: [MQTTClientConfiguration.Subscription] = [.init("parks/#", qos: .atLeastOnce)]
+    public var topicPatterns: [TopicPattern]
+    public var payload = Payload()
+    public var summaries: Summaries
+    public var maxSeries = 100_000
+    public var logLevel = "info"
+
+    public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw ConfigurationError(
+                file: path, keyPath: "", message: exists ? "cannot read the file (permissions?)" : "no such file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: path, keyPath: "", message: "the file is not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
+        } catch {
+            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
+        }
+        guard let node else { throw ConfigurationError(file: file, keyPath: "", message: "the file is empty") }
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        return try ConfigurationParser(file: file, directory: directory).parse(YAMLValue(node: node, path: "", file: file))
+    }
+}
+
+private struct ConfigurationParser {
+    let file: String
+    let directory: String
+
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: directory).appendingPathComponent(path).standardized.path
+    }
+
+    func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
+        let top = try root.fields(["broker", "subscriptions", "topics", "payload", "summaries", "limits", "log"])
+        guard let brokerNode = top["broker"] else {
+            throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
+        }
+        let broker = try parseBroker(brokerNode)
+        var patterns = [try! TopicPattern(TopicPattern.defaultPattern)]
+        if let topics = top["topics"] {
+            patterns = try topics.list().map { (item: YAMLValue) throws(ConfigurationError) -> TopicPattern in
+                let f = try item.fields(["pattern", "fixed"])
+                guard let patternNode = f["pattern"] else { throw item.error("missing 'pattern'") }
+                let text = try patternNode.nonEmptyString()
+                let fixed = try f["fixed"]?.stringMap() ?? [:]
+                do throws(TopicPatternError) {
+                    return try TopicPattern(text, fixed: fixed)
+                } catch {
+                    throw patternNode.error(error.problem)
+                }
+            }
+            if patterns.isEmpty { throw topics.error("needs at least one pattern") }
+        }
+        let summariesNode = top["summaries"]
+        let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset"])
+        var summaries = DaemonConfiguration.Summaries(
+            path: resolve(try summaryFields?["path"]?.nonEmptyString() ?? "summaries.jsonl"))
+        if let interval = summaryFields?["interval"] { summaries.interval = try interval.duration(in: 1...86400) }
+        if let offset = summaryFields?["utc_offset"] {
+            let text = try offset.string()
+            guard let minutes = Self.utcOffset(text) else {
+                throw offset.error("expected an offset such as +07:00, found '\(text)'")
+            }
+            summaries.utcOffsetMinutes = minutes
+        }
+        var configuration = DaemonConfiguration(
+            file: file, broker: broker, topicPatterns: patterns, summaries: summaries)
+        if let subscriptions = top["subscriptions"] {
+            configuration.subscriptions = try subscriptions.list().map {
+                (item: YAMLValue) throws(ConfigurationError) -> MQTTClientConfiguration.Subscription in
+                let f = try item.fields(["filter", "qos"])
+                guard let filterNode = f["filter"] else { throw item.error("missing 'filter'") }
+                let filter = try filterNode.nonEmptyString()
+                let qos = try f["qos"]?.int(in: 0...1) ?? 1
+                let subscription = MQTTClientConfiguration.Subscription(filter, qos: qos == 0 ? .atMostOnce : .atLeastOnce)
+                do {
+                    try MQTTClientConfiguration(url: broker.url, clientID: "x", subscriptions: [subscription]).validate()
+                } catch {
+                    throw filterNode.error("\(error)")
+                }
+                return subscription
+            }
+            if configuration.subscriptions.isEmpty { throw subscriptions.error("needs at least one filter") }
+        }
+        if let payload = top["payload"] {
+            let f = try payload.fields(["max_bytes", "fields"])
+            if let maxBytes = f["max_bytes"] { configuration.payload.maxBytes = try maxBytes.int(in: 16...268_435_455) }
+            if let names = f["fields"] {
+                let n = try names.fields(["value", "ts", "unit", "status", "seq"])
+                if let v = n["value"] { configuration.payload.fields.value = try v.nonEmptyString() }
+                if let v = n["ts"] { configuration.payload.fields.time = try v.nonEmptyString() }
+                if let v = n["unit"] { configuration.payload.fields.unit = try v.nonEmptyString() }
+                if let v = n["status"] { configuration.payload.fields.status = try v.nonEmptyString() }
+                if let v = n["seq"] { configuration.payload.fields.seq = try v.nonEmptyString() }
+            }
+        }
+        if let limits = top["limits"] {
+            let f = try limits.fields(["max_series"])
+            if let maxSeries = f["max_series"] { configuration.maxSeries = try maxSeries.int(in: 1...10_000_000) }
+        }
+        if let log = top["log"] {
+            let f = try log.fields(["level"])
+            if let level = f["level"] {
+                let text = try level.string().lowercased()
+                let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+                guard levels.contains(text) else {
+                    throw level.error("expected one of \(levels.joined(separator: ", ")), found '\(text)'")
+                }
+                configuration.logLevel = text
+            }
+        }
+        return configuration
+    }
+
+    func parseBroker(_ node: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Broker {
+        let f = try node.fields([
+            "url", "protocol", "client_id", "keepalive", "username", "password_file", "password_env", "tls",
+            "clean_session", "session_expiry", "reconnect", "watchdog",
+        ])
+        guard let urlNode = f["url"] else { throw node.error("missing 'url', e.g. mqtt://127.0.0.1:1883") }
+        let urlText = try urlNode.nonEmptyString()
+        let url: BrokerURL
+        do {
+            url = try BrokerURL(parsing: urlText)
+        } catch {
+            throw urlNode.error(Self.strip(error))
+        }
+        var broker = DaemonConfiguration.Broker(url: url)
+        if let v = f["protocol"] {
+            let text = try v.string()
+            switch text {
+            case "3.1.1", "311", "4": broker.protocolVersion = .v311
+            case "5", "5.0": broker.protocolVersion = .v5
+            default: throw v.error("expected 3.1.1 or 5, found '\(text)'")
+            }
+        }
+        if let v = f["client_id"] { broker.clientID = try v.nonEmptyString() }
+        if let v = f["keepalive"] { broker.keepAlive = Int(try v.duration(in: 5...65535)) }
+        if let v = f["username"] { broker.username = try v.nonEmptyString() }
+        if let passwordFile = f["password_file"], let passwordEnv = f["password_env"] {
+            _ = passwordEnv
+            throw passwordFile.error("set password_file or password_env, not both")
+        }
+        if let v = f["password_file"] {
+            let path = resolve(try v.nonEmptyString())
+            do {
+                broker.password = try Secret.fromFile(path)
+            } catch {
+                throw v.error(Self.strip(error))
+            }
+            broker.passwordSource = "file \(path)"
+        }
+        if let v = f["password_env"] {
+            let name = try v.nonEmptyString()
+            do {
+                broker.password = try Secret.fromEnvironment(name)
+            } catch {
+                throw v.error(Self.strip(error))
+            }
+            broker.passwordSource = "environment \(name)"
+        }
+        if broker.password != nil && broker.username == nil {
+            throw node.error("a password is set but no username")
+        }
+        if let tlsNode = f["tls"] {
+            let t = try tlsNode.fields(["ca_file", "ca_path", "cert_file", "key_file", "verify_hostname"])
+            var tls = MQTTClientConfiguration.TLS()
+            for (key, apply) in [
+                ("ca_file", { (tls: inout MQTTClientConfiguration.TLS, p: String) in tls.caFile = p }),
+                ("ca_path", { (tls: inout MQTTClientConfiguration.TLS, p: String) in tls.caPath = p }),
+                ("cert_file", { (tls: inout MQTTClientConfiguration.TLS, p: String) in tls.certFile = p }),
+                ("key_file", { (tls: inout MQTTClientConfiguration.TLS, p: String) in tls.keyFile = p }),
+            ] {
+                guard let v = t[key] else { continue }
+                let path = resolve(try v.nonEmptyString())
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw v.error("cannot read '\(path)'")
+                }
+                apply(&tls, path)
+            }
+            if let v = t["verify_hostname"] { tls.verifyHostname = try v.bool() }
+            if (tls.certFile == nil) != (tls.keyFile == nil) {
+                throw tlsNode.error("a client certificate needs both cert_file and key_file")
+            }
+            broker.tls = tls
+        }
+        if let v = f["clean_session"] { broker.cleanSession = try v.bool() }
+        if let v = f["session_expiry"] { broker.sessionExpiry = try v.duration(in: 0...Double(UInt32.max)) }
+        if let reconnect = f["reconnect"] {
+            let r = try reconnect.fields(["initial", "max"])
+            if let v = r["initial"] { broker.reconnectInitial = try v.duration(in: 0.01...3600) }
+            if let v = r["max"] { broker.reconnectMaximum = try v.duration(in: 0.01...86400) }
+            if broker.reconnectMaximum < broker.reconnectInitial {
+                throw reconnect.error("max must not be less than initial")
+            }
+        }
+        if let v = f["watchdog"] {
+            broker.watchdog = try v.string().lowercased() == "off" ? nil : try v.duration(in: 1...86400)
+        }
+        return broker
+    }
+
+    static func strip(_ error: MQTTError) -> String {
+        if case .invalidConfiguration(let text) = error { return text }
+        return error.description
+    }
+
+    static func utcOffset(_ text: String) -> Int? {
+        let t = text.uppercased()
+        if t == "Z" || t == "UTC" || t == "+00:00" { return 0 }
+        let body = t.hasPrefix("UTC") ? String(t.dropFirst(3)) : t
+        guard let sign = body.first, sign == "+" || sign == "-" else { return nil }
+        let parts = body.dropFirst().split(separator: ":")
+        guard (1...2).contains(parts.count), let hours = Int(parts[0]), hours <= 14 else { return nil }
+        let minutes = parts.count == 2 ? Int(parts[1]) : 0
+        guard let minutes, minutes < 60 else { return nil }
+        return (hours * 60 + minutes) * (sign == "-" ? -1 : 1)
+    }
+}
+
+extension DaemonConfiguration {
+    /// The MQTT client settings this configuration asks for.
+    public var clientConfiguration: MQTTClientConfiguration {
+        MQTTClientConfiguration(
+            url: broker.url, protocolVersion: broker.protocolVersion, clientID: broker.clientID,
+            keepAlive: broker.keepAlive, username: broker.username, password: broker.password, tls: broker.tls,
+            cleanSession: broker.cleanSession, sessionExpiry: UInt32(broker.sessionExpiry),
+            subscriptions: subscriptions,
+            reconnect: .init(initial: broker.reconnectInitial, maximum: broker.reconnectMaximum),
+            watchdogTimeout: broker.watchdog, maxInflight: 1000)
+    }
+
+    /// The effective configuration as YAML, every default filled in, secrets masked.
+    public var effectiveYAML: String {
+        var lines: [String] = ["# effective configuration of \(file)", "broker:"]
+        lines.append("  url: \(broker.url)")
+        lines.append("  protocol: \"\(broker.protocolVersion.rawValue)\"")
+        lines.append("  client_id: \(broker.clientID)")
+        lines.append("  keepalive: \(DurationText.format(Double(broker.keepAlive)))")
+        if let username = broker.username { lines.append("  username: \(username)") }
+        if let source = broker.passwordSource { lines.append("  password: <redacted> # from \(source)") }
+        if let tls = broker.tls {
+            lines.append("  tls:")
+            if let v = tls.caFile { lines.append("    ca_file: \(v)") }
+            if let v = tls.caPath { lines.append("    ca_path: \(v)") }
+            if let v = tls.certFile { lines.append("    cert_file: \(v)") }
+            if let v = tls.keyFile { lines.append("    key_file: \(v)") }
+            lines.append("    verify_hostname: \(tls.verifyHostname)")
+        }
+        lines.append("  clean_session: \(broker.cleanSession)")
+        lines.append("  session_expiry: \(DurationText.format(broker.sessionExpiry))")
+        lines.append("  reconnect: {initial: \(DurationText.format(broker.reconnectInitial)), max: \(DurationText.format(broker.reconnectMaximum))}")
+        lines.append("  watchdog: \(broker.watchdog.map(DurationText.format) ?? "off")")
+        lines.append("subscriptions:")
+        for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
+        lines.append("topics:")
+        for p in topicPatterns {
+            if p.fixed.isEmpty {
+                lines.append("  - pattern: \"\(p.text)\"")
+            } else {
+                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue): \($0.value)" }
+                lines.append("  - {pattern: \"\(p.text)\", fixed: {\(fixed.joined(separator: ", "))}}")
+            }
+        }
+        let f = payload.fields
+        lines.append("payload:")
+        lines.append("  max_bytes: \(payload.maxBytes)")
+        lines.append("  fields: {value: \(f.value), ts: \(f.time), unit: \(f.unit), status: \(f.status), seq: \(f.seq)}")
+        lines.append("summaries:")
+        lines.append("  path: \(summaries.path)")
+        lines.append("  interval: \(DurationText.format(summaries.interval))")
+        lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
+        lines.append("limits:")
+        lines.append("  max_series: \(maxSeries)")
+        lines.append("log:")
+        lines.append("  level: \(logLevel)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,86 @@
+/// Builds one JSON object per line with stable field order, for the JSON Lines outputs.
+struct JSONLine {
+    private(set) var text = "{"
+    private var first = true
+
+    private mutating func key(_ name: String) {
+        if !first { text += "," }
+        first = false
+        text += "\""
+        text += name
+        text += "\":"
+    }
+
+    mutating func add(_ name: String, _ value: String) {
+        key(name)
+        Self.appendQuoted(value, to: &text)
+    }
+
+    mutating func add(_ name: String, _ value: Int) {
+        key(name)
+        text += String(value)
+    }
+
+    mutating func add(_ name: String, _ value: Double) {
+        key(name)
+        text += Self.number(value)
+    }
+
+    mutating func addRaw(_ name: String, _ json: String) {
+        key(name)
+        text += json
+    }
+
+    func finished() -> String { text + "}" }
+
+    /// Shortest text that reads back as the same double; non-finite values become null.
+    static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
+
+    static func appendQuoted(_ value: String, to text: inout String) {
+        text += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+}
+
+/// Makes untrusted text (topics, payload excerpts) safe for a one-line log: control
+/// characters escaped, length bounded.
+enum LogSafe {
+    static func text(_ value: String, limit: Int = 200) -> String {
+        var out = ""
+        var count = 0
+        for scalar in value.unicodeScalars {
+            if count >= limit {
+                out += "…"
+                break
+            }
+            if scalar.value < 0x20 || scalar.value == 0x7f || (0x80..<0xa0).contains(scalar.value) {
+                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+            count += 1
+        }
+        return out
+    }
+
+    static func bytes(_ value: [UInt8], limit: Int = 120) -> String {
+        text(String(decoding: value.prefix(limit * 4), as: UTF8.self), limit: limit)
+    }
+}

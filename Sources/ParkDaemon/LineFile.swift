@@ -1,0 +1,75 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An append-only text file written one whole line per `write(2)`, so a reader tailing it
+/// never sees half a line and a crash loses at most the line being written.
+public final class LineFile: @unchecked Sendable {
+    public let path: String
+    private let lock = NSLock()
+    private var descriptor: Int32
+
+    public init(path: String) throws(DaemonError) {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw .output(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
+            }
+        }
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .output(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+
+    deinit { close() }
+
+    public func append(_ line: String) throws(DaemonError) {
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        lock.lock()
+        defer { lock.unlock() }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .output(path: path, reason: String(cString: strerror(errno)))
+            }
+            offset += written
+        }
+    }
+
+    /// Forces written lines to the disk (used at shutdown).
+    public func sync() {
+        lock.lock()
+        defer { lock.unlock() }
+        if descriptor >= 0 { fsync(descriptor) }
+    }
+
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+            descriptor = -1
+        }
+    }
+}
+
+public enum DaemonError: Error, Sendable, CustomStringConvertible {
+    case output(path: String, reason: String)
+    case broker(String)
+
+    public var description: String {
+        switch self {
+        case let .output(path, reason): "cannot write '\(path)': \(reason)"
+        case let .broker(text): text
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Yams
+
+/// A node of the configuration with its key path, so that every error can say where it is.
+struct YAMLValue {
+    let node: Node
+    let path: String
+    let file: String
+
+    func error(_ message: String) -> ConfigurationError {
+        ConfigurationError(file: file, keyPath: path, line: node.mark?.line, message: message)
+    }
+
+    private var shown: String {
+        switch node {
+        case .scalar(let scalar): "'\(scalar.string)'"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    /// The keys of a mapping; a key not in `allowed` is an error (a typo must not pass silently).
+    func fields(_ allowed: [String]) throws(ConfigurationError) -> Fields {
+        guard case .mapping(let mapping) = node else { throw error("expected a mapping, found \(shown)") }
+        var values: [String: YAMLValue] = [:]
+        for (key, value) in mapping {
+            guard case .scalar(let scalar) = key else { throw error("keys must be plain text") }
+            let name = scalar.string
+            let childPath = path.isEmpty ? name : "\(path).\(name)"
+            guard allowed.contains(name) else {
+                throw ConfigurationError(
+                    file: file, keyPath: childPath, line: key.mark?.line,
+                    message: "unknown key; expected one of \(allowed.joined(separator: ", "))")
+            }
+            guard values[name] == nil else {
+                throw ConfigurationError(file: file, keyPath: childPath, line: key.mark?.line, message: "duplicate key")
+            }
+            values[name] = YAMLValue(node: value, path: childPath, file: file)
+        }
+        return Fields(values: values)
+    }
+
+    var isNull: Bool {
+        node.null != nil
+    }
+
+    func string() throws(ConfigurationError) -> String {
+        guard case .scalar(let scalar) = node else { throw error("expected text, found \(shown)") }
+        return scalar.string
+    }
+
+    func nonEmptyString() throws(ConfigurationError) -> String {
+        let text = try string()
+        guard !text.isEmpty else { throw error("must not be empty") }
+        return text
+    }
+
+    func bool() throws(ConfigurationError) -> Bool {
+        switch try string().lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error("expected true or false, found \(shown)")
+        }
+    }
+
+    func int(in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        let text = try string().replacingOccurrences(of: "_", with: "")
+        guard let value = Int(text) else { throw error("expected a whole number, found \(shown)") }
+        guard range.contains(value) else {
+            throw error("\(value) is out of range; expected \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    /// A duration in seconds: `500ms`, `30s`, `5m`, `1h`, `7d`, or a bare number of seconds.
+    func duration(in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        let text = try string().trimmingCharacters(in: .whitespaces)
+        guard let seconds = DurationText.seconds(text) else {
+            throw error("expected a duration such as 500ms, 30s, 5m, 1h or 7d, found \(shown)")
+        }
+        guard range.contains(seconds) else {
+            throw error(
+                "\(text) is out of range; expected \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound))")
+        }
+        return seconds
+    }
+
+    func list() throws(ConfigurationError) -> [YAMLValue] {
+        guard case .sequence(let sequence) = node else { throw error("expected a list, found \(shown)") }
+        return sequence.enumerated().map { YAMLValue(node: $1, path: "\(path)[\($0)]", file: file) }
+    }
+
+    func stringMap() throws(ConfigurationError) -> [String: String] {
+        guard case .mapping(let mapping) = node else { throw error("expected a mapping, found \(shown)") }
+        var result: [String: String] = [:]
+        for (key, value) in mapping {
+            guard case .scalar(let k) = key, case .scalar(let v) = value else {
+                throw error("expected plain text keys and values")
+            }
+            result[k.string] = v.string
+        }
+        return result
+    }
+}
+
+struct Fields {
+    let values: [String: YAMLValue]
+    subscript(_ key: String) -> YAMLValue? {
+        guard let value = values[key], !value.isNull else { return nil }
+        return value
+    }
+}
+
+enum DurationText {
+    static func seconds(_ text: String) -> Double? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            if suffix == "s" && number.hasSuffix("m") { continue }
+            guard let value = Double(number), value.isFinite else { return nil }
+            return value * scale
+        }
+        guard let value = Double(text), value.isFinite else { return nil }
+        return value
+    }
+
+    static func format(_ seconds: Double) -> String {
+        if seconds >= 86400, seconds.truncatingRemainder(dividingBy: 86400) == 0 { return "\(Int(seconds / 86400))d" }
+        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
+        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+        if seconds == seconds.rounded() { return "\(Int(seconds))s" }
+        return "\(seconds)s"
+    }
+}

@@ -1,0 +1,183 @@
+/// Decodes a JSON object payload such as
+/// `{"value": 41.5, "ts": "2026-11-23T10:15:00+07:00", "unit": "ug/m3", "status": "ok", "seq": 1842}`.
+///
+/// `ts` may be RFC 3339 text or epoch seconds, milliseconds, microseconds or nanoseconds
+/// (told apart by magnitude); without it the reading takes the arrival time.
+public struct JSONReadingDecoder: Sendable {
+    public struct FieldNames: Sendable, Equatable {
+        public var value = "value"
+        public var time = "ts"
+        public var unit = "unit"
+        public var status = "status"
+        public var seq = "seq"
+        public init() {}
+    }
+
+    public let fields: FieldNames
+    private let keys: [[UInt8]]
+
+    public init(fields: FieldNames = FieldNames()) {
+        self.fields = fields
+        keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
+    }
+
+    public func decode(_ payload: [UInt8], arrival: EventTime) throws(PayloadError) -> Reading {
+        var result: Result<Reading, PayloadError> = .failure(PayloadError(.empty, "empty payload"))
+        payload.withUnsafeBufferPointer { buffer in
+            do throws(PayloadError) {
+                result = .success(try decode(buffer, arrival: arrival))
+            } catch {
+                result = .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    public func decode(_ bytes: UnsafeBufferPointer<UInt8>, arrival: EventTime) throws(PayloadError) -> Reading {
+        var scanner = JSONScanner(bytes)
+        scanner.skipWhitespace()
+        if scanner.atEnd { throw PayloadError(.empty, "empty payload") }
+        guard scanner.peek() == UInt8(ascii: "{") else {
+            let start = String(decoding: UnsafeBufferPointer(rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]), as: UTF8.self)
+            var probe = scanner
+            let isJSON = (try? probe.skipValue()) != nil
+            let what = isJSON ? "JSON \(scanner.kindOfValue())" : "not JSON"
+            throw PayloadError(.malformed, "payload is \(what), expected a JSON object; it starts '\(start)'")
+        }
+        scanner.position += 1
+        var value: Double?
+        var time: EventTime?
+        var unit: String?
+        var status = ReadingStatus.ok
+        var seq: Int64?
+        scanner.skipWhitespace()
+        if scanner.peek() == UInt8(ascii: "}") {
+            scanner.position += 1
+        } else {
+            while true {
+                let (range, escaped) = try scanner.rawString()
+                try scanner.expect(UInt8(ascii: ":"))
+                scanner.skipWhitespace()
+                let key = escaped ? -1 : keyIndex(UnsafeBufferPointer(rebasing: bytes[range]))
+                switch key {
+                case 0:
+                    guard isNumberStart(scanner.peek()) else {
+                        throw PayloadError(
+                            .badField, "field '\(fields.value)' must be a number, found \(scanner.kindOfValue())")
+                    }
+                    let number = try scanner.number()
+                    guard number.isFinite else {
+                        throw PayloadError(.badField, "field '\(fields.value)' is not a finite number")
+                    }
+                    value = number
+                case 1:
+                    time = try decodeTime(&scanner)
+                case 2:
+                    if scanner.peek() == UInt8(ascii: "n") {
+                        try scanner.literal("null")
+                    } else {
+                        guard scanner.peek() == UInt8(ascii: "\"") else {
+                            throw PayloadError(
+                                .badField, "field '\(fields.unit)' must be a string, found \(scanner.kindOfValue())")
+                        }
+                        unit = try scanner.string()
+                    }
+                case 3:
+                    guard scanner.peek() == UInt8(ascii: "\"") else {
+                        throw PayloadError(
+                            .badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
+                    }
+                    let text = try scanner.string()
+                    guard let parsed = Self.status(text) else {
+                        throw PayloadError(
+                            .badField, "field '\(fields.status)' is '\(text)'; expected ok, calibrating or error")
+                    }
+                    status = parsed
+                case 4:
+                    guard isNumberStart(scanner.peek()) else {
+                        throw PayloadError(
+                            .badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
+                    }
+                    let number = try scanner.number()
+                    guard number == number.rounded(), abs(number) < 9.0e15 else {
+                        throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(number)")
+                    }
+                    seq = Int64(number)
+                default:
+                    try scanner.skipValue(depth: 1)
+                }
+                scanner.skipWhitespace()
+                if scanner.peek() == UInt8(ascii: ",") {
+                    scanner.position += 1
+                    continue
+                }
+                try scanner.expect(UInt8(ascii: "}"))
+                break
+            }
+        }
+        scanner.skipWhitespace()
+        guard scanner.atEnd else { throw scanner.error("text after the JSON object") }
+        guard let value else { throw PayloadError(.missingField, "no '\(fields.value)' field in the JSON object") }
+        return Reading(value: value, time: time ?? arrival, unit: unit, status: status, seq: seq)
+    }
+
+    private func keyIndex(_ key: UnsafeBufferPointer<UInt8>) -> Int {
+        for (index, candidate) in keys.enumerated() where candidate.count == key.count {
+            if candidate.withUnsafeBufferPointer({ memcmpEqual($0, key) }) { return index }
+        }
+        return -1
+    }
+
+    private func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<a.count where a[i] != b[i] { return false }
+        return true
+    }
+
+    private func isNumberStart(_ byte: UInt8?) -> Bool {
+        guard let byte else { return false }
+        return byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39)
+    }
+
+    private func decodeTime(_ scanner: inout JSONScanner) throws(PayloadError) -> EventTime {
+        if scanner.peek() == UInt8(ascii: "\"") {
+            let (range, _) = try scanner.rawString()
+            guard let time = RFC3339.parse(UnsafeBufferPointer(rebasing: scanner.bytes[range])) else {
+                let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[range]), as: UTF8.self)
+                throw PayloadError(
+                    .badField, "field '\(fields.time)' is '\(text.prefix(64))'; expected RFC 3339 or epoch seconds/ms")
+            }
+            return time
+        }
+        guard isNumberStart(scanner.peek()) else {
+            throw PayloadError(
+                .badField, "field '\(fields.time)' must be RFC 3339 text or an epoch number, found \(scanner.kindOfValue())")
+        }
+        let number = try scanner.number()
+        guard let time = Self.epoch(number) else {
+            throw PayloadError(.badField, "field '\(fields.time)' is \(number), not a plausible epoch time")
+        }
+        return time
+    }
+
+    /// Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude
+    /// (1e11 seconds is the year 5138; 1e11 milliseconds is 1973).
+    public static func epoch(_ number: Double) -> EventTime? {
+        guard number.isFinite, number > 0 else { return nil }
+        switch number {
+        case ..<1e11: return EventTime(seconds: number)
+        case ..<1e14: return EventTime(milliseconds: Int64(number.rounded()))
+        case ..<1e17: return EventTime(milliseconds: Int64((number / 1e3).rounded()))
+        case ..<1e20: return EventTime(milliseconds: Int64((number / 1e6).rounded()))
+        default: return nil
+        }
+    }
+
+    static func status(_ text: String) -> ReadingStatus? {
+        switch text.lowercased() {
+        case "ok", "measuring", "normal", "valid": .ok
+        case "calibrating", "calibration", "maintenance": .calibrating
+        case "error", "fault", "failed": .error
+        default: nil
+        }
+    }
+}

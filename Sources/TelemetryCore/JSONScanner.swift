@@ -1,0 +1,278 @@
+/// A forward-only JSON reader over raw bytes: enough to pick fields out of a sensor payload
+/// without building a document, and strict enough to reject what is not JSON.
+struct JSONScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var position = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    var atEnd: Bool { position >= bytes.count }
+
+    mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    func error(_ text: String) -> PayloadError {
+        PayloadError(.malformed, "invalid JSON at byte \(position): \(text)")
+    }
+
+    mutating func expect(_ byte: UInt8) throws(PayloadError) {
+        skipWhitespace()
+        guard peek() == byte else {
+            throw error("expected '\(Character(Unicode.Scalar(byte)))'\(found)")
+        }
+        position += 1
+    }
+
+    var found: String {
+        guard let byte = peek() else { return ", found the end" }
+        if byte >= 0x20 && byte < 0x7f { return ", found '\(Character(Unicode.Scalar(byte)))'" }
+        return ", found byte 0x\(String(byte, radix: 16))"
+    }
+
+    /// A string's raw bytes between the quotes, and whether it holds escapes.
+    mutating func rawString() throws(PayloadError) -> (range: Range<Int>, escaped: Bool) {
+        skipWhitespace()
+        guard peek() == UInt8(ascii: "\"") else { throw error("expected a string\(found)") }
+        position += 1
+        let start = position
+        var escaped = false
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                let range = start..<position
+                position += 1
+                return (range, escaped)
+            }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                position += 2
+                continue
+            }
+            if byte < 0x20 { throw error("control character in a string") }
+            position += 1
+        }
+        throw error("unterminated string")
+    }
+
+    /// The string decoded to Swift, escapes resolved.
+    mutating func string() throws(PayloadError) -> String {
+        let (range, escaped) = try rawString()
+        let raw = UnsafeBufferPointer(rebasing: bytes[range])
+        if !escaped {
+            guard let text = String(validating: raw, as: UTF8.self) else { throw error("string is not UTF-8") }
+            return text
+        }
+        return try unescape(raw)
+    }
+
+    private func unescape(_ raw: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let byte = raw[i]
+            guard byte == UInt8(ascii: "\\"), i + 1 < raw.count else {
+                out.append(byte)
+                i += 1
+                continue
+            }
+            let next = raw[i + 1]
+            i += 2
+            switch next {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(next)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                guard i + 4 <= raw.count, var code = Self.hex4(raw, i) else { throw error("bad \\u escape") }
+                i += 4
+                if (0xD800..<0xDC00).contains(code), i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"),
+                    raw[i + 1] == UInt8(ascii: "u"), let low = Self.hex4(raw, i + 2), (0xDC00..<0xE000).contains(low)
+                {
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw error("bad \\u escape") }
+                out.append(contentsOf: Array(String(Character(scalar)).utf8))
+            default: throw error("bad escape '\\\(Character(Unicode.Scalar(next)))'")
+            }
+        }
+        guard let text = String(validating: out, as: UTF8.self) else { throw error("string is not UTF-8") }
+        return text
+    }
+
+    private static func hex4(_ raw: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32? {
+        var value: UInt32 = 0
+        for k in 0..<4 {
+            let c = raw[at + k]
+            let digit: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(c - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+            value = value << 4 | digit
+        }
+        return value
+    }
+
+    /// A JSON number. Exact for up to 15 significant digits with a small exponent (the fast
+    /// path every sensor value takes); longer forms go through the standard library's parser.
+    mutating func number() throws(PayloadError) -> Double {
+        skipWhitespace()
+        let start = position
+        var negative = false
+        if peek() == UInt8(ascii: "-") {
+            negative = true
+            position += 1
+        }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        var sawDigit = false
+        if peek() == UInt8(ascii: "0") {
+            position += 1
+            sawDigit = true
+        } else {
+            while let c = peek(), c >= 0x30 && c <= 0x39 {
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(c - 0x30)
+                    if mantissa != 0 { digits += 1 }
+                } else {
+                    exponent += 1
+                }
+                position += 1
+                sawDigit = true
+            }
+        }
+        guard sawDigit else { throw error("expected a number\(found)") }
+        if peek() == UInt8(ascii: ".") {
+            position += 1
+            var fraction = false
+            while let c = peek(), c >= 0x30 && c <= 0x39 {
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(c - 0x30)
+                    if mantissa != 0 { digits += 1 }
+                    exponent -= 1
+                }
+                position += 1
+                fraction = true
+            }
+            guard fraction else { throw error("expected digits after '.'") }
+        }
+        if let c = peek(), c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+            position += 1
+            var negativeExponent = false
+            if let sign = peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                negativeExponent = sign == UInt8(ascii: "-")
+                position += 1
+            }
+            var value = 0
+            var any = false
+            while let c = peek(), c >= 0x30 && c <= 0x39 {
+                if value < 100_000 { value = value * 10 + Int(c - 0x30) }
+                position += 1
+                any = true
+            }
+            guard any else { throw error("expected digits in the exponent") }
+            exponent += negativeExponent ? -value : value
+        }
+        if digits <= 15 && exponent >= -22 && exponent <= 22 {
+            var result = Double(mantissa)
+            if exponent < 0 { result /= Self.powersOfTen[-exponent] } else { result *= Self.powersOfTen[exponent] }
+            return negative ? -result : result
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        guard let value = Double(text) else { throw error("number out of range") }
+        return value
+    }
+
+    private static let powersOfTen: [Double] = (0...22).map { exponent in
+        var value = 1.0
+        for _ in 0..<exponent { value *= 10 }
+        return value
+    }
+
+    /// Skips any value, bounded in nesting so a hostile payload cannot exhaust the stack.
+    mutating func skipValue(depth: Int = 0) throws(PayloadError) {
+        guard depth < 32 else { throw error("nested deeper than 32 levels") }
+        skipWhitespace()
+        guard let c = peek() else { throw error("expected a value, found the end") }
+        switch c {
+        case UInt8(ascii: "\""): _ = try rawString()
+        case UInt8(ascii: "{"):
+            position += 1
+            skipWhitespace()
+            if peek() == UInt8(ascii: "}") {
+                position += 1
+                return
+            }
+            while true {
+                _ = try rawString()
+                try expect(UInt8(ascii: ":"))
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                if peek() == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                try expect(UInt8(ascii: "}"))
+                return
+            }
+        case UInt8(ascii: "["):
+            position += 1
+            skipWhitespace()
+            if peek() == UInt8(ascii: "]") {
+                position += 1
+                return
+            }
+            while true {
+                try skipValue(depth: depth + 1)
+                skipWhitespace()
+                if peek() == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                try expect(UInt8(ascii: "]"))
+                return
+            }
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "n"): try literal("null")
+        default: _ = try number()
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(PayloadError) {
+        let count = word.utf8CodeUnitCount
+        guard position + count <= bytes.count else { throw error("expected \(word)") }
+        for k in 0..<count where bytes[position + k] != word.utf8Start[k] {
+            throw error("expected \(word)")
+        }
+        position += count
+    }
+
+    /// What kind of value starts here, for error messages.
+    func kindOfValue() -> String {
+        switch peek() {
+        case UInt8(ascii: "\""): "a string"
+        case UInt8(ascii: "{"): "an object"
+        case UInt8(ascii: "["): "an array"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): "a boolean"
+        case UInt8(ascii: "n"): "null"
+        case nil: "nothing"
+        default: "a number"
+        }
+    }
+}
