@@ -37,7 +37,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "parkd",
-            dependencies: ["ParkDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ParkDaemon", "MQTTClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .target(
             name: "ParkSimulation",

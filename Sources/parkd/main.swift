@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import MQTTClient
 import ParkDaemon
 
 struct Parkd: ParsableCommand {
@@ -20,8 +21,19 @@ struct Run: ParsableCommand {
     @Option(help: "Override log.level (trace, debug, info, notice, warning, error, critical).")
     var logLevel: String?
 
+    @Option(help: "Override broker.url, e.g. mqtt://127.0.0.1:1884.")
+    var broker: String?
+
     func run() throws {
-        let configuration = try loadOrExit(config)
+        var configuration = try loadOrExit(config)
+        if let broker {
+            do {
+                configuration.broker.url = try BrokerURL(parsing: broker)
+            } catch {
+                FileHandle.standardError.write(Data("parkd: --broker: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let level = Logger.Level(rawValue: logLevel ?? configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

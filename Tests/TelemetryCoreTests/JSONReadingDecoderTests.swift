@@ -1,0 +1,128 @@
+import Testing
+
+@testable import TelemetryCore
+
+@Suite("JSON reading decoder")
+struct JSONReadingDecoderTests {
+    let decoder = JSONReadingDecoder()
+    let arrival = EventTime(milliseconds: 1_795_400_000_000)
+
+    func decode(_ text: String) throws(PayloadError) -> Reading {
+        try decoder.decode(Array(text.utf8), arrival: arrival)
+    }
+
+    @Test("a full reading")
+    func full() throws {
+        let reading = try decode(
+            #"{"value": 41.5, "ts": "2026-11-23T10:15:00+07:00", "unit": "ug/m3", "status": "ok", "seq": 1842}"#)
+        #expect(reading == Reading(value: 41.5, time: EventTime(milliseconds: 1_795_403_700_000), unit: "ug/m3", status: .ok, seq: 1842))
+    }
+
+    @Test(
+        "ts as epoch seconds, milliseconds, microseconds or nanoseconds",
+        arguments: [
+            ("1795400100", Int64(1_795_400_100_000)),
+            ("1795400100.25", Int64(1_795_400_100_250)),
+            ("1795400100250", Int64(1_795_400_100_250)),
+            ("1795400100250000", Int64(1_795_400_100_250)),
+            ("1795400100250000000", Int64(1_795_400_100_250)),
+        ])
+    func epochTimes(ts: String, milliseconds: Int64) throws {
+        #expect(try decode(#"{"value":1,"ts":\#(ts)}"#).time.milliseconds == milliseconds)
+    }
+
+    @Test("no ts: the arrival time; unknown fields and nesting are skipped")
+    func defaults() throws {
+        let reading = try decode(#"{"meta":{"fw":"1.2","tags":[1,true,null,{"a":"\"}"}]},"value":-3e2,"extra":"x"}"#)
+        #expect(reading.value == -300)
+        #expect(reading.time == arrival)
+        #expect(reading.status == .ok)
+        #expect(reading.seq == nil)
+    }
+
+    @Test("status calibrating and error are kept with the reading")
+    func status() throws {
+        #expect(try decode(#"{"value":1,"status":"calibrating"}"#).status == .calibrating)
+        #expect(try decode(#"{"value":1,"status":"ERROR"}"#).status == .error)
+    }
+
+    @Test("configured field names")
+    func fieldNames() throws {
+        var names = JSONReadingDecoder.FieldNames()
+        names.value = "pm2_5"
+        names.time = "time"
+        let reading = try JSONReadingDecoder(fields: names).decode(
+            Array(#"{"pm2_5": 12.25, "time": 1795400100}"#.utf8), arrival: arrival)
+        #expect(reading.value == 12.25)
+        #expect(reading.time.milliseconds == 1_795_400_100_000)
+    }
+
+    @Test(
+        "malformed payloads fail with a specific reason",
+        arguments: [
+            ("", PayloadError.Reason.empty, "empty"),
+            ("   ", .empty, "empty"),
+            ("not json", .malformed, "not JSON"),
+            ("42", .malformed, "JSON a number"),
+            ("[1,2]", .malformed, "JSON an array"),
+            (#"{"value": 1"#, .malformed, "expected '}'"),
+            (#"{"value": 1} x"#, .malformed, "after the JSON object"),
+            (#"{"value": "41.5"}"#, .badField, "'value' must be a number, found a string"),
+            (#"{"value": null}"#, .badField, "'value' must be a number, found null"),
+            (#"{"value": 1e999}"#, .badField, "not a finite number"),
+            (#"{"ts": 1795400100}"#, .missingField, "no 'value'"),
+            (#"{"value": 1, "ts": "yesterday"}"#, .badField, "'ts' is 'yesterday'"),
+            (#"{"value": 1, "ts": -5}"#, .badField, "not a plausible epoch"),
+            (#"{"value": 1, "status": "sleepy"}"#, .badField, "expected ok, calibrating or error"),
+            (#"{"value": 1, "seq": 1.5}"#, .badField, "'seq' must be an integer"),
+            (#"{"value": 1, "unit": 5}"#, .badField, "'unit' must be a string"),
+            (#"{"value": 01}"#, .malformed, "expected '}'"),
+            (#"{"value": 1, "x": tru}"#, .malformed, "expected true"),
+            ("{\"value\": 1, \"x\": \"a\u{01}\"}", .malformed, "control character"),
+        ])
+    func malformed(text: String, reason: PayloadError.Reason, detail: String) {
+        let error = #expect(throws: PayloadError.self) { try decode(text) }
+        #expect(error?.reason == reason, "\(text)")
+        #expect(error?.detail.contains(detail) == true, "\(text): \(String(describing: error))")
+    }
+
+    @Test("deep nesting is refused, not recursed into without bound")
+    func deepNesting() {
+        let text = #"{"x":"# + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + #","value":1}"#
+        let error = #expect(throws: PayloadError.self) { try decode(text) }
+        #expect(error?.detail.contains("nested deeper") == true)
+    }
+
+    @Test("every value round-trips exactly through its shortest text (property)")
+    func numbersRoundTrip() throws {
+        var random = SeededRandom(seed: 42)
+        for i in 0..<20_000 {
+            let value: Double
+            switch i % 4 {
+            case 0: value = Double.random(in: -1000...1000, using: &random)
+            case 1: value = (Double(Int.random(in: -99_999...99_999, using: &random)) / 100)
+            case 2: value = Double(bitPattern: random.next() & 0x7FEF_FFFF_FFFF_FFFF)  // any finite magnitude
+            default: value = Double.random(in: 0...1e-3, using: &random)
+            }
+            let reading = try decode(#"{"value":\#(value)}"#)
+            #expect(reading.value == value, "\(value)")
+        }
+    }
+
+    @Test("escaped strings decode to their text")
+    func escapes() throws {
+        let reading = try decode(#"{"value":1,"unit":"\u00b5g\/m\u00B3 \"x\" \ud83c\udf3f"}"#)
+        #expect(reading.unit == "µg/m³ \"x\" 🌿")
+    }
+
+    @Test("random garbage never crashes the decoder (property)")
+    func garbage() {
+        var random = SeededRandom(seed: 7)
+        let alphabet = Array(#"{}[]":,0123456789.eE+-truefalsn \"#.utf8) + [0, 0xff, 0x0a]
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0..<40, using: &random)
+            let bytes = (0..<length).map { _ in alphabet.randomElement(using: &random)! }
+            _ = try? decoder.decode(bytes, arrival: arrival)
+        }
+    }
+}
