@@ -1,0 +1,70 @@
+import BrokerHarness
+import Foundation
+
+/// A `parkd run` process with its own configuration, log and summaries file.
+final class ParkdProcess {
+    let directory: URL
+    let process: ChildProcess
+    var logPath: String { directory.appendingPathComponent("parkd.log").path }
+    var summariesPath: String { directory.appendingPathComponent("summaries.jsonl").path }
+
+    init(directory: URL, configuration: String) throws {
+        self.directory = directory
+        let configPath = directory.appendingPathComponent("parkd.yaml").path
+        try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
+        process = try ChildProcess(
+            try BuiltProduct.path("parkd"), ["run", "--config", configPath],
+            outputPath: directory.appendingPathComponent("parkd.log").path)
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log contains `text`; false on timeout.
+    func waitForLog(_ text: String, timeout: Double = 15) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            if !process.isRunning { return log.contains(text) }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    /// SIGTERM, then the exit status (nil if it did not exit within the timeout).
+    func terminate(timeout: Double = 15) -> Int32? {
+        process.signal(SIGTERM)
+        return process.wait(timeout: timeout)
+    }
+
+    /// Every summary line written so far.
+    func summaries() throws -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: summariesPath, encoding: .utf8)) ?? ""
+        return try text.split(separator: "\n").map {
+            guard let object = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] else {
+                throw HarnessError("summary line is not a JSON object: \($0)")
+            }
+            return object
+        }
+    }
+
+    func total(_ key: String) throws -> Int {
+        try summaries().reduce(0) { $0 + ($1[key] as? Int ?? 0) }
+    }
+
+    func totalRejected(_ reason: String) throws -> Int {
+        try summaries().reduce(0) { $0 + (($1["rejected"] as? [String: Int])?[reason] ?? 0) }
+    }
+
+    static func configuration(brokerURL: String, clientID: String, summaries: String, extraBroker: String = "") -> String {
+        """
+        broker:
+          url: \(brokerURL)
+          client_id: \(clientID)
+          reconnect: {initial: 100ms, max: 1s}
+        \(extraBroker)
+        summaries:
+          path: \(summaries)
+          interval: 1s
+        """
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import MQTTClient
+import Testing
+
+@testable import ParkDaemon
+
+@Suite("Daemon configuration")
+struct DaemonConfigurationTests {
+    func parse(_ yaml: String) throws(ConfigurationError) -> DaemonConfiguration {
+        try DaemonConfiguration.parse(yaml, file: "/etc/parkd/parkd.yaml")
+    }
+
+    @Test("a minimal file gets every default")
+    func defaults() throws {
+        let c = try parse("broker:\n  url: mqtt://127.0.0.1\n")
+        #expect(c.broker.url == BrokerURL(host: "127.0.0.1", port: 1883, usesTLS: false))
+        #expect(c.broker.protocolVersion == .v311)
+        #expect(c.broker.cleanSession == false)
+        #expect(c.broker.watchdog == 300)
+        #expect(c.subscriptions == [.init("parks/#", qos: .atLeastOnce)])
+        #expect(c.topicPatterns.map(\.text) == ["parks/{park}/{zone}/{pillar}/{kind}/{sensor}"])
+        #expect(c.summaries.path == "/etc/parkd/summaries.jsonl")
+        #expect(c.summaries.interval == 60)
+        #expect(c.summaries.utcOffsetMinutes == 420)
+        #expect(c.payload.maxBytes == 65536)
+        #expect(c.maxSeries == 100_000)
+    }
+
+    @Test("every setting is read")
+    func full() throws {
+        let c = try parse(
+            """
+            broker:
+              url: mqtts://gateway.local:8884
+              protocol: "5"
+              client_id: parkd-bb
+              keepalive: 1m
+              clean_session: no
+              session_expiry: 2d
+              reconnect: {initial: 250ms, max: 2m}
+              watchdog: off
+            subscriptions:
+              - {filter: "parks/bau-bang/#", qos: 0}
+              - filter: "application/+/device/+/event/up"
+            topics:
+              - pattern: "application/+/device/{sensor}/event/up"
+                fixed: {park: bau-bang, zone: lora, pillar: green, kind: soil_moisture}
+              - pattern: "parks/{park}/{zone}/{pillar}/{kind}/{sensor}"
+            payload:
+              max_bytes: 4096
+              fields: {value: v, ts: time}
+            summaries: {path: out/s.jsonl, interval: 15m, utc_offset: "+05:30"}
+            limits: {max_series: 500}
+            log: {level: debug}
+            """)
+        #expect(c.broker.url.usesTLS && c.broker.url.port == 8884)
+        #expect(c.broker.protocolVersion == .v5)
+        #expect(c.broker.keepAlive == 60)
+        #expect(c.broker.sessionExpiry == 172_800)
+        #expect(c.broker.reconnectInitial == 0.25 && c.broker.reconnectMaximum == 120)
+        #expect(c.broker.watchdog == nil)
+        #expect(c.subscriptions.map(\.qos) == [.atMostOnce, .atLeastOnce])
+        #expect(c.topicPatterns.count == 2)
+        #expect(c.topicPatterns[0].match("application/1/device/abc/event/up")?.park == "bau-bang")
+        #expect(c.payload.fields.value == "v" && c.payload.fields.time == "time")
+        #expect(c.summaries.path == "/etc/parkd/out/s.jsonl")
+        #expect(c.summaries.interval == 900)
+        #expect(c.summaries.utcOffsetMinutes == 330)
+        #expect(c.maxSeries == 500)
+        #expect(c.logLevel == "debug")
+    }
+
+    @Test(
+        "errors name the file, the line, the key and what was expected",
+        arguments: [
+            ("broker:\n  url: mqtt://h\n  kepalive: 30s\n", "parkd.yaml:3: broker.kepalive: unknown key"),
+            ("broker:\n  url: mqtt://h\n  keepalive: soon\n", "broker.keepalive: expected a duration"),
+            ("broker:\n  url: mqtt://h\n  keepalive: 2s\n", "broker.keepalive: 2s is out of range"),
+            ("broker:\n  url: http://h\n", "parkd.yaml:2: broker.url: broker URL 'http://h' has scheme 'http'"),
+            ("summaries:\n  path: x\n", "missing 'broker'"),
+            ("broker:\n  url: mqtt://h\n  protocol: 4.0\n", "broker.protocol: expected 3.1.1 or 5"),
+            ("broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a/#/b'}\n", "subscriptions[0].filter:"),
+            ("broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a', qos: 2}\n", "subscriptions[0].qos: 2 is out of range"),
+            ("broker:\n  url: mqtt://h\ntopics:\n  - pattern: 'a/{park}'\n", "topics[0].pattern: no {zone}"),
+            ("broker:\n  url: mqtt://h\nsummaries:\n  utc_offset: Asia/Ho_Chi_Minh\n", "summaries.utc_offset: expected an offset"),
+            ("broker:\n  url: mqtt://h\nlimits:\n  max_series: -1\n", "limits.max_series: -1 is out of range"),
+            ("broker:\n  url: mqtt://h\nlog: {level: loud}\n", "log.level: expected one of"),
+            ("broker:\n  url: mqtt://h\n  password_env: PARKD_TEST_UNSET_VARIABLE\n", "PARKD_TEST_UNSET_VARIABLE"),
+            ("broker:\n  url: mqtt://h\n  password_file: /nonexistent/pw\n", "cannot read password file '/nonexistent/pw'"),
+            ("broker:\n  url: mqtt://h\n  tls: {ca_file: /nonexistent/ca.pem}\n", "broker.tls.ca_file: cannot read"),
+            ("broker: [1, 2]\n", "broker: expected a mapping, found a list"),
+            ("broker:\n  url: mqtt://h\n  url: mqtt://g\n", "duplicated key(s): 'url'"),
+            ("broker: {url: mqtt://h\n", "not valid YAML"),
+            ("", "the file is empty"),
+        ])
+    func errors(yaml: String, expected: String) {
+        let error = #expect(throws: ConfigurationError.self) { try parse(yaml) }
+        let text = error?.description ?? ""
+        #expect(text.hasPrefix("/etc/parkd/parkd.yaml"), "\(text)")
+        #expect(text.contains(expected), "\(text)")
+    }
+
+    @Test("a missing file says so")
+    func missingFile() {
+        let error = #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.load(path: "/nonexistent/parkd.yaml")
+        }
+        #expect(error?.description == "/nonexistent/parkd.yaml: no such file")
+    }
+
+    @Test("the password comes from a file or the environment and never shows")
+    func passwordMasked() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parkd-pw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "correct-horse\n".write(to: directory.appendingPathComponent("broker.pass"), atomically: true, encoding: .utf8)
+        let c = try DaemonConfiguration.parse(
+            "broker:\n  url: mqtt://h\n  username: parkd\n  password_file: broker.pass\n",
+            file: directory.appendingPathComponent("parkd.yaml").path)
+        #expect(c.broker.password?.value == "correct-horse")
+        #expect(c.clientConfiguration.password?.value == "correct-horse")
+        #expect(!c.effectiveYAML.contains("correct-horse"))
+        #expect(c.effectiveYAML.contains("password: <redacted> # from file"))
+        #expect(!"\(c)".contains("correct-horse"))
+
+        setenv("PARKD_TEST_PASSWORD", "battery-staple", 1)
+        let e = try parse("broker:\n  url: mqtt://h\n  username: parkd\n  password_env: PARKD_TEST_PASSWORD\n")
+        #expect(e.broker.password?.value == "battery-staple")
+        #expect(!e.effectiveYAML.contains("battery-staple"))
+    }
+
+    @Test("the effective configuration parses back to the same settings")
+    func effectiveRoundTrip() throws {
+        let c = try parse(
+            "broker: {url: mqtt://h:1999, protocol: '5', watchdog: 90s}\nsummaries: {interval: 5m, path: /var/s.jsonl}\n")
+        let again = try DaemonConfiguration.parse(c.effectiveYAML, file: "/etc/parkd/parkd.yaml")
+        #expect(again.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: "") == c.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: ""))
+        #expect(again.broker.watchdog == 90)
+    }
+}
