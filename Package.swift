@@ -37,7 +37,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "parkd",
-            dependencies: ["ParkDaemon", "MQTTClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "ParkDaemon", "MQTTClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .target(
             name: "ParkSimulation",
@@ -57,7 +59,10 @@ let package = Package(
         .target(name: "BrokerHarness", path: "Tests/Support/BrokerHarness"),
         .executableTarget(
             name: "parkbench",
-            dependencies: ["BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkDaemon"],
+            dependencies: [
+                "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/parkbench"
         ),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "BrokerHarness"]),

@@ -10,7 +10,8 @@ public struct SensorProfile: Sendable, Equatable {
     public var step: Double
     public var range: ClosedRange<Double>
 
-    public init(pillar: Pillar, kind: String, unit: String, baseline: Double, step: Double, range: ClosedRange<Double>) {
+    public init(pillar: Pillar, kind: String, unit: String, baseline: Double, step: Double, range: ClosedRange<Double>)
+    {
         self.pillar = pillar
         self.kind = kind
         self.unit = unit

@@ -32,7 +32,8 @@ public struct TrafficGenerator: Sendable {
                 let name = "\(profile.kind.prefix(4))-\(String(s / mix.count + 1))"
                 let id = SeriesID(park: park, zone: zone, pillar: profile.pillar, kind: profile.kind, sensor: name)
                 sensors.append(
-                    Sensor(id: id, topic: "parks/\(id.park)/\(id.zone)/\(id.pillar.rawValue)/\(id.kind)/\(id.sensor)",
+                    Sensor(
+                        id: id, topic: "parks/\(id.park)/\(id.zone)/\(id.pillar.rawValue)/\(id.kind)/\(id.sensor)",
                         profile: profile, value: profile.baseline))
             }
         }
@@ -47,7 +48,9 @@ public struct TrafficGenerator: Sendable {
         var sensor = sensors[index]
         let profile = sensor.profile
         let pull = (profile.baseline - sensor.value) * 0.05
-        sensor.value = min(max(sensor.value + pull + random.gaussian() * profile.step, profile.range.lowerBound), profile.range.upperBound)
+        sensor.value = min(
+            max(sensor.value + pull + random.gaussian() * profile.step, profile.range.lowerBound),
+            profile.range.upperBound)
         sensor.seq += 1
         sensors[index] = sensor
         if malformedEvery > 0 && produced % malformedEvery == 0 {

@@ -55,7 +55,8 @@ struct Run: ParsableCommand {
         client.start()
         try client.waitUntilConnected(timeout: 15)
 
-        var generator = TrafficGenerator(parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
+        var generator = TrafficGenerator(
+            parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
         let start = Date()
         var errors = 0
         for i in 0..<count {

@@ -18,7 +18,8 @@ public struct BrokerURL: Sendable, Equatable, CustomStringConvertible {
             scheme = text[..<range.lowerBound]
             rest = text[range.upperBound...]
         } else {
-            throw .invalidConfiguration("broker URL '\(text)' has no scheme; expected mqtt://host:port or mqtts://host:port")
+            throw .invalidConfiguration(
+                "broker URL '\(text)' has no scheme; expected mqtt://host:port or mqtts://host:port")
         }
         switch scheme.lowercased() {
         case "mqtt", "tcp": usesTLS = false
@@ -44,7 +45,9 @@ public struct BrokerURL: Sendable, Equatable, CustomStringConvertible {
             }
             host = String(authority[authority.index(after: authority.startIndex)..<close])
             let after = authority[authority.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw .invalidConfiguration("broker URL '\(text)' has text after the IPv6 address")
             }
         } else if let colon = authority.lastIndex(of: ":") {

@@ -16,19 +16,19 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .library(call, code, message, detail):
+        case .library(let call, let code, let message, let detail):
             let base = "\(call) failed: \(message) (libmosquitto error \(code))"
             if let detail, !detail.isEmpty { return base + ": " + detail }
             return base
-        case let .connectionRefused(code, reason):
+        case .connectionRefused(let code, let reason):
             return "broker refused the connection: \(reason) (code \(code))"
-        case let .subscriptionRefused(filter):
+        case .subscriptionRefused(let filter):
             return "broker refused the subscription to '\(filter)' (check the broker's ACL)"
-        case let .invalidConfiguration(text):
+        case .invalidConfiguration(let text):
             return "invalid MQTT configuration: \(text)"
         case .notConnected:
             return "not connected to the broker"
-        case let .timedOut(what):
+        case .timedOut(let what):
             return "timed out \(what)"
         case .stopped:
             return "the client was stopped"

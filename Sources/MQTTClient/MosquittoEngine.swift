@@ -99,7 +99,8 @@ final class MosquittoEngine: @unchecked Sendable {
             } else {
                 rc = mosquitto_tls_set(mosq, tls.caFile, tls.caPath, tls.certFile, tls.keyFile, nil)
             }
-            try MQTTError.check(rc, "configure TLS", detail: "ca_file \(tls.caFile ?? "-"), cert_file \(tls.certFile ?? "-")")
+            try MQTTError.check(
+                rc, "configure TLS", detail: "ca_file \(tls.caFile ?? "-"), cert_file \(tls.certFile ?? "-")")
             try MQTTError.check(mosquitto_tls_insecure_set(mosq, !tls.verifyHostname), "mosquitto_tls_insecure_set")
         }
         mosquitto_connect_v5_callback_set(mosq) { _, obj, rc, flags, _ in
@@ -116,7 +117,8 @@ final class MosquittoEngine: @unchecked Sendable {
             MosquittoEngine.from(obj).handlePublished()
         }
         mosquitto_subscribe_callback_set(mosq) { _, obj, mid, count, granted in
-            MosquittoEngine.from(obj).handleSubscribed(mid: mid, granted: Array(UnsafeBufferPointer(start: granted, count: Int(count))))
+            MosquittoEngine.from(obj).handleSubscribed(
+                mid: mid, granted: Array(UnsafeBufferPointer(start: granted, count: Int(count))))
         }
     }
 
@@ -241,7 +243,8 @@ final class MosquittoEngine: @unchecked Sendable {
         if c.protocolVersion == .v5 {
             var properties: OpaquePointer? = nil
             if !c.cleanSession {
-                mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), c.sessionExpiry)
+                mosquitto_property_add_int32(
+                    &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), c.sessionExpiry)
             }
             defer { mosquitto_property_free_all(&properties) }
             return mosquitto_connect_bind_v5(mosq, c.url.host, Int32(c.url.port), Int32(c.keepAlive), nil, properties)

@@ -67,7 +67,8 @@ public struct DaemonConfiguration: Sendable {
         }
         guard let node else { throw ConfigurationError(file: file, keyPath: "", message: "the file is empty") }
         let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        return try ConfigurationParser(file: file, directory: directory).parse(YAMLValue(node: node, path: "", file: file))
+        return try ConfigurationParser(file: file, directory: directory).parse(
+            YAMLValue(node: node, path: "", file: file))
     }
 }
 
@@ -121,9 +122,11 @@ private struct ConfigurationParser {
                 guard let filterNode = f["filter"] else { throw item.error("missing 'filter'") }
                 let filter = try filterNode.nonEmptyString()
                 let qos = try f["qos"]?.int(in: 0...1) ?? 1
-                let subscription = MQTTClientConfiguration.Subscription(filter, qos: qos == 0 ? .atMostOnce : .atLeastOnce)
+                let subscription = MQTTClientConfiguration.Subscription(
+                    filter, qos: qos == 0 ? .atMostOnce : .atLeastOnce)
                 do {
-                    try MQTTClientConfiguration(url: broker.url, clientID: "x", subscriptions: [subscription]).validate()
+                    try MQTTClientConfiguration(url: broker.url, clientID: "x", subscriptions: [subscription])
+                        .validate()
                 } catch {
                     throw filterNode.error("\(error)")
                 }
@@ -298,7 +301,9 @@ extension DaemonConfiguration {
         }
         lines.append("  clean_session: \(broker.cleanSession)")
         lines.append("  session_expiry: \(DurationText.format(broker.sessionExpiry))")
-        lines.append("  reconnect: {initial: \(DurationText.format(broker.reconnectInitial)), max: \(DurationText.format(broker.reconnectMaximum))}")
+        lines.append(
+            "  reconnect: {initial: \(DurationText.format(broker.reconnectInitial)), max: \(DurationText.format(broker.reconnectMaximum))}"
+        )
         lines.append("  watchdog: \(broker.watchdog.map(DurationText.format) ?? "off")")
         lines.append("subscriptions:")
         for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
@@ -307,14 +312,17 @@ extension DaemonConfiguration {
             if p.fixed.isEmpty {
                 lines.append("  - pattern: \"\(p.text)\"")
             } else {
-                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue): \($0.value)" }
+                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                    "\($0.key.rawValue): \($0.value)"
+                }
                 lines.append("  - {pattern: \"\(p.text)\", fixed: {\(fixed.joined(separator: ", "))}}")
             }
         }
         let f = payload.fields
         lines.append("payload:")
         lines.append("  max_bytes: \(payload.maxBytes)")
-        lines.append("  fields: {value: \(f.value), ts: \(f.time), unit: \(f.unit), status: \(f.status), seq: \(f.seq)}")
+        lines.append(
+            "  fields: {value: \(f.value), ts: \(f.time), unit: \(f.unit), status: \(f.status), seq: \(f.seq)}")
         lines.append("summaries:")
         lines.append("  path: \(summaries.path)")
         lines.append("  interval: \(DurationText.format(summaries.interval))")

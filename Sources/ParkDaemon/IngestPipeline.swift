@@ -63,14 +63,16 @@ public final class IngestPipeline: Sendable {
             state.interval.messages += 1
             let slot = self.slot(for: topic, in: &state)
             guard slot >= 0 else {
-                reject(slot == Self.overLimit ? .seriesLimit : .unknownTopic, topic: topic, arrival: arrival, in: &state,
+                reject(
+                    slot == Self.overLimit ? .seriesLimit : .unknownTopic, topic: topic, arrival: arrival, in: &state,
                     detail: slot == Self.overLimit
                         ? "new series past the limit of \(limits.maxSeries) (limits.max_series)"
                         : "topic matches no configured pattern")
                 return
             }
             guard payload.count <= limits.maxPayloadBytes else {
-                reject(.tooLarge, topic: topic, arrival: arrival, in: &state,
+                reject(
+                    .tooLarge, topic: topic, arrival: arrival, in: &state,
                     detail: "payload of \(payload.count) bytes is over payload.max_bytes (\(limits.maxPayloadBytes))")
                 return
             }
@@ -78,7 +80,8 @@ public final class IngestPipeline: Sendable {
             do throws(PayloadError) {
                 reading = try decoder.decode(payload, arrival: arrival)
             } catch {
-                reject(RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
+                reject(
+                    RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
                     detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
                 return
             }

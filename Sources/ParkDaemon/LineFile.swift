@@ -68,8 +68,8 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .output(path, reason): "cannot write '\(path)': \(reason)"
-        case let .broker(text): text
+        case .output(let path, let reason): "cannot write '\(path)': \(reason)"
+        case .broker(let text): text
         }
     }
 }

@@ -13,7 +13,8 @@ public enum WallClock {
     }
 
     /// The next multiple of `interval` in the park's local time, strictly after `time`.
-    public static func nextBoundary(after time: EventTime, intervalSeconds: Double, utcOffsetMinutes: Int) -> EventTime {
+    public static func nextBoundary(after time: EventTime, intervalSeconds: Double, utcOffsetMinutes: Int) -> EventTime
+    {
         let step = Int64(intervalSeconds * 1000)
         let offset = Int64(utcOffsetMinutes) * 60_000
         let local = time.milliseconds + offset

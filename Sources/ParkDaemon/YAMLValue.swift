@@ -81,7 +81,8 @@ struct YAMLValue {
         }
         guard range.contains(seconds) else {
             throw error(
-                "\(text) is out of range; expected \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound))")
+                "\(text) is out of range; expected \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound))"
+            )
         }
         return seconds
     }

@@ -38,7 +38,9 @@ public struct JSONReadingDecoder: Sendable {
         scanner.skipWhitespace()
         if scanner.atEnd { throw PayloadError(.empty, "empty payload") }
         guard scanner.peek() == UInt8(ascii: "{") else {
-            let start = String(decoding: UnsafeBufferPointer(rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]), as: UTF8.self)
+            let start = String(
+                decoding: UnsafeBufferPointer(
+                    rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]), as: UTF8.self)
             var probe = scanner
             let isJSON = (try? probe.skipValue()) != nil
             let what = isJSON ? "JSON \(scanner.kindOfValue())" : "not JSON"
@@ -150,7 +152,8 @@ public struct JSONReadingDecoder: Sendable {
         }
         guard isNumberStart(scanner.peek()) else {
             throw PayloadError(
-                .badField, "field '\(fields.time)' must be RFC 3339 text or an epoch number, found \(scanner.kindOfValue())")
+                .badField,
+                "field '\(fields.time)' must be RFC 3339 text or an epoch number, found \(scanner.kindOfValue())")
         }
         let number = try scanner.number()
         guard let time = Self.epoch(number) else {

@@ -55,7 +55,9 @@ final class ParkdProcess {
         try summaries().reduce(0) { $0 + (($1["rejected"] as? [String: Int])?[reason] ?? 0) }
     }
 
-    static func configuration(brokerURL: String, clientID: String, summaries: String, extraBroker: String = "") -> String {
+    static func configuration(brokerURL: String, clientID: String, summaries: String, extraBroker: String = "")
+        -> String
+    {
         """
         broker:
           url: \(brokerURL)

@@ -5,7 +5,8 @@ import Testing
 
 @Suite("Round trips through a real mosquitto")
 struct RoundTripTests {
-    @Test("QoS 0 and 1 deliver every message, byte for byte", arguments: MQTTClientConfiguration.ProtocolVersion.allCases)
+    @Test(
+        "QoS 0 and 1 deliver every message, byte for byte", arguments: MQTTClientConfiguration.ProtocolVersion.allCases)
     func roundTrip(version: MQTTClientConfiguration.ProtocolVersion) throws {
         let broker = try Broker()
         let inbox = Inbox()

@@ -49,7 +49,9 @@ struct SecurityTests {
         try lax.waitUntilConnected(timeout: 10)
     }
 
-    @Test("username and password from a mosquitto_passwd file", arguments: MQTTClientConfiguration.ProtocolVersion.allCases)
+    @Test(
+        "username and password from a mosquitto_passwd file",
+        arguments: MQTTClientConfiguration.ProtocolVersion.allCases)
     func passwordAccepted(version: MQTTClientConfiguration.ProtocolVersion) throws {
         let broker = try Broker(.init(users: ["parkd": "s3cret-pass"]))
         let client = try MQTTClient.make(broker.url, id: "auth-ok", protocolVersion: version) {
@@ -72,7 +74,8 @@ struct SecurityTests {
             Issue.record("expected a refusal, got \(String(describing: error))")
             return
         }
-        #expect(reason.lowercased().contains("not authori") || reason.lowercased().contains("bad user name"), "\(reason)")
+        #expect(
+            reason.lowercased().contains("not authori") || reason.lowercased().contains("bad user name"), "\(reason)")
         #expect(!(error?.description.contains("wrong") ?? true), "the password must not appear in errors")
     }
 }

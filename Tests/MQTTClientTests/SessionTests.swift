@@ -91,9 +91,10 @@ struct SessionTests {
             broker.url, id: "watched", subscriptions: [.init("quiet/#", qos: .atLeastOnce)], inbox: inbox
         ) { $0.watchdogTimeout = 1 }
         try client.waitUntilConnected(timeout: 10)
-        #expect(inbox.wait(timeout: 10) { _, events in
-            events.contains { if case .watchdogRecycled = $0 { true } else { false } }
-        })
+        #expect(
+            inbox.wait(timeout: 10) { _, events in
+                events.contains { if case .watchdogRecycled = $0 { true } else { false } }
+            })
         // After recycling it is connected again and subscribed afresh.
         #expect(inbox.wait(timeout: 10) { _, events in events.subscribedCount >= 2 })
         #expect(client.statistics.watchdogRecycles >= 1)

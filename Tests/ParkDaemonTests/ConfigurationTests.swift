@@ -80,13 +80,22 @@ struct DaemonConfigurationTests {
             ("summaries:\n  path: x\n", "missing 'broker'"),
             ("broker:\n  url: mqtt://h\n  protocol: 4.0\n", "broker.protocol: expected 3.1.1 or 5"),
             ("broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a/#/b'}\n", "subscriptions[0].filter:"),
-            ("broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a', qos: 2}\n", "subscriptions[0].qos: 2 is out of range"),
+            (
+                "broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a', qos: 2}\n",
+                "subscriptions[0].qos: 2 is out of range"
+            ),
             ("broker:\n  url: mqtt://h\ntopics:\n  - pattern: 'a/{park}'\n", "topics[0].pattern: no {zone}"),
-            ("broker:\n  url: mqtt://h\nsummaries:\n  utc_offset: Asia/Ho_Chi_Minh\n", "summaries.utc_offset: expected an offset"),
+            (
+                "broker:\n  url: mqtt://h\nsummaries:\n  utc_offset: Asia/Ho_Chi_Minh\n",
+                "summaries.utc_offset: expected an offset"
+            ),
             ("broker:\n  url: mqtt://h\nlimits:\n  max_series: -1\n", "limits.max_series: -1 is out of range"),
             ("broker:\n  url: mqtt://h\nlog: {level: loud}\n", "log.level: expected one of"),
             ("broker:\n  url: mqtt://h\n  password_env: PARKD_TEST_UNSET_VARIABLE\n", "PARKD_TEST_UNSET_VARIABLE"),
-            ("broker:\n  url: mqtt://h\n  password_file: /nonexistent/pw\n", "cannot read password file '/nonexistent/pw'"),
+            (
+                "broker:\n  url: mqtt://h\n  password_file: /nonexistent/pw\n",
+                "cannot read password file '/nonexistent/pw'"
+            ),
             ("broker:\n  url: mqtt://h\n  tls: {ca_file: /nonexistent/ca.pem}\n", "broker.tls.ca_file: cannot read"),
             ("broker: [1, 2]\n", "broker: expected a mapping, found a list"),
             ("broker:\n  url: mqtt://h\n  url: mqtt://g\n", "duplicated key(s): 'url'"),
@@ -113,7 +122,8 @@ struct DaemonConfigurationTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parkd-pw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        try "correct-horse\n".write(to: directory.appendingPathComponent("broker.pass"), atomically: true, encoding: .utf8)
+        try "correct-horse\n".write(
+            to: directory.appendingPathComponent("broker.pass"), atomically: true, encoding: .utf8)
         let c = try DaemonConfiguration.parse(
             "broker:\n  url: mqtt://h\n  username: parkd\n  password_file: broker.pass\n",
             file: directory.appendingPathComponent("parkd.yaml").path)
@@ -132,9 +142,12 @@ struct DaemonConfigurationTests {
     @Test("the effective configuration parses back to the same settings")
     func effectiveRoundTrip() throws {
         let c = try parse(
-            "broker: {url: mqtt://h:1999, protocol: '5', watchdog: 90s}\nsummaries: {interval: 5m, path: /var/s.jsonl}\n")
+            "broker: {url: mqtt://h:1999, protocol: '5', watchdog: 90s}\nsummaries: {interval: 5m, path: /var/s.jsonl}\n"
+        )
         let again = try DaemonConfiguration.parse(c.effectiveYAML, file: "/etc/parkd/parkd.yaml")
-        #expect(again.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: "") == c.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: ""))
+        #expect(
+            again.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: "")
+                == c.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: ""))
         #expect(again.broker.watchdog == 90)
     }
 }

@@ -35,7 +35,8 @@ struct IngestPipelineTests {
         let snapshot = p.takeInterval()
         #expect(snapshot.counters.messages == 21)
         #expect(snapshot.counters.readings == 15)
-        #expect(snapshot.counters.rejected == [.malformed: 1, .missingField: 1, .empty: 1, .unknownTopic: 2, .tooLarge: 1])
+        #expect(
+            snapshot.counters.rejected == [.malformed: 1, .missingField: 1, .empty: 1, .unknownTopic: 2, .tooLarge: 1])
         #expect(snapshot.series.count == 2)
         let power = try #require(snapshot.series.first { $0.id.kind == "power" })
         #expect(power.interval.readings == 10)
@@ -79,7 +80,9 @@ struct IngestPipelineTests {
             let snapshot = p.takeInterval()
             #expect(snapshot.counters.messages == count)
             #expect(snapshot.counters.rejectedTotal == bad)
-            #expect(Dictionary(uniqueKeysWithValues: snapshot.series.map { ($0.id.sensor, $0.interval.readings) }) == expected)
+            #expect(
+                Dictionary(uniqueKeysWithValues: snapshot.series.map { ($0.id.sensor, $0.interval.readings) })
+                    == expected)
         }
     }
 
@@ -115,7 +118,9 @@ struct IngestPipelineTests {
     @Test("summary boundaries align to the park's local time")
     func boundaries() {
         let t = EventTime(milliseconds: 1_795_400_123_456)
-        #expect(WallClock.nextBoundary(after: t, intervalSeconds: 60, utcOffsetMinutes: 420).milliseconds == 1_795_400_160_000)
+        #expect(
+            WallClock.nextBoundary(after: t, intervalSeconds: 60, utcOffsetMinutes: 420).milliseconds
+                == 1_795_400_160_000)
         // Daily: midnight in UTC+7 is 17:00 UTC.
         let day = WallClock.nextBoundary(after: t, intervalSeconds: 86400, utcOffsetMinutes: 420)
         #expect(RFC3339.format(day, offsetMinutes: 420).hasSuffix("T00:00:00.000+07:00"))

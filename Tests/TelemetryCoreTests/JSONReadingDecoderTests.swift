@@ -15,7 +15,11 @@ struct JSONReadingDecoderTests {
     func full() throws {
         let reading = try decode(
             #"{"value": 41.5, "ts": "2026-11-23T10:15:00+07:00", "unit": "ug/m3", "status": "ok", "seq": 1842}"#)
-        #expect(reading == Reading(value: 41.5, time: EventTime(milliseconds: 1_795_403_700_000), unit: "ug/m3", status: .ok, seq: 1842))
+        #expect(
+            reading
+                == Reading(
+                    value: 41.5, time: EventTime(milliseconds: 1_795_403_700_000), unit: "ug/m3", status: .ok, seq: 1842
+                ))
     }
 
     @Test(
@@ -88,7 +92,8 @@ struct JSONReadingDecoderTests {
 
     @Test("deep nesting is refused, not recursed into without bound")
     func deepNesting() {
-        let text = #"{"x":"# + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + #","value":1}"#
+        let text =
+            #"{"x":"# + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + #","value":1}"#
         let error = #expect(throws: PayloadError.self) { try decode(text) }
         #expect(error?.detail.contains("nested deeper") == true)
     }

@@ -32,7 +32,8 @@ struct TopicPatternTests {
             fixed: ["park": "vsip-1", "zone": "lora", "pillar": "green", "kind": "soil_moisture"])
         #expect(
             chirpstack.match("application/7/device/0018b20000000abc/event/up")
-                == SeriesID(park: "vsip-1", zone: "lora", pillar: .green, kind: "soil_moisture", sensor: "0018b20000000abc"))
+                == SeriesID(
+                    park: "vsip-1", zone: "lora", pillar: .green, kind: "soil_moisture", sensor: "0018b20000000abc"))
         #expect(chirpstack.match("application/7/device/x/event/down") == nil)
 
         let tts = try TopicPattern(

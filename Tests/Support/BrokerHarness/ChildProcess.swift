@@ -16,7 +16,9 @@ public final class ChildProcess: @unchecked Sendable {
     private var usage = rusage()
 
     /// Output goes to `outputPath` (stdout and stderr together), or to /dev/null.
-    public init(_ executable: String, _ arguments: [String], outputPath: String? = nil, environment: [String: String]? = nil)
+    public init(
+        _ executable: String, _ arguments: [String], outputPath: String? = nil, environment: [String: String]? = nil
+    )
         throws
     {
         self.executable = executable
@@ -41,7 +43,8 @@ public final class ChildProcess: @unchecked Sendable {
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let environ = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let environ =
+            (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { environ.forEach { free($0) } }
         var child: pid_t = 0
         let rc = posix_spawn(&child, executable, &actions, &attributes, argv, environ)

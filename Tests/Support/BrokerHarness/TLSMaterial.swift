@@ -15,8 +15,14 @@ public struct TLSMaterial: Sendable {
         let openssl = try Command.find("openssl")
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         func run(_ arguments: [String]) throws { try Command.run(openssl, arguments, directory: directory) }
-        try run(["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=ParkTelemetry Test CA"])
-        try run(["req", "-x509"] + ec + ["-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=Unrelated CA"])
+        try run(
+            ["req", "-x509"] + ec + [
+                "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=ParkTelemetry Test CA",
+            ])
+        try run(
+            ["req", "-x509"] + ec + [
+                "-keyout", "other-ca.key", "-out", "other-ca.crt", "-days", "2", "-subj", "/CN=Unrelated CA",
+            ])
         try run(["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"])
         try "subjectAltName=\(serverNames)\n".write(
             to: directory.appendingPathComponent("san.ext"), atomically: true, encoding: .utf8)
