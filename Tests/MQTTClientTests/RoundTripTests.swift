@@ -39,6 +39,34 @@ struct RoundTripTests {
         #expect(publisher.statistics.completed == 100)
     }
 
+    @Test("publish is safe from many threads at once")
+    func concurrentPublish() throws {
+        let broker = try Broker()
+        let inbox = Inbox()
+        let subscriber = try MQTTClient.make(
+            broker.url, id: "sub-many", subscriptions: [.init("many/#", qos: .atLeastOnce)], inbox: inbox)
+        try subscriber.waitUntilConnected(timeout: 10)
+        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
+        let publisher = try MQTTClient.make(broker.url, id: "pub-many")
+        try publisher.waitUntilConnected(timeout: 10)
+        let failures = Inbox()
+        DispatchQueue.concurrentPerform(iterations: 8) { thread in
+            for i in 0..<250 {
+                do {
+                    try publisher.publish("many/\(thread)", text: "\(thread)-\(i)", qos: .atLeastOnce)
+                } catch {
+                    failures.add(.connectFailed(error))
+                }
+            }
+        }
+        try publisher.flush()
+        #expect(failures.seenEvents.isEmpty)
+        #expect(inbox.wait(forMessages: 2000))
+        let texts = Set(inbox.received.map { String(decoding: $0.payload, as: UTF8.self) })
+        #expect(texts.count == 2000)
+        #expect(publisher.statistics.completed == 2000)
+    }
+
     @Test("a retained message reaches a subscriber that arrives later, flagged retained")
     func retained() throws {
         let broker = try Broker()
