@@ -52,7 +52,7 @@ struct RoundTripTests {
         let failures = Inbox()
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             for i in 0..<250 {
-                do {
+                do throws(MQTTError) {
                     try publisher.publish("many/\(thread)", text: "\(thread)-\(i)", qos: .atLeastOnce)
                 } catch {
                     failures.add(.connectFailed(error))
