@@ -1,0 +1,108 @@
+/// Whether a kind's value is a level (gauge) or a running total (counter, e.g. kWh meters).
+public enum MeasureShape: String, Sendable, Hashable {
+    case gauge
+    case counter
+}
+
+/// Where readings of one series go: a raw ring and one bucket ring per window. All memory is
+/// allocated up front, so a series costs the same however many readings it receives.
+public struct SeriesState: Sendable {
+    public struct Settings: Sendable, Equatable {
+        public var shape: MeasureShape = .gauge
+        /// Values outside are invalid: counted, never in the figures.
+        public var range: ClosedRange<Double>? = nil
+        /// Readings older than the newest seen minus this are late: counted and dropped.
+        public var allowedLatenessMilliseconds: Int64 = 5 * 60_000
+        public var rawCapacity = 16
+        public init() {}
+    }
+
+    /// What became of one reading.
+    public enum Outcome: String, Sendable, Equatable {
+        case accepted
+        case late
+        case duplicate
+        /// A counter reading older than the counter's newest: its increase cannot be placed.
+        case outOfOrder = "out_of_order"
+        case invalid
+        case calibrating
+        case error
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public var accepted = 0
+        public var late = 0
+        public var duplicate = 0
+        public var outOfOrder = 0
+        public var invalid = 0
+        public var calibrating = 0
+        public var error = 0
+    }
+
+    public let settings: Settings
+    public private(set) var raw: RawRing
+    public private(set) var windows: [BucketRing]
+    /// The newest event time seen (the series' event-time clock).
+    public private(set) var watermark: EventTime?
+    public private(set) var counts = Counts()
+    private var lastCounterTime: EventTime?
+
+    public init(windows specs: [WindowSpec], settings: Settings = Settings()) {
+        self.settings = settings
+        raw = RawRing(capacity: settings.rawCapacity)
+        windows = specs.map(BucketRing.init)
+    }
+
+    @discardableResult
+    public mutating func add(_ reading: Reading) -> Outcome {
+        if let watermark, watermark.milliseconds - reading.time.milliseconds > settings.allowedLatenessMilliseconds {
+            counts.late += 1
+            return .late
+        }
+        if raw.holds(reading) {
+            counts.duplicate += 1
+            return .duplicate
+        }
+        raw.append(reading)
+        if watermark.map({ reading.time > $0 }) ?? true { watermark = reading.time }
+        let outOfRange = settings.range.map { !$0.contains(reading.value) } ?? false
+        if outOfRange || reading.status != .ok {
+            for index in windows.indices {
+                windows[index].count(reading.status, invalid: outOfRange, at: reading.time)
+            }
+            if outOfRange {
+                counts.invalid += 1
+                return .invalid
+            }
+            if reading.status == .calibrating {
+                counts.calibrating += 1
+                return .calibrating
+            }
+            counts.error += 1
+            return .error
+        }
+        if settings.shape == .counter {
+            if let last = lastCounterTime, reading.time < last {
+                counts.outOfOrder += 1
+                return .outOfOrder
+            }
+            lastCounterTime = reading.time
+        }
+        for index in windows.indices {
+            windows[index].add(reading.value, at: reading.time)
+        }
+        counts.accepted += 1
+        return .accepted
+    }
+
+    /// A window's statistics as of `time` (by default the series' newest event time).
+    public func stats(window name: String, at time: EventTime? = nil) -> WindowStats? {
+        guard let ring = windows.first(where: { $0.spec.name == name }), let at = time ?? watermark else { return nil }
+        return ring.stats(at: at)
+    }
+
+    /// Bytes held per series, for the memory budget.
+    public var memoryBytes: Int {
+        windows.reduce(0) { $0 + $1.memoryBytes } + settings.rawCapacity * MemoryLayout<RawRing.Entry>.stride + 128
+    }
+}

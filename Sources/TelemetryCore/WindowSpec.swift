@@ -1,0 +1,50 @@
+/// A rolling window kept as a ring of `length / bucket` time buckets. At any event time the
+/// window holds the current bucket and the ones before it: between `length - bucket` and
+/// `length` of history, aligned to bucket boundaries (in UTC plus `alignOffset`).
+public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    public let lengthMilliseconds: Int64
+    public let bucketMilliseconds: Int64
+    /// Shifts bucket boundaries, e.g. +7 h so that daily buckets start at local midnight.
+    public let alignOffsetMilliseconds: Int64
+
+    public init(name: String, length: Int64, bucket: Int64, alignOffset: Int64 = 0) throws(WindowSpecError) {
+        guard bucket > 0, length >= bucket else { throw WindowSpecError("window \(name): bucket must be positive and no longer than the window") }
+        guard length % bucket == 0 else { throw WindowSpecError("window \(name): length must be a whole number of buckets") }
+        guard length / bucket <= 1440 else { throw WindowSpecError("window \(name): at most 1440 buckets") }
+        self.name = name
+        lengthMilliseconds = length
+        bucketMilliseconds = bucket
+        alignOffsetMilliseconds = alignOffset
+    }
+
+    public var bucketCount: Int { Int(lengthMilliseconds / bucketMilliseconds) }
+
+    /// Start of the bucket that holds `time`.
+    public func bucketStart(_ time: EventTime) -> Int64 {
+        let shifted = time.milliseconds + alignOffsetMilliseconds
+        let floor = shifted >= 0 ? shifted / bucketMilliseconds : (shifted - bucketMilliseconds + 1) / bucketMilliseconds
+        return floor * bucketMilliseconds - alignOffsetMilliseconds
+    }
+
+    public var description: String { name }
+
+    private static let minute: Int64 = 60_000
+
+    /// 1 m (4 × 15 s), 15 m (3 × 5 m), 1 h (4 × 15 min: the quarter hours of hourly validity),
+    /// 24 h (24 × 1 h: the hours of daily validity), aligned to the park's local time.
+    public static func defaults(utcOffsetMinutes: Int = 420) -> [WindowSpec] {
+        let offset = Int64(utcOffsetMinutes) * minute
+        return [
+            try! WindowSpec(name: "1m", length: minute, bucket: 15_000, alignOffset: offset),
+            try! WindowSpec(name: "15m", length: 15 * minute, bucket: 5 * minute, alignOffset: offset),
+            try! WindowSpec(name: "1h", length: 60 * minute, bucket: 15 * minute, alignOffset: offset),
+            try! WindowSpec(name: "24h", length: 1440 * minute, bucket: 60 * minute, alignOffset: offset),
+        ]
+    }
+}
+
+public struct WindowSpecError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

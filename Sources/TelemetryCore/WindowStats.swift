@@ -1,0 +1,102 @@
+/// Statistics of a set of readings that merge: a window's figures are its buckets' merged.
+///
+/// Only readings with status ok and inside the physical range enter the figures; the others
+/// are counted (`calibrating`, `errors`, `invalid`) and nothing else. For cumulative counters
+/// `increase` follows Prometheus' `increase()`: a drop is a reset, and the increase goes on
+/// from the new value.
+public struct WindowStats: Sendable, Equatable {
+    public private(set) var count = 0
+    public private(set) var sum = 0.0
+    /// Welford's running mean and sum of squared deviations: stable, and mergeable (Chan et al.).
+    public private(set) var mean = 0.0
+    private var m2 = 0.0
+    public private(set) var min = Double.infinity
+    public private(set) var max = -Double.infinity
+    public private(set) var firstTime = EventTime(milliseconds: .max)
+    public private(set) var firstValue = Double.nan
+    public private(set) var lastTime = EventTime(milliseconds: .min)
+    public private(set) var lastValue = Double.nan
+    /// Counter increase between the readings inside, resets handled.
+    public private(set) var increase = 0.0
+    public private(set) var resets = 0
+    public var calibrating = 0
+    public var errors = 0
+    public var invalid = 0
+    /// Which quarters of the bucket's span hold a valid reading (bit 0 = first quarter).
+    public private(set) var quarters: UInt8 = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// Population standard deviation; nil without readings.
+    public var standardDeviation: Double? { count > 0 ? (Swift.max(0, m2) / Double(count)).squareRoot() : nil }
+
+    /// Change per second between the first and the last reading; nil under two distinct times.
+    public var rateOfChange: Double? {
+        guard count >= 2, lastTime > firstTime else { return nil }
+        return (lastValue - firstValue) / (Double(lastTime.milliseconds - firstTime.milliseconds) / 1000)
+    }
+
+    /// Adds a valid reading. `quarter` (0...3) marks where in its bucket it fell.
+    public mutating func add(_ value: Double, at time: EventTime, quarter: Int = 0) {
+        count += 1
+        sum += value
+        let delta = value - mean
+        mean += delta / Double(count)
+        m2 += delta * (value - mean)
+        if value < min { min = value }
+        if value > max { max = value }
+        if time < firstTime {
+            firstTime = time
+            firstValue = value
+        }
+        if time >= lastTime {
+            if count > 1 { increase += Self.counterDelta(from: lastValue, to: value, resets: &resets) }
+            lastTime = time
+            lastValue = value
+        }
+        quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
+    }
+
+    /// Merges statistics of readings that come after these in time (for counters) or anywhere
+    /// (for everything else).
+    public mutating func merge(_ other: WindowStats) {
+        calibrating += other.calibrating
+        errors += other.errors
+        invalid += other.invalid
+        guard other.count > 0 else { return }
+        guard count > 0 else {
+            let quality = (calibrating, errors, invalid, quarters)
+            self = other
+            (calibrating, errors, invalid, quarters) = quality
+            quarters |= other.quarters
+            return
+        }
+        let n = Double(count + other.count)
+        let delta = other.mean - mean
+        m2 += other.m2 + delta * delta * Double(count) * Double(other.count) / n
+        mean += delta * Double(other.count) / n
+        count += other.count
+        sum += other.sum
+        min = Swift.min(min, other.min)
+        max = Swift.max(max, other.max)
+        if other.firstTime < firstTime {
+            firstTime = other.firstTime
+            firstValue = other.firstValue
+        }
+        increase += other.increase + Self.counterDelta(from: lastValue, to: other.firstValue, resets: &resets)
+        resets += other.resets
+        if other.lastTime >= lastTime {
+            lastTime = other.lastTime
+            lastValue = other.lastValue
+        }
+        quarters |= other.quarters
+    }
+
+    static func counterDelta(from previous: Double, to next: Double, resets: inout Int) -> Double {
+        if next >= previous { return next - previous }
+        resets += 1
+        return next
+    }
+}
