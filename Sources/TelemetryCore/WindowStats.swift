@@ -24,8 +24,14 @@ public struct WindowStats: Sendable, Equatable {
     public var invalid = 0
     /// Which quarters of the bucket's span hold a valid reading (bit 0 = first quarter).
     public private(set) var quarters: UInt8 = 0
+    public private(set) var sketch = QuantileSketch()
 
     public init() {}
+
+    /// p50, p95, p99 and the like, within `QuantileSketch.relativeAccuracy`, clamped to min...max.
+    public func quantile(_ q: Double) -> Double? {
+        sketch.quantile(q).map { Swift.min(Swift.max($0, min), max) }
+    }
 
     public var isEmpty: Bool { count == 0 }
 
@@ -57,6 +63,7 @@ public struct WindowStats: Sendable, Equatable {
             lastValue = value
         }
         quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
+        sketch.add(value)
     }
 
     /// Merges statistics of readings that come after these in time (for counters) or anywhere
@@ -92,6 +99,7 @@ public struct WindowStats: Sendable, Equatable {
             lastValue = other.lastValue
         }
         quarters |= other.quarters
+        sketch.merge(other.sketch)
     }
 
     static func counterDelta(from previous: Double, to next: Double, resets: inout Int) -> Double {

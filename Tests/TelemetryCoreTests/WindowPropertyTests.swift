@@ -46,6 +46,12 @@ struct WindowPropertyTests {
             let rate = (last.value - first.value) / (Double(last.time.milliseconds - first.time.milliseconds) / 1000)
             #expect(close(stats.rateOfChange ?? .nan, rate), "\(label) rate")
         }
+        let sorted = values.sorted()
+        for q in stats.sketch.binCount < QuantileSketch.maxBins ? [0.5, 0.95, 0.99] : [0.95, 0.99] {
+            let exact = sorted[Int((q * Double(sorted.count - 1)).rounded(.down))]
+            let estimate = stats.quantile(q) ?? .nan
+            #expect(abs(estimate - exact) <= QuantileSketch.relativeAccuracy * abs(exact) + 1e-9, "\(label) p\(q)")
+        }
         if counter {
             var increase = 0.0
             var resets = 0
