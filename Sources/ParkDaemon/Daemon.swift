@@ -16,11 +16,7 @@ public final class Daemon: @unchecked Sendable {
     public init(configuration: DaemonConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        pipeline = IngestPipeline(
-            router: TopicRouter(configuration.topicPatterns),
-            decoder: JSONReadingDecoder(fields: configuration.payload.fields),
-            limits: .init(maxPayloadBytes: configuration.payload.maxBytes, maxSeries: configuration.maxSeries),
-            logger: logger)
+        pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
     }
 
     /// Asks a running daemon to shut down (what SIGTERM does).
@@ -56,20 +52,19 @@ public final class Daemon: @unchecked Sendable {
             ])
         client.start()
 
-        var intervalStart = WallClock.now()
+        let scheduler = SummaryScheduler(
+            pipeline: pipeline, file: summaries, intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes,
+            logger: logger)
+        scheduler.start(at: WallClock.now())
         while true {
-            let boundary = WallClock.nextBoundary(
-                after: WallClock.now(), intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes)
-            let wait = max(0, Double(boundary.milliseconds - WallClock.now().milliseconds) / 1000)
+            let wait = max(0, Double(scheduler.boundary.milliseconds - WallClock.now().milliseconds) / 1000)
             if stopSignal.wait(timeout: .now() + wait) == .success { break }
-            writeSummary(to: summaries, from: intervalStart, to: boundary)
-            intervalStart = boundary
+            scheduler.advance(to: WallClock.now())
         }
 
         client.stop()
         // The partial interval up to shutdown is written too: nothing counted is lost.
-        writeSummary(to: summaries, from: intervalStart, to: WallClock.now())
-        summaries.sync()
+        scheduler.finish(at: WallClock.now())
         summaries.close()
         let totals = pipeline.totals
         logger.info(
@@ -78,16 +73,5 @@ public final class Daemon: @unchecked Sendable {
                 "messages": "\(totals.messages)", "readings": "\(totals.readings)",
                 "rejected": "\(totals.rejectedTotal)", "series": "\(pipeline.seriesCount)",
             ])
-    }
-
-    private func writeSummary(to file: LineFile, from: EventTime, to: EventTime) {
-        let snapshot = pipeline.takeInterval()
-        let line = SummaryFormat.line(
-            snapshot, from: from, to: to, utcOffsetMinutes: configuration.summaries.utcOffsetMinutes)
-        do {
-            try file.append(line)
-        } catch {
-            logger.error("\(error)")
-        }
     }
 }

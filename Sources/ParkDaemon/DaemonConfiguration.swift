@@ -28,6 +28,15 @@ public struct DaemonConfiguration: Sendable {
         public var fields = JSONReadingDecoder.FieldNames()
     }
 
+    /// A topic pattern as configured, with its payload format.
+    public struct Topic: Sendable {
+        public var pattern: TopicPattern
+        public var format: PayloadFormat = .json
+        /// LoRaWAN formats: reading name → path inside the decoded object.
+        public var paths: [(name: String, path: [String])] = []
+        public var kinds: [String: String] = [:]
+    }
+
     public struct Summaries: Sendable {
         public var path: String
         public var interval: Double = 60
@@ -38,8 +47,13 @@ public struct DaemonConfiguration: Sendable {
     public var file: String
     public var broker: Broker
     public var subscriptions: [MQTTClientConfiguration.Subscription] = [.init("parks/#", qos: .atLeastOnce)]
-    public var topicPatterns: [TopicPattern]
+    public var topics: [Topic]
     public var payload = Payload()
+    public var windows = WindowSpec.defaults()
+    public var latenessSeconds = 300.0
+    public var catalog = SensorCatalog.standard
+    /// Kinds defined or overridden in this file, shown in the effective configuration.
+    public var catalogChanges: [KindInfo] = []
     public var summaries: Summaries
     public var maxSeries = 100_000
     public var logLevel = "info"
@@ -81,25 +95,17 @@ private struct ConfigurationParser {
     }
 
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
-        let top = try root.fields(["broker", "subscriptions", "topics", "payload", "summaries", "limits", "log"])
+        let top = try root.fields([
+            "broker", "subscriptions", "topics", "payload", "windows", "lateness", "catalog", "summaries", "limits", "log",
+        ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
         }
         let broker = try parseBroker(brokerNode)
-        var patterns = [try! TopicPattern(TopicPattern.defaultPattern)]
+        var topicList = [DaemonConfiguration.Topic(pattern: try! TopicPattern(TopicPattern.defaultPattern))]
         if let topics = top["topics"] {
-            patterns = try topics.list().map { (item: YAMLValue) throws(ConfigurationError) -> TopicPattern in
-                let f = try item.fields(["pattern", "fixed"])
-                guard let patternNode = f["pattern"] else { throw item.error("missing 'pattern'") }
-                let text = try patternNode.nonEmptyString()
-                let fixed = try f["fixed"]?.stringMap() ?? [:]
-                do throws(TopicPatternError) {
-                    return try TopicPattern(text, fixed: fixed)
-                } catch {
-                    throw patternNode.error(error.problem)
-                }
-            }
-            if patterns.isEmpty { throw topics.error("needs at least one pattern") }
+            topicList = try topics.list().map(parseTopic)
+            if topicList.isEmpty { throw topics.error("needs at least one pattern") }
         }
         let summariesNode = top["summaries"]
         let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset"])
@@ -113,8 +119,36 @@ private struct ConfigurationParser {
             }
             summaries.utcOffsetMinutes = minutes
         }
-        var configuration = DaemonConfiguration(
-            file: file, broker: broker, topicPatterns: patterns, summaries: summaries)
+        var configuration = DaemonConfiguration(file: file, broker: broker, topics: topicList, summaries: summaries)
+        if let windows = top["windows"] {
+            let offset = Int64(summaries.utcOffsetMinutes) * 60_000
+            configuration.windows = try windows.list().map { (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
+                let f = try item.fields(["name", "length", "bucket"])
+                guard let lengthNode = f["length"], let bucketNode = f["bucket"] else {
+                    throw item.error("a window needs length and bucket, e.g. {name: 1h, length: 1h, bucket: 15m}")
+                }
+                let length = try lengthNode.duration(in: 1...(400 * 86400))
+                let bucket = try bucketNode.duration(in: 1...(400 * 86400))
+                let name = try f["name"]?.nonEmptyString() ?? DurationText.format(length)
+                do throws(WindowSpecError) {
+                    return try WindowSpec(
+                        name: name, length: Int64(length * 1000), bucket: Int64(bucket * 1000), alignOffset: offset)
+                } catch {
+                    throw item.error(error.description)
+                }
+            }
+            if configuration.windows.isEmpty { throw windows.error("needs at least one window") }
+            let names = configuration.windows.map(\.name)
+            if Set(names).count != names.count { throw windows.error("window names must differ") }
+        }
+        if let lateness = top["lateness"] { configuration.latenessSeconds = try lateness.duration(in: 0...(7 * 86400)) }
+        if let catalog = top["catalog"] {
+            for item in try catalog.list() {
+                let info = try parseKind(item)
+                configuration.catalog.define(info)
+                configuration.catalogChanges.append(info)
+            }
+        }
         if let subscriptions = top["subscriptions"] {
             configuration.subscriptions = try subscriptions.list().map {
                 (item: YAMLValue) throws(ConfigurationError) -> MQTTClientConfiguration.Subscription in
@@ -162,6 +196,70 @@ private struct ConfigurationParser {
             }
         }
         return configuration
+    }
+
+    func parseTopic(_ item: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Topic {
+        let f = try item.fields(["pattern", "fixed", "format", "paths", "kinds"])
+        guard let patternNode = f["pattern"] else { throw item.error("missing 'pattern'") }
+        let text = try patternNode.nonEmptyString()
+        let fixed = try f["fixed"]?.stringMap() ?? [:]
+        let pattern: TopicPattern
+        do throws(TopicPatternError) {
+            pattern = try TopicPattern(text, fixed: fixed)
+        } catch {
+            throw patternNode.error(error.problem)
+        }
+        var topic = DaemonConfiguration.Topic(pattern: pattern)
+        if let formatNode = f["format"] {
+            let name = try formatNode.string()
+            guard let format = PayloadFormat(rawValue: name) else {
+                let all = PayloadFormat.allCases.map(\.rawValue).joined(separator: ", ")
+                throw formatNode.error("expected one of \(all), found '\(name)'")
+            }
+            topic.format = format
+        }
+        if let pathsNode = f["paths"] {
+            guard topic.format == .chirpstack || topic.format == .tts else {
+                throw pathsNode.error("paths apply to the chirpstack and tts formats only")
+            }
+            topic.paths = try pathsNode.stringMap().sorted { $0.key < $1.key }.map { name, path in
+                (name, path.split(separator: ".").map(String.init))
+            }
+        }
+        if let kinds = f["kinds"] { topic.kinds = try kinds.stringMap() }
+        return topic
+    }
+
+    func parseKind(_ item: YAMLValue) throws(ConfigurationError) -> KindInfo {
+        let f = try item.fields(["kind", "pillar", "unit", "min", "max", "shape"])
+        guard let kindNode = f["kind"] else { throw item.error("missing 'kind'") }
+        let kind = try kindNode.nonEmptyString()
+        let base = SensorCatalog.standard[kind]
+        var pillar = base?.pillar
+        if let node = f["pillar"] {
+            let text = try node.string()
+            guard let value = Pillar(rawValue: text) else { throw node.error("expected energy, emissions or green, found '\(text)'") }
+            pillar = value
+        }
+        guard let pillar else { throw item.error("a new kind needs its pillar (energy, emissions or green)") }
+        let unit = try f["unit"].map { (node: YAMLValue) throws(ConfigurationError) in Units.canonical(try node.string()) }
+            ?? base?.unit ?? ""
+        func number(_ key: String) throws(ConfigurationError) -> Double? {
+            guard let node = f[key] else { return nil }
+            let text = try node.string()
+            guard let value = Double(text), value.isFinite else { throw node.error("expected a number, found '\(text)'") }
+            return value
+        }
+        let low = try number("min") ?? base?.range.lowerBound ?? -Double.greatestFiniteMagnitude
+        let high = try number("max") ?? base?.range.upperBound ?? Double.greatestFiniteMagnitude
+        guard low <= high else { throw item.error("min \(low) is above max \(high)") }
+        var shape = base?.shape ?? .gauge
+        if let node = f["shape"] {
+            let text = try node.string()
+            guard let value = MeasureShape(rawValue: text) else { throw node.error("expected gauge or counter, found '\(text)'") }
+            shape = value
+        }
+        return KindInfo(kind, pillar, unit, low...high, shape)
     }
 
     func parseBroker(_ node: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Broker {
@@ -282,6 +380,21 @@ extension DaemonConfiguration {
             watchdogTimeout: broker.watchdog, maxInflight: 1000)
     }
 
+    /// The ingest pipeline's settings this configuration asks for.
+    public var pipelineSettings: IngestPipeline.Settings {
+        IngestPipeline.Settings(
+            routes: topics.map { topic in
+                TopicRoute(
+                    pattern: topic.pattern,
+                    decoder: PayloadDecoder(
+                        format: topic.format, maxBytes: payload.maxBytes, jsonFields: payload.fields,
+                        lorawanPaths: topic.paths),
+                    kindAliases: topic.kinds)
+            },
+            catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
+            limits: .init(maxSeries: maxSeries))
+    }
+
     /// The effective configuration as YAML, every default filled in, secrets masked.
     public var effectiveYAML: String {
         var lines: [String] = ["# effective configuration of \(file)", "broker:"]
@@ -308,14 +421,21 @@ extension DaemonConfiguration {
         lines.append("subscriptions:")
         for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
         lines.append("topics:")
-        for p in topicPatterns {
-            if p.fixed.isEmpty {
-                lines.append("  - pattern: \"\(p.text)\"")
-            } else {
-                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map {
-                    "\($0.key.rawValue): \($0.value)"
-                }
-                lines.append("  - {pattern: \"\(p.text)\", fixed: {\(fixed.joined(separator: ", "))}}")
+        for topic in topics {
+            let p = topic.pattern
+            lines.append("  - pattern: \"\(p.text)\"")
+            if !p.fixed.isEmpty {
+                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue): \($0.value)" }
+                lines.append("    fixed: {\(fixed.joined(separator: ", "))}")
+            }
+            lines.append("    format: \(topic.format.rawValue)")
+            if !topic.paths.isEmpty {
+                let paths = topic.paths.map { "\($0.name): \($0.path.joined(separator: "."))" }
+                lines.append("    paths: {\(paths.joined(separator: ", "))}")
+            }
+            if !topic.kinds.isEmpty {
+                let kinds = topic.kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+                lines.append("    kinds: {\(kinds.joined(separator: ", "))}")
             }
         }
         let f = payload.fields
@@ -323,6 +443,19 @@ extension DaemonConfiguration {
         lines.append("  max_bytes: \(payload.maxBytes)")
         lines.append(
             "  fields: {value: \(f.value), ts: \(f.time), unit: \(f.unit), status: \(f.status), seq: \(f.seq)}")
+        lines.append("windows:")
+        for w in windows {
+            lines.append(
+                "  - {name: \(w.name), length: \(DurationText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(DurationText.format(Double(w.bucketMilliseconds) / 1000))}")
+        }
+        lines.append("lateness: \(DurationText.format(latenessSeconds))")
+        if !catalogChanges.isEmpty {
+            lines.append("catalog:")
+            for k in catalogChanges {
+                lines.append(
+                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \"\(k.unit)\", min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}")
+            }
+        }
         lines.append("summaries:")
         lines.append("  path: \(summaries.path)")
         lines.append("  interval: \(DurationText.format(summaries.interval))")

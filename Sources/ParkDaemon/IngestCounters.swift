@@ -1,12 +1,14 @@
 import TelemetryCore
 
-/// Why a message gave no reading. The raw values are the stable names in summaries and logs.
+/// Why input gave no reading. The raw values are the stable names in summaries and logs.
+/// Topic and payload reasons count messages; `bad_unit` and `series_limit` count readings.
 public enum RejectReason: String, Sendable, CaseIterable, Comparable {
     case empty
     case tooLarge = "too_large"
     case malformed
     case missingField = "missing_field"
     case badField = "bad_field"
+    case badUnit = "bad_unit"
     case unknownTopic = "unknown_topic"
     case seriesLimit = "series_limit"
 
@@ -17,6 +19,7 @@ public enum RejectReason: String, Sendable, CaseIterable, Comparable {
         case .malformed: self = .malformed
         case .missingField: self = .missingField
         case .badField: self = .badField
+        case .badUnit: self = .badUnit
         }
     }
 
@@ -26,14 +29,19 @@ public enum RejectReason: String, Sendable, CaseIterable, Comparable {
 /// Message and reading counts since start or over one interval.
 public struct IngestCounters: Sendable, Equatable {
     public var messages = 0
+    /// Readings decoded from messages (before the series' own checks).
     public var readings = 0
     public var rejected: [RejectReason: Int] = [:]
+    /// What became of the decoded readings (accepted, late, duplicate, ...).
+    public var outcomes: [SeriesState.Outcome: Int] = [:]
 
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
+    public var accepted: Int { outcomes[.accepted, default: 0] }
 
     mutating func add(_ other: IngestCounters) {
         messages += other.messages
         readings += other.readings
         for (reason, count) in other.rejected { rejected[reason, default: 0] += count }
+        for (outcome, count) in other.outcomes { outcomes[outcome, default: 0] += count }
     }
 }

@@ -3,119 +3,179 @@ import MQTTClient
 import Synchronization
 import TelemetryCore
 
-/// Topic → series, payload → reading, reading → per-series state. Called on the MQTT network
-/// thread for each message (or by replay), so the common path is one dictionary lookup on
-/// the topic, one decode and one slot update under an uncontended lock.
+/// Topic → route and series, payload → readings, reading → the series' windows. Called on the
+/// MQTT network thread for each message (or by replay); the common path is one dictionary
+/// lookup on the topic, one decode into a reused buffer and the series' window updates,
+/// under an uncontended lock.
 public final class IngestPipeline: Sendable {
     public struct Limits: Sendable {
-        public var maxPayloadBytes: Int
         public var maxSeries: Int
-        public init(maxPayloadBytes: Int = 65536, maxSeries: Int = 100_000) {
-            self.maxPayloadBytes = maxPayloadBytes
-            self.maxSeries = maxSeries
+        public init(maxSeries: Int = 100_000) { self.maxSeries = maxSeries }
+    }
+
+    public struct Settings: Sendable {
+        public var routes: [TopicRoute]
+        public var catalog: SensorCatalog
+        public var windows: [WindowSpec]
+        public var allowedLatenessMilliseconds: Int64
+        public var limits: Limits
+
+        public init(
+            routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
+            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits()
+        ) {
+            self.routes = routes
+            self.catalog = catalog
+            self.windows = windows
+            self.allowedLatenessMilliseconds = allowedLatenessMilliseconds
+            self.limits = limits
         }
     }
 
-    /// Per-series figures over the current interval (placeholder aggregation: counts and the
-    /// latest value; the windows of TelemetryCore take this place).
+    /// One series' figures over the current interval.
     public struct SeriesInterval: Sendable, Equatable {
         public var readings = 0
+        public var outcomes: [SeriesState.Outcome: Int] = [:]
         public var last: Double = .nan
         public var lastTime = EventTime(milliseconds: 0)
     }
 
+    public struct SeriesReport: Sendable {
+        public var id: SeriesID
+        public var interval: SeriesInterval
+        public var shape: MeasureShape
+        /// Each window's statistics as of the series' newest event time.
+        public var windows: [(name: String, stats: WindowStats)]
+    }
+
     public struct Snapshot: Sendable {
         public var counters: IngestCounters
-        public var series: [(id: SeriesID, interval: SeriesInterval)]
+        public var series: [SeriesReport]
         public var seriesTotal: Int
     }
 
+    private struct TopicEntry {
+        static let unknown = TopicEntry(route: -1, base: nil)
+        var route: Int32
+        var base: SeriesID?
+        /// The series of a reading without a field name; -1 before its first reading.
+        var slot: Int32 = -1
+    }
+
     private struct State: ~Copyable {
-        var topicSlots: [String: Int32] = [:]
+        var topics: [String: TopicEntry] = [:]
         var seriesSlots: [SeriesID: Int32] = [:]
         var series: [SeriesID] = []
+        var states: [SeriesState] = []
         var intervals: [SeriesInterval] = []
         var interval = IngestCounters()
         var total = IngestCounters()
+        var scratch: [Reading] = []
         var badInput: BadInputLog
     }
 
-    private static let unknownTopic: Int32 = -1
     private static let overLimit: Int32 = -2
 
-    private let router: TopicRouter
-    private let decoder: JSONReadingDecoder
-    private let limits: Limits
+    public let settings: Settings
     private let maxCachedTopics: Int
     private let state: Mutex<State>
 
-    public init(router: TopicRouter, decoder: JSONReadingDecoder, limits: Limits, logger: Logger) {
-        self.router = router
-        self.decoder = decoder
-        self.limits = limits
-        maxCachedTopics = limits.maxSeries * 2 + 10_000
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        maxCachedTopics = settings.limits.maxSeries * 2 + 10_000
         state = Mutex(State(badInput: BadInputLog(logger: logger)))
-    }
-
-    /// Takes one message. `arrival` is the time a reading without its own takes.
-    public func ingest(topic: String, payload: [UInt8], arrival: EventTime) {
-        state.withLock { state in
-            state.interval.messages += 1
-            let slot = self.slot(for: topic, in: &state)
-            guard slot >= 0 else {
-                reject(
-                    slot == Self.overLimit ? .seriesLimit : .unknownTopic, topic: topic, arrival: arrival, in: &state,
-                    detail: slot == Self.overLimit
-                        ? "new series past the limit of \(limits.maxSeries) (limits.max_series)"
-                        : "topic matches no configured pattern")
-                return
-            }
-            guard payload.count <= limits.maxPayloadBytes else {
-                reject(
-                    .tooLarge, topic: topic, arrival: arrival, in: &state,
-                    detail: "payload of \(payload.count) bytes is over payload.max_bytes (\(limits.maxPayloadBytes))")
-                return
-            }
-            let reading: Reading
-            do throws(PayloadError) {
-                reading = try decoder.decode(payload, arrival: arrival)
-            } catch {
-                reject(
-                    RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
-                    detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
-                return
-            }
-            state.interval.readings += 1
-            let index = Int(slot)
-            state.intervals[index].readings += 1
-            state.intervals[index].last = reading.value
-            state.intervals[index].lastTime = reading.time
-        }
     }
 
     public func ingest(_ message: MQTTMessage, arrival: EventTime) {
         ingest(topic: message.topic, payload: message.payload, arrival: arrival)
     }
 
-    private func slot(for topic: String, in state: inout State) -> Int32 {
-        if let slot = state.topicSlots[topic] { return slot }
-        let slot: Int32
-        if let id = router.match(topic) {
-            if let existing = state.seriesSlots[id] {
-                slot = existing
-            } else if state.series.count >= limits.maxSeries {
-                slot = Self.overLimit
-            } else {
-                slot = Int32(state.series.count)
-                state.series.append(id)
-                state.intervals.append(SeriesInterval())
-                state.seriesSlots[id] = slot
+    /// Takes one message. `arrival` is the time a reading without its own takes.
+    public func ingest(topic: String, payload: [UInt8], arrival: EventTime) {
+        state.withLock { state in
+            state.interval.messages += 1
+            var entry = state.topics[topic] ?? lookUp(topic, in: &state)
+            guard entry.route >= 0, let base = entry.base else {
+                reject(.unknownTopic, topic: topic, arrival: arrival, in: &state,
+                    detail: "topic matches no configured pattern")
+                return
             }
-        } else {
-            slot = Self.unknownTopic
+            let route = settings.routes[Int(entry.route)]
+            state.scratch.removeAll(keepingCapacity: true)
+            do throws(PayloadError) {
+                try route.decoder.decode(payload, arrival: arrival, into: &state.scratch)
+            } catch {
+                reject(RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
+                    detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
+                return
+            }
+            state.interval.readings += state.scratch.count
+            for index in state.scratch.indices {
+                let reading = state.scratch[index]
+                let slot: Int32
+                var id = base
+                if let field = reading.field {
+                    id.kind = route.kind(forField: field)
+                    slot = self.slot(for: id, in: &state)
+                } else {
+                    if entry.slot == -1 {
+                        entry.slot = self.slot(for: base, in: &state)
+                        if state.topics.count < maxCachedTopics || state.topics[topic] != nil { state.topics[topic] = entry }
+                    }
+                    slot = entry.slot
+                }
+                guard slot >= 0 else {
+                    reject(.seriesLimit, topic: topic, arrival: arrival, in: &state,
+                        detail: "new series \(id) past the limit of \(settings.limits.maxSeries) (limits.max_series)")
+                    continue
+                }
+                let normalised: Reading
+                do throws(PayloadError) {
+                    normalised = try settings.catalog.normalise(reading, kind: id.kind)
+                } catch {
+                    reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
+                    continue
+                }
+                let s = Int(slot)
+                let outcome = state.states[s].add(normalised)
+                state.interval.outcomes[outcome, default: 0] += 1
+                state.intervals[s].readings += 1
+                state.intervals[s].outcomes[outcome, default: 0] += 1
+                if outcome == .accepted {
+                    state.intervals[s].last = normalised.value
+                    state.intervals[s].lastTime = normalised.time
+                }
+            }
+        }
+    }
+
+    private func lookUp(_ topic: String, in state: inout State) -> TopicEntry {
+        var entry = TopicEntry.unknown
+        for (index, route) in settings.routes.enumerated() {
+            if let id = route.pattern.match(topic) {
+                entry = TopicEntry(route: Int32(index), base: id)
+                break
+            }
         }
         // Bounded: a flood of distinct bogus topics must not grow memory without end.
-        if state.topicSlots.count < maxCachedTopics { state.topicSlots[topic] = slot }
+        if state.topics.count < maxCachedTopics { state.topics[topic] = entry }
+        return entry
+    }
+
+    private func slot(for id: SeriesID, in state: inout State) -> Int32 {
+        if let existing = state.seriesSlots[id] { return existing }
+        guard state.series.count < settings.limits.maxSeries else { return Self.overLimit }
+        let slot = Int32(state.series.count)
+        var seriesSettings = SeriesState.Settings()
+        seriesSettings.allowedLatenessMilliseconds = settings.allowedLatenessMilliseconds
+        if let info = settings.catalog[id.kind] {
+            seriesSettings.shape = info.shape
+            seriesSettings.range = info.range
+        }
+        state.series.append(id)
+        state.states.append(SeriesState(windows: settings.windows, settings: seriesSettings))
+        state.intervals.append(SeriesInterval())
+        state.seriesSlots[id] = slot
         return slot
     }
 
@@ -126,12 +186,19 @@ public final class IngestPipeline: Sendable {
         state.badInput.record(reason, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
     }
 
-    /// The current interval's figures; starts a new interval.
+    /// The current interval's figures, with each reporting series' windows; starts a new interval.
     public func takeInterval() -> Snapshot {
         state.withLock { state in
-            var series: [(id: SeriesID, interval: SeriesInterval)] = []
+            var series: [SeriesReport] = []
             for (index, interval) in state.intervals.enumerated() where interval.readings > 0 {
-                series.append((state.series[index], interval))
+                let seriesState = state.states[index]
+                let windows = seriesState.windows.map { ring in
+                    (ring.spec.name, seriesState.watermark.map { ring.stats(at: $0) } ?? WindowStats())
+                }
+                series.append(
+                    SeriesReport(
+                        id: state.series[index], interval: interval, shape: seriesState.settings.shape,
+                        windows: windows))
                 state.intervals[index] = SeriesInterval()
             }
             let counters = state.interval
@@ -152,4 +219,9 @@ public final class IngestPipeline: Sendable {
     }
 
     public var seriesCount: Int { state.withLock { $0.series.count } }
+
+    /// The state of one series, for inspection.
+    public func seriesState(_ id: SeriesID) -> SeriesState? {
+        state.withLock { state in state.seriesSlots[id].map { state.states[Int($0)] } }
+    }
 }

@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// Builds one JSON object per line with stable field order, for the JSON Lines outputs.
 struct JSONLine {
     private(set) var text = "{"
@@ -13,7 +15,7 @@ struct JSONLine {
 
     mutating func add(_ name: String, _ value: String) {
         key(name)
-        Self.appendQuoted(value, to: &text)
+        JSONText.appendQuoted(value, to: &text)
     }
 
     mutating func add(_ name: String, _ value: Int) {
@@ -38,24 +40,6 @@ struct JSONLine {
         guard value.isFinite else { return "null" }
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
-    }
-
-    static func appendQuoted(_ value: String, to text: inout String) {
-        text += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
     }
 }
 

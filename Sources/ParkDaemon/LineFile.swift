@@ -11,7 +11,8 @@ public final class LineFile: @unchecked Sendable {
     private let lock = NSLock()
     private var descriptor: Int32
 
-    public init(path: String) throws(DaemonError) {
+    /// `truncate` starts the file afresh (replay); otherwise lines are appended (run).
+    public init(path: String, truncate: Bool = false) throws(DaemonError) {
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
@@ -21,7 +22,7 @@ public final class LineFile: @unchecked Sendable {
                 throw .output(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
             }
         }
-        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
         guard descriptor >= 0 else {
             throw .output(path: path, reason: String(cString: strerror(errno)))
         }
@@ -64,11 +65,13 @@ public final class LineFile: @unchecked Sendable {
 
 public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case output(path: String, reason: String)
+    case input(path: String, reason: String)
     case broker(String)
 
     public var description: String {
         switch self {
         case .output(let path, let reason): "cannot write '\(path)': \(reason)"
+        case .input(let path, let reason): "cannot read '\(path)': \(reason)"
         case .broker(let text): text
         }
     }

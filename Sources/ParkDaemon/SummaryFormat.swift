@@ -1,39 +1,82 @@
 import TelemetryCore
 
-/// The summary line for one interval, in the park's local time.
+/// The summary line for one interval, in the park's local time. Field order is fixed and
+/// numbers print as their shortest exact text, so the same input gives the same bytes.
 public enum SummaryFormat {
     public static func line(
         _ snapshot: IngestPipeline.Snapshot, from: EventTime, to: EventTime, utcOffsetMinutes: Int
     ) -> String {
         var line = JSONLine()
-        line.add("type", "ingest_counts")
+        line.add("type", "ingest")
         line.add("from", RFC3339.format(from, offsetMinutes: utcOffsetMinutes))
         line.add("to", RFC3339.format(to, offsetMinutes: utcOffsetMinutes))
         line.add("messages", snapshot.counters.messages)
         line.add("readings", snapshot.counters.readings)
+        line.add("accepted", snapshot.counters.accepted)
         var rejected = JSONLine()
         for reason in RejectReason.allCases.sorted() {
             rejected.add(reason.rawValue, snapshot.counters.rejected[reason, default: 0])
         }
         line.addRaw("rejected", rejected.finished())
+        line.addRaw("quality", quality(snapshot.counters.outcomes))
         line.add("series_total", snapshot.seriesTotal)
         line.add("series_reporting", snapshot.series.count)
         let sorted = snapshot.series.sorted { $0.id.description < $1.id.description }
         var items: [String] = []
         items.reserveCapacity(sorted.count)
-        for (id, interval) in sorted {
+        for report in sorted {
+            let id = report.id
             var item = JSONLine()
             item.add("park", id.park)
             item.add("zone", id.zone)
             item.add("pillar", id.pillar.rawValue)
             item.add("kind", id.kind)
             item.add("sensor", id.sensor)
-            item.add("readings", interval.readings)
-            item.add("last", interval.last)
-            item.add("last_at", RFC3339.format(interval.lastTime, offsetMinutes: utcOffsetMinutes))
+            item.add("readings", report.interval.readings)
+            item.add("accepted", report.interval.outcomes[.accepted, default: 0])
+            if report.interval.outcomes.contains(where: { $0.key != .accepted && $0.value > 0 }) {
+                item.addRaw("quality", quality(report.interval.outcomes))
+            }
+            if report.interval.last.isFinite {
+                item.add("last", report.interval.last)
+                item.add("last_at", RFC3339.format(report.interval.lastTime, offsetMinutes: utcOffsetMinutes))
+            }
+            var windows = JSONLine()
+            for (name, stats) in report.windows {
+                windows.addRaw(name, window(stats, shape: report.shape))
+            }
+            item.addRaw("windows", windows.finished())
             items.append(item.finished())
         }
         line.addRaw("series", "[" + items.joined(separator: ",") + "]")
+        return line.finished()
+    }
+
+    static func quality(_ outcomes: [SeriesState.Outcome: Int]) -> String {
+        var line = JSONLine()
+        for outcome in [SeriesState.Outcome.late, .duplicate, .outOfOrder, .invalid, .calibrating, .error] {
+            line.add(outcome.rawValue, outcomes[outcome, default: 0])
+        }
+        return line.finished()
+    }
+
+    static func window(_ stats: WindowStats, shape: MeasureShape) -> String {
+        var line = JSONLine()
+        line.add("count", stats.count)
+        if !stats.isEmpty {
+            line.add("mean", stats.mean)
+            line.add("min", stats.min)
+            line.add("max", stats.max)
+            line.add("std", stats.standardDeviation ?? 0)
+            line.add("p50", stats.quantile(0.5) ?? .nan)
+            line.add("p95", stats.quantile(0.95) ?? .nan)
+            line.add("p99", stats.quantile(0.99) ?? .nan)
+            if let rate = stats.rateOfChange { line.add("rate_per_s", rate) }
+            if shape == .counter {
+                line.add("increase", stats.increase)
+                line.add("resets", stats.resets)
+            }
+        }
         return line.finished()
     }
 

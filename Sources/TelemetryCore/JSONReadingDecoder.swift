@@ -21,26 +21,40 @@ public struct JSONReadingDecoder: Sendable {
         keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
     }
 
+    /// One reading from a payload that must hold exactly one (the `value` field).
     public func decode(_ payload: [UInt8], arrival: EventTime) throws(PayloadError) -> Reading {
-        var result: Result<Reading, PayloadError> = .failure(PayloadError(.empty, "empty payload"))
-        payload.withUnsafeBufferPointer { buffer in
-            do throws(PayloadError) {
-                result = .success(try decode(buffer, arrival: arrival))
-            } catch {
-                result = .failure(error)
-            }
+        var readings: [Reading] = []
+        try decode(payload, arrival: arrival, into: &readings)
+        guard readings.count == 1 else {
+            throw PayloadError(.missingField, "no '\(fields.value)' field in the JSON object")
         }
-        return try result.get()
+        return readings[0]
     }
 
-    public func decode(_ bytes: UnsafeBufferPointer<UInt8>, arrival: EventTime) throws(PayloadError) -> Reading {
+    /// Appends the payload's readings: the `value` field's, or, without one, one per number
+    /// at the top level (`{"pm25": 41, "pm10": 60}`), named after its key.
+    public func decode(_ payload: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError) {
+        var failure: PayloadError?
+        payload.withUnsafeBufferPointer { buffer in
+            do throws(PayloadError) {
+                try decode(buffer, arrival: arrival, into: &readings)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    public func decode(_ bytes: UnsafeBufferPointer<UInt8>, arrival: EventTime, into readings: inout [Reading])
+        throws(PayloadError)
+    {
         var scanner = JSONScanner(bytes)
         scanner.skipWhitespace()
         if scanner.atEnd { throw PayloadError(.empty, "empty payload") }
         guard scanner.peek() == UInt8(ascii: "{") else {
             let start = String(
-                decoding: UnsafeBufferPointer(
-                    rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]), as: UTF8.self)
+                decoding: UnsafeBufferPointer(rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]),
+                as: UTF8.self)
             var probe = scanner
             let isJSON = (try? probe.skipValue()) != nil
             let what = isJSON ? "JSON \(scanner.kindOfValue())" : "not JSON"
@@ -52,6 +66,7 @@ public struct JSONReadingDecoder: Sendable {
         var unit: String?
         var status = ReadingStatus.ok
         var seq: Int64?
+        var others: [(key: Range<Int>, value: Double)] = []
         scanner.skipWhitespace()
         if scanner.peek() == UInt8(ascii: "}") {
             scanner.position += 1
@@ -106,7 +121,12 @@ public struct JSONReadingDecoder: Sendable {
                     }
                     seq = Int64(number)
                 default:
-                    try scanner.skipValue(depth: 1)
+                    if !escaped && isNumberStart(scanner.peek()) {
+                        let number = try scanner.number()
+                        if number.isFinite { others.append((range, number)) }
+                    } else {
+                        try scanner.skipValue(depth: 1)
+                    }
                 }
                 scanner.skipWhitespace()
                 if scanner.peek() == UInt8(ascii: ",") {
@@ -119,8 +139,18 @@ public struct JSONReadingDecoder: Sendable {
         }
         scanner.skipWhitespace()
         guard scanner.atEnd else { throw scanner.error("text after the JSON object") }
-        guard let value else { throw PayloadError(.missingField, "no '\(fields.value)' field in the JSON object") }
-        return Reading(value: value, time: time ?? arrival, unit: unit, status: status, seq: seq)
+        if let value {
+            readings.append(Reading(value: value, time: time ?? arrival, unit: unit, status: status, seq: seq))
+            return
+        }
+        guard !others.isEmpty else {
+            throw PayloadError(.missingField, "no '\(fields.value)' field and no other number in the JSON object")
+        }
+        for (key, number) in others {
+            let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[key]), as: UTF8.self)
+            readings.append(
+                Reading(value: number, time: time ?? arrival, unit: unit, status: status, seq: seq, field: name))
+        }
     }
 
     private func keyIndex(_ key: UnsafeBufferPointer<UInt8>) -> Int {

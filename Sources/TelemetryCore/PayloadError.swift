@@ -6,6 +6,7 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
         case malformed
         case missingField = "missing_field"
         case badField = "bad_field"
+        case badUnit = "bad_unit"
     }
 
     public var reason: Reason

@@ -1,5 +1,6 @@
 import Foundation
 import MQTTClient
+import TelemetryCore
 import Testing
 
 @testable import ParkDaemon
@@ -18,7 +19,10 @@ struct DaemonConfigurationTests {
         #expect(c.broker.cleanSession == false)
         #expect(c.broker.watchdog == 300)
         #expect(c.subscriptions == [.init("parks/#", qos: .atLeastOnce)])
-        #expect(c.topicPatterns.map(\.text) == ["parks/{park}/{zone}/{pillar}/{kind}/{sensor}"])
+        #expect(c.topics.map(\.pattern.text) == ["parks/{park}/{zone}/{pillar}/{kind}/{sensor}"])
+        #expect(c.topics.map(\.format) == [.json])
+        #expect(c.windows.map(\.name) == ["1m", "15m", "1h", "24h"])
+        #expect(c.latenessSeconds == 300)
         #expect(c.summaries.path == "/etc/parkd/summaries.jsonl")
         #expect(c.summaries.interval == 60)
         #expect(c.summaries.utcOffsetMinutes == 420)
@@ -60,8 +64,8 @@ struct DaemonConfigurationTests {
         #expect(c.broker.reconnectInitial == 0.25 && c.broker.reconnectMaximum == 120)
         #expect(c.broker.watchdog == nil)
         #expect(c.subscriptions.map(\.qos) == [.atMostOnce, .atLeastOnce])
-        #expect(c.topicPatterns.count == 2)
-        #expect(c.topicPatterns[0].match("application/1/device/abc/event/up")?.park == "bau-bang")
+        #expect(c.topics.count == 2)
+        #expect(c.topics[0].pattern.match("application/1/device/abc/event/up")?.park == "bau-bang")
         #expect(c.payload.fields.value == "v" && c.payload.fields.time == "time")
         #expect(c.summaries.path == "/etc/parkd/out/s.jsonl")
         #expect(c.summaries.interval == 900)
@@ -107,6 +111,60 @@ struct DaemonConfigurationTests {
         let text = error?.description ?? ""
         #expect(text.hasPrefix("/etc/parkd/parkd.yaml"), "\(text)")
         #expect(text.contains(expected), "\(text)")
+    }
+
+    @Test("payload formats, windows, lateness and catalog entries")
+    func formatsWindowsCatalog() throws {
+        let c = try parse(
+            """
+            broker: {url: mqtt://h}
+            topics:
+              - pattern: "application/+/device/{sensor}/event/up"
+                fixed: {park: p, zone: lora, pillar: green, kind: soil}
+                format: chirpstack
+                paths: {soil_moisture: soil.moisture, air_temperature: temp}
+              - pattern: "influx/{park}/{zone}/{pillar}/{kind}/{sensor}"
+                format: line
+                kinds: {pm2_5: pm25}
+            windows:
+              - {name: 5m, length: 5m, bucket: 1m}
+              - {length: 1d, bucket: 1h}
+            lateness: 2m
+            catalog:
+              - {kind: chlorine, pillar: emissions, unit: mg/L, min: 0, max: 50}
+              - {kind: pm25, max: 1500}
+            """)
+        #expect(c.topics.map(\.format) == [.chirpstack, .line])
+        #expect(c.topics[0].paths.map(\.name) == ["air_temperature", "soil_moisture"])
+        #expect(c.topics[0].paths.last?.path == ["soil", "moisture"])
+        #expect(c.topics[1].kinds == ["pm2_5": "pm25"])
+        #expect(c.windows.map(\.name) == ["5m", "1d"])
+        #expect(c.windows[1].bucketCount == 24)
+        #expect(c.windows[1].alignOffsetMilliseconds == 7 * 3_600_000)
+        #expect(c.latenessSeconds == 120)
+        #expect(c.catalog["chlorine"] == KindInfo("chlorine", .emissions, "mg/L", 0...50))
+        #expect(c.catalog["pm25"]?.range == 0...1500)
+        #expect(c.catalog["pm25"]?.unit == "ug/m3")
+        let again = try parse(c.effectiveYAML)
+        #expect(again.effectiveYAML == c.effectiveYAML)
+    }
+
+    @Test(
+        "format, window and catalog errors name their key",
+        arguments: [
+            ("topics:\n  - {pattern: 'a/{park}/{zone}/{pillar}/{kind}/{sensor}', format: xml}\n", "topics[0].format: expected one of json"),
+            ("topics:\n  - {pattern: 'a/{park}/{zone}/{pillar}/{kind}/{sensor}', paths: {a: b}}\n", "topics[0].paths: paths apply to"),
+            ("windows:\n  - {length: 1h, bucket: 7m}\n", "windows[0]: window 1h: length must be a whole number of buckets"),
+            ("windows:\n  - {length: 1h}\n", "windows[0]: a window needs length and bucket"),
+            ("windows:\n  - {name: a, length: 1h, bucket: 1m}\n  - {name: a, length: 2h, bucket: 1h}\n", "window names must differ"),
+            ("catalog:\n  - {kind: chlorine}\n", "catalog[0]: a new kind needs its pillar"),
+            ("catalog:\n  - {kind: pm25, min: 10, max: 1}\n", "min 10.0 is above max 1.0"),
+            ("catalog:\n  - {kind: pm25, shape: level}\n", "catalog[0].shape: expected gauge or counter"),
+            ("lateness: forever\n", "lateness: expected a duration"),
+        ])
+    func newKeyErrors(yaml: String, expected: String) {
+        let error = #expect(throws: ConfigurationError.self) { try parse("broker: {url: mqtt://h}\n" + yaml) }
+        #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
     }
 
     @Test("a missing file says so")

@@ -7,54 +7,94 @@ import Testing
 
 @Suite("Ingest pipeline")
 struct IngestPipelineTests {
-    func pipeline(maxSeries: Int = 1000, maxPayload: Int = 1024) throws -> IngestPipeline {
-        IngestPipeline(
-            router: TopicRouter([try TopicPattern(TopicPattern.defaultPattern)]),
-            decoder: JSONReadingDecoder(),
-            limits: .init(maxPayloadBytes: maxPayload, maxSeries: maxSeries),
-            logger: Logger(label: "test"))
+    static let defaultRoute = TopicRoute(pattern: try! TopicPattern(TopicPattern.defaultPattern))
+
+    func pipeline(
+        routes: [TopicRoute] = [defaultRoute], maxSeries: Int = 1000, maxPayload: Int = 1024
+    ) -> IngestPipeline {
+        var routes = routes
+        for index in routes.indices {
+            let d = routes[index].decoder
+            routes[index].decoder = PayloadDecoder(format: d.format, maxBytes: maxPayload, lorawanPaths: d.lorawan?.paths ?? [])
+        }
+        return IngestPipeline(
+            settings: .init(routes: routes, limits: .init(maxSeries: maxSeries)), logger: Logger(label: "test"))
     }
 
     let now = EventTime(milliseconds: 1_795_400_000_000)
 
-    func ingest(_ p: IngestPipeline, _ topic: String, _ payload: String) {
-        p.ingest(topic: topic, payload: Array(payload.utf8), arrival: now)
+    func ingest(_ p: IngestPipeline, _ topic: String, _ payload: String, at time: EventTime? = nil) {
+        p.ingest(topic: topic, payload: Array(payload.utf8), arrival: time ?? now)
     }
 
     @Test("readings are counted per series; bad input is counted by reason and changes nothing else")
     func counts() throws {
-        let p = try pipeline()
-        for i in 0..<10 { ingest(p, "parks/a/z1/energy/power/m1", #"{"value": \#(i)}"#) }
-        for i in 0..<5 { ingest(p, "parks/a/z1/emissions/pm25/s1", #"{"value": \#(i), "ts": 1795400000}"#) }
-        ingest(p, "parks/a/z1/energy/power/m1", "garbage")
-        ingest(p, "parks/a/z1/energy/power/m1", #"{"ts": 1}"#)
-        ingest(p, "parks/a/z1/energy/power/m1", "")
-        ingest(p, "parks/a/z1/energy/power", #"{"value": 1}"#)
-        ingest(p, "parks/a/z1/water/power/m1", #"{"value": 1}"#)
-        ingest(p, "parks/a/z1/energy/power/m1", #"{"value": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)
+        let p = pipeline()
+        for i in 0..<10 { ingest(p, "parks/a/z1/energy/active_power/m1", #"{"value": \#(i), "seq": \#(i)}"#) }
+        for i in 0..<5 { ingest(p, "parks/a/z1/emissions/pm25/s1", #"{"value": \#(i), "ts": \#(1795400000 + i)}"#) }
+        ingest(p, "parks/a/z1/energy/active_power/m1", "garbage")
+        ingest(p, "parks/a/z1/energy/active_power/m1", #"{"ts": 1}"#)
+        ingest(p, "parks/a/z1/energy/active_power/m1", "")
+        ingest(p, "parks/a/z1/energy/active_power", #"{"value": 1}"#)
+        ingest(p, "parks/a/z1/water/active_power/m1", #"{"value": 1}"#)
+        ingest(p, "parks/a/z1/energy/active_power/m1", #"{"value": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)
         let snapshot = p.takeInterval()
         #expect(snapshot.counters.messages == 21)
         #expect(snapshot.counters.readings == 15)
-        #expect(
-            snapshot.counters.rejected == [.malformed: 1, .missingField: 1, .empty: 1, .unknownTopic: 2, .tooLarge: 1])
+        #expect(snapshot.counters.accepted == 15)
+        #expect(snapshot.counters.rejected == [.malformed: 1, .missingField: 1, .empty: 1, .unknownTopic: 2, .tooLarge: 1])
         #expect(snapshot.series.count == 2)
-        let power = try #require(snapshot.series.first { $0.id.kind == "power" })
+        let power = try #require(snapshot.series.first { $0.id.kind == "active_power" })
         #expect(power.interval.readings == 10)
         #expect(power.interval.last == 9)
         #expect(power.interval.lastTime == now)
-        // The next interval starts empty; totals keep everything.
+        let hour = try #require(power.windows.first { $0.name == "1h" }?.stats)
+        #expect(hour.count == 10 && hour.mean == 4.5 && hour.min == 0 && hour.max == 9)
+        // The next interval starts empty; totals keep everything; windows keep their history.
         #expect(p.takeInterval().counters == IngestCounters())
         #expect(p.totals.messages == 21)
     }
 
+    @Test("duplicates, late readings, calibration, out-of-range values and unit errors are counted, never averaged")
+    func quality() throws {
+        let p = pipeline()
+        let topic = "parks/a/z/emissions/pm25/s1"
+        ingest(p, topic, #"{"value": 40, "ts": 1795400000, "seq": 1}"#)
+        ingest(p, topic, #"{"value": 40, "ts": 1795400000, "seq": 1}"#)  // duplicate
+        ingest(p, topic, #"{"value": 44, "ts": 1795400060, "seq": 2, "status": "calibrating"}"#)
+        ingest(p, topic, #"{"value": 99999, "ts": 1795400120, "seq": 3}"#)  // over the physical range
+        ingest(p, topic, #"{"value": 0.05, "unit": "mg/m3", "ts": 1795400180, "seq": 4}"#)  // 50 µg/m³
+        ingest(p, topic, #"{"value": 3, "unit": "ppb", "ts": 1795400240, "seq": 5}"#)  // no known conversion
+        ingest(p, topic, #"{"value": 1, "ts": 1795399000, "seq": 6}"#)  // 20 minutes late
+        let snapshot = p.takeInterval()
+        #expect(snapshot.counters.outcomes == [.accepted: 2, .duplicate: 1, .calibrating: 1, .invalid: 1, .late: 1])
+        #expect(snapshot.counters.rejected == [.badUnit: 1])
+        let series = try #require(snapshot.series.first)
+        let hour = try #require(series.windows.first { $0.name == "1h" }?.stats)
+        #expect(hour.count == 2 && hour.mean == 45 && hour.calibrating == 1 && hour.invalid == 1)
+    }
+
+    @Test("several readings in one payload become several series, named by field through the route's aliases")
+    func multiReading() throws {
+        let route = TopicRoute(
+            pattern: try TopicPattern("influx/{park}/{zone}/{sensor}", fixed: ["pillar": "emissions", "kind": "air"]),
+            decoder: PayloadDecoder(format: .line), kindAliases: ["pm2_5": "pm25"])
+        let p = pipeline(routes: [route, Self.defaultRoute])
+        ingest(p, "influx/a/z/st1", "air,site=a pm2_5=41.5,no2=20i 1795400100000000000\nair pm2_5=42 1795400160000000000")
+        let snapshot = p.takeInterval()
+        #expect(snapshot.counters.accepted == 3)
+        #expect(Set(snapshot.series.map(\.id.kind)) == ["pm25", "no2"])
+        #expect(snapshot.series.first { $0.id.kind == "pm25" }?.interval.readings == 2)
+    }
+
     @Test("past the series limit new series are refused and counted; existing ones keep working")
     func seriesLimit() throws {
-        let p = try pipeline(maxSeries: 3)
-        for s in 0..<10 { ingest(p, "parks/a/z/energy/power/m\(s)", #"{"value": 1}"#) }
-        for s in 0..<10 { ingest(p, "parks/a/z/energy/power/m\(s)", #"{"value": 2}"#) }
+        let p = pipeline(maxSeries: 3)
+        for s in 0..<10 { ingest(p, "parks/a/z/energy/active_power/m\(s)", #"{"value": 1, "ts": 1795400000}"#) }
+        for s in 0..<10 { ingest(p, "parks/a/z/energy/active_power/m\(s)", #"{"value": 2, "ts": 1795400001}"#) }
         let snapshot = p.takeInterval()
         #expect(p.seriesCount == 3)
-        #expect(snapshot.counters.readings == 6)
+        #expect(snapshot.counters.accepted == 6)
         #expect(snapshot.counters.rejected[.seriesLimit] == 14)
         #expect(snapshot.series.allSatisfy { $0.interval.readings == 2 })
     }
@@ -63,48 +103,52 @@ struct IngestPipelineTests {
     func randomTraffic() throws {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<20 {
-            let p = try pipeline()
+            let p = pipeline()
             var expected: [String: Int] = [:]
             var bad = 0
             let count = Int.random(in: 1..<500, using: &generator)
-            for _ in 0..<count {
+            for i in 0..<count {
                 let sensor = "m\(Int.random(in: 0..<7, using: &generator))"
-                if Bool.random(using: &generator) && Int.random(in: 0..<4, using: &generator) == 0 {
-                    ingest(p, "parks/a/z/energy/power/\(sensor)", "{bad")
+                if Int.random(in: 0..<8, using: &generator) == 0 {
+                    ingest(p, "parks/a/z/energy/active_power/\(sensor)", "{bad")
                     bad += 1
                 } else {
-                    ingest(p, "parks/a/z/energy/power/\(sensor)", #"{"value": 1.5}"#)
+                    ingest(p, "parks/a/z/energy/active_power/\(sensor)", #"{"value": 1.5, "seq": \#(i)}"#)
                     expected[sensor, default: 0] += 1
                 }
             }
             let snapshot = p.takeInterval()
             #expect(snapshot.counters.messages == count)
             #expect(snapshot.counters.rejectedTotal == bad)
-            #expect(
-                Dictionary(uniqueKeysWithValues: snapshot.series.map { ($0.id.sensor, $0.interval.readings) })
-                    == expected)
+            #expect(snapshot.counters.accepted == count - bad)
+            #expect(Dictionary(uniqueKeysWithValues: snapshot.series.map { ($0.id.sensor, $0.interval.readings) }) == expected)
         }
     }
 
     @Test("the summary line is JSON with stable fields in the park's local time")
     func summaryLine() throws {
-        let p = try pipeline()
-        ingest(p, "parks/a/z1/energy/power/m1", #"{"value": 12.5, "ts": "2026-11-23T10:00:00Z"}"#)
-        ingest(p, "parks/a/z1/energy/power/m1", "nope")
+        let p = pipeline()
+        ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 100, "ts": "2026-11-23T10:00:00Z"}"#)
+        ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 112.5, "ts": "2026-11-23T10:00:30Z"}"#)
+        ingest(p, "parks/a/z1/energy/energy/m1", "nope")
         let line = SummaryFormat.line(
             p.takeInterval(), from: EventTime(milliseconds: 1_795_398_000_000),
             to: EventTime(milliseconds: 1_795_398_060_000), utcOffsetMinutes: 420)
         #expect(!line.contains("\n"))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        #expect(object["type"] as? String == "ingest_counts")
+        #expect(object["type"] as? String == "ingest")
         #expect(object["from"] as? String == "2026-11-23T08:40:00.000+07:00")
-        #expect(object["messages"] as? Int == 2)
-        #expect(object["readings"] as? Int == 1)
+        #expect(object["messages"] as? Int == 3)
+        #expect(object["readings"] as? Int == 2)
         #expect((object["rejected"] as? [String: Int])?["malformed"] == 1)
         let series = try #require((object["series"] as? [[String: Any]])?.first)
         #expect(series["sensor"] as? String == "m1")
-        #expect(series["last"] as? Double == 12.5)
-        #expect(series["last_at"] as? String == "2026-11-23T17:00:00.000+07:00")
+        #expect(series["last"] as? Double == 112.5)
+        #expect(series["last_at"] as? String == "2026-11-23T17:00:30.000+07:00")
+        let hour = try #require((series["windows"] as? [String: [String: Any]])?["1h"])
+        #expect(hour["count"] as? Int == 2)
+        #expect(hour["increase"] as? Double == 12.5)  // energy is a counter in the catalog
+        #expect(hour["rate_per_s"] as? Double == 12.5 / 30)
     }
 
     @Test("topics with control characters are escaped in logs and JSON")
@@ -118,9 +162,7 @@ struct IngestPipelineTests {
     @Test("summary boundaries align to the park's local time")
     func boundaries() {
         let t = EventTime(milliseconds: 1_795_400_123_456)
-        #expect(
-            WallClock.nextBoundary(after: t, intervalSeconds: 60, utcOffsetMinutes: 420).milliseconds
-                == 1_795_400_160_000)
+        #expect(WallClock.nextBoundary(after: t, intervalSeconds: 60, utcOffsetMinutes: 420).milliseconds == 1_795_400_160_000)
         // Daily: midnight in UTC+7 is 17:00 UTC.
         let day = WallClock.nextBoundary(after: t, intervalSeconds: 86400, utcOffsetMinutes: 420)
         #expect(RFC3339.format(day, offsetMinutes: 420).hasSuffix("T00:00:00.000+07:00"))

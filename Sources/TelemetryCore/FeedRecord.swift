@@ -1,0 +1,163 @@
+/// One line of a feed file (JSON Lines), as `parksim record` writes and `parkd replay` reads:
+/// `{"t": 1795400000.125, "topic": "parks/…", "payload": "…"}` with `payload_b64` instead of
+/// `payload` for bytes that are not text, and optional `qos` and `retain`.
+public struct FeedRecord: Sendable, Equatable {
+    public var time: EventTime
+    public var topic: String
+    public var payload: [UInt8]
+    public var qos: Int
+    public var retain: Bool
+
+    public init(time: EventTime, topic: String, payload: [UInt8], qos: Int = 0, retain: Bool = false) {
+        self.time = time
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+    }
+
+    public static func parse(line: [UInt8]) throws(FeedError) -> FeedRecord {
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(line)
+        } catch {
+            throw FeedError(error.detail)
+        }
+        guard case .object = document else { throw FeedError("a feed line must be a JSON object") }
+        guard let t = document["t"]?.number, t > 0, t < 1e11 else {
+            throw FeedError("'t' must be the arrival time in epoch seconds")
+        }
+        guard let topic = document["topic"]?.string, !topic.isEmpty else {
+            throw FeedError("'topic' must be a non-empty string")
+        }
+        let payload: [UInt8]
+        switch (document["payload"], document["payload_b64"]) {
+        case (.string(let text)?, nil): payload = Array(text.utf8)
+        case (nil, .string(let text)?):
+            guard let bytes = Base64.decode(text) else { throw FeedError("'payload_b64' is not valid base64") }
+            payload = bytes
+        case (nil, nil): throw FeedError("no 'payload' or 'payload_b64'")
+        case (.some, .some): throw FeedError("both 'payload' and 'payload_b64'; give one")
+        default: throw FeedError("'payload' and 'payload_b64' must be strings")
+        }
+        var qos = 0
+        if let value = document["qos"] {
+            guard let n = value.number, n == 0 || n == 1 || n == 2 else { throw FeedError("'qos' must be 0, 1 or 2") }
+            qos = Int(n)
+        }
+        var retain = false
+        if let value = document["retain"] {
+            guard case .bool(let flag) = value else { throw FeedError("'retain' must be true or false") }
+            retain = flag
+        }
+        return FeedRecord(time: EventTime(seconds: t), topic: topic, payload: payload, qos: qos, retain: retain)
+    }
+
+    /// The record as one feed line (without the newline); text payloads stay readable.
+    public var line: String {
+        var text = "{\"t\":" + String(format3: time)
+        text += ",\"topic\":"
+        JSONText.appendQuoted(topic, to: &text)
+        if let utf8 = String(validating: payload, as: UTF8.self), !utf8.unicodeScalars.contains(where: { $0.value == 0 }) {
+            text += ",\"payload\":"
+            JSONText.appendQuoted(utf8, to: &text)
+        } else {
+            text += ",\"payload_b64\":\"" + Base64.encode(payload) + "\""
+        }
+        if qos != 0 { text += ",\"qos\":\(qos)" }
+        if retain { text += ",\"retain\":true" }
+        return text + "}"
+    }
+}
+
+public struct FeedError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension String {
+    /// Epoch seconds with exactly three decimals, from whole milliseconds (no float rounding).
+    init(format3 time: EventTime) {
+        let ms = time.milliseconds
+        let whole = ms / 1000
+        let fraction = Int(abs(ms % 1000))
+        self = "\(whole)." + (fraction < 100 ? (fraction < 10 ? "00" : "0") : "") + String(fraction)
+    }
+}
+
+/// JSON string quoting shared by the text outputs.
+public enum JSONText {
+    public static func appendQuoted(_ value: String, to text: inout String) {
+        text += "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": text += "\\\""
+            case "\\": text += "\\\\"
+            case "\n": text += "\\n"
+            case "\r": text += "\\r"
+            case "\t": text += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                let hex = String(scalar.value, radix: 16)
+                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: text.unicodeScalars.append(scalar)
+            }
+        }
+        text += "\""
+    }
+}
+
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+    private static let lookup: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let b0 = bytes[index]
+            let b1 = index + 1 < bytes.count ? bytes[index + 1] : 0
+            let b2 = index + 2 < bytes.count ? bytes[index + 2] : 0
+            out.append(alphabet[Int(b0 >> 2)])
+            out.append(alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)])
+            out.append(index + 1 < bytes.count ? alphabet[Int((b1 & 0x0F) << 2 | b2 >> 6)] : UInt8(ascii: "="))
+            out.append(index + 2 < bytes.count ? alphabet[Int(b2 & 0x3F)] : UInt8(ascii: "="))
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        let input = Array(text.utf8).filter { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
+        guard input.count % 4 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count / 4 * 3)
+        var index = 0
+        while index < input.count {
+            var values: [UInt8] = []
+            var padding = 0
+            for k in 0..<4 {
+                let byte = input[index + k]
+                if byte == UInt8(ascii: "=") {
+                    guard index + 4 == input.count, k >= 2 else { return nil }
+                    padding += 1
+                    values.append(0)
+                } else {
+                    guard padding == 0 else { return nil }
+                    let value = lookup[Int(byte)]
+                    guard value != 0xFF else { return nil }
+                    values.append(value)
+                }
+            }
+            out.append(values[0] << 2 | values[1] >> 4)
+            if padding < 2 { out.append((values[1] & 0x0F) << 4 | values[2] >> 2) }
+            if padding < 1 { out.append((values[2] & 0x03) << 6 | values[3]) }
+            index += 4
+        }
+        return out
+    }
+}
