@@ -34,7 +34,12 @@ public struct SensorCatalog: Sendable {
     public func normalise(_ reading: Reading, kind: String) throws(PayloadError) -> Reading {
         guard let info = kinds[kind], let sent = reading.unit else { return reading }
         let unit = Units.canonical(sent)
-        if unit == info.unit { return reading }
+        if unit == info.unit {
+            guard sent != unit else { return reading }
+            var respelled = reading
+            respelled.unit = unit
+            return respelled
+        }
         guard let converted = Units.convert(reading.value, from: unit, to: info.unit) else {
             let others = Units.convertible(to: info.unit)
             let accepted = ([info.unit] + others).joined(separator: ", ")

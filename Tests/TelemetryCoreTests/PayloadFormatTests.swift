@@ -1,0 +1,260 @@
+import Testing
+
+@testable import TelemetryCore
+
+@Suite("Payload formats")
+struct PayloadFormatTests {
+    let arrival = EventTime(milliseconds: 1_795_400_000_000)
+
+    func decode(_ format: PayloadFormat, _ text: String, paths: [(name: String, path: [String])] = []) throws(PayloadError)
+        -> [Reading]
+    {
+        var readings: [Reading] = []
+        try PayloadDecoder(format: format, maxBytes: 4096, lorawanPaths: paths).decode(
+            Array(text.utf8), arrival: arrival, into: &readings)
+        return readings
+    }
+
+    func failure(_ format: PayloadFormat, _ text: String) -> PayloadError? {
+        #expect(throws: PayloadError.self) { try decode(format, text) }
+    }
+
+    @Test("a JSON object with several numbers gives a reading per number, sharing ts, unit and status")
+    func jsonMulti() throws {
+        let readings = try decode(.json, #"{"ts": 1795400100, "pm25": 41.5, "pm10": 60, "site": "north", "seq": 7}"#)
+        #expect(readings.map(\.field) == ["pm25", "pm10"])
+        #expect(readings.map(\.value) == [41.5, 60])
+        #expect(readings.allSatisfy { $0.time.milliseconds == 1_795_400_100_000 && $0.seq == 7 })
+    }
+
+    @Test("bare numbers take the arrival time")
+    func bareNumber() throws {
+        #expect(try decode(.number, " 41.5\n") == [Reading(value: 41.5, time: arrival)])
+        #expect(try decode(.number, "-3e-2") == [Reading(value: -0.03, time: arrival)])
+        #expect(failure(.number, "41.5 ppm")?.reason == .malformed)
+        #expect(failure(.number, "")?.reason == .empty)
+        #expect(failure(.number, "NaN")?.reason == .malformed)
+    }
+
+    @Test("SenML: the RFC 8428 example packs")
+    func senml() throws {
+        // RFC 8428 §5.1.2: multiple data points with base name, base time and relative times.
+        let readings = try decode(
+            .senml,
+            #"""
+            [{"bn":"urn:dev:ow:10e2073a01080063:","bt":1.320067464e+09,"bu":"%RH","v":20},
+             {"u":"lon","v":24.30621},
+             {"u":"lat","v":60.07965},
+             {"t":60,"v":20.3},
+             {"u":"lon","t":60,"v":24.30622},
+             {"u":"lat","t":60,"v":60.07965},
+             {"t":120,"v":20.7}]
+            """#)
+        #expect(readings.count == 7)
+        #expect(readings.allSatisfy { $0.field == "urn:dev:ow:10e2073a01080063:" })
+        #expect(readings[0] == Reading(value: 20, time: EventTime(milliseconds: 1_320_067_464_000), unit: "%RH", field: "urn:dev:ow:10e2073a01080063:"))
+        #expect(readings[1].unit == "lon")
+        #expect(readings[3].time.milliseconds == 1_320_067_524_000 && readings[3].unit == "%RH")
+        #expect(readings[6].value == 20.7)
+    }
+
+    @Test("SenML: names, base values, relative times and skipped non-numeric records")
+    func senmlDetails() throws {
+        let readings = try decode(
+            .senml,
+            #"[{"bn":"st1/","bv":10,"n":"pm25","v":31.5,"u":"ug/m3"},{"n":"door","vb":true},{"n":"pm10","v":5,"t":-30}]"#)
+        #expect(readings.map(\.field) == ["st1/pm25", "st1/pm10"])
+        #expect(readings.map(\.value) == [41.5, 15])
+        #expect(readings[0].time == arrival)
+        #expect(readings[1].time.milliseconds == arrival.milliseconds - 30_000)
+    }
+
+    @Test(
+        "SenML: malformed packs fail with the reason",
+        arguments: [
+            (#"{"n":"a","v":1}"#, "JSON array"),
+            ("[]", "no records"),
+            (#"[{"n":"a","v":"x"}]"#, "v must be a number"),
+            (#"[{"v":1}]"#, "no name"),
+            (#"[{"n":"a","vs":"text"}]"#, "no numeric record"),
+            (#"[{"bn":5,"v":1}]"#, "bn must be a string"),
+            (#"[1]"#, "record 0 is a number"),
+        ])
+    func senmlErrors(text: String, reason: String) {
+        let error = failure(.senml, text)
+        #expect(error?.detail.contains(reason) == true, "\(String(describing: error))")
+    }
+
+    @Test("line protocol: tags, typed fields, escapes, several lines, nanosecond times")
+    func lineProtocol() throws {
+        let readings = try decode(
+            .line,
+            "weather,location=us-midwest temperature=82,humidity=71i 1465839830100400200\n"
+                + "# a comment\n\nmeter,site=a\\ b power\\ kw=850.5,ok=true,label=\"x y\" 1795400100000000000\r\n"
+                + "air pm2_5=41u")
+        #expect(readings.map(\.field) == ["temperature", "humidity", "power kw", "pm2_5"])
+        #expect(readings.map(\.value) == [82, 71, 850.5, 41])
+        #expect(readings[0].time.milliseconds == 1_465_839_830_100)
+        #expect(readings[2].time.milliseconds == 1_795_400_100_000)
+        #expect(readings[3].time == arrival)
+    }
+
+    @Test(
+        "line protocol: malformed lines fail with the line number",
+        arguments: [
+            ("weather", "line 1: expected"),
+            ("ok a=1\nweather temperature", "line 2: field 'temperature' is not key=value"),
+            ("weather temperature=hot", "field 'temperature' has value 'hot'"),
+            ("weather temperature=1 soon", "timestamp 'soon'"),
+            ("weather label=\"only text\"", "no numeric field"),
+        ])
+    func lineProtocolErrors(text: String, reason: String) {
+        let error = failure(.line, text)
+        #expect(error?.detail.contains(reason) == true, "\(String(describing: error))")
+    }
+
+    static let chirpstackUplink = #"""
+        {"deduplicationId":"3ac7e3c4","time":"2026-11-23T10:15:00.123+07:00",
+         "deviceInfo":{"tenantName":"park","applicationName":"soil","deviceName":"s-17","devEui":"0018b20000000abc"},
+         "fPort":2,"data":"AQID","object":{"soil":{"moisture":31.5},"temp":28.25,"battery":3.6,"label":"x"},
+         "rxInfo":[{"rssi":-97,"snr":7.5}]}
+        """#
+
+    @Test("ChirpStack v4: every number in object, or the configured paths, at the uplink's time")
+    func chirpstack() throws {
+        let all = try decode(.chirpstack, Self.chirpstackUplink)
+        #expect(all.map(\.field) == ["temp", "battery"])
+        #expect(all[0].time.milliseconds == 1_795_403_700_123)
+        let chosen = try decode(
+            .chirpstack, Self.chirpstackUplink, paths: [("soil_moisture", ["soil", "moisture"]), ("air_temperature", ["temp"])])
+        #expect(chosen.map(\.field) == ["soil_moisture", "air_temperature"])
+        #expect(chosen.map(\.value) == [31.5, 28.25])
+        let missing = #expect(throws: PayloadError.self) {
+            try decode(.chirpstack, Self.chirpstackUplink, paths: [("x", ["soil", "salinity"])])
+        }
+        #expect(missing?.detail == "no 'object.soil.salinity' for x")
+        let noCodec = failure(.chirpstack, #"{"time":"2026-11-23T10:15:00Z","data":"AQID"}"#)
+        #expect(noCodec?.detail.contains("payload codec") == true)
+    }
+
+    @Test("The Things Stack v3: uplink_message.decoded_payload at received_at")
+    func tts() throws {
+        let uplink = #"""
+            {"end_device_ids":{"device_id":"meter-9","application_ids":{"application_id":"park"}},
+             "received_at":"2026-11-23T03:15:00.500Z",
+             "uplink_message":{"f_port":1,"frm_payload":"AQID","decoded_payload":{"power_kw":12.5,"energy_kwh":1042.25},
+                               "received_at":"2026-11-23T03:15:00.250Z"}}
+            """#
+        let readings = try decode(.tts, uplink)
+        #expect(readings.map(\.field) == ["power_kw", "energy_kwh"])
+        #expect(readings[0].time.milliseconds == 1_795_403_700_250)
+        #expect(failure(.tts, #"{"uplink_message":{"decoded_payload":[1]}}"#)?.detail.contains("expected an object") == true)
+    }
+
+    @Test("payloads over the size limit are refused before they are read")
+    func sizeLimit() {
+        let big = "{\"value\": 1, \"pad\": \"" + String(repeating: "x", count: 5000) + "\"}"
+        for format in PayloadFormat.allCases {
+            #expect(failure(format, big)?.reason == .tooLarge)
+        }
+    }
+
+    @Test("no format crashes on random bytes (property)")
+    func garbage() {
+        var random = SeededRandom(seed: 11)
+        let alphabet = Array(#"{}[]":,0123456789.eE+-truefalsn \"bnvtu=i#"#.utf8) + [0, 0xff, 0x0a]
+        for _ in 0..<5_000 {
+            let bytes = (0..<Int.random(in: 0..<48, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            for format in PayloadFormat.allCases {
+                var readings: [Reading] = []
+                _ = try? PayloadDecoder(format: format).decode(bytes, arrival: arrival, into: &readings)
+            }
+        }
+    }
+}
+
+@Suite("Sensor catalog and units")
+struct SensorCatalogTests {
+    let catalog = SensorCatalog.standard
+    let time = EventTime(milliseconds: 0)
+
+    @Test(
+        "known conversions to the kind's canonical unit",
+        arguments: [
+            ("pm25", "mg/m³", 0.041, 41.0),
+            ("pm25", "µg/m3", 41, 41),
+            ("active_power", "W", 850_000, 850),
+            ("active_power", "MW", 1.5, 1500),
+            ("energy", "Wh", 12_500, 12.5),
+            ("energy", "MWh", 2, 2000),
+            ("air_temperature", "°F", 212, 100),
+            ("green_area", "ha", 12.5, 125_000),
+            ("ww_flow", "L/s", 10, 36),
+        ])
+    func conversions(kind: String, unit: String, value: Double, expected: Double) throws {
+        let reading = try catalog.normalise(Reading(value: value, time: time, unit: unit), kind: kind)
+        #expect(abs(reading.value - expected) < 1e-9 * max(1, expected))
+        #expect(reading.unit == catalog[kind]?.unit)
+    }
+
+    @Test("an unknown unit is refused with what would be accepted")
+    func badUnit() {
+        let error = #expect(throws: PayloadError.self) {
+            try catalog.normalise(Reading(value: 3, time: time, unit: "ppb"), kind: "no2")
+        }
+        #expect(error?.reason == .badUnit)
+        #expect(error?.detail == "unit 'ppb' for no2: expected ug/m3, mg/m3")
+    }
+
+    @Test("no unit, and kinds outside the catalog, pass unchanged")
+    func passThrough() throws {
+        let reading = Reading(value: 3, time: time)
+        #expect(try catalog.normalise(reading, kind: "pm25") == reading)
+        let other = Reading(value: 3, time: time, unit: "furlongs")
+        #expect(try catalog.normalise(other, kind: "custom_kind") == other)
+    }
+
+    @Test("every pillar has its kinds; counters are the cumulative ones")
+    func coverage() {
+        let kinds = catalog.kinds.values
+        for pillar in Pillar.allCases { #expect(kinds.contains { $0.pillar == pillar }) }
+        #expect(Set(kinds.filter { $0.shape == .counter }.map(\.kind)) == ["energy", "pv_energy", "irrigation_volume"])
+        #expect(catalog["ww_ph"]?.range == 0...14)
+    }
+}
+
+@Suite("Feed records")
+struct FeedRecordTests {
+    @Test("text and binary payloads round-trip through a feed line (property)")
+    func roundTrip() throws {
+        var random = SeededRandom(seed: 5)
+        for i in 0..<2_000 {
+            let binary = i % 3 == 0
+            let payload: [UInt8] = binary
+                ? (0..<Int.random(in: 0..<40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                : Array("{\"value\": \(i), \"note\": \"é\\\"\\n\"}".utf8)
+            let record = FeedRecord(
+                time: EventTime(milliseconds: 1_795_400_000_000 + Int64(i) * 37), topic: "parks/p/z/energy/power/m\(i % 9)",
+                payload: payload, qos: i % 2, retain: i % 5 == 0)
+            let parsed = try FeedRecord.parse(line: Array(record.line.utf8))
+            #expect(parsed == record)
+        }
+    }
+
+    @Test(
+        "bad lines are refused with the reason",
+        arguments: [
+            ("not json", "invalid JSON"),
+            (#"{"topic":"a","payload":"x"}"#, "'t' must be"),
+            (#"{"t":1795400000,"payload":"x"}"#, "'topic' must be"),
+            (#"{"t":1795400000,"topic":"a"}"#, "no 'payload'"),
+            (#"{"t":1795400000,"topic":"a","payload":"x","payload_b64":"eA=="}"#, "both"),
+            (#"{"t":1795400000,"topic":"a","payload_b64":"%%%"}"#, "not valid base64"),
+            (#"{"t":1795400000,"topic":"a","payload":"x","qos":5}"#, "'qos' must be"),
+            (#"{"t":1795400000000,"topic":"a","payload":"x"}"#, "epoch seconds"),
+        ])
+    func badLines(line: String, reason: String) {
+        let error = #expect(throws: FeedError.self) { try FeedRecord.parse(line: Array(line.utf8)) }
+        #expect(error?.description.contains(reason) == true, "\(String(describing: error))")
+    }
+}
