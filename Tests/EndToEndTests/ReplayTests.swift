@@ -1,0 +1,69 @@
+import BrokerHarness
+import Foundation
+import ParkSimulation
+import TelemetryCore
+import Testing
+
+@Suite("parkd replay")
+struct ReplayTests {
+    func replay(_ directory: URL, feed: String, summaries: String) throws -> (status: Int32, log: String) {
+        let log = directory.appendingPathComponent("replay-\(UUID().uuidString.prefix(6)).log").path
+        let process = try ChildProcess(
+            try BuiltProduct.path("parkd"),
+            ["replay", feed, "--config", directory.appendingPathComponent("parkd.yaml").path, "--summaries", summaries],
+            outputPath: log)
+        let status = process.wait()
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    @Test("the same feed gives byte-identical summaries; bad feed lines are named and skipped")
+    func deterministic() throws {
+        let directory = try Scratch.makeDirectory(prefix: "replay")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "broker: {url: mqtt://127.0.0.1}\nsummaries: {interval: 1m}\n".write(
+            to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
+
+        var generator = TrafficGenerator(parks: 2, sensorsPerPark: 14, seed: 4, malformedEvery: 97)
+        var lines: [String] = []
+        let start = Int64(1_795_400_000_000)
+        for i in 0..<3_000 {
+            let time = EventTime(milliseconds: start + Int64(i) * 400)  // 20 minutes of traffic
+            let message = generator.next(at: time)
+            lines.append(FeedRecord(time: time, topic: message.topic, payload: Array(message.payload.utf8)).line)
+            if i == 2 { lines.append("this line is not JSON") }
+        }
+        let feed = directory.appendingPathComponent("feed.jsonl").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: feed, atomically: true, encoding: .utf8)
+
+        let first = try replay(directory, feed: feed, summaries: directory.appendingPathComponent("a.jsonl").path)
+        let second = try replay(directory, feed: feed, summaries: directory.appendingPathComponent("b.jsonl").path)
+        #expect(first.status == 0 && second.status == 0)
+        let a = try Data(contentsOf: directory.appendingPathComponent("a.jsonl"))
+        let b = try Data(contentsOf: directory.appendingPathComponent("b.jsonl"))
+        #expect(!a.isEmpty && a == b)
+        #expect(first.log.contains("feed.jsonl:4: skipped"), "\(first.log)")
+        #expect(first.log.contains("3000 messages (1 bad feed lines skipped)"), "\(first.log)")
+
+        // 20 minutes in 1-minute intervals aligned to the minute: 21 lines, the first and last partial.
+        let summaries = String(decoding: a, as: UTF8.self).split(separator: "\n")
+        #expect(summaries.count == 21)
+        let objects = try summaries.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.reduce(0) { $0 + ($1["messages"] as! Int) } == 3000)
+        let broken = 3000 / 97
+        #expect(objects.reduce(0) { $0 + (($1["rejected"] as! [String: Int])["bad_field"]!) } == broken)
+        #expect(objects.reduce(0) { $0 + ($1["accepted"] as! Int) } == 3000 - broken)
+        #expect(objects.first?["from"] as? String == "2026-11-23T09:13:20.000+07:00")
+        #expect((objects[1]["from"] as? String)?.hasSuffix(":14:00.000+07:00") == true)
+    }
+
+    @Test("a missing feed is a clear error")
+    func missingFeed() throws {
+        let directory = try Scratch.makeDirectory(prefix: "replay-missing")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "broker: {url: mqtt://127.0.0.1}\n".write(
+            to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
+        let result = try replay(directory, feed: "/nonexistent/feed.jsonl", summaries: directory.appendingPathComponent("s").path)
+        #expect(result.status == 1)
+        #expect(result.log.contains("cannot read '/nonexistent/feed.jsonl': No such file or directory"), "\(result.log)")
+    }
+}
