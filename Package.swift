@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "parkbench",
             dependencies: [
-                "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore",
+                "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkDaemon",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/parkbench"

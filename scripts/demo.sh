@@ -53,8 +53,12 @@ for s in lines:
           f'series {s["series_reporting"]:3}/{s["series_total"]}  rejected {bad or "-"}')
     total["messages"] += s["messages"]; total["readings"] += s["readings"]
 print(f'    total: {total["messages"]} messages, {total["readings"]} readings')
-busiest = max(lines, key=lambda s: s["readings"])
-if busiest["series"]:
-    print("\n    one series from the busiest interval:")
-    print("    " + json.dumps(busiest["series"][0]))
+last = next((l for l in reversed(lines) if l["series"]), None)
+if last:
+    s = last["series"][0]
+    print(f'\n    rolling windows of {s["park"]}/{s["zone"]}/{s["pillar"]}/{s["kind"]}/{s["sensor"]} at {s["last_at"][11:23]}:')
+    for name, w in s["windows"].items():
+        if w["count"]:
+            print(f'      {name:>4}: {w["count"]:4} readings  mean {w["mean"]:8.2f}  min {w["min"]:8.2f}  '
+                  f'max {w["max"]:8.2f}  p95 {w["p95"]:8.2f}  std {w["std"]:6.2f}')
 PY

@@ -1,7 +1,7 @@
 // parkbench: parkd's ingest cost beside mosquitto_sub, consuming the same feed from the
 // same broker in the same run, so the ratio holds on a shared, noisy machine.
 //
-//   swift run -c release parkbench [--messages N] [--qos 0|1] [--sensors N]
+//   swift run -c release parkbench [ingest|core|all] [--messages N] [--qos 0|1] [--sensors N]
 import BrokerHarness
 import Foundation
 import Logging
@@ -14,12 +14,20 @@ import TelemetryCore
 #endif
 
 struct Options {
+    var mode = "all"
     var messages = 200_000
     var qos: QoS = .atLeastOnce
     var sensors = 1000
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
+        if let first = rest.first, !first.hasPrefix("--") {
+            guard ["ingest", "core", "all", "memory"].contains(first) else {
+                throw HarnessError("unknown mode \(first); use ingest, core or all")
+            }
+            mode = first
+            rest = rest.dropFirst()
+        }
         while let flag = rest.popFirst() {
             guard let value = rest.popFirst() else { throw HarnessError("\(flag) needs a value") }
             switch flag {
@@ -78,10 +86,18 @@ func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
 func main() throws {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = .warning
+        handler.logLevel = .error
         return handler
     }
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
+    if options.mode == "memory" { return CoreBenchmark.memory(seriesCount: options.sensors) }
+    if options.mode != "ingest" {
+        CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors, memory: options.mode == "core" || options.mode == "all")
+    }
+    if options.mode != "core" { try ingestBenchmark(options) }
+}
+
+func ingestBenchmark(_ options: Options) throws {
     let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent()
     let parkdPath = binDirectory.appendingPathComponent("parkd").path

@@ -33,15 +33,15 @@ public struct IngestCounters: Sendable, Equatable {
     public var readings = 0
     public var rejected: [RejectReason: Int] = [:]
     /// What became of the decoded readings (accepted, late, duplicate, ...).
-    public var outcomes: [SeriesState.Outcome: Int] = [:]
+    public var outcomes = SeriesState.Counts()
 
     public var rejectedTotal: Int { rejected.values.reduce(0, +) }
-    public var accepted: Int { outcomes[.accepted, default: 0] }
+    public var accepted: Int { outcomes.accepted }
 
     mutating func add(_ other: IngestCounters) {
         messages += other.messages
         readings += other.readings
         for (reason, count) in other.rejected { rejected[reason, default: 0] += count }
-        for (outcome, count) in other.outcomes { outcomes[outcome, default: 0] += count }
+        outcomes.add(other.outcomes)
     }
 }

@@ -35,7 +35,7 @@ public final class IngestPipeline: Sendable {
     /// One series' figures over the current interval.
     public struct SeriesInterval: Sendable, Equatable {
         public var readings = 0
-        public var outcomes: [SeriesState.Outcome: Int] = [:]
+        public var outcomes = SeriesState.Counts()
         public var last: Double = .nan
         public var lastTime = EventTime(milliseconds: 0)
     }
@@ -67,6 +67,7 @@ public final class IngestPipeline: Sendable {
         var seriesSlots: [SeriesID: Int32] = [:]
         var series: [SeriesID] = []
         var states: [SeriesState] = []
+        var kinds: [KindInfo?] = []
         var intervals: [SeriesInterval] = []
         var interval = IngestCounters()
         var total = IngestCounters()
@@ -100,10 +101,10 @@ public final class IngestPipeline: Sendable {
                     detail: "topic matches no configured pattern")
                 return
             }
-            let route = settings.routes[Int(entry.route)]
+            let routeIndex = Int(entry.route)
             state.scratch.removeAll(keepingCapacity: true)
             do throws(PayloadError) {
-                try route.decoder.decode(payload, arrival: arrival, into: &state.scratch)
+                try settings.routes[routeIndex].decoder.decode(payload, arrival: arrival, into: &state.scratch)
             } catch {
                 reject(RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
                     detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
@@ -115,7 +116,7 @@ public final class IngestPipeline: Sendable {
                 let slot: Int32
                 var id = base
                 if let field = reading.field {
-                    id.kind = route.kind(forField: field)
+                    id.kind = settings.routes[routeIndex].kind(forField: field)
                     slot = self.slot(for: id, in: &state)
                 } else {
                     if entry.slot == -1 {
@@ -131,16 +132,16 @@ public final class IngestPipeline: Sendable {
                 }
                 let normalised: Reading
                 do throws(PayloadError) {
-                    normalised = try settings.catalog.normalise(reading, kind: id.kind)
+                    normalised = try SensorCatalog.normalise(reading, info: state.kinds[Int(slot)])
                 } catch {
                     reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
                     continue
                 }
                 let s = Int(slot)
                 let outcome = state.states[s].add(normalised)
-                state.interval.outcomes[outcome, default: 0] += 1
+                state.interval.outcomes[outcome] += 1
                 state.intervals[s].readings += 1
-                state.intervals[s].outcomes[outcome, default: 0] += 1
+                state.intervals[s].outcomes[outcome] += 1
                 if outcome == .accepted {
                     state.intervals[s].last = normalised.value
                     state.intervals[s].lastTime = normalised.time
@@ -168,7 +169,9 @@ public final class IngestPipeline: Sendable {
         let slot = Int32(state.series.count)
         var seriesSettings = SeriesState.Settings()
         seriesSettings.allowedLatenessMilliseconds = settings.allowedLatenessMilliseconds
-        if let info = settings.catalog[id.kind] {
+        let info = settings.catalog[id.kind]
+        state.kinds.append(info)
+        if let info {
             seriesSettings.shape = info.shape
             seriesSettings.range = info.range
         }

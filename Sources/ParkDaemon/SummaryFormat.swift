@@ -33,8 +33,8 @@ public enum SummaryFormat {
             item.add("kind", id.kind)
             item.add("sensor", id.sensor)
             item.add("readings", report.interval.readings)
-            item.add("accepted", report.interval.outcomes[.accepted, default: 0])
-            if report.interval.outcomes.contains(where: { $0.key != .accepted && $0.value > 0 }) {
+            item.add("accepted", report.interval.outcomes.accepted)
+            if report.interval.outcomes.total > report.interval.outcomes.accepted {
                 item.addRaw("quality", quality(report.interval.outcomes))
             }
             if report.interval.last.isFinite {
@@ -52,10 +52,10 @@ public enum SummaryFormat {
         return line.finished()
     }
 
-    static func quality(_ outcomes: [SeriesState.Outcome: Int]) -> String {
+    static func quality(_ outcomes: SeriesState.Counts) -> String {
         var line = JSONLine()
         for outcome in [SeriesState.Outcome.late, .duplicate, .outOfOrder, .invalid, .calibrating, .error] {
-            line.add(outcome.rawValue, outcomes[outcome, default: 0])
+            line.add(outcome.rawValue, outcomes[outcome])
         }
         return line.finished()
     }

@@ -1,13 +1,16 @@
 /// One window's buckets for one series: a fixed ring, so memory is known in advance.
 public struct BucketRing: Sendable {
     public let spec: WindowSpec
-    private var starts: [Int64]
-    private var buckets: [WindowStats]
+    /// Start and statistics side by side: one cache line fetch per update, not two.
+    private struct Slot: Sendable {
+        var start: Int64 = .min
+        var stats = WindowStats()
+    }
+    private var slots: [Slot]
 
     public init(spec: WindowSpec) {
         self.spec = spec
-        starts = Array(repeating: .min, count: spec.bucketCount)
-        buckets = Array(repeating: WindowStats(), count: spec.bucketCount)
+        slots = Array(repeating: Slot(), count: spec.bucketCount)
     }
 
     private func slot(_ start: Int64) -> Int {
@@ -20,19 +23,26 @@ public struct BucketRing: Sendable {
     private mutating func bucket(for time: EventTime, body: (inout WindowStats, Int) -> Void) -> Bool {
         let start = spec.bucketStart(time)
         let index = slot(start)
-        if starts[index] != start {
-            guard starts[index] < start else { return false }
-            starts[index] = start
-            buckets[index] = WindowStats()
+        return slots.withUnsafeMutableBufferPointer { slots in
+            if slots[index].start != start {
+                guard slots[index].start < start else { return false }
+                slots[index].start = start
+                slots[index].stats.reset()
+            }
+            let quarter = Int((time.milliseconds - start) * 4 / spec.bucketMilliseconds)
+            body(&slots[index].stats, quarter)
+            return true
         }
-        let quarter = Int((time.milliseconds - start) * 4 / spec.bucketMilliseconds)
-        body(&buckets[index], quarter)
-        return true
     }
 
     @discardableResult
     public mutating func add(_ value: Double, at time: EventTime) -> Bool {
-        bucket(for: time) { stats, quarter in stats.add(value, at: time, quarter: quarter) }
+        add(value, key: QuantileSketch.key(value), at: time)
+    }
+
+    @discardableResult
+    public mutating func add(_ value: Double, key: Int64, at time: EventTime) -> Bool {
+        bucket(for: time) { stats, quarter in stats.add(value, key: key, at: time, quarter: quarter) }
     }
 
     @discardableResult
@@ -56,7 +66,7 @@ public struct BucketRing: Sendable {
         for k in stride(from: spec.bucketCount - 1, through: 0, by: -1) {
             let start = end - Int64(k) * spec.bucketMilliseconds
             let index = slot(start)
-            if starts[index] == start { result.append((start, buckets[index])) }
+            if slots[index].start == start { result.append((start, slots[index].stats)) }
         }
         return result
     }
@@ -70,6 +80,6 @@ public struct BucketRing: Sendable {
 
     /// Bytes this ring holds, for the memory budget.
     public var memoryBytes: Int {
-        spec.bucketCount * (MemoryLayout<Int64>.stride + MemoryLayout<WindowStats>.stride) + 64
+        spec.bucketCount * MemoryLayout<Slot>.stride + 64
     }
 }

@@ -20,7 +20,8 @@ public struct QuantileSketch: Sendable, Equatable {
 
     public init() {}
 
-    private static func key(_ value: Double) -> Int64 {
+    /// The bin of a value; computed once per reading and shared by every window's sketch.
+    public static func key(_ value: Double) -> Int64 {
         let magnitude = Swift.abs(value)
         guard magnitude >= smallest else { return zeroKey }
         let index = Int64((log(magnitude) / logGamma).rounded(.up))
@@ -35,10 +36,18 @@ public struct QuantileSketch: Sendable, Equatable {
         return key > zeroKey ? magnitude : -magnitude
     }
 
-    public mutating func add(_ value: Double) {
-        insert(key: Self.key(value), count: 1)
+    public mutating func add(_ value: Double) { add(key: Self.key(value)) }
+
+    public mutating func add(key: Int64) {
+        insert(key: key, count: 1)
         count += 1
         if bins.count > Self.maxBins { collapse() }
+    }
+
+    /// Empties the sketch, keeping its storage for the bucket's next span.
+    public mutating func removeAll() {
+        bins.removeAll(keepingCapacity: true)
+        count = 0
     }
 
     private mutating func insert(key: Int64, count: UInt64) {

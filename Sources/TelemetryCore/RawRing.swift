@@ -12,6 +12,9 @@ public struct RawRing: Sendable {
     public let capacity: Int
     private var entries: [Entry] = []
     private var next = 0
+    /// The highest seq and latest time held: a reading beyond both is new without a scan.
+    private var highestSeq = Int64.min
+    private var latestTime = EventTime(milliseconds: .min)
 
     public init(capacity: Int) {
         precondition(capacity > 0)
@@ -23,6 +26,8 @@ public struct RawRing: Sendable {
         let entry = Entry(
             value: reading.value, time: reading.time, seq: reading.seq ?? 0, status: reading.status,
             hasSeq: reading.seq != nil)
+        if reading.seq != nil { highestSeq = max(highestSeq, entry.seq) }
+        latestTime = max(latestTime, entry.time)
         if entries.count < capacity {
             entries.append(entry)
         } else {
@@ -40,8 +45,10 @@ public struct RawRing: Sendable {
     /// one, otherwise the same time and value.
     public func holds(_ reading: Reading) -> Bool {
         if let seq = reading.seq {
+            if seq > highestSeq { return false }
             return entries.contains { $0.hasSeq && $0.seq == seq }
         }
+        if reading.time > latestTime { return false }
         return entries.contains { $0.time == reading.time && $0.value == reading.value }
     }
 }

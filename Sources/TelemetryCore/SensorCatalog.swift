@@ -32,7 +32,13 @@ public struct SensorCatalog: Sendable {
     /// The reading in the kind's canonical unit, or why it cannot be: an unknown or
     /// unconvertible unit. Kinds not in the catalog pass unchanged.
     public func normalise(_ reading: Reading, kind: String) throws(PayloadError) -> Reading {
-        guard let info = kinds[kind], let sent = reading.unit else { return reading }
+        try Self.normalise(reading, info: kinds[kind])
+    }
+
+    /// As `normalise(_:kind:)` with the kind already looked up (the ingest path keeps it per series).
+    public static func normalise(_ reading: Reading, info: KindInfo?) throws(PayloadError) -> Reading {
+        guard let info, let sent = reading.unit, sent != info.unit else { return reading }
+        let kind = info.kind
         let unit = Units.canonical(sent)
         if unit == info.unit {
             guard sent != unit else { return reading }

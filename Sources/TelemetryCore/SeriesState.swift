@@ -18,7 +18,7 @@ public struct SeriesState: Sendable {
     }
 
     /// What became of one reading.
-    public enum Outcome: String, Sendable, Equatable {
+    public enum Outcome: String, Sendable, Equatable, CaseIterable {
         case accepted
         case late
         case duplicate
@@ -37,6 +37,39 @@ public struct SeriesState: Sendable {
         public var invalid = 0
         public var calibrating = 0
         public var error = 0
+
+        public init() {}
+
+        public subscript(outcome: Outcome) -> Int {
+            get {
+                switch outcome {
+                case .accepted: accepted
+                case .late: late
+                case .duplicate: duplicate
+                case .outOfOrder: outOfOrder
+                case .invalid: invalid
+                case .calibrating: calibrating
+                case .error: error
+                }
+            }
+            set {
+                switch outcome {
+                case .accepted: accepted = newValue
+                case .late: late = newValue
+                case .duplicate: duplicate = newValue
+                case .outOfOrder: outOfOrder = newValue
+                case .invalid: invalid = newValue
+                case .calibrating: calibrating = newValue
+                case .error: error = newValue
+                }
+            }
+        }
+
+        public var total: Int { accepted + late + duplicate + outOfOrder + invalid + calibrating + error }
+
+        public mutating func add(_ other: Counts) {
+            for outcome in Outcome.allCases { self[outcome] += other[outcome] }
+        }
     }
 
     public let settings: Settings
@@ -88,8 +121,9 @@ public struct SeriesState: Sendable {
             }
             lastCounterTime = reading.time
         }
+        let key = QuantileSketch.key(reading.value)
         for index in windows.indices {
-            windows[index].add(reading.value, at: reading.time)
+            windows[index].add(reading.value, key: key, at: reading.time)
         }
         counts.accepted += 1
         return .accepted

@@ -46,6 +46,11 @@ public struct WindowStats: Sendable, Equatable {
 
     /// Adds a valid reading. `quarter` (0...3) marks where in its bucket it fell.
     public mutating func add(_ value: Double, at time: EventTime, quarter: Int = 0) {
+        add(value, key: QuantileSketch.key(value), at: time, quarter: quarter)
+    }
+
+    /// As `add`, with the value's sketch bin already computed.
+    public mutating func add(_ value: Double, key: Int64, at time: EventTime, quarter: Int) {
         count += 1
         sum += value
         let delta = value - mean
@@ -63,7 +68,16 @@ public struct WindowStats: Sendable, Equatable {
             lastValue = value
         }
         quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
-        sketch.add(value)
+        sketch.add(key: key)
+    }
+
+    /// Back to empty, keeping the sketch's storage.
+    public mutating func reset() {
+        var sketch = self.sketch
+        self.sketch = QuantileSketch()
+        sketch.removeAll()
+        self = WindowStats()
+        self.sketch = sketch
     }
 
     /// Merges statistics of readings that come after these in time (for counters) or anywhere

@@ -67,7 +67,9 @@ struct IngestPipelineTests {
         ingest(p, topic, #"{"value": 3, "unit": "ppb", "ts": 1795400240, "seq": 5}"#)  // no known conversion
         ingest(p, topic, #"{"value": 1, "ts": 1795399000, "seq": 6}"#)  // 20 minutes late
         let snapshot = p.takeInterval()
-        #expect(snapshot.counters.outcomes == [.accepted: 2, .duplicate: 1, .calibrating: 1, .invalid: 1, .late: 1])
+        var outcomes = SeriesState.Counts()
+        (outcomes.accepted, outcomes.duplicate, outcomes.calibrating, outcomes.invalid, outcomes.late) = (2, 1, 1, 1, 1)
+        #expect(snapshot.counters.outcomes == outcomes)
         #expect(snapshot.counters.rejected == [.badUnit: 1])
         let series = try #require(snapshot.series.first)
         let hour = try #require(series.windows.first { $0.name == "1h" }?.stats)
