@@ -43,7 +43,7 @@ let package = Package(
         ),
         .target(
             name: "ParkSimulation",
-            dependencies: ["TelemetryCore"],
+            dependencies: ["TelemetryCore", .product(name: "Yams", package: "Yams")],
             path: "Simulators/ParkSimulation"
         ),
         .executableTarget(

@@ -8,77 +8,201 @@ import TelemetryCore
 struct Parksim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parksim",
-        abstract: "Simulated eco-industrial park sensor traffic.",
-        subcommands: [Run.self])
+        abstract: "Simulated eco-industrial park sensor traffic: publish it, record it, replay it.",
+        subcommands: [Run.self, Record.self, Replay.self])
+}
+
+func bootstrapLogging() {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .warning
+        return handler
+    }
+}
+
+func writeLines(_ lines: [String], to handle: FileHandle?) {
+    guard let handle, !lines.isEmpty else { return }
+    handle.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+}
+
+func openForWriting(_ path: String) throws -> FileHandle {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+        throw ValidationError("cannot write '\(path)'")
+    }
+    return handle
 }
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Publish simulated readings to a broker at a target rate.")
+        abstract: "Publish a scenario's traffic to a broker, in real time, faster, or at a set rate.",
+        discussion: """
+            With --scenario, simulated time starts now and runs at --speed (1 = real time), or
+            messages go out at --rate per second whatever their simulated time. Without it, a
+            quick generator publishes --count JSON readings at --rate.
+            """)
 
-    @Option(help: "Broker URL (mqtt:// or mqtts://).") var url = "mqtt://127.0.0.1:1883"
-    @Option(help: "MQTT protocol: 3.1.1 or 5.") var protocolVersion = "3.1.1"
-    @Option(help: "Client id.") var clientID = "parksim"
-    @Option(help: "Username.") var username: String?
-    @Option(help: "Read the password from this file.") var passwordFile: String?
-    @Option(help: "Read the password from this environment variable.") var passwordEnv: String?
-    @Option(help: "CA file for mqtts.") var caFile: String?
-    @Option(help: "QoS 0 or 1.") var qos = 1
-    @Option(help: "Number of parks.") var parks = 1
-    @Option(help: "Sensors per park.") var sensors = 14
-    @Option(help: "Messages per second (0: as fast as the broker takes them).") var rate = 50.0
-    @Option(help: "Stop after this many messages.") var count = 500
-    @Option(help: "Break one message in N (0: never), to show rejection.") var malformedEvery = 0
-    @Option(help: "Random seed: the same seed gives the same traffic.") var seed: UInt64 = 1
+    @OptionGroup var broker: BrokerOptions
+    @Option(help: "Scenario YAML (Simulators/scenarios/).") var scenario: String?
+    @Option(help: "Simulated time runs this many times faster than real time.") var speed = 1.0
+    @Option(help: "Messages per second, ignoring simulated time (0: follow --speed).") var rate = 0.0
+    @Option(help: "Stop after this many messages.") var count: Int?
+    @Option(help: "Stop after this much simulated time, e.g. 10m.") var duration: String?
+    @Option(help: "Write the injected faults here (JSON Lines).") var groundTruth: String?
+    @Option(help: "Quick mode: parks.") var parks = 1
+    @Option(help: "Quick mode: sensors per park.") var sensors = 14
+    @Option(help: "Quick mode: break one message in N (0: never).") var malformedEvery = 0
+    @Option(help: "Quick mode: random seed.") var seed: UInt64 = 1
 
     func validate() throws {
-        guard qos == 0 || qos == 1 else { throw ValidationError("--qos must be 0 or 1") }
-        guard parks > 0, sensors > 0, count > 0, rate >= 0 else {
-            throw ValidationError("--parks, --sensors and --count must be positive, --rate not negative")
-        }
+        guard speed > 0, rate >= 0 else { throw ValidationError("--speed must be positive and --rate not negative") }
+        if scenario == nil && rate == 0 && count == nil { throw ValidationError("quick mode needs --rate or --count") }
     }
 
     func run() throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .warning
-            return handler
-        }
-        var configuration = MQTTClientConfiguration(
-            url: try BrokerURL(parsing: url), protocolVersion: protocolVersion == "5" ? .v5 : .v311,
-            clientID: clientID, cleanSession: true)
-        configuration.username = username
-        if let passwordFile { configuration.password = try Secret.fromFile(passwordFile) }
-        if let passwordEnv { configuration.password = try Secret.fromEnvironment(passwordEnv) }
-        if let caFile { configuration.tls = .init(caFile: caFile) }
-        let client = try MQTTClient(configuration: configuration, logger: Logger(label: "parksim"))
-        client.start()
-        try client.waitUntilConnected(timeout: 15)
-
-        var generator = TrafficGenerator(
-            parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
-        let start = Date()
-        var errors = 0
-        for i in 0..<count {
-            if rate > 0 {
-                let due = start.addingTimeInterval(Double(i) / rate)
-                let wait = due.timeIntervalSinceNow
-                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-            }
-            let message = generator.next(at: EventTime(seconds: Date().timeIntervalSince1970))
+        bootstrapLogging()
+        let client = try broker.connect()
+        var progress = Progress()
+        let qos = broker.qosLevel
+        func publish(_ topic: String, _ payload: [UInt8]) {
             do {
-                try client.publish(message.topic, text: message.payload, qos: qos == 0 ? .atMostOnce : .atLeastOnce)
+                try client.publish(topic, payload: payload, qos: qos)
+                progress.sent += 1
             } catch {
-                errors += 1
+                progress.errors += 1
+            }
+            progress.tick()
+        }
+        if let scenarioPath = scenario {
+            let loaded = try Scenario.load(path: scenarioPath)
+            let now = EventTime(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+            var simulation = Simulation(scenario: loaded, start: now, runForever: duration == nil)
+            let limit = try duration.map { text -> Int64 in
+                guard let seconds = Durations.seconds(text) else { throw ValidationError("--duration: '\(text)' is not a duration") }
+                return now.milliseconds + Int64(seconds * 1000)
+            }
+            let truth = try groundTruth.map(openForWriting)
+            let wallStart = Date()
+            while let message = simulation.next() {
+                if let limit, message.arrival.milliseconds >= limit { break }
+                if let count, progress.sent + progress.errors >= count { break }
+                if rate > 0 {
+                    sleep(until: wallStart.addingTimeInterval(Double(progress.sent + progress.errors) / rate))
+                } else {
+                    sleep(until: wallStart.addingTimeInterval(Double(message.arrival.milliseconds - now.milliseconds) / 1000 / speed))
+                }
+                publish(message.topic, message.payload)
+                writeLines(simulation.takeFaults().map(\.line), to: truth)
+            }
+            writeLines(simulation.takeFaults().map(\.line), to: truth)
+        } else {
+            var generator = TrafficGenerator(parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
+            let total = count ?? Int.max
+            var i = 0
+            while i < total {
+                if rate > 0 { sleep(until: progress.started.addingTimeInterval(Double(i) / rate)) }
+                let message = generator.next(at: EventTime(seconds: Date().timeIntervalSince1970))
+                publish(message.topic, Array(message.payload.utf8))
+                i += 1
             }
         }
-        try client.flush(timeout: 30)
-        let elapsed = Date().timeIntervalSince(start)
+        try client.flush(timeout: 60)
         client.stop()
+        progress.report("run")
+        if progress.errors > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Record: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a scenario's traffic to a feed file, as fast as it can be computed.")
+
+    @Option(help: "Scenario YAML.") var scenario: String
+    @Option(name: .shortAndLong, help: "The feed file to write (JSON Lines).") var out: String
+    @Option(help: "Write the injected faults here (JSON Lines).") var groundTruth: String?
+    @Option(help: "Simulated span, overriding the scenario's, e.g. 1d.") var duration: String?
+
+    func run() throws {
+        var loaded = try Scenario.load(path: scenario)
+        if let duration {
+            guard Durations.seconds(duration) != nil else { throw ValidationError("--duration: '\(duration)' is not a duration") }
+            loaded.duration = duration
+        }
+        var simulation = Simulation(scenario: loaded)
+        let feed = try openForWriting(out)
+        let truth = try groundTruth.map(openForWriting)
+        let started = Date()
+        var count = 0
+        var buffer: [String] = []
+        buffer.reserveCapacity(4096)
+        while let message = simulation.next() {
+            buffer.append(FeedRecord(time: message.arrival, topic: message.topic, payload: message.payload).line)
+            count += 1
+            if buffer.count == 4096 {
+                writeLines(buffer, to: feed)
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        writeLines(buffer, to: feed)
+        let faults = simulation.takeFaults()
+        writeLines(faults.map(\.line), to: truth)
+        let elapsed = Date().timeIntervalSince(started)
         print(
-            "parksim: sent \(count - errors) messages from \(generator.sensors.count) sensors in "
-                + String(format: "%.2fs (%.0f msg/s), %d errors", elapsed, Double(count - errors) / elapsed, errors))
-        if errors > 0 { throw ExitCode(1) }
+            String(
+                format: "parksim record: %d messages from %d sensors over %@ simulated, %d faults, in %.2fs (%.0f msg/s)",
+                count, simulation.sensorCount, loaded.duration as NSString, faults.count, elapsed, Double(count) / elapsed))
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Publish a recorded feed to a broker.")
+
+    @Argument(help: "The feed file.") var feed: String
+    @OptionGroup var broker: BrokerOptions
+    @Option(help: "Replay this many times faster than recorded (0: as fast as possible).") var speed = 0.0
+
+    func run() throws {
+        bootstrapLogging()
+        guard let file = fopen(feed, "r") else { throw ValidationError("cannot read '\(feed)'") }
+        defer { fclose(file) }
+        let client = try broker.connect()
+        var progress = Progress()
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        var number = 0
+        var first: EventTime?
+        var bad = 0
+        while getline(&line, &capacity, file) >= 0, let line {
+            number += 1
+            var bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self), count: strlen(line)))
+            while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+            if bytes.isEmpty { continue }
+            let record: FeedRecord
+            do {
+                record = try FeedRecord.parse(line: bytes)
+            } catch {
+                bad += 1
+                FileHandle.standardError.write(Data("\(feed):\(number): skipped: \(error)\n".utf8))
+                continue
+            }
+            if speed > 0 {
+                let origin = first ?? record.time
+                first = origin
+                sleep(until: progress.started.addingTimeInterval(Double(record.time.milliseconds - origin.milliseconds) / 1000 / speed))
+            }
+            do {
+                try client.publish(record.topic, payload: record.payload, qos: broker.qosLevel, retain: record.retain)
+                progress.sent += 1
+            } catch {
+                progress.errors += 1
+            }
+            progress.tick()
+        }
+        free(line)
+        try client.flush(timeout: 60)
+        client.stop()
+        progress.report("replay")
+        if bad > 0 { print("parksim replay: \(bad) bad feed lines skipped") }
+        if progress.errors > 0 { throw ExitCode(1) }
     }
 }
 

@@ -77,7 +77,7 @@ public struct FeedError: Error, Sendable, Equatable, CustomStringConvertible {
 
 extension String {
     /// Epoch seconds with exactly three decimals, from whole milliseconds (no float rounding).
-    init(format3 time: EventTime) {
+    public init(format3 time: EventTime) {
         let ms = time.milliseconds
         let whole = ms / 1000
         let fraction = Int(abs(ms % 1000))
