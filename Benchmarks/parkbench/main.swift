@@ -1,7 +1,7 @@
 // parkbench: parkd's ingest cost beside mosquitto_sub, consuming the same feed from the
 // same broker in the same run, so the ratio holds on a shared, noisy machine.
 //
-//   swift run -c release parkbench [ingest|core|all] [--messages N] [--qos 0|1] [--sensors N]
+//   swift run -c release parkbench [ingest|core|publish|all] [--messages N] [--qos 0|1] [--sensors N]
 import BrokerHarness
 import Foundation
 import Logging
@@ -22,8 +22,8 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
-            guard ["ingest", "core", "all", "memory"].contains(first) else {
-                throw HarnessError("unknown mode \(first); use ingest, core or all")
+            guard ["ingest", "core", "publish", "all", "memory"].contains(first) else {
+                throw HarnessError("unknown mode \(first); use ingest, core, publish or all")
             }
             mode = first
             rest = rest.dropFirst()
@@ -91,10 +91,13 @@ func main() throws {
     }
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     if options.mode == "memory" { return CoreBenchmark.memory(seriesCount: options.sensors) }
-    if options.mode != "ingest" {
+    if options.mode == "core" || options.mode == "all" {
         CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors, memory: options.mode == "core" || options.mode == "all")
     }
-    if options.mode != "core" { try ingestBenchmark(options) }
+    if options.mode == "ingest" || options.mode == "all" { try ingestBenchmark(options) }
+    if options.mode == "publish" || options.mode == "all" {
+        try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
+    }
 }
 
 func ingestBenchmark(_ options: Options) throws {

@@ -19,18 +19,17 @@ struct BrokerOptions: ParsableArguments {
 
     var qosLevel: QoS { qos == 0 ? .atMostOnce : .atLeastOnce }
 
-    /// A connected client.
-    func connect() throws -> MQTTClient {
+    /// A connected publisher, driven by the calling thread.
+    func connect() throws -> MQTTPublisher {
         var configuration = MQTTClientConfiguration(
             url: try BrokerURL(parsing: url), protocolVersion: protocolVersion == "5" ? .v5 : .v311,
-            clientID: clientID, cleanSession: true, maxInflight: 1000, maxQueuedPublishes: 20_000)
+            clientID: clientID, cleanSession: true, maxInflight: 100, maxQueuedPublishes: 2000)
         configuration.username = username
         if let passwordFile { configuration.password = try Secret.fromFile(passwordFile) }
         if let passwordEnv { configuration.password = try Secret.fromEnvironment(passwordEnv) }
         if let caFile { configuration.tls = .init(caFile: caFile) }
-        let client = try MQTTClient(configuration: configuration)
-        client.start()
-        try client.waitUntilConnected(timeout: 15)
-        return client
+        let publisher = try MQTTPublisher(configuration: configuration)
+        try publisher.connect(timeout: 15)
+        return publisher
     }
 }

@@ -62,15 +62,20 @@ struct Run: ParsableCommand {
         bootstrapLogging()
         let client = try broker.connect()
         var progress = Progress()
-        let qos = broker.qosLevel
+        let (qos, rate, speed, count) = (broker.qosLevel, self.rate, self.speed, self.count)
         func publish(_ topic: String, _ payload: [UInt8]) {
             do {
                 try client.publish(topic, payload: payload, qos: qos)
                 progress.sent += 1
             } catch {
                 progress.errors += 1
+                if !client.isConnected { try? client.connect(timeout: 5) }
             }
             progress.tick()
+        }
+        func wait(until date: Date) {
+            let seconds = date.timeIntervalSinceNow
+            if seconds > 0 { try? client.idle(for: seconds) }
         }
         if let scenarioPath = scenario {
             let loaded = try Scenario.load(path: scenarioPath)
@@ -86,9 +91,9 @@ struct Run: ParsableCommand {
                 if let limit, message.arrival.milliseconds >= limit { break }
                 if let count, progress.sent + progress.errors >= count { break }
                 if rate > 0 {
-                    sleep(until: wallStart.addingTimeInterval(Double(progress.sent + progress.errors) / rate))
+                    wait(until: wallStart.addingTimeInterval(Double(progress.sent + progress.errors) / rate))
                 } else {
-                    sleep(until: wallStart.addingTimeInterval(Double(message.arrival.milliseconds - now.milliseconds) / 1000 / speed))
+                    wait(until: wallStart.addingTimeInterval(Double(message.arrival.milliseconds - now.milliseconds) / 1000 / speed))
                 }
                 publish(message.topic, message.payload)
                 writeLines(simulation.takeFaults().map(\.line), to: truth)
@@ -99,14 +104,14 @@ struct Run: ParsableCommand {
             let total = count ?? Int.max
             var i = 0
             while i < total {
-                if rate > 0 { sleep(until: progress.started.addingTimeInterval(Double(i) / rate)) }
+                if rate > 0 { wait(until: progress.started.addingTimeInterval(Double(i) / rate)) }
                 let message = generator.next(at: EventTime(seconds: Date().timeIntervalSince1970))
                 publish(message.topic, Array(message.payload.utf8))
                 i += 1
             }
         }
         try client.flush(timeout: 60)
-        client.stop()
+        client.disconnect()
         progress.report("run")
         if progress.errors > 0 { throw ExitCode(1) }
     }
@@ -166,6 +171,8 @@ struct Replay: ParsableCommand {
         defer { fclose(file) }
         let client = try broker.connect()
         var progress = Progress()
+        // Read the options once: ArgumentParser's property wrappers are slow on a hot path.
+        let (speed, qos, feed) = (self.speed, broker.qosLevel, self.feed)
         var line: UnsafeMutablePointer<CChar>?
         var capacity = 0
         var number = 0
@@ -187,19 +194,21 @@ struct Replay: ParsableCommand {
             if speed > 0 {
                 let origin = first ?? record.time
                 first = origin
-                sleep(until: progress.started.addingTimeInterval(Double(record.time.milliseconds - origin.milliseconds) / 1000 / speed))
+                let due = progress.started.addingTimeInterval(Double(record.time.milliseconds - origin.milliseconds) / 1000 / speed)
+                if due.timeIntervalSinceNow > 0 { try? client.idle(for: due.timeIntervalSinceNow) }
             }
             do {
-                try client.publish(record.topic, payload: record.payload, qos: broker.qosLevel, retain: record.retain)
+                try client.publish(record.topic, payload: record.payload, qos: qos, retain: record.retain)
                 progress.sent += 1
             } catch {
                 progress.errors += 1
+                if !client.isConnected { try? client.connect(timeout: 5) }
             }
             progress.tick()
         }
         free(line)
         try client.flush(timeout: 60)
-        client.stop()
+        client.disconnect()
         progress.report("replay")
         if bad > 0 { print("parksim replay: \(bad) bad feed lines skipped") }
         if progress.errors > 0 { throw ExitCode(1) }

@@ -40,15 +40,10 @@ public final class MQTTClient: Sendable {
     public func publish(_ topic: String, payload: [UInt8], qos: QoS = .atMostOnce, retain: Bool = false)
         throws(MQTTError)
     {
-        var failure: MQTTError?
-        payload.withUnsafeBytes { bytes in
-            do throws(MQTTError) {
-                try engine.publish(topic: topic, payload: bytes, qos: qos, retain: retain)
-            } catch {
-                failure = error
-            }
+        try payload.withUnsafeBufferPointer { (buffer) throws(MQTTError) in
+            let bytes = UnsafeRawBufferPointer(buffer)
+            try engine.publish(topic: topic, payload: bytes, qos: qos, retain: retain)
         }
-        if let failure { throw failure }
     }
 
     public func publish(_ topic: String, text: String, qos: QoS = .atMostOnce, retain: Bool = false)

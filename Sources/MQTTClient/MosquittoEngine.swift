@@ -29,6 +29,8 @@ final class MosquittoEngine: @unchecked Sendable {
     private let stopRequested = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let publishWaiters = Atomic<Int>(0)
+    /// A waiting publisher is woken once fewer than this many publishes are outstanding.
+    private let wakeBelow = Atomic<UInt64>(0)
 
     /// Connection state shared with callers' threads.
     private let state = NSCondition()
@@ -50,9 +52,14 @@ final class MosquittoEngine: @unchecked Sendable {
     private var pendingSubscriptions: [Int32: String] = [:]
     private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant) = (0, .now)
 
+    /// Inline engines have no network thread: the one thread that owns them drives the loop
+    /// in `publishInline` and `serviceInline`, and libmosquitto writes each publish directly.
+    let inline: Bool
+
     init(
         configuration: MQTTClientConfiguration,
         logger: Logger,
+        inline: Bool = false,
         onMessage: @escaping @Sendable (MQTTMessage) -> Void,
         onEvent: @escaping @Sendable (MQTTClientEvent) -> Void
     ) throws(MQTTError) {
@@ -66,6 +73,7 @@ final class MosquittoEngine: @unchecked Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.onEvent = onEvent
+        self.inline = inline
         try configureHandle()
     }
 
@@ -76,7 +84,7 @@ final class MosquittoEngine: @unchecked Sendable {
     private func configureHandle() throws(MQTTError) {
         let c = configuration
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
-        try MQTTError.check(mosquitto_threaded_set(mosq, true), "mosquitto_threaded_set")
+        try MQTTError.check(mosquitto_threaded_set(mosq, !inline), "mosquitto_threaded_set")
         let version = c.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
         try MQTTError.check(
             mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, version), "set protocol version")
@@ -151,6 +159,12 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
+    private var currentFailure: MQTTError? {
+        state.lock()
+        defer { state.unlock() }
+        return lastFailure
+    }
+
     var isConnected: Bool {
         state.lock()
         defer { state.unlock() }
@@ -175,7 +189,8 @@ final class MosquittoEngine: @unchecked Sendable {
         if stopRequested.load(ordering: .relaxed) { throw .stopped }
         let limit = UInt64(configuration.maxQueuedPublishes)
         if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
-            try waitForQueue(below: limit, timeout: 60)
+            // Wait for half the queue to drain, not one slot: one wake-up per many acknowledgements.
+            try waitForQueue(below: max(1, limit / 2), timeout: 60)
         }
         published.add(1, ordering: .relaxed)
         var mid: Int32 = 0
@@ -195,9 +210,10 @@ final class MosquittoEngine: @unchecked Sendable {
 
     private func waitForQueue(below limit: UInt64, timeout: Double) throws(MQTTError) {
         let deadline = Date(timeIntervalSinceNow: timeout)
+        publishGate.lock()
+        wakeBelow.store(limit, ordering: .sequentiallyConsistent)
         publishWaiters.add(1, ordering: .sequentiallyConsistent)
         defer { publishWaiters.subtract(1, ordering: .sequentiallyConsistent) }
-        publishGate.lock()
         defer { publishGate.unlock() }
         while published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
             if stopRequested.load(ordering: .relaxed) { throw .stopped }
@@ -206,6 +222,83 @@ final class MosquittoEngine: @unchecked Sendable {
                 throw .timedOut("waiting for \(outstanding) queued publishes to be acknowledged")
             }
         }
+    }
+
+    // MARK: - Inline use (one owning thread, no network thread)
+
+    /// Connects on the calling thread and waits for the broker's answer.
+    func connectInline(timeout: Double) throws(MQTTError) {
+        precondition(inline)
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        installLogCallback(true)
+        let rc = connectOnce()
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            throw .library(
+                call: "connect to \(configuration.url)", code: rc, message: Self.describe(rc),
+                detail: lastLogError.withLock { $0 })
+        }
+        while !isConnected {
+            if let failure = currentFailure { throw failure }
+            guard ContinuousClock.now < deadline else { throw .timedOut("waiting for a connection to \(configuration.url)") }
+            let loop = mosquitto_loop(mosq, 100, 1)
+            if loop != MOSQ_ERR_SUCCESS.rawValue {
+                if let failure = currentFailure { throw failure }
+                throw .library(
+                    call: "connect to \(configuration.url)", code: loop, message: Self.describe(loop),
+                    detail: lastLogError.withLock { $0 })
+            }
+        }
+    }
+
+    /// Publishes from the owning thread, reading acknowledgements as it goes and waiting
+    /// (driving the loop) while `maxQueuedPublishes` are unacknowledged.
+    func publishInline(topic: String, payload: UnsafeRawBufferPointer, qos: QoS, retain: Bool) throws(MQTTError) {
+        let limit = UInt64(configuration.maxQueuedPublishes)
+        if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
+            try serviceInline(until: max(1, limit / 2), timeout: 60)
+        }
+        var mid: Int32 = 0
+        published.add(1, ordering: .relaxed)
+        let rc = mosquitto_publish(mosq, &mid, topic, Int32(payload.count), payload.baseAddress, qos.rawValue, retain)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            published.subtract(1, ordering: .relaxed)
+            throw .library(call: "publish to '\(topic)'", code: rc, message: Self.describe(rc), detail: nil)
+        }
+        // Read what has arrived (acknowledgements, pings) every so often without blocking.
+        if published.load(ordering: .relaxed) % 64 == 0 { try serviceInline(until: .max, timeout: 0) }
+    }
+
+    /// Drives the loop until fewer than `below` publishes are outstanding (or once, at timeout 0).
+    func serviceInline(until below: UInt64, timeout: Double) throws(MQTTError) {
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        repeat {
+            let rc = mosquitto_loop(mosq, timeout == 0 ? 0 : 50, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                setConnected(false)
+                throw .library(call: "network loop", code: rc, message: Self.describe(rc), detail: nil)
+            }
+            if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) < below { return }
+        } while timeout > 0 && ContinuousClock.now < deadline
+        if timeout > 0 {
+            let outstanding = published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed)
+            throw .timedOut("waiting for \(outstanding) queued publishes to be acknowledged")
+        }
+    }
+
+    /// One loop pass that may wait up to `milliseconds` for traffic.
+    func waitInline(milliseconds: Int) throws(MQTTError) {
+        let rc = mosquitto_loop(mosq, Int32(max(0, milliseconds)), 1)
+        if rc != MOSQ_ERR_SUCCESS.rawValue {
+            setConnected(false)
+            throw .library(call: "network loop", code: rc, message: Self.describe(rc), detail: nil)
+        }
+    }
+
+    func disconnectInline() {
+        guard isConnected else { return }
+        mosquitto_disconnect(mosq)
+        for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
+        setConnected(false)
     }
 
     // MARK: - The network thread
@@ -314,7 +407,7 @@ final class MosquittoEngine: @unchecked Sendable {
     }
 
     @discardableResult
-    private func setConnected(_ value: Bool) -> Bool {
+    func setConnected(_ value: Bool) -> Bool {
         state.lock()
         let old = connected
         connected = value
@@ -409,8 +502,10 @@ final class MosquittoEngine: @unchecked Sendable {
     }
 
     private func handlePublished() {
-        completed.add(1, ordering: .relaxed)
-        if publishWaiters.load(ordering: .sequentiallyConsistent) > 0 {
+        let done = completed.add(1, ordering: .relaxed).newValue
+        if publishWaiters.load(ordering: .sequentiallyConsistent) > 0,
+            published.load(ordering: .relaxed) &- done < wakeBelow.load(ordering: .sequentiallyConsistent)
+        {
             publishGate.lock()
             publishGate.broadcast()
             publishGate.unlock()

@@ -16,41 +16,87 @@ public struct FeedRecord: Sendable, Equatable {
         self.retain = retain
     }
 
+    /// Reads one feed line with the byte scanner (no document tree): replay speed depends on it.
     public static func parse(line: [UInt8]) throws(FeedError) -> FeedRecord {
-        let document: JSONValue
-        do {
-            document = try JSONValue.parse(line)
+        try line.withUnsafeBufferPointer { (buffer) throws(FeedError) in try parse(buffer) }
+    }
+
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(FeedError) -> FeedRecord {
+        var scanner = JSONScanner(buffer)
+        var t: Double?
+        var topic: String?
+        var payload: [UInt8]?
+        var base64: String?
+        var qos = 0
+        var retain = false
+        do throws(PayloadError) {
+            scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: "{") else { throw PayloadError(.malformed, "a feed line must be a JSON object") }
+            scanner.position += 1
+            scanner.skipWhitespace()
+            if scanner.peek() == UInt8(ascii: "}") {
+                scanner.position += 1
+            } else {
+                while true {
+                    let key = try scanner.string()
+                    try scanner.expect(UInt8(ascii: ":"))
+                    scanner.skipWhitespace()
+                    switch key {
+                    case "t":
+                        guard scanner.kindOfValue() == "a number" else { throw PayloadError(.malformed, "'t' must be the arrival time in epoch seconds") }
+                        t = try scanner.number()
+                    case "topic":
+                        guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'topic' must be a non-empty string") }
+                        topic = try scanner.string()
+                    case "payload":
+                        guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings") }
+                        payload = try scanner.stringBytes()
+                    case "payload_b64":
+                        guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings") }
+                        base64 = try scanner.string()
+                    case "qos":
+                        guard scanner.kindOfValue() == "a number" else { throw PayloadError(.malformed, "'qos' must be 0, 1 or 2") }
+                        let n = try scanner.number()
+                        guard n == 0 || n == 1 || n == 2 else { throw PayloadError(.malformed, "'qos' must be 0, 1 or 2") }
+                        qos = Int(n)
+                    case "retain":
+                        if scanner.peek() == UInt8(ascii: "t") {
+                            try scanner.literal("true")
+                            retain = true
+                        } else if scanner.peek() == UInt8(ascii: "f") {
+                            try scanner.literal("false")
+                        } else {
+                            throw PayloadError(.malformed, "'retain' must be true or false")
+                        }
+                    default:
+                        try scanner.skipValue(depth: 1)
+                    }
+                    scanner.skipWhitespace()
+                    if scanner.peek() == UInt8(ascii: ",") {
+                        scanner.position += 1
+                        continue
+                    }
+                    try scanner.expect(UInt8(ascii: "}"))
+                    break
+                }
+            }
+            scanner.skipWhitespace()
+            guard scanner.atEnd else { throw PayloadError(.malformed, "text after the JSON object") }
         } catch {
             throw FeedError(error.detail)
         }
-        guard case .object = document else { throw FeedError("a feed line must be a JSON object") }
-        guard let t = document["t"]?.number, t > 0, t < 1e11 else {
-            throw FeedError("'t' must be the arrival time in epoch seconds")
-        }
-        guard let topic = document["topic"]?.string, !topic.isEmpty else {
-            throw FeedError("'topic' must be a non-empty string")
-        }
-        let payload: [UInt8]
-        switch (document["payload"], document["payload_b64"]) {
-        case (.string(let text)?, nil): payload = Array(text.utf8)
-        case (nil, .string(let text)?):
-            guard let bytes = Base64.decode(text) else { throw FeedError("'payload_b64' is not valid base64") }
-            payload = bytes
+        guard let t, t > 0, t < 1e11 else { throw FeedError("'t' must be the arrival time in epoch seconds") }
+        guard let topic, !topic.isEmpty else { throw FeedError("'topic' must be a non-empty string") }
+        let bytes: [UInt8]
+        switch (payload, base64) {
+        case (let text?, nil): bytes = text
+        case (nil, let text?):
+            guard let decoded = Base64.decode(text) else { throw FeedError("'payload_b64' is not valid base64") }
+            bytes = decoded
         case (nil, nil): throw FeedError("no 'payload' or 'payload_b64'")
         case (.some, .some): throw FeedError("both 'payload' and 'payload_b64'; give one")
-        default: throw FeedError("'payload' and 'payload_b64' must be strings")
         }
-        var qos = 0
-        if let value = document["qos"] {
-            guard let n = value.number, n == 0 || n == 1 || n == 2 else { throw FeedError("'qos' must be 0, 1 or 2") }
-            qos = Int(n)
-        }
-        var retain = false
-        if let value = document["retain"] {
-            guard case .bool(let flag) = value else { throw FeedError("'retain' must be true or false") }
-            retain = flag
-        }
-        return FeedRecord(time: EventTime(seconds: t), topic: topic, payload: payload, qos: qos, retain: retain)
+        return FeedRecord(time: EventTime(seconds: t), topic: topic, payload: bytes, qos: qos, retain: retain)
     }
 
     /// The record as one feed line (without the newline); text payloads stay readable.

@@ -34,15 +34,9 @@ public struct JSONReadingDecoder: Sendable {
     /// Appends the payload's readings: the `value` field's, or, without one, one per number
     /// at the top level (`{"pm25": 41, "pm10": 60}`), named after its key.
     public func decode(_ payload: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError) {
-        var failure: PayloadError?
-        payload.withUnsafeBufferPointer { buffer in
-            do throws(PayloadError) {
-                try decode(buffer, arrival: arrival, into: &readings)
-            } catch {
-                failure = error
-            }
+        try payload.withUnsafeBufferPointer { (buffer) throws(PayloadError) in
+            try decode(buffer, arrival: arrival, into: &readings)
         }
-        if let failure { throw failure }
     }
 
     public func decode(_ bytes: UnsafeBufferPointer<UInt8>, arrival: EventTime, into readings: inout [Reading])

@@ -73,14 +73,34 @@ struct JSONScanner {
         return try unescape(raw)
     }
 
+    /// A string's UTF-8 bytes, escapes resolved, without building a String.
+    mutating func stringBytes() throws(PayloadError) -> [UInt8] {
+        let (range, escaped) = try rawString()
+        let raw = UnsafeBufferPointer(rebasing: bytes[range])
+        return escaped ? try unescapeBytes(raw) : Array(raw)
+    }
+
     private func unescape(_ raw: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> String {
+        let out = try unescapeBytes(raw)
+        guard let text = String(validating: out, as: UTF8.self) else { throw error("string is not UTF-8") }
+        return text
+    }
+
+    private func unescapeBytes(_ raw: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var i = 0
         while i < raw.count {
-            let byte = raw[i]
-            guard byte == UInt8(ascii: "\\"), i + 1 < raw.count else {
-                out.append(byte)
+            // Copy the run up to the next backslash in one go.
+            var end = i
+            while end < raw.count && raw[end] != UInt8(ascii: "\\") { end += 1 }
+            if end > i {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: raw[i..<end]))
+                i = end
+                continue
+            }
+            guard i + 1 < raw.count else {
+                out.append(raw[i])
                 i += 1
                 continue
             }
@@ -107,8 +127,7 @@ struct JSONScanner {
             default: throw error("bad escape '\\\(Character(Unicode.Scalar(next)))'")
             }
         }
-        guard let text = String(validating: out, as: UTF8.self) else { throw error("string is not UTF-8") }
-        return text
+        return out
     }
 
     private static func hex4(_ raw: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32? {

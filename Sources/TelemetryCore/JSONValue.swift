@@ -21,21 +21,15 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) throws(PayloadError) -> JSONValue {
-        var result: Result<JSONValue, PayloadError> = .failure(PayloadError(.empty, "empty payload"))
-        bytes.withUnsafeBufferPointer { buffer in
+        try bytes.withUnsafeBufferPointer { (buffer) throws(PayloadError) in
             var scanner = JSONScanner(buffer)
             scanner.skipWhitespace()
-            guard !scanner.atEnd else { return }
-            do throws(PayloadError) {
-                let value = try parseValue(&scanner, depth: 0)
-                scanner.skipWhitespace()
-                guard scanner.atEnd else { throw scanner.error("text after the JSON value") }
-                result = .success(value)
-            } catch {
-                result = .failure(error)
-            }
+            guard !scanner.atEnd else { throw PayloadError(.empty, "empty payload") }
+            let value = try parseValue(&scanner, depth: 0)
+            scanner.skipWhitespace()
+            guard scanner.atEnd else { throw scanner.error("text after the JSON value") }
+            return value
         }
-        return try result.get()
     }
 
     private static func parseValue(_ scanner: inout JSONScanner, depth: Int) throws(PayloadError) -> JSONValue {

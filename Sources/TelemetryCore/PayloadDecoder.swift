@@ -50,24 +50,21 @@ public struct PayloadDecoder: Sendable {
     }
 
     static func number(_ payload: [UInt8]) throws(PayloadError) -> Double {
-        var result: Result<Double, PayloadError> = .failure(PayloadError(.empty, "empty payload"))
-        payload.withUnsafeBufferPointer { buffer in
+        try payload.withUnsafeBufferPointer { (buffer) throws(PayloadError) in
             var scanner = JSONScanner(buffer)
             scanner.skipWhitespace()
-            guard !scanner.atEnd else { return }
+            guard !scanner.atEnd else { throw PayloadError(.empty, "empty payload") }
+            let value: Double
             do throws(PayloadError) {
-                let value = try scanner.number()
+                value = try scanner.number()
                 scanner.skipWhitespace()
-                guard scanner.atEnd else { throw PayloadError(.malformed, "payload is not a bare number") }
-                guard value.isFinite else { throw PayloadError(.badField, "the number is not finite") }
-                result = .success(value)
+                guard scanner.atEnd else { throw PayloadError(.malformed, "trailing text") }
             } catch {
-                result = .failure(
-                    error.reason == .malformed
-                        ? PayloadError(.malformed, "payload is not a bare number: '\(LogText.excerpt(payload))'") : error)
+                throw PayloadError(.malformed, "payload is not a bare number: '\(LogText.excerpt(payload))'")
             }
+            guard value.isFinite else { throw PayloadError(.badField, "the number is not finite") }
+            return value
         }
-        return try result.get()
     }
 }
 

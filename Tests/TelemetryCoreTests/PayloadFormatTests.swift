@@ -244,7 +244,8 @@ struct FeedRecordTests {
     @Test(
         "bad lines are refused with the reason",
         arguments: [
-            ("not json", "invalid JSON"),
+            ("not json", "a feed line must be a JSON object"),
+            (#"{"t":1795400000,"topic":"a","payload":"x"} trailing"#, "text after"),
             (#"{"topic":"a","payload":"x"}"#, "'t' must be"),
             (#"{"t":1795400000,"payload":"x"}"#, "'topic' must be"),
             (#"{"t":1795400000,"topic":"a"}"#, "no 'payload'"),

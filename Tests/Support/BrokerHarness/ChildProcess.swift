@@ -15,17 +15,17 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
     private var usage = rusage()
 
-    /// Output goes to `outputPath` (stdout and stderr together), or to /dev/null.
+    /// Output goes to `outputPath` (stdout and stderr together), or to /dev/null; input comes
+    /// from `inputPath`, or /dev/null.
     public init(
-        _ executable: String, _ arguments: [String], outputPath: String? = nil, environment: [String: String]? = nil
-    )
-        throws
-    {
+        _ executable: String, _ arguments: [String], outputPath: String? = nil, inputPath: String? = nil,
+        environment: [String: String]? = nil
+    ) throws {
         self.executable = executable
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
