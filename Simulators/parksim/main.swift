@@ -180,12 +180,13 @@ struct Replay: ParsableCommand {
         var bad = 0
         while getline(&line, &capacity, file) >= 0, let line {
             number += 1
-            var bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self), count: strlen(line)))
-            while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
-            if bytes.isEmpty { continue }
+            var length = strlen(line)
+            let start = UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self)
+            while length > 0 && (start[length - 1] == 0x0A || start[length - 1] == 0x0D) { length -= 1 }
+            if length == 0 { continue }
             let record: FeedRecord
             do {
-                record = try FeedRecord.parse(line: bytes)
+                record = try FeedRecord.parse(UnsafeBufferPointer(start: start, count: length))
             } catch {
                 bad += 1
                 FileHandle.standardError.write(Data("\(feed):\(number): skipped: \(error)\n".utf8))

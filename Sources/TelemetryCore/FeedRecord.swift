@@ -21,7 +21,8 @@ public struct FeedRecord: Sendable, Equatable {
         try line.withUnsafeBufferPointer { (buffer) throws(FeedError) in try parse(buffer) }
     }
 
-    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(FeedError) -> FeedRecord {
+    /// As `parse(line:)`, straight from a reader's buffer without copying the line.
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(FeedError) -> FeedRecord {
         var scanner = JSONScanner(buffer)
         var t: Double?
         var topic: String?
