@@ -30,9 +30,11 @@ echo "==> parkd run --config Deploy/config/demo.yaml (log: $RUN/parkd.log)"
 PARKD=$!; pids+=($PARKD)
 for _ in $(seq 50); do grep -q "connected to" "$RUN/parkd.log" && break; sleep 0.1; done
 
-echo "==> parksim: 2 parks x 14 sensors, 1500 messages at 300/s, one in 250 deliberately broken"
-"$BIN/parksim" run --url "mqtt://127.0.0.1:$PORT" --parks 2 --sensors 14 --count 1500 --rate 300 --malformed-every 250
+echo "==> parksim: the demo scenario (31 sensors, six payload formats, every fault), 40 simulated minutes at 300x"
+"$BIN/parksim" run --scenario Simulators/scenarios/demo.yaml --url "mqtt://127.0.0.1:$PORT" \
+  --speed 300 --duration 40m --ground-truth "$RUN/faults.jsonl"
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "parks/bau-bang/stray-topic" -m '{"value": 1}'
+echo "    faults parksim injected: $(cut -d'"' -f4 "$RUN/faults.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
 
 sleep 1
 echo "==> SIGTERM to parkd: it writes the last partial interval and exits"
@@ -49,13 +51,14 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 total = {"messages": 0, "readings": 0}
 for s in lines:
     bad = {k: v for k, v in s["rejected"].items() if v}
-    print(f'    {s["from"][11:19]}-{s["to"][11:19]}  messages {s["messages"]:5}  readings {s["readings"]:5}  '
-          f'series {s["series_reporting"]:3}/{s["series_total"]}  rejected {bad or "-"}')
-    total["messages"] += s["messages"]; total["readings"] += s["readings"]
-print(f'    total: {total["messages"]} messages, {total["readings"]} readings')
+    quality = {k: v for k, v in s["quality"].items() if v}
+    print(f'    {s["from"][11:19]}-{s["to"][11:19]}  messages {s["messages"]:5}  accepted {s["accepted"]:5}  '
+          f'series {s["series_reporting"]:3}/{s["series_total"]}  rejected {bad or "-"}  quality {quality or "-"}')
+    total["messages"] += s["messages"]; total["readings"] += s["accepted"]
+print(f'    total: {total["messages"]} messages, {total["readings"]} readings accepted')
 last = next((l for l in reversed(lines) if l["series"]), None)
 if last:
-    s = last["series"][0]
+    s = next((x for x in last["series"] if x["kind"] == "pm25"), last["series"][0])
     print(f'\n    rolling windows of {s["park"]}/{s["zone"]}/{s["pillar"]}/{s["kind"]}/{s["sensor"]} at {s["last_at"][11:23]}:')
     for name, w in s["windows"].items():
         if w["count"]:
