@@ -26,7 +26,7 @@ public struct Simulation: Sendable {
         let intervalMs: Int64
         let utcOffsetMinutes: Int
         let isCounter: Bool
-        var random: SplitMix64
+        var random: SeededRandom
         var next: Int64
         var seq: Int64 = 0
         var walk = 0.0
@@ -48,7 +48,7 @@ public struct Simulation: Sendable {
     private var due = MinHeap<Key>()
     private var delayed = MinHeap<Pending>()
     private var order: Int64 = 0
-    private var faultRandom: SplitMix64
+    private var faultRandom: SeededRandom
     /// Faults injected since the last `takeFaults()`.
     private var faults: [InjectedFault] = []
     private let exceedances: [(park: String, kind: String, window: Range<Int64>, level: Double)]
@@ -73,7 +73,7 @@ public struct Simulation: Sendable {
         let begin = start ?? scenario.startTime
         self.start = begin
         end = runForever ? nil : EventTime(milliseconds: begin.milliseconds + scenario.durationMilliseconds)
-        faultRandom = SplitMix64(seed: scenario.seed ^ 0xFA17)
+        faultRandom = SeededRandom(seed: scenario.seed ^ 0xFA17)
         exceedances = scenario.faults.exceedance.map { e in
             let from = RFC3339.parse(Array(e.start.utf8))!.milliseconds
             return (e.park, e.kind, from..<(from + Int64(Durations.seconds(e.duration)! * 1000)), e.level)
@@ -89,7 +89,7 @@ public struct Simulation: Sendable {
                     let zone = park.zones[i % park.zones.count]
                     let name = "\(Self.prefix(group.kind))-\(i + 1)"
                     let id = SeriesID(park: park.id, zone: zone, pillar: info.pillar, kind: group.kind, sensor: name)
-                    var random = SplitMix64(seed: scenario.seed &* 0x9E37_79B9 &+ UInt64(index) &* 0x85EB_CA6B)
+                    var random = SeededRandom(seed: scenario.seed &* 0x9E37_79B9 &+ UInt64(index) &* 0x85EB_CA6B)
                     let phase = Int64(random.unit() * Double(intervalMs))
                     sensors.append(
                         Sensor(

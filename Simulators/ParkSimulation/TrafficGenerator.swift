@@ -12,7 +12,7 @@ public struct TrafficGenerator: Sendable {
     }
 
     public private(set) var sensors: [Sensor]
-    private var random: SplitMix64
+    private var random: SeededRandom
     private var cursor = 0
     /// One message in `malformedEvery` is deliberately broken (0: never), to exercise rejection.
     public var malformedEvery: Int
@@ -20,7 +20,7 @@ public struct TrafficGenerator: Sendable {
 
     public init(parks: Int, sensorsPerPark: Int, seed: UInt64, malformedEvery: Int = 0) {
         precondition(parks > 0 && sensorsPerPark > 0, "at least one park and one sensor")
-        random = SplitMix64(seed: seed)
+        random = SeededRandom(seed: seed)
         self.malformedEvery = malformedEvery
         var sensors: [Sensor] = []
         let mix = SensorProfile.standardMix
@@ -62,30 +62,3 @@ public struct TrafficGenerator: Sendable {
         return (sensor.topic, payload)
     }
 }
-
-/// SplitMix64 with a Box-Muller normal: small, fast and the same on every platform.
-struct SplitMix64: Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    mutating func unit() -> Double { (Double(next() >> 11) + 1) / 9_007_199_254_740_992 }
-
-    mutating func gaussian() -> Double {
-        let u = unit()
-        let v = unit()
-        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * v)
-    }
-}
-
-#if canImport(Glibc)
-    import Glibc
-#endif

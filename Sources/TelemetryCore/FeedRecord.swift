@@ -33,52 +33,41 @@ public struct FeedRecord: Sendable, Equatable {
         do throws(PayloadError) {
             scanner.skipWhitespace()
             guard scanner.peek() == UInt8(ascii: "{") else { throw PayloadError(.malformed, "a feed line must be a JSON object") }
-            scanner.position += 1
-            scanner.skipWhitespace()
-            if scanner.peek() == UInt8(ascii: "}") {
-                scanner.position += 1
-            } else {
-                while true {
-                    let key = try scanner.string()
-                    try scanner.expect(UInt8(ascii: ":"))
-                    scanner.skipWhitespace()
-                    switch key {
-                    case "t":
-                        guard scanner.kindOfValue() == "a number" else { throw PayloadError(.malformed, "'t' must be the arrival time in epoch seconds") }
-                        t = try scanner.number()
-                    case "topic":
-                        guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'topic' must be a non-empty string") }
-                        topic = try scanner.string()
-                    case "payload":
-                        guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings") }
-                        payload = try scanner.stringBytes()
-                    case "payload_b64":
-                        guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings") }
-                        base64 = try scanner.string()
-                    case "qos":
-                        guard scanner.kindOfValue() == "a number" else { throw PayloadError(.malformed, "'qos' must be 0, 1 or 2") }
-                        let n = try scanner.number()
-                        guard n == 0 || n == 1 || n == 2 else { throw PayloadError(.malformed, "'qos' must be 0, 1 or 2") }
-                        qos = Int(n)
-                    case "retain":
-                        if scanner.peek() == UInt8(ascii: "t") {
-                            try scanner.literal("true")
-                            retain = true
-                        } else if scanner.peek() == UInt8(ascii: "f") {
-                            try scanner.literal("false")
-                        } else {
-                            throw PayloadError(.malformed, "'retain' must be true or false")
-                        }
-                    default:
-                        try scanner.skipValue(depth: 1)
+            try scanner.members { (scanner, key, _) throws(PayloadError) in
+                switch scanner.text(key) {
+                case "t":
+                    guard scanner.kindOfValue() == "a number" else {
+                        throw PayloadError(.malformed, "'t' must be the arrival time in epoch seconds")
                     }
-                    scanner.skipWhitespace()
-                    if scanner.peek() == UInt8(ascii: ",") {
-                        scanner.position += 1
-                        continue
+                    t = try scanner.number()
+                case "topic":
+                    guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'topic' must be a non-empty string") }
+                    topic = try scanner.string()
+                case "payload":
+                    guard scanner.peek() == UInt8(ascii: "\"") else {
+                        throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings")
                     }
-                    try scanner.expect(UInt8(ascii: "}"))
-                    break
+                    payload = try scanner.stringBytes()
+                case "payload_b64":
+                    guard scanner.peek() == UInt8(ascii: "\"") else {
+                        throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings")
+                    }
+                    base64 = try scanner.string()
+                case "qos":
+                    let n = scanner.kindOfValue() == "a number" ? try scanner.number() : -1
+                    guard n == 0 || n == 1 || n == 2 else { throw PayloadError(.malformed, "'qos' must be 0, 1 or 2") }
+                    qos = Int(n)
+                case "retain":
+                    if scanner.peek() == UInt8(ascii: "t") {
+                        try scanner.literal("true")
+                        retain = true
+                    } else if scanner.peek() == UInt8(ascii: "f") {
+                        try scanner.literal("false")
+                    } else {
+                        throw PayloadError(.malformed, "'retain' must be true or false")
+                    }
+                default:
+                    try scanner.skipValue(depth: 1)
                 }
             }
             scanner.skipWhitespace()

@@ -54,81 +54,59 @@ public struct JSONReadingDecoder: Sendable {
             let what = isJSON ? "JSON \(scanner.kindOfValue())" : "not JSON"
             throw PayloadError(.malformed, "payload is \(what), expected a JSON object; it starts '\(start)'")
         }
-        scanner.position += 1
         var value: Double?
         var time: EventTime?
         var unit: String?
         var status = ReadingStatus.ok
         var seq: Int64?
         var others: [(key: Range<Int>, value: Double)] = []
-        scanner.skipWhitespace()
-        if scanner.peek() == UInt8(ascii: "}") {
-            scanner.position += 1
-        } else {
-            while true {
-                let (range, escaped) = try scanner.rawString()
-                try scanner.expect(UInt8(ascii: ":"))
-                scanner.skipWhitespace()
-                let key = escaped ? -1 : keyIndex(UnsafeBufferPointer(rebasing: bytes[range]))
-                switch key {
-                case 0:
-                    guard isNumberStart(scanner.peek()) else {
-                        throw PayloadError(
-                            .badField, "field '\(fields.value)' must be a number, found \(scanner.kindOfValue())")
-                    }
-                    let number = try scanner.number()
-                    guard number.isFinite else {
-                        throw PayloadError(.badField, "field '\(fields.value)' is not a finite number")
-                    }
-                    value = number
-                case 1:
-                    time = try decodeTime(&scanner)
-                case 2:
-                    if scanner.peek() == UInt8(ascii: "n") {
-                        try scanner.literal("null")
-                    } else {
-                        guard scanner.peek() == UInt8(ascii: "\"") else {
-                            throw PayloadError(
-                                .badField, "field '\(fields.unit)' must be a string, found \(scanner.kindOfValue())")
-                        }
-                        unit = try scanner.string()
-                    }
-                case 3:
+        try scanner.members { (scanner, range, escaped) throws(PayloadError) in
+            switch escaped ? -1 : keyIndex(UnsafeBufferPointer(rebasing: bytes[range])) {
+            case 0:
+                guard isNumberStart(scanner.peek()) else {
+                    throw PayloadError(.badField, "field '\(fields.value)' must be a number, found \(scanner.kindOfValue())")
+                }
+                let number = try scanner.number()
+                guard number.isFinite else {
+                    throw PayloadError(.badField, "field '\(fields.value)' is not a finite number")
+                }
+                value = number
+            case 1:
+                time = try decodeTime(&scanner)
+            case 2:
+                if scanner.peek() == UInt8(ascii: "n") {
+                    try scanner.literal("null")
+                } else {
                     guard scanner.peek() == UInt8(ascii: "\"") else {
-                        throw PayloadError(
-                            .badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
+                        throw PayloadError(.badField, "field '\(fields.unit)' must be a string, found \(scanner.kindOfValue())")
                     }
-                    let text = try scanner.string()
-                    guard let parsed = Self.status(text) else {
-                        throw PayloadError(
-                            .badField, "field '\(fields.status)' is '\(text)'; expected ok, calibrating or error")
-                    }
-                    status = parsed
-                case 4:
-                    guard isNumberStart(scanner.peek()) else {
-                        throw PayloadError(
-                            .badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
-                    }
+                    unit = try scanner.string()
+                }
+            case 3:
+                guard scanner.peek() == UInt8(ascii: "\"") else {
+                    throw PayloadError(.badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
+                }
+                let text = try scanner.string()
+                guard let parsed = Self.status(text) else {
+                    throw PayloadError(.badField, "field '\(fields.status)' is '\(text)'; expected ok, calibrating or error")
+                }
+                status = parsed
+            case 4:
+                guard isNumberStart(scanner.peek()) else {
+                    throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
+                }
+                let number = try scanner.number()
+                guard number == number.rounded(), abs(number) < 9.0e15 else {
+                    throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(number)")
+                }
+                seq = Int64(number)
+            default:
+                if !escaped && isNumberStart(scanner.peek()) {
                     let number = try scanner.number()
-                    guard number == number.rounded(), abs(number) < 9.0e15 else {
-                        throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(number)")
-                    }
-                    seq = Int64(number)
-                default:
-                    if !escaped && isNumberStart(scanner.peek()) {
-                        let number = try scanner.number()
-                        if number.isFinite { others.append((range, number)) }
-                    } else {
-                        try scanner.skipValue(depth: 1)
-                    }
+                    if number.isFinite { others.append((range, number)) }
+                } else {
+                    try scanner.skipValue(depth: 1)
                 }
-                scanner.skipWhitespace()
-                if scanner.peek() == UInt8(ascii: ",") {
-                    scanner.position += 1
-                    continue
-                }
-                try scanner.expect(UInt8(ascii: "}"))
-                break
             }
         }
         scanner.skipWhitespace()

@@ -223,6 +223,37 @@ struct JSONScanner {
         return value
     }
 
+    /// Reads the members of the object that starts here: `member` gets each key's raw bytes
+    /// range (and whether it holds escapes) with the scanner at the value, which it must consume.
+    mutating func members(
+        _ member: (inout JSONScanner, _ key: Range<Int>, _ escaped: Bool) throws(PayloadError) -> Void
+    ) throws(PayloadError) {
+        try expect(UInt8(ascii: "{"))
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        while true {
+            let (key, escaped) = try rawString()
+            try expect(UInt8(ascii: ":"))
+            skipWhitespace()
+            try member(&self, key, escaped)
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            return
+        }
+    }
+
+    /// The raw bytes of a key as text (keys are short: no allocation for most).
+    func text(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
     /// Skips any value, bounded in nesting so a hostile payload cannot exhaust the stack.
     mutating func skipValue(depth: Int = 0) throws(PayloadError) {
         guard depth < 32 else { throw error("nested deeper than 32 levels") }
@@ -231,24 +262,7 @@ struct JSONScanner {
         switch c {
         case UInt8(ascii: "\""): _ = try rawString()
         case UInt8(ascii: "{"):
-            position += 1
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
-                position += 1
-                return
-            }
-            while true {
-                _ = try rawString()
-                try expect(UInt8(ascii: ":"))
-                try skipValue(depth: depth + 1)
-                skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
-                    position += 1
-                    continue
-                }
-                try expect(UInt8(ascii: "}"))
-                return
-            }
+            try members { (scanner, _, _) throws(PayloadError) in try scanner.skipValue(depth: depth + 1) }
         case UInt8(ascii: "["):
             position += 1
             skipWhitespace()
