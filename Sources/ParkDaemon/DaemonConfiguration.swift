@@ -51,6 +51,7 @@ public struct DaemonConfiguration: Sendable {
     public var payload = Payload()
     public var windows = WindowSpec.defaults()
     public var latenessSeconds = 300.0
+    public var validity = ValidityRule()
     public var catalog = SensorCatalog.standard
     /// Kinds defined or overridden in this file, shown in the effective configuration.
     public var catalogChanges: [KindInfo] = []
@@ -96,7 +97,8 @@ private struct ConfigurationParser {
 
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
-            "broker", "subscriptions", "topics", "payload", "windows", "lateness", "catalog", "summaries", "limits", "log",
+            "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
+            "limits", "log",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -142,6 +144,11 @@ private struct ConfigurationParser {
             if Set(names).count != names.count { throw windows.error("window names must differ") }
         }
         if let lateness = top["lateness"] { configuration.latenessSeconds = try lateness.duration(in: 0...(7 * 86400)) }
+        if let validity = top["validity"] {
+            let f = try validity.fields(["quarter_hours", "hours"])
+            if let v = f["quarter_hours"] { configuration.validity.minQuarterHours = try v.int(in: 1...4) }
+            if let v = f["hours"] { configuration.validity.minHours = try v.int(in: 1...24) }
+        }
         if let catalog = top["catalog"] {
             for item in try catalog.list() {
                 let info = try parseKind(item)
@@ -392,7 +399,7 @@ extension DaemonConfiguration {
                     kindAliases: topic.kinds)
             },
             catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
-            limits: .init(maxSeries: maxSeries))
+            limits: .init(maxSeries: maxSeries), validity: validity)
     }
 
     /// The effective configuration as YAML, every default filled in, secrets masked.
@@ -449,6 +456,7 @@ extension DaemonConfiguration {
                 "  - {name: \(w.name), length: \(DurationText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(DurationText.format(Double(w.bucketMilliseconds) / 1000))}")
         }
         lines.append("lateness: \(DurationText.format(latenessSeconds))")
+        lines.append("validity: {quarter_hours: \(validity.minQuarterHours), hours: \(validity.minHours)}")
         if !catalogChanges.isEmpty {
             lines.append("catalog:")
             for k in catalogChanges {

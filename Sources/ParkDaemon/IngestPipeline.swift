@@ -19,11 +19,13 @@ public final class IngestPipeline: Sendable {
         public var windows: [WindowSpec]
         public var allowedLatenessMilliseconds: Int64
         public var limits: Limits
+        public var validity: ValidityRule
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
-            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits()
+            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(), validity: ValidityRule = ValidityRule()
         ) {
+            self.validity = validity
             self.routes = routes
             self.catalog = catalog
             self.windows = windows
@@ -44,8 +46,8 @@ public final class IngestPipeline: Sendable {
         public var id: SeriesID
         public var interval: SeriesInterval
         public var shape: MeasureShape
-        /// Each window's statistics as of the series' newest event time.
-        public var windows: [(name: String, stats: WindowStats)]
+        /// Each window's statistics and validity as of the series' newest event time.
+        public var windows: [(name: String, stats: WindowStats, validity: WindowValidity?)]
     }
 
     public struct Snapshot: Sendable {
@@ -196,7 +198,10 @@ public final class IngestPipeline: Sendable {
             for (index, interval) in state.intervals.enumerated() where interval.readings > 0 {
                 let seriesState = state.states[index]
                 let windows = seriesState.windows.map { ring in
-                    (ring.spec.name, seriesState.watermark.map { ring.stats(at: $0) } ?? WindowStats())
+                    guard let now = seriesState.watermark else {
+                        return (name: ring.spec.name, stats: WindowStats(), validity: WindowValidity?.none)
+                    }
+                    return (name: ring.spec.name, stats: ring.stats(at: now), validity: settings.validity.assess(ring, at: now))
                 }
                 series.append(
                     SeriesReport(

@@ -42,8 +42,8 @@ public enum SummaryFormat {
                 item.add("last_at", RFC3339.format(report.interval.lastTime, offsetMinutes: utcOffsetMinutes))
             }
             var windows = JSONLine()
-            for (name, stats) in report.windows {
-                windows.addRaw(name, window(stats, shape: report.shape))
+            for (name, stats, validity) in report.windows {
+                windows.addRaw(name, window(stats, shape: report.shape, validity: validity))
             }
             item.addRaw("windows", windows.finished())
             items.append(item.finished())
@@ -60,7 +60,7 @@ public enum SummaryFormat {
         return line.finished()
     }
 
-    static func window(_ stats: WindowStats, shape: MeasureShape) -> String {
+    static func window(_ stats: WindowStats, shape: MeasureShape, validity: WindowValidity? = nil) -> String {
         var line = JSONLine()
         line.add("count", stats.count)
         if !stats.isEmpty {
@@ -76,6 +76,10 @@ public enum SummaryFormat {
                 line.add("increase", stats.increase)
                 line.add("resets", stats.resets)
             }
+        }
+        if let validity {
+            line.add("valid_" + validity.unit.rawValue, validity.covered)
+            line.addRaw("valid", validity.valid ? "true" : "false")
         }
         return line.finished()
     }

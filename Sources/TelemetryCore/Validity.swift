@@ -23,4 +23,28 @@ public struct ValidityRule: Sendable, Equatable {
     public func dayIsValid(_ ring: BucketRing, at time: EventTime) -> Bool {
         validHours(ring, at: time) >= minHours
     }
+
+    /// What can be said of a window's validity as of `time`: quarter hours with a valid reading
+    /// (a window of 15-minute buckets) or valid hours (a window of hourly buckets); nil otherwise.
+    public func assess(_ ring: BucketRing, at time: EventTime) -> WindowValidity? {
+        switch ring.spec.bucketMilliseconds {
+        case 900_000:
+            let quarters = ring.buckets(endingAt: time).filter { !$0.stats.isEmpty }.count
+            return WindowValidity(unit: .quarterHours, covered: quarters, valid: quarters >= minQuarterHours)
+        case 3_600_000:
+            let hours = validHours(ring, at: time)
+            return WindowValidity(unit: .hours, covered: hours, valid: hours >= minHours)
+        default:
+            return nil
+        }
+    }
+}
+
+/// A window's data coverage under a `ValidityRule`.
+public struct WindowValidity: Sendable, Equatable {
+    public enum Unit: String, Sendable { case quarterHours = "quarter_hours", hours }
+    public var unit: Unit
+    /// Quarter hours with a valid reading, or hours that are valid themselves.
+    public var covered: Int
+    public var valid: Bool
 }

@@ -130,6 +130,7 @@ struct DaemonConfigurationTests {
               - {name: 5m, length: 5m, bucket: 1m}
               - {length: 1d, bucket: 1h}
             lateness: 2m
+            validity: {quarter_hours: 2, hours: 20}
             catalog:
               - {kind: chlorine, pillar: emissions, unit: mg/L, min: 0, max: 50}
               - {kind: pm25, max: 1500}
@@ -142,6 +143,7 @@ struct DaemonConfigurationTests {
         #expect(c.windows[1].bucketCount == 24)
         #expect(c.windows[1].alignOffsetMilliseconds == 7 * 3_600_000)
         #expect(c.latenessSeconds == 120)
+        #expect(c.validity == ValidityRule(minQuarterHours: 2, minHours: 20))
         #expect(c.catalog["chlorine"] == KindInfo("chlorine", .emissions, "mg/L", 0...50))
         #expect(c.catalog["pm25"]?.range == 0...1500)
         #expect(c.catalog["pm25"]?.unit == "ug/m3")
@@ -161,6 +163,7 @@ struct DaemonConfigurationTests {
             ("catalog:\n  - {kind: pm25, min: 10, max: 1}\n", "min 10.0 is above max 1.0"),
             ("catalog:\n  - {kind: pm25, shape: level}\n", "catalog[0].shape: expected gauge or counter"),
             ("lateness: forever\n", "lateness: expected a duration"),
+            ("validity: {quarter_hours: 5}\n", "validity.quarter_hours: 5 is out of range"),
         ])
     func newKeyErrors(yaml: String, expected: String) {
         let error = #expect(throws: ConfigurationError.self) { try parse("broker: {url: mqtt://h}\n" + yaml) }

@@ -151,6 +151,12 @@ struct IngestPipelineTests {
         #expect(hour["count"] as? Int == 2)
         #expect(hour["increase"] as? Double == 12.5)  // energy is a counter in the catalog
         #expect(hour["rate_per_s"] as? Double == 12.5 / 30)
+        // One quarter hour with data: the hour is not valid under the 3-of-4 rule.
+        #expect(hour["valid_quarter_hours"] as? Int == 1)
+        #expect(hour["valid"] as? Bool == false)
+        let day = try #require((series["windows"] as? [String: [String: Any]])?["24h"])
+        #expect(day["valid_hours"] as? Int == 0)
+        #expect((series["windows"] as? [String: [String: Any]])?["1m"]?["valid"] == nil)
     }
 
     @Test("topics with control characters are escaped in logs and JSON")

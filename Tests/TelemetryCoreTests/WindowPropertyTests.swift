@@ -203,6 +203,14 @@ struct WindowPropertyTests {
         #expect(rule.dayIsValid(ring, at: end))
         #expect(!ValidityRule(minQuarterHours: 3, minHours: 19).dayIsValid(ring, at: end))
         #expect(ValidityRule(minQuarterHours: 2, minHours: 24).dayIsValid(ring, at: end))
+        #expect(rule.assess(ring, at: end) == WindowValidity(unit: .hours, covered: 18, valid: true))
+        var hour = BucketRing(spec: WindowSpec.defaults(utcOffsetMinutes: 0)[2])
+        for q in [0, 2] { hour.add(1, at: EventTime(milliseconds: midnight.milliseconds + Int64(q) * 900_000)) }
+        let last = EventTime(milliseconds: midnight.milliseconds + 3_599_999)
+        #expect(rule.assess(hour, at: last) == WindowValidity(unit: .quarterHours, covered: 2, valid: false))
+        hour.add(1, at: last)
+        #expect(rule.assess(hour, at: last) == WindowValidity(unit: .quarterHours, covered: 3, valid: true))
+        #expect(rule.assess(BucketRing(spec: WindowSpec.defaults()[0]), at: last) == nil)
     }
 
     @Test("window specs refuse impossible shapes")
