@@ -144,12 +144,11 @@ func ingestBenchmark(_ options: Options) throws {
         let m = generator.next(at: EventTime(milliseconds: base.milliseconds + Int64(i)))
         return (m.topic, Array(m.payload.utf8))
     }
-    let publisher = try MQTTClient(
+    let publisher = try MQTTPublisher(
         configuration: .init(
-            url: try BrokerURL(parsing: broker.url), clientID: "bench-pub", cleanSession: true, maxInflight: 1000,
-            maxQueuedPublishes: 5000))
-    publisher.start()
-    try publisher.waitUntilConnected(timeout: 10)
+            url: try BrokerURL(parsing: broker.url), clientID: "bench-pub", cleanSession: true, maxInflight: 100,
+            maxQueuedPublishes: 2000))
+    try publisher.connect(timeout: 10)
 
     let parkdBefore = cpuSeconds(parkd.pid)
     let subBefore = cpuSeconds(sub.pid)
@@ -180,7 +179,7 @@ func ingestBenchmark(_ options: Options) throws {
     let parkdStatus = parkd.wait(timeout: 20)
     sub.signal(SIGTERM)
     sub.wait()
-    publisher.stop()
+    publisher.disconnect()
 
     let n = Double(options.messages)
     let subCount = lineCount(subOutput)
