@@ -1,0 +1,145 @@
+/// How serious an alert is.
+public enum Severity: String, Sendable, Hashable, CaseIterable, Comparable {
+    case info, warning, critical
+
+    public static func < (a: Severity, b: Severity) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// Which series a rule applies to: each part is a value, a glob with `*`, or nil for any.
+public struct SeriesMatcher: Sendable, Equatable {
+    public var park: String?
+    public var zone: String?
+    public var pillar: Pillar?
+    public var kind: String?
+    public var sensor: String?
+
+    public init(park: String? = nil, zone: String? = nil, pillar: Pillar? = nil, kind: String? = nil, sensor: String? = nil) {
+        self.park = park
+        self.zone = zone
+        self.pillar = pillar
+        self.kind = kind
+        self.sensor = sensor
+    }
+
+    public func matches(_ id: SeriesID) -> Bool {
+        Self.glob(park, id.park) && Self.glob(zone, id.zone) && (pillar.map { $0 == id.pillar } ?? true)
+            && Self.glob(kind, id.kind) && Self.glob(sensor, id.sensor)
+    }
+
+    /// `*` matches any run of characters; everything else matches itself.
+    static func glob(_ pattern: String?, _ text: String) -> Bool {
+        guard let pattern, pattern != "*" else { return true }
+        guard pattern.contains("*") else { return pattern == text }
+        let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+        var rest = Substring(text)
+        for (index, part) in parts.enumerated() {
+            if index == 0 {
+                guard rest.hasPrefix(part) else { return false }
+                rest = rest.dropFirst(part.count)
+            } else if index == parts.count - 1 {
+                return part.isEmpty || (rest.hasSuffix(part) && rest.count >= part.count)
+            } else if !part.isEmpty {
+                var index = rest.startIndex
+                while !rest[index...].hasPrefix(part) {
+                    guard index < rest.endIndex else { return false }
+                    index = rest.index(after: index)
+                }
+                rest = rest[index...].dropFirst(part.count)
+            }
+        }
+        return true
+    }
+}
+
+/// A statistic of a window that a rule can test.
+public enum WindowStatistic: String, Sendable, CaseIterable {
+    case mean, min, max, sum, count, std, p50, p95, p99, last, increase
+    case rate = "rate_per_s"
+
+    public func value(of stats: WindowStats) -> Double? {
+        guard !stats.isEmpty || self == .count else { return nil }
+        switch self {
+        case .mean: return stats.mean
+        case .min: return stats.min
+        case .max: return stats.max
+        case .sum: return stats.sum
+        case .count: return Double(stats.count)
+        case .std: return stats.standardDeviation
+        case .p50: return stats.quantile(0.5)
+        case .p95: return stats.quantile(0.95)
+        case .p99: return stats.quantile(0.99)
+        case .last: return stats.lastValue
+        case .increase: return stats.increase
+        case .rate: return stats.rateOfChange
+        }
+    }
+}
+
+/// What a rule watches.
+public enum RuleCondition: Sendable, Equatable {
+    /// The latest valid reading, or a window statistic, above (or below) `limit`; it clears
+    /// only past `clear` (hysteresis), which defaults to the limit itself.
+    case threshold(source: ValueSource, above: Bool, limit: Double, clear: Double?)
+    /// A window's rate of change beyond ±`limit` per second.
+    case rateOfChange(window: String, limit: Double)
+    /// A reading outside the kind's physical range.
+    case outOfRange
+    /// No reading for `afterMilliseconds` (including a sensor that has never reported).
+    case stale(afterMilliseconds: Int64)
+    /// A window whose readings span no more than `spread` (a stuck sensor), with at least `minCount` of them.
+    case flatline(window: String, spread: Double, minCount: Int)
+    /// A window holding fewer than `minShare` of the `expected` readings.
+    case completeness(window: String, expected: Int, minShare: Double)
+    /// A cumulative counter that went down.
+    case counterReset(window: String)
+    /// A sensor flagged calibrating for longer than `afterMilliseconds`.
+    case calibrating(afterMilliseconds: Int64)
+
+    public enum ValueSource: Sendable, Equatable {
+        case reading
+        case window(String, WindowStatistic)
+    }
+}
+
+/// A rule: what to watch, on which series, how serious, and where the limit comes from.
+public struct Rule: Sendable, Equatable {
+    public var id: String
+    public var description: String
+    public var severity: Severity
+    /// The regulation a limit comes from (e.g. "QCVN 05:2023/BTNMT"), when there is one.
+    public var reference: String?
+    public var matcher: SeriesMatcher
+    public var condition: RuleCondition
+    /// The condition must hold this long before the alert fires.
+    public var forMilliseconds: Int64
+    /// Repeat a firing alert's line this often while it lasts; nil: once per episode.
+    public var renotifyMilliseconds: Int64?
+
+    public init(
+        id: String, description: String, severity: Severity = .warning, reference: String? = nil,
+        matcher: SeriesMatcher = SeriesMatcher(), condition: RuleCondition, forMilliseconds: Int64 = 0,
+        renotifyMilliseconds: Int64? = nil
+    ) {
+        self.id = id
+        self.description = description
+        self.severity = severity
+        self.reference = reference
+        self.matcher = matcher
+        self.condition = condition
+        self.forMilliseconds = forMilliseconds
+        self.renotifyMilliseconds = renotifyMilliseconds
+    }
+
+    /// The window the condition reads, if any.
+    public var windowName: String? {
+        switch condition {
+        case .threshold(.window(let name, _), _, _, _), .rateOfChange(let name, _), .flatline(let name, _, _),
+            .completeness(let name, _, _), .counterReset(let name):
+            return name
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,189 @@
+/// One alert line: a transition of one (rule, series) episode.
+public struct AlertTransition: Sendable, Equatable {
+    public enum State: String, Sendable { case firing, resolved }
+
+    /// The episode: the same for its firing, re-notification and resolved lines.
+    public var id: String
+    public var state: State
+    /// A repeated firing line (the rule's re-notify interval).
+    public var repeated: Bool
+    public var rule: String
+    public var severity: Severity
+    public var series: SeriesID
+    public var value: Double?
+    public var limit: Double?
+    public var window: String?
+    public var stat: String?
+    public var at: EventTime
+    public var since: EventTime
+    public var reference: String?
+    public var message: String
+}
+
+/// Evaluates rules against each series as readings arrive, and against the clock for the
+/// rules that watch silence. Pure: time is handed in.
+public struct RuleEngine: Sendable {
+    public let rules: [Rule]
+    private struct Key: Hashable, Sendable {
+        var rule: Int
+        var series: SeriesID
+    }
+    private var trackers: [Key: AlertTracker] = [:]
+    private var applicable: [SeriesID: [Int]] = [:]
+    private var lastSeen: [SeriesID: EventTime] = [:]
+    private var calibratingSince: [SeriesID: EventTime] = [:]
+    private let startedAt: EventTime
+
+    /// `expected` lists sensors that should report: they go stale even if they never have.
+    public init(rules: [Rule], expected: [SeriesID] = [], startedAt: EventTime) {
+        self.rules = rules
+        self.startedAt = startedAt
+        for id in expected { _ = rulesFor(id) }
+    }
+
+    private mutating func rulesFor(_ id: SeriesID) -> [Int] {
+        if let known = applicable[id] { return known }
+        let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
+        applicable[id] = matching
+        return matching
+    }
+
+    /// Evaluates the rules of `id` after one reading (with what became of it).
+    public mutating func observe(
+        _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime
+    ) -> [AlertTransition] {
+        let indices = rulesFor(id)
+        lastSeen[id] = max(lastSeen[id] ?? time, time)
+        if reading.status == .calibrating {
+            if calibratingSince[id] == nil { calibratingSince[id] = reading.time }
+        } else if outcome != .late && outcome != .duplicate {
+            calibratingSince[id] = nil
+        }
+        guard !indices.isEmpty else { return [] }
+        var out: [AlertTransition] = []
+        for index in indices {
+            let rule = rules[index]
+            guard let (signal, value, limit) = evaluate(rule, id, reading, outcome, state, time) else { continue }
+            if let transition = apply(index, id, signal, value: value, limit: limit, at: time) { out.append(transition) }
+        }
+        return out
+    }
+
+    /// Checks the silence rules at `time`.
+    public mutating func tick(at time: EventTime) -> [AlertTransition] {
+        var out: [AlertTransition] = []
+        for (id, indices) in applicable.sorted(by: { $0.key.description < $1.key.description }) {
+            for index in indices {
+                guard case .stale(let after) = rules[index].condition else { continue }
+                let seen = lastSeen[id] ?? startedAt
+                let silent = Double(time.milliseconds - seen.milliseconds) / 1000
+                let signal: ConditionSignal =
+                    time.milliseconds - seen.milliseconds >= after ? .breach(silent) : .clear(silent)
+                if let t = apply(index, id, signal, value: silent, limit: Double(after) / 1000, at: time) { out.append(t) }
+            }
+        }
+        return out
+    }
+
+    private func evaluate(
+        _ rule: Rule, _ id: SeriesID, _ reading: Reading, _ outcome: SeriesState.Outcome, _ state: SeriesState,
+        _ time: EventTime
+    ) -> (ConditionSignal, Double?, Double?)? {
+        func windowStats(_ name: String) -> WindowStats? { state.stats(window: name) }
+        switch rule.condition {
+        case .threshold(let source, let above, let limit, let clear):
+            let value: Double?
+            switch source {
+            case .reading: value = outcome == .accepted ? reading.value : nil
+            case .window(let name, let statistic): value = windowStats(name).flatMap(statistic.value(of:))
+            }
+            guard let value else { return nil }
+            return (Self.compare(value, above: above, limit: limit, clear: clear ?? limit), value, limit)
+        case .rateOfChange(let name, let limit):
+            guard let rate = windowStats(name)?.rateOfChange else { return nil }
+            return (abs(rate) > limit ? .breach(rate) : .clear(rate), rate, limit)
+        case .outOfRange:
+            switch outcome {
+            case .invalid: return (.breach(reading.value), reading.value, nil)
+            case .accepted: return (.clear(reading.value), reading.value, nil)
+            default: return nil
+            }
+        case .stale(let after):
+            return (.clear(0), 0, Double(after) / 1000)
+        case .flatline(let name, let spread, let minCount):
+            guard let stats = windowStats(name), stats.count >= minCount else { return nil }
+            let span = stats.max - stats.min
+            return (span <= spread ? .breach(span) : .clear(span), span, spread)
+        case .completeness(let name, let expected, let minShare):
+            guard let stats = windowStats(name) else { return nil }
+            let share = Double(stats.count) / Double(max(1, expected))
+            return (share < minShare ? .breach(share) : .clear(share), share, minShare)
+        case .counterReset(let name):
+            guard let stats = windowStats(name) else { return nil }
+            let resets = Double(stats.resets)
+            return (stats.resets > 0 ? .breach(resets) : .clear(resets), resets, 0)
+        case .calibrating(let after):
+            guard let since = calibratingSince[id] else {
+                return outcome == .accepted ? (.clear(0), 0, Double(after) / 1000) : nil
+            }
+            let seconds = Double(time.milliseconds - since.milliseconds) / 1000
+            return (time.milliseconds - since.milliseconds >= after ? .breach(seconds) : .hold(seconds), seconds, Double(after) / 1000)
+        }
+    }
+
+    static func compare(_ value: Double, above: Bool, limit: Double, clear: Double) -> ConditionSignal {
+        if above ? value > limit : value < limit { return .breach(value) }
+        if above ? value <= clear : value >= clear { return .clear(value) }
+        return .hold(value)
+    }
+
+    private mutating func apply(
+        _ index: Int, _ id: SeriesID, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime
+    ) -> AlertTransition? {
+        let rule = rules[index]
+        let key = Key(rule: index, series: id)
+        var tracker = trackers[key] ?? AlertTracker()
+        let step = tracker.step(signal, at: time, rule: rule)
+        // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
+        if tracker.isQuiet { trackers[key] = nil } else { trackers[key] = tracker }
+        guard let step else { return nil }
+        let (state, repeated, since): (AlertTransition.State, Bool, EventTime)
+        switch step {
+        case .fired(let s): (state, repeated, since) = (.firing, false, s)
+        case .renotified(let s): (state, repeated, since) = (.firing, true, s)
+        case .resolved(let s): (state, repeated, since) = (.resolved, false, s)
+        }
+        var stat: String?
+        if case .threshold(.window(_, let statistic), _, _, _) = rule.condition { stat = statistic.rawValue }
+        return AlertTransition(
+            id: "\(rule.id)/\(id)/\(since.milliseconds)", state: state, repeated: repeated, rule: rule.id,
+            severity: rule.severity, series: id, value: value, limit: limit, window: rule.windowName, stat: stat,
+            at: time, since: since, reference: rule.reference,
+            message: Self.message(rule, id, state: state, value: value, limit: limit, stat: stat))
+    }
+
+    static func message(_ rule: Rule, _ id: SeriesID, state: AlertTransition.State, value: Double?, limit: Double?, stat: String?)
+        -> String
+    {
+        let what = [rule.windowName, stat].compactMap { $0 }.joined(separator: " ")
+        var text = state == .firing ? "\(rule.description)" : "resolved: \(rule.description)"
+        if let value {
+            text += ": " + (what.isEmpty ? "" : what + " ") + Self.number(value)
+            if let limit { text += " (limit " + Self.number(limit) + ")" }
+        }
+        return text + " at \(id)"
+    }
+
+    static func number(_ value: Double) -> String {
+        let rounded = (value * 100).rounded() / 100
+        return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int64(rounded)) : "\(rounded)"
+    }
+
+    /// The alerts firing now, oldest episode first.
+    public var firing: [(rule: String, series: SeriesID, since: EventTime)] {
+        trackers.compactMap { key, tracker in
+            if case .firing(let since, _) = tracker.phase { return (rules[key.rule].id, key.series, since) }
+            return nil
+        }.sorted { ($0.since, $0.rule, $0.series.description) < ($1.since, $1.rule, $1.series.description) }
+    }
+}
