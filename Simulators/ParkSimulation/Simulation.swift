@@ -196,7 +196,7 @@ public struct Simulation: Sendable {
             if s.soil < 22 || ((6..<6.5).contains(clock.hour) && s.soil < 34) { s.soil = 38 }
             value = s.soil + s.walk
         }
-        if s.driftPerDay != 0 { value += s.driftPerDay * Double(time - start.milliseconds) / 86_400_000 }
+        if s.driftPerDay != 0 && !s.isCounter { value += s.driftPerDay * Double(time - start.milliseconds) / 86_400_000 }
         for e in exceedances where e.park == s.id.park && e.kind == s.id.kind && e.window.contains(time) {
             value = e.level * (1 + 0.03 * s.random.gaussian())
         }
@@ -220,7 +220,8 @@ public struct Simulation: Sendable {
             s.stuckValue = value
             record("stuck", index, time, time + length, seq: s.seq, detail: "value frozen at \(Self.text(value))")
         }
-        if let spike = f.spike, chance(spike.rate) {
+        // Meters do not spike: a cumulative counter's faults are resets and stuck values.
+        if !s.isCounter, let spike = f.spike, chance(spike.rate) {
             value *= spike.factor
             record("spike", index, time, time, seq: s.seq, detail: "value × \(spike.factor)")
         }

@@ -38,6 +38,7 @@ public final class Daemon: @unchecked Sendable {
     /// Runs until `stop()` or a signal. Throws only on what prevents starting at all.
     public func run() throws {
         let summaries = try LineFile(path: configuration.summaries.path)
+        let alerts = try AlertWriter(configuration: configuration, truncate: false)
         let pipeline = self.pipeline
         let client = try MQTTClient(
             configuration: configuration.clientConfiguration,
@@ -57,12 +58,18 @@ public final class Daemon: @unchecked Sendable {
             logger: logger)
         scheduler.start(at: WallClock.now())
         while true {
-            let wait = max(0, Double(scheduler.boundary.milliseconds - WallClock.now().milliseconds) / 1000)
+            // Wake at least every second: alerts are written promptly and silence is noticed.
+            let wait = min(1, max(0, Double(scheduler.boundary.milliseconds - WallClock.now().milliseconds) / 1000))
             if stopSignal.wait(timeout: .now() + wait) == .success { break }
-            scheduler.advance(to: WallClock.now())
+            let now = WallClock.now()
+            pipeline.tick(at: now)
+            writeAlerts(to: alerts)
+            scheduler.advance(to: now)
         }
 
         client.stop()
+        writeAlerts(to: alerts)
+        alerts.close()
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
         summaries.close()
@@ -73,5 +80,19 @@ public final class Daemon: @unchecked Sendable {
                 "messages": "\(totals.messages)", "readings": "\(totals.readings)",
                 "rejected": "\(totals.rejectedTotal)", "series": "\(pipeline.seriesCount)",
             ])
+    }
+
+    private func writeAlerts(to writer: AlertWriter) {
+        let (alerts, dropped) = pipeline.takeAlerts()
+        if dropped > 0 { logger.error("alert queue full: \(dropped) alert transitions dropped") }
+        guard !alerts.isEmpty else { return }
+        do {
+            try writer.write(alerts)
+        } catch {
+            logger.error("\(error)")
+        }
+        for alert in alerts where alert.state == .firing && !alert.repeated {
+            logger.notice("alert firing: \(alert.rule) \(alert.series)", metadata: ["severity": "\(alert.severity.rawValue)"])
+        }
     }
 }

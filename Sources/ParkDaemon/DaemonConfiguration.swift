@@ -58,6 +58,19 @@ public struct DaemonConfiguration: Sendable {
     public var summaries: Summaries
     public var maxSeries = 100_000
     public var logLevel = "info"
+    public var rules: [Rule] = []
+    /// Rule-pack files the rules came from, for the effective configuration.
+    public var ruleFiles: [String] = []
+    /// Sensors that should report: a stale rule fires for them even if they never have.
+    public var expectedSensors: [SeriesID] = []
+    public var alerts: Alerts
+
+    public struct Alerts: Sendable {
+        /// JSON Lines, one alert transition a line.
+        public var path: String
+        /// One readable line per transition, for operators.
+        public var log: String?
+    }
 
     public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -98,7 +111,7 @@ private struct ConfigurationParser {
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
-            "limits", "log",
+            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -121,7 +134,12 @@ private struct ConfigurationParser {
             }
             summaries.utcOffsetMinutes = minutes
         }
-        var configuration = DaemonConfiguration(file: file, broker: broker, topics: topicList, summaries: summaries)
+        let alertFields = try top["alerts"]?.fields(["path", "log"])
+        let alerts = DaemonConfiguration.Alerts(
+            path: resolve(try alertFields?["path"]?.nonEmptyString() ?? "alerts.jsonl"),
+            log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in resolve(try node.nonEmptyString()) })
+        var configuration = DaemonConfiguration(
+            file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts)
         if let windows = top["windows"] {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
             configuration.windows = try windows.list().map { (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
@@ -148,6 +166,35 @@ private struct ConfigurationParser {
             let f = try validity.fields(["quarter_hours", "hours"])
             if let v = f["quarter_hours"] { configuration.validity.minQuarterHours = try v.int(in: 1...4) }
             if let v = f["hours"] { configuration.validity.minHours = try v.int(in: 1...24) }
+        }
+        let ruleParser = RuleParser(
+            file: file, windows: Set(configuration.windows.map(\.name)), utcOffsetMinutes: summaries.utcOffsetMinutes,
+            validity: configuration.validity)
+        if let files = top["rule_files"] {
+            for item in try files.list() {
+                let path = resolve(try item.nonEmptyString())
+                configuration.ruleFiles.append(path)
+                configuration.rules += try Self.rulePack(path, parser: ruleParser, from: item)
+            }
+        }
+        if let rules = top["rules"] {
+            configuration.rules += try rules.list().map(ruleParser.parse)
+        }
+        var ids = Set<String>()
+        for rule in configuration.rules where !ids.insert(rule.id).inserted {
+            throw root.error("rule id '\(rule.id)' is used twice; ids name alert episodes and must differ")
+        }
+        if let expected = top["expected_sensors"] {
+            configuration.expectedSensors = try expected.list().map { (item: YAMLValue) throws(ConfigurationError) -> SeriesID in
+                let e = try item.fields(["park", "zone", "pillar", "kind", "sensor"])
+                func value(_ key: String) throws(ConfigurationError) -> String {
+                    guard let node = e[key] else { throw item.error("an expected sensor needs park, zone, pillar, kind and sensor") }
+                    return try node.nonEmptyString()
+                }
+                let pillarText = try value("pillar")
+                guard let pillar = Pillar(rawValue: pillarText) else { throw item.error("pillar '\(pillarText)' is not energy, emissions or green") }
+                return SeriesID(park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"), sensor: try value("sensor"))
+            }
         }
         if let catalog = top["catalog"] {
             for item in try catalog.list() {
@@ -203,6 +250,23 @@ private struct ConfigurationParser {
             }
         }
         return configuration
+    }
+
+    /// Rules from a rule-pack file (`rules: [...]`); its errors name that file.
+    static func rulePack(_ path: String, parser: RuleParser, from node: YAMLValue) throws(ConfigurationError) -> [Rule] {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw node.error("cannot read rule file '\(path)'")
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError(file: path, keyPath: "", message: "not valid YAML: \(error)")
+        }
+        guard let root else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
+        let pack = try YAMLValue(node: root, path: "", file: path).fields(["rules"])
+        guard let rules = pack["rules"] else { throw ConfigurationError(file: path, keyPath: "", message: "no 'rules' list") }
+        return try rules.list().map(parser.parse)
     }
 
     func parseTopic(_ item: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Topic {
@@ -399,7 +463,7 @@ extension DaemonConfiguration {
                     kindAliases: topic.kinds)
             },
             catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
-            limits: .init(maxSeries: maxSeries), validity: validity)
+            limits: .init(maxSeries: maxSeries), validity: validity, rules: rules, expectedSensors: expectedSensors)
     }
 
     /// The effective configuration as YAML, every default filled in, secrets masked.
@@ -468,6 +532,20 @@ extension DaemonConfiguration {
         lines.append("  path: \(summaries.path)")
         lines.append("  interval: \(DurationText.format(summaries.interval))")
         lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
+        lines.append("alerts:")
+        lines.append("  path: \(alerts.path)")
+        if let log = alerts.log { lines.append("  log: \(log)") }
+        if !ruleFiles.isEmpty {
+            lines.append("rule_files:")
+            for f in ruleFiles { lines.append("  - \(f)") }
+        }
+        lines.append("# \(rules.count) rules: \(rules.map(\.id).joined(separator: ", "))")
+        if !expectedSensors.isEmpty {
+            lines.append("expected_sensors:")
+            for e in expectedSensors {
+                lines.append("  - {park: \(e.park), zone: \(e.zone), pillar: \(e.pillar.rawValue), kind: \(e.kind), sensor: \(e.sensor)}")
+            }
+        }
         lines.append("limits:")
         lines.append("  max_series: \(maxSeries)")
         lines.append("log:")

@@ -20,12 +20,19 @@ public final class IngestPipeline: Sendable {
         public var allowedLatenessMilliseconds: Int64
         public var limits: Limits
         public var validity: ValidityRule
+        public var rules: [Rule] = []
+        public var expectedSensors: [SeriesID] = []
+        /// Alert transitions held for the writer; past this many, new ones are dropped and counted.
+        public var alertQueueLimit = 10_000
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
-            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(), validity: ValidityRule = ValidityRule()
+            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(), validity: ValidityRule = ValidityRule(),
+            rules: [Rule] = [], expectedSensors: [SeriesID] = []
         ) {
             self.validity = validity
+            self.rules = rules
+            self.expectedSensors = expectedSensors
             self.routes = routes
             self.catalog = catalog
             self.windows = windows
@@ -75,6 +82,12 @@ public final class IngestPipeline: Sendable {
         var total = IngestCounters()
         var scratch: [Reading] = []
         var badInput: BadInputLog
+        var engine: RuleEngine?
+        var alerts: [AlertTransition] = []
+        var alertsDropped = 0
+        /// The newest event time of any accepted reading: the clock silence is measured on
+        /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
+        var newest = EventTime(milliseconds: .min)
     }
 
     private static let overLimit: Int32 = -2
@@ -141,15 +154,61 @@ public final class IngestPipeline: Sendable {
                 }
                 let s = Int(slot)
                 let outcome = state.states[s].add(normalised)
+                if !settings.rules.isEmpty {
+                    if state.engine == nil {
+                        state.engine = RuleEngine(rules: settings.rules, expected: settings.expectedSensors, startedAt: arrival)
+                    }
+                    let transitions = state.engine!.observe(
+                        id, reading: normalised, outcome: outcome, state: state.states[s], at: normalised.time)
+                    if !transitions.isEmpty { enqueue(transitions, in: &state) }
+                }
                 state.interval.outcomes[outcome] += 1
                 state.intervals[s].readings += 1
                 state.intervals[s].outcomes[outcome] += 1
                 if outcome == .accepted {
+                    if normalised.time > state.newest { state.newest = normalised.time }
                     state.intervals[s].last = normalised.value
                     state.intervals[s].lastTime = normalised.time
                 }
             }
         }
+    }
+
+    private func enqueue(_ transitions: [AlertTransition], in state: inout State) {
+        for transition in transitions {
+            if state.alerts.count < settings.alertQueueLimit {
+                state.alerts.append(transition)
+            } else {
+                state.alertsDropped += 1
+            }
+        }
+    }
+
+    /// Checks the rules that watch silence, as of `time` or the newest reading's time if later.
+    public func tick(at wall: EventTime) {
+        guard !settings.rules.isEmpty else { return }
+        state.withLock { state in
+            let time = max(wall, state.newest)
+            if state.engine == nil { state.engine = RuleEngine(rules: settings.rules, expected: settings.expectedSensors, startedAt: time) }
+            let transitions = state.engine!.tick(at: time)
+            if !transitions.isEmpty { enqueue(transitions, in: &state) }
+        }
+    }
+
+    /// The alert transitions since the last call, in order, and how many were dropped.
+    public func takeAlerts() -> (alerts: [AlertTransition], dropped: Int) {
+        state.withLock { state in
+            defer {
+                state.alerts.removeAll(keepingCapacity: true)
+                state.alertsDropped = 0
+            }
+            return (state.alerts, state.alertsDropped)
+        }
+    }
+
+    /// The alerts firing now.
+    public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
+        state.withLock { $0.engine?.firing ?? [] }
     }
 
     private func lookUp(_ topic: String, in state: inout State) -> TopicEntry {

@@ -11,6 +11,8 @@ public final class Replay {
         public var badLines = 0
         public var seconds = 0.0
         public var totals = IngestCounters()
+        public var alerts = 0
+        public var alertsDropped = 0
     }
 
     private let configuration: DaemonConfiguration
@@ -25,6 +27,8 @@ public final class Replay {
         let reader = try FeedReader(path: feed)
         let summaries = try LineFile(path: configuration.summaries.path, truncate: true)
         defer { summaries.close() }
+        let alerts = try AlertWriter(configuration: configuration, truncate: true)
+        defer { alerts.close() }
         let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
         let s = configuration.summaries
         let scheduler = SummaryScheduler(
@@ -33,6 +37,13 @@ public final class Replay {
         var report = Report()
         let started = ContinuousClock.now
         var last: EventTime?
+        var lastTick: Int64?
+        func flushAlerts() throws(DaemonError) {
+            let (transitions, dropped) = pipeline.takeAlerts()
+            report.alertsDropped += dropped
+            report.alerts += transitions.count
+            try alerts.write(transitions)
+        }
         while let line = reader.nextLine() {
             if line.isEmpty { continue }
             let record: FeedRecord
@@ -48,10 +59,17 @@ public final class Replay {
                 continue
             }
             report.records += 1
+            // Silence is checked every 10 s of feed time, as `run` checks it every second.
+            if lastTick.map({ record.time.milliseconds - $0 >= 10_000 }) ?? true {
+                pipeline.tick(at: record.time)
+                lastTick = record.time.milliseconds
+            }
+            try flushAlerts()
             scheduler.advance(to: record.time)
             pipeline.ingest(topic: record.topic, payload: record.payload, arrival: record.time)
             if last.map({ record.time > $0 }) ?? true { last = record.time }
         }
+        try flushAlerts()
         if let last { scheduler.finish(at: last) }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

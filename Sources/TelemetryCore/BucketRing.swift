@@ -71,10 +71,16 @@ public struct BucketRing: Sendable {
         return result
     }
 
-    /// The window's statistics as of `time`: its buckets merged in time order.
-    public func stats(at time: EventTime) -> WindowStats {
+    /// The window's statistics as of `time`: its buckets merged in time order. Without
+    /// `quantiles` the result's sketch stays empty (and the merge is much cheaper).
+    public func stats(at time: EventTime, quantiles: Bool = true) -> WindowStats {
         var merged = WindowStats()
-        for (_, stats) in buckets(endingAt: time) { merged.merge(stats) }
+        let end = spec.bucketStart(time)
+        for k in stride(from: spec.bucketCount - 1, through: 0, by: -1) {
+            let start = end - Int64(k) * spec.bucketMilliseconds
+            let slot = slots[self.slot(start)]
+            if slot.start == start { merged.merge(slot.stats, quantiles: quantiles) }
+        }
         return merged
     }
 

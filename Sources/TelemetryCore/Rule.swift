@@ -116,6 +116,30 @@ public struct Rule: Sendable, Equatable {
     public var forMilliseconds: Int64
     /// Repeat a firing alert's line this often while it lasts; nil: once per episode.
     public var renotifyMilliseconds: Int64?
+    /// The local times of day the rule applies (minutes after midnight, end exclusive, may
+    /// wrap past midnight), e.g. QCVN 26 day and night noise limits; outside them it clears.
+    public var activeMinutes: (start: Int, end: Int)?
+    public var utcOffsetMinutes: Int = 420
+    /// Regulatory averages count only when the window holds enough data (`validity`):
+    /// a 24 h mean of one reading is not a daily average.
+    public var requireValid = false
+    public var validity = ValidityRule()
+
+    public static func == (a: Rule, b: Rule) -> Bool {
+        a.id == b.id && a.description == b.description && a.severity == b.severity && a.reference == b.reference
+            && a.matcher == b.matcher && a.condition == b.condition && a.forMilliseconds == b.forMilliseconds
+            && a.renotifyMilliseconds == b.renotifyMilliseconds && a.activeMinutes?.start == b.activeMinutes?.start
+            && a.activeMinutes?.end == b.activeMinutes?.end && a.utcOffsetMinutes == b.utcOffsetMinutes
+            && a.requireValid == b.requireValid && a.validity == b.validity
+    }
+
+    /// Whether the rule applies at `time` (its `activeMinutes`, in the park's local time).
+    public func isActive(at time: EventTime) -> Bool {
+        guard let (start, end) = activeMinutes else { return true }
+        let local = time.milliseconds + Int64(utcOffsetMinutes) * 60_000
+        let minute = Int(((local % 86_400_000) + 86_400_000) % 86_400_000 / 60_000)
+        return start <= end ? (minute >= start && minute < end) : (minute >= start || minute < end)
+    }
 
     public init(
         id: String, description: String, severity: Severity = .warning, reference: String? = nil,
@@ -130,6 +154,13 @@ public struct Rule: Sendable, Equatable {
         self.condition = condition
         self.forMilliseconds = forMilliseconds
         self.renotifyMilliseconds = renotifyMilliseconds
+    }
+
+    var needsQuantiles: Bool {
+        if case .threshold(.window(_, let statistic), _, _, _) = condition {
+            return statistic == .p50 || statistic == .p95 || statistic == .p99
+        }
+        return false
     }
 
     /// The window the condition reads, if any.

@@ -24,72 +24,85 @@ public struct AlertTransition: Sendable, Equatable {
 /// rules that watch silence. Pure: time is handed in.
 public struct RuleEngine: Sendable {
     public let rules: [Rule]
-    private struct Key: Hashable, Sendable {
-        var rule: Int
-        var series: SeriesID
+
+    /// Everything the engine keeps for one series, found with one lookup per reading.
+    private struct Entry: Sendable {
+        let id: SeriesID
+        let rules: [Int]
+        /// Parallel to `rules`; nil while the pair is quiet.
+        var trackers: [AlertTracker?]
+        var lastSeen: EventTime?
+        var calibratingSince: EventTime?
+        let watchesSilence: Bool
     }
-    private var trackers: [Key: AlertTracker] = [:]
-    private var applicable: [SeriesID: [Int]] = [:]
-    private var lastSeen: [SeriesID: EventTime] = [:]
-    private var calibratingSince: [SeriesID: EventTime] = [:]
+    private var entries: [Entry] = []
+    private var index: [SeriesID: Int] = [:]
     private let startedAt: EventTime
 
     /// `expected` lists sensors that should report: they go stale even if they never have.
     public init(rules: [Rule], expected: [SeriesID] = [], startedAt: EventTime) {
         self.rules = rules
         self.startedAt = startedAt
-        for id in expected { _ = rulesFor(id) }
+        for id in expected { _ = entry(for: id) }
     }
 
-    private mutating func rulesFor(_ id: SeriesID) -> [Int] {
-        if let known = applicable[id] { return known }
+    private mutating func entry(for id: SeriesID) -> Int {
+        if let known = index[id] { return known }
         let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
-        applicable[id] = matching
-        return matching
+        let silence = matching.contains { if case .stale = rules[$0].condition { true } else { false } }
+        entries.append(
+            Entry(id: id, rules: matching, trackers: Array(repeating: nil, count: matching.count), watchesSilence: silence))
+        index[id] = entries.count - 1
+        return entries.count - 1
     }
 
     /// Evaluates the rules of `id` after one reading (with what became of it).
     public mutating func observe(
         _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime
     ) -> [AlertTransition] {
-        let indices = rulesFor(id)
-        lastSeen[id] = max(lastSeen[id] ?? time, time)
+        let e = entry(for: id)
+        entries[e].lastSeen = max(entries[e].lastSeen ?? time, time)
         if reading.status == .calibrating {
-            if calibratingSince[id] == nil { calibratingSince[id] = reading.time }
+            if entries[e].calibratingSince == nil { entries[e].calibratingSince = reading.time }
         } else if outcome != .late && outcome != .duplicate {
-            calibratingSince[id] = nil
+            entries[e].calibratingSince = nil
         }
-        guard !indices.isEmpty else { return [] }
+        guard !entries[e].rules.isEmpty else { return [] }
         var out: [AlertTransition] = []
-        for index in indices {
-            let rule = rules[index]
-            guard let (signal, value, limit) = evaluate(rule, id, reading, outcome, state, time) else { continue }
-            if let transition = apply(index, id, signal, value: value, limit: limit, at: time) { out.append(transition) }
+        for slot in entries[e].rules.indices {
+            let rule = rules[entries[e].rules[slot]]
+            guard let (evaluated, value, limit) = evaluate(rule, entries[e], reading, outcome, state, time) else { continue }
+            let signal = rule.isActive(at: time) ? evaluated : .clear(value ?? 0)
+            if let transition = apply(e, slot, signal, value: value, limit: limit, at: time) { out.append(transition) }
         }
         return out
     }
 
-    /// Checks the silence rules at `time`.
+    /// Checks the silence rules at `time`, series in the order they were first seen.
     public mutating func tick(at time: EventTime) -> [AlertTransition] {
         var out: [AlertTransition] = []
-        for (id, indices) in applicable.sorted(by: { $0.key.description < $1.key.description }) {
-            for index in indices {
-                guard case .stale(let after) = rules[index].condition else { continue }
-                let seen = lastSeen[id] ?? startedAt
-                let silent = Double(time.milliseconds - seen.milliseconds) / 1000
-                let signal: ConditionSignal =
-                    time.milliseconds - seen.milliseconds >= after ? .breach(silent) : .clear(silent)
-                if let t = apply(index, id, signal, value: silent, limit: Double(after) / 1000, at: time) { out.append(t) }
+        for e in entries.indices where entries[e].watchesSilence {
+            let seen = entries[e].lastSeen ?? startedAt
+            let silentMilliseconds = time.milliseconds - seen.milliseconds
+            let silent = Double(silentMilliseconds) / 1000
+            for slot in entries[e].rules.indices {
+                guard case .stale(let after) = rules[entries[e].rules[slot]].condition else { continue }
+                let signal: ConditionSignal = silentMilliseconds >= after ? .breach(silent) : .clear(silent)
+                if let t = apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time) { out.append(t) }
             }
         }
         return out
     }
 
     private func evaluate(
-        _ rule: Rule, _ id: SeriesID, _ reading: Reading, _ outcome: SeriesState.Outcome, _ state: SeriesState,
+        _ rule: Rule, _ entry: Entry, _ reading: Reading, _ outcome: SeriesState.Outcome, _ state: SeriesState,
         _ time: EventTime
     ) -> (ConditionSignal, Double?, Double?)? {
-        func windowStats(_ name: String) -> WindowStats? { state.stats(window: name) }
+        func windowStats(_ name: String) -> WindowStats? {
+            guard let ring = state.windows.first(where: { $0.spec.name == name }), let now = state.watermark else { return nil }
+            if rule.requireValid, let validity = rule.validity.assess(ring, at: now), !validity.valid { return nil }
+            return ring.stats(at: now, quantiles: rule.needsQuantiles)
+        }
         switch rule.condition {
         case .threshold(let source, let above, let limit, let clear):
             let value: Double?
@@ -123,7 +136,7 @@ public struct RuleEngine: Sendable {
             let resets = Double(stats.resets)
             return (stats.resets > 0 ? .breach(resets) : .clear(resets), resets, 0)
         case .calibrating(let after):
-            guard let since = calibratingSince[id] else {
+            guard let since = entry.calibratingSince else {
                 return outcome == .accepted ? (.clear(0), 0, Double(after) / 1000) : nil
             }
             let seconds = Double(time.milliseconds - since.milliseconds) / 1000
@@ -138,14 +151,14 @@ public struct RuleEngine: Sendable {
     }
 
     private mutating func apply(
-        _ index: Int, _ id: SeriesID, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime
+        _ e: Int, _ slot: Int, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime
     ) -> AlertTransition? {
-        let rule = rules[index]
-        let key = Key(rule: index, series: id)
-        var tracker = trackers[key] ?? AlertTracker()
+        let rule = rules[entries[e].rules[slot]]
+        let id = entries[e].id
+        var tracker = entries[e].trackers[slot] ?? AlertTracker()
         let step = tracker.step(signal, at: time, rule: rule)
         // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
-        if tracker.isQuiet { trackers[key] = nil } else { trackers[key] = tracker }
+        entries[e].trackers[slot] = tracker.isQuiet ? nil : tracker
         guard let step else { return nil }
         let (state, repeated, since): (AlertTransition.State, Bool, EventTime)
         switch step {
@@ -181,9 +194,12 @@ public struct RuleEngine: Sendable {
 
     /// The alerts firing now, oldest episode first.
     public var firing: [(rule: String, series: SeriesID, since: EventTime)] {
-        trackers.compactMap { key, tracker in
-            if case .firing(let since, _) = tracker.phase { return (rules[key.rule].id, key.series, since) }
-            return nil
-        }.sorted { ($0.since, $0.rule, $0.series.description) < ($1.since, $1.rule, $1.series.description) }
+        var result: [(rule: String, series: SeriesID, since: EventTime)] = []
+        for entry in entries {
+            for (slot, tracker) in entry.trackers.enumerated() {
+                if case .firing(let since, _)? = tracker?.phase { result.append((rules[entry.rules[slot]].id, entry.id, since)) }
+            }
+        }
+        return result.sorted { ($0.since, $0.rule, $0.series.description) < ($1.since, $1.rule, $1.series.description) }
     }
 }

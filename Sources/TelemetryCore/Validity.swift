@@ -32,8 +32,10 @@ public struct ValidityRule: Sendable, Equatable {
             let quarters = ring.buckets(endingAt: time).filter { !$0.stats.isEmpty }.count
             return WindowValidity(unit: .quarterHours, covered: quarters, valid: quarters >= minQuarterHours)
         case 3_600_000:
+            // minHours is per day: an 8 h window needs the same share (6 of 8 by default).
             let hours = validHours(ring, at: time)
-            return WindowValidity(unit: .hours, covered: hours, valid: hours >= minHours)
+            let needed = (ring.spec.bucketCount * minHours + 23) / 24
+            return WindowValidity(unit: .hours, covered: hours, valid: hours >= needed)
         default:
             return nil
         }

@@ -82,7 +82,10 @@ public struct WindowStats: Sendable, Equatable {
 
     /// Merges statistics of readings that come after these in time (for counters) or anywhere
     /// (for everything else).
-    public mutating func merge(_ other: WindowStats) {
+    public mutating func merge(_ other: WindowStats) { merge(other, quantiles: true) }
+
+    /// `quantiles: false` skips the sketch, the costly part, for callers that need no quantile.
+    public mutating func merge(_ other: WindowStats, quantiles: Bool) {
         calibrating += other.calibrating
         errors += other.errors
         invalid += other.invalid
@@ -113,7 +116,7 @@ public struct WindowStats: Sendable, Equatable {
             lastValue = other.lastValue
         }
         quarters |= other.quarters
-        sketch.merge(other.sketch)
+        if quantiles { sketch.merge(other.sketch) }
     }
 
     static func counterDelta(from previous: Double, to next: Double, resets: inout Int) -> Double {

@@ -60,12 +60,19 @@ struct Replay: ParsableCommand {
     @Option(help: "Write summaries here instead of summaries.path (the file is started afresh).")
     var summaries: String?
 
+    @Option(help: "Write alerts here instead of alerts.path (started afresh); the human log goes beside it.")
+    var alerts: String?
+
     @Option(help: "Override log.level.")
     var logLevel: String?
 
     func run() throws {
         var configuration = try loadOrExit(config)
         if let summaries { configuration.summaries.path = summaries }
+        if let alerts {
+            configuration.alerts.path = alerts
+            configuration.alerts.log = configuration.alerts.log.map { _ in alerts + ".log" }
+        }
         bootstrapLogging(logLevel ?? configuration.logLevel)
         let replay = ParkDaemon.Replay(configuration: configuration, logger: Logger(label: "parkd"))
         let report: ParkDaemon.Replay.Report
@@ -79,7 +86,7 @@ struct Replay: ParsableCommand {
         let rate = report.seconds > 0 ? Double(report.records) / report.seconds : 0
         let line =
             "parkd replay: \(report.records) messages (\(report.badLines) bad feed lines skipped), "
-            + "\(t.readings) readings, \(t.accepted) accepted, \(t.rejectedTotal) rejected, "
+            + "\(t.readings) readings, \(t.accepted) accepted, \(t.rejectedTotal) rejected, \(report.alerts) alert lines, "
             + "in \(String(format: "%.2f", report.seconds))s (\(Int(rate)) msg/s); summaries: \(configuration.summaries.path)\n"
         FileHandle.standardError.write(Data(line.utf8))
     }

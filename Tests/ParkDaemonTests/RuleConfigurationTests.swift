@@ -1,0 +1,103 @@
+import Foundation
+import TelemetryCore
+import Testing
+
+@testable import ParkDaemon
+
+@Suite("Rules in the configuration")
+struct RuleConfigurationTests {
+    static let deploy: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("Deploy")
+    }()
+
+    func parse(_ yaml: String, file: String = "/etc/parkd/parkd.yaml") throws(ConfigurationError) -> DaemonConfiguration {
+        try DaemonConfiguration.parse("broker: {url: mqtt://h}\n" + yaml, file: file)
+    }
+
+    @Test("each condition form parses into its rule")
+    func forms() throws {
+        let c = try parse(
+            """
+            expected_sensors: [{park: p, zone: z, pillar: emissions, kind: pm25, sensor: aq-9}]
+            rules:
+              - {id: a, description: "PM2.5 day", severity: critical, reference: "QCVN 05:2023/BTNMT", match: {kind: pm25, park: "bau-*"}, when: {window: 24h, stat: mean, above: 45}, for: 10m, renotify: 6h, require_valid: true}
+              - {id: b, when: {below: 6, clear: 6.2}}
+              - {id: c, stale: 15m, match: {pillar: energy}}
+              - {id: d, flatline: {window: 1h, spread: 0.1, min_count: 5}}
+              - {id: e, completeness: {window: 1h, expected: 60}}
+              - {id: f, counter_reset: {window: 1h}}
+              - {id: g, out_of_range: true}
+              - {id: h, calibrating: 2h}
+              - {id: i, rate: {window: 1m, limit: 3}}
+              - {id: j, when: {window: 1h, stat: p95, above: 70}, hours: "21:00-06:00"}
+            """)
+        #expect(c.rules.map(\.id) == ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"])
+        let a = c.rules[0]
+        #expect(a.condition == .threshold(source: .window("24h", .mean), above: true, limit: 45, clear: nil))
+        #expect(a.severity == .critical && a.reference == "QCVN 05:2023/BTNMT" && a.requireValid)
+        #expect(a.forMilliseconds == 600_000 && a.renotifyMilliseconds == 21_600_000)
+        #expect(a.matcher == SeriesMatcher(park: "bau-*", kind: "pm25"))
+        #expect(c.rules[1].condition == .threshold(source: .reading, above: false, limit: 6, clear: 6.2))
+        #expect(c.rules[2].condition == .stale(afterMilliseconds: 900_000) && c.rules[2].matcher.pillar == .energy)
+        #expect(c.rules[3].condition == .flatline(window: "1h", spread: 0.1, minCount: 5))
+        #expect(c.rules[4].condition == .completeness(window: "1h", expected: 60, minShare: 0.75))
+        #expect(c.rules[5].condition == .counterReset(window: "1h"))
+        #expect(c.rules[6].condition == .outOfRange)
+        #expect(c.rules[7].condition == .calibrating(afterMilliseconds: 7_200_000))
+        #expect(c.rules[8].condition == .rateOfChange(window: "1m", limit: 3))
+        let night = c.rules[9]
+        #expect(night.activeMinutes?.start == 1260 && night.activeMinutes?.end == 360)
+        // 22:00 and 05:00 local (UTC+7) are night; 12:00 is not.
+        #expect(night.isActive(at: RFC3339.parse(Array("2026-11-23T22:00:00+07:00".utf8))!))
+        #expect(night.isActive(at: RFC3339.parse(Array("2026-11-23T05:59:00+07:00".utf8))!))
+        #expect(!night.isActive(at: RFC3339.parse(Array("2026-11-23T12:00:00+07:00".utf8))!))
+        #expect(c.expectedSensors == [SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "aq-9")])
+        #expect(c.pipelineSettings.rules.count == 10)
+    }
+
+    @Test(
+        "rule errors name the file, the rule and what is wrong",
+        arguments: [
+            ("rules:\n  - {id: a, when: {window: 8h, above: 1}}\n", "reads window '8h', which is not configured"),
+            ("rules:\n  - {id: a}\n", "rule 'a' needs exactly one of when"),
+            ("rules:\n  - {id: a, stale: 1m, out_of_range: true}\n", "found stale, out_of_range"),
+            ("rules:\n  - {id: a, severity: loud, stale: 1m}\n", "rules[0].severity: expected info, warning or critical"),
+            ("rules:\n  - {id: a, when: {above: 1, below: 2}}\n", "give 'above' or 'below'"),
+            ("rules:\n  - {id: a, when: {window: 1h, stat: median, above: 1}}\n", "rules[0].when.stat: expected one of mean"),
+            ("rules:\n  - {id: a, stale: 1m, hours: evenings}\n", "rules[0].hours: expected local hours"),
+            ("rules:\n  - {id: a, stale: 1m}\n  - {id: a, out_of_range: true}\n", "rule id 'a' is used twice"),
+            ("rules:\n  - {stale: 1m}\n", "a rule needs an id"),
+            ("rule_files: [missing.yaml]\n", "cannot read rule file '/etc/parkd/missing.yaml'"),
+            ("expected_sensors: [{park: p}]\n", "needs park, zone, pillar, kind and sensor"),
+        ])
+    func errors(yaml: String, expected: String) {
+        let error = #expect(throws: ConfigurationError.self) { try parse(yaml) }
+        #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
+        #expect(error?.description.hasPrefix("/etc/parkd/parkd.yaml") == true)
+    }
+
+    @Test("the shipped configurations and rule packs load, with the regulatory limits they cite")
+    func shipped() throws {
+        for name in ["demo.yaml", "simulator.yaml"] {
+            let c = try DaemonConfiguration.load(path: Self.deploy.appendingPathComponent("config/\(name)").path)
+            #expect(c.rules.count > 20, "\(name)")
+        }
+        let c = try DaemonConfiguration.load(path: Self.deploy.appendingPathComponent("config/simulator.yaml").path)
+        func rule(_ id: String) -> Rule? { c.rules.first { $0.id == id } }
+        // Figures fixed by the regulations (../shared/reference/limits.md).
+        #expect(rule("qcvn05-pm25-24h")?.condition == .threshold(source: .window("24h", .mean), above: true, limit: 45, clear: nil))
+        #expect(rule("qcvn05-co-8h")?.condition == .threshold(source: .window("8h", .mean), above: true, limit: 10_000, clear: nil))
+        #expect(rule("qcvn05-so2-1h")?.condition == .threshold(source: .window("1h", .mean), above: true, limit: 350, clear: nil))
+        #expect(rule("qcvn40b-cod")?.condition == .threshold(source: .window("1h", .mean), above: true, limit: 150, clear: nil))
+        #expect(rule("qcvn40b-ph-low")?.condition == .threshold(source: .window("1h", .mean), above: false, limit: 5.5, clear: 5.7))
+        #expect(rule("qcvn26-noise-night")?.activeMinutes?.start == 21 * 60)
+        #expect(rule("qcvn05-pm25-24h")?.requireValid == true)
+        let columnA = try DaemonConfiguration.parse(
+            "broker: {url: mqtt://h}\nrule_files: [../rules/qcvn40-2011-wastewater-a.yaml]\n",
+            file: Self.deploy.appendingPathComponent("config/x.yaml").path)
+        #expect(columnA.rules.first { $0.id == "qcvn40a-cod" }?.condition == .threshold(source: .window("1h", .mean), above: true, limit: 75, clear: nil))
+        #expect(columnA.rules.first { $0.id == "qcvn40a-ph-low" }?.condition == .threshold(source: .window("1h", .mean), above: false, limit: 6, clear: 6.2))
+    }
+}
