@@ -44,6 +44,9 @@ echo
 echo "==> rejected input, as parkd logged it (rate-limited):"
 grep "rejected message" "$RUN/parkd.log" | head -4 | sed 's/^/    /'
 echo
+echo "==> alerts ($RUN/alerts.log; JSON Lines in $RUN/alerts.jsonl):"
+if [ -s "$RUN/alerts.log" ]; then sed 's/^/    /' "$RUN/alerts.log" | head -20; else echo "    (none)"; fi
+echo
 echo "==> summary lines ($RUN/summaries.jsonl), one per 5 s interval:"
 python3 - "$RUN/summaries.jsonl" <<'PY'
 import json, sys
