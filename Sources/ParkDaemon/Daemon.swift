@@ -44,6 +44,14 @@ public final class Daemon: @unchecked Sendable {
             configuration: configuration.clientConfiguration,
             logger: logger,
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
+        let statePath = configuration.stateDirectory + "/alerts.json"
+        if let (saved, at) = AlertState.load(from: statePath, logger: logger) {
+            let now = WallClock.now()
+            let dropped = pipeline.restoreAlerts(saved, at: now)
+            let note = dropped > 0 ? "; \(dropped) no longer match a rule" : ""
+            logger.notice(
+                "restored \(saved.count - dropped) active alerts from \(statePath), saved \((now.milliseconds - at.milliseconds) / 1000)s ago\(note)")
+        }
         let s = configuration.summaries
         logger.info(
             "parkd starting",
@@ -57,6 +65,7 @@ public final class Daemon: @unchecked Sendable {
             pipeline: pipeline, file: summaries, intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes,
             logger: logger)
         scheduler.start(at: WallClock.now())
+        var lastSave = WallClock.now()
         while true {
             // Wake at least every second: alerts are written promptly and silence is noticed.
             let wait = min(1, max(0, Double(scheduler.boundary.milliseconds - WallClock.now().milliseconds) / 1000))
@@ -65,11 +74,16 @@ public final class Daemon: @unchecked Sendable {
             pipeline.tick(at: now)
             writeAlerts(to: alerts)
             scheduler.advance(to: now)
+            if now.milliseconds - lastSave.milliseconds >= 60_000 {
+                saveAlertState(statePath)
+                lastSave = now
+            }
         }
 
         client.stop()
         writeAlerts(to: alerts)
         alerts.close()
+        saveAlertState(statePath)
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
         summaries.close()
@@ -80,6 +94,15 @@ public final class Daemon: @unchecked Sendable {
                 "messages": "\(totals.messages)", "readings": "\(totals.readings)",
                 "rejected": "\(totals.rejectedTotal)", "series": "\(pipeline.seriesCount)",
             ])
+    }
+
+    private func saveAlertState(_ path: String) {
+        guard !configuration.rules.isEmpty else { return }
+        do {
+            try AlertState.save(pipeline.activeAlerts, to: path, at: WallClock.now())
+        } catch {
+            logger.error("cannot save alert state to \(path): \(error)")
+        }
     }
 
     private func writeAlerts(to writer: AlertWriter) {

@@ -64,6 +64,8 @@ public struct DaemonConfiguration: Sendable {
     /// Sensors that should report: a stale rule fires for them even if they never have.
     public var expectedSensors: [SeriesID] = []
     public var alerts: Alerts
+    /// Where parkd keeps what must survive a restart (active alerts).
+    public var stateDirectory: String
 
     public struct Alerts: Sendable {
         /// JSON Lines, one alert transition a line.
@@ -111,7 +113,7 @@ private struct ConfigurationParser {
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
-            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts",
+            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -139,7 +141,8 @@ private struct ConfigurationParser {
             path: resolve(try alertFields?["path"]?.nonEmptyString() ?? "alerts.jsonl"),
             log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in resolve(try node.nonEmptyString()) })
         var configuration = DaemonConfiguration(
-            file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts)
+            file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
+            stateDirectory: resolve(try top["state_dir"]?.nonEmptyString() ?? "state"))
         if let windows = top["windows"] {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
             configuration.windows = try windows.list().map { (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
@@ -532,6 +535,7 @@ extension DaemonConfiguration {
         lines.append("  path: \(summaries.path)")
         lines.append("  interval: \(DurationText.format(summaries.interval))")
         lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
+        lines.append("state_dir: \(stateDirectory)")
         lines.append("alerts:")
         lines.append("  path: \(alerts.path)")
         if let log = alerts.log { lines.append("  log: \(log)") }

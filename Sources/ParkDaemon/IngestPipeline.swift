@@ -206,6 +206,20 @@ public final class IngestPipeline: Sendable {
         }
     }
 
+    /// Pending and firing alerts, for the state snapshot.
+    public var activeAlerts: [RuleEngine.ActiveAlert] {
+        state.withLock { $0.engine?.active ?? [] }
+    }
+
+    /// Restores saved alerts; returns how many no longer apply.
+    public func restoreAlerts(_ alerts: [RuleEngine.ActiveAlert], at time: EventTime) -> Int {
+        guard !settings.rules.isEmpty else { return alerts.count }
+        return state.withLock { state in
+            if state.engine == nil { state.engine = RuleEngine(rules: settings.rules, expected: settings.expectedSensors, startedAt: time) }
+            return state.engine!.restore(alerts)
+        }
+    }
+
     /// The alerts firing now.
     public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
         state.withLock { $0.engine?.firing ?? [] }

@@ -204,6 +204,46 @@ public struct RuleEngine: Sendable {
         return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int64(rounded)) : "\(rounded)"
     }
 
+    /// A pending or firing (rule, series) pair, as saved across a restart.
+    public struct ActiveAlert: Sendable, Equatable {
+        public var rule: String
+        public var series: SeriesID
+        public var phase: AlertTracker.Phase
+        public init(rule: String, series: SeriesID, phase: AlertTracker.Phase) {
+            self.rule = rule
+            self.series = series
+            self.phase = phase
+        }
+    }
+
+    /// Every pending and firing pair, for the state snapshot.
+    public var active: [ActiveAlert] {
+        var result: [ActiveAlert] = []
+        for entry in entries {
+            for (slot, tracker) in entry.trackers.enumerated() {
+                guard let phase = tracker?.phase, phase != .idle else { continue }
+                result.append(ActiveAlert(rule: rules[entry.rules[slot]].id, series: entry.id, phase: phase))
+            }
+        }
+        return result
+    }
+
+    /// Puts saved alerts back: a firing one is not announced again and resolves as usual.
+    /// Alerts of rules that no longer exist or no longer match are left out; their count is returned.
+    @discardableResult
+    public mutating func restore(_ alerts: [ActiveAlert]) -> Int {
+        var skipped = 0
+        for alert in alerts {
+            let e = entry(for: alert.series)
+            guard let slot = entries[e].rules.firstIndex(where: { rules[$0].id == alert.rule }) else {
+                skipped += 1
+                continue
+            }
+            entries[e].trackers[slot] = AlertTracker(restoring: alert.phase)
+        }
+        return skipped
+    }
+
     /// The alerts firing now, oldest episode first.
     public var firing: [(rule: String, series: SeriesID, since: EventTime)] {
         var result: [(rule: String, series: SeriesID, since: EventTime)] = []
