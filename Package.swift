@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore"]
+            dependencies: ["BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkDaemon"]
         ),
     ],
     swiftLanguageModes: [.v6]

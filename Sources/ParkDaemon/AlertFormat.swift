@@ -40,8 +40,11 @@ final class AlertWriter {
     private let utcOffsetMinutes: Int
 
     init(configuration: DaemonConfiguration, truncate: Bool) throws(DaemonError) {
-        json = try LineFile(path: configuration.alerts.path, truncate: truncate)
-        human = try configuration.alerts.log.map { (path) throws(DaemonError) in try LineFile(path: path, truncate: truncate) }
+        let rotation = configuration.alerts.rotation
+        json = try LineFile(path: configuration.alerts.path, truncate: truncate, rotation: rotation)
+        human = try configuration.alerts.log.map { (path) throws(DaemonError) in
+            try LineFile(path: path, truncate: truncate, rotation: rotation)
+        }
         utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
     }
 

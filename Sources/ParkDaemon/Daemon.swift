@@ -37,7 +37,7 @@ public final class Daemon: @unchecked Sendable {
 
     /// Runs until `stop()` or a signal. Throws only on what prevents starting at all.
     public func run() throws {
-        let summaries = try LineFile(path: configuration.summaries.path)
+        let summaries = try LineFile(path: configuration.summaries.path, rotation: configuration.summaries.rotation)
         let alerts = try AlertWriter(configuration: configuration, truncate: false)
         let pipeline = self.pipeline
         let client = try MQTTClient(

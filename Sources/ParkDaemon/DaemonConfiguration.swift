@@ -42,6 +42,7 @@ public struct DaemonConfiguration: Sendable {
         public var interval: Double = 60
         /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
         public var utcOffsetMinutes = 7 * 60
+        public var rotation = LineFile.Rotation()
     }
 
     public var file: String
@@ -72,6 +73,7 @@ public struct DaemonConfiguration: Sendable {
         public var path: String
         /// One readable line per transition, for operators.
         public var log: String?
+        public var rotation = LineFile.Rotation()
     }
 
     public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
@@ -125,10 +127,11 @@ private struct ConfigurationParser {
             if topicList.isEmpty { throw topics.error("needs at least one pattern") }
         }
         let summariesNode = top["summaries"]
-        let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset"])
+        let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset", "max_bytes", "keep"])
         var summaries = DaemonConfiguration.Summaries(
             path: resolve(try summaryFields?["path"]?.nonEmptyString() ?? "summaries.jsonl"))
         if let interval = summaryFields?["interval"] { summaries.interval = try interval.duration(in: 1...86400) }
+        if let fields = summaryFields { summaries.rotation = try Self.rotation(fields) }
         if let offset = summaryFields?["utc_offset"] {
             let text = try offset.string()
             guard let minutes = Self.utcOffset(text) else {
@@ -136,10 +139,11 @@ private struct ConfigurationParser {
             }
             summaries.utcOffsetMinutes = minutes
         }
-        let alertFields = try top["alerts"]?.fields(["path", "log"])
-        let alerts = DaemonConfiguration.Alerts(
+        let alertFields = try top["alerts"]?.fields(["path", "log", "max_bytes", "keep"])
+        var alerts = DaemonConfiguration.Alerts(
             path: resolve(try alertFields?["path"]?.nonEmptyString() ?? "alerts.jsonl"),
             log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in resolve(try node.nonEmptyString()) })
+        if let fields = alertFields { alerts.rotation = try Self.rotation(fields) }
         var configuration = DaemonConfiguration(
             file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
             stateDirectory: resolve(try top["state_dir"]?.nonEmptyString() ?? "state"))
@@ -253,6 +257,13 @@ private struct ConfigurationParser {
             }
         }
         return configuration
+    }
+
+    static func rotation(_ fields: Fields) throws(ConfigurationError) -> LineFile.Rotation {
+        var rotation = LineFile.Rotation()
+        if let v = fields["max_bytes"] { rotation.maxBytes = try v.int(in: 1024...(1 << 40)) }
+        if let v = fields["keep"] { rotation.keep = try v.int(in: 0...1000) }
+        return rotation
     }
 
     /// Rules from a rule-pack file (`rules: [...]`); its errors name that file.
@@ -535,10 +546,14 @@ extension DaemonConfiguration {
         lines.append("  path: \(summaries.path)")
         lines.append("  interval: \(DurationText.format(summaries.interval))")
         lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
+        lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
+        lines.append("  keep: \(summaries.rotation.keep)")
         lines.append("state_dir: \(stateDirectory)")
         lines.append("alerts:")
         lines.append("  path: \(alerts.path)")
         if let log = alerts.log { lines.append("  log: \(log)") }
+        lines.append("  max_bytes: \(alerts.rotation.maxBytes)")
+        lines.append("  keep: \(alerts.rotation.keep)")
         if !ruleFiles.isEmpty {
             lines.append("rule_files:")
             for f in ruleFiles { lines.append("  - \(f)") }

@@ -6,14 +6,30 @@ import Foundation
 
 /// An append-only text file written one whole line per `write(2)`, so a reader tailing it
 /// never sees half a line and a crash loses at most the line being written.
+///
+/// Rotation by size: past `rotation.maxBytes` the file becomes `path.1` (`path.1` becomes
+/// `path.2`, ...; `rotation.keep` old files are kept) and a new one starts. Lines reach the
+/// disk when the kernel writes them back; the file is synced at rotation and at shutdown.
 public final class LineFile: @unchecked Sendable {
+    public struct Rotation: Sendable, Equatable {
+        public var maxBytes: Int
+        public var keep: Int
+        public init(maxBytes: Int = 100 * 1_048_576, keep: Int = 5) {
+            self.maxBytes = maxBytes
+            self.keep = keep
+        }
+    }
+
     public let path: String
+    public let rotation: Rotation?
     private let lock = NSLock()
     private var descriptor: Int32
+    private var size = 0
 
     /// `truncate` starts the file afresh (replay); otherwise lines are appended (run).
-    public init(path: String, truncate: Bool = false) throws(DaemonError) {
+    public init(path: String, truncate: Bool = false, rotation: Rotation? = nil) throws(DaemonError) {
         self.path = path
+        self.rotation = rotation
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             do {
@@ -26,6 +42,23 @@ public final class LineFile: @unchecked Sendable {
         guard descriptor >= 0 else {
             throw .output(path: path, reason: String(cString: strerror(errno)))
         }
+        var info = stat()
+        if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
+    }
+
+    /// Must hold `lock`.
+    private func rotate() throws(DaemonError) {
+        guard let rotation else { return }
+        fsync(descriptor)
+        Glibc.close(descriptor)
+        for index in stride(from: rotation.keep - 1, through: 1, by: -1) {
+            rename("\(path).\(index)", "\(path).\(index + 1)")
+        }
+        if rotation.keep > 0 { rename(path, "\(path).1") } else { unlink(path) }
+        unlink("\(path).\(rotation.keep + 1)")
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .output(path: path, reason: String(cString: strerror(errno))) }
+        size = 0
     }
 
     deinit { close() }
@@ -35,6 +68,8 @@ public final class LineFile: @unchecked Sendable {
         bytes.append(0x0A)
         lock.lock()
         defer { lock.unlock() }
+        if let rotation, size > 0, size + bytes.count > rotation.maxBytes { try rotate() }
+        size += bytes.count
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }

@@ -25,7 +25,8 @@ public final class Replay {
 
     public func run(feed: String) throws(DaemonError) -> Report {
         let reader = try FeedReader(path: feed)
-        let summaries = try LineFile(path: configuration.summaries.path, truncate: true)
+        let summaries = try LineFile(
+            path: configuration.summaries.path, truncate: true, rotation: configuration.summaries.rotation)
         defer { summaries.close() }
         let alerts = try AlertWriter(configuration: configuration, truncate: true)
         defer { alerts.close() }

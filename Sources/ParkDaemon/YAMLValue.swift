@@ -113,6 +113,11 @@ struct Fields {
     }
 }
 
+/// Durations as configurations and command lines write them.
+public enum DurationParsing {
+    public static func seconds(_ text: String) -> Double? { DurationText.seconds(text) }
+}
+
 enum DurationText {
     static func seconds(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]

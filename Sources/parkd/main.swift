@@ -3,12 +3,13 @@ import Foundation
 import Logging
 import MQTTClient
 import ParkDaemon
+import TelemetryCore
 
 struct Parkd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkd",
         abstract: "Ingests eco-industrial park telemetry from MQTT and writes summaries.",
-        subcommands: [Run.self, Replay.self, CheckConfig.self])
+        subcommands: [Run.self, Replay.self, TailCommand.self, CheckConfig.self])
 }
 
 struct Run: ParsableCommand {
@@ -99,6 +100,73 @@ func bootstrapLogging(_ levelName: String) {
         handler.logLevel = level
         return handler
     }
+}
+
+struct TailCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail",
+        abstract: "Follow the alerts or summaries file across rotation, with filters.")
+
+    @Argument(help: "alerts or summaries.") var what: String = "alerts"
+    @Option(name: .shortAndLong, help: "The configuration naming the files.") var config: String?
+    @Option(help: "Follow this file instead of the configured one.") var file: String?
+    @Option(help: "Only this park.") var park: String?
+    @Option(help: "Only this pillar (energy, emissions, green).") var pillar: String?
+    @Option(help: "Only alerts at least this severe (info, warning, critical).") var severity: String?
+    @Option(help: "Only this rule.") var rule: String?
+    @Option(help: "Start from this time (RFC 3339) or this long ago (e.g. 1h), rotated files included.") var since: String?
+    @Flag(help: "Print the JSON lines as they are.") var json = false
+    @Flag(help: "Print what is there and stop.") var noFollow = false
+
+    func run() throws {
+        guard let kind = Tail.Kind(rawValue: what) else { throw ValidationError("expected alerts or summaries, found '\(what)'") }
+        var path = file
+        if path == nil {
+            guard let config else { throw ValidationError("give --config or --file") }
+            let configuration = try loadOrExit(config)
+            path = kind == .alerts ? configuration.alerts.path : configuration.summaries.path
+        }
+        var filter = Tail.Filter()
+        filter.park = park
+        filter.pillar = pillar
+        filter.rule = rule
+        if let severity {
+            guard let value = Severity(rawValue: severity) else { throw ValidationError("--severity: expected info, warning or critical") }
+            filter.minimumSeverity = value
+        }
+        if let since {
+            if let time = RFC3339.parse(Array(since.utf8)) {
+                filter.since = time
+            } else if let seconds = DurationParsing.seconds(since) {
+                filter.since = EventTime(milliseconds: WallClock.now().milliseconds - Int64(seconds * 1000))
+            } else {
+                throw ValidationError("--since: expected RFC 3339 or a duration such as 1h, found '\(since)'")
+            }
+        }
+        let tail = Tail(kind: kind, path: path!, filter: filter, json: json, colour: !json && isatty(1) != 0)
+        // Unbuffered: each line reaches a pipe as soon as it is read.
+        let out = FileHandle.standardOutput
+        for line in tail.history() { out.write(Data((line + "\n").utf8)) }
+        if noFollow { return }
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let stopped = StopFlag()
+        let sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stopped.set() }
+            source.resume()
+            return source
+        }
+        tail.follow(emit: { out.write(Data(($0 + "\n").utf8)) }, stop: { stopped.isSet })
+        withExtendedLifetime(sources) {}
+    }
+}
+
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 struct CheckConfig: ParsableCommand {
