@@ -36,20 +36,21 @@ public final class MQTTClient: Sendable {
 
     public var isConnected: Bool { engine.isConnected }
 
-    /// Publishes from any thread. Waits (bounded) while `maxQueuedPublishes` are unacknowledged.
-    public func publish(_ topic: String, payload: [UInt8], qos: QoS = .atMostOnce, retain: Bool = false)
-        throws(MQTTError)
-    {
+    /// Publishes from any thread. While `maxQueuedPublishes` are unacknowledged it waits
+    /// (bounded), or with `waitWhenFull: false` throws `queueFull` at once.
+    public func publish(
+        _ topic: String, payload: [UInt8], qos: QoS = .atMostOnce, retain: Bool = false, waitWhenFull: Bool = true
+    ) throws(MQTTError) {
         try payload.withUnsafeBufferPointer { (buffer) throws(MQTTError) in
             let bytes = UnsafeRawBufferPointer(buffer)
-            try engine.publish(topic: topic, payload: bytes, qos: qos, retain: retain)
+            try engine.publish(topic: topic, payload: bytes, qos: qos, retain: retain, waitWhenFull: waitWhenFull)
         }
     }
 
-    public func publish(_ topic: String, text: String, qos: QoS = .atMostOnce, retain: Bool = false)
-        throws(MQTTError)
-    {
-        try publish(topic, payload: Array(text.utf8), qos: qos, retain: retain)
+    public func publish(
+        _ topic: String, text: String, qos: QoS = .atMostOnce, retain: Bool = false, waitWhenFull: Bool = true
+    ) throws(MQTTError) {
+        try publish(topic, payload: Array(text.utf8), qos: qos, retain: retain, waitWhenFull: waitWhenFull)
     }
 
     /// Waits until everything published so far is written (QoS 0) or acknowledged (QoS 1).

@@ -12,6 +12,8 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidConfiguration(String)
     case notConnected
     case timedOut(String)
+    /// `maxQueuedPublishes` messages wait for the broker and the caller asked not to wait.
+    case queueFull(limit: Int)
     case stopped
 
     public var description: String {
@@ -30,6 +32,8 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
             return "not connected to the broker"
         case .timedOut(let what):
             return "timed out \(what)"
+        case let .queueFull(limit):
+            return "\(limit) publishes already wait for the broker"
         case .stopped:
             return "the client was stopped"
         }

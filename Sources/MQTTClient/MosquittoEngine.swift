@@ -185,10 +185,13 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
-    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: QoS, retain: Bool) throws(MQTTError) {
+    func publish(topic: String, payload: UnsafeRawBufferPointer, qos: QoS, retain: Bool, waitWhenFull: Bool = true)
+        throws(MQTTError)
+    {
         if stopRequested.load(ordering: .relaxed) { throw .stopped }
         let limit = UInt64(configuration.maxQueuedPublishes)
         if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
+            guard waitWhenFull else { throw .queueFull(limit: Int(limit)) }
             // Wait for half the queue to drain, not one slot: one wake-up per many acknowledgements.
             try waitForQueue(below: max(1, limit / 2), timeout: 60)
         }

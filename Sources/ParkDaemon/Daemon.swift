@@ -11,6 +11,8 @@ public final class Daemon: @unchecked Sendable {
     private let logger: Logger
     public let pipeline: IngestPipeline
     private let stopSignal = DispatchSemaphore(value: 0)
+    private var publishClient: MQTTClient?
+    private var alertsUnpublished = 0
     private var signalSources: [DispatchSourceSignal] = []
 
     public init(configuration: DaemonConfiguration, logger: Logger) {
@@ -64,6 +66,16 @@ public final class Daemon: @unchecked Sendable {
         let scheduler = SummaryScheduler(
             pipeline: pipeline, file: summaries, intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes,
             logger: logger)
+        if let topic = s.mqttTopic {
+            scheduler.onLine = { [logger] line in
+                do {
+                    try client.publish(topic, text: line, qos: .atLeastOnce, retain: true, waitWhenFull: false)
+                } catch {
+                    logger.warning("summary not published to \(topic): \(error)")
+                }
+            }
+        }
+        publishClient = client
         scheduler.start(at: WallClock.now())
         var lastSave = WallClock.now()
         while true {
@@ -80,6 +92,10 @@ public final class Daemon: @unchecked Sendable {
             }
         }
 
+        // Ingest stops with the connection; the last lines go to the files only.
+        writeAlerts(to: alerts)
+        scheduler.onLine = nil
+        publishClient = nil
         client.stop()
         writeAlerts(to: alerts)
         alerts.close()
@@ -113,6 +129,23 @@ public final class Daemon: @unchecked Sendable {
             try writer.write(alerts)
         } catch {
             logger.error("\(error)")
+        }
+        if let template = configuration.alerts.mqttTopic, let client = publishClient {
+            let offset = configuration.summaries.utcOffsetMinutes
+            for alert in alerts {
+                let topic = template.replacingOccurrences(of: "{park}", with: alert.series.park)
+                    .replacingOccurrences(of: "{pillar}", with: alert.series.pillar.rawValue)
+                    .replacingOccurrences(of: "{severity}", with: alert.severity.rawValue)
+                    .replacingOccurrences(of: "{rule}", with: alert.rule)
+                do {
+                    try client.publish(
+                        topic, text: AlertFormat.json(alert, utcOffsetMinutes: offset), qos: .atLeastOnce, waitWhenFull: false)
+                } catch {
+                    // The file has every alert; the broker copy is best effort and its losses are counted.
+                    alertsUnpublished += 1
+                    logger.warning("alert not published to \(topic): \(error) (\(alertsUnpublished) so far)")
+                }
+            }
         }
         for alert in alerts where alert.state == .firing && !alert.repeated {
             logger.notice("alert firing: \(alert.rule) \(alert.series)", metadata: ["severity": "\(alert.severity.rawValue)"])

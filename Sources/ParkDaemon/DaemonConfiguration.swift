@@ -43,6 +43,8 @@ public struct DaemonConfiguration: Sendable {
         /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
         public var utcOffsetMinutes = 7 * 60
         public var rotation = LineFile.Rotation()
+        /// Publish each summary line here (QoS 1, retained: a newcomer gets the latest).
+        public var mqttTopic: String?
     }
 
     public var file: String
@@ -74,6 +76,8 @@ public struct DaemonConfiguration: Sendable {
         /// One readable line per transition, for operators.
         public var log: String?
         public var rotation = LineFile.Rotation()
+        /// Publish each transition here (QoS 1); `{park}`, `{pillar}`, `{severity}`, `{rule}` are filled in.
+        public var mqttTopic: String?
     }
 
     public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
@@ -127,11 +131,12 @@ private struct ConfigurationParser {
             if topicList.isEmpty { throw topics.error("needs at least one pattern") }
         }
         let summariesNode = top["summaries"]
-        let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset", "max_bytes", "keep"])
+        let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset", "max_bytes", "keep", "mqtt_topic"])
         var summaries = DaemonConfiguration.Summaries(
             path: resolve(try summaryFields?["path"]?.nonEmptyString() ?? "summaries.jsonl"))
         if let interval = summaryFields?["interval"] { summaries.interval = try interval.duration(in: 1...86400) }
         if let fields = summaryFields { summaries.rotation = try Self.rotation(fields) }
+        if let node = summaryFields?["mqtt_topic"] { summaries.mqttTopic = try Self.topic(node) }
         if let offset = summaryFields?["utc_offset"] {
             let text = try offset.string()
             guard let minutes = Self.utcOffset(text) else {
@@ -139,11 +144,12 @@ private struct ConfigurationParser {
             }
             summaries.utcOffsetMinutes = minutes
         }
-        let alertFields = try top["alerts"]?.fields(["path", "log", "max_bytes", "keep"])
+        let alertFields = try top["alerts"]?.fields(["path", "log", "max_bytes", "keep", "mqtt_topic"])
         var alerts = DaemonConfiguration.Alerts(
             path: resolve(try alertFields?["path"]?.nonEmptyString() ?? "alerts.jsonl"),
             log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in resolve(try node.nonEmptyString()) })
         if let fields = alertFields { alerts.rotation = try Self.rotation(fields) }
+        if let node = alertFields?["mqtt_topic"] { alerts.mqttTopic = try Self.topic(node) }
         var configuration = DaemonConfiguration(
             file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
             stateDirectory: resolve(try top["state_dir"]?.nonEmptyString() ?? "state"))
@@ -257,6 +263,12 @@ private struct ConfigurationParser {
             }
         }
         return configuration
+    }
+
+    static func topic(_ node: YAMLValue) throws(ConfigurationError) -> String {
+        let text = try node.nonEmptyString()
+        guard !text.contains("+") && !text.contains("#") else { throw node.error("a topic to publish to has no wildcards") }
+        return text
     }
 
     static func rotation(_ fields: Fields) throws(ConfigurationError) -> LineFile.Rotation {
@@ -546,12 +558,14 @@ extension DaemonConfiguration {
         lines.append("  path: \(summaries.path)")
         lines.append("  interval: \(DurationText.format(summaries.interval))")
         lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
+        if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
         lines.append("state_dir: \(stateDirectory)")
         lines.append("alerts:")
         lines.append("  path: \(alerts.path)")
         if let log = alerts.log { lines.append("  log: \(log)") }
+        if let topic = alerts.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
         lines.append("  max_bytes: \(alerts.rotation.maxBytes)")
         lines.append("  keep: \(alerts.rotation.keep)")
         if !ruleFiles.isEmpty {

@@ -12,6 +12,8 @@ final class SummaryScheduler {
     private let logger: Logger
     private var intervalStart: EventTime?
     private var nextBoundary = EventTime(milliseconds: .max)
+    /// Also handed each line (MQTT publish in `run`).
+    var onLine: ((String) -> Void)?
 
     init(pipeline: IngestPipeline, file: LineFile, intervalSeconds: Double, utcOffsetMinutes: Int, logger: Logger) {
         self.pipeline = pipeline
@@ -54,5 +56,6 @@ final class SummaryScheduler {
         } catch {
             logger.error("\(error)")
         }
+        onLine?(line)
     }
 }

@@ -1,0 +1,62 @@
+import BrokerHarness
+import Foundation
+import MQTTClient
+import Testing
+
+@Suite("Alerts and summaries published to the broker")
+struct PublishOutputsTests {
+    @Test("each alert goes to its topic at QoS 1; the latest summary is retained for newcomers")
+    func published() throws {
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "publish-outputs")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let received = Received()
+        let watcher = try MQTTClient(
+            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "operator", subscriptions: [.init("parkd/#")]),
+            onMessage: { received.add($0) })
+        watcher.start()
+        try watcher.waitUntilConnected(timeout: 10)
+        let parkd = try ParkdProcess(
+            directory: directory,
+            configuration: """
+                broker: {url: "\(broker.url)", client_id: parkd-pub, reconnect: {initial: 100ms, max: 1s}}
+                summaries: {path: summaries.jsonl, interval: 1s, mqtt_topic: parkd/summary}
+                rules:
+                  - {id: too-high, severity: critical, match: {kind: pm25}, when: {above: 50}}
+                alerts: {path: alerts.jsonl, mqtt_topic: "parkd/{park}/alerts/{severity}"}
+                """)
+        #expect(parkd.waitForLog("connected to"))
+        Thread.sleep(forTimeInterval: 0.3)
+        let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
+        sensor.start()
+        try sensor.waitUntilConnected(timeout: 10)
+        try sensor.publish("parks/bau-bang/z/emissions/pm25/aq-1", text: #"{"value": 80}"#, qos: .atLeastOnce)
+        try sensor.flush()
+        #expect(received.wait(timeout: 10) { $0.contains { $0.topic == "parkd/bau-bang/alerts/critical" } })
+        #expect(received.wait(timeout: 10) { $0.contains { $0.topic == "parkd/summary" } })
+        let alert = try #require(received.all.first { $0.topic == "parkd/bau-bang/alerts/critical" })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(alert.payload)) as? [String: Any])
+        #expect(object["rule"] as? String == "too-high" && object["state"] as? String == "firing" && object["value"] as? Double == 80)
+        #expect(alert.qos == 1)
+
+        // A newcomer gets the retained latest summary straight away.
+        let late = Received()
+        let newcomer = try MQTTClient(
+            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "late", cleanSession: true, subscriptions: [.init("parkd/summary")]),
+            onMessage: { late.add($0) })
+        newcomer.start()
+        #expect(late.wait(timeout: 10) { $0.contains { $0.retain } })
+        #expect(parkd.terminate() == 0)
+    }
+}
+
+extension Received {
+    func wait(timeout: Double, until predicate: ([MQTTMessage]) -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if predicate(all) { return true }
+            usleep(50_000)
+        }
+        return predicate(all)
+    }
+}
