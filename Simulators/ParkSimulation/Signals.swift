@@ -9,8 +9,10 @@ struct LocalClock {
     let hour: Double  // 0..<24, fractional
     let month: Int  // 1...12
     let weekday: Int  // 0 = Monday ... 6 = Sunday
+    let isPeakTariff: Bool
 
     init(_ time: EventTime, utcOffsetMinutes: Int) {
+        isPeakTariff = EVNTariff.period(at: time, utcOffsetMinutes: utcOffsetMinutes) == .peak
         let local = time.milliseconds + Int64(utcOffsetMinutes) * 60_000
         let dayMillis = ((local % 86_400_000) + 86_400_000) % 86_400_000
         hour = Double(dayMillis) / 3_600_000
@@ -19,10 +21,6 @@ struct LocalClock {
         month = RFC3339.civilFromDays(days).1
     }
 
-    /// EVN time-of-use peak: Monday–Saturday 09:30–11:30 and 17:00–20:00.
-    var isPeakTariff: Bool {
-        weekday != 6 && ((9.5..<11.5).contains(hour) || (17..<20).contains(hour))
-    }
 }
 
 /// What a kind's value would be with no noise at a given local time: the realistic shapes of

@@ -69,6 +69,8 @@ public struct DaemonConfiguration: Sendable {
     public var alerts: Alerts
     /// Where parkd keeps what must survive a restart (active alerts).
     public var stateDirectory: String
+    /// Park facts for summaries: area and green-area target.
+    public var parks: [String: ParkSite] = [:]
 
     public struct Alerts: Sendable {
         /// JSON Lines, one alert transition a line.
@@ -119,7 +121,7 @@ private struct ConfigurationParser {
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
-            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir",
+            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "parks",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -207,6 +209,22 @@ private struct ConfigurationParser {
                 let pillarText = try value("pillar")
                 guard let pillar = Pillar(rawValue: pillarText) else { throw item.error("pillar '\(pillarText)' is not energy, emissions or green") }
                 return SeriesID(park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"), sensor: try value("sensor"))
+            }
+        }
+        if let parks = top["parks"] {
+            guard case .mapping(let mapping) = parks.node else { throw parks.error("expected a mapping of park id to {area_m2, green_target}") }
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                let site = YAMLValue(node: value, path: "parks.\(name)", file: file)
+                let f = try site.fields(["area_m2", "green_target"])
+                var park = ParkSite()
+                if let v = f["area_m2"] { park.areaM2 = Double(try v.int(in: 1...1_000_000_000_000)) }
+                if let v = f["green_target"] {
+                    let text = try v.string()
+                    guard let share = Double(text), (0...1).contains(share) else { throw v.error("expected a share 0...1, found '\(text)'") }
+                    park.greenTarget = share
+                }
+                configuration.parks[name] = park
             }
         }
         if let catalog = top["catalog"] {
@@ -489,7 +507,8 @@ extension DaemonConfiguration {
                     kindAliases: topic.kinds)
             },
             catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
-            limits: .init(maxSeries: maxSeries), validity: validity, rules: rules, expectedSensors: expectedSensors)
+            limits: .init(maxSeries: maxSeries), validity: validity, rules: rules, expectedSensors: expectedSensors,
+            parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes)
     }
 
     /// The effective configuration as YAML, every default filled in, secrets masked.

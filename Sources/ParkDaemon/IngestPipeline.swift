@@ -22,14 +22,20 @@ public final class IngestPipeline: Sendable {
         public var validity: ValidityRule
         public var rules: [Rule] = []
         public var expectedSensors: [SeriesID] = []
+        /// Park facts summaries need (area, green-area target).
+        public var parks: [String: ParkSite] = [:]
+        /// The park's local time, for EVN tariff periods.
+        public var utcOffsetMinutes = 420
         /// Alert transitions held for the writer; past this many, new ones are dropped and counted.
         public var alertQueueLimit = 10_000
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
             allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(), validity: ValidityRule = ValidityRule(),
-            rules: [Rule] = [], expectedSensors: [SeriesID] = []
+            rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:], utcOffsetMinutes: Int = 420
         ) {
+            self.parks = parks
+            self.utcOffsetMinutes = utcOffsetMinutes
             self.validity = validity
             self.rules = rules
             self.expectedSensors = expectedSensors
@@ -47,6 +53,12 @@ public final class IngestPipeline: Sendable {
         public var outcomes = SeriesState.Counts()
         public var last: Double = .nan
         public var lastTime = EventTime(milliseconds: 0)
+        /// Accepted values over the interval.
+        public var sum = 0.0
+        public var count = 0
+        /// For counters: the increase over the interval (resets handled), and its part in EVN peak hours.
+        public var increase = 0.0
+        public var peakTariffIncrease = 0.0
     }
 
     public struct SeriesReport: Sendable {
@@ -61,6 +73,8 @@ public final class IngestPipeline: Sendable {
         public var counters: IngestCounters
         public var series: [SeriesReport]
         public var seriesTotal: Int
+        /// Per park and pillar (filled by `takeInterval(from:to:)`).
+        public var parks: [ParkSummary] = []
     }
 
     private struct TopicEntry {
@@ -88,6 +102,13 @@ public final class IngestPipeline: Sendable {
         /// The newest event time of any accepted reading: the clock silence is measured on
         /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
         var newest = EventTime(milliseconds: .min)
+        /// Per series: the last accepted counter value, and its share of its park's 15-minute demand.
+        var lastCounter: [Double?] = []
+        var meterDemand: [Double] = []
+        /// Per park: the sum of its meters' 15-minute means, and its highest value this interval.
+        var demand: [String: (total: Double, peak: Double?)] = [:]
+        /// Regulatory alert episodes, for minutes in exceedance.
+        var episodes: [String: (series: SeriesID, since: EventTime, end: EventTime?)] = [:]
     }
 
     private static let overLimit: Int32 = -2
@@ -169,12 +190,38 @@ public final class IngestPipeline: Sendable {
                     if normalised.time > state.newest { state.newest = normalised.time }
                     state.intervals[s].last = normalised.value
                     state.intervals[s].lastTime = normalised.time
+                    state.intervals[s].sum += normalised.value
+                    state.intervals[s].count += 1
+                    if state.states[s].settings.shape == .counter {
+                        if let previous = state.lastCounter[s] {
+                            let delta = normalised.value >= previous ? normalised.value - previous : normalised.value
+                            state.intervals[s].increase += delta
+                            if EVNTariff.period(at: normalised.time, utcOffsetMinutes: settings.utcOffsetMinutes) == .peak {
+                                state.intervals[s].peakTariffIncrease += delta
+                            }
+                        }
+                        state.lastCounter[s] = normalised.value
+                    } else if id.kind == "active_power", let ring = state.states[s].windows.first(where: { $0.spec.name == "15m" }) {
+                        let mean = ring.stats(at: normalised.time, quantiles: false).mean
+                        var park = state.demand[id.park] ?? (0, nil)
+                        park.total += mean - state.meterDemand[s]
+                        park.peak = max(park.peak ?? park.total, park.total)
+                        state.meterDemand[s] = mean
+                        state.demand[id.park] = park
+                    }
                 }
             }
         }
     }
 
     private func enqueue(_ transitions: [AlertTransition], in state: inout State) {
+        for transition in transitions where transition.reference != nil && !transition.repeated {
+            if transition.state == .firing {
+                state.episodes[transition.id] = (transition.series, transition.since, nil)
+            } else {
+                state.episodes[transition.id]?.end = transition.at
+            }
+        }
         for transition in transitions {
             if state.alerts.count < settings.alertQueueLimit {
                 state.alerts.append(transition)
@@ -251,6 +298,8 @@ public final class IngestPipeline: Sendable {
             seriesSettings.range = info.range
         }
         state.series.append(id)
+        state.lastCounter.append(nil)
+        state.meterDemand.append(0)
         state.states.append(SeriesState(windows: settings.windows, settings: seriesSettings))
         state.intervals.append(SeriesInterval())
         state.seriesSlots[id] = slot
@@ -264,9 +313,12 @@ public final class IngestPipeline: Sendable {
         state.badInput.record(reason, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
     }
 
-    /// The current interval's figures, with each reporting series' windows; starts a new interval.
-    public func takeInterval() -> Snapshot {
+    /// The current interval's figures, with each reporting series' windows and, given the
+    /// interval's bounds, the per-park and per-pillar summaries; starts a new interval.
+    public func takeInterval(from: EventTime? = nil, to: EventTime? = nil) -> Snapshot {
         state.withLock { state in
+            var parks: [ParkSummary] = []
+            if let from, let to { parks = parkSummaries(&state, from: from, to: to) }
             var series: [SeriesReport] = []
             for (index, interval) in state.intervals.enumerated() where interval.readings > 0 {
                 let seriesState = state.states[index]
@@ -286,7 +338,41 @@ public final class IngestPipeline: Sendable {
             state.total.add(counters)
             state.interval = IngestCounters()
             state.badInput.flushSuppressed()
-            return Snapshot(counters: counters, series: series, seriesTotal: state.series.count)
+            return Snapshot(counters: counters, series: series, seriesTotal: state.series.count, parks: parks)
+        }
+    }
+
+    /// Must run before the interval's series figures are reset.
+    private func parkSummaries(_ state: inout State, from: EventTime, to: EventTime) -> [ParkSummary] {
+        var builders: [ParkPillar: ParkSummary.Builder] = [:]
+        for (index, id) in state.series.enumerated() {
+            builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].add(id, state.intervals[index])
+        }
+        for id in settings.expectedSensors {
+            builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].expected += 1
+        }
+        if let engine = state.engine {
+            for alert in engine.firing {
+                guard let rule = settings.rules.first(where: { $0.id == alert.rule }), case .stale = rule.condition else { continue }
+                builders[ParkPillar(park: alert.series.park, pillar: alert.series.pillar)]?.staleSensors.insert(alert.series)
+            }
+        }
+        for (id, episode) in state.episodes {
+            let start = max(episode.since, from)
+            let end = min(episode.end ?? to, to)
+            if end > start {
+                let key = ParkPillar(park: episode.series.park, pillar: episode.series.pillar)
+                builders[key, default: .init()].exceedanceMilliseconds[episode.series.kind, default: 0] +=
+                    end.milliseconds - start.milliseconds
+            }
+            if let ended = episode.end, ended <= to { state.episodes[id] = nil }
+        }
+        for (park, demand) in state.demand {
+            builders[ParkPillar(park: park, pillar: .energy)]?.peakDemand = demand.peak
+            state.demand[park]?.peak = nil
+        }
+        return builders.sorted { ($0.key.park, $0.key.pillar.rawValue) < ($1.key.park, $1.key.pillar.rawValue) }.map {
+            $0.value.build(park: $0.key.park, pillar: $0.key.pillar, site: settings.parks[$0.key.park])
         }
     }
 

@@ -12,7 +12,7 @@ struct RuleParser {
 
     static let keys = [
         "id", "description", "severity", "reference", "match", "when", "for", "renotify", "hours", "stale",
-        "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate", "require_valid",
+        "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate", "require_valid", "from", "until",
     ]
 
     func parse(_ item: YAMLValue) throws(ConfigurationError) -> Rule {
@@ -58,6 +58,8 @@ struct RuleParser {
         rule.utcOffsetMinutes = utcOffsetMinutes
         rule.validity = validity
         if let node = f["require_valid"] { rule.requireValid = try node.bool() }
+        rule.validFrom = try f["from"].map(date)
+        rule.validUntil = try f["until"].map(date)
         if let window = rule.windowName, !windows.contains(window) {
             throw item.error("rule '\(id)' reads window '\(window)', which is not configured (windows: \(windows.sorted().joined(separator: ", ")))")
         }
@@ -109,6 +111,17 @@ struct RuleParser {
             guard let limit = c["limit"] else { throw node.error("rate needs 'limit' (per second)") }
             return .rateOfChange(window: try c["window"]?.nonEmptyString() ?? "1m", limit: try number(limit))
         }
+    }
+
+    /// A date (`2026-01-01`, midnight in the park's local time) or an RFC 3339 instant.
+    private func date(_ node: YAMLValue) throws(ConfigurationError) -> EventTime {
+        let text = try node.string()
+        if let instant = RFC3339.parse(Array(text.utf8)) { return instant }
+        let offset = SummaryFormat.offsetText(utcOffsetMinutes)
+        guard let day = RFC3339.parse(Array("\(text)T00:00:00\(offset)".utf8)) else {
+            throw node.error("expected a date such as 2026-01-01, found '\(text)'")
+        }
+        return day
     }
 
     private func number(_ node: YAMLValue) throws(ConfigurationError) -> Double {

@@ -19,6 +19,7 @@ public enum SummaryFormat {
         }
         line.addRaw("rejected", rejected.finished())
         line.addRaw("quality", quality(snapshot.counters.outcomes))
+        line.addRaw("parks", "[" + snapshot.parks.map(\.json).joined(separator: ",") + "]")
         line.add("series_total", snapshot.seriesTotal)
         line.add("series_reporting", snapshot.series.count)
         let sorted = snapshot.series.sorted { $0.id.description < $1.id.description }

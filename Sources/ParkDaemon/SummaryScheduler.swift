@@ -50,7 +50,8 @@ final class SummaryScheduler {
     }
 
     private func write(from: EventTime, to: EventTime) {
-        let line = SummaryFormat.line(pipeline.takeInterval(), from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
+        let line = SummaryFormat.line(
+            pipeline.takeInterval(from: from, to: to), from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
         do {
             try file.append(line)
         } catch {

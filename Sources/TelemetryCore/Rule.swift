@@ -123,6 +123,9 @@ public struct Rule: Sendable, Equatable {
     /// Regulatory averages count only when the window holds enough data (`validity`):
     /// a 24 h mean of one reading is not a daily average.
     public var requireValid = false
+    /// The rule applies from / until these instants (a limit that changes on a date).
+    public var validFrom: EventTime?
+    public var validUntil: EventTime?
     public var validity = ValidityRule()
 
     public static func == (a: Rule, b: Rule) -> Bool {
@@ -130,11 +133,14 @@ public struct Rule: Sendable, Equatable {
             && a.matcher == b.matcher && a.condition == b.condition && a.forMilliseconds == b.forMilliseconds
             && a.renotifyMilliseconds == b.renotifyMilliseconds && a.activeMinutes?.start == b.activeMinutes?.start
             && a.activeMinutes?.end == b.activeMinutes?.end && a.utcOffsetMinutes == b.utcOffsetMinutes
-            && a.requireValid == b.requireValid && a.validity == b.validity
+            && a.requireValid == b.requireValid && a.validity == b.validity && a.validFrom == b.validFrom
+            && a.validUntil == b.validUntil
     }
 
     /// Whether the rule applies at `time` (its `activeMinutes`, in the park's local time).
     public func isActive(at time: EventTime) -> Bool {
+        if let validFrom, time < validFrom { return false }
+        if let validUntil, time >= validUntil { return false }
         guard let (start, end) = activeMinutes else { return true }
         let local = time.milliseconds + Int64(utcOffsetMinutes) * 60_000
         let minute = Int(((local % 86_400_000) + 86_400_000) % 86_400_000 / 60_000)

@@ -20,6 +20,9 @@ struct AlertReplayTests {
             add(minute, "parks/p/z/emissions/pm25/aq-1", #"{"value": \#(pm), "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
             let energy = minute < 600 ? 1000 + minute : minute - 600  // replaced at minute 600
             add(minute, "parks/p/z/energy/energy/m-1", #"{"value": \#(energy), "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
+            if minute % 60 == 0 {
+                add(minute, "parks/p/z/green/green_area/g-1", #"{"value": 120000, "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
+            }
             if minute < 300 {
                 add(minute, "parks/p/z/energy/active_power/m-2", #"{"value": 500, "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
             }
@@ -47,6 +50,7 @@ struct AlertReplayTests {
         try """
         broker: {url: mqtt://127.0.0.1}
         summaries: {interval: 1h}
+        parks: {p: {area_m2: 1000000}}
         rules:
           - {id: pm25-24h, description: "PM2.5 24 h mean over 45", severity: critical, reference: "QCVN 05:2023/BTNMT", match: {kind: pm25}, when: {window: 24h, stat: mean, above: 45}}
           - {id: reset, description: "meter went back", severity: info, match: {kind: energy}, counter_reset: {window: 1h}}
@@ -86,5 +90,29 @@ struct AlertReplayTests {
         #expect(lines.count == 4)
         #expect(lines.last?.hasPrefix("2026-11-23T22:51:00 FIRING   critical pm25-24h  PM2.5 24 h mean over 45: 24h mean 45.") == true, "\(log)")
         #expect(first.log.contains("4 alert lines"), "\(first.log)")
+
+        // Per-park and per-pillar summary figures with known answers.
+        let summaries = try String(contentsOf: directory.appendingPathComponent("a-summaries.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        func park(_ hour: Int, _ pillar: String) throws -> [String: Any] {
+            let line = try #require(summaries.first { ($0["from"] as? String)?.hasPrefix(String(format: "2026-11-23T%02d:00", hour)) == true })
+            return try #require((line["parks"] as? [[String: Any]])?.first { $0["pillar"] as? String == pillar })
+        }
+        #expect(try park(0, "energy")["energy_kwh"] as? Double == 59)  // readings 00:00..00:59, one kWh a minute
+        #expect(try park(1, "energy")["energy_kwh"] as? Double == 60)
+        #expect(try park(9, "energy")["peak_tariff_kwh"] as? Double == 30)  // EVN peak from 09:30 on a Monday
+        #expect(try park(10, "energy")["energy_kwh"] as? Double == 59)  // the replaced meter starts again at 0
+        #expect(try park(10, "energy")["peak_tariff_kwh"] as? Double == 59)
+        #expect(try park(2, "energy")["peak_demand_15m_kw"] as? Double == 500)
+        #expect(try park(2, "energy")["peak_tariff_kwh"] as? Double == 0)
+        #expect((try park(22, "emissions")["exceedance_minutes"] as? [String: Double])?["pm25"] == 9)  // 22:51 to 23:00
+        #expect((try park(23, "emissions")["exceedance_minutes"] as? [String: Double])?["pm25"] == 60)
+        #expect((try park(21, "emissions")["means"] as? [String: Double])?["pm25"] == 80)
+        let green = try park(3, "green")
+        #expect(green["green_coverage"] as? Double == 0.12 && green["green_target"] as? Double == 0.1)
+        #expect(green["green_target_met"] as? Bool == true)
+        let quality = try #require(try park(6, "energy")["data_quality"] as? [String: Any])
+        #expect(quality["known_sensors"] as? Int == 2 && quality["reporting_sensors"] as? Int == 1)  // m-2 went silent
+        #expect(quality["stale_sensors"] as? Int == 1 && quality["completeness"] as? Double == 0.5)
     }
 }

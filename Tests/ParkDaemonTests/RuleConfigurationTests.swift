@@ -94,6 +94,12 @@ struct RuleConfigurationTests {
         #expect(rule("qcvn40b-ph-low")?.condition == .threshold(source: .window("1h", .mean), above: false, limit: 5.5, clear: 5.7))
         #expect(rule("qcvn26-noise-night")?.activeMinutes?.start == 21 * 60)
         #expect(rule("qcvn05-pm25-24h")?.requireValid == true)
+        // PM2.5: 50 µg/m³ until 2025-12-31, 45 from 2026-01-01 (park local time).
+        let newYear = RFC3339.parse(Array("2026-01-01T00:00:00+07:00".utf8))!
+        let before = EventTime(milliseconds: newYear.milliseconds - 1)
+        #expect(rule("qcvn05-pm25-24h")?.isActive(at: newYear) == true && rule("qcvn05-pm25-24h")?.isActive(at: before) == false)
+        #expect(rule("qcvn05-pm25-24h-2025")?.isActive(at: before) == true && rule("qcvn05-pm25-24h-2025")?.isActive(at: newYear) == false)
+        #expect(rule("qcvn05-pm25-24h-2025")?.condition == .threshold(source: .window("24h", .mean), above: true, limit: 50, clear: nil))
         let columnA = try DaemonConfiguration.parse(
             "broker: {url: mqtt://h}\nrule_files: [../rules/qcvn40-2011-wastewater-a.yaml]\n",
             file: Self.deploy.appendingPathComponent("config/x.yaml").path)

@@ -1,0 +1,149 @@
+import TelemetryCore
+
+/// What parkd knows of a park beyond its sensors: its area and green-area target.
+public struct ParkSite: Sendable, Equatable {
+    public var areaM2: Double?
+    /// Share of the park's area that should be green: 10 % (Circular 35/2015/TT-BTNMT).
+    public var greenTarget: Double = 0.10
+    public init(areaM2: Double? = nil, greenTarget: Double = 0.10) {
+        self.areaM2 = areaM2
+        self.greenTarget = greenTarget
+    }
+}
+
+struct ParkPillar: Hashable {
+    var park: String
+    var pillar: Pillar
+}
+
+/// One park and pillar over one summary interval: what an energy manager, an environment
+/// officer or an auditor reads.
+public struct ParkSummary: Sendable, Equatable {
+    public var park: String
+    public var pillar: Pillar
+    // Data quality
+    public var expectedSensors: Int
+    public var knownSensors: Int
+    public var reportingSensors: Int
+    public var staleSensors: Int
+    public var readings: Int
+    public var accepted: Int
+    public var quality: SeriesState.Counts
+    // Energy
+    public var energyKWh: Double?
+    public var pvKWh: Double?
+    public var peakTariffKWh: Double?
+    public var peakDemandKW: Double?
+    // Emissions and green: the interval mean of each kind, and minutes in regulatory exceedance
+    public var means: [String: Double]
+    public var exceedanceMinutes: [String: Double]
+    // Green
+    public var greenAreaM2: Double?
+    public var greenCoverage: Double?
+    public var greenTarget: Double?
+    public var irrigationM3: Double?
+
+    public var renewableShare: Double? {
+        guard let pv = pvKWh, let energy = energyKWh, energy > 0 else { return nil }
+        return pv / energy
+    }
+
+    /// Reporting sensors as a share of those expected (or known, when no inventory is given).
+    public var completeness: Double? {
+        let base = max(expectedSensors, knownSensors)
+        return base > 0 ? Double(reportingSensors) / Double(base) : nil
+    }
+
+    struct Builder {
+        var expected = 0
+        var known = 0
+        var reporting = 0
+        var readings = 0
+        var accepted = 0
+        var quality = SeriesState.Counts()
+        var increases: [String: Double] = [:]
+        var peakTariff = 0.0
+        var sums: [String: (sum: Double, count: Int)] = [:]
+        var lastGreenArea: [String: Double] = [:]
+        var staleSensors = Set<SeriesID>()
+        var exceedanceMilliseconds: [String: Int64] = [:]
+        var peakDemand: Double?
+
+        mutating func add(_ id: SeriesID, _ interval: IngestPipeline.SeriesInterval) {
+            known += 1
+            guard interval.readings > 0 else { return }
+            reporting += 1
+            readings += interval.readings
+            accepted += interval.outcomes.accepted
+            quality.add(interval.outcomes)
+            if interval.count > 0 {
+                sums[id.kind, default: (0, 0)].sum += interval.sum
+                sums[id.kind, default: (0, 0)].count += interval.count
+            }
+            if interval.increase != 0 { increases[id.kind, default: 0] += interval.increase }
+            if id.kind == "energy" { peakTariff += interval.peakTariffIncrease }
+            if id.kind == "green_area", interval.last.isFinite { lastGreenArea[id.sensor] = interval.last }
+        }
+
+        func build(park: String, pillar: Pillar, site: ParkSite?) -> ParkSummary {
+            var means: [String: Double] = [:]
+            for (kind, s) in sums where s.count > 0 && !(pillar == .energy && (kind == "energy" || kind == "pv_energy")) {
+                means[kind] = s.sum / Double(s.count)
+            }
+            let greenArea = lastGreenArea.isEmpty ? nil : lastGreenArea.values.reduce(0, +)
+            return ParkSummary(
+                park: park, pillar: pillar, expectedSensors: expected, knownSensors: known, reportingSensors: reporting,
+                staleSensors: staleSensors.count, readings: readings, accepted: accepted, quality: quality,
+                energyKWh: pillar == .energy ? increases["energy"] ?? 0 : nil,
+                pvKWh: pillar == .energy ? increases["pv_energy"] : nil,
+                peakTariffKWh: pillar == .energy ? peakTariff : nil,
+                peakDemandKW: pillar == .energy ? peakDemand : nil,
+                means: means,
+                exceedanceMinutes: exceedanceMilliseconds.mapValues { Double($0) / 60_000 },
+                greenAreaM2: greenArea,
+                greenCoverage: greenArea.flatMap { area in site?.areaM2.map { area / $0 } },
+                greenTarget: pillar == .green ? (site?.greenTarget ?? 0.10) : nil,
+                irrigationM3: pillar == .green ? increases["irrigation_volume"] : nil)
+        }
+    }
+
+    /// The summary as a JSON object with fixed field order.
+    var json: String {
+        var line = JSONLine()
+        line.add("park", park)
+        line.add("pillar", pillar.rawValue)
+        if let v = energyKWh { line.add("energy_kwh", v) }
+        if let v = peakDemandKW { line.add("peak_demand_15m_kw", v) }
+        if let v = pvKWh { line.add("pv_kwh", v) }
+        if let v = renewableShare { line.add("renewable_share", v) }
+        if let v = peakTariffKWh { line.add("peak_tariff_kwh", v) }
+        if !means.isEmpty {
+            var object = JSONLine()
+            for (kind, value) in means.sorted(by: { $0.key < $1.key }) { object.add(kind, value) }
+            line.addRaw("means", object.finished())
+        }
+        if !exceedanceMinutes.isEmpty {
+            var object = JSONLine()
+            for (kind, value) in exceedanceMinutes.sorted(by: { $0.key < $1.key }) { object.add(kind, value) }
+            line.addRaw("exceedance_minutes", object.finished())
+        }
+        if let v = greenAreaM2 { line.add("green_area_m2", v) }
+        if let v = greenCoverage { line.add("green_coverage", v) }
+        if let v = greenTarget { line.add("green_target", v) }
+        if let coverage = greenCoverage, let target = greenTarget { line.addRaw("green_target_met", coverage >= target ? "true" : "false") }
+        if let v = irrigationM3 { line.add("irrigation_m3", v) }
+        var q = JSONLine()
+        q.add("expected_sensors", expectedSensors)
+        q.add("known_sensors", knownSensors)
+        q.add("reporting_sensors", reportingSensors)
+        q.add("stale_sensors", staleSensors)
+        if let c = completeness { q.add("completeness", c) }
+        q.add("readings", readings)
+        q.add("accepted", accepted)
+        for outcome in [SeriesState.Outcome.invalid, .late, .duplicate, .outOfOrder, .calibrating, .error] {
+            q.add(outcome.rawValue, quality[outcome])
+        }
+        line.addRaw("data_quality", q.finished())
+        return line.finished()
+    }
+}
