@@ -59,6 +59,13 @@ for s in lines:
           f'series {s["series_reporting"]:3}/{s["series_total"]}  rejected {bad or "-"}  quality {quality or "-"}')
     total["messages"] += s["messages"]; total["readings"] += s["accepted"]
 print(f'    total: {total["messages"]} messages, {total["readings"]} readings accepted')
+busiest = max(lines, key=lambda l: l["messages"])
+print(f'\n    per park and pillar, {busiest["from"][11:19]}-{busiest["to"][11:19]}:')
+for p in busiest["parks"]:
+    q = p["data_quality"]
+    figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in p.items()
+               if k not in ("park", "pillar", "data_quality", "means")}
+    print(f'      {p["park"]}/{p["pillar"]:9} {figures}  sensors {q["reporting_sensors"]}/{q["known_sensors"]} reporting')
 last = next((l for l in reversed(lines) if l["series"]), None)
 if last:
     s = next((x for x in last["series"] if x["kind"] == "pm25"), last["series"][0])

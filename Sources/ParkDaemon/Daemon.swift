@@ -12,6 +12,8 @@ public final class Daemon: @unchecked Sendable {
     public let pipeline: IngestPipeline
     private let stopSignal = DispatchSemaphore(value: 0)
     private var publishClient: MQTTClient?
+    /// Alert and summary lines also go to standard output (in the foreground).
+    public var echo = false
     private var alertsUnpublished = 0
     private var signalSources: [DispatchSourceSignal] = []
 
@@ -66,13 +68,20 @@ public final class Daemon: @unchecked Sendable {
         let scheduler = SummaryScheduler(
             pipeline: pipeline, file: summaries, intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes,
             logger: logger)
+        let echo = self.echo
+        let tail = Tail(kind: .summaries, path: s.path, filter: .init(), json: false, colour: false)
         if let topic = s.mqttTopic {
             scheduler.onLine = { [logger] line in
+                if echo, let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
                 do {
                     try client.publish(topic, text: line, qos: .atLeastOnce, retain: true, waitWhenFull: false)
                 } catch {
                     logger.warning("summary not published to \(topic): \(error)")
                 }
+            }
+        } else if echo {
+            scheduler.onLine = { line in
+                if let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
             }
         }
         publishClient = client
@@ -146,6 +155,11 @@ public final class Daemon: @unchecked Sendable {
                     logger.warning("alert not published to \(topic): \(error) (\(alertsUnpublished) so far)")
                 }
             }
+        }
+        if echo {
+            let offset = configuration.summaries.utcOffsetMinutes
+            let text = alerts.map { AlertFormat.human($0, utcOffsetMinutes: offset) + "\n" }.joined()
+            FileHandle.standardOutput.write(Data(text.utf8))
         }
         for alert in alerts where alert.state == .firing && !alert.repeated {
             logger.notice("alert firing: \(alert.rule) \(alert.series)", metadata: ["severity": "\(alert.severity.rawValue)"])

@@ -25,6 +25,9 @@ struct Run: ParsableCommand {
     @Option(help: "Override broker.url, e.g. mqtt://127.0.0.1:1884.")
     var broker: String?
 
+    @Flag(inversion: .prefixedNo, help: "Also print alerts and summaries on standard output (default: when it is a terminal).")
+    var stdout: Bool?
+
     func run() throws {
         var configuration = try loadOrExit(config)
         if let broker {
@@ -37,6 +40,7 @@ struct Run: ParsableCommand {
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "parkd"))
+        daemon.echo = stdout ?? (isatty(1) != 0)
         daemon.installSignalHandlers()
         do {
             try daemon.run()

@@ -8,12 +8,12 @@ final class ParkdProcess {
     var logPath: String { directory.appendingPathComponent("parkd.log").path }
     var summariesPath: String { directory.appendingPathComponent("summaries.jsonl").path }
 
-    init(directory: URL, configuration: String) throws {
+    init(directory: URL, configuration: String, arguments: [String] = []) throws {
         self.directory = directory
         let configPath = directory.appendingPathComponent("parkd.yaml").path
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
         process = try ChildProcess(
-            try BuiltProduct.path("parkd"), ["run", "--config", configPath],
+            try BuiltProduct.path("parkd"), ["run", "--config", configPath] + arguments,
             outputPath: directory.appendingPathComponent("parkd.log").path)
     }
 

@@ -24,7 +24,7 @@ struct PublishOutputsTests {
                 rules:
                   - {id: too-high, severity: critical, match: {kind: pm25}, when: {above: 50}}
                 alerts: {path: alerts.jsonl, mqtt_topic: "parkd/{park}/alerts/{severity}"}
-                """)
+                """, arguments: ["--stdout"])
         #expect(parkd.waitForLog("connected to"))
         Thread.sleep(forTimeInterval: 0.3)
         let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
@@ -47,6 +47,9 @@ struct PublishOutputsTests {
         newcomer.start()
         #expect(late.wait(timeout: 10) { $0.contains { $0.retain } })
         #expect(parkd.terminate() == 0)
+        // In the foreground, alerts and summaries also go to standard output.
+        #expect(parkd.log.contains("FIRING   critical too-high"))
+        #expect(parkd.log.contains("messages 1  accepted 1"))
     }
 }
 
