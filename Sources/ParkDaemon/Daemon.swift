@@ -61,12 +61,12 @@ public final class Daemon: @unchecked Sendable {
             "parkd starting",
             metadata: [
                 "config": "\(configuration.file)", "broker": "\(configuration.broker.url)",
-                "summaries": "\(s.path)", "interval": "\(DurationText.format(s.interval))",
+                "summaries": "\(s.path)", "intervals": "\(s.intervals.map(DurationText.format).joined(separator: ","))",
             ])
         client.start()
 
         let scheduler = SummaryScheduler(
-            pipeline: pipeline, file: summaries, intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes,
+            pipeline: pipeline, file: summaries, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes,
             logger: logger)
         let echo = self.echo
         let tail = Tail(kind: .summaries, path: s.path, filter: .init(), json: false, colour: false)

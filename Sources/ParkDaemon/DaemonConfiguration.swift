@@ -39,7 +39,8 @@ public struct DaemonConfiguration: Sendable {
 
     public struct Summaries: Sendable {
         public var path: String
-        public var interval: Double = 60
+        /// One schedule per interval, shortest first: a line every minute, hour and day by default.
+        public var intervals: [Double] = [60, 3600, 86400]
         /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
         public var utcOffsetMinutes = 7 * 60
         public var rotation = LineFile.Rotation()
@@ -133,10 +134,20 @@ private struct ConfigurationParser {
             if topicList.isEmpty { throw topics.error("needs at least one pattern") }
         }
         let summariesNode = top["summaries"]
-        let summaryFields = try summariesNode?.fields(["path", "interval", "utc_offset", "max_bytes", "keep", "mqtt_topic"])
+        let summaryFields = try summariesNode?.fields(["path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic"])
         var summaries = DaemonConfiguration.Summaries(
             path: resolve(try summaryFields?["path"]?.nonEmptyString() ?? "summaries.jsonl"))
-        if let interval = summaryFields?["interval"] { summaries.interval = try interval.duration(in: 1...86400) }
+        if let interval = summaryFields?["interval"], let intervals = summaryFields?["intervals"] {
+            _ = intervals
+            throw interval.error("give interval or intervals, not both")
+        }
+        if let interval = summaryFields?["interval"] { summaries.intervals = [try interval.duration(in: 1...86400)] }
+        if let list = summaryFields?["intervals"] {
+            let values = try list.list().map { (item: YAMLValue) throws(ConfigurationError) in try item.duration(in: 1...(31 * 86400)) }
+            guard !values.isEmpty else { throw list.error("needs at least one interval") }
+            guard Set(values).count == values.count else { throw list.error("intervals must differ") }
+            summaries.intervals = values.sorted()
+        }
         if let fields = summaryFields { summaries.rotation = try Self.rotation(fields) }
         if let node = summaryFields?["mqtt_topic"] { summaries.mqttTopic = try Self.topic(node) }
         if let offset = summaryFields?["utc_offset"] {
@@ -508,7 +519,7 @@ extension DaemonConfiguration {
             },
             catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
             limits: .init(maxSeries: maxSeries), validity: validity, rules: rules, expectedSensors: expectedSensors,
-            parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes)
+            parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count)
     }
 
     /// The effective configuration as YAML, every default filled in, secrets masked.
@@ -575,7 +586,7 @@ extension DaemonConfiguration {
         }
         lines.append("summaries:")
         lines.append("  path: \(summaries.path)")
-        lines.append("  interval: \(DurationText.format(summaries.interval))")
+        lines.append("  intervals: [\(summaries.intervals.map(DurationText.format).joined(separator: ", "))]")
         lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
         if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")

@@ -26,14 +26,18 @@ public final class IngestPipeline: Sendable {
         public var parks: [String: ParkSite] = [:]
         /// The park's local time, for EVN tariff periods.
         public var utcOffsetMinutes = 420
+        /// How many summary schedules keep their own interval figures (1 m, 1 h, 1 d: 3).
+        public var schedules = 1
         /// Alert transitions held for the writer; past this many, new ones are dropped and counted.
         public var alertQueueLimit = 10_000
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
             allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(), validity: ValidityRule = ValidityRule(),
-            rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:], utcOffsetMinutes: Int = 420
+            rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:], utcOffsetMinutes: Int = 420,
+            schedules: Int = 1
         ) {
+            self.schedules = schedules
             self.parks = parks
             self.utcOffsetMinutes = utcOffsetMinutes
             self.validity = validity
@@ -59,6 +63,18 @@ public final class IngestPipeline: Sendable {
         /// For counters: the increase over the interval (resets handled), and its part in EVN peak hours.
         public var increase = 0.0
         public var peakTariffIncrease = 0.0
+
+        mutating func record(_ outcome: SeriesState.Outcome, _ reading: Reading, increase delta: Double, peakTariff: Bool) {
+            readings += 1
+            outcomes[outcome] += 1
+            guard outcome == .accepted else { return }
+            last = reading.value
+            lastTime = reading.time
+            sum += reading.value
+            count += 1
+            increase += delta
+            if peakTariff { peakTariffIncrease += delta }
+        }
     }
 
     public struct SeriesReport: Sendable {
@@ -91,8 +107,10 @@ public final class IngestPipeline: Sendable {
         var series: [SeriesID] = []
         var states: [SeriesState] = []
         var kinds: [KindInfo?] = []
-        var intervals: [SeriesInterval] = []
-        var interval = IngestCounters()
+        /// Per schedule, per series.
+        var intervals: [[SeriesInterval]] = []
+        /// Per schedule.
+        var interval: [IngestCounters] = []
         var total = IngestCounters()
         var scratch: [Reading] = []
         var badInput: BadInputLog
@@ -106,7 +124,7 @@ public final class IngestPipeline: Sendable {
         var lastCounter: [Double?] = []
         var meterDemand: [Double] = []
         /// Per park: the sum of its meters' 15-minute means, and its highest value this interval.
-        var demand: [String: (total: Double, peak: Double?)] = [:]
+        var demand: [String: (total: Double, peaks: [Double?])] = [:]
         /// Regulatory alert episodes, for minutes in exceedance.
         var episodes: [String: (series: SeriesID, since: EventTime, end: EventTime?)] = [:]
     }
@@ -120,7 +138,10 @@ public final class IngestPipeline: Sendable {
     public init(settings: Settings, logger: Logger) {
         self.settings = settings
         maxCachedTopics = settings.limits.maxSeries * 2 + 10_000
-        state = Mutex(State(badInput: BadInputLog(logger: logger)))
+        var initial = State(badInput: BadInputLog(logger: logger))
+        initial.intervals = Array(repeating: [], count: max(1, settings.schedules))
+        initial.interval = Array(repeating: IngestCounters(), count: max(1, settings.schedules))
+        state = Mutex(initial)
     }
 
     public func ingest(_ message: MQTTMessage, arrival: EventTime) {
@@ -130,7 +151,7 @@ public final class IngestPipeline: Sendable {
     /// Takes one message. `arrival` is the time a reading without its own takes.
     public func ingest(topic: String, payload: [UInt8], arrival: EventTime) {
         state.withLock { state in
-            state.interval.messages += 1
+            for k in state.interval.indices { state.interval[k].messages += 1 }
             var entry = state.topics[topic] ?? lookUp(topic, in: &state)
             guard entry.route >= 0, let base = entry.base else {
                 reject(.unknownTopic, topic: topic, arrival: arrival, in: &state,
@@ -146,7 +167,7 @@ public final class IngestPipeline: Sendable {
                     detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
                 return
             }
-            state.interval.readings += state.scratch.count
+            for k in state.interval.indices { state.interval[k].readings += state.scratch.count }
             for index in state.scratch.indices {
                 let reading = state.scratch[index]
                 let slot: Int32
@@ -183,29 +204,27 @@ public final class IngestPipeline: Sendable {
                         id, reading: normalised, outcome: outcome, state: state.states[s], at: normalised.time)
                     if !transitions.isEmpty { enqueue(transitions, in: &state) }
                 }
-                state.interval.outcomes[outcome] += 1
-                state.intervals[s].readings += 1
-                state.intervals[s].outcomes[outcome] += 1
+                let tariffPeak =
+                    outcome == .accepted && state.states[s].settings.shape == .counter
+                    && EVNTariff.period(at: normalised.time, utcOffsetMinutes: settings.utcOffsetMinutes) == .peak
+                var delta = 0.0
+                if outcome == .accepted && state.states[s].settings.shape == .counter {
+                    if let previous = state.lastCounter[s] {
+                        delta = normalised.value >= previous ? normalised.value - previous : normalised.value
+                    }
+                    state.lastCounter[s] = normalised.value
+                }
+                for k in state.interval.indices {
+                    state.interval[k].outcomes[outcome] += 1
+                    state.intervals[k][s].record(outcome, normalised, increase: delta, peakTariff: tariffPeak)
+                }
                 if outcome == .accepted {
                     if normalised.time > state.newest { state.newest = normalised.time }
-                    state.intervals[s].last = normalised.value
-                    state.intervals[s].lastTime = normalised.time
-                    state.intervals[s].sum += normalised.value
-                    state.intervals[s].count += 1
-                    if state.states[s].settings.shape == .counter {
-                        if let previous = state.lastCounter[s] {
-                            let delta = normalised.value >= previous ? normalised.value - previous : normalised.value
-                            state.intervals[s].increase += delta
-                            if EVNTariff.period(at: normalised.time, utcOffsetMinutes: settings.utcOffsetMinutes) == .peak {
-                                state.intervals[s].peakTariffIncrease += delta
-                            }
-                        }
-                        state.lastCounter[s] = normalised.value
-                    } else if id.kind == "active_power", let ring = state.states[s].windows.first(where: { $0.spec.name == "15m" }) {
+                    if id.kind == "active_power", let ring = state.states[s].windows.first(where: { $0.spec.name == "15m" }) {
                         let mean = ring.stats(at: normalised.time, quantiles: false).mean
-                        var park = state.demand[id.park] ?? (0, nil)
+                        var park = state.demand[id.park] ?? (0, Array(repeating: nil, count: state.interval.count))
                         park.total += mean - state.meterDemand[s]
-                        park.peak = max(park.peak ?? park.total, park.total)
+                        for k in park.peaks.indices { park.peaks[k] = max(park.peaks[k] ?? park.total, park.total) }
                         state.meterDemand[s] = mean
                         state.demand[id.park] = park
                     }
@@ -301,7 +320,7 @@ public final class IngestPipeline: Sendable {
         state.lastCounter.append(nil)
         state.meterDemand.append(0)
         state.states.append(SeriesState(windows: settings.windows, settings: seriesSettings))
-        state.intervals.append(SeriesInterval())
+        for k in state.intervals.indices { state.intervals[k].append(SeriesInterval()) }
         state.seriesSlots[id] = slot
         return slot
     }
@@ -309,18 +328,18 @@ public final class IngestPipeline: Sendable {
     private func reject(
         _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State, detail: String
     ) {
-        state.interval.rejected[reason, default: 0] += 1
+        for k in state.interval.indices { state.interval[k].rejected[reason, default: 0] += 1 }
         state.badInput.record(reason, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
     }
 
     /// The current interval's figures, with each reporting series' windows and, given the
     /// interval's bounds, the per-park and per-pillar summaries; starts a new interval.
-    public func takeInterval(from: EventTime? = nil, to: EventTime? = nil) -> Snapshot {
+    public func takeInterval(schedule k: Int = 0, from: EventTime? = nil, to: EventTime? = nil) -> Snapshot {
         state.withLock { state in
             var parks: [ParkSummary] = []
-            if let from, let to { parks = parkSummaries(&state, from: from, to: to) }
+            if let from, let to { parks = parkSummaries(&state, schedule: k, from: from, to: to) }
             var series: [SeriesReport] = []
-            for (index, interval) in state.intervals.enumerated() where interval.readings > 0 {
+            for (index, interval) in state.intervals[k].enumerated() where interval.readings > 0 {
                 let seriesState = state.states[index]
                 let windows = seriesState.windows.map { ring in
                     guard let now = seriesState.watermark else {
@@ -332,21 +351,22 @@ public final class IngestPipeline: Sendable {
                     SeriesReport(
                         id: state.series[index], interval: interval, shape: seriesState.settings.shape,
                         windows: windows))
-                state.intervals[index] = SeriesInterval()
+                state.intervals[k][index] = SeriesInterval()
             }
-            let counters = state.interval
-            state.total.add(counters)
-            state.interval = IngestCounters()
-            state.badInput.flushSuppressed()
+            let counters = state.interval[k]
+            // Totals follow the first schedule, so that nothing is counted twice.
+            if k == 0 { state.total.add(counters) }
+            state.interval[k] = IngestCounters()
+            if k == 0 { state.badInput.flushSuppressed() }
             return Snapshot(counters: counters, series: series, seriesTotal: state.series.count, parks: parks)
         }
     }
 
     /// Must run before the interval's series figures are reset.
-    private func parkSummaries(_ state: inout State, from: EventTime, to: EventTime) -> [ParkSummary] {
+    private func parkSummaries(_ state: inout State, schedule k: Int, from: EventTime, to: EventTime) -> [ParkSummary] {
         var builders: [ParkPillar: ParkSummary.Builder] = [:]
         for (index, id) in state.series.enumerated() {
-            builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].add(id, state.intervals[index])
+            builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].add(id, state.intervals[k][index])
         }
         for id in settings.expectedSensors {
             builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].expected += 1
@@ -365,11 +385,12 @@ public final class IngestPipeline: Sendable {
                 builders[key, default: .init()].exceedanceMilliseconds[episode.series.kind, default: 0] +=
                     end.milliseconds - start.milliseconds
             }
-            if let ended = episode.end, ended <= to { state.episodes[id] = nil }
+            // Kept until the longest schedule has counted it.
+            if let ended = episode.end, ended <= to, k == state.interval.count - 1 { state.episodes[id] = nil }
         }
         for (park, demand) in state.demand {
-            builders[ParkPillar(park: park, pillar: .energy)]?.peakDemand = demand.peak
-            state.demand[park]?.peak = nil
+            builders[ParkPillar(park: park, pillar: .energy)]?.peakDemand = demand.peaks[k]
+            state.demand[park]?.peaks[k] = nil
         }
         return builders.sorted { ($0.key.park, $0.key.pillar.rawValue) < ($1.key.park, $1.key.pillar.rawValue) }.map {
             $0.value.build(park: $0.key.park, pillar: $0.key.pillar, site: settings.parks[$0.key.park])
@@ -380,7 +401,7 @@ public final class IngestPipeline: Sendable {
     public var totals: IngestCounters {
         state.withLock { state in
             var total = state.total
-            total.add(state.interval)
+            total.add(state.interval[0])
             return total
         }
     }

@@ -33,7 +33,7 @@ public final class Replay {
         let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
         let s = configuration.summaries
         let scheduler = SummaryScheduler(
-            pipeline: pipeline, file: summaries, intervalSeconds: s.interval, utcOffsetMinutes: s.utcOffsetMinutes,
+            pipeline: pipeline, file: summaries, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes,
             logger: logger)
         var report = Report()
         let started = ContinuousClock.now

@@ -4,10 +4,11 @@ import TelemetryCore
 /// numbers print as their shortest exact text, so the same input gives the same bytes.
 public enum SummaryFormat {
     public static func line(
-        _ snapshot: IngestPipeline.Snapshot, from: EventTime, to: EventTime, utcOffsetMinutes: Int
+        _ snapshot: IngestPipeline.Snapshot, period: String? = nil, from: EventTime, to: EventTime, utcOffsetMinutes: Int
     ) -> String {
         var line = JSONLine()
         line.add("type", "ingest")
+        if let period { line.add("period", period) }
         line.add("from", RFC3339.format(from, offsetMinutes: utcOffsetMinutes))
         line.add("to", RFC3339.format(to, offsetMinutes: utcOffsetMinutes))
         line.add("messages", snapshot.counters.messages)

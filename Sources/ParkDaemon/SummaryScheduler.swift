@@ -1,57 +1,74 @@
 import Logging
 import TelemetryCore
 
-/// Writes one summary line per interval boundary passed, aligned to the park's local time.
-/// `parkd run` drives it with the wall clock, `parkd replay` with the feed's arrival times, so
-/// both write the same lines for the same traffic.
+/// Writes one summary line per interval boundary passed, for each schedule (by default every
+/// minute, hour and day), aligned to the park's local time. `parkd run` drives it with the
+/// wall clock, `parkd replay` with the feed's arrival times, so both write the same lines for
+/// the same traffic. When boundaries coincide, the shorter schedule's line comes first.
 final class SummaryScheduler {
-    private let pipeline: IngestPipeline
-    private let file: LineFile
-    private let intervalSeconds: Double
-    private let utcOffsetMinutes: Int
-    private let logger: Logger
-    private var intervalStart: EventTime?
-    private var nextBoundary = EventTime(milliseconds: .max)
-    /// Also handed each line (MQTT publish in `run`).
-    var onLine: ((String) -> Void)?
-
-    init(pipeline: IngestPipeline, file: LineFile, intervalSeconds: Double, utcOffsetMinutes: Int, logger: Logger) {
-        self.pipeline = pipeline
-        self.file = file
-        self.intervalSeconds = intervalSeconds
-        self.utcOffsetMinutes = utcOffsetMinutes
-        self.logger = logger
+    private struct Schedule {
+        let seconds: Double
+        let period: String
+        var start: EventTime?
+        var next = EventTime(milliseconds: .max)
     }
 
-    /// The first boundary after `time`: when `advance` next has work.
-    var boundary: EventTime { nextBoundary }
+    private let pipeline: IngestPipeline
+    private let file: LineFile
+    private let utcOffsetMinutes: Int
+    private let logger: Logger
+    private var schedules: [Schedule]
+    /// Also handed each line (MQTT publish and standard output in `run`).
+    var onLine: ((String) -> Void)?
+
+    init(pipeline: IngestPipeline, file: LineFile, intervals: [Double], utcOffsetMinutes: Int, logger: Logger) {
+        self.pipeline = pipeline
+        self.file = file
+        self.utcOffsetMinutes = utcOffsetMinutes
+        self.logger = logger
+        schedules = intervals.map { Schedule(seconds: $0, period: DurationText.format($0)) }
+    }
+
+    /// The next boundary of any schedule: when `advance` next has work.
+    var boundary: EventTime { schedules.map(\.next).min() ?? EventTime(milliseconds: .max) }
 
     func start(at time: EventTime) {
-        intervalStart = time
-        nextBoundary = WallClock.nextBoundary(after: time, intervalSeconds: intervalSeconds, utcOffsetMinutes: utcOffsetMinutes)
+        for k in schedules.indices {
+            schedules[k].start = time
+            schedules[k].next = WallClock.nextBoundary(
+                after: time, intervalSeconds: schedules[k].seconds, utcOffsetMinutes: utcOffsetMinutes)
+        }
     }
 
     /// Writes the lines of every interval that ended at or before `time`.
     func advance(to time: EventTime) {
-        if intervalStart == nil { start(at: time) }
-        while time >= nextBoundary, let from = intervalStart {
-            write(from: from, to: nextBoundary)
-            intervalStart = nextBoundary
-            nextBoundary = EventTime(milliseconds: nextBoundary.milliseconds + Int64(intervalSeconds * 1000))
+        if schedules.first?.start == nil { start(at: time) }
+        while true {
+            // The earliest pending boundary, shorter schedules first on a tie.
+            guard let k = schedules.indices.filter({ time >= schedules[$0].next }).min(by: {
+                (schedules[$0].next, $0) < (schedules[$1].next, $1)
+            }), let from = schedules[k].start else { return }
+            let to = schedules[k].next
+            write(k, from: from, to: to)
+            schedules[k].start = to
+            schedules[k].next = EventTime(milliseconds: to.milliseconds + Int64(schedules[k].seconds * 1000))
         }
     }
 
-    /// Writes the last, partial interval up to `time`.
+    /// Writes the last, partial interval of each schedule up to `time`.
     func finish(at time: EventTime) {
         advance(to: time)
-        if let from = intervalStart { write(from: from, to: max(from, time)) }
-        intervalStart = nil
+        for k in schedules.indices {
+            if let from = schedules[k].start { write(k, from: from, to: max(from, time)) }
+            schedules[k].start = nil
+        }
         file.sync()
     }
 
-    private func write(from: EventTime, to: EventTime) {
+    private func write(_ k: Int, from: EventTime, to: EventTime) {
+        let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to)
         let line = SummaryFormat.line(
-            pipeline.takeInterval(from: from, to: to), from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
+            snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
         do {
             try file.append(line)
         } catch {

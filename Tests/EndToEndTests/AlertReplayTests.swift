@@ -49,7 +49,7 @@ struct AlertReplayTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         try """
         broker: {url: mqtt://127.0.0.1}
-        summaries: {interval: 1h}
+        summaries: {intervals: [1h, 1d]}
         parks: {p: {area_m2: 1000000}}
         rules:
           - {id: pm25-24h, description: "PM2.5 24 h mean over 45", severity: critical, reference: "QCVN 05:2023/BTNMT", match: {kind: pm25}, when: {window: 24h, stat: mean, above: 45}}
@@ -95,7 +95,9 @@ struct AlertReplayTests {
         let summaries = try String(contentsOf: directory.appendingPathComponent("a-summaries.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
         func park(_ hour: Int, _ pillar: String) throws -> [String: Any] {
-            let line = try #require(summaries.first { ($0["from"] as? String)?.hasPrefix(String(format: "2026-11-23T%02d:00", hour)) == true })
+            let line = try #require(summaries.first {
+                $0["period"] as? String == "1h" && ($0["from"] as? String)?.hasPrefix(String(format: "2026-11-23T%02d:00", hour)) == true
+            })
             return try #require((line["parks"] as? [[String: Any]])?.first { $0["pillar"] as? String == pillar })
         }
         #expect(try park(0, "energy")["energy_kwh"] as? Double == 59)  // readings 00:00..00:59, one kWh a minute
@@ -114,5 +116,11 @@ struct AlertReplayTests {
         let quality = try #require(try park(6, "energy")["data_quality"] as? [String: Any])
         #expect(quality["known_sensors"] as? Int == 2 && quality["reporting_sensors"] as? Int == 1)  // m-2 went silent
         #expect(quality["stale_sensors"] as? Int == 1 && quality["completeness"] as? Double == 0.5)
+        // The daily line agrees with its 24 hourly lines.
+        let day = try #require(summaries.first { $0["period"] as? String == "1d" && ($0["from"] as? String)?.hasPrefix("2026-11-23T00:00") == true })
+        let dayEnergy = (day["parks"] as? [[String: Any]])?.first { $0["pillar"] as? String == "energy" }?["energy_kwh"] as? Double
+        let hourly = try (0..<24).reduce(0.0) { $0 + (try park($1, "energy")["energy_kwh"] as? Double ?? .nan) }
+        #expect(dayEnergy == hourly && hourly == 59 + 23 * 60 - 1)  // one kWh a minute, less the first reading and the reset
+        #expect(day["messages"] as? Int == summaries.filter { $0["period"] as? String == "1h" && (($0["from"] as? String) ?? "") < "2026-11-24" }.reduce(0) { $0 + ($1["messages"] as! Int) })
     }
 }

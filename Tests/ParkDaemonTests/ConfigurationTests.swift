@@ -24,7 +24,7 @@ struct DaemonConfigurationTests {
         #expect(c.windows.map(\.name) == ["1m", "15m", "1h", "24h"])
         #expect(c.latenessSeconds == 300)
         #expect(c.summaries.path == "/etc/parkd/summaries.jsonl")
-        #expect(c.summaries.interval == 60)
+        #expect(c.summaries.intervals == [60, 3600, 86400])  // every minute, hour and day
         #expect(c.summaries.utcOffsetMinutes == 420)
         #expect(c.payload.maxBytes == 65536)
         #expect(c.maxSeries == 100_000)
@@ -68,7 +68,7 @@ struct DaemonConfigurationTests {
         #expect(c.topics[0].pattern.match("application/1/device/abc/event/up")?.park == "bau-bang")
         #expect(c.payload.fields.value == "v" && c.payload.fields.time == "time")
         #expect(c.summaries.path == "/etc/parkd/out/s.jsonl")
-        #expect(c.summaries.interval == 900)
+        #expect(c.summaries.intervals == [900])
         #expect(c.summaries.utcOffsetMinutes == 330)
         #expect(c.maxSeries == 500)
         #expect(c.logLevel == "debug")
@@ -163,6 +163,8 @@ struct DaemonConfigurationTests {
             ("catalog:\n  - {kind: pm25, min: 10, max: 1}\n", "min 10.0 is above max 1.0"),
             ("catalog:\n  - {kind: pm25, shape: level}\n", "catalog[0].shape: expected gauge or counter"),
             ("lateness: forever\n", "lateness: expected a duration"),
+            ("summaries: {interval: 1m, intervals: [1h]}\n", "give interval or intervals"),
+            ("summaries: {intervals: [1h, 60m]}\n", "intervals must differ"),
             ("validity: {quarter_hours: 5}\n", "validity.quarter_hours: 5 is out of range"),
         ])
     func newKeyErrors(yaml: String, expected: String) {

@@ -89,6 +89,20 @@ struct IngestPipelineTests {
         #expect(snapshot.series.first { $0.id.kind == "pm25" }?.interval.readings == 2)
     }
 
+    @Test("each summary schedule keeps its own interval; totals count every message once")
+    func schedules() {
+        let p = IngestPipeline(
+            settings: .init(routes: [Self.defaultRoute], schedules: 2), logger: Logger(label: "test"))
+        for i in 0..<5 { ingest(p, "parks/a/z/energy/energy/m1", #"{"value": \#(i * 10)}"#) }
+        #expect(p.takeInterval(schedule: 0).counters.accepted == 5)
+        for i in 5..<8 { ingest(p, "parks/a/z/energy/energy/m1", #"{"value": \#(i * 10)}"#) }
+        let minute = p.takeInterval(schedule: 0, from: now, to: now)
+        let hour = p.takeInterval(schedule: 1, from: now, to: now)
+        #expect(minute.counters.accepted == 3 && hour.counters.accepted == 8)
+        #expect(minute.parks.first?.energyKWh == 30 && hour.parks.first?.energyKWh == 70)
+        #expect(p.totals.messages == 8)
+    }
+
     @Test("past the series limit new series are refused and counted; existing ones keep working")
     func seriesLimit() throws {
         let p = pipeline(maxSeries: 3)
