@@ -61,6 +61,8 @@ public struct DaemonConfiguration: Sendable {
     public var catalogChanges: [KindInfo] = []
     public var summaries: Summaries
     public var maxSeries = 100_000
+    public var maxTopicBytes = 512
+    public var maxTopicLevels = 16
     public var logLevel = "info"
     public var rules: [Rule] = []
     /// Rule-pack files the rules came from, for the effective configuration.
@@ -277,8 +279,10 @@ private struct ConfigurationParser {
             }
         }
         if let limits = top["limits"] {
-            let f = try limits.fields(["max_series"])
+            let f = try limits.fields(["max_series", "max_topic_bytes", "max_topic_levels"])
             if let maxSeries = f["max_series"] { configuration.maxSeries = try maxSeries.int(in: 1...10_000_000) }
+            if let v = f["max_topic_bytes"] { configuration.maxTopicBytes = try v.int(in: 16...65535) }
+            if let v = f["max_topic_levels"] { configuration.maxTopicLevels = try v.int(in: 2...128) }
         }
         if let log = top["log"] {
             let f = try log.fields(["level"])
@@ -518,7 +522,8 @@ extension DaemonConfiguration {
                     kindAliases: topic.kinds)
             },
             catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
-            limits: .init(maxSeries: maxSeries), validity: validity, rules: rules, expectedSensors: expectedSensors,
+            limits: .init(maxSeries: maxSeries, maxTopicBytes: maxTopicBytes, maxTopicLevels: maxTopicLevels),
+            validity: validity, rules: rules, expectedSensors: expectedSensors,
             parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count)
     }
 
@@ -611,6 +616,8 @@ extension DaemonConfiguration {
         }
         lines.append("limits:")
         lines.append("  max_series: \(maxSeries)")
+        lines.append("  max_topic_bytes: \(maxTopicBytes)")
+        lines.append("  max_topic_levels: \(maxTopicLevels)")
         lines.append("log:")
         lines.append("  level: \(logLevel)")
         return lines.joined(separator: "\n") + "\n"

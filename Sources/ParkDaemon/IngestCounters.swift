@@ -10,6 +10,7 @@ public enum RejectReason: String, Sendable, CaseIterable, Comparable {
     case badField = "bad_field"
     case badUnit = "bad_unit"
     case unknownTopic = "unknown_topic"
+    case topicTooLong = "topic_too_long"
     case seriesLimit = "series_limit"
 
     init(_ reason: PayloadError.Reason) {

@@ -10,7 +10,14 @@ import TelemetryCore
 public final class IngestPipeline: Sendable {
     public struct Limits: Sendable {
         public var maxSeries: Int
-        public init(maxSeries: Int = 100_000) { self.maxSeries = maxSeries }
+        /// Topics longer or deeper than these are refused before any lookup (hostile input).
+        public var maxTopicBytes: Int
+        public var maxTopicLevels: Int
+        public init(maxSeries: Int = 100_000, maxTopicBytes: Int = 512, maxTopicLevels: Int = 16) {
+            self.maxSeries = maxSeries
+            self.maxTopicBytes = maxTopicBytes
+            self.maxTopicLevels = maxTopicLevels
+        }
     }
 
     public struct Settings: Sendable {
@@ -152,6 +159,15 @@ public final class IngestPipeline: Sendable {
     public func ingest(topic: String, payload: [UInt8], arrival: EventTime) {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
+            let bytes = topic.utf8.count
+            if bytes > settings.limits.maxTopicBytes
+                || (bytes > 2 * settings.limits.maxTopicLevels
+                    && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= settings.limits.maxTopicLevels)
+            {
+                reject(.topicTooLong, topic: topic, arrival: arrival, in: &state,
+                    detail: "topic of \(bytes) bytes is over limits.max_topic_bytes (\(settings.limits.maxTopicBytes)) or limits.max_topic_levels (\(settings.limits.maxTopicLevels))")
+                return
+            }
             var entry = state.topics[topic] ?? lookUp(topic, in: &state)
             guard entry.route >= 0, let base = entry.base else {
                 reject(.unknownTopic, topic: topic, arrival: arrival, in: &state,

@@ -89,6 +89,19 @@ struct IngestPipelineTests {
         #expect(snapshot.series.first { $0.id.kind == "pm25" }?.interval.readings == 2)
     }
 
+    @Test("over-long and over-deep topics are refused before any lookup, and counted")
+    func topicLimits() {
+        let p = IngestPipeline(
+            settings: .init(routes: [Self.defaultRoute], limits: .init(maxTopicBytes: 64, maxTopicLevels: 8)),
+            logger: Logger(label: "test"))
+        ingest(p, "parks/a/z/energy/energy/" + String(repeating: "x", count: 100), #"{"value": 1}"#)
+        ingest(p, Array(repeating: "a", count: 12).joined(separator: "/"), #"{"value": 1}"#)
+        ingest(p, "parks/a/z/energy/energy/m1", #"{"value": 1}"#)
+        let snapshot = p.takeInterval()
+        #expect(snapshot.counters.rejected == [.topicTooLong: 2])
+        #expect(snapshot.counters.accepted == 1)
+    }
+
     @Test("each summary schedule keeps its own interval; totals count every message once")
     func schedules() {
         let p = IngestPipeline(

@@ -84,6 +84,17 @@ struct RuleConfigurationTests {
             let c = try DaemonConfiguration.load(path: Self.deploy.appendingPathComponent("config/\(name)").path)
             #expect(c.rules.count > 20, "\(name)")
         }
+        // The production examples name /etc/parkd paths: load them with the packs from the tree
+        // and a password from the environment.
+        setenv("PARKD_BROKER_PASSWORD", "example", 1)
+        for name in ["park.yaml", "chirpstack.yaml"] {
+            var text = try String(contentsOf: Self.deploy.appendingPathComponent("config/\(name)"), encoding: .utf8)
+            text = text.replacingOccurrences(of: "/etc/parkd/rules/", with: Self.deploy.appendingPathComponent("rules").path + "/")
+                .replacingOccurrences(of: "password_file: /etc/parkd/broker.pass", with: "password_env: PARKD_BROKER_PASSWORD")
+                .replacingOccurrences(of: "  tls: {ca_file: /etc/parkd/chirpstack-ca.pem}\n", with: "")
+            let c = try DaemonConfiguration.parse(text, file: Self.deploy.appendingPathComponent("config/\(name)").path)
+            #expect(!c.rules.isEmpty && !c.topics.isEmpty, "\(name)")
+        }
         let c = try DaemonConfiguration.load(path: Self.deploy.appendingPathComponent("config/simulator.yaml").path)
         func rule(_ id: String) -> Rule? { c.rules.first { $0.id == id } }
         // Figures fixed by the regulations (../shared/reference/limits.md).

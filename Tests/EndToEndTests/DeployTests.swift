@@ -1,0 +1,53 @@
+import BrokerHarness
+import Foundation
+import Testing
+
+@Suite("Deploy files")
+struct DeployTests {
+    static let deploy: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("Deploy")
+    }()
+
+    @Test("the systemd units are hardened and run what exists")
+    func units() throws {
+        let unit = try String(contentsOf: Self.deploy.appendingPathComponent("systemd/parkd.service"), encoding: .utf8)
+        for line in [
+            "User=parkd", "ProtectSystem=strict", "NoNewPrivileges=yes", "StateDirectory=parkd", "Restart=on-failure",
+            "ExecStart=/usr/local/bin/parkd run --config /etc/parkd/parkd.yaml --no-stdout", "CapabilityBoundingSet=",
+        ] {
+            #expect(unit.contains(line + "\n"), "\(line)")
+        }
+        // The options in ExecStart exist: the built parkd accepts them.
+        let output = try Scratch.makeDirectory(prefix: "unit").appendingPathComponent("help").path
+        let help = try ChildProcess(try BuiltProduct.path("parkd"), ["run", "--help"], outputPath: output)
+        #expect(help.wait() == 0)
+        let text = try String(contentsOfFile: output, encoding: .utf8)
+        #expect(text.contains("--config") && text.contains("--no-stdout"))
+        // systemd-analyze checks the units where it is installed (not in every container).
+        if let analyze = try? Command.find("systemd-analyze") {
+            for name in ["parkd.service", "parksim.service"] {
+                let path = Self.deploy.appendingPathComponent("systemd/\(name)").path
+                let result = try? Command.run(analyze, ["verify", "--man=no", path])
+                let complaints = (result ?? "").split(separator: "\n").filter {
+                    !$0.contains("/usr/local/bin/") && !$0.contains("Failed to") && !$0.isEmpty
+                }
+                #expect(complaints.isEmpty, "\(complaints)")
+            }
+        }
+    }
+
+    @Test("the mosquitto gateway configuration starts a real broker")
+    func mosquittoConfiguration() throws {
+        // The gateway file names system paths; keep its listeners and limits, point the rest at a scratch folder.
+        let directory = try Scratch.makeDirectory(prefix: "gateway")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let text = try String(contentsOf: Self.deploy.appendingPathComponent("mosquitto/gateway.conf"), encoding: .utf8)
+        let kept = text.split(separator: "\n").filter {
+            $0.hasPrefix("max_") || $0.hasPrefix("per_listener") || $0.hasPrefix("tls_version")
+        }.map(String.init)
+        let broker = try Broker(.init(users: ["parkd": "pw"], extraConfiguration: kept + ["acl_file \(Self.deploy.appendingPathComponent("mosquitto/acl").path)"]))
+        #expect(broker.isRunning)
+    }
+}
