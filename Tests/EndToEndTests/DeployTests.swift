@@ -1,5 +1,6 @@
 import BrokerHarness
 import Foundation
+import MQTTClient
 import Testing
 
 @Suite("Deploy files")
@@ -47,7 +48,33 @@ struct DeployTests {
         let kept = text.split(separator: "\n").filter {
             $0.hasPrefix("max_") || $0.hasPrefix("per_listener") || $0.hasPrefix("tls_version")
         }.map(String.init)
-        let broker = try Broker(.init(users: ["parkd": "pw"], extraConfiguration: kept + ["acl_file \(Self.deploy.appendingPathComponent("mosquitto/acl").path)"]))
+        let broker = try Broker(
+            .init(
+                users: ["parkd": "pw", "bau-bang": "sensor-pw"],
+                extraConfiguration: kept + ["acl_file \(Self.deploy.appendingPathComponent("mosquitto/acl").path)"]))
         #expect(broker.isRunning)
+
+        // The ACL: parkd reads everything; a park's sensors publish only under their park.
+        let received = Received()
+        var readConfiguration = MQTTClientConfiguration(
+            url: try BrokerURL(parsing: broker.url), clientID: "parkd", subscriptions: [.init("#")])
+        readConfiguration.username = "parkd"
+        readConfiguration.password = Secret("pw")
+        let reader = try MQTTClient(configuration: readConfiguration, onMessage: { received.add($0) })
+        reader.start()
+        try reader.waitUntilConnected(timeout: 10)
+        Thread.sleep(forTimeInterval: 0.3)
+        var sensorConfiguration = MQTTClientConfiguration(url: try BrokerURL(parsing: broker.url), clientID: "bb-sensor")
+        sensorConfiguration.username = "bau-bang"
+        sensorConfiguration.password = Secret("sensor-pw")
+        let sensor = try MQTTClient(configuration: sensorConfiguration)
+        sensor.start()
+        try sensor.waitUntilConnected(timeout: 10)
+        try sensor.publish("parks/vsip-1/z/emissions/pm25/aq-1", text: "1", qos: .atLeastOnce)  // another park: dropped
+        try sensor.publish("parks/bau-bang/z/emissions/pm25/aq-1", text: "2", qos: .atLeastOnce)
+        try sensor.flush()
+        #expect(received.wait(for: 1))
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(received.all.map(\.topic) == ["parks/bau-bang/z/emissions/pm25/aq-1"])
     }
 }
