@@ -48,6 +48,8 @@ public final class Daemon: @unchecked Sendable {
             configuration: configuration.clientConfiguration,
             logger: logger,
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
+        let windowPath = configuration.stateDirectory + "/windows.snapshot"
+        WindowState.restore(pipeline, from: windowPath, logger: logger)
         let statePath = configuration.stateDirectory + "/alerts.json"
         if let (saved, at) = AlertState.load(from: statePath, logger: logger) {
             let now = WallClock.now()
@@ -95,8 +97,9 @@ public final class Daemon: @unchecked Sendable {
             pipeline.tick(at: now)
             writeAlerts(to: alerts)
             scheduler.advance(to: now)
-            if now.milliseconds - lastSave.milliseconds >= 60_000 {
+            if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
                 saveAlertState(statePath)
+                saveWindows(windowPath)
                 lastSave = now
             }
         }
@@ -109,6 +112,7 @@ public final class Daemon: @unchecked Sendable {
         writeAlerts(to: alerts)
         alerts.close()
         saveAlertState(statePath)
+        saveWindows(windowPath)
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
         summaries.close()
@@ -119,6 +123,14 @@ public final class Daemon: @unchecked Sendable {
                 "messages": "\(totals.messages)", "readings": "\(totals.readings)",
                 "rejected": "\(totals.rejectedTotal)", "series": "\(pipeline.seriesCount)",
             ])
+    }
+
+    private func saveWindows(_ path: String) {
+        do {
+            try WindowState.save(pipeline, to: path, at: WallClock.now())
+        } catch {
+            logger.error("cannot save the window snapshot to \(path): \(error)")
+        }
     }
 
     private func saveAlertState(_ path: String) {

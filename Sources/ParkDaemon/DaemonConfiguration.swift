@@ -72,6 +72,8 @@ public struct DaemonConfiguration: Sendable {
     public var alerts: Alerts
     /// Where parkd keeps what must survive a restart (active alerts).
     public var stateDirectory: String
+    /// How often window state is snapshotted (and at shutdown): what a crash can lose at most.
+    public var snapshotInterval: Double = 60
     /// Park facts for summaries: area and green-area target.
     public var parks: [String: ParkSite] = [:]
 
@@ -124,7 +126,7 @@ private struct ConfigurationParser {
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
-            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "parks",
+            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval", "parks",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -224,6 +226,7 @@ private struct ConfigurationParser {
                 return SeriesID(park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"), sensor: try value("sensor"))
             }
         }
+        if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
         if let parks = top["parks"] {
             guard case .mapping(let mapping) = parks.node else { throw parks.error("expected a mapping of park id to {area_m2, green_target}") }
             for (key, value) in mapping {
@@ -597,6 +600,7 @@ extension DaemonConfiguration {
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
         lines.append("state_dir: \(stateDirectory)")
+        lines.append("snapshot_interval: \(DurationText.format(snapshotInterval))")
         lines.append("alerts:")
         lines.append("  path: \(alerts.path)")
         if let log = alerts.log { lines.append("  log: \(log)") }

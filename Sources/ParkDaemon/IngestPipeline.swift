@@ -288,6 +288,81 @@ public final class IngestPipeline: Sendable {
         }
     }
 
+    static let snapshotMagic: [UInt8] = Array("PTWS".utf8)
+    static let snapshotVersion: UInt8 = 1
+
+    /// Every series' window state as bytes: versioned and checksummed. The states are copied
+    /// under the lock (cheap: copy on write) and encoded outside it, so ingest waits little.
+    public func snapshot(at time: EventTime) -> [UInt8] {
+        let (series, states, counters) = state.withLock { ($0.series, $0.states, $0.lastCounter) }
+        var w = ByteWriter()
+        for byte in Self.snapshotMagic { w.u8(byte) }
+        w.u8(Self.snapshotVersion)
+        w.i64(time.milliseconds)
+        w.int(series.count)
+        for index in series.indices {
+            let id = series[index]
+            w.string(id.park)
+            w.string(id.zone)
+            w.string(id.pillar.rawValue)
+            w.string(id.kind)
+            w.string(id.sensor)
+            w.bool(counters[index] != nil)
+            w.double(counters[index] ?? 0)
+            states[index].encode(&w)
+        }
+        var bytes = w.bytes
+        let checksum = fnv1a64(bytes)
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// Restores a snapshot into an empty pipeline; returns the series restored and when the
+    /// snapshot was taken. A torn, corrupt or foreign file throws and changes nothing.
+    public func restore(snapshot bytes: [UInt8]) throws(SnapshotError) -> (series: Int, savedAt: EventTime) {
+        guard bytes.count >= 8 + Self.snapshotMagic.count + 1 else { throw SnapshotError("file too short") }
+        let body = Array(bytes[..<(bytes.count - 8)])
+        var trailer = ByteReader(Array(bytes[(bytes.count - 8)...]))
+        guard try trailer.u64() == fnv1a64(body) else { throw SnapshotError("checksum mismatch (torn or corrupted)") }
+        var r = ByteReader(body)
+        for byte in Self.snapshotMagic { guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") } }
+        let version = try r.u8()
+        guard version == Self.snapshotVersion else { throw SnapshotError("snapshot version \(version); this parkd reads \(Self.snapshotVersion)") }
+        let saved = EventTime(milliseconds: try r.i64())
+        let count = try r.count(max: settings.limits.maxSeries)
+        var restored: [(SeriesID, Double?, SeriesState)] = []
+        for _ in 0..<count {
+            let park = try r.string()
+            let zone = try r.string()
+            guard let pillar = Pillar(rawValue: try r.string()) else { throw SnapshotError("unknown pillar in snapshot") }
+            let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: try r.string(), sensor: try r.string())
+            let hasCounter = try r.bool()
+            let counter = try r.double()
+            let seriesState = try SeriesState(decoding: &r, windows: settings.windows, settings: seriesSettings(for: id))
+            restored.append((id, hasCounter ? counter : nil, seriesState))
+        }
+        guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }
+        state.withLock { state in
+            for (id, counter, seriesState) in restored {
+                let slot = self.slot(for: id, in: &state)
+                guard slot >= 0 else { continue }
+                state.states[Int(slot)] = seriesState
+                state.lastCounter[Int(slot)] = counter
+            }
+        }
+        return (restored.count, saved)
+    }
+
+    private func seriesSettings(for id: SeriesID) -> SeriesState.Settings {
+        var seriesSettings = SeriesState.Settings()
+        seriesSettings.allowedLatenessMilliseconds = settings.allowedLatenessMilliseconds
+        if let info = settings.catalog[id.kind] {
+            seriesSettings.shape = info.shape
+            seriesSettings.range = info.range
+        }
+        return seriesSettings
+    }
+
     /// Pending and firing alerts, for the state snapshot.
     public var activeAlerts: [RuleEngine.ActiveAlert] {
         state.withLock { $0.engine?.active ?? [] }
@@ -324,14 +399,8 @@ public final class IngestPipeline: Sendable {
         if let existing = state.seriesSlots[id] { return existing }
         guard state.series.count < settings.limits.maxSeries else { return Self.overLimit }
         let slot = Int32(state.series.count)
-        var seriesSettings = SeriesState.Settings()
-        seriesSettings.allowedLatenessMilliseconds = settings.allowedLatenessMilliseconds
-        let info = settings.catalog[id.kind]
-        state.kinds.append(info)
-        if let info {
-            seriesSettings.shape = info.shape
-            seriesSettings.range = info.range
-        }
+        state.kinds.append(settings.catalog[id.kind])
+        let seriesSettings = self.seriesSettings(for: id)
         state.series.append(id)
         state.lastCounter.append(nil)
         state.meterDemand.append(0)

@@ -84,6 +84,14 @@ public struct BucketRing: Sendable {
         return merged
     }
 
+    func forEachSlot(_ body: (Int64, WindowStats) -> Void) {
+        for slot in slots { body(slot.start, slot.stats) }
+    }
+
+    mutating func setSlot(_ index: Int, start: Int64, stats: WindowStats) {
+        slots[index] = Slot(start: start, stats: stats)
+    }
+
     /// Bytes this ring holds, for the memory budget.
     public var memoryBytes: Int {
         spec.bucketCount * MemoryLayout<Slot>.stride + 64

@@ -129,6 +129,18 @@ public struct SeriesState: Sendable {
         return .accepted
     }
 
+    var lastCounterTimeForSnapshot: EventTime? { lastCounterTime }
+
+    mutating func restore(
+        raw: RawRing, windows: [BucketRing], watermark: EventTime?, counts: Counts, lastCounterTime: EventTime?
+    ) {
+        self.raw = raw
+        self.windows = windows
+        self.watermark = watermark
+        self.counts = counts
+        self.lastCounterTime = lastCounterTime
+    }
+
     /// A window's statistics as of `time` (by default the series' newest event time).
     public func stats(window name: String, at time: EventTime? = nil) -> WindowStats? {
         guard let ring = windows.first(where: { $0.spec.name == name }), let at = time ?? watermark else { return nil }
