@@ -2,15 +2,17 @@ import Dispatch
 import Foundation
 import Logging
 import MQTTClient
+import Synchronization
 import TelemetryCore
 
 /// `parkd run`: connects, subscribes, ingests, and writes one summary line per interval
 /// until SIGTERM or SIGINT, then stops ingest, writes the last (partial) interval, disconnects.
 public final class Daemon: @unchecked Sendable {
-    public let configuration: DaemonConfiguration
+    public private(set) var configuration: DaemonConfiguration
     private let logger: Logger
     public let pipeline: IngestPipeline
     private let stopSignal = DispatchSemaphore(value: 0)
+    private let reloadRequested = Atomic<Bool>(false)
     private var publishClient: MQTTClient?
     /// Alert and summary lines also go to standard output (in the foreground).
     public var echo = false
@@ -27,6 +29,14 @@ public final class Daemon: @unchecked Sendable {
     public func stop() { stopSignal.signal() }
 
     public func installSignalHandlers() {
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler { [logger, self] in
+            logger.notice("received SIGHUP; reloading the configuration")
+            self.reloadRequested.store(true, ordering: .releasing)
+        }
+        hangup.resume()
+        signalSources.append(hangup)
         for number in [SIGTERM, SIGINT] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -42,9 +52,9 @@ public final class Daemon: @unchecked Sendable {
     /// Runs until `stop()` or a signal. Throws only on what prevents starting at all.
     public func run() throws {
         let summaries = try LineFile(path: configuration.summaries.path, rotation: configuration.summaries.rotation)
-        let alerts = try AlertWriter(configuration: configuration, truncate: false)
+        var alerts = try AlertWriter(configuration: configuration, truncate: false)
         let pipeline = self.pipeline
-        let client = try MQTTClient(
+        var client = try MQTTClient(
             configuration: configuration.clientConfiguration,
             logger: logger,
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
@@ -94,6 +104,9 @@ public final class Daemon: @unchecked Sendable {
             let wait = min(1, max(0, Double(scheduler.boundary.milliseconds - WallClock.now().milliseconds) / 1000))
             if stopSignal.wait(timeout: .now() + wait) == .success { break }
             let now = WallClock.now()
+            if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                reload(client: &client, alerts: &alerts, at: now)
+            }
             pipeline.tick(at: now)
             writeAlerts(to: alerts)
             scheduler.advance(to: now)
@@ -123,6 +136,70 @@ public final class Daemon: @unchecked Sendable {
                 "messages": "\(totals.messages)", "readings": "\(totals.readings)",
                 "rejected": "\(totals.rejectedTotal)", "series": "\(pipeline.seriesCount)",
             ])
+    }
+
+    /// SIGHUP: a valid file replaces rules, inventory, limits, alert outputs and (reconnecting)
+    /// broker settings; an invalid one is refused with its reason and the running one kept.
+    private func reload(client: inout MQTTClient, alerts: inout AlertWriter, at now: EventTime) {
+        let fresh: DaemonConfiguration
+        do {
+            fresh = try DaemonConfiguration.load(path: configuration.file)
+        } catch {
+            logger.error("reload refused, keeping the running configuration: \(error)")
+            return
+        }
+        let old = configuration
+        let settings = fresh.pipelineSettings
+        let dropped = pipeline.reload(rules: fresh.rules, expectedSensors: fresh.expectedSensors, limits: settings.limits, at: now)
+        var newAlerts: AlertWriter?
+        if fresh.alerts.path != old.alerts.path || fresh.alerts.log != old.alerts.log || fresh.alerts.rotation != old.alerts.rotation {
+            do {
+                newAlerts = try AlertWriter(configuration: fresh, truncate: false)
+            } catch {
+                logger.error("reload: cannot open the new alert outputs (\(error)); keeping the old ones")
+            }
+        }
+        if let newAlerts {
+            writeAlerts(to: alerts)
+            alerts.close()
+            alerts = newAlerts
+        }
+        if Self.brokerKey(fresh) != Self.brokerKey(old) {
+            do {
+                let pipeline = self.pipeline
+                let replacement = try MQTTClient(
+                    configuration: fresh.clientConfiguration, logger: logger,
+                    onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
+                logger.notice("reload: broker settings changed; reconnecting to \(fresh.broker.url)")
+                client.stop()
+                replacement.start()
+                client = replacement
+                publishClient = publishClient == nil ? nil : replacement
+            } catch {
+                logger.error("reload: the new broker settings are unusable (\(error)); staying on the current connection")
+            }
+        }
+        var later: [String] = []
+        if fresh.topics.map(\.pattern.text) != old.topics.map(\.pattern.text) { later.append("topics") }
+        if fresh.windows != old.windows { later.append("windows") }
+        if fresh.summaries.intervals != old.summaries.intervals || fresh.summaries.path != old.summaries.path { later.append("summaries") }
+        if fresh.stateDirectory != old.stateDirectory { later.append("state_dir") }
+        configuration = fresh
+        let note = later.isEmpty ? "" : "; changes to \(later.joined(separator: ", ")) take effect at the next restart"
+        let droppedNote = dropped > 0 ? "; \(dropped) active alerts belonged to rules no longer there" : ""
+        logger.notice("configuration reloaded: \(fresh.rules.count) rules\(droppedNote)\(note)")
+    }
+
+    /// What identifies a broker connection; the password enters only as a hash.
+    static func brokerKey(_ c: DaemonConfiguration) -> String {
+        let b = c.broker
+        var hasher = Hasher()
+        hasher.combine(b.password?.value)
+        return [
+            "\(b.url)", b.protocolVersion.rawValue, b.clientID, "\(b.keepAlive)", b.username ?? "", "\(hasher.finalize())",
+            "\(String(describing: b.tls))", "\(b.cleanSession)", "\(b.sessionExpiry)",
+            c.subscriptions.map { "\($0.filter)/\($0.qos.rawValue)" }.joined(separator: ","),
+        ].joined(separator: "|")
     }
 
     private func saveWindows(_ path: String) {

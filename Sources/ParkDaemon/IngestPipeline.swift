@@ -122,6 +122,10 @@ public final class IngestPipeline: Sendable {
         var scratch: [Reading] = []
         var badInput: BadInputLog
         var engine: RuleEngine?
+        /// What SIGHUP can change without a restart.
+        var rules: [Rule] = []
+        var expected: [SeriesID] = []
+        var limits = Limits()
         var alerts: [AlertTransition] = []
         var alertsDropped = 0
         /// The newest event time of any accepted reading: the clock silence is measured on
@@ -146,6 +150,9 @@ public final class IngestPipeline: Sendable {
         self.settings = settings
         maxCachedTopics = settings.limits.maxSeries * 2 + 10_000
         var initial = State(badInput: BadInputLog(logger: logger))
+        initial.rules = settings.rules
+        initial.expected = settings.expectedSensors
+        initial.limits = settings.limits
         initial.intervals = Array(repeating: [], count: max(1, settings.schedules))
         initial.interval = Array(repeating: IngestCounters(), count: max(1, settings.schedules))
         state = Mutex(initial)
@@ -160,12 +167,12 @@ public final class IngestPipeline: Sendable {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
             let bytes = topic.utf8.count
-            if bytes > settings.limits.maxTopicBytes
-                || (bytes > 2 * settings.limits.maxTopicLevels
-                    && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= settings.limits.maxTopicLevels)
+            if bytes > state.limits.maxTopicBytes
+                || (bytes > 2 * state.limits.maxTopicLevels
+                    && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= state.limits.maxTopicLevels)
             {
                 reject(.topicTooLong, topic: topic, arrival: arrival, in: &state,
-                    detail: "topic of \(bytes) bytes is over limits.max_topic_bytes (\(settings.limits.maxTopicBytes)) or limits.max_topic_levels (\(settings.limits.maxTopicLevels))")
+                    detail: "topic of \(bytes) bytes is over limits.max_topic_bytes (\(state.limits.maxTopicBytes)) or limits.max_topic_levels (\(state.limits.maxTopicLevels))")
                 return
             }
             var entry = state.topics[topic] ?? lookUp(topic, in: &state)
@@ -200,7 +207,7 @@ public final class IngestPipeline: Sendable {
                 }
                 guard slot >= 0 else {
                     reject(.seriesLimit, topic: topic, arrival: arrival, in: &state,
-                        detail: "new series \(id) past the limit of \(settings.limits.maxSeries) (limits.max_series)")
+                        detail: "new series \(id) past the limit of \(state.limits.maxSeries) (limits.max_series)")
                     continue
                 }
                 let normalised: Reading
@@ -212,9 +219,9 @@ public final class IngestPipeline: Sendable {
                 }
                 let s = Int(slot)
                 let outcome = state.states[s].add(normalised)
-                if !settings.rules.isEmpty {
+                if !state.rules.isEmpty {
                     if state.engine == nil {
-                        state.engine = RuleEngine(rules: settings.rules, expected: settings.expectedSensors, startedAt: arrival)
+                        state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: arrival)
                     }
                     let transitions = state.engine!.observe(
                         id, reading: normalised, outcome: outcome, state: state.states[s], at: normalised.time)
@@ -268,10 +275,10 @@ public final class IngestPipeline: Sendable {
 
     /// Checks the rules that watch silence, as of `time` or the newest reading's time if later.
     public func tick(at wall: EventTime) {
-        guard !settings.rules.isEmpty else { return }
         state.withLock { state in
+            guard !state.rules.isEmpty else { return }
             let time = max(wall, state.newest)
-            if state.engine == nil { state.engine = RuleEngine(rules: settings.rules, expected: settings.expectedSensors, startedAt: time) }
+            if state.engine == nil { state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time) }
             let transitions = state.engine!.tick(at: time)
             if !transitions.isEmpty { enqueue(transitions, in: &state) }
         }
@@ -329,7 +336,7 @@ public final class IngestPipeline: Sendable {
         let version = try r.u8()
         guard version == Self.snapshotVersion else { throw SnapshotError("snapshot version \(version); this parkd reads \(Self.snapshotVersion)") }
         let saved = EventTime(milliseconds: try r.i64())
-        let count = try r.count(max: settings.limits.maxSeries)
+        let count = try r.count(max: state.withLock { $0.limits.maxSeries })
         var restored: [(SeriesID, Double?, SeriesState)] = []
         for _ in 0..<count {
             let park = try r.string()
@@ -363,6 +370,25 @@ public final class IngestPipeline: Sendable {
         return seriesSettings
     }
 
+    /// Applies what a reloaded configuration may change while running: rules (active alerts
+    /// of rules that remain keep their episodes), the sensor inventory and the limits.
+    public func reload(rules: [Rule], expectedSensors: [SeriesID], limits: Limits, at time: EventTime) -> Int {
+        state.withLock { state in
+            let active = state.engine?.active ?? []
+            state.rules = rules
+            state.expected = expectedSensors
+            state.limits = limits
+            guard !rules.isEmpty else {
+                state.engine = nil
+                return active.count
+            }
+            var engine = RuleEngine(rules: rules, expected: expectedSensors, startedAt: time)
+            let dropped = engine.restore(active)
+            state.engine = engine
+            return dropped
+        }
+    }
+
     /// Pending and firing alerts, for the state snapshot.
     public var activeAlerts: [RuleEngine.ActiveAlert] {
         state.withLock { $0.engine?.active ?? [] }
@@ -370,9 +396,9 @@ public final class IngestPipeline: Sendable {
 
     /// Restores saved alerts; returns how many no longer apply.
     public func restoreAlerts(_ alerts: [RuleEngine.ActiveAlert], at time: EventTime) -> Int {
-        guard !settings.rules.isEmpty else { return alerts.count }
-        return state.withLock { state in
-            if state.engine == nil { state.engine = RuleEngine(rules: settings.rules, expected: settings.expectedSensors, startedAt: time) }
+        state.withLock { state in
+            guard !state.rules.isEmpty else { return alerts.count }
+            if state.engine == nil { state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time) }
             return state.engine!.restore(alerts)
         }
     }
@@ -397,7 +423,7 @@ public final class IngestPipeline: Sendable {
 
     private func slot(for id: SeriesID, in state: inout State) -> Int32 {
         if let existing = state.seriesSlots[id] { return existing }
-        guard state.series.count < settings.limits.maxSeries else { return Self.overLimit }
+        guard state.series.count < state.limits.maxSeries else { return Self.overLimit }
         let slot = Int32(state.series.count)
         state.kinds.append(settings.catalog[id.kind])
         let seriesSettings = self.seriesSettings(for: id)
@@ -453,12 +479,12 @@ public final class IngestPipeline: Sendable {
         for (index, id) in state.series.enumerated() {
             builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].add(id, state.intervals[k][index])
         }
-        for id in settings.expectedSensors {
+        for id in state.expected {
             builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].expected += 1
         }
         if let engine = state.engine {
             for alert in engine.firing {
-                guard let rule = settings.rules.first(where: { $0.id == alert.rule }), case .stale = rule.condition else { continue }
+                guard let rule = state.rules.first(where: { $0.id == alert.rule }), case .stale = rule.condition else { continue }
                 builders[ParkPillar(park: alert.series.park, pillar: alert.series.pillar)]?.staleSensors.insert(alert.series)
             }
         }
