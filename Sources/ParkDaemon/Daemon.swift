@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Hummingbird
 import Logging
 import MQTTClient
 import Synchronization
@@ -14,6 +15,7 @@ public final class Daemon: @unchecked Sendable {
     private let stopSignal = DispatchSemaphore(value: 0)
     private let reloadRequested = Atomic<Bool>(false)
     private var publishClient: MQTTClient?
+    public let observability: Observability
     /// Alert and summary lines also go to standard output (in the foreground).
     public var echo = false
     private var alertsUnpublished = 0
@@ -23,6 +25,8 @@ public final class Daemon: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
+        observability = Observability(pipeline: pipeline)
+        observability.trafficTimeout = configuration.broker.watchdog
     }
 
     /// Asks a running daemon to shut down (what SIGTERM does).
@@ -58,6 +62,20 @@ public final class Daemon: @unchecked Sendable {
             configuration: configuration.clientConfiguration,
             logger: logger,
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
+        observability.attach(client)
+        var server: Task<Void, any Error>?
+        if let (host, port) = configuration.http {
+            let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
+            server = Task { [logger] in
+                do {
+                    try await app.runService(gracefulShutdownSignals: [])
+                } catch {
+                    logger.error("HTTP endpoint on \(host):\(port) failed: \(error)")
+                    throw error
+                }
+            }
+            logger.info("HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
+        }
         let windowPath = configuration.stateDirectory + "/windows.snapshot"
         WindowState.restore(pipeline, from: windowPath, logger: logger)
         let statePath = configuration.stateDirectory + "/alerts.json"
@@ -81,9 +99,11 @@ public final class Daemon: @unchecked Sendable {
             pipeline: pipeline, file: summaries, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes,
             logger: logger)
         let echo = self.echo
+        let observability = self.observability
         let tail = Tail(kind: .summaries, path: s.path, filter: .init(), json: false, colour: false)
         if let topic = s.mqttTopic {
             scheduler.onLine = { [logger] line in
+                observability.noteSummary(line)
                 if echo, let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
                 do {
                     try client.publish(topic, text: line, qos: .atLeastOnce, retain: true, waitWhenFull: false)
@@ -91,8 +111,10 @@ public final class Daemon: @unchecked Sendable {
                     logger.warning("summary not published to \(topic): \(error)")
                 }
             }
-        } else if echo {
+        } else {
             scheduler.onLine = { line in
+                observability.noteSummary(line)
+                guard echo else { return }
                 if let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
             }
         }
@@ -126,6 +148,12 @@ public final class Daemon: @unchecked Sendable {
         alerts.close()
         saveAlertState(statePath)
         saveWindows(windowPath)
+        server?.cancel()
+        _ = server.map { task in
+            let done = DispatchSemaphore(value: 0)
+            Task { _ = await task.result; done.signal() }
+            return done.wait(timeout: .now() + 5)
+        }
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
         summaries.close()
@@ -174,6 +202,7 @@ public final class Daemon: @unchecked Sendable {
                 client.stop()
                 replacement.start()
                 client = replacement
+                observability.attach(replacement)
                 publishClient = publishClient == nil ? nil : replacement
             } catch {
                 logger.error("reload: the new broker settings are unusable (\(error)); staying on the current connection")
@@ -204,7 +233,9 @@ public final class Daemon: @unchecked Sendable {
 
     private func saveWindows(_ path: String) {
         do {
-            try WindowState.save(pipeline, to: path, at: WallClock.now())
+            let now = WallClock.now()
+            try WindowState.save(pipeline, to: path, at: now)
+            observability.noteSnapshot(at: now)
         } catch {
             logger.error("cannot save the window snapshot to \(path): \(error)")
         }
@@ -225,8 +256,10 @@ public final class Daemon: @unchecked Sendable {
         guard !alerts.isEmpty else { return }
         do {
             try writer.write(alerts)
+            observability.noteSinkError(nil)
         } catch {
             logger.error("\(error)")
+            observability.noteSinkError("\(error)")
         }
         if let template = configuration.alerts.mqttTopic, let client = publishClient {
             let offset = configuration.summaries.utcOffsetMinutes

@@ -74,6 +74,8 @@ public struct DaemonConfiguration: Sendable {
     public var stateDirectory: String
     /// How often window state is snapshotted (and at shutdown): what a crash can lose at most.
     public var snapshotInterval: Double = 60
+    /// The HTTP endpoint (/metrics, /healthz, /api/...); loopback by default, nil when off.
+    public var http: (host: String, port: Int)? = ("127.0.0.1", 9108)
     /// Park facts for summaries: area and green-area target.
     public var parks: [String: ParkSite] = [:]
 
@@ -126,7 +128,7 @@ private struct ConfigurationParser {
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
-            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval", "parks",
+            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval", "parks", "http",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -224,6 +226,19 @@ private struct ConfigurationParser {
                 let pillarText = try value("pillar")
                 guard let pillar = Pillar(rawValue: pillarText) else { throw item.error("pillar '\(pillarText)' is not energy, emissions or green") }
                 return SeriesID(park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"), sensor: try value("sensor"))
+            }
+        }
+        if let node = top["http"] {
+            if case .scalar = node.node, try node.string().lowercased() == "off" {
+                configuration.http = nil
+            } else {
+                let h = try node.fields(["listen"])
+                if let listen = h["listen"] {
+                    let text = try listen.nonEmptyString()
+                    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+                    else { throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'") }
+                    configuration.http = (String(text[..<colon]), port)
+                }
             }
         }
         if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
@@ -599,6 +614,7 @@ extension DaemonConfiguration {
         if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
+        lines.append("http: " + (http.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
         lines.append("state_dir: \(stateDirectory)")
         lines.append("snapshot_interval: \(DurationText.format(snapshotInterval))")
         lines.append("alerts:")

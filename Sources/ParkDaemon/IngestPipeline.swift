@@ -126,8 +126,10 @@ public final class IngestPipeline: Sendable {
         var rules: [Rule] = []
         var expected: [SeriesID] = []
         var limits = Limits()
+        var validity = ValidityRule()
         var alerts: [AlertTransition] = []
         var alertsDropped = 0
+        var alertsDroppedTotal = 0
         /// The newest event time of any accepted reading: the clock silence is measured on
         /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
         var newest = EventTime(milliseconds: .min)
@@ -153,6 +155,7 @@ public final class IngestPipeline: Sendable {
         initial.rules = settings.rules
         initial.expected = settings.expectedSensors
         initial.limits = settings.limits
+        initial.validity = settings.validity
         initial.intervals = Array(repeating: [], count: max(1, settings.schedules))
         initial.interval = Array(repeating: IngestCounters(), count: max(1, settings.schedules))
         state = Mutex(initial)
@@ -269,6 +272,7 @@ public final class IngestPipeline: Sendable {
                 state.alerts.append(transition)
             } else {
                 state.alertsDropped += 1
+                state.alertsDroppedTotal += 1
             }
         }
     }
@@ -386,6 +390,43 @@ public final class IngestPipeline: Sendable {
             let dropped = engine.restore(active)
             state.engine = engine
             return dropped
+        }
+    }
+
+    /// Figures for metrics and health, read in one lock.
+    public struct Status: Sendable {
+        public var totals: IngestCounters
+        public var series: Int
+        public var firingAlerts: Int
+        public var alertsDropped: Int
+        /// The newest event time of an accepted reading, if any.
+        public var newest: EventTime?
+    }
+
+    public var status: Status {
+        state.withLock { state in
+            var total = state.total
+            total.add(state.interval[0])
+            let firing = state.engine?.firing.count ?? 0
+            return Status(
+                totals: total, series: state.series.count, firingAlerts: firing, alertsDropped: state.alertsDroppedTotal,
+                newest: state.newest.milliseconds == .min ? nil : state.newest)
+        }
+    }
+
+    /// One series' windows as JSON (the HTTP API), or nil when the series is unknown.
+    public func windowsJSON(_ id: SeriesID) -> String? {
+        state.withLock { state in
+            guard let slot = state.seriesSlots[id] else { return nil }
+            let series = state.states[Int(slot)]
+            guard let now = series.watermark else { return "{}" }
+            var line = JSONLine()
+            for ring in series.windows {
+                line.addRaw(
+                    ring.spec.name,
+                    SummaryFormat.window(ring.stats(at: now), shape: series.settings.shape, validity: state.validity.assess(ring, at: now)))
+            }
+            return line.finished()
         }
     }
 

@@ -25,6 +25,9 @@ struct Run: ParsableCommand {
     @Option(help: "Override broker.url, e.g. mqtt://127.0.0.1:1884.")
     var broker: String?
 
+    @Option(help: "Override http.listen, e.g. 127.0.0.1:9108, or 'off'.")
+    var http: String?
+
     @Flag(inversion: .prefixedNo, help: "Also print alerts and summaries on standard output (default: when it is a terminal).")
     var stdout: Bool?
 
@@ -39,6 +42,16 @@ struct Run: ParsableCommand {
             }
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
+        if let http {
+            if http == "off" {
+                configuration.http = nil
+            } else if let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) {
+                configuration.http = (String(http[..<colon]), port)
+            } else {
+                FileHandle.standardError.write(Data("parkd: --http: expected host:port or off\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "parkd"))
         daemon.echo = stdout ?? (isatty(1) != 0)
         daemon.installSignalHandlers()

@@ -64,6 +64,7 @@ final class ParkdProcess {
           client_id: \(clientID)
           reconnect: {initial: 100ms, max: 1s}
         \(extraBroker)
+        http: off
         summaries:
           path: \(summaries)
           interval: 1s

@@ -24,6 +24,7 @@ struct PublishOutputsTests {
                 rules:
                   - {id: too-high, severity: critical, match: {kind: pm25}, when: {above: 50}}
                 alerts: {path: alerts.jsonl, mqtt_topic: "parkd/{park}/alerts/{severity}"}
+                http: off
                 """, arguments: ["--stdout"])
         #expect(parkd.waitForLog("connected to"))
         Thread.sleep(forTimeInterval: 0.3)

@@ -1,0 +1,195 @@
+import Foundation
+import Hummingbird
+import Logging
+import MQTTClient
+import Metrics
+import Prometheus
+import Synchronization
+import TelemetryCore
+
+/// What the HTTP endpoint reads: the pipeline, the broker connection and the daemon's own
+/// bookkeeping. Metrics are brought up to date when scraped, so ingest never pays for them.
+public final class Observability: @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let pipeline: IngestPipeline
+    let lock = NSLock()
+    private var client: MQTTClient?
+    private var last = IngestPipeline.Status(totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, newest: nil)
+    private var lastClient: MQTTClient.Statistics?
+    private var lastTrafficAt = WallClock.now()
+    private var lastReceived: UInt64 = 0
+    public var snapshotAt: EventTime?
+    public var lastSummary: String?
+    public var sinkError: String?
+    public var trafficTimeout: Double?
+
+    public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.pipeline = pipeline
+        self.registry = registry
+    }
+
+    func attach(_ client: MQTTClient) {
+        lock.lock()
+        self.client = client
+        lock.unlock()
+    }
+
+    var summary: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastSummary
+    }
+
+    func noteSummary(_ line: String) {
+        lock.lock()
+        lastSummary = line
+        lock.unlock()
+    }
+
+    func noteSnapshot(at time: EventTime) {
+        lock.lock()
+        snapshotAt = time
+        lock.unlock()
+    }
+
+    func noteSinkError(_ error: String?) {
+        lock.lock()
+        sinkError = error
+        lock.unlock()
+    }
+
+    /// Brings every metric up to date and returns the Prometheus text exposition.
+    public func metrics() -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let status = pipeline.status
+        let stats = client?.statistics
+        func count(_ name: String, _ help: String, _ now: Int, _ before: Int, labels: [(String, String)] = []) {
+            let counter = registry.makeCounter(
+                descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help), labels: labels)
+            if now > before { counter.increment(by: Int64(now - before)) }
+        }
+        func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
+            registry.makeGauge(descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: [])
+                .set(value)
+        }
+        count("messages", "MQTT messages taken in", status.totals.messages, last.totals.messages)
+        count("readings", "Readings decoded from messages", status.totals.readings, last.totals.readings)
+        for reason in RejectReason.allCases {
+            count(
+                "rejected", "Messages or readings refused, by reason", status.totals.rejected[reason, default: 0],
+                last.totals.rejected[reason, default: 0], labels: [("reason", reason.rawValue)])
+        }
+        for outcome in SeriesState.Outcome.allCases {
+            count(
+                "reading_outcomes", "What became of decoded readings", status.totals.outcomes[outcome],
+                last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
+        }
+        count("alerts_dropped", "Alert transitions dropped by a full queue", status.alertsDropped, last.alertsDropped)
+        if let stats {
+            count("mqtt_reconnects", "Reconnection attempts", Int(stats.reconnects), Int(lastClient?.reconnects ?? 0))
+            count(
+                "mqtt_loop_restarts", "Network loop restarts after fatal errors", Int(stats.loopRestarts),
+                Int(lastClient?.loopRestarts ?? 0))
+            count(
+                "mqtt_watchdog_recycles", "Silent connections recycled", Int(stats.watchdogRecycles),
+                Int(lastClient?.watchdogRecycles ?? 0))
+            gauge("mqtt_connected", "state", "1 when connected to the broker", stats.connected ? 1 : 0)
+            gauge("publish_queue", "messages", "Publishes waiting for the broker", Double(stats.published &- stats.completed))
+        }
+        gauge("series", "count", "Series held", Double(status.series))
+        gauge("alerts_firing", "count", "Alerts firing now", Double(status.firingAlerts))
+        let now = WallClock.now()
+        if let snapshotAt {
+            gauge("snapshot_age", "seconds", "Age of the last window snapshot", Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
+        }
+        if let newest = status.newest {
+            gauge("ingest_lag", "seconds", "Wall clock minus the newest reading's time", Double(now.milliseconds - newest.milliseconds) / 1000)
+        }
+        last = status
+        lastClient = stats
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// Broker connected, traffic recent (when a watchdog time is set), sinks writing.
+    public func health() -> (healthy: Bool, json: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        let stats = client?.statistics
+        let now = WallClock.now()
+        if let stats, stats.received != lastReceived {
+            lastReceived = stats.received
+            lastTrafficAt = now
+        }
+        let silent = Double(now.milliseconds - lastTrafficAt.milliseconds) / 1000
+        let connected = stats?.connected ?? false
+        let trafficOK = trafficTimeout.map { silent < $0 } ?? true
+        let sinksOK = sinkError == nil
+        var line = JSONLine()
+        let healthy = connected && trafficOK && sinksOK
+        line.add("status", healthy ? "ok" : "degraded")
+        line.addRaw("broker_connected", connected ? "true" : "false")
+        line.add("seconds_since_last_message", silent.rounded())
+        line.addRaw("traffic_recent", trafficOK ? "true" : "false")
+        line.addRaw("sinks_healthy", sinksOK ? "true" : "false")
+        if let sinkError { line.add("sink_error", sinkError) }
+        return (healthy, line.finished())
+    }
+}
+
+/// The loopback HTTP endpoint: /metrics, /healthz and a small JSON API.
+enum HTTPEndpoint {
+    static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int) -> some ApplicationProtocol {
+        let router = Router()
+        // Request counts and durations through swift-metrics, into the same registry.
+        router.add(middleware: MetricsMiddleware())
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: o.metrics())))
+        }
+        router.get("/healthz") { _, _ in
+            let (healthy, json) = o.health()
+            return Response(
+                status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: json + "\n")))
+        }
+        router.get("/api/alerts") { _, _ in
+            let items = pipeline.firingAlerts.map { alert -> String in
+                var line = JSONLine()
+                line.add("rule", alert.rule)
+                line.add("park", alert.series.park)
+                line.add("zone", alert.series.zone)
+                line.add("pillar", alert.series.pillar.rawValue)
+                line.add("kind", alert.series.kind)
+                line.add("sensor", alert.series.sensor)
+                line.add("since", RFC3339.format(alert.since, offsetMinutes: 0))
+                return line.finished()
+            }
+            return json("[" + items.joined(separator: ",") + "]")
+        }
+        router.get("/api/summary") { _, _ in
+            let last = o.summary
+            guard let last else { return json(#"{"error":"no summary written yet"}"#, status: .notFound) }
+            return json(last)
+        }
+        router.get("/api/series") { request, _ in
+            let q = request.uri.queryParameters
+            guard let park = q.get("park"), let zone = q.get("zone"), let pillarText = q.get("pillar"),
+                let pillar = Pillar(rawValue: pillarText), let kind = q.get("kind"), let sensor = q.get("sensor")
+            else {
+                return json(#"{"error":"give park, zone, pillar (energy, emissions, green), kind and sensor"}"#, status: .badRequest)
+            }
+            let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
+            guard let windows = pipeline.windowsJSON(id) else { return json(#"{"error":"no such series"}"#, status: .notFound) }
+            return json(windows)
+        }
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port)))
+    }
+
+    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}
