@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import Logging
 import MQTTClient
 import Synchronization
@@ -32,7 +33,30 @@ public final class Daemon: @unchecked Sendable {
     /// Asks a running daemon to shut down (what SIGTERM does).
     public func stop() { stopSignal.signal() }
 
-    public func installSignalHandlers() {
+    func requestShutdown() {
+        logger.notice("graceful shutdown requested (SIGTERM or SIGINT); shutting down")
+        stopSignal.signal()
+    }
+
+    /// Runs the daemon under swift-service-lifecycle: the HTTP endpoint starts first and stops
+    /// last; SIGTERM or SIGINT shut down gracefully in reverse order, within 30 seconds.
+    public func serve() async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let (host, port) = configuration.http {
+            let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
+            services.append(.init(service: app))
+            logger.info("HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
+        }
+        services.append(.init(service: IngestService(daemon: self)))
+        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(30)
+        try await ServiceGroup(configuration: group).run()
+    }
+
+    public func installSignalHandlers() { installSignalHandlers(termination: true) }
+
+    /// SIGHUP reloads; SIGTERM and SIGINT stop, unless a service group handles them.
+    public func installSignalHandlers(termination: Bool) {
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { [logger, self] in
@@ -41,7 +65,7 @@ public final class Daemon: @unchecked Sendable {
         }
         hangup.resume()
         signalSources.append(hangup)
-        for number in [SIGTERM, SIGINT] {
+        for number in termination ? [SIGTERM, SIGINT] : [] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [logger, stopSignal] in
@@ -54,7 +78,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// Runs until `stop()` or a signal. Throws only on what prevents starting at all.
-    public func run() throws {
+    public func run() throws { try run(serveHTTP: true) }
+
+    func run(serveHTTP: Bool) throws {
         let summaries = try LineFile(path: configuration.summaries.path, rotation: configuration.summaries.rotation)
         var alerts = try AlertWriter(configuration: configuration, truncate: false)
         let pipeline = self.pipeline
@@ -64,7 +90,7 @@ public final class Daemon: @unchecked Sendable {
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
         observability.attach(client)
         var server: Task<Void, any Error>?
-        if let (host, port) = configuration.http {
+        if serveHTTP, let (host, port) = configuration.http {
             let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
             server = Task { [logger] in
                 do {
@@ -285,6 +311,31 @@ public final class Daemon: @unchecked Sendable {
         }
         for alert in alerts where alert.state == .firing && !alert.repeated {
             logger.notice("alert firing: \(alert.rule) \(alert.series)", metadata: ["severity": "\(alert.severity.rawValue)"])
+        }
+    }
+}
+
+/// The ingest loop as a service: its blocking loop runs on a thread of its own, and a graceful
+/// shutdown of the group stops it the way SIGTERM would.
+struct IngestService: Service {
+    let daemon: Daemon
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let thread = Thread {
+                    do {
+                        try daemon.run(serveHTTP: false)
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "parkd-ingest"
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            daemon.requestShutdown()
         }
     }
 }

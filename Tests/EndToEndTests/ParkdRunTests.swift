@@ -51,7 +51,7 @@ struct ParkdRunTests {
         let log = parkd.log
         #expect(log.contains("reason=malformed topic=parks/bau-bang/zone-a/emissions/pm25/aq-1"))
         #expect(log.contains("reason=unknown_topic topic=parks/bau-bang/stray"))
-        #expect(log.contains("received SIGTERM"))
+        #expect(log.contains("graceful shutdown requested"))
         #expect(log.contains("parkd stopped"))
     }
 

@@ -5,14 +5,15 @@ import MQTTClient
 import ParkDaemon
 import TelemetryCore
 
-struct Parkd: ParsableCommand {
+@main
+struct Parkd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkd",
         abstract: "Ingests eco-industrial park telemetry from MQTT and writes summaries.",
         subcommands: [Run.self, Replay.self, TailCommand.self, CheckConfig.self])
 }
 
-struct Run: ParsableCommand {
+struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Connect to the broker and ingest until SIGTERM or SIGINT.")
 
@@ -31,7 +32,7 @@ struct Run: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also print alerts and summaries on standard output (default: when it is a terminal).")
     var stdout: Bool?
 
-    func run() throws {
+    func run() async throws {
         var configuration = try loadOrExit(config)
         if let broker {
             do {
@@ -54,9 +55,9 @@ struct Run: ParsableCommand {
         }
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "parkd"))
         daemon.echo = stdout ?? (isatty(1) != 0)
-        daemon.installSignalHandlers()
+        daemon.installSignalHandlers(termination: false)
         do {
-            try daemon.run()
+            try await daemon.serve()
         } catch {
             FileHandle.standardError.write(Data("parkd: \(error)\n".utf8))
             throw ExitCode(1)
@@ -209,4 +210,3 @@ func loadOrExit(_ path: String) throws -> DaemonConfiguration {
     }
 }
 
-Parkd.main()
