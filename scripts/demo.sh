@@ -26,7 +26,8 @@ for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; s
 
 echo "==> parkd run --config Deploy/config/demo.yaml (log: $RUN/parkd.log)"
 "$BIN/parkd" check-config Deploy/config/demo.yaml > /dev/null
-"$BIN/parkd" run --config Deploy/config/demo.yaml --broker "mqtt://127.0.0.1:$PORT" 2> "$RUN/parkd.log" &
+HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN/parkd" run --config Deploy/config/demo.yaml --broker "mqtt://127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --no-stdout 2> "$RUN/parkd.log" &
 PARKD=$!; pids+=($PARKD)
 for _ in $(seq 50); do grep -q "connected to" "$RUN/parkd.log" && break; sleep 0.1; done
 
@@ -37,6 +38,19 @@ mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "parks/bau-bang/stray-topic" -m '{
 echo "    faults parksim injected: $(cut -d'"' -f4 "$RUN/faults.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
 
 sleep 1
+echo "==> parkd's HTTP endpoint on 127.0.0.1:$HTTP_PORT:"
+python3 - "$HTTP_PORT" <<'PY'
+import sys, urllib.request
+port = sys.argv[1]
+try:
+    print("    /healthz ->", urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read().decode().strip())
+except Exception as error:
+    print("    /healthz ->", error)
+metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+for line in metrics.splitlines():
+    if line.startswith(("parkd_messages_total", "parkd_series_count", "parkd_alerts_firing_count", 'parkd_rejected_total{reason="malformed"}')):
+        print("    /metrics ->", line)
+PY
 echo "==> SIGTERM to parkd: it writes the last partial interval and exits"
 kill -TERM "$PARKD"; wait "$PARKD"; echo "    parkd exited with status $?"
 

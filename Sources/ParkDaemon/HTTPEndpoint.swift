@@ -14,7 +14,8 @@ public final class Observability: @unchecked Sendable {
     private let pipeline: IngestPipeline
     let lock = NSLock()
     private var client: MQTTClient?
-    private var last = IngestPipeline.Status(totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, newest: nil)
+    private var last = IngestPipeline.Status(
+        totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, alertQueue: 0, transitions: [:], newest: nil)
     private var lastClient: MQTTClient.Statistics?
     private var lastTrafficAt = WallClock.now()
     private var lastReceived: UInt64 = 0
@@ -86,6 +87,12 @@ public final class Observability: @unchecked Sendable {
                 last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
         }
         count("alerts_dropped", "Alert transitions dropped by a full queue", status.alertsDropped, last.alertsDropped)
+        for state in [AlertTransition.State.firing, .resolved] {
+            count(
+                "alert_transitions", "Alert lines written, by state", status.transitions[state, default: 0],
+                last.transitions[state, default: 0], labels: [("state", state.rawValue)])
+        }
+        gauge("alert_queue", "messages", "Alert transitions waiting for the writer", Double(status.alertQueue))
         if let stats {
             count("mqtt_reconnects", "Reconnection attempts", Int(stats.reconnects), Int(lastClient?.reconnects ?? 0))
             count(

@@ -130,6 +130,7 @@ public final class IngestPipeline: Sendable {
         var alerts: [AlertTransition] = []
         var alertsDropped = 0
         var alertsDroppedTotal = 0
+        var transitions: [AlertTransition.State: Int] = [:]
         /// The newest event time of any accepted reading: the clock silence is measured on
         /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
         var newest = EventTime(milliseconds: .min)
@@ -268,6 +269,7 @@ public final class IngestPipeline: Sendable {
             }
         }
         for transition in transitions {
+            state.transitions[transition.state, default: 0] += 1
             if state.alerts.count < settings.alertQueueLimit {
                 state.alerts.append(transition)
             } else {
@@ -399,6 +401,8 @@ public final class IngestPipeline: Sendable {
         public var series: Int
         public var firingAlerts: Int
         public var alertsDropped: Int
+        public var alertQueue: Int
+        public var transitions: [AlertTransition.State: Int]
         /// The newest event time of an accepted reading, if any.
         public var newest: EventTime?
     }
@@ -410,6 +414,7 @@ public final class IngestPipeline: Sendable {
             let firing = state.engine?.firing.count ?? 0
             return Status(
                 totals: total, series: state.series.count, firingAlerts: firing, alertsDropped: state.alertsDroppedTotal,
+                alertQueue: state.alerts.count, transitions: state.transitions,
                 newest: state.newest.milliseconds == .min ? nil : state.newest)
         }
     }

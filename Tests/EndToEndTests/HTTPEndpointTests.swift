@@ -41,6 +41,8 @@ struct HTTPEndpointTests {
         #expect(value("parkd_series_count") == 1)
         #expect(value("parkd_alerts_firing_count") == 1)
         #expect(value("parkd_mqtt_connected_state") == 1)
+        #expect(value(#"parkd_alert_transitions_total{state="firing"}"#) == 1)
+        #expect(value("parkd_alert_queue_messages") == 0)
 
         let health = try HTTPGet.get(port: port, path: "/healthz")
         #expect(health.status == 200 && health.body.contains(#""status":"ok""#) && health.body.contains(#""broker_connected":true"#))
