@@ -16,6 +16,7 @@ public final class Daemon: @unchecked Sendable {
     private let stopSignal = DispatchSemaphore(value: 0)
     private let reloadRequested = Atomic<Bool>(false)
     private var publishClient: MQTTClient?
+    private var summaryScheduler: SummaryScheduler?
     public let observability: Observability
     /// Alert and summary lines also go to standard output (in the foreground).
     public var echo = false
@@ -127,23 +128,18 @@ public final class Daemon: @unchecked Sendable {
         let echo = self.echo
         let observability = self.observability
         let tail = Tail(kind: .summaries, path: s.path, filter: .init(), json: false, colour: false)
-        if let topic = s.mqttTopic {
-            scheduler.onLine = { [logger] line in
-                observability.noteSummary(line)
-                if echo, let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
-                do {
-                    try client.publish(topic, text: line, qos: .atLeastOnce, retain: true, waitWhenFull: false)
-                } catch {
-                    logger.warning("summary not published to \(topic): \(error)")
-                }
-            }
-        } else {
-            scheduler.onLine = { line in
-                observability.noteSummary(line)
-                guard echo else { return }
-                if let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
+        // Reads the topic and the client each time: a reload may change both.
+        scheduler.onLine = { [logger, self] line in
+            observability.noteSummary(line)
+            if echo, let shown = tail.render(line) { FileHandle.standardOutput.write(Data((shown + "\n").utf8)) }
+            guard let topic = self.configuration.summaries.mqttTopic, let client = self.publishClient else { return }
+            do {
+                try client.publish(topic, text: line, qos: .atLeastOnce, retain: true, waitWhenFull: false)
+            } catch {
+                logger.warning("summary not published to \(topic): \(error)")
             }
         }
+        summaryScheduler = scheduler
         publishClient = client
         scheduler.start(at: WallClock.now())
         var lastSave = WallClock.now()
@@ -182,7 +178,7 @@ public final class Daemon: @unchecked Sendable {
         }
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
-        summaries.close()
+        summaryScheduler?.closeFile()
         let totals = pipeline.totals
         logger.info(
             "parkd stopped",
@@ -234,10 +230,20 @@ public final class Daemon: @unchecked Sendable {
                 logger.error("reload: the new broker settings are unusable (\(error)); staying on the current connection")
             }
         }
+        if fresh.summaries.path != old.summaries.path || fresh.summaries.rotation != old.summaries.rotation {
+            do {
+                try summaryScheduler?.replaceFile(
+                    with: LineFile(path: fresh.summaries.path, rotation: fresh.summaries.rotation))
+            } catch {
+                logger.error("reload: cannot open the new summaries file (\(error)); keeping the old one")
+            }
+        }
         var later: [String] = []
         if fresh.topics.map(\.pattern.text) != old.topics.map(\.pattern.text) { later.append("topics") }
         if fresh.windows != old.windows { later.append("windows") }
-        if fresh.summaries.intervals != old.summaries.intervals || fresh.summaries.path != old.summaries.path { later.append("summaries") }
+        if fresh.summaries.intervals != old.summaries.intervals || fresh.summaries.utcOffsetMinutes != old.summaries.utcOffsetMinutes {
+            later.append("summary intervals")
+        }
         if fresh.stateDirectory != old.stateDirectory { later.append("state_dir") }
         configuration = fresh
         let note = later.isEmpty ? "" : "; changes to \(later.joined(separator: ", ")) take effect at the next restart"

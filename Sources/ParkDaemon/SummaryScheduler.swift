@@ -14,7 +14,7 @@ final class SummaryScheduler {
     }
 
     private let pipeline: IngestPipeline
-    private let file: LineFile
+    private var file: LineFile
     private let utcOffsetMinutes: Int
     private let logger: Logger
     private var schedules: [Schedule]
@@ -54,6 +54,15 @@ final class SummaryScheduler {
             schedules[k].next = EventTime(milliseconds: to.milliseconds + Int64(schedules[k].seconds * 1000))
         }
     }
+
+    /// Writes to another file from now on (a reloaded configuration), closing the old one.
+    func replaceFile(with newFile: LineFile) {
+        file.sync()
+        file.close()
+        file = newFile
+    }
+
+    func closeFile() { file.close() }
 
     /// Writes the last, partial interval of each schedule up to `time`.
     func finish(at time: EventTime) {

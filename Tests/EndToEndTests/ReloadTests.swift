@@ -10,8 +10,8 @@ struct ReloadTests {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "reload")
         defer { try? FileManager.default.removeItem(at: directory) }
-        func configuration(limit: Int) -> String {
-            ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-reload", summaries: "summaries.jsonl")
+        func configuration(limit: Int, summaries: String = "summaries.jsonl") -> String {
+            ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-reload", summaries: summaries)
                 + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: \(limit)}}]\nalerts: {path: alerts.jsonl}\n"
         }
         let parkd = try ParkdProcess(directory: directory, configuration: configuration(limit: 50))
@@ -31,12 +31,15 @@ struct ReloadTests {
         try send(40)
         #expect(alerts().isEmpty)
 
-        try configuration(limit: 30).write(to: path, atomically: true, encoding: .utf8)
+        try configuration(limit: 30, summaries: "summaries-2.jsonl").write(to: path, atomically: true, encoding: .utf8)
         parkd.process.signal(SIGHUP)
         #expect(parkd.waitForLog("configuration reloaded: 1 rules"))
         try send(40)
         Thread.sleep(forTimeInterval: 1.2)
         #expect(alerts().contains(#""state":"firing""#))
+        // The summaries now go to the new file.
+        let second = directory.appendingPathComponent("summaries-2.jsonl").path
+        #expect(((try? String(contentsOfFile: second, encoding: .utf8)) ?? "").contains(#""type":"ingest""#))
 
         try "broker: {url: mqtt://h\nrules: [".write(to: path, atomically: true, encoding: .utf8)
         parkd.process.signal(SIGHUP)
