@@ -46,9 +46,11 @@ enum CoreBenchmark {
             let payload: String
             switch format {
             case .senml:
-                payload = "[{\"bn\":\"\(sensor.id.sensor)/\",\"bt\":\(time.seconds),\"n\":\"\(sensor.id.kind)\",\"u\":\"\(sensor.profile.unit)\",\"v\":\(value)}]"
+                payload =
+                    "[{\"bn\":\"\(sensor.id.sensor)/\",\"bt\":\(time.seconds),\"n\":\"\(sensor.id.kind)\",\"u\":\"\(sensor.profile.unit)\",\"v\":\(value)}]"
             case .line:
-                payload = "\(sensor.id.kind),sensor=\(sensor.id.sensor) \(sensor.id.kind)=\(value) \(time.milliseconds * 1_000_000)"
+                payload =
+                    "\(sensor.id.kind),sensor=\(sensor.id.sensor) \(sensor.id.kind)=\(value) \(time.milliseconds * 1_000_000)"
             default:
                 payload = m.payload
             }
@@ -56,7 +58,9 @@ enum CoreBenchmark {
         }
     }
 
-    static func run(messages: Int, sensors: Int = 10_000, formats: [PayloadFormat] = [.json, .senml, .line], memory: Bool = true) {
+    static func run(
+        messages: Int, sensors: Int = 10_000, formats: [PayloadFormat] = [.json, .senml, .line], memory: Bool = true
+    ) {
         print("parkbench core: decode + 4 window updates (1m, 15m, 1h, 24h) per reading, one thread")
         // The parts on their own, to see where the time goes.
         let sample = feed(.json, count: 1_000_000, sensors: 10_000)
@@ -72,13 +76,17 @@ enum CoreBenchmark {
         let decoded = sample.map { (try? decoder.json.decode($0.1, arrival: $0.2)) ?? Reading(value: 0, time: $0.2) }
         clock = ContinuousClock.now
         for (index, reading) in decoded.enumerated() { states[index % 10_000].add(reading) }
-        print("  part   series add alone (raw ring + 4 windows): \(nanoseconds(since: clock, count: sample.count)) ns per reading")
+        print(
+            "  part   series add alone (raw ring + 4 windows): \(nanoseconds(since: clock, count: sample.count)) ns per reading"
+        )
         var topics: [String: Int] = [:]
         for (topic, _, _) in sample where topics[topic] == nil { topics[topic] = topics.count }
         clock = ContinuousClock.now
         var found = 0
         for (topic, _, _) in sample { found &+= topics[topic] ?? 0 }
-        print("  part   topic lookup alone: \(nanoseconds(since: clock, count: sample.count)) ns per message (\(found % 2))")
+        print(
+            "  part   topic lookup alone: \(nanoseconds(since: clock, count: sample.count)) ns per message (\(found % 2))"
+        )
         for format in formats {
             let messages = format == .json ? messages : messages / 4
             let input = feed(format, count: messages, sensors: sensors)
@@ -91,13 +99,15 @@ enum CoreBenchmark {
             print(
                 String(
                     format: "  %-6@ %9d readings in %.2fs = %8.0f readings/s (%.0f ns each), %d accepted",
-                    format.rawValue as NSString, messages, seconds, Double(messages) / seconds, seconds / Double(messages) * 1e9,
+                    format.rawValue as NSString, messages, seconds, Double(messages) / seconds,
+                    seconds / Double(messages) * 1e9,
                     accepted))
         }
         guard memory else { return }
         // Each size in a fresh process, so that memory freed above cannot hide what is used.
         for seriesCount in [10_000, 100_000] {
-            let output = (try? Command.run(CommandLine.arguments[0], ["memory", "--sensors", "\(seriesCount)"])) ?? "failed\n"
+            let output =
+                (try? Command.run(CommandLine.arguments[0], ["memory", "--sensors", "\(seriesCount)"])) ?? "failed\n"
             print(output, terminator: "")
         }
     }
@@ -106,7 +116,8 @@ enum CoreBenchmark {
     static func memory(seriesCount: Int) {
         let before = residentBytes()
         let p = pipeline(.json)
-        var generator = TrafficGenerator(parks: max(1, seriesCount / 100), sensorsPerPark: min(100, seriesCount), seed: 3)
+        var generator = TrafficGenerator(
+            parks: max(1, seriesCount / 100), sensorsPerPark: min(100, seriesCount), seed: 3)
         let base = Int64(1_795_400_000_000)
         // 30 readings per series, 48 minutes apart: every bucket of the 24 h window is in use.
         for round in 0..<30 {

@@ -28,7 +28,8 @@ enum PublishBenchmark {
         let parksim = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent("parksim").path
 
-        print("parkbench publish: \(messages) JSON readings at QoS \(qos) to 127.0.0.1:\(broker.port), one process each")
+        print(
+            "parkbench publish: \(messages) JSON readings at QoS \(qos) to 127.0.0.1:\(broker.port), one process each")
         var round = 0
         func time(_ name: String, _ executable: String, _ arguments: [String], input: String? = nil) throws -> Double {
             // A subscriber counts what actually reached the broker and came back out.
@@ -36,7 +37,10 @@ enum PublishBenchmark {
             let counted = work.appendingPathComponent("sub-\(round).out").path
             let subscriber = try ChildProcess(
                 try Command.find("mosquitto_sub"),
-                ["-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", "#", "-C", "\(messages)", "-i", "count-\(round)"],
+                [
+                    "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", "#", "-C", "\(messages)", "-i",
+                    "count-\(round)",
+                ],
                 outputPath: counted)
             Thread.sleep(forTimeInterval: 0.5)
             let started = Date()
@@ -50,13 +54,15 @@ enum PublishBenchmark {
             print(
                 String(
                     format: "  %@ %6.2fs = %8.0f msg/s, CPU %.2fs, %d/%d delivered",
-                    name.padding(toLength: 26, withPad: " ", startingAt: 0) as NSString, seconds, Double(messages) / seconds,
+                    name.padding(toLength: 26, withPad: " ", startingAt: 0) as NSString, seconds,
+                    Double(messages) / seconds,
                     process.cpuSeconds, delivered, messages))
             return seconds
         }
         let mosquittoPub = try Command.find("mosquitto_pub")
         let pubArguments = [
-            "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", "parks/bench/z/energy/active_power/m1", "-l",
+            "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "\(qos)", "-t", "parks/bench/z/energy/active_power/m1",
+            "-l",
         ]
         let replayArguments = ["replay", feedPath, "--url", broker.url, "--qos", "\(qos)"]
         // Alternating order, best of two each: the machine is shared and the first run warms the broker.
@@ -66,6 +72,9 @@ enum PublishBenchmark {
         ours = min(ours, try time("parksim replay (as fast)", parksim, replayArguments))
         ours = min(ours, try time("parksim replay (as fast)", parksim, replayArguments))
         reference = min(reference, try time("mosquitto_pub -l", mosquittoPub, pubArguments, input: payloadPath))
-        print(String(format: "  ratio (best of two)          parksim publishes %.2f× mosquitto_pub's rate", reference / ours))
+        print(
+            String(
+                format: "  ratio (best of two)          parksim publishes %.2f× mosquitto_pub's rate", reference / ours)
+        )
     }
 }

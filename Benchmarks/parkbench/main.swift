@@ -92,7 +92,8 @@ func main() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     if options.mode == "memory" { return CoreBenchmark.memory(seriesCount: options.sensors) }
     if options.mode == "core" || options.mode == "all" {
-        CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors, memory: options.mode == "core" || options.mode == "all")
+        CoreBenchmark.run(
+            messages: 2_000_000, sensors: options.sensors, memory: options.mode == "core" || options.mode == "all")
     }
     if options.mode == "ingest" || options.mode == "all" { try ingestBenchmark(options) }
     if options.mode == "publish" || options.mode == "all" {

@@ -91,11 +91,14 @@ public struct Faults: Sendable, Decodable {
             ("out_of_order.delay", outOfOrder?.delay), ("silence.after", silence?.after),
             ("silence.duration", silence?.duration), ("clock_skew.offset", clockSkew?.offset),
         ] {
-            if let text, Durations.seconds(text) == nil { throw ScenarioError("\(file): faults.\(name): '\(text)' is not a duration") }
+            if let text, Durations.seconds(text) == nil {
+                throw ScenarioError("\(file): faults.\(name): '\(text)' is not a duration")
+            }
         }
         for (index, e) in exceedance.enumerated() {
             guard RFC3339.parse(Array(e.start.utf8)) != nil, Durations.seconds(e.duration) != nil else {
-                throw ScenarioError("\(file): faults.exceedance[\(index)]: start must be RFC 3339 and duration a duration")
+                throw ScenarioError(
+                    "\(file): faults.exceedance[\(index)]: start must be RFC 3339 and duration a duration")
             }
         }
     }
@@ -113,7 +116,8 @@ public struct InjectedFault: Sendable, Equatable {
     public var line: String {
         var text = "{\"fault\":\"\(fault)\",\"park\":\"\(series.park)\",\"zone\":\"\(series.zone)\""
         text += ",\"pillar\":\"\(series.pillar.rawValue)\",\"kind\":\"\(series.kind)\",\"sensor\":\"\(series.sensor)\""
-        text += ",\"from\":\"\(RFC3339.format(from, offsetMinutes: 420))\",\"to\":\"\(RFC3339.format(to, offsetMinutes: 420))\""
+        text +=
+            ",\"from\":\"\(RFC3339.format(from, offsetMinutes: 420))\",\"to\":\"\(RFC3339.format(to, offsetMinutes: 420))\""
         if let seq { text += ",\"seq\":\(seq)" }
         text += ",\"detail\":"
         JSONText.appendQuoted(detail, to: &text)

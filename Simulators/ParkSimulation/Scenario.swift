@@ -52,7 +52,8 @@ public struct Scenario: Sendable, Decodable {
     }
 
     public static func load(path: String) throws -> Scenario {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw ScenarioError("\(path): cannot read the file")
         }
         return try parse(text, file: path)
@@ -84,7 +85,9 @@ public struct Scenario: Sendable, Decodable {
     }
 
     func validate(file: String) throws {
-        guard RFC3339.parse(Array(start.utf8)) != nil else { throw ScenarioError("\(file): start: '\(start)' is not RFC 3339") }
+        guard RFC3339.parse(Array(start.utf8)) != nil else {
+            throw ScenarioError("\(file): start: '\(start)' is not RFC 3339")
+        }
         guard Durations.seconds(duration).map({ $0 > 0 }) == true else {
             throw ScenarioError("\(file): duration: '\(duration)' is not a duration such as 1h or 1d")
         }
@@ -106,7 +109,8 @@ public struct Scenario: Sendable, Decodable {
                 _ = seconds
                 if let format = group.format, PayloadFormat(rawValue: format) == nil {
                     throw ScenarioError(
-                        "\(at).format: '\(format)'; expected one of \(PayloadFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                        "\(at).format: '\(format)'; expected one of \(PayloadFormat.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
             }
         }
@@ -126,7 +130,8 @@ public struct ScenarioError: Error, CustomStringConvertible {
 public enum Durations {
     public static func seconds(_ text: String) -> Double? {
         let t = text.trimmingCharacters(in: .whitespaces)
-        for (suffix, scale) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)] where t.hasSuffix(suffix) {
+        for (suffix, scale) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)] where t.hasSuffix(suffix)
+        {
             let number = t.dropLast(suffix.count)
             if suffix == "s" && number.hasSuffix("m") { continue }
             return Double(number).map { $0 * scale }

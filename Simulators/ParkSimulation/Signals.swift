@@ -76,4 +76,3 @@ enum Signals {
         27 + 5 * sin(Double.pi * (clock.hour - 9) / 12)
     }
 }
-

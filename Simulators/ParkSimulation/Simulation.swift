@@ -129,7 +129,9 @@ public struct Simulation: Sendable {
             let count = min(drift.sensors, sensors.count)
             for index in (sensors.count - count)..<sensors.count {
                 sensors[index].driftPerDay = drift.perDay ?? 1
-                record("drift", index, start.milliseconds, end, detail: "drifts \(drift.perDay ?? 1) \(sensors[index].unit) a day")
+                record(
+                    "drift", index, start.milliseconds, end,
+                    detail: "drifts \(drift.perDay ?? 1) \(sensors[index].unit) a day")
             }
         }
         for e in exceedances {
@@ -148,7 +150,9 @@ public struct Simulation: Sendable {
         }
     }
 
-    private mutating func record(_ fault: String, _ sensor: Int, _ from: Int64, _ to: Int64, seq: Int64? = nil, detail: String) {
+    private mutating func record(
+        _ fault: String, _ sensor: Int, _ from: Int64, _ to: Int64, seq: Int64? = nil, detail: String
+    ) {
         faults.append(
             InjectedFault(
                 fault: fault, series: sensors[sensor].id, from: EventTime(milliseconds: from),
@@ -196,7 +200,9 @@ public struct Simulation: Sendable {
             if s.soil < 22 || ((6..<6.5).contains(clock.hour) && s.soil < 34) { s.soil = 38 }
             value = s.soil + s.walk
         }
-        if s.driftPerDay != 0 && !s.isCounter { value += s.driftPerDay * Double(time - start.milliseconds) / 86_400_000 }
+        if s.driftPerDay != 0 && !s.isCounter {
+            value += s.driftPerDay * Double(time - start.milliseconds) / 86_400_000
+        }
         for e in exceedances where e.park == s.id.park && e.kind == s.id.kind && e.window.contains(time) {
             value = e.level * (1 + 0.03 * s.random.gaussian())
         }
@@ -300,7 +306,8 @@ public struct Simulation: Sendable {
             text = "{\"value\":\(v),\"ts\":\(time),\"unit\":\"\(s.unit)\",\"status\":\"\(status)\",\"seq\":\(s.seq)}"
         case .number: text = v
         case .senml:
-            text = "[{\"n\":\"\(s.id.kind)\",\"u\":\"\(s.unit)\",\"v\":\(v),\"t\":\(String(format3: t)),\"seq\":\(s.seq)}]"
+            text =
+                "[{\"n\":\"\(s.id.kind)\",\"u\":\"\(s.unit)\",\"v\":\(v),\"t\":\(String(format3: t)),\"seq\":\(s.seq)}]"
         case .line: text = "\(s.id.kind),sensor=\(s.id.sensor),seq=\(s.seq) \(s.id.kind)=\(v) \(time * 1_000_000)"
         case .chirpstack:
             text =

@@ -14,7 +14,9 @@ struct BrokerOptions: ParsableArguments {
 
     func validate() throws {
         guard qos == 0 || qos == 1 else { throw ValidationError("--qos must be 0 or 1") }
-        guard protocolVersion == "3.1.1" || protocolVersion == "5" else { throw ValidationError("--protocol must be 3.1.1 or 5") }
+        guard protocolVersion == "3.1.1" || protocolVersion == "5" else {
+            throw ValidationError("--protocol must be 3.1.1 or 5")
+        }
     }
 
     var qosLevel: QoS { qos == 0 ? .atMostOnce : .atLeastOnce }

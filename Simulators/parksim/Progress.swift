@@ -19,7 +19,8 @@ struct Progress {
         guard force || now.timeIntervalSince(lastShown) >= 1 else { return }
         lastShown = now
         let elapsed = now.timeIntervalSince(started)
-        let line = String(format: "sent %d, errors %d, %.0f msg/s, %.0fs", sent, errors, Double(sent) / max(elapsed, 1e-3), elapsed)
+        let line = String(
+            format: "sent %d, errors %d, %.0f msg/s, %.0fs", sent, errors, Double(sent) / max(elapsed, 1e-3), elapsed)
         FileHandle.standardError.write(Data((live ? "\r\(line)   " : line + "\n").utf8))
     }
 
@@ -28,7 +29,8 @@ struct Progress {
         let elapsed = Date().timeIntervalSince(started)
         print(
             String(
-                format: "parksim %@: sent %d messages in %.2fs (%.0f msg/s), %d errors", what as NSString, sent, elapsed,
+                format: "parksim %@: sent %d messages in %.2fs (%.0f msg/s), %d errors", what as NSString, sent,
+                elapsed,
                 Double(sent) / max(elapsed, 1e-6), errors))
     }
 }

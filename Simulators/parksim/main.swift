@@ -26,7 +26,8 @@ func writeLines(_ lines: [String], to handle: FileHandle?) {
 }
 
 func openForWriting(_ path: String) throws -> FileHandle {
-    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path)
+    else {
         throw ValidationError("cannot write '\(path)'")
     }
     return handle
@@ -82,7 +83,9 @@ struct Run: ParsableCommand {
             let now = EventTime(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
             var simulation = Simulation(scenario: loaded, start: now, runForever: duration == nil)
             let limit = try duration.map { text -> Int64 in
-                guard let seconds = Durations.seconds(text) else { throw ValidationError("--duration: '\(text)' is not a duration") }
+                guard let seconds = Durations.seconds(text) else {
+                    throw ValidationError("--duration: '\(text)' is not a duration")
+                }
                 return now.milliseconds + Int64(seconds * 1000)
             }
             let truth = try groundTruth.map(openForWriting)
@@ -93,14 +96,17 @@ struct Run: ParsableCommand {
                 if rate > 0 {
                     wait(until: wallStart.addingTimeInterval(Double(progress.sent + progress.errors) / rate))
                 } else {
-                    wait(until: wallStart.addingTimeInterval(Double(message.arrival.milliseconds - now.milliseconds) / 1000 / speed))
+                    wait(
+                        until: wallStart.addingTimeInterval(
+                            Double(message.arrival.milliseconds - now.milliseconds) / 1000 / speed))
                 }
                 publish(message.topic, message.payload)
                 writeLines(simulation.takeFaults().map(\.line), to: truth)
             }
             writeLines(simulation.takeFaults().map(\.line), to: truth)
         } else {
-            var generator = TrafficGenerator(parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
+            var generator = TrafficGenerator(
+                parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
             let total = count ?? Int.max
             var i = 0
             while i < total {
@@ -129,7 +135,9 @@ struct Record: ParsableCommand {
     func run() throws {
         var loaded = try Scenario.load(path: scenario)
         if let duration {
-            guard Durations.seconds(duration) != nil else { throw ValidationError("--duration: '\(duration)' is not a duration") }
+            guard Durations.seconds(duration) != nil else {
+                throw ValidationError("--duration: '\(duration)' is not a duration")
+            }
             loaded.duration = duration
         }
         var simulation = Simulation(scenario: loaded)
@@ -153,8 +161,10 @@ struct Record: ParsableCommand {
         let elapsed = Date().timeIntervalSince(started)
         print(
             String(
-                format: "parksim record: %d messages from %d sensors over %@ simulated, %d faults, in %.2fs (%.0f msg/s)",
-                count, simulation.sensorCount, loaded.duration as NSString, faults.count, elapsed, Double(count) / elapsed))
+                format:
+                    "parksim record: %d messages from %d sensors over %@ simulated, %d faults, in %.2fs (%.0f msg/s)",
+                count, simulation.sensorCount, loaded.duration as NSString, faults.count, elapsed,
+                Double(count) / elapsed))
     }
 }
 
@@ -195,7 +205,8 @@ struct Replay: ParsableCommand {
             if speed > 0 {
                 let origin = first ?? record.time
                 first = origin
-                let due = progress.started.addingTimeInterval(Double(record.time.milliseconds - origin.milliseconds) / 1000 / speed)
+                let due = progress.started.addingTimeInterval(
+                    Double(record.time.milliseconds - origin.milliseconds) / 1000 / speed)
                 if due.timeIntervalSinceNow > 0 { try? client.idle(for: due.timeIntervalSinceNow) }
             }
             do {

@@ -32,7 +32,7 @@ public enum MQTTError: Error, Equatable, Sendable, CustomStringConvertible {
             return "not connected to the broker"
         case .timedOut(let what):
             return "timed out \(what)"
-        case let .queueFull(limit):
+        case .queueFull(let limit):
             return "\(limit) publishes already wait for the broker"
         case .stopped:
             return "the client was stopped"

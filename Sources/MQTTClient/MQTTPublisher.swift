@@ -48,7 +48,9 @@ public final class MQTTPublisher {
             try engine.serviceInline(until: .max, timeout: 0)
             let left = deadline - ContinuousClock.now
             if left <= .zero { return }
-            try engine.waitInline(milliseconds: min(100, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
+            try engine.waitInline(
+                milliseconds: min(
+                    100, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
         }
     }
 

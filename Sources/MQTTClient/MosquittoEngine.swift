@@ -242,7 +242,9 @@ final class MosquittoEngine: @unchecked Sendable {
         }
         while !isConnected {
             if let failure = currentFailure { throw failure }
-            guard ContinuousClock.now < deadline else { throw .timedOut("waiting for a connection to \(configuration.url)") }
+            guard ContinuousClock.now < deadline else {
+                throw .timedOut("waiting for a connection to \(configuration.url)")
+            }
             let loop = mosquitto_loop(mosq, 100, 1)
             if loop != MOSQ_ERR_SUCCESS.rawValue {
                 if let failure = currentFailure { throw failure }

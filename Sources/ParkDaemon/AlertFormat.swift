@@ -29,7 +29,8 @@ public enum AlertFormat {
     public static func human(_ a: AlertTransition, utcOffsetMinutes: Int) -> String {
         let time = String(RFC3339.format(a.at, offsetMinutes: utcOffsetMinutes).prefix(19))
         let state = a.state == .firing ? (a.repeated ? "STILL" : "FIRING") : "RESOLVED"
-        return "\(time) \(state.padding(8)) \(a.severity.rawValue.padding(8)) \(a.rule)  \(LogSafe.text(a.message, limit: 400))"
+        return
+            "\(time) \(state.padding(8)) \(a.severity.rawValue.padding(8)) \(a.rule)  \(LogSafe.text(a.message, limit: 400))"
     }
 }
 

@@ -55,7 +55,8 @@ enum AlertState {
             var alerts: [RuleEngine.ActiveAlert] = []
             for item in items {
                 guard let rule = item["rule"]?.string, let park = item["park"]?.string, let zone = item["zone"]?.string,
-                    let pillar = item["pillar"]?.string.flatMap(Pillar.init(rawValue:)), let kind = item["kind"]?.string,
+                    let pillar = item["pillar"]?.string.flatMap(Pillar.init(rawValue:)),
+                    let kind = item["kind"]?.string,
                     let sensor = item["sensor"]?.string, let since = item["since_ms"]?.number
                 else { throw FeedError("an alert entry lacks a field") }
                 let series = SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
@@ -64,7 +65,9 @@ enum AlertState {
                 case "pending": phase = .pending(since: EventTime(milliseconds: Int64(since)))
                 case "firing":
                     let notified = item["notified_ms"]?.number ?? since
-                    phase = .firing(since: EventTime(milliseconds: Int64(since)), notified: EventTime(milliseconds: Int64(notified)))
+                    phase = .firing(
+                        since: EventTime(milliseconds: Int64(since)), notified: EventTime(milliseconds: Int64(notified))
+                    )
                 default: throw FeedError("an alert entry has an unknown phase")
                 }
                 alerts.append(RuleEngine.ActiveAlert(rule: rule, series: series, phase: phase))
@@ -74,7 +77,8 @@ enum AlertState {
             let aside = path + ".corrupt"
             try? FileManager.default.removeItem(atPath: aside)
             try? FileManager.default.moveItem(atPath: path, toPath: aside)
-            logger.error("alert state '\(path)' could not be read (\(error)); moved aside to \(aside), starting without it")
+            logger.error(
+                "alert state '\(path)' could not be read (\(error)); moved aside to \(aside), starting without it")
             return nil
         }
     }

@@ -1,9 +1,9 @@
 import Dispatch
 import Foundation
 import Hummingbird
-import ServiceLifecycle
 import Logging
 import MQTTClient
+import ServiceLifecycle
 import Synchronization
 import TelemetryCore
 
@@ -46,10 +46,12 @@ public final class Daemon: @unchecked Sendable {
         if let (host, port) = configuration.http {
             let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
             services.append(.init(service: app))
-            logger.info("HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
+            logger.info(
+                "HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
         }
         services.append(.init(service: IngestService(daemon: self)))
-        var group = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var group = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(30)
         try await ServiceGroup(configuration: group).run()
     }
@@ -101,7 +103,8 @@ public final class Daemon: @unchecked Sendable {
                     throw error
                 }
             }
-            logger.info("HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
+            logger.info(
+                "HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
         }
         let windowPath = configuration.stateDirectory + "/windows.snapshot"
         WindowState.restore(pipeline, from: windowPath, logger: logger)
@@ -111,7 +114,8 @@ public final class Daemon: @unchecked Sendable {
             let dropped = pipeline.restoreAlerts(saved, at: now)
             let note = dropped > 0 ? "; \(dropped) no longer match a rule" : ""
             logger.notice(
-                "restored \(saved.count - dropped) active alerts from \(statePath), saved \((now.milliseconds - at.milliseconds) / 1000)s ago\(note)")
+                "restored \(saved.count - dropped) active alerts from \(statePath), saved \((now.milliseconds - at.milliseconds) / 1000)s ago\(note)"
+            )
         }
         let s = configuration.summaries
         logger.info(
@@ -173,7 +177,10 @@ public final class Daemon: @unchecked Sendable {
         server?.cancel()
         _ = server.map { task in
             let done = DispatchSemaphore(value: 0)
-            Task { _ = await task.result; done.signal() }
+            Task {
+                _ = await task.result
+                done.signal()
+            }
             return done.wait(timeout: .now() + 5)
         }
         // The partial interval up to shutdown is written too: nothing counted is lost.
@@ -200,9 +207,12 @@ public final class Daemon: @unchecked Sendable {
         }
         let old = configuration
         let settings = fresh.pipelineSettings
-        let dropped = pipeline.reload(rules: fresh.rules, expectedSensors: fresh.expectedSensors, limits: settings.limits, at: now)
+        let dropped = pipeline.reload(
+            rules: fresh.rules, expectedSensors: fresh.expectedSensors, limits: settings.limits, at: now)
         var newAlerts: AlertWriter?
-        if fresh.alerts.path != old.alerts.path || fresh.alerts.log != old.alerts.log || fresh.alerts.rotation != old.alerts.rotation {
+        if fresh.alerts.path != old.alerts.path || fresh.alerts.log != old.alerts.log
+            || fresh.alerts.rotation != old.alerts.rotation
+        {
             do {
                 newAlerts = try AlertWriter(configuration: fresh, truncate: false)
             } catch {
@@ -227,7 +237,8 @@ public final class Daemon: @unchecked Sendable {
                 observability.attach(replacement)
                 publishClient = publishClient == nil ? nil : replacement
             } catch {
-                logger.error("reload: the new broker settings are unusable (\(error)); staying on the current connection")
+                logger.error(
+                    "reload: the new broker settings are unusable (\(error)); staying on the current connection")
             }
         }
         if fresh.summaries.path != old.summaries.path || fresh.summaries.rotation != old.summaries.rotation {
@@ -241,7 +252,9 @@ public final class Daemon: @unchecked Sendable {
         var later: [String] = []
         if fresh.topics.map(\.pattern.text) != old.topics.map(\.pattern.text) { later.append("topics") }
         if fresh.windows != old.windows { later.append("windows") }
-        if fresh.summaries.intervals != old.summaries.intervals || fresh.summaries.utcOffsetMinutes != old.summaries.utcOffsetMinutes {
+        if fresh.summaries.intervals != old.summaries.intervals
+            || fresh.summaries.utcOffsetMinutes != old.summaries.utcOffsetMinutes
+        {
             later.append("summary intervals")
         }
         if fresh.stateDirectory != old.stateDirectory { later.append("state_dir") }
@@ -257,7 +270,8 @@ public final class Daemon: @unchecked Sendable {
         var hasher = Hasher()
         hasher.combine(b.password?.value)
         return [
-            "\(b.url)", b.protocolVersion.rawValue, b.clientID, "\(b.keepAlive)", b.username ?? "", "\(hasher.finalize())",
+            "\(b.url)", b.protocolVersion.rawValue, b.clientID, "\(b.keepAlive)", b.username ?? "",
+            "\(hasher.finalize())",
             "\(String(describing: b.tls))", "\(b.cleanSession)", "\(b.sessionExpiry)",
             c.subscriptions.map { "\($0.filter)/\($0.qos.rawValue)" }.joined(separator: ","),
         ].joined(separator: "|")
@@ -302,7 +316,8 @@ public final class Daemon: @unchecked Sendable {
                     .replacingOccurrences(of: "{rule}", with: alert.rule)
                 do {
                     try client.publish(
-                        topic, text: AlertFormat.json(alert, utcOffsetMinutes: offset), qos: .atLeastOnce, waitWhenFull: false)
+                        topic, text: AlertFormat.json(alert, utcOffsetMinutes: offset), qos: .atLeastOnce,
+                        waitWhenFull: false)
                 } catch {
                     // The file has every alert; the broker copy is best effort and its losses are counted.
                     alertsUnpublished += 1
@@ -316,7 +331,8 @@ public final class Daemon: @unchecked Sendable {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
         for alert in alerts where alert.state == .firing && !alert.repeated {
-            logger.notice("alert firing: \(alert.rule) \(alert.series)", metadata: ["severity": "\(alert.severity.rawValue)"])
+            logger.notice(
+                "alert firing: \(alert.rule) \(alert.series)", metadata: ["severity": "\(alert.severity.rawValue)"])
         }
     }
 }

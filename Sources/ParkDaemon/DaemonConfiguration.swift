@@ -128,7 +128,8 @@ private struct ConfigurationParser {
     func parse(_ root: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
-            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval", "parks", "http",
+            "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
+            "parks", "http",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -140,7 +141,9 @@ private struct ConfigurationParser {
             if topicList.isEmpty { throw topics.error("needs at least one pattern") }
         }
         let summariesNode = top["summaries"]
-        let summaryFields = try summariesNode?.fields(["path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic"])
+        let summaryFields = try summariesNode?.fields([
+            "path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic",
+        ])
         var summaries = DaemonConfiguration.Summaries(
             path: resolve(try summaryFields?["path"]?.nonEmptyString() ?? "summaries.jsonl"))
         if let interval = summaryFields?["interval"], let intervals = summaryFields?["intervals"] {
@@ -149,7 +152,9 @@ private struct ConfigurationParser {
         }
         if let interval = summaryFields?["interval"] { summaries.intervals = [try interval.duration(in: 1...86400)] }
         if let list = summaryFields?["intervals"] {
-            let values = try list.list().map { (item: YAMLValue) throws(ConfigurationError) in try item.duration(in: 1...(31 * 86400)) }
+            let values = try list.list().map { (item: YAMLValue) throws(ConfigurationError) in
+                try item.duration(in: 1...(31 * 86400))
+            }
             guard !values.isEmpty else { throw list.error("needs at least one interval") }
             guard Set(values).count == values.count else { throw list.error("intervals must differ") }
             summaries.intervals = values.sorted()
@@ -166,7 +171,9 @@ private struct ConfigurationParser {
         let alertFields = try top["alerts"]?.fields(["path", "log", "max_bytes", "keep", "mqtt_topic"])
         var alerts = DaemonConfiguration.Alerts(
             path: resolve(try alertFields?["path"]?.nonEmptyString() ?? "alerts.jsonl"),
-            log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in resolve(try node.nonEmptyString()) })
+            log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in
+                resolve(try node.nonEmptyString())
+            })
         if let fields = alertFields { alerts.rotation = try Self.rotation(fields) }
         if let node = alertFields?["mqtt_topic"] { alerts.mqttTopic = try Self.topic(node) }
         var configuration = DaemonConfiguration(
@@ -174,7 +181,8 @@ private struct ConfigurationParser {
             stateDirectory: resolve(try top["state_dir"]?.nonEmptyString() ?? "state"))
         if let windows = top["windows"] {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
-            configuration.windows = try windows.list().map { (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
+            configuration.windows = try windows.list().map {
+                (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
                 let f = try item.fields(["name", "length", "bucket"])
                 guard let lengthNode = f["length"], let bucketNode = f["bucket"] else {
                     throw item.error("a window needs length and bucket, e.g. {name: 1h, length: 1h, bucket: 15m}")
@@ -217,15 +225,22 @@ private struct ConfigurationParser {
             throw root.error("rule id '\(rule.id)' is used twice; ids name alert episodes and must differ")
         }
         if let expected = top["expected_sensors"] {
-            configuration.expectedSensors = try expected.list().map { (item: YAMLValue) throws(ConfigurationError) -> SeriesID in
+            configuration.expectedSensors = try expected.list().map {
+                (item: YAMLValue) throws(ConfigurationError) -> SeriesID in
                 let e = try item.fields(["park", "zone", "pillar", "kind", "sensor"])
                 func value(_ key: String) throws(ConfigurationError) -> String {
-                    guard let node = e[key] else { throw item.error("an expected sensor needs park, zone, pillar, kind and sensor") }
+                    guard let node = e[key] else {
+                        throw item.error("an expected sensor needs park, zone, pillar, kind and sensor")
+                    }
                     return try node.nonEmptyString()
                 }
                 let pillarText = try value("pillar")
-                guard let pillar = Pillar(rawValue: pillarText) else { throw item.error("pillar '\(pillarText)' is not energy, emissions or green") }
-                return SeriesID(park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"), sensor: try value("sensor"))
+                guard let pillar = Pillar(rawValue: pillarText) else {
+                    throw item.error("pillar '\(pillarText)' is not energy, emissions or green")
+                }
+                return SeriesID(
+                    park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"),
+                    sensor: try value("sensor"))
             }
         }
         if let node = top["http"] {
@@ -235,7 +250,8 @@ private struct ConfigurationParser {
                 let h = try node.fields(["listen"])
                 if let listen = h["listen"] {
                     let text = try listen.nonEmptyString()
-                    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+                    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                        (0...65535).contains(port)
                     else { throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'") }
                     configuration.http = (String(text[..<colon]), port)
                 }
@@ -243,7 +259,9 @@ private struct ConfigurationParser {
         }
         if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
         if let parks = top["parks"] {
-            guard case .mapping(let mapping) = parks.node else { throw parks.error("expected a mapping of park id to {area_m2, green_target}") }
+            guard case .mapping(let mapping) = parks.node else {
+                throw parks.error("expected a mapping of park id to {area_m2, green_target}")
+            }
             for (key, value) in mapping {
                 let name = key.string ?? ""
                 let site = YAMLValue(node: value, path: "parks.\(name)", file: file)
@@ -252,7 +270,9 @@ private struct ConfigurationParser {
                 if let v = f["area_m2"] { park.areaM2 = Double(try v.int(in: 1...1_000_000_000_000)) }
                 if let v = f["green_target"] {
                     let text = try v.string()
-                    guard let share = Double(text), (0...1).contains(share) else { throw v.error("expected a share 0...1, found '\(text)'") }
+                    guard let share = Double(text), (0...1).contains(share) else {
+                        throw v.error("expected a share 0...1, found '\(text)'")
+                    }
                     park.greenTarget = share
                 }
                 configuration.parks[name] = park
@@ -318,7 +338,9 @@ private struct ConfigurationParser {
 
     static func topic(_ node: YAMLValue) throws(ConfigurationError) -> String {
         let text = try node.nonEmptyString()
-        guard !text.contains("+") && !text.contains("#") else { throw node.error("a topic to publish to has no wildcards") }
+        guard !text.contains("+") && !text.contains("#") else {
+            throw node.error("a topic to publish to has no wildcards")
+        }
         return text
     }
 
@@ -330,8 +352,10 @@ private struct ConfigurationParser {
     }
 
     /// Rules from a rule-pack file (`rules: [...]`); its errors name that file.
-    static func rulePack(_ path: String, parser: RuleParser, from node: YAMLValue) throws(ConfigurationError) -> [Rule] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+    static func rulePack(_ path: String, parser: RuleParser, from node: YAMLValue) throws(ConfigurationError) -> [Rule]
+    {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
             throw node.error("cannot read rule file '\(path)'")
         }
         let root: Node?
@@ -342,7 +366,9 @@ private struct ConfigurationParser {
         }
         guard let root else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
         let pack = try YAMLValue(node: root, path: "", file: path).fields(["rules"])
-        guard let rules = pack["rules"] else { throw ConfigurationError(file: path, keyPath: "", message: "no 'rules' list") }
+        guard let rules = pack["rules"] else {
+            throw ConfigurationError(file: path, keyPath: "", message: "no 'rules' list")
+        }
         return try rules.list().map(parser.parse)
     }
 
@@ -386,16 +412,21 @@ private struct ConfigurationParser {
         var pillar = base?.pillar
         if let node = f["pillar"] {
             let text = try node.string()
-            guard let value = Pillar(rawValue: text) else { throw node.error("expected energy, emissions or green, found '\(text)'") }
+            guard let value = Pillar(rawValue: text) else {
+                throw node.error("expected energy, emissions or green, found '\(text)'")
+            }
             pillar = value
         }
         guard let pillar else { throw item.error("a new kind needs its pillar (energy, emissions or green)") }
-        let unit = try f["unit"].map { (node: YAMLValue) throws(ConfigurationError) in Units.canonical(try node.string()) }
+        let unit =
+            try f["unit"].map { (node: YAMLValue) throws(ConfigurationError) in Units.canonical(try node.string()) }
             ?? base?.unit ?? ""
         func number(_ key: String) throws(ConfigurationError) -> Double? {
             guard let node = f[key] else { return nil }
             let text = try node.string()
-            guard let value = Double(text), value.isFinite else { throw node.error("expected a number, found '\(text)'") }
+            guard let value = Double(text), value.isFinite else {
+                throw node.error("expected a number, found '\(text)'")
+            }
             return value
         }
         let low = try number("min") ?? base?.range.lowerBound ?? -Double.greatestFiniteMagnitude
@@ -404,7 +435,9 @@ private struct ConfigurationParser {
         var shape = base?.shape ?? .gauge
         if let node = f["shape"] {
             let text = try node.string()
-            guard let value = MeasureShape(rawValue: text) else { throw node.error("expected gauge or counter, found '\(text)'") }
+            guard let value = MeasureShape(rawValue: text) else {
+                throw node.error("expected gauge or counter, found '\(text)'")
+            }
             shape = value
         }
         return KindInfo(kind, pillar, unit, low...high, shape)
@@ -575,7 +608,9 @@ extension DaemonConfiguration {
             let p = topic.pattern
             lines.append("  - pattern: \"\(p.text)\"")
             if !p.fixed.isEmpty {
-                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue): \($0.value)" }
+                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                    "\($0.key.rawValue): \($0.value)"
+                }
                 lines.append("    fixed: {\(fixed.joined(separator: ", "))}")
             }
             lines.append("    format: \(topic.format.rawValue)")
@@ -596,7 +631,8 @@ extension DaemonConfiguration {
         lines.append("windows:")
         for w in windows {
             lines.append(
-                "  - {name: \(w.name), length: \(DurationText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(DurationText.format(Double(w.bucketMilliseconds) / 1000))}")
+                "  - {name: \(w.name), length: \(DurationText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(DurationText.format(Double(w.bucketMilliseconds) / 1000))}"
+            )
         }
         lines.append("lateness: \(DurationText.format(latenessSeconds))")
         lines.append("validity: {quarter_hours: \(validity.minQuarterHours), hours: \(validity.minHours)}")
@@ -604,7 +640,8 @@ extension DaemonConfiguration {
             lines.append("catalog:")
             for k in catalogChanges {
                 lines.append(
-                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \"\(k.unit)\", min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}")
+                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \"\(k.unit)\", min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}"
+                )
             }
         }
         lines.append("summaries:")
@@ -631,7 +668,9 @@ extension DaemonConfiguration {
         if !expectedSensors.isEmpty {
             lines.append("expected_sensors:")
             for e in expectedSensors {
-                lines.append("  - {park: \(e.park), zone: \(e.zone), pillar: \(e.pillar.rawValue), kind: \(e.kind), sensor: \(e.sensor)}")
+                lines.append(
+                    "  - {park: \(e.park), zone: \(e.zone), pillar: \(e.pillar.rawValue), kind: \(e.kind), sensor: \(e.sensor)}"
+                )
             }
         }
         lines.append("limits:")

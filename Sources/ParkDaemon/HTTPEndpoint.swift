@@ -67,12 +67,15 @@ public final class Observability: @unchecked Sendable {
         let stats = client?.statistics
         func count(_ name: String, _ help: String, _ now: Int, _ before: Int, labels: [(String, String)] = []) {
             let counter = registry.makeCounter(
-                descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help), labels: labels)
+                descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help),
+                labels: labels)
             if now > before { counter.increment(by: Int64(now - before)) }
         }
         func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
-            registry.makeGauge(descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: [])
-                .set(value)
+            registry.makeGauge(
+                descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: []
+            )
+            .set(value)
         }
         count("messages", "MQTT messages taken in", status.totals.messages, last.totals.messages)
         count("readings", "Readings decoded from messages", status.totals.readings, last.totals.readings)
@@ -102,16 +105,22 @@ public final class Observability: @unchecked Sendable {
                 "mqtt_watchdog_recycles", "Silent connections recycled", Int(stats.watchdogRecycles),
                 Int(lastClient?.watchdogRecycles ?? 0))
             gauge("mqtt_connected", "state", "1 when connected to the broker", stats.connected ? 1 : 0)
-            gauge("publish_queue", "messages", "Publishes waiting for the broker", Double(stats.published &- stats.completed))
+            gauge(
+                "publish_queue", "messages", "Publishes waiting for the broker",
+                Double(stats.published &- stats.completed))
         }
         gauge("series", "count", "Series held", Double(status.series))
         gauge("alerts_firing", "count", "Alerts firing now", Double(status.firingAlerts))
         let now = WallClock.now()
         if let snapshotAt {
-            gauge("snapshot_age", "seconds", "Age of the last window snapshot", Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
+            gauge(
+                "snapshot_age", "seconds", "Age of the last window snapshot",
+                Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
         }
         if let newest = status.newest {
-            gauge("ingest_lag", "seconds", "Wall clock minus the newest reading's time", Double(now.milliseconds - newest.milliseconds) / 1000)
+            gauge(
+                "ingest_lag", "seconds", "Wall clock minus the newest reading's time",
+                Double(now.milliseconds - newest.milliseconds) / 1000)
         }
         last = status
         lastClient = stats
@@ -148,7 +157,9 @@ public final class Observability: @unchecked Sendable {
 
 /// The loopback HTTP endpoint: /metrics, /healthz and a small JSON API.
 enum HTTPEndpoint {
-    static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int) -> some ApplicationProtocol {
+    static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int)
+        -> some ApplicationProtocol
+    {
         let router = Router()
         // Request counts and durations through swift-metrics, into the same registry.
         router.add(middleware: MetricsMiddleware())
@@ -187,16 +198,22 @@ enum HTTPEndpoint {
             guard let park = q.get("park"), let zone = q.get("zone"), let pillarText = q.get("pillar"),
                 let pillar = Pillar(rawValue: pillarText), let kind = q.get("kind"), let sensor = q.get("sensor")
             else {
-                return json(#"{"error":"give park, zone, pillar (energy, emissions, green), kind and sensor"}"#, status: .badRequest)
+                return json(
+                    #"{"error":"give park, zone, pillar (energy, emissions, green), kind and sensor"}"#,
+                    status: .badRequest)
             }
             let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
-            guard let windows = pipeline.windowsJSON(id) else { return json(#"{"error":"no such series"}"#, status: .notFound) }
+            guard let windows = pipeline.windowsJSON(id) else {
+                return json(#"{"error":"no such series"}"#, status: .notFound)
+            }
             return json(windows)
         }
         return Application(router: router, configuration: .init(address: .hostname(host, port: port)))
     }
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
     }
 }

@@ -40,8 +40,10 @@ public final class IngestPipeline: Sendable {
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
-            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(), validity: ValidityRule = ValidityRule(),
-            rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:], utcOffsetMinutes: Int = 420,
+            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(),
+            validity: ValidityRule = ValidityRule(),
+            rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
+            utcOffsetMinutes: Int = 420,
             schedules: Int = 1
         ) {
             self.schedules = schedules
@@ -71,7 +73,9 @@ public final class IngestPipeline: Sendable {
         public var increase = 0.0
         public var peakTariffIncrease = 0.0
 
-        mutating func record(_ outcome: SeriesState.Outcome, _ reading: Reading, increase delta: Double, peakTariff: Bool) {
+        mutating func record(
+            _ outcome: SeriesState.Outcome, _ reading: Reading, increase delta: Double, peakTariff: Bool
+        ) {
             readings += 1
             outcomes[outcome] += 1
             guard outcome == .accepted else { return }
@@ -175,13 +179,17 @@ public final class IngestPipeline: Sendable {
                 || (bytes > 2 * state.limits.maxTopicLevels
                     && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= state.limits.maxTopicLevels)
             {
-                reject(.topicTooLong, topic: topic, arrival: arrival, in: &state,
-                    detail: "topic of \(bytes) bytes is over limits.max_topic_bytes (\(state.limits.maxTopicBytes)) or limits.max_topic_levels (\(state.limits.maxTopicLevels))")
+                reject(
+                    .topicTooLong, topic: topic, arrival: arrival, in: &state,
+                    detail:
+                        "topic of \(bytes) bytes is over limits.max_topic_bytes (\(state.limits.maxTopicBytes)) or limits.max_topic_levels (\(state.limits.maxTopicLevels))"
+                )
                 return
             }
             var entry = state.topics[topic] ?? lookUp(topic, in: &state)
             guard entry.route >= 0, let base = entry.base else {
-                reject(.unknownTopic, topic: topic, arrival: arrival, in: &state,
+                reject(
+                    .unknownTopic, topic: topic, arrival: arrival, in: &state,
                     detail: "topic matches no configured pattern")
                 return
             }
@@ -190,7 +198,8 @@ public final class IngestPipeline: Sendable {
             do throws(PayloadError) {
                 try settings.routes[routeIndex].decoder.decode(payload, arrival: arrival, into: &state.scratch)
             } catch {
-                reject(RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
+                reject(
+                    RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
                     detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
                 return
             }
@@ -205,12 +214,15 @@ public final class IngestPipeline: Sendable {
                 } else {
                     if entry.slot == -1 {
                         entry.slot = self.slot(for: base, in: &state)
-                        if state.topics.count < maxCachedTopics || state.topics[topic] != nil { state.topics[topic] = entry }
+                        if state.topics.count < maxCachedTopics || state.topics[topic] != nil {
+                            state.topics[topic] = entry
+                        }
                     }
                     slot = entry.slot
                 }
                 guard slot >= 0 else {
-                    reject(.seriesLimit, topic: topic, arrival: arrival, in: &state,
+                    reject(
+                        .seriesLimit, topic: topic, arrival: arrival, in: &state,
                         detail: "new series \(id) past the limit of \(state.limits.maxSeries) (limits.max_series)")
                     continue
                 }
@@ -247,7 +259,9 @@ public final class IngestPipeline: Sendable {
                 }
                 if outcome == .accepted {
                     if normalised.time > state.newest { state.newest = normalised.time }
-                    if id.kind == "active_power", let ring = state.states[s].windows.first(where: { $0.spec.name == "15m" }) {
+                    if id.kind == "active_power",
+                        let ring = state.states[s].windows.first(where: { $0.spec.name == "15m" })
+                    {
                         let mean = ring.stats(at: normalised.time, quantiles: false).mean
                         var park = state.demand[id.park] ?? (0, Array(repeating: nil, count: state.interval.count))
                         park.total += mean - state.meterDemand[s]
@@ -284,7 +298,9 @@ public final class IngestPipeline: Sendable {
         state.withLock { state in
             guard !state.rules.isEmpty else { return }
             let time = max(wall, state.newest)
-            if state.engine == nil { state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time) }
+            if state.engine == nil {
+                state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time)
+            }
             let transitions = state.engine!.tick(at: time)
             if !transitions.isEmpty { enqueue(transitions, in: &state) }
         }
@@ -338,20 +354,27 @@ public final class IngestPipeline: Sendable {
         var trailer = ByteReader(Array(bytes[(bytes.count - 8)...]))
         guard try trailer.u64() == fnv1a64(body) else { throw SnapshotError("checksum mismatch (torn or corrupted)") }
         var r = ByteReader(body)
-        for byte in Self.snapshotMagic { guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") } }
+        for byte in Self.snapshotMagic {
+            guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
+        }
         let version = try r.u8()
-        guard version == Self.snapshotVersion else { throw SnapshotError("snapshot version \(version); this parkd reads \(Self.snapshotVersion)") }
+        guard version == Self.snapshotVersion else {
+            throw SnapshotError("snapshot version \(version); this parkd reads \(Self.snapshotVersion)")
+        }
         let saved = EventTime(milliseconds: try r.i64())
         let count = try r.count(max: state.withLock { $0.limits.maxSeries })
         var restored: [(SeriesID, Double?, SeriesState)] = []
         for _ in 0..<count {
             let park = try r.string()
             let zone = try r.string()
-            guard let pillar = Pillar(rawValue: try r.string()) else { throw SnapshotError("unknown pillar in snapshot") }
+            guard let pillar = Pillar(rawValue: try r.string()) else {
+                throw SnapshotError("unknown pillar in snapshot")
+            }
             let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: try r.string(), sensor: try r.string())
             let hasCounter = try r.bool()
             let counter = try r.double()
-            let seriesState = try SeriesState(decoding: &r, windows: settings.windows, settings: seriesSettings(for: id))
+            let seriesState = try SeriesState(
+                decoding: &r, windows: settings.windows, settings: seriesSettings(for: id))
             restored.append((id, hasCounter ? counter : nil, seriesState))
         }
         guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }
@@ -413,7 +436,8 @@ public final class IngestPipeline: Sendable {
             total.add(state.interval[0])
             let firing = state.engine?.firing.count ?? 0
             return Status(
-                totals: total, series: state.series.count, firingAlerts: firing, alertsDropped: state.alertsDroppedTotal,
+                totals: total, series: state.series.count, firingAlerts: firing,
+                alertsDropped: state.alertsDroppedTotal,
                 alertQueue: state.alerts.count, transitions: state.transitions,
                 newest: state.newest.milliseconds == .min ? nil : state.newest)
         }
@@ -429,7 +453,9 @@ public final class IngestPipeline: Sendable {
             for ring in series.windows {
                 line.addRaw(
                     ring.spec.name,
-                    SummaryFormat.window(ring.stats(at: now), shape: series.settings.shape, validity: state.validity.assess(ring, at: now)))
+                    SummaryFormat.window(
+                        ring.stats(at: now), shape: series.settings.shape,
+                        validity: state.validity.assess(ring, at: now)))
             }
             return line.finished()
         }
@@ -444,7 +470,9 @@ public final class IngestPipeline: Sendable {
     public func restoreAlerts(_ alerts: [RuleEngine.ActiveAlert], at time: EventTime) -> Int {
         state.withLock { state in
             guard !state.rules.isEmpty else { return alerts.count }
-            if state.engine == nil { state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time) }
+            if state.engine == nil {
+                state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time)
+            }
             return state.engine!.restore(alerts)
         }
     }
@@ -502,7 +530,10 @@ public final class IngestPipeline: Sendable {
                     guard let now = seriesState.watermark else {
                         return (name: ring.spec.name, stats: WindowStats(), validity: WindowValidity?.none)
                     }
-                    return (name: ring.spec.name, stats: ring.stats(at: now), validity: settings.validity.assess(ring, at: now))
+                    return (
+                        name: ring.spec.name, stats: ring.stats(at: now),
+                        validity: settings.validity.assess(ring, at: now)
+                    )
                 }
                 series.append(
                     SeriesReport(
@@ -530,8 +561,11 @@ public final class IngestPipeline: Sendable {
         }
         if let engine = state.engine {
             for alert in engine.firing {
-                guard let rule = state.rules.first(where: { $0.id == alert.rule }), case .stale = rule.condition else { continue }
-                builders[ParkPillar(park: alert.series.park, pillar: alert.series.pillar)]?.staleSensors.insert(alert.series)
+                guard let rule = state.rules.first(where: { $0.id == alert.rule }), case .stale = rule.condition else {
+                    continue
+                }
+                builders[ParkPillar(park: alert.series.park, pillar: alert.series.pillar)]?.staleSensors.insert(
+                    alert.series)
             }
         }
         for (id, episode) in state.episodes {

@@ -87,7 +87,8 @@ public struct ParkSummary: Sendable, Equatable {
 
         func build(park: String, pillar: Pillar, site: ParkSite?) -> ParkSummary {
             var means: [String: Double] = [:]
-            for (kind, s) in sums where s.count > 0 && !(pillar == .energy && (kind == "energy" || kind == "pv_energy")) {
+            for (kind, s) in sums where s.count > 0 && !(pillar == .energy && (kind == "energy" || kind == "pv_energy"))
+            {
                 means[kind] = s.sum / Double(s.count)
             }
             let greenArea = lastGreenArea.isEmpty ? nil : lastGreenArea.values.reduce(0, +)
@@ -130,7 +131,9 @@ public struct ParkSummary: Sendable, Equatable {
         if let v = greenAreaM2 { line.add("green_area_m2", v) }
         if let v = greenCoverage { line.add("green_coverage", v) }
         if let v = greenTarget { line.add("green_target", v) }
-        if let coverage = greenCoverage, let target = greenTarget { line.addRaw("green_target_met", coverage >= target ? "true" : "false") }
+        if let coverage = greenCoverage, let target = greenTarget {
+            line.addRaw("green_target_met", coverage >= target ? "true" : "false")
+        }
         if let v = irrigationM3 { line.add("irrigation_m3", v) }
         var q = JSONLine()
         q.add("expected_sensors", expectedSensors)

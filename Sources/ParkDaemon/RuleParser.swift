@@ -12,7 +12,8 @@ struct RuleParser {
 
     static let keys = [
         "id", "description", "severity", "reference", "match", "when", "for", "renotify", "hours", "stale",
-        "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate", "require_valid", "from", "until",
+        "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate", "require_valid", "from",
+        "until",
     ]
 
     func parse(_ item: YAMLValue) throws(ConfigurationError) -> Rule {
@@ -23,7 +24,9 @@ struct RuleParser {
         var severity = Severity.warning
         if let node = f["severity"] {
             let text = try node.string()
-            guard let value = Severity(rawValue: text) else { throw node.error("expected info, warning or critical, found '\(text)'") }
+            guard let value = Severity(rawValue: text) else {
+                throw node.error("expected info, warning or critical, found '\(text)'")
+            }
             severity = value
         }
         var matcher = SeriesMatcher()
@@ -35,24 +38,34 @@ struct RuleParser {
             matcher.sensor = try m["sensor"]?.nonEmptyString()
             if let p = m["pillar"] {
                 let text = try p.string()
-                guard let pillar = Pillar(rawValue: text) else { throw p.error("expected energy, emissions or green, found '\(text)'") }
+                guard let pillar = Pillar(rawValue: text) else {
+                    throw p.error("expected energy, emissions or green, found '\(text)'")
+                }
                 matcher.pillar = pillar
             }
         }
-        let conditionKeys = ["when", "stale", "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate"]
+        let conditionKeys = [
+            "when", "stale", "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate",
+        ]
         let given = conditionKeys.filter { f[$0] != nil }
         guard given.count == 1 else {
-            throw item.error("rule '\(id)' needs exactly one of \(conditionKeys.joined(separator: ", "))\(given.isEmpty ? "" : "; found \(given.joined(separator: ", "))")")
+            throw item.error(
+                "rule '\(id)' needs exactly one of \(conditionKeys.joined(separator: ", "))\(given.isEmpty ? "" : "; found \(given.joined(separator: ", "))")"
+            )
         }
         let condition = try parseCondition(given[0], f[given[0]]!)
         var rule = Rule(
             id: id, description: description, severity: severity, reference: try f["reference"]?.nonEmptyString(),
             matcher: matcher, condition: condition)
         if let node = f["for"] { rule.forMilliseconds = Int64(try node.duration(in: 0...(30 * 86400)) * 1000) }
-        if let node = f["renotify"] { rule.renotifyMilliseconds = Int64(try node.duration(in: 60...(30 * 86400)) * 1000) }
+        if let node = f["renotify"] {
+            rule.renotifyMilliseconds = Int64(try node.duration(in: 60...(30 * 86400)) * 1000)
+        }
         if let node = f["hours"] {
             let text = try node.string()
-            guard let range = Self.hours(text) else { throw node.error("expected local hours such as 06:00-21:00, found '\(text)'") }
+            guard let range = Self.hours(text) else {
+                throw node.error("expected local hours such as 06:00-21:00, found '\(text)'")
+            }
             rule.activeMinutes = range
         }
         rule.utcOffsetMinutes = utcOffsetMinutes
@@ -61,7 +74,9 @@ struct RuleParser {
         rule.validFrom = try f["from"].map(date)
         rule.validUntil = try f["until"].map(date)
         if let window = rule.windowName, !windows.contains(window) {
-            throw item.error("rule '\(id)' reads window '\(window)', which is not configured (windows: \(windows.sorted().joined(separator: ", ")))")
+            throw item.error(
+                "rule '\(id)' reads window '\(window)', which is not configured (windows: \(windows.sorted().joined(separator: ", ")))"
+            )
         }
         return rule
     }
@@ -76,19 +91,23 @@ struct RuleParser {
                 let statText = try w["stat"]?.string() ?? "mean"
                 guard let stat = WindowStatistic(rawValue: statText) else {
                     throw (w["stat"] ?? node).error(
-                        "expected one of \(WindowStatistic.allCases.map(\.rawValue).joined(separator: ", ")), found '\(statText)'")
+                        "expected one of \(WindowStatistic.allCases.map(\.rawValue).joined(separator: ", ")), found '\(statText)'"
+                    )
                 }
                 source = .window(name, stat)
             } else {
                 source = .reading
             }
             switch (w["above"], w["below"]) {
-            case (let a?, nil): return .threshold(source: source, above: true, limit: try number(a), clear: try w["clear"].map(number))
-            case (nil, let b?): return .threshold(source: source, above: false, limit: try number(b), clear: try w["clear"].map(number))
+            case (let a?, nil):
+                return .threshold(source: source, above: true, limit: try number(a), clear: try w["clear"].map(number))
+            case (nil, let b?):
+                return .threshold(source: source, above: false, limit: try number(b), clear: try w["clear"].map(number))
             default: throw node.error("give 'above' or 'below' (one of them)")
             }
         case "stale": return .stale(afterMilliseconds: Int64(try node.duration(in: 1...(30 * 86400)) * 1000))
-        case "calibrating": return .calibrating(afterMilliseconds: Int64(try node.duration(in: 1...(30 * 86400)) * 1000))
+        case "calibrating":
+            return .calibrating(afterMilliseconds: Int64(try node.duration(in: 1...(30 * 86400)) * 1000))
         case "out_of_range":
             guard try node.bool() else { throw node.error("out_of_range takes true") }
             return .outOfRange
@@ -102,7 +121,9 @@ struct RuleParser {
                 minCount: try c["min_count"]?.int(in: 2...1_000_000) ?? 10)
         case "completeness":
             let c = try node.fields(["window", "expected", "min_share"])
-            guard let expected = c["expected"] else { throw node.error("completeness needs 'expected' (readings per window)") }
+            guard let expected = c["expected"] else {
+                throw node.error("completeness needs 'expected' (readings per window)")
+            }
             return .completeness(
                 window: try c["window"]?.nonEmptyString() ?? "1h", expected: try expected.int(in: 1...10_000_000),
                 minShare: try c["min_share"].map(number) ?? 0.75)
@@ -140,7 +161,9 @@ struct RuleParser {
 
     static func minutes(_ text: String) -> Int? {
         let hm = text.split(separator: ":")
-        guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...24).contains(h), (0..<60).contains(m), h * 60 + m <= 1440 else {
+        guard hm.count == 2, let h = Int(hm[0]), let m = Int(hm[1]), (0...24).contains(h), (0..<60).contains(m),
+            h * 60 + m <= 1440
+        else {
             return nil
         }
         return (h * 60 + m) % 1440

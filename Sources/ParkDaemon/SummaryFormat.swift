@@ -4,7 +4,8 @@ import TelemetryCore
 /// numbers print as their shortest exact text, so the same input gives the same bytes.
 public enum SummaryFormat {
     public static func line(
-        _ snapshot: IngestPipeline.Snapshot, period: String? = nil, from: EventTime, to: EventTime, utcOffsetMinutes: Int
+        _ snapshot: IngestPipeline.Snapshot, period: String? = nil, from: EventTime, to: EventTime,
+        utcOffsetMinutes: Int
     ) -> String {
         var line = JSONLine()
         line.add("type", "ingest")

@@ -45,9 +45,11 @@ final class SummaryScheduler {
         if schedules.first?.start == nil { start(at: time) }
         while true {
             // The earliest pending boundary, shorter schedules first on a tie.
-            guard let k = schedules.indices.filter({ time >= schedules[$0].next }).min(by: {
-                (schedules[$0].next, $0) < (schedules[$1].next, $1)
-            }), let from = schedules[k].start else { return }
+            guard
+                let k = schedules.indices.filter({ time >= schedules[$0].next }).min(by: {
+                    (schedules[$0].next, $0) < (schedules[$1].next, $1)
+                }), let from = schedules[k].start
+            else { return }
             let to = schedules[k].next
             write(k, from: from, to: to)
             schedules[k].start = to

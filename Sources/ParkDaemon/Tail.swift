@@ -108,9 +108,12 @@ public struct Tail {
             if let pillar = filter.pillar, object["pillar"]?.string != pillar { return nil }
             if let rule = filter.rule, object["rule"]?.string != rule { return nil }
             if let minimum = filter.minimumSeverity {
-                guard let severity = object["severity"]?.string.flatMap(Severity.init(rawValue:)), severity >= minimum else { return nil }
+                guard let severity = object["severity"]?.string.flatMap(Severity.init(rawValue:)), severity >= minimum
+                else { return nil }
             }
-            if let since = filter.since, let at = object["at"]?.string.flatMap({ RFC3339.parse(Array($0.utf8)) }), at < since {
+            if let since = filter.since, let at = object["at"]?.string.flatMap({ RFC3339.parse(Array($0.utf8)) }),
+                at < since
+            {
                 return nil
             }
             if json { return line }
@@ -118,12 +121,16 @@ public struct Tail {
             let severity = object["severity"]?.string ?? "?"
             let at = String((object["at"]?.string ?? "").prefix(19))
             let label = (state == "firing" ? (object["repeated"] != nil ? "STILL" : "FIRING") : "RESOLVED").padding(8)
-            let text = "\(at) \(label) \(severity.padding(8)) \(object["rule"]?.string ?? "?")  \(object["message"]?.string ?? "")"
+            let text =
+                "\(at) \(label) \(severity.padding(8)) \(object["rule"]?.string ?? "?")  \(object["message"]?.string ?? "")"
             guard colour else { return text }
-            let code = state == "resolved" ? "32" : (severity == "critical" ? "31" : (severity == "warning" ? "33" : "36"))
+            let code =
+                state == "resolved" ? "32" : (severity == "critical" ? "31" : (severity == "warning" ? "33" : "36"))
             return "\u{1b}[\(code)m\(text)\u{1b}[0m"
         case .summaries:
-            if let since = filter.since, let to = object["to"]?.string.flatMap({ RFC3339.parse(Array($0.utf8)) }), to < since {
+            if let since = filter.since, let to = object["to"]?.string.flatMap({ RFC3339.parse(Array($0.utf8)) }),
+                to < since
+            {
                 return nil
             }
             if json { return line }
@@ -131,8 +138,11 @@ public struct Tail {
             let to = String((object["to"]?.string ?? "").dropFirst(11).prefix(8))
             func n(_ key: String) -> Int { Int(object[key]?.number ?? 0) }
             var rejected = 0
-            if case .object(let members)? = object["rejected"] { rejected = members.reduce(0) { $0 + Int($1.1.number ?? 0) } }
-            return "\(from)–\(to)  messages \(n("messages"))  accepted \(n("accepted"))  rejected \(rejected)  series \(n("series_reporting"))/\(n("series_total"))"
+            if case .object(let members)? = object["rejected"] {
+                rejected = members.reduce(0) { $0 + Int($1.1.number ?? 0) }
+            }
+            return
+                "\(from)–\(to)  messages \(n("messages"))  accepted \(n("accepted"))  rejected \(rejected)  series \(n("series_reporting"))/\(n("series_total"))"
         }
     }
 }

@@ -7,7 +7,8 @@ public struct TopicRoute: Sendable {
     public var decoder: PayloadDecoder
     public var kindAliases: [String: String]
 
-    public init(pattern: TopicPattern, decoder: PayloadDecoder = PayloadDecoder(), kindAliases: [String: String] = [:]) {
+    public init(pattern: TopicPattern, decoder: PayloadDecoder = PayloadDecoder(), kindAliases: [String: String] = [:])
+    {
         self.pattern = pattern
         self.decoder = decoder
         self.kindAliases = kindAliases

@@ -11,7 +11,9 @@ enum WindowState {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
-        guard descriptor >= 0 else { throw DaemonError.output(path: temporary, reason: String(cString: strerror(errno))) }
+        guard descriptor >= 0 else {
+            throw DaemonError.output(path: temporary, reason: String(cString: strerror(errno)))
+        }
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
@@ -25,7 +27,9 @@ enum WindowState {
         }
         fsync(descriptor)
         close(descriptor)
-        guard rename(temporary, path) == 0 else { throw DaemonError.output(path: path, reason: String(cString: strerror(errno))) }
+        guard rename(temporary, path) == 0 else {
+            throw DaemonError.output(path: path, reason: String(cString: strerror(errno)))
+        }
     }
 
     /// Restores the snapshot if there is one; logs what it restored and how old it was.
@@ -35,12 +39,14 @@ enum WindowState {
             let (series, saved) = try pipeline.restore(snapshot: Array(data))
             let age = (WallClock.now().milliseconds - saved.milliseconds) / 1000
             logger.notice(
-                "restored the windows of \(series) series from \(path), taken \(age)s ago; readings after it and before this start come from the broker's persistent session or are lost")
+                "restored the windows of \(series) series from \(path), taken \(age)s ago; readings after it and before this start come from the broker's persistent session or are lost"
+            )
         } catch {
             let aside = path + ".corrupt"
             try? FileManager.default.removeItem(atPath: aside)
             try? FileManager.default.moveItem(atPath: path, toPath: aside)
-            logger.error("window snapshot '\(path)' could not be read (\(error)); moved aside to \(aside), windows start empty")
+            logger.error(
+                "window snapshot '\(path)' could not be read (\(error)); moved aside to \(aside), windows start empty")
         }
     }
 }

@@ -1,7 +1,8 @@
 /// EVN time-of-use periods (../shared/reference/limits.md): peak Monday–Saturday 09:30–11:30
 /// and 17:00–20:00; off-peak 22:00–04:00 daily; no peak on Sunday; normal otherwise.
 public enum EVNTariff: String, Sendable {
-    case peak, normal, offPeak = "off_peak"
+    case peak, normal
+    case offPeak = "off_peak"
 
     public static func period(at time: EventTime, utcOffsetMinutes: Int) -> EVNTariff {
         let local = time.milliseconds + Int64(utcOffsetMinutes) * 60_000

@@ -32,7 +32,9 @@ public struct FeedRecord: Sendable, Equatable {
         var retain = false
         do throws(PayloadError) {
             scanner.skipWhitespace()
-            guard scanner.peek() == UInt8(ascii: "{") else { throw PayloadError(.malformed, "a feed line must be a JSON object") }
+            guard scanner.peek() == UInt8(ascii: "{") else {
+                throw PayloadError(.malformed, "a feed line must be a JSON object")
+            }
             try scanner.members { (scanner, key, _) throws(PayloadError) in
                 switch scanner.text(key) {
                 case "t":
@@ -41,7 +43,9 @@ public struct FeedRecord: Sendable, Equatable {
                     }
                     t = try scanner.number()
                 case "topic":
-                    guard scanner.peek() == UInt8(ascii: "\"") else { throw PayloadError(.malformed, "'topic' must be a non-empty string") }
+                    guard scanner.peek() == UInt8(ascii: "\"") else {
+                        throw PayloadError(.malformed, "'topic' must be a non-empty string")
+                    }
                     topic = try scanner.string()
                 case "payload":
                     guard scanner.peek() == UInt8(ascii: "\"") else {
@@ -94,7 +98,9 @@ public struct FeedRecord: Sendable, Equatable {
         var text = "{\"t\":" + String(format3: time)
         text += ",\"topic\":"
         JSONText.appendQuoted(topic, to: &text)
-        if let utf8 = String(validating: payload, as: UTF8.self), !utf8.unicodeScalars.contains(where: { $0.value == 0 }) {
+        if let utf8 = String(validating: payload, as: UTF8.self),
+            !utf8.unicodeScalars.contains(where: { $0.value == 0 })
+        {
             text += ",\"payload\":"
             JSONText.appendQuoted(utf8, to: &text)
         } else {

@@ -47,7 +47,8 @@ public struct JSONReadingDecoder: Sendable {
         if scanner.atEnd { throw PayloadError(.empty, "empty payload") }
         guard scanner.peek() == UInt8(ascii: "{") else {
             let start = String(
-                decoding: UnsafeBufferPointer(rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]),
+                decoding: UnsafeBufferPointer(
+                    rebasing: bytes[scanner.position..<min(bytes.count, scanner.position + 24)]),
                 as: UTF8.self)
             var probe = scanner
             let isJSON = (try? probe.skipValue()) != nil
@@ -64,7 +65,8 @@ public struct JSONReadingDecoder: Sendable {
             switch escaped ? -1 : keyIndex(UnsafeBufferPointer(rebasing: bytes[range])) {
             case 0:
                 guard isNumberStart(scanner.peek()) else {
-                    throw PayloadError(.badField, "field '\(fields.value)' must be a number, found \(scanner.kindOfValue())")
+                    throw PayloadError(
+                        .badField, "field '\(fields.value)' must be a number, found \(scanner.kindOfValue())")
                 }
                 let number = try scanner.number()
                 guard number.isFinite else {
@@ -78,22 +80,26 @@ public struct JSONReadingDecoder: Sendable {
                     try scanner.literal("null")
                 } else {
                     guard scanner.peek() == UInt8(ascii: "\"") else {
-                        throw PayloadError(.badField, "field '\(fields.unit)' must be a string, found \(scanner.kindOfValue())")
+                        throw PayloadError(
+                            .badField, "field '\(fields.unit)' must be a string, found \(scanner.kindOfValue())")
                     }
                     unit = try scanner.string()
                 }
             case 3:
                 guard scanner.peek() == UInt8(ascii: "\"") else {
-                    throw PayloadError(.badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
+                    throw PayloadError(
+                        .badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
                 }
                 let text = try scanner.string()
                 guard let parsed = Self.status(text) else {
-                    throw PayloadError(.badField, "field '\(fields.status)' is '\(text)'; expected ok, calibrating or error")
+                    throw PayloadError(
+                        .badField, "field '\(fields.status)' is '\(text)'; expected ok, calibrating or error")
                 }
                 status = parsed
             case 4:
                 guard isNumberStart(scanner.peek()) else {
-                    throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
+                    throw PayloadError(
+                        .badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
                 }
                 let number = try scanner.number()
                 guard number == number.rounded(), abs(number) < 9.0e15 else {

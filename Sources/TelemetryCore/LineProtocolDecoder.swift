@@ -3,7 +3,8 @@
 /// unsigned `u`, floats); string and boolean fields are skipped. The timestamp is nanoseconds;
 /// without one the reading takes its arrival time.
 public enum LineProtocolDecoder {
-    public static func decode(_ bytes: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError) {
+    public static func decode(_ bytes: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError)
+    {
         let before = readings.count
         var lineNumber = 0
         var lineStart = 0
@@ -17,7 +18,9 @@ public enum LineProtocolDecoder {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) || line.first == UInt8(ascii: "#") { continue }
             try decodeLine(Array(line), number: lineNumber, arrival: arrival, into: &readings)
         }
-        guard readings.count > before else { throw PayloadError(.missingField, "line protocol payload has no numeric field") }
+        guard readings.count > before else {
+            throw PayloadError(.missingField, "line protocol payload has no numeric field")
+        }
     }
 
     /// Splits at unescaped `separator` outside double quotes.
@@ -74,14 +77,19 @@ public enum LineProtocolDecoder {
         var time = arrival
         if sections.count == 3 {
             guard let nanoseconds = Int64(String(decoding: sections[2], as: UTF8.self)) else {
-                throw PayloadError(.badField, "line \(number): timestamp '\(String(decoding: sections[2].prefix(32), as: UTF8.self))' is not an integer of nanoseconds")
+                throw PayloadError(
+                    .badField,
+                    "line \(number): timestamp '\(String(decoding: sections[2].prefix(32), as: UTF8.self))' is not an integer of nanoseconds"
+                )
             }
             time = EventTime(milliseconds: nanoseconds / 1_000_000)
         }
         for field in split(sections[1], on: UInt8(ascii: ",")) {
             let pair = split(field, on: UInt8(ascii: "="), limit: 2)
             guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty else {
-                throw PayloadError(.malformed, "line \(number): field '\(String(decoding: field.prefix(32), as: UTF8.self))' is not key=value")
+                throw PayloadError(
+                    .malformed,
+                    "line \(number): field '\(String(decoding: field.prefix(32), as: UTF8.self))' is not key=value")
             }
             let name = unescape(pair[0])
             var text = pair[1]
@@ -90,7 +98,10 @@ public enum LineProtocolDecoder {
             if ["t", "true", "f", "false"].contains(lower) { continue }  // a boolean field
             if text.last == UInt8(ascii: "i") || text.last == UInt8(ascii: "u") { text.removeLast() }
             guard let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else {
-                throw PayloadError(.badField, "line \(number): field '\(name)' has value '\(String(decoding: pair[1].prefix(32), as: UTF8.self))', not a number")
+                throw PayloadError(
+                    .badField,
+                    "line \(number): field '\(name)' has value '\(String(decoding: pair[1].prefix(32), as: UTF8.self))', not a number"
+                )
             }
             readings.append(Reading(value: value, time: time, field: name))
         }

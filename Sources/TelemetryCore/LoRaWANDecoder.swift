@@ -32,7 +32,8 @@ public struct LoRaWANDecoder: Sendable {
         for path in timePaths {
             if let text = document.at(path: path)?.string {
                 guard let parsed = RFC3339.parse(Array(text.utf8)) else {
-                    throw PayloadError(.badField, "'\(path.joined(separator: "."))' is '\(text.prefix(40))', not RFC 3339")
+                    throw PayloadError(
+                        .badField, "'\(path.joined(separator: "."))' is '\(text.prefix(40))', not RFC 3339")
                 }
                 time = parsed
                 break
@@ -52,7 +53,8 @@ public struct LoRaWANDecoder: Sendable {
                     throw PayloadError(.missingField, "no '\(where_).\(path.joined(separator: "."))' for \(name)")
                 }
                 guard let number = value.number, number.isFinite else {
-                    throw PayloadError(.badField, "'\(where_).\(path.joined(separator: "."))' is \(value.kind), expected a number")
+                    throw PayloadError(
+                        .badField, "'\(where_).\(path.joined(separator: "."))' is \(value.kind), expected a number")
                 }
                 readings.append(Reading(value: number, time: time, field: name))
             }

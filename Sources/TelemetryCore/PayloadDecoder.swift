@@ -72,6 +72,7 @@ public struct PayloadDecoder: Sendable {
 enum LogText {
     static func excerpt(_ bytes: [UInt8], limit: Int = 32) -> String {
         let text = String(decoding: bytes.prefix(limit), as: UTF8.self)
-        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : $0 }))
+        return String(
+            String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : $0 }))
     }
 }

@@ -15,7 +15,9 @@ public struct SeriesMatcher: Sendable, Equatable {
     public var kind: String?
     public var sensor: String?
 
-    public init(park: String? = nil, zone: String? = nil, pillar: Pillar? = nil, kind: String? = nil, sensor: String? = nil) {
+    public init(
+        park: String? = nil, zone: String? = nil, pillar: Pillar? = nil, kind: String? = nil, sensor: String? = nil
+    ) {
         self.park = park
         self.zone = zone
         self.pillar = pillar

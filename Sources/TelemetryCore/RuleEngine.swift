@@ -51,7 +51,9 @@ public struct RuleEngine: Sendable {
         let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
         let silence = matching.contains { if case .stale = rules[$0].condition { true } else { false } }
         entries.append(
-            Entry(id: id, rules: matching, trackers: Array(repeating: nil, count: matching.count), watchesSilence: silence))
+            Entry(
+                id: id, rules: matching, trackers: Array(repeating: nil, count: matching.count), watchesSilence: silence
+            ))
         index[id] = entries.count - 1
         return entries.count - 1
     }
@@ -71,7 +73,9 @@ public struct RuleEngine: Sendable {
         var out: [AlertTransition] = []
         for slot in entries[e].rules.indices {
             let rule = rules[entries[e].rules[slot]]
-            guard let (evaluated, value, limit) = evaluate(rule, entries[e], reading, outcome, state, time) else { continue }
+            guard let (evaluated, value, limit) = evaluate(rule, entries[e], reading, outcome, state, time) else {
+                continue
+            }
             let signal = rule.isActive(at: time) ? evaluated : .clear(value ?? 0)
             if let transition = apply(e, slot, signal, value: value, limit: limit, at: time) { out.append(transition) }
         }
@@ -88,7 +92,9 @@ public struct RuleEngine: Sendable {
             for slot in entries[e].rules.indices {
                 guard case .stale(let after) = rules[entries[e].rules[slot]].condition else { continue }
                 let signal: ConditionSignal = silentMilliseconds >= after ? .breach(silent) : .clear(silent)
-                if let t = apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time) { out.append(t) }
+                if let t = apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time) {
+                    out.append(t)
+                }
             }
         }
         return out
@@ -99,7 +105,9 @@ public struct RuleEngine: Sendable {
         _ time: EventTime
     ) -> (ConditionSignal, Double?, Double?)? {
         func windowStats(_ name: String) -> WindowStats? {
-            guard let ring = state.windows.first(where: { $0.spec.name == name }), let now = state.watermark else { return nil }
+            guard let ring = state.windows.first(where: { $0.spec.name == name }), let now = state.watermark else {
+                return nil
+            }
             if rule.requireValid, let validity = rule.validity.assess(ring, at: now), !validity.valid { return nil }
             return ring.stats(at: now, quantiles: rule.needsQuantiles)
         }
@@ -140,7 +148,10 @@ public struct RuleEngine: Sendable {
                 return outcome == .accepted ? (.clear(0), 0, Double(after) / 1000) : nil
             }
             let seconds = Double(time.milliseconds - since.milliseconds) / 1000
-            return (time.milliseconds - since.milliseconds >= after ? .breach(seconds) : .hold(seconds), seconds, Double(after) / 1000)
+            return (
+                time.milliseconds - since.milliseconds >= after ? .breach(seconds) : .hold(seconds), seconds,
+                Double(after) / 1000
+            )
         }
     }
 
@@ -175,7 +186,9 @@ public struct RuleEngine: Sendable {
             message: Self.message(rule, id, state: state, value: value, limit: limit, stat: stat))
     }
 
-    static func message(_ rule: Rule, _ id: SeriesID, state: AlertTransition.State, value: Double?, limit: Double?, stat: String?)
+    static func message(
+        _ rule: Rule, _ id: SeriesID, state: AlertTransition.State, value: Double?, limit: Double?, stat: String?
+    )
         -> String
     {
         var text = state == .firing ? rule.description : "resolved: \(rule.description)"
@@ -185,12 +198,14 @@ public struct RuleEngine: Sendable {
             let detail: String
             switch rule.condition {
             case .threshold(.reading, _, _, _): detail = "\(v) (limit \(l ?? "-"))"
-            case .threshold(.window(let window, _), _, _, _): detail = "\(window) \(stat ?? "") \(v) (limit \(l ?? "-"))"
+            case .threshold(.window(let window, _), _, _, _):
+                detail = "\(window) \(stat ?? "") \(v) (limit \(l ?? "-"))"
             case .rateOfChange(let window, _): detail = "\(v)/s over \(window) (limit \(l ?? "-")/s)"
             case .outOfRange: detail = "value \(v)"
             case .stale: detail = "silent for \(v) s (limit \(l ?? "-") s)"
             case .flatline(let window, _, _): detail = "spread \(v) over \(window) (limit \(l ?? "-"))"
-            case .completeness(let window, _, _): detail = "\(v) of the expected readings in \(window) (limit \(l ?? "-"))"
+            case .completeness(let window, _, _):
+                detail = "\(v) of the expected readings in \(window) (limit \(l ?? "-"))"
             case .counterReset(let window): detail = "\(v) reset(s) in \(window)"
             case .calibrating: detail = "calibrating for \(v) s (limit \(l ?? "-") s)"
             }
@@ -249,7 +264,9 @@ public struct RuleEngine: Sendable {
         var result: [(rule: String, series: SeriesID, since: EventTime)] = []
         for entry in entries {
             for (slot, tracker) in entry.trackers.enumerated() {
-                if case .firing(let since, _)? = tracker?.phase { result.append((rules[entry.rules[slot]].id, entry.id, since)) }
+                if case .firing(let since, _)? = tracker?.phase {
+                    result.append((rules[entry.rules[slot]].id, entry.id, since))
+                }
             }
         }
         return result.sorted { ($0.since, $0.rule, $0.series.description) < ($1.since, $1.rule, $1.series.description) }

@@ -7,7 +7,9 @@ public struct KindInfo: Sendable, Equatable {
     public var range: ClosedRange<Double>
     public var shape: MeasureShape
 
-    public init(_ kind: String, _ pillar: Pillar, _ unit: String, _ range: ClosedRange<Double>, _ shape: MeasureShape = .gauge) {
+    public init(
+        _ kind: String, _ pillar: Pillar, _ unit: String, _ range: ClosedRange<Double>, _ shape: MeasureShape = .gauge
+    ) {
         self.kind = kind
         self.pillar = pillar
         self.unit = unit

@@ -151,7 +151,9 @@ extension SeriesState {
             ring.append(Reading(value: value, time: time, status: status, seq: hasSeq ? seq : nil))
         }
         let windowCount = try r.count(max: 64)
-        guard windowCount == specs.count else { throw SnapshotError("snapshot has \(windowCount) windows, configuration \(specs.count)") }
+        guard windowCount == specs.count else {
+            throw SnapshotError("snapshot has \(windowCount) windows, configuration \(specs.count)")
+        }
         var rings: [BucketRing] = []
         for spec in specs { rings.append(try BucketRing(decoding: &r, spec: spec)) }
         let hasWatermark = try r.bool()
@@ -161,7 +163,8 @@ extension SeriesState {
         let hasCounter = try r.bool()
         let counter = try r.i64()
         restore(
-            raw: ring, windows: rings, watermark: hasWatermark ? EventTime(milliseconds: watermark) : nil, counts: counts,
+            raw: ring, windows: rings, watermark: hasWatermark ? EventTime(milliseconds: watermark) : nil,
+            counts: counts,
             lastCounterTime: hasCounter ? EventTime(milliseconds: counter) : nil)
     }
 }
@@ -181,7 +184,9 @@ extension BucketRing {
         let length = try r.i64()
         let bucket = try r.i64()
         let offset = try r.i64()
-        guard length == spec.lengthMilliseconds, bucket == spec.bucketMilliseconds, offset == spec.alignOffsetMilliseconds else {
+        guard length == spec.lengthMilliseconds, bucket == spec.bucketMilliseconds,
+            offset == spec.alignOffsetMilliseconds
+        else {
             throw SnapshotError("window \(spec.name) changed since the snapshot")
         }
         self.init(spec: spec)

@@ -44,7 +44,10 @@ public struct ValidityRule: Sendable, Equatable {
 
 /// A window's data coverage under a `ValidityRule`.
 public struct WindowValidity: Sendable, Equatable {
-    public enum Unit: String, Sendable { case quarterHours = "quarter_hours", hours }
+    public enum Unit: String, Sendable {
+        case quarterHours = "quarter_hours"
+        case hours
+    }
     public var unit: Unit
     /// Quarter hours with a valid reading, or hours that are valid themselves.
     public var covered: Int

@@ -9,8 +9,12 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
     public let alignOffsetMilliseconds: Int64
 
     public init(name: String, length: Int64, bucket: Int64, alignOffset: Int64 = 0) throws(WindowSpecError) {
-        guard bucket > 0, length >= bucket else { throw WindowSpecError("window \(name): bucket must be positive and no longer than the window") }
-        guard length % bucket == 0 else { throw WindowSpecError("window \(name): length must be a whole number of buckets") }
+        guard bucket > 0, length >= bucket else {
+            throw WindowSpecError("window \(name): bucket must be positive and no longer than the window")
+        }
+        guard length % bucket == 0 else {
+            throw WindowSpecError("window \(name): length must be a whole number of buckets")
+        }
         guard length / bucket <= 1440 else { throw WindowSpecError("window \(name): at most 1440 buckets") }
         self.name = name
         lengthMilliseconds = length
@@ -23,7 +27,8 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
     /// Start of the bucket that holds `time`.
     public func bucketStart(_ time: EventTime) -> Int64 {
         let shifted = time.milliseconds + alignOffsetMilliseconds
-        let floor = shifted >= 0 ? shifted / bucketMilliseconds : (shifted - bucketMilliseconds + 1) / bucketMilliseconds
+        let floor =
+            shifted >= 0 ? shifted / bucketMilliseconds : (shifted - bucketMilliseconds + 1) / bucketMilliseconds
         return floor * bucketMilliseconds - alignOffsetMilliseconds
     }
 

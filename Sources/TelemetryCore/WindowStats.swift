@@ -126,7 +126,10 @@ public struct WindowStats: Sendable, Equatable {
         ([count, resets, calibrating, errors, invalid], [sum, mean, m2, min, max, firstValue, lastValue, increase])
     }
 
-    init(snapshotInts i: [Int], doubles d: [Double], first: EventTime, last: EventTime, quarters: UInt8, sketch: QuantileSketch) {
+    init(
+        snapshotInts i: [Int], doubles d: [Double], first: EventTime, last: EventTime, quarters: UInt8,
+        sketch: QuantileSketch
+    ) {
         (count, resets, calibrating, errors, invalid) = (i[0], i[1], i[2], i[3], i[4])
         (sum, mean, m2, min, max) = (d[0], d[1], d[2], d[3], d[4])
         (firstValue, lastValue, increase) = (d[5], d[6], d[7])

@@ -29,7 +29,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Override http.listen, e.g. 127.0.0.1:9108, or 'off'.")
     var http: String?
 
-    @Flag(inversion: .prefixedNo, help: "Also print alerts and summaries on standard output (default: when it is a terminal).")
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Also print alerts and summaries on standard output (default: when it is a terminal).")
     var stdout: Bool?
 
     func run() async throws {
@@ -132,12 +134,15 @@ struct TailCommand: ParsableCommand {
     @Option(help: "Only this pillar (energy, emissions, green).") var pillar: String?
     @Option(help: "Only alerts at least this severe (info, warning, critical).") var severity: String?
     @Option(help: "Only this rule.") var rule: String?
-    @Option(help: "Start from this time (RFC 3339) or this long ago (e.g. 1h), rotated files included.") var since: String?
+    @Option(help: "Start from this time (RFC 3339) or this long ago (e.g. 1h), rotated files included.") var since:
+        String?
     @Flag(help: "Print the JSON lines as they are.") var json = false
     @Flag(help: "Print what is there and stop.") var noFollow = false
 
     func run() throws {
-        guard let kind = Tail.Kind(rawValue: what) else { throw ValidationError("expected alerts or summaries, found '\(what)'") }
+        guard let kind = Tail.Kind(rawValue: what) else {
+            throw ValidationError("expected alerts or summaries, found '\(what)'")
+        }
         var path = file
         if path == nil {
             guard let config else { throw ValidationError("give --config or --file") }
@@ -149,7 +154,9 @@ struct TailCommand: ParsableCommand {
         filter.pillar = pillar
         filter.rule = rule
         if let severity {
-            guard let value = Severity(rawValue: severity) else { throw ValidationError("--severity: expected info, warning or critical") }
+            guard let value = Severity(rawValue: severity) else {
+                throw ValidationError("--severity: expected info, warning or critical")
+            }
             filter.minimumSeverity = value
         }
         if let since {
@@ -183,8 +190,16 @@ struct TailCommand: ParsableCommand {
 final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }
 
 struct CheckConfig: ParsableCommand {
@@ -209,4 +224,3 @@ func loadOrExit(_ path: String) throws -> DaemonConfiguration {
         throw ExitCode(2)
     }
 }
-

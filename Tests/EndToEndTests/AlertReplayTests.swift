@@ -17,14 +17,22 @@ struct AlertReplayTests {
         for minute in 0..<(26 * 60) {
             // 40 µg/m³ for 20 hours, then 80: the 24 h mean passes 45 once (40·1200 + 80·n)/(1200 + n) > 45, n > 171.4.
             let pm = minute < 1200 ? 40 : 80
-            add(minute, "parks/p/z/emissions/pm25/aq-1", #"{"value": \#(pm), "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
+            add(
+                minute, "parks/p/z/emissions/pm25/aq-1",
+                #"{"value": \#(pm), "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
             let energy = minute < 600 ? 1000 + minute : minute - 600  // replaced at minute 600
-            add(minute, "parks/p/z/energy/energy/m-1", #"{"value": \#(energy), "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
+            add(
+                minute, "parks/p/z/energy/energy/m-1",
+                #"{"value": \#(energy), "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
             if minute % 60 == 0 {
-                add(minute, "parks/p/z/green/green_area/g-1", #"{"value": 120000, "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
+                add(
+                    minute, "parks/p/z/green/green_area/g-1",
+                    #"{"value": 120000, "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
             }
             if minute < 300 {
-                add(minute, "parks/p/z/energy/active_power/m-2", #"{"value": 500, "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
+                add(
+                    minute, "parks/p/z/energy/active_power/m-2",
+                    #"{"value": 500, "ts": \#((start + Int64(minute) * 60_000) / 1000)}"#)
             }
         }
         return lines
@@ -82,22 +90,31 @@ struct AlertReplayTests {
             ], "\(summary)")
         let pm = try #require(alerts.first { $0["rule"] as? String == "pm25-24h" })
         #expect(pm["severity"] as? String == "critical" && pm["limit"] as? Double == 45)
-        #expect(pm["reference"] as? String == "QCVN 05:2023/BTNMT" && pm["window"] as? String == "24h" && pm["stat"] as? String == "mean")
+        #expect(
+            pm["reference"] as? String == "QCVN 05:2023/BTNMT" && pm["window"] as? String == "24h"
+                && pm["stat"] as? String == "mean")
         #expect((pm["value"] as? Double).map { $0 > 45 && $0 < 45.2 } == true)
         // The human log sits beside the alerts file given on the command line.
         let log = try String(contentsOf: directory.appendingPathComponent("a-alerts.jsonl.log"), encoding: .utf8)
         let lines = log.split(separator: "\n")
         #expect(lines.count == 4)
-        #expect(lines.last?.hasPrefix("2026-11-23T22:51:00 FIRING   critical pm25-24h  PM2.5 24 h mean over 45: 24h mean 45.") == true, "\(log)")
+        #expect(
+            lines.last?.hasPrefix(
+                "2026-11-23T22:51:00 FIRING   critical pm25-24h  PM2.5 24 h mean over 45: 24h mean 45.") == true,
+            "\(log)")
         #expect(first.log.contains("4 alert lines"), "\(first.log)")
 
         // Per-park and per-pillar summary figures with known answers.
         let summaries = try String(contentsOf: directory.appendingPathComponent("a-summaries.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+            .split(separator: "\n").map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
         func park(_ hour: Int, _ pillar: String) throws -> [String: Any] {
-            let line = try #require(summaries.first {
-                $0["period"] as? String == "1h" && ($0["from"] as? String)?.hasPrefix(String(format: "2026-11-23T%02d:00", hour)) == true
-            })
+            let line = try #require(
+                summaries.first {
+                    $0["period"] as? String == "1h"
+                        && ($0["from"] as? String)?.hasPrefix(String(format: "2026-11-23T%02d:00", hour)) == true
+                })
             return try #require((line["parks"] as? [[String: Any]])?.first { $0["pillar"] as? String == pillar })
         }
         #expect(try park(0, "energy")["energy_kwh"] as? Double == 59)  // readings 00:00..00:59, one kWh a minute
@@ -117,10 +134,18 @@ struct AlertReplayTests {
         #expect(quality["known_sensors"] as? Int == 2 && quality["reporting_sensors"] as? Int == 1)  // m-2 went silent
         #expect(quality["stale_sensors"] as? Int == 1 && quality["completeness"] as? Double == 0.5)
         // The daily line agrees with its 24 hourly lines.
-        let day = try #require(summaries.first { $0["period"] as? String == "1d" && ($0["from"] as? String)?.hasPrefix("2026-11-23T00:00") == true })
-        let dayEnergy = (day["parks"] as? [[String: Any]])?.first { $0["pillar"] as? String == "energy" }?["energy_kwh"] as? Double
+        let day = try #require(
+            summaries.first {
+                $0["period"] as? String == "1d" && ($0["from"] as? String)?.hasPrefix("2026-11-23T00:00") == true
+            })
+        let dayEnergy =
+            (day["parks"] as? [[String: Any]])?.first { $0["pillar"] as? String == "energy" }?["energy_kwh"] as? Double
         let hourly = try (0..<24).reduce(0.0) { $0 + (try park($1, "energy")["energy_kwh"] as? Double ?? .nan) }
         #expect(dayEnergy == hourly && hourly == 59 + 23 * 60 - 1)  // one kWh a minute, less the first reading and the reset
-        #expect(day["messages"] as? Int == summaries.filter { $0["period"] as? String == "1h" && (($0["from"] as? String) ?? "") < "2026-11-24" }.reduce(0) { $0 + ($1["messages"] as! Int) })
+        #expect(
+            day["messages"] as? Int
+                == summaries.filter {
+                    $0["period"] as? String == "1h" && (($0["from"] as? String) ?? "") < "2026-11-24"
+                }.reduce(0) { $0 + ($1["messages"] as! Int) })
     }
 }

@@ -10,15 +10,16 @@ struct AlertRestartTests {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "alert-restart")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let configuration = ParkdProcess.configuration(
-            brokerURL: broker.url, clientID: "parkd-alerts", summaries: "summaries.jsonl")
-            + """
+        let configuration =
+            ParkdProcess.configuration(
+                brokerURL: broker.url, clientID: "parkd-alerts", summaries: "summaries.jsonl")
+                + """
 
-            rules:
-              - {id: too-high, description: "PM2.5 reading above 50", severity: critical, match: {kind: pm25}, when: {above: 50, clear: 45}}
-            alerts: {path: alerts.jsonl}
-            state_dir: state
-            """
+                rules:
+                  - {id: too-high, description: "PM2.5 reading above 50", severity: critical, match: {kind: pm25}, when: {above: 50, clear: 45}}
+                alerts: {path: alerts.jsonl}
+                state_dir: state
+                """
         let publisher = try MQTTClient(
             configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor", cleanSession: true))
         publisher.start()
@@ -28,7 +29,8 @@ struct AlertRestartTests {
             try publisher.flush()
         }
         func alerts() throws -> [[String: Any]] {
-            let text = (try? String(contentsOf: directory.appendingPathComponent("alerts.jsonl"), encoding: .utf8)) ?? ""
+            let text =
+                (try? String(contentsOf: directory.appendingPathComponent("alerts.jsonl"), encoding: .utf8)) ?? ""
             return try text.split(separator: "\n").map {
                 try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
             }
@@ -60,15 +62,19 @@ struct AlertRestartTests {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "alert-corrupt")
         defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("state"), withIntermediateDirectories: true)
-        try "{not json".write(to: directory.appendingPathComponent("state/alerts.json"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("state"), withIntermediateDirectories: true)
+        try "{not json".write(
+            to: directory.appendingPathComponent("state/alerts.json"), atomically: true, encoding: .utf8)
         let parkd = try ParkdProcess(
             directory: directory,
-            configuration: ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-corrupt", summaries: "s.jsonl")
+            configuration: ParkdProcess.configuration(
+                brokerURL: broker.url, clientID: "parkd-corrupt", summaries: "s.jsonl")
                 + "\nrules: [{id: x, stale: 1h}]\nstate_dir: state\n")
         #expect(parkd.waitForLog("moved aside"))
         #expect(parkd.waitForLog("connected to"))
         #expect(parkd.terminate() == 0)
-        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("state/alerts.json.corrupt").path))
+        #expect(
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent("state/alerts.json.corrupt").path))
     }
 }

@@ -22,7 +22,9 @@ struct CrashRecoveryTests {
         #expect(first.waitForLog("connected to"))
         Thread.sleep(forTimeInterval: 0.3)
         for i in 0..<30 {
-            try sensor.publish("parks/p/z/emissions/pm25/aq-1", text: #"{"value": \#(i), "ts": \#(base - 600 + i * 10)}"#, qos: .atLeastOnce)
+            try sensor.publish(
+                "parks/p/z/emissions/pm25/aq-1", text: #"{"value": \#(i), "ts": \#(base - 600 + i * 10)}"#,
+                qos: .atLeastOnce)
         }
         try sensor.flush()
         Thread.sleep(forTimeInterval: 2.5)  // at least one snapshot with all 30
@@ -42,7 +44,8 @@ struct CrashRecoveryTests {
         let lines = try second.summaries()
         let counts = lines.compactMap { line -> Int? in
             guard let series = (line["series"] as? [[String: Any]])?.first,
-                let windows = series["windows"] as? [String: [String: Any]] else { return nil }
+                let windows = series["windows"] as? [String: [String: Any]]
+            else { return nil }
             return windows["1h"]?["count"] as? Int
         }
         #expect(counts.contains(31), "\(counts)")

@@ -64,7 +64,8 @@ struct DeployTests {
         reader.start()
         try reader.waitUntilConnected(timeout: 10)
         Thread.sleep(forTimeInterval: 0.3)
-        var sensorConfiguration = MQTTClientConfiguration(url: try BrokerURL(parsing: broker.url), clientID: "bb-sensor")
+        var sensorConfiguration = MQTTClientConfiguration(
+            url: try BrokerURL(parsing: broker.url), clientID: "bb-sensor")
         sensorConfiguration.username = "bau-bang"
         sensorConfiguration.password = Secret("sensor-pw")
         let sensor = try MQTTClient(configuration: sensorConfiguration)

@@ -13,7 +13,8 @@ struct HTTPEndpointTests {
         let port = try FreePort.pick()
         let parkd = try ParkdProcess(
             directory: directory,
-            configuration: ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-http", summaries: "summaries.jsonl")
+            configuration: ParkdProcess.configuration(
+                brokerURL: broker.url, clientID: "parkd-http", summaries: "summaries.jsonl")
                 + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: 50}}]\nalerts: {path: alerts.jsonl}\n",
             arguments: ["--http", "127.0.0.1:\(port)"])
         #expect(parkd.waitForLog("connected to"))
@@ -32,7 +33,9 @@ struct HTTPEndpointTests {
         let metrics = try HTTPGet.get(port: port, path: "/metrics")
         #expect(metrics.status == 200)
         func value(_ line: String) -> Double? {
-            metrics.body.split(separator: "\n").first { $0.hasPrefix(line + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            metrics.body.split(separator: "\n").first { $0.hasPrefix(line + " ") }.flatMap {
+                Double($0.split(separator: " ").last ?? "")
+            }
         }
         #expect(value("parkd_messages_total") == 4, "\(metrics.body)")
         #expect(value("parkd_readings_total") == 3)
@@ -45,14 +48,19 @@ struct HTTPEndpointTests {
         #expect(value("parkd_alert_queue_messages") == 0)
 
         let health = try HTTPGet.get(port: port, path: "/healthz")
-        #expect(health.status == 200 && health.body.contains(#""status":"ok""#) && health.body.contains(#""broker_connected":true"#))
+        #expect(
+            health.status == 200 && health.body.contains(#""status":"ok""#)
+                && health.body.contains(#""broker_connected":true"#))
 
-        let series = try HTTPGet.get(port: port, path: "/api/series?park=p&zone=z&pillar=emissions&kind=pm25&sensor=aq-1")
+        let series = try HTTPGet.get(
+            port: port, path: "/api/series?park=p&zone=z&pillar=emissions&kind=pm25&sensor=aq-1")
         #expect(series.status == 200)
-        let windows = try #require(try JSONSerialization.jsonObject(with: Data(series.body.utf8)) as? [String: [String: Any]])
+        let windows = try #require(
+            try JSONSerialization.jsonObject(with: Data(series.body.utf8)) as? [String: [String: Any]])
         #expect(windows["1h"]?["count"] as? Int == 3 && windows["1h"]?["max"] as? Double == 70)
         #expect(try HTTPGet.get(port: port, path: "/api/series?park=p").status == 400)
-        #expect(try HTTPGet.get(port: port, path: "/api/series?park=p&zone=z&pillar=green&kind=x&sensor=y").status == 404)
+        #expect(
+            try HTTPGet.get(port: port, path: "/api/series?park=p&zone=z&pillar=green&kind=x&sensor=y").status == 404)
 
         let alerts = try HTTPGet.get(port: port, path: "/api/alerts")
         #expect(alerts.body.contains(#""rule":"high""#) && alerts.body.contains(#""sensor":"aq-1""#))

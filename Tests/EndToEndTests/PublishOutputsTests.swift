@@ -12,7 +12,8 @@ struct PublishOutputsTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let received = Received()
         let watcher = try MQTTClient(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "operator", subscriptions: [.init("parkd/#")]),
+            configuration: .init(
+                url: try BrokerURL(parsing: broker.url), clientID: "operator", subscriptions: [.init("parkd/#")]),
             onMessage: { received.add($0) })
         watcher.start()
         try watcher.waitUntilConnected(timeout: 10)
@@ -37,13 +38,17 @@ struct PublishOutputsTests {
         #expect(received.wait(timeout: 10) { $0.contains { $0.topic == "parkd/summary" } })
         let alert = try #require(received.all.first { $0.topic == "parkd/bau-bang/alerts/critical" })
         let object = try #require(try JSONSerialization.jsonObject(with: Data(alert.payload)) as? [String: Any])
-        #expect(object["rule"] as? String == "too-high" && object["state"] as? String == "firing" && object["value"] as? Double == 80)
+        #expect(
+            object["rule"] as? String == "too-high" && object["state"] as? String == "firing"
+                && object["value"] as? Double == 80)
         #expect(alert.qos == 1)
 
         // A newcomer gets the retained latest summary straight away.
         let late = Received()
         let newcomer = try MQTTClient(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "late", cleanSession: true, subscriptions: [.init("parkd/summary")]),
+            configuration: .init(
+                url: try BrokerURL(parsing: broker.url), clientID: "late", cleanSession: true,
+                subscriptions: [.init("parkd/summary")]),
             onMessage: { late.add($0) })
         newcomer.start()
         #expect(late.wait(timeout: 10) { $0.contains { $0.retain } })

@@ -25,7 +25,9 @@ struct ReloadTests {
             try sensor.flush()
             Thread.sleep(forTimeInterval: 0.3)
         }
-        func alerts() -> String { (try? String(contentsOf: directory.appendingPathComponent("alerts.jsonl"), encoding: .utf8)) ?? "" }
+        func alerts() -> String {
+            (try? String(contentsOf: directory.appendingPathComponent("alerts.jsonl"), encoding: .utf8)) ?? ""
+        }
         let path = directory.appendingPathComponent("parkd.yaml")
 
         try send(40)

@@ -10,7 +10,10 @@ struct ReplayTests {
         let log = directory.appendingPathComponent("replay-\(UUID().uuidString.prefix(6)).log").path
         let process = try ChildProcess(
             try BuiltProduct.path("parkd"),
-            ["replay", feed, "--config", directory.appendingPathComponent("parkd.yaml").path, "--summaries", summaries],
+            [
+                "replay", feed, "--config", directory.appendingPathComponent("parkd.yaml").path, "--summaries",
+                summaries,
+            ],
             outputPath: log)
         let status = process.wait()
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
@@ -47,7 +50,9 @@ struct ReplayTests {
         // 20 minutes in 1-minute intervals aligned to the minute: 21 lines, the first and last partial.
         let summaries = String(decoding: a, as: UTF8.self).split(separator: "\n")
         #expect(summaries.count == 21)
-        let objects = try summaries.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let objects = try summaries.map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
         #expect(objects.reduce(0) { $0 + ($1["messages"] as! Int) } == 3000)
         let broken = 3000 / 97
         #expect(objects.reduce(0) { $0 + (($1["rejected"] as! [String: Int])["bad_field"]!) } == broken)
@@ -62,8 +67,10 @@ struct ReplayTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         try "broker: {url: mqtt://127.0.0.1}\n".write(
             to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
-        let result = try replay(directory, feed: "/nonexistent/feed.jsonl", summaries: directory.appendingPathComponent("s").path)
+        let result = try replay(
+            directory, feed: "/nonexistent/feed.jsonl", summaries: directory.appendingPathComponent("s").path)
         #expect(result.status == 1)
-        #expect(result.log.contains("cannot read '/nonexistent/feed.jsonl': No such file or directory"), "\(result.log)")
+        #expect(
+            result.log.contains("cannot read '/nonexistent/feed.jsonl': No such file or directory"), "\(result.log)")
     }
 }

@@ -17,7 +17,8 @@ struct TailTests {
         let file = try LineFile(path: path, rotation: .init(maxBytes: 2048, keep: 2))
         for i in 0..<3 { try file.append(alert(i)) }
         let output = directory.appendingPathComponent("tail.out").path
-        let tail = try ChildProcess(try BuiltProduct.path("parkd"), ["tail", "alerts", "--file", path, "--json"], outputPath: output)
+        let tail = try ChildProcess(
+            try BuiltProduct.path("parkd"), ["tail", "alerts", "--file", path, "--json"], outputPath: output)
         Thread.sleep(forTimeInterval: 0.5)
         for i in 3..<60 {
             try file.append(alert(i))
@@ -27,7 +28,8 @@ struct TailTests {
         tail.signal(SIGTERM)
         #expect(tail.wait(timeout: 5) == 0)
         #expect(FileManager.default.fileExists(atPath: path + ".2"))  // it did rotate, more than once
-        let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
         #expect(lines == (0..<60).map { alert($0) }, "\(lines.count) lines")
     }
 
@@ -38,13 +40,19 @@ struct TailTests {
         let path = directory.appendingPathComponent("alerts.jsonl").path
         let file = try LineFile(path: path, rotation: .init(maxBytes: 1500, keep: 5))
         for i in 0..<12 {
-            try file.append(alert(i, park: i % 2 == 0 ? "p1" : "p2", severity: i % 3 == 0 ? "critical" : "info", rule: i < 6 ? "a" : "b"))
+            try file.append(
+                alert(
+                    i, park: i % 2 == 0 ? "p1" : "p2", severity: i % 3 == 0 ? "critical" : "info",
+                    rule: i < 6 ? "a" : "b"))
         }
         func run(_ arguments: [String]) throws -> [String] {
             let output = directory.appendingPathComponent("out-\(UUID().uuidString.prefix(4))").path
-            let p = try ChildProcess(try BuiltProduct.path("parkd"), ["tail", "alerts", "--file", path, "--no-follow"] + arguments, outputPath: output)
+            let p = try ChildProcess(
+                try BuiltProduct.path("parkd"), ["tail", "alerts", "--file", path, "--no-follow"] + arguments,
+                outputPath: output)
             #expect(p.wait() == 0)
-            return ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            return ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                String.init)
         }
         let all = try run(["--since", "2026-11-23T00:00:00+07:00", "--json"])
         #expect(all.count == 12)

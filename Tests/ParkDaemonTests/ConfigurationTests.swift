@@ -154,11 +154,23 @@ struct DaemonConfigurationTests {
     @Test(
         "format, window and catalog errors name their key",
         arguments: [
-            ("topics:\n  - {pattern: 'a/{park}/{zone}/{pillar}/{kind}/{sensor}', format: xml}\n", "topics[0].format: expected one of json"),
-            ("topics:\n  - {pattern: 'a/{park}/{zone}/{pillar}/{kind}/{sensor}', paths: {a: b}}\n", "topics[0].paths: paths apply to"),
-            ("windows:\n  - {length: 1h, bucket: 7m}\n", "windows[0]: window 1h: length must be a whole number of buckets"),
+            (
+                "topics:\n  - {pattern: 'a/{park}/{zone}/{pillar}/{kind}/{sensor}', format: xml}\n",
+                "topics[0].format: expected one of json"
+            ),
+            (
+                "topics:\n  - {pattern: 'a/{park}/{zone}/{pillar}/{kind}/{sensor}', paths: {a: b}}\n",
+                "topics[0].paths: paths apply to"
+            ),
+            (
+                "windows:\n  - {length: 1h, bucket: 7m}\n",
+                "windows[0]: window 1h: length must be a whole number of buckets"
+            ),
             ("windows:\n  - {length: 1h}\n", "windows[0]: a window needs length and bucket"),
-            ("windows:\n  - {name: a, length: 1h, bucket: 1m}\n  - {name: a, length: 2h, bucket: 1h}\n", "window names must differ"),
+            (
+                "windows:\n  - {name: a, length: 1h, bucket: 1m}\n  - {name: a, length: 2h, bucket: 1h}\n",
+                "window names must differ"
+            ),
             ("catalog:\n  - {kind: chlorine}\n", "catalog[0]: a new kind needs its pillar"),
             ("catalog:\n  - {kind: pm25, min: 10, max: 1}\n", "min 10.0 is above max 1.0"),
             ("catalog:\n  - {kind: pm25, shape: level}\n", "catalog[0].shape: expected gauge or counter"),

@@ -15,7 +15,8 @@ struct IngestPipelineTests {
         var routes = routes
         for index in routes.indices {
             let d = routes[index].decoder
-            routes[index].decoder = PayloadDecoder(format: d.format, maxBytes: maxPayload, lorawanPaths: d.lorawan?.paths ?? [])
+            routes[index].decoder = PayloadDecoder(
+                format: d.format, maxBytes: maxPayload, lorawanPaths: d.lorawan?.paths ?? [])
         }
         return IngestPipeline(
             settings: .init(routes: routes, limits: .init(maxSeries: maxSeries)), logger: Logger(label: "test"))
@@ -31,18 +32,20 @@ struct IngestPipelineTests {
     func counts() throws {
         let p = pipeline()
         for i in 0..<10 { ingest(p, "parks/a/z1/energy/active_power/m1", #"{"value": \#(i), "seq": \#(i)}"#) }
-        for i in 0..<5 { ingest(p, "parks/a/z1/emissions/pm25/s1", #"{"value": \#(i), "ts": \#(1795400000 + i)}"#) }
+        for i in 0..<5 { ingest(p, "parks/a/z1/emissions/pm25/s1", #"{"value": \#(i), "ts": \#(1_795_400_000 + i)}"#) }
         ingest(p, "parks/a/z1/energy/active_power/m1", "garbage")
         ingest(p, "parks/a/z1/energy/active_power/m1", #"{"ts": 1}"#)
         ingest(p, "parks/a/z1/energy/active_power/m1", "")
         ingest(p, "parks/a/z1/energy/active_power", #"{"value": 1}"#)
         ingest(p, "parks/a/z1/water/active_power/m1", #"{"value": 1}"#)
-        ingest(p, "parks/a/z1/energy/active_power/m1", #"{"value": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)
+        ingest(
+            p, "parks/a/z1/energy/active_power/m1", #"{"value": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)
         let snapshot = p.takeInterval()
         #expect(snapshot.counters.messages == 21)
         #expect(snapshot.counters.readings == 15)
         #expect(snapshot.counters.accepted == 15)
-        #expect(snapshot.counters.rejected == [.malformed: 1, .missingField: 1, .empty: 1, .unknownTopic: 2, .tooLarge: 1])
+        #expect(
+            snapshot.counters.rejected == [.malformed: 1, .missingField: 1, .empty: 1, .unknownTopic: 2, .tooLarge: 1])
         #expect(snapshot.series.count == 2)
         let power = try #require(snapshot.series.first { $0.id.kind == "active_power" })
         #expect(power.interval.readings == 10)
@@ -82,7 +85,8 @@ struct IngestPipelineTests {
             pattern: try TopicPattern("influx/{park}/{zone}/{sensor}", fixed: ["pillar": "emissions", "kind": "air"]),
             decoder: PayloadDecoder(format: .line), kindAliases: ["pm2_5": "pm25"])
         let p = pipeline(routes: [route, Self.defaultRoute])
-        ingest(p, "influx/a/z/st1", "air,site=a pm2_5=41.5,no2=20i 1795400100000000000\nair pm2_5=42 1795400160000000000")
+        ingest(
+            p, "influx/a/z/st1", "air,site=a pm2_5=41.5,no2=20i 1795400100000000000\nair pm2_5=42 1795400160000000000")
         let snapshot = p.takeInterval()
         #expect(snapshot.counters.accepted == 3)
         #expect(Set(snapshot.series.map(\.id.kind)) == ["pm25", "no2"])
@@ -150,7 +154,9 @@ struct IngestPipelineTests {
             #expect(snapshot.counters.messages == count)
             #expect(snapshot.counters.rejectedTotal == bad)
             #expect(snapshot.counters.accepted == count - bad)
-            #expect(Dictionary(uniqueKeysWithValues: snapshot.series.map { ($0.id.sensor, $0.interval.readings) }) == expected)
+            #expect(
+                Dictionary(uniqueKeysWithValues: snapshot.series.map { ($0.id.sensor, $0.interval.readings) })
+                    == expected)
         }
     }
 
@@ -197,7 +203,9 @@ struct IngestPipelineTests {
     @Test("summary boundaries align to the park's local time")
     func boundaries() {
         let t = EventTime(milliseconds: 1_795_400_123_456)
-        #expect(WallClock.nextBoundary(after: t, intervalSeconds: 60, utcOffsetMinutes: 420).milliseconds == 1_795_400_160_000)
+        #expect(
+            WallClock.nextBoundary(after: t, intervalSeconds: 60, utcOffsetMinutes: 420).milliseconds
+                == 1_795_400_160_000)
         // Daily: midnight in UTC+7 is 17:00 UTC.
         let day = WallClock.nextBoundary(after: t, intervalSeconds: 86400, utcOffsetMinutes: 420)
         #expect(RFC3339.format(day, offsetMinutes: 420).hasSuffix("T00:00:00.000+07:00"))

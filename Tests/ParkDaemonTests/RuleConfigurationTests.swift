@@ -12,7 +12,8 @@ struct RuleConfigurationTests {
         return url.appendingPathComponent("Deploy")
     }()
 
-    func parse(_ yaml: String, file: String = "/etc/parkd/parkd.yaml") throws(ConfigurationError) -> DaemonConfiguration {
+    func parse(_ yaml: String, file: String = "/etc/parkd/parkd.yaml") throws(ConfigurationError) -> DaemonConfiguration
+    {
         try DaemonConfiguration.parse("broker: {url: mqtt://h}\n" + yaml, file: file)
     }
 
@@ -63,9 +64,15 @@ struct RuleConfigurationTests {
             ("rules:\n  - {id: a, when: {window: 8h, above: 1}}\n", "reads window '8h', which is not configured"),
             ("rules:\n  - {id: a}\n", "rule 'a' needs exactly one of when"),
             ("rules:\n  - {id: a, stale: 1m, out_of_range: true}\n", "found stale, out_of_range"),
-            ("rules:\n  - {id: a, severity: loud, stale: 1m}\n", "rules[0].severity: expected info, warning or critical"),
+            (
+                "rules:\n  - {id: a, severity: loud, stale: 1m}\n",
+                "rules[0].severity: expected info, warning or critical"
+            ),
             ("rules:\n  - {id: a, when: {above: 1, below: 2}}\n", "give 'above' or 'below'"),
-            ("rules:\n  - {id: a, when: {window: 1h, stat: median, above: 1}}\n", "rules[0].when.stat: expected one of mean"),
+            (
+                "rules:\n  - {id: a, when: {window: 1h, stat: median, above: 1}}\n",
+                "rules[0].when.stat: expected one of mean"
+            ),
             ("rules:\n  - {id: a, stale: 1m, hours: evenings}\n", "rules[0].hours: expected local hours"),
             ("rules:\n  - {id: a, stale: 1m}\n  - {id: a, out_of_range: true}\n", "rule id 'a' is used twice"),
             ("rules:\n  - {stale: 1m}\n", "a rule needs an id"),
@@ -89,32 +96,56 @@ struct RuleConfigurationTests {
         setenv("PARKD_BROKER_PASSWORD", "example", 1)
         for name in ["park.yaml", "chirpstack.yaml"] {
             var text = try String(contentsOf: Self.deploy.appendingPathComponent("config/\(name)"), encoding: .utf8)
-            text = text.replacingOccurrences(of: "/etc/parkd/rules/", with: Self.deploy.appendingPathComponent("rules").path + "/")
-                .replacingOccurrences(of: "password_file: /etc/parkd/broker.pass", with: "password_env: PARKD_BROKER_PASSWORD")
-                .replacingOccurrences(of: "  tls: {ca_file: /etc/parkd/chirpstack-ca.pem}\n", with: "")
+            text = text.replacingOccurrences(
+                of: "/etc/parkd/rules/", with: Self.deploy.appendingPathComponent("rules").path + "/"
+            )
+            .replacingOccurrences(
+                of: "password_file: /etc/parkd/broker.pass", with: "password_env: PARKD_BROKER_PASSWORD"
+            )
+            .replacingOccurrences(of: "  tls: {ca_file: /etc/parkd/chirpstack-ca.pem}\n", with: "")
             let c = try DaemonConfiguration.parse(text, file: Self.deploy.appendingPathComponent("config/\(name)").path)
             #expect(!c.rules.isEmpty && !c.topics.isEmpty, "\(name)")
         }
         let c = try DaemonConfiguration.load(path: Self.deploy.appendingPathComponent("config/simulator.yaml").path)
         func rule(_ id: String) -> Rule? { c.rules.first { $0.id == id } }
         // Figures fixed by the regulations (../shared/reference/limits.md).
-        #expect(rule("qcvn05-pm25-24h")?.condition == .threshold(source: .window("24h", .mean), above: true, limit: 45, clear: nil))
-        #expect(rule("qcvn05-co-8h")?.condition == .threshold(source: .window("8h", .mean), above: true, limit: 10_000, clear: nil))
-        #expect(rule("qcvn05-so2-1h")?.condition == .threshold(source: .window("1h", .mean), above: true, limit: 350, clear: nil))
-        #expect(rule("qcvn40b-cod")?.condition == .threshold(source: .window("1h", .mean), above: true, limit: 150, clear: nil))
-        #expect(rule("qcvn40b-ph-low")?.condition == .threshold(source: .window("1h", .mean), above: false, limit: 5.5, clear: 5.7))
+        #expect(
+            rule("qcvn05-pm25-24h")?.condition
+                == .threshold(source: .window("24h", .mean), above: true, limit: 45, clear: nil))
+        #expect(
+            rule("qcvn05-co-8h")?.condition
+                == .threshold(source: .window("8h", .mean), above: true, limit: 10_000, clear: nil))
+        #expect(
+            rule("qcvn05-so2-1h")?.condition
+                == .threshold(source: .window("1h", .mean), above: true, limit: 350, clear: nil))
+        #expect(
+            rule("qcvn40b-cod")?.condition
+                == .threshold(source: .window("1h", .mean), above: true, limit: 150, clear: nil))
+        #expect(
+            rule("qcvn40b-ph-low")?.condition
+                == .threshold(source: .window("1h", .mean), above: false, limit: 5.5, clear: 5.7))
         #expect(rule("qcvn26-noise-night")?.activeMinutes?.start == 21 * 60)
         #expect(rule("qcvn05-pm25-24h")?.requireValid == true)
         // PM2.5: 50 µg/m³ until 2025-12-31, 45 from 2026-01-01 (park local time).
         let newYear = RFC3339.parse(Array("2026-01-01T00:00:00+07:00".utf8))!
         let before = EventTime(milliseconds: newYear.milliseconds - 1)
-        #expect(rule("qcvn05-pm25-24h")?.isActive(at: newYear) == true && rule("qcvn05-pm25-24h")?.isActive(at: before) == false)
-        #expect(rule("qcvn05-pm25-24h-2025")?.isActive(at: before) == true && rule("qcvn05-pm25-24h-2025")?.isActive(at: newYear) == false)
-        #expect(rule("qcvn05-pm25-24h-2025")?.condition == .threshold(source: .window("24h", .mean), above: true, limit: 50, clear: nil))
+        #expect(
+            rule("qcvn05-pm25-24h")?.isActive(at: newYear) == true
+                && rule("qcvn05-pm25-24h")?.isActive(at: before) == false)
+        #expect(
+            rule("qcvn05-pm25-24h-2025")?.isActive(at: before) == true
+                && rule("qcvn05-pm25-24h-2025")?.isActive(at: newYear) == false)
+        #expect(
+            rule("qcvn05-pm25-24h-2025")?.condition
+                == .threshold(source: .window("24h", .mean), above: true, limit: 50, clear: nil))
         let columnA = try DaemonConfiguration.parse(
             "broker: {url: mqtt://h}\nrule_files: [../rules/qcvn40-2011-wastewater-a.yaml]\n",
             file: Self.deploy.appendingPathComponent("config/x.yaml").path)
-        #expect(columnA.rules.first { $0.id == "qcvn40a-cod" }?.condition == .threshold(source: .window("1h", .mean), above: true, limit: 75, clear: nil))
-        #expect(columnA.rules.first { $0.id == "qcvn40a-ph-low" }?.condition == .threshold(source: .window("1h", .mean), above: false, limit: 6, clear: 6.2))
+        #expect(
+            columnA.rules.first { $0.id == "qcvn40a-cod" }?.condition
+                == .threshold(source: .window("1h", .mean), above: true, limit: 75, clear: nil))
+        #expect(
+            columnA.rules.first { $0.id == "qcvn40a-ph-low" }?.condition
+                == .threshold(source: .window("1h", .mean), above: false, limit: 6, clear: 6.2))
     }
 }

@@ -9,7 +9,8 @@ import Testing
 struct SnapshotTests {
     func pipeline(_ windows: [WindowSpec] = WindowSpec.defaults()) -> IngestPipeline {
         IngestPipeline(
-            settings: .init(routes: [TopicRoute(pattern: try! TopicPattern(TopicPattern.defaultPattern))], windows: windows),
+            settings: .init(
+                routes: [TopicRoute(pattern: try! TopicPattern(TopicPattern.defaultPattern))], windows: windows),
             logger: Logger(label: "test"))
     }
 
@@ -19,7 +20,8 @@ struct SnapshotTests {
             let sensor = Int.random(in: 0..<6, using: &random)
             let kind = sensor < 3 ? "pm25" : "energy"
             let time = start + Int64(i) * Int64.random(in: 1_000...90_000, using: &random) / 4
-            let value = kind == "energy" ? Double(i) * 3 : (Double.random(in: 0...300, using: &random) * 100).rounded() / 100
+            let value =
+                kind == "energy" ? Double(i) * 3 : (Double.random(in: 0...300, using: &random) * 100).rounded() / 100
             let status = Int.random(in: 0..<15, using: &random) == 0 ? "calibrating" : "ok"
             p.ingest(
                 topic: "parks/p/z/\(kind == "energy" ? "energy" : "emissions")/\(kind)/s\(sensor)",
@@ -43,19 +45,23 @@ struct SnapshotTests {
         feed(restored, seed: seed &+ 100, count: 300, start: start + 800 * 20_000)
         for sensor in 0..<6 {
             let kind = sensor < 3 ? "pm25" : "energy"
-            let id = SeriesID(park: "p", zone: "z", pillar: kind == "energy" ? .energy : .emissions, kind: kind, sensor: "s\(sensor)")
+            let id = SeriesID(
+                park: "p", zone: "z", pillar: kind == "energy" ? .energy : .emissions, kind: kind, sensor: "s\(sensor)")
             let a = try #require(original.seriesState(id))
             let b = try #require(restored.seriesState(id))
             #expect(a.counts == b.counts && a.watermark == b.watermark)
             #expect("\(a.raw.readings)" == "\(b.raw.readings)")
             for (ra, rb) in zip(a.windows, b.windows) {
                 // Compared as text: empty buckets hold NaN first/last values, which never equal themselves.
-                #expect("\(ra.buckets(endingAt: a.watermark!).map(\.stats))" == "\(rb.buckets(endingAt: b.watermark!).map(\.stats))")
+                #expect(
+                    "\(ra.buckets(endingAt: a.watermark!).map(\.stats))"
+                        == "\(rb.buckets(endingAt: b.watermark!).map(\.stats))")
             }
         }
         let ta = original.takeInterval(from: EventTime(milliseconds: start), to: EventTime(milliseconds: start + 1))
         let tb = restored.takeInterval(from: EventTime(milliseconds: start), to: EventTime(milliseconds: start + 1))
-        #expect(ta.parks.first { $0.pillar == .energy }?.energyKWh == tb.parks.first { $0.pillar == .energy }?.energyKWh)
+        #expect(
+            ta.parks.first { $0.pillar == .energy }?.energyKWh == tb.parks.first { $0.pillar == .energy }?.energyKWh)
     }
 
     @Test("a torn, corrupted, foreign or mismatched snapshot is refused and changes nothing")
@@ -66,7 +72,9 @@ struct SnapshotTests {
         var flipped = bytes
         flipped[bytes.count / 2] ^= 0x40
         let target = pipeline()
-        #expect(throws: SnapshotError("checksum mismatch (torn or corrupted)")) { try target.restore(snapshot: flipped) }
+        #expect(throws: SnapshotError("checksum mismatch (torn or corrupted)")) {
+            try target.restore(snapshot: flipped)
+        }
         #expect(throws: SnapshotError.self) { try target.restore(snapshot: Array(bytes.prefix(bytes.count / 3))) }
         #expect(throws: SnapshotError.self) { try target.restore(snapshot: Array("hello, world".utf8)) }
         #expect(target.seriesCount == 0)

@@ -43,7 +43,8 @@ struct SimulationTests {
 
     /// Readings of a fault-free one-day scenario, decoded, by kind.
     func day(_ sensors: String, start: String = "2026-02-10T00:00:00+07:00") throws -> [String: [Reading]] {
-        let s = try scenario("name: day\nstart: \"\(start)\"\nduration: 1d\nparks:\n  - {id: p, zones: [z], sensors: [\(sensors)]}\n")
+        let s = try scenario(
+            "name: day\nstart: \"\(start)\"\nduration: 1d\nparks:\n  - {id: p, zones: [z], sensors: [\(sensors)]}\n")
         let decoder = JSONReadingDecoder()
         let pattern = try TopicPattern(TopicPattern.defaultPattern)
         var byKind: [String: [Reading]] = [:]
@@ -90,8 +91,10 @@ struct SimulationTests {
 
     @Test("PM2.5 sits higher in the dry season than in the rainy season")
     func seasons() throws {
-        let dry = try #require(try day("{kind: pm25, count: 2, interval: 10m}", start: "2026-02-10T00:00:00+07:00")["pm25"])
-        let rainy = try #require(try day("{kind: pm25, count: 2, interval: 10m}", start: "2026-08-10T00:00:00+07:00")["pm25"])
+        let dry = try #require(
+            try day("{kind: pm25, count: 2, interval: 10m}", start: "2026-02-10T00:00:00+07:00")["pm25"])
+        let rainy = try #require(
+            try day("{kind: pm25, count: 2, interval: 10m}", start: "2026-08-10T00:00:00+07:00")["pm25"])
         let dryMean = mean(dry.map(\.value))
         let rainyMean = mean(rainy.map(\.value))
         #expect(dryMean > 1.8 * rainyMean)
@@ -158,9 +161,11 @@ struct SimulationTests {
             if reading.status == .calibrating { calibrating += 1 }
             seen[message.topic, default: []].append(reading.seq!)
         }
-        #expect(malformed == byKind["malformed"]!.count + byKind["duplicate"]!.filter { d in
-            byKind["malformed"]!.contains { $0.series == d.series && $0.seq == d.seq }
-        }.count)
+        #expect(
+            malformed == byKind["malformed"]!.count
+                + byKind["duplicate"]!.filter { d in
+                    byKind["malformed"]!.contains { $0.series == d.series && $0.seq == d.seq }
+                }.count)
         #expect(calibrating >= byKind["calibration"]!.count)
         let dropped = Set(byKind["dropout"]!.map { "\($0.series.sensor)#\($0.seq!)" })
         let malformedSeqs = Set(byKind["malformed"]!.map { "\($0.series.sensor)#\($0.seq!)" })
@@ -204,7 +209,9 @@ struct SimulationTests {
         let decoder = JSONReadingDecoder()
         let start = s.startTime.milliseconds
         let readings = messages.map { ($0.topic, try! decoder.decode($0.payload, arrival: $0.arrival), $0.arrival) }
-        let silent = readings.filter { $0.0.hasSuffix("/aq-1") && (start + 3_600_000..<start + 5_400_000).contains($0.2.milliseconds) }
+        let silent = readings.filter {
+            $0.0.hasSuffix("/aq-1") && (start + 3_600_000..<start + 5_400_000).contains($0.2.milliseconds)
+        }
         #expect(silent.isEmpty)
         #expect(readings.filter { $0.0.hasSuffix("/aq-1") }.count == 150)
         let skewed = readings.filter { $0.0.hasSuffix("/aq-2") }
@@ -217,10 +224,22 @@ struct SimulationTests {
         "scenario errors name the key",
         arguments: [
             ("name: x\nparks: []\n", "parks: at least one park"),
-            ("name: x\nparks: [{id: p, zones: [z], sensors: [{kind: plutonium, count: 1, interval: 1m}]}]\n", "sensors[0].kind: 'plutonium'"),
-            ("name: x\nparks: [{id: p, zones: [z], sensors: [{kind: pm25, count: 1, interval: often}]}]\n", "sensors[0].interval"),
-            ("name: x\nparks: [{id: p, zones: [z], sensors: [{kind: pm25, count: 1, interval: 1m, format: xml}]}]\n", "format: 'xml'"),
-            ("name: x\nparks: [{id: p, zones: [z], sensors: []}]\nfaults: {dropout: {rate: 2}}\n", "faults.dropout.rate"),
+            (
+                "name: x\nparks: [{id: p, zones: [z], sensors: [{kind: plutonium, count: 1, interval: 1m}]}]\n",
+                "sensors[0].kind: 'plutonium'"
+            ),
+            (
+                "name: x\nparks: [{id: p, zones: [z], sensors: [{kind: pm25, count: 1, interval: often}]}]\n",
+                "sensors[0].interval"
+            ),
+            (
+                "name: x\nparks: [{id: p, zones: [z], sensors: [{kind: pm25, count: 1, interval: 1m, format: xml}]}]\n",
+                "format: 'xml'"
+            ),
+            (
+                "name: x\nparks: [{id: p, zones: [z], sensors: []}]\nfaults: {dropout: {rate: 2}}\n",
+                "faults.dropout.rate"
+            ),
             ("parks: [{id: p, zones: [z], sensors: []}]\n", "name: missing"),
         ])
     func errors(yaml: String, expected: String) {
@@ -244,7 +263,10 @@ struct SimulationTests {
         for message in run(s).messages {
             let root = String(message.topic.split(separator: "/").first!)
             let format: PayloadFormat =
-                ["parks": .json, "senml": .senml, "influx": .line, "raw": .number, "application": .chirpstack, "v3": .tts][root]!
+                [
+                    "parks": .json, "senml": .senml, "influx": .line, "raw": .number, "application": .chirpstack,
+                    "v3": .tts,
+                ][root]!
             var readings: [Reading] = []
             try PayloadDecoder(format: format).decode(message.payload, arrival: message.arrival, into: &readings)
             #expect(readings.count == 1)

@@ -6,7 +6,8 @@ import Testing
 struct PayloadFormatTests {
     let arrival = EventTime(milliseconds: 1_795_400_000_000)
 
-    func decode(_ format: PayloadFormat, _ text: String, paths: [(name: String, path: [String])] = []) throws(PayloadError)
+    func decode(_ format: PayloadFormat, _ text: String, paths: [(name: String, path: [String])] = [])
+        throws(PayloadError)
         -> [Reading]
     {
         var readings: [Reading] = []
@@ -52,7 +53,11 @@ struct PayloadFormatTests {
             """#)
         #expect(readings.count == 7)
         #expect(readings.allSatisfy { $0.field == "urn:dev:ow:10e2073a01080063:" })
-        #expect(readings[0] == Reading(value: 20, time: EventTime(milliseconds: 1_320_067_464_000), unit: "%RH", field: "urn:dev:ow:10e2073a01080063:"))
+        #expect(
+            readings[0]
+                == Reading(
+                    value: 20, time: EventTime(milliseconds: 1_320_067_464_000), unit: "%RH",
+                    field: "urn:dev:ow:10e2073a01080063:"))
         #expect(readings[1].unit == "lon")
         #expect(readings[3].time.milliseconds == 1_320_067_524_000 && readings[3].unit == "%RH")
         #expect(readings[6].value == 20.7)
@@ -62,7 +67,8 @@ struct PayloadFormatTests {
     func senmlDetails() throws {
         let readings = try decode(
             .senml,
-            #"[{"bn":"st1/","bv":10,"n":"pm25","v":31.5,"u":"ug/m3"},{"n":"door","vb":true},{"n":"pm10","v":5,"t":-30}]"#)
+            #"[{"bn":"st1/","bv":10,"n":"pm25","v":31.5,"u":"ug/m3"},{"n":"door","vb":true},{"n":"pm10","v":5,"t":-30}]"#
+        )
         #expect(readings.map(\.field) == ["st1/pm25", "st1/pm10"])
         #expect(readings.map(\.value) == [41.5, 15])
         #expect(readings[0].time == arrival)
@@ -126,7 +132,8 @@ struct PayloadFormatTests {
         #expect(all.map(\.field) == ["temp", "battery"])
         #expect(all[0].time.milliseconds == 1_795_403_700_123)
         let chosen = try decode(
-            .chirpstack, Self.chirpstackUplink, paths: [("soil_moisture", ["soil", "moisture"]), ("air_temperature", ["temp"])])
+            .chirpstack, Self.chirpstackUplink,
+            paths: [("soil_moisture", ["soil", "moisture"]), ("air_temperature", ["temp"])])
         #expect(chosen.map(\.field) == ["soil_moisture", "air_temperature"])
         #expect(chosen.map(\.value) == [31.5, 28.25])
         let missing = #expect(throws: PayloadError.self) {
@@ -148,7 +155,9 @@ struct PayloadFormatTests {
         let readings = try decode(.tts, uplink)
         #expect(readings.map(\.field) == ["power_kw", "energy_kwh"])
         #expect(readings[0].time.milliseconds == 1_795_403_700_250)
-        #expect(failure(.tts, #"{"uplink_message":{"decoded_payload":[1]}}"#)?.detail.contains("expected an object") == true)
+        #expect(
+            failure(.tts, #"{"uplink_message":{"decoded_payload":[1]}}"#)?.detail.contains("expected an object") == true
+        )
     }
 
     @Test("payloads over the size limit are refused before they are read")
@@ -164,7 +173,8 @@ struct PayloadFormatTests {
         var random = SeededRandom(seed: 11)
         let alphabet = Array(#"{}[]":,0123456789.eE+-truefalsn \"bnvtu=i#"#.utf8) + [0, 0xff, 0x0a]
         for _ in 0..<5_000 {
-            let bytes = (0..<Int.random(in: 0..<48, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            let bytes = (0..<Int.random(in: 0..<48, using: &random)).map { _ in alphabet.randomElement(using: &random)!
+            }
             for format in PayloadFormat.allCases {
                 var readings: [Reading] = []
                 _ = try? PayloadDecoder(format: format).decode(bytes, arrival: arrival, into: &readings)
@@ -230,11 +240,13 @@ struct FeedRecordTests {
         var random = SeededRandom(seed: 5)
         for i in 0..<2_000 {
             let binary = i % 3 == 0
-            let payload: [UInt8] = binary
+            let payload: [UInt8] =
+                binary
                 ? (0..<Int.random(in: 0..<40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
                 : Array("{\"value\": \(i), \"note\": \"é\\\"\\n\"}".utf8)
             let record = FeedRecord(
-                time: EventTime(milliseconds: 1_795_400_000_000 + Int64(i) * 37), topic: "parks/p/z/energy/power/m\(i % 9)",
+                time: EventTime(milliseconds: 1_795_400_000_000 + Int64(i) * 37),
+                topic: "parks/p/z/energy/power/m\(i % 9)",
                 payload: payload, qos: i % 2, retain: i % 5 == 0)
             let parsed = try FeedRecord.parse(line: Array(record.line.utf8))
             #expect(parsed == record)

@@ -68,7 +68,7 @@ struct QuantileSketchTests {
         var sketch = QuantileSketch()
         let values: [Double] = [-40, -10, -1, 0, 0, 1, 10, 40]
         for v in values { sketch.add(v) }
-        #expect(sketch.quantile(0) .map { abs($0 + 40) <= 0.8 } == true)
+        #expect(sketch.quantile(0).map { abs($0 + 40) <= 0.8 } == true)
         #expect(sketch.quantile(3 / 7) == 0)
         #expect(sketch.quantile(1).map { abs($0 - 40) <= 0.8 } == true)
     }

@@ -16,7 +16,8 @@ struct RuleEngineTests {
         var lines: [AlertTransition] = []
 
         init(_ rules: [Rule], id: SeriesID = aq, settings: SeriesState.Settings = .init(), expected: [SeriesID] = []) {
-            engine = RuleEngine(rules: rules, expected: expected, startedAt: EventTime(milliseconds: RuleEngineTests.t0))
+            engine = RuleEngine(
+                rules: rules, expected: expected, startedAt: EventTime(milliseconds: RuleEngineTests.t0))
             state = SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0), settings: settings)
             self.id = id
         }
@@ -39,10 +40,13 @@ struct RuleEngineTests {
         }
     }
 
-    func threshold(_ limit: Double, clear: Double? = nil, above: Bool = true, for minutes: Int64 = 0, renotify: Int64? = nil) -> Rule {
+    func threshold(
+        _ limit: Double, clear: Double? = nil, above: Bool = true, for minutes: Int64 = 0, renotify: Int64? = nil
+    ) -> Rule {
         Rule(
             id: "pm25-high", description: "PM2.5 high", severity: .critical, reference: "test",
-            matcher: SeriesMatcher(kind: "pm25"), condition: .threshold(source: .reading, above: above, limit: limit, clear: clear),
+            matcher: SeriesMatcher(kind: "pm25"),
+            condition: .threshold(source: .reading, above: above, limit: limit, clear: clear),
             forMilliseconds: minutes * Self.minute, renotifyMilliseconds: renotify.map { $0 * Self.minute })
     }
 
@@ -81,7 +85,9 @@ struct RuleEngineTests {
 
     @Test("below: pH under its range fires")
     func below() {
-        var h = Harness([threshold(6, clear: 6.2, above: false)], id: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s"))
+        var h = Harness(
+            [threshold(6, clear: 6.2, above: false)],
+            id: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s"))
         #expect(h.feed(0, 6.5).isEmpty)
         #expect(h.feed(1, 5.8).map(\.state) == [.firing])
         #expect(h.feed(2, 6.1).isEmpty)
@@ -108,7 +114,8 @@ struct RuleEngineTests {
 
     @Test("rate of change, out of range, flatline, completeness, counter reset and long calibration")
     func otherConditions() {
-        let rate = Rule(id: "jump", description: "jump", matcher: .init(), condition: .rateOfChange(window: "1m", limit: 1))
+        let rate = Rule(
+            id: "jump", description: "jump", matcher: .init(), condition: .rateOfChange(window: "1m", limit: 1))
         var r = Harness([rate])
         r.feed(0, 10)
         #expect(r.feed(0.5, 11).isEmpty)  // 2/min = 0.033/s
@@ -120,21 +127,33 @@ struct RuleEngineTests {
         #expect(o.feed(0, 5000).map(\.state) == [.firing])
         #expect(o.feed(1, 50).map(\.state) == [.resolved])
 
-        var f = Harness([Rule(id: "stuck", description: "stuck", condition: .flatline(window: "15m", spread: 0, minCount: 5))])
+        var f = Harness([
+            Rule(id: "stuck", description: "stuck", condition: .flatline(window: "15m", spread: 0, minCount: 5))
+        ])
         for m in 0..<4 { f.feed(Double(m), 42) }
         #expect(f.feed(4, 42).map(\.state) == [.firing])
 
-        var c = Harness([Rule(id: "gaps", description: "incomplete", condition: .completeness(window: "1h", expected: 60, minShare: 0.75))])
+        var c = Harness([
+            Rule(
+                id: "gaps", description: "incomplete",
+                condition: .completeness(window: "1h", expected: 60, minShare: 0.75))
+        ])
         #expect(c.feed(0, 1).map(\.state) == [.firing])
 
         var counter = SeriesState.Settings()
         counter.shape = .counter
-        var k = Harness([Rule(id: "reset", description: "counter reset", condition: .counterReset(window: "1h"))], settings: counter)
+        var k = Harness(
+            [Rule(id: "reset", description: "counter reset", condition: .counterReset(window: "1h"))], settings: counter
+        )
         k.feed(0, 100)
         #expect(k.feed(1, 110).isEmpty)
         #expect(k.feed(2, 3).map(\.state) == [.firing])
 
-        var cal = Harness([Rule(id: "cal", description: "calibrating too long", condition: .calibrating(afterMilliseconds: 30 * Self.minute))])
+        var cal = Harness([
+            Rule(
+                id: "cal", description: "calibrating too long",
+                condition: .calibrating(afterMilliseconds: 30 * Self.minute))
+        ])
         for m in 0..<30 { #expect(cal.feed(Double(m), 1, status: .calibrating).isEmpty) }
         #expect(cal.feed(30, 1, status: .calibrating).map(\.state) == [.firing])
         #expect(cal.feed(31, 1).map(\.state) == [.resolved])

@@ -56,14 +56,20 @@ struct WindowPropertyTests {
             var increase = 0.0
             var resets = 0
             for (a, b) in zip(values, values.dropFirst()) {
-                if b >= a { increase += b - a } else { increase += b; resets += 1 }
+                if b >= a {
+                    increase += b - a
+                } else {
+                    increase += b
+                    resets += 1
+                }
             }
             #expect(close(stats.increase, increase), "\(label) increase \(stats.increase) vs \(increase)")
             #expect(stats.resets == resets, "\(label) resets")
         }
     }
 
-    @Test("gauge windows equal a naive recomputation: out of order, late, duplicated, flagged and invalid readings",
+    @Test(
+        "gauge windows equal a naive recomputation: out of order, late, duplicated, flagged and invalid readings",
         arguments: 1...40)
     func gauges(seed: Int) {
         var random = SeededRandom(seed: UInt64(seed))
@@ -87,7 +93,8 @@ struct WindowPropertyTests {
                 // Mostly forward in time, sometimes jumping back (out of order, sometimes too late).
                 let step = Int64.random(in: -5 * Self.minute...(2 * Self.minute / 3), using: &random)
                 let base = sent.last?.time.milliseconds ?? start
-                let value = Int.random(in: 0..<30, using: &random) == 0
+                let value =
+                    Int.random(in: 0..<30, using: &random) == 0
                     ? Double.random(in: 501...900, using: &random)
                     : (Double.random(in: 0...400, using: &random) * 100).rounded() / 100
                 let status: ReadingStatus = Int.random(in: 0..<12, using: &random) == 0 ? .calibrating : .ok
@@ -195,7 +202,10 @@ struct WindowPropertyTests {
             // Hours 0-17: three quarter hours; 18-23: two quarter hours (invalid).
             let quarters = hour < 18 ? [0, 1, 3] : [0, 2]
             for q in quarters {
-                ring.add(1, at: EventTime(milliseconds: midnight.milliseconds + Int64(hour) * 3_600_000 + Int64(q) * 900_000 + 1))
+                ring.add(
+                    1,
+                    at: EventTime(
+                        milliseconds: midnight.milliseconds + Int64(hour) * 3_600_000 + Int64(q) * 900_000 + 1))
             }
         }
         let end = EventTime(milliseconds: midnight.milliseconds + 24 * 3_600_000 - 1)
