@@ -83,7 +83,7 @@ for p in busiest["parks"]:
 last = next((l for l in reversed(lines) if l["series"]), None)
 if last:
     s = next((x for x in last["series"] if x["kind"] == "pm25"), last["series"][0])
-    print(f'\n    rolling windows of {s["park"]}/{s["zone"]}/{s["pillar"]}/{s["kind"]}/{s["sensor"]} at {s["last_at"][11:23]}:')
+    print(f'\n    rolling windows of {s["park"]}/{s["zone"]}/{s["pillar"]}/{s["kind"]}/{s["sensor"]} at {s.get("last_at", "")[11:23]}:')
     for name, w in s["windows"].items():
         if w["count"]:
             print(f'      {name:>4}: {w["count"]:4} readings  mean {w["mean"]:8.2f}  min {w["min"]:8.2f}  '
