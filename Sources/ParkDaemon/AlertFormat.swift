@@ -9,11 +9,7 @@ public enum AlertFormat {
         if a.repeated { line.addRaw("repeated", "true") }
         line.add("rule", a.rule)
         line.add("severity", a.severity.rawValue)
-        line.add("park", a.series.park)
-        line.add("zone", a.series.zone)
-        line.add("pillar", a.series.pillar.rawValue)
-        line.add("kind", a.series.kind)
-        line.add("sensor", a.series.sensor)
+        line.add(series: a.series)
         if let value = a.value { line.add("value", value) }
         if let limit = a.limit { line.add("limit", limit) }
         if let window = a.window { line.add("window", window) }

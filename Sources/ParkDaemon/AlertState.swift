@@ -12,11 +12,7 @@ enum AlertState {
         for alert in alerts {
             var item = JSONLine()
             item.add("rule", alert.rule)
-            item.add("park", alert.series.park)
-            item.add("zone", alert.series.zone)
-            item.add("pillar", alert.series.pillar.rawValue)
-            item.add("kind", alert.series.kind)
-            item.add("sensor", alert.series.sensor)
+            item.add(series: alert.series)
             switch alert.phase {
             case .pending(let since):
                 item.add("phase", "pending")

@@ -178,11 +178,7 @@ enum HTTPEndpoint {
             let items = pipeline.firingAlerts.map { alert -> String in
                 var line = JSONLine()
                 line.add("rule", alert.rule)
-                line.add("park", alert.series.park)
-                line.add("zone", alert.series.zone)
-                line.add("pillar", alert.series.pillar.rawValue)
-                line.add("kind", alert.series.kind)
-                line.add("sensor", alert.series.sensor)
+                line.add(series: alert.series)
                 line.add("since", RFC3339.format(alert.since, offsetMinutes: 0))
                 return line.finished()
             }

@@ -33,6 +33,15 @@ struct JSONLine {
         text += json
     }
 
+    /// The five parts of a series identity, under their stable names.
+    mutating func add(series id: SeriesID) {
+        add("park", id.park)
+        add("zone", id.zone)
+        add("pillar", id.pillar.rawValue)
+        add("kind", id.kind)
+        add("sensor", id.sensor)
+    }
+
     func finished() -> String { text + "}" }
 
     /// Shortest text that reads back as the same double; non-finite values become null.

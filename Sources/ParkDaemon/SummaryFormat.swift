@@ -30,11 +30,7 @@ public enum SummaryFormat {
         for report in sorted {
             let id = report.id
             var item = JSONLine()
-            item.add("park", id.park)
-            item.add("zone", id.zone)
-            item.add("pillar", id.pillar.rawValue)
-            item.add("kind", id.kind)
-            item.add("sensor", id.sensor)
+            item.add(series: id)
             item.add("readings", report.interval.readings)
             item.add("accepted", report.interval.outcomes.accepted)
             if report.interval.outcomes.total > report.interval.outcomes.accepted {
