@@ -37,6 +37,7 @@ demo: release
 # Ingest benchmark: parkd beside mosquitto_sub on the same feed from the same broker.
 bench: release
 	$(SWIFT) run -c release parkbench
+	$(SWIFT) run -c release parkbench publish --qos 0 --messages 300000
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Simulators Tests Benchmarks

@@ -31,6 +31,7 @@ enum PublishBenchmark {
         print(
             "parkbench publish: \(messages) JSON readings at QoS \(qos) to 127.0.0.1:\(broker.port), one process each")
         var round = 0
+        var referenceDelivered = messages
         func time(_ name: String, _ executable: String, _ arguments: [String], input: String? = nil) throws -> Double {
             // A subscriber counts what actually reached the broker and came back out.
             round += 1
@@ -51,6 +52,7 @@ enum PublishBenchmark {
             guard status == 0 else { throw HarnessError("\(name) exited with \(status)") }
             if subscriber.wait(timeout: 30) == nil { subscriber.signal(SIGTERM) }
             let delivered = (try? String(contentsOfFile: counted, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if name.hasPrefix("mosquitto_pub") { referenceDelivered = min(referenceDelivered, delivered) }
             print(
                 String(
                     format: "  %@ %6.2fs = %8.0f msg/s, CPU %.2fs, %d/%d delivered",
