@@ -91,12 +91,12 @@ public struct Faults: Sendable, Decodable {
             ("out_of_order.delay", outOfOrder?.delay), ("silence.after", silence?.after),
             ("silence.duration", silence?.duration), ("clock_skew.offset", clockSkew?.offset),
         ] {
-            if let text, Durations.seconds(text) == nil {
+            if let text, TimeText.seconds(text) == nil {
                 throw ScenarioError("\(file): faults.\(name): '\(text)' is not a duration")
             }
         }
         for (index, e) in exceedance.enumerated() {
-            guard RFC3339.parse(Array(e.start.utf8)) != nil, Durations.seconds(e.duration) != nil else {
+            guard RFC3339.parse(Array(e.start.utf8)) != nil, TimeText.seconds(e.duration) != nil else {
                 throw ScenarioError(
                     "\(file): faults.exceedance[\(index)]: start must be RFC 3339 and duration a duration")
             }

@@ -88,13 +88,13 @@ public struct Scenario: Sendable, Decodable {
         guard RFC3339.parse(Array(start.utf8)) != nil else {
             throw ScenarioError("\(file): start: '\(start)' is not RFC 3339")
         }
-        guard Durations.seconds(duration).map({ $0 > 0 }) == true else {
+        guard TimeText.seconds(duration).map({ $0 > 0 }) == true else {
             throw ScenarioError("\(file): duration: '\(duration)' is not a duration such as 1h or 1d")
         }
         guard !parks.isEmpty else { throw ScenarioError("\(file): parks: at least one park") }
         for (p, park) in parks.enumerated() {
             guard !park.zones.isEmpty else { throw ScenarioError("\(file): parks[\(p)].zones: at least one zone") }
-            if let offset = park.utcOffset, Durations.utcOffsetMinutes(offset) == nil {
+            if let offset = park.utcOffset, TimeText.utcOffsetMinutes(offset) == nil {
                 throw ScenarioError("\(file): parks[\(p)].utc_offset: '\(offset)' is not an offset such as +07:00")
             }
             for (g, group) in park.sensors.enumerated() {
@@ -103,7 +103,7 @@ public struct Scenario: Sendable, Decodable {
                     throw ScenarioError("\(at).kind: '\(group.kind)' is not in the sensor catalog")
                 }
                 guard group.count > 0 && group.count <= 100_000 else { throw ScenarioError("\(at).count: 1...100000") }
-                guard let seconds = Durations.seconds(group.interval), seconds >= 0.01 else {
+                guard let seconds = TimeText.seconds(group.interval), seconds >= 0.01 else {
                     throw ScenarioError("\(at).interval: '\(group.interval)' is not a duration of at least 10ms")
                 }
                 _ = seconds
@@ -118,31 +118,10 @@ public struct Scenario: Sendable, Decodable {
     }
 
     public var startTime: EventTime { RFC3339.parse(Array(start.utf8))! }
-    public var durationMilliseconds: Int64 { Int64(Durations.seconds(duration)! * 1000) }
+    public var durationMilliseconds: Int64 { Int64(TimeText.seconds(duration)! * 1000) }
 }
 
 public struct ScenarioError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// Durations (`500ms`, `30s`, `5m`, `1h`, `7d`) and UTC offsets (`+07:00`) as scenarios write them.
-public enum Durations {
-    public static func seconds(_ text: String) -> Double? {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        for (suffix, scale) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)] where t.hasSuffix(suffix)
-        {
-            let number = t.dropLast(suffix.count)
-            if suffix == "s" && number.hasSuffix("m") { continue }
-            return Double(number).map { $0 * scale }
-        }
-        return Double(t)
-    }
-
-    public static func utcOffsetMinutes(_ text: String) -> Int? {
-        guard let sign = text.first, sign == "+" || sign == "-" else { return nil }
-        let parts = text.dropFirst().split(separator: ":")
-        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), h <= 14, m < 60 else { return nil }
-        return (h * 60 + m) * (sign == "-" ? -1 : 1)
-    }
 }

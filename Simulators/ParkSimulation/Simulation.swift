@@ -76,15 +76,15 @@ public struct Simulation: Sendable {
         faultRandom = SeededRandom(seed: scenario.seed ^ 0xFA17)
         exceedances = scenario.faults.exceedance.map { e in
             let from = RFC3339.parse(Array(e.start.utf8))!.milliseconds
-            return (e.park, e.kind, from..<(from + Int64(Durations.seconds(e.duration)! * 1000)), e.level)
+            return (e.park, e.kind, from..<(from + Int64(TimeText.seconds(e.duration)! * 1000)), e.level)
         }
         var index = 0
         for park in scenario.parks {
-            let offset = park.utcOffset.flatMap(Durations.utcOffsetMinutes) ?? 420
+            let offset = park.utcOffset.flatMap(TimeText.utcOffsetMinutes) ?? 420
             for group in park.sensors {
                 let info = SensorCatalog.standard[group.kind]!
                 let format = group.format.flatMap(PayloadFormat.init(rawValue:)) ?? .json
-                let intervalMs = Int64(Durations.seconds(group.interval)! * 1000)
+                let intervalMs = Int64(TimeText.seconds(group.interval)! * 1000)
                 for i in 0..<group.count {
                     let zone = park.zones[i % park.zones.count]
                     let name = "\(Self.prefix(group.kind))-\(i + 1)"
@@ -117,8 +117,8 @@ public struct Simulation: Sendable {
         let f = scenario.faults
         let end = self.end?.milliseconds ?? Int64.max
         if let silence = f.silence {
-            let after = Int64((silence.after.flatMap(Durations.seconds) ?? 3600) * 1000)
-            let length = Int64((silence.duration.flatMap(Durations.seconds) ?? 7200) * 1000)
+            let after = Int64((silence.after.flatMap(TimeText.seconds) ?? 3600) * 1000)
+            let length = Int64((silence.duration.flatMap(TimeText.seconds) ?? 7200) * 1000)
             for index in 0..<min(silence.sensors, sensors.count) {
                 let from = start.milliseconds + after
                 sensors[index].silence = from..<(from + length)
@@ -142,7 +142,7 @@ public struct Simulation: Sendable {
             }
         }
         if let skew = f.clockSkew {
-            let offset = Int64((skew.offset.flatMap(Durations.seconds) ?? 120) * 1000)
+            let offset = Int64((skew.offset.flatMap(TimeText.seconds) ?? 120) * 1000)
             for index in stride(from: 1, to: sensors.count, by: 2).prefix(skew.sensors) {
                 sensors[index].skewMs = offset
                 record("clock_skew", index, start.milliseconds, end, detail: "clock off by \(offset / 1000)s")
@@ -221,7 +221,7 @@ public struct Simulation: Sendable {
         if time < s.stuckUntil {
             value = s.stuckValue
         } else if let stuck = f.stuck, chance(stuck.rate) {
-            let length = Int64(Durations.seconds(stuck.duration)! * 1000)
+            let length = Int64(TimeText.seconds(stuck.duration)! * 1000)
             s.stuckUntil = time + length
             s.stuckValue = value
             record("stuck", index, time, time + length, seq: s.seq, detail: "value frozen at \(Self.text(value))")
@@ -235,7 +235,7 @@ public struct Simulation: Sendable {
         if time < s.calibratingUntil {
             status = "calibrating"
         } else if let calibration = f.calibration, chance(calibration.rate) {
-            let length = Int64(Durations.seconds(calibration.duration)! * 1000)
+            let length = Int64(TimeText.seconds(calibration.duration)! * 1000)
             s.calibratingUntil = time + length
             status = "calibrating"
             record("calibration", index, time, time + length, seq: s.seq, detail: "status calibrating")
@@ -252,7 +252,7 @@ public struct Simulation: Sendable {
         }
         let message = SimulatedMessage(arrival: EventTime(milliseconds: time), topic: s.topic, payload: payload)
         if let delay = f.outOfOrder, chance(delay.rate) {
-            let late = Int64(Durations.seconds(delay.delay)! * 1000)
+            let late = Int64(TimeText.seconds(delay.delay)! * 1000)
             var held = message
             held.arrival = EventTime(milliseconds: time + late)
             order += 1

@@ -83,7 +83,7 @@ struct Run: ParsableCommand {
             let now = EventTime(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
             var simulation = Simulation(scenario: loaded, start: now, runForever: duration == nil)
             let limit = try duration.map { text -> Int64 in
-                guard let seconds = Durations.seconds(text) else {
+                guard let seconds = TimeText.seconds(text) else {
                     throw ValidationError("--duration: '\(text)' is not a duration")
                 }
                 return now.milliseconds + Int64(seconds * 1000)
@@ -135,7 +135,7 @@ struct Record: ParsableCommand {
     func run() throws {
         var loaded = try Scenario.load(path: scenario)
         if let duration {
-            guard Durations.seconds(duration) != nil else {
+            guard TimeText.seconds(duration) != nil else {
                 throw ValidationError("--duration: '\(duration)' is not a duration")
             }
             loaded.duration = duration

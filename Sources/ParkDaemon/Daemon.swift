@@ -1,6 +1,5 @@
 import Dispatch
 import Foundation
-import Hummingbird
 import Logging
 import MQTTClient
 import ServiceLifecycle
@@ -31,9 +30,7 @@ public final class Daemon: @unchecked Sendable {
         observability.trafficTimeout = configuration.broker.watchdog
     }
 
-    /// Asks a running daemon to shut down (what SIGTERM does).
-    public func stop() { stopSignal.signal() }
-
+    /// What SIGTERM and SIGINT do, through the service group.
     func requestShutdown() {
         logger.notice("graceful shutdown requested (SIGTERM or SIGINT); shutting down")
         stopSignal.signal()
@@ -56,10 +53,8 @@ public final class Daemon: @unchecked Sendable {
         try await ServiceGroup(configuration: group).run()
     }
 
-    public func installSignalHandlers() { installSignalHandlers(termination: true) }
-
-    /// SIGHUP reloads; SIGTERM and SIGINT stop, unless a service group handles them.
-    public func installSignalHandlers(termination: Bool) {
+    /// SIGHUP reloads the configuration; SIGTERM and SIGINT belong to the service group.
+    public func installReloadHandler() {
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { [logger, self] in
@@ -68,22 +63,11 @@ public final class Daemon: @unchecked Sendable {
         }
         hangup.resume()
         signalSources.append(hangup)
-        for number in termination ? [SIGTERM, SIGINT] : [] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [logger, stopSignal] in
-                logger.notice("received \(number == SIGTERM ? "SIGTERM" : "SIGINT"); shutting down")
-                stopSignal.signal()
-            }
-            source.resume()
-            signalSources.append(source)
-        }
     }
 
-    /// Runs until `stop()` or a signal. Throws only on what prevents starting at all.
-    public func run() throws { try run(serveHTTP: true) }
-
-    func run(serveHTTP: Bool) throws {
+    /// The ingest loop: runs until a graceful shutdown is requested. Throws only on what
+    /// prevents starting at all.
+    func run() throws {
         let summaries = try LineFile(path: configuration.summaries.path, rotation: configuration.summaries.rotation)
         var alerts = try AlertWriter(configuration: configuration, truncate: false)
         let pipeline = self.pipeline
@@ -92,20 +76,6 @@ public final class Daemon: @unchecked Sendable {
             logger: logger,
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
         observability.attach(client)
-        var server: Task<Void, any Error>?
-        if serveHTTP, let (host, port) = configuration.http {
-            let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
-            server = Task { [logger] in
-                do {
-                    try await app.runService(gracefulShutdownSignals: [])
-                } catch {
-                    logger.error("HTTP endpoint on \(host):\(port) failed: \(error)")
-                    throw error
-                }
-            }
-            logger.info(
-                "HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
-        }
         let windowPath = configuration.stateDirectory + "/windows.snapshot"
         WindowState.restore(pipeline, from: windowPath, logger: logger)
         let statePath = configuration.stateDirectory + "/alerts.json"
@@ -122,7 +92,7 @@ public final class Daemon: @unchecked Sendable {
             "parkd starting",
             metadata: [
                 "config": "\(configuration.file)", "broker": "\(configuration.broker.url)",
-                "summaries": "\(s.path)", "intervals": "\(s.intervals.map(DurationText.format).joined(separator: ","))",
+                "summaries": "\(s.path)", "intervals": "\(s.intervals.map(TimeText.format).joined(separator: ","))",
             ])
         client.start()
 
@@ -174,15 +144,6 @@ public final class Daemon: @unchecked Sendable {
         alerts.close()
         saveAlertState(statePath)
         saveWindows(windowPath)
-        server?.cancel()
-        _ = server.map { task in
-            let done = DispatchSemaphore(value: 0)
-            Task {
-                _ = await task.result
-                done.signal()
-            }
-            return done.wait(timeout: .now() + 5)
-        }
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
         summaryScheduler?.closeFile()
@@ -347,7 +308,7 @@ struct IngestService: Service {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread {
                     do {
-                        try daemon.run(serveHTTP: false)
+                        try daemon.run()
                         continuation.resume()
                     } catch {
                         continuation.resume(throwing: error)

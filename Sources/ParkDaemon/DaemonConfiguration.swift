@@ -163,7 +163,7 @@ private struct ConfigurationParser {
         if let node = summaryFields?["mqtt_topic"] { summaries.mqttTopic = try Self.topic(node) }
         if let offset = summaryFields?["utc_offset"] {
             let text = try offset.string()
-            guard let minutes = Self.utcOffset(text) else {
+            guard let minutes = TimeText.utcOffsetMinutes(text) else {
                 throw offset.error("expected an offset such as +07:00, found '\(text)'")
             }
             summaries.utcOffsetMinutes = minutes
@@ -189,7 +189,7 @@ private struct ConfigurationParser {
                 }
                 let length = try lengthNode.duration(in: 1...(400 * 86400))
                 let bucket = try bucketNode.duration(in: 1...(400 * 86400))
-                let name = try f["name"]?.nonEmptyString() ?? DurationText.format(length)
+                let name = try f["name"]?.nonEmptyString() ?? TimeText.format(length)
                 do throws(WindowSpecError) {
                     return try WindowSpec(
                         name: name, length: Int64(length * 1000), bucket: Int64(bucket * 1000), alignOffset: offset)
@@ -535,18 +535,6 @@ private struct ConfigurationParser {
         if case .invalidConfiguration(let text) = error { return text }
         return error.description
     }
-
-    static func utcOffset(_ text: String) -> Int? {
-        let t = text.uppercased()
-        if t == "Z" || t == "UTC" || t == "+00:00" { return 0 }
-        let body = t.hasPrefix("UTC") ? String(t.dropFirst(3)) : t
-        guard let sign = body.first, sign == "+" || sign == "-" else { return nil }
-        let parts = body.dropFirst().split(separator: ":")
-        guard (1...2).contains(parts.count), let hours = Int(parts[0]), hours <= 14 else { return nil }
-        let minutes = parts.count == 2 ? Int(parts[1]) : 0
-        guard let minutes, minutes < 60 else { return nil }
-        return (hours * 60 + minutes) * (sign == "-" ? -1 : 1)
-    }
 }
 
 extension DaemonConfiguration {
@@ -584,7 +572,7 @@ extension DaemonConfiguration {
         lines.append("  url: \(broker.url)")
         lines.append("  protocol: \"\(broker.protocolVersion.rawValue)\"")
         lines.append("  client_id: \(broker.clientID)")
-        lines.append("  keepalive: \(DurationText.format(Double(broker.keepAlive)))")
+        lines.append("  keepalive: \(TimeText.format(Double(broker.keepAlive)))")
         if let username = broker.username { lines.append("  username: \(username)") }
         if let source = broker.passwordSource { lines.append("  password: <redacted> # from \(source)") }
         if let tls = broker.tls {
@@ -596,11 +584,11 @@ extension DaemonConfiguration {
             lines.append("    verify_hostname: \(tls.verifyHostname)")
         }
         lines.append("  clean_session: \(broker.cleanSession)")
-        lines.append("  session_expiry: \(DurationText.format(broker.sessionExpiry))")
+        lines.append("  session_expiry: \(TimeText.format(broker.sessionExpiry))")
         lines.append(
-            "  reconnect: {initial: \(DurationText.format(broker.reconnectInitial)), max: \(DurationText.format(broker.reconnectMaximum))}"
+            "  reconnect: {initial: \(TimeText.format(broker.reconnectInitial)), max: \(TimeText.format(broker.reconnectMaximum))}"
         )
-        lines.append("  watchdog: \(broker.watchdog.map(DurationText.format) ?? "off")")
+        lines.append("  watchdog: \(broker.watchdog.map(TimeText.format) ?? "off")")
         lines.append("subscriptions:")
         for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
         lines.append("topics:")
@@ -631,10 +619,10 @@ extension DaemonConfiguration {
         lines.append("windows:")
         for w in windows {
             lines.append(
-                "  - {name: \(w.name), length: \(DurationText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(DurationText.format(Double(w.bucketMilliseconds) / 1000))}"
+                "  - {name: \(w.name), length: \(TimeText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(w.bucketMilliseconds) / 1000))}"
             )
         }
-        lines.append("lateness: \(DurationText.format(latenessSeconds))")
+        lines.append("lateness: \(TimeText.format(latenessSeconds))")
         lines.append("validity: {quarter_hours: \(validity.minQuarterHours), hours: \(validity.minHours)}")
         if !catalogChanges.isEmpty {
             lines.append("catalog:")
@@ -646,14 +634,14 @@ extension DaemonConfiguration {
         }
         lines.append("summaries:")
         lines.append("  path: \(summaries.path)")
-        lines.append("  intervals: [\(summaries.intervals.map(DurationText.format).joined(separator: ", "))]")
-        lines.append("  utc_offset: \"\(SummaryFormat.offsetText(summaries.utcOffsetMinutes))\"")
+        lines.append("  intervals: [\(summaries.intervals.map(TimeText.format).joined(separator: ", "))]")
+        lines.append("  utc_offset: \"\(TimeText.offsetText(summaries.utcOffsetMinutes))\"")
         if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
         lines.append("http: " + (http.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
         lines.append("state_dir: \(stateDirectory)")
-        lines.append("snapshot_interval: \(DurationText.format(snapshotInterval))")
+        lines.append("snapshot_interval: \(TimeText.format(snapshotInterval))")
         lines.append("alerts:")
         lines.append("  path: \(alerts.path)")
         if let log = alerts.log { lines.append("  log: \(log)") }

@@ -101,13 +101,11 @@ public final class LineFile: @unchecked Sendable {
 public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case output(path: String, reason: String)
     case input(path: String, reason: String)
-    case broker(String)
 
     public var description: String {
         switch self {
         case .output(let path, let reason): "cannot write '\(path)': \(reason)"
         case .input(let path, let reason): "cannot read '\(path)': \(reason)"
-        case .broker(let text): text
         }
     }
 }

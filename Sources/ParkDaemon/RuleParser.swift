@@ -138,7 +138,7 @@ struct RuleParser {
     private func date(_ node: YAMLValue) throws(ConfigurationError) -> EventTime {
         let text = try node.string()
         if let instant = RFC3339.parse(Array(text.utf8)) { return instant }
-        let offset = SummaryFormat.offsetText(utcOffsetMinutes)
+        let offset = TimeText.offsetText(utcOffsetMinutes)
         guard let day = RFC3339.parse(Array("\(text)T00:00:00\(offset)".utf8)) else {
             throw node.error("expected a date such as 2026-01-01, found '\(text)'")
         }

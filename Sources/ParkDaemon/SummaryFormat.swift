@@ -82,10 +82,4 @@ public enum SummaryFormat {
         }
         return line.finished()
     }
-
-    static func offsetText(_ minutes: Int) -> String {
-        let sign = minutes < 0 ? "-" : "+"
-        let m = abs(minutes)
-        return sign + (m / 60 < 10 ? "0" : "") + String(m / 60) + ":" + (m % 60 < 10 ? "0" : "") + String(m % 60)
-    }
 }

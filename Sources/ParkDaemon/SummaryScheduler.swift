@@ -26,7 +26,7 @@ final class SummaryScheduler {
         self.file = file
         self.utcOffsetMinutes = utcOffsetMinutes
         self.logger = logger
-        schedules = intervals.map { Schedule(seconds: $0, period: DurationText.format($0)) }
+        schedules = intervals.map { Schedule(seconds: $0, period: TimeText.format($0)) }
     }
 
     /// The next boundary of any schedule: when `advance` next has work.

@@ -1,4 +1,5 @@
 import Foundation
+import TelemetryCore
 import Yams
 
 /// A node of the configuration with its key path, so that every error can say where it is.
@@ -76,12 +77,12 @@ struct YAMLValue {
     /// A duration in seconds: `500ms`, `30s`, `5m`, `1h`, `7d`, or a bare number of seconds.
     func duration(in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
         let text = try string().trimmingCharacters(in: .whitespaces)
-        guard let seconds = DurationText.seconds(text) else {
+        guard let seconds = TimeText.seconds(text) else {
             throw error("expected a duration such as 500ms, 30s, 5m, 1h or 7d, found \(shown)")
         }
         guard range.contains(seconds) else {
             throw error(
-                "\(text) is out of range; expected \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound))"
+                "\(text) is out of range; expected \(TimeText.format(range.lowerBound)) to \(TimeText.format(range.upperBound))"
             )
         }
         return seconds
@@ -110,33 +111,5 @@ struct Fields {
     subscript(_ key: String) -> YAMLValue? {
         guard let value = values[key], !value.isNull else { return nil }
         return value
-    }
-}
-
-/// Durations as configurations and command lines write them.
-public enum DurationParsing {
-    public static func seconds(_ text: String) -> Double? { DurationText.seconds(text) }
-}
-
-enum DurationText {
-    static func seconds(_ text: String) -> Double? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            let number = text.dropLast(suffix.count)
-            if suffix == "s" && number.hasSuffix("m") { continue }
-            guard let value = Double(number), value.isFinite else { return nil }
-            return value * scale
-        }
-        guard let value = Double(text), value.isFinite else { return nil }
-        return value
-    }
-
-    static func format(_ seconds: Double) -> String {
-        if seconds >= 86400, seconds.truncatingRemainder(dividingBy: 86400) == 0 { return "\(Int(seconds / 86400))d" }
-        if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return "\(Int(seconds / 3600))h" }
-        if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(seconds / 60))m" }
-        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
-        if seconds == seconds.rounded() { return "\(Int(seconds))s" }
-        return "\(seconds)s"
     }
 }

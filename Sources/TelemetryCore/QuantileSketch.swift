@@ -92,7 +92,6 @@ public struct QuantileSketch: Sendable, Equatable {
 
     public var binCount: Int { bins.count }
 
-    var binCountForSnapshot: Int { bins.count }
     func forEachBin(_ body: (UInt64) -> Void) { bins.forEach(body) }
     mutating func restore(count: Int, bins: [UInt64]) {
         self.count = count

@@ -76,7 +76,7 @@ public func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
 extension QuantileSketch {
     func encode(_ w: inout ByteWriter) {
         w.int(count)
-        w.int(binCountForSnapshot)
+        w.int(binCount)
         forEachBin { w.u64($0) }
     }
 

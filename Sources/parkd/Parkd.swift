@@ -57,7 +57,7 @@ struct Run: AsyncParsableCommand {
         }
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "parkd"))
         daemon.echo = stdout ?? (isatty(1) != 0)
-        daemon.installSignalHandlers(termination: false)
+        daemon.installReloadHandler()
         do {
             try await daemon.serve()
         } catch {
@@ -162,7 +162,7 @@ struct TailCommand: ParsableCommand {
         if let since {
             if let time = RFC3339.parse(Array(since.utf8)) {
                 filter.since = time
-            } else if let seconds = DurationParsing.seconds(since) {
+            } else if let seconds = TimeText.seconds(since) {
                 filter.since = EventTime(milliseconds: WallClock.now().milliseconds - Int64(seconds * 1000))
             } else {
                 throw ValidationError("--since: expected RFC 3339 or a duration such as 1h, found '\(since)'")
