@@ -6,15 +6,17 @@ struct BadInputLog {
     let logger: Logger
     let burst: Int
     private var windowStart: Int64?
-    private var logged: [RejectReason: Int] = [:]
-    private var suppressed: [RejectReason: Int] = [:]
+    private var logged: [String: Int] = [:]
+    private var suppressed: [String: Int] = [:]
 
     init(logger: Logger, burst: Int = 10) {
         self.logger = logger
         self.burst = burst
     }
 
-    mutating func record(_ reason: RejectReason, topic: String, detail: String, nowMilliseconds: Int64) {
+    /// `detail` may quote the wire (a payload excerpt, a status text): it is escaped here, once,
+    /// so that no sender can write a line of its own into the journal or a terminal.
+    mutating func record(_ reason: String, topic: String, detail: String, nowMilliseconds: Int64) {
         if windowStart.map({ nowMilliseconds - $0 >= 60_000 || nowMilliseconds < $0 }) ?? true {
             flushSuppressed()
             windowStart = nowMilliseconds
@@ -27,15 +29,15 @@ struct BadInputLog {
         }
         logged[reason] = count + 1
         logger.warning(
-            "rejected message: \(detail)",
-            metadata: ["reason": "\(reason.rawValue)", "topic": "\(LogSafe.text(topic))"])
+            "rejected message: \(LogSafe.text(detail, limit: 400))",
+            metadata: ["reason": "\(reason)", "topic": "\(LogSafe.text(topic))"])
     }
 
     mutating func flushSuppressed() {
         for (reason, count) in suppressed.sorted(by: { $0.key < $1.key }) where count > 0 {
             logger.warning(
                 "\(count) more rejected messages not logged in the last minute",
-                metadata: ["reason": "\(reason.rawValue)"])
+                metadata: ["reason": "\(reason)"])
         }
         suppressed.removeAll(keepingCapacity: true)
     }

@@ -60,9 +60,9 @@ public struct DaemonConfiguration: Sendable {
     /// Kinds defined or overridden in this file, shown in the effective configuration.
     public var catalogChanges: [KindInfo] = []
     public var summaries: Summaries
-    public var maxSeries = 100_000
-    public var maxTopicBytes = 512
-    public var maxTopicLevels = 16
+    /// What one sender may cost (`limits:`), with its defaults.
+    public var limits = IngestPipeline.Limits()
+    public var maxSeries: Int { limits.maxSeries }
     public var logLevel = "info"
     public var rules: [Rule] = []
     /// Rule-pack files the rules came from, for the effective configuration.
@@ -317,10 +317,23 @@ private struct ConfigurationParser {
             }
         }
         if let limits = top["limits"] {
-            let f = try limits.fields(["max_series", "max_topic_bytes", "max_topic_levels"])
-            if let maxSeries = f["max_series"] { configuration.maxSeries = try maxSeries.int(in: 1...10_000_000) }
-            if let v = f["max_topic_bytes"] { configuration.maxTopicBytes = try v.int(in: 16...65535) }
-            if let v = f["max_topic_levels"] { configuration.maxTopicLevels = try v.int(in: 2...128) }
+            let f = try limits.fields([
+                "max_series", "max_series_per_park", "max_new_series_per_message", "allow_unknown_kinds", "series_ttl",
+                "max_ahead", "max_age", "max_topic_bytes", "max_topic_levels",
+            ])
+            var l = configuration.limits
+            if let v = f["max_series"] { l.maxSeries = try v.int(in: 1...10_000_000) }
+            // Unset, a park may have every series a smaller max_series allows.
+            l.maxSeriesPerPark = min(l.maxSeriesPerPark, l.maxSeries)
+            if let v = f["max_series_per_park"] { l.maxSeriesPerPark = try v.int(in: 1...l.maxSeries) }
+            if let v = f["max_new_series_per_message"] { l.maxNewSeriesPerMessage = try v.int(in: 1...100_000) }
+            if let v = f["allow_unknown_kinds"] { l.allowUnknownKinds = try v.bool() }
+            if let v = f["series_ttl"] { l.seriesTTLMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000) }
+            if let v = f["max_ahead"] { l.time.maxAheadMilliseconds = Int64(try v.duration(in: 0...(366 * 86400)) * 1000) }
+            if let v = f["max_age"] { l.time.maxAgeMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000) }
+            if let v = f["max_topic_bytes"] { l.maxTopicBytes = try v.int(in: 16...65535) }
+            if let v = f["max_topic_levels"] { l.maxTopicLevels = try v.int(in: 2...128) }
+            configuration.limits = l
         }
         if let log = top["log"] {
             let f = try log.fields(["level"])
@@ -561,7 +574,7 @@ extension DaemonConfiguration {
                     kindAliases: topic.kinds)
             },
             catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
-            limits: .init(maxSeries: maxSeries, maxTopicBytes: maxTopicBytes, maxTopicLevels: maxTopicLevels),
+            limits: limits,
             validity: validity, rules: rules, expectedSensors: expectedSensors,
             parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count)
     }
@@ -662,9 +675,15 @@ extension DaemonConfiguration {
             }
         }
         lines.append("limits:")
-        lines.append("  max_series: \(maxSeries)")
-        lines.append("  max_topic_bytes: \(maxTopicBytes)")
-        lines.append("  max_topic_levels: \(maxTopicLevels)")
+        lines.append("  max_series: \(limits.maxSeries)")
+        lines.append("  max_series_per_park: \(limits.maxSeriesPerPark)")
+        lines.append("  max_new_series_per_message: \(limits.maxNewSeriesPerMessage)")
+        lines.append("  allow_unknown_kinds: \(limits.allowUnknownKinds)")
+        lines.append("  series_ttl: \(TimeText.format(Double(limits.seriesTTLMilliseconds) / 1000))")
+        lines.append("  max_ahead: \(TimeText.format(Double(limits.time.maxAheadMilliseconds) / 1000))")
+        lines.append("  max_age: \(TimeText.format(Double(limits.time.maxAgeMilliseconds) / 1000))")
+        lines.append("  max_topic_bytes: \(limits.maxTopicBytes)")
+        lines.append("  max_topic_levels: \(limits.maxTopicLevels)")
         lines.append("log:")
         lines.append("  level: \(logLevel)")
         return lines.joined(separator: "\n") + "\n"

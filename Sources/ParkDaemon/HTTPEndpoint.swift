@@ -15,7 +15,7 @@ public final class Observability: @unchecked Sendable {
     let lock = NSLock()
     private var client: MQTTClient?
     private var last = IngestPipeline.Status(
-        totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, alertQueue: 0, transitions: [:], newest: nil)
+        totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, alertQueue: 0, transitions: [:], seriesEvicted: 0, newest: nil)
     private var lastClient: MQTTClient.Statistics?
     private var lastTrafficAt = WallClock.now()
     private var lastReceived: UInt64 = 0
@@ -90,6 +90,9 @@ public final class Observability: @unchecked Sendable {
                 last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
         }
         count("alerts_dropped", "Alert transitions dropped by a full queue", status.alertsDropped, last.alertsDropped)
+        count(
+            "series_evicted", "Series evicted after limits.series_ttl of silence", status.seriesEvicted,
+            last.seriesEvicted)
         for state in [AlertTransition.State.firing, .resolved] {
             count(
                 "alert_transitions", "Alert lines written, by state", status.transitions[state, default: 0],

@@ -1,7 +1,9 @@
 import TelemetryCore
 
 /// Why input gave no reading. The raw values are the stable names in summaries and logs.
-/// Topic and payload reasons count messages; `bad_unit` and `series_limit` count readings.
+/// Topic and payload reasons count messages; `bad_unit`, `bad_name`, `unknown_kind` and the
+/// series limits count readings. Readings refused for their time (`future_time`, `too_old`)
+/// are outcomes of their series, like `late`.
 public enum RejectReason: String, Sendable, CaseIterable, Comparable {
     case empty
     case tooLarge = "too_large"
@@ -12,6 +14,13 @@ public enum RejectReason: String, Sendable, CaseIterable, Comparable {
     case unknownTopic = "unknown_topic"
     case topicTooLong = "topic_too_long"
     case seriesLimit = "series_limit"
+    case badTime = "bad_time"
+    case badTopic = "bad_topic"
+    /// A reading's name (a JSON key, a SenML or line-protocol name) that cannot name a series.
+    case badName = "bad_name"
+    case unknownKind = "unknown_kind"
+    case parkSeriesLimit = "park_series_limit"
+    case messageSeriesLimit = "message_series_limit"
 
     init(_ reason: PayloadError.Reason) {
         switch reason {
@@ -21,6 +30,7 @@ public enum RejectReason: String, Sendable, CaseIterable, Comparable {
         case .missingField: self = .missingField
         case .badField: self = .badField
         case .badUnit: self = .badUnit
+        case .badTime: self = .badTime
         }
     }
 

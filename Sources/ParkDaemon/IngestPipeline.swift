@@ -8,13 +8,33 @@ import TelemetryCore
 /// lookup on the topic, one decode into a reused buffer and the series' window updates,
 /// under an uncontended lock.
 public final class IngestPipeline: Sendable {
-    public struct Limits: Sendable {
+    /// What one sender may cost: no message, park or clock can take what the others need.
+    public struct Limits: Sendable, Equatable {
         public var maxSeries: Int
+        /// One park's share of `maxSeries`, so a flood from one park cannot lock out the others.
+        public var maxSeriesPerPark: Int
+        /// New series one message may open (a JSON object of thousands of numeric keys).
+        public var maxNewSeriesPerMessage: Int
+        /// Kinds outside the sensor catalog open no series unless allowed.
+        public var allowUnknownKinds: Bool
+        /// A series silent this long (on the arrival clock) is evicted with its state.
+        public var seriesTTLMilliseconds: Int64
+        /// Readings whose time is too far ahead of or behind their arrival are refused.
+        public var time: TimeAdmission
         /// Topics longer or deeper than these are refused before any lookup (hostile input).
         public var maxTopicBytes: Int
         public var maxTopicLevels: Int
-        public init(maxSeries: Int = 100_000, maxTopicBytes: Int = 512, maxTopicLevels: Int = 16) {
+        public init(
+            maxSeries: Int = 100_000, maxSeriesPerPark: Int = 20_000, maxNewSeriesPerMessage: Int = 64,
+            allowUnknownKinds: Bool = false, seriesTTLMilliseconds: Int64 = 7 * 86_400_000,
+            time: TimeAdmission = TimeAdmission(), maxTopicBytes: Int = 512, maxTopicLevels: Int = 16
+        ) {
             self.maxSeries = maxSeries
+            self.maxSeriesPerPark = maxSeriesPerPark
+            self.maxNewSeriesPerMessage = maxNewSeriesPerMessage
+            self.allowUnknownKinds = allowUnknownKinds
+            self.seriesTTLMilliseconds = seriesTTLMilliseconds
+            self.time = time
             self.maxTopicBytes = maxTopicBytes
             self.maxTopicLevels = maxTopicLevels
         }
@@ -118,6 +138,12 @@ public final class IngestPipeline: Sendable {
         var series: [SeriesID] = []
         var states: [SeriesState] = []
         var kinds: [KindInfo?] = []
+        /// Per series: when a reading last arrived (not its event time), for eviction.
+        var lastArrival: [Int64] = []
+        /// Series per park, for `maxSeriesPerPark`.
+        var parkSeries: [String: Int] = [:]
+        var lastSweep: Int64?
+        var evictedTotal = 0
         /// Per schedule, per series.
         var intervals: [[SeriesInterval]] = []
         /// Per schedule.
@@ -152,9 +178,11 @@ public final class IngestPipeline: Sendable {
     public let settings: Settings
     private let maxCachedTopics: Int
     private let state: Mutex<State>
+    private let logger: Logger
 
     public init(settings: Settings, logger: Logger) {
         self.settings = settings
+        self.logger = logger
         maxCachedTopics = settings.limits.maxSeries * 2 + 10_000
         var initial = State(badInput: BadInputLog(logger: logger))
         initial.rules = settings.rules
@@ -167,11 +195,13 @@ public final class IngestPipeline: Sendable {
     }
 
     public func ingest(_ message: MQTTMessage, arrival: EventTime) {
-        ingest(topic: message.topic, payload: message.payload, arrival: arrival)
+        ingest(topic: message.topic, payload: message.payload, arrival: arrival, retained: message.retain)
     }
 
-    /// Takes one message. `arrival` is the time a reading without its own takes.
-    public func ingest(topic: String, payload: [UInt8], arrival: EventTime) {
+    /// Takes one message. `arrival` is the time a reading without its own takes, and the
+    /// clock its time is checked against; a `retained` message is the broker's copy of an old
+    /// one, so it is no sign that the sensor lives.
+    public func ingest(topic: String, payload: [UInt8], arrival: EventTime, retained: Bool = false) {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
             let bytes = topic.utf8.count
@@ -186,7 +216,16 @@ public final class IngestPipeline: Sendable {
                 )
                 return
             }
-            var entry = state.topics[topic] ?? lookUp(topic, in: &state)
+            var entry: TopicEntry
+            if let cached = state.topics[topic] {
+                entry = cached
+            } else {
+                if let problem = Self.topicProblem(topic) {
+                    reject(.badTopic, topic: topic, arrival: arrival, in: &state, detail: problem)
+                    return
+                }
+                entry = lookUp(topic, in: &state)
+            }
             guard entry.route >= 0, let base = entry.base else {
                 reject(
                     .unknownTopic, topic: topic, arrival: arrival, in: &state,
@@ -204,27 +243,52 @@ public final class IngestPipeline: Sendable {
                 return
             }
             for k in state.interval.indices { state.interval[k].readings += state.scratch.count }
+            var opened = 0
             for index in state.scratch.indices {
                 let reading = state.scratch[index]
-                let slot: Int32
+                var slot: Int32
                 var id = base
                 if let field = reading.field {
                     id.kind = settings.routes[routeIndex].kind(forField: field)
-                    slot = self.slot(for: id, in: &state)
+                    guard FieldName.isValid(id.kind) else {
+                        reject(
+                            .badName, topic: topic, arrival: arrival, in: &state,
+                            detail: "reading name '\(id.kind)' is not [A-Za-z0-9][A-Za-z0-9:./_-]* of up to 64 bytes")
+                        continue
+                    }
+                    slot = state.seriesSlots[id] ?? -1
                 } else {
-                    if entry.slot == -1 {
-                        entry.slot = self.slot(for: base, in: &state)
+                    slot = entry.slot
+                }
+                // Admit: a time the series' clock can trust, and a retained copy only with its own time.
+                let refused =
+                    retained && !reading.timed ? .retained : state.limits.time.check(reading.time, arrival: arrival)
+                if let refused {
+                    for k in state.interval.indices {
+                        state.interval[k].outcomes[refused] += 1
+                        if slot >= 0 { state.intervals[k][Int(slot)].record(refused, reading, increase: 0, peakTariff: false) }
+                    }
+                    if refused != .retained {
+                        state.badInput.record(
+                            refused.rawValue, topic: topic,
+                            detail: "reading of \(id) at \(reading.time) arrived at \(arrival)",
+                            nowMilliseconds: arrival.milliseconds)
+                    }
+                    continue
+                }
+                if slot < 0 {
+                    if let problem = admissionProblem(id, opened: opened, in: state) {
+                        reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail)
+                        continue
+                    }
+                    slot = self.slot(for: id, arrival: arrival, in: &state)
+                    opened += 1
+                    if reading.field == nil {
+                        entry.slot = slot
                         if state.topics.count < maxCachedTopics || state.topics[topic] != nil {
                             state.topics[topic] = entry
                         }
                     }
-                    slot = entry.slot
-                }
-                guard slot >= 0 else {
-                    reject(
-                        .seriesLimit, topic: topic, arrival: arrival, in: &state,
-                        detail: "new series \(id) past the limit of \(state.limits.maxSeries) (limits.max_series)")
-                    continue
                 }
                 let normalised: Reading
                 do throws(PayloadError) {
@@ -235,12 +299,14 @@ public final class IngestPipeline: Sendable {
                 }
                 let s = Int(slot)
                 let outcome = state.states[s].add(normalised)
+                if !retained { state.lastArrival[s] = max(state.lastArrival[s], arrival.milliseconds) }
                 if !state.rules.isEmpty {
                     if state.engine == nil {
                         state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: arrival)
                     }
                     let transitions = state.engine!.observe(
-                        id, reading: normalised, outcome: outcome, state: state.states[s], at: normalised.time)
+                        id, reading: normalised, outcome: outcome, state: state.states[s], at: normalised.time,
+                        seen: retained ? nil : arrival)
                     if !transitions.isEmpty { enqueue(transitions, in: &state) }
                 }
                 let tariffPeak =
@@ -293,17 +359,108 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    /// Checks the rules that watch silence, as of `time` or the newest reading's time if later.
-    public func tick(at wall: EventTime) {
+    /// Checks the rules that watch silence, and evicts series silent past their time-to-live,
+    /// as of `time` on the arrival clock (the wall clock in `run`, the feed's `t` in replay).
+    public func tick(at time: EventTime) {
         state.withLock { state in
+            if state.lastSweep.map({ time.milliseconds - $0 >= 60_000 || time.milliseconds < $0 }) ?? true {
+                state.lastSweep = time.milliseconds
+                evictSilent(at: time, in: &state)
+            }
             guard !state.rules.isEmpty else { return }
-            let time = max(wall, state.newest)
             if state.engine == nil {
                 state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time)
             }
             let transitions = state.engine!.tick(at: time)
             if !transitions.isEmpty { enqueue(transitions, in: &state) }
         }
+    }
+
+    /// A topic parkd refuses to look up: MQTT forbids U+0000 and wildcards in a published
+    /// topic, and control characters would reach logs and terminals.
+    static func topicProblem(_ topic: String) -> String? {
+        for scalar in topic.unicodeScalars {
+            switch scalar.value {
+            case 0: return "topic holds U+0000, which MQTT forbids"
+            case 0x01..<0x20, 0x7f..<0xa0: return "topic holds control character U+\(String(scalar.value, radix: 16))"
+            case 0x2b, 0x23: return "topic holds the wildcard '\(Character(scalar))'"
+            case 0xfffd: return "topic is not valid UTF-8"
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// Why a series may not open for `id`, or nil when it may.
+    private func admissionProblem(_ id: SeriesID, opened: Int, in state: borrowing State) -> (
+        reason: RejectReason, detail: String
+    )? {
+        let limits = state.limits
+        if !limits.allowUnknownKinds && settings.catalog[id.kind] == nil {
+            return (
+                .unknownKind,
+                "kind '\(id.kind)' of \(id) is not in the sensor catalog (add it under catalog:, map it under kinds:, or set limits.allow_unknown_kinds)"
+            )
+        }
+        if opened >= limits.maxNewSeriesPerMessage {
+            return (
+                .messageSeriesLimit,
+                "one message opens more than \(limits.maxNewSeriesPerMessage) new series (limits.max_new_series_per_message); \(id) refused"
+            )
+        }
+        if state.parkSeries[id.park, default: 0] >= limits.maxSeriesPerPark {
+            return (
+                .parkSeriesLimit,
+                "park '\(id.park)' has \(limits.maxSeriesPerPark) series (limits.max_series_per_park); \(id) refused"
+            )
+        }
+        if state.series.count >= limits.maxSeries {
+            return (.seriesLimit, "new series \(id) past the limit of \(limits.maxSeries) (limits.max_series)")
+        }
+        return nil
+    }
+
+    /// Evicts series silent longer than the time-to-live. A series is kept while it has
+    /// figures in an open summary interval, an active alert, or is an expected sensor.
+    private func evictSilent(at time: EventTime, in state: inout State) {
+        let ttl = state.limits.seriesTTLMilliseconds
+        let expected = Set(state.expected)
+        var gone: [Int] = []
+        for index in state.series.indices where time.milliseconds - state.lastArrival[index] > ttl {
+            let id = state.series[index]
+            if state.intervals.contains(where: { $0[index].readings > 0 }) || expected.contains(id)
+                || state.engine?.isActive(id) == true
+            {
+                continue
+            }
+            gone.append(index)
+        }
+        guard !gone.isEmpty else { return }
+        let goneSet = Set(gone)
+        var ids = Set<SeriesID>()
+        for index in gone {
+            let id = state.series[index]
+            ids.insert(id)
+            state.parkSeries[id.park, default: 1] -= 1
+            if state.meterDemand[index] != 0 { state.demand[id.park]?.total -= state.meterDemand[index] }
+        }
+        func keep<T>(_ array: [T]) -> [T] { array.enumerated().filter { !goneSet.contains($0.offset) }.map(\.element) }
+        state.series = keep(state.series)
+        state.states = keep(state.states)
+        state.kinds = keep(state.kinds)
+        state.lastArrival = keep(state.lastArrival)
+        state.lastCounter = keep(state.lastCounter)
+        state.meterDemand = keep(state.meterDemand)
+        for k in state.intervals.indices { state.intervals[k] = keep(state.intervals[k]) }
+        state.seriesSlots = Dictionary(
+            uniqueKeysWithValues: state.series.enumerated().map { ($0.element, Int32($0.offset)) })
+        // Cached slots moved: the cache fills again on the next messages.
+        state.topics.removeAll(keepingCapacity: true)
+        state.engine?.forget(ids)
+        state.evictedTotal += gone.count
+        logger.notice(
+            "evicted \(gone.count) series silent for more than \(TimeText.format(Double(ttl) / 1000)) (limits.series_ttl)",
+            metadata: ["examples": "\(ids.prefix(3).map { LogSafe.text($0.description) }.sorted())"])
     }
 
     /// The alert transitions since the last call, in order, and how many were dropped.
@@ -380,7 +537,7 @@ public final class IngestPipeline: Sendable {
         guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }
         state.withLock { state in
             for (id, counter, seriesState) in restored {
-                let slot = self.slot(for: id, in: &state)
+                let slot = self.slot(for: id, arrival: saved, in: &state)
                 guard slot >= 0 else { continue }
                 state.states[Int(slot)] = seriesState
                 state.lastCounter[Int(slot)] = counter
@@ -426,6 +583,7 @@ public final class IngestPipeline: Sendable {
         public var alertsDropped: Int
         public var alertQueue: Int
         public var transitions: [AlertTransition.State: Int]
+        public var seriesEvicted: Int
         /// The newest event time of an accepted reading, if any.
         public var newest: EventTime?
     }
@@ -438,7 +596,7 @@ public final class IngestPipeline: Sendable {
             return Status(
                 totals: total, series: state.series.count, firingAlerts: firing,
                 alertsDropped: state.alertsDroppedTotal,
-                alertQueue: state.alerts.count, transitions: state.transitions,
+                alertQueue: state.alerts.count, transitions: state.transitions, seriesEvicted: state.evictedTotal,
                 newest: state.newest.milliseconds == .min ? nil : state.newest)
         }
     }
@@ -495,11 +653,13 @@ public final class IngestPipeline: Sendable {
         return entry
     }
 
-    private func slot(for id: SeriesID, in state: inout State) -> Int32 {
+    private func slot(for id: SeriesID, arrival: EventTime, in state: inout State) -> Int32 {
         if let existing = state.seriesSlots[id] { return existing }
         guard state.series.count < state.limits.maxSeries else { return Self.overLimit }
         let slot = Int32(state.series.count)
         state.kinds.append(settings.catalog[id.kind])
+        state.lastArrival.append(arrival.milliseconds)
+        state.parkSeries[id.park, default: 0] += 1
         let seriesSettings = self.seriesSettings(for: id)
         state.series.append(id)
         state.lastCounter.append(nil)
@@ -514,7 +674,7 @@ public final class IngestPipeline: Sendable {
         _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State, detail: String
     ) {
         for k in state.interval.indices { state.interval[k].rejected[reason, default: 0] += 1 }
-        state.badInput.record(reason, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
+        state.badInput.record(reason.rawValue, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
     }
 
     /// The current interval's figures, with each reporting series' windows and, given the

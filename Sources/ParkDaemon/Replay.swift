@@ -61,13 +61,15 @@ public final class Replay {
             }
             report.records += 1
             // Silence is checked every 10 s of feed time, as `run` checks it every second.
-            if lastTick.map({ record.time.milliseconds - $0 >= 10_000 }) ?? true {
+            // A feed whose clock went back ticks from there on.
+            if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 }) ?? true {
                 pipeline.tick(at: record.time)
                 lastTick = record.time.milliseconds
             }
             try flushAlerts()
             scheduler.advance(to: record.time)
-            pipeline.ingest(topic: record.topic, payload: record.payload, arrival: record.time)
+            pipeline.ingest(
+                topic: record.topic, payload: record.payload, arrival: record.time, retained: record.retain)
             if last.map({ record.time > $0 }) ?? true { last = record.time }
         }
         try flushAlerts()

@@ -3,15 +3,18 @@ import TelemetryCore
 /// The summary line for one interval, in the park's local time. Field order is fixed and
 /// numbers print as their shortest exact text, so the same input gives the same bytes.
 public enum SummaryFormat {
+    /// `gap` is the number of whole intervals the line stands for when the clock jumped or the
+    /// feed was idle past more than one boundary (one line instead of one per interval).
     public static func line(
         _ snapshot: IngestPipeline.Snapshot, period: String? = nil, from: EventTime, to: EventTime,
-        utcOffsetMinutes: Int
+        utcOffsetMinutes: Int, gap: Int? = nil
     ) -> String {
         var line = JSONLine()
         line.add("type", "ingest")
         if let period { line.add("period", period) }
         line.add("from", RFC3339.format(from, offsetMinutes: utcOffsetMinutes))
         line.add("to", RFC3339.format(to, offsetMinutes: utcOffsetMinutes))
+        if let gap { line.add("gap_intervals", gap) }
         line.add("messages", snapshot.counters.messages)
         line.add("readings", snapshot.counters.readings)
         line.add("accepted", snapshot.counters.accepted)

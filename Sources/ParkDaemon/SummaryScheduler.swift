@@ -40,9 +40,20 @@ final class SummaryScheduler {
         }
     }
 
-    /// Writes the lines of every interval that ended at or before `time`.
+    /// Writes the lines of every interval that ended at or before `time`. Intervals passed
+    /// with nothing in them (an idle feed, a clock stepped forward) make one gap line per
+    /// schedule, not one line each; a clock stepped back re-anchors the schedules at `time`
+    /// so that summaries go on (what was counted is written with the next line).
     func advance(to time: EventTime) {
         if schedules.first?.start == nil { start(at: time) }
+        for k in schedules.indices {
+            guard let from = schedules[k].start, time < from else { continue }
+            logger.warning(
+                "clock stepped back from \(from) to \(time); \(schedules[k].period) summaries continue from here")
+            schedules[k].start = time
+            schedules[k].next = WallClock.nextBoundary(
+                after: time, intervalSeconds: schedules[k].seconds, utcOffsetMinutes: utcOffsetMinutes)
+        }
         while true {
             // The earliest pending boundary, shorter schedules first on a tie.
             guard
@@ -52,8 +63,19 @@ final class SummaryScheduler {
             else { return }
             let to = schedules[k].next
             write(k, from: from, to: to)
-            schedules[k].start = to
-            schedules[k].next = EventTime(milliseconds: to.milliseconds + Int64(schedules[k].seconds * 1000))
+            let step = Int64(schedules[k].seconds * 1000)
+            // The last boundary at or before `time`: every interval in between is empty.
+            let last = EventTime(
+                milliseconds: WallClock.nextBoundary(
+                    after: time, intervalSeconds: schedules[k].seconds, utcOffsetMinutes: utcOffsetMinutes
+                ).milliseconds - step)
+            if last.milliseconds - to.milliseconds >= 2 * step {
+                write(k, from: to, to: last, gap: Int((last.milliseconds - to.milliseconds) / step))
+                schedules[k].start = last
+            } else {
+                schedules[k].start = to
+            }
+            schedules[k].next = EventTime(milliseconds: schedules[k].start!.milliseconds + step)
         }
     }
 
@@ -76,10 +98,10 @@ final class SummaryScheduler {
         file.sync()
     }
 
-    private func write(_ k: Int, from: EventTime, to: EventTime) {
+    private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil) {
         let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to)
         let line = SummaryFormat.line(
-            snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
+            snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes, gap: gap)
         do {
             try file.append(line)
         } catch {

@@ -97,10 +97,11 @@ public struct Tail {
         if descriptor >= 0 { close(descriptor) }
     }
 
-    /// The line as shown, or nil when a filter leaves it out.
+    /// The line as shown, or nil when a filter leaves it out. Every string from the file is
+    /// escaped (`LogSafe`): names in it came from the wire and must not drive the terminal.
     public func render(_ line: String) -> String? {
         guard !line.isEmpty, let object = try? JSONValue.parse(Array(line.utf8)) else {
-            return json ? nil : (line.isEmpty ? nil : line)
+            return json ? nil : (line.isEmpty ? nil : LogSafe.text(line, limit: 4096))
         }
         switch kind {
         case .alerts:
@@ -116,13 +117,14 @@ public struct Tail {
             {
                 return nil
             }
-            if json { return line }
+            if json { return LogSafe.isClean(line) ? line : LogSafe.text(line, limit: 1 << 20) }
             let state = object["state"]?.string ?? "?"
             let severity = object["severity"]?.string ?? "?"
             let at = String((object["at"]?.string ?? "").prefix(19))
             let label = (state == "firing" ? (object["repeated"] != nil ? "STILL" : "FIRING") : "RESOLVED").padding(8)
-            let text =
-                "\(at) \(label) \(severity.padding(8)) \(object["rule"]?.string ?? "?")  \(object["message"]?.string ?? "")"
+            let text = LogSafe.text(
+                "\(at) \(label) \(severity.padding(8)) \(object["rule"]?.string ?? "?")  \(object["message"]?.string ?? "")",
+                limit: 4096)
             guard colour else { return text }
             let code =
                 state == "resolved" ? "32" : (severity == "critical" ? "31" : (severity == "warning" ? "33" : "36"))
@@ -133,13 +135,15 @@ public struct Tail {
             {
                 return nil
             }
-            if json { return line }
-            let from = String((object["from"]?.string ?? "").prefix(19))
-            let to = String((object["to"]?.string ?? "").dropFirst(11).prefix(8))
-            func n(_ key: String) -> Int { Int(object[key]?.number ?? 0) }
+            if json { return LogSafe.isClean(line) ? line : LogSafe.text(line, limit: 1 << 20) }
+            let from = LogSafe.text(String((object["from"]?.string ?? "").prefix(19)))
+            let to = LogSafe.text(String((object["to"]?.string ?? "").dropFirst(11).prefix(8)))
+            // A hand-edited file may hold any number: none may trap.
+            func whole(_ value: Double?) -> Int { value.flatMap { Int(exactly: $0.rounded()) } ?? 0 }
+            func n(_ key: String) -> Int { whole(object[key]?.number) }
             var rejected = 0
             if case .object(let members)? = object["rejected"] {
-                rejected = members.reduce(0) { $0 + Int($1.1.number ?? 0) }
+                rejected = members.reduce(0) { $0 &+ whole($1.1.number) }
             }
             return
                 "\(from)–\(to)  messages \(n("messages"))  accepted \(n("accepted"))  rejected \(rejected)  series \(n("series_reporting"))/\(n("series_total"))"

@@ -118,7 +118,8 @@ public struct JSONReadingDecoder: Sendable {
         scanner.skipWhitespace()
         guard scanner.atEnd else { throw scanner.error("text after the JSON object") }
         if let value {
-            readings.append(Reading(value: value, time: time ?? arrival, unit: unit, status: status, seq: seq))
+            readings.append(
+                Reading(value: value, time: time ?? arrival, unit: unit, status: status, seq: seq, timed: time != nil))
             return
         }
         guard !others.isEmpty else {
@@ -127,7 +128,9 @@ public struct JSONReadingDecoder: Sendable {
         for (key, number) in others {
             let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[key]), as: UTF8.self)
             readings.append(
-                Reading(value: number, time: time ?? arrival, unit: unit, status: status, seq: seq, field: name))
+                Reading(
+                    value: number, time: time ?? arrival, unit: unit, status: status, seq: seq, field: name,
+                    timed: time != nil))
         }
     }
 
@@ -154,31 +157,33 @@ public struct JSONReadingDecoder: Sendable {
             guard let time = RFC3339.parse(UnsafeBufferPointer(rebasing: scanner.bytes[range])) else {
                 let text = String(decoding: UnsafeBufferPointer(rebasing: scanner.bytes[range]), as: UTF8.self)
                 throw PayloadError(
-                    .badField, "field '\(fields.time)' is '\(text.prefix(64))'; expected RFC 3339 or epoch seconds/ms")
+                    .badTime, "field '\(fields.time)' is '\(text.prefix(64))'; expected RFC 3339 or epoch seconds/ms")
             }
             return time
         }
         guard isNumberStart(scanner.peek()) else {
             throw PayloadError(
-                .badField,
+                .badTime,
                 "field '\(fields.time)' must be RFC 3339 text or an epoch number, found \(scanner.kindOfValue())")
         }
         let number = try scanner.number()
         guard let time = Self.epoch(number) else {
-            throw PayloadError(.badField, "field '\(fields.time)' is \(number), not a plausible epoch time")
+            throw PayloadError(
+                .badTime, "field '\(fields.time)' is \(number), not epoch seconds, ms, µs or ns of the years 0001-9999")
         }
         return time
     }
 
     /// Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude
-    /// (1e11 seconds is the year 5138; 1e11 milliseconds is 1973).
+    /// (1e11 seconds is the year 5138; 1e11 milliseconds is 1973). Negative numbers can only be
+    /// seconds (before 1970); whatever falls outside the years 0001-9999 is nil.
     public static func epoch(_ number: Double) -> EventTime? {
-        guard number.isFinite, number > 0 else { return nil }
+        guard number.isFinite else { return nil }
         switch number {
-        case ..<1e11: return EventTime(seconds: number)
-        case ..<1e14: return EventTime(milliseconds: Int64(number.rounded()))
-        case ..<1e17: return EventTime(milliseconds: Int64((number / 1e3).rounded()))
-        case ..<1e20: return EventTime(milliseconds: Int64((number / 1e6).rounded()))
+        case ..<1e11: return EventTime(checkedSeconds: number)
+        case ..<1e14: return EventTime(checkedSeconds: number / 1e3)
+        case ..<1e17: return EventTime(checkedSeconds: number / 1e6)
+        case ..<1e20: return EventTime(checkedSeconds: number / 1e9)
         default: return nil
         }
     }

@@ -76,13 +76,15 @@ public enum LineProtocolDecoder {
         guard !measurement.isEmpty else { throw PayloadError(.malformed, "line \(number): no measurement name") }
         var time = arrival
         if sections.count == 3 {
-            guard let nanoseconds = Int64(String(decoding: sections[2], as: UTF8.self)) else {
+            guard let nanoseconds = Int64(String(decoding: sections[2], as: UTF8.self)),
+                let stamped = EventTime(checkedMilliseconds: nanoseconds / 1_000_000)
+            else {
                 throw PayloadError(
-                    .badField,
-                    "line \(number): timestamp '\(String(decoding: sections[2].prefix(32), as: UTF8.self))' is not an integer of nanoseconds"
+                    .badTime,
+                    "line \(number): timestamp '\(String(decoding: sections[2].prefix(32), as: UTF8.self))' is not an integer of nanoseconds in the years 0001-9999"
                 )
             }
-            time = EventTime(milliseconds: nanoseconds / 1_000_000)
+            time = stamped
         }
         for field in split(sections[1], on: UInt8(ascii: ",")) {
             let pair = split(field, on: UInt8(ascii: "="), limit: 2)
@@ -103,7 +105,7 @@ public enum LineProtocolDecoder {
                     "line \(number): field '\(name)' has value '\(String(decoding: pair[1].prefix(32), as: UTF8.self))', not a number"
                 )
             }
-            readings.append(Reading(value: value, time: time, field: name))
+            readings.append(Reading(value: value, time: time, field: name, timed: sections.count == 3))
         }
     }
 }

@@ -29,20 +29,27 @@ public struct LoRaWANDecoder: Sendable {
             throw PayloadError(.badField, "'\(where_)' is \(decoded.kind), expected an object")
         }
         var time = arrival
+        var timed = false
         for path in timePaths {
             if let text = document.at(path: path)?.string {
                 guard let parsed = RFC3339.parse(Array(text.utf8)) else {
                     throw PayloadError(
-                        .badField, "'\(path.joined(separator: "."))' is '\(text.prefix(40))', not RFC 3339")
+                        .badTime,
+                        "'\(path.joined(separator: "."))' is '\(text.prefix(40))', not RFC 3339 in the years 0001-9999")
                 }
                 time = parsed
+                timed = true
                 break
             }
         }
         let before = readings.count
         if paths.isEmpty {
             for (name, value) in members {
-                if let number = value.number { readings.append(Reading(value: number, time: time, field: name)) }
+                guard let number = value.number else { continue }
+                guard number.isFinite else {
+                    throw PayloadError(.badField, "'\(where_).\(name.prefix(64))' is not a finite number")
+                }
+                readings.append(Reading(value: number, time: time, field: name, timed: timed))
             }
             guard readings.count > before else {
                 throw PayloadError(.missingField, "'\(where_)' holds no number")
@@ -56,7 +63,7 @@ public struct LoRaWANDecoder: Sendable {
                     throw PayloadError(
                         .badField, "'\(where_).\(path.joined(separator: "."))' is \(value.kind), expected a number")
                 }
-                readings.append(Reading(value: number, time: time, field: name))
+                readings.append(Reading(value: number, time: time, field: name, timed: timed))
             }
         }
     }

@@ -42,10 +42,12 @@ public struct PayloadDecoder: Sendable {
         }
         switch format {
         case .json: try json.decode(payload, arrival: arrival, into: &readings)
-        case .number: readings.append(Reading(value: try Self.number(payload), time: arrival))
+        case .number: readings.append(Reading(value: try Self.number(payload), time: arrival, timed: false))
         case .senml: try SenMLDecoder.decode(payload, arrival: arrival, into: &readings)
         case .line: try LineProtocolDecoder.decode(payload, arrival: arrival, into: &readings)
-        case .chirpstack, .tts: try lorawan!.decode(payload, arrival: arrival, into: &readings)
+        case .chirpstack, .tts:
+            guard let lorawan else { throw PayloadError(.malformed, "no LoRaWAN decoder for this route") }
+            try lorawan.decode(payload, arrival: arrival, into: &readings)
         }
     }
 

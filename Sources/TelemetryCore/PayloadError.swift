@@ -7,6 +7,8 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
         case missingField = "missing_field"
         case badField = "bad_field"
         case badUnit = "bad_unit"
+        /// A time that is not a time, or outside the years 0001-9999.
+        case badTime = "bad_time"
     }
 
     public var reason: Reason

@@ -56,7 +56,7 @@ public enum RFC3339 {
         let seconds =
             Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
             - Int64(offsetMinutes * 60)
-        return EventTime(milliseconds: seconds * 1000 + Int64(millis))
+        return EventTime(checkedMilliseconds: seconds * 1000 + Int64(millis))
     }
 
     /// Formats with millisecond precision at a fixed offset, e.g. `2026-11-23T17:15:00.000+07:00`.

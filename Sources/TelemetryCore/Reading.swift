@@ -7,6 +7,24 @@ public struct EventTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public init(seconds: Double) { self.milliseconds = Int64((seconds * 1000).rounded()) }
 
+    /// The instants parkd represents: RFC 3339's years 0001 to 9999. Every time read from the
+    /// wire is checked against it, so that the difference of any two times fits in an `Int64`.
+    public static let representable: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// A time from untrusted milliseconds, or nil outside `representable`.
+    public init?(checkedMilliseconds value: Int64) {
+        guard Self.representable.contains(value) else { return nil }
+        milliseconds = value
+    }
+
+    /// A time from untrusted seconds (not finite, or outside `representable`: nil).
+    public init?(checkedSeconds value: Double) {
+        let ms = (value * 1000).rounded()
+        guard ms.isFinite, ms >= Double(Self.representable.lowerBound), ms <= Double(Self.representable.upperBound)
+        else { return nil }
+        milliseconds = Int64(ms)
+    }
+
     public var seconds: Double { Double(milliseconds) / 1000 }
 
     public static func < (a: EventTime, b: EventTime) -> Bool { a.milliseconds < b.milliseconds }
@@ -31,11 +49,15 @@ public struct Reading: Sendable, Hashable {
     public var seq: Int64?
     /// The measurement's name inside the payload (e.g. `pm25` in an object holding several).
     public var field: String?
+    /// The payload gave the time; false when the reading took its arrival time (a retained
+    /// message without a time of its own says nothing about when it was measured).
+    public var timed: Bool
 
     public init(
         value: Double, time: EventTime, unit: String? = nil, status: ReadingStatus = .ok, seq: Int64? = nil,
-        field: String? = nil
+        field: String? = nil, timed: Bool = true
     ) {
+        self.timed = timed
         self.value = value
         self.time = time
         self.unit = unit

@@ -58,12 +58,15 @@ public struct RuleEngine: Sendable {
         return entries.count - 1
     }
 
-    /// Evaluates the rules of `id` after one reading (with what became of it).
+    /// Evaluates the rules of `id` after one reading (with what became of it). `seen` is when
+    /// it arrived, on the clock `tick` is given (the wall clock, or a replay's feed time), so a
+    /// sensor whose own clock is off is still seen; nil (a retained message) is not a sign of life.
     public mutating func observe(
-        _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime
+        _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime,
+        seen: EventTime? = nil
     ) -> [AlertTransition] {
         let e = entry(for: id)
-        entries[e].lastSeen = max(entries[e].lastSeen ?? time, time)
+        if let seen { entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen) }
         if reading.status == .calibrating {
             if entries[e].calibratingSince == nil { entries[e].calibratingSince = reading.time }
         } else if outcome != .late && outcome != .duplicate {
@@ -257,6 +260,20 @@ public struct RuleEngine: Sendable {
             entries[e].trackers[slot] = AlertTracker(restoring: alert.phase)
         }
         return skipped
+    }
+
+    /// Drops what the engine keeps for series that are gone (evicted for silence); their
+    /// alerts must already be quiet, since a series with an active alert is never evicted.
+    public mutating func forget(_ ids: Set<SeriesID>) {
+        guard !ids.isEmpty else { return }
+        entries.removeAll { ids.contains($0.id) }
+        index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.id, $0) })
+    }
+
+    /// Whether any rule of `id` is pending or firing (or recently was, for flapping).
+    public func isActive(_ id: SeriesID) -> Bool {
+        guard let e = index[id] else { return false }
+        return entries[e].trackers.contains { $0 != nil }
     }
 
     /// The alerts firing now, oldest episode first.

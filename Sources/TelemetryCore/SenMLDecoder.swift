@@ -1,7 +1,16 @@
-/// SenML (RFC 8428) in JSON: a pack of records with base name, base time, base unit and base
-/// value. Each numeric record gives a reading named `bn + n`; times below 2^28 are relative
-/// to the arrival time, as the RFC says. Records with string, boolean or data values are skipped.
+/// SenML (RFC 8428) in JSON: a pack of records with base name, base time, base unit, base
+/// value and base sum. Each numeric record gives a reading named `bn + n`; times below 2^28
+/// are relative to the arrival time (§4.5.3). What the RFC says a recipient must refuse is
+/// refused: a field it does not understand whose label ends in `_` (§4.4), a name outside
+/// `[A-Za-z0-9][A-Za-z0-9:./_-]*` (§4.5.1), a base version above 10 (§4.4). Records carrying a
+/// string, boolean or data value are not measurements parkd averages: they are skipped, and
+/// a pack of nothing else is refused with that reason.
 public enum SenMLDecoder {
+    /// The labels of RFC 8428 §4.1 (JSON); `seq` is parksim's, and others are ignored (§4.4).
+    static let known: Set<String> = [
+        "bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut",
+    ]
+
     public static func decode(_ bytes: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError)
     {
         guard case .array(let records) = try JSONValue.parse(bytes) else {
@@ -12,72 +21,90 @@ public enum SenMLDecoder {
         var baseTime = 0.0
         var baseUnit: String?
         var baseValue = 0.0
+        var baseSum = 0.0
+        var skipped: String?
         let before = readings.count
         for (index, record) in records.enumerated() {
-            guard case .object = record else {
+            guard case .object(let members) = record else {
                 throw PayloadError(.malformed, "SenML record \(index) is \(record.kind), expected an object")
             }
-            if let bn = record["bn"] {
-                guard let text = bn.string else {
-                    throw PayloadError(.badField, "SenML record \(index): bn must be a string")
+            for (label, _) in members where label.hasSuffix("_") {
+                throw PayloadError(
+                    .badField,
+                    "SenML record \(index): must-understand field '\(label.prefix(32))' is not supported (RFC 8428 §4.4)")
+            }
+            func number(_ label: String) throws(PayloadError) -> Double? {
+                guard let node = record[label] else { return nil }
+                guard let value = node.number, value.isFinite else {
+                    throw PayloadError(
+                        .badField, "SenML record \(index): \(label) must be a finite number, found \(node.kind)")
                 }
-                baseName = text
+                return value
             }
-            if let bt = record["bt"] {
-                guard let value = bt.number else {
-                    throw PayloadError(.badField, "SenML record \(index): bt must be a number")
+            func text(_ label: String) throws(PayloadError) -> String? {
+                guard let node = record[label] else { return nil }
+                guard let value = node.string else {
+                    throw PayloadError(.badField, "SenML record \(index): \(label) must be a string, found \(node.kind)")
                 }
-                baseTime = value
+                return value
             }
-            if let bu = record["bu"] {
-                guard let text = bu.string else {
-                    throw PayloadError(.badField, "SenML record \(index): bu must be a string")
+            if let version = try number("bver"), version > 10 || version != version.rounded() {
+                throw PayloadError(
+                    .badField, "SenML record \(index): base version \(version) is not supported (this reads up to 10)")
+            }
+            if let bn = try text("bn") { baseName = bn }
+            if let bt = try number("bt") { baseTime = bt }
+            if let bu = try text("bu") { baseUnit = bu }
+            if let bv = try number("bv") { baseValue = bv }
+            if let bs = try number("bs") { baseSum = bs }
+            let v = try number("v")
+            let s = try number("s")
+            let name = baseName + (try text("n") ?? "")
+            if v == nil && s == nil {
+                for label in ["vs", "vb", "vd"] where record[label] != nil {
+                    skipped = skipped ?? "record \(index) holds a non-numeric value (\(label))"
                 }
-                baseUnit = text
+                if record["vs"] != nil || record["vb"] != nil || record["vd"] != nil { continue }
+                // A record of base fields alone sets them for the records after it.
+                guard record["n"] != nil || record["bv"] != nil else { continue }
             }
-            if let bv = record["bv"] {
-                guard let value = bv.number else {
-                    throw PayloadError(.badField, "SenML record \(index): bv must be a number")
-                }
-                baseValue = value
+            // A value is `bv + v`; a record with only a sum reports the integrated `bs + s`.
+            let value = v.map { $0 + baseValue } ?? s.map { $0 + baseSum } ?? baseValue
+            guard value.isFinite else { throw PayloadError(.badField, "SenML record \(index): value is not finite") }
+            guard !name.isEmpty else {
+                throw PayloadError(.missingField, "SenML record \(index) has no name (bn + n)")
             }
-            let v = record["v"]
-            if v == nil && (record["vs"] != nil || record["vb"] != nil || record["vd"] != nil) { continue }
-            guard v != nil || record["bv"] != nil || record["n"] != nil else { continue }  // a base-only record
-            guard let value = (v?.number).map({ $0 + baseValue }) ?? (v == nil ? baseValue : nil) else {
-                throw PayloadError(.badField, "SenML record \(index): v must be a number, found \(v!.kind)")
+            guard Self.isValidName(name) else {
+                throw PayloadError(
+                    .badField,
+                    "SenML record \(index): name '\(name.prefix(64))' is not [A-Za-z0-9][A-Za-z0-9:./_-]* (RFC 8428 §4.5.1)"
+                )
             }
-            guard value.isFinite else { throw PayloadError(.badField, "SenML record \(index): v is not finite") }
-            var name = baseName
-            if let n = record["n"] {
-                guard let text = n.string else {
-                    throw PayloadError(.badField, "SenML record \(index): n must be a string")
-                }
-                name += text
-            }
-            guard !name.isEmpty else { throw PayloadError(.missingField, "SenML record \(index) has no name (bn + n)") }
-            var seconds = baseTime
-            if let t = record["t"] {
-                guard let value = t.number else {
-                    throw PayloadError(.badField, "SenML record \(index): t must be a number")
-                }
-                seconds += value
-            }
-            let time: EventTime
-            if seconds < 268_435_456 {
-                time = EventTime(milliseconds: arrival.milliseconds + Int64((seconds * 1000).rounded()))
+            let relative = baseTime + (try number("t") ?? 0)
+            let time: EventTime?
+            if relative < 268_435_456 {
+                // Relative to the arrival time; bounded before it is added, so it cannot overflow.
+                let offset = (relative * 1000).rounded()
+                time = abs(offset) < 4e14 ? EventTime(checkedMilliseconds: arrival.milliseconds + Int64(offset)) : nil
             } else {
-                time = EventTime(seconds: seconds)
+                time = EventTime(checkedSeconds: relative)
             }
-            var unit = baseUnit
-            if let u = record["u"] {
-                guard let text = u.string else {
-                    throw PayloadError(.badField, "SenML record \(index): u must be a string")
-                }
-                unit = text
+            guard let time else {
+                throw PayloadError(.badTime, "SenML record \(index): time \(relative) is outside the years 0001-9999")
             }
-            readings.append(Reading(value: value, time: time, unit: unit, field: name))
+            let unit = try text("u") ?? baseUnit
+            readings.append(
+                Reading(
+                    value: value, time: time, unit: unit, field: name,
+                    timed: relative >= 268_435_456))
         }
-        guard readings.count > before else { throw PayloadError(.missingField, "SenML pack has no numeric record") }
+        guard readings.count > before else {
+            throw PayloadError(
+                skipped == nil ? .missingField : .badField,
+                "SenML pack has no numeric record" + (skipped.map { "; \($0): parkd takes numbers only" } ?? ""))
+        }
     }
+
+    /// RFC 8428 §4.5.1: names start with a letter or digit, then letters, digits and `:./_-`.
+    public static func isValidName(_ name: String) -> Bool { FieldName.isValid(name) }
 }

@@ -27,6 +27,15 @@ public struct SeriesState: Sendable {
         case invalid
         case calibrating
         case error
+        /// Refused before the series (`TimeAdmission`): the time is too far ahead of arrival.
+        case futureTime = "future_time"
+        /// Refused before the series: the time is too far behind arrival.
+        case tooOld = "too_old"
+        /// A retained message's reading without a time of its own: it says nothing about now.
+        case retained
+
+        /// What a series counts itself (and saves in snapshots); the rest are decided before it.
+        public static let counted: [Outcome] = [.accepted, .late, .duplicate, .outOfOrder, .invalid, .calibrating, .error]
     }
 
     public struct Counts: Sendable, Equatable {
@@ -37,6 +46,9 @@ public struct SeriesState: Sendable {
         public var invalid = 0
         public var calibrating = 0
         public var error = 0
+        public var futureTime = 0
+        public var tooOld = 0
+        public var retained = 0
 
         public init() {}
 
@@ -50,6 +62,9 @@ public struct SeriesState: Sendable {
                 case .invalid: invalid
                 case .calibrating: calibrating
                 case .error: error
+                case .futureTime: futureTime
+                case .tooOld: tooOld
+                case .retained: retained
                 }
             }
             set {
@@ -61,11 +76,16 @@ public struct SeriesState: Sendable {
                 case .invalid: invalid = newValue
                 case .calibrating: calibrating = newValue
                 case .error: error = newValue
+                case .futureTime: futureTime = newValue
+                case .tooOld: tooOld = newValue
+                case .retained: retained = newValue
                 }
             }
         }
 
-        public var total: Int { accepted + late + duplicate + outOfOrder + invalid + calibrating + error }
+        public var total: Int {
+            accepted + late + duplicate + outOfOrder + invalid + calibrating + error + futureTime + tooOld + retained
+        }
 
         public mutating func add(_ other: Counts) {
             for outcome in Outcome.allCases { self[outcome] += other[outcome] }

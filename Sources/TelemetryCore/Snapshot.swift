@@ -130,7 +130,7 @@ extension SeriesState {
         for ring in windows { ring.encode(&w) }
         w.bool(watermark != nil)
         w.i64(watermark?.milliseconds ?? 0)
-        for outcome in Outcome.allCases { w.int(counts[outcome]) }
+        for outcome in Outcome.counted { w.int(counts[outcome]) }
         w.bool(lastCounterTimeForSnapshot != nil)
         w.i64(lastCounterTimeForSnapshot?.milliseconds ?? 0)
     }
@@ -159,7 +159,7 @@ extension SeriesState {
         let hasWatermark = try r.bool()
         let watermark = try r.i64()
         var counts = Counts()
-        for outcome in Outcome.allCases { counts[outcome] = try r.int() }
+        for outcome in Outcome.counted { counts[outcome] = try r.int() }
         let hasCounter = try r.bool()
         let counter = try r.i64()
         restore(

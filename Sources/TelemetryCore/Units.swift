@@ -23,12 +23,16 @@ public enum Units {
         "m³/h": "m3/h", "m3/h": "m3/h", "l/s": "L/s", "l/min": "L/min",
         "m³": "m3", "m3": "m3",
         "ppm": "ppm", "ph": "pH", "": "",
+        // SenML's registered units (RFC 8428 §12.1) and secondary units (RFC 8798) where a
+        // catalog kind measures them: `Cel`, `K`, `%RH`, `m3/s`, `l/s`, `l`, `/` (a ratio).
+        "cel": "degC", "k": "K", "%rh": "%", "m3/s": "m3/s", "l": "L", "/": "", "lx": "lx",
     ]
 
     /// `value` in `from`, converted to `to` (both canonical); nil when no conversion is known.
     public static func convert(_ value: Double, from: String, to: String) -> Double? {
         if from == to { return value }
         if from == "degF" && to == "degC" { return (value - 32) * 5 / 9 }
+        if from == "K" && to == "degC" { return value - 273.15 }
         guard let factor = factors[from + ">" + to] else { return nil }
         return value * factor
     }
@@ -38,7 +42,7 @@ public enum Units {
         "W>kW": 0.001, "MW>kW": 1000, "kW>W": 1000,
         "Wh>kWh": 0.001, "MWh>kWh": 1000, "kWh>Wh": 1000,
         "ha>m2": 10_000, "m2>ha": 0.0001,
-        "L/s>m3/h": 3.6, "L/min>m3/h": 0.06,
+        "L/s>m3/h": 3.6, "L/min>m3/h": 0.06, "m3/s>m3/h": 3600, "L>m3": 0.001,
     ]
 
     /// Units `to` can be converted from, for error messages.
@@ -47,7 +51,7 @@ public enum Units {
             let parts = key.split(separator: ">")
             return parts[1] == unit ? String(parts[0]) : nil
         }
-        if unit == "degC" { result.append("degF") }
+        if unit == "degC" { result += ["degF", "K"] }
         return result.sorted()
     }
 }

@@ -163,9 +163,11 @@ struct IngestPipelineTests {
     @Test("the summary line is JSON with stable fields in the park's local time")
     func summaryLine() throws {
         let p = pipeline()
-        ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 100, "ts": "2026-11-23T10:00:00Z"}"#)
-        ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 112.5, "ts": "2026-11-23T10:00:30Z"}"#)
-        ingest(p, "parks/a/z1/energy/energy/m1", "nope")
+        // Each arrives a second after its time (2026-11-23T10:00:00Z is 1 795 428 000 s).
+        let arrival = EventTime(milliseconds: 1_795_428_031_000)
+        ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 100, "ts": "2026-11-23T10:00:00Z"}"#, at: arrival)
+        ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 112.5, "ts": "2026-11-23T10:00:30Z"}"#, at: arrival)
+        ingest(p, "parks/a/z1/energy/energy/m1", "nope", at: arrival)
         let line = SummaryFormat.line(
             p.takeInterval(), from: EventTime(milliseconds: 1_795_398_000_000),
             to: EventTime(milliseconds: 1_795_398_060_000), utcOffsetMinutes: 420)

@@ -30,8 +30,8 @@ struct PayloadFormatTests {
 
     @Test("bare numbers take the arrival time")
     func bareNumber() throws {
-        #expect(try decode(.number, " 41.5\n") == [Reading(value: 41.5, time: arrival)])
-        #expect(try decode(.number, "-3e-2") == [Reading(value: -0.03, time: arrival)])
+        #expect(try decode(.number, " 41.5\n") == [Reading(value: 41.5, time: arrival, timed: false)])
+        #expect(try decode(.number, "-3e-2") == [Reading(value: -0.03, time: arrival, timed: false)])
         #expect(failure(.number, "41.5 ppm")?.reason == .malformed)
         #expect(failure(.number, "")?.reason == .empty)
         #expect(failure(.number, "NaN")?.reason == .malformed)
@@ -80,7 +80,7 @@ struct PayloadFormatTests {
         arguments: [
             (#"{"n":"a","v":1}"#, "JSON array"),
             ("[]", "no records"),
-            (#"[{"n":"a","v":"x"}]"#, "v must be a number"),
+            (#"[{"n":"a","v":"x"}]"#, "v must be a finite number"),
             (#"[{"v":1}]"#, "no name"),
             (#"[{"n":"a","vs":"text"}]"#, "no numeric record"),
             (#"[{"bn":5,"v":1}]"#, "bn must be a string"),

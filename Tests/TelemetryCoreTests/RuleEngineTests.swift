@@ -27,7 +27,7 @@ struct RuleEngineTests {
             let time = EventTime(milliseconds: RuleEngineTests.t0 + Int64(minute * 60_000))
             let reading = Reading(value: value, time: time, status: status)
             let outcome = state.add(reading)
-            let out = engine.observe(id, reading: reading, outcome: outcome, state: state, at: time)
+            let out = engine.observe(id, reading: reading, outcome: outcome, state: state, at: time, seen: time)
             lines += out
             return out
         }
