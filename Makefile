@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build release test demo bench format clean
+.PHONY: all deps build release test demo bench fuzz format clean
 
 all: build
 
@@ -30,6 +30,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build; rc=$$?; scripts/reap-test-brokers.sh; exit $$rc
 
+# Coverage-guided fuzzing (libFuzzer) of every decoder, the feed parser, topic patterns, the
+# YAML configuration and the whole ingest path with the rule packs: FUZZ_SECONDS per target
+# (default 20, about 3 minutes in all). Crashes become regression inputs that `make test` runs.
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	PARKTELEMETRY_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product parkfuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # Starts a loopback broker, runs parkd against simulated traffic, shows the output, cleans up.
 demo: release
 	@scripts/demo.sh
@@ -43,4 +51,4 @@ format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Simulators Tests Benchmarks
 
 clean:
-	rm -rf .build demo-run
+	rm -rf .build .build-fuzz demo-run

@@ -1,5 +1,11 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
+
+/// `make fuzz` sets this: the input-side modules get libFuzzer's coverage instrumentation and
+/// the `parkfuzz` executable is added (it links libFuzzer, so it exists only in that build).
+let fuzzing = ProcessInfo.processInfo.environment["PARKTELEMETRY_FUZZ"] != nil
+let instrumented: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer"])] : []
 
 let package = Package(
     name: "ParkTelemetry",
@@ -31,7 +37,7 @@ let package = Package(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
-        .target(name: "TelemetryCore"),
+        .target(name: "TelemetryCore", swiftSettings: instrumented),
         .target(
             name: "ParkDaemon",
             dependencies: [
@@ -42,7 +48,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: instrumented
         ),
         .executableTarget(
             name: "parkd",
@@ -66,6 +73,11 @@ let package = Package(
         ),
         // Starts real mosquitto brokers on loopback for tests and benchmarks.
         .target(name: "BrokerHarness", path: "Tests/Support/BrokerHarness"),
+        // The fuzz targets, shared by `make fuzz` and the regression test in `make test`.
+        .target(
+            name: "FuzzHarness",
+            dependencies: ["TelemetryCore", "ParkDaemon", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Support/FuzzHarness", swiftSettings: instrumented),
         .executableTarget(
             name: "parkbench",
             dependencies: [
@@ -76,7 +88,7 @@ let package = Package(
         ),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "BrokerHarness"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
-        .testTarget(name: "ParkDaemonTests", dependencies: ["ParkDaemon", "BrokerHarness"]),
+        .testTarget(name: "ParkDaemonTests", dependencies: ["ParkDaemon", "BrokerHarness", "FuzzHarness"]),
         .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),
         .testTarget(
             name: "EndToEndTests",
@@ -85,3 +97,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+if fuzzing {
+    package.targets.append(
+        .executableTarget(
+            name: "parkfuzz", dependencies: ["FuzzHarness"], path: "Fuzz/parkfuzz",
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer", "-use-ld=lld"])]))
+}

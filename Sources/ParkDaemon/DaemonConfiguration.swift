@@ -89,11 +89,28 @@ public struct DaemonConfiguration: Sendable {
         public var mqttTopic: String?
     }
 
-    public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
+    /// Configuration and rule files are small: a device, a FIFO or a huge file named by
+    /// mistake is refused before it is read (reading `/dev/zero` would never end).
+    static let maxFileBytes = 4 << 20
+
+    static func readSmallFile(_ path: String) -> (data: Data?, problem: String?) {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+            return (nil, FileManager.default.fileExists(atPath: path) ? "cannot read the file (permissions?)" : "no such file")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { return (nil, "not a regular file") }
+        guard (attributes[.size] as? Int ?? 0) <= maxFileBytes else {
+            return (nil, "larger than \(maxFileBytes >> 20) MiB; not a configuration file")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            let exists = FileManager.default.fileExists(atPath: path)
-            throw ConfigurationError(
-                file: path, keyPath: "", message: exists ? "cannot read the file (permissions?)" : "no such file")
+            return (nil, "cannot read the file (permissions?)")
+        }
+        return (data, nil)
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let (read, problem) = readSmallFile(path)
+        guard let data = read else {
+            throw ConfigurationError(file: path, keyPath: "", message: problem ?? "cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(file: path, keyPath: "", message: "the file is not UTF-8 text")
@@ -367,9 +384,10 @@ private struct ConfigurationParser {
     /// Rules from a rule-pack file (`rules: [...]`); its errors name that file.
     static func rulePack(_ path: String, parser: RuleParser, from node: YAMLValue) throws(ConfigurationError) -> [Rule]
     {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-        else {
-            throw node.error("cannot read rule file '\(path)'")
+        let (read, problem) = DaemonConfiguration.readSmallFile(path)
+        guard let data = read else { throw node.error("cannot read rule file '\(path)': \(problem ?? "")") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw node.error("rule file '\(path)' is not UTF-8 text")
         }
         let root: Node?
         do {

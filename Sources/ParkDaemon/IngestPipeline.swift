@@ -239,7 +239,7 @@ public final class IngestPipeline: Sendable {
             } catch {
                 reject(
                     RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
-                    detail: "\(error.detail); payload: \(LogSafe.bytes(payload))")
+                    detail: "\(error.detail); payload: \(String(decoding: payload.prefix(160), as: UTF8.self))")
                 return
             }
             for k in state.interval.indices { state.interval[k].readings += state.scratch.count }

@@ -90,8 +90,4 @@ public enum LogSafe {
         }
         return out
     }
-
-    public static func bytes(_ value: [UInt8], limit: Int = 120) -> String {
-        text(String(decoding: value.prefix(limit * 4), as: UTF8.self), limit: limit)
-    }
 }
