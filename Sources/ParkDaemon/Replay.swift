@@ -70,7 +70,8 @@ public final class Replay {
             scheduler.advance(to: record.time)
             pipeline.ingest(
                 topic: record.topic, payload: record.payload, arrival: record.time, retained: record.retain)
-            if last.map({ record.time > $0 }) ?? true { last = record.time }
+            // The replay's clock is the feed's `t` as it goes, back steps included.
+            last = record.time
         }
         try flushAlerts()
         if let last { scheduler.finish(at: last) }

@@ -73,4 +73,38 @@ struct ReplayTests {
         #expect(
             result.log.contains("cannot read '/nonexistent/feed.jsonl': No such file or directory"), "\(result.log)")
     }
+
+    @Test("a feed line stamped 2100 gives one gap line per schedule, not a line for every minute until then")
+    func jumpToTheFuture() throws {
+        let directory = try Scratch.makeDirectory(prefix: "replay-jump")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try "broker: {url: mqtt://127.0.0.1}\nsummaries: {intervals: [1m, 1h, 1d]}\n".write(
+            to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
+        let t0 = 1_795_400_000.0  // 2026-11-23T02:13:20Z
+        // 4 102 444 800 s is 2100-01-01T00:00:00Z; then the feed's clock is back in 2026.
+        let feed = [
+            (t0, 1), (t0 + 30, 2), (4_102_444_800, 3), (t0 + 60, 4), (t0 + 90, 5),
+        ].map { #"{"t":\#($0.0),"topic":"parks/p/z/emissions/pm25/s\#($0.1)","payload":"{\"value\":\#($0.1)}"}"# }
+        let path = directory.appendingPathComponent("feed.jsonl").path
+        try (feed.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let summaries = directory.appendingPathComponent("s.jsonl").path
+        let (status, log) = try replay(directory, feed: path, summaries: summaries)
+        #expect(status == 0, "\(log)")
+        let lines = try String(contentsOfFile: summaries, encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(lines.count < 20, "\(lines.count) summary lines")
+        let gaps = lines.filter { $0["gap_intervals"] != nil }
+        #expect(gaps.count >= 3)
+        // The minute schedule's gap covers from 02:14 to the last minute before 2100-01-01T00:00Z (07:00 local).
+        let minuteGap = try #require(gaps.first { $0["period"] as? String == "1m" })
+        #expect(minuteGap["from"] as? String == "2026-11-23T09:14:00.000+07:00")
+        #expect(minuteGap["to"] as? String == "2100-01-01T07:00:00.000+07:00")
+        // Nothing counted is lost: each schedule's lines hold all five messages.
+        for period in ["1m", "1h", "1d"] {
+            let messages = lines.filter { $0["period"] as? String == period }.reduce(0) { $0 + ($1["messages"] as! Int) }
+            #expect(messages == 5, "\(period)")
+        }
+        #expect(log.contains("clock stepped back"))
+    }
 }
