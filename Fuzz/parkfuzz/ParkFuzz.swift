@@ -1,5 +1,9 @@
 import FuzzHarness
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// libFuzzer's entry point, linked from libclang_rt.fuzzer (the package builds this target
 /// only with PARKTELEMETRY_FUZZ set: `make fuzz`). SwiftPM names the executable's entry point
 /// itself, so libFuzzer's own `main` cannot be used; its driver is called from ours instead.
