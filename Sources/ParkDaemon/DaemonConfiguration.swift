@@ -95,7 +95,10 @@ public struct DaemonConfiguration: Sendable {
 
     static func readSmallFile(_ path: String) -> (data: Data?, problem: String?) {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
-            return (nil, FileManager.default.fileExists(atPath: path) ? "cannot read the file (permissions?)" : "no such file")
+            return (
+                nil,
+                FileManager.default.fileExists(atPath: path) ? "cannot read the file (permissions?)" : "no such file"
+            )
         }
         guard attributes[.type] as? FileAttributeType == .typeRegular else { return (nil, "not a regular file") }
         guard (attributes[.size] as? Int ?? 0) <= maxFileBytes else {
@@ -345,9 +348,15 @@ private struct ConfigurationParser {
             if let v = f["max_series_per_park"] { l.maxSeriesPerPark = try v.int(in: 1...l.maxSeries) }
             if let v = f["max_new_series_per_message"] { l.maxNewSeriesPerMessage = try v.int(in: 1...100_000) }
             if let v = f["allow_unknown_kinds"] { l.allowUnknownKinds = try v.bool() }
-            if let v = f["series_ttl"] { l.seriesTTLMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000) }
-            if let v = f["max_ahead"] { l.time.maxAheadMilliseconds = Int64(try v.duration(in: 0...(366 * 86400)) * 1000) }
-            if let v = f["max_age"] { l.time.maxAgeMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000) }
+            if let v = f["series_ttl"] {
+                l.seriesTTLMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000)
+            }
+            if let v = f["max_ahead"] {
+                l.time.maxAheadMilliseconds = Int64(try v.duration(in: 0...(366 * 86400)) * 1000)
+            }
+            if let v = f["max_age"] {
+                l.time.maxAgeMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000)
+            }
             if let v = f["max_topic_bytes"] { l.maxTopicBytes = try v.int(in: 16...65535) }
             if let v = f["max_topic_levels"] { l.maxTopicLevels = try v.int(in: 2...128) }
             configuration.limits = l

@@ -15,7 +15,8 @@ public final class Observability: @unchecked Sendable {
     let lock = NSLock()
     private var client: MQTTClient?
     private var last = IngestPipeline.Status(
-        totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, alertQueue: 0, transitions: [:], seriesEvicted: 0, newest: nil)
+        totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, alertQueue: 0, transitions: [:],
+        seriesEvicted: 0, newest: nil)
     private var lastClient: MQTTClient.Statistics?
     private var lastTrafficAt = WallClock.now()
     private var lastReceived: UInt64 = 0

@@ -266,7 +266,9 @@ public final class IngestPipeline: Sendable {
                 if let refused {
                     for k in state.interval.indices {
                         state.interval[k].outcomes[refused] += 1
-                        if slot >= 0 { state.intervals[k][Int(slot)].record(refused, reading, increase: 0, peakTariff: false) }
+                        if slot >= 0 {
+                            state.intervals[k][Int(slot)].record(refused, reading, increase: 0, peakTariff: false)
+                        }
                     }
                     if refused != .retained {
                         state.badInput.record(

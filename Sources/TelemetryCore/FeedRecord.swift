@@ -139,7 +139,8 @@ public enum JSONText {
             case "\r": text += "\\r"
             case "\t": text += "\\t"
             // C1 controls and line separators too: the lines are read in terminals and by JavaScript.
-            case _ where scalar.value < 0x20 || (0x7f..<0xa0).contains(scalar.value) || scalar.value == 0x2028
+            case _
+            where scalar.value < 0x20 || (0x7f..<0xa0).contains(scalar.value) || scalar.value == 0x2028
                 || scalar.value == 0x2029:
                 let hex = String(scalar.value, radix: 16)
                 text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex

@@ -31,7 +31,8 @@ public enum SenMLDecoder {
             for (label, _) in members where label.hasSuffix("_") {
                 throw PayloadError(
                     .badField,
-                    "SenML record \(index): must-understand field '\(label.prefix(32))' is not supported (RFC 8428 §4.4)")
+                    "SenML record \(index): must-understand field '\(label.prefix(32))' is not supported (RFC 8428 §4.4)"
+                )
             }
             func number(_ label: String) throws(PayloadError) -> Double? {
                 guard let node = record[label] else { return nil }
@@ -44,7 +45,8 @@ public enum SenMLDecoder {
             func text(_ label: String) throws(PayloadError) -> String? {
                 guard let node = record[label] else { return nil }
                 guard let value = node.string else {
-                    throw PayloadError(.badField, "SenML record \(index): \(label) must be a string, found \(node.kind)")
+                    throw PayloadError(
+                        .badField, "SenML record \(index): \(label) must be a string, found \(node.kind)")
                 }
                 return value
             }

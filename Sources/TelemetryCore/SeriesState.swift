@@ -35,7 +35,9 @@ public struct SeriesState: Sendable {
         case retained
 
         /// What a series counts itself (and saves in snapshots); the rest are decided before it.
-        public static let counted: [Outcome] = [.accepted, .late, .duplicate, .outOfOrder, .invalid, .calibrating, .error]
+        public static let counted: [Outcome] = [
+            .accepted, .late, .duplicate, .outOfOrder, .invalid, .calibrating, .error,
+        ]
     }
 
     public struct Counts: Sendable, Equatable {

@@ -12,20 +12,35 @@ struct HostileTrafficTests {
         .deletingLastPathComponent().path
 
     /// One bad input each: topic, payload, and what parkd must count for it.
-    enum Expect { case rejected(String, Int), outcome(String), acceptedOrPark }
+    enum Expect {
+        case rejected(String, Int)
+        case outcome(String)
+        case acceptedOrPark
+    }
 
     static func bad(_ k: Int, index: Int) -> (String, String, Expect) {
         switch k {
-        case 0: return ("senml/p/z/emissions/pm25/s1", #"[{"bn":"d:","bt":1.7e18,"n":"pm25","v":41}]"#, .rejected("bad_time", 1))
+        case 0:
+            return (
+                "senml/p/z/emissions/pm25/s1", #"[{"bn":"d:","bt":1.7e18,"n":"pm25","v":41}]"#, .rejected("bad_time", 1)
+            )
         case 1: return ("senml/p/z/emissions/pm25/s1", #"[{"n":"pm25","t":-1e300,"v":1}]"#, .rejected("bad_time", 1))
-        case 2: return ("application/a/device/d1/event/up", #"{"object":{"temperature":1e999}}"#, .rejected("bad_field", 1))
+        case 2:
+            return ("application/a/device/d1/event/up", #"{"object":{"temperature":1e999}}"#, .rejected("bad_field", 1))
         case 3:
             return (
                 "senml/p/z/emissions/pm25/s2", #"[{"bn":"a","bt":9.2e15,"v":1},{"n":"b","t":-1.8e16,"v":2}]"#,
                 .rejected("bad_time", 1)
             )
-        case 4: return ("parks/good/z/emissions/pm25/clock", #"{"value": 20, "ts": "2100-01-01T00:00:00Z"}"#, .outcome("future_time"))
-        case 5: return ("parks/good/z/emissions/pm25/old", #"{"value": 20, "ts": "1900-01-01T00:00:00Z"}"#, .outcome("too_old"))
+        case 4:
+            return (
+                "parks/good/z/emissions/pm25/clock", #"{"value": 20, "ts": "2100-01-01T00:00:00Z"}"#,
+                .outcome("future_time")
+            )
+        case 5:
+            return (
+                "parks/good/z/emissions/pm25/old", #"{"value": 20, "ts": "1900-01-01T00:00:00Z"}"#, .outcome("too_old")
+            )
         case 6:
             let keys = (0..<6000).map { "\"k\($0)\": \($0)" }.joined(separator: ",")
             return ("parks/good/z/emissions/multi/m\(index)", "{\(keys)}", .rejected("unknown_kind", 6000))
@@ -49,19 +64,20 @@ struct HostileTrafficTests {
         let port = try FreePort.pick()
         let configuration =
             ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-hostile", summaries: "summaries.jsonl")
-            + """
+                + """
 
-            subscriptions: [{filter: "#", qos: 1}]
-            topics:
-              - {pattern: "parks/{park}/{zone}/{pillar}/{kind}/{sensor}"}
-              - {pattern: "senml/{park}/{zone}/{pillar}/{kind}/{sensor}", format: senml}
-              - {pattern: "application/+/device/{sensor}/event/up", fixed: {park: p, zone: lora, pillar: green, kind: lorawan}, format: chirpstack}
-            payload: {max_bytes: 131072}
-            rule_files: ["\(Self.root)/Deploy/rules/sensor-health.yaml"]
-            limits: {max_series: 500, max_series_per_park: 50}
-            alerts: {path: alerts.jsonl}
-            """
-        let parkd = try ParkdProcess(directory: directory, configuration: configuration, arguments: ["--http", "127.0.0.1:\(port)"])
+                subscriptions: [{filter: "#", qos: 1}]
+                topics:
+                  - {pattern: "parks/{park}/{zone}/{pillar}/{kind}/{sensor}"}
+                  - {pattern: "senml/{park}/{zone}/{pillar}/{kind}/{sensor}", format: senml}
+                  - {pattern: "application/+/device/{sensor}/event/up", fixed: {park: p, zone: lora, pillar: green, kind: lorawan}, format: chirpstack}
+                payload: {max_bytes: 131072}
+                rule_files: ["\(Self.root)/Deploy/rules/sensor-health.yaml"]
+                limits: {max_series: 500, max_series_per_park: 50}
+                alerts: {path: alerts.jsonl}
+                """
+        let parkd = try ParkdProcess(
+            directory: directory, configuration: configuration, arguments: ["--http", "127.0.0.1:\(port)"])
         #expect(parkd.waitForLog("connected to"))
         Thread.sleep(forTimeInterval: 0.5)
 
@@ -90,7 +106,11 @@ struct HostileTrafficTests {
                 case .acceptedOrPark:
                     readings += 1
                     evil += 1
-                    if evil <= 50 { outcomes["accepted", default: 0] += 1 } else { rejected["park_series_limit", default: 0] += 1 }
+                    if evil <= 50 {
+                        outcomes["accepted", default: 0] += 1
+                    } else {
+                        rejected["park_series_limit", default: 0] += 1
+                    }
                 }
             } else {
                 // 20 good sensors, each reading with its own seq and a time a few ms apart.
@@ -123,7 +143,10 @@ struct HostileTrafficTests {
         #expect(try metric("parkd_readings_total") == Double(readings))
         // Every decoded reading has an outcome or a reading-level refusal: nothing vanishes.
         var outcomeSum = 0.0
-        for outcome in ["accepted", "late", "duplicate", "out_of_order", "invalid", "calibrating", "error", "future_time", "too_old", "retained"] {
+        for outcome in [
+            "accepted", "late", "duplicate", "out_of_order", "invalid", "calibrating", "error", "future_time",
+            "too_old", "retained",
+        ] {
             outcomeSum += try metric(#"parkd_reading_outcomes_total{outcome="\#(outcome)"}"#) ?? 0
         }
         let readingRefusals =

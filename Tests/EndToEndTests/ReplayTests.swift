@@ -102,7 +102,9 @@ struct ReplayTests {
         #expect(minuteGap["to"] as? String == "2100-01-01T07:00:00.000+07:00")
         // Nothing counted is lost: each schedule's lines hold all five messages.
         for period in ["1m", "1h", "1d"] {
-            let messages = lines.filter { $0["period"] as? String == period }.reduce(0) { $0 + ($1["messages"] as! Int) }
+            let messages = lines.filter { $0["period"] as? String == period }.reduce(0) {
+                $0 + ($1["messages"] as! Int)
+            }
             #expect(messages == 5, "\(period)")
         }
         #expect(log.contains("clock stepped back"))

@@ -67,8 +67,10 @@ public enum FuzzHarness {
 
     /// A configuration with every route and every shipped rule pack, built once.
     static let pipelineConfiguration: DaemonConfiguration? = {
-        let rules = ["qcvn05-2023-ambient-air", "qcvn26-2010-noise", "qcvn40-2011-wastewater-b", "sensor-health", "energy"]
-            .map { "\(repositoryRoot)/Deploy/rules/\($0).yaml" }
+        let rules = [
+            "qcvn05-2023-ambient-air", "qcvn26-2010-noise", "qcvn40-2011-wastewater-b", "sensor-health", "energy",
+        ]
+        .map { "\(repositoryRoot)/Deploy/rules/\($0).yaml" }
         let text = """
             broker: {url: "mqtt://127.0.0.1:1"}
             topics:
