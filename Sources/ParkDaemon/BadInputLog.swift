@@ -16,7 +16,8 @@ struct BadInputLog {
 
     /// `detail` may quote the wire (a payload excerpt, a status text): it is escaped here, once,
     /// so that no sender can write a line of its own into the journal or a terminal.
-    mutating func record(_ reason: String, topic: String, detail: String, nowMilliseconds: Int64) {
+    /// `detail` is built only for the lines that are logged: a flood costs no string building.
+    mutating func record(_ reason: String, topic: String, detail: () -> String, nowMilliseconds: Int64) {
         if windowStart.map({ nowMilliseconds - $0 >= 60_000 || nowMilliseconds < $0 }) ?? true {
             flushSuppressed()
             windowStart = nowMilliseconds
@@ -29,7 +30,7 @@ struct BadInputLog {
         }
         logged[reason] = count + 1
         logger.warning(
-            "rejected message: \(LogSafe.text(detail, limit: 400))",
+            "rejected message: \(LogSafe.text(detail(), limit: 400))",
             metadata: ["reason": "\(reason)", "topic": "\(LogSafe.text(topic))"])
     }
 

@@ -205,14 +205,15 @@ public final class IngestPipeline: Sendable {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
             let bytes = topic.utf8.count
-            if bytes > state.limits.maxTopicBytes
-                || (bytes > 2 * state.limits.maxTopicLevels
-                    && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= state.limits.maxTopicLevels)
+            let limits = state.limits
+            if bytes > limits.maxTopicBytes
+                || (bytes > 2 * limits.maxTopicLevels
+                    && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= limits.maxTopicLevels)
             {
                 reject(
                     .topicTooLong, topic: topic, arrival: arrival, in: &state,
                     detail:
-                        "topic of \(bytes) bytes is over limits.max_topic_bytes (\(state.limits.maxTopicBytes)) or limits.max_topic_levels (\(state.limits.maxTopicLevels))"
+                        "topic of \(bytes) bytes is over limits.max_topic_bytes (\(limits.maxTopicBytes)) or limits.max_topic_levels (\(limits.maxTopicLevels))"
                 )
                 return
             }
@@ -273,14 +274,14 @@ public final class IngestPipeline: Sendable {
                     if refused != .retained {
                         state.badInput.record(
                             refused.rawValue, topic: topic,
-                            detail: "reading of \(id) at \(reading.time) arrived at \(arrival)",
+                            detail: { "reading of \(id) at \(reading.time) arrived at \(arrival)" },
                             nowMilliseconds: arrival.milliseconds)
                     }
                     continue
                 }
                 if slot < 0 {
                     if let problem = admissionProblem(id, opened: opened, in: state) {
-                        reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail)
+                        reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail())
                         continue
                     }
                     slot = self.slot(for: id, arrival: arrival, in: &state)
@@ -395,29 +396,29 @@ public final class IngestPipeline: Sendable {
 
     /// Why a series may not open for `id`, or nil when it may.
     private func admissionProblem(_ id: SeriesID, opened: Int, in state: borrowing State) -> (
-        reason: RejectReason, detail: String
+        reason: RejectReason, detail: () -> String
     )? {
         let limits = state.limits
         if !limits.allowUnknownKinds && settings.catalog[id.kind] == nil {
             return (
                 .unknownKind,
-                "kind '\(id.kind)' of \(id) is not in the sensor catalog (add it under catalog:, map it under kinds:, or set limits.allow_unknown_kinds)"
+                { "kind '\(id.kind)' of \(id) is not in the sensor catalog (add it under catalog:, map it under kinds:, or set limits.allow_unknown_kinds)" }
             )
         }
         if opened >= limits.maxNewSeriesPerMessage {
             return (
                 .messageSeriesLimit,
-                "one message opens more than \(limits.maxNewSeriesPerMessage) new series (limits.max_new_series_per_message); \(id) refused"
+                { "one message opens more than \(limits.maxNewSeriesPerMessage) new series (limits.max_new_series_per_message); \(id) refused" }
             )
         }
         if state.parkSeries[id.park, default: 0] >= limits.maxSeriesPerPark {
             return (
                 .parkSeriesLimit,
-                "park '\(id.park)' has \(limits.maxSeriesPerPark) series (limits.max_series_per_park); \(id) refused"
+                { "park '\(id.park)' has \(limits.maxSeriesPerPark) series (limits.max_series_per_park); \(id) refused" }
             )
         }
         if state.series.count >= limits.maxSeries {
-            return (.seriesLimit, "new series \(id) past the limit of \(limits.maxSeries) (limits.max_series)")
+            return (.seriesLimit, { "new series \(id) past the limit of \(limits.maxSeries) (limits.max_series)" })
         }
         return nil
     }
@@ -673,7 +674,8 @@ public final class IngestPipeline: Sendable {
     }
 
     private func reject(
-        _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State, detail: String
+        _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State,
+        detail: @autoclosure () -> String
     ) {
         for k in state.interval.indices { state.interval[k].rejected[reason, default: 0] += 1 }
         state.badInput.record(reason.rawValue, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)

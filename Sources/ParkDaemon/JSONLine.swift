@@ -5,12 +5,12 @@ struct JSONLine {
     private(set) var text = "{"
     private var first = true
 
+    /// Keys are quoted like values: some are kinds, which come from topics and payloads.
     private mutating func key(_ name: String) {
         if !first { text += "," }
         first = false
-        text += "\""
-        text += name
-        text += "\":"
+        JSONText.appendQuoted(name, to: &text)
+        text += ":"
     }
 
     mutating func add(_ name: String, _ value: String) {

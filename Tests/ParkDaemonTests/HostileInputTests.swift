@@ -246,4 +246,16 @@ struct HostileInputTests {
         let json = Tail(kind: .alerts, path: "/dev/null", filter: .init(), json: true, colour: false)
         #expect(json.render(#"{"rule":"a\\b"}"#) == #"{"rule":"a\\b"}"#)  // clean lines pass unchanged
     }
+
+    @Test("a kind with a quote or a backslash from a topic still gives summary lines that are JSON")
+    func quotedKinds() throws {
+        let p = try Self.pipeline("limits: {allow_unknown_kinds: true}")
+        send(p, #"parks/p/z/emissions/pm"2\5/s1"#, #"{"value": 1}"#)
+        let later = EventTime(milliseconds: Self.now.milliseconds + 60_000)
+        let line = SummaryFormat.line(
+            p.takeInterval(from: Self.now, to: later), from: Self.now, to: later, utcOffsetMinutes: 420)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let parks = try #require(object["parks"] as? [[String: Any]])
+        #expect((parks.first?["means"] as? [String: Double])?[#"pm"2\5"#] == 1)
+    }
 }

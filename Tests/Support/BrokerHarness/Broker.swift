@@ -22,7 +22,7 @@ public final class Broker: @unchecked Sendable {
         }
     }
 
-    public let port: Int
+    public private(set) var port: Int
     public let directory: URL
     public let options: Options
     private var process: ChildProcess?
@@ -34,8 +34,17 @@ public final class Broker: @unchecked Sendable {
         self.options = options
         directory = try Scratch.makeDirectory(prefix: "broker")
         port = try FreePort.pick()
-        try writeConfiguration()
-        try start()
+        // Another process can still take the port between the pick and mosquitto's bind:
+        // then it is tried again on a fresh port, never reported as a failure of the test.
+        for attempt in 1...5 {
+            try writeConfiguration()
+            do {
+                try start()
+                return
+            } catch let error as HarnessError where attempt < 5 && error.description.contains("in use") {
+                port = try FreePort.pick()
+            }
+        }
     }
 
     deinit {
@@ -87,7 +96,9 @@ public final class Broker: @unchecked Sendable {
             if !process.isRunning {
                 self.process = nil
                 let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-                throw HarnessError("mosquitto exited at start (status \(process.wait())): \(log)")
+                let stderr =
+                    (try? String(contentsOf: directory.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
+                throw HarnessError("mosquitto exited at start (status \(process.wait())): \(log)\(stderr)")
             }
             if FreePort.accepts(port) { return }
             usleep(20_000)
