@@ -402,19 +402,25 @@ public final class IngestPipeline: Sendable {
         if !limits.allowUnknownKinds && settings.catalog[id.kind] == nil {
             return (
                 .unknownKind,
-                { "kind '\(id.kind)' of \(id) is not in the sensor catalog (add it under catalog:, map it under kinds:, or set limits.allow_unknown_kinds)" }
+                {
+                    "kind '\(id.kind)' of \(id) is not in the sensor catalog (add it under catalog:, map it under kinds:, or set limits.allow_unknown_kinds)"
+                }
             )
         }
         if opened >= limits.maxNewSeriesPerMessage {
             return (
                 .messageSeriesLimit,
-                { "one message opens more than \(limits.maxNewSeriesPerMessage) new series (limits.max_new_series_per_message); \(id) refused" }
+                {
+                    "one message opens more than \(limits.maxNewSeriesPerMessage) new series (limits.max_new_series_per_message); \(id) refused"
+                }
             )
         }
         if state.parkSeries[id.park, default: 0] >= limits.maxSeriesPerPark {
             return (
                 .parkSeriesLimit,
-                { "park '\(id.park)' has \(limits.maxSeriesPerPark) series (limits.max_series_per_park); \(id) refused" }
+                {
+                    "park '\(id.park)' has \(limits.maxSeriesPerPark) series (limits.max_series_per_park); \(id) refused"
+                }
             )
         }
         if state.series.count >= limits.maxSeries {

@@ -143,7 +143,10 @@ public struct ParkSummary: Sendable, Equatable {
         if let c = completeness { q.add("completeness", c) }
         q.add("readings", readings)
         q.add("accepted", accepted)
-        for outcome in [SeriesState.Outcome.invalid, .late, .duplicate, .outOfOrder, .calibrating, .error] {
+        for outcome in [
+            SeriesState.Outcome.invalid, .late, .duplicate, .outOfOrder, .calibrating, .error, .futureTime, .tooOld,
+            .retained,
+        ] {
             q.add(outcome.rawValue, quality[outcome])
         }
         line.addRaw("data_quality", q.finished())

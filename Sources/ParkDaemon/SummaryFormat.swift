@@ -56,7 +56,7 @@ public enum SummaryFormat {
 
     static func quality(_ outcomes: SeriesState.Counts) -> String {
         var line = JSONLine()
-        for outcome in [SeriesState.Outcome.late, .duplicate, .outOfOrder, .invalid, .calibrating, .error] {
+        for outcome in SeriesState.Outcome.allCases where outcome != .accepted {
             line.add(outcome.rawValue, outcomes[outcome])
         }
         return line.finished()

@@ -35,6 +35,10 @@ struct Run: AsyncParsableCommand {
     var stdout: Bool?
 
     func run() async throws {
+        // SIGHUP's default action ends the process: until the reload handler is installed
+        // (after the configuration is loaded), a `systemctl reload` right after start is
+        // ignored rather than fatal; the file it would reload is being loaded anyway.
+        signal(SIGHUP, SIG_IGN)
         var configuration = try loadOrExit(config)
         if let broker {
             do {
