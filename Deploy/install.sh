@@ -21,7 +21,8 @@ install -m 0644 README.md /usr/local/share/doc/parktelemetry/
 
 if [ -d /etc/mosquitto/conf.d ] && [ ! -e /etc/mosquitto/conf.d/parktelemetry.conf ]; then
   install -m 0644 Deploy/mosquitto/gateway.conf /etc/mosquitto/conf.d/parktelemetry.conf
-  [ -e /etc/mosquitto/acl ] || install -m 0640 Deploy/mosquitto/acl /etc/mosquitto/acl
+  # mosquitto 2 reads the ACL after dropping to its own user: root:mosquitto 0640, not root:root.
+  [ -e /etc/mosquitto/acl ] || install -m 0640 -o root -g mosquitto Deploy/mosquitto/acl /etc/mosquitto/acl
   echo "install.sh: mosquitto gateway configuration installed; create /etc/mosquitto/passwd and the TLS files it names"
 fi
 

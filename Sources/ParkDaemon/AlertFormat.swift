@@ -45,14 +45,34 @@ final class AlertWriter {
         utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
     }
 
+    /// Every alert goes to both files; a file that refuses a line keeps it and the ones after
+    /// it for `retry` (LineFile), so nothing is lost while the disk is full.
     func write(_ alerts: [AlertTransition]) throws(DaemonError) {
+        var first: DaemonError?
         for alert in alerts {
-            try json.append(AlertFormat.json(alert, utcOffsetMinutes: utcOffsetMinutes))
-            try human?.append(AlertFormat.human(alert, utcOffsetMinutes: utcOffsetMinutes))
+            do throws(DaemonError) {
+                try json.append(AlertFormat.json(alert, utcOffsetMinutes: utcOffsetMinutes))
+            } catch { first = first ?? error }
+            do throws(DaemonError) {
+                try human?.append(AlertFormat.human(alert, utcOffsetMinutes: utcOffsetMinutes))
+            } catch { first = first ?? error }
         }
+        if let first { throw first }
     }
 
+    /// Writes what earlier attempts could not.
+    func retry() throws(DaemonError) {
+        var first: DaemonError?
+        do throws(DaemonError) { try json.retry() } catch { first = error }
+        do throws(DaemonError) { try human?.retry() } catch { first = first ?? error }
+        if let first { throw first }
+    }
+
+    /// Lines still waiting, over both files.
+    var pending: Int { json.backlog.pending + (human?.backlog.pending ?? 0) }
+
     func close() {
+        try? retry()
         json.sync()
         json.close()
         human?.sync()

@@ -21,6 +21,8 @@ public final class Daemon: @unchecked Sendable {
     public var echo = false
     private var alertsUnpublished = 0
     private var signalSources: [DispatchSourceSignal] = []
+    /// The command line's overrides (--broker, --http): applied to every reloaded file too.
+    public var overrides: @Sendable (inout DaemonConfiguration) -> Void = { _ in }
 
     public init(configuration: DaemonConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -33,6 +35,7 @@ public final class Daemon: @unchecked Sendable {
     /// What SIGTERM and SIGINT do, through the service group.
     func requestShutdown() {
         logger.notice("graceful shutdown requested (SIGTERM or SIGINT); shutting down")
+        SystemdNotify.send("STOPPING=1")
         stopSignal.signal()
     }
 
@@ -79,9 +82,10 @@ public final class Daemon: @unchecked Sendable {
         let windowPath = configuration.stateDirectory + "/windows.snapshot"
         WindowState.restore(pipeline, from: windowPath, logger: logger)
         let statePath = configuration.stateDirectory + "/alerts.json"
-        if let (saved, at) = AlertState.load(from: statePath, logger: logger) {
+        if let (saved, episodes, at) = AlertState.load(from: statePath, logger: logger) {
             let now = WallClock.now()
             let dropped = pipeline.restoreAlerts(saved, at: now)
+            pipeline.restoreEpisodes(episodes)
             let note = dropped > 0 ? "; \(dropped) no longer match a rule" : ""
             logger.notice(
                 "restored \(saved.count - dropped) active alerts from \(statePath), saved \((now.milliseconds - at.milliseconds) / 1000)s ago\(note)"
@@ -95,6 +99,8 @@ public final class Daemon: @unchecked Sendable {
                 "summaries": "\(s.path)", "intervals": "\(s.intervals.map(TimeText.format).joined(separator: ","))",
             ])
         client.start()
+        // The reload handler is in place (installed before serve): systemd may send SIGHUP now.
+        SystemdNotify.send("READY=1\nSTATUS=ingesting")
 
         let scheduler = SummaryScheduler(
             pipeline: pipeline, file: summaries, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes,
@@ -128,6 +134,7 @@ public final class Daemon: @unchecked Sendable {
             pipeline.tick(at: now)
             writeAlerts(to: alerts)
             scheduler.advance(to: now)
+            noteSink("summaries", error: scheduler.retryFile())
             if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
                 saveAlertState(statePath)
                 saveWindows(windowPath)
@@ -159,9 +166,10 @@ public final class Daemon: @unchecked Sendable {
     /// SIGHUP: a valid file replaces rules, inventory, limits, alert outputs and (reconnecting)
     /// broker settings; an invalid one is refused with its reason and the running one kept.
     private func reload(client: inout MQTTClient, alerts: inout AlertWriter, at now: EventTime) {
-        let fresh: DaemonConfiguration
+        var fresh: DaemonConfiguration
         do {
             fresh = try DaemonConfiguration.load(path: configuration.file)
+            overrides(&fresh)
         } catch {
             logger.error("reload refused, keeping the running configuration: \(error)")
             return
@@ -210,19 +218,34 @@ public final class Daemon: @unchecked Sendable {
                 logger.error("reload: cannot open the new summaries file (\(error)); keeping the old one")
             }
         }
-        var later: [String] = []
-        if fresh.topics.map(\.pattern.text) != old.topics.map(\.pattern.text) { later.append("topics") }
-        if fresh.windows != old.windows { later.append("windows") }
+        // Everything else the file says is compared section by section: what changed but cannot
+        // change while running is named, never silently ignored.
+        let live: Set<String> = [
+            "broker", "subscriptions", "rule_files", "expected_sensors", "limits", "alerts", "summaries",
+        ]
+        let before = Self.sections(old.effectiveYAML)
+        var later = Self.sections(fresh.effectiveYAML).filter { !live.contains($0.key) && before[$0.key] != $0.value }
+            .map(\.key).sorted()
         if fresh.summaries.intervals != old.summaries.intervals
             || fresh.summaries.utcOffsetMinutes != old.summaries.utcOffsetMinutes
         {
             later.append("summary intervals")
         }
-        if fresh.stateDirectory != old.stateDirectory { later.append("state_dir") }
         configuration = fresh
         let note = later.isEmpty ? "" : "; changes to \(later.joined(separator: ", ")) take effect at the next restart"
         let droppedNote = dropped > 0 ? "; \(dropped) active alerts belonged to rules no longer there" : ""
         logger.notice("configuration reloaded: \(fresh.rules.count) rules\(droppedNote)\(note)")
+    }
+
+    /// The effective configuration's top-level sections, by key.
+    static func sections(_ yaml: String) -> [String: String] {
+        var result: [String: String] = [:]
+        var key = ""
+        for line in yaml.split(separator: "\n") where !line.hasPrefix("#") {
+            if let first = line.first, first != " " && first != "-" { key = String(line.prefix { $0 != ":" }) }
+            result[key, default: ""] += line + "\n"
+        }
+        return result
     }
 
     /// What identifies a broker connection; the password enters only as a hash.
@@ -243,31 +266,44 @@ public final class Daemon: @unchecked Sendable {
             let now = WallClock.now()
             try WindowState.save(pipeline, to: path, at: now)
             observability.noteSnapshot(at: now)
+            noteSink("windows", error: nil)
         } catch {
-            logger.error("cannot save the window snapshot to \(path): \(error)")
+            noteSink("windows", error: "cannot save the window snapshot to \(path): \(error)")
         }
     }
 
     private func saveAlertState(_ path: String) {
         guard !configuration.rules.isEmpty else { return }
         do {
-            try AlertState.save(pipeline.activeAlerts, to: path, at: WallClock.now())
+            try AlertState.save(pipeline.activeAlerts, episodes: pipeline.episodes, to: path, at: WallClock.now())
+            noteSink("alert_state", error: nil)
         } catch {
-            logger.error("cannot save alert state to \(path): \(error)")
+            noteSink("alert_state", error: "cannot save alert state to \(path): \(error)")
         }
     }
 
-    private func writeAlerts(to writer: AlertWriter) {
-        let (alerts, dropped) = pipeline.takeAlerts()
-        if dropped > 0 { logger.error("alert queue full: \(dropped) alert transitions dropped") }
-        guard !alerts.isEmpty else { return }
-        do {
-            try writer.write(alerts)
-            observability.noteSinkError(nil)
-        } catch {
-            logger.error("\(error)")
-            observability.noteSinkError("\(error)")
+    /// Records an output's state for /healthz, and logs when it fails and when it recovers
+    /// (not once a second while it stays broken).
+    private func noteSink(_ name: String, error: String?) {
+        let before = observability.sinkErrors[name]
+        observability.noteSink(name, error: error)
+        if let error, before == nil {
+            logger.error("output \(name) failing: \(error)")
+        } else if error == nil, let before {
+            logger.notice("output \(name) recovered (was: \(before))")
         }
+    }
+
+    /// Also retries what the files refused before (a full disk): each second until it works.
+    private func writeAlerts(to writer: AlertWriter) {
+        let alerts = pipeline.takeAlerts()
+        do {
+            if alerts.isEmpty { try writer.retry() } else { try writer.write(alerts) }
+            noteSink("alerts", error: nil)
+        } catch {
+            noteSink("alerts", error: "\(error); \(writer.pending) alert lines kept for retry")
+        }
+        guard !alerts.isEmpty else { return }
         if let template = configuration.alerts.mqttTopic, let client = publishClient {
             let offset = configuration.summaries.utcOffsetMinutes
             for alert in alerts {

@@ -20,7 +20,9 @@ public struct DaemonConfiguration: Sendable {
         public var sessionExpiry: Double = 7 * 86400
         public var reconnectInitial = 0.5
         public var reconnectMaximum = 30.0
-        public var watchdog: Double? = 300
+        /// Long enough for sensors that report every 15 minutes (a shorter default recycled
+        /// their connection between reports).
+        public var watchdog: Double? = 3600
     }
 
     public struct Payload: Sendable {
@@ -160,12 +162,23 @@ private struct ConfigurationParser {
             topicList = try topics.list().map(parseTopic)
             if topicList.isEmpty { throw topics.error("needs at least one pattern") }
         }
+        // Defaults that must be writable live under state_dir. Under systemd (StateDirectory=)
+        // it defaults to $STATE_DIRECTORY, /var/lib/parkd: not the configuration's read-only
+        // folder; elsewhere to `state` beside the configuration file.
+        let systemdState = ProcessInfo.processInfo.environment["STATE_DIRECTORY"]?.split(separator: ":").first
+        let stateDirectory =
+            try top["state_dir"].map { (node: YAMLValue) throws(ConfigurationError) in
+                resolve(try node.nonEmptyString())
+            }
+            ?? systemdState.map(String.init) ?? resolve("state")
         let summariesNode = top["summaries"]
         let summaryFields = try summariesNode?.fields([
             "path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic",
         ])
         var summaries = DaemonConfiguration.Summaries(
-            path: resolve(try summaryFields?["path"]?.nonEmptyString() ?? "summaries.jsonl"))
+            path: try summaryFields?["path"].map { (node: YAMLValue) throws(ConfigurationError) in
+                resolve(try node.nonEmptyString())
+            } ?? stateDirectory + "/summaries.jsonl")
         if let interval = summaryFields?["interval"], let intervals = summaryFields?["intervals"] {
             _ = intervals
             throw interval.error("give interval or intervals, not both")
@@ -190,7 +203,9 @@ private struct ConfigurationParser {
         }
         let alertFields = try top["alerts"]?.fields(["path", "log", "max_bytes", "keep", "mqtt_topic"])
         var alerts = DaemonConfiguration.Alerts(
-            path: resolve(try alertFields?["path"]?.nonEmptyString() ?? "alerts.jsonl"),
+            path: try alertFields?["path"].map { (node: YAMLValue) throws(ConfigurationError) in
+                resolve(try node.nonEmptyString())
+            } ?? stateDirectory + "/alerts.jsonl",
             log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in
                 resolve(try node.nonEmptyString())
             })
@@ -198,7 +213,9 @@ private struct ConfigurationParser {
         if let node = alertFields?["mqtt_topic"] { alerts.mqttTopic = try Self.topic(node) }
         var configuration = DaemonConfiguration(
             file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
-            stateDirectory: resolve(try top["state_dir"]?.nonEmptyString() ?? "state"))
+            stateDirectory: stateDirectory)
+        // The default windows align to the park's local time, as summaries do.
+        configuration.windows = WindowSpec.defaults(utcOffsetMinutes: summaries.utcOffsetMinutes)
         if let windows = top["windows"] {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
             configuration.windows = try windows.list().map {

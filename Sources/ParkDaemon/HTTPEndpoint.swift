@@ -15,14 +15,16 @@ public final class Observability: @unchecked Sendable {
     let lock = NSLock()
     private var client: MQTTClient?
     private var last = IngestPipeline.Status(
-        totals: .init(), series: 0, firingAlerts: 0, alertsDropped: 0, alertQueue: 0, transitions: [:],
+        totals: .init(), series: 0, firingAlerts: 0, alertQueue: 0, transitions: [:],
         seriesEvicted: 0, newest: nil)
     private var lastClient: MQTTClient.Statistics?
     private var lastTrafficAt = WallClock.now()
     private var lastReceived: UInt64 = 0
     public var snapshotAt: EventTime?
     public var lastSummary: String?
-    public var sinkError: String?
+    /// The last error of each output that is failing now (alerts, summaries, state); an
+    /// output leaves this as soon as it writes again.
+    public private(set) var sinkErrors: [String: String] = [:]
     public var trafficTimeout: Double?
 
     public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -54,9 +56,9 @@ public final class Observability: @unchecked Sendable {
         lock.unlock()
     }
 
-    func noteSinkError(_ error: String?) {
+    func noteSink(_ name: String, error: String?) {
         lock.lock()
-        sinkError = error
+        sinkErrors[name] = error
         lock.unlock()
     }
 
@@ -90,7 +92,6 @@ public final class Observability: @unchecked Sendable {
                 "reading_outcomes", "What became of decoded readings", status.totals.outcomes[outcome],
                 last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
         }
-        count("alerts_dropped", "Alert transitions dropped by a full queue", status.alertsDropped, last.alertsDropped)
         count(
             "series_evicted", "Series evicted after limits.series_ttl of silence", status.seriesEvicted,
             last.seriesEvicted)
@@ -146,7 +147,7 @@ public final class Observability: @unchecked Sendable {
         let silent = Double(now.milliseconds - lastTrafficAt.milliseconds) / 1000
         let connected = stats?.connected ?? false
         let trafficOK = trafficTimeout.map { silent < $0 } ?? true
-        let sinksOK = sinkError == nil
+        let sinksOK = sinkErrors.isEmpty
         var line = JSONLine()
         let healthy = connected && trafficOK && sinksOK
         line.add("status", healthy ? "ok" : "degraded")
@@ -154,7 +155,11 @@ public final class Observability: @unchecked Sendable {
         line.add("seconds_since_last_message", silent.rounded())
         line.addRaw("traffic_recent", trafficOK ? "true" : "false")
         line.addRaw("sinks_healthy", sinksOK ? "true" : "false")
-        if let sinkError { line.add("sink_error", sinkError) }
+        if !sinksOK {
+            var errors = JSONLine()
+            for (name, error) in sinkErrors.sorted(by: { $0.key < $1.key }) { errors.add(name, error) }
+            line.addRaw("sink_errors", errors.finished())
+        }
         return (healthy, line.finished())
     }
 }

@@ -55,8 +55,10 @@ public final class IngestPipeline: Sendable {
         public var utcOffsetMinutes = 420
         /// How many summary schedules keep their own interval figures (1 m, 1 h, 1 d: 3).
         public var schedules = 1
-        /// Alert transitions held for the writer; past this many, new ones are dropped and counted.
-        public var alertQueueLimit = 10_000
+        /// Past this many transitions waiting for the writer, parkd warns that it is behind.
+        /// Nothing is dropped: a transition is a change of state of one (rule, series), so one
+        /// tick makes at most rules × series of them, and the writer takes them every second.
+        public var alertQueueWarning = 10_000
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
@@ -158,8 +160,7 @@ public final class IngestPipeline: Sendable {
         var limits = Limits()
         var validity = ValidityRule()
         var alerts: [AlertTransition] = []
-        var alertsDropped = 0
-        var alertsDroppedTotal = 0
+        var alertQueuePeak = 0
         var transitions: [AlertTransition.State: Int] = [:]
         /// The newest event time of any accepted reading: the clock silence is measured on
         /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
@@ -353,13 +354,12 @@ public final class IngestPipeline: Sendable {
         }
         for transition in transitions {
             state.transitions[transition.state, default: 0] += 1
-            if state.alerts.count < settings.alertQueueLimit {
-                state.alerts.append(transition)
-            } else {
-                state.alertsDropped += 1
-                state.alertsDroppedTotal += 1
-            }
+            state.alerts.append(transition)
         }
+        if state.alerts.count > settings.alertQueueWarning && state.alerts.count > 2 * state.alertQueuePeak {
+            logger.warning("\(state.alerts.count) alert transitions wait for the writer; none is dropped")
+        }
+        state.alertQueuePeak = max(state.alertQueuePeak, state.alerts.count)
     }
 
     /// Checks the rules that watch silence, and evicts series silent past their time-to-live,
@@ -472,28 +472,31 @@ public final class IngestPipeline: Sendable {
             metadata: ["examples": "\(ids.prefix(3).map { LogSafe.text($0.description) }.sorted())"])
     }
 
-    /// The alert transitions since the last call, in order, and how many were dropped.
-    public func takeAlerts() -> (alerts: [AlertTransition], dropped: Int) {
+    /// The alert transitions since the last call, in order: every one of them.
+    public func takeAlerts() -> [AlertTransition] {
         state.withLock { state in
-            defer {
-                state.alerts.removeAll(keepingCapacity: true)
-                state.alertsDropped = 0
-            }
-            return (state.alerts, state.alertsDropped)
+            defer { state.alerts.removeAll(keepingCapacity: true) }
+            return state.alerts
         }
     }
 
     static let snapshotMagic: [UInt8] = Array("PTWS".utf8)
-    static let snapshotVersion: UInt8 = 1
+    /// 2 adds when each series last arrived and when the rule engine started (liveness);
+    /// version 1 files are still read, their series taken as seen when the snapshot was saved.
+    static let snapshotVersion: UInt8 = 2
 
     /// Every series' window state as bytes: versioned and checksummed. The states are copied
     /// under the lock (cheap: copy on write) and encoded outside it, so ingest waits little.
     public func snapshot(at time: EventTime) -> [UInt8] {
-        let (series, states, counters) = state.withLock { ($0.series, $0.states, $0.lastCounter) }
+        let (series, states, counters, arrivals, started) = state.withLock {
+            ($0.series, $0.states, $0.lastCounter, $0.lastArrival, $0.engine?.startedAt)
+        }
         var w = ByteWriter()
         for byte in Self.snapshotMagic { w.u8(byte) }
         w.u8(Self.snapshotVersion)
         w.i64(time.milliseconds)
+        w.bool(started != nil)
+        w.i64(started?.milliseconds ?? 0)
         w.int(series.count)
         for index in series.indices {
             let id = series[index]
@@ -504,6 +507,7 @@ public final class IngestPipeline: Sendable {
             w.string(id.sensor)
             w.bool(counters[index] != nil)
             w.double(counters[index] ?? 0)
+            w.i64(arrivals[index])
             states[index].encode(&w)
         }
         var bytes = w.bytes
@@ -524,12 +528,21 @@ public final class IngestPipeline: Sendable {
             guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
         }
         let version = try r.u8()
-        guard version == Self.snapshotVersion else {
-            throw SnapshotError("snapshot version \(version); this parkd reads \(Self.snapshotVersion)")
+        guard version == 1 || version == Self.snapshotVersion else {
+            throw SnapshotError("snapshot version \(version); this parkd reads 1 and \(Self.snapshotVersion)")
         }
-        let saved = EventTime(milliseconds: try r.i64())
+        guard let saved = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
+        var started: EventTime?
+        if version >= 2 {
+            let hasStart = try r.bool()
+            let start = try r.i64()
+            if hasStart {
+                guard let time = EventTime(checkedMilliseconds: start) else { throw SnapshotError("bad time") }
+                started = time
+            }
+        }
         let count = try r.count(max: state.withLock { $0.limits.maxSeries })
-        var restored: [(SeriesID, Double?, SeriesState)] = []
+        var restored: [(SeriesID, Double?, Int64, SeriesState)] = []
         for _ in 0..<count {
             let park = try r.string()
             let zone = try r.string()
@@ -539,18 +552,32 @@ public final class IngestPipeline: Sendable {
             let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: try r.string(), sensor: try r.string())
             let hasCounter = try r.bool()
             let counter = try r.double()
+            var arrival = saved.milliseconds
+            if version >= 2 {
+                arrival = try r.i64()
+                guard EventTime.representable.contains(arrival) else { throw SnapshotError("bad time") }
+            }
             let seriesState = try SeriesState(
                 decoding: &r, windows: settings.windows, settings: seriesSettings(for: id))
-            restored.append((id, hasCounter ? counter : nil, seriesState))
+            restored.append((id, hasCounter ? counter : nil, arrival, seriesState))
         }
         guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }
         state.withLock { state in
-            for (id, counter, seriesState) in restored {
-                let slot = self.slot(for: id, arrival: saved, in: &state)
+            var seen: [(series: SeriesID, at: EventTime)] = []
+            for (id, counter, arrival, seriesState) in restored {
+                let slot = self.slot(for: id, arrival: EventTime(milliseconds: arrival), in: &state)
                 guard slot >= 0 else { continue }
                 state.states[Int(slot)] = seriesState
                 state.lastCounter[Int(slot)] = counter
+                seen.append((id, EventTime(milliseconds: arrival)))
             }
+            // Restored series take part in stale rules: one that died before the restart is
+            // reported, and a firing stale alert stays firing instead of resolving.
+            guard !state.rules.isEmpty else { return }
+            if state.engine == nil {
+                state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: started ?? saved)
+            }
+            state.engine!.restoreSeen(seen)
         }
         return (restored.count, saved)
     }
@@ -577,7 +604,10 @@ public final class IngestPipeline: Sendable {
                 state.engine = nil
                 return active.count
             }
-            var engine = RuleEngine(rules: rules, expected: expectedSensors, startedAt: time)
+            // Sightings carry over: a reload must not resolve a stale alert or forget a silent sensor.
+            var engine = RuleEngine(
+                rules: rules, expected: expectedSensors, startedAt: state.engine?.startedAt ?? time)
+            if let old = state.engine { engine.restoreSeen(old.lastSeen) }
             let dropped = engine.restore(active)
             state.engine = engine
             return dropped
@@ -589,7 +619,6 @@ public final class IngestPipeline: Sendable {
         public var totals: IngestCounters
         public var series: Int
         public var firingAlerts: Int
-        public var alertsDropped: Int
         public var alertQueue: Int
         public var transitions: [AlertTransition.State: Int]
         public var seriesEvicted: Int
@@ -604,7 +633,6 @@ public final class IngestPipeline: Sendable {
             let firing = state.engine?.firing.count ?? 0
             return Status(
                 totals: total, series: state.series.count, firingAlerts: firing,
-                alertsDropped: state.alertsDroppedTotal,
                 alertQueue: state.alerts.count, transitions: state.transitions, seriesEvicted: state.evictedTotal,
                 newest: state.newest.milliseconds == .min ? nil : state.newest)
         }
@@ -641,6 +669,37 @@ public final class IngestPipeline: Sendable {
                 state.engine = RuleEngine(rules: state.rules, expected: state.expected, startedAt: time)
             }
             return state.engine!.restore(alerts)
+        }
+    }
+
+    /// An episode of a rule that cites a regulation: what minutes in exceedance count.
+    public struct Episode: Sendable, Equatable {
+        public var id: String
+        public var series: SeriesID
+        public var since: EventTime
+        public var end: EventTime?
+        public init(id: String, series: SeriesID, since: EventTime, end: EventTime?) {
+            self.id = id
+            self.series = series
+            self.since = since
+            self.end = end
+        }
+    }
+
+    /// Regulatory episodes still counted by a summary schedule, for the alert state file.
+    public var episodes: [Episode] {
+        state.withLock { state in
+            state.episodes.map {
+                Episode(id: $0.key, series: $0.value.series, since: $0.value.since, end: $0.value.end)
+            }
+            .sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Puts saved episodes back, so that minutes in exceedance go on counting after a restart.
+    public func restoreEpisodes(_ episodes: [Episode]) {
+        state.withLock { state in
+            for e in episodes where state.episodes[e.id] == nil { state.episodes[e.id] = (e.series, e.since, e.end) }
         }
     }
 

@@ -12,7 +12,6 @@ public final class Replay {
         public var seconds = 0.0
         public var totals = IngestCounters()
         public var alerts = 0
-        public var alertsDropped = 0
     }
 
     private let configuration: DaemonConfiguration
@@ -40,8 +39,7 @@ public final class Replay {
         var last: EventTime?
         var lastTick: Int64?
         func flushAlerts() throws(DaemonError) {
-            let (transitions, dropped) = pipeline.takeAlerts()
-            report.alertsDropped += dropped
+            let transitions = pipeline.takeAlerts()
             report.alerts += transitions.count
             try alerts.write(transitions)
         }

@@ -88,6 +88,16 @@ final class SummaryScheduler {
 
     func closeFile() { file.close() }
 
+    /// Writes the lines the file refused before; the file's error, or nil when all is written.
+    func retryFile() -> String? {
+        do {
+            try file.retry()
+            return nil
+        } catch {
+            return "\(error); \(file.backlog.pending) summary lines kept for retry"
+        }
+    }
+
     /// Writes the last, partial interval of each schedule up to `time`.
     func finish(at time: EventTime) {
         advance(to: time)

@@ -37,7 +37,8 @@ public struct RuleEngine: Sendable {
     }
     private var entries: [Entry] = []
     private var index: [SeriesID: Int] = [:]
-    private let startedAt: EventTime
+    /// The silence clock of sensors never seen starts here (kept across restarts and reloads).
+    public let startedAt: EventTime
 
     /// `expected` lists sensors that should report: they go stale even if they never have.
     public init(rules: [Rule], expected: [SeriesID] = [], startedAt: EventTime) {
@@ -260,6 +261,20 @@ public struct RuleEngine: Sendable {
             entries[e].trackers[slot] = AlertTracker(restoring: alert.phase)
         }
         return skipped
+    }
+
+    /// When each series was last seen, on the arrival clock: saved, and carried into a rebuilt
+    /// engine, so that a restart or a reload neither resolves a stale alert nor forgets a dead sensor.
+    public var lastSeen: [(series: SeriesID, at: EventTime)] {
+        entries.compactMap { entry in entry.lastSeen.map { (entry.id, $0) } }
+    }
+
+    /// Puts saved sightings back; restored series take part in stale rules from here on.
+    public mutating func restoreSeen(_ seen: [(series: SeriesID, at: EventTime)]) {
+        for (id, time) in seen {
+            let e = entry(for: id)
+            entries[e].lastSeen = max(entries[e].lastSeen ?? time, time)
+        }
     }
 
     /// Drops what the engine keeps for series that are gone (evicted for silence); their

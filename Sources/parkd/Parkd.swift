@@ -40,26 +40,36 @@ struct Run: AsyncParsableCommand {
         // ignored rather than fatal; the file it would reload is being loaded anyway.
         signal(SIGHUP, SIG_IGN)
         var configuration = try loadOrExit(config)
+        var brokerURL: BrokerURL?
         if let broker {
             do {
-                configuration.broker.url = try BrokerURL(parsing: broker)
+                brokerURL = try BrokerURL(parsing: broker)
             } catch {
                 FileHandle.standardError.write(Data("parkd: --broker: \(error)\n".utf8))
                 throw ExitCode(2)
             }
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
+        var listen: (String, Int)??
         if let http {
             if http == "off" {
-                configuration.http = nil
+                listen = .some(nil)
             } else if let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) {
-                configuration.http = (String(http[..<colon]), port)
+                listen = (String(http[..<colon]), port)
             } else {
                 FileHandle.standardError.write(Data("parkd: --http: expected host:port or off\n".utf8))
                 throw ExitCode(2)
             }
         }
+        // The same overrides apply to every configuration a SIGHUP reloads.
+        let (url, endpoint) = (brokerURL, listen)
+        let overrides: @Sendable (inout DaemonConfiguration) -> Void = { configuration in
+            if let url { configuration.broker.url = url }
+            if let endpoint { configuration.http = endpoint }
+        }
+        overrides(&configuration)
         let daemon = Daemon(configuration: configuration, logger: Logger(label: "parkd"))
+        daemon.overrides = overrides
         daemon.echo = stdout ?? (isatty(1) != 0)
         daemon.installReloadHandler()
         do {
@@ -82,21 +92,45 @@ struct Replay: ParsableCommand {
     @Option(name: .shortAndLong, help: "The YAML configuration file.")
     var config: String
 
-    @Option(help: "Write summaries here instead of summaries.path (the file is started afresh).")
+    @Option(help: "The folder for the replay's outputs (default: the feed's name with .replay).")
+    var out: String?
+
+    @Option(help: "Write summaries here instead (the file is started afresh).")
     var summaries: String?
 
-    @Option(help: "Write alerts here instead of alerts.path (started afresh); the human log goes beside it.")
+    @Option(help: "Write alerts here instead (started afresh); the human log goes beside it.")
     var alerts: String?
+
+    @Flag(help: "Allow writing to the files the configuration names for a live daemon.")
+    var overwriteLive = false
 
     @Option(help: "Override log.level.")
     var logLevel: String?
 
     func run() throws {
         var configuration = try loadOrExit(config)
-        if let summaries { configuration.summaries.path = summaries }
-        if let alerts {
-            configuration.alerts.path = alerts
-            configuration.alerts.log = configuration.alerts.log.map { _ in alerts + ".log" }
+        // A replay writes to its own folder: `parkd replay FEED -c /etc/parkd/parkd.yaml` must
+        // never truncate the live daemon's summaries or alerts.
+        let live = Set(
+            [configuration.summaries.path, configuration.alerts.path, configuration.alerts.log].compactMap { $0 }.map {
+                URL(fileURLWithPath: $0).standardizedFileURL.path
+            })
+        let folder = out ?? (feed.hasSuffix(".jsonl") ? String(feed.dropLast(6)) : feed) + ".replay"
+        configuration.summaries.path = summaries ?? folder + "/summaries.jsonl"
+        let alertPath = alerts ?? folder + "/alerts.jsonl"
+        configuration.alerts.path = alertPath
+        configuration.alerts.log = configuration.alerts.log.map { _ in
+            alerts.map { $0 + ".log" } ?? folder + "/alerts.log"
+        }
+        for path in [configuration.summaries.path, configuration.alerts.path, configuration.alerts.log].compactMap({
+            $0
+        })
+        where !overwriteLive && live.contains(URL(fileURLWithPath: path).standardizedFileURL.path) {
+            FileHandle.standardError.write(
+                Data(
+                    "parkd replay: refusing to overwrite \(path), which the configuration names for a live daemon; choose --out, or pass --overwrite-live\n"
+                        .utf8))
+            throw ExitCode(2)
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
         let replay = ParkDaemon.Replay(configuration: configuration, logger: Logger(label: "parkd"))

@@ -17,6 +17,9 @@ struct DeployTests {
         for line in [
             "User=parkd", "ProtectSystem=strict", "NoNewPrivileges=yes", "StateDirectory=parkd", "Restart=on-failure",
             "ExecStart=/usr/local/bin/parkd run --config /etc/parkd/parkd.yaml --no-stdout", "CapabilityBoundingSet=",
+            // Ready only with the reload handler in place; after the clock is set; room for files.
+            "Type=notify", "NotifyAccess=main", "LimitNOFILE=65536",
+            "After=network-online.target mosquitto.service time-sync.target",
         ] {
             #expect(unit.contains(line + "\n"), "\(line)")
         }
@@ -77,5 +80,39 @@ struct DeployTests {
         #expect(received.wait(for: 1))
         Thread.sleep(forTimeInterval: 0.3)
         #expect(received.all.map(\.topic) == ["parks/bau-bang/z/emissions/pm25/aq-1"])
+    }
+
+    @Test(
+        "the ACL as install.sh installs it is readable by mosquitto after it drops to its own user",
+        .enabled(if: geteuid() == 0 && getpwnam("mosquitto") != nil))
+    func aclAfterPrivilegeDrop() throws {
+        // The ACL line of install.sh, with its mode, owner and group.
+        let script = try String(contentsOf: Self.deploy.appendingPathComponent("install.sh"), encoding: .utf8)
+        let line = try #require(
+            script.split(separator: "\n").first { $0.contains("Deploy/mosquitto/acl /etc/mosquitto/acl") })
+        let words = line.split(separator: " ").map(String.init)
+        let start = try #require(words.firstIndex(of: "install"))
+        let options = Array(words[(start + 1)...].prefix { $0 != "Deploy/mosquitto/acl" })
+        let directory = try Scratch.makeDirectory(prefix: "acl")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let acl = directory.appendingPathComponent("acl").path
+        _ = try Command.run(
+            Command.find("install"), options + [Self.deploy.appendingPathComponent("mosquitto/acl").path, acl])
+        let port = try FreePort.pick()
+        let configuration = directory.appendingPathComponent("mosquitto.conf").path
+        try "listener \(port) 127.0.0.1\nallow_anonymous true\nacl_file \(acl)\nuser mosquitto\n".write(
+            toFile: configuration, atomically: true, encoding: .utf8)
+        let broker = try ChildProcess(
+            try Command.find("mosquitto"), ["-c", configuration],
+            outputPath: directory.appendingPathComponent("mosquitto.log").path)
+        defer {
+            broker.signal(SIGTERM)
+            _ = broker.wait(timeout: 10)
+        }
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while Date() < deadline, broker.isRunning, !FreePort.accepts(port) { usleep(20_000) }
+        let log =
+            (try? String(contentsOfFile: directory.appendingPathComponent("mosquitto.log").path, encoding: .utf8)) ?? ""
+        #expect(broker.isRunning && FreePort.accepts(port), "\(log)")
     }
 }

@@ -53,4 +53,69 @@ struct ReloadTests {
         #expect(parkd.process.isRunning)
         #expect(parkd.terminate() == 0)
     }
+
+    /// A Unix datagram socket standing in for systemd's notification socket.
+    final class NotifySocket {
+        let path: String
+        let fd: Int32
+        init(path: String) throws {
+            self.path = path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
+            }
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            guard fd >= 0, bound == 0 else { throw HarnessError("cannot bind \(path)") }
+            var timeout = timeval(tv_sec: 15, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+        /// The next message, or nil after 15 s.
+        func receive() -> String? {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
+        }
+        deinit { close(fd) }
+    }
+
+    @Test(
+        "parkd tells systemd READY=1 only with its SIGHUP handler in place; 50 SIGHUPs in 5 s after it are survived, and --broker outlives every reload"
+    )
+    func readyThenReloads() throws {
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "notify")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let notify = try NotifySocket(path: directory.appendingPathComponent("notify.sock").path)
+        // The file names a broker that does not exist; only --broker gives the real one.
+        let path = directory.appendingPathComponent("parkd.yaml").path
+        try ParkdProcess.configuration(
+            brokerURL: "mqtt://127.0.0.1:1", clientID: "parkd-notify", summaries: "summaries.jsonl"
+        )
+        .write(toFile: path, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notify.path
+        let log = directory.appendingPathComponent("parkd.log").path
+        let process = try ChildProcess(
+            try BuiltProduct.path("parkd"), ["run", "--config", path, "--broker", broker.url], outputPath: log,
+            environment: environment)
+        #expect(notify.receive()?.hasPrefix("READY=1") == true)
+        for _ in 0..<50 {
+            process.signal(SIGHUP)
+            usleep(100_000)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        #expect(process.isRunning)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("configuration reloaded"))
+        #expect(!text.contains("broker settings changed"), "a reload dropped --broker")
+        process.signal(SIGTERM)
+        #expect(process.wait(timeout: 15) == 0)
+        #expect(notify.receive() == "STOPPING=1")
+    }
 }

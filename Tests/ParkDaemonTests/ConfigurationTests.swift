@@ -17,13 +17,20 @@ struct DaemonConfigurationTests {
         #expect(c.broker.url == BrokerURL(host: "127.0.0.1", port: 1883, usesTLS: false))
         #expect(c.broker.protocolVersion == .v311)
         #expect(c.broker.cleanSession == false)
-        #expect(c.broker.watchdog == 300)
+        #expect(c.broker.watchdog == 3600)
         #expect(c.subscriptions == [.init("parks/#", qos: .atLeastOnce)])
         #expect(c.topics.map(\.pattern.text) == ["parks/{park}/{zone}/{pillar}/{kind}/{sensor}"])
         #expect(c.topics.map(\.format) == [.json])
         #expect(c.windows.map(\.name) == ["1m", "15m", "1h", "24h"])
         #expect(c.latenessSeconds == 300)
-        #expect(c.summaries.path == "/etc/parkd/summaries.jsonl")
+        // Outputs default into state_dir (writable), not beside the read-only configuration.
+        #expect(c.stateDirectory == "/etc/parkd/state")
+        #expect(c.summaries.path == "/etc/parkd/state/summaries.jsonl")
+        #expect(c.alerts.path == "/etc/parkd/state/alerts.jsonl")
+        // The default windows follow the park's local time.
+        let utc = try parse("broker: {url: mqtt://127.0.0.1}\nsummaries: {utc_offset: \"+00:00\"}\n")
+        #expect(utc.windows.map(\.alignOffsetMilliseconds) == [0, 0, 0, 0])
+        #expect(c.windows.map(\.alignOffsetMilliseconds) == Array(repeating: 420 * 60_000, count: 4))
         #expect(c.summaries.intervals == [60, 3600, 86400])  // every minute, hour and day
         #expect(c.summaries.utcOffsetMinutes == 420)
         #expect(c.payload.maxBytes == 65536)

@@ -206,7 +206,7 @@ struct HostileInputTests {
         send(p, topic, payload, at: later, retained: true)
         send(p, "parks/p/z/emissions/pm25/s2", #"{"value": 5}"#, at: later, retained: true)
         p.tick(at: EventTime(milliseconds: Self.now.milliseconds + 7_200_001))
-        let alerts = p.takeAlerts().alerts
+        let alerts = p.takeAlerts()
         #expect(alerts.map(\.state) == [.firing])
         #expect(alerts.first?.series.sensor == "s1")
         let o = p.totals.outcomes

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import TelemetryCore
+import Testing
+
+@testable import ParkDaemon
+
+/// What a restart (snapshot and alert state restored into a new pipeline) or a SIGHUP reload
+/// must keep: when each sensor was last seen, and the regulatory episodes still open.
+@Suite("Liveness across restarts and reloads")
+struct LivenessTests {
+    static let t0 = Int64(1_795_400_000_000)
+    static func at(minutes: Double) -> EventTime { EventTime(milliseconds: t0 + Int64(minutes * 60_000)) }
+
+    static func pipeline() throws -> IngestPipeline {
+        let configuration = try DaemonConfiguration.parse(
+            """
+            broker: {url: "mqtt://127.0.0.1:1"}
+            rules:
+              - {id: stale, description: "silent", severity: warning, stale: 2h}
+              - {id: pm25-high, description: "PM2.5 high", severity: critical, reference: "QCVN 05:2023", match: {kind: pm25}, when: {above: 50}}
+            """, file: "/nonexistent/liveness.yaml")
+        return IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "test"))
+    }
+
+    func send(_ p: IngestPipeline, _ sensor: String, _ value: Double, minutes: Double) {
+        let time = Self.at(minutes: minutes)
+        p.ingest(
+            topic: "parks/p/z/emissions/pm25/\(sensor)",
+            payload: Array(#"{"value": \#(value), "ts": \#(time.milliseconds)}"#.utf8),
+            arrival: time)
+    }
+
+    /// A new pipeline with what `parkd run` saves and restores at a restart.
+    func restart(_ old: IngestPipeline, at minutes: Double) throws -> IngestPipeline {
+        let bytes = old.snapshot(at: Self.at(minutes: minutes))
+        let fresh = try Self.pipeline()
+        _ = try fresh.restore(snapshot: bytes)
+        #expect(fresh.restoreAlerts(old.activeAlerts, at: Self.at(minutes: minutes)) == 0)
+        fresh.restoreEpisodes(old.episodes)
+        return fresh
+    }
+
+    @Test("a firing stale alert stays firing across a restart: no resolved line, no second firing")
+    func staleAcrossRestart() throws {
+        let p = try Self.pipeline()
+        send(p, "s1", 10, minutes: 0)
+        p.tick(at: Self.at(minutes: 121))
+        #expect(p.takeAlerts().map(\.state) == [.firing])
+        let q = try restart(p, at: 125)
+        q.tick(at: Self.at(minutes: 126))
+        q.tick(at: Self.at(minutes: 300))
+        #expect(q.takeAlerts().isEmpty)
+        #expect(q.firingAlerts.map(\.rule) == ["stale"])
+        send(q, "s1", 10, minutes: 301)  // it speaks again: the same episode resolves
+        #expect(q.takeAlerts().map(\.state) == [.resolved])
+    }
+
+    @Test("a sensor that died before the restart is reported stale after it")
+    func diedBeforeRestart() throws {
+        let p = try Self.pipeline()
+        send(p, "s2", 10, minutes: 0)
+        p.tick(at: Self.at(minutes: 60))
+        let q = try restart(p, at: 61)
+        q.tick(at: Self.at(minutes: 119))
+        #expect(q.takeAlerts().isEmpty)
+        q.tick(at: Self.at(minutes: 121))
+        let alerts = q.takeAlerts()
+        #expect(alerts.map(\.state) == [.firing] && alerts.first?.series.sensor == "s2")
+    }
+
+    @Test("a SIGHUP reload keeps when each sensor was last seen")
+    func staleAcrossReload() throws {
+        let p = try Self.pipeline()
+        send(p, "s1", 10, minutes: 0)
+        p.tick(at: Self.at(minutes: 121))
+        #expect(p.takeAlerts().map(\.state) == [.firing])
+        let configuration = try DaemonConfiguration.parse(
+            "broker: {url: \"mqtt://127.0.0.1:1\"}\nrules: [{id: stale, description: silent, severity: warning, stale: 2h}]\n",
+            file: "/nonexistent/reload.yaml")
+        #expect(
+            p.reload(
+                rules: configuration.rules, expectedSensors: [], limits: configuration.limits, at: Self.at(minutes: 122)
+            )
+                == 0)
+        p.tick(at: Self.at(minutes: 123))
+        #expect(p.takeAlerts().isEmpty)
+        #expect(p.firingAlerts.map(\.rule) == ["stale"])
+    }
+
+    @Test("minutes in exceedance go on counting after a restart during an exceedance")
+    func exceedanceAcrossRestart() throws {
+        let p = try Self.pipeline()
+        send(p, "s1", 80, minutes: 0)
+        #expect(p.takeAlerts().map(\.state) == [.firing])
+        let q = try restart(p, at: 10)
+        send(q, "s1", 80, minutes: 30)
+        send(q, "s1", 10, minutes: 40)  // clears at minute 40
+        #expect(q.takeAlerts().map(\.state) == [.resolved])
+        let snapshot = q.takeInterval(from: Self.at(minutes: 0), to: Self.at(minutes: 60))
+        let emissions = try #require(snapshot.parks.first { $0.pillar == .emissions })
+        // 0 → 40 minutes, across the restart at minute 10.
+        #expect(emissions.exceedanceMinutes["pm25"] == 40)
+    }
+}
