@@ -381,13 +381,48 @@ final class MosquittoEngine: @unchecked Sendable {
     }
 
     private func shutDownConnection() {
-        if isConnected {
-            mosquitto_disconnect(mosq)
-            // Let the loop write DISCONNECT and close the socket; bounded.
-            for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
-        }
+        if isConnected { leaveInOrder() }
         if setConnected(false) { onEvent(.disconnected(reason: "client stopped")) }
         publishGate.broadcast()
+    }
+
+    /// A graceful stop that loses nothing and duplicates nothing with a persistent session:
+    /// reading stops (what was not taken is not acknowledged, so the broker keeps it), every
+    /// acknowledgement already queued is written, then DISCONNECT. Closing a socket that still
+    /// holds unread messages makes the kernel reset the connection, and the broker then drops
+    /// the acknowledgements it had not read yet and sends those messages again. So on plain
+    /// TCP parkd half-closes after DISCONNECT and reads (and discards, unacknowledged) until the
+    /// broker closes; over TLS, where bytes cannot be written around libmosquitto, it gives
+    /// the broker a moment to read the acknowledgements before libmosquitto disconnects.
+    private func leaveInOrder() {
+        let deadline = ContinuousClock.now + .seconds(3)
+        while mosquitto_want_write(mosq), ContinuousClock.now < deadline {
+            if mosquitto_loop_write(mosq, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
+        }
+        let fd = mosquitto_socket(mosq)
+        if configuration.tls != nil || configuration.url.usesTLS || fd < 0 {
+            Thread.sleep(forTimeInterval: 0.2)
+            mosquitto_disconnect(mosq)
+            for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
+            return
+        }
+        // DISCONNECT, reason 0 (normal; the session is kept): the same two bytes in 3.1.1 and 5.
+        let disconnect: [UInt8] = [0xE0, 0x00]
+        let sent = disconnect.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == disconnect.count else {
+            mosquitto_disconnect(mosq)
+            return
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while ContinuousClock.now < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 100) >= 0 else { break }
+            if descriptor.revents == 0 { continue }
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { break }  // the broker closed: everything before DISCONNECT was read
+            if count < 0 && errno != EAGAIN && errno != EINTR { break }
+        }
     }
 
     private func checkWatchdog() {

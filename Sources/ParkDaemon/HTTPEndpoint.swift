@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import MQTTClient
 import Metrics
@@ -213,7 +214,14 @@ enum HTTPEndpoint {
             }
             return json(windows)
         }
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)))
+        // Slow or idle clients cannot hold the endpoint, or parkd's file descriptors: a
+        // connection idle for 10 s is closed, and past 128 open ones new ones wait in the
+        // listen backlog (64) instead of taking descriptors the state files need.
+        return Application(
+            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            configuration: .init(
+                address: .hostname(host, port: port), backlog: 64,
+                availableConnectionsDelegate: MaximumAvailableConnections(128)))
     }
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
