@@ -89,7 +89,9 @@ let package = Package(
         ),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "BrokerHarness"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
-        .testTarget(name: "ParkDaemonTests", dependencies: ["ParkDaemon", "BrokerHarness", "FuzzHarness"]),
+        .testTarget(
+            name: "ParkDaemonTests", dependencies: ["ParkDaemon", "BrokerHarness", "FuzzHarness"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),
         .testTarget(
             name: "EndToEndTests",

@@ -558,7 +558,7 @@ public final class IngestPipeline: Sendable {
                 guard EventTime.representable.contains(arrival) else { throw SnapshotError("bad time") }
             }
             let seriesState = try SeriesState(
-                decoding: &r, windows: settings.windows, settings: seriesSettings(for: id))
+                decoding: &r, windows: settings.windows, settings: seriesSettings(for: id), version: version)
             restored.append((id, hasCounter ? counter : nil, arrival, seriesState))
         }
         guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }

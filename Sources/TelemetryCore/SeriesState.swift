@@ -101,6 +101,8 @@ public struct SeriesState: Sendable {
     public private(set) var watermark: EventTime?
     public private(set) var counts = Counts()
     private var lastCounterTime: EventTime?
+    /// The seqs taken lately, beyond the raw ring: redelivered backlogs are recognised.
+    public private(set) var seqs = SeqMemory()
 
     public init(windows specs: [WindowSpec], settings: Settings = Settings()) {
         self.settings = settings
@@ -114,11 +116,12 @@ public struct SeriesState: Sendable {
             counts.late += 1
             return .late
         }
-        if raw.holds(reading) {
+        if raw.holds(reading) || reading.seq.map({ seqs.repeats(seq: $0, time: reading.time) }) == true {
             counts.duplicate += 1
             return .duplicate
         }
         raw.append(reading)
+        if let seq = reading.seq { seqs.record(seq: seq, time: reading.time) }
         if watermark.map({ reading.time > $0 }) ?? true { watermark = reading.time }
         let outOfRange = settings.range.map { !$0.contains(reading.value) } ?? false
         if outOfRange || reading.status != .ok {
@@ -154,8 +157,10 @@ public struct SeriesState: Sendable {
     var lastCounterTimeForSnapshot: EventTime? { lastCounterTime }
 
     mutating func restore(
-        raw: RawRing, windows: [BucketRing], watermark: EventTime?, counts: Counts, lastCounterTime: EventTime?
+        raw: RawRing, windows: [BucketRing], watermark: EventTime?, counts: Counts, lastCounterTime: EventTime?,
+        seqs: SeqMemory
     ) {
+        self.seqs = seqs
         self.raw = raw
         self.windows = windows
         self.watermark = watermark
@@ -172,5 +177,6 @@ public struct SeriesState: Sendable {
     /// Bytes held per series, for the memory budget.
     public var memoryBytes: Int {
         windows.reduce(0) { $0 + $1.memoryBytes } + settings.rawCapacity * MemoryLayout<RawRing.Entry>.stride + 128
+            + Int(SeqMemory.span / 8) + 64
     }
 }

@@ -133,11 +133,15 @@ extension SeriesState {
         for outcome in Outcome.counted { w.int(counts[outcome]) }
         w.bool(lastCounterTimeForSnapshot != nil)
         w.i64(lastCounterTimeForSnapshot?.milliseconds ?? 0)
+        seqs.encode(&w)
     }
 
     /// Restores a series saved by `encode`; its windows must match `specs` (a snapshot taken
     /// with other windows is refused, not misread).
-    public init(decoding r: inout ByteReader, windows specs: [WindowSpec], settings: Settings) throws(SnapshotError) {
+    /// `version` is the snapshot's: version 1 has no seq memory (it starts empty).
+    public init(decoding r: inout ByteReader, windows specs: [WindowSpec], settings: Settings, version: UInt8 = 2)
+        throws(SnapshotError)
+    {
         self.init(windows: specs, settings: settings)
         let capacity = try r.count(max: 1_000_000)
         let entries = try r.count(max: capacity)
@@ -162,10 +166,16 @@ extension SeriesState {
         for outcome in Outcome.counted { counts[outcome] = try r.int() }
         let hasCounter = try r.bool()
         let counter = try r.i64()
+        var seqs = SeqMemory()
+        if version >= 2 {
+            seqs = try SeqMemory(decoding: &r)
+        } else {
+            for e in ring.readings where e.hasSeq { seqs.record(seq: e.seq, time: e.time) }
+        }
         restore(
             raw: ring, windows: rings, watermark: hasWatermark ? EventTime(milliseconds: watermark) : nil,
             counts: counts,
-            lastCounterTime: hasCounter ? EventTime(milliseconds: counter) : nil)
+            lastCounterTime: hasCounter ? EventTime(milliseconds: counter) : nil, seqs: seqs)
     }
 }
 

@@ -103,3 +103,32 @@ struct LivenessTests {
         #expect(emissions.exceedanceMinutes["pm25"] == 40)
     }
 }
+
+@Suite("Snapshots from earlier versions")
+struct SnapshotUpgradeTests {
+    @Test("a version 1 snapshot written by the previous parkd is restored: windows, counters and seqs")
+    func versionOne() throws {
+        // Written by parkd before this version, from 20 readings a minute apart (from
+        // 2026-11-23T02:13:20Z) of a PM2.5 sensor, values 10…29, and of an energy meter, 100…195 kWh.
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/windows-v1.snapshot"
+        ).path
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        #expect(bytes[4] == 1)  // the version byte
+        let configuration = try DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/x/p.yaml")
+        let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "test"))
+        let (series, _) = try pipeline.restore(snapshot: Array(bytes))
+        #expect(series == 2)
+        let pm25 = try #require(
+            pipeline.seriesState(SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")))
+        let hour = try #require(pm25.stats(window: "1h"))
+        #expect(hour.count == 20 && hour.min == 10 && hour.max == 29)
+        let meter = try #require(
+            pipeline.seriesState(SeriesID(park: "p", zone: "z", pillar: .energy, kind: "energy", sensor: "m1")))
+        #expect(meter.stats(window: "1h")?.increase == 95)  // 195 − 100
+        // The seq memory is rebuilt from the raw ring: the last reading again is a duplicate.
+        let last = Reading(value: 29, time: EventTime(milliseconds: 1_795_400_000_000 + 19 * 60_000), seq: 19)
+        var copy = pm25
+        #expect(copy.add(last) == .duplicate)
+    }
+}
