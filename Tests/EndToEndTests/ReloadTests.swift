@@ -105,6 +105,12 @@ struct ReloadTests {
             try BuiltProduct.path("parkd"), ["run", "--config", path, "--broker", broker.url], outputPath: log,
             environment: environment)
         #expect(notify.receive()?.hasPrefix("READY=1") == true)
+        // A change that cannot apply while running is named in the log, not ignored.
+        try
+            (ParkdProcess.configuration(
+                brokerURL: "mqtt://127.0.0.1:1", clientID: "parkd-notify", summaries: "summaries.jsonl")
+            + "\nlateness: 10m\ncatalog: [{kind: chlorine, pillar: emissions, unit: mg/L, min: 0, max: 50}]\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
         for _ in 0..<50 {
             process.signal(SIGHUP)
             usleep(100_000)
@@ -113,6 +119,7 @@ struct ReloadTests {
         #expect(process.isRunning)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(text.contains("configuration reloaded"))
+        #expect(text.contains("changes to catalog, lateness take effect at the next restart"), "\(text)")
         #expect(!text.contains("broker settings changed"), "a reload dropped --broker")
         process.signal(SIGTERM)
         #expect(process.wait(timeout: 15) == 0)

@@ -109,4 +109,41 @@ struct ReplayTests {
         }
         #expect(log.contains("clock stepped back"))
     }
+
+    @Test("replay writes its own folder, never the live daemon's files unless told, and drops its old rotated files")
+    func ownOutputs() throws {
+        let directory = try Scratch.makeDirectory(prefix: "replay-out")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let live = directory.appendingPathComponent("live-summaries.jsonl").path
+        try "live line\n".write(toFile: live, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("parkd.yaml").path
+        try "broker: {url: mqtt://127.0.0.1}\nsummaries: {path: \(live), interval: 1m}\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
+        let feed = directory.appendingPathComponent("day.jsonl").path
+        try #"{"t":1795400000,"topic":"parks/p/z/emissions/pm25/s1","payload":"{\"value\":1}"}"#.appending("\n")
+            .write(toFile: feed, atomically: true, encoding: .utf8)
+        func replay(_ extra: [String]) throws -> Int32 {
+            try ChildProcess(
+                try BuiltProduct.path("parkd"), ["replay", feed, "--config", config] + extra,
+                outputPath: directory.appendingPathComponent("replay.log").path
+            ).wait()
+        }
+        // By default: day.replay/ beside the feed; the live file is untouched.
+        try FileManager.default.createDirectory(
+            atPath: directory.appendingPathComponent("day.replay").path, withIntermediateDirectories: true)
+        let stale = directory.appendingPathComponent("day.replay/summaries.jsonl.3").path
+        try "an old rotation\n".write(toFile: stale, atomically: true, encoding: .utf8)
+        #expect(try replay([]) == 0)
+        #expect(
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent("day.replay/summaries.jsonl").path))
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(try String(contentsOfFile: live, encoding: .utf8) == "live line\n")
+        // Naming the live file is refused (exit 2) unless --overwrite-live.
+        #expect(try replay(["--summaries", live]) == 2)
+        #expect(try String(contentsOfFile: live, encoding: .utf8) == "live line\n")
+        let log = try String(contentsOfFile: directory.appendingPathComponent("replay.log").path, encoding: .utf8)
+        #expect(log.contains("refusing to overwrite \(live)"))
+        #expect(try replay(["--summaries", live, "--overwrite-live"]) == 0)
+        #expect(try String(contentsOfFile: live, encoding: .utf8).contains("\"type\":\"ingest\""))
+    }
 }
