@@ -16,6 +16,25 @@ struct FaultCampaignTests {
         }
     }
 
+    /// Runs parkd once to open its persistent session, then stops it; returns the summaries
+    /// path, emptied, for the runs that count.
+    static func openSession(_ directory: URL, _ configuration: String) throws -> String {
+        let summaries = directory.appendingPathComponent("summaries.jsonl").path
+        let first = try ParkdProcess(directory: directory, configuration: configuration)
+        #expect(first.waitForLog("connected to"))
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(first.terminate() == 0)
+        try? FileManager.default.removeItem(atPath: summaries)
+        return summaries
+    }
+
+    static func publisher(_ broker: Broker) throws -> MQTTPublisher {
+        let publisher = try MQTTPublisher(
+            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensors", cleanSession: true))
+        try publisher.connect()
+        return publisher
+    }
+
     @Test(
         "a graceful restart while parkd drains a backlog from its session: nothing lost, nothing counted twice",
         arguments: ["3.1.1", "5"])
@@ -26,18 +45,10 @@ struct FaultCampaignTests {
         let configuration = ParkdProcess.configuration(
             brokerURL: broker.url, clientID: "parkd-drain", summaries: "summaries.jsonl",
             extraBroker: "  protocol: \"\(protocolVersion)\"\n  session_expiry: 1h")
-        let summaries = directory.appendingPathComponent("summaries.jsonl").path
-        // The first run only opens the persistent session.
-        let first = try ParkdProcess(directory: directory, configuration: configuration)
-        #expect(first.waitForLog("connected to"))
-        Thread.sleep(forTimeInterval: 0.3)
-        #expect(first.terminate() == 0)
-        try? FileManager.default.removeItem(atPath: summaries)
+        let summaries = try Self.openSession(directory, configuration)
 
         // 100 000 readings queue up in the session: 200 sensors, 500 each, with seq.
-        let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensors", cleanSession: true))
-        try publisher.connect()
+        let publisher = try Self.publisher(broker)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let total = 100_000
         for i in 0..<total {
@@ -88,17 +99,10 @@ struct FaultCampaignTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = ParkdProcess.configuration(
             brokerURL: broker.url, clientID: "parkd-crash", summaries: "summaries.jsonl")
-        let summaries = directory.appendingPathComponent("summaries.jsonl").path
-        let first = try ParkdProcess(directory: directory, configuration: configuration)
-        #expect(first.waitForLog("connected to"))
-        Thread.sleep(forTimeInterval: 0.3)
-        #expect(first.terminate() == 0)
-        try? FileManager.default.removeItem(atPath: summaries)
+        let summaries = try Self.openSession(directory, configuration)
 
         // 20 000 readings wait in parkd's session; the broker saves within a second; then it crashes.
-        let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensors", cleanSession: true))
-        try publisher.connect()
+        let publisher = try Self.publisher(broker)
         let total = 20_000
         for i in 0..<total {
             let payload = #"{"value": \#(i % 89), "seq": \#(i / 100)}"#
@@ -162,9 +166,7 @@ struct FaultCampaignTests {
             outputPath: log)
         let started = Date(timeIntervalSinceNow: 15)
         while Date() < started, !FreePort.accepts(port) { usleep(50_000) }
-        let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensors", cleanSession: true))
-        try publisher.connect()
+        let publisher = try Self.publisher(broker)
         let siegeLog = directory.appendingPathComponent("siege.log").path
         let siege = try ChildProcess(
             try Command.find("python3"), ["-c", Self.siege, "\(port)", "1100"], outputPath: siegeLog)
@@ -214,5 +216,67 @@ struct FaultCampaignTests {
         // 0, 1, 2 and the one ls opens to read the folder.
         let listed = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
         #expect(listed.count == 4, "\(listed)")
+    }
+
+    static var root: Bool { geteuid() == 0 }
+
+    @Test(
+        "a disk that fills and frees again under load: /healthz says so, and every alert and summary line is written once there is room",
+        .enabled(if: root))
+    func diskFillsAndFrees() throws {
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "disk-full")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // Outputs and state on a 16 MiB tmpfs of their own, with 64 KiB left free at first.
+        let disk = directory.appendingPathComponent("disk").path
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        _ = try Command.run(Command.find("mount"), ["-t", "tmpfs", "-o", "size=16777216", "tmpfs", disk])
+        defer { _ = try? Command.run(Command.find("umount"), [disk]) }
+        let filler = disk + "/filler"
+        _ = FileManager.default.createFile(atPath: filler, contents: Data(count: 16_777_216 - 64 * 1024))
+        let port = try FreePort.pick()
+        let parkd = try ParkdProcess(
+            directory: directory,
+            configuration: ParkdProcess.configuration(
+                brokerURL: broker.url, clientID: "parkd-disk", summaries: disk + "/summaries.jsonl")
+                    + """
+
+                    state_dir: \(disk)/state
+                    snapshot_interval: 1s
+                    alerts: {path: \(disk)/alerts.jsonl, log: \(disk)/alerts.log}
+                    rules: [{id: high, description: "PM2.5 high", severity: critical, match: {kind: pm25}, when: {above: 50}}]
+                    """,
+            arguments: ["--http", "127.0.0.1:\(port)"])
+        #expect(parkd.waitForLog("connected to"))
+        Thread.sleep(forTimeInterval: 0.3)
+        // 300 sensors each fire once: about 200 KB of alert lines, more than the 64 KiB free.
+        let publisher = try Self.publisher(broker)
+        let sensors = 300
+        for k in 0..<sensors {
+            try publisher.publish(
+                "parks/p/z/emissions/pm25/s\(k)", payload: Array(#"{"value": 60}"#.utf8), qos: .atLeastOnce)
+        }
+        try publisher.flush()
+        Thread.sleep(forTimeInterval: 2.5)
+        let full = try HTTPGet.get(port: port, path: "/healthz")
+        #expect(full.status == 503 && full.body.contains("sink_errors") && full.body.contains("alerts"), "\(full.body)")
+        #expect(parkd.process.isRunning)
+
+        try FileManager.default.removeItem(atPath: filler)
+        Thread.sleep(forTimeInterval: 3)
+        let healthy = try HTTPGet.get(port: port, path: "/healthz")
+        #expect(healthy.status == 200, "\(healthy.body)")
+        #expect(parkd.log.contains("output alerts recovered"))
+        #expect(parkd.terminate() == 0)
+
+        // Every line whole, each alert once, in the JSON file and the readable log.
+        let lines = try String(contentsOfFile: disk + "/alerts.jsonl", encoding: .utf8).split(separator: "\n")
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == lines.count)
+        #expect(Set(objects.compactMap { $0["sensor"] as? String }).count == sensors)
+        #expect(lines.count == sensors)
+        let readable = try String(contentsOfFile: disk + "/alerts.log", encoding: .utf8).split(separator: "\n")
+        #expect(readable.count == sensors)
+        #expect(try Self.total(disk + "/summaries.jsonl", "accepted") == sensors)
     }
 }
