@@ -125,7 +125,10 @@ public final class Daemon: @unchecked Sendable {
         var lastSave = WallClock.now()
         while true {
             // Wake at least every second: alerts are written promptly and silence is noticed.
-            let wait = min(1, max(0, Double(scheduler.boundary.milliseconds - WallClock.now().milliseconds) / 1000))
+            // Also wake for the next snapshot: a crash loses at most one snapshot_interval, not two.
+            let nextSave = lastSave.milliseconds + Int64(configuration.snapshotInterval * 1000)
+            let next = min(scheduler.boundary.milliseconds, nextSave)
+            let wait = min(1, max(0, Double(next - WallClock.now().milliseconds) / 1000))
             if stopSignal.wait(timeout: .now() + wait) == .success { break }
             let now = WallClock.now()
             if reloadRequested.exchange(false, ordering: .acquiringAndReleasing) {
