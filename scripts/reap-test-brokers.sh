@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
-# Stops brokers left behind by a test run that was killed before it could stop them.
+# Stops brokers, and parkd or parksim processes, left behind by a test run that was killed (or
+# crashed) before it could stop them; only those started from the tests' scratch folders.
 pkill -f 'mosquitto -c /tmp/parktelemetry-broker-' 2>/dev/null || true
+pkill -f 'parkd run --config /tmp/parktelemetry-' 2>/dev/null || true
+pkill -f 'parksim run .*/tmp/parktelemetry-' 2>/dev/null || true
 exit 0
