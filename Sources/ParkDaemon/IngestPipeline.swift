@@ -252,12 +252,6 @@ public final class IngestPipeline: Sendable {
                 var id = base
                 if let field = reading.field {
                     id.kind = settings.routes[routeIndex].kind(forField: field)
-                    guard FieldName.isValid(id.kind) else {
-                        reject(
-                            .badName, topic: topic, arrival: arrival, in: &state,
-                            detail: "reading name '\(id.kind)' is not [A-Za-z0-9][A-Za-z0-9:./_-]* of up to 64 bytes")
-                        continue
-                    }
                     slot = state.seriesSlots[id] ?? -1
                 } else {
                     slot = entry.slot
@@ -281,7 +275,7 @@ public final class IngestPipeline: Sendable {
                     continue
                 }
                 if slot < 0 {
-                    if let problem = admissionProblem(id, opened: opened, in: state) {
+                    if let problem = admissionProblem(id, named: reading.field != nil, opened: opened, in: state) {
                         reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail())
                         continue
                     }
@@ -395,10 +389,16 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Why a series may not open for `id`, or nil when it may.
-    private func admissionProblem(_ id: SeriesID, opened: Int, in state: borrowing State) -> (
+    /// `named`: the kind came from a name in the payload (checked; a topic's levels are checked
+    /// with the topic).
+    private func admissionProblem(_ id: SeriesID, named: Bool, opened: Int, in state: borrowing State) -> (
         reason: RejectReason, detail: () -> String
     )? {
         let limits = state.limits
+        // Checked when a series would open: a name that already names one passed this before.
+        if named && !FieldName.isValid(id.kind) {
+            return (.badName, { "reading name '\(id.kind)' is not [A-Za-z0-9][A-Za-z0-9:./_-]* of up to 64 bytes" })
+        }
         if !limits.allowUnknownKinds && settings.catalog[id.kind] == nil {
             return (
                 .unknownKind,

@@ -6,11 +6,6 @@
 /// string, boolean or data value are not measurements parkd averages: they are skipped, and
 /// a pack of nothing else is refused with that reason.
 public enum SenMLDecoder {
-    /// The labels of RFC 8428 §4.1 (JSON); `seq` is parksim's, and others are ignored (§4.4).
-    static let known: Set<String> = [
-        "bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut",
-    ]
-
     public static func decode(_ bytes: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError)
     {
         guard case .array(let records) = try JSONValue.parse(bytes) else {
@@ -63,10 +58,10 @@ public enum SenMLDecoder {
             let s = try number("s")
             let name = baseName + (try text("n") ?? "")
             if v == nil && s == nil {
-                for label in ["vs", "vb", "vd"] where record[label] != nil {
+                if let label = ["vs", "vb", "vd"].first(where: { record[$0] != nil }) {
                     skipped = skipped ?? "record \(index) holds a non-numeric value (\(label))"
+                    continue
                 }
-                if record["vs"] != nil || record["vb"] != nil || record["vd"] != nil { continue }
                 // A record of base fields alone sets them for the records after it.
                 guard record["n"] != nil || record["bv"] != nil else { continue }
             }
@@ -76,7 +71,7 @@ public enum SenMLDecoder {
             guard !name.isEmpty else {
                 throw PayloadError(.missingField, "SenML record \(index) has no name (bn + n)")
             }
-            guard Self.isValidName(name) else {
+            guard FieldName.isValid(name) else {
                 throw PayloadError(
                     .badField,
                     "SenML record \(index): name '\(name.prefix(64))' is not [A-Za-z0-9][A-Za-z0-9:./_-]* (RFC 8428 §4.5.1)"
@@ -106,7 +101,4 @@ public enum SenMLDecoder {
                 "SenML pack has no numeric record" + (skipped.map { "; \($0): parkd takes numbers only" } ?? ""))
         }
     }
-
-    /// RFC 8428 §4.5.1: names start with a letter or digit, then letters, digits and `:./_-`.
-    public static func isValidName(_ name: String) -> Bool { FieldName.isValid(name) }
 }
