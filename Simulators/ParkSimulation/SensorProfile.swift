@@ -21,7 +21,7 @@ public struct SensorProfile: Sendable, Equatable {
     }
 
     /// A small mix across the three pillars, with levels typical of a Binh Duong park
-    /// (../shared/reference/limits.md): PM2.5 around 35 µg/m³, daytime noise near 62 dBA.
+    /// (dry season): PM2.5 around 35 µg/m³, daytime noise near 62 dBA.
     public static let standardMix: [SensorProfile] = [
         .init(pillar: .energy, kind: "active_power", unit: "kW", baseline: 850, step: 15, range: 0...5000),
         .init(pillar: .energy, kind: "pv_power", unit: "kW", baseline: 320, step: 12, range: 0...2000),

@@ -13,18 +13,17 @@ struct LocalClock {
 
     init(_ time: EventTime, utcOffsetMinutes: Int) {
         isPeakTariff = EVNTariff.period(at: time, utcOffsetMinutes: utcOffsetMinutes) == .peak
-        let local = time.milliseconds + Int64(utcOffsetMinutes) * 60_000
-        let dayMillis = ((local % 86_400_000) + 86_400_000) % 86_400_000
+        let calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
+        let dayMillis = time.milliseconds - calendar.floor(time, step: LocalCalendar.dayMilliseconds)
         hour = Double(dayMillis) / 3_600_000
-        let days = Int((local - dayMillis) / 86_400_000)
-        weekday = ((days % 7) + 7 + 3) % 7  // 1970-01-01 was a Thursday
-        month = RFC3339.civilFromDays(days).1
+        weekday = calendar.weekday(time)
+        month = RFC3339.civilFromDays(Int(calendar.day(time))).1
     }
 
 }
 
 /// What a kind's value would be with no noise at a given local time: the realistic shapes of
-/// ../shared/reference/limits.md. `level` scales a sensor around its kind's typical value.
+/// the park day: `level` scales a sensor around its kind's typical value.
 enum Signals {
     /// Clear-sky PV output as a share of peak near 11° N: zero at night, highest near noon,
     /// the dry season (Dec–Apr) brighter than the rainy season.

@@ -112,19 +112,22 @@ struct Replay: ParsableCommand {
         // A replay writes to its own folder: `parkd replay FEED -c /etc/parkd/parkd.yaml` must
         // never truncate the live daemon's summaries or alerts.
         let live = Set(
-            [configuration.summaries.path, configuration.alerts.path, configuration.alerts.log].compactMap { $0 }.map {
-                URL(fileURLWithPath: $0).standardizedFileURL.path
-            })
+            [
+                configuration.summaries.path, configuration.summaries.seriesPath, configuration.alerts.path,
+                configuration.alerts.log,
+            ].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         let folder = out ?? (feed.hasSuffix(".jsonl") ? String(feed.dropLast(6)) : feed) + ".replay"
         configuration.summaries.path = summaries ?? folder + "/summaries.jsonl"
+        configuration.summaries.seriesPath = configuration.summaries.seriesPath.map { _ in folder + "/series.jsonl" }
         let alertPath = alerts ?? folder + "/alerts.jsonl"
         configuration.alerts.path = alertPath
         configuration.alerts.log = configuration.alerts.log.map { _ in
             alerts.map { $0 + ".log" } ?? folder + "/alerts.log"
         }
-        for path in [configuration.summaries.path, configuration.alerts.path, configuration.alerts.log].compactMap({
-            $0
-        })
+        for path in [
+            configuration.summaries.path, configuration.summaries.seriesPath, configuration.alerts.path,
+            configuration.alerts.log,
+        ].compactMap({ $0 })
         where !overwriteLive && live.contains(URL(fileURLWithPath: path).standardizedFileURL.path) {
             FileHandle.standardError.write(
                 Data(

@@ -41,11 +41,9 @@ struct CrashRecoveryTests {
         Thread.sleep(forTimeInterval: 1.5)
         #expect(second.terminate() == 0)
         // The 1 h window after the restart holds the 30 readings from before the crash and the new one.
-        let lines = try second.summaries()
-        let counts = lines.compactMap { line -> Int? in
-            guard let series = (line["series"] as? [[String: Any]])?.first,
-                let windows = series["windows"] as? [String: [String: Any]]
-            else { return nil }
+        let lines = try second.seriesLines()
+        let counts = lines.compactMap { series -> Int? in
+            guard let windows = series["windows"] as? [String: [String: Any]] else { return nil }
             return windows["1h"]?["count"] as? Int
         }
         #expect(counts.contains(31), "\(counts)")

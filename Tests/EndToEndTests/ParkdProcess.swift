@@ -37,6 +37,14 @@ final class ParkdProcess {
     }
 
     /// Every summary line written so far.
+    /// The per-series detail lines (`summaries.series_path`).
+    func seriesLines() throws -> [[String: Any]] {
+        let text = try String(contentsOf: directory.appendingPathComponent("series.jsonl"), encoding: .utf8)
+        return text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
     func summaries() throws -> [[String: Any]] {
         let text = (try? String(contentsOfFile: summariesPath, encoding: .utf8)) ?? ""
         return try text.split(separator: "\n").map {
@@ -67,6 +75,7 @@ final class ParkdProcess {
         http: off
         summaries:
           path: \(summaries)
+          series_path: series.jsonl
           interval: 1s
         """
     }

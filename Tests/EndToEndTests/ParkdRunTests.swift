@@ -45,8 +45,11 @@ struct ParkdRunTests {
         #expect(try parkd.total("readings") == 150)
         #expect(try parkd.totalRejected("malformed") == 5)
         #expect(try parkd.totalRejected("unknown_topic") == 2)
-        let perSensor = try parkd.summaries().flatMap { ($0["series"] as? [[String: Any]]) ?? [] }
+        // Summary lines carry parks; the per-series detail file carries each sensor.
+        let perSensor = try parkd.seriesLines()
             .reduce(into: [String: Int]()) { $0[$1["sensor"] as! String, default: 0] += $1["readings"] as! Int }
+        let reporting = try parkd.summaries().reduce(0) { max($0, $1["series_reporting"] as? Int ?? 0) }
+        #expect(reporting == 3)
         #expect(perSensor == ["aq-1": 50, "aq-2": 50, "aq-3": 50])
         let log = parkd.log
         #expect(log.contains("reason=malformed topic=parks/bau-bang/zone-a/emissions/pm25/aq-1"))

@@ -81,11 +81,13 @@ struct HostileInputTests {
         #expect(p.seriesState(id)?.watermark == EventTime(milliseconds: Self.now.milliseconds + 16 * 60_000))
         // Once the series exists, a refusal is counted for it too; the summary line says both.
         send(p, topic, #"{"value": 20, "ts": "2100-01-01T00:00:00Z"}"#)
-        let line = SummaryFormat.line(p.takeInterval(), from: Self.now, to: Self.now, utcOffsetMinutes: 420)
+        let snapshot = p.takeInterval(from: Self.now, to: Self.now, details: true)
+        let line = SummaryFormat.line(snapshot, from: Self.now, to: Self.now, utcOffsetMinutes: 420)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect((object["quality"] as? [String: Int])?["future_time"] == 2)
-        let series = try #require((object["series"] as? [[String: Any]])?.first)
-        #expect((series["quality"] as? [String: Int])?["future_time"] == 1)
+        let park = try #require((object["parks"] as? [[String: Any]])?.first)
+        #expect((park["data_quality"] as? [String: Any])?["future_time"] as? Int == 1)
+        #expect(snapshot.series.first?.interval.readings == 17)  // 16 accepted, then the refused one
     }
 
     @Test("1900 is too_old whether it comes as RFC 3339 or as epoch seconds; no series opens for it")

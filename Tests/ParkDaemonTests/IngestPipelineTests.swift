@@ -40,7 +40,7 @@ struct IngestPipelineTests {
         ingest(p, "parks/a/z1/water/active_power/m1", #"{"value": 1}"#)
         ingest(
             p, "parks/a/z1/energy/active_power/m1", #"{"value": 1, "pad": "\#(String(repeating: "x", count: 2000))"}"#)
-        let snapshot = p.takeInterval()
+        let snapshot = p.takeInterval(details: true)
         #expect(snapshot.counters.messages == 21)
         #expect(snapshot.counters.readings == 15)
         #expect(snapshot.counters.accepted == 15)
@@ -69,7 +69,7 @@ struct IngestPipelineTests {
         ingest(p, topic, #"{"value": 0.05, "unit": "mg/m3", "ts": 1795400180, "seq": 4}"#)  // 50 µg/m³
         ingest(p, topic, #"{"value": 3, "unit": "ppb", "ts": 1795400240, "seq": 5}"#)  // no known conversion
         ingest(p, topic, #"{"value": 1, "ts": 1795399000, "seq": 6}"#)  // 20 minutes late
-        let snapshot = p.takeInterval()
+        let snapshot = p.takeInterval(details: true)
         var outcomes = SeriesState.Counts()
         (outcomes.accepted, outcomes.duplicate, outcomes.calibrating, outcomes.invalid, outcomes.late) = (2, 1, 1, 1, 1)
         #expect(snapshot.counters.outcomes == outcomes)
@@ -87,7 +87,7 @@ struct IngestPipelineTests {
         let p = pipeline(routes: [route, Self.defaultRoute])
         ingest(
             p, "influx/a/z/st1", "air,site=a pm2_5=41.5,no2=20i 1795400100000000000\nair pm2_5=42 1795400160000000000")
-        let snapshot = p.takeInterval()
+        let snapshot = p.takeInterval(details: true)
         #expect(snapshot.counters.accepted == 3)
         #expect(Set(snapshot.series.map(\.id.kind)) == ["pm25", "no2"])
         #expect(snapshot.series.first { $0.id.kind == "pm25" }?.interval.readings == 2)
@@ -101,7 +101,7 @@ struct IngestPipelineTests {
         ingest(p, "parks/a/z/energy/energy/" + String(repeating: "x", count: 100), #"{"value": 1}"#)
         ingest(p, Array(repeating: "a", count: 12).joined(separator: "/"), #"{"value": 1}"#)
         ingest(p, "parks/a/z/energy/energy/m1", #"{"value": 1}"#)
-        let snapshot = p.takeInterval()
+        let snapshot = p.takeInterval(details: true)
         #expect(snapshot.counters.rejected == [.topicTooLong: 2])
         #expect(snapshot.counters.accepted == 1)
     }
@@ -125,7 +125,7 @@ struct IngestPipelineTests {
         let p = pipeline(maxSeries: 3)
         for s in 0..<10 { ingest(p, "parks/a/z/energy/active_power/m\(s)", #"{"value": 1, "ts": 1795400000}"#) }
         for s in 0..<10 { ingest(p, "parks/a/z/energy/active_power/m\(s)", #"{"value": 2, "ts": 1795400001}"#) }
-        let snapshot = p.takeInterval()
+        let snapshot = p.takeInterval(details: true)
         #expect(p.seriesCount == 3)
         #expect(snapshot.counters.accepted == 6)
         #expect(snapshot.counters.rejected[.seriesLimit] == 14)
@@ -150,7 +150,7 @@ struct IngestPipelineTests {
                     expected[sensor, default: 0] += 1
                 }
             }
-            let snapshot = p.takeInterval()
+            let snapshot = p.takeInterval(details: true)
             #expect(snapshot.counters.messages == count)
             #expect(snapshot.counters.rejectedTotal == bad)
             #expect(snapshot.counters.accepted == count - bad)
@@ -168,8 +168,9 @@ struct IngestPipelineTests {
         ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 100, "ts": "2026-11-23T10:00:00Z"}"#, at: arrival)
         ingest(p, "parks/a/z1/energy/energy/m1", #"{"value": 112.5, "ts": "2026-11-23T10:00:30Z"}"#, at: arrival)
         ingest(p, "parks/a/z1/energy/energy/m1", "nope", at: arrival)
+        let snapshot = p.takeInterval(details: true)
         let line = SummaryFormat.line(
-            p.takeInterval(), from: EventTime(milliseconds: 1_795_398_000_000),
+            snapshot, from: EventTime(milliseconds: 1_795_398_000_000),
             to: EventTime(milliseconds: 1_795_398_060_000), utcOffsetMinutes: 420)
         #expect(!line.contains("\n"))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -178,7 +179,14 @@ struct IngestPipelineTests {
         #expect(object["messages"] as? Int == 3)
         #expect(object["readings"] as? Int == 2)
         #expect((object["rejected"] as? [String: Int])?["malformed"] == 1)
-        let series = try #require((object["series"] as? [[String: Any]])?.first)
+        #expect(object["series"] == nil)  // per-series detail is a file of its own
+        #expect(object["series_reporting"] as? Int == 1)
+        let detail = SummaryFormat.seriesLines(
+            snapshot, from: EventTime(milliseconds: 1_795_398_000_000), to: EventTime(milliseconds: 1_795_398_060_000),
+            utcOffsetMinutes: 420)
+        #expect(detail.count == 1)
+        let series = try #require(try JSONSerialization.jsonObject(with: Data(detail[0].utf8)) as? [String: Any])
+        #expect(series["type"] as? String == "series")
         #expect(series["sensor"] as? String == "m1")
         #expect(series["last"] as? Double == 112.5)
         #expect(series["last_at"] as? String == "2026-11-23T17:00:30.000+07:00")

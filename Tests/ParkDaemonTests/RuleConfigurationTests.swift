@@ -108,7 +108,7 @@ struct RuleConfigurationTests {
         }
         let c = try DaemonConfiguration.load(path: Self.deploy.appendingPathComponent("config/simulator.yaml").path)
         func rule(_ id: String) -> Rule? { c.rules.first { $0.id == id } }
-        // Figures fixed by the regulations (../shared/reference/limits.md).
+        // Figures fixed by the regulations (QCVN 05:2023, QCVN 26:2010, QCVN 40:2011).
         #expect(
             rule("qcvn05-pm25-24h")?.condition
                 == .threshold(source: .window("24h", .mean), above: true, limit: 45, clear: nil))

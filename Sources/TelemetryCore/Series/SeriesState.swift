@@ -14,7 +14,11 @@ public struct SeriesState: Sendable {
         /// Readings older than the newest seen minus this are late: counted and dropped.
         public var allowedLatenessMilliseconds: Int64 = 5 * 60_000
         public var rawCapacity = 16
+        /// Bit i set: window i keeps quantile sketches (something reads its p50/p95/p99).
+        public var quantileWindows: UInt64 = .max
         public init() {}
+
+        func keepsQuantiles(_ window: Int) -> Bool { window >= 64 || quantileWindows & (1 << UInt64(window)) != 0 }
     }
 
     /// What became of one reading.
@@ -107,8 +111,12 @@ public struct SeriesState: Sendable {
     public init(windows specs: [WindowSpec], settings: Settings = Settings()) {
         self.settings = settings
         raw = RawRing(capacity: settings.rawCapacity)
-        windows = specs.map(BucketRing.init)
+        windows = specs.enumerated().map { BucketRing(spec: $1, quantiles: settings.keepsQuantiles($0)) }
+        sketching = windows.contains { $0.keepsQuantiles }
     }
+
+    /// Some window keeps sketches: the value's bin is computed once for all of them.
+    private let sketching: Bool
 
     @discardableResult
     public mutating func add(_ reading: Reading) -> Outcome {
@@ -146,7 +154,7 @@ public struct SeriesState: Sendable {
             }
             lastCounterTime = reading.time
         }
-        let key = QuantileSketch.key(reading.value)
+        let key = sketching ? QuantileSketch.key(reading.value) : 0
         for index in windows.indices {
             windows[index].add(reading.value, key: key, at: reading.time)
         }

@@ -31,9 +31,13 @@ public final class Replay {
         defer { alerts.close() }
         let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
         let s = configuration.summaries
+        let seriesFile = try s.seriesPath.map { path throws(DaemonError) in
+            try LineFile(path: path, truncate: true, rotation: s.rotation)
+        }
+        defer { seriesFile?.close() }
         let scheduler = SummaryScheduler(
-            pipeline: pipeline, file: summaries, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes,
-            logger: logger)
+            pipeline: pipeline, file: summaries, seriesFile: seriesFile, intervals: s.intervals,
+            utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
         var report = Report()
         let started = ContinuousClock.now
         var last: EventTime?

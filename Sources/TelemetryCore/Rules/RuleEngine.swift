@@ -22,8 +22,14 @@ public struct AlertTransition: Sendable, Equatable {
 
 /// Evaluates rules against each series as readings arrive, and against the clock for the
 /// rules that watch silence. Pure: time is handed in.
+///
+/// Rules are compiled once: each series resolves the rules that match it, and the windows
+/// they read, when it is first seen. A reading then evaluates only those rules, from plain
+/// values (no `Rule` is copied), and each window a rule reads is computed once per reading
+/// through a `WindowCache`, so a 24 h mean costs one bucket merge, not twenty-four.
 public struct RuleEngine: Sendable {
     public let rules: [Rule]
+    private let compiled: [CompiledRule]
 
     /// Everything the engine keeps for one series, found with one lookup per reading.
     private struct Entry: Sendable {
@@ -34,29 +40,66 @@ public struct RuleEngine: Sendable {
         var lastSeen: EventTime?
         var calibratingSince: EventTime?
         let watchesSilence: Bool
+        /// Parallel to `rules`: the index in `reads` of the window the rule reads, or -1.
+        var readSlot: [Int] = []
+        /// The windows (indexes into the series' windows) the rules read, each with its cache.
+        var reads: [Int] = []
+        var caches: [WindowCache] = []
+        var resolved = false
     }
     private var entries: [Entry] = []
     private var index: [SeriesID: Int] = [:]
+    /// Per reading: each read window's figures, computed on first use (reused storage).
+    private var computed: [(stats: WindowStats, validity: WindowValidity?)?] = []
+    /// Changes when handles from `entry(for:)` are no longer valid (after `forget`).
+    public private(set) var generation = 0
     /// The silence clock of sensors never seen starts here (kept across restarts and reloads).
     public let startedAt: EventTime
 
     /// `expected` lists sensors that should report: they go stale even if they never have.
     public init(rules: [Rule], expected: [SeriesID] = [], startedAt: EventTime) {
         self.rules = rules
+        compiled = rules.map(CompiledRule.init)
         self.startedAt = startedAt
         for id in expected { _ = entry(for: id) }
     }
 
-    private mutating func entry(for id: SeriesID) -> Int {
+    /// The engine's handle on a series (created, with its matching rules resolved, on first
+    /// use): callers that keep it skip the lookup by `SeriesID` on every reading. Handles stay
+    /// valid until `forget`.
+    public mutating func entry(for id: SeriesID) -> Int {
         if let known = index[id] { return known }
         let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
-        let silence = matching.contains { if case .stale = rules[$0].condition { true } else { false } }
+        let silence = matching.contains { compiled[$0].check.isStale }
         entries.append(
             Entry(
                 id: id, rules: matching, trackers: Array(repeating: nil, count: matching.count), watchesSilence: silence
             ))
         index[id] = entries.count - 1
         return entries.count - 1
+    }
+
+    /// The windows the rules of an entry read, resolved by name against the series' windows.
+    private mutating func resolve(_ e: Int, _ state: SeriesState) {
+        var reads: [Int] = []
+        var readSlot: [Int] = []
+        for r in entries[e].rules {
+            guard let name = rules[r].windowName, let w = state.windows.firstIndex(where: { $0.spec.name == name })
+            else {
+                readSlot.append(-1)
+                continue
+            }
+            if let known = reads.firstIndex(of: w) {
+                readSlot.append(known)
+            } else {
+                reads.append(w)
+                readSlot.append(reads.count - 1)
+            }
+        }
+        entries[e].reads = reads
+        entries[e].readSlot = readSlot
+        entries[e].caches = Array(repeating: WindowCache(), count: reads.count)
+        entries[e].resolved = true
     }
 
     /// Evaluates the rules of `id` after one reading (with what became of it). `seen` is when
@@ -66,7 +109,14 @@ public struct RuleEngine: Sendable {
         _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
-        let e = entry(for: id)
+        observe(entry: entry(for: id), reading: reading, outcome: outcome, state: state, at: time, seen: seen)
+    }
+
+    /// As `observe(_:...)`, for a series' handle from `entry(for:)`.
+    public mutating func observe(
+        entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime,
+        seen: EventTime? = nil
+    ) -> [AlertTransition] {
         if let seen { entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen) }
         if reading.status == .calibrating {
             if entries[e].calibratingSince == nil { entries[e].calibratingSince = reading.time }
@@ -74,10 +124,16 @@ public struct RuleEngine: Sendable {
             entries[e].calibratingSince = nil
         }
         guard !entries[e].rules.isEmpty else { return [] }
+        if !entries[e].resolved { resolve(e, state) }
+        if computed.count < entries[e].reads.count {
+            computed = Array(repeating: nil, count: entries[e].reads.count)
+        } else {
+            for k in computed.indices { computed[k] = nil }
+        }
         var out: [AlertTransition] = []
         for slot in entries[e].rules.indices {
-            let rule = rules[entries[e].rules[slot]]
-            guard let (evaluated, value, limit) = evaluate(rule, entries[e], reading, outcome, state, time) else {
+            let rule = compiled[entries[e].rules[slot]]
+            guard let (evaluated, value, limit) = evaluate(rule, e, slot, reading, outcome, state, time) else {
                 continue
             }
             let signal = rule.isActive(at: time) ? evaluated : .clear(value ?? 0)
@@ -94,7 +150,7 @@ public struct RuleEngine: Sendable {
             let silentMilliseconds = time.milliseconds - seen.milliseconds
             let silent = Double(silentMilliseconds) / 1000
             for slot in entries[e].rules.indices {
-                guard case .stale(let after) = rules[entries[e].rules[slot]].condition else { continue }
+                guard case .stale(let after) = compiled[entries[e].rules[slot]].check else { continue }
                 let signal: ConditionSignal = silentMilliseconds >= after ? .breach(silent) : .clear(silent)
                 if let t = apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time) {
                     out.append(t)
@@ -104,28 +160,36 @@ public struct RuleEngine: Sendable {
         return out
     }
 
-    private func evaluate(
-        _ rule: Rule, _ entry: Entry, _ reading: Reading, _ outcome: SeriesState.Outcome, _ state: SeriesState,
-        _ time: EventTime
-    ) -> (ConditionSignal, Double?, Double?)? {
-        func windowStats(_ name: String) -> WindowStats? {
-            guard let ring = state.windows.first(where: { $0.spec.name == name }), let now = state.watermark else {
-                return nil
-            }
-            if rule.requireValid, let validity = rule.validity.assess(ring, at: now), !validity.valid { return nil }
-            return ring.stats(at: now, quantiles: rule.needsQuantiles)
+    /// The figures of the window rule `slot` of entry `e` reads, as of the series' newest
+    /// time; nil without one, or when the rule requires a valid window and it is not.
+    private mutating func windowStats(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: SeriesState)
+        -> WindowStats?
+    {
+        let read = entries[e].readSlot[slot]
+        guard read >= 0, let now = state.watermark else { return nil }
+        if computed[read] == nil {
+            let ring = state.windows[entries[e].reads[read]]
+            computed[read] = entries[e].caches[read].read(
+                ring, at: now, quantiles: ring.keepsQuantiles, validity: rule.validity)
         }
-        switch rule.condition {
-        case .threshold(let source, let above, let limit, let clear):
-            let value: Double?
-            switch source {
-            case .reading: value = outcome == .accepted ? reading.value : nil
-            case .window(let name, let statistic): value = windowStats(name).flatMap(statistic.value(of:))
-            }
-            guard let value else { return nil }
-            return (Self.compare(value, above: above, limit: limit, clear: clear ?? limit), value, limit)
-        case .rateOfChange(let name, let limit):
-            guard let rate = windowStats(name)?.rateOfChange else { return nil }
+        guard let (stats, validity) = computed[read] else { return nil }
+        if rule.requireValid, let validity, !validity.valid { return nil }
+        return stats
+    }
+
+    private mutating func evaluate(
+        _ rule: CompiledRule, _ e: Int, _ slot: Int, _ reading: Reading, _ outcome: SeriesState.Outcome,
+        _ state: SeriesState, _ time: EventTime
+    ) -> (ConditionSignal, Double?, Double?)? {
+        switch rule.check {
+        case .reading(let above, let limit, let clear):
+            guard outcome == .accepted else { return nil }
+            return (Self.compare(reading.value, above: above, limit: limit, clear: clear), reading.value, limit)
+        case .window(let statistic, let above, let limit, let clear):
+            guard let value = windowStats(rule, e, slot, state).flatMap(statistic.value(of:)) else { return nil }
+            return (Self.compare(value, above: above, limit: limit, clear: clear), value, limit)
+        case .rateOfChange(let limit):
+            guard let rate = windowStats(rule, e, slot, state)?.rateOfChange else { return nil }
             return (abs(rate) > limit ? .breach(rate) : .clear(rate), rate, limit)
         case .outOfRange:
             switch outcome {
@@ -135,20 +199,20 @@ public struct RuleEngine: Sendable {
             }
         case .stale(let after):
             return (.clear(0), 0, Double(after) / 1000)
-        case .flatline(let name, let spread, let minCount):
-            guard let stats = windowStats(name), stats.count >= minCount else { return nil }
+        case .flatline(let spread, let minCount):
+            guard let stats = windowStats(rule, e, slot, state), stats.count >= minCount else { return nil }
             let span = stats.max - stats.min
             return (span <= spread ? .breach(span) : .clear(span), span, spread)
-        case .completeness(let name, let expected, let minShare):
-            guard let stats = windowStats(name) else { return nil }
+        case .completeness(let expected, let minShare):
+            guard let stats = windowStats(rule, e, slot, state) else { return nil }
             let share = Double(stats.count) / Double(max(1, expected))
             return (share < minShare ? .breach(share) : .clear(share), share, minShare)
-        case .counterReset(let name):
-            guard let stats = windowStats(name) else { return nil }
+        case .counterReset:
+            guard let stats = windowStats(rule, e, slot, state) else { return nil }
             let resets = Double(stats.resets)
             return (stats.resets > 0 ? .breach(resets) : .clear(resets), resets, 0)
         case .calibrating(let after):
-            guard let since = entry.calibratingSince else {
+            guard let since = entries[e].calibratingSince else {
                 return outcome == .accepted ? (.clear(0), 0, Double(after) / 1000) : nil
             }
             let seconds = Double(time.milliseconds - since.milliseconds) / 1000
@@ -168,13 +232,15 @@ public struct RuleEngine: Sendable {
     private mutating func apply(
         _ e: Int, _ slot: Int, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime
     ) -> AlertTransition? {
-        let rule = rules[entries[e].rules[slot]]
-        let id = entries[e].id
+        let timing = compiled[entries[e].rules[slot]]
         var tracker = entries[e].trackers[slot] ?? AlertTracker()
-        let step = tracker.step(signal, at: time, rule: rule)
+        let step = tracker.step(
+            signal, at: time, forMilliseconds: timing.forMilliseconds, renotifyMilliseconds: timing.renotifyMilliseconds)
         // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
         entries[e].trackers[slot] = tracker.isQuiet ? nil : tracker
         guard let step else { return nil }
+        let rule = rules[entries[e].rules[slot]]
+        let id = entries[e].id
         let (state, repeated, since): (AlertTransition.State, Bool, EventTime)
         switch step {
         case .fired(let s): (state, repeated, since) = (.firing, false, s)
@@ -283,6 +349,7 @@ public struct RuleEngine: Sendable {
         guard !ids.isEmpty else { return }
         entries.removeAll { ids.contains($0.id) }
         index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.id, $0) })
+        generation &+= 1
     }
 
     /// Whether any rule of `id` is pending or firing (or recently was, for flapping).

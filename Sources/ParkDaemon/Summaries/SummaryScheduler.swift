@@ -15,15 +15,21 @@ final class SummaryScheduler {
 
     private let pipeline: IngestPipeline
     private var file: LineFile
+    /// Per-series detail for the shortest schedule (`summaries.series_path`), when asked for.
+    private var seriesFile: LineFile?
     private let utcOffsetMinutes: Int
     private let logger: Logger
     private var schedules: [Schedule]
     /// Also handed each line (MQTT publish and standard output in `run`).
     var onLine: ((String) -> Void)?
 
-    init(pipeline: IngestPipeline, file: LineFile, intervals: [Double], utcOffsetMinutes: Int, logger: Logger) {
+    init(
+        pipeline: IngestPipeline, file: LineFile, seriesFile: LineFile? = nil, intervals: [Double],
+        utcOffsetMinutes: Int, logger: Logger
+    ) {
         self.pipeline = pipeline
         self.file = file
+        self.seriesFile = seriesFile
         self.utcOffsetMinutes = utcOffsetMinutes
         self.logger = logger
         schedules = intervals.map { Schedule(seconds: $0, period: TimeText.format($0)) }
@@ -86,15 +92,26 @@ final class SummaryScheduler {
         file = newFile
     }
 
-    func closeFile() { file.close() }
+    /// Writes per-series detail to another file (or none) from now on.
+    func replaceSeriesFile(with newFile: LineFile?) {
+        seriesFile?.sync()
+        seriesFile?.close()
+        seriesFile = newFile
+    }
+
+    func closeFile() {
+        file.close()
+        seriesFile?.close()
+    }
 
     /// Writes the lines the file refused before; the file's error, or nil when all is written.
     func retryFile() -> String? {
         do {
             try file.retry()
+            try seriesFile?.retry()
             return nil
         } catch {
-            return "\(error); \(file.backlog.pending) summary lines kept for retry"
+            return "\(error); \(file.backlog.pending + (seriesFile?.backlog.pending ?? 0)) summary lines kept for retry"
         }
     }
 
@@ -106,16 +123,27 @@ final class SummaryScheduler {
             schedules[k].start = nil
         }
         file.sync()
+        seriesFile?.sync()
     }
 
     private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil) {
-        let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to)
+        let details = k == 0 && seriesFile != nil
+        let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to, details: details)
         let line = SummaryFormat.line(
             snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes, gap: gap)
         do {
             try file.append(line)
         } catch {
             logger.error("\(error)")
+        }
+        if details, let seriesFile {
+            let lines = SummaryFormat.seriesLines(
+                snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
+            do {
+                for line in lines { try seriesFile.append(line) }
+            } catch {
+                logger.error("\(error)")
+            }
         }
         onLine?(line)
     }

@@ -15,10 +15,7 @@ public enum WallClock {
     /// The next multiple of `interval` in the park's local time, strictly after `time`.
     public static func nextBoundary(after time: EventTime, intervalSeconds: Double, utcOffsetMinutes: Int) -> EventTime
     {
-        let step = Int64(intervalSeconds * 1000)
-        let offset = Int64(utcOffsetMinutes) * 60_000
-        let local = time.milliseconds + offset
-        let floor = local >= 0 ? local / step * step : ((local - step + 1) / step) * step
-        return EventTime(milliseconds: floor + step - offset)
+        LocalCalendar(utcOffsetMinutes: utcOffsetMinutes).nextBoundary(
+            after: time, step: Int64(intervalSeconds * 1000))
     }
 }

@@ -1,6 +1,6 @@
-/// Whether averages are valid as monitoring practice requires (../shared/reference/limits.md):
-/// an hour with a valid reading in at least 3 of its 4 quarter hours, a day with at least
-/// 18 valid hours. Both thresholds are configuration.
+/// Whether averages are valid as monitoring practice requires: an hour with a valid reading
+/// in at least 3 of its 4 quarter hours, a day with at least 18 valid hours (75 % data
+/// capture). Both thresholds are configuration.
 public struct ValidityRule: Sendable, Equatable {
     public var minQuarterHours = 3
     public var minHours = 18
@@ -27,15 +27,22 @@ public struct ValidityRule: Sendable, Equatable {
     /// What can be said of a window's validity as of `time`: quarter hours with a valid reading
     /// (a window of 15-minute buckets) or valid hours (a window of hourly buckets); nil otherwise.
     public func assess(_ ring: BucketRing, at time: EventTime) -> WindowValidity? {
-        switch ring.spec.bucketMilliseconds {
+        let buckets = ring.buckets(endingAt: time)
+        return assess(
+            bucketMilliseconds: ring.spec.bucketMilliseconds, bucketCount: ring.spec.bucketCount,
+            nonEmpty: buckets.filter { !$0.stats.isEmpty }.count,
+            validHours: buckets.filter { hourIsValid($0.stats) }.count)
+    }
+
+    /// The same from counts: buckets with a valid reading, and buckets that are valid hours.
+    func assess(bucketMilliseconds: Int64, bucketCount: Int, nonEmpty: Int, validHours: Int) -> WindowValidity? {
+        switch bucketMilliseconds {
         case 900_000:
-            let quarters = ring.buckets(endingAt: time).filter { !$0.stats.isEmpty }.count
-            return WindowValidity(unit: .quarterHours, covered: quarters, valid: quarters >= minQuarterHours)
+            return WindowValidity(unit: .quarterHours, covered: nonEmpty, valid: nonEmpty >= minQuarterHours)
         case 3_600_000:
             // minHours is per day: an 8 h window needs the same share (6 of 8 by default).
-            let hours = validHours(ring, at: time)
-            let needed = (ring.spec.bucketCount * minHours + 23) / 24
-            return WindowValidity(unit: .hours, covered: hours, valid: hours >= needed)
+            let needed = (bucketCount * minHours + 23) / 24
+            return WindowValidity(unit: .hours, covered: validHours, valid: validHours >= needed)
         default:
             return nil
         }

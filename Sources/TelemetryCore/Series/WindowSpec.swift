@@ -16,6 +16,8 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
             throw WindowSpecError("window \(name): length must be a whole number of buckets")
         }
         guard length / bucket <= 1440 else { throw WindowSpecError("window \(name): at most 1440 buckets") }
+        // Buckets keep times as 32-bit milliseconds after their start.
+        guard bucket <= Int64(Int32.max) else { throw WindowSpecError("window \(name): buckets of at most 24 days") }
         self.name = name
         lengthMilliseconds = length
         bucketMilliseconds = bucket
@@ -26,10 +28,8 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
 
     /// Start of the bucket that holds `time`.
     public func bucketStart(_ time: EventTime) -> Int64 {
-        let shifted = time.milliseconds + alignOffsetMilliseconds
-        let floor =
-            shifted >= 0 ? shifted / bucketMilliseconds : (shifted - bucketMilliseconds + 1) / bucketMilliseconds
-        return floor * bucketMilliseconds - alignOffsetMilliseconds
+        LocalCalendar.floorDivide(time.milliseconds + alignOffsetMilliseconds, bucketMilliseconds)
+            * bucketMilliseconds - alignOffsetMilliseconds
     }
 
     public var description: String { name }

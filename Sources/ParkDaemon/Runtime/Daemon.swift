@@ -103,8 +103,10 @@ public final class Daemon: @unchecked Sendable {
         SystemdNotify.send("READY=1\nSTATUS=ingesting")
 
         let scheduler = SummaryScheduler(
-            pipeline: pipeline, file: summaries, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes,
-            logger: logger)
+            pipeline: pipeline, file: summaries,
+            seriesFile: try s.seriesPath.map { path throws(DaemonError) in
+                try LineFile(path: path, rotation: s.rotation)
+            }, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
         let echo = self.echo
         let observability = self.observability
         let tail = Tail(kind: .summaries, path: s.path, filter: .init(), json: false, colour: false)
@@ -220,6 +222,21 @@ public final class Daemon: @unchecked Sendable {
             } catch {
                 logger.error("reload: cannot open the new summaries file (\(error)); keeping the old one")
             }
+        }
+        if fresh.summaries.seriesPath != old.summaries.seriesPath {
+            do {
+                try summaryScheduler?.replaceSeriesFile(
+                    with: fresh.summaries.seriesPath.map { path throws(DaemonError) in
+                        try LineFile(path: path, rotation: fresh.summaries.rotation)
+                    })
+            } catch {
+                logger.error("reload: cannot open the new per-series file (\(error)); keeping the old one")
+            }
+        }
+        if fresh.quantileMask != old.quantileMask {
+            logger.warning(
+                "reload: which windows keep quantile sketches changed (a rule or window reads p50/p95/p99); this applies after a restart"
+            )
         }
         // Everything else the file says is compared section by section: what changed but cannot
         // change while running is named, never silently ignored.

@@ -28,6 +28,20 @@ public struct WindowStats: Sendable, Equatable {
 
     public init() {}
 
+    init(
+        count: Int, sum: Double, mean: Double, m2: Double, min: Double, max: Double, firstTime: EventTime,
+        firstValue: Double, lastTime: EventTime, lastValue: Double, increase: Double, resets: Int, calibrating: Int,
+        errors: Int, invalid: Int, quarters: UInt8, sketch: QuantileSketch
+    ) {
+        (self.count, self.sum, self.mean, self.m2, self.min, self.max) = (count, sum, mean, m2, min, max)
+        (self.firstTime, self.firstValue, self.lastTime, self.lastValue) = (firstTime, firstValue, lastTime, lastValue)
+        (self.increase, self.resets, self.calibrating, self.errors, self.invalid) = (
+            increase, resets, calibrating, errors, invalid
+        )
+        self.quarters = quarters
+        self.sketch = sketch
+    }
+
     /// p50, p95, p99 and the like, within `QuantileSketch.relativeAccuracy`, clamped to min...max.
     public func quantile(_ q: Double) -> Double? {
         sketch.quantile(q).map { Swift.min(Swift.max($0, min), max) }

@@ -26,31 +26,43 @@ public enum SummaryFormat {
         line.addRaw("quality", quality(snapshot.counters.outcomes))
         line.addRaw("parks", "[" + snapshot.parks.map(\.json).joined(separator: ",") + "]")
         line.add("series_total", snapshot.seriesTotal)
-        line.add("series_reporting", snapshot.series.count)
-        let sorted = snapshot.series.sorted { $0.id.description < $1.id.description }
-        var items: [String] = []
-        items.reserveCapacity(sorted.count)
-        for report in sorted {
-            let id = report.id
+        line.add("series_reporting", snapshot.seriesReporting)
+        return line.finished()
+    }
+
+    /// Per-series detail for one interval: one line per reporting series, with its interval
+    /// figures, its outcomes since it opened and its windows (`summaries.series_path`).
+    public static func seriesLines(
+        _ snapshot: IngestPipeline.Snapshot, period: String? = nil, from: EventTime, to: EventTime,
+        utcOffsetMinutes: Int
+    ) -> [String] {
+        let fromText = RFC3339.format(from, offsetMinutes: utcOffsetMinutes)
+        let toText = RFC3339.format(to, offsetMinutes: utcOffsetMinutes)
+        return snapshot.series.sorted { $0.id.description < $1.id.description }.map { report in
             var item = JSONLine()
-            item.add(series: id)
+            item.add("type", "series")
+            if let period { item.add("period", period) }
+            item.add("from", fromText)
+            item.add("to", toText)
+            item.add(series: report.id)
             item.add("readings", report.interval.readings)
-            item.add("accepted", report.interval.outcomes.accepted)
-            if report.interval.outcomes.total > report.interval.outcomes.accepted {
-                item.addRaw("quality", quality(report.interval.outcomes))
-            }
+            item.add("accepted", report.interval.accepted)
             if report.interval.last.isFinite {
                 item.add("last", report.interval.last)
                 item.add("last_at", RFC3339.format(report.interval.lastTime, offsetMinutes: utcOffsetMinutes))
             }
-            var windows = JSONLine()
-            for (name, stats, validity) in report.windows {
-                windows.addRaw(name, window(stats, shape: report.shape, validity: validity))
-            }
-            item.addRaw("windows", windows.finished())
-            items.append(item.finished())
+            if report.counts.total > report.counts.accepted { item.addRaw("quality_total", quality(report.counts)) }
+            item.addRaw("windows", windows(report.windows, shape: report.shape))
+            return item.finished()
         }
-        line.addRaw("series", "[" + items.joined(separator: ",") + "]")
+    }
+
+    /// A series' windows as one JSON object, by window name.
+    static func windows(
+        _ windows: [(name: String, stats: WindowStats, validity: WindowValidity?)], shape: MeasureShape
+    ) -> String {
+        var line = JSONLine()
+        for (name, stats, validity) in windows { line.addRaw(name, window(stats, shape: shape, validity: validity)) }
         return line.finished()
     }
 
@@ -70,9 +82,12 @@ public enum SummaryFormat {
             line.add("min", stats.min)
             line.add("max", stats.max)
             line.add("std", stats.standardDeviation ?? 0)
-            line.add("p50", stats.quantile(0.5) ?? .nan)
-            line.add("p95", stats.quantile(0.95) ?? .nan)
-            line.add("p99", stats.quantile(0.99) ?? .nan)
+            // Only windows that keep quantile sketches have them (`quantiles: true`).
+            if stats.sketch.count > 0 {
+                line.add("p50", stats.quantile(0.5) ?? .nan)
+                line.add("p95", stats.quantile(0.95) ?? .nan)
+                line.add("p99", stats.quantile(0.99) ?? .nan)
+            }
             if let rate = stats.rateOfChange { line.add("rate_per_s", rate) }
             if shape == .counter {
                 line.add("increase", stats.increase)

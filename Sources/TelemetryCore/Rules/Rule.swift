@@ -144,9 +144,8 @@ public struct Rule: Sendable, Equatable {
         if let validFrom, time < validFrom { return false }
         if let validUntil, time >= validUntil { return false }
         guard let (start, end) = activeMinutes else { return true }
-        let local = time.milliseconds + Int64(utcOffsetMinutes) * 60_000
-        let minute = Int(((local % 86_400_000) + 86_400_000) % 86_400_000 / 60_000)
-        return start <= end ? (minute >= start && minute < end) : (minute >= start || minute < end)
+        let minute = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes).minuteOfDay(time)
+        return LocalCalendar.within(minute, from: start, to: end)
     }
 
     public init(
@@ -164,7 +163,7 @@ public struct Rule: Sendable, Equatable {
         self.renotifyMilliseconds = renotifyMilliseconds
     }
 
-    var needsQuantiles: Bool {
+    public var needsQuantiles: Bool {
         if case .threshold(.window(_, let statistic), _, _, _) = condition {
             return statistic == .p50 || statistic == .p95 || statistic == .p99
         }

@@ -159,7 +159,9 @@ extension SeriesState {
             throw SnapshotError("snapshot has \(windowCount) windows, configuration \(specs.count)")
         }
         var rings: [BucketRing] = []
-        for spec in specs { rings.append(try BucketRing(decoding: &r, spec: spec)) }
+        for (index, spec) in specs.enumerated() {
+            rings.append(try BucketRing(decoding: &r, spec: spec, quantiles: settings.keepsQuantiles(index)))
+        }
         let hasWatermark = try r.bool()
         let watermark = try r.i64()
         var counts = Counts()
@@ -190,7 +192,7 @@ extension BucketRing {
         }
     }
 
-    init(decoding r: inout ByteReader, spec: WindowSpec) throws(SnapshotError) {
+    init(decoding r: inout ByteReader, spec: WindowSpec, quantiles: Bool) throws(SnapshotError) {
         let length = try r.i64()
         let bucket = try r.i64()
         let offset = try r.i64()
@@ -199,7 +201,7 @@ extension BucketRing {
         else {
             throw SnapshotError("window \(spec.name) changed since the snapshot")
         }
-        self.init(spec: spec)
+        self.init(spec: spec, quantiles: quantiles)
         for index in 0..<spec.bucketCount {
             let start = try r.i64()
             let stats = try WindowStats(decoding: &r)

@@ -69,20 +69,19 @@ public struct ParkSummary: Sendable, Equatable {
         var exceedanceMilliseconds: [String: Int64] = [:]
         var peakDemand: Double?
 
-        mutating func add(_ id: SeriesID, _ interval: IngestPipeline.SeriesInterval) {
-            known += 1
-            guard interval.readings > 0 else { return }
-            reporting += 1
-            readings += interval.readings
-            accepted += interval.outcomes.accepted
-            quality.add(interval.outcomes)
-            if interval.count > 0 {
-                sums[id.kind, default: (0, 0)].sum += interval.sum
-                sums[id.kind, default: (0, 0)].count += interval.count
+        /// One kind's figures over the interval, from `known` series of it.
+        mutating func add(kind: String, _ f: ParkAccounting.Figures, known series: Int) {
+            known += series
+            reporting += f.reporting
+            readings += f.readings
+            accepted += f.outcomes.accepted
+            quality.add(f.outcomes)
+            if f.count > 0 {
+                sums[kind, default: (0, 0)].sum += f.sum
+                sums[kind, default: (0, 0)].count += f.count
             }
-            if interval.increase != 0 { increases[id.kind, default: 0] += interval.increase }
-            if id.kind == "energy" { peakTariff += interval.peakTariffIncrease }
-            if id.kind == "green_area", interval.last.isFinite { lastGreenArea[id.sensor] = interval.last }
+            if f.increase != 0 { increases[kind, default: 0] += f.increase }
+            if kind == "energy" { peakTariff += f.peakTariffIncrease }
         }
 
         func build(park: String, pillar: Pillar, site: ParkSite?) -> ParkSummary {
@@ -91,7 +90,9 @@ public struct ParkSummary: Sendable, Equatable {
             {
                 means[kind] = s.sum / Double(s.count)
             }
-            let greenArea = lastGreenArea.isEmpty ? nil : lastGreenArea.values.reduce(0, +)
+            // In sensor order: the same figures give the same bits, run after run.
+            let greenArea =
+                lastGreenArea.isEmpty ? nil : lastGreenArea.sorted { $0.key < $1.key }.reduce(0) { $0 + $1.value }
             return ParkSummary(
                 park: park, pillar: pillar, expectedSensors: expected, knownSensors: known, reportingSensors: reporting,
                 staleSensors: staleSensors.count, readings: readings, accepted: accepted, quality: quality,

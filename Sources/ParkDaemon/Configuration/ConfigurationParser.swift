@@ -3,143 +3,9 @@ import MQTTClient
 import TelemetryCore
 import Yams
 
-/// parkd's configuration: one YAML file, parsed into typed values with defaults.
-/// Relative paths are taken from the configuration file's directory.
-public struct DaemonConfiguration: Sendable {
-    public struct Broker: Sendable {
-        public var url: BrokerURL
-        public var protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311
-        public var clientID = "parkd"
-        public var keepAlive = 30
-        public var username: String?
-        /// Where the password comes from, shown in the effective configuration instead of it.
-        public var passwordSource: String?
-        public var password: Secret?
-        public var tls: MQTTClientConfiguration.TLS?
-        public var cleanSession = false
-        public var sessionExpiry: Double = 7 * 86400
-        public var reconnectInitial = 0.5
-        public var reconnectMaximum = 30.0
-        /// Long enough for sensors that report every 15 minutes (a shorter default recycled
-        /// their connection between reports).
-        public var watchdog: Double? = 3600
-    }
-
-    public struct Payload: Sendable {
-        public var maxBytes = 65536
-        public var fields = JSONReadingDecoder.FieldNames()
-    }
-
-    /// A topic pattern as configured, with its payload format.
-    public struct Topic: Sendable {
-        public var pattern: TopicPattern
-        public var format: PayloadFormat = .json
-        /// LoRaWAN formats: reading name → path inside the decoded object.
-        public var paths: [(name: String, path: [String])] = []
-        public var kinds: [String: String] = [:]
-    }
-
-    public struct Summaries: Sendable {
-        public var path: String
-        /// One schedule per interval, shortest first: a line every minute, hour and day by default.
-        public var intervals: [Double] = [60, 3600, 86400]
-        /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
-        public var utcOffsetMinutes = 7 * 60
-        public var rotation = LineFile.Rotation()
-        /// Publish each summary line here (QoS 1, retained: a newcomer gets the latest).
-        public var mqttTopic: String?
-    }
-
-    public var file: String
-    public var broker: Broker
-    public var subscriptions: [MQTTClientConfiguration.Subscription] = [.init("parks/#", qos: .atLeastOnce)]
-    public var topics: [Topic]
-    public var payload = Payload()
-    public var windows = WindowSpec.defaults()
-    public var latenessSeconds = 300.0
-    public var validity = ValidityRule()
-    public var catalog = SensorCatalog.standard
-    /// Kinds defined or overridden in this file, shown in the effective configuration.
-    public var catalogChanges: [KindInfo] = []
-    public var summaries: Summaries
-    /// What one sender may cost (`limits:`), with its defaults.
-    public var limits = IngestPipeline.Limits()
-    public var maxSeries: Int { limits.maxSeries }
-    public var logLevel = "info"
-    public var rules: [Rule] = []
-    /// Rule-pack files the rules came from, for the effective configuration.
-    public var ruleFiles: [String] = []
-    /// Sensors that should report: a stale rule fires for them even if they never have.
-    public var expectedSensors: [SeriesID] = []
-    public var alerts: Alerts
-    /// Where parkd keeps what must survive a restart (active alerts).
-    public var stateDirectory: String
-    /// How often window state is snapshotted (and at shutdown): what a crash can lose at most.
-    public var snapshotInterval: Double = 60
-    /// The HTTP endpoint (/metrics, /healthz, /api/...); loopback by default, nil when off.
-    public var http: (host: String, port: Int)? = ("127.0.0.1", 9108)
-    /// Park facts for summaries: area and green-area target.
-    public var parks: [String: ParkSite] = [:]
-
-    public struct Alerts: Sendable {
-        /// JSON Lines, one alert transition a line.
-        public var path: String
-        /// One readable line per transition, for operators.
-        public var log: String?
-        public var rotation = LineFile.Rotation()
-        /// Publish each transition here (QoS 1); `{park}`, `{pillar}`, `{severity}`, `{rule}` are filled in.
-        public var mqttTopic: String?
-    }
-
-    /// Configuration and rule files are small: a device, a FIFO or a huge file named by
-    /// mistake is refused before it is read (reading `/dev/zero` would never end).
-    static let maxFileBytes = 4 << 20
-
-    static func readSmallFile(_ path: String) -> (data: Data?, problem: String?) {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
-            return (
-                nil,
-                FileManager.default.fileExists(atPath: path) ? "cannot read the file (permissions?)" : "no such file"
-            )
-        }
-        guard attributes[.type] as? FileAttributeType == .typeRegular else { return (nil, "not a regular file") }
-        guard (attributes[.size] as? Int ?? 0) <= maxFileBytes else {
-            return (nil, "larger than \(maxFileBytes >> 20) MiB; not a configuration file")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return (nil, "cannot read the file (permissions?)")
-        }
-        return (data, nil)
-    }
-
-    public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
-        let (read, problem) = readSmallFile(path)
-        guard let data = read else {
-            throw ConfigurationError(file: path, keyPath: "", message: problem ?? "cannot read the file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigurationError(file: path, keyPath: "", message: "the file is not UTF-8 text")
-        }
-        return try parse(text, file: path)
-    }
-
-    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> DaemonConfiguration {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
-        } catch {
-            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
-        }
-        guard let node else { throw ConfigurationError(file: file, keyPath: "", message: "the file is empty") }
-        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        return try ConfigurationParser(file: file, directory: directory).parse(
-            YAMLValue(node: node, path: "", file: file))
-    }
-}
-
-private struct ConfigurationParser {
+/// Turns the YAML tree into a `DaemonConfiguration`: every key checked, every error naming
+/// file:line, the key and what was expected.
+struct ConfigurationParser {
     let file: String
     let directory: String
 
@@ -173,12 +39,15 @@ private struct ConfigurationParser {
             ?? systemdState.map(String.init) ?? resolve("state")
         let summariesNode = top["summaries"]
         let summaryFields = try summariesNode?.fields([
-            "path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic",
+            "path", "series_path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic",
         ])
         var summaries = DaemonConfiguration.Summaries(
             path: try summaryFields?["path"].map { (node: YAMLValue) throws(ConfigurationError) in
                 resolve(try node.nonEmptyString())
             } ?? stateDirectory + "/summaries.jsonl")
+        summaries.seriesPath = try summaryFields?["series_path"].map { (node: YAMLValue) throws(ConfigurationError) in
+            resolve(try node.nonEmptyString())
+        }
         if let interval = summaryFields?["interval"], let intervals = summaryFields?["intervals"] {
             _ = intervals
             throw interval.error("give interval or intervals, not both")
@@ -220,13 +89,14 @@ private struct ConfigurationParser {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
             configuration.windows = try windows.list().map {
                 (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
-                let f = try item.fields(["name", "length", "bucket"])
+                let f = try item.fields(["name", "length", "bucket", "quantiles"])
                 guard let lengthNode = f["length"], let bucketNode = f["bucket"] else {
                     throw item.error("a window needs length and bucket, e.g. {name: 1h, length: 1h, bucket: 15m}")
                 }
                 let length = try lengthNode.duration(in: 1...(400 * 86400))
                 let bucket = try bucketNode.duration(in: 1...(400 * 86400))
                 let name = try f["name"]?.nonEmptyString() ?? TimeText.format(length)
+                if try f["quantiles"]?.bool() == true { configuration.quantileWindows.insert(name) }
                 do throws(WindowSpecError) {
                     return try WindowSpec(
                         name: name, length: Int64(length * 1000), bucket: Int64(bucket * 1000), alignOffset: offset)
@@ -591,145 +461,5 @@ private struct ConfigurationParser {
     static func strip(_ error: MQTTError) -> String {
         if case .invalidConfiguration(let text) = error { return text }
         return error.description
-    }
-}
-
-extension DaemonConfiguration {
-    /// The MQTT client settings this configuration asks for.
-    public var clientConfiguration: MQTTClientConfiguration {
-        MQTTClientConfiguration(
-            url: broker.url, protocolVersion: broker.protocolVersion, clientID: broker.clientID,
-            keepAlive: broker.keepAlive, username: broker.username, password: broker.password, tls: broker.tls,
-            cleanSession: broker.cleanSession, sessionExpiry: UInt32(broker.sessionExpiry),
-            subscriptions: subscriptions,
-            reconnect: .init(initial: broker.reconnectInitial, maximum: broker.reconnectMaximum),
-            watchdogTimeout: broker.watchdog, maxInflight: 1000)
-    }
-
-    /// The ingest pipeline's settings this configuration asks for.
-    public var pipelineSettings: IngestPipeline.Settings {
-        IngestPipeline.Settings(
-            routes: topics.map { topic in
-                TopicRoute(
-                    pattern: topic.pattern,
-                    decoder: PayloadDecoder(
-                        format: topic.format, maxBytes: payload.maxBytes, jsonFields: payload.fields,
-                        lorawanPaths: topic.paths),
-                    kindAliases: topic.kinds)
-            },
-            catalog: catalog, windows: windows, allowedLatenessMilliseconds: Int64(latenessSeconds * 1000),
-            limits: limits,
-            validity: validity, rules: rules, expectedSensors: expectedSensors,
-            parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count)
-    }
-
-    /// The effective configuration as YAML, every default filled in, secrets masked.
-    public var effectiveYAML: String {
-        var lines: [String] = ["# effective configuration of \(file)", "broker:"]
-        lines.append("  url: \(broker.url)")
-        lines.append("  protocol: \"\(broker.protocolVersion.rawValue)\"")
-        lines.append("  client_id: \(broker.clientID)")
-        lines.append("  keepalive: \(TimeText.format(Double(broker.keepAlive)))")
-        if let username = broker.username { lines.append("  username: \(username)") }
-        if let source = broker.passwordSource { lines.append("  password: <redacted> # from \(source)") }
-        if let tls = broker.tls {
-            lines.append("  tls:")
-            if let v = tls.caFile { lines.append("    ca_file: \(v)") }
-            if let v = tls.caPath { lines.append("    ca_path: \(v)") }
-            if let v = tls.certFile { lines.append("    cert_file: \(v)") }
-            if let v = tls.keyFile { lines.append("    key_file: \(v)") }
-            lines.append("    verify_hostname: \(tls.verifyHostname)")
-        }
-        lines.append("  clean_session: \(broker.cleanSession)")
-        lines.append("  session_expiry: \(TimeText.format(broker.sessionExpiry))")
-        lines.append(
-            "  reconnect: {initial: \(TimeText.format(broker.reconnectInitial)), max: \(TimeText.format(broker.reconnectMaximum))}"
-        )
-        lines.append("  watchdog: \(broker.watchdog.map(TimeText.format) ?? "off")")
-        lines.append("subscriptions:")
-        for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
-        lines.append("topics:")
-        for topic in topics {
-            let p = topic.pattern
-            lines.append("  - pattern: \"\(p.text)\"")
-            if !p.fixed.isEmpty {
-                let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map {
-                    "\($0.key.rawValue): \($0.value)"
-                }
-                lines.append("    fixed: {\(fixed.joined(separator: ", "))}")
-            }
-            lines.append("    format: \(topic.format.rawValue)")
-            if !topic.paths.isEmpty {
-                let paths = topic.paths.map { "\($0.name): \($0.path.joined(separator: "."))" }
-                lines.append("    paths: {\(paths.joined(separator: ", "))}")
-            }
-            if !topic.kinds.isEmpty {
-                let kinds = topic.kinds.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
-                lines.append("    kinds: {\(kinds.joined(separator: ", "))}")
-            }
-        }
-        let f = payload.fields
-        lines.append("payload:")
-        lines.append("  max_bytes: \(payload.maxBytes)")
-        lines.append(
-            "  fields: {value: \(f.value), ts: \(f.time), unit: \(f.unit), status: \(f.status), seq: \(f.seq)}")
-        lines.append("windows:")
-        for w in windows {
-            lines.append(
-                "  - {name: \(w.name), length: \(TimeText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(w.bucketMilliseconds) / 1000))}"
-            )
-        }
-        lines.append("lateness: \(TimeText.format(latenessSeconds))")
-        lines.append("validity: {quarter_hours: \(validity.minQuarterHours), hours: \(validity.minHours)}")
-        if !catalogChanges.isEmpty {
-            lines.append("catalog:")
-            for k in catalogChanges {
-                lines.append(
-                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \"\(k.unit)\", min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}"
-                )
-            }
-        }
-        lines.append("summaries:")
-        lines.append("  path: \(summaries.path)")
-        lines.append("  intervals: [\(summaries.intervals.map(TimeText.format).joined(separator: ", "))]")
-        lines.append("  utc_offset: \"\(TimeText.offsetText(summaries.utcOffsetMinutes))\"")
-        if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
-        lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
-        lines.append("  keep: \(summaries.rotation.keep)")
-        lines.append("http: " + (http.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
-        lines.append("state_dir: \(stateDirectory)")
-        lines.append("snapshot_interval: \(TimeText.format(snapshotInterval))")
-        lines.append("alerts:")
-        lines.append("  path: \(alerts.path)")
-        if let log = alerts.log { lines.append("  log: \(log)") }
-        if let topic = alerts.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
-        lines.append("  max_bytes: \(alerts.rotation.maxBytes)")
-        lines.append("  keep: \(alerts.rotation.keep)")
-        if !ruleFiles.isEmpty {
-            lines.append("rule_files:")
-            for f in ruleFiles { lines.append("  - \(f)") }
-        }
-        lines.append("# \(rules.count) rules: \(rules.map(\.id).joined(separator: ", "))")
-        if !expectedSensors.isEmpty {
-            lines.append("expected_sensors:")
-            for e in expectedSensors {
-                lines.append(
-                    "  - {park: \(e.park), zone: \(e.zone), pillar: \(e.pillar.rawValue), kind: \(e.kind), sensor: \(e.sensor)}"
-                )
-            }
-        }
-        lines.append("limits:")
-        lines.append("  max_series: \(limits.maxSeries)")
-        lines.append("  max_series_per_park: \(limits.maxSeriesPerPark)")
-        lines.append("  max_new_series_per_message: \(limits.maxNewSeriesPerMessage)")
-        lines.append("  allow_unknown_kinds: \(limits.allowUnknownKinds)")
-        lines.append("  series_ttl: \(TimeText.format(Double(limits.seriesTTLMilliseconds) / 1000))")
-        lines.append("  max_ahead: \(TimeText.format(Double(limits.time.maxAheadMilliseconds) / 1000))")
-        lines.append("  max_age: \(TimeText.format(Double(limits.time.maxAgeMilliseconds) / 1000))")
-        lines.append("  max_topic_bytes: \(limits.maxTopicBytes)")
-        lines.append("  max_topic_levels: \(limits.maxTopicLevels)")
-        lines.append("log:")
-        lines.append("  level: \(logLevel)")
-        return lines.joined(separator: "\n") + "\n"
     }
 }

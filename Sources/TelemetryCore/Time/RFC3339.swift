@@ -61,13 +61,9 @@ public enum RFC3339 {
 
     /// Formats with millisecond precision at a fixed offset, e.g. `2026-11-23T17:15:00.000+07:00`.
     public static func format(_ time: EventTime, offsetMinutes: Int) -> String {
-        let local = time.milliseconds + Int64(offsetMinutes) * 60_000
-        var days = local / 86_400_000
-        var rest = local % 86_400_000
-        if rest < 0 {
-            rest += 86_400_000
-            days -= 1
-        }
+        let calendar = LocalCalendar(utcOffsetMinutes: offsetMinutes)
+        let days = calendar.day(time)
+        let rest = Int64(calendar.minuteOfDay(time)) * 60_000 + LocalCalendar.floorModulo(time.milliseconds, 60_000)
         let (year, month, day) = civilFromDays(Int(days))
         let hour = Int(rest / 3_600_000)
         let minute = Int(rest / 60_000 % 60)

@@ -39,10 +39,16 @@ public struct AlertTracker: Sendable, Equatable {
     }
 
     public mutating func step(_ signal: ConditionSignal, at time: EventTime, rule: Rule) -> Step? {
+        step(signal, at: time, forMilliseconds: rule.forMilliseconds, renotifyMilliseconds: rule.renotifyMilliseconds)
+    }
+
+    public mutating func step(
+        _ signal: ConditionSignal, at time: EventTime, forMilliseconds: Int64, renotifyMilliseconds: Int64?
+    ) -> Step? {
         record(signal)
         switch (phase, signal) {
         case (.idle, .breach):
-            if rule.forMilliseconds <= 0 {
+            if forMilliseconds <= 0 {
                 phase = .firing(since: time, notified: time)
                 return .fired(since: time)
             }
@@ -51,14 +57,14 @@ public struct AlertTracker: Sendable, Equatable {
         case (.idle, _):
             return nil
         case (.pending(let since), .breach):
-            guard time.milliseconds - since.milliseconds >= rule.forMilliseconds else { return nil }
+            guard time.milliseconds - since.milliseconds >= forMilliseconds else { return nil }
             phase = .firing(since: since, notified: time)
             return .fired(since: since)
         case (.pending, _):
             phase = .idle
             return nil
         case (.firing(let since, let notified), .breach), (.firing(let since, let notified), .hold):
-            if let every = rule.renotifyMilliseconds, time.milliseconds - notified.milliseconds >= every {
+            if let every = renotifyMilliseconds, time.milliseconds - notified.milliseconds >= every {
                 phase = .firing(since: since, notified: time)
                 return .renotified(since: since)
             }

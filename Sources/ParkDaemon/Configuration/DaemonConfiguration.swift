@@ -1,0 +1,146 @@
+import Foundation
+import MQTTClient
+import TelemetryCore
+import Yams
+
+/// parkd's configuration: one YAML file, parsed into typed values with defaults.
+/// Relative paths are taken from the configuration file's directory.
+public struct DaemonConfiguration: Sendable {
+    public struct Broker: Sendable {
+        public var url: BrokerURL
+        public var protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311
+        public var clientID = "parkd"
+        public var keepAlive = 30
+        public var username: String?
+        /// Where the password comes from, shown in the effective configuration instead of it.
+        public var passwordSource: String?
+        public var password: Secret?
+        public var tls: MQTTClientConfiguration.TLS?
+        public var cleanSession = false
+        public var sessionExpiry: Double = 7 * 86400
+        public var reconnectInitial = 0.5
+        public var reconnectMaximum = 30.0
+        /// Long enough for sensors that report every 15 minutes (a shorter default recycled
+        /// their connection between reports).
+        public var watchdog: Double? = 3600
+    }
+
+    public struct Payload: Sendable {
+        public var maxBytes = 65536
+        public var fields = JSONReadingDecoder.FieldNames()
+    }
+
+    /// A topic pattern as configured, with its payload format.
+    public struct Topic: Sendable {
+        public var pattern: TopicPattern
+        public var format: PayloadFormat = .json
+        /// LoRaWAN formats: reading name → path inside the decoded object.
+        public var paths: [(name: String, path: [String])] = []
+        public var kinds: [String: String] = [:]
+    }
+
+    public struct Summaries: Sendable {
+        public var path: String
+        /// Per-series detail (every reporting series' windows), one line per series per
+        /// shortest interval; off unless asked for, since it grows with the sensors.
+        public var seriesPath: String?
+        /// One schedule per interval, shortest first: a line every minute, hour and day by default.
+        public var intervals: [Double] = [60, 3600, 86400]
+        /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
+        public var utcOffsetMinutes = 7 * 60
+        public var rotation = LineFile.Rotation()
+        /// Publish each summary line here (QoS 1, retained: a newcomer gets the latest).
+        public var mqttTopic: String?
+    }
+
+    public var file: String
+    public var broker: Broker
+    public var subscriptions: [MQTTClientConfiguration.Subscription] = [.init("parks/#", qos: .atLeastOnce)]
+    public var topics: [Topic]
+    public var payload = Payload()
+    public var windows = WindowSpec.defaults()
+    /// Windows whose buckets keep quantile sketches (`quantiles: true`), besides those a rule
+    /// reads p50/p95/p99 from: sketches cost most of a bucket's memory.
+    public var quantileWindows: Set<String> = []
+    public var latenessSeconds = 300.0
+    public var validity = ValidityRule()
+    public var catalog = SensorCatalog.standard
+    /// Kinds defined or overridden in this file, shown in the effective configuration.
+    public var catalogChanges: [KindInfo] = []
+    public var summaries: Summaries
+    /// What one sender may cost (`limits:`), with its defaults.
+    public var limits = IngestPipeline.Limits()
+    public var maxSeries: Int { limits.maxSeries }
+    public var logLevel = "info"
+    public var rules: [Rule] = []
+    /// Rule-pack files the rules came from, for the effective configuration.
+    public var ruleFiles: [String] = []
+    /// Sensors that should report: a stale rule fires for them even if they never have.
+    public var expectedSensors: [SeriesID] = []
+    public var alerts: Alerts
+    /// Where parkd keeps what must survive a restart (active alerts).
+    public var stateDirectory: String
+    /// How often window state is snapshotted (and at shutdown): what a crash can lose at most.
+    public var snapshotInterval: Double = 60
+    /// The HTTP endpoint (/metrics, /healthz, /api/...); loopback by default, nil when off.
+    public var http: (host: String, port: Int)? = ("127.0.0.1", 9108)
+    /// Park facts for summaries: area and green-area target.
+    public var parks: [String: ParkSite] = [:]
+
+    public struct Alerts: Sendable {
+        /// JSON Lines, one alert transition a line.
+        public var path: String
+        /// One readable line per transition, for operators.
+        public var log: String?
+        public var rotation = LineFile.Rotation()
+        /// Publish each transition here (QoS 1); `{park}`, `{pillar}`, `{severity}`, `{rule}` are filled in.
+        public var mqttTopic: String?
+    }
+
+    /// Configuration and rule files are small: a device, a FIFO or a huge file named by
+    /// mistake is refused before it is read (reading `/dev/zero` would never end).
+    static let maxFileBytes = 4 << 20
+
+    static func readSmallFile(_ path: String) -> (data: Data?, problem: String?) {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
+            return (
+                nil,
+                FileManager.default.fileExists(atPath: path) ? "cannot read the file (permissions?)" : "no such file"
+            )
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { return (nil, "not a regular file") }
+        guard (attributes[.size] as? Int ?? 0) <= maxFileBytes else {
+            return (nil, "larger than \(maxFileBytes >> 20) MiB; not a configuration file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return (nil, "cannot read the file (permissions?)")
+        }
+        return (data, nil)
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let (read, problem) = readSmallFile(path)
+        guard let data = read else {
+            throw ConfigurationError(file: path, keyPath: "", message: problem ?? "cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: path, keyPath: "", message: "the file is not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
+        } catch {
+            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
+        }
+        guard let node else { throw ConfigurationError(file: file, keyPath: "", message: "the file is empty") }
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        return try ConfigurationParser(file: file, directory: directory).parse(
+            YAMLValue(node: node, path: "", file: file))
+    }
+}

@@ -1,0 +1,107 @@
+import TelemetryCore
+
+/// Stage 4, series: every series parkd holds, by slot, with its window state. A slot is an
+/// index into parallel arrays; the other stages keep their per-series figures under the same
+/// slot, and compact them with the same mask when series are evicted.
+struct SeriesTable {
+    /// One series' figures over the current shortest summary interval, for per-series detail.
+    struct Recent {
+        var readings: UInt32 = 0
+        var accepted: UInt32 = 0
+        var last = Double.nan
+        var lastTime = Int64.min
+    }
+
+    private(set) var ids: [SeriesID] = []
+    private(set) var slots: [SeriesID: Int32] = [:]
+    var states: [SeriesState] = []
+    private(set) var kinds: [KindInfo?] = []
+    /// When a reading last arrived (not its event time), for eviction.
+    var lastArrival: [Int64] = []
+    var recent: [Recent] = []
+    /// Series per park, for `limits.max_series_per_park`.
+    private(set) var parkSeries: [String: Int] = [:]
+
+    let windows: [WindowSpec]
+    let catalog: SensorCatalog
+    let allowedLatenessMilliseconds: Int64
+    /// Bit i: window i keeps quantile sketches.
+    let quantileWindows: UInt64
+
+    init(windows: [WindowSpec], catalog: SensorCatalog, allowedLatenessMilliseconds: Int64, quantileWindows: UInt64) {
+        self.windows = windows
+        self.catalog = catalog
+        self.allowedLatenessMilliseconds = allowedLatenessMilliseconds
+        self.quantileWindows = quantileWindows
+    }
+
+    var count: Int { ids.count }
+
+    subscript(id: SeriesID) -> Int32? { slots[id] }
+
+    /// The window settings a series of `id` gets (shape and range from the catalog).
+    func settings(for id: SeriesID) -> SeriesState.Settings {
+        var settings = SeriesState.Settings()
+        settings.allowedLatenessMilliseconds = allowedLatenessMilliseconds
+        settings.quantileWindows = quantileWindows
+        if let info = catalog[id.kind] {
+            settings.shape = info.shape
+            settings.range = info.range
+        }
+        return settings
+    }
+
+    /// Opens a series (the caller checked the limits) and returns its slot.
+    mutating func open(_ id: SeriesID, arrival: EventTime, state: SeriesState? = nil) -> Int32 {
+        if let existing = slots[id] { return existing }
+        let slot = Int32(ids.count)
+        ids.append(id)
+        kinds.append(catalog[id.kind])
+        lastArrival.append(arrival.milliseconds)
+        recent.append(Recent())
+        parkSeries[id.park, default: 0] += 1
+        states.append(state ?? SeriesState(windows: windows, settings: settings(for: id)))
+        slots[id] = slot
+        return slot
+    }
+
+    /// Notes what became of a reading of series `s` for its per-series detail.
+    mutating func note(_ s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading) {
+        recent[s].readings &+= 1
+        guard outcome == .accepted else { return }
+        recent[s].accepted &+= 1
+        recent[s].last = reading.value
+        recent[s].lastTime = reading.time.milliseconds
+    }
+
+    /// Slots silent longer than `ttl` at `time` (on the arrival clock) that `keep` does not hold.
+    func silent(at time: EventTime, ttl: Int64, keep: (Int) -> Bool) -> [Int] {
+        ids.indices.filter { time.milliseconds - lastArrival[$0] > ttl && !keep($0) }
+    }
+
+    /// Removes the `gone` slots; returns the mask other stages compact with (true: kept).
+    mutating func remove(_ gone: [Int]) -> [Bool] {
+        var kept = Array(repeating: true, count: ids.count)
+        for index in gone {
+            kept[index] = false
+            parkSeries[ids[index].park, default: 1] -= 1
+        }
+        ids = ids.compacted(kept)
+        states = states.compacted(kept)
+        kinds = kinds.compacted(kept)
+        lastArrival = lastArrival.compacted(kept)
+        recent = recent.compacted(kept)
+        slots = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($0.element, Int32($0.offset)) })
+        return kept
+    }
+}
+
+extension Array {
+    /// The elements whose flag in `kept` is true, in order.
+    func compacted(_ kept: [Bool]) -> [Element] {
+        var result: [Element] = []
+        result.reserveCapacity(count)
+        for index in indices where kept[index] { result.append(self[index]) }
+        return result
+    }
+}

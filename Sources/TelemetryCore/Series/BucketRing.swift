@@ -1,0 +1,219 @@
+/// One window's buckets for one series: a fixed ring, so memory is known in advance.
+///
+/// A bucket is stored compactly (104 bytes: times as offsets from its start, counts as 32
+/// bits) and turned into `WindowStats` only when read. Quantile sketches are kept only when
+/// something reads this window's quantiles (`quantiles`), since they cost most of a bucket.
+public struct BucketRing: Sendable {
+    public let spec: WindowSpec
+    /// Whether each bucket keeps a quantile sketch (p50/p95/p99 are read from this window).
+    public let keepsQuantiles: Bool
+    private var slots: [Bucket]
+    private var sketches: [QuantileSketch]
+    /// The start of the newest bucket written.
+    public private(set) var newestStart = Int64.min
+    /// Bumped on every write outside the newest bucket: what the newest bucket's predecessors
+    /// fold to stays the same while it is unchanged (see `WindowCache`).
+    public private(set) var revision: UInt32 = 0
+
+    public init(spec: WindowSpec, quantiles: Bool = true) {
+        self.spec = spec
+        keepsQuantiles = quantiles
+        slots = Array(repeating: Bucket(), count: spec.bucketCount)
+        sketches = quantiles ? Array(repeating: QuantileSketch(), count: spec.bucketCount) : []
+    }
+
+    private func slot(_ start: Int64) -> Int {
+        let index = (start / spec.bucketMilliseconds) % Int64(spec.bucketCount)
+        return Int(index < 0 ? index + Int64(spec.bucketCount) : index)
+    }
+
+    /// The slot for `time`, emptied first if it still holds an older span; nil when the ring
+    /// has already moved past that span (the reading is too old for this window).
+    private mutating func claim(_ time: EventTime) -> (index: Int, start: Int64)? {
+        let start = spec.bucketStart(time)
+        let index = slot(start)
+        if slots[index].start != start {
+            guard slots[index].start < start else { return nil }
+            slots[index] = Bucket(start: start)
+            if keepsQuantiles { sketches[index].removeAll() }
+        }
+        if start != newestStart {
+            revision &+= 1
+            if start > newestStart { newestStart = start }
+        }
+        return (index, start)
+    }
+
+    @discardableResult
+    public mutating func add(_ value: Double, at time: EventTime) -> Bool {
+        add(value, key: keepsQuantiles ? QuantileSketch.key(value) : 0, at: time)
+    }
+
+    /// As `add(_:at:)` with the value's sketch bin already computed (unused without quantiles).
+    @discardableResult
+    public mutating func add(_ value: Double, key: Int64, at time: EventTime) -> Bool {
+        guard let (index, start) = claim(time) else { return false }
+        let offset = time.milliseconds - start
+        let quarter = Int(offset * 4 / spec.bucketMilliseconds)
+        slots[index].add(value, offset: Int32(truncatingIfNeeded: offset), quarter: quarter)
+        if keepsQuantiles { sketches[index].add(key: key) }
+        return true
+    }
+
+    @discardableResult
+    public mutating func count(_ status: ReadingStatus, invalid: Bool, at time: EventTime) -> Bool {
+        guard let (index, _) = claim(time) else { return false }
+        if invalid {
+            slots[index].invalid &+= 1
+        } else if status == .calibrating {
+            slots[index].calibrating &+= 1
+        } else {
+            slots[index].errors &+= 1
+        }
+        return true
+    }
+
+    private func stats(_ index: Int) -> WindowStats {
+        slots[index].stats(sketch: keepsQuantiles ? sketches[index] : QuantileSketch())
+    }
+
+    /// The buckets of the window that ends in the bucket holding `time`, oldest first.
+    public func buckets(endingAt time: EventTime) -> [(start: Int64, stats: WindowStats)] {
+        let end = spec.bucketStart(time)
+        var result: [(Int64, WindowStats)] = []
+        result.reserveCapacity(spec.bucketCount)
+        for k in stride(from: spec.bucketCount - 1, through: 0, by: -1) {
+            let start = end - Int64(k) * spec.bucketMilliseconds
+            let index = slot(start)
+            if slots[index].start == start { result.append((start, stats(index))) }
+        }
+        return result
+    }
+
+    /// The window's statistics as of `time`: its buckets merged in time order. Without
+    /// `quantiles` (or a ring that keeps none) the result's sketch stays empty.
+    public func stats(at time: EventTime, quantiles: Bool = true) -> WindowStats {
+        var merged = WindowStats()
+        foldPrevious(at: time, into: &merged, quantiles: quantiles)
+        mergeCurrent(at: time, into: &merged, quantiles: quantiles)
+        return merged
+    }
+
+    /// Folds, oldest first, the buckets of the window at `time` before the one holding `time`.
+    func foldPrevious(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) {
+        let end = spec.bucketStart(time)
+        for k in stride(from: spec.bucketCount - 1, through: 1, by: -1) {
+            let start = end - Int64(k) * spec.bucketMilliseconds
+            let index = slot(start)
+            if slots[index].start == start { merged.merge(stats(index), quantiles: quantiles && keepsQuantiles) }
+        }
+    }
+
+    /// Merges the bucket holding `time`, if it holds that span, into `merged`.
+    func mergeCurrent(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) {
+        let end = spec.bucketStart(time)
+        let index = slot(end)
+        if slots[index].start == end { merged.merge(stats(index), quantiles: quantiles && keepsQuantiles) }
+    }
+
+    /// The bucket holding `time` (empty statistics when it holds another span).
+    func current(at time: EventTime) -> WindowStats? {
+        let end = spec.bucketStart(time)
+        let index = slot(end)
+        return slots[index].start == end ? stats(index) : nil
+    }
+
+    func forEachSlot(_ body: (Int64, WindowStats) -> Void) {
+        for index in slots.indices { body(slots[index].start, stats(index)) }
+    }
+
+    mutating func setSlot(_ index: Int, start: Int64, stats: WindowStats) {
+        slots[index] = Bucket(start: start, stats: stats)
+        if keepsQuantiles { sketches[index] = stats.sketch }
+        if start > newestStart { newestStart = start }
+        revision &+= 1
+    }
+
+    /// Bytes this ring holds, for the memory budget (sketches at their typical 8 bins).
+    public var memoryBytes: Int {
+        spec.bucketCount * (MemoryLayout<Bucket>.stride + (keepsQuantiles ? 48 + 64 : 0)) + 96
+    }
+}
+
+/// One bucket as stored: what `WindowStats` holds, with times as milliseconds after the
+/// bucket's start and counts in 32 bits (a bucket is at most 24 days long).
+struct Bucket: Sendable {
+    var start = Int64.min
+    var sum = 0.0
+    var mean = 0.0
+    var m2 = 0.0
+    var min = Double.infinity
+    var max = -Double.infinity
+    var firstValue = Double.nan
+    var lastValue = Double.nan
+    var increase = 0.0
+    var count: UInt32 = 0
+    var resets: UInt32 = 0
+    var calibrating: UInt32 = 0
+    var errors: UInt32 = 0
+    var invalid: UInt32 = 0
+    var firstOffset: Int32 = 0
+    var lastOffset: Int32 = 0
+    var quarters: UInt8 = 0
+
+    init() {}
+    init(start: Int64) { self.start = start }
+
+    /// The same arithmetic, in the same order, as `WindowStats.add`: a window read from
+    /// buckets is bit for bit what it was when buckets were `WindowStats`.
+    mutating func add(_ value: Double, offset: Int32, quarter: Int) {
+        count &+= 1
+        sum += value
+        let delta = value - mean
+        mean += delta / Double(count)
+        m2 += delta * (value - mean)
+        if value < min { min = value }
+        if value > max { max = value }
+        if count == 1 || offset < firstOffset {
+            firstOffset = offset
+            firstValue = value
+        }
+        if count == 1 || offset >= lastOffset {
+            if count > 1 {
+                var r = Int(resets)
+                increase += WindowStats.counterDelta(from: lastValue, to: value, resets: &r)
+                resets = UInt32(truncatingIfNeeded: r)
+            }
+            lastOffset = offset
+            lastValue = value
+        }
+        quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
+    }
+
+    func stats(sketch: QuantileSketch) -> WindowStats {
+        WindowStats(
+            count: Int(count), sum: sum, mean: mean, m2: m2, min: min, max: max,
+            firstTime: count > 0 ? EventTime(milliseconds: start + Int64(firstOffset)) : EventTime(milliseconds: .max),
+            firstValue: firstValue,
+            lastTime: count > 0 ? EventTime(milliseconds: start + Int64(lastOffset)) : EventTime(milliseconds: .min),
+            lastValue: lastValue, increase: increase, resets: Int(resets), calibrating: Int(calibrating),
+            errors: Int(errors), invalid: Int(invalid), quarters: quarters, sketch: sketch)
+    }
+
+    init(start: Int64, stats s: WindowStats) {
+        self.start = start
+        let f = s.snapshotFields
+        count = UInt32(clamping: f.ints[0])
+        resets = UInt32(clamping: f.ints[1])
+        calibrating = UInt32(clamping: f.ints[2])
+        errors = UInt32(clamping: f.ints[3])
+        invalid = UInt32(clamping: f.ints[4])
+        (sum, mean, m2, min, max) = (f.doubles[0], f.doubles[1], f.doubles[2], f.doubles[3], f.doubles[4])
+        (firstValue, lastValue, increase) = (f.doubles[5], f.doubles[6], f.doubles[7])
+        if s.count > 0 {
+            firstOffset = Int32(clamping: s.firstTime.milliseconds &- start)
+            lastOffset = Int32(clamping: s.lastTime.milliseconds &- start)
+        }
+        quarters = s.quarters
+    }
+}

@@ -1,0 +1,56 @@
+/// One window's statistics as of the newest reading, for rules evaluated after every reading.
+///
+/// A window's figures are its buckets folded oldest first. The buckets before the newest one
+/// change only when a late reading lands in them, so their fold is kept and only the newest
+/// bucket is merged per reading: O(1) instead of O(buckets), and bit for bit the same result
+/// as folding them all (same operations in the same order). The data coverage that validity
+/// needs is kept the same way.
+public struct WindowCache: Sendable {
+    private var end = Int64.min
+    private var revision: UInt32 = 0
+    private var quantiles = false
+    private var previous = WindowStats()
+    /// Previous buckets holding a valid reading, and those that are valid hours under `minQuarterHours`.
+    private var previousNonEmpty = 0
+    private var previousValidHours = 0
+    private var minQuarterHours = -1
+
+    public init() {}
+
+    /// The window's statistics and validity (under `rule`) as of `time`.
+    public mutating func read(_ ring: BucketRing, at time: EventTime, quantiles: Bool, validity rule: ValidityRule)
+        -> (stats: WindowStats, validity: WindowValidity?)
+    {
+        let start = ring.spec.bucketStart(time)
+        // Only the newest bucket may change without a new revision: a window ending elsewhere is folded afresh.
+        guard start == ring.newestStart else {
+            return (ring.stats(at: time, quantiles: quantiles), rule.assess(ring, at: time))
+        }
+        if start != end || ring.revision != revision || quantiles != self.quantiles
+            || rule.minQuarterHours != minQuarterHours
+        {
+            end = start
+            revision = ring.revision
+            self.quantiles = quantiles
+            minQuarterHours = rule.minQuarterHours
+            previous = WindowStats()
+            ring.foldPrevious(at: time, into: &previous, quantiles: quantiles)
+            previousNonEmpty = 0
+            previousValidHours = 0
+            for (bucketStart, stats) in ring.buckets(endingAt: time) where bucketStart != start {
+                if !stats.isEmpty { previousNonEmpty += 1 }
+                if rule.hourIsValid(stats) { previousValidHours += 1 }
+            }
+        }
+        var stats = previous
+        ring.mergeCurrent(at: time, into: &stats, quantiles: quantiles)
+        let current = ring.current(at: time)
+        let nonEmpty = previousNonEmpty + (current.map { $0.isEmpty ? 0 : 1 } ?? 0)
+        var validHours = previousValidHours
+        if let current, rule.hourIsValid(current) { validHours += 1 }
+        let validity = rule.assess(
+            bucketMilliseconds: ring.spec.bucketMilliseconds, bucketCount: ring.spec.bucketCount,
+            nonEmpty: nonEmpty, validHours: validHours)
+        return (stats, validity)
+    }
+}
