@@ -18,12 +18,14 @@ struct Options {
     var messages = 200_000
     var qos: QoS = .atLeastOnce
     var sensors = 1000
+    /// Another parkd binary measured beside this one in the same run (e.g. an older commit).
+    var baseline: String?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
-            guard ["ingest", "core", "publish", "all", "memory"].contains(first) else {
-                throw HarnessError("unknown mode \(first); use ingest, core, publish or all")
+            guard ["ingest", "replay", "core", "publish", "all", "memory"].contains(first) else {
+                throw HarnessError("unknown mode \(first); use all, ingest, replay, core or publish")
             }
             mode = first
             rest = rest.dropFirst()
@@ -34,7 +36,10 @@ struct Options {
             case "--messages": messages = Int(value) ?? messages
             case "--qos": qos = value == "0" ? .atMostOnce : .atLeastOnce
             case "--sensors": sensors = Int(value) ?? sensors
-            default: throw HarnessError("unknown option \(flag); use --messages N, --qos 0|1, --sensors N")
+            case "--baseline": baseline = value
+            default:
+                throw HarnessError(
+                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH")
             }
         }
     }
@@ -90,45 +95,162 @@ func main() throws {
         return handler
     }
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
-    if options.mode == "memory" { return CoreBenchmark.memory(seriesCount: options.sensors) }
-    if options.mode == "core" || options.mode == "all" {
-        CoreBenchmark.run(
-            messages: 2_000_000, sensors: options.sensors, memory: options.mode == "core" || options.mode == "all")
-    }
-    if options.mode == "ingest" || options.mode == "all" { try ingestBenchmark(options) }
-    if options.mode == "publish" || options.mode == "all" {
-        try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
+    switch options.mode {
+    case "memory": CoreBenchmark.memory(seriesCount: options.sensors)
+    case "core": CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors)
+    case "publish": try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
+    case "ingest":
+        let row = try ingestBenchmark(
+            parkd: try BenchSetup.binary("parkd"), sensors: options.sensors, qos: options.qos,
+            messages: options.messages, packs: true)
+        print(row.text)
+    case "replay": try replayTable(options)
+    default: try issueTable(options)
     }
 }
 
-func ingestBenchmark(_ options: Options) throws {
-    let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        .deletingLastPathComponent()
-    let parkdPath = binDirectory.appendingPathComponent("parkd").path
-    guard FileManager.default.isExecutableFile(atPath: parkdPath) else {
-        throw HarnessError("parkd is not built next to parkbench (\(parkdPath)); run swift build -c release")
+/// Everything `make bench` prints: each figure beside its baseline from the same run.
+func issueTable(_ options: Options) throws {
+    let parkd = try BenchSetup.binary("parkd")
+    let commit = ProcessInfo.processInfo.environment["BENCH_COMMIT"] ?? "(BENCH_COMMIT not set)"
+    print("parkbench at commit \(commit): packs \(BenchSetup.packs.joined(separator: ", ")), windows 1m 15m 1h 8h 24h")
+    print("")
+    print("CPU per message, parkd beside mosquitto_sub on the same broker and feed (user+sys):")
+    var rows: [IngestRow] = []
+    for (sensors, qos, messages) in [
+        (1000, QoS.atMostOnce, 200_000), (1000, .atLeastOnce, 100_000), (100_000, .atMostOnce, 200_000),
+        (100_000, .atLeastOnce, 200_000),
+    ] {
+        let row = try ingestBenchmark(parkd: parkd, sensors: sensors, qos: qos, messages: messages, packs: true)
+        print(row.text)
+        rows.append(row)
+        if let baseline = options.baseline {
+            let old = try ingestBenchmark(
+                parkd: baseline, sensors: sensors, qos: qos, messages: messages, packs: true, label: "baseline")
+            print(old.text)
+        }
     }
+    print("")
+    try replayTable(options)
+}
+
+func replayTable(_ options: Options) throws {
+    let parkd = try BenchSetup.binary("parkd")
+    let work = try Scratch.makeDirectory(prefix: "replay-bench")
+    defer { try? FileManager.default.removeItem(at: work) }
+    let start = Int64(1_795_400_000_000)
+    let feed = work.appendingPathComponent("feed-1k.jsonl").path
+    let readings = 1_000_000
+    try BenchSetup.writeFeed(feed, count: readings, sensors: 1000, seed: 7, start: start)
+    let packs = try ReplayBenchmark.config(work, name: "packs", packs: true, maxSeries: 200_000)
+    let plain = try ReplayBenchmark.config(work, name: "plain", packs: false, maxSeries: 200_000)
+    print("parkd replay, \(readings) readings from 1 000 sensors (wall time; CPU user+sys):")
+    func show(_ label: String, _ run: ReplayBenchmark.Run) {
+        print(
+            String(
+                format: "  %-34@ %9.0f readings/s  (%.2fs, CPU %.2fs, peak RSS %.0f MiB)", label as NSString, run.rate,
+                run.seconds, run.cpu, run.peakMiB))
+    }
+    let one = try ReplayBenchmark.replay(
+        parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w1").path, workers: 1,
+        readings: readings)
+    show("packs, 1 worker", one)
+    let two = try ReplayBenchmark.replay(
+        parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w2").path, workers: 2,
+        readings: readings)
+    show("packs, 2 workers", two)
+    let same = FileManager.default.contentsEqual(
+        atPath: work.appendingPathComponent("w1/summaries.jsonl").path,
+        andPath: work.appendingPathComponent("w2/summaries.jsonl").path)
+        && FileManager.default.contentsEqual(
+            atPath: work.appendingPathComponent("w1/alerts.jsonl").path,
+            andPath: work.appendingPathComponent("w2/alerts.jsonl").path)
+    print(String(format: "  speed-up on 2 workers: %.2f×; outputs byte for byte identical: %@", two.rate / one.rate,
+        same ? "yes" : "NO"))
+    show("no rules, 1 worker", try ReplayBenchmark.replay(
+        parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
+        readings: readings))
+    if let baseline = options.baseline {
+        show("baseline, packs", try ReplayBenchmark.replay(
+            parkd: baseline, feed: feed, config: packs, out: work.appendingPathComponent("b1").path, workers: nil,
+            readings: readings))
+    }
+    print("")
+    // 100 000 series: three readings each, so every series holds buckets in every window.
+    let wide = work.appendingPathComponent("feed-100k.jsonl").path
+    try BenchSetup.writeFeed(wide, count: 300_000, sensors: 100_000, seed: 8, start: start)
+    print("peak resident memory of parkd replay holding 100 000 series:")
+    let memory = try ReplayBenchmark.replay(
+        parkd: parkd, feed: wide, config: packs, out: work.appendingPathComponent("m1").path, workers: 1,
+        readings: 300_000)
+    print(String(format: "  packs, default windows + 8h        %6.0f MiB (%.1f KiB per series)", memory.peakMiB,
+        memory.peakMiB * 1024 / 100_000))
+    let memoryPlain = try ReplayBenchmark.replay(
+        parkd: parkd, feed: wide, config: plain, out: work.appendingPathComponent("m2").path, workers: 1,
+        readings: 300_000)
+    print(String(format: "  no rules                           %6.0f MiB", memoryPlain.peakMiB))
+    if let baseline = options.baseline {
+        let old = try ReplayBenchmark.replay(
+            parkd: baseline, feed: wide, config: packs, out: work.appendingPathComponent("m3").path, workers: nil,
+            readings: 300_000)
+        print(String(format: "  baseline, packs                    %6.0f MiB", old.peakMiB))
+    }
+    print("")
+    try summarySize(parkd: parkd, work: work, baseline: options.baseline)
+}
+
+/// The binh-duong scenario recorded for 10 simulated minutes and replayed: summary line size.
+func summarySize(parkd: String, work: URL, baseline: String?) throws {
+    let parksim = try BenchSetup.binary("parksim")
+    let rules = try BenchSetup.rulesDirectory()
+    let root = URL(fileURLWithPath: rules).deletingLastPathComponent().deletingLastPathComponent()
+    let scenario = root.appendingPathComponent("Simulators/scenarios/binh-duong.yaml").path
+    let config = root.appendingPathComponent("Deploy/config/simulator.yaml").path
+    let feed = work.appendingPathComponent("binh-duong.jsonl").path
+    let recorded = try BenchSetup.measure(
+        parksim, ["record", "--scenario", scenario, "--out", feed, "--duration", "10m"],
+        output: work.appendingPathComponent("record.log").path)
+    guard recorded.status == 0 else { throw HarnessError("parksim record exited \(recorded.status)") }
+    print("summary line of the binh-duong scenario (1-minute schedule, 10 simulated minutes):")
+    for (label, binary) in [("parkd", parkd)] + (baseline.map { [("baseline", $0)] } ?? []) {
+        let out = work.appendingPathComponent("bd-\(label)").path
+        let status = try BenchSetup.measure(
+            binary, ["replay", feed, "--config", config, "--out", out], output: out + ".log"
+        ).status
+        guard status == 0, let size = ReplayBenchmark.summaryLineSize(out + "/summaries.jsonl") else {
+            throw HarnessError("\(label) replay of binh-duong failed (\(status))")
+        }
+        print(
+            String(
+                format: "  %-9@ %8.0f bytes per line, %.0f parks per line: %.0f bytes per park", label as NSString,
+                size.bytes, size.parks, size.bytes / max(1, size.parks)))
+    }
+}
+
+struct IngestRow {
+    var text: String
+    var ratio: Double
+}
+
+func ingestBenchmark(
+    parkd parkdPath: String, sensors: Int, qos: QoS, messages: Int, packs: Bool, label: String = "parkd"
+) throws -> IngestRow {
     let broker = try Broker()
     let work = try Scratch.makeDirectory(prefix: "bench")
     defer { try? FileManager.default.removeItem(at: work) }
-    let qos = options.qos.rawValue
-    print(
-        "parkbench: \(options.messages) JSON readings from \(options.sensors) sensors at QoS \(qos), broker 127.0.0.1:\(broker.port)"
-    )
-
     let config = work.appendingPathComponent("parkd.yaml").path
     try """
     broker: {url: "\(broker.url)", client_id: parkd-bench, clean_session: true}
-    subscriptions: [{filter: "parks/#", qos: \(qos)}]
+    subscriptions: [{filter: "parks/#", qos: \(qos.rawValue)}]
     summaries: {path: summaries.jsonl, interval: 1s}
-    log: {level: warning}
+    \(try BenchSetup.common(packs: packs, maxSeries: max(200_000, sensors * 2)))
     """.write(toFile: config, atomically: true, encoding: .utf8)
     let parkd = try ChildProcess(
         parkdPath, ["run", "--config", config], outputPath: work.appendingPathComponent("parkd.log").path)
     let subOutput = work.appendingPathComponent("sub.out").path
     let sub = try ChildProcess(
         try Command.find("mosquitto_sub"),
-        ["-h", "127.0.0.1", "-p", "\(broker.port)", "-i", "bench-sub", "-q", "\(qos)", "-t", "parks/#"],
+        ["-h", "127.0.0.1", "-p", "\(broker.port)", "-i", "bench-sub", "-q", "\(qos.rawValue)", "-t", "parks/#"],
         outputPath: subOutput)
     let logged = { (id: String) in
         (try? String(contentsOf: broker.logFile, encoding: .utf8))?.contains("as \(id) ") ?? false
@@ -138,13 +260,9 @@ func ingestBenchmark(_ options: Options) throws {
     }
     usleep(500_000)  // both SUBACKs
 
-    var generator = TrafficGenerator(
-        parks: max(1, options.sensors / 100), sensorsPerPark: min(100, options.sensors), seed: 1)
-    let base = EventTime(milliseconds: 1_795_400_000_000)
-    let feed = (0..<options.messages).map { i -> (String, [UInt8]) in
-        let m = generator.next(at: EventTime(milliseconds: base.milliseconds + Int64(i)))
-        return (m.topic, Array(m.payload.utf8))
-    }
+    // Stamped an hour before now, 10 s apart per sensor: current for parkd's time checks.
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let feed = BenchSetup.messages(count: messages, sensors: sensors, seed: 1, start: now - 3_600_000)
     let publisher = try MQTTPublisher(
         configuration: .init(
             url: try BrokerURL(parsing: broker.url), clientID: "bench-pub", cleanSession: true, maxInflight: 100,
@@ -154,53 +272,53 @@ func ingestBenchmark(_ options: Options) throws {
     let parkdBefore = cpuSeconds(parkd.pid)
     let subBefore = cpuSeconds(sub.pid)
     let start = Date()
-    for (topic, payload) in feed { try publisher.publish(topic, payload: payload, qos: options.qos) }
+    for m in feed { try publisher.publish(m.topic, payload: m.payload, qos: qos) }
     try publisher.flush(timeout: 120)
-    let published = Date().timeIntervalSince(start)
 
-    var subDone = 0.0
-    var parkdDone = 0.0
+    var subDone = false
+    var parkdDone = false
     var subCPU = 0.0
     var parkdCPU = 0.0
     let summaries = work.appendingPathComponent("summaries.jsonl").path
-    let finished = waitUntil(timeout: 120) {
-        if subDone == 0 && lineCount(subOutput) >= options.messages {
-            subDone = Date().timeIntervalSince(start)
+    // Done when each has counted every message, or when its count stopped moving (QoS 0 may drop).
+    var lastCounts = (-1, -1)
+    var still = 0
+    _ = waitUntil(timeout: 180) {
+        let counts = (lineCount(subOutput), summaryMessages(summaries))
+        if !subDone && counts.0 >= messages {
+            subDone = true
             subCPU = cpuSeconds(sub.pid) - subBefore
         }
-        if parkdDone == 0 && summaryMessages(summaries) >= options.messages {
-            parkdDone = Date().timeIntervalSince(start)
+        if !parkdDone && counts.1 >= messages {
+            parkdDone = true
             parkdCPU = cpuSeconds(parkd.pid) - parkdBefore
         }
-        return subDone > 0 && parkdDone > 0
+        still = counts == lastCounts ? still + 1 : 0
+        lastCounts = counts
+        return (subDone && parkdDone) || still > 150
     }
+    if !subDone { subCPU = cpuSeconds(sub.pid) - subBefore }
+    if !parkdDone { parkdCPU = cpuSeconds(parkd.pid) - parkdBefore }
+    _ = start
     let parkdRSS = residentMegabytes(parkd.pid)
-    let subRSS = residentMegabytes(sub.pid)
     parkd.signal(SIGTERM)
-    let parkdStatus = parkd.wait(timeout: 20)
+    let parkdStatus = parkd.wait(timeout: 30)
     sub.signal(SIGTERM)
     sub.wait()
     publisher.disconnect()
 
-    let n = Double(options.messages)
+    let n = Double(messages)
     let subCount = lineCount(subOutput)
     let parkdCount = summaryMessages(summaries)
-    print(String(format: "  publisher       %8.0f msg/s into the broker (%.2fs)", n / published, published))
-    print(
-        String(
-            format: "  mosquitto_sub   received %d/%d, done after %.2fs, CPU %.3fs = %.2f µs/msg, peak RSS %.1f MiB",
-            subCount, options.messages, subDone, subCPU, subCPU / n * 1e6, subRSS))
-    print(
-        String(
-            format: "  parkd           received %d/%d, done after %.2fs, CPU %.3fs = %.2f µs/msg, peak RSS %.1f MiB",
-            parkdCount, options.messages, parkdDone, parkdCPU, parkdCPU / n * 1e6, parkdRSS))
-    print(
-        String(
-            format:
-                "  ratio           parkd / mosquitto_sub CPU per message = %.2f×; parkd's count seen %+.2fs after mosquitto_sub's (read from its 1 s summaries)",
-            parkdCPU / subCPU, parkdDone - subDone))
-    print("  parkd exit status on SIGTERM: \(parkdStatus.map(String.init) ?? "did not exit")")
-    if !finished || parkdStatus != 0 { exit(1) }
+    let ratio = parkdCPU / subCPU
+    let exitNote = parkdStatus == 0 ? "" : " (parkd exit \(parkdStatus.map(String.init) ?? "none"))"
+    let text = String(
+        format:
+            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@",
+        label as NSString, sensors, qos.rawValue, messages, subCPU / n * 1e6, subCount, label as NSString,
+        parkdCPU / n * 1e6, parkdCount, parkdRSS, ratio,
+        exitNote as NSString)
+    return IngestRow(text: text, ratio: ratio)
 }
 
 do {

@@ -104,6 +104,12 @@ struct Replay: ParsableCommand {
     @Flag(help: "Allow writing to the files the configuration names for a live daemon.")
     var overwriteLive = false
 
+    @Option(
+        help:
+            "Threads that ingest in parallel (parks are spread over 8 shards); the outputs are the same bytes for any number. Default: the cores available, at most 8."
+    )
+    var workers: Int?
+
     @Option(help: "Override log.level.")
     var logLevel: String?
 
@@ -136,7 +142,10 @@ struct Replay: ParsableCommand {
             throw ExitCode(2)
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
-        let replay = ParkDaemon.Replay(configuration: configuration, logger: Logger(label: "parkd"))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let replay = ParkDaemon.Replay(
+            configuration: configuration, logger: Logger(label: "parkd"),
+            workers: max(1, min(8, workers ?? cores)))
         let report: ParkDaemon.Replay.Report
         do {
             report = try replay.run(feed: feed)

@@ -162,15 +162,18 @@ public final class IngestPipeline: Sendable {
                 interval: Array(repeating: IngestCounters(), count: schedules)))
     }
 
-    public func ingest(_ message: MQTTMessage, arrival: EventTime) {
+    @discardableResult
+    public func ingest(_ message: MQTTMessage, arrival: EventTime) -> Int {
         ingest(topic: message.topic, payload: message.payload, arrival: arrival, retained: message.retain)
     }
 
     /// Takes one message. `arrival` is the time a reading without its own takes, and the
     /// clock its time is checked against; a `retained` message is the broker's copy of an old
-    /// one, so it is no sign that the sensor lives.
-    public func ingest(topic: String, payload: [UInt8], arrival: EventTime, retained: Bool = false) {
+    /// one, so it is no sign that the sensor lives. Returns how many alert transitions it queued.
+    @discardableResult
+    public func ingest(topic: String, payload: [UInt8], arrival: EventTime, retained: Bool = false) -> Int {
         state.withLock { state in
+            var queued = 0
             for k in state.interval.indices { state.interval[k].messages += 1 }
             // Route.
             let entry: TopicRouter.Entry
@@ -178,7 +181,7 @@ public final class IngestPipeline: Sendable {
             case .success(let found): entry = found
             case .failure(.refused(let reason, let detail)):
                 reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
-                return
+                return 0
             }
             let route = settings.routes[Int(entry.route)]
             // Decode.
@@ -189,7 +192,7 @@ public final class IngestPipeline: Sendable {
                 reject(
                     RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
                     detail: "\(error.detail); payload: \(String(decoding: payload.prefix(160), as: UTF8.self))")
-                return
+                return 0
             }
             for k in state.interval.indices { state.interval[k].readings += state.scratch.count }
             var opened = 0
@@ -248,9 +251,13 @@ public final class IngestPipeline: Sendable {
                     slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
                     retained: retained, logger: logger)
                 // Park accounting.
-                if !transitions.isEmpty { state.accounting.note(transitions) }
+                if !transitions.isEmpty {
+                    queued += transitions.count
+                    state.accounting.note(transitions)
+                }
                 state.accounting.record(slot: s, outcome, normalised, state: state.table.states[s])
             }
+            return queued
         }
     }
 
@@ -274,7 +281,8 @@ public final class IngestPipeline: Sendable {
 
     /// Checks the rules that watch silence, and evicts series silent past their time-to-live,
     /// as of `time` on the arrival clock (the wall clock in `run`, the feed's `t` in replay).
-    public func tick(at time: EventTime) {
+    @discardableResult
+    public func tick(at time: EventTime) -> Int {
         state.withLock { state in
             if state.lastSweep.map({ time.milliseconds - $0 >= 60_000 || time.milliseconds < $0 }) ?? true {
                 state.lastSweep = time.milliseconds
@@ -282,6 +290,7 @@ public final class IngestPipeline: Sendable {
             }
             let transitions = state.rules.tick(at: time, logger: logger)
             if !transitions.isEmpty { state.accounting.note(transitions) }
+            return transitions.count
         }
     }
 

@@ -16,10 +16,14 @@ public final class Replay {
 
     private let configuration: DaemonConfiguration
     private let logger: Logger
+    /// Threads ingesting in parallel (parks spread over `ReplayShards`); the output is the
+    /// same bytes for any number.
+    private let workers: Int
 
-    public init(configuration: DaemonConfiguration, logger: Logger) {
+    public init(configuration: DaemonConfiguration, logger: Logger, workers: Int = 1) {
         self.configuration = configuration
         self.logger = logger
+        self.workers = workers
     }
 
     public func run(feed: String) throws(DaemonError) -> Report {
@@ -29,21 +33,21 @@ public final class Replay {
         defer { summaries.close() }
         let alerts = try AlertWriter(configuration: configuration, truncate: true)
         defer { alerts.close() }
-        let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
+        let shards = ReplayShards(settings: configuration.pipelineSettings, workers: workers, logger: logger)
         let s = configuration.summaries
         let seriesFile = try s.seriesPath.map { path throws(DaemonError) in
             try LineFile(path: path, truncate: true, rotation: s.rotation)
         }
         defer { seriesFile?.close() }
         let scheduler = SummaryScheduler(
-            pipeline: pipeline, file: summaries, seriesFile: seriesFile, intervals: s.intervals,
+            pipeline: shards, file: summaries, seriesFile: seriesFile, intervals: s.intervals,
             utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
         var report = Report()
         let started = ContinuousClock.now
         var last: EventTime?
         var lastTick: Int64?
         func flushAlerts() throws(DaemonError) {
-            let transitions = pipeline.takeAlerts()
+            let transitions = shards.drain()
             report.alerts += transitions.count
             try alerts.write(transitions)
         }
@@ -61,17 +65,23 @@ public final class Replay {
                 }
                 continue
             }
+            let index = report.records
             report.records += 1
             // Silence is checked every 10 s of feed time, as `run` checks it every second.
             // A feed whose clock went back ticks from there on.
             if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 }) ?? true {
-                pipeline.tick(at: record.time)
+                shards.add(.tick(record: index, time: record.time))
                 lastTick = record.time.milliseconds
             }
-            try flushAlerts()
-            scheduler.advance(to: record.time)
-            pipeline.ingest(
-                topic: record.topic, payload: record.payload, arrival: record.time, retained: record.retain)
+            // A summary boundary (or a clock step back) needs every shard's figures up to here.
+            if scheduler.hasWork(at: record.time) {
+                try flushAlerts()
+                scheduler.advance(to: record.time)
+            }
+            shards.add(
+                .message(
+                    record: index, shard: shards.shard(ofTopic: record.topic), topic: record.topic,
+                    payload: record.payload, time: record.time, retain: record.retain))
             // The replay's clock is the feed's `t` as it goes, back steps included.
             last = record.time
         }
@@ -79,7 +89,7 @@ public final class Replay {
         if let last { scheduler.finish(at: last) }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        report.totals = pipeline.totals
+        report.totals = shards.totals
         return report
     }
 }

@@ -13,7 +13,7 @@ final class SummaryScheduler {
         var next = EventTime(milliseconds: .max)
     }
 
-    private let pipeline: IngestPipeline
+    private let pipeline: any IntervalSource
     private var file: LineFile
     /// Per-series detail for the shortest schedule (`summaries.series_path`), when asked for.
     private var seriesFile: LineFile?
@@ -24,7 +24,7 @@ final class SummaryScheduler {
     var onLine: ((String) -> Void)?
 
     init(
-        pipeline: IngestPipeline, file: LineFile, seriesFile: LineFile? = nil, intervals: [Double],
+        pipeline: any IntervalSource, file: LineFile, seriesFile: LineFile? = nil, intervals: [Double],
         utcOffsetMinutes: Int, logger: Logger
     ) {
         self.pipeline = pipeline
@@ -37,6 +37,11 @@ final class SummaryScheduler {
 
     /// The next boundary of any schedule: when `advance` next has work.
     var boundary: EventTime { schedules.map(\.next).min() ?? EventTime(milliseconds: .max) }
+
+    /// Whether `advance(to: time)` would write or re-anchor anything.
+    func hasWork(at time: EventTime) -> Bool {
+        schedules.contains { schedule in schedule.start.map { time < $0 || time >= schedule.next } ?? true }
+    }
 
     func start(at time: EventTime) {
         for k in schedules.indices {
@@ -148,3 +153,10 @@ final class SummaryScheduler {
         onLine?(line)
     }
 }
+
+/// Where a summary's figures come from: one pipeline, or the shards of a parallel replay.
+protocol IntervalSource: AnyObject {
+    func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool) -> IngestPipeline.Snapshot
+}
+
+extension IngestPipeline: IntervalSource {}

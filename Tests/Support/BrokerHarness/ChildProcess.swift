@@ -101,6 +101,13 @@ public final class ChildProcess: @unchecked Sendable {
         return isRunning ? nil : wait()
     }
 
+    /// The ended child's peak resident memory, in MiB.
+    public var peakResidentMiB: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return Double(usage.ru_maxrss) / 1024
+    }
+
     /// CPU time the ended child used, user plus system, in seconds.
     public var cpuSeconds: Double {
         lock.lock()
