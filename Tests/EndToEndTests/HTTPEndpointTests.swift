@@ -15,7 +15,8 @@ struct HTTPEndpointTests {
             directory: directory,
             configuration: ParkdProcess.configuration(
                 brokerURL: broker.url, clientID: "parkd-http", summaries: "summaries.jsonl")
-                + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: 50}}]\nalerts: {path: alerts.jsonl}\n",
+                + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: 50}}]\nalerts: {path: alerts.jsonl}\n"
+                + "windows: [{name: 1m, length: 1m, bucket: 15s}, {name: 1h, length: 1h, bucket: 15m, detail: true}]\n",
             arguments: ["--http", "127.0.0.1:\(port)"])
         #expect(parkd.waitForLog("connected to"))
         #expect(parkd.waitForLog("HTTP endpoint on http://127.0.0.1:\(port)"))
@@ -58,6 +59,9 @@ struct HTTPEndpointTests {
         let windows = try #require(
             try JSONSerialization.jsonObject(with: Data(series.body.utf8)) as? [String: [String: Any]])
         #expect(windows["1h"]?["count"] as? Int == 3 && windows["1h"]?["max"] as? Double == 70)
+        // A lean window (no `detail: true`, no rule reading more) keeps count and mean only.
+        #expect(windows["1m"]?["count"] as? Int == 3 && windows["1m"]?["max"] == nil)
+        #expect(windows["1m"]?["mean"] as? Double == 100.0 / 3)  // (10 + 20 + 70) / 3
         #expect(try HTTPGet.get(port: port, path: "/api/series?park=p").status == 400)
         #expect(
             try HTTPGet.get(port: port, path: "/api/series?park=p&zone=z&pillar=green&kind=x&sensor=y").status == 404)

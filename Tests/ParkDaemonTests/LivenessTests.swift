@@ -116,7 +116,9 @@ struct SnapshotUpgradeTests {
         let bytes = try #require(FileManager.default.contents(atPath: path))
         #expect(bytes[4] == 1)  // the version byte
         let configuration = try DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/x/p.yaml")
-        let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "test"))
+        var settings = configuration.pipelineSettings
+        settings.detailWindows = .max  // full detail, as windows were kept when the file was written
+        let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "test"))
         let (series, _) = try pipeline.restore(snapshot: Array(bytes))
         #expect(series == 2)
         let pm25 = try #require(

@@ -89,7 +89,7 @@ struct ConfigurationParser {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
             configuration.windows = try windows.list().map {
                 (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
-                let f = try item.fields(["name", "length", "bucket", "quantiles"])
+                let f = try item.fields(["name", "length", "bucket", "quantiles", "detail"])
                 guard let lengthNode = f["length"], let bucketNode = f["bucket"] else {
                     throw item.error("a window needs length and bucket, e.g. {name: 1h, length: 1h, bucket: 15m}")
                 }
@@ -97,6 +97,7 @@ struct ConfigurationParser {
                 let bucket = try bucketNode.duration(in: 1...(400 * 86400))
                 let name = try f["name"]?.nonEmptyString() ?? TimeText.format(length)
                 if try f["quantiles"]?.bool() == true { configuration.quantileWindows.insert(name) }
+                if try f["detail"]?.bool() == true { configuration.detailWindows.insert(name) }
                 do throws(WindowSpecError) {
                     return try WindowSpec(
                         name: name, length: Int64(length * 1000), bucket: Int64(bucket * 1000), alignOffset: offset)

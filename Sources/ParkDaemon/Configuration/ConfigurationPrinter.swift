@@ -54,10 +54,12 @@ extension DaemonConfiguration {
             "  fields: {value: \(f.value), ts: \(f.time), unit: \(f.unit), status: \(f.status), seq: \(f.seq)}")
         lines.append("windows:")
         let sketched = quantileMask
+        let detailed = detailMask
         for (index, w) in windows.enumerated() {
             let quantiles = index < 64 && sketched & (1 << UInt64(index)) != 0
+            let detail = index < 64 && detailed & (1 << UInt64(index)) != 0
             lines.append(
-                "  - {name: \(w.name), length: \(TimeText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(w.bucketMilliseconds) / 1000)), quantiles: \(quantiles)}"
+                "  - {name: \(w.name), length: \(TimeText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(w.bucketMilliseconds) / 1000)), detail: \(detail), quantiles: \(quantiles)}"
             )
         }
         lines.append("lateness: \(TimeText.format(latenessSeconds))")

@@ -29,17 +29,28 @@ extension DaemonConfiguration {
             limits: limits,
             validity: validity, rules: rules, expectedSensors: expectedSensors,
             parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count,
-            quantileWindows: quantileMask)
+            quantileWindows: quantileMask, detailWindows: detailMask)
+    }
+
+    /// Bit i: window i keeps full detail, configured so or read by a rule.
+    var detailMask: UInt64 {
+        var read = detailWindows
+        for rule in rules where rule.needsDetail { if let name = rule.windowName { read.insert(name) } }
+        return mask(read)
+    }
+
+    private func mask(_ names: Set<String>) -> UInt64 {
+        var mask: UInt64 = 0
+        for (index, window) in windows.enumerated() where names.contains(window.name) && index < 64 {
+            mask |= 1 << UInt64(index)
+        }
+        return mask
     }
 
     /// Bit i: window i keeps quantile sketches, configured so or read by a rule (p50/p95/p99).
     var quantileMask: UInt64 {
         var read = quantileWindows
         for rule in rules where rule.needsQuantiles { if let name = rule.windowName { read.insert(name) } }
-        var mask: UInt64 = 0
-        for (index, window) in windows.enumerated() where read.contains(window.name) && index < 64 {
-            mask |= 1 << UInt64(index)
-        }
-        return mask
+        return mask(read)
     }
 }

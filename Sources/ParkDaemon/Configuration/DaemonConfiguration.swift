@@ -62,6 +62,10 @@ public struct DaemonConfiguration: Sendable {
     /// Windows whose buckets keep quantile sketches (`quantiles: true`), besides those a rule
     /// reads p50/p95/p99 from: sketches cost most of a bucket's memory.
     public var quantileWindows: Set<String> = []
+    /// Windows that keep full detail (`detail: true`: min, max, std, rate, first and last,
+    /// counter increase), besides those a rule reads them from; the others keep count, sum
+    /// and mean, 40 bytes a bucket instead of 104. Counter series always keep full detail.
+    public var detailWindows: Set<String> = []
     public var latenessSeconds = 300.0
     public var validity = ValidityRule()
     public var catalog = SensorCatalog.standard

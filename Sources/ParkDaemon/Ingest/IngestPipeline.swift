@@ -64,6 +64,8 @@ public final class IngestPipeline: Sendable {
         public var alertQueueWarning = 10_000
         /// Bit i: window i keeps quantile sketches (a rule or the configuration reads its p50/p95/p99).
         public var quantileWindows: UInt64 = .max
+        /// Bit i: window i keeps full detail (min, max, std, ends, increase); else it is lean.
+        public var detailWindows: UInt64 = .max
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
@@ -71,8 +73,9 @@ public final class IngestPipeline: Sendable {
             validity: ValidityRule = ValidityRule(),
             rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
             utcOffsetMinutes: Int = 420,
-            schedules: Int = 1, quantileWindows: UInt64 = .max
+            schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max
         ) {
+            self.detailWindows = detailWindows
             self.schedules = schedules
             self.quantileWindows = quantileWindows
             self.parks = parks
@@ -152,7 +155,7 @@ public final class IngestPipeline: Sendable {
                 table: SeriesTable(
                     windows: settings.windows, catalog: settings.catalog,
                     allowedLatenessMilliseconds: settings.allowedLatenessMilliseconds,
-                    quantileWindows: settings.quantileWindows),
+                    quantileWindows: settings.quantileWindows, detailWindows: settings.detailWindows),
                 rules: RuleStage(
                     rules: settings.rules, expected: settings.expectedSensors,
                     queueWarning: settings.alertQueueWarning),

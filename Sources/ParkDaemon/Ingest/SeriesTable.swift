@@ -25,14 +25,19 @@ struct SeriesTable {
     let windows: [WindowSpec]
     let catalog: SensorCatalog
     let allowedLatenessMilliseconds: Int64
-    /// Bit i: window i keeps quantile sketches.
+    /// Bit i: window i keeps quantile sketches; full detail.
     let quantileWindows: UInt64
+    let detailWindows: UInt64
 
-    init(windows: [WindowSpec], catalog: SensorCatalog, allowedLatenessMilliseconds: Int64, quantileWindows: UInt64) {
+    init(
+        windows: [WindowSpec], catalog: SensorCatalog, allowedLatenessMilliseconds: Int64, quantileWindows: UInt64,
+        detailWindows: UInt64
+    ) {
         self.windows = windows
         self.catalog = catalog
         self.allowedLatenessMilliseconds = allowedLatenessMilliseconds
         self.quantileWindows = quantileWindows
+        self.detailWindows = detailWindows
     }
 
     var count: Int { ids.count }
@@ -44,6 +49,7 @@ struct SeriesTable {
         var settings = SeriesState.Settings()
         settings.allowedLatenessMilliseconds = allowedLatenessMilliseconds
         settings.quantileWindows = quantileWindows
+        settings.detailWindows = detailWindows
         if let info = catalog[id.kind] {
             settings.shape = info.shape
             settings.range = info.range

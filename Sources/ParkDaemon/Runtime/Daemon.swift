@@ -233,9 +233,9 @@ public final class Daemon: @unchecked Sendable {
                 logger.error("reload: cannot open the new per-series file (\(error)); keeping the old one")
             }
         }
-        if fresh.quantileMask != old.quantileMask {
+        if fresh.quantileMask != old.quantileMask || fresh.detailMask != old.detailMask {
             logger.warning(
-                "reload: which windows keep quantile sketches changed (a rule or window reads p50/p95/p99); this applies after a restart"
+                "reload: which windows keep quantile sketches or full detail changed (what rules and windows read); this applies after a restart"
             )
         }
         // Everything else the file says is compared section by section: what changed but cannot

@@ -77,7 +77,9 @@ public enum SummaryFormat {
     static func window(_ stats: WindowStats, shape: MeasureShape, validity: WindowValidity? = nil) -> String {
         var line = JSONLine()
         line.add("count", stats.count)
-        if !stats.isEmpty {
+        if !stats.isEmpty && !stats.detailed {
+            line.add("mean", stats.mean)  // a lean window keeps no more (`detail: true` keeps it all)
+        } else if !stats.isEmpty {
             line.add("mean", stats.mean)
             line.add("min", stats.min)
             line.add("max", stats.max)

@@ -62,6 +62,7 @@ public enum WindowStatistic: String, Sendable, CaseIterable {
 
     public func value(of stats: WindowStats) -> Double? {
         guard !stats.isEmpty || self == .count else { return nil }
+        guard stats.detailed || self == .mean || self == .count || self == .sum else { return nil }
         switch self {
         case .mean: return stats.mean
         case .min: return stats.min
@@ -161,6 +162,16 @@ public struct Rule: Sendable, Equatable {
         self.condition = condition
         self.forMilliseconds = forMilliseconds
         self.renotifyMilliseconds = renotifyMilliseconds
+    }
+
+    /// Whether the window the rule reads must keep more than count, sum and mean (its
+    /// extremes, spread, ends or counter increase).
+    public var needsDetail: Bool {
+        switch condition {
+        case .threshold(.window(_, let statistic), _, _, _): ![.mean, .count, .sum].contains(statistic)
+        case .rateOfChange, .flatline, .counterReset: true
+        default: false
+        }
     }
 
     public var needsQuantiles: Bool {

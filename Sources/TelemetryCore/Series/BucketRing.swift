@@ -1,13 +1,17 @@
 /// One window's buckets for one series: a fixed ring, so memory is known in advance.
 ///
-/// A bucket is stored compactly (104 bytes: times as offsets from its start, counts as 32
-/// bits) and turned into `WindowStats` only when read. Quantile sketches are kept only when
-/// something reads this window's quantiles (`quantiles`), since they cost most of a bucket.
+/// A bucket is stored compactly and turned into `WindowStats` only when read: 104 bytes with
+/// full detail (times as offsets from its start, counts as 32 bits), or 40 bytes for a lean
+/// window that nothing reads beyond its count, sum and mean. Quantile sketches are kept only
+/// when something reads this window's quantiles.
 public struct BucketRing: Sendable {
     public let spec: WindowSpec
     /// Whether each bucket keeps a quantile sketch (p50/p95/p99 are read from this window).
     public let keepsQuantiles: Bool
+    /// Whether buckets keep full detail (else `leans` holds them).
+    public let keepsDetail: Bool
     private var slots: [Bucket]
+    private var leans: [LeanBucket]
     private var sketches: [QuantileSketch]
     /// The start of the newest bucket written.
     public private(set) var newestStart = Int64.min
@@ -15,10 +19,12 @@ public struct BucketRing: Sendable {
     /// fold to stays the same while it is unchanged (see `WindowCache`).
     public private(set) var revision: UInt32 = 0
 
-    public init(spec: WindowSpec, quantiles: Bool = true) {
+    public init(spec: WindowSpec, quantiles: Bool = true, detail: Bool = true) {
         self.spec = spec
         keepsQuantiles = quantiles
-        slots = Array(repeating: Bucket(), count: spec.bucketCount)
+        keepsDetail = detail
+        slots = detail ? Array(repeating: Bucket(), count: spec.bucketCount) : []
+        leans = detail ? [] : Array(repeating: LeanBucket(), count: spec.bucketCount)
         sketches = quantiles ? Array(repeating: QuantileSketch(), count: spec.bucketCount) : []
     }
 
@@ -29,12 +35,15 @@ public struct BucketRing: Sendable {
 
     /// The slot for `time`, emptied first if it still holds an older span; nil when the ring
     /// has already moved past that span (the reading is too old for this window).
+    private func start(ofSlot index: Int) -> Int64 { keepsDetail ? slots[index].start : leans[index].start }
+
     private mutating func claim(_ time: EventTime) -> (index: Int, start: Int64)? {
         let start = spec.bucketStart(time)
         let index = slot(start)
-        if slots[index].start != start {
-            guard slots[index].start < start else { return nil }
-            slots[index] = Bucket(start: start)
+        let held = self.start(ofSlot: index)
+        if held != start {
+            guard held < start else { return nil }
+            if keepsDetail { slots[index] = Bucket(start: start) } else { leans[index] = LeanBucket(start: start) }
             if keepsQuantiles { sketches[index].removeAll() }
         }
         if start != newestStart {
@@ -55,7 +64,11 @@ public struct BucketRing: Sendable {
         guard let (index, start) = claim(time) else { return false }
         let offset = time.milliseconds - start
         let quarter = Int(offset * 4 / spec.bucketMilliseconds)
-        slots[index].add(value, offset: Int32(truncatingIfNeeded: offset), quarter: quarter)
+        if keepsDetail {
+            slots[index].add(value, offset: Int32(truncatingIfNeeded: offset), quarter: quarter)
+        } else {
+            leans[index].add(value, quarter: quarter)
+        }
         if keepsQuantiles { sketches[index].add(key: key) }
         return true
     }
@@ -63,7 +76,9 @@ public struct BucketRing: Sendable {
     @discardableResult
     public mutating func count(_ status: ReadingStatus, invalid: Bool, at time: EventTime) -> Bool {
         guard let (index, _) = claim(time) else { return false }
-        if invalid {
+        if !keepsDetail {
+            leans[index].count(status, invalid: invalid)
+        } else if invalid {
             slots[index].invalid &+= 1
         } else if status == .calibrating {
             slots[index].calibrating &+= 1
@@ -74,7 +89,8 @@ public struct BucketRing: Sendable {
     }
 
     private func stats(_ index: Int) -> WindowStats {
-        slots[index].stats(sketch: keepsQuantiles ? sketches[index] : QuantileSketch())
+        guard keepsDetail else { return leans[index].stats }
+        return slots[index].stats(sketch: keepsQuantiles ? sketches[index] : QuantileSketch())
     }
 
     /// The buckets of the window that ends in the bucket holding `time`, oldest first.
@@ -85,7 +101,7 @@ public struct BucketRing: Sendable {
         for k in stride(from: spec.bucketCount - 1, through: 0, by: -1) {
             let start = end - Int64(k) * spec.bucketMilliseconds
             let index = slot(start)
-            if slots[index].start == start { result.append((start, stats(index))) }
+            if self.start(ofSlot: index) == start { result.append((start, stats(index))) }
         }
         return result
     }
@@ -105,7 +121,9 @@ public struct BucketRing: Sendable {
         for k in stride(from: spec.bucketCount - 1, through: 1, by: -1) {
             let start = end - Int64(k) * spec.bucketMilliseconds
             let index = slot(start)
-            if slots[index].start == start { merged.merge(stats(index), quantiles: quantiles && keepsQuantiles) }
+            if self.start(ofSlot: index) == start {
+                merged.merge(stats(index), quantiles: quantiles && keepsQuantiles)
+            }
         }
     }
 
@@ -113,22 +131,26 @@ public struct BucketRing: Sendable {
     func mergeCurrent(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) {
         let end = spec.bucketStart(time)
         let index = slot(end)
-        if slots[index].start == end { merged.merge(stats(index), quantiles: quantiles && keepsQuantiles) }
+        if start(ofSlot: index) == end { merged.merge(stats(index), quantiles: quantiles && keepsQuantiles) }
     }
 
     /// The bucket holding `time` (empty statistics when it holds another span).
     func current(at time: EventTime) -> WindowStats? {
         let end = spec.bucketStart(time)
         let index = slot(end)
-        return slots[index].start == end ? stats(index) : nil
+        return start(ofSlot: index) == end ? stats(index) : nil
     }
 
     func forEachSlot(_ body: (Int64, WindowStats) -> Void) {
-        for index in slots.indices { body(slots[index].start, stats(index)) }
+        for index in 0..<spec.bucketCount { body(start(ofSlot: index), stats(index)) }
     }
 
     mutating func setSlot(_ index: Int, start: Int64, stats: WindowStats) {
-        slots[index] = Bucket(start: start, stats: stats)
+        if keepsDetail {
+            slots[index] = Bucket(start: start, stats: stats)
+        } else {
+            leans[index] = LeanBucket(start: start, stats: stats)
+        }
         if keepsQuantiles { sketches[index] = stats.sketch }
         if start > newestStart { newestStart = start }
         revision &+= 1
@@ -136,7 +158,9 @@ public struct BucketRing: Sendable {
 
     /// Bytes this ring holds, for the memory budget (sketches at their typical 8 bins).
     public var memoryBytes: Int {
-        spec.bucketCount * (MemoryLayout<Bucket>.stride + (keepsQuantiles ? 48 + 64 : 0)) + 96
+        spec.bucketCount
+            * ((keepsDetail ? MemoryLayout<Bucket>.stride : MemoryLayout<LeanBucket>.stride)
+                + (keepsQuantiles ? 48 + 64 : 0)) + 96
     }
 }
 
@@ -215,5 +239,51 @@ struct Bucket: Sendable {
             lastOffset = Int32(clamping: s.lastTime.milliseconds &- start)
         }
         quarters = s.quarters
+    }
+}
+
+/// A lean window's bucket: what a mean and validity need, 40 bytes.
+struct LeanBucket: Sendable {
+    var start = Int64.min
+    var sum = 0.0
+    var count: UInt32 = 0
+    var calibrating: UInt32 = 0
+    var errors: UInt32 = 0
+    var invalid: UInt32 = 0
+    var quarters: UInt8 = 0
+
+    init() {}
+    init(start: Int64) { self.start = start }
+
+    init(start: Int64, stats s: WindowStats) {
+        self.start = start
+        count = UInt32(clamping: s.count)
+        sum = s.sum
+        calibrating = UInt32(clamping: s.calibrating)
+        errors = UInt32(clamping: s.errors)
+        invalid = UInt32(clamping: s.invalid)
+        quarters = s.quarters
+    }
+
+    mutating func add(_ value: Double, quarter: Int) {
+        count &+= 1
+        sum += value
+        quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
+    }
+
+    mutating func count(_ status: ReadingStatus, invalid isInvalid: Bool) {
+        if isInvalid {
+            invalid &+= 1
+        } else if status == .calibrating {
+            calibrating &+= 1
+        } else {
+            errors &+= 1
+        }
+    }
+
+    var stats: WindowStats {
+        WindowStats(
+            leanCount: Int(count), sum: sum, calibrating: Int(calibrating), errors: Int(errors),
+            invalid: Int(invalid), quarters: quarters)
     }
 }

@@ -25,8 +25,22 @@ public struct WindowStats: Sendable, Equatable {
     /// Which quarters of the bucket's span hold a valid reading (bit 0 = first quarter).
     public private(set) var quarters: UInt8 = 0
     public private(set) var sketch = QuantileSketch()
+    /// False for a lean window's figures: count, sum, mean and validity only (nothing reads
+    /// its extremes, spread or ends, so its buckets do not keep them).
+    public private(set) var detailed = true
 
     public init() {}
+
+    /// A lean bucket's figures: the mean is its sum over its count.
+    init(leanCount count: Int, sum: Double, calibrating: Int, errors: Int, invalid: Int, quarters: UInt8) {
+        self.count = count
+        self.sum = sum
+        mean = count > 0 ? sum / Double(count) : 0
+        min = .nan
+        max = .nan
+        (self.calibrating, self.errors, self.invalid, self.quarters) = (calibrating, errors, invalid, quarters)
+        detailed = false
+    }
 
     init(
         count: Int, sum: Double, mean: Double, m2: Double, min: Double, max: Double, firstTime: EventTime,
@@ -109,6 +123,15 @@ public struct WindowStats: Sendable, Equatable {
             self = other
             (calibrating, errors, invalid, quarters) = quality
             quarters |= other.quarters
+            return
+        }
+        guard detailed && other.detailed else {
+            // Lean figures: the mean of the window is its sum over its count, nothing else.
+            count += other.count
+            sum += other.sum
+            mean = sum / Double(count)
+            quarters |= other.quarters
+            detailed = false
             return
         }
         let n = Double(count + other.count)

@@ -160,7 +160,10 @@ extension SeriesState {
         }
         var rings: [BucketRing] = []
         for (index, spec) in specs.enumerated() {
-            rings.append(try BucketRing(decoding: &r, spec: spec, quantiles: settings.keepsQuantiles(index)))
+            rings.append(
+                try BucketRing(
+                    decoding: &r, spec: spec, quantiles: settings.keepsQuantiles(index),
+                    detail: settings.keepsDetail(index)))
         }
         let hasWatermark = try r.bool()
         let watermark = try r.i64()
@@ -192,7 +195,7 @@ extension BucketRing {
         }
     }
 
-    init(decoding r: inout ByteReader, spec: WindowSpec, quantiles: Bool) throws(SnapshotError) {
+    init(decoding r: inout ByteReader, spec: WindowSpec, quantiles: Bool, detail: Bool) throws(SnapshotError) {
         let length = try r.i64()
         let bucket = try r.i64()
         let offset = try r.i64()
@@ -201,7 +204,7 @@ extension BucketRing {
         else {
             throw SnapshotError("window \(spec.name) changed since the snapshot")
         }
-        self.init(spec: spec, quantiles: quantiles)
+        self.init(spec: spec, quantiles: quantiles, detail: detail)
         for index in 0..<spec.bucketCount {
             let start = try r.i64()
             let stats = try WindowStats(decoding: &r)
