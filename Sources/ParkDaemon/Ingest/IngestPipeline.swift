@@ -238,7 +238,7 @@ public final class IngestPipeline: Sendable {
                 let s = Int(slot)
                 let normalised: Reading
                 do throws(PayloadError) {
-                    normalised = try Admission.normalise(reading, info: state.table.kinds[s])
+                    normalised = try Admission.normalise(reading, info: state.table.kind(s))
                 } catch {
                     reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
                     continue
@@ -365,6 +365,7 @@ public final class IngestPipeline: Sendable {
     public func reload(rules: [Rule], expectedSensors: [SeriesID], limits: Limits, at time: EventTime) -> Int {
         state.withLock { state in
             state.limits = limits
+            state.router.forgetSlots()  // topics are checked again against the new limits
             return state.rules.reload(rules: rules, expected: expectedSensors, at: time)
         }
     }

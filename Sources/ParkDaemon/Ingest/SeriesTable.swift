@@ -15,7 +15,10 @@ struct SeriesTable {
     private(set) var ids: [SeriesID] = []
     private(set) var slots: [SeriesID: Int32] = [:]
     var states: [SeriesState] = []
-    private(set) var kinds: [KindInfo?] = []
+    /// Per series: its kind's index in `kindTable` (a kind's catalog entry is kept once).
+    private var kindOf: [Int32] = []
+    private var kindTable: [KindInfo?] = []
+    private var kindIndex: [String: Int32] = [:]
     /// When a reading last arrived (not its event time), for eviction.
     var lastArrival: [Int64] = []
     var recent: [Recent] = []
@@ -42,6 +45,9 @@ struct SeriesTable {
 
     var count: Int { ids.count }
 
+    /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
+    func kind(_ s: Int) -> KindInfo? { kindTable[Int(kindOf[s])] }
+
     subscript(id: SeriesID) -> Int32? { slots[id] }
 
     /// The window settings a series of `id` gets (shape and range from the catalog).
@@ -62,7 +68,13 @@ struct SeriesTable {
         if let existing = slots[id] { return existing }
         let slot = Int32(ids.count)
         ids.append(id)
-        kinds.append(catalog[id.kind])
+        if let known = kindIndex[id.kind] {
+            kindOf.append(known)
+        } else {
+            kindIndex[id.kind] = Int32(kindTable.count)
+            kindOf.append(Int32(kindTable.count))
+            kindTable.append(catalog[id.kind])
+        }
         lastArrival.append(arrival.milliseconds)
         recent.append(Recent())
         parkSeries[id.park, default: 0] += 1
@@ -94,7 +106,7 @@ struct SeriesTable {
         }
         ids = ids.compacted(kept)
         states = states.compacted(kept)
-        kinds = kinds.compacted(kept)
+        kindOf = kindOf.compacted(kept)
         lastArrival = lastArrival.compacted(kept)
         recent = recent.compacted(kept)
         slots = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($0.element, Int32($0.offset)) })

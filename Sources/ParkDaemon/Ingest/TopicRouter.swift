@@ -29,20 +29,21 @@ struct TopicRouter {
     /// The topic's route and base series, or why the message is refused.
     mutating func route(_ topic: String, limits: IngestPipeline.Limits) -> Result<Entry, Refusal> {
         let bytes = topic.utf8.count
-        if bytes > limits.maxTopicBytes
-            || (bytes > 2 * limits.maxTopicLevels
-                && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= limits.maxTopicLevels)
-        {
-            return .failure(
-                .refused(
-                    .topicTooLong,
-                    "topic of \(bytes) bytes is over limits.max_topic_bytes (\(limits.maxTopicBytes)) or limits.max_topic_levels (\(limits.maxTopicLevels))"
-                ))
-        }
         let entry: Entry
-        if let cached = cache[topic] {
+        if bytes <= limits.maxTopicBytes, let cached = cache[topic] {
             entry = cached
         } else {
+            // Checked once per topic: a cached topic passed these before.
+            if bytes > limits.maxTopicBytes
+                || (bytes > 2 * limits.maxTopicLevels
+                    && topic.utf8.lazy.filter({ $0 == UInt8(ascii: "/") }).count >= limits.maxTopicLevels)
+            {
+                return .failure(
+                    .refused(
+                        .topicTooLong,
+                        "topic of \(bytes) bytes is over limits.max_topic_bytes (\(limits.maxTopicBytes)) or limits.max_topic_levels (\(limits.maxTopicLevels))"
+                    ))
+            }
             if let problem = Self.topicProblem(topic) { return .failure(.refused(.badTopic, problem)) }
             entry = lookUp(topic)
         }

@@ -189,7 +189,8 @@ public struct JSONReadingDecoder: Sendable {
     }
 
     static func status(_ text: String) -> ReadingStatus? {
-        switch text.lowercased() {
+        if text == "ok" { return .ok }  // nearly every reading: no lowercased copy
+        return switch text.lowercased() {
         case "ok", "measuring", "normal", "valid": .ok
         case "calibrating", "calibration", "maintenance": .calibrating
         case "error", "fault", "failed": .error

@@ -31,22 +31,44 @@ public struct RuleEngine: Sendable {
     public let rules: [Rule]
     private let compiled: [CompiledRule]
 
-    /// Everything the engine keeps for one series, found with one lookup per reading.
-    private struct Entry: Sendable {
-        let id: SeriesID
+    /// The rules that match a series, and the windows they read: the same for every series
+    /// of a kind, so kept once and shared by index.
+    private struct RuleSet: Sendable {
         let rules: [Int]
-        /// Parallel to `rules`; nil while the pair is quiet.
-        var trackers: [AlertTracker?]
-        var lastSeen: EventTime?
-        var calibratingSince: EventTime?
         let watchesSilence: Bool
         /// Parallel to `rules`: the index in `reads` of the window the rule reads, or -1.
         var readSlot: [Int] = []
-        /// The windows (indexes into the series' windows) the rules read, each with its cache.
+        /// The windows (indexes into the series' windows) the rules read.
         var reads: [Int] = []
-        var caches: [WindowCache] = []
         var resolved = false
     }
+
+    /// Everything the engine keeps for one series, found with one lookup per reading.
+    private struct Entry: Sendable {
+        let id: SeriesID
+        let set: Int32
+        /// The (rule slot, tracker) pairs that are not quiet: most series never alert, and a
+        /// quiet pair costs nothing.
+        var trackers: [(slot: Int32, tracker: AlertTracker)] = []
+        var lastSeen: EventTime?
+        var calibratingSince: EventTime?
+        /// One per window the rule set reads.
+        var caches: [WindowCache] = []
+
+        func tracker(_ slot: Int) -> AlertTracker? {
+            trackers.first { $0.slot == Int32(slot) }?.tracker
+        }
+
+        mutating func setTracker(_ slot: Int, _ tracker: AlertTracker?) {
+            if let k = trackers.firstIndex(where: { $0.slot == Int32(slot) }) {
+                if let tracker { trackers[k].tracker = tracker } else { trackers.remove(at: k) }
+            } else if let tracker {
+                trackers.append((Int32(slot), tracker))
+            }
+        }
+    }
+    private var sets: [RuleSet] = []
+    private var setIndex: [[Int]: Int32] = [:]
     private var entries: [Entry] = []
     private var index: [SeriesID: Int] = [:]
     /// Per reading: each read window's figures, computed on first use (reused storage).
@@ -70,20 +92,26 @@ public struct RuleEngine: Sendable {
     public mutating func entry(for id: SeriesID) -> Int {
         if let known = index[id] { return known }
         let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
-        let silence = matching.contains { compiled[$0].check.isStale }
-        entries.append(
-            Entry(
-                id: id, rules: matching, trackers: Array(repeating: nil, count: matching.count), watchesSilence: silence
-            ))
+        let set: Int32
+        if let known = setIndex[matching] {
+            set = known
+        } else {
+            set = Int32(sets.count)
+            sets.append(RuleSet(rules: matching, watchesSilence: matching.contains { compiled[$0].check.isStale }))
+            setIndex[matching] = set
+        }
+        entries.append(Entry(id: id, set: set))
         index[id] = entries.count - 1
         return entries.count - 1
     }
 
-    /// The windows the rules of an entry read, resolved by name against the series' windows.
-    private mutating func resolve(_ e: Int, _ state: SeriesState) {
+    private func ruleIndex(_ e: Int, _ slot: Int) -> Int { sets[Int(entries[e].set)].rules[slot] }
+
+    /// The windows a rule set reads, resolved by name against the series' windows.
+    private mutating func resolve(_ set: Int, _ state: SeriesState) {
         var reads: [Int] = []
         var readSlot: [Int] = []
-        for r in entries[e].rules {
+        for r in sets[set].rules {
             guard let name = rules[r].windowName, let w = state.windows.firstIndex(where: { $0.spec.name == name })
             else {
                 readSlot.append(-1)
@@ -96,10 +124,9 @@ public struct RuleEngine: Sendable {
                 readSlot.append(reads.count - 1)
             }
         }
-        entries[e].reads = reads
-        entries[e].readSlot = readSlot
-        entries[e].caches = Array(repeating: WindowCache(), count: reads.count)
-        entries[e].resolved = true
+        sets[set].reads = reads
+        sets[set].readSlot = readSlot
+        sets[set].resolved = true
     }
 
     /// Evaluates the rules of `id` after one reading (with what became of it). `seen` is when
@@ -123,16 +150,19 @@ public struct RuleEngine: Sendable {
         } else if outcome != .late && outcome != .duplicate {
             entries[e].calibratingSince = nil
         }
-        guard !entries[e].rules.isEmpty else { return [] }
-        if !entries[e].resolved { resolve(e, state) }
-        if computed.count < entries[e].reads.count {
-            computed = Array(repeating: nil, count: entries[e].reads.count)
+        let set = Int(entries[e].set)
+        guard !sets[set].rules.isEmpty else { return [] }
+        if !sets[set].resolved { resolve(set, state) }
+        let readCount = sets[set].reads.count
+        if entries[e].caches.count != readCount { entries[e].caches = Array(repeating: WindowCache(), count: readCount) }
+        if computed.count < readCount {
+            computed = Array(repeating: nil, count: readCount)
         } else {
             for k in computed.indices { computed[k] = nil }
         }
         var out: [AlertTransition] = []
-        for slot in entries[e].rules.indices {
-            let rule = compiled[entries[e].rules[slot]]
+        for slot in sets[set].rules.indices {
+            let rule = compiled[sets[set].rules[slot]]
             guard let (evaluated, value, limit) = evaluate(rule, e, slot, reading, outcome, state, time) else {
                 continue
             }
@@ -145,12 +175,13 @@ public struct RuleEngine: Sendable {
     /// Checks the silence rules at `time`, series in the order they were first seen.
     public mutating func tick(at time: EventTime) -> [AlertTransition] {
         var out: [AlertTransition] = []
-        for e in entries.indices where entries[e].watchesSilence {
+        for e in entries.indices where sets[Int(entries[e].set)].watchesSilence {
             let seen = entries[e].lastSeen ?? startedAt
             let silentMilliseconds = time.milliseconds - seen.milliseconds
             let silent = Double(silentMilliseconds) / 1000
-            for slot in entries[e].rules.indices {
-                guard case .stale(let after) = compiled[entries[e].rules[slot]].check else { continue }
+            let set = Int(entries[e].set)
+            for slot in sets[set].rules.indices {
+                guard case .stale(let after) = compiled[sets[set].rules[slot]].check else { continue }
                 let signal: ConditionSignal = silentMilliseconds >= after ? .breach(silent) : .clear(silent)
                 if let t = apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time) {
                     out.append(t)
@@ -165,10 +196,11 @@ public struct RuleEngine: Sendable {
     private mutating func windowStats(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: SeriesState)
         -> WindowStats?
     {
-        let read = entries[e].readSlot[slot]
+        let set = Int(entries[e].set)
+        let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
         if computed[read] == nil {
-            let ring = state.windows[entries[e].reads[read]]
+            let ring = state.windows[sets[set].reads[read]]
             computed[read] = entries[e].caches[read].read(
                 ring, at: now, quantiles: ring.keepsQuantiles, validity: rule.validity)
         }
@@ -232,14 +264,17 @@ public struct RuleEngine: Sendable {
     private mutating func apply(
         _ e: Int, _ slot: Int, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime
     ) -> AlertTransition? {
-        let timing = compiled[entries[e].rules[slot]]
-        var tracker = entries[e].trackers[slot] ?? AlertTracker()
+        let timing = compiled[ruleIndex(e, slot)]
+        let existing = entries[e].tracker(slot)
+        // Quiet and clear: nothing to step, nothing to keep (the common case, no allocation).
+        if existing == nil, case .clear = signal { return nil }
+        var tracker = existing ?? AlertTracker()
         let step = tracker.step(
             signal, at: time, forMilliseconds: timing.forMilliseconds, renotifyMilliseconds: timing.renotifyMilliseconds)
         // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
-        entries[e].trackers[slot] = tracker.isQuiet ? nil : tracker
+        entries[e].setTracker(slot, tracker.isQuiet ? nil : tracker)
         guard let step else { return nil }
-        let rule = rules[entries[e].rules[slot]]
+        let rule = rules[ruleIndex(e, slot)]
         let id = entries[e].id
         let (state, repeated, since): (AlertTransition.State, Bool, EventTime)
         switch step {
@@ -305,9 +340,10 @@ public struct RuleEngine: Sendable {
     public var active: [ActiveAlert] {
         var result: [ActiveAlert] = []
         for entry in entries {
-            for (slot, tracker) in entry.trackers.enumerated() {
-                guard let phase = tracker?.phase, phase != .idle else { continue }
-                result.append(ActiveAlert(rule: rules[entry.rules[slot]].id, series: entry.id, phase: phase))
+            for (slot, tracker) in entry.trackers.sorted(by: { $0.slot < $1.slot }) {
+                guard tracker.phase != .idle else { continue }
+                let rule = rules[sets[Int(entry.set)].rules[Int(slot)]]
+                result.append(ActiveAlert(rule: rule.id, series: entry.id, phase: tracker.phase))
             }
         }
         return result
@@ -320,11 +356,11 @@ public struct RuleEngine: Sendable {
         var skipped = 0
         for alert in alerts {
             let e = entry(for: alert.series)
-            guard let slot = entries[e].rules.firstIndex(where: { rules[$0].id == alert.rule }) else {
+            guard let slot = sets[Int(entries[e].set)].rules.firstIndex(where: { rules[$0].id == alert.rule }) else {
                 skipped += 1
                 continue
             }
-            entries[e].trackers[slot] = AlertTracker(restoring: alert.phase)
+            entries[e].setTracker(slot, AlertTracker(restoring: alert.phase))
         }
         return skipped
     }
@@ -355,16 +391,16 @@ public struct RuleEngine: Sendable {
     /// Whether any rule of `id` is pending or firing (or recently was, for flapping).
     public func isActive(_ id: SeriesID) -> Bool {
         guard let e = index[id] else { return false }
-        return entries[e].trackers.contains { $0 != nil }
+        return !entries[e].trackers.isEmpty
     }
 
     /// The alerts firing now, oldest episode first.
     public var firing: [(rule: String, series: SeriesID, since: EventTime)] {
         var result: [(rule: String, series: SeriesID, since: EventTime)] = []
         for entry in entries {
-            for (slot, tracker) in entry.trackers.enumerated() {
-                if case .firing(let since, _)? = tracker?.phase {
-                    result.append((rules[entry.rules[slot]].id, entry.id, since))
+            for (slot, tracker) in entry.trackers {
+                if case .firing(let since, _) = tracker.phase {
+                    result.append((rules[sets[Int(entry.set)].rules[Int(slot)]].id, entry.id, since))
                 }
             }
         }
