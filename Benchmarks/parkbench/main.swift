@@ -260,14 +260,23 @@ func ingestBenchmark(
     }
     usleep(500_000)  // both SUBACKs
 
-    // Stamped an hour before now, 10 s apart per sensor: current for parkd's time checks.
+    // Stamped two hours before now, 10 s apart per sensor: current for parkd's time checks.
+    // The first message of each sensor opens its series: a warm-up both consumers receive
+    // before the measured feed, so the figure is the steady cost per message.
     let now = Int64(Date().timeIntervalSince1970 * 1000)
-    let feed = BenchSetup.messages(count: messages, sensors: sensors, seed: 1, start: now - 3_600_000)
+    let all = BenchSetup.messages(count: sensors + messages, sensors: sensors, seed: 1, start: now - 7_200_000)
+    let warmUp = all.prefix(sensors)
+    let feed = all.dropFirst(sensors)
     let publisher = try MQTTPublisher(
         configuration: .init(
             url: try BrokerURL(parsing: broker.url), clientID: "bench-pub", cleanSession: true, maxInflight: 100,
             maxQueuedPublishes: 2000))
     try publisher.connect(timeout: 10)
+    let summaries = work.appendingPathComponent("summaries.jsonl").path
+    for m in warmUp { try publisher.publish(m.topic, payload: m.payload, qos: qos) }
+    try publisher.flush(timeout: 120)
+    _ = waitUntil(timeout: 120) { lineCount(subOutput) >= sensors && summaryMessages(summaries) >= sensors }
+    let warm = (lineCount(subOutput), summaryMessages(summaries))
 
     let parkdBefore = cpuSeconds(parkd.pid)
     let subBefore = cpuSeconds(sub.pid)
@@ -279,12 +288,11 @@ func ingestBenchmark(
     var parkdDone = false
     var subCPU = 0.0
     var parkdCPU = 0.0
-    let summaries = work.appendingPathComponent("summaries.jsonl").path
     // Done when each has counted every message, or when its count stopped moving (QoS 0 may drop).
     var lastCounts = (-1, -1)
     var still = 0
     _ = waitUntil(timeout: 180) {
-        let counts = (lineCount(subOutput), summaryMessages(summaries))
+        let counts = (lineCount(subOutput) - warm.0, summaryMessages(summaries) - warm.1)
         if !subDone && counts.0 >= messages {
             subDone = true
             subCPU = cpuSeconds(sub.pid) - subBefore
@@ -308,8 +316,8 @@ func ingestBenchmark(
     publisher.disconnect()
 
     let n = Double(messages)
-    let subCount = lineCount(subOutput)
-    let parkdCount = summaryMessages(summaries)
+    let subCount = lineCount(subOutput) - warm.0
+    let parkdCount = summaryMessages(summaries) - warm.1
     let ratio = parkdCPU / subCPU
     let exitNote = parkdStatus == 0 ? "" : " (parkd exit \(parkdStatus.map(String.init) ?? "none"))"
     let text = String(

@@ -71,8 +71,11 @@ public struct RuleEngine: Sendable {
     private var setIndex: [[Int]: Int32] = [:]
     private var entries: [Entry] = []
     private var index: [SeriesID: Int] = [:]
-    /// Per reading: each read window's figures, computed on first use (reused storage).
-    private var computed: [(stats: WindowStats, validity: WindowValidity?)?] = []
+    /// Per reading: each read window's figures, computed on first use; valid while its
+    /// stamp equals `evaluation` (reused storage, nothing released per reading).
+    private var computed: [(stats: WindowStats, validity: WindowValidity?)] = []
+    private var computedAt: [UInt64] = []
+    private var evaluation: UInt64 = 0
     /// Changes when handles from `entry(for:)` are no longer valid (after `forget`).
     public private(set) var generation = 0
     /// The silence clock of sensors never seen starts here (kept across restarts and reloads).
@@ -155,10 +158,10 @@ public struct RuleEngine: Sendable {
         if !sets[set].resolved { resolve(set, state) }
         let readCount = sets[set].reads.count
         if entries[e].caches.count != readCount { entries[e].caches = Array(repeating: WindowCache(), count: readCount) }
-        if computed.count < readCount {
-            computed = Array(repeating: nil, count: readCount)
-        } else {
-            for k in computed.indices { computed[k] = nil }
+        evaluation &+= 1
+        while computed.count < readCount {
+            computed.append((WindowStats(), nil))
+            computedAt.append(0)
         }
         var out: [AlertTransition] = []
         for slot in sets[set].rules.indices {
@@ -199,12 +202,13 @@ public struct RuleEngine: Sendable {
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
-        if computed[read] == nil {
+        if computedAt[read] != evaluation {
             let ring = state.windows[sets[set].reads[read]]
             computed[read] = entries[e].caches[read].read(
                 ring, at: now, quantiles: ring.keepsQuantiles, validity: rule.validity)
+            computedAt[read] = evaluation
         }
-        guard let (stats, validity) = computed[read] else { return nil }
+        let (stats, validity) = computed[read]
         if rule.requireValid, let validity, !validity.valid { return nil }
         return stats
     }
