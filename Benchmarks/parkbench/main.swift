@@ -159,21 +159,28 @@ func replayTable(_ options: Options) throws {
         parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w2").path, workers: 2,
         readings: readings)
     show("packs, 2 workers", two)
-    let same = FileManager.default.contentsEqual(
-        atPath: work.appendingPathComponent("w1/summaries.jsonl").path,
-        andPath: work.appendingPathComponent("w2/summaries.jsonl").path)
+    let same =
+        FileManager.default.contentsEqual(
+            atPath: work.appendingPathComponent("w1/summaries.jsonl").path,
+            andPath: work.appendingPathComponent("w2/summaries.jsonl").path)
         && FileManager.default.contentsEqual(
             atPath: work.appendingPathComponent("w1/alerts.jsonl").path,
             andPath: work.appendingPathComponent("w2/alerts.jsonl").path)
-    print(String(format: "  speed-up on 2 workers: %.2f×; outputs byte for byte identical: %@", two.rate / one.rate,
-        same ? "yes" : "NO"))
-    show("no rules, 1 worker", try ReplayBenchmark.replay(
-        parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
-        readings: readings))
-    if let baseline = options.baseline {
-        show("baseline, packs", try ReplayBenchmark.replay(
-            parkd: baseline, feed: feed, config: packs, out: work.appendingPathComponent("b1").path, workers: nil,
+    print(
+        String(
+            format: "  speed-up on 2 workers: %.2f×; outputs byte for byte identical: %@", two.rate / one.rate,
+            same ? "yes" : "NO"))
+    show(
+        "no rules, 1 worker",
+        try ReplayBenchmark.replay(
+            parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
             readings: readings))
+    if let baseline = options.baseline {
+        show(
+            "baseline, packs",
+            try ReplayBenchmark.replay(
+                parkd: baseline, feed: feed, config: packs, out: work.appendingPathComponent("b1").path, workers: nil,
+                readings: readings))
     }
     print("")
     // 100 000 series: three readings each, so every series holds buckets in every window.
@@ -183,8 +190,10 @@ func replayTable(_ options: Options) throws {
     let memory = try ReplayBenchmark.replay(
         parkd: parkd, feed: wide, config: packs, out: work.appendingPathComponent("m1").path, workers: 1,
         readings: 300_000)
-    print(String(format: "  packs, default windows + 8h        %6.0f MiB (%.1f KiB per series)", memory.peakMiB,
-        memory.peakMiB * 1024 / 100_000))
+    print(
+        String(
+            format: "  packs, default windows + 8h        %6.0f MiB (%.1f KiB per series)", memory.peakMiB,
+            memory.peakMiB * 1024 / 100_000))
     let memoryPlain = try ReplayBenchmark.replay(
         parkd: parkd, feed: wide, config: plain, out: work.appendingPathComponent("m2").path, workers: 1,
         readings: 300_000)

@@ -4,9 +4,10 @@ import Testing
 
 @Suite("Window figures for rules, and lean windows")
 struct WindowCacheTests {
-    static let specs = WindowSpec.defaults(utcOffsetMinutes: 420) + [
-        try! WindowSpec(name: "8h", length: 8 * 3_600_000, bucket: 3_600_000, alignOffset: 420 * 60_000)
-    ]
+    static let specs =
+        WindowSpec.defaults(utcOffsetMinutes: 420) + [
+            try! WindowSpec(name: "8h", length: 8 * 3_600_000, bucket: 3_600_000, alignOffset: 420 * 60_000)
+        ]
 
     @Test(
         "a cached window read is bit for bit the full fold, validity included, with late readings (property)",
@@ -28,7 +29,8 @@ struct WindowCacheTests {
             let late = Int.random(in: 0..<6, using: &random) == 0 ? Int64.random(in: 1...1_100_000, using: &random) : 0
             let reading = Reading(
                 value: (Double.random(in: -50...500, using: &random) * 100).rounded() / 100,
-                time: EventTime(milliseconds: time - late), status: Int.random(in: 0..<20, using: &random) == 0 ? .error : .ok,
+                time: EventTime(milliseconds: time - late),
+                status: Int.random(in: 0..<20, using: &random) == 0 ? .error : .ok,
                 seq: Int64(i))
             state.add(reading)
             guard let now = state.watermark else { continue }

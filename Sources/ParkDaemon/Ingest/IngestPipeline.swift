@@ -208,7 +208,8 @@ public final class IngestPipeline: Sendable {
                     slot = state.table[id] ?? -1
                 }
                 // Admit: a time the series' clock can trust, a retained copy only with its own time.
-                if let refused = Admission.refusal(reading, arrival: arrival, retained: retained, limits: state.limits) {
+                if let refused = Admission.refusal(reading, arrival: arrival, retained: retained, limits: state.limits)
+                {
                     for k in state.interval.indices { state.interval[k].outcomes[refused] += 1 }
                     if slot >= 0 {
                         state.accounting.refused(slot: Int(slot), refused)
@@ -302,7 +303,8 @@ public final class IngestPipeline: Sendable {
     private func evictSilent(at time: EventTime, in state: inout State) {
         let ttl = state.limits.seriesTTLMilliseconds
         let expected = Set(state.rules.expected)
-        let gone = state.table.silent(at: time, ttl: ttl) { [accounting = state.accounting, table = state.table, rules = state.rules] index in
+        let gone = state.table.silent(at: time, ttl: ttl) {
+            [accounting = state.accounting, table = state.table, rules = state.rules] index in
             let id = table.ids[index]
             return accounting.hasOpenFigures(index) || expected.contains(id) || rules.isActive(id)
         }

@@ -134,7 +134,12 @@ final class ReplayShards: IntervalSource {
         for w in workers.indices where !pending[w].isEmpty { send(w) }
         group.wait()
         var all: [Tagged] = []
-        for worker in workers { all += worker.alerts.withLock { a in defer { a.removeAll() }; return a } }
+        for worker in workers {
+            all += worker.alerts.withLock { taken in
+                defer { taken.removeAll() }
+                return taken
+            }
+        }
         all.sort { ($0.record, $0.shard, $0.order) < ($1.record, $1.shard, $1.order) }
         return all.map(\.transition)
     }

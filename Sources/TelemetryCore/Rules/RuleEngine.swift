@@ -157,7 +157,9 @@ public struct RuleEngine: Sendable {
         guard !sets[set].rules.isEmpty else { return [] }
         if !sets[set].resolved { resolve(set, state) }
         let readCount = sets[set].reads.count
-        if entries[e].caches.count != readCount { entries[e].caches = Array(repeating: WindowCache(), count: readCount) }
+        if entries[e].caches.count != readCount {
+            entries[e].caches = Array(repeating: WindowCache(), count: readCount)
+        }
         evaluation &+= 1
         while computed.count < readCount {
             computed.append((WindowStats(), nil))
@@ -274,7 +276,8 @@ public struct RuleEngine: Sendable {
         if existing == nil, case .clear = signal { return nil }
         var tracker = existing ?? AlertTracker()
         let step = tracker.step(
-            signal, at: time, forMilliseconds: timing.forMilliseconds, renotifyMilliseconds: timing.renotifyMilliseconds)
+            signal, at: time, forMilliseconds: timing.forMilliseconds, renotifyMilliseconds: timing.renotifyMilliseconds
+        )
         // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
         entries[e].setTracker(slot, tracker.isQuiet ? nil : tracker)
         guard let step else { return nil }

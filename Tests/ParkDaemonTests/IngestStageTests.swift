@@ -1,0 +1,159 @@
+import Logging
+import Testing
+
+@testable import ParkDaemon
+@testable import TelemetryCore
+
+/// Each stage of the ingest path on its own: route, admit, series, rules, park accounting.
+@Suite("Ingest stages")
+struct IngestStageTests {
+    static let t0 = EventTime(milliseconds: 1_795_392_000_000)  // 2026-11-23T00:00Z, 07:00 in the park
+    static let pm25 = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "a1")
+
+    @Test("route: a cached topic costs one lookup; bad, long and unknown topics are refused with their reason")
+    func route() throws {
+        var router = TopicRouter(
+            routes: [TopicRoute(pattern: try TopicPattern(TopicPattern.defaultPattern))], maxCached: 2)
+        let limits = IngestPipeline.Limits(maxTopicBytes: 64, maxTopicLevels: 8)
+        guard case .success(let entry) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else {
+            Issue.record("a good topic was refused")
+            return
+        }
+        #expect(entry.base == Self.pm25 && entry.slot == -1)
+        router.remember("parks/p/z/emissions/pm25/a1", slot: 7)
+        guard case .success(let cached) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else { return }
+        #expect(cached.slot == 7)
+        func reason(_ topic: String) -> RejectReason? {
+            if case .failure(.refused(let reason, _)) = router.route(topic, limits: limits) { return reason }
+            return nil
+        }
+        #expect(reason("parks/p/z/emissions/pm25/a+") == .badTopic)
+        #expect(reason("parks/p/z/emissions/pm25/a\u{1}") == .badTopic)
+        #expect(reason(String(repeating: "x", count: 65)) == .topicTooLong)
+        #expect(reason("a/b/c/d/e/f/g/h/i/j") == .topicTooLong)  // 10 levels, limit 8
+        #expect(reason("other/topic") == .unknownTopic)
+        #expect(reason("other/topic") == .unknownTopic)  // cached as unknown: the same answer
+        // The cache is bounded (2 here): a third topic is answered without being kept.
+        #expect(reason("third/topic") == .unknownTopic)
+        router.forgetSlots()
+        guard case .success(let fresh) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else { return }
+        #expect(fresh.slot == -1)
+    }
+
+    @Test("admit: time and retained refusals, and why a series may not open, each with its reason")
+    func admit() {
+        let limits = IngestPipeline.Limits(maxSeries: 3, maxSeriesPerPark: 2, maxNewSeriesPerMessage: 1)
+        let arrival = Self.t0
+        let ahead = Reading(value: 1, time: EventTime(milliseconds: arrival.milliseconds + 6 * 60_000))
+        #expect(Admission.refusal(ahead, arrival: arrival, retained: false, limits: limits) == .futureTime)
+        let old = Reading(value: 1, time: EventTime(milliseconds: arrival.milliseconds - 8 * 86_400_000))
+        #expect(Admission.refusal(old, arrival: arrival, retained: false, limits: limits) == .tooOld)
+        let untimed = Reading(value: 1, time: arrival, timed: false)
+        #expect(Admission.refusal(untimed, arrival: arrival, retained: true, limits: limits) == .retained)
+        #expect(Admission.refusal(untimed, arrival: arrival, retained: false, limits: limits) == nil)
+        let admission = Admission(catalog: .standard)
+        func problem(_ id: SeriesID, named: Bool = false, opened: Int = 0, park: Int = 0, total: Int = 0)
+            -> RejectReason?
+        {
+            admission.openingProblem(
+                id, named: named, openedByMessage: opened, parkSeries: park, totalSeries: total, limits: limits)?
+                .reason
+        }
+        var id = Self.pm25
+        #expect(problem(id) == nil)
+        #expect(problem(id, opened: 1) == .messageSeriesLimit)
+        #expect(problem(id, park: 2) == .parkSeriesLimit)
+        #expect(problem(id, total: 3) == .seriesLimit)
+        id.kind = "no such kind"
+        #expect(problem(id, named: true) == .badName)
+        id.kind = "made_up"
+        #expect(problem(id) == .unknownKind)
+    }
+
+    @Test("series: slots in order, per-park counts, and eviction that compacts every array alike")
+    func series() {
+        var table = SeriesTable(
+            windows: WindowSpec.defaults(), catalog: .standard, allowedLatenessMilliseconds: 300_000,
+            quantileWindows: 0, detailWindows: 0)
+        let ids = (0..<4).map {
+            SeriesID(park: $0 < 3 ? "a" : "b", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s\($0)")
+        }
+        for (k, id) in ids.enumerated() {
+            #expect(
+                table.open(id, arrival: EventTime(milliseconds: Self.t0.milliseconds + Int64(k) * 1000)) == Int32(k))
+        }
+        #expect(table.open(ids[1], arrival: Self.t0) == 1)  // already open: the same slot
+        #expect(table.parkSeries["a"] == 3 && table.parkSeries["b"] == 1)
+        #expect(table.kind(2)?.unit == "ug/m3")
+        #expect(!table.states[0].windows[0].keepsDetail && !table.states[0].windows[0].keepsQuantiles)
+        // At t0 + 2.5 s with a 1 s time-to-live, s0 and s1 are silent; s1 is held (an open interval, say).
+        let silent = table.silent(at: EventTime(milliseconds: Self.t0.milliseconds + 2_500), ttl: 1_000) { $0 == 1 }
+        #expect(silent == [0])
+        let kept = table.remove(silent)
+        #expect(kept == [false, true, true, true])
+        #expect(table.ids == Array(ids.dropFirst()) && table[ids[2]] == 1 && table[ids[0]] == nil)
+        #expect(table.parkSeries["a"] == 2 && table.lastArrival.count == 3)
+    }
+
+    @Test("rules: handles survive readings, eviction drops them, and transitions are queued in order")
+    func rules() {
+        let rule = Rule(
+            id: "high", description: "high", severity: .warning, reference: "QCVN test",
+            matcher: SeriesMatcher(kind: "pm25"),
+            condition: .threshold(source: .reading, above: true, limit: 50, clear: nil))
+        var stage = RuleStage(rules: [rule], expected: [], queueWarning: 100)
+        stage.opened(slot: 0)
+        var state = SeriesState(windows: WindowSpec.defaults())
+        let logger = Logger(label: "test")
+        for (k, value) in [40.0, 60, 70, 45].enumerated() {
+            let reading = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(k) * 60_000))
+            let outcome = state.add(reading)
+            _ = stage.observe(
+                slot: 0, Self.pm25, reading: reading, outcome: outcome, state: state, arrival: reading.time,
+                retained: false, logger: logger)
+        }
+        let alerts = stage.takeAlerts()
+        #expect(alerts.map(\.state) == [.firing, .resolved] && alerts.map(\.value) == [60, 45])
+        #expect(stage.takeAlerts().isEmpty && stage.transitions[.firing] == 1)
+        stage.remove([Self.pm25], kept: [false])
+        #expect(!stage.isActive(Self.pm25))
+    }
+
+    @Test("park accounting: figures per park and kind, reporting sensors, counter increase and its EVN peak part")
+    func accounting() {
+        var accounting = ParkAccounting(schedules: 2, utcOffsetMinutes: 420, windows: WindowSpec.defaults())
+        let meter = SeriesID(park: "p", zone: "z", pillar: .energy, kind: "energy", sensor: "m1")
+        let ids = [Self.pm25, meter]
+        accounting.opened(Self.pm25, shape: .gauge)
+        accounting.opened(meter, shape: .counter)
+        var gauge = SeriesState(windows: WindowSpec.defaults())
+        var counterSettings = SeriesState.Settings()
+        counterSettings.shape = .counter
+        var counter = SeriesState(windows: WindowSpec.defaults(), settings: counterSettings)
+        // PM2.5 30 and 40 at 07:00 and 07:01 local; kWh 100 at 09:00, 110 at 09:45 (peak from 09:30), 125 at 10:00.
+        for (minute, value) in [(0, 30.0), (1, 40.0)] {
+            let r = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(minute) * 60_000))
+            accounting.record(slot: 0, gauge.add(r), r, state: gauge)
+        }
+        for (minute, value) in [(120, 100.0), (165, 110.0), (180, 125.0)] {
+            let r = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(minute) * 60_000))
+            accounting.record(slot: 1, counter.add(r), r, state: counter)
+        }
+        accounting.refused(slot: 0, .futureTime)
+        #expect(accounting.reportedIn(0, 0) && accounting.reportedIn(1, 1))
+        let parks = accounting.close(
+            schedule: 0, from: Self.t0, to: EventTime(milliseconds: Self.t0.milliseconds + 4 * 3_600_000), ids: ids,
+            expected: [], stale: [], sites: [:])
+        let emissions = parks.first { $0.pillar == .emissions }!
+        #expect(emissions.means["pm25"] == 35)  // (30 + 40) / 2
+        #expect(emissions.readings == 3 && emissions.accepted == 2 && emissions.quality.futureTime == 1)
+        #expect(emissions.reportingSensors == 1 && emissions.knownSensors == 1)
+        let energy = parks.first { $0.pillar == .energy }!
+        #expect(energy.energyKWh == 25)  // 125 − 100
+        #expect(energy.peakTariffKWh == 25)  // 09:45 and 10:00 fall in the 09:30-11:30 peak: 10 + 15
+        // Schedule 0 closed and starts afresh; schedule 1 still holds its figures.
+        #expect(!accounting.reportedIn(0, 0) && accounting.reportedIn(1, 0))
+        accounting.remove([0], ids: ids, kept: [false, true])
+        #expect(accounting.counter(slot: 0) == 125)
+    }
+}
