@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build release test demo bench fuzz format clean
+.PHONY: all deps build release test demo bench bench-parts fuzz format clean
 
 all: build
 
@@ -42,10 +42,18 @@ fuzz: deps
 demo: release
 	@scripts/demo.sh
 
-# Ingest benchmark: parkd beside mosquitto_sub on the same feed from the same broker.
+# The ingest benchmark (README, "Performance"): parkd's CPU per message beside mosquitto_sub on
+# the same broker and feed (1 000 and 100 000 sensors, QoS 0 and 1, the shipped rule packs),
+# parkd replay on one and two cores, peak memory with 100 000 series, the summary line size.
+# About 5 minutes. BASELINE=path/to/parkd measures another build beside this one.
 bench: release
-	$(SWIFT) run -c release parkbench
-	$(SWIFT) run -c release parkbench publish --qos 0 --messages 300000
+	BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	  .build/release/parkbench all $(if $(BASELINE),--baseline $(BASELINE))
+
+# The parts on their own (decode, window updates, topic lookup) and parksim's publish rate.
+bench-parts: release
+	.build/release/parkbench core
+	.build/release/parkbench publish --qos 0 --messages 300000
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Simulators Tests Benchmarks

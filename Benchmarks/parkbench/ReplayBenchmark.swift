@@ -39,13 +39,13 @@ enum ReplayBenchmark {
         return path
     }
 
-    /// Summary lines of the 1-minute schedule: mean bytes per line and per park in it.
+    /// Summary lines with parks in them: mean bytes per line, and parks per line.
     static func summaryLineSize(_ path: String) -> (bytes: Double, parks: Double)? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         var bytes = 0
         var parks = 0
         var lines = 0
-        for line in text.split(separator: "\n") where line.contains(#""period":"1m""#) {
+        for line in text.split(separator: "\n") {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                 let list = object["parks"] as? [[String: Any]], !list.isEmpty
             else { continue }

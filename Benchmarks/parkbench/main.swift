@@ -208,7 +208,8 @@ func replayTable(_ options: Options) throws {
     try summarySize(parkd: parkd, work: work, baseline: options.baseline)
 }
 
-/// The binh-duong scenario recorded for 10 simulated minutes and replayed: summary line size.
+/// The binh-duong scenario (3 parks, 1 413 sensors) recorded for 10 simulated minutes and
+/// replayed with Deploy/config/simulator.yaml: the size of a summary line.
 func summarySize(parkd: String, work: URL, baseline: String?) throws {
     let parksim = try BenchSetup.binary("parksim")
     let rules = try BenchSetup.rulesDirectory()
@@ -220,7 +221,7 @@ func summarySize(parkd: String, work: URL, baseline: String?) throws {
         parksim, ["record", "--scenario", scenario, "--out", feed, "--duration", "10m"],
         output: work.appendingPathComponent("record.log").path)
     guard recorded.status == 0 else { throw HarnessError("parksim record exited \(recorded.status)") }
-    print("summary line of the binh-duong scenario (1-minute schedule, 10 simulated minutes):")
+    print("summary line of the binh-duong scenario (3 parks, 1 413 sensors, 10 simulated minutes):")
     for (label, binary) in [("parkd", parkd)] + (baseline.map { [("baseline", $0)] } ?? []) {
         let out = work.appendingPathComponent("bd-\(label)").path
         let status = try BenchSetup.measure(
