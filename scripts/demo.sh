@@ -62,7 +62,7 @@ echo "==> alerts ($RUN/alerts.log; JSON Lines in $RUN/alerts.jsonl):"
 if [ -s "$RUN/alerts.log" ]; then sed 's/^/    /' "$RUN/alerts.log" | head -20; else echo "    (none)"; fi
 echo
 echo "==> summary lines ($RUN/summaries.jsonl), one per 5 s interval:"
-python3 - "$RUN/summaries.jsonl" <<'PY'
+python3 - "$RUN/summaries.jsonl" "$RUN/series.jsonl" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 total = {"messages": 0, "readings": 0}
@@ -80,12 +80,19 @@ for p in busiest["parks"]:
     figures = {k: round(v, 2) if isinstance(v, float) else v for k, v in p.items()
                if k not in ("park", "pillar", "data_quality", "means")}
     print(f'      {p["park"]}/{p["pillar"]:9} {figures}  sensors {q["reporting_sensors"]}/{q["known_sensors"]} reporting')
-last = next((l for l in reversed(lines) if l["series"]), None)
-if last:
-    s = next((x for x in last["series"] if x["kind"] == "pm25"), last["series"][0])
-    print(f'\n    rolling windows of {s["park"]}/{s["zone"]}/{s["pillar"]}/{s["kind"]}/{s["sensor"]} at {s.get("last_at", "")[11:23]}:')
+print(f'\n    summary lines carry parks, not sensors: {max(len(json.dumps(l)) for l in lines)} bytes at most')
+# Per-series detail is its own file (summaries.series_path); the latest line of one PM2.5 sensor.
+series = [json.loads(l) for l in open(sys.argv[2])]
+s = next((x for x in reversed(series) if x["kind"] == "pm25"), series[-1] if series else None)
+if s:
+    print(f'\n    rolling windows of {s["park"]}/{s["zone"]}/{s["pillar"]}/{s["kind"]}/{s["sensor"]} at {s.get("last_at", "")[11:23]} ({sys.argv[2]}):')
     for name, w in s["windows"].items():
-        if w["count"]:
+        if not w["count"]:
+            continue
+        if "min" in w:
             print(f'      {name:>4}: {w["count"]:4} readings  mean {w["mean"]:8.2f}  min {w["min"]:8.2f}  '
-                  f'max {w["max"]:8.2f}  p95 {w["p95"]:8.2f}  std {w["std"]:6.2f}')
+                  f'max {w["max"]:8.2f}  p95 {w.get("p95", float("nan")):8.2f}  std {w["std"]:6.2f}')
+        else:
+            valid = f'  valid hours {w["valid_hours"]}' if "valid_hours" in w else ""
+            print(f'      {name:>4}: {w["count"]:4} readings  mean {w["mean"]:8.2f}  (lean window: count and mean){valid}')
 PY

@@ -84,13 +84,21 @@ enum BenchSetup {
         out.write(Data(chunk.utf8))
     }
 
-    /// Runs a process to its end; its CPU seconds (user + system) and peak resident MiB.
+    /// Runs a process to its end; its CPU seconds (user + system) and peak resident MiB (its
+    /// own VmHWM, read while it runs: the exit status's maxrss would count the memory of the
+    /// parent it was spawned from).
     static func measure(_ path: String, _ arguments: [String], output: String) throws -> (
         status: Int32, cpu: Double, wall: Double, peakMiB: Double
     ) {
         let start = Date()
         let child = try ChildProcess(path, arguments, outputPath: output)
+        var peak = 0.0
+        while child.isRunning {
+            let now = residentMegabytes(child.pid)
+            if now.isFinite { peak = max(peak, now) }
+            usleep(20_000)
+        }
         let status = child.wait()
-        return (status, child.cpuSeconds, Date().timeIntervalSince(start), child.peakResidentMiB)
+        return (status, child.cpuSeconds, Date().timeIntervalSince(start), peak)
     }
 }

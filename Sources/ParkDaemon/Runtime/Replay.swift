@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import TelemetryCore
@@ -51,45 +52,97 @@ public final class Replay {
             report.alerts += transitions.count
             try alerts.write(transitions)
         }
+        // Lines are parsed in batches: on several threads when there are several workers.
+        var batch: [[UInt8]] = []
+        var numbers: [Int] = []
+        func process() throws(DaemonError) {
+            let parsed = FeedBatch.parse(batch, threads: workers)
+            for (k, result) in parsed.enumerated() {
+                let record: FeedRecord
+                switch result {
+                case .success(let found): record = found
+                case .failure(let error):
+                    report.badLines += 1
+                    if report.badLines <= 20 {
+                        logger.warning("\(feed):\(numbers[k]): skipped: \(error)")
+                    } else if report.badLines == 21 {
+                        logger.warning("\(feed): more bad lines; counting them without logging each")
+                    }
+                    continue
+                }
+                let index = report.records
+                report.records += 1
+                // Silence is checked every 10 s of feed time, as `run` checks it every second.
+                // A feed whose clock went back ticks from there on.
+                if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 }) ?? true {
+                    shards.add(.tick(record: index, time: record.time))
+                    lastTick = record.time.milliseconds
+                }
+                // A summary boundary (or a clock step back) needs every shard's figures up to here.
+                if scheduler.hasWork(at: record.time) {
+                    try flushAlerts()
+                    scheduler.advance(to: record.time)
+                }
+                shards.add(
+                    .message(
+                        record: index, shard: shards.shard(ofTopic: record.topic), topic: record.topic,
+                        payload: record.payload, time: record.time, retain: record.retain))
+                // The replay's clock is the feed's `t` as it goes, back steps included.
+                last = record.time
+            }
+            batch.removeAll(keepingCapacity: true)
+            numbers.removeAll(keepingCapacity: true)
+        }
         while let line = reader.nextLine() {
             if line.isEmpty { continue }
-            let record: FeedRecord
-            do throws(FeedError) {
-                record = try FeedRecord.parse(line: line)
-            } catch {
-                report.badLines += 1
-                if report.badLines <= 20 {
-                    logger.warning("\(feed):\(reader.lineNumber): skipped: \(error)")
-                } else if report.badLines == 21 {
-                    logger.warning("\(feed): more bad lines; counting them without logging each")
-                }
-                continue
-            }
-            let index = report.records
-            report.records += 1
-            // Silence is checked every 10 s of feed time, as `run` checks it every second.
-            // A feed whose clock went back ticks from there on.
-            if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 }) ?? true {
-                shards.add(.tick(record: index, time: record.time))
-                lastTick = record.time.milliseconds
-            }
-            // A summary boundary (or a clock step back) needs every shard's figures up to here.
-            if scheduler.hasWork(at: record.time) {
-                try flushAlerts()
-                scheduler.advance(to: record.time)
-            }
-            shards.add(
-                .message(
-                    record: index, shard: shards.shard(ofTopic: record.topic), topic: record.topic,
-                    payload: record.payload, time: record.time, retain: record.retain))
-            // The replay's clock is the feed's `t` as it goes, back steps included.
-            last = record.time
+            batch.append(line)
+            numbers.append(reader.lineNumber)
+            if batch.count == 2048 { try process() }
         }
+        try process()
         try flushAlerts()
         if let last { scheduler.finish(at: last) }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         report.totals = shards.totals
         return report
+    }
+}
+
+/// Feed lines parsed in order, on several threads when asked: each thread takes a contiguous
+/// part of the batch and writes only its own results.
+enum FeedBatch {
+    static func parse(_ lines: [[UInt8]], threads: Int) -> [Result<FeedRecord, FeedError>] {
+        let count = lines.count
+        guard threads > 1 && count >= 256 else {
+            return lines.map { line in Result { () throws(FeedError) in try FeedRecord.parse(line: line) } }
+        }
+        let results = Results(count: count)
+        let parts = min(threads, 8)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let range = (count * part / parts)..<(count * (part + 1) / parts)
+            for i in range {
+                results.store(i, Result { () throws(FeedError) in try FeedRecord.parse(line: lines[i]) })
+            }
+        }
+        return results.take()
+    }
+
+    /// Storage the threads write at disjoint indexes, read once they are all done.
+    private final class Results: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<Result<FeedRecord, FeedError>>
+        let count: Int
+        init(count: Int) {
+            self.count = count
+            pointer = .allocate(capacity: count)
+        }
+        func store(_ index: Int, _ result: Result<FeedRecord, FeedError>) { (pointer + index).initialize(to: result) }
+        func take() -> [Result<FeedRecord, FeedError>] {
+            defer {
+                pointer.deinitialize(count: count)
+                pointer.deallocate()
+            }
+            return Array(UnsafeBufferPointer(start: pointer, count: count))
+        }
     }
 }

@@ -9,8 +9,31 @@ public struct RawRing: Sendable {
         public var hasSeq: Bool
     }
 
+    /// An entry as stored, 24 bytes: the seq shifted left by 3, with bit 2 "has a seq" and
+    /// bits 0-1 the status (seqs are below 2^53 in magnitude; a corrupt larger one wraps, it
+    /// cannot trap).
+    private struct Stored: Sendable {
+        var value: Double
+        var time: Int64
+        var bits: Int64
+
+        init(_ reading: Reading) {
+            value = reading.value
+            time = reading.time.milliseconds
+            let status: Int64 = reading.status == .ok ? 0 : reading.status == .calibrating ? 1 : 2
+            bits = (reading.seq ?? 0) &<< 3 | (reading.seq != nil ? 4 : 0) | status
+        }
+
+        var hasSeq: Bool { bits & 4 != 0 }
+        var seq: Int64 { bits >> 3 }
+        var entry: Entry {
+            let status: ReadingStatus = bits & 3 == 0 ? .ok : bits & 3 == 1 ? .calibrating : .error
+            return Entry(value: value, time: EventTime(milliseconds: time), seq: seq, status: status, hasSeq: hasSeq)
+        }
+    }
+
     public let capacity: Int
-    private var entries: [Entry] = []
+    private var entries: [Stored] = []
     private var next = 0
     /// The highest seq and latest time held: a reading beyond both is new without a scan.
     private var highestSeq = Int64.min
@@ -23,11 +46,9 @@ public struct RawRing: Sendable {
     }
 
     public mutating func append(_ reading: Reading) {
-        let entry = Entry(
-            value: reading.value, time: reading.time, seq: reading.seq ?? 0, status: reading.status,
-            hasSeq: reading.seq != nil)
-        if reading.seq != nil { highestSeq = max(highestSeq, entry.seq) }
-        latestTime = max(latestTime, entry.time)
+        let entry = Stored(reading)
+        if let seq = reading.seq { highestSeq = max(highestSeq, seq) }
+        latestTime = max(latestTime, reading.time)
         if entries.count < capacity {
             entries.append(entry)
         } else {
@@ -38,7 +59,7 @@ public struct RawRing: Sendable {
 
     /// Oldest first.
     public var readings: [Entry] {
-        entries.count < capacity ? entries : Array(entries[next...] + entries[..<next])
+        (entries.count < capacity ? entries : Array(entries[next...] + entries[..<next])).map(\.entry)
     }
 
     /// Whether a reading repeats one still in the ring: the same `seq` when the sensor sends
@@ -49,6 +70,6 @@ public struct RawRing: Sendable {
             return entries.contains { $0.hasSeq && $0.seq == seq }
         }
         if reading.time > latestTime { return false }
-        return entries.contains { $0.time == reading.time && $0.value == reading.value }
+        return entries.contains { $0.time == reading.time.milliseconds && $0.value == reading.value }
     }
 }

@@ -193,7 +193,7 @@ public struct SeriesState: Sendable {
 
     /// Bytes held per series, for the memory budget.
     public var memoryBytes: Int {
-        windows.reduce(0) { $0 + $1.memoryBytes } + settings.rawCapacity * MemoryLayout<RawRing.Entry>.stride + 128
+        windows.reduce(0) { $0 + $1.memoryBytes } + settings.rawCapacity * 24 + 128
             + Int(SeqMemory.span / 8) + 64
     }
 }
