@@ -196,6 +196,13 @@ func replayTable(_ options: Options) throws {
         String(
             format: "  packs, default windows + 8h        %6.0f MiB (%.1f KiB per series)", memory.peakMiB,
             memory.peakMiB * 1024 / 100_000))
+    let wideTwo = try ReplayBenchmark.replay(
+        parkd: parkd, feed: wide, config: packs, out: work.appendingPathComponent("m4").path, workers: 2,
+        readings: 300_000)
+    print(
+        String(
+            format: "  (the same feed, 1 000 parks: %.0f readings/s on 1 worker, %.0f on 2: %.2f×)", memory.rate,
+            wideTwo.rate, wideTwo.rate / memory.rate))
     let memoryPlain = try ReplayBenchmark.replay(
         parkd: parkd, feed: wide, config: plain, out: work.appendingPathComponent("m2").path, workers: 1,
         readings: 300_000)
