@@ -233,3 +233,42 @@ struct DaemonConfigurationTests {
         #expect(again.broker.watchdog == 90)
     }
 }
+
+@Suite("What windows keep")
+struct WindowKeepingTests {
+    @Test("windows are lean unless configured or read: detail and quantiles follow the rules that read them")
+    func masks() throws {
+        let c = try DaemonConfiguration.parse(
+            """
+            broker: {url: mqtt://127.0.0.1}
+            summaries: {series_path: detail.jsonl}
+            windows:
+              - {name: 1m, length: 1m, bucket: 15s}
+              - {name: 15m, length: 15m, bucket: 5m, quantiles: true}
+              - {name: 1h, length: 1h, bucket: 15m}
+              - {name: 24h, length: 24h, bucket: 1h, detail: true}
+            rules:
+              - {id: mean, match: {kind: pm25}, when: {window: 1m, stat: mean, above: 1}}
+              - {id: stuck, flatline: {window: 1h, spread: 0, min_count: 10}}
+              - {id: p95, match: {kind: noise}, when: {window: 1h, stat: p95, above: 80}}
+            """, file: "/etc/parkd/parkd.yaml")
+        // A mean keeps 1m lean; flatline (min, max) details 1h; p95 sketches 1h; 24h is configured.
+        #expect(c.detailMask == 0b1100)
+        #expect(c.quantileMask == 0b0110)
+        #expect(c.summaries.seriesPath == "/etc/parkd/detail.jsonl")
+        let settings = c.pipelineSettings
+        #expect(settings.detailWindows == 0b1100 && settings.quantileWindows == 0b0110)
+        // The printed configuration says what results, and reads back the same.
+        let printed = c.effectiveYAML
+        #expect(printed.contains("{name: 1h, length: 1h, bucket: 15m, detail: true, quantiles: true}"))
+        #expect(printed.contains("{name: 1m, length: 1m, bucket: 15s, detail: false, quantiles: false}"))
+        #expect(printed.contains("series_path: /etc/parkd/detail.jsonl"))
+        let again = try DaemonConfiguration.parse(printed, file: "/etc/parkd/parkd.yaml")
+        #expect(again.detailMask == c.detailMask && again.quantileMask == c.quantileMask)
+        #expect(throws: ConfigurationError.self) {
+            try DaemonConfiguration.parse(
+                "broker: {url: mqtt://127.0.0.1}\nwindows: [{name: 1m, length: 1m, bucket: 15s, detail: maybe}]\n",
+                file: "/x.yaml")
+        }
+    }
+}
