@@ -119,7 +119,13 @@ public enum FuzzHarness {
         }
         pipeline.tick(at: EventTime(milliseconds: clock + 86_400_000))
         _ = pipeline.takeAlerts()
-        _ = pipeline.takeInterval(from: arrival, to: EventTime(milliseconds: clock))
-        _ = pipeline.snapshot(at: EventTime(milliseconds: clock))
+        let detail = pipeline.takeInterval(from: arrival, to: EventTime(milliseconds: clock), details: true)
+        _ = SummaryFormat.seriesLines(detail, from: arrival, to: EventTime(milliseconds: clock), utcOffsetMinutes: 420)
+        // What was saved restores into a fresh pipeline, lean and detailed windows alike.
+        let saved = pipeline.snapshot(at: EventTime(milliseconds: clock))
+        let restored = IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "fuzz"))
+        guard let (count, _) = try? restored.restore(snapshot: saved), count == pipeline.seriesCount else {
+            preconditionFailure("a snapshot did not restore")
+        }
     }
 }
