@@ -213,7 +213,7 @@ public final class IngestPipeline: Sendable {
                     for k in state.interval.indices { state.interval[k].outcomes[refused] += 1 }
                     if slot >= 0 {
                         state.accounting.refused(slot: Int(slot), refused)
-                        state.table.recent[Int(slot)].readings &+= 1
+                        state.table.records[Int(slot)].recent.readings &+= 1
                     }
                     if refused != .retained {
                         state.badInput.record(
@@ -246,7 +246,9 @@ public final class IngestPipeline: Sendable {
                 }
                 // Series.
                 let outcome = state.table.states[s].add(normalised)
-                if !retained { state.table.lastArrival[s] = max(state.table.lastArrival[s], arrival.milliseconds) }
+                if !retained {
+                    state.table.records[s].lastArrival = max(state.table.records[s].lastArrival, arrival.milliseconds)
+                }
                 state.table.note(s, outcome, normalised)
                 for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
                 if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
@@ -472,7 +474,7 @@ public final class IngestPipeline: Sendable {
             for s in state.table.ids.indices where state.accounting.reportedIn(k, s) {
                 reporting += 1
                 guard details && k == 0 else { continue }
-                let recent = state.table.recent[s]
+                let recent = state.table.records[s].recent
                 let seriesState = state.table.states[s]
                 series.append(
                     SeriesReport(
@@ -484,7 +486,7 @@ public final class IngestPipeline: Sendable {
                         windows: Self.windows(of: seriesState, validity: state.validity)))
             }
             if k == 0 {
-                for s in state.table.recent.indices { state.table.recent[s] = SeriesTable.Recent() }
+                state.table.resetRecent()
             }
             var parks: [ParkSummary] = []
             if let from, let to {

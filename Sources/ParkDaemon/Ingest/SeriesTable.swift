@@ -12,16 +12,21 @@ struct SeriesTable {
         var lastTime = Int64.min
     }
 
+    /// What the table keeps per series besides its state, side by side (one cache line).
+    struct Record {
+        /// When a reading last arrived (not its event time), for eviction.
+        var lastArrival: Int64
+        /// Its kind's index in `kindTable`: a kind's catalog entry is kept once.
+        var kind: Int32
+        var recent = Recent()
+    }
+
     private(set) var ids: [SeriesID] = []
     private(set) var slots: [SeriesID: Int32] = [:]
     var states: [SeriesState] = []
-    /// Per series: its kind's index in `kindTable` (a kind's catalog entry is kept once).
-    private var kindOf: [Int32] = []
     private var kindTable: [KindInfo?] = []
     private var kindIndex: [String: Int32] = [:]
-    /// When a reading last arrived (not its event time), for eviction.
-    var lastArrival: [Int64] = []
-    var recent: [Recent] = []
+    var records: [Record] = []
     /// Series per park, for `limits.max_series_per_park`.
     private(set) var parkSeries: [String: Int] = [:]
 
@@ -46,7 +51,15 @@ struct SeriesTable {
     var count: Int { ids.count }
 
     /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
-    func kind(_ s: Int) -> KindInfo? { kindTable[Int(kindOf[s])] }
+    func kind(_ s: Int) -> KindInfo? { kindTable[Int(records[s].kind)] }
+
+    /// When a reading of each series last arrived, by slot.
+    var lastArrival: [Int64] { records.map(\.lastArrival) }
+
+    /// Starts every series' interval figures afresh.
+    mutating func resetRecent() {
+        for s in records.indices { records[s].recent = Recent() }
+    }
 
     subscript(id: SeriesID) -> Int32? { slots[id] }
 
@@ -68,15 +81,15 @@ struct SeriesTable {
         if let existing = slots[id] { return existing }
         let slot = Int32(ids.count)
         ids.append(id)
+        let kind: Int32
         if let known = kindIndex[id.kind] {
-            kindOf.append(known)
+            kind = known
         } else {
-            kindIndex[id.kind] = Int32(kindTable.count)
-            kindOf.append(Int32(kindTable.count))
+            kind = Int32(kindTable.count)
+            kindIndex[id.kind] = kind
             kindTable.append(catalog[id.kind])
         }
-        lastArrival.append(arrival.milliseconds)
-        recent.append(Recent())
+        records.append(Record(lastArrival: arrival.milliseconds, kind: kind))
         parkSeries[id.park, default: 0] += 1
         states.append(state ?? SeriesState(windows: windows, settings: settings(for: id)))
         slots[id] = slot
@@ -85,16 +98,16 @@ struct SeriesTable {
 
     /// Notes what became of a reading of series `s` for its per-series detail.
     mutating func note(_ s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading) {
-        recent[s].readings &+= 1
+        records[s].recent.readings &+= 1
         guard outcome == .accepted else { return }
-        recent[s].accepted &+= 1
-        recent[s].last = reading.value
-        recent[s].lastTime = reading.time.milliseconds
+        records[s].recent.accepted &+= 1
+        records[s].recent.last = reading.value
+        records[s].recent.lastTime = reading.time.milliseconds
     }
 
     /// Slots silent longer than `ttl` at `time` (on the arrival clock) that `keep` does not hold.
     func silent(at time: EventTime, ttl: Int64, keep: (Int) -> Bool) -> [Int] {
-        ids.indices.filter { time.milliseconds - lastArrival[$0] > ttl && !keep($0) }
+        ids.indices.filter { time.milliseconds - records[$0].lastArrival > ttl && !keep($0) }
     }
 
     /// Removes the `gone` slots; returns the mask other stages compact with (true: kept).
@@ -106,9 +119,7 @@ struct SeriesTable {
         }
         ids = ids.compacted(kept)
         states = states.compacted(kept)
-        kindOf = kindOf.compacted(kept)
-        lastArrival = lastArrival.compacted(kept)
-        recent = recent.compacted(kept)
+        records = records.compacted(kept)
         slots = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($0.element, Int32($0.offset)) })
         return kept
     }
