@@ -10,9 +10,15 @@ struct ReloadTests {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "reload")
         defer { try? FileManager.default.removeItem(at: directory) }
-        func configuration(limit: Int, summaries: String = "summaries.jsonl") -> String {
-            ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-reload", summaries: summaries)
-                + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: \(limit)}}]\nalerts: {path: alerts.jsonl}\n"
+        func configuration(limit: Int, summaries: String = "summaries.jsonl", later: Bool = false) -> String {
+            var text = ParkdProcess.configuration(brokerURL: broker.url, clientID: "parkd-reload", summaries: summaries)
+            var rules = "{id: high, severity: critical, match: {kind: pm25}, when: {above: \(limit)}}"
+            if later {
+                // A new per-series file, and a rule reading a quantile the running windows do not keep.
+                text = text.replacingOccurrences(of: "series_path: series.jsonl", with: "series_path: series-2.jsonl")
+                rules += ", {id: p95, match: {kind: pm25}, when: {window: 1h, stat: p95, above: 1000}}"
+            }
+            return text + "\nrules: [\(rules)]\nalerts: {path: alerts.jsonl}\n"
         }
         let parkd = try ParkdProcess(directory: directory, configuration: configuration(limit: 50))
         #expect(parkd.waitForLog("connected to"))
@@ -33,15 +39,19 @@ struct ReloadTests {
         try send(40)
         #expect(alerts().isEmpty)
 
-        try configuration(limit: 30, summaries: "summaries-2.jsonl").write(to: path, atomically: true, encoding: .utf8)
+        try configuration(limit: 30, summaries: "summaries-2.jsonl", later: true).write(
+            to: path, atomically: true, encoding: .utf8)
         parkd.process.signal(SIGHUP)
-        #expect(parkd.waitForLog("configuration reloaded: 1 rules"))
+        #expect(parkd.waitForLog("configuration reloaded: 2 rules"))
+        #expect(parkd.log.contains("which windows keep quantile sketches or full detail changed"))
         try send(40)
         Thread.sleep(forTimeInterval: 1.2)
         #expect(alerts().contains(#""state":"firing""#))
         // The summaries now go to the new file.
         let second = directory.appendingPathComponent("summaries-2.jsonl").path
         #expect(((try? String(contentsOfFile: second, encoding: .utf8)) ?? "").contains(#""type":"ingest""#))
+        let detail = directory.appendingPathComponent("series-2.jsonl").path
+        #expect(((try? String(contentsOfFile: detail, encoding: .utf8)) ?? "").contains(#""sensor":"aq-1""#))
 
         try "broker: {url: mqtt://h\nrules: [".write(to: path, atomically: true, encoding: .utf8)
         parkd.process.signal(SIGHUP)
