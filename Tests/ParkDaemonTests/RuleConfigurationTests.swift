@@ -149,3 +149,50 @@ struct RuleConfigurationTests {
                 == .threshold(source: .window("1h", .mean), above: false, limit: 6, clear: 6.2))
     }
 }
+
+@Suite("Rule packs and their windows")
+struct PackWindowTests {
+    static let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Deploy/rules").path
+
+    @Test("every shipped pack loads with the default windows: a window a pack reads is added")
+    func defaults() throws {
+        let packs = try FileManager.default.contentsOfDirectory(atPath: Self.rules).filter { $0.hasSuffix(".yaml") }
+            .sorted()
+        #expect(packs.count == 6)
+        for pack in packs {
+            let c = try DaemonConfiguration.parse(
+                "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(Self.rules)/\(pack)]\n", file: "/etc/parkd/parkd.yaml")
+            #expect(!c.rules.isEmpty, "\(pack)")
+            for rule in c.rules {
+                if let window = rule.windowName { #expect(c.windows.contains { $0.name == window }, "\(pack)") }
+            }
+        }
+        // QCVN 05 reads an 8 h mean (CO, O3): added, hourly, aligned like the others to local time.
+        let c = try DaemonConfiguration.parse(
+            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(Self.rules)/qcvn05-2023-ambient-air.yaml]\n",
+            file: "/etc/parkd/parkd.yaml")
+        #expect(c.windows.map(\.name) == ["1m", "15m", "1h", "24h", "8h"])
+        let eight = try #require(c.windows.last)
+        #expect(eight.bucketCount == 8 && eight.alignOffsetMilliseconds == 420 * 60_000)
+        #expect(c.addedWindows["8h"]?.hasSuffix("qcvn05-2023-ambient-air.yaml") == true)
+        #expect(c.effectiveYAML.contains("# added: \(Self.rules)/qcvn05-2023-ambient-air.yaml reads it"))
+    }
+
+    @Test("a pack's window that the configuration defines otherwise is an error naming both")
+    func conflict() throws {
+        do {
+            _ = try DaemonConfiguration.parse(
+                """
+                broker: {url: mqtt://127.0.0.1}
+                windows: [{name: 8h, length: 8h, bucket: 2h}]
+                rule_files: [\(Self.rules)/qcvn05-2023-ambient-air.yaml]
+                """, file: "/etc/parkd/parkd.yaml")
+            Issue.record("a conflicting window was accepted")
+        } catch {
+            #expect(error.description.contains("qcvn05-2023-ambient-air.yaml"))
+            #expect(error.description.contains("needs window '8h' as {length: 8h, bucket: 1h}"))
+            #expect(error.description.contains("defines it as {length: 8h, bucket: 2h}"))
+        }
+    }
+}

@@ -87,23 +87,11 @@ struct ConfigurationParser {
         configuration.windows = WindowSpec.defaults(utcOffsetMinutes: summaries.utcOffsetMinutes)
         if let windows = top["windows"] {
             let offset = Int64(summaries.utcOffsetMinutes) * 60_000
-            configuration.windows = try windows.list().map {
-                (item: YAMLValue) throws(ConfigurationError) -> WindowSpec in
-                let f = try item.fields(["name", "length", "bucket", "quantiles", "detail"])
-                guard let lengthNode = f["length"], let bucketNode = f["bucket"] else {
-                    throw item.error("a window needs length and bucket, e.g. {name: 1h, length: 1h, bucket: 15m}")
-                }
-                let length = try lengthNode.duration(in: 1...(400 * 86400))
-                let bucket = try bucketNode.duration(in: 1...(400 * 86400))
-                let name = try f["name"]?.nonEmptyString() ?? TimeText.format(length)
-                if try f["quantiles"]?.bool() == true { configuration.quantileWindows.insert(name) }
-                if try f["detail"]?.bool() == true { configuration.detailWindows.insert(name) }
-                do throws(WindowSpecError) {
-                    return try WindowSpec(
-                        name: name, length: Int64(length * 1000), bucket: Int64(bucket * 1000), alignOffset: offset)
-                } catch {
-                    throw item.error(error.description)
-                }
+            configuration.windows = try windows.list().map { (item: YAMLValue) throws(ConfigurationError) in
+                let (spec, quantiles, detail) = try Self.window(item, offset: offset)
+                if quantiles { configuration.quantileWindows.insert(spec.name) }
+                if detail { configuration.detailWindows.insert(spec.name) }
+                return spec
             }
             if configuration.windows.isEmpty { throw windows.error("needs at least one window") }
             let names = configuration.windows.map(\.name)
@@ -115,15 +103,43 @@ struct ConfigurationParser {
             if let v = f["quarter_hours"] { configuration.validity.minQuarterHours = try v.int(in: 1...4) }
             if let v = f["hours"] { configuration.validity.minHours = try v.int(in: 1...24) }
         }
-        let ruleParser = RuleParser(
-            file: file, windows: Set(configuration.windows.map(\.name)), utcOffsetMinutes: summaries.utcOffsetMinutes,
-            validity: configuration.validity)
+        // Packs name the windows their rules read: one the configuration lacks is added (with
+        // the same local alignment), one it defines otherwise is an error naming both.
+        var packs: [(path: String, node: YAMLValue, pack: Fields)] = []
         if let files = top["rule_files"] {
             for item in try files.list() {
                 let path = resolve(try item.nonEmptyString())
                 configuration.ruleFiles.append(path)
-                configuration.rules += try Self.rulePack(path, parser: ruleParser, from: item)
+                packs.append((path, item, try Self.readPack(path, from: item)))
             }
+        }
+        let offset = Int64(summaries.utcOffsetMinutes) * 60_000
+        for (path, _, pack) in packs {
+            guard let needed = pack["windows"] else { continue }
+            for item in try needed.list() {
+                let (spec, _, _) = try Self.window(item, offset: offset)
+                if let have = configuration.windows.first(where: { $0.name == spec.name }) {
+                    guard have.lengthMilliseconds == spec.lengthMilliseconds,
+                        have.bucketMilliseconds == spec.bucketMilliseconds
+                    else {
+                        throw item.error(
+                            "the pack needs window '\(spec.name)' as \(Self.shape(spec)), but the configuration defines it as \(Self.shape(have)); rename one"
+                        )
+                    }
+                } else {
+                    configuration.windows.append(spec)
+                    configuration.addedWindows[spec.name] = path
+                }
+            }
+        }
+        let ruleParser = RuleParser(
+            file: file, windows: Set(configuration.windows.map(\.name)), utcOffsetMinutes: summaries.utcOffsetMinutes,
+            validity: configuration.validity)
+        for (path, _, pack) in packs {
+            guard let rules = pack["rules"] else {
+                throw ConfigurationError(file: path, keyPath: "", message: "no 'rules' list")
+            }
+            configuration.rules += try rules.list().map(ruleParser.parse)
         }
         if let rules = top["rules"] {
             configuration.rules += try rules.list().map(ruleParser.parse)
@@ -279,8 +295,8 @@ struct ConfigurationParser {
     }
 
     /// Rules from a rule-pack file (`rules: [...]`); its errors name that file.
-    static func rulePack(_ path: String, parser: RuleParser, from node: YAMLValue) throws(ConfigurationError) -> [Rule]
-    {
+    /// A rule pack's keys: `rules`, and the `windows` they read.
+    static func readPack(_ path: String, from node: YAMLValue) throws(ConfigurationError) -> Fields {
         let (read, problem) = DaemonConfiguration.readSmallFile(path)
         guard let data = read else { throw node.error("cannot read rule file '\(path)': \(problem ?? "")") }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -293,11 +309,31 @@ struct ConfigurationParser {
             throw ConfigurationError(file: path, keyPath: "", message: "not valid YAML: \(error)")
         }
         guard let root else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
-        let pack = try YAMLValue(node: root, path: "", file: path).fields(["rules"])
-        guard let rules = pack["rules"] else {
-            throw ConfigurationError(file: path, keyPath: "", message: "no 'rules' list")
+        return try YAMLValue(node: root, path: "", file: path).fields(["rules", "windows"])
+    }
+
+    /// One window: `{name, length, bucket, quantiles, detail}`, aligned to the park's local time.
+    static func window(_ item: YAMLValue, offset: Int64) throws(ConfigurationError) -> (WindowSpec, Bool, Bool) {
+        let f = try item.fields(["name", "length", "bucket", "quantiles", "detail"])
+        guard let lengthNode = f["length"], let bucketNode = f["bucket"] else {
+            throw item.error("a window needs length and bucket, e.g. {name: 1h, length: 1h, bucket: 15m}")
         }
-        return try rules.list().map(parser.parse)
+        let length = try lengthNode.duration(in: 1...(400 * 86400))
+        let bucket = try bucketNode.duration(in: 1...(400 * 86400))
+        let name = try f["name"]?.nonEmptyString() ?? TimeText.format(length)
+        let quantiles = try f["quantiles"]?.bool() == true
+        let detail = try f["detail"]?.bool() == true
+        do throws(WindowSpecError) {
+            let spec = try WindowSpec(
+                name: name, length: Int64(length * 1000), bucket: Int64(bucket * 1000), alignOffset: offset)
+            return (spec, quantiles, detail)
+        } catch {
+            throw item.error(error.description)
+        }
+    }
+
+    static func shape(_ spec: WindowSpec) -> String {
+        "{length: \(TimeText.format(Double(spec.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(spec.bucketMilliseconds) / 1000))}"
     }
 
     func parseTopic(_ item: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Topic {

@@ -59,7 +59,7 @@ extension DaemonConfiguration {
             let quantiles = index < 64 && sketched & (1 << UInt64(index)) != 0
             let detail = index < 64 && detailed & (1 << UInt64(index)) != 0
             lines.append(
-                "  - {name: \(w.name), length: \(TimeText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(w.bucketMilliseconds) / 1000)), detail: \(detail), quantiles: \(quantiles)}"
+                "  - {name: \(w.name), length: \(TimeText.format(Double(w.lengthMilliseconds) / 1000)), bucket: \(TimeText.format(Double(w.bucketMilliseconds) / 1000)), detail: \(detail), quantiles: \(quantiles)}\(addedWindows[w.name].map { "  # added: \($0) reads it" } ?? "")"
             )
         }
         lines.append("lateness: \(TimeText.format(latenessSeconds))")

@@ -66,6 +66,8 @@ public struct DaemonConfiguration: Sendable {
     /// counter increase), besides those a rule reads them from; the others keep count, sum
     /// and mean, 40 bytes a bucket instead of 104. Counter series always keep full detail.
     public var detailWindows: Set<String> = []
+    /// Windows a rule pack needed and the configuration lacked, by name: the pack's path.
+    public var addedWindows: [String: String] = [:]
     public var latenessSeconds = 300.0
     public var validity = ValidityRule()
     public var catalog = SensorCatalog.standard
