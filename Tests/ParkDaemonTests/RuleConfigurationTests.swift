@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TelemetryCore
 import Testing
 
@@ -194,5 +195,47 @@ struct PackWindowTests {
             #expect(error.description.contains("needs window '8h' as {length: 8h, bucket: 1h}"))
             #expect(error.description.contains("defines it as {length: 8h, bucket: 2h}"))
         }
+    }
+}
+
+@Suite("Noise as LAeq")
+struct LAeqTests {
+    @Test("50 minutes at 55 dBA and 10 at 80 have an LAeq of 72.3: the QCVN 26 day rule fires, the summary says 72.3")
+    func energyAverage() throws {
+        let rules = PackWindowTests.rules
+        let c = try DaemonConfiguration.parse(
+            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(rules)/qcvn26-2010-noise.yaml]\n",
+            file: "/etc/parkd/p.yaml")
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        // 10:00 to 10:59 local (UTC+7) on 2026-11-23, one reading a minute: 2026-11-23T03:00Z.
+        let start = Int64(1_795_402_800_000)
+        for minute in 0..<60 {
+            let time = start + Int64(minute) * 60_000
+            let value = minute < 50 ? 55 : 80
+            p.ingest(
+                topic: "parks/p/z/emissions/noise/n1", payload: Array(#"{"value": \#(value), "ts": \#(time)}"#.utf8),
+                arrival: EventTime(milliseconds: time))
+        }
+        // LAeq = 10·log10((50·10^5.5 + 10·10^8) / 60) = 10·log10(16 930 189.8) = 72.287 dB.
+        // The arithmetic mean, (50·55 + 10·80) / 60 = 59.2, would stay under the 70 dBA limit.
+        let expected = 10 * log10((50 * pow(10, 5.5) + 10 * pow(10, 8)) / 60)
+        #expect(abs(expected - 72.287) < 0.001)
+        // The rolling hour crosses 70 at the sixth reading at 80 (minute 55):
+        // after five, 10·log10((50·10^5.5 + 5·10^8) / 55) = 69.72; after six, (… + 6·10^8) / 56 → 70.41.
+        let alerts = p.takeAlerts()
+        #expect(alerts.map(\.rule) == ["qcvn26-noise-day"] && alerts.first?.state == .firing)
+        #expect(alerts.first?.at.milliseconds == start + 55 * 60_000)
+        let crossing = 10 * log10((50 * pow(10, 5.5) + 6 * pow(10, 8)) / 56)
+        #expect(abs(crossing - 70.41) < 0.005 && abs((alerts.first?.value ?? 0) - crossing) < 1e-9)
+        let id = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "noise", sensor: "n1")
+        let hour = try #require(p.seriesState(id)?.stats(window: "1h"))
+        #expect(abs((hour.leq ?? 0) - expected) < 1e-9 && abs(hour.mean - 3550.0 / 60) < 1e-9)
+        // Energy sums are kept only where a rule reads them (here the 1 h window).
+        #expect(p.seriesState(id)?.stats(window: "1m")?.leq == nil)
+        // The park's noise figure for the hour is the energy average too.
+        let snapshot = p.takeInterval(
+            from: EventTime(milliseconds: start), to: EventTime(milliseconds: start + 3_600_000))
+        let emissions = try #require(snapshot.parks.first { $0.pillar == .emissions })
+        #expect(abs((emissions.means["noise"] ?? 0) - expected) < 1e-9)
     }
 }

@@ -29,7 +29,12 @@ extension DaemonConfiguration {
             limits: limits,
             validity: validity, rules: rules, expectedSensors: expectedSensors,
             parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count,
-            quantileWindows: quantileMask, detailWindows: detailMask)
+            quantileWindows: quantileMask, detailWindows: detailMask, energyWindows: energyMask)
+    }
+
+    /// Bit i: window i keeps energy sums for decibel series, read by a rule's `leq`.
+    var energyMask: UInt64 {
+        mask(Set(rules.filter(\.needsEnergy).compactMap(\.windowName)))
     }
 
     /// Bit i: window i keeps full detail, configured so or read by a rule.

@@ -66,6 +66,8 @@ public final class IngestPipeline: Sendable {
         public var quantileWindows: UInt64 = .max
         /// Bit i: window i keeps full detail (min, max, std, ends, increase); else it is lean.
         public var detailWindows: UInt64 = .max
+        /// Bit i: window i keeps energy sums for decibel series (a rule reads its `leq`).
+        public var energyWindows: UInt64 = .max
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
@@ -73,8 +75,10 @@ public final class IngestPipeline: Sendable {
             validity: ValidityRule = ValidityRule(),
             rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
             utcOffsetMinutes: Int = 420,
-            schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max
+            schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max,
+            energyWindows: UInt64 = .max
         ) {
+            self.energyWindows = energyWindows
             self.detailWindows = detailWindows
             self.schedules = schedules
             self.quantileWindows = quantileWindows
@@ -155,7 +159,8 @@ public final class IngestPipeline: Sendable {
                 table: SeriesTable(
                     windows: settings.windows, catalog: settings.catalog,
                     allowedLatenessMilliseconds: settings.allowedLatenessMilliseconds,
-                    quantileWindows: settings.quantileWindows, detailWindows: settings.detailWindows),
+                    quantileWindows: settings.quantileWindows, detailWindows: settings.detailWindows,
+                    energyWindows: settings.energyWindows),
                 rules: RuleStage(
                     rules: settings.rules, expected: settings.expectedSensors,
                     queueWarning: settings.alertQueueWarning),
@@ -273,7 +278,8 @@ public final class IngestPipeline: Sendable {
         if let known = state.table[id] { return known }
         let slot = state.table.open(id, arrival: arrival, state: restoring)
         state.rules.opened(slot: slot)
-        state.accounting.opened(id, shape: state.table.states[Int(slot)].settings.shape)
+        let settings = state.table.states[Int(slot)].settings
+        state.accounting.opened(id, shape: settings.shape, decibels: settings.decibels)
         return slot
     }
 

@@ -1,5 +1,9 @@
 import TelemetryCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Stage 6, park accounting: each reading's share of its park's figures for every summary
 /// schedule (1 m, 1 h, 1 d by default). Figures are kept per (park, pillar, kind), not per
 /// series, so a summary costs what the parks cost; each series knows its figures' index and
@@ -23,6 +27,8 @@ struct ParkAccounting {
         var peakTariffIncrease = 0.0
         /// Series with a reading in the interval.
         var reporting = 0
+        /// Decibel kinds: Σ10^(L/10) of the accepted values, for the energy average (LAeq).
+        var energy = 0.0
     }
 
     /// What a series' readings mean for its park, resolved once from its kind.
@@ -32,6 +38,8 @@ struct ParkAccounting {
         case demand
         /// `green_area`: the park's green area is the sum of its surveys' last values.
         case greenArea
+        /// A decibel kind (noise): its interval figure is the energy average, LAeq.
+        case decibels
     }
 
     private(set) var keys: [Key] = []
@@ -76,7 +84,7 @@ struct ParkAccounting {
     }
 
     /// A series opened at `slot` (slots are opened in order).
-    mutating func opened(_ id: SeriesID, shape: MeasureShape) {
+    mutating func opened(_ id: SeriesID, shape: MeasureShape, decibels: Bool = false) {
         let key = Key(park: id.park, pillar: id.pillar, kind: id.kind)
         let index: Int32
         if let known = keyIndex[key] {
@@ -92,7 +100,8 @@ struct ParkAccounting {
         series.append(
             Series(
                 key: index, shape: shape,
-                role: id.kind == "active_power" ? .demand : id.kind == "green_area" ? .greenArea : .plain))
+                role: id.kind == "active_power"
+                    ? .demand : id.kind == "green_area" ? .greenArea : decibels ? .decibels : .plain))
     }
 
     /// Counts a reading refused before its series (its time, a retained copy).
@@ -127,6 +136,7 @@ struct ParkAccounting {
             figures[k][key].increase += delta
             if peak { figures[k][key].peakTariffIncrease += delta }
             if series[s].role == .greenArea { greenLast[k][Int32(s)] = reading.value }
+            if series[s].role == .decibels { figures[k][key].energy += pow(10, reading.value / 10) }
         }
         if accepted && series[s].role == .demand, let w = demandWindow {
             let mean = state.windows[w].stats(at: reading.time, quantiles: false).mean

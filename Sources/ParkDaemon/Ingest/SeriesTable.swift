@@ -36,11 +36,13 @@ struct SeriesTable {
     /// Bit i: window i keeps quantile sketches; full detail.
     let quantileWindows: UInt64
     let detailWindows: UInt64
+    let energyWindows: UInt64
 
     init(
         windows: [WindowSpec], catalog: SensorCatalog, allowedLatenessMilliseconds: Int64, quantileWindows: UInt64,
-        detailWindows: UInt64
+        detailWindows: UInt64, energyWindows: UInt64 = .max
     ) {
+        self.energyWindows = energyWindows
         self.windows = windows
         self.catalog = catalog
         self.allowedLatenessMilliseconds = allowedLatenessMilliseconds
@@ -69,9 +71,11 @@ struct SeriesTable {
         settings.allowedLatenessMilliseconds = allowedLatenessMilliseconds
         settings.quantileWindows = quantileWindows
         settings.detailWindows = detailWindows
+        settings.energyWindows = energyWindows
         if let info = catalog[id.kind] {
             settings.shape = info.shape
             settings.range = info.range
+            settings.decibels = info.unit == "dBA"
         }
         return settings
     }

@@ -233,7 +233,9 @@ public final class Daemon: @unchecked Sendable {
                 logger.error("reload: cannot open the new per-series file (\(error)); keeping the old one")
             }
         }
-        if fresh.quantileMask != old.quantileMask || fresh.detailMask != old.detailMask {
+        if fresh.quantileMask != old.quantileMask || fresh.detailMask != old.detailMask
+            || fresh.energyMask != old.energyMask
+        {
             logger.warning(
                 "reload: which windows keep quantile sketches or full detail changed (what rules and windows read); this applies after a restart"
             )

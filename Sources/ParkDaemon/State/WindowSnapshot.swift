@@ -2,10 +2,11 @@ import TelemetryCore
 
 /// The bytes of a window snapshot: every series' window state, versioned and checksummed.
 /// Version 2 adds when each series last arrived and when the rule engine started (liveness);
-/// version 1 files are still read, their series taken as seen when the snapshot was saved.
+/// version 3 each bucket's energy sum (LAeq). Versions 1 and 2 are still read: their series
+/// taken as seen when the snapshot was saved (1), their energy sums unknown (1, 2).
 enum WindowSnapshot {
     static let magic: [UInt8] = Array("PTWS".utf8)
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     struct Series {
         var id: SeriesID
@@ -57,8 +58,8 @@ enum WindowSnapshot {
             guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
         }
         let found = try r.u8()
-        guard found == 1 || found == version else {
-            throw SnapshotError("snapshot version \(found); this parkd reads 1 and \(version)")
+        guard (1...version).contains(found) else {
+            throw SnapshotError("snapshot version \(found); this parkd reads 1 to \(version)")
         }
         guard let saved = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
         var started: EventTime?

@@ -1,5 +1,9 @@
 import TelemetryCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What parkd knows of a park beyond its sensors: its area and green-area target.
 public struct ParkSite: Sendable, Equatable {
     public var areaM2: Double?
@@ -64,6 +68,7 @@ public struct ParkSummary: Sendable, Equatable {
         var increases: [String: Double] = [:]
         var peakTariff = 0.0
         var sums: [String: (sum: Double, count: Int)] = [:]
+        var energies: [String: Double] = [:]
         var lastGreenArea: [String: Double] = [:]
         var staleSensors = Set<SeriesID>()
         var exceedanceMilliseconds: [String: Int64] = [:]
@@ -80,6 +85,7 @@ public struct ParkSummary: Sendable, Equatable {
                 sums[kind, default: (0, 0)].sum += f.sum
                 sums[kind, default: (0, 0)].count += f.count
             }
+            if f.energy > 0 { energies[kind, default: 0] += f.energy }
             if f.increase != 0 { increases[kind, default: 0] += f.increase }
             if kind == "energy" { peakTariff += f.peakTariffIncrease }
         }
@@ -88,7 +94,8 @@ public struct ParkSummary: Sendable, Equatable {
             var means: [String: Double] = [:]
             for (kind, s) in sums where s.count > 0 && !(pillar == .energy && (kind == "energy" || kind == "pv_energy"))
             {
-                means[kind] = s.sum / Double(s.count)
+                // Decibels average by energy (LAeq), not arithmetically.
+                means[kind] = energies[kind].map { 10 * log10($0 / Double(s.count)) } ?? s.sum / Double(s.count)
             }
             // In sensor order: the same figures give the same bits, run after run.
             let greenArea =

@@ -77,6 +77,7 @@ public enum SummaryFormat {
     static func window(_ stats: WindowStats, shape: MeasureShape, validity: WindowValidity? = nil) -> String {
         var line = JSONLine()
         line.add("count", stats.count)
+        if let leq = stats.leq { line.add("leq", leq) }  // decibel series: the energy average
         if !stats.isEmpty && !stats.detailed {
             line.add("mean", stats.mean)  // a lean window keeps no more (`detail: true` keeps it all)
         } else if !stats.isEmpty {

@@ -59,10 +59,12 @@ public struct SeriesMatcher: Sendable, Equatable {
 public enum WindowStatistic: String, Sendable, CaseIterable {
     case mean, min, max, sum, count, std, p50, p95, p99, last, increase
     case rate = "rate_per_s"
+    /// The energy average of decibel readings (LAeq for noise): what QCVN 26 limits.
+    case leq
 
     public func value(of stats: WindowStats) -> Double? {
         guard !stats.isEmpty || self == .count else { return nil }
-        guard stats.detailed || self == .mean || self == .count || self == .sum else { return nil }
+        guard stats.detailed || self == .mean || self == .count || self == .sum || self == .leq else { return nil }
         switch self {
         case .mean: return stats.mean
         case .min: return stats.min
@@ -76,6 +78,7 @@ public enum WindowStatistic: String, Sendable, CaseIterable {
         case .last: return stats.lastValue
         case .increase: return stats.increase
         case .rate: return stats.rateOfChange
+        case .leq: return stats.leq
         }
     }
 }
@@ -168,10 +171,16 @@ public struct Rule: Sendable, Equatable {
     /// extremes, spread, ends or counter increase).
     public var needsDetail: Bool {
         switch condition {
-        case .threshold(.window(_, let statistic), _, _, _): ![.mean, .count, .sum].contains(statistic)
+        case .threshold(.window(_, let statistic), _, _, _): ![.mean, .count, .sum, .leq].contains(statistic)
         case .rateOfChange, .flatline, .counterReset: true
         default: false
         }
+    }
+
+    /// Whether the rule reads a window's energy average (decibel series keep energy sums there).
+    public var needsEnergy: Bool {
+        if case .threshold(.window(_, .leq), _, _, _) = condition { return true }
+        return false
     }
 
     public var needsQuantiles: Bool {

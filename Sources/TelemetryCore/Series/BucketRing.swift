@@ -13,19 +13,23 @@ public struct BucketRing: Sendable {
     private var slots: [Bucket]
     private var leans: [LeanBucket]
     private var sketches: [QuantileSketch]
+    /// Per bucket, Σ10^(L/10) of its readings (decibel series only: LAeq).
+    private var energies: [Double]
+    public var keepsEnergy: Bool { !energies.isEmpty }
     /// The start of the newest bucket written.
     public private(set) var newestStart = Int64.min
     /// Bumped on every write outside the newest bucket: what the newest bucket's predecessors
     /// fold to stays the same while it is unchanged (see `WindowCache`).
     public private(set) var revision: UInt32 = 0
 
-    public init(spec: WindowSpec, quantiles: Bool = true, detail: Bool = true) {
+    public init(spec: WindowSpec, quantiles: Bool = true, detail: Bool = true, energy: Bool = false) {
         self.spec = spec
         keepsQuantiles = quantiles
         keepsDetail = detail
         slots = detail ? Array(repeating: Bucket(), count: spec.bucketCount) : []
         leans = detail ? [] : Array(repeating: LeanBucket(), count: spec.bucketCount)
         sketches = quantiles ? Array(repeating: QuantileSketch(), count: spec.bucketCount) : []
+        energies = energy ? Array(repeating: 0, count: spec.bucketCount) : []
     }
 
     private func slot(_ start: Int64) -> Int {
@@ -45,6 +49,7 @@ public struct BucketRing: Sendable {
             guard held < start else { return nil }
             if keepsDetail { slots[index] = Bucket(start: start) } else { leans[index] = LeanBucket(start: start) }
             if keepsQuantiles { sketches[index].removeAll() }
+            if keepsEnergy { energies[index] = 0 }
         }
         if start != newestStart {
             revision &+= 1
@@ -70,6 +75,7 @@ public struct BucketRing: Sendable {
             leans[index].add(value, quarter: quarter)
         }
         if keepsQuantiles { sketches[index].add(key: key) }
+        if keepsEnergy { energies[index] += pow(10, value / 10) }
         return true
     }
 
@@ -89,8 +95,11 @@ public struct BucketRing: Sendable {
     }
 
     private func stats(_ index: Int) -> WindowStats {
-        guard keepsDetail else { return leans[index].stats }
-        return slots[index].stats(sketch: keepsQuantiles ? sketches[index] : QuantileSketch())
+        var stats =
+            keepsDetail
+            ? slots[index].stats(sketch: keepsQuantiles ? sketches[index] : QuantileSketch()) : leans[index].stats
+        if keepsEnergy { stats.energy = energies[index] }
+        return stats
     }
 
     /// The buckets of the window that ends in the bucket holding `time`, oldest first.
@@ -152,6 +161,7 @@ public struct BucketRing: Sendable {
             leans[index] = LeanBucket(start: start, stats: stats)
         }
         if keepsQuantiles { sketches[index] = stats.sketch }
+        if keepsEnergy { energies[index] = stats.energy }
         if start > newestStart { newestStart = start }
         revision &+= 1
     }
@@ -287,3 +297,7 @@ struct LeanBucket: Sendable {
             invalid: Int(invalid), quarters: quarters)
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#endif

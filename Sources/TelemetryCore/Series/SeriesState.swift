@@ -21,6 +21,13 @@ public struct SeriesState: Sendable {
         /// Bit i set: window i keeps full detail (extremes, spread, ends, increase); clear: a
         /// lean window of count, sum and mean, 40 bytes a bucket instead of 104.
         public var detailWindows: UInt64 = .max
+        /// A decibel series (noise): the windows in `energyWindows` keep energy sums, for LAeq.
+        public var decibels = false
+        /// Bit i set: window i keeps energy sums if the series is in decibels (a rule reads its `leq`).
+        public var energyWindows: UInt64 = .max
+        func keepsEnergy(_ window: Int) -> Bool {
+            decibels && (window >= 64 || energyWindows & (1 << UInt64(window)) != 0)
+        }
 
         func keepsQuantiles(_ window: Int) -> Bool { window >= 64 || quantileWindows & (1 << UInt64(window)) != 0 }
         func keepsDetail(_ window: Int) -> Bool {
@@ -119,7 +126,9 @@ public struct SeriesState: Sendable {
         self.settings = settings
         raw = RawRing(capacity: settings.rawCapacity)
         windows = specs.enumerated().map {
-            BucketRing(spec: $1, quantiles: settings.keepsQuantiles($0), detail: settings.keepsDetail($0))
+            BucketRing(
+                spec: $1, quantiles: settings.keepsQuantiles($0), detail: settings.keepsDetail($0),
+                energy: settings.keepsEnergy($0))
         }
         sketching = windows.contains { $0.keepsQuantiles }
     }

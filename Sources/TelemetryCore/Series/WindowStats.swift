@@ -28,6 +28,17 @@ public struct WindowStats: Sendable, Equatable {
     /// False for a lean window's figures: count, sum, mean and validity only (nothing reads
     /// its extremes, spread or ends, so its buckets do not keep them).
     public private(set) var detailed = true
+    /// For decibel series: the sum of 10^(L/10) over the readings, so that the window's
+    /// energy average (LAeq) can be given; NaN where it is unknown (restored from a
+    /// snapshot that had none), 0 for series that keep none.
+    public internal(set) var energy = 0.0
+
+    /// The energy-equivalent level of the readings, 10·log10(Σ10^(L/10) / n): LAeq for noise.
+    /// Nil without readings, for a series that keeps no energy sums, or when unknown.
+    public var leq: Double? {
+        guard count > 0, energy > 0, energy.isFinite else { return nil }
+        return 10 * log10(energy / Double(count))
+    }
 
     public init() {}
 
@@ -125,6 +136,7 @@ public struct WindowStats: Sendable, Equatable {
             quarters |= other.quarters
             return
         }
+        energy += other.energy
         guard detailed && other.detailed else {
             // Lean figures: the mean of the window is its sum over its count, nothing else.
             count += other.count
@@ -182,3 +194,7 @@ public struct WindowStats: Sendable, Equatable {
         return next
     }
 }
+
+#if canImport(Glibc)
+    import Glibc
+#endif

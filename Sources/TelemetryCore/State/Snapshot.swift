@@ -139,7 +139,7 @@ extension SeriesState {
     /// Restores a series saved by `encode`; its windows must match `specs` (a snapshot taken
     /// with other windows is refused, not misread).
     /// `version` is the snapshot's: version 1 has no seq memory (it starts empty).
-    public init(decoding r: inout ByteReader, windows specs: [WindowSpec], settings: Settings, version: UInt8 = 2)
+    public init(decoding r: inout ByteReader, windows specs: [WindowSpec], settings: Settings, version: UInt8 = 3)
         throws(SnapshotError)
     {
         self.init(windows: specs, settings: settings)
@@ -163,7 +163,7 @@ extension SeriesState {
             rings.append(
                 try BucketRing(
                     decoding: &r, spec: spec, quantiles: settings.keepsQuantiles(index),
-                    detail: settings.keepsDetail(index)))
+                    detail: settings.keepsDetail(index), energy: settings.keepsEnergy(index), version: version))
         }
         let hasWatermark = try r.bool()
         let watermark = try r.i64()
@@ -192,10 +192,13 @@ extension BucketRing {
         forEachSlot { start, stats in
             w.i64(start)
             stats.encode(&w)
+            w.double(stats.energy)
         }
     }
 
-    init(decoding r: inout ByteReader, spec: WindowSpec, quantiles: Bool, detail: Bool) throws(SnapshotError) {
+    init(
+        decoding r: inout ByteReader, spec: WindowSpec, quantiles: Bool, detail: Bool, energy: Bool, version: UInt8
+    ) throws(SnapshotError) {
         let length = try r.i64()
         let bucket = try r.i64()
         let offset = try r.i64()
@@ -204,10 +207,12 @@ extension BucketRing {
         else {
             throw SnapshotError("window \(spec.name) changed since the snapshot")
         }
-        self.init(spec: spec, quantiles: quantiles, detail: detail)
+        self.init(spec: spec, quantiles: quantiles, detail: detail, energy: energy)
         for index in 0..<spec.bucketCount {
             let start = try r.i64()
-            let stats = try WindowStats(decoding: &r)
+            var stats = try WindowStats(decoding: &r)
+            // Version 3 saves each bucket's energy sum; before, it is unknown (LAeq waits for new buckets).
+            stats.energy = version >= 3 ? try r.double() : (stats.count > 0 ? .nan : 0)
             setSlot(index, start: start, stats: stats)
         }
     }
