@@ -21,7 +21,10 @@ struct IngestStageTests {
         }
         #expect(entry.base == Self.pm25 && entry.slot == -1)
         router.remember("parks/p/z/emissions/pm25/a1", slot: 7)
-        guard case .success(let cached) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else { return }
+        guard case .success(let cached) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else {
+            Issue.record("a cached topic was refused")
+            return
+        }
         #expect(cached.slot == 7)
         func reason(_ topic: String) -> RejectReason? {
             if case .failure(.refused(let reason, _)) = router.route(topic, limits: limits) { return reason }
@@ -36,7 +39,10 @@ struct IngestStageTests {
         // The cache is bounded (2 here): a third topic is answered without being kept.
         #expect(reason("third/topic") == .unknownTopic)
         router.forgetSlots()
-        guard case .success(let fresh) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else { return }
+        guard case .success(let fresh) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else {
+            Issue.record("a topic was refused after the cache was cleared")
+            return
+        }
         #expect(fresh.slot == -1)
     }
 

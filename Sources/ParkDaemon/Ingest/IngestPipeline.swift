@@ -191,11 +191,12 @@ public final class IngestPipeline: Sendable {
                 reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
                 return 0
             }
-            let route = settings.routes[Int(entry.route)]
+            // Read in place: a copy of the route would retain its pattern, decoder and aliases per message.
+            let r = Int(entry.route)
             // Decode.
             state.scratch.removeAll(keepingCapacity: true)
             do throws(PayloadError) {
-                try route.decoder.decode(payload, arrival: arrival, into: &state.scratch)
+                try settings.routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
             } catch {
                 reject(
                     RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
@@ -209,7 +210,7 @@ public final class IngestPipeline: Sendable {
                 var id = entry.base!
                 var slot = entry.slot
                 if let field = reading.field {
-                    id.kind = route.kind(forField: field)
+                    id.kind = settings.routes[r].kind(forField: field)
                     slot = state.table[id] ?? -1
                 }
                 // Admit: a time the series' clock can trust, a retained copy only with its own time.
@@ -500,9 +501,7 @@ public final class IngestPipeline: Sendable {
                     schedule: k, from: from, to: to, ids: state.table.ids, expected: state.rules.expected,
                     stale: state.rules.staleFiring, sites: settings.parks)
             } else {
-                _ = state.accounting.close(
-                    schedule: k, from: EventTime(milliseconds: 0), to: EventTime(milliseconds: 0),
-                    ids: state.table.ids, expected: [], stale: [], sites: [:])
+                state.accounting.reset(schedule: k)
             }
             let counters = state.interval[k]
             // Totals follow the first schedule, so that nothing is counted twice.

@@ -214,15 +214,11 @@ struct ParkAccounting {
             let pp = ParkPillar(park: key.park, pillar: key.pillar)
             if seriesPerKey[index] == 0 && figures[k][index].readings == 0 && builders[pp] == nil { continue }
             builders[pp, default: .init()].add(kind: key.kind, figures[k][index], known: seriesPerKey[index])
-            figures[k][index] = Figures()
         }
         for (slot, value) in greenLast[k].sorted(by: { $0.key < $1.key }) {
             let id = ids[Int(slot)]
             builders[ParkPillar(park: id.park, pillar: id.pillar)]?.lastGreenArea[id.sensor] = value
         }
-        greenLast[k].removeAll(keepingCapacity: true)
-        let bit = ~(UInt8(1) << UInt8(k))
-        for s in series.indices { series[s].reported &= bit }
         for id in expected {
             builders[ParkPillar(park: id.park, pillar: id.pillar), default: .init()].expected += 1
         }
@@ -242,10 +238,20 @@ struct ParkAccounting {
         }
         for (park, figures) in demand {
             builders[ParkPillar(park: park, pillar: .energy)]?.peakDemand = figures.peaks[k]
-            demand[park]?.peaks[k] = nil
         }
+        reset(schedule: k)
         return builders.sorted { ($0.key.park, $0.key.pillar.rawValue) < ($1.key.park, $1.key.pillar.rawValue) }.map {
             $0.value.build(park: $0.key.park, pillar: $0.key.pillar, site: sites[$0.key.park])
         }
+    }
+
+    /// Starts schedule k's interval afresh: its figures, green-area surveys, reporting marks
+    /// and demand peak (episodes stay: they span intervals).
+    mutating func reset(schedule k: Int) {
+        for index in figures[k].indices { figures[k][index] = Figures() }
+        greenLast[k].removeAll(keepingCapacity: true)
+        let bit = ~(UInt8(1) << UInt8(k))
+        for s in series.indices { series[s].reported &= bit }
+        for park in demand.keys { demand[park]?.peaks[k] = nil }
     }
 }

@@ -64,15 +64,17 @@ struct TopicRouter {
     mutating func forgetSlots() { cache.removeAll(keepingCapacity: true) }
 
     private mutating func lookUp(_ topic: String) -> Entry {
-        var entry = Entry.unknown
-        for (index, route) in routes.enumerated() {
-            if let id = route.pattern.match(topic) {
-                entry = Entry(route: Int32(index), base: id)
-                break
-            }
-        }
+        let entry = Self.match(topic, in: routes).map { Entry(route: Int32($0.route), base: $0.base) } ?? .unknown
         if cache.count < maxCached { cache[topic] = entry }
         return entry
+    }
+
+    /// The first route whose pattern matches `topic`, and the series it names.
+    static func match(_ topic: String, in routes: [TopicRoute]) -> (route: Int, base: SeriesID)? {
+        for (index, route) in routes.enumerated() {
+            if let id = route.pattern.match(topic) { return (index, id) }
+        }
+        return nil
     }
 
     /// A topic parkd refuses to look up: MQTT forbids U+0000 and wildcards in a published

@@ -90,13 +90,7 @@ final class ReplayShards: IntervalSource {
     /// The shard of a topic: its park's, or 0 when no pattern names a park (it is refused there).
     func shard(ofTopic topic: String) -> Int {
         if let known = shardOfTopic[topic] { return known }
-        var shard = 0
-        for route in routes {
-            if let id = route.pattern.match(topic) {
-                shard = Self.shard(ofPark: id.park)
-                break
-            }
-        }
+        let shard = TopicRouter.match(topic, in: routes).map { Self.shard(ofPark: $0.base.park) } ?? 0
         if shardOfTopic.count < 1_000_000 { shardOfTopic[topic] = shard }
         return shard
     }

@@ -82,14 +82,10 @@ public struct BucketRing: Sendable {
     @discardableResult
     public mutating func count(_ status: ReadingStatus, invalid: Bool, at time: EventTime) -> Bool {
         guard let (index, _) = claim(time) else { return false }
-        if !keepsDetail {
-            leans[index].count(status, invalid: invalid)
-        } else if invalid {
-            slots[index].invalid &+= 1
-        } else if status == .calibrating {
-            slots[index].calibrating &+= 1
+        if keepsDetail {
+            slots[index].count(status, invalid: invalid)
         } else {
-            slots[index].errors &+= 1
+            leans[index].count(status, invalid: invalid)
         }
         return true
     }
@@ -102,16 +98,22 @@ public struct BucketRing: Sendable {
         return stats
     }
 
-    /// The buckets of the window that ends in the bucket holding `time`, oldest first.
-    public func buckets(endingAt time: EventTime) -> [(start: Int64, stats: WindowStats)] {
+    /// Calls `body` with each bucket of the window that ends in the bucket holding `time`,
+    /// oldest first: the one traversal every read of the window goes through.
+    func forEachBucket(endingAt time: EventTime, _ body: (Int64, WindowStats) -> Void) {
         let end = spec.bucketStart(time)
-        var result: [(Int64, WindowStats)] = []
-        result.reserveCapacity(spec.bucketCount)
         for k in stride(from: spec.bucketCount - 1, through: 0, by: -1) {
             let start = end - Int64(k) * spec.bucketMilliseconds
             let index = slot(start)
-            if self.start(ofSlot: index) == start { result.append((start, stats(index))) }
+            if self.start(ofSlot: index) == start { body(start, stats(index)) }
         }
+    }
+
+    /// The buckets of the window that ends in the bucket holding `time`, oldest first.
+    public func buckets(endingAt time: EventTime) -> [(start: Int64, stats: WindowStats)] {
+        var result: [(Int64, WindowStats)] = []
+        result.reserveCapacity(spec.bucketCount)
+        forEachBucket(endingAt: time) { result.append(($0, $1)) }
         return result
     }
 
@@ -119,31 +121,11 @@ public struct BucketRing: Sendable {
     /// `quantiles` (or a ring that keeps none) the result's sketch stays empty.
     public func stats(at time: EventTime, quantiles: Bool = true) -> WindowStats {
         var merged = WindowStats()
-        foldPrevious(at: time, into: &merged, quantiles: quantiles)
-        mergeCurrent(at: time, into: &merged, quantiles: quantiles)
+        forEachBucket(endingAt: time) { merged.merge($1, quantiles: quantiles && keepsQuantiles) }
         return merged
     }
 
-    /// Folds, oldest first, the buckets of the window at `time` before the one holding `time`.
-    func foldPrevious(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) {
-        let end = spec.bucketStart(time)
-        for k in stride(from: spec.bucketCount - 1, through: 1, by: -1) {
-            let start = end - Int64(k) * spec.bucketMilliseconds
-            let index = slot(start)
-            if self.start(ofSlot: index) == start {
-                merged.merge(stats(index), quantiles: quantiles && keepsQuantiles)
-            }
-        }
-    }
-
-    /// Merges the bucket holding `time`, if it holds that span, into `merged`.
-    func mergeCurrent(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) {
-        let end = spec.bucketStart(time)
-        let index = slot(end)
-        if start(ofSlot: index) == end { merged.merge(stats(index), quantiles: quantiles && keepsQuantiles) }
-    }
-
-    /// The bucket holding `time` (empty statistics when it holds another span).
+    /// The bucket holding `time`, if the ring holds that span.
     func current(at time: EventTime) -> WindowStats? {
         let end = spec.bucketStart(time)
         let index = slot(end)
@@ -198,8 +180,8 @@ struct Bucket: Sendable {
     init() {}
     init(start: Int64) { self.start = start }
 
-    /// The same arithmetic, in the same order, as `WindowStats.add`: a window read from
-    /// buckets is bit for bit what it was when buckets were `WindowStats`.
+    /// Welford's running mean and squared deviations, first and last by time, the counter's
+    /// increase with resets: the figures `WindowStats.merge` combines across buckets.
     mutating func add(_ value: Double, offset: Int32, quarter: Int) {
         count &+= 1
         sum += value
@@ -281,16 +263,6 @@ struct LeanBucket: Sendable {
         quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
     }
 
-    mutating func count(_ status: ReadingStatus, invalid isInvalid: Bool) {
-        if isInvalid {
-            invalid &+= 1
-        } else if status == .calibrating {
-            calibrating &+= 1
-        } else {
-            errors &+= 1
-        }
-    }
-
     var stats: WindowStats {
         WindowStats(
             leanCount: Int(count), sum: sum, calibrating: Int(calibrating), errors: Int(errors),
@@ -301,3 +273,26 @@ struct LeanBucket: Sendable {
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// What both bucket layouts count of the readings that never enter the figures.
+protocol QualityCounts {
+    var calibrating: UInt32 { get set }
+    var errors: UInt32 { get set }
+    var invalid: UInt32 { get set }
+}
+
+extension QualityCounts {
+    /// A reading outside the physical range (`invalid`), calibrating, or in error.
+    mutating func count(_ status: ReadingStatus, invalid isInvalid: Bool) {
+        if isInvalid {
+            invalid &+= 1
+        } else if status == .calibrating {
+            calibrating &+= 1
+        } else {
+            errors &+= 1
+        }
+    }
+}
+
+extension Bucket: QualityCounts {}
+extension LeanBucket: QualityCounts {}

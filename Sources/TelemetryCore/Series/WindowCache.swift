@@ -34,20 +34,25 @@ public struct WindowCache: Sendable {
             self.quantiles = quantiles
             minQuarterHours = rule.minQuarterHours
             previous = WindowStats()
-            ring.foldPrevious(at: time, into: &previous, quantiles: quantiles)
             previousNonEmpty = 0
             previousValidHours = 0
-            for (bucketStart, stats) in ring.buckets(endingAt: time) where bucketStart != start {
+            // One pass, oldest first: the buckets before the newest fold into `previous`.
+            ring.forEachBucket(endingAt: time) { bucketStart, stats in
+                guard bucketStart != start else { return }
+                previous.merge(stats, quantiles: quantiles && ring.keepsQuantiles)
                 if !stats.isEmpty { previousNonEmpty += 1 }
                 if rule.hourIsValid(stats) { previousValidHours += 1 }
             }
         }
+        // The newest bucket, read once: merged last, as the full fold would.
         var stats = previous
-        ring.mergeCurrent(at: time, into: &stats, quantiles: quantiles)
-        let current = ring.current(at: time)
-        let nonEmpty = previousNonEmpty + (current.map { $0.isEmpty ? 0 : 1 } ?? 0)
+        var nonEmpty = previousNonEmpty
         var validHours = previousValidHours
-        if let current, rule.hourIsValid(current) { validHours += 1 }
+        if let current = ring.current(at: time) {
+            stats.merge(current, quantiles: quantiles && ring.keepsQuantiles)
+            if !current.isEmpty { nonEmpty += 1 }
+            if rule.hourIsValid(current) { validHours += 1 }
+        }
         let validity = rule.assess(
             bucketMilliseconds: ring.spec.bucketMilliseconds, bucketCount: ring.spec.bucketCount,
             nonEmpty: nonEmpty, validHours: validHours)

@@ -83,40 +83,14 @@ public struct WindowStats: Sendable, Equatable {
         return (lastValue - firstValue) / (Double(lastTime.milliseconds - firstTime.milliseconds) / 1000)
     }
 
-    /// Adds a valid reading. `quarter` (0...3) marks where in its bucket it fell.
+    /// Adds a valid reading. `quarter` (0...3) marks where in its bucket it fell. (Buckets
+    /// keep their own compact form, `Bucket`; this is for figures built outside a ring.)
     public mutating func add(_ value: Double, at time: EventTime, quarter: Int = 0) {
-        add(value, key: QuantileSketch.key(value), at: time, quarter: quarter)
-    }
-
-    /// As `add`, with the value's sketch bin already computed.
-    public mutating func add(_ value: Double, key: Int64, at time: EventTime, quarter: Int) {
-        count += 1
-        sum += value
-        let delta = value - mean
-        mean += delta / Double(count)
-        m2 += delta * (value - mean)
-        if value < min { min = value }
-        if value > max { max = value }
-        if time < firstTime {
-            firstTime = time
-            firstValue = value
-        }
-        if time >= lastTime {
-            if count > 1 { increase += Self.counterDelta(from: lastValue, to: value, resets: &resets) }
-            lastTime = time
-            lastValue = value
-        }
-        quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
-        sketch.add(key: key)
-    }
-
-    /// Back to empty, keeping the sketch's storage.
-    public mutating func reset() {
-        var sketch = self.sketch
-        self.sketch = QuantileSketch()
-        sketch.removeAll()
-        self = WindowStats()
-        self.sketch = sketch
+        var one = Bucket(start: time.milliseconds)
+        one.add(value, offset: 0, quarter: quarter)
+        var sketch = QuantileSketch()
+        sketch.add(value)
+        merge(one.stats(sketch: sketch))
     }
 
     /// Merges statistics of readings that come after these in time (for counters) or anywhere
