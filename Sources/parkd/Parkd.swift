@@ -101,6 +101,9 @@ struct Replay: ParsableCommand {
     @Option(help: "Write alerts here instead (started afresh); the human log goes beside it.")
     var alerts: String?
 
+    @Option(help: "Write compliance records here instead (started afresh).")
+    var compliance: String?
+
     @Flag(help: "Allow writing to the files the configuration names for a live daemon.")
     var overwriteLive = false
 
@@ -120,11 +123,12 @@ struct Replay: ParsableCommand {
         let live = Set(
             [
                 configuration.summaries.path, configuration.summaries.seriesPath, configuration.alerts.path,
-                configuration.alerts.log,
+                configuration.alerts.log, configuration.summaries.compliancePath,
             ].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
         let folder = out ?? (feed.hasSuffix(".jsonl") ? String(feed.dropLast(6)) : feed) + ".replay"
         configuration.summaries.path = summaries ?? folder + "/summaries.jsonl"
         configuration.summaries.seriesPath = configuration.summaries.seriesPath.map { _ in folder + "/series.jsonl" }
+        configuration.summaries.compliancePath = compliance ?? folder + "/compliance.jsonl"
         let alertPath = alerts ?? folder + "/alerts.jsonl"
         configuration.alerts.path = alertPath
         configuration.alerts.log = configuration.alerts.log.map { _ in
@@ -132,7 +136,7 @@ struct Replay: ParsableCommand {
         }
         for path in [
             configuration.summaries.path, configuration.summaries.seriesPath, configuration.alerts.path,
-            configuration.alerts.log,
+            configuration.alerts.log, configuration.summaries.compliancePath,
         ].compactMap({ $0 })
         where !overwriteLive && live.contains(URL(fileURLWithPath: path).standardizedFileURL.path) {
             FileHandle.standardError.write(

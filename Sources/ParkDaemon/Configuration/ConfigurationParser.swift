@@ -17,7 +17,7 @@ struct ConfigurationParser {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
             "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
-            "parks", "http",
+            "parks", "http", "compliance", "tariffs",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -63,6 +63,15 @@ struct ConfigurationParser {
         }
         if let fields = summaryFields { summaries.rotation = try Self.rotation(fields) }
         if let node = summaryFields?["mqtt_topic"] { summaries.mqttTopic = try Self.topic(node) }
+        summaries.compliancePath = stateDirectory + "/compliance.jsonl"
+        if let node = top["compliance"] {
+            let f = try node.fields(["path", "mqtt_topic"])
+            if let path = f["path"] {
+                let text = try path.nonEmptyString()
+                summaries.compliancePath = text.lowercased() == "off" ? nil : resolve(text)
+            }
+            if let topic = f["mqtt_topic"] { summaries.complianceTopic = try Self.topic(topic) }
+        }
         if let offset = summaryFields?["utc_offset"] {
             let text = try offset.string()
             guard let minutes = TimeText.utcOffsetMinutes(text) else {
@@ -133,7 +142,8 @@ struct ConfigurationParser {
             }
         }
         let ruleParser = RuleParser(
-            file: file, windows: Set(configuration.windows.map(\.name)), utcOffsetMinutes: summaries.utcOffsetMinutes,
+            file: file,
+            windows: Dictionary(configuration.windows.map { ($0.name, $0.lengthMilliseconds) }, uniquingKeysWith: { a, _ in a }), utcOffsetMinutes: summaries.utcOffsetMinutes,
             validity: configuration.validity)
         for (path, _, pack) in packs {
             guard let rules = pack["rules"] else {

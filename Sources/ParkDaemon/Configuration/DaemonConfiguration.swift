@@ -51,6 +51,10 @@ public struct DaemonConfiguration: Sendable {
         public var rotation = LineFile.Rotation()
         /// Publish each summary line here (QoS 1, retained: a newcomer gets the latest).
         public var mqttTopic: String?
+        /// Compliance records (regulatory limits on completed clock hours, days and years).
+        public var compliancePath: String?
+        /// Publish each compliance record here (QoS 1; `{park}` and `{rule}` are filled in).
+        public var complianceTopic: String?
     }
 
     public var file: String

@@ -6,14 +6,15 @@ import Yams
 /// configured windows.
 struct RuleParser {
     let file: String
-    let windows: Set<String>
+    /// Configured windows: name → length in milliseconds.
+    let windows: [String: Int64]
     let utcOffsetMinutes: Int
     let validity: ValidityRule
 
     static let keys = [
         "id", "description", "severity", "reference", "match", "when", "for", "renotify", "hours", "stale",
         "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate", "require_valid", "from",
-        "until",
+        "until", "period", "kq_kf",
     ]
 
     func parse(_ item: YAMLValue) throws(ConfigurationError) -> Rule {
@@ -73,20 +74,85 @@ struct RuleParser {
         if let node = f["require_valid"] { rule.requireValid = try node.bool() }
         rule.validFrom = try f["from"].map(date)
         rule.validUntil = try f["until"].map(date)
-        if let window = rule.windowName, !windows.contains(window) {
+        if let window = rule.windowName, windows[window] == nil {
             throw item.error(
-                "rule '\(id)' reads window '\(window)', which is not configured (windows: \(windows.sorted().joined(separator: ", ")))"
+                "rule '\(id)' reads window '\(window)', which is not configured (windows: \(windows.keys.sorted().joined(separator: ", ")))"
             )
         }
+        if let node = f["kq_kf"] { rule.scaledByKqKf = try node.bool() }
+        var period = f["period"]
+        if case .threshold(.reading, _, _, _) = rule.condition, let when = f["when"],
+            let inner = try when.fields(["reading", "window", "stat", "above", "below", "clear", "period"])["period"]
+        {
+            guard period == nil else { throw item.error("rule '\(id)' gives its period twice") }
+            period = inner
+        }
+        try compliance(&rule, period: period, item: item)
         return rule
+    }
+
+    /// A regulatory limit (a rule that cites a regulation and requires a valid average of a
+    /// 1 h, 8 h or 24 h window) is also judged on the fixed period that window stands for;
+    /// `period:` says so explicitly, and `period: year` makes an annual limit, judged only on
+    /// the calendar year (mean of valid daily means), with no rolling alert.
+    private func compliance(_ rule: inout Rule, period node: YAMLValue?, item: YAMLValue) throws(ConfigurationError) {
+        var statistic: WindowStatistic?
+        var length: Int64?
+        var readsWindow = false
+        switch rule.condition {
+        case .threshold(.window(let name, let stat), _, _, _):
+            statistic = stat
+            length = windows[name]
+            readsWindow = true
+        case .threshold(.reading, _, _, _): statistic = .mean
+        default: break
+        }
+        if node == nil, case .threshold(.reading, _, _, _) = rule.condition {
+            return  // a limit on each reading: no period to judge
+        }
+        if let node {
+            let text = try node.string()
+            guard let period = CompliancePeriod(rawValue: text) else {
+                throw node.error(
+                    "expected one of \(CompliancePeriod.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'")
+            }
+            guard statistic == .mean || statistic == .leq else {
+                throw node.error("rule '\(rule.id)': a compliance period needs a threshold on a mean or leq")
+            }
+            if period == .year {
+                guard !readsWindow else {
+                    throw item.error(
+                        "rule '\(rule.id)': an annual limit reads no window; write when: {period: year, stat: mean, above: N}")
+                }
+                rule.complianceOnly = true
+            } else if !readsWindow {
+                throw item.error("rule '\(rule.id)': period \(text) needs a window of that length to alert on")
+            }
+            rule.compliancePeriod = period
+        } else if rule.reference != nil, rule.requireValid, statistic == .mean || statistic == .leq, let length {
+            rule.compliancePeriod = CompliancePeriod.of(windowMilliseconds: length)
+        }
     }
 
     private func parseCondition(_ key: String, _ node: YAMLValue) throws(ConfigurationError) -> RuleCondition {
         switch key {
         case "when":
-            let w = try node.fields(["reading", "window", "stat", "above", "below", "clear"])
+            let w = try node.fields(["reading", "window", "stat", "above", "below", "clear", "period"])
             let source: RuleCondition.ValueSource
-            if let window = w["window"] {
+            if w["period"] != nil && w["window"] != nil {
+                throw node.error("give 'window' (a rolling alert) or 'period: year' (an annual limit), not both")
+            }
+            if let period = w["period"] {
+                let text = try period.string()
+                guard text == "year" else {
+                    throw period.error("'period' inside 'when' is for annual limits (period: year), found '\(text)'")
+                }
+                let statText = try w["stat"]?.string() ?? "mean"
+                guard statText == "mean" || statText == "leq" else {
+                    throw (w["stat"] ?? node).error("an annual limit reads stat mean or leq, found '\(statText)'")
+                }
+                source = .reading
+            } else if let window = w["window"] {
                 let name = try window.nonEmptyString()
                 let statText = try w["stat"]?.string() ?? "mean"
                 guard let stat = WindowStatistic(rawValue: statText) else {

@@ -27,6 +27,8 @@ public final class Observability: @unchecked Sendable {
     /// output leaves this as soon as it writes again.
     public private(set) var sinkErrors: [String: String] = [:]
     public var trafficTimeout: Double?
+    /// The park's local time, for times the API writes.
+    public var utcOffsetMinutes = 420
 
     public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.pipeline = pipeline
@@ -49,6 +51,29 @@ public final class Observability: @unchecked Sendable {
         lock.lock()
         lastSummary = line
         lock.unlock()
+    }
+
+    /// The latest compliance records (at most `recentComplianceLimit`), oldest first, for `/api/compliance`.
+    private var recentCompliance: [(record: ComplianceRecord, line: String)] = []
+    static let recentComplianceLimit = 2000
+
+    func noteCompliance(_ record: ComplianceRecord, line: String) {
+        lock.lock()
+        recentCompliance.append((record, line))
+        if recentCompliance.count > 2 * Self.recentComplianceLimit {
+            recentCompliance.removeFirst(recentCompliance.count - Self.recentComplianceLimit)
+        }
+        lock.unlock()
+    }
+
+    func compliance(park: String?, rule: String?, exceededOnly: Bool, limit: Int) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        let chosen = recentCompliance.suffix(Self.recentComplianceLimit).filter {
+            (park == nil || $0.record.series.park == park) && (rule == nil || $0.record.rule == rule)
+                && (!exceededOnly || $0.record.exceeded)
+        }
+        return chosen.suffix(limit).map(\.line)
     }
 
     func noteSnapshot(at time: EventTime) {
@@ -193,6 +218,28 @@ enum HTTPEndpoint {
                 return line.finished()
             }
             return json("[" + items.joined(separator: ",") + "]")
+        }
+        // The latest compliance records (newest last), filtered by park, rule and exceeded=true,
+        // and each annual limit's year so far.
+        router.get("/api/compliance") { request, _ in
+            let q = request.uri.queryParameters
+            let limit = q.get("limit").flatMap { Int($0) }.map { max(1, min($0, Observability.recentComplianceLimit)) }
+            let records = o.compliance(
+                park: q.get("park"), rule: q.get("rule"), exceededOnly: q.get("exceeded") == "true",
+                limit: limit ?? 200)
+            let years = pipeline.complianceYearToDate.filter { q.get("park") == nil || $0.series.park == q.get("park") }
+                .map { year -> String in
+                    var line = JSONLine()
+                    line.add(series: year.series)
+                    line.add("from", RFC3339.format(year.start, offsetMinutes: o.utcOffsetMinutes))
+                    line.add("valid_days", year.validDays)
+                    line.add("days", year.days)
+                    if let mean = year.mean { line.add("mean", mean) }
+                    return line.finished()
+                }
+            return json(
+                #"{"records":["# + records.joined(separator: ",") + #"],"year_to_date":["#
+                    + years.joined(separator: ",") + "]}")
         }
         router.get("/api/summary") { _, _ in
             let last = o.summary

@@ -122,12 +122,15 @@ public final class IngestPipeline: Sendable {
         public var seriesReporting: Int
         /// Per park and pillar (filled by `takeInterval(from:to:)`).
         public var parks: [ParkSummary] = []
+        /// Compliance records of the periods closed since the last interval (schedule 0 only).
+        public var compliance: [ComplianceRecord] = []
     }
 
     private struct State: ~Copyable {
         var router: TopicRouter
         var table: SeriesTable
         var rules: RuleStage
+        var compliance: ComplianceStage
         var accounting: ParkAccounting
         var limits: Limits
         var validity: ValidityRule
@@ -162,8 +165,11 @@ public final class IngestPipeline: Sendable {
                     quantileWindows: settings.quantileWindows, detailWindows: settings.detailWindows,
                     energyWindows: settings.energyWindows),
                 rules: RuleStage(
-                    rules: settings.rules, expected: settings.expectedSensors,
+                    rules: settings.rules.filter { !$0.complianceOnly }, expected: settings.expectedSensors,
                     queueWarning: settings.alertQueueWarning),
+                compliance: ComplianceStage(
+                    rules: settings.rules, schedules: schedules, validity: settings.validity,
+                    utcOffsetMinutes: settings.utcOffsetMinutes),
                 accounting: ParkAccounting(
                     schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, windows: settings.windows),
                 limits: settings.limits, validity: settings.validity, badInput: BadInputLog(logger: logger),
@@ -262,6 +268,11 @@ public final class IngestPipeline: Sendable {
                 let transitions = state.rules.observe(
                     slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
                     retained: retained, logger: logger)
+                // Compliance periods (regulatory rules on clock hours, days and years).
+                if outcome == .accepted && !state.compliance.isEmpty {
+                    state.compliance.observe(
+                        slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
+                }
                 // Park accounting.
                 if !transitions.isEmpty {
                     queued += transitions.count
@@ -279,6 +290,7 @@ public final class IngestPipeline: Sendable {
         if let known = state.table[id] { return known }
         let slot = state.table.open(id, arrival: arrival, state: restoring)
         state.rules.opened(slot: slot)
+        state.compliance.opened(slot: slot)
         let settings = state.table.states[Int(slot)].settings
         state.accounting.opened(id, shape: settings.shape, decibels: settings.decibels)
         return slot
@@ -323,6 +335,7 @@ public final class IngestPipeline: Sendable {
         let kept = state.table.remove(gone)
         state.accounting.remove(gone, ids: before, kept: kept)
         state.rules.remove(ids, kept: kept)
+        state.compliance.remove(kept: kept)
         // Cached slots moved: the cache fills again on the next messages.
         state.router.forgetSlots()
         state.evictedTotal += gone.count
@@ -377,7 +390,8 @@ public final class IngestPipeline: Sendable {
         state.withLock { state in
             state.limits = limits
             state.router.forgetSlots()  // topics are checked again against the new limits
-            return state.rules.reload(rules: rules, expected: expectedSensors, at: time)
+            state.compliance.reload(rules: rules)
+            return state.rules.reload(rules: rules.filter { !$0.complianceOnly }, expected: expectedSensors, at: time)
         }
     }
 
@@ -464,6 +478,11 @@ public final class IngestPipeline: Sendable {
         state.withLock { $0.accounting.restore(episodes) }
     }
 
+    /// Each station's calendar year so far (valid days, mean of valid daily means).
+    public var complianceYearToDate: [(series: SeriesID, start: EventTime, validDays: Int, days: Int, mean: Double?)] {
+        state.withLock { $0.compliance.yearToDate }
+    }
+
     /// The alerts firing now.
     public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
         state.withLock { $0.rules.engine?.firing ?? [] }
@@ -496,13 +515,17 @@ public final class IngestPipeline: Sendable {
                 state.table.resetRecent()
             }
             var parks: [ParkSummary] = []
+            // Periods that ended by the boundary close first, so the day's record is in the day's line.
+            if let to { state.compliance.advance(to: to) }
+            let tallies = state.compliance.takeTallies(schedule: k)
             if let from, let to {
                 parks = state.accounting.close(
                     schedule: k, from: from, to: to, ids: state.table.ids, expected: state.rules.expected,
-                    stale: state.rules.staleFiring, sites: settings.parks)
+                    stale: state.rules.staleFiring, sites: settings.parks, compliance: tallies)
             } else {
                 state.accounting.reset(schedule: k)
             }
+            let records = k == 0 ? state.compliance.takeRecords() : []
             let counters = state.interval[k]
             // Totals follow the first schedule, so that nothing is counted twice.
             if k == 0 { state.total.add(counters) }
@@ -510,7 +533,7 @@ public final class IngestPipeline: Sendable {
             if k == 0 { state.badInput.flushSuppressed() }
             return Snapshot(
                 counters: counters, series: series, seriesTotal: state.table.count, seriesReporting: reporting,
-                parks: parks)
+                parks: parks, compliance: records)
         }
     }
 

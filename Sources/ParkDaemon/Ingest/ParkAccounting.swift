@@ -207,7 +207,7 @@ struct ParkAccounting {
     /// The park and pillar summaries of schedule k's interval [from, to); starts a new one.
     mutating func close(
         schedule k: Int, from: EventTime, to: EventTime, ids: [SeriesID], expected: [SeriesID],
-        stale: [SeriesID], sites: [String: ParkSite]
+        stale: [SeriesID], sites: [String: ParkSite], compliance: [ComplianceTally] = []
     ) -> [ParkSummary] {
         var builders: [ParkPillar: ParkSummary.Builder] = [:]
         for (index, key) in keys.enumerated() {
@@ -235,6 +235,10 @@ struct ParkAccounting {
             }
             // Kept until the longest schedule has counted it.
             if let ended = episode.end, ended <= to, k == schedules - 1 { episodes[id] = nil }
+        }
+        for tally in compliance {
+            builders[ParkPillar(park: tally.series.park, pillar: tally.series.pillar), default: .init()].compliance
+                .append(tally)
         }
         for (park, figures) in demand {
             builders[ParkPillar(park: park, pillar: .energy)]?.peakDemand = figures.peaks[k]

@@ -29,6 +29,7 @@ public final class Daemon: @unchecked Sendable {
         self.logger = logger
         pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
         observability = Observability(pipeline: pipeline)
+        observability.utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
         observability.trafficTimeout = configuration.broker.watchdog
     }
 
@@ -106,6 +107,9 @@ public final class Daemon: @unchecked Sendable {
             pipeline: pipeline, file: summaries,
             seriesFile: try s.seriesPath.map { path throws(DaemonError) in
                 try LineFile(path: path, rotation: s.rotation)
+            },
+            complianceFile: try s.compliancePath.map { path throws(DaemonError) in
+                try LineFile(path: path, rotation: s.rotation)
             }, intervals: s.intervals, utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
         let echo = self.echo
         let observability = self.observability
@@ -119,6 +123,19 @@ public final class Daemon: @unchecked Sendable {
                 try client.publish(topic, text: line, qos: .atLeastOnce, retain: true, waitWhenFull: false)
             } catch {
                 logger.warning("summary not published to \(topic): \(error)")
+            }
+        }
+        scheduler.onCompliance = { [logger, self] record, line in
+            observability.noteCompliance(record, line: line)
+            guard let template = self.configuration.summaries.complianceTopic, let client = self.publishClient else {
+                return
+            }
+            let topic = template.replacingOccurrences(of: "{park}", with: record.series.park)
+                .replacingOccurrences(of: "{rule}", with: record.rule)
+            do {
+                try client.publish(topic, text: line, qos: .atLeastOnce, waitWhenFull: false)
+            } catch {
+                logger.warning("compliance record not published to \(topic): \(error)")
             }
         }
         summaryScheduler = scheduler

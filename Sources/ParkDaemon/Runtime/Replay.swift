@@ -40,8 +40,13 @@ public final class Replay {
             try LineFile(path: path, truncate: true, rotation: s.rotation)
         }
         defer { seriesFile?.close() }
+        let complianceFile = try s.compliancePath.map { path throws(DaemonError) in
+            try LineFile(path: path, truncate: true, rotation: s.rotation)
+        }
+        defer { complianceFile?.close() }
         let scheduler = SummaryScheduler(
-            pipeline: shards, file: summaries, seriesFile: seriesFile, intervals: s.intervals,
+            pipeline: shards, file: summaries, seriesFile: seriesFile, complianceFile: complianceFile,
+            intervals: s.intervals,
             utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
         var report = Report()
         let started = ContinuousClock.now

@@ -148,7 +148,9 @@ final class ReplayShards: IntervalSource {
             merged.seriesTotal += part.seriesTotal
             merged.seriesReporting += part.seriesReporting
             merged.parks += part.parks
+            merged.compliance += part.compliance
         }
+        merged.compliance = ComplianceFormat.ordered(merged.compliance)
         merged.parks.sort { ($0.park, $0.pillar.rawValue) < ($1.park, $1.pillar.rawValue) }
         return merged
     }

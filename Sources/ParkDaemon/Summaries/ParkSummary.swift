@@ -46,6 +46,8 @@ public struct ParkSummary: Sendable, Equatable {
     public var greenCoverage: Double?
     public var greenTarget: Double?
     public var irrigationM3: Double?
+    /// Per station, rule and averaging time: the regulatory periods that closed in the interval.
+    public var compliance: [ComplianceTally] = []
 
     public var renewableShare: Double? {
         guard let pv = pvKWh, let energy = energyKWh, energy > 0 else { return nil }
@@ -73,6 +75,7 @@ public struct ParkSummary: Sendable, Equatable {
         var staleSensors = Set<SeriesID>()
         var exceedanceMilliseconds: [String: Int64] = [:]
         var peakDemand: Double?
+        var compliance: [ComplianceTally] = []
 
         /// One kind's figures over the interval, from `known` series of it.
         mutating func add(kind: String, _ f: ParkAccounting.Figures, known series: Int) {
@@ -112,7 +115,7 @@ public struct ParkSummary: Sendable, Equatable {
                 greenAreaM2: greenArea,
                 greenCoverage: greenArea.flatMap { area in site?.areaM2.map { area / $0 } },
                 greenTarget: pillar == .green ? (site?.greenTarget ?? 0.10) : nil,
-                irrigationM3: pillar == .green ? increases["irrigation_volume"] : nil)
+                irrigationM3: pillar == .green ? increases["irrigation_volume"] : nil, compliance: compliance)
         }
     }
 
@@ -143,6 +146,24 @@ public struct ParkSummary: Sendable, Equatable {
             line.addRaw("green_target_met", coverage >= target ? "true" : "false")
         }
         if let v = irrigationM3 { line.add("irrigation_m3", v) }
+        if !compliance.isEmpty {
+            let items = compliance.map { tally in
+                var item = JSONLine()
+                item.add("rule", tally.rule)
+                item.add("zone", tally.series.zone)
+                item.add("kind", tally.series.kind)
+                item.add("sensor", tally.series.sensor)
+                item.add("period", tally.period.rawValue)
+                item.add("limit", tally.limit)
+                item.add("periods", tally.periods)
+                item.add("valid", tally.valid)
+                item.add("exceeded", tally.exceeded)
+                item.add("capture", tally.capture)
+                if let v = tally.max { item.add("max", v) }
+                return item.finished()
+            }
+            line.addRaw("compliance", "[" + items.joined(separator: ",") + "]")
+        }
         var q = JSONLine()
         q.add("expected_sensors", expectedSensors)
         q.add("known_sensors", knownSensors)

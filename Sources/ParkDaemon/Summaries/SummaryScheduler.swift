@@ -20,14 +20,19 @@ final class SummaryScheduler {
     private let utcOffsetMinutes: Int
     private let logger: Logger
     private var schedules: [Schedule]
+    /// Compliance records (`compliance.path`), written as the shortest schedule closes.
+    private var complianceFile: LineFile?
     /// Also handed each line (MQTT publish and standard output in `run`).
     var onLine: ((String) -> Void)?
+    /// Handed each compliance record's line (MQTT publish and the API in `run`).
+    var onCompliance: ((ComplianceRecord, String) -> Void)?
 
     init(
-        pipeline: any IntervalSource, file: LineFile, seriesFile: LineFile? = nil, intervals: [Double],
-        utcOffsetMinutes: Int, logger: Logger
+        pipeline: any IntervalSource, file: LineFile, seriesFile: LineFile? = nil, complianceFile: LineFile? = nil,
+        intervals: [Double], utcOffsetMinutes: Int, logger: Logger
     ) {
         self.pipeline = pipeline
+        self.complianceFile = complianceFile
         self.file = file
         self.seriesFile = seriesFile
         self.utcOffsetMinutes = utcOffsetMinutes
@@ -104,9 +109,17 @@ final class SummaryScheduler {
         seriesFile = newFile
     }
 
+    /// Writes compliance records to another file (or none) from now on.
+    func replaceComplianceFile(with newFile: LineFile?) {
+        complianceFile?.sync()
+        complianceFile?.close()
+        complianceFile = newFile
+    }
+
     func closeFile() {
         file.close()
         seriesFile?.close()
+        complianceFile?.close()
     }
 
     /// Writes the lines the file refused before; the file's error, or nil when all is written.
@@ -114,9 +127,12 @@ final class SummaryScheduler {
         do {
             try file.retry()
             try seriesFile?.retry()
+            try complianceFile?.retry()
             return nil
         } catch {
-            return "\(error); \(file.backlog.pending + (seriesFile?.backlog.pending ?? 0)) summary lines kept for retry"
+            let pending =
+                file.backlog.pending + (seriesFile?.backlog.pending ?? 0) + (complianceFile?.backlog.pending ?? 0)
+            return "\(error); \(pending) summary and compliance lines kept for retry"
         }
     }
 
@@ -129,6 +145,7 @@ final class SummaryScheduler {
         }
         file.sync()
         seriesFile?.sync()
+        complianceFile?.sync()
     }
 
     private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil) {
@@ -148,6 +165,17 @@ final class SummaryScheduler {
                 for line in lines { try seriesFile.append(line) }
             } catch {
                 logger.error("\(error)")
+            }
+        }
+        if !snapshot.compliance.isEmpty {
+            for record in ComplianceFormat.ordered(snapshot.compliance) {
+                let text = ComplianceFormat.json(record, utcOffsetMinutes: utcOffsetMinutes)
+                do {
+                    try complianceFile?.append(text)
+                } catch {
+                    logger.error("\(error)")
+                }
+                onCompliance?(record, text)
             }
         }
         onLine?(line)

@@ -51,6 +51,8 @@ struct CompiledRule: Sendable {
         validUntil = rule.validUntil?.milliseconds ?? .max
     }
 
+    var hasHours: Bool { activeStart >= 0 }
+
     /// `Rule.isActive(at:)`, from the compiled values.
     func isActive(at time: EventTime) -> Bool {
         guard time.milliseconds >= validFrom && time.milliseconds < validUntil else { return false }

@@ -133,6 +133,13 @@ public struct Rule: Sendable, Equatable {
     public var validFrom: EventTime?
     public var validUntil: EventTime?
     public var validity = ValidityRule()
+    /// The fixed period (clock hour, 8-hour mean, local day, calendar year) on which the
+    /// rule's limit is judged for compliance records; nil for rules that only alert.
+    public var compliancePeriod: CompliancePeriod?
+    /// A limit judged only on completed periods (an annual mean): no rolling alert.
+    public var complianceOnly = false
+    /// A QCVN 40 limit C that applies as C × Kq × Kf at a park's wastewater outlet (`kq_kf: true`).
+    public var scaledByKqKf = false
 
     public static func == (a: Rule, b: Rule) -> Bool {
         a.id == b.id && a.description == b.description && a.severity == b.severity && a.reference == b.reference
@@ -140,7 +147,19 @@ public struct Rule: Sendable, Equatable {
             && a.renotifyMilliseconds == b.renotifyMilliseconds && a.activeMinutes?.start == b.activeMinutes?.start
             && a.activeMinutes?.end == b.activeMinutes?.end && a.utcOffsetMinutes == b.utcOffsetMinutes
             && a.requireValid == b.requireValid && a.validity == b.validity && a.validFrom == b.validFrom
-            && a.validUntil == b.validUntil
+            && a.validUntil == b.validUntil && a.compliancePeriod == b.compliancePeriod
+            && a.complianceOnly == b.complianceOnly && a.scaledByKqKf == b.scaledByKqKf
+    }
+
+    /// The rule's limit, whether it is an upper one, and whether it reads an energy average:
+    /// what a compliance record compares a period's value with.
+    public var complianceLimit: (limit: Double, above: Bool, statistic: WindowStatistic)? {
+        guard compliancePeriod != nil else { return nil }
+        switch condition {
+        case .threshold(.window(_, let statistic), let above, let limit, _): return (limit, above, statistic)
+        case .threshold(.reading, let above, let limit, _): return (limit, above, .mean)
+        default: return nil
+        }
     }
 
     /// Whether the rule applies at `time` (its `activeMinutes`, in the park's local time).

@@ -171,7 +171,7 @@ public struct RuleEngine: Sendable {
             guard let (evaluated, value, limit) = evaluate(rule, e, slot, reading, outcome, state, time) else {
                 continue
             }
-            let signal = rule.isActive(at: time) ? evaluated : .clear(value ?? 0)
+            let signal = rule.isActive(at: time) && windowWithinHours(rule, e, slot, state) ? evaluated : .clear(value ?? 0)
             if let transition = apply(e, slot, signal, value: value, limit: limit, at: time) { out.append(transition) }
         }
         return out
@@ -194,6 +194,18 @@ public struct RuleEngine: Sendable {
             }
         }
         return out
+    }
+
+    /// A rule limited to hours of the day (QCVN 26's night) judges a window only once all of it
+    /// lies in those hours: at 21:05 the night rule's rolling hour still holds evening traffic.
+    private func windowWithinHours(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: SeriesState) -> Bool {
+        guard rule.hasHours else { return true }
+        let set = Int(entries[e].set)
+        let read = sets[set].readSlot[slot]
+        guard read >= 0, let now = state.watermark else { return true }
+        let spec = state.windows[sets[set].reads[read]].spec
+        let first = spec.bucketStart(now) - (spec.lengthMilliseconds - spec.bucketMilliseconds)
+        return rule.isActive(at: EventTime(milliseconds: first))
     }
 
     /// The figures of the window rule `slot` of entry `e` reads, as of the series' newest

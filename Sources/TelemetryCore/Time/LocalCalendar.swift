@@ -58,3 +58,18 @@ public struct LocalCalendar: Sendable, Hashable {
         start <= end ? (minute >= start && minute < end) : (minute >= start || minute < end)
     }
 }
+
+extension LocalCalendar {
+    /// The local calendar year holding `time`: its start and end as UTC instants, and its days
+    /// (annual limits are judged on the calendar year, not on a rolling 365 days).
+    public func year(_ time: EventTime) -> (start: Int64, end: Int64, days: Int) {
+        // Clamped: admitted times are sane, but a calendar must not trap on any input.
+        let (y, _, _) = RFC3339.civilFromDays(Int(max(-100_000_000, min(100_000_000, day(time)))))
+        let first = Int64(RFC3339.daysFromCivil(year: y, month: 1, day: 1))
+        let next = Int64(RFC3339.daysFromCivil(year: y + 1, month: 1, day: 1))
+        return (
+            first &* Self.dayMilliseconds &- offsetMilliseconds, next &* Self.dayMilliseconds &- offsetMilliseconds,
+            Int(next - first)
+        )
+    }
+}
