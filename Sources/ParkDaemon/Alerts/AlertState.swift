@@ -9,7 +9,7 @@ enum AlertState {
     static let version = 1
 
     static func save(
-        _ alerts: [RuleEngine.ActiveAlert], episodes: [IngestPipeline.Episode] = [], to path: String, at time: EventTime
+        _ alerts: [RuleEngine.ActiveAlert], episodes: [Exceedance] = [], to path: String, at time: EventTime
     ) throws {
         var items: [String] = []
         for alert in alerts {
@@ -36,6 +36,7 @@ enum AlertState {
         let open = episodes.map { episode in
             var item = JSONLine()
             item.add("id", episode.id)
+            item.add("rule", episode.rule)
             item.add(series: episode.series)
             item.add("since_ms", Int(episode.since.milliseconds))
             if let end = episode.end { item.add("end_ms", Int(end.milliseconds)) }
@@ -48,7 +49,7 @@ enum AlertState {
     /// The saved alerts and when they were saved; nil when there is no file. A file that cannot
     /// be read is moved aside (`.corrupt`) and reported, never fatal.
     static func load(from path: String, logger: Logger) -> (
-        alerts: [RuleEngine.ActiveAlert], episodes: [IngestPipeline.Episode], saved: EventTime
+        alerts: [RuleEngine.ActiveAlert], episodes: [Exceedance], saved: EventTime
     )? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         do {
@@ -83,13 +84,18 @@ enum AlertState {
                 }
                 alerts.append(RuleEngine.ActiveAlert(rule: rule, series: try series(item), phase: phase))
             }
-            var episodes: [IngestPipeline.Episode] = []
+            var episodes: [Exceedance] = []
             if case .array(let open)? = document["episodes"] {
                 for item in open {
-                    guard let id = item["id"]?.string else { throw FeedError("an episode lacks its id") }
+                    // Files written before spans named their rule carry it at the head of the id.
+                    guard
+                        let rule = item["rule"]?.string
+                            ?? item["id"]?.string?.split(separator: "/").first.map(String.init)
+                    else { throw FeedError("an episode lacks its rule") }
                     let end = item["end_ms"] == nil ? nil : try time(item["end_ms"]?.number)
                     episodes.append(
-                        .init(id: id, series: try series(item), since: try time(item["since_ms"]?.number), end: end))
+                        Exceedance(
+                            rule: rule, series: try series(item), since: try time(item["since_ms"]?.number), end: end))
                 }
             }
             return (alerts, episodes, try time(saved))

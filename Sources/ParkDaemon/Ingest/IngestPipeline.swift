@@ -274,10 +274,9 @@ public final class IngestPipeline: Sendable {
                         slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
                 }
                 // Park accounting.
-                if !transitions.isEmpty {
-                    queued += transitions.count
-                    state.accounting.note(transitions)
-                }
+                queued += transitions.count
+                let spans = state.rules.takeExceedances()
+                if !spans.isEmpty { state.accounting.note(spans) }
                 state.accounting.record(slot: s, outcome, normalised, state: state.table.states[s])
             }
             return queued
@@ -314,7 +313,6 @@ public final class IngestPipeline: Sendable {
                 evictSilent(at: time, in: &state)
             }
             let transitions = state.rules.tick(at: time, logger: logger)
-            if !transitions.isEmpty { state.accounting.note(transitions) }
             return transitions.count
         }
     }
@@ -391,7 +389,11 @@ public final class IngestPipeline: Sendable {
             state.limits = limits
             state.router.forgetSlots()  // topics are checked again against the new limits
             state.compliance.reload(rules: rules)
-            return state.rules.reload(rules: rules.filter { !$0.complianceOnly }, expected: expectedSensors, at: time)
+            let dropped = state.rules.reload(
+                rules: rules.filter { !$0.complianceOnly }, expected: expectedSensors, at: time)
+            // Spans of rules that are gone end now; the others carried over into the new engine.
+            state.accounting.endSpans(except: state.rules.engine?.openExceedances ?? [], at: time)
+            return dropped
         }
     }
 
@@ -449,33 +451,20 @@ public final class IngestPipeline: Sendable {
         state.withLock { $0.rules.restore(alerts, at: time) }
     }
 
-    /// An episode of a rule that cites a regulation: what minutes in exceedance count.
-    public struct Episode: Sendable, Equatable {
-        public var id: String
-        public var series: SeriesID
-        public var since: EventTime
-        public var end: EventTime?
-        public init(id: String, series: SeriesID, since: EventTime, end: EventTime?) {
-            self.id = id
-            self.series = series
-            self.since = since
-            self.end = end
-        }
-    }
-
-    /// Regulatory episodes still counted by a summary schedule, for the alert state file.
-    public var episodes: [Episode] {
+    /// Regulatory exceedance spans still counted by a summary schedule, for the alert state file.
+    public var episodes: [Exceedance] {
         state.withLock { state in
-            state.accounting.episodes.map {
-                Episode(id: $0.key, series: $0.value.series, since: $0.value.since, end: $0.value.end)
-            }
-            .sorted { $0.id < $1.id }
+            state.accounting.spans.values.sorted { $0.id < $1.id }
         }
     }
 
-    /// Puts saved episodes back, so that minutes in exceedance go on counting after a restart.
-    public func restoreEpisodes(_ episodes: [Episode]) {
-        state.withLock { $0.accounting.restore(episodes) }
+    /// Puts saved spans back, so that minutes in exceedance go on counting after a restart:
+    /// an open span continues (the engine does not start a second one).
+    public func restoreEpisodes(_ episodes: [Exceedance], at time: EventTime) {
+        state.withLock { state in
+            state.accounting.restore(episodes)
+            state.rules.restoreExceedances(episodes, at: time)
+        }
     }
 
     /// Each station's calendar year so far (valid days, mean of valid daily means).

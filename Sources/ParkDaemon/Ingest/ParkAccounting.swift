@@ -67,8 +67,8 @@ struct ParkAccounting {
     private var demand: [String: (total: Double, peaks: [Double?])] = [:]
     /// Per schedule: green-area surveys' last values by slot.
     private var greenLast: [[Int32: Double]]
-    /// Regulatory alert episodes, for minutes in exceedance.
-    private(set) var episodes: [String: (series: SeriesID, since: EventTime, end: EventTime?)] = [:]
+    /// Regulatory exceedance spans by id, for minutes in exceedance per rule.
+    private(set) var spans: [String: Exceedance] = [:]
 
     let schedules: Int
     let calendar: LocalCalendar
@@ -165,20 +165,20 @@ struct ParkAccounting {
     /// Whether series `s` reported in schedule k's open interval.
     func reportedIn(_ k: Int, _ s: Int) -> Bool { series[s].reported & (UInt8(1) << UInt8(k)) != 0 }
 
-    /// Notes the episodes of rules that cite a regulation, for minutes in exceedance.
-    mutating func note(_ transitions: [AlertTransition]) {
-        for transition in transitions where transition.reference != nil && !transition.repeated {
-            if transition.state == .firing {
-                episodes[transition.id] = (transition.series, transition.since, nil)
-            } else {
-                episodes[transition.id]?.end = transition.at
-            }
-        }
+    /// Notes spans begun or ended (regulatory rules' values beyond their limits).
+    mutating func note(_ changes: [Exceedance]) {
+        for span in changes { spans[span.id] = span }
     }
 
-    /// Puts saved episodes back, so that minutes in exceedance go on counting after a restart.
-    mutating func restore(_ saved: [IngestPipeline.Episode]) {
-        for e in saved where episodes[e.id] == nil { episodes[e.id] = (e.series, e.since, e.end) }
+    /// Puts saved spans back, so that minutes in exceedance go on counting after a restart.
+    mutating func restore(_ saved: [Exceedance]) {
+        for span in saved where spans[span.id] == nil { spans[span.id] = span }
+    }
+
+    /// Ends open spans that are not in `open` (their rule went in a reload) at `time`.
+    mutating func endSpans(except open: [Exceedance], at time: EventTime) {
+        let kept = Set(open.map(\.id))
+        for (id, span) in spans where span.end == nil && !kept.contains(id) { spans[id]?.end = max(span.since, time) }
     }
 
     /// Restores a counter's last value from a snapshot.
@@ -225,16 +225,17 @@ struct ParkAccounting {
         for id in stale {
             builders[ParkPillar(park: id.park, pillar: id.pillar)]?.staleSensors.insert(id)
         }
-        for (id, episode) in episodes {
-            let start = max(episode.since, from)
-            let end = min(episode.end ?? to, to)
+        for (id, span) in spans {
+            let start = max(span.since, from)
+            let end = min(span.end ?? to, to)
             if end > start {
-                let key = ParkPillar(park: episode.series.park, pillar: episode.series.pillar)
-                builders[key, default: .init()].exceedanceMilliseconds[episode.series.kind, default: 0] +=
+                let key = ParkPillar(park: span.series.park, pillar: span.series.pillar)
+                builders[key, default: .init()].exceedanceMilliseconds[
+                    ExceedanceKey(rule: span.rule, sensor: span.series.sensor), default: 0] +=
                     end.milliseconds - start.milliseconds
             }
             // Kept until the longest schedule has counted it.
-            if let ended = episode.end, ended <= to, k == schedules - 1 { episodes[id] = nil }
+            if let ended = span.end, ended <= to, k == schedules - 1 { spans[id] = nil }
         }
         for tally in compliance {
             builders[ParkPillar(park: tally.series.park, pillar: tally.series.pillar), default: .init()].compliance

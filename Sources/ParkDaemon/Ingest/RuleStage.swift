@@ -80,6 +80,18 @@ struct RuleStage {
         return alerts
     }
 
+    /// Regulatory exceedance spans begun or ended since the last call.
+    mutating func takeExceedances() -> [Exceedance] {
+        guard engine?.exceedances.isEmpty == false else { return [] }
+        return engine!.takeExceedances()
+    }
+
+    /// Open exceedance spans from before a restart continue.
+    mutating func restoreExceedances(_ open: [Exceedance], at time: EventTime) {
+        guard !rules.isEmpty else { return }
+        withEngine(at: time) { $0.restoreExceedances(open) }
+    }
+
     func isActive(_ id: SeriesID) -> Bool { engine?.isActive(id) == true }
 
     /// Series evicted: their handles go and the engine forgets them.
@@ -113,7 +125,10 @@ struct RuleStage {
             return active.count
         }
         var fresh = RuleEngine(rules: rules, expected: expected, startedAt: engine?.startedAt ?? time)
-        if let old = engine { fresh.restoreSeen(old.lastSeen) }
+        if let old = engine {
+            fresh.restoreSeen(old.lastSeen)
+            fresh.restoreExceedances(old.openExceedances)
+        }
         let dropped = fresh.restore(active)
         engine = fresh
         generation = fresh.generation

@@ -86,7 +86,7 @@ public final class Daemon: @unchecked Sendable {
         if let (saved, episodes, at) = AlertState.load(from: statePath, logger: logger) {
             let now = WallClock.now()
             let dropped = pipeline.restoreAlerts(saved, at: now)
-            pipeline.restoreEpisodes(episodes)
+            pipeline.restoreEpisodes(episodes, at: now)
             let note = dropped > 0 ? "; \(dropped) no longer match a rule" : ""
             logger.notice(
                 "restored \(saved.count - dropped) active alerts from \(statePath), saved \((now.milliseconds - at.milliseconds) / 1000)s ago\(note)"

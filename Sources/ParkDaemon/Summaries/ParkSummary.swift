@@ -9,10 +9,29 @@ public struct ParkSite: Sendable, Equatable {
     public var areaM2: Double?
     /// Share of the park's area that should be green: 10 % (Circular 35/2015/TT-BTNMT).
     public var greenTarget: Double = 0.10
+    /// The central wastewater plant's outlet station and its QCVN 40 coefficients.
+    public var wastewater: WastewaterOutlet?
     public init(areaM2: Double? = nil, greenTarget: Double = 0.10) {
         self.areaM2 = areaM2
         self.greenTarget = greenTarget
     }
+}
+
+/// Where QCVN 40 applies in a park (its central treatment plant's outlet) and the permit's
+/// coefficients: Kq for the receiving water's flow or volume, Kf for the discharge flow
+/// (QCVN 40:2011 §2.3–2.4). Limits of the scaled parameters are C × Kq × Kf.
+public struct WastewaterOutlet: Sendable, Equatable {
+    public var zone: String
+    public var sensor: String?
+    public var kq: Double
+    public var kf: Double
+}
+
+/// Minutes in exceedance are kept per rule and station: never summed across rules (TSP 1 h
+/// and 24 h episodes are two figures, not one).
+struct ExceedanceKey: Hashable {
+    var rule: String
+    var sensor: String
 }
 
 struct ParkPillar: Hashable {
@@ -39,8 +58,9 @@ public struct ParkSummary: Sendable, Equatable {
     public var peakTariffKWh: Double?
     public var peakDemandKW: Double?
     // Emissions and green: the interval mean of each kind, and minutes in regulatory exceedance
+    // per rule and station (while the value is beyond the limit, not the hysteresis tail)
     public var means: [String: Double]
-    public var exceedanceMinutes: [String: Double]
+    public var exceedanceMinutes: [String: [String: Double]]
     // Green
     public var greenAreaM2: Double?
     public var greenCoverage: Double?
@@ -73,7 +93,7 @@ public struct ParkSummary: Sendable, Equatable {
         var energies: [String: Double] = [:]
         var lastGreenArea: [String: Double] = [:]
         var staleSensors = Set<SeriesID>()
-        var exceedanceMilliseconds: [String: Int64] = [:]
+        var exceedanceMilliseconds: [ExceedanceKey: Int64] = [:]
         var peakDemand: Double?
         var compliance: [ComplianceTally] = []
 
@@ -111,7 +131,9 @@ public struct ParkSummary: Sendable, Equatable {
                 peakTariffKWh: pillar == .energy ? peakTariff : nil,
                 peakDemandKW: pillar == .energy ? peakDemand : nil,
                 means: means,
-                exceedanceMinutes: exceedanceMilliseconds.mapValues { Double($0) / 60_000 },
+                exceedanceMinutes: exceedanceMilliseconds.reduce(into: [:]) {
+                    $0[$1.key.rule, default: [:]][$1.key.sensor] = Double($1.value) / 60_000
+                },
                 greenAreaM2: greenArea,
                 greenCoverage: greenArea.flatMap { area in site?.areaM2.map { area / $0 } },
                 greenTarget: pillar == .green ? (site?.greenTarget ?? 0.10) : nil,
@@ -136,7 +158,11 @@ public struct ParkSummary: Sendable, Equatable {
         }
         if !exceedanceMinutes.isEmpty {
             var object = JSONLine()
-            for (kind, value) in exceedanceMinutes.sorted(by: { $0.key < $1.key }) { object.add(kind, value) }
+            for (rule, sensors) in exceedanceMinutes.sorted(by: { $0.key < $1.key }) {
+                var inner = JSONLine()
+                for (sensor, value) in sensors.sorted(by: { $0.key < $1.key }) { inner.add(sensor, value) }
+                object.addRaw(rule, inner.finished())
+            }
             line.addRaw("exceedance_minutes", object.finished())
         }
         if let v = greenAreaM2 { line.add("green_area_m2", v) }

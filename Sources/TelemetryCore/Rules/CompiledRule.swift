@@ -19,6 +19,8 @@ struct CompiledRule: Sendable {
     let forMilliseconds: Int64
     let renotifyMilliseconds: Int64?
     let requireValid: Bool
+    /// A threshold that cites a regulation: the time its value is beyond the limit is counted.
+    let countsExceedance: Bool
     let validity: ValidityRule
     private let activeStart: Int
     private let activeEnd: Int
@@ -43,6 +45,10 @@ struct CompiledRule: Sendable {
         forMilliseconds = rule.forMilliseconds
         renotifyMilliseconds = rule.renotifyMilliseconds
         requireValid = rule.requireValid
+        switch rule.condition {
+        case .threshold: countsExceedance = rule.reference != nil
+        default: countsExceedance = false
+        }
         validity = rule.validity
         activeStart = rule.activeMinutes?.start ?? -1
         activeEnd = rule.activeMinutes?.end ?? -1

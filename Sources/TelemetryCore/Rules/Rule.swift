@@ -14,6 +14,8 @@ public struct SeriesMatcher: Sendable, Equatable {
     public var pillar: Pillar?
     public var kind: String?
     public var sensor: String?
+    /// Parks left out (a QCVN 40 limit scaled for each park's own outlet is a rule of its own there).
+    public var excludedParks: [String] = []
 
     public init(
         park: String? = nil, zone: String? = nil, pillar: Pillar? = nil, kind: String? = nil, sensor: String? = nil
@@ -26,12 +28,12 @@ public struct SeriesMatcher: Sendable, Equatable {
     }
 
     public func matches(_ id: SeriesID) -> Bool {
-        Self.glob(park, id.park) && Self.glob(zone, id.zone) && (pillar.map { $0 == id.pillar } ?? true)
+        Self.glob(park, id.park) && !excludedParks.contains(id.park) && Self.glob(zone, id.zone) && (pillar.map { $0 == id.pillar } ?? true)
             && Self.glob(kind, id.kind) && Self.glob(sensor, id.sensor)
     }
 
     /// `*` matches any run of characters; everything else matches itself.
-    static func glob(_ pattern: String?, _ text: String) -> Bool {
+    public static func glob(_ pattern: String?, _ text: String) -> Bool {
         guard let pattern, pattern != "*" else { return true }
         guard pattern.contains("*") else { return pattern == text }
         let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)

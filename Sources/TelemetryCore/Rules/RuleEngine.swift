@@ -20,6 +20,23 @@ public struct AlertTransition: Sendable, Equatable {
     public var message: String
 }
 
+/// A span during which a regulatory rule's value was beyond its limit, for one series: the
+/// start when it crosses, the end when it is back within (not when the alert resolves past
+/// its hysteresis band).
+public struct Exceedance: Sendable, Equatable {
+    public var rule: String
+    public var series: SeriesID
+    public var since: EventTime
+    public var end: EventTime?
+    public init(rule: String, series: SeriesID, since: EventTime, end: EventTime?) {
+        self.rule = rule
+        self.series = series
+        self.since = since
+        self.end = end
+    }
+    public var id: String { "\(rule)/\(series)/\(since.milliseconds)" }
+}
+
 /// Evaluates rules against each series as readings arrive, and against the clock for the
 /// rules that watch silence. Pure: time is handed in.
 ///
@@ -54,6 +71,8 @@ public struct RuleEngine: Sendable {
         var calibratingSince: EventTime?
         /// One per window the rule set reads.
         var caches: [WindowCache] = []
+        /// Regulatory rules whose value is beyond the limit now, and since when.
+        var exceeding: [(slot: Int32, since: EventTime)] = []
 
         func tracker(_ slot: Int) -> AlertTracker? {
             trackers.first { $0.slot == Int32(slot) }?.tracker
@@ -76,6 +95,8 @@ public struct RuleEngine: Sendable {
     private var computed: [(stats: WindowStats, validity: WindowValidity?)] = []
     private var computedAt: [UInt64] = []
     private var evaluation: UInt64 = 0
+    /// Exceedance spans that began or ended since `takeExceedances`.
+    public private(set) var exceedances: [Exceedance] = []
     /// Changes when handles from `entry(for:)` are no longer valid (after `forget`).
     public private(set) var generation = 0
     /// The silence clock of sensors never seen starts here (kept across restarts and reloads).
@@ -172,9 +193,49 @@ public struct RuleEngine: Sendable {
                 continue
             }
             let signal = rule.isActive(at: time) && windowWithinHours(rule, e, slot, state) ? evaluated : .clear(value ?? 0)
+            if rule.countsExceedance { noteExceedance(e, slot, signal, at: time) }
             if let transition = apply(e, slot, signal, value: value, limit: limit, at: time) { out.append(transition) }
         }
         return out
+    }
+
+    private mutating func noteExceedance(_ e: Int, _ slot: Int, _ signal: ConditionSignal, at time: EventTime) {
+        let open = entries[e].exceeding.firstIndex { $0.slot == Int32(slot) }
+        if case .breach = signal {
+            guard open == nil else { return }
+            entries[e].exceeding.append((Int32(slot), time))
+            exceedances.append(Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: time, end: nil))
+        } else if let open {
+            let since = entries[e].exceeding.remove(at: open).since
+            exceedances.append(Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: since, end: time))
+        }
+    }
+
+    /// The spans open now (a reload carries them into the new engine).
+    public var openExceedances: [Exceedance] {
+        entries.flatMap { entry in
+            entry.exceeding.map {
+                Exceedance(
+                    rule: rules[sets[Int(entry.set)].rules[Int($0.slot)]].id, series: entry.id, since: $0.since, end: nil)
+            }
+        }
+    }
+
+    /// Open spans saved before a restart go on (the same span, not a second one from now).
+    public mutating func restoreExceedances(_ open: [Exceedance]) {
+        for span in open where span.end == nil {
+            let e = entry(for: span.series)
+            guard let slot = sets[Int(entries[e].set)].rules.firstIndex(where: { rules[$0].id == span.rule }),
+                !entries[e].exceeding.contains(where: { $0.slot == Int32(slot) })
+            else { continue }
+            entries[e].exceeding.append((Int32(slot), span.since))
+        }
+    }
+
+    /// The exceedance spans begun or ended since the last call.
+    public mutating func takeExceedances() -> [Exceedance] {
+        defer { exceedances.removeAll(keepingCapacity: true) }
+        return exceedances
     }
 
     /// Checks the silence rules at `time`, series in the order they were first seen.
@@ -338,7 +399,7 @@ public struct RuleEngine: Sendable {
         return text + " at \(id)"
     }
 
-    static func number(_ value: Double) -> String {
+    public static func number(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
         return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int64(rounded)) : "\(rounded)"
     }

@@ -1,0 +1,38 @@
+import TelemetryCore
+
+extension DaemonConfiguration {
+    /// QCVN 40 limits marked `kq_kf: true` become, for each park with a wastewater outlet
+    /// configured, a rule of the same id that matches that outlet only, with C × Kq × Kf as its
+    /// limit (and its clear level scaled alike); the unscaled rule keeps matching the parks
+    /// without one. Done once at load, so check-config, alerts and compliance records agree.
+    static func scaledForOutlets(_ rules: [Rule], parks: [String: ParkSite]) -> [Rule] {
+        let outlets = parks.compactMap { name, site in site.wastewater.map { (name, $0) } }.sorted { $0.0 < $1.0 }
+        guard !outlets.isEmpty else { return rules }
+        var result: [Rule] = []
+        for rule in rules {
+            guard rule.scaledByKqKf, case .threshold(let source, let above, let limit, let clear) = rule.condition else {
+                result.append(rule)
+                continue
+            }
+            var general = rule
+            var scaled: [Rule] = []
+            for (park, outlet) in outlets where SeriesMatcher.glob(rule.matcher.park, park) {
+                general.matcher.excludedParks.append(park)
+                let factor = outlet.kq * outlet.kf
+                var own = rule
+                own.matcher.park = park
+                own.matcher.zone = outlet.zone
+                if let sensor = outlet.sensor { own.matcher.sensor = sensor }
+                own.condition = .threshold(
+                    source: source, above: above, limit: limit * factor, clear: clear.map { $0 * factor })
+                own.description =
+                    rule.description
+                    + " at \(park)'s outlet: \(RuleEngine.number(limit)) × Kq \(RuleEngine.number(outlet.kq)) × Kf \(RuleEngine.number(outlet.kf)) = \(RuleEngine.number(limit * factor))"
+                scaled.append(own)
+            }
+            result.append(general)
+            result += scaled
+        }
+        return result
+    }
+}
