@@ -12,8 +12,9 @@ struct LocalClock {
     let isPeakTariff: Bool
 
     init(_ time: EventTime, utcOffsetMinutes: Int) {
-        isPeakTariff = EVNTariff.period(at: time, utcOffsetMinutes: utcOffsetMinutes) == .peak
         let calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
+        isPeakTariff =
+            TariffSchedule.evn2014.period(weekday: calendar.weekday(time), minute: calendar.minuteOfDay(time)) == .peak
         let dayMillis = time.milliseconds - calendar.floor(time, step: LocalCalendar.dayMilliseconds)
         hour = Double(dayMillis) / 3_600_000
         weekday = calendar.weekday(time)

@@ -119,13 +119,24 @@ struct AlertReplayTests {
         }
         #expect(try park(0, "energy")["energy_kwh"] as? Double == 59)  // readings 00:00..00:59, one kWh a minute
         #expect(try park(1, "energy")["energy_kwh"] as? Double == 60)
-        #expect(try park(9, "energy")["peak_tariff_kwh"] as? Double == 30)  // EVN peak from 09:30 on a Monday
+        // A meter's increment covers [previous reading, this reading]: EVN's peak starts at 09:30,
+        // so hour 9's line holds the peak increments read at 09:31…09:59 (29 kWh) and the normal
+        // ones read at 09:00…09:30 (31 kWh, 08:59→09:00 included); 09:59→10:00 is read in hour 10.
+        func tariff(_ hour: Int) throws -> [String: Double] {
+            try #require(try park(hour, "energy")["tariff_kwh"] as? [String: Double])
+        }
+        let nine = try tariff(9)
+        #expect(nine == ["peak": 29, "normal": 31, "off_peak": 0], "\(nine)")
         #expect(try park(10, "energy")["energy_kwh"] as? Double == 59)  // the replaced meter starts again at 0
-        #expect(try park(10, "energy")["peak_tariff_kwh"] as? Double == 59)
-        #expect(try park(2, "energy")["peak_demand_15m_kw"] as? Double == 500)
-        #expect(try park(2, "energy")["peak_tariff_kwh"] as? Double == 0)
-        #expect((try park(22, "emissions")["exceedance_minutes"] as? [String: Double])?["pm25"] == 9)  // 22:51 to 23:00
-        #expect((try park(23, "emissions")["exceedance_minutes"] as? [String: Double])?["pm25"] == 60)
+        #expect(try tariff(10)["peak"] == 59)
+        // Demand from clock-aligned 15-minute energy: 1 kWh a minute = 15 kWh a quarter = 60 kW.
+        #expect(try park(2, "energy")["peak_demand_15m_kw"] as? Double == 60)
+        #expect(try tariff(2)["peak"] == 0)
+        func exceedance(_ hour: Int) throws -> Double? {
+            (try park(hour, "emissions")["exceedance_minutes"] as? [String: [String: Double]])?["pm25-24h"]?["aq-1"]
+        }
+        #expect(try exceedance(22) == 9)  // 22:51 to 23:00, per rule and station
+        #expect(try exceedance(23) == 60)
         #expect((try park(21, "emissions")["means"] as? [String: Double])?["pm25"] == 80)
         let green = try park(3, "green")
         #expect(green["green_coverage"] as? Double == 0.12 && green["green_target"] as? Double == 0.1)

@@ -125,9 +125,11 @@ struct IngestStageTests {
         #expect(!stage.isActive(Self.pm25))
     }
 
-    @Test("park accounting: figures per park and kind, reporting sensors, counter increase and its EVN peak part")
-    func accounting() {
-        var accounting = ParkAccounting(schedules: 2, utcOffsetMinutes: 420, windows: WindowSpec.defaults())
+    @Test(
+        "park accounting: figures per park and kind, reporting sensors, counter increase split pro rata into EVN periods and 15-minute intervals"
+    )
+    func accounting() throws {
+        var accounting = ParkAccounting(schedules: 2, utcOffsetMinutes: 420)
         let meter = SeriesID(park: "p", zone: "z", pillar: .energy, kind: "energy", sensor: "m1")
         let ids = [Self.pm25, meter]
         accounting.opened(Self.pm25, shape: .gauge)
@@ -156,7 +158,13 @@ struct IngestStageTests {
         #expect(emissions.reportingSensors == 1 && emissions.knownSensors == 1)
         let energy = parks.first { $0.pillar == .energy }!
         #expect(energy.energyKWh == 25)  // 125 − 100
-        #expect(energy.peakTariffKWh == 25)  // 09:45 and 10:00 fall in the 09:30-11:30 peak: 10 + 15
+        // 09:00→09:45 adds 10 kWh, a third of it after 09:30 (EVN 2014 peak from 09:30):
+        // peak = 10 × 15/45 + 15 = 18.33, normal = 10 × 30/45 = 6.67.
+        let tariff = try #require(energy.tariffKWh)
+        #expect(abs(tariff[.peak]! - (10.0 / 3 + 15)) < 1e-9 && abs(tariff[.normal]! - 20.0 / 3) < 1e-9)
+        #expect(tariff[.offPeak] == 0)
+        // The 09:45–10:00 interval holds 15 kWh: 60 kW; the others 10/3 kWh each (13.3 kW).
+        #expect(energy.peakDemandKW == 60)
         // Schedule 0 closed and starts afresh; schedule 1 still holds its figures.
         #expect(!accounting.reportedIn(0, 0) && accounting.reportedIn(1, 0))
         accounting.remove([0], ids: ids, kept: [false, true])

@@ -37,7 +37,7 @@ struct LivenessTests {
         let fresh = try Self.pipeline()
         _ = try fresh.restore(snapshot: bytes)
         #expect(fresh.restoreAlerts(old.activeAlerts, at: Self.at(minutes: minutes)) == 0)
-        fresh.restoreEpisodes(old.episodes)
+        fresh.restoreEpisodes(old.episodes, at: Self.at(minutes: minutes))
         return fresh
     }
 
@@ -99,8 +99,8 @@ struct LivenessTests {
         #expect(q.takeAlerts().map(\.state) == [.resolved])
         let snapshot = q.takeInterval(from: Self.at(minutes: 0), to: Self.at(minutes: 60))
         let emissions = try #require(snapshot.parks.first { $0.pillar == .emissions })
-        // 0 → 40 minutes, across the restart at minute 10.
-        #expect(emissions.exceedanceMinutes["pm25"] == 40)
+        // 0 → 40 minutes, across the restart at minute 10: one span, per rule and station.
+        #expect(emissions.exceedanceMinutes == ["pm25-high": ["s1": 40]])
     }
 }
 

@@ -143,7 +143,9 @@ struct ConfigurationParser {
         }
         let ruleParser = RuleParser(
             file: file,
-            windows: Dictionary(configuration.windows.map { ($0.name, $0.lengthMilliseconds) }, uniquingKeysWith: { a, _ in a }), utcOffsetMinutes: summaries.utcOffsetMinutes,
+            windows: Dictionary(
+                configuration.windows.map { ($0.name, $0.lengthMilliseconds) }, uniquingKeysWith: { a, _ in a }),
+            utcOffsetMinutes: summaries.utcOffsetMinutes,
             validity: configuration.validity)
         for (path, _, pack) in packs {
             guard let rules = pack["rules"] else {
@@ -161,7 +163,7 @@ struct ConfigurationParser {
         if let expected = top["expected_sensors"] {
             configuration.expectedSensors = try expected.list().map {
                 (item: YAMLValue) throws(ConfigurationError) -> SeriesID in
-                let e = try item.fields(["park", "zone", "pillar", "kind", "sensor"])
+                let e = try item.fields(["park", "zone", "pillar", "kind", "sensor", "role"])
                 func value(_ key: String) throws(ConfigurationError) -> String {
                     guard let node = e[key] else {
                         throw item.error("an expected sensor needs park, zone, pillar, kind and sensor")
@@ -172,10 +174,28 @@ struct ConfigurationParser {
                 guard let pillar = Pillar(rawValue: pillarText) else {
                     throw item.error("pillar '\(pillarText)' is not energy, emissions or green")
                 }
-                return SeriesID(
+                let id = SeriesID(
                     park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"),
                     sensor: try value("sensor"))
+                if let node = e["role"] {
+                    let text = try node.string()
+                    guard let role = MeterRole(rawValue: text) else {
+                        throw node.error(
+                            "expected a meter role (\(MeterRole.allCases.map(\.rawValue).joined(separator: ", "))), found '\(text)'"
+                        )
+                    }
+                    guard id.pillar == .energy else {
+                        throw node.error(
+                            "a meter role belongs to an energy meter (pillar energy), not '\(id.pillar.rawValue)'")
+                    }
+                    configuration.meterRoles[id] = role
+                }
+                return id
             }
+        }
+        if let node = top["tariffs"] {
+            configuration.tariffs = try Self.tariffs(
+                node, file: file, resolve: resolve, offset: summaries.utcOffsetMinutes)
         }
         if let node = top["http"] {
             if case .scalar = node.node, try node.string().lowercased() == "off" {
@@ -302,6 +322,11 @@ struct ConfigurationParser {
                 }
                 configuration.logLevel = text
             }
+        }
+        for (id, _) in configuration.meterRoles where configuration.catalog[id.kind]?.shape != .counter {
+            throw root.error(
+                "expected sensor \(id) has a meter role, but its kind '\(id.kind)' is not a cumulative counter (energy, pv_energy)"
+            )
         }
         configuration.rules = DaemonConfiguration.scaledForOutlets(configuration.rules, parks: configuration.parks)
         return configuration

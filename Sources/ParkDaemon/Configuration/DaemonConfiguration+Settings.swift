@@ -29,7 +29,8 @@ extension DaemonConfiguration {
             limits: limits,
             validity: validity, rules: rules, expectedSensors: expectedSensors,
             parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count,
-            quantileWindows: quantileMask, detailWindows: detailMask, energyWindows: energyMask)
+            quantileWindows: quantileMask, detailWindows: detailMask, energyWindows: energyMask,
+            meterRoles: meterRoles, tariffs: tariffs)
     }
 
     /// Bit i: window i keeps energy sums for decibel series, read by a rule's `leq`.

@@ -96,6 +96,10 @@ public struct DaemonConfiguration: Sendable {
     public var http: (host: String, port: Int)? = ("127.0.0.1", 9108)
     /// Park facts for summaries: area and green-area target.
     public var parks: [String: ParkSite] = [:]
+    /// Energy meters' roles from the inventory (`expected_sensors[].role`).
+    public var meterRoles: [SeriesID: MeterRole] = [:]
+    /// Dated time-of-use schedules; empty: EVN's 2014 periods.
+    public var tariffs: [TariffSchedule] = []
 
     public struct Alerts: Sendable {
         /// JSON Lines, one alert transition a line.

@@ -10,7 +10,8 @@ extension DaemonConfiguration {
         guard !outlets.isEmpty else { return rules }
         var result: [Rule] = []
         for rule in rules {
-            guard rule.scaledByKqKf, case .threshold(let source, let above, let limit, let clear) = rule.condition else {
+            guard rule.scaledByKqKf, case .threshold(let source, let above, let limit, let clear) = rule.condition
+            else {
                 result.append(rule)
                 continue
             }
@@ -19,15 +20,17 @@ extension DaemonConfiguration {
             for (park, outlet) in outlets where SeriesMatcher.glob(rule.matcher.park, park) {
                 general.matcher.excludedParks.append(park)
                 let factor = outlet.kq * outlet.kf
+                // The permit's figure is a decimal: 150 × 0.9 × 0.9 is 121.5, not 121.50000000000001.
+                func scale(_ value: Double) -> Double { (value * factor * 1e6).rounded() / 1e6 }
                 var own = rule
                 own.matcher.park = park
                 own.matcher.zone = outlet.zone
                 if let sensor = outlet.sensor { own.matcher.sensor = sensor }
                 own.condition = .threshold(
-                    source: source, above: above, limit: limit * factor, clear: clear.map { $0 * factor })
+                    source: source, above: above, limit: scale(limit), clear: clear.map(scale))
                 own.description =
                     rule.description
-                    + " at \(park)'s outlet: \(RuleEngine.number(limit)) × Kq \(RuleEngine.number(outlet.kq)) × Kf \(RuleEngine.number(outlet.kf)) = \(RuleEngine.number(limit * factor))"
+                    + " at \(park)'s outlet: \(RuleEngine.number(limit)) × Kq \(RuleEngine.number(outlet.kq)) × Kf \(RuleEngine.number(outlet.kf)) = \(RuleEngine.number(scale(limit)))"
                 scaled.append(own)
             }
             result.append(general)

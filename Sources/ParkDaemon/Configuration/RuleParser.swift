@@ -114,7 +114,8 @@ struct RuleParser {
             let text = try node.string()
             guard let period = CompliancePeriod(rawValue: text) else {
                 throw node.error(
-                    "expected one of \(CompliancePeriod.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'")
+                    "expected one of \(CompliancePeriod.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'"
+                )
             }
             guard statistic == .mean || statistic == .leq else {
                 throw node.error("rule '\(rule.id)': a compliance period needs a threshold on a mean or leq")
@@ -122,7 +123,8 @@ struct RuleParser {
             if period == .year {
                 guard !readsWindow else {
                     throw item.error(
-                        "rule '\(rule.id)': an annual limit reads no window; write when: {period: year, stat: mean, above: N}")
+                        "rule '\(rule.id)': an annual limit reads no window; write when: {period: year, stat: mean, above: N}"
+                    )
                 }
                 rule.complianceOnly = true
             } else if !readsWindow {

@@ -68,6 +68,10 @@ public final class IngestPipeline: Sendable {
         public var detailWindows: UInt64 = .max
         /// Bit i: window i keeps energy sums for decibel series (a rule reads its `leq`).
         public var energyWindows: UInt64 = .max
+        /// Energy meters' roles from the inventory (others by kind).
+        public var meterRoles: [SeriesID: MeterRole] = [:]
+        /// Dated time-of-use schedules (none: EVN 2014).
+        public var tariffs: [TariffSchedule] = []
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
@@ -76,8 +80,10 @@ public final class IngestPipeline: Sendable {
             rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
             utcOffsetMinutes: Int = 420,
             schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max,
-            energyWindows: UInt64 = .max
+            energyWindows: UInt64 = .max, meterRoles: [SeriesID: MeterRole] = [:], tariffs: [TariffSchedule] = []
         ) {
+            self.meterRoles = meterRoles
+            self.tariffs = tariffs
             self.energyWindows = energyWindows
             self.detailWindows = detailWindows
             self.schedules = schedules
@@ -171,7 +177,8 @@ public final class IngestPipeline: Sendable {
                     rules: settings.rules, schedules: schedules, validity: settings.validity,
                     utcOffsetMinutes: settings.utcOffsetMinutes),
                 accounting: ParkAccounting(
-                    schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, windows: settings.windows),
+                    schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, meterRoles: settings.meterRoles,
+                    tariffs: TariffCalendar(schedules: settings.tariffs, utcOffsetMinutes: settings.utcOffsetMinutes)),
                 limits: settings.limits, validity: settings.validity, badInput: BadInputLog(logger: logger),
                 interval: Array(repeating: IngestCounters(), count: schedules)))
     }
@@ -512,7 +519,7 @@ public final class IngestPipeline: Sendable {
                     schedule: k, from: from, to: to, ids: state.table.ids, expected: state.rules.expected,
                     stale: state.rules.staleFiring, sites: settings.parks, compliance: tallies)
             } else {
-                state.accounting.reset(schedule: k)
+                state.accounting.reset(schedule: k, to: to ?? state.newest)
             }
             let records = k == 0 ? state.compliance.takeRecords() : []
             let counters = state.interval[k]

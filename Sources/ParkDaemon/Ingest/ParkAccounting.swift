@@ -4,6 +4,16 @@ import TelemetryCore
     import Glibc
 #endif
 
+/// An energy meter's figures over one interval of one park.
+struct EnergyFigures {
+    /// kWh by `MeterRole.index`.
+    var kwh = [Double](repeating: 0, count: MeterRole.allCases.count)
+    /// Bit per role with a meter that reported.
+    var reported: UInt8 = 0
+    /// [grid import, gross consumption][TariffPeriod.index]: kWh in each time-of-use period.
+    var tariff = [[Double]](repeating: [0, 0, 0], count: 2)
+}
+
 /// Stage 6, park accounting: each reading's share of its park's figures for every summary
 /// schedule (1 m, 1 h, 1 d by default). Figures are kept per (park, pillar, kind), not per
 /// series, so a summary costs what the parks cost; each series knows its figures' index and
@@ -22,9 +32,8 @@ struct ParkAccounting {
         /// Accepted values.
         var sum = 0.0
         var count = 0
-        /// For counters: the increase (resets handled), and its part in EVN peak hours.
+        /// For counters: the increase (resets handled).
         var increase = 0.0
-        var peakTariffIncrease = 0.0
         /// Series with a reading in the interval.
         var reporting = 0
         /// Decibel kinds: Σ10^(L/10) of the accepted values, for the energy average (LAeq).
@@ -34,8 +43,6 @@ struct ParkAccounting {
     /// What a series' readings mean for its park, resolved once from its kind.
     enum Role: UInt8 {
         case plain
-        /// `active_power`: its 15-minute mean is its share of the park's demand.
-        case demand
         /// `green_area`: the park's green area is the sum of its surveys' last values.
         case greenArea
         /// A decibel kind (noise): its interval figure is the energy average, LAeq.
@@ -58,13 +65,29 @@ struct ParkAccounting {
         var reported: UInt8 = 0
         /// The last accepted counter value (NaN before the first).
         var lastCounter = Double.nan
-        var meterDemand = 0.0
+        /// The time of the last accepted counter value: an increment is spread over
+        /// [that time, the reading's time], not put at the reading's time.
+        var lastCounterTime: Int64 = 0
+        /// The park (index in `parkNames`) and, for an energy meter, its role's index.
+        var park: Int32 = 0
+        var meter: Int8 = -1
     }
     /// Per series slot.
     private var series: [Series] = []
 
-    /// Per park: the sum of its meters' 15-minute means, and its highest value per schedule.
-    private var demand: [String: (total: Double, peaks: [Double?])] = [:]
+    /// Energy meters per schedule and park: kWh by role and, for the grid connection
+    /// (import meters, or gross consumption meters where a park has none), by tariff period.
+    private var energy: [[EnergyFigures]]
+    /// Per park and grid-connection role: kWh in each clock-aligned 15-minute interval, for
+    /// the contract's peak demand (the interval's energy × 4).
+    private var quarters: [[[Int64: Double]]] = []
+    private(set) var parkNames: [String] = []
+    private var parkIndex: [String: Int32] = [:]
+    /// Per schedule: where its open interval began (older 15-minute intervals can go).
+    private var openFrom: [Int64]
+    /// Roles of inventory meters; other `energy` meters measure gross consumption, `pv_energy` PV.
+    let meterRoles: [SeriesID: MeterRole]
+    let tariffs: TariffCalendar
     /// Per schedule: green-area surveys' last values by slot.
     private var greenLast: [[Int32: Double]]
     /// Regulatory exceedance spans by id, for minutes in exceedance per rule.
@@ -72,15 +95,23 @@ struct ParkAccounting {
 
     let schedules: Int
     let calendar: LocalCalendar
-    /// The window whose mean is a meter's demand (`15m`), if configured.
-    let demandWindow: Int?
+    static let quarterMilliseconds: Int64 = 900_000
+    /// An increment spread over more than this (a meter silent for over a month) is put at
+    /// its reading's time instead: bounded work per reading.
+    static let maxSpreadMilliseconds: Int64 = 35 * 86_400_000
 
-    init(schedules: Int, utcOffsetMinutes: Int, windows: [WindowSpec]) {
+    init(
+        schedules: Int, utcOffsetMinutes: Int, meterRoles: [SeriesID: MeterRole] = [:],
+        tariffs: TariffCalendar? = nil
+    ) {
         self.schedules = max(1, schedules)
         calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
-        demandWindow = windows.firstIndex { $0.lengthMilliseconds == 15 * 60_000 }
         figures = Array(repeating: [], count: self.schedules)
         greenLast = Array(repeating: [:], count: self.schedules)
+        energy = Array(repeating: [], count: self.schedules)
+        openFrom = Array(repeating: .min, count: self.schedules)
+        self.meterRoles = meterRoles
+        self.tariffs = tariffs ?? TariffCalendar(schedules: [.evn2014], utcOffsetMinutes: utcOffsetMinutes)
     }
 
     /// A series opened at `slot` (slots are opened in order).
@@ -97,11 +128,24 @@ struct ParkAccounting {
             for k in figures.indices { figures[k].append(Figures()) }
         }
         seriesPerKey[Int(index)] += 1
+        let park: Int32
+        if let known = parkIndex[id.park] {
+            park = known
+        } else {
+            park = Int32(parkNames.count)
+            parkNames.append(id.park)
+            parkIndex[id.park] = park
+            quarters.append([[:], [:]])
+            for k in energy.indices { energy[k].append(EnergyFigures()) }
+        }
+        var meter: Int8 = -1
+        if shape == .counter, let role = meterRoles[id] ?? MeterRole.byKind(id.kind) {
+            meter = Int8(role.index)
+        }
         series.append(
             Series(
-                key: index, shape: shape,
-                role: id.kind == "active_power"
-                    ? .demand : id.kind == "green_area" ? .greenArea : decibels ? .decibels : .plain))
+                key: index, shape: shape, role: id.kind == "green_area" ? .greenArea : decibels ? .decibels : .plain,
+                park: park, meter: meter))
     }
 
     /// Counts a reading refused before its series (its time, a retained copy).
@@ -118,13 +162,16 @@ struct ParkAccounting {
     mutating func record(slot s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading, state: SeriesState) {
         let key = Int(series[s].key)
         var delta = 0.0
-        var peak = false
         let accepted = outcome == .accepted
+        var since: Int64?
         if accepted && series[s].shape == .counter {
             let previous = series[s].lastCounter
-            if !previous.isNaN { delta = reading.value >= previous ? reading.value - previous : reading.value }
+            if !previous.isNaN {
+                delta = reading.value >= previous ? reading.value - previous : reading.value
+                since = series[s].lastCounterTime
+            }
             series[s].lastCounter = reading.value
-            peak = EVNTariff.period(at: reading.time, utcOffsetMinutes: calendar.utcOffsetMinutes) == .peak
+            series[s].lastCounterTime = reading.time.milliseconds
         }
         for k in 0..<schedules {
             figures[k][key].readings += 1
@@ -134,22 +181,46 @@ struct ParkAccounting {
             figures[k][key].sum += reading.value
             figures[k][key].count += 1
             figures[k][key].increase += delta
-            if peak { figures[k][key].peakTariffIncrease += delta }
             if series[s].role == .greenArea { greenLast[k][Int32(s)] = reading.value }
             if series[s].role == .decibels { figures[k][key].energy += pow(10, reading.value / 10) }
+            if series[s].meter >= 0 { energy[k][Int(series[s].park)].reported |= 1 << UInt8(series[s].meter) }
         }
-        if accepted && series[s].role == .demand, let w = demandWindow {
-            let mean = state.windows[w].stats(at: reading.time, quantiles: false).mean
-            let park = seriesPark(key)
-            var figures = demand[park] ?? (0, Array(repeating: nil, count: schedules))
-            figures.total += mean - series[s].meterDemand
-            for k in figures.peaks.indices { figures.peaks[k] = max(figures.peaks[k] ?? figures.total, figures.total) }
-            series[s].meterDemand = mean
-            demand[park] = figures
+        if series[s].meter >= 0, let since, delta > 0 {
+            spread(delta, of: s, from: since, to: reading.time.milliseconds)
         }
     }
 
-    private func seriesPark(_ key: Int) -> String { keys[key].park }
+    /// Puts a meter's increment over [from, to] pro rata into its role's kWh, and for the grid
+    /// connection into tariff periods and clock-aligned 15-minute intervals: a boundary inside
+    /// a meter's interval splits the increment instead of shifting it by one interval.
+    private mutating func spread(_ delta: Double, of s: Int, from: Int64, to: Int64) {
+        let role = Int(series[s].meter)
+        let park = Int(series[s].park)
+        let grid = MeterRole.allCases[role].gridConnection
+        if !grid {
+            for k in 0..<schedules { energy[k][park].kwh[role] += delta }
+            return
+        }
+        let slot = MeterRole.allCases[role] == .gridImport ? 0 : 1
+        var start = from
+        // A zero-length or very long interval: all of it at the reading's time.
+        if to <= from || to - from > Self.maxSpreadMilliseconds { start = to - 1 }
+        let span = Double(to - start)
+        var t = start
+        while t < to {
+            let time = EventTime(milliseconds: t)
+            let quarter = calendar.floor(time, step: Self.quarterMilliseconds)
+            let next = min(to, quarter + Self.quarterMilliseconds, tariffs.nextChange(after: time).milliseconds)
+            let share = delta * Double(next - t) / span
+            let period = tariffs.period(at: time)
+            for k in 0..<schedules {
+                energy[k][park].kwh[role] += share
+                energy[k][park].tariff[slot][period.index] += share
+            }
+            quarters[park][slot][quarter, default: 0] += share
+            t = next
+        }
+    }
 
     private mutating func markReported(_ s: Int, _ key: Int, _ k: Int) {
         let bit = UInt8(1) << UInt8(k)
@@ -190,7 +261,6 @@ struct ParkAccounting {
     mutating func remove(_ gone: [Int], ids: [SeriesID], kept: [Bool]) {
         for index in gone {
             seriesPerKey[Int(series[index].key)] -= 1
-            if series[index].meterDemand != 0 { demand[ids[index].park]?.total -= series[index].meterDemand }
         }
         series = series.compacted(kept)
         for k in greenLast.indices {
@@ -241,13 +311,29 @@ struct ParkAccounting {
             builders[ParkPillar(park: tally.series.park, pillar: tally.series.pillar), default: .init()].compliance
                 .append(tally)
         }
-        for (park, figures) in demand {
-            builders[ParkPillar(park: park, pillar: .energy)]?.peakDemand = figures.peaks[k]
+        for (p, park) in parkNames.enumerated() {
+            let figures = energy[k][p]
+            guard figures.reported != 0 else { continue }
+            // The grid connection: import meters where the park has them, else gross consumption.
+            let slot = figures.reported & (1 << UInt8(MeterRole.gridImport.index)) != 0 ? 0 : 1
+            var peak: Double?
+            for (start, kwh) in quarters[p][slot]
+            where start >= from.milliseconds && start + Self.quarterMilliseconds <= to.milliseconds {
+                peak = max(peak ?? kwh * 4, kwh * 4)
+            }
+            builders[ParkPillar(park: park, pillar: .energy), default: .init()].meters = (figures, slot, peak)
         }
         reset(schedule: k)
+        opened(schedule: k, at: to)
         return builders.sorted { ($0.key.park, $0.key.pillar.rawValue) < ($1.key.park, $1.key.pillar.rawValue) }.map {
             $0.value.build(park: $0.key.park, pillar: $0.key.pillar, site: sites[$0.key.park])
         }
+    }
+
+    /// Closes schedule k's interval at `to` without summaries (the next one starts there).
+    mutating func reset(schedule k: Int, to: EventTime) {
+        reset(schedule: k)
+        opened(schedule: k, at: to)
     }
 
     /// Starts schedule k's interval afresh: its figures, green-area surveys, reporting marks
@@ -257,6 +343,18 @@ struct ParkAccounting {
         greenLast[k].removeAll(keepingCapacity: true)
         let bit = ~(UInt8(1) << UInt8(k))
         for s in series.indices { series[s].reported &= bit }
-        for park in demand.keys { demand[park]?.peaks[k] = nil }
+        for p in energy[k].indices { energy[k][p] = EnergyFigures() }
+    }
+
+    /// The next interval of schedule k starts at `time`; 15-minute intervals no open
+    /// interval can still report are dropped.
+    private mutating func opened(schedule k: Int, at time: EventTime) {
+        openFrom[k] = time.milliseconds
+        let oldest = (openFrom.min() ?? .min) &- Self.quarterMilliseconds
+        for p in quarters.indices {
+            for slot in 0..<2 where quarters[p][slot].keys.contains(where: { $0 < oldest }) {
+                quarters[p][slot] = quarters[p][slot].filter { $0.key >= oldest }
+            }
+        }
     }
 }

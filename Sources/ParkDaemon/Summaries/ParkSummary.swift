@@ -17,6 +17,30 @@ public struct ParkSite: Sendable, Equatable {
     }
 }
 
+/// What an energy meter measures, from the sensor inventory: a park's consumption is grid
+/// import + PV − export; sub-meters are reported apart and never added to it. `energy`
+/// meters not in the inventory measure gross consumption, `pv_energy` meters PV.
+public enum MeterRole: String, Sendable, CaseIterable {
+    case gridImport = "grid_import"
+    case gridExport = "grid_export"
+    case pv
+    case subMeter = "sub_meter"
+    case consumption
+
+    var index: Int { Self.allCases.firstIndex(of: self)! }
+
+    /// Import meters, or gross consumption meters: where tariff periods and demand are read.
+    var gridConnection: Bool { self == .gridImport || self == .consumption }
+
+    static func byKind(_ kind: String) -> MeterRole? {
+        switch kind {
+        case "energy": .consumption
+        case "pv_energy": .pv
+        default: nil
+        }
+    }
+}
+
 /// Where QCVN 40 applies in a park (its central treatment plant's outlet) and the permit's
 /// coefficients: Kq for the receiving water's flow or volume, Kf for the discharge flow
 /// (QCVN 40:2011 §2.3–2.4). Limits of the scaled parameters are C × Kq × Kf.
@@ -53,10 +77,19 @@ public struct ParkSummary: Sendable, Equatable {
     public var accepted: Int
     public var quality: SeriesState.Counts
     // Energy
+    /// The park's consumption: grid import + PV − export, or its gross consumption meters;
+    /// nil when no meter reported.
     public var energyKWh: Double?
+    public var gridImportKWh: Double?
+    public var gridExportKWh: Double?
     public var pvKWh: Double?
-    public var peakTariffKWh: Double?
+    public var subMeteredKWh: Double?
+    /// The grid connection's kWh in each time-of-use period.
+    public var tariffKWh: [TariffPeriod: Double]?
+    /// The highest clock-aligned 15-minute energy × 4 at the grid connection.
     public var peakDemandKW: Double?
+    /// PV consumed on site (PV − export) over consumption.
+    public var renewableShare: Double?
     // Emissions and green: the interval mean of each kind, and minutes in regulatory exceedance
     // per rule and station (while the value is beyond the limit, not the hysteresis tail)
     public var means: [String: Double]
@@ -68,11 +101,6 @@ public struct ParkSummary: Sendable, Equatable {
     public var irrigationM3: Double?
     /// Per station, rule and averaging time: the regulatory periods that closed in the interval.
     public var compliance: [ComplianceTally] = []
-
-    public var renewableShare: Double? {
-        guard let pv = pvKWh, let energy = energyKWh, energy > 0 else { return nil }
-        return pv / energy
-    }
 
     /// Reporting sensors as a share of those expected (or known, when no inventory is given).
     public var completeness: Double? {
@@ -88,13 +116,13 @@ public struct ParkSummary: Sendable, Equatable {
         var accepted = 0
         var quality = SeriesState.Counts()
         var increases: [String: Double] = [:]
-        var peakTariff = 0.0
+        /// The park's energy meters: their figures, the grid connection's slot, the peak demand.
+        var meters: (figures: EnergyFigures, slot: Int, peak: Double?)?
         var sums: [String: (sum: Double, count: Int)] = [:]
         var energies: [String: Double] = [:]
         var lastGreenArea: [String: Double] = [:]
         var staleSensors = Set<SeriesID>()
         var exceedanceMilliseconds: [ExceedanceKey: Int64] = [:]
-        var peakDemand: Double?
         var compliance: [ComplianceTally] = []
 
         /// One kind's figures over the interval, from `known` series of it.
@@ -110,7 +138,6 @@ public struct ParkSummary: Sendable, Equatable {
             }
             if f.energy > 0 { energies[kind, default: 0] += f.energy }
             if f.increase != 0 { increases[kind, default: 0] += f.increase }
-            if kind == "energy" { peakTariff += f.peakTariffIncrease }
         }
 
         func build(park: String, pillar: Pillar, site: ParkSite?) -> ParkSummary {
@@ -123,13 +150,38 @@ public struct ParkSummary: Sendable, Equatable {
             // In sensor order: the same figures give the same bits, run after run.
             let greenArea =
                 lastGreenArea.isEmpty ? nil : lastGreenArea.sorted { $0.key < $1.key }.reduce(0) { $0 + $1.value }
+            var energy:
+                (
+                    consumption: Double?, gridImport: Double?, gridExport: Double?, pv: Double?, sub: Double?,
+                    tariff: [TariffPeriod: Double]?, share: Double?
+                ) = (nil, nil, nil, nil, nil, nil, nil)
+            if pillar == .energy, let (f, slot, _) = meters {
+                func kwh(_ role: MeterRole) -> Double? {
+                    f.reported & (1 << UInt8(role.index)) != 0 ? f.kwh[role.index] : nil
+                }
+                energy.gridImport = kwh(.gridImport)
+                energy.gridExport = kwh(.gridExport)
+                energy.pv = kwh(.pv)
+                energy.sub = kwh(.subMeter)
+                if let imported = energy.gridImport {
+                    energy.consumption = imported + (energy.pv ?? 0) - (energy.gridExport ?? 0)
+                } else {
+                    energy.consumption = kwh(.consumption)
+                }
+                if f.reported & (1 << UInt8((slot == 0 ? MeterRole.gridImport : .consumption).index)) != 0 {
+                    energy.tariff = Dictionary(
+                        uniqueKeysWithValues: TariffPeriod.allCases.map { ($0, f.tariff[slot][$0.index]) })
+                }
+                if let pv = energy.pv, let total = energy.consumption, total > 0 {
+                    energy.share = max(0, pv - (energy.gridExport ?? 0)) / total
+                }
+            }
             return ParkSummary(
                 park: park, pillar: pillar, expectedSensors: expected, knownSensors: known, reportingSensors: reporting,
                 staleSensors: staleSensors.count, readings: readings, accepted: accepted, quality: quality,
-                energyKWh: pillar == .energy ? increases["energy"] ?? 0 : nil,
-                pvKWh: pillar == .energy ? increases["pv_energy"] : nil,
-                peakTariffKWh: pillar == .energy ? peakTariff : nil,
-                peakDemandKW: pillar == .energy ? peakDemand : nil,
+                energyKWh: energy.consumption, gridImportKWh: energy.gridImport, gridExportKWh: energy.gridExport,
+                pvKWh: energy.pv, subMeteredKWh: energy.sub, tariffKWh: energy.tariff,
+                peakDemandKW: pillar == .energy ? meters?.peak : nil, renewableShare: energy.share,
                 means: means,
                 exceedanceMinutes: exceedanceMilliseconds.reduce(into: [:]) {
                     $0[$1.key.rule, default: [:]][$1.key.sensor] = Double($1.value) / 60_000
@@ -146,11 +198,21 @@ public struct ParkSummary: Sendable, Equatable {
         var line = JSONLine()
         line.add("park", park)
         line.add("pillar", pillar.rawValue)
-        if let v = energyKWh { line.add("energy_kwh", v) }
-        if let v = peakDemandKW { line.add("peak_demand_15m_kw", v) }
+        if pillar == .energy {
+            // null, not 0, when no meter reported: a missing figure is not a zero.
+            if let v = energyKWh { line.add("energy_kwh", v) } else { line.addRaw("energy_kwh", "null") }
+        }
+        if let v = gridImportKWh { line.add("grid_import_kwh", v) }
+        if let v = gridExportKWh { line.add("grid_export_kwh", v) }
         if let v = pvKWh { line.add("pv_kwh", v) }
+        if let v = subMeteredKWh { line.add("sub_metered_kwh", v) }
         if let v = renewableShare { line.add("renewable_share", v) }
-        if let v = peakTariffKWh { line.add("peak_tariff_kwh", v) }
+        if let tariff = tariffKWh {
+            var object = JSONLine()
+            for period in TariffPeriod.allCases { object.add(period.rawValue, tariff[period] ?? 0) }
+            line.addRaw("tariff_kwh", object.finished())
+        }
+        if let v = peakDemandKW { line.add("peak_demand_15m_kw", v) }
         if !means.isEmpty {
             var object = JSONLine()
             for (kind, value) in means.sorted(by: { $0.key < $1.key }) { object.add(kind, value) }

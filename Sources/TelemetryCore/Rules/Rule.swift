@@ -28,7 +28,8 @@ public struct SeriesMatcher: Sendable, Equatable {
     }
 
     public func matches(_ id: SeriesID) -> Bool {
-        Self.glob(park, id.park) && !excludedParks.contains(id.park) && Self.glob(zone, id.zone) && (pillar.map { $0 == id.pillar } ?? true)
+        Self.glob(park, id.park) && !excludedParks.contains(id.park) && Self.glob(zone, id.zone)
+            && (pillar.map { $0 == id.pillar } ?? true)
             && Self.glob(kind, id.kind) && Self.glob(sensor, id.sensor)
     }
 

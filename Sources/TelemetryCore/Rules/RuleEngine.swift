@@ -192,7 +192,8 @@ public struct RuleEngine: Sendable {
             guard let (evaluated, value, limit) = evaluate(rule, e, slot, reading, outcome, state, time) else {
                 continue
             }
-            let signal = rule.isActive(at: time) && windowWithinHours(rule, e, slot, state) ? evaluated : .clear(value ?? 0)
+            let signal =
+                rule.isActive(at: time) && windowWithinHours(rule, e, slot, state) ? evaluated : .clear(value ?? 0)
             if rule.countsExceedance { noteExceedance(e, slot, signal, at: time) }
             if let transition = apply(e, slot, signal, value: value, limit: limit, at: time) { out.append(transition) }
         }
@@ -204,10 +205,12 @@ public struct RuleEngine: Sendable {
         if case .breach = signal {
             guard open == nil else { return }
             entries[e].exceeding.append((Int32(slot), time))
-            exceedances.append(Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: time, end: nil))
+            exceedances.append(
+                Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: time, end: nil))
         } else if let open {
             let since = entries[e].exceeding.remove(at: open).since
-            exceedances.append(Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: since, end: time))
+            exceedances.append(
+                Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: since, end: time))
         }
     }
 
@@ -216,7 +219,8 @@ public struct RuleEngine: Sendable {
         entries.flatMap { entry in
             entry.exceeding.map {
                 Exceedance(
-                    rule: rules[sets[Int(entry.set)].rules[Int($0.slot)]].id, series: entry.id, since: $0.since, end: nil)
+                    rule: rules[sets[Int(entry.set)].rules[Int($0.slot)]].id, series: entry.id, since: $0.since,
+                    end: nil)
             }
         }
     }
