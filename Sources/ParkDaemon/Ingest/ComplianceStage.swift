@@ -169,15 +169,18 @@ struct ComplianceStage {
     // Saved across restarts with the window snapshot: a year's mean must survive a restart.
     var saved: [(SeriesID, ComplianceTracker)] { Array(zip(trackerIDs, trackers)) }
 
-    mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) {
+    mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
+        var restored = 0
         for (id, tracker) in saved where trackerOf[id] == nil {
             let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
             guard !matching.isEmpty else { continue }
+            restored += 1
             trackers.append(tracker)
             trackerIDs.append(id)
             trackerRules.append(matching)
             trackerOf[id] = Int32(trackers.count - 1)
         }
-        for k in slots.indices where slots[k] == -1 { slots[k] = -2 }
+        for k in slots.indices where slots[k] < 0 { slots[k] = -2 }
+        return restored
     }
 }

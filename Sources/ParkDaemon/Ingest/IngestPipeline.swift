@@ -479,6 +479,17 @@ public final class IngestPipeline: Sendable {
         state.withLock { $0.compliance.yearToDate }
     }
 
+    /// Each station's open compliance periods, for the state file.
+    public var complianceTrackers: [(SeriesID, ComplianceTracker)] {
+        state.withLock { $0.compliance.saved }
+    }
+
+    /// Puts saved open periods back (stations a rule still judges); returns how many.
+    @discardableResult
+    public func restoreCompliance(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
+        state.withLock { $0.compliance.restore(saved) }
+    }
+
     /// The alerts firing now.
     public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
         state.withLock { $0.rules.engine?.firing ?? [] }

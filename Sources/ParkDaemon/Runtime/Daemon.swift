@@ -82,6 +82,8 @@ public final class Daemon: @unchecked Sendable {
         observability.attach(client)
         let windowPath = configuration.stateDirectory + "/windows.snapshot"
         WindowState.restore(pipeline, from: windowPath, logger: logger)
+        let compliancePath = configuration.stateDirectory + "/compliance.json"
+        ComplianceState.restore(pipeline, from: compliancePath, logger: logger)
         let statePath = configuration.stateDirectory + "/alerts.json"
         if let (saved, episodes, at) = AlertState.load(from: statePath, logger: logger) {
             let now = WallClock.now()
@@ -160,6 +162,7 @@ public final class Daemon: @unchecked Sendable {
             if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
                 saveAlertState(statePath)
                 saveWindows(windowPath)
+                saveCompliance(compliancePath)
                 lastSave = now
             }
         }
@@ -176,6 +179,7 @@ public final class Daemon: @unchecked Sendable {
         // The partial interval up to shutdown is written too: nothing counted is lost.
         scheduler.finish(at: WallClock.now())
         summaryScheduler?.closeFile()
+        saveCompliance(compliancePath)
         let totals = pipeline.totals
         logger.info(
             "parkd stopped",
@@ -308,6 +312,16 @@ public final class Daemon: @unchecked Sendable {
             noteSink("windows", error: nil)
         } catch {
             noteSink("windows", error: "cannot save the window snapshot to \(path): \(error)")
+        }
+    }
+
+    private func saveCompliance(_ path: String) {
+        guard configuration.rules.contains(where: { $0.compliancePeriod != nil }) else { return }
+        do {
+            try ComplianceState.save(pipeline, to: path, at: WallClock.now())
+            noteSink("compliance_state", error: nil)
+        } catch {
+            noteSink("compliance_state", error: "cannot save compliance state to \(path): \(error)")
         }
     }
 

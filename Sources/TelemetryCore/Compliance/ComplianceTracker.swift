@@ -10,7 +10,7 @@
 /// values), as monitoring practice computes daily and annual means. Decibel series average by
 /// energy (LAeq). Pure: times are handed in; a period closes when a reading or `advance`
 /// passes its end.
-public struct ComplianceTracker: Sendable, Equatable {
+public struct ComplianceTracker: Sendable, Equatable, Codable {
     public let decibels: Bool
     public let validity: ValidityRule
     public let calendar: LocalCalendar
@@ -35,12 +35,12 @@ public struct ComplianceTracker: Sendable, Equatable {
     /// Readings older than the open hour (its predecessor already closed): not averaged.
     public private(set) var late = 0
 
-    struct Hourly: Sendable, Equatable {
+    struct Hourly: Sendable, Equatable, Codable {
         var start: Int64
         var value: Double
     }
 
-    struct Aggregate: Sendable, Equatable {
+    struct Aggregate: Sendable, Equatable, Codable {
         var start: Int64
         var end: Int64
         var parts: Int

@@ -1,7 +1,7 @@
 /// Whether averages are valid as monitoring practice requires: an hour with a valid reading
 /// in at least 3 of its 4 quarter hours, a day with at least 18 valid hours (75 % data
 /// capture). Both thresholds are configuration.
-public struct ValidityRule: Sendable, Equatable {
+public struct ValidityRule: Sendable, Equatable, Codable {
     public var minQuarterHours = 3
     public var minHours = 18
     public init(minQuarterHours: Int = 3, minHours: Int = 18) {

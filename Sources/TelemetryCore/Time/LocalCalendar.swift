@@ -1,7 +1,7 @@
 /// The park's local time: a fixed offset from UTC (Vietnam keeps no daylight saving time).
 /// The one place where instants become local days, minutes and boundaries, so that window
 /// buckets, summary intervals, tariff periods and rule hours agree on where a day starts.
-public struct LocalCalendar: Sendable, Hashable {
+public struct LocalCalendar: Sendable, Hashable, Codable {
     public let utcOffsetMinutes: Int
     public static let dayMilliseconds: Int64 = 86_400_000
 
