@@ -267,6 +267,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let configuration = try loadOrExit(file)
         print(configuration.effectiveYAML, terminator: "")
+        print(configuration.limitsInForce(at: WallClock.now()), terminator: "")
     }
 }
 

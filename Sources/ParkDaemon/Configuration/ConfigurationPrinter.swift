@@ -97,8 +97,40 @@ extension DaemonConfiguration {
         if !expectedSensors.isEmpty {
             lines.append("expected_sensors:")
             for e in expectedSensors {
+                let role = meterRoles[e].map { ", role: \($0.rawValue)" } ?? ""
                 lines.append(
-                    "  - {park: \(e.park), zone: \(e.zone), pillar: \(e.pillar.rawValue), kind: \(e.kind), sensor: \(e.sensor)}"
+                    "  - {park: \(e.park), zone: \(e.zone), pillar: \(e.pillar.rawValue), kind: \(e.kind), sensor: \(e.sensor)\(role)}"
+                )
+            }
+        }
+        lines.append("compliance:")
+        lines.append("  path: \(summaries.compliancePath ?? "off")")
+        if let topic = summaries.complianceTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
+        if !parks.isEmpty {
+            lines.append("parks:")
+            for (name, site) in parks.sorted(by: { $0.key < $1.key }) {
+                var fields = ["green_target: \(site.greenTarget)"]
+                if let area = site.areaM2 { fields.insert("area_m2: \(RuleEngine.number(area))", at: 0) }
+                if let w = site.wastewater {
+                    fields.append(
+                        "wastewater: {zone: \(w.zone)\(w.sensor.map { ", sensor: \($0)" } ?? ""), kq: \(RuleEngine.number(w.kq)), kf: \(RuleEngine.number(w.kf))}"
+                    )
+                }
+                lines.append("  \(name): {\(fields.joined(separator: ", "))}")
+            }
+        }
+        lines.append("tariffs:\(tariffs.isEmpty ? "  # none configured: EVN 2014 periods" : "")")
+        let offset = summaries.utcOffsetMinutes
+        for schedule in tariffs.isEmpty ? [TariffSchedule.evn2014] : tariffs {
+            lines.append("  - name: \(schedule.name)")
+            if schedule.from.milliseconds != .min {
+                lines.append("    from: \"\(RFC3339.format(schedule.from, offsetMinutes: offset).prefix(10))\"")
+            }
+            if !schedule.source.isEmpty { lines.append("    source: \"\(schedule.source)\"") }
+            lines.append("    periods:")
+            for span in schedule.spans {
+                lines.append(
+                    "      - {period: \(span.period.rawValue), days: \(Self.days(span.days)), hours: \"\(Self.clock(span.start))-\(Self.clock(span.end))\"}"
                 )
             }
         }
@@ -114,6 +146,69 @@ extension DaemonConfiguration {
         lines.append("  max_topic_levels: \(limits.maxTopicLevels)")
         lines.append("log:")
         lines.append("  level: \(logLevel)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func clock(_ minute: Int) -> String {
+        (minute / 60 < 10 ? "0" : "") + "\(minute / 60):" + (minute % 60 < 10 ? "0" : "") + "\(minute % 60)"
+    }
+
+    static func days(_ mask: UInt8) -> String {
+        let names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        var parts: [String] = []
+        var d = 0
+        while d < 7 {
+            guard mask & (1 << UInt8(d)) != 0 else {
+                d += 1
+                continue
+            }
+            var e = d
+            while e + 1 < 7 && mask & (1 << UInt8(e + 1)) != 0 { e += 1 }
+            parts.append(d == e ? names[d] : "\(names[d])-\(names[e])")
+            d = e + 1
+        }
+        return parts.joined(separator: ",")
+    }
+
+    /// The regulatory limits in force at `time` (the rules that cite a regulation, with their
+    /// averaging period, statistic, limit and hours), one comment line each: what check-config
+    /// prints so an officer sees which figure applies today.
+    public func limitsInForce(at time: EventTime) -> String {
+        let offset = summaries.utcOffsetMinutes
+        let day = RFC3339.format(time, offsetMinutes: offset).prefix(10)
+        var lines = ["# regulatory limits in force on \(day) (park local time):"]
+        let regulatory = rules.filter { rule in
+            rule.reference != nil && (rule.validFrom.map { $0 <= time } ?? true)
+                && (rule.validUntil.map { time < $0 } ?? true)
+        }
+        if regulatory.isEmpty { lines.append("#   none (no rule cites a regulation)") }
+        for rule in regulatory {
+            guard case .threshold(let source, let above, let limit, _) = rule.condition else { continue }
+            var what: String
+            switch source {
+            case .reading: what = "each reading"
+            case .window(let window, let stat): what = "\(window) \(stat.rawValue)"
+            }
+            if let period = rule.compliancePeriod {
+                switch period {
+                case .year: what = "calendar-year mean of daily means"
+                case .eightHours: what += ", judged on running 8-hour means of clock hours"
+                case .hour: what += ", judged on clock hours"
+                case .day: what += ", judged on local calendar days"
+                }
+            }
+            var match: [String] = []
+            if let p = rule.matcher.park { match.append("park \(p)") }
+            if let z = rule.matcher.zone { match.append("zone \(z)") }
+            if let k = rule.matcher.kind { match.append("kind \(k)") }
+            if let s = rule.matcher.sensor { match.append("sensor \(s)") }
+            if !rule.matcher.excludedParks.isEmpty { match.append("not park \(rule.matcher.excludedParks.joined(separator: ", "))") }
+            let hours = rule.activeMinutes.map { " \(Self.clock($0.start))-\(Self.clock($0.end))" } ?? ""
+            let until = rule.validUntil.map { " until \(RFC3339.format($0, offsetMinutes: offset).prefix(10))" } ?? ""
+            lines.append(
+                "#   \(rule.id): \(match.joined(separator: ", ")) \(what) \(above ? "≤" : "≥") \(RuleEngine.number(limit))\(hours)\(until) [\(rule.reference!)]"
+            )
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }
