@@ -160,7 +160,7 @@ struct PackWindowTests {
     func defaults() throws {
         let packs = try FileManager.default.contentsOfDirectory(atPath: Self.rules).filter { $0.hasSuffix(".yaml") }
             .sorted()
-        #expect(packs.count == 6)
+        #expect(packs.count == 7)
         for pack in packs {
             let c = try DaemonConfiguration.parse(
                 "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(Self.rules)/\(pack)]\n", file: "/etc/parkd/parkd.yaml")
@@ -237,5 +237,93 @@ struct LAeqTests {
             from: EventTime(milliseconds: start), to: EventTime(milliseconds: start + 3_600_000))
         let emissions = try #require(snapshot.parks.first { $0.pillar == .emissions })
         #expect(abs((emissions.means["noise"] ?? 0) - expected) < 1e-9)
+    }
+}
+
+@Suite("Regulatory configuration")
+struct RegulatoryConfigurationTests {
+    static let rules = PackWindowTests.rules
+    static let deploy = URL(fileURLWithPath: PackWindowTests.rules).deletingLastPathComponent().path
+
+    func parse(_ yaml: String) throws -> DaemonConfiguration {
+        try DaemonConfiguration.parse("broker: {url: mqtt://127.0.0.1}\n" + yaml, file: "/etc/parkd/parkd.yaml")
+    }
+
+    func error(_ yaml: String) -> String {
+        do {
+            _ = try parse(yaml)
+            return "parsed"
+        } catch { return "\(error)" }
+    }
+
+    @Test("check-config names the limit in force on a date: PM2.5 24 h 50 in 2025, 45 in 2026; COD 121.5 at the outlet")
+    func limitsInForce() throws {
+        let c = try parse(
+            """
+            rule_files: [\(Self.rules)/qcvn05-2023-ambient-air.yaml, \(Self.rules)/qcvn40-2011-wastewater-b.yaml]
+            parks: {p: {wastewater: {zone: wwtp, kq: 0.9, kf: 0.9}}}
+            """)
+        // 2025-06-01T00:00+07:00 and 2026-06-01T00:00+07:00.
+        let in2025 = c.limitsInForce(at: EventTime(milliseconds: 1_748_710_800_000))
+        let in2026 = c.limitsInForce(at: EventTime(milliseconds: 1_780_246_800_000))
+        #expect(in2025.contains("qcvn05-pm25-24h-2025: kind pm25 24h mean, judged on local calendar days ≤ 50"))
+        #expect(!in2025.contains("qcvn05-pm25-24h: "))
+        #expect(in2026.contains("qcvn05-pm25-24h: kind pm25 24h mean, judged on local calendar days ≤ 45"))
+        #expect(in2026.contains("qcvn05-pm25-year: kind pm25 calendar-year mean of daily means ≤ 25"))
+        #expect(in2026.contains("qcvn40b-cod: park p, zone wwtp, kind ww_cod 1h mean, judged on clock hours ≤ 121.5"))
+        #expect(in2026.contains("qcvn40b-cod: kind ww_cod, not park p 1h mean, judged on clock hours ≤ 150"))
+        // pH and temperature are not scaled.
+        #expect(!in2026.contains("ww_ph, not park p") && !in2026.contains("ww_temperature, not park p"))
+        // After 2031 the 2011 wastewater limits are no longer in force for anyone.
+        #expect(!c.limitsInForce(at: EventTime(milliseconds: 1_956_502_800_000)).contains("qcvn40b"))
+    }
+
+    @Test("tariff, meter role, outlet and period errors name their key and what was expected")
+    func errors() {
+        let cases: [(String, String)] = [
+            ("tariffs: [{name: t, periods: [{period: normal, hours: '10:00-11:00'}]}]", "expected peak or off_peak"),
+            ("tariffs: [{name: t, periods: [{period: peak, days: sun-mon, hours: '10:00-11:00'}]}]", "expected weekdays"),
+            ("tariffs: [{name: t, from: 2026-13-01, periods: []}]", "expected the date the schedule takes effect"),
+            ("tariffs: [{name: a, periods: []}, {name: b, periods: []}]", "take effect on the same date"),
+            ("tariffs: /nonexistent/t.yaml", "cannot read tariff file"),
+            (
+                "expected_sensors: [{park: p, zone: z, pillar: energy, kind: energy, sensor: m, role: import}]",
+                "expected a meter role"
+            ),
+            (
+                "expected_sensors: [{park: p, zone: z, pillar: energy, kind: active_power, sensor: m, role: grid_import}]",
+                "is not a cumulative counter"
+            ),
+            ("parks: {p: {wastewater: {kq: 0.9}}}", "needs its zone"),
+            ("parks: {p: {wastewater: {zone: w, kf: 5}}}", "expected kf as in QCVN 40"),
+            (
+                "rules: [{id: a, reference: R, match: {kind: pm25}, when: {window: 1h, stat: max, above: 1}, period: 1h}]",
+                "needs a threshold on a mean or leq"
+            ),
+            ("rules: [{id: a, when: {window: 24h, above: 1}, period: year}]", "an annual limit reads no window"),
+            ("rules: [{id: a, when: {period: week, above: 1}}]", "for annual limits"),
+        ]
+        for (yaml, expected) in cases {
+            let message = error(yaml)
+            #expect(message.contains(expected), "\(yaml) → \(message)")
+        }
+    }
+
+    @Test("the shipped tariff files load: 2014 by default, the reported 2026 schedule from its date")
+    func tariffFiles() throws {
+        let c = try parse("tariffs: \(Self.deploy)/tariffs/evn-2026-reported.yaml\n")
+        #expect(c.tariffs.map(\.name) == ["evn-2014", "evn-2026-reported"])
+        let calendar = TariffCalendar(schedules: c.tariffs, utcOffsetMinutes: 420)
+        // Monday 2026-11-23 18:00 local: peak under 2026 (17:30–22:30), normal under 2014 (17:00–20:00 was peak!).
+        let evening = EventTime(milliseconds: 1_795_366_800_000 + 18 * 3_600_000)
+        #expect(calendar.period(at: evening) == .peak)
+        // 10:00: peak under 2014, normal under 2026.
+        #expect(calendar.period(at: EventTime(milliseconds: 1_795_366_800_000 + 10 * 3_600_000)) == .normal)
+        // A year earlier (Monday 2025-11-24 10:00) the 2014 schedule applies: peak.
+        #expect(calendar.period(at: EventTime(milliseconds: 1_763_917_200_000 + 10 * 3_600_000)) == .peak)
+        // Sunday 2026-11-29 18:00: no peak on Sunday.
+        #expect(calendar.period(at: EventTime(milliseconds: 1_795_366_800_000 + 6 * 86_400_000 + 18 * 3_600_000)) == .normal)
+        let plain = try parse("tariffs: \(Self.deploy)/tariffs/evn-2014.yaml\n")
+        #expect(plain.tariffs == [TariffSchedule(name: "evn-2014", from: TariffSchedule.evn2014.from, source: TariffSchedule.evn2014.source, spans: TariffSchedule.evn2014.spans)])
     }
 }

@@ -119,9 +119,13 @@ extension DaemonConfiguration {
                 lines.append("  \(name): {\(fields.joined(separator: ", "))}")
             }
         }
-        lines.append("tariffs:\(tariffs.isEmpty ? "  # none configured: EVN 2014 periods" : "")")
+        if tariffs.isEmpty {
+            lines.append("# tariffs: none configured, so EVN's 2014 periods (\(TariffSchedule.evn2014.source))")
+        } else {
+            lines.append("tariffs:")
+        }
         let offset = summaries.utcOffsetMinutes
-        for schedule in tariffs.isEmpty ? [TariffSchedule.evn2014] : tariffs {
+        for schedule in tariffs {
             lines.append("  - name: \(schedule.name)")
             if schedule.from.milliseconds != .min {
                 lines.append("    from: \"\(RFC3339.format(schedule.from, offsetMinutes: offset).prefix(10))\"")

@@ -48,7 +48,7 @@ public struct TariffSchedule: Sendable, Equatable {
     /// otherwise (Sunday has no peak).
     public static let evn2014 = TariffSchedule(
         name: "evn-2014", from: EventTime(milliseconds: .min),
-        source: "Circular 16/2014/TT-BCT, Article 4 (EVN time-of-use periods)",
+        source: "Circular 16/2014/TT-BCT, Article 4",
         spans: [
             Span(period: .offPeak, days: 0x7F, start: 22 * 60, end: 4 * 60),
             Span(period: .peak, days: 0x3F, start: 9 * 60 + 30, end: 11 * 60 + 30),
