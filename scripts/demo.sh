@@ -61,6 +61,21 @@ echo
 echo "==> alerts ($RUN/alerts.log; JSON Lines in $RUN/alerts.jsonl):"
 if [ -s "$RUN/alerts.log" ]; then sed 's/^/    /' "$RUN/alerts.log" | head -20; else echo "    (none)"; fi
 echo
+echo "==> compliance records ($RUN/compliance.jsonl): regulatory limits on completed clock hours:"
+if [ -s "$RUN/compliance.jsonl" ]; then
+  python3 - "$RUN/compliance.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]).read().splitlines()[-8:]:
+    r = json.loads(line)
+    value = "-" if r["value"] is None else f'{r["value"]:.1f}'
+    limit = r.get("limit", r.get("lower_limit"))
+    print(f'    {r["from"][11:16]}-{r["to"][11:16]} {r["rule"]:<22} {r["sensor"]:<10} {r["stat"]} {value:>7} limit {limit:g}'
+          f'  capture {r["capture"]:.2f}{"  EXCEEDED" if r["exceeded"] else ""}{"" if r["valid"] else "  (not valid: too little data)"}')
+PY
+else
+  echo "    (none: no clock hour of a regulated station completed during the demo's run)"
+fi
+echo
 echo "==> summary lines ($RUN/summaries.jsonl), one per 5 s interval:"
 python3 - "$RUN/summaries.jsonl" "$RUN/series.jsonl" <<'PY'
 import json, sys

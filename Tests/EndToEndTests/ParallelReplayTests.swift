@@ -6,7 +6,9 @@ import Testing
 
 @Suite("parkd replay on several cores")
 struct ParallelReplayTests {
-    @Test("--workers 1, 2 and 5 write the same summaries, per-series detail and alerts, byte for byte")
+    @Test(
+        "--workers 1, 2 and 5 write the same summaries, per-series detail, alerts and compliance records, byte for byte"
+    )
     func sameBytes() throws {
         let directory = try Scratch.makeDirectory(prefix: "parallel")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -29,7 +31,7 @@ struct ParallelReplayTests {
         """.write(to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
         var generator = TrafficGenerator(parks: 9, sensorsPerPark: 21, seed: 11, malformedEvery: 211)
         var lines: [String] = []
-        let start = Int64(1_795_400_000_000)
+        let start = Int64(1_795_402_000_000)  // 09:46:40 local: the 09:00 hour closes on the way
         for i in 0..<12_000 {
             let time = EventTime(milliseconds: start + Int64(i) * 150)  // 30 minutes
             let message = generator.next(at: time)
@@ -52,13 +54,14 @@ struct ParallelReplayTests {
                 outputPath: out + ".log")
             #expect(process.wait() == 0)
             outputs.append(
-                try ["summaries.jsonl", "series.jsonl", "alerts.jsonl"].map {
+                try ["summaries.jsonl", "series.jsonl", "alerts.jsonl", "compliance.jsonl"].map {
                     try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0))
                 })
         }
         let alerts = String(decoding: outputs[0][2], as: UTF8.self)
         #expect(alerts.contains(#""rule":"pm25-test""#) && alerts.contains(#""rule":"quiet""#))
         #expect(!outputs[0][1].isEmpty)
+        #expect(String(decoding: outputs[0][3], as: UTF8.self).contains(#""period":"1h""#))
         #expect(outputs[1] == outputs[0])
         #expect(outputs[2] == outputs[0])
         // Every park appears in the summaries, once per line.

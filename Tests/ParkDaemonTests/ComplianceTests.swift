@@ -71,7 +71,8 @@ struct ComplianceTests {
 
     @Test("a late reading for a closed hour is counted, not averaged")
     func late() {
-        var tracker = ComplianceTracker(periods: [.hour], decibels: false, validity: ValidityRule(), calendar: Self.calendar)
+        var tracker = ComplianceTracker(
+            periods: [.hour], decibels: false, validity: ValidityRule(), calendar: Self.calendar)
         var closed: [ClosedPeriod] = []
         tracker.add(10, at: EventTime(milliseconds: Self.day0 + 3_600_000), into: &closed)
         tracker.add(99, at: EventTime(milliseconds: Self.day0 + 1_800_000), into: &closed)

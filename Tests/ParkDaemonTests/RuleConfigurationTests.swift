@@ -282,7 +282,10 @@ struct RegulatoryConfigurationTests {
     func errors() {
         let cases: [(String, String)] = [
             ("tariffs: [{name: t, periods: [{period: normal, hours: '10:00-11:00'}]}]", "expected peak or off_peak"),
-            ("tariffs: [{name: t, periods: [{period: peak, days: sun-mon, hours: '10:00-11:00'}]}]", "expected weekdays"),
+            (
+                "tariffs: [{name: t, periods: [{period: peak, days: sun-mon, hours: '10:00-11:00'}]}]",
+                "expected weekdays"
+            ),
             ("tariffs: [{name: t, from: 2026-13-01, periods: []}]", "expected the date the schedule takes effect"),
             ("tariffs: [{name: a, periods: []}, {name: b, periods: []}]", "take effect on the same date"),
             ("tariffs: /nonexistent/t.yaml", "cannot read tariff file"),
@@ -322,8 +325,15 @@ struct RegulatoryConfigurationTests {
         // A year earlier (Monday 2025-11-24 10:00) the 2014 schedule applies: peak.
         #expect(calendar.period(at: EventTime(milliseconds: 1_763_917_200_000 + 10 * 3_600_000)) == .peak)
         // Sunday 2026-11-29 18:00: no peak on Sunday.
-        #expect(calendar.period(at: EventTime(milliseconds: 1_795_366_800_000 + 6 * 86_400_000 + 18 * 3_600_000)) == .normal)
+        #expect(
+            calendar.period(at: EventTime(milliseconds: 1_795_366_800_000 + 6 * 86_400_000 + 18 * 3_600_000)) == .normal
+        )
         let plain = try parse("tariffs: \(Self.deploy)/tariffs/evn-2014.yaml\n")
-        #expect(plain.tariffs == [TariffSchedule(name: "evn-2014", from: TariffSchedule.evn2014.from, source: TariffSchedule.evn2014.source, spans: TariffSchedule.evn2014.spans)])
+        #expect(
+            plain.tariffs == [
+                TariffSchedule(
+                    name: "evn-2014", from: TariffSchedule.evn2014.from, source: TariffSchedule.evn2014.source,
+                    spans: TariffSchedule.evn2014.spans)
+            ])
     }
 }

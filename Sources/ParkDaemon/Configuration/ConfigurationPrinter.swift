@@ -206,7 +206,9 @@ extension DaemonConfiguration {
             if let z = rule.matcher.zone { match.append("zone \(z)") }
             if let k = rule.matcher.kind { match.append("kind \(k)") }
             if let s = rule.matcher.sensor { match.append("sensor \(s)") }
-            if !rule.matcher.excludedParks.isEmpty { match.append("not park \(rule.matcher.excludedParks.joined(separator: ", "))") }
+            if !rule.matcher.excludedParks.isEmpty {
+                match.append("not park \(rule.matcher.excludedParks.joined(separator: ", "))")
+            }
             let hours = rule.activeMinutes.map { " \(Self.clock($0.start))-\(Self.clock($0.end))" } ?? ""
             let until = rule.validUntil.map { " until \(RFC3339.format($0, offsetMinutes: offset).prefix(10))" } ?? ""
             lines.append(

@@ -52,7 +52,8 @@ enum ComplianceState {
                 guard let pillar = Pillar(rawValue: entry.pillar) else { throw FeedError("unknown pillar") }
                 saved.append(
                     (
-                        SeriesID(park: entry.park, zone: entry.zone, pillar: pillar, kind: entry.kind, sensor: entry.sensor),
+                        SeriesID(
+                            park: entry.park, zone: entry.zone, pillar: pillar, kind: entry.kind, sensor: entry.sensor),
                         entry.tracker
                     ))
             }
@@ -63,7 +64,8 @@ enum ComplianceState {
             try? FileManager.default.removeItem(atPath: aside)
             try? FileManager.default.moveItem(atPath: path, toPath: aside)
             logger.error(
-                "compliance state '\(path)' could not be read (\(error)); moved aside to \(aside), periods start afresh")
+                "compliance state '\(path)' could not be read (\(error)); moved aside to \(aside), periods start afresh"
+            )
         }
     }
 }
