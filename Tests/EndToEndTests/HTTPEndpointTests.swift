@@ -15,7 +15,9 @@ struct HTTPEndpointTests {
             directory: directory,
             configuration: ParkdProcess.configuration(
                 brokerURL: broker.url, clientID: "parkd-http", summaries: "summaries.jsonl")
-                + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: 50}}]\nalerts: {path: alerts.jsonl}\n"
+                + "\nrules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: 50}},"
+                + " {id: loud, reference: R, require_valid: true, match: {kind: noise}, when: {window: 1h, stat: leq, above: 60}}]"
+                + "\nalerts: {path: alerts.jsonl}\ncompliance: {path: compliance.jsonl}\n"
                 + "windows: [{name: 1m, length: 1m, bucket: 15s}, {name: 1h, length: 1h, bucket: 15m, detail: true}]\n",
             arguments: ["--http", "127.0.0.1:\(port)"])
         #expect(parkd.waitForLog("connected to"))
@@ -28,6 +30,14 @@ struct HTTPEndpointTests {
             try sensor.publish("parks/p/z/emissions/pm25/aq-1", text: #"{"value": \#(value)}"#, qos: .atLeastOnce)
         }
         try sensor.publish("parks/p/z/emissions/pm25/aq-1", text: "broken", qos: .atLeastOnce)
+        // A noise station's clock hour two hours ago, one reading a quarter at 65 dBA, then one
+        // in the next hour: that hour closes as a compliance record over the 60 dBA limit.
+        let hour = (Int64(Date().timeIntervalSince1970) / 3600 - 2) * 3600
+        for (offset, level) in [(0, 65), (900, 65), (1800, 65), (2700, 65), (3660, 50)] {
+            try sensor.publish(
+                "parks/p/z/emissions/noise/n-1", text: #"{"value": \#(level), "ts": \#(hour + Int64(offset))}"#,
+                qos: .atLeastOnce)
+        }
         try sensor.flush()
         Thread.sleep(forTimeInterval: 1.5)
 
@@ -38,14 +48,14 @@ struct HTTPEndpointTests {
                 Double($0.split(separator: " ").last ?? "")
             }
         }
-        #expect(value("parkd_messages_total") == 4, "\(metrics.body)")
-        #expect(value("parkd_readings_total") == 3)
+        #expect(value("parkd_messages_total") == 9, "\(metrics.body)")  // 4 PM2.5 (one broken), 5 noise
+        #expect(value("parkd_readings_total") == 8)
         #expect(value(#"parkd_rejected_total{reason="malformed"}"#) == 1)
-        #expect(value(#"parkd_reading_outcomes_total{outcome="accepted"}"#) == 3)
-        #expect(value("parkd_series_count") == 1)
-        #expect(value("parkd_alerts_firing_count") == 1)
+        #expect(value(#"parkd_reading_outcomes_total{outcome="accepted"}"#) == 8)
+        #expect(value("parkd_series_count") == 2)
+        #expect(value("parkd_alerts_firing_count") == 2)  // high, and loud on its rolling hour
         #expect(value("parkd_mqtt_connected_state") == 1)
-        #expect(value(#"parkd_alert_transitions_total{state="firing"}"#) == 1)
+        #expect(value(#"parkd_alert_transitions_total{state="firing"}"#) == 2)
         #expect(value("parkd_alert_queue_messages") == 0)
 
         let health = try HTTPGet.get(port: port, path: "/healthz")
@@ -68,6 +78,18 @@ struct HTTPEndpointTests {
 
         let alerts = try HTTPGet.get(port: port, path: "/api/alerts")
         #expect(alerts.body.contains(#""rule":"high""#) && alerts.body.contains(#""sensor":"aq-1""#))
+        let compliance = try HTTPGet.get(port: port, path: "/api/compliance?park=p&exceeded=true")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(compliance.body.utf8)) as? [String: Any])
+        let records = try #require(answer["records"] as? [[String: Any]], "\(compliance.body)")
+        #expect(
+            records.count == 1 && records.first?["rule"] as? String == "loud"
+                && records.first?["value"] as? Double == 65)
+        #expect(records.first?["capture"] as? Double == 1 && records.first?["exceeded"] as? Bool == true)
+        #expect(
+            try String(contentsOf: directory.appendingPathComponent("compliance.jsonl"), encoding: .utf8).contains(
+                #""rule":"loud""#))
+        let none = try HTTPGet.get(port: port, path: "/api/compliance?park=other")
+        #expect(none.status == 200 && none.body.contains(#""records":[]"#))
         let summary = try HTTPGet.get(port: port, path: "/api/summary")
         #expect(summary.status == 200 && summary.body.contains(#""type":"ingest""#))
 
