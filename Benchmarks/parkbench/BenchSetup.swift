@@ -29,9 +29,24 @@ enum BenchSetup {
         throw HarnessError("cannot find Deploy/rules (run parkbench from the repository)")
     }
 
-    /// The parts of a parkd configuration the benchmark's runs share (`packs: false`: no rules).
-    static func common(packs: Bool, maxSeries: Int) throws -> String {
-        let rules = try rulesDirectory()
+    /// The packs of the tree a parkd binary was built in (`X/.build/release/parkd` → `X/Deploy/rules`):
+    /// a baseline reads the packs of its own version, which may lack keys that newer packs use.
+    static func rulesDirectory(of parkd: String?) throws -> String {
+        if let parkd {
+            var url = URL(fileURLWithPath: parkd).resolvingSymlinksInPath()
+            for _ in 0..<5 {
+                url.deleteLastPathComponent()
+                let path = url.path + "/Deploy/rules"
+                if FileManager.default.fileExists(atPath: path + "/" + packs[0]) { return path }
+            }
+        }
+        return try rulesDirectory()
+    }
+
+    /// The parts of a parkd configuration the benchmark's runs share (`packs: false`: no rules),
+    /// with the packs of `parkd`'s own tree.
+    static func common(packs: Bool, maxSeries: Int, parkd: String? = nil) throws -> String {
+        let rules = try rulesDirectory(of: parkd)
         return """
             windows:
               - {name: 1m, length: 1m, bucket: 15s}

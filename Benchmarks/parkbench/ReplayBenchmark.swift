@@ -29,12 +29,12 @@ enum ReplayBenchmark {
         return Run(readings: readings, seconds: result.wall, cpu: result.cpu, peakMiB: result.peakMiB)
     }
 
-    static func config(_ work: URL, name: String, packs: Bool, maxSeries: Int) throws -> String {
+    static func config(_ work: URL, name: String, packs: Bool, maxSeries: Int, parkd: String? = nil) throws -> String {
         let path = work.appendingPathComponent(name + ".yaml").path
         try """
         broker: {url: "mqtt://127.0.0.1:1"}
         summaries: {path: summaries.jsonl}
-        \(try BenchSetup.common(packs: packs, maxSeries: maxSeries))
+        \(try BenchSetup.common(packs: packs, maxSeries: maxSeries, parkd: parkd))
         """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -146,6 +146,9 @@ func replayTable(_ options: Options) throws {
     try BenchSetup.writeFeed(feed, count: readings, sensors: 1000, seed: 7, start: start)
     let packs = try ReplayBenchmark.config(work, name: "packs", packs: true, maxSeries: 200_000)
     let plain = try ReplayBenchmark.config(work, name: "plain", packs: false, maxSeries: 200_000)
+    let basePacks = try options.baseline.map {
+        try ReplayBenchmark.config(work, name: "base-packs", packs: true, maxSeries: 200_000, parkd: $0)
+    }
     print("parkd replay, \(readings) readings from 1 000 sensors (wall time; CPU user+sys):")
     func show(_ label: String, _ run: ReplayBenchmark.Run) {
         print(
@@ -181,7 +184,8 @@ func replayTable(_ options: Options) throws {
         show(
             "baseline, packs",
             try ReplayBenchmark.replay(
-                parkd: baseline, feed: feed, config: packs, out: work.appendingPathComponent("b1").path, workers: nil,
+                parkd: baseline, feed: feed, config: basePacks ?? packs, out: work.appendingPathComponent("b1").path,
+                workers: nil,
                 readings: readings))
     }
     print("")
@@ -209,7 +213,8 @@ func replayTable(_ options: Options) throws {
     print(String(format: "  no rules                           %6.0f MiB", memoryPlain.peakMiB))
     if let baseline = options.baseline {
         let old = try ReplayBenchmark.replay(
-            parkd: baseline, feed: wide, config: packs, out: work.appendingPathComponent("m3").path, workers: nil,
+            parkd: baseline, feed: wide, config: basePacks ?? packs, out: work.appendingPathComponent("m3").path,
+            workers: nil,
             readings: 300_000)
         print(String(format: "  baseline, packs                    %6.0f MiB", old.peakMiB))
     }
@@ -233,8 +238,12 @@ func summarySize(parkd: String, work: URL, baseline: String?) throws {
     print("summary line of the binh-duong scenario (3 parks, 1 413 sensors, 10 simulated minutes):")
     for (label, binary) in [("parkd", parkd)] + (baseline.map { [("baseline", $0)] } ?? []) {
         let out = work.appendingPathComponent("bd-\(label)").path
+        // Each binary with the configuration (and packs) of its own tree.
+        let own =
+            URL(fileURLWithPath: try BenchSetup.rulesDirectory(of: binary)).deletingLastPathComponent()
+            .appendingPathComponent("config/simulator.yaml").path
         let status = try BenchSetup.measure(
-            binary, ["replay", feed, "--config", config, "--out", out], output: out + ".log"
+            binary, ["replay", feed, "--config", label == "parkd" ? config : own, "--out", out], output: out + ".log"
         ).status
         guard status == 0, let size = ReplayBenchmark.summaryLineSize(out + "/summaries.jsonl") else {
             throw HarnessError("\(label) replay of binh-duong failed (\(status))")
@@ -262,7 +271,7 @@ func ingestBenchmark(
     broker: {url: "\(broker.url)", client_id: parkd-bench, clean_session: true}
     subscriptions: [{filter: "parks/#", qos: \(qos.rawValue)}]
     summaries: {path: summaries.jsonl, interval: 1s}
-    \(try BenchSetup.common(packs: packs, maxSeries: max(200_000, sensors * 2)))
+    \(try BenchSetup.common(packs: packs, maxSeries: max(200_000, sensors * 2), parkd: parkdPath))
     """.write(toFile: config, atomically: true, encoding: .utf8)
     let parkd = try ChildProcess(
         parkdPath, ["run", "--config", config], outputPath: work.appendingPathComponent("parkd.log").path)

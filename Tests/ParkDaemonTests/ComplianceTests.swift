@@ -122,3 +122,22 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Compliance periods are written once")
+struct CompliancePeriodOnceTests {
+    @Test("a reading in an hour or day closed by a summary boundary does not reopen it")
+    func noReopen() {
+        let day0 = ComplianceTests.day0
+        var tracker = ComplianceTracker(
+            periods: [.hour, .day], decibels: false, validity: ValidityRule(), calendar: ComplianceTests.calendar)
+        var closed: [ClosedPeriod] = []
+        tracker.add(10, at: EventTime(milliseconds: day0 + 23 * 3_600_000 + 60_000), into: &closed)
+        // The day's boundary passes (a summary line closes): hour 23:00 and the day close.
+        tracker.advance(to: EventTime(milliseconds: day0 + 86_400_000), into: &closed)
+        #expect(closed.map(\.period) == [.hour, .day])
+        // A late reading of 23:30 arrives afterwards: counted late, nothing closes twice.
+        tracker.add(20, at: EventTime(milliseconds: day0 + 23 * 3_600_000 + 1_800_000), into: &closed)
+        tracker.advance(to: EventTime(milliseconds: day0 + 2 * 86_400_000), into: &closed)
+        #expect(closed.count == 2 && tracker.late == 1)
+    }
+}

@@ -32,8 +32,10 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     // The open day and year: sums of valid hourly (daily) values in the averaging domain.
     var day: Aggregate?
     var year: Aggregate?
-    /// Readings older than the open hour (its predecessor already closed): not averaged.
+    /// Readings in a period already closed: not averaged (a closed period is never written twice).
     public private(set) var late = 0
+    /// Everything before this instant is closed (the end of the last period closed).
+    public private(set) var closedThrough = Int64.min
 
     struct Hourly: Sendable, Equatable, Codable {
         var start: Int64
@@ -65,7 +67,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     public mutating func add(_ value: Double, at time: EventTime, into closed: inout [ClosedPeriod]) {
         advance(to: time, into: &closed)
         let start = calendar.floor(time, step: Self.hourMilliseconds)
-        if let open = hourStart, start < open {
+        if time.milliseconds < closedThrough || hourStart.map({ start < $0 }) == true {
             late += 1
             return
         }
@@ -98,6 +100,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         let valid = covered >= validity.minQuarterHours
         let value = count > 0 ? (decibels ? 10 * log10(energy / Double(count)) : sum / Double(count)) : nil
         let end = start + Self.hourMilliseconds
+        closedThrough = max(closedThrough, end)
         if wanted & CompliancePeriod.hour.bit != 0 {
             closed.append(
                 ClosedPeriod(
@@ -142,6 +145,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     private mutating func closeDay(into closed: inout [ClosedPeriod]) {
         guard let d = day else { return }
         day = nil
+        closedThrough = max(closedThrough, d.end)
         let value = d.valid > 0 ? average(d.total, d.valid) : nil
         let valid = d.valid >= validity.minHours
         if wanted & CompliancePeriod.day.bit != 0 {
@@ -166,6 +170,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     private mutating func closeYear(into closed: inout [ClosedPeriod]) {
         guard let y = year else { return }
         year = nil
+        closedThrough = max(closedThrough, y.end)
         let needed = (y.parts * validity.minHours + 23) / 24
         closed.append(
             ClosedPeriod(
