@@ -104,6 +104,13 @@ func main() throws {
             parkd: try BenchSetup.binary("parkd"), sensors: options.sensors, qos: options.qos,
             messages: options.messages, packs: true)
         print(row.text)
+        if let baseline = options.baseline {
+            print(
+                try ingestBenchmark(
+                    parkd: baseline, sensors: options.sensors, qos: options.qos, messages: options.messages,
+                    packs: true, label: "baseline"
+                ).text)
+        }
     case "replay": try replayTable(options)
     default: try issueTable(options)
     }
@@ -124,9 +131,10 @@ func issueTable(_ options: Options) throws {
         let row = try ingestBenchmark(parkd: parkd, sensors: sensors, qos: qos, messages: messages, packs: true)
         print(row.text)
         rows.append(row)
-        // The baseline at 1 000 sensors only: an older parkd lists every series in every
-        // 1-second summary line, which at 100 000 sensors measures its summaries, not its ingest.
-        if let baseline = options.baseline, sensors == 1000 {
+        // Beside every row: a baseline from before issue 11 listed every series in every
+        // 1-second summary line, which at 100 000 sensors measured its summaries; pass such an
+        // old baseline with `ingest --sensors 1000` only.
+        if let baseline = options.baseline {
             let old = try ingestBenchmark(
                 parkd: baseline, sensors: sensors, qos: qos, messages: messages, packs: true, label: "baseline")
             print(old.text)
