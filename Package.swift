@@ -33,6 +33,12 @@ let package = Package(
             pkgConfig: "libmosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        // The gateway's history: SQLite from Debian (libsqlite3-dev), through its C API.
+        .systemLibrary(
+            name: "CSQLite",
+            path: "Sources/CSQLite",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
         .target(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
@@ -41,7 +47,7 @@ let package = Package(
         .target(
             name: "ParkDaemon",
             dependencies: [
-                "MQTTClient", "TelemetryCore",
+                "MQTTClient", "TelemetryCore", "CSQLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -72,6 +72,8 @@ public final class IngestPipeline: Sendable {
         public var meterRoles: [SeriesID: MeterRole] = [:]
         /// Dated time-of-use schedules (none: EVN 2014).
         public var tariffs: [TariffSchedule] = []
+        /// Per-series rollups for the history store at this resolution; 0: no history.
+        public var historyResolutionMilliseconds: Int64 = 0
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
@@ -130,6 +132,8 @@ public final class IngestPipeline: Sendable {
         public var parks: [ParkSummary] = []
         /// Compliance records of the periods closed since the last interval (schedule 0 only).
         public var compliance: [ComplianceRecord] = []
+        /// History rollups closed since the last interval (schedule 0 only).
+        public var rollups: [Rollup] = []
     }
 
     private struct State: ~Copyable {
@@ -137,6 +141,7 @@ public final class IngestPipeline: Sendable {
         var table: SeriesTable
         var rules: RuleStage
         var compliance: ComplianceStage
+        var history: HistoryStage
         var accounting: ParkAccounting
         var limits: Limits
         var validity: ValidityRule
@@ -175,6 +180,9 @@ public final class IngestPipeline: Sendable {
                     queueWarning: settings.alertQueueWarning),
                 compliance: ComplianceStage(
                     rules: settings.rules, schedules: schedules, validity: settings.validity,
+                    utcOffsetMinutes: settings.utcOffsetMinutes),
+                history: HistoryStage(
+                    resolutionMilliseconds: settings.historyResolutionMilliseconds,
                     utcOffsetMinutes: settings.utcOffsetMinutes),
                 accounting: ParkAccounting(
                     schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, meterRoles: settings.meterRoles,
@@ -280,6 +288,9 @@ public final class IngestPipeline: Sendable {
                     state.compliance.observe(
                         slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
                 }
+                if outcome == .accepted && state.history.enabled {
+                    state.history.observe(slot: s, id, normalised)
+                }
                 // Park accounting.
                 queued += transitions.count
                 let spans = state.rules.takeExceedances()
@@ -297,6 +308,8 @@ public final class IngestPipeline: Sendable {
         let slot = state.table.open(id, arrival: arrival, state: restoring)
         state.rules.opened(slot: slot)
         state.compliance.opened(slot: slot)
+        let kind = state.table.states[Int(slot)].settings
+        state.history.opened(slot: slot, decibels: kind.decibels, counter: kind.shape == .counter)
         let settings = state.table.states[Int(slot)].settings
         state.accounting.opened(id, shape: settings.shape, decibels: settings.decibels)
         return slot
@@ -330,9 +343,10 @@ public final class IngestPipeline: Sendable {
         let ttl = state.limits.seriesTTLMilliseconds
         let expected = Set(state.rules.expected)
         let gone = state.table.silent(at: time, ttl: ttl) {
-            [accounting = state.accounting, table = state.table, rules = state.rules] index in
+            [accounting = state.accounting, table = state.table, rules = state.rules, history = state.history] index in
             let id = table.ids[index]
             return accounting.hasOpenFigures(index) || expected.contains(id) || rules.isActive(id)
+                || history.isOpen(index)
         }
         guard !gone.isEmpty else { return }
         let ids = Set(gone.map { state.table.ids[$0] })
@@ -341,6 +355,7 @@ public final class IngestPipeline: Sendable {
         state.accounting.remove(gone, ids: before, kept: kept)
         state.rules.remove(ids, kept: kept)
         state.compliance.remove(kept: kept)
+        state.history.remove(kept: kept)
         // Cached slots moved: the cache fills again on the next messages.
         state.router.forgetSlots()
         state.evictedTotal += gone.count
@@ -523,7 +538,10 @@ public final class IngestPipeline: Sendable {
             }
             var parks: [ParkSummary] = []
             // Periods that ended by the boundary close first, so the day's record is in the day's line.
-            if let to { state.compliance.advance(to: to) }
+            if let to {
+                state.compliance.advance(to: to)
+                if k == 0 { state.history.advance(to: to, ids: state.table.ids) }
+            }
             let tallies = state.compliance.takeTallies(schedule: k)
             if let from, let to {
                 parks = state.accounting.close(
@@ -533,6 +551,7 @@ public final class IngestPipeline: Sendable {
                 state.accounting.reset(schedule: k, to: to ?? state.newest)
             }
             let records = k == 0 ? state.compliance.takeRecords() : []
+            let rollups = k == 0 ? state.history.take() : []
             let counters = state.interval[k]
             // Totals follow the first schedule, so that nothing is counted twice.
             if k == 0 { state.total.add(counters) }
@@ -540,7 +559,7 @@ public final class IngestPipeline: Sendable {
             if k == 0 { state.badInput.flushSuppressed() }
             return Snapshot(
                 counters: counters, series: series, seriesTotal: state.table.count, seriesReporting: reporting,
-                parks: parks, compliance: records)
+                parks: parks, compliance: records, rollups: rollups)
         }
     }
 

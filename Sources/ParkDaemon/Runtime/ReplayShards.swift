@@ -149,6 +149,7 @@ final class ReplayShards: IntervalSource {
             merged.seriesReporting += part.seriesReporting
             merged.parks += part.parks
             merged.compliance += part.compliance
+            merged.rollups += part.rollups
         }
         merged.compliance = ComplianceFormat.ordered(merged.compliance)
         merged.parks.sort { ($0.park, $0.pillar.rawValue) < ($1.park, $1.pillar.rawValue) }

@@ -1,0 +1,193 @@
+import Foundation
+import TelemetryCore
+
+/// What one batch adds to the history: rollups closed, compliance records, alert and summary
+/// lines since the last batch.
+struct HistoryBatch: Sendable {
+    var rollups: [Rollup] = []
+    var compliance: [(record: ComplianceRecord, line: String)] = []
+    var alerts: [(at: Int64, line: String)] = []
+    var summaries: [(period: String, from: Int64, line: String)] = []
+    /// The batch's time (the summary boundary): retention is measured back from it.
+    var at: Int64 = 0
+
+    var rows: Int { rollups.count + compliance.count + alerts.count + summaries.count }
+}
+
+/// How long each table keeps its rows (by the row's own time).
+public struct HistoryRetention: Sendable, Equatable {
+    public var rollupsMilliseconds: Int64 = 400 * 86_400_000
+    public var complianceMilliseconds: Int64 = 3_650 * 86_400_000
+    public var alertsMilliseconds: Int64 = 3_650 * 86_400_000
+    public var summariesMilliseconds: Int64 = 400 * 86_400_000
+    public init() {}
+}
+
+/// The gateway's history in one SQLite file (WAL): per-series rollups, compliance records,
+/// alerts and summaries. Written by one writer, read by any number of readers. Rows are keyed
+/// so that writing a batch twice (a replay over an existing store) changes nothing.
+final class HistoryStore {
+    static let schemaVersion = 1
+    let database: SQLiteDatabase
+    private var seriesIDs: [SeriesID: Int64] = [:]
+    private let insertSeries: SQLiteDatabase.Statement
+    private let findSeries: SQLiteDatabase.Statement
+    private let insertRollup: SQLiteDatabase.Statement
+    private let insertCompliance: SQLiteDatabase.Statement
+    private let insertAlert: SQLiteDatabase.Statement
+    private let insertSummary: SQLiteDatabase.Statement
+    /// Rows pruning removes per table per batch: pruning never holds the writer for long.
+    static let pruneChunk = 20_000
+
+    init(path: String) throws(SQLiteDatabase.Failure) {
+        database = try SQLiteDatabase(path: path)
+        try database.execute("PRAGMA journal_mode=WAL")
+        // NORMAL in WAL mode: a committed batch survives a crash of parkd; a power cut may
+        // lose the last batches, never corrupt the file.
+        try database.execute("PRAGMA synchronous=NORMAL")
+        try Self.migrate(database)
+        insertSeries = try database.prepare(
+            "INSERT OR IGNORE INTO series(park, zone, pillar, kind, sensor) VALUES (?, ?, ?, ?, ?)")
+        findSeries = try database.prepare(
+            "SELECT id FROM series WHERE park = ? AND zone = ? AND pillar = ? AND kind = ? AND sensor = ?")
+        insertRollup = try database.prepare(
+            """
+            INSERT OR REPLACE INTO rollups(start_ms, series, count, mean, min, max, last, leq, increase)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        insertCompliance = try database.prepare(
+            """
+            INSERT OR REPLACE INTO compliance(start_ms, rule, series, period, end_ms, value, limit_value, valid,
+              exceeded, capture, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        insertAlert = try database.prepare("INSERT OR IGNORE INTO alerts(at_ms, line) VALUES (?, ?)")
+        insertSummary = try database.prepare(
+            "INSERT OR REPLACE INTO summaries(period, from_ms, line) VALUES (?, ?, ?)")
+    }
+
+    /// Creates the tables, or checks that the file is one this version reads.
+    static func migrate(_ database: SQLiteDatabase) throws(SQLiteDatabase.Failure) {
+        let version = try database.prepare("PRAGMA user_version")
+        _ = try version.step()
+        let found = version.int(0)
+        guard found <= schemaVersion else {
+            throw .init(
+                message:
+                    "\(database.path) has history schema \(found), newer than this parkd reads (\(schemaVersion))")
+        }
+        guard found < 1 else { return }
+        try database.transaction { () throws(SQLiteDatabase.Failure) in
+            try database.execute(
+                """
+                CREATE TABLE IF NOT EXISTS series(
+                  id INTEGER PRIMARY KEY, park TEXT NOT NULL, zone TEXT NOT NULL, pillar TEXT NOT NULL,
+                  kind TEXT NOT NULL, sensor TEXT NOT NULL, UNIQUE(park, zone, pillar, kind, sensor));
+                CREATE TABLE IF NOT EXISTS rollups(
+                  start_ms INTEGER NOT NULL, series INTEGER NOT NULL, count INTEGER NOT NULL, mean REAL,
+                  min REAL, max REAL, last REAL, leq REAL, increase REAL,
+                  PRIMARY KEY(start_ms, series)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS compliance(
+                  start_ms INTEGER NOT NULL, rule TEXT NOT NULL, series INTEGER NOT NULL, period TEXT NOT NULL,
+                  end_ms INTEGER NOT NULL, value REAL, limit_value REAL, valid INTEGER, exceeded INTEGER,
+                  capture REAL, line TEXT NOT NULL, PRIMARY KEY(start_ms, rule, series, period)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS alerts(at_ms INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY(at_ms, line));
+                CREATE TABLE IF NOT EXISTS summaries(
+                  period TEXT NOT NULL, from_ms INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY(from_ms, period));
+                PRAGMA user_version = 1;
+                """)
+        }
+    }
+
+    private func id(of series: SeriesID) throws(SQLiteDatabase.Failure) -> Int64 {
+        if let known = seriesIDs[series] { return known }
+        for statement in [insertSeries, findSeries] {
+            statement.bind(1, series.park)
+            statement.bind(2, series.zone)
+            statement.bind(3, series.pillar.rawValue)
+            statement.bind(4, series.kind)
+            statement.bind(5, series.sensor)
+        }
+        try insertSeries.run()
+        defer { findSeries.reset() }
+        guard try findSeries.step() else { throw .init(message: "series \(series) vanished from \(database.path)") }
+        let id = findSeries.int(0)
+        seriesIDs[series] = id
+        return id
+    }
+
+    /// Writes one batch in one transaction, then prunes a chunk of what is past retention.
+    func write(_ batch: HistoryBatch, retention: HistoryRetention) throws(SQLiteDatabase.Failure) {
+        try database.transaction { () throws(SQLiteDatabase.Failure) in
+            for r in batch.rollups {
+                insertRollup.bind(1, r.start)
+                insertRollup.bind(2, try id(of: r.series))
+                insertRollup.bind(3, Int64(r.count))
+                insertRollup.bind(4, r.mean)
+                insertRollup.bind(5, r.min)
+                insertRollup.bind(6, r.max)
+                insertRollup.bind(7, r.last)
+                insertRollup.bind(8, r.leq)
+                insertRollup.bind(9, r.increase)
+                try insertRollup.run()
+            }
+            for (record, line) in batch.compliance {
+                insertCompliance.bind(1, record.closed.start.milliseconds)
+                insertCompliance.bind(2, record.rule)
+                insertCompliance.bind(3, try id(of: record.series))
+                insertCompliance.bind(4, record.closed.period.rawValue)
+                insertCompliance.bind(5, record.closed.end.milliseconds)
+                insertCompliance.bind(6, record.closed.value)
+                insertCompliance.bind(7, record.limit)
+                insertCompliance.bind(8, record.closed.valid ? 1 : 0)
+                insertCompliance.bind(9, record.exceeded ? 1 : 0)
+                insertCompliance.bind(10, record.closed.capture)
+                insertCompliance.bind(11, line)
+                try insertCompliance.run()
+            }
+            for (at, line) in batch.alerts {
+                insertAlert.bind(1, at)
+                insertAlert.bind(2, line)
+                try insertAlert.run()
+            }
+            for (period, from, line) in batch.summaries {
+                insertSummary.bind(1, period)
+                insertSummary.bind(2, from)
+                insertSummary.bind(3, line)
+                try insertSummary.run()
+            }
+            try prune(at: batch.at, retention: retention)
+        }
+    }
+
+    /// Deletes at most `pruneChunk` rows per table older than its retention: the oldest first.
+    private func prune(at now: Int64, retention: HistoryRetention) throws(SQLiteDatabase.Failure) {
+        for (table, column, keep) in [
+            ("rollups", "start_ms", retention.rollupsMilliseconds),
+            ("compliance", "start_ms", retention.complianceMilliseconds),
+            ("alerts", "at_ms", retention.alertsMilliseconds),
+            ("summaries", "from_ms", retention.summariesMilliseconds),
+        ] {
+            let cutoff = now &- keep
+            // The cutoff of this chunk: the time of the row `pruneChunk` rows in, or the retention cutoff.
+            let probe = try database.prepare(
+                "SELECT \(column) FROM \(table) WHERE \(column) < ? ORDER BY \(column) LIMIT 1 OFFSET \(Self.pruneChunk)")
+            probe.bind(1, cutoff)
+            guard try probe.step() else {
+                let delete = try database.prepare("DELETE FROM \(table) WHERE \(column) < ?")
+                delete.bind(1, cutoff)
+                try delete.run()
+                continue
+            }
+            // More than a chunk is due: delete up to the chunk's time, or at least the oldest
+            // time's rows (when more rows than a chunk share it), so pruning always advances.
+            let chunk = probe.int(0)
+            let oldest = try database.prepare("SELECT min(\(column)) FROM \(table)")
+            _ = try oldest.step()
+            let delete = try database.prepare(
+                chunk > oldest.int(0)
+                    ? "DELETE FROM \(table) WHERE \(column) < ?" : "DELETE FROM \(table) WHERE \(column) <= ?")
+            delete.bind(1, chunk)
+            try delete.run()
+        }
+    }
+}

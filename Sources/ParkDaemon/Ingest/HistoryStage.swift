@@ -1,0 +1,121 @@
+import TelemetryCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One series over one history interval (5 minutes by default): what the gateway's store keeps
+/// after the windows have rolled past it.
+public struct Rollup: Sendable, Equatable {
+    public var series: SeriesID
+    public var start: Int64
+    public var count: Int
+    public var sum: Double
+    public var min: Double
+    public var max: Double
+    public var last: Double
+    /// Σ10^(L/10) of a decibel series' readings (its LAeq is 10·log10(energy / count)).
+    public var energy: Double?
+    /// A counter's increase over the interval (resets handled).
+    public var increase: Double?
+
+    public var mean: Double { sum / Double(count) }
+    public var leq: Double? { energy.map { 10 * log10($0 / Double(count)) } }
+}
+
+/// Stage 6b, history: each accepted reading goes into its series' open history interval;
+/// an interval closes when a reading passes its end or a summary boundary does, and waits
+/// for the store's writer. Kept only when a history store is configured.
+struct HistoryStage {
+    private struct Open {
+        var start: Int64 = .min
+        var count = 0
+        var sum = 0.0
+        var min = Double.infinity
+        var max = -Double.infinity
+        var last = 0.0
+        var energy = 0.0
+        var increase = 0.0
+        /// The last accepted counter value (NaN before the first).
+        var counter = Double.nan
+    }
+
+    let resolution: Int64
+    let calendar: LocalCalendar
+    private var open: [Open] = []
+    private var kinds: [(decibels: Bool, counter: Bool)] = []
+    private(set) var closed: [Rollup] = []
+    /// Readings of an interval already closed: not added to it.
+    private(set) var late = 0
+
+    init(resolutionMilliseconds: Int64, utcOffsetMinutes: Int) {
+        resolution = resolutionMilliseconds
+        calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
+    }
+
+    var enabled: Bool { resolution > 0 }
+
+    mutating func opened(slot: Int32, decibels: Bool, counter: Bool) {
+        guard enabled else { return }
+        while open.count <= Int(slot) {
+            open.append(Open())
+            kinds.append((false, false))
+        }
+        kinds[Int(slot)] = (decibels, counter)
+    }
+
+    mutating func observe(slot s: Int, _ id: SeriesID, _ reading: Reading) {
+        guard enabled else { return }
+        let start = calendar.floor(reading.time, step: resolution)
+        if open[s].count > 0 && start > open[s].start { close(s, id) }
+        if start < open[s].start {
+            late += 1
+            return
+        }
+        if open[s].count == 0 { open[s].start = start }
+        let value = reading.value
+        open[s].count += 1
+        open[s].sum += value
+        open[s].min = Swift.min(open[s].min, value)
+        open[s].max = Swift.max(open[s].max, value)
+        open[s].last = value
+        if kinds[s].decibels { open[s].energy += pow(10, value / 10) }
+        if kinds[s].counter {
+            let previous = open[s].counter
+            if !previous.isNaN { open[s].increase += value >= previous ? value - previous : value }
+            open[s].counter = value
+        }
+    }
+
+    private mutating func close(_ s: Int, _ id: SeriesID) {
+        let o = open[s]
+        closed.append(
+            Rollup(
+                series: id, start: o.start, count: o.count, sum: o.sum, min: o.min, max: o.max, last: o.last,
+                energy: kinds[s].decibels ? o.energy : nil, increase: kinds[s].counter ? o.increase : nil))
+        // The next interval starts after this one: older readings are late from now on.
+        open[s] = Open(start: o.start + resolution, counter: o.counter)
+    }
+
+    /// Closes every interval that ended at or before `time`.
+    mutating func advance(to time: EventTime, ids: [SeriesID]) {
+        guard enabled else { return }
+        for s in open.indices where open[s].count > 0 && open[s].start + resolution <= time.milliseconds {
+            close(s, ids[s])
+        }
+    }
+
+    mutating func take() -> [Rollup] {
+        defer { closed.removeAll(keepingCapacity: true) }
+        return closed
+    }
+
+    /// Whether series `s` holds an open interval (it must not be evicted before it closes).
+    func isOpen(_ s: Int) -> Bool { enabled && open[s].count > 0 }
+
+    mutating func remove(kept: [Bool]) {
+        guard enabled else { return }
+        open = open.compacted(kept)
+        kinds = kinds.compacted(kept)
+    }
+}
