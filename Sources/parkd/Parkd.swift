@@ -10,7 +10,7 @@ struct Parkd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkd",
         abstract: "Ingests eco-industrial park telemetry from MQTT and writes summaries.",
-        subcommands: [Run.self, Replay.self, TailCommand.self, CheckConfig.self])
+        subcommands: [Run.self, Replay.self, TailCommand.self, Query.self, CheckConfig.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -104,6 +104,12 @@ struct Replay: ParsableCommand {
     @Option(help: "Write compliance records here instead (started afresh).")
     var compliance: String?
 
+    @Option(
+        help:
+            "Fill this history store (SQLite) from the feed: rollups, compliance records, alerts and summaries (backfill). Rows already there are replaced, never doubled."
+    )
+    var history: String?
+
     @Flag(help: "Allow writing to the files the configuration names for a live daemon.")
     var overwriteLive = false
 
@@ -129,6 +135,8 @@ struct Replay: ParsableCommand {
         configuration.summaries.path = summaries ?? folder + "/summaries.jsonl"
         configuration.summaries.seriesPath = configuration.summaries.seriesPath.map { _ in folder + "/series.jsonl" }
         configuration.summaries.compliancePath = compliance ?? folder + "/compliance.jsonl"
+        // A replay writes history only when asked (--history): the live store is not its to fill.
+        configuration.history.path = history
         let alertPath = alerts ?? folder + "/alerts.jsonl"
         configuration.alerts.path = alertPath
         configuration.alerts.log = configuration.alerts.log.map { _ in
@@ -164,6 +172,13 @@ struct Replay: ParsableCommand {
             + "\(t.readings) readings, \(t.accepted) accepted, \(t.rejectedTotal) rejected, \(report.alerts) alert lines, "
             + "in \(String(format: "%.2f", report.seconds))s (\(Int(rate)) msg/s); summaries: \(configuration.summaries.path)\n"
         FileHandle.standardError.write(Data(line.utf8))
+        if let path = configuration.history.path {
+            let rowRate = report.historySeconds > 0 ? Double(report.historyRows) / report.historySeconds : 0
+            FileHandle.standardError.write(
+                Data(
+                    "parkd replay: history \(path): \(report.historyRows) rows in \(String(format: "%.2f", report.historySeconds))s of transactions (\(Int(rowRate)) rows/s)\n"
+                        .utf8))
+        }
     }
 }
 
@@ -253,6 +268,61 @@ final class StopFlag: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return value
+    }
+}
+
+struct Query: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Read the gateway's history: per-series rollups, or compliance records, over a period.",
+        discussion: """
+            parkd query 'bau-bang/*/emissions/pm25' --from 2026-11-01 --to 2026-12-01 --resolution 1d
+            parkd query --compliance --rule qcvn05-pm25-24h --park bau-bang --from 2026-01-01
+            """)
+
+    @Argument(help: "Series as park/zone/pillar/kind/sensor; parts may be * globs, fewer parts match any rest.")
+    var series: String = "*"
+
+    @Option(name: [.short, .long], help: "The configuration (its history.path and utc_offset).")
+    var config: String = "/etc/parkd/parkd.yaml"
+
+    @Option(help: "Read this store instead of the configuration's history.path.") var store: String?
+    @Option(help: "From (RFC 3339, a date, or a duration ago such as 7d). Default: 24 h before --to.") var from: String?
+    @Option(help: "To, exclusive (as --from). Default: now.") var to: String?
+    @Option(help: "Re-aggregate to this resolution (a multiple of the stored one: 1h, 1d, ...).") var resolution: String?
+    @Option(help: "csv or json (one object a line).") var format: String = "csv"
+    @Flag(help: "Compliance records (JSON lines) instead of rollups.") var compliance = false
+    @Option(help: "With --compliance: only this rule.") var rule: String?
+    @Option(help: "With --compliance: only this park.") var park: String?
+
+    func run() throws {
+        let configuration = try loadOrExit(config)
+        guard format == "csv" || format == "json" else { throw ValidationError("expected csv or json, found '\(format)'") }
+        guard let path = store ?? configuration.history.path else {
+            throw ValidationError("the configuration has no history store (history.path: off); give --store")
+        }
+        let offset = configuration.summaries.utcOffsetMinutes
+        do {
+            let reader = try HistoryReader(path: path, utcOffsetMinutes: offset)
+            let query = try HistoryQuery(
+                series: series, from: from, to: to, resolution: resolution,
+                storedResolution: configuration.history.resolutionMilliseconds, now: WallClock.now(),
+                utcOffsetMinutes: offset)
+            if compliance {
+                for line in try reader.compliance(rule: rule, park: park, from: query.from, to: query.to) { print(line) }
+                return
+            }
+            let rows = try reader.rollups(
+                matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution)
+            if format == "csv" { print(reader.csvHeader()) }
+            for row in rows { print(format == "csv" ? reader.csv(row) : reader.json(row)) }
+        } catch let error as HistoryReader.Failure {
+            FileHandle.standardError.write(Data("parkd query: \(error)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as HistoryQuery.Invalid {
+            FileHandle.standardError.write(Data("parkd query: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 }
 

@@ -17,7 +17,7 @@ struct ConfigurationParser {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
             "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
-            "parks", "http", "compliance", "tariffs",
+            "parks", "http", "compliance", "tariffs", "history",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -92,6 +92,33 @@ struct ConfigurationParser {
         var configuration = DaemonConfiguration(
             file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
             stateDirectory: stateDirectory)
+        configuration.history.path = stateDirectory + "/history.sqlite"
+        if let node = top["history"] {
+            let h = try node.fields(["path", "resolution", "retention"])
+            if let path = h["path"] {
+                let text = try path.nonEmptyString()
+                configuration.history.path = text.lowercased() == "off" ? nil : resolve(text)
+            }
+            if let r = h["resolution"] {
+                let seconds = try r.duration(in: 60...86400)
+                guard 86400.0.truncatingRemainder(dividingBy: seconds) == 0 else {
+                    throw r.error("the resolution must divide a day (1m, 5m, 15m, 1h, …), found \(TimeText.format(seconds))")
+                }
+                configuration.history.resolutionMilliseconds = Int64(seconds * 1000)
+            }
+            if let node = h["retention"] {
+                let r = try node.fields(["rollups", "compliance", "alerts", "summaries"])
+                func days(_ key: String) throws(ConfigurationError) -> Int64? {
+                    try r[key].map { (v: YAMLValue) throws(ConfigurationError) in
+                        Int64(try v.duration(in: 3600...(100 * 366 * 86400)) * 1000)
+                    }
+                }
+                if let v = try days("rollups") { configuration.history.retention.rollupsMilliseconds = v }
+                if let v = try days("compliance") { configuration.history.retention.complianceMilliseconds = v }
+                if let v = try days("alerts") { configuration.history.retention.alertsMilliseconds = v }
+                if let v = try days("summaries") { configuration.history.retention.summariesMilliseconds = v }
+            }
+        }
         // The default windows align to the park's local time, as summaries do.
         configuration.windows = WindowSpec.defaults(utcOffsetMinutes: summaries.utcOffsetMinutes)
         if let windows = top["windows"] {

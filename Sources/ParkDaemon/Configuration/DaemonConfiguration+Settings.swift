@@ -30,7 +30,8 @@ extension DaemonConfiguration {
             validity: validity, rules: rules, expectedSensors: expectedSensors,
             parks: parks, utcOffsetMinutes: summaries.utcOffsetMinutes, schedules: summaries.intervals.count,
             quantileWindows: quantileMask, detailWindows: detailMask, energyWindows: energyMask,
-            meterRoles: meterRoles, tariffs: tariffs)
+            meterRoles: meterRoles, tariffs: tariffs,
+            historyResolutionMilliseconds: history.path == nil ? 0 : history.resolutionMilliseconds)
     }
 
     /// Bit i: window i keeps energy sums for decibel series, read by a rule's `leq`.

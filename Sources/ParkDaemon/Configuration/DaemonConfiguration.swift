@@ -57,8 +57,18 @@ public struct DaemonConfiguration: Sendable {
         public var complianceTopic: String?
     }
 
+    /// The gateway's history store (SQLite under state_dir by default).
+    public struct History: Sendable {
+        /// nil: no history (`history: {path: off}`).
+        public var path: String?
+        /// Per-series rollups at this resolution (5 minutes by default).
+        public var resolutionMilliseconds: Int64 = 300_000
+        public var retention = HistoryRetention()
+    }
+
     public var file: String
     public var broker: Broker
+    public var history = History()
     public var subscriptions: [MQTTClientConfiguration.Subscription] = [.init("parks/#", qos: .atLeastOnce)]
     public var topics: [Topic]
     public var payload = Payload()

@@ -27,6 +27,24 @@ public final class Observability: @unchecked Sendable {
     /// output leaves this as soon as it writes again.
     public private(set) var sinkErrors: [String: String] = [:]
     public var trafficTimeout: Double?
+    /// The history store's reader for /api/history (opened on first use).
+    private var historyReader: HistoryReader?
+    var historyPath: String?
+    var historyResolution: Int64 = 300_000
+
+    func reader() -> Result<HistoryReader, HistoryReader.Failure> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let historyReader { return .success(historyReader) }
+        guard let historyPath else { return .failure(.init(description: "this parkd keeps no history (history.path: off)")) }
+        do {
+            let opened = try HistoryReader(path: historyPath, utcOffsetMinutes: utcOffsetMinutes)
+            historyReader = opened
+            return .success(opened)
+        } catch {
+            return .failure(error)
+        }
+    }
     /// The park's local time, for times the API writes.
     public var utcOffsetMinutes = 420
 
@@ -241,6 +259,39 @@ enum HTTPEndpoint {
                 #"{"records":["# + records.joined(separator: ",") + #"],"year_to_date":["#
                     + years.joined(separator: ",") + "]}")
         }
+        // History from the gateway's store: the same filters as `parkd query`.
+        router.get("/api/history") { request, _ in
+            let q = request.uri.queryParameters
+            let reader: HistoryReader
+            switch o.reader() {
+            case .success(let found): reader = found
+            case .failure(let error): return json(Self.error(error.description), status: .notFound)
+            }
+            do {
+                let query = try HistoryQuery(
+                    series: q.get("series") ?? "*", from: q.get("from"), to: q.get("to"),
+                    resolution: q.get("resolution"), storedResolution: o.historyResolution, now: WallClock.now(),
+                    utcOffsetMinutes: o.utcOffsetMinutes)
+                if q.get("compliance") == "true" {
+                    let lines = try reader.compliance(rule: q.get("rule"), park: q.get("park"), from: query.from, to: query.to)
+                    return json("[" + lines.joined(separator: ",") + "]")
+                }
+                let rows = try reader.rollups(
+                    matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution)
+                if q.get("format") == "csv" {
+                    return Response(
+                        status: .ok, headers: [.contentType: "text/csv"],
+                        body: .init(
+                            byteBuffer: ByteBuffer(
+                                string: ([reader.csvHeader()] + rows.map(reader.csv)).joined(separator: "\n") + "\n")))
+                }
+                return json("[" + rows.map(reader.json).joined(separator: ",") + "]")
+            } catch let error as HistoryQuery.Invalid {
+                return json(Self.error(error.description), status: .badRequest)
+            } catch {
+                return json(Self.error("\(error)"), status: .internalServerError)
+            }
+        }
         router.get("/api/summary") { _, _ in
             let last = o.summary
             guard let last else { return json(#"{"error":"no summary written yet"}"#, status: .notFound) }
@@ -269,6 +320,12 @@ enum HTTPEndpoint {
             configuration: .init(
                 address: .hostname(host, port: port), backlog: 64,
                 availableConnectionsDelegate: MaximumAvailableConnections(128)))
+    }
+
+    static func error(_ message: String) -> String {
+        var line = JSONLine()
+        line.add("error", message)
+        return line.finished()
     }
 
     static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {

@@ -37,9 +37,10 @@ final class HistoryStore {
     private let insertAlert: SQLiteDatabase.Statement
     private let insertSummary: SQLiteDatabase.Statement
     /// Rows pruning removes per table per batch: pruning never holds the writer for long.
-    static let pruneChunk = 20_000
+    let pruneChunk: Int
 
-    init(path: String) throws(SQLiteDatabase.Failure) {
+    init(path: String, pruneChunk: Int = 20_000) throws(SQLiteDatabase.Failure) {
+        self.pruneChunk = pruneChunk
         database = try SQLiteDatabase(path: path)
         try database.execute("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a committed batch survives a crash of parkd; a power cut may
@@ -170,7 +171,7 @@ final class HistoryStore {
             let cutoff = now &- keep
             // The cutoff of this chunk: the time of the row `pruneChunk` rows in, or the retention cutoff.
             let probe = try database.prepare(
-                "SELECT \(column) FROM \(table) WHERE \(column) < ? ORDER BY \(column) LIMIT 1 OFFSET \(Self.pruneChunk)")
+                "SELECT \(column) FROM \(table) WHERE \(column) < ? ORDER BY \(column) LIMIT 1 OFFSET \(pruneChunk)")
             probe.bind(1, cutoff)
             guard try probe.step() else {
                 let delete = try database.prepare("DELETE FROM \(table) WHERE \(column) < ?")

@@ -82,8 +82,10 @@ public final class IngestPipeline: Sendable {
             rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
             utcOffsetMinutes: Int = 420,
             schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max,
-            energyWindows: UInt64 = .max, meterRoles: [SeriesID: MeterRole] = [:], tariffs: [TariffSchedule] = []
+            energyWindows: UInt64 = .max, meterRoles: [SeriesID: MeterRole] = [:], tariffs: [TariffSchedule] = [],
+            historyResolutionMilliseconds: Int64 = 0
         ) {
+            self.historyResolutionMilliseconds = historyResolutionMilliseconds
             self.meterRoles = meterRoles
             self.tariffs = tariffs
             self.energyWindows = energyWindows

@@ -16,6 +16,7 @@ public final class Daemon: @unchecked Sendable {
     private let reloadRequested = Atomic<Bool>(false)
     private var publishClient: MQTTClient?
     private var summaryScheduler: SummaryScheduler?
+    private var history: HistoryWriter?
     public let observability: Observability
     /// Alert and summary lines also go to standard output (in the foreground).
     public var echo = false
@@ -30,6 +31,8 @@ public final class Daemon: @unchecked Sendable {
         pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
         observability = Observability(pipeline: pipeline)
         observability.utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
+        observability.historyPath = configuration.history.path
+        observability.historyResolution = configuration.history.resolutionMilliseconds
         observability.trafficTimeout = configuration.broker.watchdog
     }
 
@@ -140,6 +143,10 @@ public final class Daemon: @unchecked Sendable {
                 logger.warning("compliance record not published to \(topic): \(error)")
             }
         }
+        if let path = configuration.history.path {
+            history = HistoryWriter.open(path: path, configuration: configuration, logger: logger)
+            scheduler.history = history
+        }
         summaryScheduler = scheduler
         publishClient = client
         scheduler.start(at: WallClock.now())
@@ -159,6 +166,7 @@ public final class Daemon: @unchecked Sendable {
             writeAlerts(to: alerts)
             scheduler.advance(to: now)
             noteSink("summaries", error: scheduler.retryFile())
+            if let history { noteSink("history", error: history.status.error) }
             if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
                 saveAlertState(statePath)
                 saveWindows(windowPath)
@@ -180,6 +188,8 @@ public final class Daemon: @unchecked Sendable {
         scheduler.finish(at: WallClock.now())
         summaryScheduler?.closeFile()
         saveCompliance(compliancePath)
+        // The last batch (the partial interval) is committed before exit.
+        history?.flush()
         let totals = pipeline.totals
         logger.info(
             "parkd stopped",
@@ -357,6 +367,8 @@ public final class Daemon: @unchecked Sendable {
             noteSink("alerts", error: "\(error); \(writer.pending) alert lines kept for retry")
         }
         guard !alerts.isEmpty else { return }
+        let offset = configuration.summaries.utcOffsetMinutes
+        history?.add(alerts: alerts.map { ($0.at.milliseconds, AlertFormat.json($0, utcOffsetMinutes: offset)) })
         if let template = configuration.alerts.mqttTopic, let client = publishClient {
             let offset = configuration.summaries.utcOffsetMinutes
             for alert in alerts {

@@ -13,6 +13,9 @@ public final class Replay {
         public var seconds = 0.0
         public var totals = IngestCounters()
         public var alerts = 0
+        /// Rows written to the history store (with --history), and the seconds it took.
+        public var historyRows = 0
+        public var historySeconds = 0.0
     }
 
     private let configuration: DaemonConfiguration
@@ -48,6 +51,13 @@ public final class Replay {
             pipeline: shards, file: summaries, seriesFile: seriesFile, complianceFile: complianceFile,
             intervals: s.intervals,
             utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
+        let history = configuration.history.path.flatMap {
+            HistoryWriter.open(path: $0, configuration: configuration, logger: logger)
+        }
+        if configuration.history.path != nil && history == nil {
+            throw DaemonError.output(path: configuration.history.path!, reason: "the history store cannot be opened (see the log)")
+        }
+        scheduler.history = history
         var report = Report()
         let started = ContinuousClock.now
         var last: EventTime?
@@ -56,6 +66,9 @@ public final class Replay {
             let transitions = shards.drain()
             report.alerts += transitions.count
             try alerts.write(transitions)
+            let offset = configuration.summaries.utcOffsetMinutes
+            history?.add(
+                alerts: transitions.map { ($0.at.milliseconds, AlertFormat.json($0, utcOffsetMinutes: offset)) })
         }
         // Lines are parsed in batches: on several threads when there are several workers.
         var batch: [[UInt8]] = []
@@ -107,6 +120,13 @@ public final class Replay {
         try process()
         try flushAlerts()
         if let last { scheduler.finish(at: last) }
+        if let history {
+            history.flush()
+            let status = history.status
+            report.historyRows = status.written
+            report.historySeconds = status.seconds
+            if let error = status.error { throw DaemonError.output(path: history.path, reason: error) }
+        }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         report.totals = shards.totals

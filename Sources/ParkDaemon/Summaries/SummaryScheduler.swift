@@ -24,6 +24,8 @@ final class SummaryScheduler {
     private var complianceFile: LineFile?
     /// Also handed each line (MQTT publish and standard output in `run`).
     var onLine: ((String) -> Void)?
+    /// The gateway's history store, when configured: each interval's rollups, records and lines.
+    var history: HistoryWriter?
     /// Handed each compliance record's line (MQTT publish and the API in `run`).
     var onCompliance: ((ComplianceRecord, String) -> Void)?
 
@@ -167,9 +169,12 @@ final class SummaryScheduler {
                 logger.error("\(error)")
             }
         }
+        var batch = HistoryBatch(
+            rollups: snapshot.rollups, summaries: [(schedules[k].period, from.milliseconds, line)], at: to.milliseconds)
         if !snapshot.compliance.isEmpty {
             for record in ComplianceFormat.ordered(snapshot.compliance) {
                 let text = ComplianceFormat.json(record, utcOffsetMinutes: utcOffsetMinutes)
+                batch.compliance.append((record, text))
                 do {
                     try complianceFile?.append(text)
                 } catch {
@@ -178,6 +183,7 @@ final class SummaryScheduler {
                 onCompliance?(record, text)
             }
         }
+        history?.submit(batch)
         onLine?(line)
     }
 }

@@ -1,0 +1,111 @@
+import Dispatch
+import Foundation
+import Logging
+import TelemetryCore
+
+/// Writes history batches on a thread of its own: ingest never waits for the disk. A batch
+/// is one transaction (one summary interval's rollups, records and lines, with the alerts
+/// since the last one), so a crash loses at most the batches not yet committed. Past
+/// `maxPendingRows` waiting (a disk far too slow), new batches are dropped and counted.
+final class HistoryWriter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "parkd.history")
+    private let store: HistoryStore
+    private let retention: HistoryRetention
+    private let logger: Logger
+    private let lock = NSLock()
+    private var alerts: [(at: Int64, line: String)] = []
+    private var pendingRows = 0
+    private(set) var written = 0
+    private(set) var dropped = 0
+    private(set) var lastError: String?
+    /// Time spent in transactions, for the insert rate.
+    private(set) var seconds = 0.0
+    let maxPendingRows: Int
+    let path: String
+
+    init(path: String, retention: HistoryRetention, logger: Logger, maxPendingRows: Int = 2_000_000)
+        throws(SQLiteDatabase.Failure)
+    {
+        store = try HistoryStore(path: path)
+        self.path = path
+        self.retention = retention
+        self.logger = logger
+        self.maxPendingRows = maxPendingRows
+    }
+
+    /// The store a configuration names, or nil (logged) when it cannot be opened: parkd runs
+    /// on without history rather than not at all.
+    static func open(path: String, configuration: DaemonConfiguration, logger: Logger) -> HistoryWriter? {
+        do {
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            }
+            let writer = try HistoryWriter(path: path, retention: configuration.history.retention, logger: logger)
+            logger.info(
+                "history store \(path): rollups every \(TimeText.format(Double(configuration.history.resolutionMilliseconds) / 1000))"
+            )
+            return writer
+        } catch {
+            logger.error("history store \(path) cannot be opened (\(error)); running without history")
+            return nil
+        }
+    }
+
+    /// Alert lines go with the next batch.
+    func add(alerts lines: [(at: Int64, line: String)]) {
+        guard !lines.isEmpty else { return }
+        lock.lock()
+        alerts += lines
+        lock.unlock()
+    }
+
+    func submit(_ batch: HistoryBatch) {
+        var batch = batch
+        lock.lock()
+        batch.alerts += alerts
+        alerts.removeAll()
+        let rows = batch.rows
+        guard pendingRows + rows <= maxPendingRows else {
+            dropped += rows
+            let total = dropped
+            lock.unlock()
+            logger.error("history writer \(pendingRows) rows behind: dropped a batch of \(rows) rows (\(total) so far)")
+            return
+        }
+        pendingRows += rows
+        lock.unlock()
+        queue.async { [self, batch] in
+            let started = ContinuousClock.now
+            var failure: String?
+            do {
+                try store.write(batch, retention: retention)
+            } catch {
+                failure = "\(error)"
+            }
+            let elapsed = ContinuousClock.now - started
+            lock.lock()
+            pendingRows -= rows
+            seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            if let failure {
+                dropped += rows
+                if lastError == nil { logger.error("history store \(path): \(failure); the batch is lost") }
+                lastError = failure
+            } else {
+                written += rows
+                if lastError != nil { logger.notice("history store \(path) writes again") }
+                lastError = nil
+            }
+            lock.unlock()
+        }
+    }
+
+    /// Waits until every submitted batch is written.
+    func flush() { queue.sync {} }
+
+    var status: (written: Int, pending: Int, dropped: Int, error: String?, seconds: Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (written, pendingRows, dropped, lastError, seconds)
+    }
+}
