@@ -289,7 +289,8 @@ struct Query: ParsableCommand {
     @Option(help: "Read this store instead of the configuration's history.path.") var store: String?
     @Option(help: "From (RFC 3339, a date, or a duration ago such as 7d). Default: 24 h before --to.") var from: String?
     @Option(help: "To, exclusive (as --from). Default: now.") var to: String?
-    @Option(help: "Re-aggregate to this resolution (a multiple of the stored one: 1h, 1d, ...).") var resolution: String?
+    @Option(help: "Re-aggregate to this resolution (a multiple of the stored one: 1h, 1d, ...).") var resolution:
+        String?
     @Option(help: "csv or json (one object a line).") var format: String = "csv"
     @Flag(help: "Compliance records (JSON lines) instead of rollups.") var compliance = false
     @Option(help: "With --compliance: only this rule.") var rule: String?
@@ -297,7 +298,9 @@ struct Query: ParsableCommand {
 
     func run() throws {
         let configuration = try loadOrExit(config)
-        guard format == "csv" || format == "json" else { throw ValidationError("expected csv or json, found '\(format)'") }
+        guard format == "csv" || format == "json" else {
+            throw ValidationError("expected csv or json, found '\(format)'")
+        }
         guard let path = store ?? configuration.history.path else {
             throw ValidationError("the configuration has no history store (history.path: off); give --store")
         }
@@ -309,7 +312,9 @@ struct Query: ParsableCommand {
                 storedResolution: configuration.history.resolutionMilliseconds, now: WallClock.now(),
                 utcOffsetMinutes: offset)
             if compliance {
-                for line in try reader.compliance(rule: rule, park: park, from: query.from, to: query.to) { print(line) }
+                for line in try reader.compliance(rule: rule, park: park, from: query.from, to: query.to) {
+                    print(line)
+                }
                 return
             }
             let rows = try reader.rollups(

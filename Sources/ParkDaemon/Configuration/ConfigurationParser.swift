@@ -102,7 +102,8 @@ struct ConfigurationParser {
             if let r = h["resolution"] {
                 let seconds = try r.duration(in: 60...86400)
                 guard 86400.0.truncatingRemainder(dividingBy: seconds) == 0 else {
-                    throw r.error("the resolution must divide a day (1m, 5m, 15m, 1h, …), found \(TimeText.format(seconds))")
+                    throw r.error(
+                        "the resolution must divide a day (1m, 5m, 15m, 1h, …), found \(TimeText.format(seconds))")
                 }
                 configuration.history.resolutionMilliseconds = Int64(seconds * 1000)
             }

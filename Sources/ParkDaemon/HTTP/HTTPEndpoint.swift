@@ -36,7 +36,9 @@ public final class Observability: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let historyReader { return .success(historyReader) }
-        guard let historyPath else { return .failure(.init(description: "this parkd keeps no history (history.path: off)")) }
+        guard let historyPath else {
+            return .failure(.init(description: "this parkd keeps no history (history.path: off)"))
+        }
         do {
             let opened = try HistoryReader(path: historyPath, utcOffsetMinutes: utcOffsetMinutes)
             historyReader = opened
@@ -273,7 +275,8 @@ enum HTTPEndpoint {
                     resolution: q.get("resolution"), storedResolution: o.historyResolution, now: WallClock.now(),
                     utcOffsetMinutes: o.utcOffsetMinutes)
                 if q.get("compliance") == "true" {
-                    let lines = try reader.compliance(rule: q.get("rule"), park: q.get("park"), from: query.from, to: query.to)
+                    let lines = try reader.compliance(
+                        rule: q.get("rule"), park: q.get("park"), from: query.from, to: query.to)
                     return json("[" + lines.joined(separator: ",") + "]")
                 }
                 let rows = try reader.rollups(

@@ -18,7 +18,8 @@ public struct HistoryQuery: Sendable {
     public static func matcher(_ text: String) throws(Invalid) -> SeriesMatcher {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard (1...5).contains(parts.count), !parts.contains(where: \.isEmpty) else {
-            throw Invalid(description: "expected a series as park/zone/pillar/kind/sensor, parts may be * globs; found '\(text)'")
+            throw Invalid(
+                description: "expected a series as park/zone/pillar/kind/sensor, parts may be * globs; found '\(text)'")
         }
         func part(_ k: Int) -> String? { k < parts.count && parts[k] != "*" ? parts[k] : nil }
         var matcher = SeriesMatcher(park: part(0), zone: part(1), kind: part(3), sensor: part(4))
@@ -40,7 +41,8 @@ public struct HistoryQuery: Sendable {
         if let seconds = TimeText.seconds(text), seconds >= 0, seconds < 100 * 366 * 86400 {
             return now.milliseconds - Int64(seconds * 1000)
         }
-        throw Invalid(description: "expected a time (RFC 3339), a date (2026-11-23) or a duration ago (24h), found '\(text)'")
+        throw Invalid(
+            description: "expected a time (RFC 3339), a date (2026-11-23) or a duration ago (24h), found '\(text)'")
     }
 
     public static func resolution(_ text: String?, stored: Int64) throws(Invalid) -> Int64 {
@@ -52,7 +54,8 @@ public struct HistoryQuery: Sendable {
         guard ms % stored == 0, ms <= 366 * 86_400_000 else {
             throw Invalid(
                 description:
-                    "the resolution must be a multiple of the stored \(TimeText.format(Double(stored) / 1000)), found \(text)")
+                    "the resolution must be a multiple of the stored \(TimeText.format(Double(stored) / 1000)), found \(text)"
+            )
         }
         return ms
     }
@@ -62,8 +65,12 @@ public struct HistoryQuery: Sendable {
         utcOffsetMinutes: Int
     ) throws(Invalid) {
         matcher = try Self.matcher(series)
-        self.to = try to.map { (t: String) throws(Invalid) in try Self.time(t, now: now, utcOffsetMinutes: utcOffsetMinutes) } ?? now.milliseconds
-        self.from = try from.map { (t: String) throws(Invalid) in try Self.time(t, now: now, utcOffsetMinutes: utcOffsetMinutes) }
+        self.to =
+            try to.map { (t: String) throws(Invalid) in try Self.time(t, now: now, utcOffsetMinutes: utcOffsetMinutes) }
+            ?? now.milliseconds
+        self.from =
+            try from.map { (t: String) throws(Invalid) in try Self.time(t, now: now, utcOffsetMinutes: utcOffsetMinutes)
+            }
             ?? self.to - 86_400_000
         guard self.from < self.to else { throw Invalid(description: "the period is empty: from is not before to") }
         self.resolution = try Self.resolution(resolution, stored: storedResolution)

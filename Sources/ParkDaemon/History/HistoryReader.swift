@@ -59,7 +59,9 @@ public final class HistoryReader: @unchecked Sendable {
                 guard let id = wanted[rows.int(1)] else { continue }
                 let count = Int(rows.int(2))
                 let mean = rows.double(3) ?? 0
-                let start = resolution > 0 ? calendar.floor(EventTime(milliseconds: rows.int(0)), step: resolution) : rows.int(0)
+                let start =
+                    resolution > 0
+                    ? calendar.floor(EventTime(milliseconds: rows.int(0)), step: resolution) : rows.int(0)
                 let row = Rollup(
                     series: id, start: start, count: count, sum: mean * Double(count), min: rows.double(4) ?? .nan,
                     max: rows.double(5) ?? .nan, last: rows.double(6) ?? .nan,

@@ -79,7 +79,11 @@ final class SQLiteDatabase {
 
         func bind(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(statement, index, value) }
         func bind(_ index: Int32, _ value: Double?) {
-            if let value, value.isFinite { sqlite3_bind_double(statement, index, value) } else { sqlite3_bind_null(statement, index) }
+            if let value, value.isFinite {
+                sqlite3_bind_double(statement, index, value)
+            } else {
+                sqlite3_bind_null(statement, index)
+            }
         }
         func bind(_ index: Int32, _ value: String?) {
             guard let value else {

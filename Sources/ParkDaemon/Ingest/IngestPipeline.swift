@@ -542,7 +542,13 @@ public final class IngestPipeline: Sendable {
             // Periods that ended by the boundary close first, so the day's record is in the day's line.
             if let to {
                 state.compliance.advance(to: to)
-                if k == 0 { state.history.advance(to: to, ids: state.table.ids) }
+                // Rollups wait out the allowed lateness: a reading that arrives late but within
+                // `lateness` still lands in its interval.
+                if k == 0 {
+                    state.history.advance(
+                        to: EventTime(milliseconds: to.milliseconds &- settings.allowedLatenessMilliseconds),
+                        ids: state.table.ids)
+                }
             }
             let tallies = state.compliance.takeTallies(schedule: k)
             if let from, let to {

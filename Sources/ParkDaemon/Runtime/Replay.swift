@@ -55,7 +55,8 @@ public final class Replay {
             HistoryWriter.open(path: $0, configuration: configuration, logger: logger)
         }
         if configuration.history.path != nil && history == nil {
-            throw DaemonError.output(path: configuration.history.path!, reason: "the history store cannot be opened (see the log)")
+            throw DaemonError.output(
+                path: configuration.history.path!, reason: "the history store cannot be opened (see the log)")
         }
         scheduler.history = history
         var report = Report()
