@@ -31,6 +31,15 @@ public final class Observability: @unchecked Sendable {
     private var historyReader: HistoryReader?
     var historyPath: String?
     var historyResolution: Int64 = 300_000
+    /// The writer, for its figures in /metrics (set under `lock`).
+    private var historyWriter: HistoryWriter?
+    private var lastHistory = (written: 0, dropped: 0)
+
+    func attach(history: HistoryWriter?) {
+        lock.lock()
+        historyWriter = history
+        lock.unlock()
+    }
 
     func reader() -> Result<HistoryReader, HistoryReader.Failure> {
         lock.lock()
@@ -172,6 +181,14 @@ public final class Observability: @unchecked Sendable {
             gauge(
                 "ingest_lag", "seconds", "Wall clock minus the newest reading's time",
                 Double(now.milliseconds - newest.milliseconds) / 1000)
+        }
+        if let history = historyWriter?.status {
+            count("history_rows", "Rows committed to the history store", history.written, lastHistory.written)
+            count(
+                "history_rows_dropped", "Rows the history store lost (write errors, a writer far behind)",
+                history.dropped, lastHistory.dropped)
+            gauge("history_pending", "rows", "Rows waiting for the history writer", Double(history.pending))
+            lastHistory = (history.written, history.dropped)
         }
         last = status
         lastClient = stats

@@ -146,6 +146,7 @@ public final class Daemon: @unchecked Sendable {
         if let path = configuration.history.path {
             history = HistoryWriter.open(path: path, configuration: configuration, logger: logger)
             scheduler.history = history
+            observability.attach(history: history)
         }
         summaryScheduler = scheduler
         publishClient = client

@@ -169,8 +169,12 @@ final class SummaryScheduler {
                 logger.error("\(error)")
             }
         }
+        // The store keeps hourly and longer lines (the rollups hold the detail): minute lines
+        // of ten parks would be gigabytes a year.
+        let keep = schedules[k].seconds >= 3600 || k == schedules.count - 1
         var batch = HistoryBatch(
-            rollups: snapshot.rollups, summaries: [(schedules[k].period, from.milliseconds, line)], at: to.milliseconds)
+            rollups: snapshot.rollups, summaries: keep ? [(schedules[k].period, from.milliseconds, line)] : [],
+            at: to.milliseconds)
         if !snapshot.compliance.isEmpty {
             for record in ComplianceFormat.ordered(snapshot.compliance) {
                 let text = ComplianceFormat.json(record, utcOffsetMinutes: utcOffsetMinutes)
