@@ -237,9 +237,11 @@ struct HistoryTests {
         // A restart opens the same store and goes on writing.
         let second = try ParkdProcess(directory: directory, configuration: configuration)
         #expect(second.waitForLog("connected to"))
+        // Another sensor: aq-1's own clock is past this hour (its later readings), so its
+        // readings of three hours ago would be late for it.
         for minute in 0..<5 {
             try sensor.publish(
-                "parks/p/z/emissions/pm25/aq-1", text: #"{"value": 7, "ts": \#(hour - 3600 + Int64(minute) * 60)}"#,
+                "parks/p/z/emissions/pm25/aq-2", text: #"{"value": 7, "ts": \#(hour - 3600 + Int64(minute) * 60)}"#,
                 qos: .atLeastOnce)
         }
         try sensor.flush()

@@ -110,11 +110,10 @@ struct HistoryStage {
         return closed
     }
 
-    /// Whether series `s` holds an open interval (it must not be evicted before it closes).
-    func isOpen(_ s: Int) -> Bool { enabled && open[s].count > 0 }
-
-    mutating func remove(kept: [Bool]) {
+    /// Series evicted: their open intervals close (and are written) before they go.
+    mutating func remove(kept: [Bool], ids: [SeriesID]) {
         guard enabled else { return }
+        for s in kept.indices where !kept[s] && open[s].count > 0 { close(s, ids[s]) }
         open = open.compacted(kept)
         kinds = kinds.compacted(kept)
     }

@@ -345,10 +345,9 @@ public final class IngestPipeline: Sendable {
         let ttl = state.limits.seriesTTLMilliseconds
         let expected = Set(state.rules.expected)
         let gone = state.table.silent(at: time, ttl: ttl) {
-            [accounting = state.accounting, table = state.table, rules = state.rules, history = state.history] index in
+            [accounting = state.accounting, table = state.table, rules = state.rules] index in
             let id = table.ids[index]
             return accounting.hasOpenFigures(index) || expected.contains(id) || rules.isActive(id)
-                || history.isOpen(index)
         }
         guard !gone.isEmpty else { return }
         let ids = Set(gone.map { state.table.ids[$0] })
@@ -357,7 +356,7 @@ public final class IngestPipeline: Sendable {
         state.accounting.remove(gone, ids: before, kept: kept)
         state.rules.remove(ids, kept: kept)
         state.compliance.remove(kept: kept)
-        state.history.remove(kept: kept)
+        state.history.remove(kept: kept, ids: before)
         // Cached slots moved: the cache fills again on the next messages.
         state.router.forgetSlots()
         state.evictedTotal += gone.count
