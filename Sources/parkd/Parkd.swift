@@ -10,7 +10,7 @@ struct Parkd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkd",
         abstract: "Ingests eco-industrial park telemetry from MQTT and writes summaries.",
-        subcommands: [Run.self, Replay.self, TailCommand.self, Query.self, CheckConfig.self])
+        subcommands: [Run.self, Replay.self, TailCommand.self, Query.self, Report.self, CheckConfig.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -326,6 +326,42 @@ struct Query: ParsableCommand {
             throw ExitCode(2)
         } catch let error as HistoryQuery.Invalid {
             FileHandle.standardError.write(Data("parkd query: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract:
+            "Write a park's daily compliance report (HTML, and PDF when Chromium is installed) from the history store.")
+
+    @Option(help: "The park.") var park: String
+    @Option(help: "The local day, e.g. 2026-11-23.") var day: String
+    @Option(name: [.short, .long], help: "The configuration (its history.path and utc_offset).")
+    var config: String = "/etc/parkd/parkd.yaml"
+    @Option(help: "Read this store instead of the configuration's history.path.") var store: String?
+    @Option(help: "The folder to write into.") var out: String = "."
+    @Flag(help: "HTML only, no PDF.") var noPdf = false
+
+    func run() throws {
+        let configuration = try loadOrExit(config)
+        guard let path = store ?? configuration.history.path else {
+            throw ValidationError("the configuration has no history store (history.path: off); give --store")
+        }
+        do {
+            let reader = try HistoryReader(path: path, utcOffsetMinutes: configuration.summaries.utcOffsetMinutes)
+            let report = try DailyReport(reader: reader, park: park, day: day)
+            let written = try report.write(to: out, pdf: !noPdf, generated: WallClock.now())
+            print(written.html)
+            if let pdf = written.pdf { print(pdf) }
+            if let note = written.note { FileHandle.standardError.write(Data("parkd report: \(note)\n".utf8)) }
+        } catch let error as HistoryReader.Failure {
+            FileHandle.standardError.write(Data("parkd report: \(error)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as DailyReport.Failure {
+            FileHandle.standardError.write(Data("parkd report: \(error)\n".utf8))
             throw ExitCode(2)
         }
     }

@@ -111,6 +111,63 @@ public final class HistoryReader: @unchecked Sendable {
         }
     }
 
+    /// Alert lines with their time in [from, to), in time order.
+    func lines(alertsFrom from: Int64, to: Int64) throws(Failure) -> [String] {
+        try lines("SELECT line FROM alerts WHERE at_ms >= ? AND at_ms < ? ORDER BY at_ms", from, to, nil)
+    }
+
+    /// Summary lines of one period starting in [from, to), in time order.
+    func summaryLines(period: String, from: Int64, to: Int64) throws(Failure) -> [String] {
+        try lines(
+            "SELECT line FROM summaries WHERE from_ms >= ? AND from_ms < ? AND period = ? ORDER BY from_ms", from, to,
+            period)
+    }
+
+    private func lines(_ sql: String, _ from: Int64, _ to: Int64, _ text: String?) throws(Failure) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let rows = try database.prepare(sql)
+            rows.bind(1, from)
+            rows.bind(2, to)
+            if let text { rows.bind(3, text) }
+            var found: [String] = []
+            while try rows.step() { found.append(rows.text(0)) }
+            return found
+        } catch {
+            throw Failure(description: error.message)
+        }
+    }
+
+    /// Every series the store knows in `park`, and those with a rollup in [from, to).
+    func series(park: String, from: Int64, to: Int64) throws(Failure) -> (all: [SeriesID], reporting: Set<SeriesID>) {
+        lock.lock()
+        defer { lock.unlock() }
+        do {
+            let rows = try database.prepare(
+                """
+                SELECT s.zone, s.pillar, s.kind, s.sensor,
+                  EXISTS(SELECT 1 FROM rollups r WHERE r.series = s.id AND r.start_ms >= ? AND r.start_ms < ?)
+                FROM series s WHERE s.park = ? ORDER BY s.pillar, s.kind, s.zone, s.sensor
+                """)
+            rows.bind(1, from)
+            rows.bind(2, to)
+            rows.bind(3, park)
+            var all: [SeriesID] = []
+            var reporting = Set<SeriesID>()
+            while try rows.step() {
+                guard let pillar = Pillar(rawValue: rows.text(1)) else { continue }
+                let id = SeriesID(
+                    park: park, zone: rows.text(0), pillar: pillar, kind: rows.text(2), sensor: rows.text(3))
+                all.append(id)
+                if rows.int(4) != 0 { reporting.insert(id) }
+            }
+            return (all, reporting)
+        } catch {
+            throw Failure(description: error.message)
+        }
+    }
+
     /// One rollup as a CSV row or a JSON object (times in the park's offset).
     public func csvHeader() -> String { "series,from,count,mean,min,max,last,leq,increase" }
 
@@ -135,8 +192,4 @@ public final class HistoryReader: @unchecked Sendable {
         if let v = r.increase { line.add("increase", v) }
         return line.finished()
     }
-}
-
-extension SQLiteDatabase.Failure {
-    var messageText: String { message }
 }
