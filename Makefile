@@ -1,6 +1,6 @@
 # ParkTelemetry: `make test` and `make demo` install what is missing, build and run.
 SWIFT ?= swift
-DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config libsqlite3-dev sqlite3
+DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config libsqlite3-dev sqlite3 chromium poppler-utils fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: all deps build release test demo bench bench-parts fuzz format clean

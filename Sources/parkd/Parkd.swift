@@ -110,6 +110,9 @@ struct Replay: ParsableCommand {
     )
     var history: String?
 
+    @Option(help: "With --history: write each completed day's report (HTML, PDF with Chromium) into this folder.")
+    var reports: String?
+
     @Flag(help: "Allow writing to the files the configuration names for a live daemon.")
     var overwriteLive = false
 
@@ -137,6 +140,7 @@ struct Replay: ParsableCommand {
         configuration.summaries.compliancePath = compliance ?? folder + "/compliance.jsonl"
         // A replay writes history only when asked (--history): the live store is not its to fill.
         configuration.history.path = history
+        configuration.history.reportsDirectory = reports
         let alertPath = alerts ?? folder + "/alerts.jsonl"
         configuration.alerts.path = alertPath
         configuration.alerts.log = configuration.alerts.log.map { _ in

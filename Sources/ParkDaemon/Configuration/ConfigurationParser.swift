@@ -93,8 +93,17 @@ struct ConfigurationParser {
             file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
             stateDirectory: stateDirectory)
         configuration.history.path = stateDirectory + "/history.sqlite"
+        configuration.history.reportsDirectory = stateDirectory + "/reports"
         if let node = top["history"] {
-            let h = try node.fields(["path", "resolution", "retention"])
+            let h = try node.fields(["path", "resolution", "retention", "reports"])
+            if let reports = h["reports"] {
+                let r = try reports.fields(["dir", "pdf"])
+                if let dir = r["dir"] {
+                    let text = try dir.nonEmptyString()
+                    configuration.history.reportsDirectory = text.lowercased() == "off" ? nil : resolve(text)
+                }
+                if let pdf = r["pdf"] { configuration.history.reportsPDF = try pdf.bool() }
+            }
             if let path = h["path"] {
                 let text = try path.nonEmptyString()
                 configuration.history.path = text.lowercased() == "off" ? nil : resolve(text)

@@ -64,6 +64,9 @@ public struct DaemonConfiguration: Sendable {
         /// Per-series rollups at this resolution (5 minutes by default).
         public var resolutionMilliseconds: Int64 = 300_000
         public var retention = HistoryRetention()
+        /// Daily reports written after each local midnight (nil: none): the folder, and PDF too.
+        public var reportsDirectory: String?
+        public var reportsPDF = true
     }
 
     public var file: String

@@ -100,6 +100,9 @@ final class HistoryWriter: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the writer's thread once every batch submitted so far is committed.
+    func afterPending(_ body: @escaping @Sendable () -> Void) { queue.async(execute: body) }
+
     /// Waits until every submitted batch is written.
     func flush() { queue.sync {} }
 

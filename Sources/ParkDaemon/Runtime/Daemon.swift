@@ -147,6 +147,22 @@ public final class Daemon: @unchecked Sendable {
             history = HistoryWriter.open(path: path, configuration: configuration, logger: logger)
             scheduler.history = history
             observability.attach(history: history)
+            if let history, let folder = configuration.history.reportsDirectory {
+                let pdf = configuration.history.reportsPDF
+                let offset = configuration.summaries.utcOffsetMinutes
+                let reports = DispatchQueue(label: "parkd.reports", qos: .background)
+                scheduler.onDayClosed = { [logger] from, _, parks in
+                    let day = String(RFC3339.format(from, offsetMinutes: offset).prefix(10))
+                    // After the day's batch is committed, on a queue of its own (Chromium takes a second).
+                    history.afterPending {
+                        reports.async {
+                            Self.writeReports(
+                                path: path, parks: parks, day: day, folder: folder, pdf: pdf, offset: offset,
+                                logger: logger)
+                        }
+                    }
+                }
+            }
         }
         summaryScheduler = scheduler
         publishClient = client
@@ -323,6 +339,23 @@ public final class Daemon: @unchecked Sendable {
             noteSink("windows", error: nil)
         } catch {
             noteSink("windows", error: "cannot save the window snapshot to \(path): \(error)")
+        }
+    }
+
+    /// The day's report for each park, logged; a failure is logged, never fatal.
+    static func writeReports(
+        path: String, parks: [String], day: String, folder: String, pdf: Bool, offset: Int, logger: Logger
+    ) {
+        do {
+            let reader = try HistoryReader(path: path, utcOffsetMinutes: offset)
+            for park in parks {
+                let written = try DailyReport(reader: reader, park: park, day: day).write(
+                    to: folder, pdf: pdf, generated: WallClock.now())
+                logger.notice("daily report of \(park) for \(day): \(written.pdf ?? written.html)")
+                if let note = written.note { logger.warning("daily report of \(park): \(note)") }
+            }
+        } catch {
+            logger.error("daily reports for \(day) not written: \(error)")
         }
     }
 

@@ -59,6 +59,14 @@ public final class Replay {
                 path: configuration.history.path!, reason: "the history store cannot be opened (see the log)")
         }
         scheduler.history = history
+        // Reports of each day the feed completes (with --reports): written once the store holds it.
+        var days: [(day: String, parks: [String])] = []
+        if history != nil, configuration.history.reportsDirectory != nil {
+            let offset = configuration.summaries.utcOffsetMinutes
+            scheduler.onDayClosed = { from, _, parks in
+                days.append((String(RFC3339.format(from, offsetMinutes: offset).prefix(10)), parks))
+            }
+        }
         var report = Report()
         let started = ContinuousClock.now
         var last: EventTime?
@@ -127,6 +135,14 @@ public final class Replay {
             report.historyRows = status.written
             report.historySeconds = status.seconds
             if let error = status.error { throw DaemonError.output(path: history.path, reason: error) }
+            if let folder = configuration.history.reportsDirectory {
+                for (day, parks) in days {
+                    Daemon.writeReports(
+                        path: history.path, parks: parks, day: day, folder: folder,
+                        pdf: configuration.history.reportsPDF, offset: configuration.summaries.utcOffsetMinutes,
+                        logger: logger)
+                }
+            }
         }
         let elapsed = ContinuousClock.now - started
         report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

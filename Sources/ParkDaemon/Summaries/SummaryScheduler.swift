@@ -26,6 +26,9 @@ final class SummaryScheduler {
     var onLine: ((String) -> Void)?
     /// The gateway's history store, when configured: each interval's rollups, records and lines.
     var history: HistoryWriter?
+    /// Called when a day-long (or longer) interval closes at local midnight, with its bounds
+    /// and the parks in it: the daily reports are written then.
+    var onDayClosed: ((EventTime, EventTime, [String]) -> Void)?
     /// Handed each compliance record's line (MQTT publish and the API in `run`).
     var onCompliance: ((ComplianceRecord, String) -> Void)?
 
@@ -189,6 +192,9 @@ final class SummaryScheduler {
         }
         history?.submit(batch)
         onLine?(line)
+        if schedules[k].seconds == 86400, gap == nil, to.milliseconds - from.milliseconds == 86_400_000 {
+            onDayClosed?(from, to, Array(Set(snapshot.parks.map(\.park))).sorted())
+        }
     }
 }
 
