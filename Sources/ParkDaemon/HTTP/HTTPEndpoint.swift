@@ -56,6 +56,8 @@ public final class Observability: @unchecked Sendable {
             return .failure(error)
         }
     }
+    /// The broker's address, for the status page.
+    var brokerText = ""
     /// The park's local time, for times the API writes.
     public var utcOffsetMinutes = 420
 
@@ -76,10 +78,30 @@ public final class Observability: @unchecked Sendable {
         return lastSummary
     }
 
+    /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
+    private var tiles: [String: [String: Any]] = [:]
+
     func noteSummary(_ line: String) {
+        let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
         lock.lock()
         lastSummary = line
+        for entry in object?["parks"] as? [[String: Any]] ?? [] {
+            let readings = (entry["data_quality"] as? [String: Any])?["readings"] as? Int ?? 0
+            guard readings > 0, let park = entry["park"] as? String, let pillar = entry["pillar"] as? String else {
+                continue
+            }
+            var tile = entry
+            tile["period"] = object?["period"]
+            tile["to"] = (object?["to"] as? String).map { String($0.dropFirst(11).prefix(8)) }
+            tiles["\(park)/\(pillar)"] = tile
+        }
         lock.unlock()
+    }
+
+    var tileEntries: [[String: Any]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return tiles.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// The latest compliance records (at most `recentComplianceLimit`), oldest first, for `/api/compliance`.
@@ -311,6 +333,22 @@ enum HTTPEndpoint {
             } catch {
                 return json(Self.error("\(error)"), status: .internalServerError)
             }
+        }
+        // The status page (and its body alone, for the page's refresh).
+        router.get("/") { request, _ in
+            let part = request.uri.queryParameters.get("part") == "body"
+            let reader = try? o.reader().get()
+            let html = StatusPage.render(
+                part: part, tiles: o.tileEntries, pipeline: pipeline, history: reader, broker: o.brokerText,
+                utcOffsetMinutes: o.utcOffsetMinutes)
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                    // Nothing but the page's own inline style and script, and its own origin.
+                    .contentSecurityPolicy:
+                        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+                ], body: .init(byteBuffer: ByteBuffer(string: html)))
         }
         router.get("/api/summary") { _, _ in
             let last = o.summary

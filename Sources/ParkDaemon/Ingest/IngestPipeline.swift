@@ -586,3 +586,38 @@ public final class IngestPipeline: Sendable {
         state.withLock { state in state.table[id].map { state.table.states[Int($0)] } }
     }
 }
+
+extension IngestPipeline {
+    /// What the status page shows of the series, read in one lock: each series' latest raw
+    /// readings (at most `limit` series, in identity order), the stale ones and the expected
+    /// sensors never seen.
+    public struct StatusView: Sendable {
+        public var recent: [(series: SeriesID, readings: [(time: Int64, value: Double)])]
+        public var seriesTotal: Int
+        public var stale: [SeriesID]
+        public var neverSeen: [SeriesID]
+    }
+
+    public func statusView(limit: Int) -> StatusView {
+        state.withLock { state in
+            let order = state.table.ids.indices.sorted {
+                state.table.ids[$0].description < state.table.ids[$1].description
+            }
+            let recent = order.prefix(limit).map { s in
+                (
+                    state.table.ids[s],
+                    state.table.states[s].raw.readings.filter { $0.status == .ok }.map {
+                        ($0.time.milliseconds, $0.value)
+                    }
+                )
+            }
+            let known = Set(state.table.ids)
+            return StatusView(
+                recent: recent, seriesTotal: state.table.count,
+                stale: state.rules.staleFiring.sorted { $0.description < $1.description },
+                neverSeen: state.rules.expected.filter { !known.contains($0) }.sorted {
+                    $0.description < $1.description
+                })
+        }
+    }
+}

@@ -32,6 +32,7 @@ public final class Daemon: @unchecked Sendable {
         observability = Observability(pipeline: pipeline)
         observability.utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
         observability.historyPath = configuration.history.path
+        observability.brokerText = "\(configuration.broker.url)"
         observability.historyResolution = configuration.history.resolutionMilliseconds
         observability.trafficTimeout = configuration.broker.watchdog
     }
