@@ -234,7 +234,8 @@ enum PDFRenderer {
         defer { try? FileManager.default.removeItem(atPath: profile) }
         process.arguments = [
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-            "--user-data-dir=\(profile)", "--no-pdf-header-footer", "--print-to-pdf=\(pdf)",
+            // JIT off: the report needs no fast script, and the systemd unit forbids writable code pages.
+            "--js-flags=--jitless", "--user-data-dir=\(profile)", "--no-pdf-header-footer", "--print-to-pdf=\(pdf)",
             URL(fileURLWithPath: html).absoluteString,
         ]
         process.standardOutput = FileHandle.nullDevice
