@@ -48,11 +48,27 @@ except Exception as error:
     print("    /healthz ->", error)
 metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
 for line in metrics.splitlines():
-    if line.startswith(("parkd_messages_total", "parkd_series_count", "parkd_alerts_firing_count", 'parkd_rejected_total{reason="malformed"}')):
+    if line.startswith(("parkd_messages_total", "parkd_series_count", "parkd_alerts_firing_count", 'parkd_rejected_total{reason="malformed"}', "parkd_history_rows_total")):
         print("    /metrics ->", line)
+page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+tiles = page.count('class="tile')
+sensors = page.count('class="sensor"')
+print(f"    /        -> the status page ({len(page)} bytes, {tiles} tiles, {sensors} sensors with sparklines)")
 PY
+# Screenshot of the status page with Debian's headless Chromium, when it is installed.
+if command -v chromium > /dev/null; then
+  chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$RUN/chromium" \
+    --window-size=1100,900 --virtual-time-budget=2000 --screenshot="$RUN/status-page.png" \
+    "http://127.0.0.1:$HTTP_PORT/" > /dev/null 2>&1 && echo "    screenshot of the page: $RUN/status-page.png"
+fi
 echo "==> SIGTERM to parkd: it writes the last partial interval and exits"
 kill -TERM "$PARKD"; wait "$PARKD"; echo "    parkd exited with status $?"
+
+echo
+echo "==> history on the gateway ($RUN/state/history.sqlite): parkd query and the daily report"
+DAY=$(TZ=Asia/Ho_Chi_Minh date +%F)
+"$BIN/parkd" query 'bau-bang/*/emissions/pm25' --config Deploy/config/demo.yaml --from 1h --format csv 2>&1 | head -4 | sed 's/^/    /'
+"$BIN/parkd" report --park bau-bang --day "$DAY" --config Deploy/config/demo.yaml --out "$RUN/reports" 2>&1 | sed 's/^/    /'
 
 echo
 echo "==> rejected input, as parkd logged it (rate-limited):"
