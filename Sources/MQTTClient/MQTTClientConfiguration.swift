@@ -55,6 +55,11 @@ public struct MQTTClientConfiguration: Sendable {
     }
 
     public var url: BrokerURL
+    /// Further brokers to try, in turn, when a connection to the current one fails or is lost
+    /// (libmosquitto connects to one host: the client rotates).
+    public var fallbackURLs: [BrokerURL] = []
+    /// Every broker address, the first one first.
+    public var addresses: [BrokerURL] { [url] + fallbackURLs }
     public var protocolVersion: ProtocolVersion
     public var clientID: String
     /// Seconds between keepalive pings.
@@ -127,6 +132,9 @@ public struct MQTTClientConfiguration: Sendable {
         }
         if reconnect.initial <= 0 || reconnect.maximum < reconnect.initial {
             throw .invalidConfiguration("reconnect backoff needs 0 < initial <= maximum")
+        }
+        if fallbackURLs.contains(where: { $0.usesTLS != url.usesTLS }) {
+            throw .invalidConfiguration("broker addresses mix mqtt and mqtts; use one scheme for all")
         }
         if let watchdogTimeout, watchdogTimeout <= 0 {
             throw .invalidConfiguration("watchdog timeout must be positive")

@@ -36,6 +36,9 @@ final class MosquittoEngine: @unchecked Sendable {
     private let state = NSCondition()
     private var connected = false
     private var lastFailure: MQTTError?
+    /// Failures since the last connection, against the addresses there are: a waiter gives up
+    /// only once every address has failed.
+    private var failuresSinceConnected = 0
     private var everConnected = false
 
     private let publishGate = NSCondition()
@@ -46,6 +49,27 @@ final class MosquittoEngine: @unchecked Sendable {
 
     // Loop-thread-only state.
     private var attempt = 0
+    /// The broker address in use (an index into `configuration.addresses`), and where the
+    /// current round of tries began: a full round without success backs off, a step within
+    /// one does not wait long.
+    private let address = Atomic<Int>(0)
+    private var roundStart = 0
+
+    /// The broker address tried or connected now.
+    var currentURL: BrokerURL {
+        let addresses = configuration.addresses
+        return addresses[address.load(ordering: .relaxed) % addresses.count]
+    }
+
+    /// Moves to the next address (network thread); true when a round of all of them is done.
+    private func rotate() -> Bool {
+        let count = configuration.addresses.count
+        guard count > 1 else { return true }
+        let next = (address.load(ordering: .relaxed) + 1) % count
+        address.store(next, ordering: .relaxed)
+        logger.info("trying the next broker address: \(currentURL)")
+        return next == roundStart
+    }
     /// The broker refused the current attempt; what the loop then returns is only its echo.
     private var refused = false
     private var resubscribeOnConnect = false
@@ -176,7 +200,7 @@ final class MosquittoEngine: @unchecked Sendable {
         state.lock()
         defer { state.unlock() }
         while !connected {
-            if let lastFailure { throw lastFailure }
+            if let lastFailure, failuresSinceConnected >= configuration.addresses.count { throw lastFailure }
             if stopRequested.load(ordering: .relaxed) { throw .stopped }
             if !state.wait(until: deadline) {
                 if connected { return }
@@ -237,7 +261,7 @@ final class MosquittoEngine: @unchecked Sendable {
         let rc = connectOnce()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw .library(
-                call: "connect to \(configuration.url)", code: rc, message: Self.describe(rc),
+                call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
                 detail: lastLogError.withLock { $0 })
         }
         while !isConnected {
@@ -249,7 +273,7 @@ final class MosquittoEngine: @unchecked Sendable {
             if loop != MOSQ_ERR_SUCCESS.rawValue {
                 if let failure = currentFailure { throw failure }
                 throw .library(
-                    call: "connect to \(configuration.url)", code: loop, message: Self.describe(loop),
+                    call: "connect to \(currentURL)", code: loop, message: Self.describe(loop),
                     detail: lastLogError.withLock { $0 })
             }
         }
@@ -316,10 +340,10 @@ final class MosquittoEngine: @unchecked Sendable {
             let rc = connectOnce()
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 let failure = MQTTError.library(
-                    call: "connect to \(configuration.url)", code: rc, message: Self.describe(rc),
+                    call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
                     detail: lastLogError.withLock { $0 })
                 recordFailure(failure)
-                if sleepBeforeRetry() { break }
+                if sleepBeforeRetry(roundDone: rotate()) { break }
                 continue
             }
             watchdogMark = (received.load(ordering: .relaxed), .now)
@@ -331,7 +355,8 @@ final class MosquittoEngine: @unchecked Sendable {
             }
             if stopRequested.load(ordering: .relaxed) { break }
             connectionEnded(rc: loopRC)
-            if sleepBeforeRetry() { break }
+            // A refused CONNECT or a lost connection: the next address, if there is one.
+            if sleepBeforeRetry(roundDone: rotate()) { break }
         }
         shutDownConnection()
     }
@@ -345,16 +370,24 @@ final class MosquittoEngine: @unchecked Sendable {
                     &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), c.sessionExpiry)
             }
             defer { mosquitto_property_free_all(&properties) }
-            return mosquitto_connect_bind_v5(mosq, c.url.host, Int32(c.url.port), Int32(c.keepAlive), nil, properties)
+            let url = currentURL
+            return mosquitto_connect_bind_v5(mosq, url.host, Int32(url.port), Int32(c.keepAlive), nil, properties)
         }
-        return mosquitto_connect(mosq, c.url.host, Int32(c.url.port), Int32(c.keepAlive))
+        let url = currentURL
+        return mosquitto_connect(mosq, url.host, Int32(url.port), Int32(c.keepAlive))
     }
 
-    /// Returns true when stop was requested during the wait.
-    private func sleepBeforeRetry() -> Bool {
-        let delay = configuration.reconnect.delay(attempt: attempt)
-        attempt += 1
-        logger.debug("reconnecting to \(configuration.url) in \(delay)s")
+    /// Returns true when stop was requested during the wait. Within a round of addresses the
+    /// next one is tried at once (a short pause); after a whole round, the backoff applies.
+    private func sleepBeforeRetry(roundDone: Bool = true) -> Bool {
+        let delay: Double
+        if roundDone {
+            delay = configuration.reconnect.delay(attempt: attempt)
+            attempt += 1
+        } else {
+            delay = min(configuration.reconnect.initial, 0.1)
+        }
+        logger.debug("reconnecting to \(currentURL) in \(delay)s")
         _ = wake.wait(timeout: .now() + delay)
         if stopRequested.load(ordering: .relaxed) { return true }
         reconnects.add(1, ordering: .relaxed)
@@ -375,7 +408,7 @@ final class MosquittoEngine: @unchecked Sendable {
             let failure = MQTTError.library(call: "network loop", code: rc, message: reason, detail: detail)
             recordFailure(failure, quiet: true)
         } else if wasConnected {
-            logger.warning("lost the connection to \(configuration.url)", metadata: ["reason": "\(reason)"])
+            logger.warning("lost the connection to \(currentURL)", metadata: ["reason": "\(reason)"])
             onEvent(.disconnected(reason: reason))
         }
     }
@@ -453,6 +486,7 @@ final class MosquittoEngine: @unchecked Sendable {
         connected = value
         if value {
             lastFailure = nil
+            failuresSinceConnected = 0
             everConnected = true
         }
         state.broadcast()
@@ -468,6 +502,7 @@ final class MosquittoEngine: @unchecked Sendable {
         }
         state.lock()
         lastFailure = failure
+        failuresSinceConnected += 1
         state.broadcast()
         state.unlock()
     }
@@ -485,10 +520,11 @@ final class MosquittoEngine: @unchecked Sendable {
         }
         installLogCallback(false)
         attempt = 0
+        roundStart = address.load(ordering: .relaxed)
         let sessionPresent = flags & 1 != 0
         setConnected(true)
         logger.info(
-            "connected to \(configuration.url)",
+            "connected to \(currentURL)",
             metadata: ["client_id": "\(configuration.clientID)", "session_present": "\(sessionPresent)"])
         onEvent(.connected(sessionPresent: sessionPresent))
         if !configuration.subscriptions.isEmpty

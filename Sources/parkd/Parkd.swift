@@ -64,7 +64,10 @@ struct Run: AsyncParsableCommand {
         // The same overrides apply to every configuration a SIGHUP reloads.
         let (url, endpoint) = (brokerURL, listen)
         let overrides: @Sendable (inout DaemonConfiguration) -> Void = { configuration in
-            if let url { configuration.broker.url = url }
+            if let url {
+                configuration.broker.url = url
+                configuration.broker.fallbackURLs = []
+            }
             if let endpoint { configuration.http = endpoint }
         }
         overrides(&configuration)

@@ -337,3 +337,31 @@ struct RegulatoryConfigurationTests {
             ])
     }
 }
+
+@Suite("Broker address lists in the configuration")
+struct BrokerAddressConfigurationTests {
+    @Test("urls: several brokers in turn; clear errors for both keys, mixed schemes and repeats")
+    func urls() throws {
+        let c = try DaemonConfiguration.parse(
+            "broker: {urls: [mqtt://127.0.0.1:1883, mqtt://127.0.0.2:1884]}\n", file: "/etc/parkd/parkd.yaml")
+        #expect(
+            c.clientConfiguration.addresses.map(\.description) == ["mqtt://127.0.0.1:1883", "mqtt://127.0.0.2:1884"])
+        #expect(c.effectiveYAML.contains("urls: [mqtt://127.0.0.1:1883, mqtt://127.0.0.2:1884]"))
+        let again = try DaemonConfiguration.parse(c.effectiveYAML, file: "/etc/parkd/parkd.yaml")
+        #expect(again.broker.fallbackURLs == c.broker.fallbackURLs)
+        for (yaml, expected) in [
+            ("broker: {url: mqtt://a, urls: [mqtt://b]}", "give url or urls, not both"),
+            ("broker: {urls: []}", "needs at least one broker address"),
+            ("broker: {urls: [mqtt://a, mqtts://b]}", "mix mqtt and mqtts"),
+            ("broker: {urls: [mqtt://a, mqtt://a:1883]}", "listed twice"),
+            ("broker: {urls: [mqtt://a, http://b]}", "broker.urls[1]"),
+        ] {
+            do {
+                _ = try DaemonConfiguration.parse(yaml + "\n", file: "/etc/parkd/parkd.yaml")
+                Issue.record("\(yaml) parsed")
+            } catch {
+                #expect("\(error)".contains(expected), "\(yaml) → \(error)")
+            }
+        }
+    }
+}

@@ -500,17 +500,34 @@ struct ConfigurationParser {
     func parseBroker(_ node: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Broker {
         let f = try node.fields([
             "url", "protocol", "client_id", "keepalive", "username", "password_file", "password_env", "tls",
-            "clean_session", "session_expiry", "reconnect", "watchdog",
+            "clean_session", "session_expiry", "reconnect", "watchdog", "urls",
         ])
-        guard let urlNode = f["url"] else { throw node.error("missing 'url', e.g. mqtt://127.0.0.1:1883") }
-        let urlText = try urlNode.nonEmptyString()
-        let url: BrokerURL
-        do {
-            url = try BrokerURL(parsing: urlText)
-        } catch {
-            throw urlNode.error(Self.strip(error))
+        func parse(_ node: YAMLValue) throws(ConfigurationError) -> BrokerURL {
+            let text = try node.nonEmptyString()
+            do {
+                return try BrokerURL(parsing: text)
+            } catch {
+                throw node.error(Self.strip(error))
+            }
         }
-        var broker = DaemonConfiguration.Broker(url: url)
+        // `url`, or `urls`: several brokers tried in turn when one fails (a gateway's and its peer's).
+        var urls: [BrokerURL]
+        switch (f["url"], f["urls"]) {
+        case (let one?, nil): urls = [try parse(one)]
+        case (nil, let list?):
+            urls = try list.list().map(parse)
+            guard !urls.isEmpty else { throw list.error("needs at least one broker address") }
+        case (_?, _?): throw node.error("give url or urls, not both")
+        case (nil, nil): throw node.error("missing 'url', e.g. mqtt://127.0.0.1:1883 (or 'urls', a list)")
+        }
+        if let node = f["urls"], urls.contains(where: { $0.usesTLS != urls[0].usesTLS }) {
+            throw node.error("broker addresses mix mqtt and mqtts; use one scheme for all")
+        }
+        guard Set(urls.map(\.description)).count == urls.count else {
+            throw (f["urls"] ?? node).error("a broker address is listed twice")
+        }
+        var broker = DaemonConfiguration.Broker(url: urls[0])
+        broker.fallbackURLs = Array(urls.dropFirst())
         if let v = f["protocol"] {
             let text = try v.string()
             switch text {

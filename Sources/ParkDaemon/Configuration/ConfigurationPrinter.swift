@@ -5,7 +5,11 @@ extension DaemonConfiguration {
     /// The effective configuration as YAML, every default filled in, secrets masked.
     public var effectiveYAML: String {
         var lines: [String] = ["# effective configuration of \(file)", "broker:"]
-        lines.append("  url: \(broker.url)")
+        if broker.fallbackURLs.isEmpty {
+            lines.append("  url: \(broker.url)")
+        } else {
+            lines.append("  urls: [\(([broker.url] + broker.fallbackURLs).map(\.description).joined(separator: ", "))]")
+        }
         lines.append("  protocol: \"\(broker.protocolVersion.rawValue)\"")
         lines.append("  client_id: \(broker.clientID)")
         lines.append("  keepalive: \(TimeText.format(Double(broker.keepAlive)))")

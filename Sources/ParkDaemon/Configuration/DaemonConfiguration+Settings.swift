@@ -5,13 +5,15 @@ import TelemetryCore
 extension DaemonConfiguration {
     /// The MQTT client settings this configuration asks for.
     public var clientConfiguration: MQTTClientConfiguration {
-        MQTTClientConfiguration(
+        var client = MQTTClientConfiguration(
             url: broker.url, protocolVersion: broker.protocolVersion, clientID: broker.clientID,
             keepAlive: broker.keepAlive, username: broker.username, password: broker.password, tls: broker.tls,
             cleanSession: broker.cleanSession, sessionExpiry: UInt32(broker.sessionExpiry),
             subscriptions: subscriptions,
             reconnect: .init(initial: broker.reconnectInitial, maximum: broker.reconnectMaximum),
             watchdogTimeout: broker.watchdog, maxInflight: 1000)
+        client.fallbackURLs = broker.fallbackURLs
+        return client
     }
 
     /// The ingest pipeline's settings this configuration asks for.

@@ -8,6 +8,8 @@ import Yams
 public struct DaemonConfiguration: Sendable {
     public struct Broker: Sendable {
         public var url: BrokerURL
+        /// Further brokers tried in turn (`urls:` beyond the first).
+        public var fallbackURLs: [BrokerURL] = []
         public var protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311
         public var clientID = "parkd"
         public var keepAlive = 30

@@ -325,7 +325,8 @@ public final class Daemon: @unchecked Sendable {
         var hasher = Hasher()
         hasher.combine(b.password?.value)
         return [
-            "\(b.url)", b.protocolVersion.rawValue, b.clientID, "\(b.keepAlive)", b.username ?? "",
+            "\(b.url)", b.fallbackURLs.map(\.description).joined(separator: ","), b.protocolVersion.rawValue,
+            b.clientID, "\(b.keepAlive)", b.username ?? "",
             "\(hasher.finalize())",
             "\(String(describing: b.tls))", "\(b.cleanSession)", "\(b.sessionExpiry)",
             c.subscriptions.map { "\($0.filter)/\($0.qos.rawValue)" }.joined(separator: ","),
