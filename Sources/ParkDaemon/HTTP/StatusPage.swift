@@ -59,7 +59,10 @@ enum StatusPage {
         setInterval(async () => {
           try {
             const response = await fetch('/?part=body', {cache: 'no-store'});
-            if (response.ok) document.getElementById('status').innerHTML = await response.text();
+            if (response.ok) {
+              document.getElementById('status').innerHTML = await response.text();
+              document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
+            }
           } catch (e) { /* parkd restarting: the next tick tries again */ }
         }, 5000);
         </script>
