@@ -308,16 +308,12 @@ struct Query: ParsableCommand {
         guard format == "csv" || format == "json" else {
             throw ValidationError("expected csv or json, found '\(format)'")
         }
-        guard let path = store ?? configuration.history.path else {
-            throw ValidationError("the configuration has no history store (history.path: off); give --store")
-        }
-        let offset = configuration.summaries.utcOffsetMinutes
+        let reader = try openHistory(configuration, store: store, command: "query")
         do {
-            let reader = try HistoryReader(path: path, utcOffsetMinutes: offset)
             let query = try HistoryQuery(
                 series: series, from: from, to: to, resolution: resolution,
                 storedResolution: configuration.history.resolutionMilliseconds, now: WallClock.now(),
-                utcOffsetMinutes: offset)
+                utcOffsetMinutes: configuration.summaries.utcOffsetMinutes)
             if compliance {
                 for line in try reader.compliance(rule: rule, park: park, from: query.from, to: query.to) {
                     print(line)
@@ -328,14 +324,28 @@ struct Query: ParsableCommand {
                 matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution)
             if format == "csv" { print(reader.csvHeader()) }
             for row in rows { print(format == "csv" ? reader.csv(row) : reader.json(row)) }
-        } catch let error as HistoryReader.Failure {
-            FileHandle.standardError.write(Data("parkd query: \(error)\n".utf8))
-            throw ExitCode(2)
-        } catch let error as HistoryQuery.Invalid {
-            FileHandle.standardError.write(Data("parkd query: \(error)\n".utf8))
-            throw ExitCode(2)
+        } catch {
+            throw commandFailure("query", error)
         }
     }
+}
+
+/// The history store a command reads: `--store`, else the configuration's `history.path`.
+func openHistory(_ configuration: DaemonConfiguration, store: String?, command: String) throws -> HistoryReader {
+    guard let path = store ?? configuration.history.path else {
+        throw ValidationError("the configuration has no history store (history.path: off); give --store")
+    }
+    do {
+        return try HistoryReader(path: path, utcOffsetMinutes: configuration.summaries.utcOffsetMinutes)
+    } catch {
+        throw commandFailure(command, error)
+    }
+}
+
+/// A command's error on standard error, and exit status 2.
+func commandFailure(_ command: String, _ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("parkd \(command): \(error)\n".utf8))
+    return ExitCode(2)
 }
 
 struct Report: ParsableCommand {
@@ -354,22 +364,15 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let configuration = try loadOrExit(config)
-        guard let path = store ?? configuration.history.path else {
-            throw ValidationError("the configuration has no history store (history.path: off); give --store")
-        }
+        let reader = try openHistory(configuration, store: store, command: "report")
         do {
-            let reader = try HistoryReader(path: path, utcOffsetMinutes: configuration.summaries.utcOffsetMinutes)
-            let report = try DailyReport(reader: reader, park: park, day: day)
-            let written = try report.write(to: out, pdf: !noPdf, generated: WallClock.now())
+            let written = try DailyReport(reader: reader, park: park, day: day).write(
+                to: out, pdf: !noPdf, generated: WallClock.now())
             print(written.html)
             if let pdf = written.pdf { print(pdf) }
             if let note = written.note { FileHandle.standardError.write(Data("parkd report: \(note)\n".utf8)) }
-        } catch let error as HistoryReader.Failure {
-            FileHandle.standardError.write(Data("parkd report: \(error)\n".utf8))
-            throw ExitCode(2)
-        } catch let error as DailyReport.Failure {
-            FileHandle.standardError.write(Data("parkd report: \(error)\n".utf8))
-            throw ExitCode(2)
+        } catch {
+            throw commandFailure("report", error)
         }
     }
 }

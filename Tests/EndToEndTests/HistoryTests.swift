@@ -33,6 +33,25 @@ struct HistoryTests {
         try text.write(to: url, atomically: true, encoding: .utf8)
     }
 
+    /// Writes `feed` and the configuration `yaml` (after the broker line) into `directory`, then
+    /// `parkd replay --history` into `history.sqlite` there; returns the paths and the replay's output.
+    func backfill(_ feed: [(Int64, String, Double)], _ yaml: String, in directory: URL, out: String = "out") throws
+        -> (config: String, store: String, output: String)
+    {
+        let feedPath = directory.appendingPathComponent("feed.jsonl")
+        try writeFeed(feed, to: feedPath)
+        let config = directory.appendingPathComponent("parkd.yaml").path
+        try ("broker: {url: mqtt://127.0.0.1}\n" + yaml).write(toFile: config, atomically: true, encoding: .utf8)
+        let store = directory.appendingPathComponent("history.sqlite").path
+        let replay = try run(
+            [
+                "replay", feedPath.path, "--config", config, "--out", directory.appendingPathComponent(out).path,
+                "--history", store,
+            ], in: directory, name: "replay")
+        #expect(replay.status == 0, "\(replay.output)")
+        return (config, store, replay.output)
+    }
+
     @Test("replay → store → parkd query gives the hand figures, at the stored resolution and re-aggregated")
     func roundTrip() throws {
         let directory = try Scratch.makeDirectory(prefix: "history")
@@ -46,18 +65,8 @@ struct HistoryTests {
             feed.append((t, "parks/p/z/energy/energy/m-1", Double(1000 + 2 * minute)))
             feed.append((t, "parks/p/z/emissions/noise/n-1", minute >= 50 && minute < 60 ? 80 : 55))
         }
-        try writeFeed(feed, to: directory.appendingPathComponent("feed.jsonl"))
-        try "broker: {url: mqtt://127.0.0.1}\nhistory: {resolution: 5m}\n".write(
-            to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
-        let config = directory.appendingPathComponent("parkd.yaml").path
-        let store = directory.appendingPathComponent("history.sqlite").path
-        let replay = try run(
-            [
-                "replay", directory.appendingPathComponent("feed.jsonl").path, "--config", config, "--out",
-                directory.appendingPathComponent("out").path, "--history", store,
-            ], in: directory, name: "replay")
-        #expect(replay.status == 0, "\(replay.output)")
-        #expect(replay.output.contains("history \(store):"))
+        let (config, store, output) = try backfill(feed, "history: {resolution: 5m}\n", in: directory)
+        #expect(output.contains("history \(store):"))
         func query(_ extra: [String]) throws -> [String] {
             let result = try run(
                 [
@@ -86,11 +95,7 @@ struct HistoryTests {
         let n = try #require(try JSONSerialization.jsonObject(with: Data(noise[0].utf8)) as? [String: Any])
         #expect(abs((n["leq"] as? Double ?? 0) - 72.287) < 0.001)
         // Replaying into the same store again changes nothing: rows are keyed, never doubled.
-        _ = try run(
-            [
-                "replay", directory.appendingPathComponent("feed.jsonl").path, "--config", config, "--out",
-                directory.appendingPathComponent("out2").path, "--history", store,
-            ], in: directory, name: "again")
+        _ = try backfill(feed, "history: {resolution: 5m}\n", in: directory, out: "out2")
         #expect(try query(["p/z/emissions/pm25/aq-1"]) == pm)
         // Clear errors.
         let bad = try run(["query", "--config", config, "--store", store, "a/b/c/d/e/f"], in: directory, name: "bad")
@@ -112,23 +117,16 @@ struct HistoryTests {
             feed.append((start + Int64(quarter) * 900, "parks/p/z/emissions/pm25/aq-1", quarter / 96 < 219 ? 30 : 20))
         }
         feed.append((start + 365 * 86400 + 900, "parks/p/z/emissions/pm25/aq-1", 20))
-        try writeFeed(feed, to: directory.appendingPathComponent("feed.jsonl"))
         let rules = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Deploy/rules").path
-        try """
-        broker: {url: mqtt://127.0.0.1}
-        summaries: {intervals: [1d]}
-        rule_files: [\(rules)/qcvn05-2023-ambient-air.yaml]
-        history: {resolution: 1h}
-        """.write(to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
-        let config = directory.appendingPathComponent("parkd.yaml").path
-        let store = directory.appendingPathComponent("history.sqlite").path
-        let replay = try run(
-            [
-                "replay", directory.appendingPathComponent("feed.jsonl").path, "--config", config, "--out",
-                directory.appendingPathComponent("out").path, "--history", store,
-            ], in: directory, name: "replay")
-        #expect(replay.status == 0, "\(replay.output)")
+        let (config, store, _) = try backfill(
+            feed,
+            """
+            summaries: {intervals: [1d]}
+            rule_files: [\(rules)/qcvn05-2023-ambient-air.yaml]
+            history: {resolution: 1h}
+
+            """, in: directory)
         let days = try run(
             [
                 "query", "p", "--config", config, "--store", store, "--from", "2025-01-01", "--to", "2026-01-01",

@@ -141,11 +141,11 @@ struct IngestStageTests {
         // PM2.5 30 and 40 at 07:00 and 07:01 local; kWh 100 at 09:00, 110 at 09:45 (peak from 09:30), 125 at 10:00.
         for (minute, value) in [(0, 30.0), (1, 40.0)] {
             let r = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(minute) * 60_000))
-            accounting.record(slot: 0, gauge.add(r), r, state: gauge)
+            accounting.record(slot: 0, gauge.add(r), r)
         }
         for (minute, value) in [(120, 100.0), (165, 110.0), (180, 125.0)] {
             let r = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(minute) * 60_000))
-            accounting.record(slot: 1, counter.add(r), r, state: counter)
+            accounting.record(slot: 1, counter.add(r), r)
         }
         accounting.refused(slot: 0, .futureTime)
         #expect(accounting.reportedIn(0, 0) && accounting.reportedIn(1, 1))

@@ -387,10 +387,18 @@ struct ConfigurationParser {
     /// Rules from a rule-pack file (`rules: [...]`); its errors name that file.
     /// A rule pack's keys: `rules`, and the `windows` they read.
     static func readPack(_ path: String, from node: YAMLValue) throws(ConfigurationError) -> Fields {
+        try readYAMLFile(path, from: node, what: "rule file", keys: ["rules", "windows"])
+    }
+
+    /// A YAML file a configuration names (a rule pack, a tariff file), read with the limits
+    /// of `readSmallFile`, as the fields `keys` allows; errors name the file.
+    static func readYAMLFile(_ path: String, from node: YAMLValue, what: String, keys: [String])
+        throws(ConfigurationError) -> Fields
+    {
         let (read, problem) = DaemonConfiguration.readSmallFile(path)
-        guard let data = read else { throw node.error("cannot read rule file '\(path)': \(problem ?? "")") }
+        guard let data = read else { throw node.error("cannot read \(what) '\(path)': \(problem ?? "")") }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw node.error("rule file '\(path)' is not UTF-8 text")
+            throw node.error("\(what) '\(path)' is not UTF-8 text")
         }
         let root: Node?
         do {
@@ -399,7 +407,7 @@ struct ConfigurationParser {
             throw ConfigurationError(file: path, keyPath: "", message: "not valid YAML: \(error)")
         }
         guard let root else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
-        return try YAMLValue(node: root, path: "", file: path).fields(["rules", "windows"])
+        return try YAMLValue(node: root, path: "", file: path).fields(keys)
     }
 
     /// One window: `{name, length, bucket, quantiles, detail}`, aligned to the park's local time.

@@ -1,6 +1,4 @@
-import Foundation
 import TelemetryCore
-import Yams
 
 extension ConfigurationParser {
     /// `tariffs:` a list of dated time-of-use schedules, or the path of a file holding one
@@ -12,18 +10,8 @@ extension ConfigurationParser {
         var list = node
         if case .scalar = node.node {
             let path = resolve(try node.nonEmptyString())
-            let (read, problem) = DaemonConfiguration.readSmallFile(path)
-            guard let data = read, let text = String(data: data, encoding: .utf8) else {
-                throw node.error("cannot read tariff file '\(path)': \(problem ?? "not UTF-8 text")")
-            }
-            let root: Node?
-            do {
-                root = try Yams.compose(yaml: text)
-            } catch {
-                throw ConfigurationError(file: path, keyPath: "", message: "not valid YAML: \(error)")
-            }
-            guard let root else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
-            guard let inner = try YAMLValue(node: root, path: "", file: path).fields(["tariffs"])["tariffs"] else {
+            let fields = try readYAMLFile(path, from: node, what: "tariff file", keys: ["tariffs"])
+            guard let inner = fields["tariffs"] else {
                 throw ConfigurationError(file: path, keyPath: "", message: "no 'tariffs' list")
             }
             list = inner

@@ -81,7 +81,7 @@ public final class HistoryReader: @unchecked Sendable {
                 }
             }
             return merged.values.flatMap { $0.values }.sorted {
-                ($0.series.description, $0.start) < ($1.series.description, $1.start)
+                ($0.series, $0.start) < ($1.series, $1.start)
             }
         } catch {
             throw Failure(description: error.message)

@@ -141,7 +141,7 @@ struct ComplianceStage {
     /// Schedule k's tallies since its last call, by station and rule.
     mutating func takeTallies(schedule k: Int) -> [ComplianceTally] {
         defer { tallies[k].removeAll(keepingCapacity: true) }
-        return tallies[k].values.sorted { ($0.rule, $0.series.description) < ($1.rule, $1.series.description) }
+        return tallies[k].values.sorted { ($0.rule, $0.series) < ($1.rule, $1.series) }
     }
 
     /// Series evicted: only the slot map shrinks (trackers stay, keyed by identity).

@@ -38,15 +38,16 @@ struct HistoryStage {
         var increase = 0.0
         /// The last accepted counter value (NaN before the first).
         var counter = Double.nan
+        /// What the series is, fixed when it opens: decibels average by energy, counters add increments.
+        var decibels = false
+        var isCounter = false
     }
 
     let resolution: Int64
     let calendar: LocalCalendar
+    /// Per series slot: its open interval.
     private var open: [Open] = []
-    private var kinds: [(decibels: Bool, counter: Bool)] = []
     private(set) var closed: [Rollup] = []
-    /// Readings of an interval already closed: not added to it.
-    private(set) var late = 0
 
     init(resolutionMilliseconds: Int64, utcOffsetMinutes: Int) {
         resolution = resolutionMilliseconds
@@ -57,21 +58,18 @@ struct HistoryStage {
 
     mutating func opened(slot: Int32, decibels: Bool, counter: Bool) {
         guard enabled else { return }
-        while open.count <= Int(slot) {
-            open.append(Open())
-            kinds.append((false, false))
-        }
-        kinds[Int(slot)] = (decibels, counter)
+        while open.count <= Int(slot) { open.append(Open()) }
+        open[Int(slot)].decibels = decibels
+        open[Int(slot)].isCounter = counter
     }
 
     mutating func observe(slot s: Int, _ id: SeriesID, _ reading: Reading) {
         guard enabled else { return }
         let start = calendar.floor(reading.time, step: resolution)
         if open[s].count > 0 && start > open[s].start { close(s, id) }
-        if start < open[s].start {
-            late += 1
-            return
-        }
+        // A reading of an interval already written is not added to it: the rollup stays as
+        // written (the reading still counts in the series and its windows).
+        if start < open[s].start { return }
         if open[s].count == 0 { open[s].start = start }
         let value = reading.value
         open[s].count += 1
@@ -79,8 +77,8 @@ struct HistoryStage {
         open[s].min = Swift.min(open[s].min, value)
         open[s].max = Swift.max(open[s].max, value)
         open[s].last = value
-        if kinds[s].decibels { open[s].energy += pow(10, value / 10) }
-        if kinds[s].counter {
+        if open[s].decibels { open[s].energy += pow(10, value / 10) }
+        if open[s].isCounter {
             let previous = open[s].counter
             if !previous.isNaN { open[s].increase += value >= previous ? value - previous : value }
             open[s].counter = value
@@ -92,9 +90,9 @@ struct HistoryStage {
         closed.append(
             Rollup(
                 series: id, start: o.start, count: o.count, sum: o.sum, min: o.min, max: o.max, last: o.last,
-                energy: kinds[s].decibels ? o.energy : nil, increase: kinds[s].counter ? o.increase : nil))
+                energy: o.decibels ? o.energy : nil, increase: o.isCounter ? o.increase : nil))
         // The next interval starts after this one: older readings are late from now on.
-        open[s] = Open(start: o.start + resolution, counter: o.counter)
+        open[s] = Open(start: o.start + resolution, counter: o.counter, decibels: o.decibels, isCounter: o.isCounter)
     }
 
     /// Closes every interval that ended at or before `time`.
@@ -115,6 +113,5 @@ struct HistoryStage {
         guard enabled else { return }
         for s in kept.indices where !kept[s] && open[s].count > 0 { close(s, ids[s]) }
         open = open.compacted(kept)
-        kinds = kinds.compacted(kept)
     }
 }

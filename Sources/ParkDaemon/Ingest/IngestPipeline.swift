@@ -297,7 +297,7 @@ public final class IngestPipeline: Sendable {
                 queued += transitions.count
                 let spans = state.rules.takeExceedances()
                 if !spans.isEmpty { state.accounting.note(spans) }
-                state.accounting.record(slot: s, outcome, normalised, state: state.table.states[s])
+                state.accounting.record(slot: s, outcome, normalised)
             }
             return queued
         }
@@ -598,26 +598,25 @@ extension IngestPipeline {
         public var neverSeen: [SeriesID]
     }
 
+    /// The sort and the set of known series run outside the ingest lock (on copies, which
+    /// cost nothing while ingest does not write); the lock is taken again only to read the
+    /// raw readings of the `limit` series shown.
     public func statusView(limit: Int) -> StatusView {
-        state.withLock { state in
-            let order = state.table.ids.indices.sorted {
-                state.table.ids[$0].description < state.table.ids[$1].description
-            }
-            let recent = order.prefix(limit).map { s in
-                (
-                    state.table.ids[s],
-                    state.table.states[s].raw.readings.filter { $0.status == .ok }.map {
-                        ($0.time.milliseconds, $0.value)
-                    }
-                )
-            }
-            let known = Set(state.table.ids)
-            return StatusView(
-                recent: recent, seriesTotal: state.table.count,
-                stale: state.rules.staleFiring.sorted { $0.description < $1.description },
-                neverSeen: state.rules.expected.filter { !known.contains($0) }.sorted {
-                    $0.description < $1.description
-                })
+        let (ids, stale, expected) = state.withLock { state in
+            (state.table.ids, state.rules.staleFiring, state.rules.expected)
         }
+        let shown = Array(ids.sorted().prefix(limit))
+        let known = Set(ids)
+        let recent = state.withLock { state in
+            shown.compactMap { id -> (series: SeriesID, readings: [(time: Int64, value: Double)])? in
+                // A series evicted between the two locks is left out.
+                guard let slot = state.table[id] else { return nil }
+                let readings = state.table.states[Int(slot)].raw.readings.filter { $0.status == .ok }
+                return (id, readings.map { ($0.time.milliseconds, $0.value) })
+            }
+        }
+        return StatusView(
+            recent: recent, seriesTotal: ids.count, stale: stale.sorted(),
+            neverSeen: expected.filter { !known.contains($0) }.sorted())
     }
 }

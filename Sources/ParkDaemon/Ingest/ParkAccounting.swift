@@ -159,7 +159,7 @@ struct ParkAccounting {
     }
 
     /// Accounts one reading that reached series `s`, with what became of it.
-    mutating func record(slot s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading, state: SeriesState) {
+    mutating func record(slot s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading) {
         let key = Int(series[s].key)
         var delta = 0.0
         let accepted = outcome == .accepted

@@ -27,11 +27,8 @@ public enum ComplianceFormat {
     /// Records in a fixed order whatever the shard or thread that closed them.
     static func ordered(_ records: [ComplianceRecord]) -> [ComplianceRecord] {
         records.sorted {
-            (
-                $0.closed.end.milliseconds, $0.closed.period, $0.series.park, $0.series.description, $0.rule
-            ) < (
-                $1.closed.end.milliseconds, $1.closed.period, $1.series.park, $1.series.description, $1.rule
-            )
+            ($0.closed.end.milliseconds, $0.closed.period, $0.series, $0.rule)
+                < ($1.closed.end.milliseconds, $1.closed.period, $1.series, $1.rule)
         }
     }
 }

@@ -23,3 +23,11 @@ public struct SeriesID: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public var description: String { "\(park)/\(zone)/\(pillar.rawValue)/\(kind)/\(sensor)" }
 }
+
+extension SeriesID: Comparable {
+    /// Park, zone, pillar, kind, sensor: a fixed order for outputs, with no string built per
+    /// comparison (sorting by `description` allocated twice per comparison).
+    public static func < (a: SeriesID, b: SeriesID) -> Bool {
+        (a.park, a.zone, a.pillar.rawValue, a.kind, a.sensor) < (b.park, b.zone, b.pillar.rawValue, b.kind, b.sensor)
+    }
+}

@@ -87,8 +87,6 @@ public struct TariffCalendar: Sendable, Equatable {
         boundaries = sorted.map(\.boundaries)
     }
 
-    public static let evn2014 = TariffCalendar(schedules: [.evn2014], utcOffsetMinutes: 420)
-
     private func scheduleIndex(at time: EventTime) -> Int {
         var found = 0
         for (k, schedule) in schedules.enumerated() where schedule.from <= time { found = k }
