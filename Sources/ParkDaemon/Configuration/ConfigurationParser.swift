@@ -17,7 +17,7 @@ struct ConfigurationParser {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
             "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
-            "parks", "http", "compliance", "tariffs", "history",
+            "parks", "http", "compliance", "tariffs", "history", "uplink",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -366,6 +366,21 @@ struct ConfigurationParser {
             )
         }
         configuration.rules = DaemonConfiguration.scaledForOutlets(configuration.rules, parks: configuration.parks)
+        if let node = top["uplink"] {
+            let uplink = try parseUplink(node, configuration: configuration)
+            configuration.uplink = uplink
+            configuration.limits.uplinkNames = true
+            for (name, _) in configuration.parks where !UplinkName.isValid(name) {
+                throw (top["parks"] ?? node).error(
+                    "park '\(name)' must be [a-z0-9_-] when an uplink is configured (names go into province topics)")
+            }
+            for id in configuration.expectedSensors {
+                if let bad = UplinkName.firstInvalid(in: id) {
+                    throw (top["expected_sensors"] ?? node).error(
+                        "'\(bad)' in \(id) must be [a-z0-9_-] when an uplink is configured (names go into province topics)")
+                }
+            }
+        }
         return configuration
     }
 

@@ -74,6 +74,8 @@ public struct DaemonConfiguration: Sendable {
     public var file: String
     public var broker: Broker
     public var history = History()
+    /// The durable uplink to the province (nil: nothing leaves the gateway but MQTT outputs).
+    public var uplink: Uplink?
     public var subscriptions: [MQTTClientConfiguration.Subscription] = [.init("parks/#", qos: .atLeastOnce)]
     public var topics: [Topic]
     public var payload = Payload()

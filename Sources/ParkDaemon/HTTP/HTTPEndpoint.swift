@@ -35,6 +35,16 @@ public final class Observability: @unchecked Sendable {
     private var historyWriter: HistoryWriter?
     private var lastHistory = (written: 0, dropped: 0)
 
+    private var uplink: UplinkSender?
+    private var lastUplink = UplinkSender.Status()
+    private var lastOutboxDropped = 0
+
+    func attach(uplink: UplinkSender?) {
+        lock.lock()
+        self.uplink = uplink
+        lock.unlock()
+    }
+
     func attach(history: HistoryWriter?) {
         lock.lock()
         historyWriter = history
@@ -211,6 +221,23 @@ public final class Observability: @unchecked Sendable {
                 history.dropped, lastHistory.dropped)
             gauge("history_pending", "rows", "Rows waiting for the history writer", Double(history.pending))
             lastHistory = (history.written, history.dropped)
+        }
+        if let u = uplink?.status {
+            gauge("uplink_connected", "state", "1 when the uplink is connected", u.connected ? 1 : 0)
+            gauge("uplink_outbox_depth", "items", "Items waiting in the uplink outbox", Double(u.depth))
+            gauge(
+                "uplink_outbox_oldest_age", "seconds", "Age of the oldest item in the uplink outbox",
+                u.oldestAgeSeconds ?? 0)
+            count("uplink_sent_items", "Items the province acknowledged", u.sentItems, lastUplink.sentItems)
+            count(
+                "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
+                u.resentItems, lastUplink.resentItems)
+            let dropped = historyWriter?.outboxDropped ?? 0
+            count(
+                "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,
+                lastOutboxDropped)
+            lastUplink = u
+            lastOutboxDropped = dropped
         }
         last = status
         lastClient = stats

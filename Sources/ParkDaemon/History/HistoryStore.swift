@@ -27,7 +27,7 @@ public struct HistoryRetention: Sendable, Equatable {
 /// alerts and summaries. Written by one writer, read by any number of readers. Rows are keyed
 /// so that writing a batch twice (a replay over an existing store) changes nothing.
 final class HistoryStore {
-    static let schemaVersion = 1
+    static let schemaVersion = 2
     let database: SQLiteDatabase
     private var seriesIDs: [SeriesID: Int64] = [:]
     private let insertSeries: SQLiteDatabase.Statement
@@ -36,6 +36,7 @@ final class HistoryStore {
     private let insertCompliance: SQLiteDatabase.Statement
     private let insertAlert: SQLiteDatabase.Statement
     private let insertSummary: SQLiteDatabase.Statement
+    private let insertOutbox: SQLiteDatabase.Statement
     /// Rows pruning removes per table per batch: pruning never holds the writer for long.
     let pruneChunk: Int
 
@@ -64,6 +65,8 @@ final class HistoryStore {
         insertAlert = try database.prepare("INSERT OR IGNORE INTO alerts(at_ms, line) VALUES (?, ?)")
         insertSummary = try database.prepare(
             "INSERT OR REPLACE INTO summaries(period, from_ms, line) VALUES (?, ?, ?)")
+        insertOutbox = try database.prepare(
+            "INSERT INTO outbox(kind, id, at_ms, created_ms, body) VALUES (?, ?, ?, ?, ?)")
     }
 
     /// Creates the tables, or checks that the file is one this version reads.
@@ -76,7 +79,24 @@ final class HistoryStore {
                 message:
                     "\(database.path) has history schema \(found), newer than this parkd reads (\(schemaVersion))")
         }
-        guard found < 1 else { return }
+        if found < 1 { try createVersion1(database) }
+        if found < 2 {
+            // Version 2: the uplink's outbox. `seq` orders the items (AUTOINCREMENT: a number
+            // is never reused, even after the newest items were removed).
+            try database.transaction { () throws(SQLiteDatabase.Failure) in
+                try database.execute(
+                    """
+                    CREATE TABLE IF NOT EXISTS outbox(
+                      seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, id TEXT NOT NULL,
+                      at_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, body TEXT NOT NULL,
+                      attempts INTEGER NOT NULL DEFAULT 0);
+                    PRAGMA user_version = 2;
+                    """)
+            }
+        }
+    }
+
+    private static func createVersion1(_ database: SQLiteDatabase) throws(SQLiteDatabase.Failure) {
         try database.transaction { () throws(SQLiteDatabase.Failure) in
             try database.execute(
                 """
@@ -117,8 +137,28 @@ final class HistoryStore {
     }
 
     /// Writes one batch in one transaction, then prunes a chunk of what is past retention.
-    func write(_ batch: HistoryBatch, retention: HistoryRetention) throws(SQLiteDatabase.Failure) {
+    /// With an outbox policy, the batch's uplink items are queued in the same transaction (the
+    /// province gets exactly what the gateway kept), and the outbox is held to its bounds: the
+    /// oldest items beyond them are removed, and their number returned.
+    @discardableResult
+    func write(_ batch: HistoryBatch, retention: HistoryRetention, outbox: OutboxPolicy? = nil, now: Int64 = 0)
+        throws(SQLiteDatabase.Failure) -> (queued: Int, dropped: Int)
+    {
+        var queued = 0
+        var dropped = 0
         try database.transaction { () throws(SQLiteDatabase.Failure) in
+            if let outbox {
+                for item in UplinkItem.items(from: batch, gateway: outbox.gateway, kinds: outbox.kinds) {
+                    insertOutbox.bind(1, item.kind.rawValue)
+                    insertOutbox.bind(2, item.id)
+                    insertOutbox.bind(3, item.at)
+                    insertOutbox.bind(4, now)
+                    insertOutbox.bind(5, item.body)
+                    try insertOutbox.run()
+                    queued += 1
+                }
+                dropped = try bound(outbox, now: now)
+            }
             for r in batch.rollups {
                 insertRollup.bind(1, r.start)
                 insertRollup.bind(2, try id(of: r.series))
@@ -158,6 +198,21 @@ final class HistoryStore {
             }
             try prune(at: batch.at, retention: retention)
         }
+        return (queued, dropped)
+    }
+
+    /// Removes the oldest outbox items beyond `maxItems` or older than `maxAge`.
+    private func bound(_ policy: OutboxPolicy, now: Int64) throws(SQLiteDatabase.Failure) -> Int {
+        let old = try database.prepare("DELETE FROM outbox WHERE created_ms < ?")
+        old.bind(1, now &- policy.maxAgeMilliseconds)
+        try old.run()
+        var removed = database.changes
+        let excess = try database.prepare(
+            "DELETE FROM outbox WHERE seq <= (SELECT max(seq) FROM outbox) - ?")
+        excess.bind(1, Int64(policy.maxItems))
+        try excess.run()
+        removed += database.changes
+        return removed
     }
 
     /// Deletes at most `pruneChunk` rows per table older than its retention: the oldest first.

@@ -22,6 +22,12 @@ final class HistoryWriter: @unchecked Sendable {
     private(set) var seconds = 0.0
     let maxPendingRows: Int
     let path: String
+    /// Set before the first batch: uplink items go to the outbox with each batch.
+    var outbox: OutboxPolicy?
+    /// Called on the writer's thread after a batch queued uplink items.
+    var onQueued: (@Sendable () -> Void)?
+    /// Outbox items removed to hold its bounds (oldest first).
+    private(set) var outboxDropped = 0
 
     init(path: String, retention: HistoryRetention, logger: Logger, maxPendingRows: Int = 2_000_000)
         throws(SQLiteDatabase.Failure)
@@ -78,11 +84,22 @@ final class HistoryWriter: @unchecked Sendable {
         queue.async { [self, batch] in
             let started = ContinuousClock.now
             var failure: String?
+            var queued = 0
             do {
-                try store.write(batch, retention: retention)
+                let result = try store.write(batch, retention: retention, outbox: outbox, now: WallClock.now().milliseconds)
+                queued = result.queued
+                if result.dropped > 0 {
+                    lock.lock()
+                    outboxDropped += result.dropped
+                    let total = outboxDropped
+                    lock.unlock()
+                    logger.warning(
+                        "uplink outbox full (uplink.max_items or max_age): dropped the \(result.dropped) oldest items (\(total) so far)")
+                }
             } catch {
                 failure = "\(error)"
             }
+            if queued > 0 { onQueued?() }
             let elapsed = ContinuousClock.now - started
             lock.lock()
             pendingRows -= rows

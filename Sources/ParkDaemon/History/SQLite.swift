@@ -28,6 +28,9 @@ final class SQLiteDatabase {
 
     deinit { sqlite3_close_v2(handle) }
 
+    /// Rows changed by the last statement.
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
     var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 
     func execute(_ sql: String) throws(Failure) {
@@ -59,7 +62,6 @@ final class SQLiteDatabase {
         }
     }
 
-    var changes: Int { Int(sqlite3_changes(handle)) }
 
     final class Statement {
         private let statement: OpaquePointer

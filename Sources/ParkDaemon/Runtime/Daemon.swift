@@ -17,6 +17,7 @@ public final class Daemon: @unchecked Sendable {
     private var publishClient: MQTTClient?
     private var summaryScheduler: SummaryScheduler?
     private var history: HistoryWriter?
+    private var uplink: UplinkSender?
     public let observability: Observability
     /// Alert and summary lines also go to standard output (in the foreground).
     public var echo = false
@@ -148,6 +149,10 @@ public final class Daemon: @unchecked Sendable {
             history = HistoryWriter.open(path: path, configuration: configuration, logger: logger)
             scheduler.history = history
             observability.attach(history: history)
+            if let history, let settings = configuration.uplink {
+                uplink = startUplink(settings, writer: history, path: path)
+                observability.attach(uplink: uplink)
+            }
             if let history, let folder = configuration.history.reportsDirectory {
                 let pdf = configuration.history.reportsPDF
                 let offset = configuration.summaries.utcOffsetMinutes
@@ -206,8 +211,10 @@ public final class Daemon: @unchecked Sendable {
         scheduler.finish(at: WallClock.now())
         summaryScheduler?.closeFile()
         saveCompliance(compliancePath)
-        // The last batch (the partial interval) is committed before exit.
+        // The last batch (the partial interval) is committed before exit; the uplink sends
+        // what it can meanwhile, and the outbox keeps the rest for the next start.
         history?.flush()
+        uplink?.stop()
         let totals = pipeline.totals
         logger.info(
             "parkd stopped",
@@ -345,6 +352,27 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// The day's report for each park, logged; a failure is logged, never fatal.
+    /// The uplink's sender, fed by the history writer: each batch's items are queued in the
+    /// outbox in the batch's transaction, then the sender is woken.
+    private func startUplink(_ settings: DaemonConfiguration.Uplink, writer: HistoryWriter, path: String)
+        -> UplinkSender?
+    {
+        let sender = UplinkSender(configuration: settings, storePath: path, logger: logger)
+        do {
+            try sender.start()
+        } catch {
+            logger.error("uplink cannot start (\(error)); items stay in the outbox until it can")
+        }
+        writer.outbox = OutboxPolicy(
+            gateway: settings.gateway, kinds: settings.kinds, maxItems: settings.maxItems,
+            maxAgeMilliseconds: settings.maxAgeMilliseconds)
+        writer.onQueued = { sender.wake() }
+        logger.info(
+            "uplink to \(([settings.broker.url] + settings.broker.fallbackURLs).map(\.description).joined(separator: ", ")) on \(settings.topic): \(settings.kinds.map(\.rawValue).sorted().joined(separator: ", "))"
+        )
+        return sender
+    }
+
     static func writeReports(
         path: String, parks: [String], day: String, folder: String, pdf: Bool, offset: Int, logger: Logger
     ) {
