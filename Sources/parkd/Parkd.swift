@@ -10,7 +10,9 @@ struct Parkd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parkd",
         abstract: "Ingests eco-industrial park telemetry from MQTT and writes summaries.",
-        subcommands: [Run.self, Replay.self, TailCommand.self, Query.self, Report.self, CheckConfig.self])
+        subcommands: [
+            Run.self, Replay.self, TailCommand.self, Query.self, Report.self, CheckConfig.self, Central.self,
+        ])
 }
 
 struct Run: AsyncParsableCommand {

@@ -1,0 +1,4 @@
+#ifndef PARKTELEMETRY_CPOSTGRES_SHIM_H
+#define PARKTELEMETRY_CPOSTGRES_SHIM_H
+#include <libpq-fe.h>
+#endif

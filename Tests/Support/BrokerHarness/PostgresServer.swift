@@ -1,0 +1,80 @@
+import Foundation
+
+/// A throwaway PostgreSQL server from Debian's binaries (initdb, pg_ctl) in a temporary
+/// folder on a free loopback port, with a `province` database; removed when dropped. As root
+/// (CI), the server runs as the `postgres` user: PostgreSQL refuses to run as root.
+public final class PostgresServer: @unchecked Sendable {
+    public let directory: URL
+    public private(set) var port: Int
+    private let binaries: String
+    private let asUser: [String]
+
+    public var conninfo: String { "host=127.0.0.1 port=\(port) dbname=province user=parkd connect_timeout=5" }
+
+    public init() throws {
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        guard let version = versions.compactMap(Int.init).max() else {
+            throw HarnessError("PostgreSQL is not installed (/usr/lib/postgresql/*/bin); run 'make deps'")
+        }
+        binaries = "/usr/lib/postgresql/\(version)/bin"
+        directory = try Scratch.makeDirectory(prefix: "pg")
+        asUser = geteuid() == 0 ? [try Command.find("runuser"), "-u", "postgres", "--"] : []
+        if geteuid() == 0 { try Command.run(try Command.find("chown"), ["postgres", directory.path]) }
+        try run("initdb", ["-D", data, "-A", "trust", "-U", "parkd", "-E", "UTF8", "--no-sync"])
+        port = try FreePort.pick()
+        for attempt in 1...5 {
+            let settings = """
+                port = \(port)
+                listen_addresses = '127.0.0.1'
+                unix_socket_directories = '\(directory.path)'
+                max_connections = 50
+                shared_buffers = 32MB
+                """
+            try (settings + "\n").write(
+                toFile: data + "/postgresql.auto.conf", atomically: true, encoding: .utf8)
+            do {
+                try start()
+                break
+            } catch where attempt < 5 {
+                port = try FreePort.pick()
+            }
+        }
+        try psql("CREATE DATABASE province", database: "postgres")
+    }
+
+    deinit {
+        _ = try? run("pg_ctl", ["-D", data, "-m", "immediate", "stop"])
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private var data: String { directory.path + "/data" }
+
+    @discardableResult
+    private func run(_ tool: String, _ arguments: [String]) throws -> String {
+        if asUser.isEmpty { return try Command.run(binaries + "/" + tool, arguments, directory: directory) }
+        return try Command.run(asUser[0], Array(asUser.dropFirst()) + [binaries + "/" + tool] + arguments, directory: directory)
+    }
+
+    public func start() throws {
+        try run("pg_ctl", ["-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "start"])
+    }
+
+    public func stop() throws {
+        try run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Runs SQL with psql; the rows come back unaligned, `|` between columns, one per line.
+    @discardableResult
+    public func psql(_ sql: String, database: String = "province") throws -> String {
+        try Command.run(
+            try Command.find("psql"),
+            ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "parkd", "-d", database, "-c", sql])
+    }
+
+    /// A query's single number.
+    public func number(_ sql: String) throws -> Int {
+        let text = try psql(sql).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let value = Int(text) else { throw HarnessError("expected a number from '\(sql)', found '\(text)'") }
+        return value
+    }
+}
