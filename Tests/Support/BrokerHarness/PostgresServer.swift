@@ -19,9 +19,9 @@ public final class PostgresServer: @unchecked Sendable {
         binaries = "/usr/lib/postgresql/\(version)/bin"
         directory = try Scratch.makeDirectory(prefix: "pg")
         asUser = geteuid() == 0 ? [try Command.find("runuser"), "-u", "postgres", "--"] : []
+        port = try FreePort.pick()
         if geteuid() == 0 { try Command.run(try Command.find("chown"), ["postgres", directory.path]) }
         try run("initdb", ["-D", data, "-A", "trust", "-U", "parkd", "-E", "UTF8", "--no-sync"])
-        port = try FreePort.pick()
         for attempt in 1...5 {
             let settings = """
                 port = \(port)
@@ -55,8 +55,18 @@ public final class PostgresServer: @unchecked Sendable {
         return try Command.run(asUser[0], Array(asUser.dropFirst()) + [binaries + "/" + tool] + arguments, directory: directory)
     }
 
+    /// pg_ctl through a child whose output goes to a file: the server it leaves running
+    /// inherits that output, and would hold a pipe open forever.
     public func start() throws {
-        try run("pg_ctl", ["-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "start"])
+        let arguments = ["-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "start"]
+        let tool = binaries + "/pg_ctl"
+        let process = try ChildProcess(
+            asUser.isEmpty ? tool : asUser[0], asUser.isEmpty ? arguments : Array(asUser.dropFirst()) + [tool] + arguments,
+            outputPath: directory.path + "/pg_ctl.log")
+        guard process.wait(timeout: 40) == 0 else {
+            throw HarnessError(
+                "pg_ctl start failed: \((try? String(contentsOfFile: directory.path + "/pg_ctl.log", encoding: .utf8)) ?? "")")
+        }
     }
 
     public func stop() throws {

@@ -1,0 +1,83 @@
+import BrokerHarness
+import Foundation
+import MQTTClient
+
+/// Pieces the province tests share: a central worker, a gateway's store, metrics, waiting.
+enum Province {
+    /// `parkd central` with its configuration written into `directory`.
+    static func central(
+        directory: URL, name: String, urls: [String], shards: [String], postgres: String
+    ) throws -> (process: ChildProcess, configPath: String, log: String) {
+        let configPath = directory.appendingPathComponent("\(name).yaml").path
+        try writeCentral(configPath, urls: urls, shards: shards, postgres: postgres)
+        let log = directory.appendingPathComponent("\(name).log").path
+        let process = try ChildProcess(
+            try BuiltProduct.path("parkd"), ["central", "--config", configPath], outputPath: log)
+        return (process, configPath, log)
+    }
+
+    static func writeCentral(_ path: String, urls: [String], shards: [String], postgres: String) throws {
+        let text = """
+            broker:
+              urls: [\(urls.joined(separator: ", "))]
+              client_id: central
+              reconnect: {initial: 100ms, max: 1s}
+            shards: [\(shards.joined(separator: ", "))]
+            postgres: "\(postgres)"
+            """
+        try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Rows of a gateway's history store, through the sqlite3 shell (`|` between columns).
+    static func sqlite(_ path: String, _ sql: String) throws -> [String] {
+        try Command.run(try Command.find("sqlite3"), ["-readonly", path, sql])
+            .split(separator: "\n").map(String.init)
+    }
+
+    /// Each rollup as `series|start_ms|count`, sorted: the gateway's own record.
+    static func gatewayRollups(_ path: String) throws -> [String] {
+        try sqlite(
+            path,
+            "SELECT s.park||'/'||s.zone||'/'||s.pillar||'/'||s.kind||'/'||s.sensor, r.start_ms, r.count FROM rollups r JOIN series s ON s.id = r.series ORDER BY 1, 2"
+        )
+    }
+
+    /// The same from the central database.
+    static func centralRollups(_ pg: PostgresServer, gateway: String? = nil) throws -> [String] {
+        let filter = gateway.map { " WHERE gateway = '\($0)'" } ?? ""
+        return try pg.psql(
+            "SELECT series, (extract(epoch FROM at) * 1000)::bigint, count FROM rollups\(filter) ORDER BY 1, 2"
+        ).split(separator: "\n").map(String.init)
+    }
+
+    /// A series whose rows arrived out of time order (none expected).
+    static func outOfOrder(_ pg: PostgresServer) throws -> String {
+        try pg.psql(
+            """
+            SELECT series, at, previous FROM (SELECT series, at, lag(at) OVER (PARTITION BY series ORDER BY arrival)
+              AS previous FROM rollups) x WHERE previous >= at LIMIT 5
+            """
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// One figure from parkd's /metrics (0 when absent).
+    static func metric(_ port: Int, _ name: String) -> Double? {
+        guard let answer = try? HTTPGet.get(port: port, path: "/metrics"), answer.status == 200 else { return nil }
+        for line in answer.body.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return 0
+    }
+
+    /// Polls `condition` every 50 ms until it holds; false on timeout.
+    static func wait(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(50_000)
+        }
+        return try condition()
+    }
+
+    static func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+}
