@@ -95,10 +95,11 @@ struct HistoryStage {
         open[s] = Open(start: o.start + resolution, counter: o.counter, decibels: o.decibels, isCounter: o.isCounter)
     }
 
-    /// Closes every interval that ended at or before `time`.
-    mutating func advance(to time: EventTime, ids: [SeriesID]) {
+    /// Closes every interval that ended at or before `time` of a series `quiet` says has
+    /// had no reading since then.
+    mutating func advance(to time: EventTime, ids: [SeriesID], quiet: (Int) -> Bool = { _ in true }) {
         guard enabled else { return }
-        for s in open.indices where open[s].count > 0 && open[s].start + resolution <= time.milliseconds {
+        for s in open.indices where open[s].count > 0 && open[s].start + resolution <= time.milliseconds && quiet(s) {
             close(s, ids[s])
         }
     }

@@ -546,10 +546,14 @@ public final class IngestPipeline: Sendable {
                 state.compliance.advance(to: to)
                 // Rollups wait out the allowed lateness: a reading that arrives late but within
                 // `lateness` still lands in its interval.
+                // A series still receiving (a backlog replayed fast, a sensor emptying its
+                // buffer) keeps its interval open until a reading passes its end.
                 if k == 0 {
+                    let cutoff = to.milliseconds &- settings.allowedLatenessMilliseconds
+                    let records = state.table.records
                     state.history.advance(
-                        to: EventTime(milliseconds: to.milliseconds &- settings.allowedLatenessMilliseconds),
-                        ids: state.table.ids)
+                        to: EventTime(milliseconds: cutoff), ids: state.table.ids,
+                        quiet: { records[$0].lastArrival <= cutoff })
                 }
             }
             let tallies = state.compliance.takeTallies(schedule: k)
