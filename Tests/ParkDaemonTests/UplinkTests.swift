@@ -1,0 +1,167 @@
+import Foundation
+import MQTTClient
+import TelemetryCore
+import Testing
+
+@testable import ParkDaemon
+
+@Suite("Uplink: configuration, names, outbox")
+struct UplinkTests {
+    static let base = "broker: {url: mqtt://127.0.0.1:1883}\nparks: {p1: {area_m2: 1}}\n"
+
+    func parse(_ yaml: String) throws(ConfigurationError) -> DaemonConfiguration {
+        try DaemonConfiguration.parse(yaml, file: "/etc/parkd/parkd.yaml")
+    }
+
+    @Test("uplink: defaults (the park's name, its own session, every kind), a cluster's addresses")
+    func configuration() throws {
+        let c = try parse(
+            Self.base
+                + "uplink:\n  broker: {urls: [mqtt://127.0.0.1:4001, mqtt://127.0.0.1:4002]}\n  shard: s1\n  rate: 500\n")
+        let uplink = try #require(c.uplink)
+        #expect(uplink.gateway == "p1")
+        #expect(uplink.topic == "uplink/s1/p1")
+        #expect(uplink.broker.clientID == "parkd-uplink-p1")
+        #expect(uplink.broker.cleanSession == false)
+        #expect(uplink.broker.fallbackURLs.map(\.port) == [4002])
+        #expect(uplink.kinds == Set(DaemonConfiguration.Uplink.Kind.allCases))
+        #expect(uplink.rate == 500)
+        #expect(c.limits.uplinkNames)
+        #expect(try parse(Self.base).limits.uplinkNames == false)
+    }
+
+    @Test(
+        "uplink errors name the key and the reason",
+        arguments: [
+            ("uplink:\n  shard: s1\n", "uplink: missing 'broker'"),
+            ("uplink:\n  broker: {url: mqtt://h}\n", "missing 'shard'"),
+            ("uplink:\n  broker: {url: mqtt://h}\n  shard: S 1\n", "shard 'S 1' must be 1 to 64 characters of [a-z0-9_-]"),
+            ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  gateway: Gw.1\n", "gateway 'Gw.1' must be"),
+            ("uplink:\n  broker: {url: mqtt://h, protocol: 5}\n  shard: s1\n", "the uplink speaks MQTT 3.1.1"),
+            ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  send: [alarms]\n", "expected one of alerts"),
+            ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  max_items: 5\n", "uplink.max_items: 5 is out of range"),
+            ("history: {path: off}\nuplink:\n  broker: {url: mqtt://h}\n  shard: s1\n", "history.path must not be off"),
+            ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  topic_prefix: up/Link\n", "topic_prefix 'up/Link'"),
+            (
+                "parks: {p2: {area_m2: 1}, p3: {area_m2: 1}}\nuplink:\n  broker: {url: mqtt://h}\n  shard: s1\n",
+                "missing 'gateway'"
+            ),
+            (
+                "parks: {Park One: {area_m2: 1}}\nuplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  gateway: g\n",
+                "park 'Park One' must be [a-z0-9_-]"
+            ),
+        ])
+    func errors(yaml: String, expected: String) {
+        let text = "broker: {url: mqtt://127.0.0.1:1883}\n" + (yaml.hasPrefix("parks") ? "" : "parks: {p1: {area_m2: 1}}\n") + yaml
+        let error = #expect(throws: ConfigurationError.self) { try parse(text) }
+        #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
+    }
+
+    @Test("with an uplink, a series named outside [a-z0-9_-] is refused as bad_name, with the part named")
+    func names() {
+        #expect(UplinkName.isValid("zone-a_1"))
+        for bad in ["", "Zone", "a b", "a.b", "a/b", "ở", String(repeating: "a", count: 65)] {
+            #expect(!UplinkName.isValid(bad), "\(bad)")
+        }
+        var limits = IngestPipeline.Limits()
+        limits.uplinkNames = true
+        let admission = Admission(catalog: .standard)
+        let good = SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: "aq-1")
+        var bad = good
+        bad.sensor = "AQ 1"
+        func refusal(_ id: SeriesID) -> (RejectReason, String)? {
+            admission.openingProblem(id, named: false, openedByMessage: 0, parkSeries: 0, totalSeries: 0, limits: limits)
+                .map { ($0.reason, $0.detail()) }
+        }
+        #expect(refusal(good) == nil)
+        let (reason, detail) = try! #require(refusal(bad))
+        #expect(reason == .badName)
+        #expect(detail.contains("'AQ 1'") && detail.contains("[a-z0-9_-]"))
+        limits.uplinkNames = false
+        #expect(refusal(bad) == nil)
+    }
+
+    static let series = SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: "a")
+
+    /// 2026-01-01T00:00Z: item times must be plausible for the central side.
+    static let origin: Int64 = 1_767_225_600_000
+
+    static func batch(hours: Range<Int>) -> HistoryBatch {
+        var batch = HistoryBatch()
+        for hour in hours {
+            batch.rollups.append(
+                Rollup(series: series, start: origin + Int64(hour) * 3_600_000, count: 2, sum: 4, min: 1, max: 3, last: 3))
+        }
+        batch.alerts = [(origin + 7, "{\"rule\":\"x\"}")]
+        batch.summaries = [("1h", origin, "{\"period\":\"1h\"}")]
+        return batch
+    }
+
+    @Test("items carry ids fixed by what they are; the outbox keeps the order, the bounds drop the oldest")
+    func outbox() throws {
+        let items = UplinkItem.items(from: Self.batch(hours: 0..<2), gateway: "g", kinds: [.rollups, .alerts])
+        #expect(
+            items.map(\.id) == [
+                "g/r/p1/z1/emissions/pm25/a/\(Self.origin)", "g/r/p1/z1/emissions/pm25/a/\(Self.origin + 3_600_000)",
+                "g/a/\(Self.origin + 7)/\(UplinkItem.hash("{\"rule\":\"x\"}"))",
+            ])
+        #expect(items == UplinkItem.items(from: Self.batch(hours: 0..<2), gateway: "g", kinds: [.rollups, .alerts]))
+        // FNV-1a 64 of the empty string is its offset basis.
+        #expect(UplinkItem.hash("") == "cbf29ce484222325")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-unit-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("h.sqlite").path
+        let store = try HistoryStore(path: path)
+        let policy = OutboxPolicy(
+            gateway: "g", kinds: Set(DaemonConfiguration.Uplink.Kind.allCases), maxItems: 1000,
+            maxAgeMilliseconds: 86_400_000)
+        // 998 rollups + an alert + a summary: 1000 items, within the bound.
+        var result = try store.write(Self.batch(hours: 0..<998), retention: HistoryRetention(), outbox: policy, now: 1000)
+        #expect(result == (1000, 0))
+        let outbox = try Outbox(path: path)
+        let first = try outbox.peek(limit: 3, maxBytes: 1 << 20)
+        #expect(first.map(\.id) == (0..<3).map { "g/r/p1/z1/emissions/pm25/a/\(Self.origin + Int64($0) * 3_600_000)" })
+        #expect(first.map(\.seq) == [1, 2, 3])
+        // Bytes bound the batch too, but never below one item.
+        #expect(try outbox.peek(limit: 100, maxBytes: 1).count == 1)
+        // 5 more: the 5 oldest go.
+        result = try store.write(Self.batch(hours: 998..<1001), retention: HistoryRetention(), outbox: policy, now: 2000)
+        #expect(result == (5, 5))
+        #expect(try outbox.depth().items == 1000)
+        #expect(try outbox.peek(limit: 1, maxBytes: 1 << 20).first?.seq == 6)
+        // Acknowledged items go; the next peek starts after them.
+        try outbox.markSent(from: 6, through: 10)
+        try outbox.remove(through: 10)
+        let next = try #require(try outbox.peek(limit: 1, maxBytes: 1 << 20).first)
+        #expect(next.seq == 11 && next.attempts == 0)
+        // Past max_age (a day after they were queued) everything old goes.
+        result = try store.write(HistoryBatch(), retention: HistoryRetention(), outbox: policy, now: 2001 + 86_400_000)
+        #expect(result.dropped == 995)  // 1 000 less the 5 acknowledged
+        #expect(try outbox.depth() == (0, nil))
+
+        let message = Outbox.message(gateway: "g", entries: first)
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(message)) as? [String: Any])
+        #expect(decoded["gateway"] as? String == "g")
+        #expect((decoded["items"] as? [[String: Any]])?.count == 3)
+        #expect(try CentralSink.check(message, topicGateway: "g").items.count == 3)
+        #expect(throws: CentralSink.Refusal.self) { try CentralSink.check(message, topicGateway: "other") }
+        #expect(throws: CentralSink.Refusal.self) { try CentralSink.check(Array("{\"v\":2}".utf8), topicGateway: nil) }
+    }
+
+    @Test("a history interval closes on the clock only once its series is quiet for the lateness")
+    func quietClose() {
+        var stage = HistoryStage(resolutionMilliseconds: 300_000, utcOffsetMinutes: 0)
+        stage.opened(slot: 0, decibels: false, counter: false)
+        for minute in 0..<3 {
+            stage.observe(slot: 0, Self.series, Reading(value: 1, time: EventTime(milliseconds: Int64(minute) * 60_000)))
+        }
+        // The interval ended long ago, but its series is still receiving: it stays open.
+        stage.advance(to: EventTime(milliseconds: 3_600_000), ids: [Self.series], quiet: { _ in false })
+        #expect(stage.take().isEmpty)
+        stage.observe(slot: 0, Self.series, Reading(value: 1, time: EventTime(milliseconds: 240_000)))
+        stage.advance(to: EventTime(milliseconds: 3_600_000), ids: [Self.series], quiet: { _ in true })
+        #expect(stage.take().map(\.count) == [4])
+    }
+}
