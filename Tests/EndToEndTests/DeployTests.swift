@@ -1,6 +1,7 @@
 import BrokerHarness
 import Foundation
 import MQTTClient
+import ParkDaemon
 import Testing
 
 @Suite("Deploy files")
@@ -31,7 +32,7 @@ struct DeployTests {
         #expect(text.contains("--config") && text.contains("--no-stdout"))
         // systemd-analyze checks the units where it is installed (not in every container).
         if let analyze = try? Command.find("systemd-analyze") {
-            for name in ["parkd.service", "parksim.service"] {
+            for name in ["parkd.service", "parksim.service", "parkd-central.service"] {
                 let path = Self.deploy.appendingPathComponent("systemd/\(name)").path
                 let result = try? Command.run(analyze, ["verify", "--man=no", path])
                 let complaints = (result ?? "").split(separator: "\n").filter {
@@ -40,6 +41,44 @@ struct DeployTests {
                 #expect(complaints.isEmpty, "\(complaints)")
             }
         }
+    }
+
+    @Test("the province files: a valid NATS node, a bridge mosquitto runs, central and uplink configurations that load")
+    func province() throws {
+        let directory = try Scratch.makeDirectory(prefix: "deploy-province")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let folder = Self.deploy.appendingPathComponent("province")
+        let node = try String(contentsOf: folder.appendingPathComponent("nats-1.conf"), encoding: .utf8)
+            .replacingOccurrences(of: "/var/lib/nats", with: directory.path + "/js")
+        let nodePath = directory.appendingPathComponent("nats-1.conf").path
+        try node.write(toFile: nodePath, atomically: true, encoding: .utf8)
+        #expect(try Command.run(try NATSCluster.serverBinary(), ["-c", nodePath, "-t"]).contains("is valid"))
+        #expect(node.contains("stream_replicas: 3"))
+
+        // The bridge's lines start a real mosquitto (the nodes are unreachable here: it keeps trying).
+        let bridge = try String(contentsOf: folder.appendingPathComponent("gateway-bridge.conf"), encoding: .utf8)
+        let unreachable = "127.0.0.1:\(try FreePort.pick())"
+        let lines = bridge.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map {
+            $0.hasPrefix("addresses") ? "addresses \(unreachable)" : String($0)
+        }
+        #expect(lines.contains("try_private false") && lines.contains("bridge_protocol_version mqttv311"))
+        let broker = try Broker(.init(extraConfiguration: lines))
+        #expect(broker.isRunning)
+
+        setenv("PARKD_CENTRAL_POSTGRES", "host=127.0.0.1 dbname=province", 1)
+        let central = try CentralConfiguration.load(path: folder.appendingPathComponent("central.yaml").path)
+        #expect(central.shards == ["s1", "s2"] && central.broker.fallbackURLs.count == 2)
+        let uplink = try #require(
+            try DaemonConfiguration.load(path: folder.appendingPathComponent("gateway-uplink.yaml").path).uplink)
+        #expect(uplink.topic == "uplink/s1/bau-bang" && uplink.broker.fallbackURLs.count == 2)
+
+        let unit = try String(
+            contentsOf: Self.deploy.appendingPathComponent("systemd/parkd-central.service"), encoding: .utf8)
+        #expect(unit.contains("ExecStart=/usr/local/bin/parkd central --config /etc/parkd/central.yaml\n"))
+        let output = directory.appendingPathComponent("help").path
+        let help = try ChildProcess(try BuiltProduct.path("parkd"), ["central", "--help"], outputPath: output)
+        #expect(help.wait() == 0)
+        #expect(try String(contentsOfFile: output, encoding: .utf8).contains("--migrate-only"))
     }
 
     @Test("the mosquitto gateway configuration starts a real broker")
