@@ -4,7 +4,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config 
   postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps tools build release test province demo bench bench-parts fuzz format clean
+.PHONY: all deps tools build release test province demo bench bench-province bench-parts fuzz format clean
 
 all: build
 
@@ -68,9 +68,14 @@ demo: release
 # the same broker and feed (1 000 and 100 000 sensors, QoS 0 and 1, the shipped rule packs),
 # parkd replay on one and two cores, peak memory with 100 000 series, the summary line size.
 # About 5 minutes. BASELINE=path/to/parkd measures another build beside this one.
-bench: release
+bench: release tools
 	BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  .build/release/parkbench all $(if $(BASELINE),--baseline $(BASELINE))
+
+# The province tier's broker beside one mosquitto: QoS 1 throughput, and the failover when
+# the stream leader is killed under load (stall, loss, duplicates). About a minute.
+bench-province: release tools
+	.build/release/parkbench province --messages 50000
 
 # The parts on their own (decode, window updates, topic lookup) and parksim's publish rate.
 bench-parts: release

@@ -24,7 +24,7 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
-            guard ["ingest", "replay", "core", "publish", "all", "memory"].contains(first) else {
+            guard ["ingest", "replay", "core", "publish", "all", "memory", "province"].contains(first) else {
                 throw HarnessError("unknown mode \(first); use all, ingest, replay, core or publish")
             }
             mode = first
@@ -112,6 +112,7 @@ func main() throws {
                 ).text)
         }
     case "replay": try replayTable(options)
+    case "province": try ProvinceBenchmark.run(messages: options.messages)
     default: try issueTable(options)
     }
 }
@@ -142,6 +143,8 @@ func issueTable(_ options: Options) throws {
     }
     print("")
     try replayTable(options)
+    print("")
+    try ProvinceBenchmark.run(messages: 50_000)
 }
 
 func replayTable(_ options: Options) throws {
