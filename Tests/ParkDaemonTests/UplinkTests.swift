@@ -28,6 +28,11 @@ struct UplinkTests {
         #expect(uplink.rate == 500)
         #expect(c.limits.uplinkNames)
         #expect(try parse(Self.base).limits.uplinkNames == false)
+        // check-config prints it, and what it prints reads back the same.
+        let again = try parse(c.effectiveYAML)
+        #expect(again.effectiveYAML == c.effectiveYAML)
+        #expect(c.effectiveYAML.contains("  shard: s1  # topic uplink/s1/p1\n"))
+        #expect(again.uplink?.broker.fallbackURLs.map(\.port) == [4002])
     }
 
     @Test(

@@ -2,33 +2,40 @@ import TelemetryCore
 
 /// The configuration printed back (`parkd check-config`): YAML with every default filled in.
 extension DaemonConfiguration {
+    /// A broker section's lines (`broker:` and `uplink.broker:` alike), under `indent`.
+    static func brokerLines(_ broker: Broker, indent: String) -> [String] {
+        var lines: [String] = []
+        if broker.fallbackURLs.isEmpty {
+            lines.append(indent + "  url: \(broker.url)")
+        } else {
+            lines.append(indent + "  urls: [\(([broker.url] + broker.fallbackURLs).map(\.description).joined(separator: ", "))]")
+        }
+        lines.append(indent + "  protocol: \"\(broker.protocolVersion.rawValue)\"")
+        lines.append(indent + "  client_id: \(broker.clientID)")
+        lines.append(indent + "  keepalive: \(TimeText.format(Double(broker.keepAlive)))")
+        if let username = broker.username { lines.append(indent + "  username: \(username)") }
+        if let source = broker.passwordSource { lines.append(indent + "  password: <redacted> # from \(source)") }
+        if let tls = broker.tls {
+            lines.append(indent + "  tls:")
+            if let v = tls.caFile { lines.append(indent + "    ca_file: \(v)") }
+            if let v = tls.caPath { lines.append(indent + "    ca_path: \(v)") }
+            if let v = tls.certFile { lines.append(indent + "    cert_file: \(v)") }
+            if let v = tls.keyFile { lines.append(indent + "    key_file: \(v)") }
+            lines.append(indent + "    verify_hostname: \(tls.verifyHostname)")
+        }
+        lines.append(indent + "  clean_session: \(broker.cleanSession)")
+        lines.append(indent + "  session_expiry: \(TimeText.format(broker.sessionExpiry))")
+        lines.append(
+            indent + "  reconnect: {initial: \(TimeText.format(broker.reconnectInitial)), max: \(TimeText.format(broker.reconnectMaximum))}"
+        )
+        lines.append(indent + "  watchdog: \(broker.watchdog.map(TimeText.format) ?? "off")")
+        return lines
+    }
+
     /// The effective configuration as YAML, every default filled in, secrets masked.
     public var effectiveYAML: String {
         var lines: [String] = ["# effective configuration of \(file)", "broker:"]
-        if broker.fallbackURLs.isEmpty {
-            lines.append("  url: \(broker.url)")
-        } else {
-            lines.append("  urls: [\(([broker.url] + broker.fallbackURLs).map(\.description).joined(separator: ", "))]")
-        }
-        lines.append("  protocol: \"\(broker.protocolVersion.rawValue)\"")
-        lines.append("  client_id: \(broker.clientID)")
-        lines.append("  keepalive: \(TimeText.format(Double(broker.keepAlive)))")
-        if let username = broker.username { lines.append("  username: \(username)") }
-        if let source = broker.passwordSource { lines.append("  password: <redacted> # from \(source)") }
-        if let tls = broker.tls {
-            lines.append("  tls:")
-            if let v = tls.caFile { lines.append("    ca_file: \(v)") }
-            if let v = tls.caPath { lines.append("    ca_path: \(v)") }
-            if let v = tls.certFile { lines.append("    cert_file: \(v)") }
-            if let v = tls.keyFile { lines.append("    key_file: \(v)") }
-            lines.append("    verify_hostname: \(tls.verifyHostname)")
-        }
-        lines.append("  clean_session: \(broker.cleanSession)")
-        lines.append("  session_expiry: \(TimeText.format(broker.sessionExpiry))")
-        lines.append(
-            "  reconnect: {initial: \(TimeText.format(broker.reconnectInitial)), max: \(TimeText.format(broker.reconnectMaximum))}"
-        )
-        lines.append("  watchdog: \(broker.watchdog.map(TimeText.format) ?? "off")")
+        lines += Self.brokerLines(broker, indent: "")
         lines.append("subscriptions:")
         for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
         lines.append("topics:")
@@ -86,6 +93,19 @@ extension DaemonConfiguration {
         lines.append("  keep: \(summaries.rotation.keep)")
         lines.append("http: " + (http.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
         lines.append("state_dir: \(stateDirectory)")
+        if let uplink {
+            lines.append("uplink:")
+            lines.append("  broker:")
+            lines += Self.brokerLines(uplink.broker, indent: "  ")
+            lines.append("  gateway: \(uplink.gateway)")
+            lines.append("  shard: \(uplink.shard)  # topic \(uplink.topic)")
+            lines.append("  send: [\(uplink.kinds.map(\.rawValue).sorted().joined(separator: ", "))]")
+            lines.append("  max_items: \(uplink.maxItems)")
+            lines.append("  max_age: \(TimeText.format(Double(uplink.maxAgeMilliseconds) / 1000))")
+            lines.append("  rate: \(Int(uplink.rate))")
+            lines.append("  batch_items: \(uplink.batchItems)")
+            lines.append("  batch_bytes: \(uplink.batchBytes)")
+        }
         lines.append("snapshot_interval: \(TimeText.format(snapshotInterval))")
         lines.append("alerts:")
         lines.append("  path: \(alerts.path)")
