@@ -10,7 +10,9 @@ import Synchronization
 enum ProvinceBenchmark {
     /// Counts what a subscriber receives: sequence numbers from payloads, first and repeated.
     final class Counter: Sendable {
-        private let state = Mutex<(seen: Set<Int>, duplicates: Int, last: ContinuousClock.Instant?, longestGap: Duration)>(
+        private let state = Mutex<
+            (seen: Set<Int>, duplicates: Int, last: ContinuousClock.Instant?, longestGap: Duration)
+        >(
             ([], 0, nil, .zero))
         func add(_ message: MQTTMessage) {
             let seq = Int(String(decoding: message.payload.prefix { $0 != 0x20 }, as: UTF8.self)) ?? -1
@@ -24,7 +26,12 @@ enum ProvinceBenchmark {
         var count: Int { state.withLock { $0.seen.count } }
         var duplicates: Int { state.withLock { $0.duplicates } }
         var longestGap: Duration { state.withLock { $0.longestGap } }
-        func resetGap() { state.withLock { $0.last = nil; $0.longestGap = .zero } }
+        func resetGap() {
+            state.withLock {
+                $0.last = nil
+                $0.longestGap = .zero
+            }
+        }
     }
 
     static func subscriber(_ url: String, id: String, counter: Counter) throws -> MQTTClient {
@@ -71,7 +78,8 @@ enum ProvinceBenchmark {
             String(
                 format: "  %@ %8.0f msg/s acknowledged, %8.0f msg/s delivered (%d/%d)",
                 name.padding(toLength: 34, withPad: " ", startingAt: 0) as NSString,
-                Double(messages) / seconds(acknowledged), Double(messages) / seconds(delivered), counter.count, messages))
+                Double(messages) / seconds(acknowledged), Double(messages) / seconds(delivered), counter.count, messages
+            ))
     }
 
     static func seconds(_ d: Duration) -> Double {
@@ -82,7 +90,9 @@ enum ProvinceBenchmark {
         let mosquitto = try Broker()
         let cluster = try NATSCluster(ackWait: "5s")
         print("parkbench province: \(messages) QoS 1 messages of 200 bytes, one publisher, one persistent subscriber")
-        try throughput(name: "mosquitto (one broker)", publishURL: [mosquitto.url], subscribeURL: mosquitto.url, messages: messages)
+        try throughput(
+            name: "mosquitto (one broker)", publishURL: [mosquitto.url], subscribeURL: mosquitto.url, messages: messages
+        )
         let urls = cluster.urls
         try throughput(
             name: "NATS cluster, 3 nodes, R3", publishURL: [urls[0]], subscribeURL: urls[1], messages: messages)

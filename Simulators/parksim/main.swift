@@ -91,7 +91,9 @@ struct Run: ParsableCommand {
             var loaded = try Scenario.load(path: scenarioPath)
             if let park {
                 loaded.parks = loaded.parks.filter { $0.id == park }
-                guard !loaded.parks.isEmpty else { throw ValidationError("--park: '\(park)' is not in \(scenarioPath)") }
+                guard !loaded.parks.isEmpty else {
+                    throw ValidationError("--park: '\(park)' is not in \(scenarioPath)")
+                }
                 loaded.faults.exceedance = loaded.faults.exceedance.filter { $0.park == park }
             }
             let ago = startAgo.flatMap(TimeText.seconds) ?? 0

@@ -101,7 +101,8 @@ struct ProvinceClusterTests {
         // Then a worker: killed, its shard moved to the other by configuration (SIGHUP).
         w1.process.signal(SIGKILL)
         _ = w1.process.wait()
-        try Province.writeCentral(w2.configPath, urls: Array(urls.reversed()), shards: ["s1", "s2"], postgres: pg.conninfo)
+        try Province.writeCentral(
+            w2.configPath, urls: Array(urls.reversed()), shards: ["s1", "s2"], postgres: pg.conninfo)
         w2.process.signal(SIGHUP)
         #expect(Province.wait(30) { Province.text(w2.log).contains("session central-s1 connected") })
 

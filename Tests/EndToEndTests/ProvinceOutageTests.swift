@@ -59,7 +59,8 @@ struct ProvinceOutageTests {
         let store = directory.appendingPathComponent("state/history.sqlite").path
 
         let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: sensorBroker.url), clientID: "sensors", cleanSession: true))
+            configuration: .init(url: try BrokerURL(parsing: sensorBroker.url), clientID: "sensors", cleanSession: true)
+        )
         try publisher.connect()
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let dayStart = (now - 26 * 3_600_000) / Self.step * Self.step
@@ -67,7 +68,8 @@ struct ProvinceOutageTests {
             for k in range {
                 for sensor in Self.sensors {
                     let payload = "{\"value\":\(Self.value(sensor, k)),\"ts\":\(dayStart + Int64(k) * Self.step)}"
-                    try publisher.publish("parks/p1/z1/emissions/pm25/\(sensor)", payload: Array(payload.utf8), qos: .atLeastOnce)
+                    try publisher.publish(
+                        "parks/p1/z1/emissions/pm25/\(sensor)", payload: Array(payload.utf8), qos: .atLeastOnce)
                 }
             }
             try publisher.flush()
@@ -114,7 +116,9 @@ struct ProvinceOutageTests {
         #expect(try Province.outOfOrder(pg) == "", "rows of a series arrived out of time order")
         // pm25-high fired at 05:00 and resolved at 07:00 for s1: two transitions, once each.
         #expect(try pg.number("SELECT count(*) FROM alerts") == 2)
-        #expect(try pg.number("SELECT count(*) FROM alerts WHERE series = 'p1/z1/emissions/pm25/s1' AND state = 'firing'") == 1)
+        #expect(
+            try pg.number("SELECT count(*) FROM alerts WHERE series = 'p1/z1/emissions/pm25/s1' AND state = 'firing'")
+                == 1)
         let storedAlerts = Int(try Province.sqlite(store, "SELECT count(*) FROM alerts").first ?? "") ?? -1
         #expect(storedAlerts == 2)
         let storedSummaries = Int(try Province.sqlite(store, "SELECT count(*) FROM summaries").first ?? "") ?? -1
@@ -122,6 +126,8 @@ struct ProvinceOutageTests {
         #expect(gateway.terminate() == 0)
         central.process.signal(SIGTERM)
         #expect(central.process.wait(timeout: 15) == 0)
-        print("province outage: \(atKill) of \(6 * 240) readings had arrived when parkd was killed; \(Province.text(central.log).components(separatedBy: "\n").last(where: { $0.contains("central worker stopped") }) ?? "")")
+        print(
+            "province outage: \(atKill) of \(6 * 240) readings had arrived when parkd was killed; \(Province.text(central.log).components(separatedBy: "\n").last(where: { $0.contains("central worker stopped") }) ?? "")"
+        )
     }
 }

@@ -17,7 +17,8 @@ struct UplinkTests {
     func configuration() throws {
         let c = try parse(
             Self.base
-                + "uplink:\n  broker: {urls: [mqtt://127.0.0.1:4001, mqtt://127.0.0.1:4002]}\n  shard: s1\n  rate: 500\n")
+                + "uplink:\n  broker: {urls: [mqtt://127.0.0.1:4001, mqtt://127.0.0.1:4002]}\n  shard: s1\n  rate: 500\n"
+        )
         let uplink = try #require(c.uplink)
         #expect(uplink.gateway == "p1")
         #expect(uplink.topic == "uplink/s1/p1")
@@ -40,11 +41,17 @@ struct UplinkTests {
         arguments: [
             ("uplink:\n  shard: s1\n", "uplink: missing 'broker'"),
             ("uplink:\n  broker: {url: mqtt://h}\n", "missing 'shard'"),
-            ("uplink:\n  broker: {url: mqtt://h}\n  shard: S 1\n", "shard 'S 1' must be 1 to 64 characters of [a-z0-9_-]"),
+            (
+                "uplink:\n  broker: {url: mqtt://h}\n  shard: S 1\n",
+                "shard 'S 1' must be 1 to 64 characters of [a-z0-9_-]"
+            ),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  gateway: Gw.1\n", "gateway 'Gw.1' must be"),
             ("uplink:\n  broker: {url: mqtt://h, protocol: 5}\n  shard: s1\n", "the uplink speaks MQTT 3.1.1"),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  send: [alarms]\n", "expected one of alerts"),
-            ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  max_items: 5\n", "uplink.max_items: 5 is out of range"),
+            (
+                "uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  max_items: 5\n",
+                "uplink.max_items: 5 is out of range"
+            ),
             ("history: {path: off}\nuplink:\n  broker: {url: mqtt://h}\n  shard: s1\n", "history.path must not be off"),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  topic_prefix: up/Link\n", "topic_prefix 'up/Link'"),
             (
@@ -57,7 +64,9 @@ struct UplinkTests {
             ),
         ])
     func errors(yaml: String, expected: String) {
-        let text = "broker: {url: mqtt://127.0.0.1:1883}\n" + (yaml.hasPrefix("parks") ? "" : "parks: {p1: {area_m2: 1}}\n") + yaml
+        let text =
+            "broker: {url: mqtt://127.0.0.1:1883}\n" + (yaml.hasPrefix("parks") ? "" : "parks: {p1: {area_m2: 1}}\n")
+            + yaml
         let error = #expect(throws: ConfigurationError.self) { try parse(text) }
         #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
     }
@@ -75,8 +84,10 @@ struct UplinkTests {
         var bad = good
         bad.sensor = "AQ 1"
         func refusal(_ id: SeriesID) -> (RejectReason, String)? {
-            admission.openingProblem(id, named: false, openedByMessage: 0, parkSeries: 0, totalSeries: 0, limits: limits)
-                .map { ($0.reason, $0.detail()) }
+            admission.openingProblem(
+                id, named: false, openedByMessage: 0, parkSeries: 0, totalSeries: 0, limits: limits
+            )
+            .map { ($0.reason, $0.detail()) }
         }
         #expect(refusal(good) == nil)
         let (reason, detail) = try! #require(refusal(bad))
@@ -95,7 +106,8 @@ struct UplinkTests {
         var batch = HistoryBatch()
         for hour in hours {
             batch.rollups.append(
-                Rollup(series: series, start: origin + Int64(hour) * 3_600_000, count: 2, sum: 4, min: 1, max: 3, last: 3))
+                Rollup(
+                    series: series, start: origin + Int64(hour) * 3_600_000, count: 2, sum: 4, min: 1, max: 3, last: 3))
         }
         batch.alerts = [(origin + 7, "{\"rule\":\"x\"}")]
         batch.summaries = [("1h", origin, "{\"period\":\"1h\"}")]
@@ -123,7 +135,8 @@ struct UplinkTests {
             gateway: "g", kinds: Set(DaemonConfiguration.Uplink.Kind.allCases), maxItems: 1000,
             maxAgeMilliseconds: 86_400_000)
         // 998 rollups + an alert + a summary: 1000 items, within the bound.
-        var result = try store.write(Self.batch(hours: 0..<998), retention: HistoryRetention(), outbox: policy, now: 1000)
+        var result = try store.write(
+            Self.batch(hours: 0..<998), retention: HistoryRetention(), outbox: policy, now: 1000)
         #expect(result == (1000, 0))
         let outbox = try Outbox(path: path)
         let first = try outbox.peek(limit: 3, maxBytes: 1 << 20)
@@ -132,7 +145,8 @@ struct UplinkTests {
         // Bytes bound the batch too, but never below one item.
         #expect(try outbox.peek(limit: 100, maxBytes: 1).count == 1)
         // 5 more: the 5 oldest go.
-        result = try store.write(Self.batch(hours: 998..<1001), retention: HistoryRetention(), outbox: policy, now: 2000)
+        result = try store.write(
+            Self.batch(hours: 998..<1001), retention: HistoryRetention(), outbox: policy, now: 2000)
         #expect(result == (5, 5))
         #expect(try outbox.depth().items == 1000)
         #expect(try outbox.peek(limit: 1, maxBytes: 1 << 20).first?.seq == 6)
@@ -160,7 +174,8 @@ struct UplinkTests {
         var stage = HistoryStage(resolutionMilliseconds: 300_000, utcOffsetMinutes: 0)
         stage.opened(slot: 0, decibels: false, counter: false)
         for minute in 0..<3 {
-            stage.observe(slot: 0, Self.series, Reading(value: 1, time: EventTime(milliseconds: Int64(minute) * 60_000)))
+            stage.observe(
+                slot: 0, Self.series, Reading(value: 1, time: EventTime(milliseconds: Int64(minute) * 60_000)))
         }
         // The interval ended long ago, but its series is still receiving: it stays open.
         stage.advance(to: EventTime(milliseconds: 3_600_000), ids: [Self.series], quiet: { _ in false })

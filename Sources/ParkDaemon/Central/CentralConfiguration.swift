@@ -40,9 +40,12 @@ public struct CentralConfiguration: Sendable {
         }
         guard let node else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
         let root = YAMLValue(node: node, path: "", file: path)
-        let parser = ConfigurationParser(file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        let parser = ConfigurationParser(
+            file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let top = try root.fields(["broker", "topic_prefix", "shards", "postgres", "postgres_env", "log"])
-        guard let brokerNode = top["broker"] else { throw root.error("missing 'broker' (the province's broker or cluster nodes)") }
+        guard let brokerNode = top["broker"] else {
+            throw root.error("missing 'broker' (the province's broker or cluster nodes)")
+        }
         var broker = try parser.parseBroker(brokerNode)
         if try brokerNode.fields([
             "url", "protocol", "client_id", "keepalive", "username", "password_file", "password_env", "tls",
@@ -51,12 +54,15 @@ public struct CentralConfiguration: Sendable {
             broker.clientID = "parkd-central"
         }
         guard UplinkName.isValid(broker.clientID) else {
-            throw brokerNode.error("client_id '\(broker.clientID)' must be [a-z0-9_-] (each shard's session is named from it)")
+            throw brokerNode.error(
+                "client_id '\(broker.clientID)' must be [a-z0-9_-] (each shard's session is named from it)")
         }
         guard broker.protocolVersion == .v311 else {
             throw brokerNode.error("the province cluster (NATS) speaks MQTT 3.1.1 only")
         }
-        guard let shardsNode = top["shards"] else { throw root.error("missing 'shards': the partitions this worker serves, e.g. [s1]") }
+        guard let shardsNode = top["shards"] else {
+            throw root.error("missing 'shards': the partitions this worker serves, e.g. [s1]")
+        }
         let shards = try shardsNode.list().map { (item: YAMLValue) throws(ConfigurationError) -> String in
             let text = try item.nonEmptyString()
             guard UplinkName.isValid(text) else { throw item.error("shard '\(text)' must be [a-z0-9_-]") }
@@ -75,12 +81,16 @@ public struct CentralConfiguration: Sendable {
             postgres = value
         case (_?, _?): throw root.error("give postgres or postgres_env, not both")
         case (nil, nil):
-            throw root.error("missing 'postgres': a libpq connection string, e.g. 'host=127.0.0.1 port=5432 dbname=province'")
+            throw root.error(
+                "missing 'postgres': a libpq connection string, e.g. 'host=127.0.0.1 port=5432 dbname=province'")
         }
         var configuration = CentralConfiguration(file: path, broker: broker, shards: shards, postgres: postgres)
         if let v = top["topic_prefix"] {
             let text = try v.nonEmptyString()
-            guard text.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ UplinkName.isValid(String($0)) })
+            guard
+                text.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({
+                    UplinkName.isValid(String($0))
+                })
             else { throw v.error("topic_prefix '\(text)' must be levels of [a-z0-9_-] separated by '/'") }
             configuration.topicPrefix = text
         }

@@ -52,7 +52,8 @@ enum CentralSchema {
             try db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            let current = Int(try db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").rows[0][0] ?? "0") ?? 0
+            let current =
+                Int(try db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").rows[0][0] ?? "0") ?? 0
             guard current <= migrations.last!.version else {
                 throw .init(
                     message:

@@ -42,7 +42,9 @@ final class CentralSink {
     static let kinds = ["rollups", "compliance", "alerts", "summaries"]
 
     /// Checks a batch before anything is written: its shape, kinds, ids and times.
-    static func check(_ payload: [UInt8], topicGateway: String?) throws(Refusal) -> (gateway: String, items: [(kind: String, at: Int64)]) {
+    static func check(_ payload: [UInt8], topicGateway: String?) throws(Refusal) -> (
+        gateway: String, items: [(kind: String, at: Int64)]
+    ) {
         let batch: Batch
         do {
             batch = try JSONDecoder().decode(Batch.self, from: Data(payload))
@@ -59,9 +61,15 @@ final class CentralSink {
         // Items between 2000 and 2100: a wrong clock upstream must not create a partition per year.
         let range: ClosedRange<Int64> = 946_684_800_000...4_102_444_800_000
         for item in batch.items {
-            guard kinds.contains(item.kind) else { throw Refusal(description: "item kind '\(item.kind.prefix(40))' unknown") }
-            guard !item.id.isEmpty, item.id.utf8.count <= 512 else { throw Refusal(description: "item id empty or too long") }
-            guard range.contains(item.at) else { throw Refusal(description: "item \(item.id) has time \(item.at), outside 2000–2100") }
+            guard kinds.contains(item.kind) else {
+                throw Refusal(description: "item kind '\(item.kind.prefix(40))' unknown")
+            }
+            guard !item.id.isEmpty, item.id.utf8.count <= 512 else {
+                throw Refusal(description: "item id empty or too long")
+            }
+            guard range.contains(item.at) else {
+                throw Refusal(description: "item \(item.id) has time \(item.at), outside 2000–2100")
+            }
         }
         return (batch.gateway, batch.items.map { ($0.kind, $0.at) })
     }

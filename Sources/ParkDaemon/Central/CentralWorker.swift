@@ -137,7 +137,8 @@ public final class CentralWorker: @unchecked Sendable {
             logger.notice("shard \(name) stopped here")
         }
         for name in wanted where shards[name] == nil {
-            let shard = Shard(name: name, sink: CentralSink(db: try PostgresConnection(conninfo: configuration.postgres)))
+            let shard = Shard(
+                name: name, sink: CentralSink(db: try PostgresConnection(conninfo: configuration.postgres)))
             let session = configuration.sessionConfiguration(shard: name)
             let logger = self.logger
             let prefix = configuration.topicPrefix
@@ -177,12 +178,15 @@ public final class CentralWorker: @unchecked Sendable {
             } catch let refusal as CentralSink.Refusal {
                 shard.sink.noteRejected()
                 shard.lock.unlock()
-                logger.error("shard \(shard.name): refused a batch on \(LogSafe.text(message.topic, limit: 200)): \(refusal)")
+                logger.error(
+                    "shard \(shard.name): refused a batch on \(LogSafe.text(message.topic, limit: 200)): \(refusal)")
                 return
             } catch let failure as PostgresConnection.Failure where failure.isDataError {
                 shard.sink.noteRejected()
                 shard.lock.unlock()
-                logger.error("shard \(shard.name): the database refused a batch on \(LogSafe.text(message.topic, limit: 200)): \(failure)")
+                logger.error(
+                    "shard \(shard.name): the database refused a batch on \(LogSafe.text(message.topic, limit: 200)): \(failure)"
+                )
                 return
             } catch {
                 // The database is away: hold the batch (unacknowledged) and try again.

@@ -66,7 +66,9 @@ final class PostgresConnection {
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
             let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
             let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
-            throw Failure(message: message.isEmpty ? "PostgreSQL: \(String(cString: PQresStatus(status)))" : message, sqlState: state)
+            throw Failure(
+                message: message.isEmpty ? "PostgreSQL: \(String(cString: PQresStatus(status)))" : message,
+                sqlState: state)
         }
         var outcome = Outcome()
         outcome.affected = Int(String(cString: PQcmdTuples(result))) ?? 0

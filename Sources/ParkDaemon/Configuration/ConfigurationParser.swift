@@ -377,7 +377,8 @@ struct ConfigurationParser {
             for id in configuration.expectedSensors {
                 if let bad = UplinkName.firstInvalid(in: id) {
                     throw (top["expected_sensors"] ?? node).error(
-                        "'\(bad)' in \(id) must be [a-z0-9_-] when an uplink is configured (names go into province topics)")
+                        "'\(bad)' in \(id) must be [a-z0-9_-] when an uplink is configured (names go into province topics)"
+                    )
                 }
             }
         }

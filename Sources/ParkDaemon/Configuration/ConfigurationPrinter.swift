@@ -8,7 +8,8 @@ extension DaemonConfiguration {
         if broker.fallbackURLs.isEmpty {
             lines.append(indent + "  url: \(broker.url)")
         } else {
-            lines.append(indent + "  urls: [\(([broker.url] + broker.fallbackURLs).map(\.description).joined(separator: ", "))]")
+            lines.append(
+                indent + "  urls: [\(([broker.url] + broker.fallbackURLs).map(\.description).joined(separator: ", "))]")
         }
         lines.append(indent + "  protocol: \"\(broker.protocolVersion.rawValue)\"")
         lines.append(indent + "  client_id: \(broker.clientID)")
@@ -26,7 +27,8 @@ extension DaemonConfiguration {
         lines.append(indent + "  clean_session: \(broker.cleanSession)")
         lines.append(indent + "  session_expiry: \(TimeText.format(broker.sessionExpiry))")
         lines.append(
-            indent + "  reconnect: {initial: \(TimeText.format(broker.reconnectInitial)), max: \(TimeText.format(broker.reconnectMaximum))}"
+            indent
+                + "  reconnect: {initial: \(TimeText.format(broker.reconnectInitial)), max: \(TimeText.format(broker.reconnectMaximum))}"
         )
         lines.append(indent + "  watchdog: \(broker.watchdog.map(TimeText.format) ?? "off")")
         return lines

@@ -39,7 +39,10 @@ extension ConfigurationParser {
         var uplink = DaemonConfiguration.Uplink(broker: broker, gateway: gateway, shard: try name("shard", shardNode))
         if let v = f["topic_prefix"] {
             let text = try v.nonEmptyString()
-            guard text.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ UplinkName.isValid(String($0)) })
+            guard
+                text.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({
+                    UplinkName.isValid(String($0))
+                })
             else {
                 throw v.error("topic_prefix '\(text)' must be levels of [a-z0-9_-] separated by '/'")
             }

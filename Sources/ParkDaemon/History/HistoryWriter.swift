@@ -86,7 +86,8 @@ final class HistoryWriter: @unchecked Sendable {
             var failure: String?
             var queued = 0
             do {
-                let result = try store.write(batch, retention: retention, outbox: outbox, now: WallClock.now().milliseconds)
+                let result = try store.write(
+                    batch, retention: retention, outbox: outbox, now: WallClock.now().milliseconds)
                 queued = result.queued
                 if result.dropped > 0 {
                     lock.lock()
@@ -94,7 +95,8 @@ final class HistoryWriter: @unchecked Sendable {
                     let total = outboxDropped
                     lock.unlock()
                     logger.warning(
-                        "uplink outbox full (uplink.max_items or max_age): dropped the \(result.dropped) oldest items (\(total) so far)")
+                        "uplink outbox full (uplink.max_items or max_age): dropped the \(result.dropped) oldest items (\(total) so far)"
+                    )
                 }
             } catch {
                 failure = "\(error)"

@@ -62,7 +62,6 @@ final class SQLiteDatabase {
         }
     }
 
-
     final class Statement {
         private let statement: OpaquePointer
         private unowned let database: SQLiteDatabase

@@ -29,7 +29,8 @@ struct UplinkItem: Sendable, Equatable {
                 if let leq = r.leq { line.add("leq", leq) }
                 if let increase = r.increase { line.add("increase", increase) }
                 items.append(
-                    UplinkItem(kind: .rollups, id: "\(gateway)/r/\(r.series)/\(r.start)", at: r.start, body: line.finished()))
+                    UplinkItem(
+                        kind: .rollups, id: "\(gateway)/r/\(r.series)/\(r.start)", at: r.start, body: line.finished()))
             }
         }
         if kinds.contains(.compliance) {

@@ -124,8 +124,13 @@ final class UplinkSender: @unchecked Sendable {
                 continue
             }
             let wait = nextAllowed - ContinuousClock.now
-            if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)) }
-            nextAllowed = max(nextAllowed, ContinuousClock.now) + .milliseconds(Int64(1000 * Double(entries.count) / configuration.rate))
+            if wait > .zero {
+                Thread.sleep(
+                    forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds))
+            }
+            nextAllowed =
+                max(nextAllowed, ContinuousClock.now)
+                + .milliseconds(Int64(1000 * Double(entries.count) / configuration.rate))
             do {
                 try outbox.markSent(from: first.seq, through: last.seq)
                 let reconnects = client.statistics.reconnects

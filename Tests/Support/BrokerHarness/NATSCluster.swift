@@ -20,7 +20,9 @@ public final class NATSCluster: @unchecked Sendable {
     private let binary: String
 
     public static func serverBinary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["NATS_SERVER"], FileManager.default.isExecutableFile(atPath: path) {
+        if let path = ProcessInfo.processInfo.environment["NATS_SERVER"],
+            FileManager.default.isExecutableFile(atPath: path)
+        {
             return path
         }
         // The package root, from this file's place in it.

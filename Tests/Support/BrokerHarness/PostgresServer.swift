@@ -35,7 +35,7 @@ public final class PostgresServer: @unchecked Sendable {
             do {
                 try start()
                 break
-            } catch where attempt < 5 {
+            } catch  where attempt < 5 {
                 port = try FreePort.pick()
             }
         }
@@ -52,7 +52,8 @@ public final class PostgresServer: @unchecked Sendable {
     @discardableResult
     private func run(_ tool: String, _ arguments: [String]) throws -> String {
         if asUser.isEmpty { return try Command.run(binaries + "/" + tool, arguments, directory: directory) }
-        return try Command.run(asUser[0], Array(asUser.dropFirst()) + [binaries + "/" + tool] + arguments, directory: directory)
+        return try Command.run(
+            asUser[0], Array(asUser.dropFirst()) + [binaries + "/" + tool] + arguments, directory: directory)
     }
 
     /// pg_ctl through a child whose output goes to a file: the server it leaves running
@@ -61,11 +62,13 @@ public final class PostgresServer: @unchecked Sendable {
         let arguments = ["-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "start"]
         let tool = binaries + "/pg_ctl"
         let process = try ChildProcess(
-            asUser.isEmpty ? tool : asUser[0], asUser.isEmpty ? arguments : Array(asUser.dropFirst()) + [tool] + arguments,
+            asUser.isEmpty ? tool : asUser[0],
+            asUser.isEmpty ? arguments : Array(asUser.dropFirst()) + [tool] + arguments,
             outputPath: directory.path + "/pg_ctl.log")
         guard process.wait(timeout: 40) == 0 else {
             throw HarnessError(
-                "pg_ctl start failed: \((try? String(contentsOfFile: directory.path + "/pg_ctl.log", encoding: .utf8)) ?? "")")
+                "pg_ctl start failed: \((try? String(contentsOfFile: directory.path + "/pg_ctl.log", encoding: .utf8)) ?? "")"
+            )
         }
     }
 
@@ -78,7 +81,10 @@ public final class PostgresServer: @unchecked Sendable {
     public func psql(_ sql: String, database: String = "province") throws -> String {
         try Command.run(
             try Command.find("psql"),
-            ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "parkd", "-d", database, "-c", sql])
+            [
+                "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "parkd",
+                "-d", database, "-c", sql,
+            ])
     }
 
     /// A query's single number.
