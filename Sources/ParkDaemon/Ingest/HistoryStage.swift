@@ -96,7 +96,7 @@ struct HistoryStage {
     }
 
     /// Closes every interval that ended at or before `time` of a series `quiet` says has
-    /// had no reading since then.
+    /// stopped receiving readings.
     mutating func advance(to time: EventTime, ids: [SeriesID], quiet: (Int) -> Bool = { _ in true }) {
         guard enabled else { return }
         for s in open.indices where open[s].count > 0 && open[s].start + resolution <= time.milliseconds && quiet(s) {

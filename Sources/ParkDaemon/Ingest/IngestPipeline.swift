@@ -546,14 +546,15 @@ public final class IngestPipeline: Sendable {
                 state.compliance.advance(to: to)
                 // Rollups wait out the allowed lateness: a reading that arrives late but within
                 // `lateness` still lands in its interval.
-                // A series still receiving (a backlog replayed fast, a sensor emptying its
-                // buffer) keeps its interval open until a reading passes its end.
+                // A series that received readings during this summary interval (a backlog
+                // replayed fast, a sensor emptying its buffer) keeps its interval open until
+                // a reading passes its end, or it falls quiet for a whole summary interval.
                 if k == 0 {
-                    let cutoff = to.milliseconds &- settings.allowedLatenessMilliseconds
                     let records = state.table.records
+                    let since = from?.milliseconds ?? .max
                     state.history.advance(
-                        to: EventTime(milliseconds: cutoff), ids: state.table.ids,
-                        quiet: { records[$0].lastArrival <= cutoff })
+                        to: EventTime(milliseconds: to.milliseconds &- settings.allowedLatenessMilliseconds),
+                        ids: state.table.ids, quiet: { records[$0].lastArrival < since })
                 }
             }
             let tallies = state.compliance.takeTallies(schedule: k)
