@@ -89,10 +89,17 @@ struct HTTPEndpointTests {
             try String(contentsOf: directory.appendingPathComponent("compliance.jsonl"), encoding: .utf8).contains(
                 #""rule":"loud""#))
         // The noise readings from the history store (written once their intervals are past
-        // lateness), re-aggregated to hours: the four at 65 dBA, then the one at 50.
-        let history = try HTTPGet.get(
+        // lateness and the series has been quiet for a summary interval), re-aggregated to
+        // hours: the four at 65 dBA, then the one at 50.
+        var history = try HTTPGet.get(
             port: port, path: "/api/history?series=p/z/emissions/noise&from=4h&resolution=1h")
-        let rows = try #require(try JSONSerialization.jsonObject(with: Data(history.body.utf8)) as? [[String: Any]])
+        var rows = try #require(try JSONSerialization.jsonObject(with: Data(history.body.utf8)) as? [[String: Any]])
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while rows.count < 2 && Date() < deadline {
+            usleep(100_000)
+            history = try HTTPGet.get(port: port, path: "/api/history?series=p/z/emissions/noise&from=4h&resolution=1h")
+            rows = try #require(try JSONSerialization.jsonObject(with: Data(history.body.utf8)) as? [[String: Any]])
+        }
         #expect(history.status == 200 && rows.count == 2, "\(history.body)")
         #expect(rows.first?["count"] as? Int == 4 && rows.first?["leq"] as? Double == 65)
         let badHistory = try HTTPGet.get(port: port, path: "/api/history?series=a/b/c/d/e/f")
