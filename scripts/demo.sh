@@ -8,8 +8,11 @@ RUN=/tmp/parktelemetry-demo
 rm -rf "$RUN" && mkdir -p "$RUN"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A second listener stands for the province's broker, which the uplink sends to.
+UPLINK_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$RUN/mosquitto.conf" <<CONF
 listener $PORT 127.0.0.1
+listener $UPLINK_PORT 127.0.0.1
 allow_anonymous true
 persistence false
 log_dest file $RUN/mosquitto.log
@@ -17,17 +20,46 @@ CONF
 [ "$(id -u)" -eq 0 ] && echo "user root" >> "$RUN/mosquitto.conf"
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+AS=(); [ "$(id -u)" -eq 0 ] && AS=(runuser -u postgres --)
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  [ -f "$RUN/pg/data/postmaster.pid" ] && "${AS[@]}" "$PGBIN/pg_ctl" -D "$RUN/pg/data" -m immediate stop > /dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
 echo "==> mosquitto on 127.0.0.1:$PORT"
 mosquitto -c "$RUN/mosquitto.conf" 2>> "$RUN/mosquitto.log" & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
-echo "==> parkd run --config Deploy/config/demo.yaml (log: $RUN/parkd.log)"
-"$BIN/parkd" check-config Deploy/config/demo.yaml > /dev/null
+# The province side: PostgreSQL in a temporary folder and `parkd central` on the uplink.
+PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+echo "==> PostgreSQL on 127.0.0.1:$PG_PORT and parkd central (shard s1; log: $RUN/central.log)"
+mkdir -p "$RUN/pg"; [ "$(id -u)" -eq 0 ] && chown postgres "$RUN/pg"
+"${AS[@]}" "$PGBIN/initdb" -D "$RUN/pg/data" -A trust -U parkd -E UTF8 --no-sync > "$RUN/pg/initdb.log" 2>&1
+printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" "$PG_PORT" "$RUN/pg" \
+  >> "$RUN/pg/data/postgresql.auto.conf"
+"${AS[@]}" "$PGBIN/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/server.log" -w start > /dev/null
+PSQL=(psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U parkd)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE province"
+cat > "$RUN/central.yaml" <<CONF
+broker: {url: mqtt://127.0.0.1:$UPLINK_PORT, client_id: central}
+shards: [s1]
+postgres: "host=127.0.0.1 port=$PG_PORT dbname=province user=parkd"
+CONF
+"$BIN/parkd" central --config "$RUN/central.yaml" 2> "$RUN/central.log" & pids+=($!)
+
+# The demo configuration plus an uplink to the province (the rule packs from the tree).
+sed "s#\.\./rules/#$PWD/Deploy/rules/#" Deploy/config/demo.yaml > "$RUN/parkd.yaml"
+cat >> "$RUN/parkd.yaml" <<CONF
+uplink:
+  broker: {url: mqtt://127.0.0.1:$UPLINK_PORT}
+  shard: s1
+CONF
+echo "==> parkd run --config Deploy/config/demo.yaml, with an uplink to shard s1 (log: $RUN/parkd.log)"
+"$BIN/parkd" check-config "$RUN/parkd.yaml" > /dev/null
 HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$BIN/parkd" run --config Deploy/config/demo.yaml --broker "mqtt://127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --no-stdout 2> "$RUN/parkd.log" &
+"$BIN/parkd" run --config "$RUN/parkd.yaml" --broker "mqtt://127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" --no-stdout 2> "$RUN/parkd.log" &
 PARKD=$!; pids+=($PARKD)
 for _ in $(seq 50); do grep -q "connected to" "$RUN/parkd.log" && break; sleep 0.1; done
 
@@ -48,7 +80,7 @@ except Exception as error:
     print("    /healthz ->", error)
 metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
 for line in metrics.splitlines():
-    if line.startswith(("parkd_messages_total", "parkd_series_count", "parkd_alerts_firing_count", 'parkd_rejected_total{reason="malformed"}', "parkd_history_rows_total")):
+    if line.startswith(("parkd_messages_total", "parkd_series_count", "parkd_alerts_firing_count", 'parkd_rejected_total{reason="malformed"}', "parkd_history_rows_total", "parkd_uplink_sent_items_total", "parkd_uplink_outbox_depth_items")):
         print("    /metrics ->", line)
 page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
 tiles = page.count('class="tile')
@@ -63,6 +95,16 @@ if command -v chromium > /dev/null; then
 fi
 echo "==> SIGTERM to parkd: it writes the last partial interval and exits"
 kill -TERM "$PARKD"; wait "$PARKD"; echo "    parkd exited with status $?"
+
+echo
+echo "==> the province's database: what the uplink delivered to parkd central, once each"
+sleep 2
+"${PSQL[@]}" -d province -c "SELECT 'rollups' AS rows, count(*), coalesce(sum(count), 0) AS readings FROM rollups
+  UNION ALL SELECT 'compliance', count(*), NULL FROM compliance UNION ALL SELECT 'alerts', count(*), NULL FROM alerts
+  UNION ALL SELECT 'summaries', count(*), NULL FROM summaries" | sed 's/^/    /'
+"${PSQL[@]}" -d province -c "SELECT series, at, count, round(mean::numeric, 2) AS mean FROM rollups
+  WHERE series LIKE '%/pm25/%' ORDER BY at DESC, series LIMIT 3" | sed 's/^/    /'
+echo "    outbox left on the gateway: $(sqlite3 "$RUN/state/history.sqlite" 'SELECT count(*) FROM outbox') items; $(grep -c 'refused a batch' "$RUN/central.log" || true) batches refused"
 
 echo
 echo "==> history on the gateway ($RUN/state/history.sqlite): parkd query and the daily report"
