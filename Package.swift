@@ -72,6 +72,7 @@ let package = Package(
             name: "parkd",
             dependencies: [
                 "ParkDaemon", "MQTTClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(

@@ -13,8 +13,10 @@ struct ProvinceRefusalTests {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "province-refusal")
         defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try FreePort.pick()
         let central = try Province.central(
-            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo)
+            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+            http: "{listen: 127.0.0.1:\(port)}")
         #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
         let publisher = try MQTTPublisher(
             configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "gw", cleanSession: true))
@@ -46,8 +48,29 @@ struct ProvinceRefusalTests {
         #expect(log.contains("batch from gateway 'p2' on the topic of 'p1'"))
         #expect(log.contains("outside 2000–2100"))
         #expect(log.contains("the database refused a batch") && log.contains("22P02"), "\(log)")
+        let metrics = try HTTPGet.get(port: port, path: "/metrics").body
+        for line in [
+            #"parkd_central_batches_total{shard="s1"} 1"#, #"parkd_central_items_stored_total{shard="s1"} 1"#,
+            #"parkd_central_batches_refused_total{shard="s1"} 4"#, #"parkd_central_session_connected{shard="s1"} 1"#,
+            #"parkd_central_database_connected{shard="s1"} 1"#,
+        ] {
+            #expect(metrics.contains(line + "\n"), "\(metrics)")
+        }
+        let health = try HTTPGet.get(port: port, path: "/healthz")
+        #expect(health.status == 200 && health.body.contains(#""status":"ok""#))
+        // The database goes away: /healthz says so once the shard notices.
+        try pg.stop()
+        try publisher.publish(
+            "uplink/s1/p1",
+            payload: Array(#"{"v":1,"gateway":"p1","items":[\#(item("p1/r/later", at: at, body: good))]}"#.utf8),
+            qos: .atLeastOnce)
+        try publisher.flush()
+        #expect(Province.wait(20) { (try? HTTPGet.get(port: port, path: "/healthz").status) == 503 })
+        // It comes back: the held batch is stored, nothing lost.
+        try pg.start()
+        #expect(Province.wait(30) { (try? pg.number("SELECT count(*) FROM rollups WHERE id = 'p1/r/later'")) == 1 })
         central.process.signal(SIGTERM)
         #expect(central.process.wait(timeout: 15) == 0)
-        #expect(Province.text(central.log).contains("1 items stored, 0 duplicates skipped, 4 batches refused"))
+        #expect(Province.text(central.log).contains("2 items stored, 0 duplicates skipped, 4 batches refused"))
     }
 }

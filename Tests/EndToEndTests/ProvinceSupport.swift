@@ -6,17 +6,19 @@ import MQTTClient
 enum Province {
     /// `parkd central` with its configuration written into `directory`.
     static func central(
-        directory: URL, name: String, urls: [String], shards: [String], postgres: String
+        directory: URL, name: String, urls: [String], shards: [String], postgres: String, http: String = "off"
     ) throws -> (process: ChildProcess, configPath: String, log: String) {
         let configPath = directory.appendingPathComponent("\(name).yaml").path
-        try writeCentral(configPath, urls: urls, shards: shards, postgres: postgres)
+        try writeCentral(configPath, urls: urls, shards: shards, postgres: postgres, http: http)
         let log = directory.appendingPathComponent("\(name).log").path
         let process = try ChildProcess(
             try BuiltProduct.path("parkd"), ["central", "--config", configPath], outputPath: log)
         return (process, configPath, log)
     }
 
-    static func writeCentral(_ path: String, urls: [String], shards: [String], postgres: String) throws {
+    static func writeCentral(_ path: String, urls: [String], shards: [String], postgres: String, http: String = "off")
+        throws
+    {
         let text = """
             broker:
               urls: [\(urls.joined(separator: ", "))]
@@ -24,6 +26,7 @@ enum Province {
               reconnect: {initial: 100ms, max: 1s}
             shards: [\(shards.joined(separator: ", "))]
             postgres: "\(postgres)"
+            http: \(http)
             """
         try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
     }

@@ -12,6 +12,8 @@ public struct CentralConfiguration: Sendable {
     /// libpq connection string (`host=127.0.0.1 port=5432 dbname=province user=parkd`).
     public var postgres: String
     public var logLevel = "info"
+    /// /metrics and /healthz; loopback by default, nil when off.
+    public var http: (host: String, port: Int)? = ("127.0.0.1", 9109)
 
     /// One session per shard, `{client_id}-{shard}`: the shard's queue follows its session,
     /// so a shard moved to another worker (by configuration) resumes where it stopped.
@@ -42,7 +44,7 @@ public struct CentralConfiguration: Sendable {
         let root = YAMLValue(node: node, path: "", file: path)
         let parser = ConfigurationParser(
             file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-        let top = try root.fields(["broker", "topic_prefix", "shards", "postgres", "postgres_env", "log"])
+        let top = try root.fields(["broker", "topic_prefix", "shards", "postgres", "postgres_env", "log", "http"])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (the province's broker or cluster nodes)")
         }
@@ -93,6 +95,17 @@ public struct CentralConfiguration: Sendable {
                 })
             else { throw v.error("topic_prefix '\(text)' must be levels of [a-z0-9_-] separated by '/'") }
             configuration.topicPrefix = text
+        }
+        if let node = top["http"] {
+            if case .scalar = node.node, try node.string().lowercased() == "off" {
+                configuration.http = nil
+            } else if let listen = try node.fields(["listen"])["listen"] {
+                let text = try listen.nonEmptyString()
+                guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+                    (0...65535).contains(port)
+                else { throw listen.error("expected host:port such as 127.0.0.1:9109, found '\(text)'") }
+                configuration.http = (String(text[..<colon]), port)
+            }
         }
         if let log = top["log"], let level = try log.fields(["level"])["level"] {
             configuration.logLevel = try level.string().lowercased()

@@ -30,7 +30,9 @@ public final class CentralWorker: @unchecked Sendable {
 
     private var configuration: CentralConfiguration
     private let logger: Logger
+    /// Changed on the worker's thread only; read under `shardsLock` by the HTTP endpoint.
     private var shards: [String: Shard] = [:]
+    private let shardsLock = NSLock()
     private let stopSignal = DispatchSemaphore(value: 0)
     private let reloadFlag = NSLock()
     private var reloadRequested = false
@@ -100,6 +102,30 @@ public final class CentralWorker: @unchecked Sendable {
         )
     }
 
+    /// Each shard's figures, its session's state and its database connection's, for /metrics.
+    public struct ShardStatus: Sendable {
+        public var shard: String
+        public var batches: Int
+        public var stored: Int
+        public var duplicates: Int
+        public var refused: Int
+        public var sessionConnected: Bool
+        public var databaseConnected: Bool
+    }
+
+    public var status: [ShardStatus] {
+        let current = shardsLock.withLock { shards }
+        return current.keys.sorted().map { name in
+            let shard = current[name]!
+            shard.lock.lock()
+            defer { shard.lock.unlock() }
+            let c = shard.sink.counts
+            return ShardStatus(
+                shard: name, batches: c.batches, stored: c.inserted, duplicates: c.duplicates, refused: c.rejected,
+                sessionConnected: shard.client?.isConnected ?? false, databaseConnected: shard.sink.db.isConnected)
+        }
+    }
+
     private var totals: CentralSink.Counts {
         var sum = CentralSink.Counts()
         for shard in shards.values {
@@ -133,7 +159,7 @@ public final class CentralWorker: @unchecked Sendable {
     private func apply(shards wanted: [String]) throws {
         for (name, shard) in shards where !wanted.contains(name) {
             stop(shard)
-            shards[name] = nil
+            shardsLock.withLock { shards[name] = nil }
             logger.notice("shard \(name) stopped here")
         }
         for name in wanted where shards[name] == nil {
@@ -150,7 +176,7 @@ public final class CentralWorker: @unchecked Sendable {
                 })
             shard.client = client
             client.start()
-            shards[name] = shard
+            shardsLock.withLock { shards[name] = shard }
             logger.notice("shard \(name) served here (session \(session.clientID), \(prefix)/\(name)/#)")
         }
     }
