@@ -190,6 +190,8 @@ public final class Daemon: @unchecked Sendable {
             scheduler.advance(to: now)
             noteSink("summaries", error: scheduler.retryFile())
             if let history { noteSink("history", error: history.status.error) }
+            // An outbox that cannot be read or updated; an absent province is not a failure.
+            if let uplink { noteSink("uplink", error: uplink.status.lastError) }
             if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
                 saveAlertState(statePath)
                 saveWindows(windowPath)
