@@ -146,3 +146,19 @@ final class CentralSink {
         """,
     ]
 }
+
+/// An uplink batch as the central side checks it before storing anything (for tools and
+/// the fuzz target): the number of items, or why it is refused.
+public enum UplinkBatch {
+    public struct Refused: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func validate(_ payload: [UInt8], gateway: String?) -> Result<Int, Refused> {
+        do {
+            return .success(try CentralSink.check(payload, topicGateway: gateway).items.count)
+        } catch {
+            return .failure(Refused(description: error.description))
+        }
+    }
+}

@@ -9,7 +9,7 @@ import TelemetryCore
 /// corpus and every input that ever crashed (`Tests/Fuzz/<target>/`) through the same code.
 public enum FuzzHarness {
     public static let targets = [
-        "json", "number", "senml", "line", "lorawan", "feed", "topic", "config", "pipeline",
+        "json", "number", "senml", "line", "lorawan", "feed", "topic", "config", "pipeline", "uplink",
     ]
 
     /// Where the corpus and regression inputs of each target live.
@@ -44,6 +44,11 @@ public enum FuzzHarness {
         case "config":
             _ = try? DaemonConfiguration.parse(String(decoding: bytes, as: UTF8.self), file: "/nonexistent/fuzz.yaml")
         case "pipeline": pipeline(bytes)
+        case "uplink":
+            // What the central worker checks before it stores a batch from the network.
+            if case .failure(let reason) = UplinkBatch.validate(bytes, gateway: "p1") {
+                precondition(!reason.description.isEmpty, "a refusal without a reason")
+            }
         default: return false
         }
         return true
