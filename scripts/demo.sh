@@ -42,10 +42,12 @@ printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$RUN/pg/data" -l "$RUN/pg/server.log" -w start > /dev/null
 PSQL=(psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U parkd)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE province"
+CENTRAL_HTTP=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat > "$RUN/central.yaml" <<CONF
 broker: {url: mqtt://127.0.0.1:$UPLINK_PORT, client_id: central}
 shards: [s1]
 postgres: "host=127.0.0.1 port=$PG_PORT dbname=province user=parkd"
+http: {listen: "127.0.0.1:$CENTRAL_HTTP"}
 CONF
 "$BIN/parkd" central --config "$RUN/central.yaml" 2> "$RUN/central.log" & pids+=($!)
 
@@ -104,7 +106,15 @@ sleep 2
   UNION ALL SELECT 'summaries', count(*), NULL FROM summaries" | sed 's/^/    /'
 "${PSQL[@]}" -d province -c "SELECT series, at, count, round(mean::numeric, 2) AS mean FROM rollups
   WHERE series LIKE '%/pm25/%' ORDER BY at DESC, series LIMIT 3" | sed 's/^/    /'
-echo "    outbox left on the gateway: $(sqlite3 "$RUN/state/history.sqlite" 'SELECT count(*) FROM outbox') items; $(grep -c 'refused a batch' "$RUN/central.log" || true) batches refused"
+echo "    outbox left on the gateway: $(sqlite3 "$RUN/state/history.sqlite" 'SELECT count(*) FROM outbox') items"
+python3 - "$CENTRAL_HTTP" <<'PY'
+import sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+for line in urllib.request.urlopen(base + "/metrics", timeout=5).read().decode().splitlines():
+    if not line.startswith("#"):
+        print("    parkd central /metrics ->", line)
+print("    parkd central /healthz ->", urllib.request.urlopen(base + "/healthz", timeout=5).read().decode().strip())
+PY
 
 echo
 echo "==> history on the gateway ($RUN/state/history.sqlite): parkd query and the daily report"
