@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs parkd and parksim on this gateway: release build, binaries, a `parkd` user,
-# configuration, rule packs, systemd units and the mosquitto gateway configuration.
+# configuration, rule packs, systemd units and the mosquitto gateway configuration. On a
+# province server, the same script installs parkd-central.service; write
+# /etc/parkd/central.yaml and /etc/parkd/central.env (PARKD_CENTRAL_POSTGRES=...) from
+# /usr/local/share/parktelemetry/province/, then: systemctl enable --now parkd-central.
 # Existing configuration is kept; run again to upgrade (binaries, rule packs, units).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +29,14 @@ if [ -d /etc/mosquitto/conf.d ] && [ ! -e /etc/mosquitto/conf.d/parktelemetry.co
   echo "install.sh: mosquitto gateway configuration installed; create /etc/mosquitto/passwd and the TLS files it names"
 fi
 
+# The province examples (NATS node, gateway bridge, central worker), for reference.
+install -d /usr/local/share/parktelemetry/province
+install -m 0644 Deploy/province/* /usr/local/share/parktelemetry/province/
+
 if [ -d /etc/systemd/system ]; then
-  install -m 0644 Deploy/systemd/parkd.service Deploy/systemd/parksim.service /etc/systemd/system/
+  # parkd-central.service is for the province's servers: installed, not enabled.
+  install -m 0644 Deploy/systemd/parkd.service Deploy/systemd/parksim.service Deploy/systemd/parkd-central.service \
+    /etc/systemd/system/
   if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then
     systemctl daemon-reload
     echo "install.sh: start with: systemctl enable --now parkd"
