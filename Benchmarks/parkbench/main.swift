@@ -20,6 +20,8 @@ struct Options {
     var sensors = 1000
     /// Another parkd binary measured beside this one in the same run (e.g. an older commit).
     var baseline: String?
+    /// Also measure parkd with an uplink (outbox and sender) to a second broker, same run.
+    var uplink = false
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -37,9 +39,10 @@ struct Options {
             case "--qos": qos = value == "0" ? .atMostOnce : .atLeastOnce
             case "--sensors": sensors = Int(value) ?? sensors
             case "--baseline": baseline = value
+            case "--uplink": uplink = value != "0"
             default:
                 throw HarnessError(
-                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH")
+                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH, --uplink 1")
             }
         }
     }
@@ -109,6 +112,13 @@ func main() throws {
                 try ingestBenchmark(
                     parkd: baseline, sensors: options.sensors, qos: options.qos, messages: options.messages,
                     packs: true, label: "baseline"
+                ).text)
+        }
+        if options.uplink {
+            print(
+                try ingestBenchmark(
+                    parkd: try BenchSetup.binary("parkd"), sensors: options.sensors, qos: options.qos,
+                    messages: options.messages, packs: true, label: "uplink", uplink: true
                 ).text)
         }
     case "replay": try replayTable(options)
@@ -272,9 +282,16 @@ struct IngestRow {
 }
 
 func ingestBenchmark(
-    parkd parkdPath: String, sensors: Int, qos: QoS, messages: Int, packs: Bool, label: String = "parkd"
+    parkd parkdPath: String, sensors: Int, qos: QoS, messages: Int, packs: Bool, label: String = "parkd",
+    uplink: Bool = false
 ) throws -> IngestRow {
     let broker = try Broker()
+    // The uplink's province: a second broker that acknowledges what the outbox sends.
+    let upstream = uplink ? try Broker() : nil
+    let uplinkSection =
+        upstream.map {
+            "\nuplink: {broker: {url: \"\($0.url)\"}, gateway: bench, shard: s1, max_items: 10000000, rate: 1000000}"
+        } ?? ""
     let work = try Scratch.makeDirectory(prefix: "bench")
     defer { try? FileManager.default.removeItem(at: work) }
     let config = work.appendingPathComponent("parkd.yaml").path
@@ -282,7 +299,7 @@ func ingestBenchmark(
     broker: {url: "\(broker.url)", client_id: parkd-bench, clean_session: true}
     subscriptions: [{filter: "parks/#", qos: \(qos.rawValue)}]
     summaries: {path: summaries.jsonl, interval: 1s}
-    \(try BenchSetup.common(packs: packs, maxSeries: max(200_000, sensors * 2), parkd: parkdPath))
+    \(try BenchSetup.common(packs: packs, maxSeries: max(200_000, sensors * 2), parkd: parkdPath))\(uplinkSection)
     """.write(toFile: config, atomically: true, encoding: .utf8)
     let parkd = try ChildProcess(
         parkdPath, ["run", "--config", config], outputPath: work.appendingPathComponent("parkd.log").path)
