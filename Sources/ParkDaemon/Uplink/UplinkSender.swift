@@ -132,11 +132,12 @@ final class UplinkSender: @unchecked Sendable {
                 max(nextAllowed, ContinuousClock.now)
                 + .milliseconds(Int64(1000 * Double(entries.count) / configuration.rate))
             do {
-                try outbox.markSent(from: first.seq, through: last.seq)
                 let reconnects = client.statistics.reconnects
                 try client.publish(
                     configuration.topic, payload: Outbox.message(gateway: configuration.gateway, entries: entries),
                     qos: .atLeastOnce)
+                // Handed to the connection: a later send of these items counts as a resend.
+                try outbox.markSent(from: first.seq, through: last.seq)
                 // Until acknowledged: a lost connection makes libmosquitto send it again on reconnect.
                 while true {
                     do {
