@@ -7,9 +7,15 @@ final class ParkdProcess {
     let process: ChildProcess
     var logPath: String { directory.appendingPathComponent("parkd.log").path }
     var summariesPath: String { directory.appendingPathComponent("summaries.jsonl").path }
+    /// Where this process's output starts in the log: a restart in the same folder appends
+    /// to it, and what an earlier process logged must not answer for this one.
+    private let logStart: Int
 
     init(directory: URL, configuration: String, arguments: [String] = []) throws {
         self.directory = directory
+        logStart =
+            (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("parkd.log").path))?[
+                .size] as? Int ?? 0
         let configPath = directory.appendingPathComponent("parkd.yaml").path
         try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
         process = try ChildProcess(
@@ -17,7 +23,11 @@ final class ParkdProcess {
             outputPath: directory.appendingPathComponent("parkd.log").path)
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    /// What this process logged (not an earlier one in the same folder).
+    var log: String {
+        guard let data = FileManager.default.contents(atPath: logPath), data.count >= logStart else { return "" }
+        return String(decoding: data.dropFirst(logStart), as: UTF8.self)
+    }
 
     /// Waits until the log contains `text`; false on timeout.
     func waitForLog(_ text: String, timeout: Double = 15) -> Bool {

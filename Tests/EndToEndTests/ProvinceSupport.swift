@@ -63,13 +63,13 @@ enum Province {
         ).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// One figure from parkd's /metrics (0 when absent).
+    /// One figure from parkd's /metrics (nil when it is not there: a renamed metric fails).
     static func metric(_ port: Int, _ name: String) -> Double? {
         guard let answer = try? HTTPGet.get(port: port, path: "/metrics"), answer.status == 200 else { return nil }
         for line in answer.body.split(separator: "\n") where line.hasPrefix(name + " ") {
             return Double(line.split(separator: " ").last ?? "")
         }
-        return 0
+        return nil
     }
 
     /// Polls `condition` every 50 ms until it holds; false on timeout.

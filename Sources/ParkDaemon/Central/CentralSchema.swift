@@ -1,4 +1,4 @@
-import Foundation
+import TelemetryCore
 
 /// The central database's schema, as numbered migrations: each runs once, in order, in one
 /// transaction under an advisory lock (several workers may start at once).
@@ -70,36 +70,39 @@ enum CentralSchema {
         }
     }
 
-    /// The month partition's name and bounds for a time in milliseconds (UTC months).
-    static func partition(_ table: String, at milliseconds: Int64) -> (name: String, from: String, to: String) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let date = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
-        let parts = calendar.dateComponents([.year, .month], from: date)
-        let (year, month) = (parts.year!, parts.month!)
-        let (nextYear, nextMonth) = month == 12 ? (year + 1, 1) : (year, month + 1)
-        func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return (
-            "\(table)_\(year)_\(pad(month))", "\(year)-\(pad(month))-01 00:00:00+00",
-            "\(nextYear)-\(pad(nextMonth))-01 00:00:00+00"
-        )
+    /// A month partition of one table: its name and bounds (UTC months).
+    struct Partition: Hashable {
+        var table: String
+        var year: Int
+        var month: Int
+
+        /// The month holding `milliseconds` (the central side's one calendar: UTC).
+        init(_ table: String, at milliseconds: Int64) {
+            let day = LocalCalendar(utcOffsetMinutes: 0).day(EventTime(milliseconds: milliseconds))
+            let (year, month, _) = RFC3339.civilFromDays(Int(day))
+            self.init(table: table, year: year, month: month)
+        }
+
+        init(table: String, year: Int, month: Int) {
+            (self.table, self.year, self.month) = (table, year, month)
+        }
+
+        var name: String { "\(table)_\(year)_\(Self.pad(month))" }
+
+        var createSQL: String {
+            let (nextYear, nextMonth) = month == 12 ? (year + 1, 1) : (year, month + 1)
+            return
+                "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF \(table) FOR VALUES FROM ('\(year)-\(Self.pad(month))-01 00:00:00+00') TO ('\(nextYear)-\(Self.pad(nextMonth))-01 00:00:00+00')"
+        }
+
+        private static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
     }
 
-    /// Creates the month partitions these times need (idempotent; serialised by the lock).
-    static func ensurePartitions(_ db: PostgresConnection, table: String, times: [Int64])
-        throws(PostgresConnection.Failure)
-    {
+    /// Creates these month partitions (idempotent; serialised by the lock).
+    static func create(_ partitions: Set<Partition>, in db: PostgresConnection) throws(PostgresConnection.Failure) {
         try db.transaction { () throws(PostgresConnection.Failure) in
             try db.execute("SELECT pg_advisory_xact_lock(\(lockKey))")
-            var done = Set<String>()
-            for at in times {
-                let p = partition(table, at: at)
-                guard !done.contains(p.name) else { continue }
-                done.insert(p.name)
-                try db.execute(
-                    "CREATE TABLE IF NOT EXISTS \(p.name) PARTITION OF \(table) FOR VALUES FROM ('\(p.from)') TO ('\(p.to)')"
-                )
-            }
+            for partition in partitions { try db.execute(partition.createSQL) }
         }
     }
 }

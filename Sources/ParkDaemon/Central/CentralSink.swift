@@ -6,9 +6,8 @@ import MQTTClient
 /// identical row is not written again, and counts as a duplicate); a newer version of the
 /// same item (a rollup the gateway rewrote, as its own store does) replaces the row in place.
 final class CentralSink {
-    struct Counts: Sendable, Equatable {
+    struct Counts: Sendable {
         var batches = 0
-        var items = 0
         var inserted = 0
         var duplicates = 0
         var rejected = 0
@@ -32,7 +31,8 @@ final class CentralSink {
     }
 
     let db: PostgresConnection
-    private var partitions = Set<String>()
+    /// Partitions known to exist (created by this sink or found made).
+    private var partitions = Set<CentralSchema.Partition>()
     private(set) var counts = Counts()
 
     init(db: PostgresConnection) {
@@ -75,14 +75,12 @@ final class CentralSink {
     }
 
     /// Stores one batch. Throws `Refusal` for a batch to drop, a connection failure to retry.
-    func apply(_ payload: [UInt8], topicGateway: String?) throws -> Counts {
+    func apply(_ payload: [UInt8], topicGateway: String?) throws {
         let (gateway, items) = try Self.check(payload, topicGateway: topicGateway)
-        for kind in Self.kinds {
-            let times = items.filter { $0.kind == kind }.map(\.at)
-            let needed = times.filter { !partitions.contains(CentralSchema.partition(kind, at: $0).name) }
-            guard !needed.isEmpty else { continue }
-            try CentralSchema.ensurePartitions(db, table: kind, times: needed)
-            for at in needed { partitions.insert(CentralSchema.partition(kind, at: at).name) }
+        let needed = Set(items.map { CentralSchema.Partition($0.kind, at: $0.at) }).subtracting(partitions)
+        if !needed.isEmpty {
+            try CentralSchema.create(needed, in: db)
+            partitions.formUnion(needed)
         }
         let text = String(decoding: payload, as: UTF8.self)
         let inserted = try db.transaction { () throws(PostgresConnection.Failure) -> Int in
@@ -90,13 +88,9 @@ final class CentralSink {
             for sql in Self.inserts { inserted += try db.execute(sql, [text, gateway]).affected }
             return inserted
         }
-        var batch = Counts(batches: 1, items: items.count, inserted: inserted, duplicates: items.count - inserted)
         counts.batches += 1
-        counts.items += batch.items
         counts.inserted += inserted
-        counts.duplicates += batch.duplicates
-        batch.rejected = 0
-        return batch
+        counts.duplicates += items.count - inserted
     }
 
     func noteRejected() { counts.rejected += 1 }

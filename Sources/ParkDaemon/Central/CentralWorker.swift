@@ -63,7 +63,7 @@ public final class CentralWorker: @unchecked Sendable {
         defer { withExtendedLifetime(sources) {} }
         try apply(shards: configuration.shards)
         var lastReport = Date()
-        var reported = CentralSink.Counts()
+        var reported = ""
         while true {
             let woke = stopSignal.wait(timeout: .now() + 1) == .success
             if woke {
@@ -77,9 +77,7 @@ public final class CentralWorker: @unchecked Sendable {
             if Date().timeIntervalSince(lastReport) >= 10 {
                 let counts = totals
                 if counts != reported {
-                    logger.info(
-                        "central: \(counts.batches) batches, \(counts.inserted) items stored, \(counts.duplicates) duplicates skipped, \(counts.rejected) batches refused"
-                    )
+                    logger.info("central: \(counts)")
                     reported = counts
                 }
                 lastReport = Date()
@@ -87,10 +85,7 @@ public final class CentralWorker: @unchecked Sendable {
         }
         logger.notice("central worker stopping")
         for shard in shards.values { stop(shard) }
-        let counts = totals
-        logger.info(
-            "central worker stopped: \(counts.batches) batches, \(counts.inserted) items stored, \(counts.duplicates) duplicates skipped, \(counts.rejected) batches refused"
-        )
+        logger.info("central worker stopped: \(totals)")
     }
 
     /// Brings the database's schema up to date.
@@ -126,19 +121,11 @@ public final class CentralWorker: @unchecked Sendable {
         }
     }
 
-    private var totals: CentralSink.Counts {
-        var sum = CentralSink.Counts()
-        for shard in shards.values {
-            shard.lock.lock()
-            let c = shard.sink.counts
-            shard.lock.unlock()
-            sum.batches += c.batches
-            sum.items += c.items
-            sum.inserted += c.inserted
-            sum.duplicates += c.duplicates
-            sum.rejected += c.rejected
-        }
-        return sum
+    /// Every shard's figures together, for the log.
+    private var totals: String {
+        let all = status
+        return
+            "\(all.map(\.batches).reduce(0, +)) batches, \(all.map(\.stored).reduce(0, +)) items stored, \(all.map(\.duplicates).reduce(0, +)) duplicates skipped, \(all.map(\.refused).reduce(0, +)) batches refused"
     }
 
     private func reloadShards() {
@@ -198,7 +185,7 @@ public final class CentralWorker: @unchecked Sendable {
         while !shard.isStopping {
             shard.lock.lock()
             do {
-                _ = try shard.sink.apply(message.payload, topicGateway: gateway)
+                try shard.sink.apply(message.payload, topicGateway: gateway)
                 shard.lock.unlock()
                 return
             } catch let refusal as CentralSink.Refusal {

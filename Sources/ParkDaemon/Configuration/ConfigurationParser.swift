@@ -234,20 +234,7 @@ struct ConfigurationParser {
             configuration.tariffs = try Self.tariffs(
                 node, file: file, resolve: resolve, offset: summaries.utcOffsetMinutes)
         }
-        if let node = top["http"] {
-            if case .scalar = node.node, try node.string().lowercased() == "off" {
-                configuration.http = nil
-            } else {
-                let h = try node.fields(["listen"])
-                if let listen = h["listen"] {
-                    let text = try listen.nonEmptyString()
-                    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-                        (0...65535).contains(port)
-                    else { throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'") }
-                    configuration.http = (String(text[..<colon]), port)
-                }
-            }
-        }
+        if let node = top["http"] { configuration.http = try Self.http(node, default: configuration.http) }
         if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
         if let parks = top["parks"] {
             guard case .mapping(let mapping) = parks.node else {
@@ -349,17 +336,7 @@ struct ConfigurationParser {
             if let v = f["max_topic_levels"] { l.maxTopicLevels = try v.int(in: 2...128) }
             configuration.limits = l
         }
-        if let log = top["log"] {
-            let f = try log.fields(["level"])
-            if let level = f["level"] {
-                let text = try level.string().lowercased()
-                let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-                guard levels.contains(text) else {
-                    throw level.error("expected one of \(levels.joined(separator: ", ")), found '\(text)'")
-                }
-                configuration.logLevel = text
-            }
-        }
+        if let log = top["log"], let level = try Self.logLevel(log) { configuration.logLevel = level }
         for (id, _) in configuration.meterRoles where configuration.catalog[id.kind]?.shape != .counter {
             throw root.error(
                 "expected sensor \(id) has a meter role, but its kind '\(id.kind)' is not a cumulative counter (energy, pv_energy)"
@@ -416,14 +393,31 @@ struct ConfigurationParser {
         guard let text = String(data: data, encoding: .utf8) else {
             throw node.error("\(what) '\(path)' is not UTF-8 text")
         }
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch {
-            throw ConfigurationError(file: path, keyPath: "", message: "not valid YAML: \(error)")
+        return try DaemonConfiguration.compose(text, file: path).fields(keys)
+    }
+
+    /// `http: off` (nil), or `{listen: host:port}`; without `listen`, the default.
+    static func http(_ node: YAMLValue, default listen: (host: String, port: Int)?) throws(ConfigurationError)
+        -> (host: String, port: Int)?
+    {
+        if case .scalar = node.node, try node.string().lowercased() == "off" { return nil }
+        guard let listen = try node.fields(["listen"])["listen"] else { return listen }
+        let text = try listen.nonEmptyString()
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'") }
+        return (String(text[..<colon]), port)
+    }
+
+    /// `log: {level: …}`: one of swift-log's levels, or nil when not given.
+    static func logLevel(_ node: YAMLValue) throws(ConfigurationError) -> String? {
+        guard let level = try node.fields(["level"])["level"] else { return nil }
+        let text = try level.string().lowercased()
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(text) else {
+            throw level.error("expected one of \(levels.joined(separator: ", ")), found '\(text)'")
         }
-        guard let root else { throw ConfigurationError(file: path, keyPath: "", message: "the file is empty") }
-        return try YAMLValue(node: root, path: "", file: path).fields(keys)
+        return text
     }
 
     /// One window: `{name, length, bucket, quantiles, detail}`, aligned to the park's local time.
@@ -521,7 +515,11 @@ struct ConfigurationParser {
         return KindInfo(kind, pillar, unit, low...high, shape)
     }
 
-    func parseBroker(_ node: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Broker {
+    /// A broker section. `clientID`: the default client id; `only311`: why MQTT 5 is refused
+    /// here, when it is (the province's cluster speaks 3.1.1 only).
+    func parseBroker(_ node: YAMLValue, clientID: String = "parkd", only311: String? = nil)
+        throws(ConfigurationError) -> DaemonConfiguration.Broker
+    {
         let f = try node.fields([
             "url", "protocol", "client_id", "keepalive", "username", "password_file", "password_env", "tls",
             "clean_session", "session_expiry", "reconnect", "watchdog", "urls",
@@ -552,11 +550,14 @@ struct ConfigurationParser {
         }
         var broker = DaemonConfiguration.Broker(url: urls[0])
         broker.fallbackURLs = Array(urls.dropFirst())
+        broker.clientID = clientID
         if let v = f["protocol"] {
             let text = try v.string()
             switch text {
             case "3.1.1", "311", "4": broker.protocolVersion = .v311
-            case "5", "5.0": broker.protocolVersion = .v5
+            case "5", "5.0":
+                if let only311 { throw v.error(only311) }
+                broker.protocolVersion = .v5
             default: throw v.error("expected 3.1.1 or 5, found '\(text)'")
             }
         }

@@ -5,15 +5,7 @@ import TelemetryCore
 extension DaemonConfiguration {
     /// The MQTT client settings this configuration asks for.
     public var clientConfiguration: MQTTClientConfiguration {
-        var client = MQTTClientConfiguration(
-            url: broker.url, protocolVersion: broker.protocolVersion, clientID: broker.clientID,
-            keepAlive: broker.keepAlive, username: broker.username, password: broker.password, tls: broker.tls,
-            cleanSession: broker.cleanSession, sessionExpiry: UInt32(broker.sessionExpiry),
-            subscriptions: subscriptions,
-            reconnect: .init(initial: broker.reconnectInitial, maximum: broker.reconnectMaximum),
-            watchdogTimeout: broker.watchdog, maxInflight: 1000)
-        client.fallbackURLs = broker.fallbackURLs
-        return client
+        broker.clientConfiguration(subscriptions: subscriptions, watchdog: broker.watchdog, maxInflight: 1000)
     }
 
     /// The ingest pipeline's settings this configuration asks for.
@@ -61,5 +53,23 @@ extension DaemonConfiguration {
         var read = quantileWindows
         for rule in rules where rule.needsQuantiles { if let name = rule.windowName { read.insert(name) } }
         return mask(read)
+    }
+}
+
+extension DaemonConfiguration.Broker {
+    /// A client for this broker section (`broker:`, `uplink.broker:`, a central worker's):
+    /// its addresses, session, credentials, TLS and backoff, with what the user adds.
+    func clientConfiguration(
+        clientID: String? = nil, cleanSession: Bool? = nil, subscriptions: [MQTTClientConfiguration.Subscription],
+        watchdog: Double?, maxInflight: Int
+    ) -> MQTTClientConfiguration {
+        var client = MQTTClientConfiguration(
+            url: url, protocolVersion: protocolVersion, clientID: clientID ?? self.clientID, keepAlive: keepAlive,
+            username: username, password: password, tls: tls, cleanSession: cleanSession ?? self.cleanSession,
+            sessionExpiry: UInt32(sessionExpiry), subscriptions: subscriptions,
+            reconnect: .init(initial: reconnectInitial, maximum: reconnectMaximum), watchdogTimeout: watchdog,
+            maxInflight: maxInflight)
+        client.fallbackURLs = fallbackURLs
+        return client
     }
 }

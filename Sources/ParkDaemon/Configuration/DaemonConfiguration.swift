@@ -150,6 +150,16 @@ public struct DaemonConfiguration: Sendable {
     }
 
     public static func load(path: String) throws(ConfigurationError) -> DaemonConfiguration {
+        try parse(try readText(path), file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> DaemonConfiguration {
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        return try ConfigurationParser(file: file, directory: directory).parse(try compose(text, file: file))
+    }
+
+    /// A configuration file's text: small, regular and UTF-8, or an error naming the file.
+    static func readText(_ path: String) throws(ConfigurationError) -> String {
         let (read, problem) = readSmallFile(path)
         guard let data = read else {
             throw ConfigurationError(file: path, keyPath: "", message: problem ?? "cannot read the file")
@@ -157,21 +167,18 @@ public struct DaemonConfiguration: Sendable {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(file: path, keyPath: "", message: "the file is not UTF-8 text")
         }
-        return try parse(text, file: path)
+        return text
     }
 
-    public static func parse(_ text: String, file: String) throws(ConfigurationError) -> DaemonConfiguration {
+    /// The YAML tree of `text`, errors naming `file` (every configuration and rule file).
+    static func compose(_ text: String, file: String) throws(ConfigurationError) -> YAMLValue {
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
         } catch {
             throw ConfigurationError(file: file, keyPath: "", message: "not valid YAML: \(error)")
         }
         guard let node else { throw ConfigurationError(file: file, keyPath: "", message: "the file is empty") }
-        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
-        return try ConfigurationParser(file: file, directory: directory).parse(
-            YAMLValue(node: node, path: "", file: file))
+        return YAMLValue(node: node, path: "", file: file)
     }
 }

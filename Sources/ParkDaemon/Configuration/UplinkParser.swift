@@ -13,7 +13,6 @@ extension ConfigurationParser {
         guard let brokerNode = f["broker"] else {
             throw node.error("missing 'broker' (the province's broker or cluster nodes: url or urls)")
         }
-        var broker = try parseBroker(brokerNode)
         guard configuration.history.path != nil else {
             throw node.error("the uplink's outbox lives in the history store: history.path must not be off")
         }
@@ -36,18 +35,13 @@ extension ConfigurationParser {
         guard let shardNode = f["shard"] else {
             throw node.error("missing 'shard': the province partition this gateway reports to (e.g. s1)")
         }
+        // A session of its own on the province side (acknowledged items are never resent), under
+        // a client id that cannot collide with the sensor side's.
+        let broker = try parseBroker(
+            brokerNode, clientID: "parkd-uplink-\(gateway)",
+            only311: "the uplink speaks MQTT 3.1.1: the province cluster (NATS) refuses MQTT 5")
         var uplink = DaemonConfiguration.Uplink(broker: broker, gateway: gateway, shard: try name("shard", shardNode))
-        if let v = f["topic_prefix"] {
-            let text = try v.nonEmptyString()
-            guard
-                text.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({
-                    UplinkName.isValid(String($0))
-                })
-            else {
-                throw v.error("topic_prefix '\(text)' must be levels of [a-z0-9_-] separated by '/'")
-            }
-            uplink.topicPrefix = text
-        }
+        if let v = f["topic_prefix"] { uplink.topicPrefix = try Self.topicPrefix(v) }
         if let v = f["send"] {
             var kinds = Set<DaemonConfiguration.Uplink.Kind>()
             for item in try v.list() {
@@ -67,18 +61,15 @@ extension ConfigurationParser {
         if let v = f["rate"] { uplink.rate = Double(try v.int(in: 10...1_000_000)) }
         if let v = f["batch_items"] { uplink.batchItems = try v.int(in: 1...10_000) }
         if let v = f["batch_bytes"] { uplink.batchBytes = try v.int(in: 4096...(16 << 20)) }
-        // A session of its own on the province side: acknowledged items are never resent,
-        // and the uplink's client id cannot collide with the sensor side's.
-        let brokerFields = try brokerNode.fields([
-            "url", "protocol", "client_id", "keepalive", "username", "password_file", "password_env", "tls",
-            "clean_session", "session_expiry", "reconnect", "watchdog", "urls",
-        ])
-        if brokerFields["client_id"] == nil { broker.clientID = "parkd-uplink-\(gateway)" }
-        if broker.protocolVersion == .v5 {
-            throw (brokerFields["protocol"] ?? brokerNode).error(
-                "the uplink speaks MQTT 3.1.1: the province cluster (NATS) refuses MQTT 5")
-        }
-        uplink.broker = broker
         return uplink
+    }
+
+    /// An uplink topic prefix: levels of `[a-z0-9_-]` (the gateway's and the central worker's).
+    static func topicPrefix(_ node: YAMLValue) throws(ConfigurationError) -> String {
+        let text = try node.nonEmptyString()
+        guard
+            text.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ UplinkName.isValid(String($0)) })
+        else { throw node.error("topic_prefix '\(text)' must be levels of [a-z0-9_-] separated by '/'") }
+        return text
     }
 }

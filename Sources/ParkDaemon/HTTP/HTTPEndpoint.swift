@@ -232,7 +232,7 @@ public final class Observability: @unchecked Sendable {
             count(
                 "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
                 u.resentItems, lastUplink.resentItems)
-            let dropped = historyWriter?.outboxDropped ?? 0
+            let dropped = historyWriter?.status.outboxDropped ?? 0
             count(
                 "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,
                 lastOutboxDropped)

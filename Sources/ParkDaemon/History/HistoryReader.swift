@@ -183,13 +183,7 @@ public final class HistoryReader: @unchecked Sendable {
         var line = JSONLine()
         line.add(series: r.series)
         line.add("from", RFC3339.format(EventTime(milliseconds: r.start), offsetMinutes: utcOffsetMinutes))
-        line.add("count", r.count)
-        line.add("mean", r.mean)
-        line.add("min", r.min)
-        line.add("max", r.max)
-        line.add("last", r.last)
-        if let v = r.leq { line.add("leq", v) }
-        if let v = r.increase { line.add("increase", v) }
+        line.add(figures: r)
         return line.finished()
     }
 }

@@ -22,32 +22,41 @@ final class HistoryWriter: @unchecked Sendable {
     private(set) var seconds = 0.0
     let maxPendingRows: Int
     let path: String
-    /// Set before the first batch: uplink items go to the outbox with each batch.
-    var outbox: OutboxPolicy?
-    /// Called on the writer's thread after a batch queued uplink items.
-    var onQueued: (@Sendable () -> Void)?
+    /// With an uplink: its items go to the outbox with each batch, and `onQueued` is called
+    /// on the writer's thread after a batch queued some.
+    private let outbox: OutboxPolicy?
+    private let onQueued: (@Sendable () -> Void)?
     /// Outbox items removed to hold its bounds (oldest first).
-    private(set) var outboxDropped = 0
+    private var outboxDropped = 0
 
-    init(path: String, retention: HistoryRetention, logger: Logger, maxPendingRows: Int = 2_000_000)
-        throws(SQLiteDatabase.Failure)
-    {
+    init(
+        path: String, retention: HistoryRetention, logger: Logger, maxPendingRows: Int = 2_000_000,
+        outbox: OutboxPolicy? = nil, onQueued: (@Sendable () -> Void)? = nil
+    ) throws(SQLiteDatabase.Failure) {
         store = try HistoryStore(path: path)
         self.path = path
         self.retention = retention
         self.logger = logger
         self.maxPendingRows = maxPendingRows
+        self.outbox = outbox
+        self.onQueued = onQueued
     }
 
     /// The store a configuration names, or nil (logged) when it cannot be opened: parkd runs
-    /// on without history rather than not at all.
-    static func open(path: String, configuration: DaemonConfiguration, logger: Logger) -> HistoryWriter? {
+    /// on without history rather than not at all. `parkd run` with an uplink passes its
+    /// outbox policy; a replay writes no outbox.
+    static func open(
+        path: String, configuration: DaemonConfiguration, logger: Logger, outbox: OutboxPolicy? = nil,
+        onQueued: (@Sendable () -> Void)? = nil
+    ) -> HistoryWriter? {
         do {
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
-            let writer = try HistoryWriter(path: path, retention: configuration.history.retention, logger: logger)
+            let writer = try HistoryWriter(
+                path: path, retention: configuration.history.retention, logger: logger, outbox: outbox,
+                onQueued: onQueued)
             logger.info(
                 "history store \(path): rollups every \(TimeText.format(Double(configuration.history.resolutionMilliseconds) / 1000))"
             )
@@ -125,9 +134,9 @@ final class HistoryWriter: @unchecked Sendable {
     /// Waits until every submitted batch is written.
     func flush() { queue.sync {} }
 
-    var status: (written: Int, pending: Int, dropped: Int, error: String?, seconds: Double) {
+    var status: (written: Int, pending: Int, dropped: Int, error: String?, seconds: Double, outboxDropped: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return (written, pendingRows, dropped, lastError, seconds)
+        return (written, pendingRows, dropped, lastError, seconds, outboxDropped)
     }
 }

@@ -146,12 +146,19 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         if let path = configuration.history.path {
-            history = HistoryWriter.open(path: path, configuration: configuration, logger: logger)
+            // With an uplink, each history batch also fills the outbox, and wakes its sender.
+            let sender = configuration.uplink.map { UplinkSender(configuration: $0, storePath: path, logger: logger) }
+            var wake: (@Sendable () -> Void)?
+            if let sender { wake = { sender.wake() } }
+            history = HistoryWriter.open(
+                path: path, configuration: configuration, logger: logger, outbox: sender?.configuration.outboxPolicy,
+                onQueued: wake)
             scheduler.history = history
             observability.attach(history: history)
-            if let history, let settings = configuration.uplink {
-                uplink = startUplink(settings, writer: history, path: path)
-                observability.attach(uplink: uplink)
+            if history != nil, let sender {
+                start(sender)
+                uplink = sender
+                observability.attach(uplink: sender)
             }
             if let history, let folder = configuration.history.reportsDirectory {
                 let pdf = configuration.history.reportsPDF
@@ -356,23 +363,16 @@ public final class Daemon: @unchecked Sendable {
     /// The day's report for each park, logged; a failure is logged, never fatal.
     /// The uplink's sender, fed by the history writer: each batch's items are queued in the
     /// outbox in the batch's transaction, then the sender is woken.
-    private func startUplink(_ settings: DaemonConfiguration.Uplink, writer: HistoryWriter, path: String)
-        -> UplinkSender?
-    {
-        let sender = UplinkSender(configuration: settings, storePath: path, logger: logger)
+    private func start(_ sender: UplinkSender) {
+        let settings = sender.configuration
         do {
             try sender.start()
         } catch {
             logger.error("uplink cannot start (\(error)); items stay in the outbox until it can")
         }
-        writer.outbox = OutboxPolicy(
-            gateway: settings.gateway, kinds: settings.kinds, maxItems: settings.maxItems,
-            maxAgeMilliseconds: settings.maxAgeMilliseconds)
-        writer.onQueued = { sender.wake() }
         logger.info(
             "uplink to \(([settings.broker.url] + settings.broker.fallbackURLs).map(\.description).joined(separator: ", ")) on \(settings.topic): \(settings.kinds.map(\.rawValue).sorted().joined(separator: ", "))"
         )
-        return sender
     }
 
     static func writeReports(

@@ -25,19 +25,17 @@ extension DaemonConfiguration {
         public var batchItems = 500
         public var batchBytes = 256 * 1024
 
+        /// What the history writer does with each batch's uplink items.
+        var outboxPolicy: OutboxPolicy {
+            OutboxPolicy(gateway: gateway, kinds: kinds, maxItems: maxItems, maxAgeMilliseconds: maxAgeMilliseconds)
+        }
+
         /// `{prefix}/{shard}/{gateway}`: the shard level lets a central worker take its
         /// partition with one filter.
         public var topic: String { "\(topicPrefix)/\(shard)/\(gateway)" }
 
         var clientConfiguration: MQTTClientConfiguration {
-            var client = MQTTClientConfiguration(
-                url: broker.url, protocolVersion: broker.protocolVersion, clientID: broker.clientID,
-                keepAlive: broker.keepAlive, username: broker.username, password: broker.password, tls: broker.tls,
-                cleanSession: broker.cleanSession, sessionExpiry: UInt32(broker.sessionExpiry), subscriptions: [],
-                reconnect: .init(initial: broker.reconnectInitial, maximum: broker.reconnectMaximum),
-                watchdogTimeout: nil, maxInflight: 20)
-            client.fallbackURLs = broker.fallbackURLs
-            return client
+            broker.clientConfiguration(subscriptions: [], watchdog: nil, maxInflight: 20)
         }
     }
 }

@@ -11,23 +11,18 @@ struct UplinkItem: Sendable, Equatable {
     var body: String
 
     /// The items one history batch yields, in the order they are sent: rollups and compliance
-    /// records by time (so each series arrives in order), then alerts and summary lines.
+    /// records as they closed (each series in time order), then alerts and summary lines.
     static func items(
         from batch: HistoryBatch, gateway: String, kinds: Set<DaemonConfiguration.Uplink.Kind>
     ) -> [UplinkItem] {
         var items: [UplinkItem] = []
         if kinds.contains(.rollups) {
-            for r in batch.rollups.sorted(by: { ($0.start, $0.series) < ($1.start, $1.series) }) {
+            // In the order they closed: a series' intervals close in time order.
+            for r in batch.rollups {
                 var line = JSONLine()
                 line.add(series: r.series)
                 line.add("start", Int(r.start))
-                line.add("count", r.count)
-                line.add("mean", r.mean)
-                line.add("min", r.min)
-                line.add("max", r.max)
-                line.add("last", r.last)
-                if let leq = r.leq { line.add("leq", leq) }
-                if let increase = r.increase { line.add("increase", increase) }
+                line.add(figures: r)
                 items.append(
                     UplinkItem(
                         kind: .rollups, id: "\(gateway)/r/\(r.series)/\(r.start)", at: r.start, body: line.finished()))

@@ -15,7 +15,6 @@ final class UplinkSender: @unchecked Sendable {
         var oldestAgeSeconds: Double?
         var sentItems = 0
         var resentItems = 0
-        var batches = 0
         var lastError: String?
     }
 
@@ -153,7 +152,6 @@ final class UplinkSender: @unchecked Sendable {
                 let again = entries.contains { $0.attempts > 0 } || client.statistics.reconnects != reconnects
                 note {
                     $0.sentItems += entries.count
-                    $0.batches += 1
                     if again { $0.resentItems += entries.count }
                     $0.depth = max(0, $0.depth - entries.count)
                     $0.lastError = nil

@@ -43,33 +43,34 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     deinit {
-        _ = try? run("pg_ctl", ["-D", data, "-m", "immediate", "stop"])
+        try? run("pg_ctl", ["-D", data, "-m", "immediate", "stop"])
         try? FileManager.default.removeItem(at: directory)
     }
 
     private var data: String { directory.path + "/data" }
 
-    @discardableResult
-    private func run(_ tool: String, _ arguments: [String]) throws -> String {
-        if asUser.isEmpty { return try Command.run(binaries + "/" + tool, arguments, directory: directory) }
-        return try Command.run(
-            asUser[0], Array(asUser.dropFirst()) + [binaries + "/" + tool] + arguments, directory: directory)
-    }
+    private var runs = 0
 
-    /// pg_ctl through a child whose output goes to a file: the server it leaves running
-    /// inherits that output, and would hold a pipe open forever.
-    public func start() throws {
-        let arguments = ["-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "start"]
-        let tool = binaries + "/pg_ctl"
+    /// One of PostgreSQL's programs, as the `postgres` user when root, through a child whose
+    /// output goes to a file of its own: the server pg_ctl leaves running inherits that
+    /// output, and would hold a pipe open forever.
+    private func run(_ tool: String, _ arguments: [String]) throws {
+        runs += 1
+        let output = directory.path + "/\(tool)-\(runs).log"
+        let path = binaries + "/" + tool
         let process = try ChildProcess(
-            asUser.isEmpty ? tool : asUser[0],
-            asUser.isEmpty ? arguments : Array(asUser.dropFirst()) + [tool] + arguments,
-            outputPath: directory.path + "/pg_ctl.log")
-        guard process.wait(timeout: 40) == 0 else {
+            asUser.isEmpty ? path : asUser[0],
+            asUser.isEmpty ? arguments : Array(asUser.dropFirst()) + [path] + arguments,
+            outputPath: output)
+        guard process.wait(timeout: 60) == 0 else {
             throw HarnessError(
-                "pg_ctl start failed: \((try? String(contentsOfFile: directory.path + "/pg_ctl.log", encoding: .utf8)) ?? "")"
+                "\(tool) \(arguments.joined(separator: " ")) failed: \((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")"
             )
         }
+    }
+
+    public func start() throws {
+        try run("pg_ctl", ["-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "start"])
     }
 
     public func stop() throws {
