@@ -184,4 +184,44 @@ struct UplinkTests {
         stage.advance(to: EventTime(milliseconds: 3_600_000), ids: [Self.series], quiet: { _ in true })
         #expect(stage.take().map(\.count) == [4])
     }
+
+    @Test(
+        "central configuration errors name the key and the reason",
+        arguments: [
+            ("shards: [s1]\npostgres: x\n", "missing 'broker'"),
+            ("broker: {url: mqtt://h}\npostgres: x\n", "missing 'shards'"),
+            ("broker: {url: mqtt://h}\nshards: []\npostgres: x\n", "needs at least one shard"),
+            ("broker: {url: mqtt://h}\nshards: [s1, s1]\npostgres: x\n", "a shard is listed twice"),
+            ("broker: {url: mqtt://h}\nshards: [S1]\npostgres: x\n", "shard 'S1' must be [a-z0-9_-]"),
+            ("broker: {url: mqtt://h}\nshards: [s1]\n", "missing 'postgres'"),
+            ("broker: {url: mqtt://h}\nshards: [s1]\npostgres: x\npostgres_env: Y\n", "not both"),
+            ("broker: {url: mqtt://h, protocol: 5}\nshards: [s1]\npostgres: x\n", "speaks MQTT 3.1.1 only"),
+            ("broker: {url: mqtt://h, client_id: Central}\nshards: [s1]\npostgres: x\n", "client_id 'Central'"),
+            ("broker: {url: mqtt://h}\nshards: [s1]\npostgres: x\nlog: {level: loud}\n", "log.level: expected one of"),
+            ("broker: {url: mqtt://h}\nshards: [s1]\npostgres: x\nhttp: {listen: nowhere}\n", "expected host:port"),
+        ])
+    func centralErrors(yaml: String, expected: String) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-unit-\(UUID()).yaml")
+            .path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let error = #expect(throws: ConfigurationError.self) { try CentralConfiguration.load(path: path) }
+        #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
+        #expect(error?.description.hasPrefix(path) == true)
+    }
+
+    @Test("a central configuration's defaults: a session per shard, loopback metrics")
+    func centralDefaults() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-unit-\(UUID()).yaml")
+            .path
+        try "broker: {urls: [mqtt://127.0.0.1:4001, mqtt://127.0.0.1:4002]}\nshards: [s1, s2]\npostgres: dbname=p\n"
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let c = try CentralConfiguration.load(path: path)
+        let session = c.sessionConfiguration(shard: "s2")
+        #expect(session.clientID == "parkd-central-s2" && session.cleanSession == false)
+        #expect(session.subscriptions == [.init("uplink/s2/#", qos: .atLeastOnce)])
+        #expect(session.fallbackURLs.map(\.port) == [4002])
+        #expect(c.http?.host == "127.0.0.1" && c.http?.port == 9109)
+    }
 }
