@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "parkd", targets: ["parkd"]),
+        .executable(name: "parkd-central", targets: ["parkd-central"]),
         .executable(name: "parksim", targets: ["parksim"]),
         .library(name: "MQTTClient", targets: ["MQTTClient"]),
         .library(name: "TelemetryCore", targets: ["TelemetryCore"]),
@@ -53,25 +54,68 @@ let package = Package(
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "TelemetryCore", swiftSettings: instrumented),
+        // The uplink's wire format: one Codable batch both sides compile, item kinds and ids,
+        // the name rules. Pure: no I/O.
+        .target(name: "UplinkWire", dependencies: ["TelemetryCore"], swiftSettings: instrumented),
+        // The ingest pipeline, its stages and the domain records (parks, compliance records,
+        // rollups, summaries). Pure: no clock, no file, no network; every time is handed in.
         .target(
-            name: "ParkDaemon",
+            name: "ParkIngest",
+            dependencies: ["TelemetryCore", "UplinkWire", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: instrumented
+        ),
+        // YAML into typed, Equatable configuration, and back (the printer). Reads files only
+        // where the YAML names them (rule packs, tariffs).
+        .target(
+            name: "ParkConfig",
             dependencies: [
-                "MQTTClient", "TelemetryCore", "CSQLite", "CPostgres",
+                "ParkIngest", "TelemetryCore", "UplinkWire", "MQTTClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: instrumented
+        ),
+        // The gateway: MQTT ingest, summaries, history (SQLite), the uplink sender, the HTTP
+        // endpoint, replay and the daily report. No libpq.
+        .target(
+            name: "ParkGateway",
+            dependencies: [
+                "ParkIngest", "ParkConfig", "UplinkWire", "MQTTClient", "TelemetryCore", "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Mustache", package: "swift-mustache"),
-            ],
-            swiftSettings: instrumented
+            ]
+        ),
+        // The province's central worker (`parkd-central`): uplink batches into PostgreSQL.
+        .target(
+            name: "ParkCentral",
+            dependencies: [
+                "UplinkWire", "ParkConfig", "MQTTClient", "TelemetryCore", "CPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "parkd",
             dependencies: [
-                "ParkDaemon", "MQTTClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ParkGateway", "ParkConfig", "ParkIngest", "MQTTClient", "TelemetryCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "parkd-central",
+            dependencies: [
+                "ParkCentral", "ParkConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -94,12 +138,15 @@ let package = Package(
         // The fuzz targets, shared by `make fuzz` and the regression test in `make test`.
         .target(
             name: "FuzzHarness",
-            dependencies: ["TelemetryCore", "ParkDaemon", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TelemetryCore", "ParkIngest", "ParkConfig", "UplinkWire",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/Support/FuzzHarness", swiftSettings: instrumented),
         .executableTarget(
             name: "parkbench",
             dependencies: [
-                "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkDaemon",
+                "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkIngest", "ParkConfig",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/parkbench"
@@ -107,12 +154,19 @@ let package = Package(
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "BrokerHarness"]),
         .testTarget(name: "TelemetryCoreTests", dependencies: ["TelemetryCore"]),
         .testTarget(
-            name: "ParkDaemonTests", dependencies: ["ParkDaemon", "BrokerHarness", "FuzzHarness"],
+            name: "ParkDaemonTests",
+            dependencies: [
+                "ParkIngest", "ParkConfig", "ParkGateway", "ParkCentral", "UplinkWire", "BrokerHarness", "FuzzHarness",
+            ],
             exclude: ["Fixtures"]),
         .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkDaemon"]
+            dependencies: [
+                "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkIngest", "ParkConfig",
+                "ParkGateway",
+                "ParkCentral",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

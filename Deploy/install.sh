@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 make release
 BIN="$(swift build -c release --show-bin-path)"
-install -m 0755 "$BIN/parkd" "$BIN/parksim" /usr/local/bin/
+install -m 0755 "$BIN/parkd" "$BIN/parksim" "$BIN/parkd-central" /usr/local/bin/
 
 id parkd >/dev/null 2>&1 || useradd --system --home /var/lib/parkd --shell /usr/sbin/nologin parkd
 install -d -m 0750 -o root -g parkd /etc/parkd /etc/parkd/rules

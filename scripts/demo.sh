@@ -32,9 +32,9 @@ echo "==> mosquitto on 127.0.0.1:$PORT"
 mosquitto -c "$RUN/mosquitto.conf" 2>> "$RUN/mosquitto.log" & pids+=($!)
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
-# The province side: PostgreSQL in a temporary folder and `parkd central` on the uplink.
+# The province side: PostgreSQL in a temporary folder and `parkd-central` on the uplink.
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-echo "==> PostgreSQL on 127.0.0.1:$PG_PORT and parkd central (shard s1; log: $RUN/central.log)"
+echo "==> PostgreSQL on 127.0.0.1:$PG_PORT and parkd-central (shard s1; log: $RUN/central.log)"
 mkdir -p "$RUN/pg"; [ "$(id -u)" -eq 0 ] && chown postgres "$RUN/pg"
 "${AS[@]}" "$PGBIN/initdb" -D "$RUN/pg/data" -A trust -U parkd -E UTF8 --no-sync > "$RUN/pg/initdb.log" 2>&1
 printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" "$PG_PORT" "$RUN/pg" \
@@ -49,7 +49,7 @@ shards: [s1]
 postgres: "host=127.0.0.1 port=$PG_PORT dbname=province user=parkd"
 http: {listen: "127.0.0.1:$CENTRAL_HTTP"}
 CONF
-"$BIN/parkd" central --config "$RUN/central.yaml" 2> "$RUN/central.log" & pids+=($!)
+"$BIN/parkd-central" --config "$RUN/central.yaml" 2> "$RUN/central.log" & pids+=($!)
 
 # The demo configuration plus an uplink to the province (the rule packs from the tree).
 sed "s#\.\./rules/#$PWD/Deploy/rules/#" Deploy/config/demo.yaml > "$RUN/parkd.yaml"
@@ -99,7 +99,7 @@ echo "==> SIGTERM to parkd: it writes the last partial interval and exits"
 kill -TERM "$PARKD"; wait "$PARKD"; echo "    parkd exited with status $?"
 
 echo
-echo "==> the province's database: what the uplink delivered to parkd central, once each"
+echo "==> the province's database: what the uplink delivered to parkd-central, once each"
 sleep 2
 "${PSQL[@]}" -d province -c "SELECT 'rollups' AS rows, count(*), coalesce(sum(count), 0) AS readings FROM rollups
   UNION ALL SELECT 'compliance', count(*), NULL FROM compliance UNION ALL SELECT 'alerts', count(*), NULL FROM alerts
@@ -112,8 +112,8 @@ import sys, urllib.request
 base = f"http://127.0.0.1:{sys.argv[1]}"
 for line in urllib.request.urlopen(base + "/metrics", timeout=5).read().decode().splitlines():
     if not line.startswith("#"):
-        print("    parkd central /metrics ->", line)
-print("    parkd central /healthz ->", urllib.request.urlopen(base + "/healthz", timeout=5).read().decode().strip())
+        print("    parkd-central /metrics ->", line)
+print("    parkd-central /healthz ->", urllib.request.urlopen(base + "/healthz", timeout=5).read().decode().strip())
 PY
 
 echo

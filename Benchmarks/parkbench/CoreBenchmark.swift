@@ -1,9 +1,11 @@
 import BrokerHarness
 import Foundation
 import Logging
-import ParkDaemon
+import ParkConfig
+import ParkIngest
 import ParkSimulation
 import TelemetryCore
+import UplinkWire
 
 /// Decode + every window update on one core, per payload format; resident memory per series
 /// with the default windows (1 m, 15 m, 1 h, 24 h).

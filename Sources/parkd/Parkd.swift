@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import MQTTClient
-import ParkDaemon
+import ParkConfig
+import ParkGateway
+import ParkIngest
 import TelemetryCore
 
 @main
@@ -11,7 +13,7 @@ struct Parkd: AsyncParsableCommand {
         commandName: "parkd",
         abstract: "Ingests eco-industrial park telemetry from MQTT and writes summaries.",
         subcommands: [
-            Run.self, Replay.self, TailCommand.self, Query.self, Report.self, CheckConfig.self, Central.self,
+            Run.self, Replay.self, TailCommand.self, Query.self, Report.self, CheckConfig.self,
         ])
 }
 
@@ -164,10 +166,10 @@ struct Replay: ParsableCommand {
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let replay = ParkDaemon.Replay(
+        let replay = ParkGateway.Replay(
             configuration: configuration, logger: Logger(label: "parkd"),
             workers: max(1, min(8, workers ?? cores)))
-        let report: ParkDaemon.Replay.Report
+        let report: ParkGateway.Replay.Report
         do {
             report = try replay.run(feed: feed)
         } catch {
@@ -188,15 +190,6 @@ struct Replay: ParsableCommand {
                     "parkd replay: history \(path): \(report.historyRows) rows in \(String(format: "%.2f", report.historySeconds))s of transactions (\(Int(rowRate)) rows/s)\n"
                         .utf8))
         }
-    }
-}
-
-func bootstrapLogging(_ levelName: String) {
-    let level = Logger.Level(rawValue: levelName) ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
     }
 }
 

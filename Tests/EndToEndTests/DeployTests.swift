@@ -1,7 +1,10 @@
 import BrokerHarness
 import Foundation
 import MQTTClient
-import ParkDaemon
+import ParkCentral
+import ParkConfig
+import ParkGateway
+import ParkIngest
 import Testing
 
 @Suite("Deploy files")
@@ -74,9 +77,9 @@ struct DeployTests {
 
         let unit = try String(
             contentsOf: Self.deploy.appendingPathComponent("systemd/parkd-central.service"), encoding: .utf8)
-        #expect(unit.contains("ExecStart=/usr/local/bin/parkd central --config /etc/parkd/central.yaml\n"))
+        #expect(unit.contains("ExecStart=/usr/local/bin/parkd-central --config /etc/parkd/central.yaml\n"))
         let output = directory.appendingPathComponent("help").path
-        let help = try ChildProcess(try BuiltProduct.path("parkd"), ["central", "--help"], outputPath: output)
+        let help = try ChildProcess(try BuiltProduct.path("parkd-central"), ["--help"], outputPath: output)
         #expect(help.wait() == 0)
         #expect(try String(contentsOfFile: output, encoding: .utf8).contains("--migrate-only"))
     }

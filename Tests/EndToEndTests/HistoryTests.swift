@@ -4,7 +4,9 @@ import MQTTClient
 import TelemetryCore
 import Testing
 
-@testable import ParkDaemon
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 
 /// The gateway's history store: filled by `parkd replay --history` and `parkd run`, read back
 /// by `parkd query`; crash-safe, pruned by age.

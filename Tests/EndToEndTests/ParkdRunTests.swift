@@ -129,7 +129,7 @@ struct CheckConfigTests {
         let (status, output) = try run(["check-config", file])
         #expect(status == 0)
         #expect(output.contains("url: mqtt://127.0.0.1:1883"))
-        #expect(output.contains("password: <redacted> # from environment HOME"))
+        #expect(output.contains("password_env: HOME  # password redacted"))
         #expect(!output.contains(ProcessInfo.processInfo.environment["HOME"] ?? "\u{0}"))
     }
 

@@ -4,7 +4,7 @@ import MQTTClient
 import Testing
 
 /// The uplink across a day-long outage, compressed into seconds: a real sensor broker, a real
-/// upstream broker (stopped for the outage), a real PostgreSQL and `parkd central`.
+/// upstream broker (stopped for the outage), a real PostgreSQL and `parkd-central`.
 @Suite("Province: uplink outage into PostgreSQL", .serialized)
 struct ProvinceOutageTests {
     static let sensors = (1...6).map { "s\($0)" }

@@ -34,7 +34,7 @@ struct ProvinceSecureTests {
         """.write(toFile: centralConfig, atomically: true, encoding: .utf8)
         let centralLog = directory.appendingPathComponent("central.log").path
         let central = try ChildProcess(
-            try BuiltProduct.path("parkd"), ["central", "--config", centralConfig], outputPath: centralLog)
+            try BuiltProduct.path("parkd-central"), ["--config", centralConfig], outputPath: centralLog)
         #expect(Province.wait(20) { Province.text(centralLog).contains("session central-s1 connected") })
 
         let gateway = try ParkdProcess(

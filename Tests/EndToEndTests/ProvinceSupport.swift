@@ -4,7 +4,7 @@ import MQTTClient
 
 /// Pieces the province tests share: a central worker, a gateway's store, metrics, waiting.
 enum Province {
-    /// `parkd central` with its configuration written into `directory`.
+    /// `parkd-central` with its configuration written into `directory`.
     static func central(
         directory: URL, name: String, urls: [String], shards: [String], postgres: String, http: String = "off"
     ) throws -> (process: ChildProcess, configPath: String, log: String) {
@@ -12,7 +12,7 @@ enum Province {
         try writeCentral(configPath, urls: urls, shards: shards, postgres: postgres, http: http)
         let log = directory.appendingPathComponent("\(name).log").path
         let process = try ChildProcess(
-            try BuiltProduct.path("parkd"), ["central", "--config", configPath], outputPath: log)
+            try BuiltProduct.path("parkd-central"), ["--config", configPath], outputPath: log)
         return (process, configPath, log)
     }
 

@@ -1,6 +1,8 @@
 import BrokerHarness
 import Foundation
-import ParkDaemon
+import ParkConfig
+import ParkGateway
+import ParkIngest
 import Testing
 
 @Suite("parkd tail")

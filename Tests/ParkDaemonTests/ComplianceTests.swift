@@ -1,8 +1,12 @@
 import Foundation
 import Logging
 import Testing
+import UplinkWire
 
-@testable import ParkDaemon
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 @testable import TelemetryCore
 
 #if canImport(Glibc)

@@ -3,8 +3,12 @@ import Logging
 import Synchronization
 import TelemetryCore
 import Testing
+import UplinkWire
 
-@testable import ParkDaemon
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 
 /// What real devices send by mistake, and what a hostile sender sends on purpose: each case
 /// gets its counted reason, and good readings after it are still taken.

@@ -1,7 +1,11 @@
 import Logging
 import Testing
+import UplinkWire
 
-@testable import ParkDaemon
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 @testable import TelemetryCore
 
 /// Each stage of the ingest path on its own: route, admit, series, rules, park accounting.

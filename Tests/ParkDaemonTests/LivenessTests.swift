@@ -2,8 +2,12 @@ import Foundation
 import Logging
 import TelemetryCore
 import Testing
+import UplinkWire
 
-@testable import ParkDaemon
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 
 /// What a restart (snapshot and alert state restored into a new pipeline) or a SIGHUP reload
 /// must keep: when each sensor was last seen, and the regulatory episodes still open.

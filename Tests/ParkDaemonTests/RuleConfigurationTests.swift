@@ -2,8 +2,12 @@ import Foundation
 import Logging
 import TelemetryCore
 import Testing
+import UplinkWire
 
-@testable import ParkDaemon
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 
 @Suite("Rules in the configuration")
 struct RuleConfigurationTests {

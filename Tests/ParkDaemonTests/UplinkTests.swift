@@ -2,8 +2,12 @@ import Foundation
 import MQTTClient
 import TelemetryCore
 import Testing
+import UplinkWire
 
-@testable import ParkDaemon
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
 
 @Suite("Uplink: configuration, names, outbox")
 struct UplinkTests {
@@ -120,11 +124,11 @@ struct UplinkTests {
         #expect(
             items.map(\.id) == [
                 "g/r/p1/z1/emissions/pm25/a/\(Self.origin)", "g/r/p1/z1/emissions/pm25/a/\(Self.origin + 3_600_000)",
-                "g/a/\(Self.origin + 7)/\(UplinkItem.hash("{\"rule\":\"x\"}"))",
+                "g/a/\(Self.origin + 7)/\(UplinkItemID.hash("{\"rule\":\"x\"}"))",
             ])
         #expect(items == UplinkItem.items(from: Self.batch(hours: 0..<2), gateway: "g", kinds: [.rollups, .alerts]))
         // FNV-1a 64 of the empty string is its offset basis.
-        #expect(UplinkItem.hash("") == "cbf29ce484222325")
+        #expect(UplinkItemID.hash("") == "cbf29ce484222325")
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-unit-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -160,7 +164,7 @@ struct UplinkTests {
         #expect(result.dropped == 995)  // 1 000 less the 5 acknowledged
         #expect(try outbox.depth() == (0, nil))
 
-        let message = Outbox.message(gateway: "g", entries: first)
+        let message = Outbox.message(gateway: "g", entries: first).payload
         let decoded = try #require(try JSONSerialization.jsonObject(with: Data(message)) as? [String: Any])
         #expect(decoded["gateway"] as? String == "g")
         #expect((decoded["items"] as? [[String: Any]])?.count == 3)

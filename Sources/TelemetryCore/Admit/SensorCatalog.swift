@@ -19,7 +19,7 @@ public struct KindInfo: Sendable, Equatable {
 }
 
 /// The kinds of the three pillars, extendable (and overridable) from configuration.
-public struct SensorCatalog: Sendable {
+public struct SensorCatalog: Sendable, Equatable {
     public private(set) var kinds: [String: KindInfo]
 
     public init(_ kinds: [KindInfo]) {

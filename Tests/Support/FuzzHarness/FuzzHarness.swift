@@ -1,7 +1,9 @@
 import Foundation
 import Logging
-import ParkDaemon
+import ParkConfig
+import ParkIngest
 import TelemetryCore
+import UplinkWire
 
 /// The fuzz targets: each takes arbitrary bytes and drives one piece of parkd's input side
 /// with them. A target must never trap; errors thrown for bad input are the expected answer.

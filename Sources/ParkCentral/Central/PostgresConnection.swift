@@ -1,0 +1,103 @@
+import CPostgres
+import Foundation
+import ParkConfig
+import TelemetryCore
+import UplinkWire
+
+/// A thin layer over libpq: one connection, text parameters, transactions. Not thread-safe:
+/// each central session holds its own connection.
+package final class PostgresConnection {
+    package struct Failure: Error, CustomStringConvertible {
+        package let message: String
+        /// The SQLSTATE, when the server answered (nil: the connection itself failed).
+        package let sqlState: String?
+        package var description: String { sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message }
+        /// Bad data in an item (class 22, data exception; 23, integrity): retrying cannot help.
+        package var isDataError: Bool { sqlState.map { $0.hasPrefix("22") || $0.hasPrefix("23") } ?? false }
+    }
+
+    package struct Outcome {
+        package var rows: [[String?]] = []
+        /// Rows inserted, updated or deleted.
+        package var affected = 0
+    }
+
+    package let conninfo: String
+    private var connection: OpaquePointer?
+
+    package init(conninfo: String) throws(Failure) {
+        self.conninfo = conninfo
+        try connect()
+    }
+
+    deinit { PQfinish(connection) }
+
+    package var isConnected: Bool { connection != nil && PQstatus(connection) == CONNECTION_OK }
+
+    /// (Re)connects; a server that went away and came back is picked up here.
+    package func connect() throws(Failure) {
+        PQfinish(connection)
+        connection = PQconnectdb(conninfo)
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            PQfinish(connection)
+            connection = nil
+            throw Failure(
+                message: "cannot connect to PostgreSQL: \(message.trimmingCharacters(in: .whitespacesAndNewlines))",
+                sqlState: nil)
+        }
+        // Notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
+        _ = try execute("SET client_min_messages = warning")
+    }
+
+    @discardableResult
+    package func execute(_ sql: String, _ parameters: [String?] = []) throws(Failure) -> Outcome {
+        guard let connection else { throw Failure(message: "not connected to PostgreSQL", sqlState: nil) }
+        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        // Without parameters, PQexec: it runs several statements (a migration) in one call.
+        let result: OpaquePointer? =
+            parameters.isEmpty
+            ? PQexec(connection, sql)
+            : copies.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
+                    PQexecParams(connection, sql, Int32(parameters.count), nil, values.baseAddress, nil, nil, 0)
+                }
+            }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else {
+            let message = String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
+            throw Failure(
+                message: message.isEmpty ? "PostgreSQL: \(String(cString: PQresStatus(status)))" : message,
+                sqlState: state)
+        }
+        var outcome = Outcome()
+        outcome.affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        if status == PGRES_TUPLES_OK {
+            let rows = PQntuples(result)
+            let columns = PQnfields(result)
+            for row in 0..<rows {
+                outcome.rows.append(
+                    (0..<columns).map { column in
+                        PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                    })
+            }
+        }
+        return outcome
+    }
+
+    /// Runs `body` in one transaction: all of it is committed, or none.
+    package func transaction<T>(_ body: () throws(Failure) -> T) throws(Failure) -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}

@@ -1,0 +1,448 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import MQTTClient
+import Metrics
+import ParkConfig
+import ParkIngest
+import Prometheus
+import Synchronization
+import TelemetryCore
+import UplinkWire
+
+/// What the HTTP endpoint reads: the pipeline, the broker connection and the daemon's own
+/// bookkeeping. Metrics are brought up to date when scraped, so ingest never pays for them.
+public final class Observability: @unchecked Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let pipeline: IngestPipeline
+    package let lock = NSLock()
+    private var client: MQTTClient?
+    private var last = IngestPipeline.Status(
+        totals: .init(), series: 0, firingAlerts: 0, alertQueue: 0, transitions: [:],
+        seriesEvicted: 0, newest: nil)
+    private var lastClient: MQTTClient.Statistics?
+    private var lastTrafficAt = WallClock.now()
+    private var lastReceived: UInt64 = 0
+    public var snapshotAt: EventTime?
+    public var lastSummary: String?
+    /// The last error of each output that is failing now (alerts, summaries, state); an
+    /// output leaves this as soon as it writes again.
+    public private(set) var sinkErrors: [String: String] = [:]
+    /// The history store's reader for /api/history (opened on first use).
+    private var historyReader: HistoryReader?
+    /// The writer, for its figures in /metrics (set under `lock`).
+    private var historyWriter: HistoryWriter?
+    private var lastHistory = (written: 0, dropped: 0)
+
+    private var uplink: UplinkSender?
+    private var lastUplink = UplinkSender.Status()
+    private var lastOutboxDropped = 0
+
+    package func attach(uplink: UplinkSender?) {
+        lock.lock()
+        self.uplink = uplink
+        lock.unlock()
+    }
+
+    package func attach(history: HistoryWriter?) {
+        lock.lock()
+        historyWriter = history
+        lock.unlock()
+    }
+
+    package func reader() -> Result<HistoryReader, HistoryReader.Failure> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let historyReader { return .success(historyReader) }
+        guard let historyPath else {
+            return .failure(.init(description: "this parkd keeps no history (history.path: off)"))
+        }
+        do {
+            let opened = try HistoryReader(path: historyPath, utcOffsetMinutes: utcOffsetMinutes)
+            historyReader = opened
+            return .success(opened)
+        } catch {
+            return .failure(error)
+        }
+    }
+    /// What the endpoint reports from the configuration in force: set at start and by every
+    /// reload, so /healthz and the status page never show a configuration that was replaced.
+    package struct Settings: Sendable, Equatable {
+        /// The broker's address, for the status page.
+        package var broker = ""
+        /// /healthz fails after this long without traffic (the broker's watchdog).
+        package var trafficTimeout: Double?
+        /// The park's local time, for times the API writes.
+        package var utcOffsetMinutes = 420
+        package var historyPath: String?
+        package var historyResolution: Int64 = 300_000
+
+        package init() {}
+
+        package init(_ configuration: DaemonConfiguration) {
+            broker = "\(configuration.broker.url)"
+            trafficTimeout = configuration.broker.watchdog
+            utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
+            historyPath = configuration.history.path
+            historyResolution = configuration.history.resolutionMilliseconds
+        }
+    }
+
+    private let settingsState = Mutex(Settings())
+    package var settings: Settings { settingsState.withLock { $0 } }
+    package func apply(_ settings: Settings) { settingsState.withLock { $0 = settings } }
+    package var brokerText: String { settings.broker }
+    package var trafficTimeout: Double? { settings.trafficTimeout }
+    public var utcOffsetMinutes: Int { settings.utcOffsetMinutes }
+    package var historyPath: String? { settings.historyPath }
+    package var historyResolution: Int64 { settings.historyResolution }
+
+    public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.pipeline = pipeline
+        self.registry = registry
+    }
+
+    package func attach(_ client: MQTTClient) {
+        lock.lock()
+        self.client = client
+        lock.unlock()
+    }
+
+    package var summary: String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastSummary
+    }
+
+    /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
+    private var tiles: [String: [String: Any]] = [:]
+
+    package func noteSummary(_ line: String) {
+        let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        lock.lock()
+        lastSummary = line
+        for entry in object?["parks"] as? [[String: Any]] ?? [] {
+            let readings = (entry["data_quality"] as? [String: Any])?["readings"] as? Int ?? 0
+            guard readings > 0, let park = entry["park"] as? String, let pillar = entry["pillar"] as? String else {
+                continue
+            }
+            var tile = entry
+            tile["period"] = object?["period"]
+            tile["to"] = (object?["to"] as? String).map { String($0.dropFirst(11).prefix(8)) }
+            tiles["\(park)/\(pillar)"] = tile
+        }
+        lock.unlock()
+    }
+
+    package var tileEntries: [[String: Any]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return tiles.sorted { $0.key < $1.key }.map(\.value)
+    }
+
+    /// The latest compliance records (at most `recentComplianceLimit`), oldest first, for `/api/compliance`.
+    private var recentCompliance: [(record: ComplianceRecord, line: String)] = []
+    package static let recentComplianceLimit = 2000
+
+    package func noteCompliance(_ record: ComplianceRecord, line: String) {
+        lock.lock()
+        recentCompliance.append((record, line))
+        if recentCompliance.count > 2 * Self.recentComplianceLimit {
+            recentCompliance.removeFirst(recentCompliance.count - Self.recentComplianceLimit)
+        }
+        lock.unlock()
+    }
+
+    package func compliance(park: String?, rule: String?, exceededOnly: Bool, limit: Int) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        let chosen = recentCompliance.suffix(Self.recentComplianceLimit).filter {
+            (park == nil || $0.record.series.park == park) && (rule == nil || $0.record.rule == rule)
+                && (!exceededOnly || $0.record.exceeded)
+        }
+        return chosen.suffix(limit).map(\.line)
+    }
+
+    package func noteSnapshot(at time: EventTime) {
+        lock.lock()
+        snapshotAt = time
+        lock.unlock()
+    }
+
+    package func noteSink(_ name: String, error: String?) {
+        lock.lock()
+        sinkErrors[name] = error
+        lock.unlock()
+    }
+
+    /// Brings every metric up to date and returns the Prometheus text exposition.
+    public func metrics() -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        let status = pipeline.status
+        let stats = client?.statistics
+        func count(_ name: String, _ help: String, _ now: Int, _ before: Int, labels: [(String, String)] = []) {
+            let counter = registry.makeCounter(
+                descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help),
+                labels: labels)
+            if now > before { counter.increment(by: Int64(now - before)) }
+        }
+        func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
+            registry.makeGauge(
+                descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: []
+            )
+            .set(value)
+        }
+        count("messages", "MQTT messages taken in", status.totals.messages, last.totals.messages)
+        count("readings", "Readings decoded from messages", status.totals.readings, last.totals.readings)
+        for reason in RejectReason.allCases {
+            count(
+                "rejected", "Messages or readings refused, by reason", status.totals.rejected[reason, default: 0],
+                last.totals.rejected[reason, default: 0], labels: [("reason", reason.rawValue)])
+        }
+        for outcome in SeriesState.Outcome.allCases {
+            count(
+                "reading_outcomes", "What became of decoded readings", status.totals.outcomes[outcome],
+                last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
+        }
+        count(
+            "series_evicted", "Series evicted after limits.series_ttl of silence", status.seriesEvicted,
+            last.seriesEvicted)
+        for state in [AlertTransition.State.firing, .resolved] {
+            count(
+                "alert_transitions", "Alert lines written, by state", status.transitions[state, default: 0],
+                last.transitions[state, default: 0], labels: [("state", state.rawValue)])
+        }
+        gauge("alert_queue", "messages", "Alert transitions waiting for the writer", Double(status.alertQueue))
+        if let stats {
+            count("mqtt_reconnects", "Reconnection attempts", Int(stats.reconnects), Int(lastClient?.reconnects ?? 0))
+            count(
+                "mqtt_loop_restarts", "Network loop restarts after fatal errors", Int(stats.loopRestarts),
+                Int(lastClient?.loopRestarts ?? 0))
+            count(
+                "mqtt_watchdog_recycles", "Silent connections recycled", Int(stats.watchdogRecycles),
+                Int(lastClient?.watchdogRecycles ?? 0))
+            gauge("mqtt_connected", "state", "1 when connected to the broker", stats.connected ? 1 : 0)
+            gauge(
+                "publish_queue", "messages", "Publishes waiting for the broker",
+                Double(stats.published &- stats.completed))
+        }
+        gauge("series", "count", "Series held", Double(status.series))
+        gauge("alerts_firing", "count", "Alerts firing now", Double(status.firingAlerts))
+        let now = WallClock.now()
+        if let snapshotAt {
+            gauge(
+                "snapshot_age", "seconds", "Age of the last window snapshot",
+                Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
+        }
+        if let newest = status.newest {
+            gauge(
+                "ingest_lag", "seconds", "Wall clock minus the newest reading's time",
+                Double(now.milliseconds - newest.milliseconds) / 1000)
+        }
+        if let history = historyWriter?.status {
+            count("history_rows", "Rows committed to the history store", history.written, lastHistory.written)
+            count(
+                "history_rows_dropped", "Rows the history store lost (write errors, a writer far behind)",
+                history.dropped, lastHistory.dropped)
+            gauge("history_pending", "rows", "Rows waiting for the history writer", Double(history.pending))
+            lastHistory = (history.written, history.dropped)
+        }
+        if let u = uplink?.status {
+            gauge("uplink_connected", "state", "1 when the uplink is connected", u.connected ? 1 : 0)
+            gauge("uplink_outbox_depth", "items", "Items waiting in the uplink outbox", Double(u.depth))
+            gauge(
+                "uplink_outbox_oldest_age", "seconds", "Age of the oldest item in the uplink outbox",
+                u.oldestAgeSeconds ?? 0)
+            count("uplink_sent_items", "Items the province acknowledged", u.sentItems, lastUplink.sentItems)
+            count(
+                "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
+                u.resentItems, lastUplink.resentItems)
+            let dropped = historyWriter?.status.outboxDropped ?? 0
+            count(
+                "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,
+                lastOutboxDropped)
+            lastUplink = u
+            lastOutboxDropped = dropped
+        }
+        last = status
+        lastClient = stats
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// Broker connected, traffic recent (when a watchdog time is set), sinks writing.
+    public func health() -> (healthy: Bool, json: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        let stats = client?.statistics
+        let now = WallClock.now()
+        if let stats, stats.received != lastReceived {
+            lastReceived = stats.received
+            lastTrafficAt = now
+        }
+        let silent = Double(now.milliseconds - lastTrafficAt.milliseconds) / 1000
+        let connected = stats?.connected ?? false
+        let trafficOK = trafficTimeout.map { silent < $0 } ?? true
+        let sinksOK = sinkErrors.isEmpty
+        var line = JSONLine()
+        let healthy = connected && trafficOK && sinksOK
+        line.add("status", healthy ? "ok" : "degraded")
+        line.addRaw("broker_connected", connected ? "true" : "false")
+        line.add("seconds_since_last_message", silent.rounded())
+        line.addRaw("traffic_recent", trafficOK ? "true" : "false")
+        line.addRaw("sinks_healthy", sinksOK ? "true" : "false")
+        if !sinksOK {
+            var errors = JSONLine()
+            for (name, error) in sinkErrors.sorted(by: { $0.key < $1.key }) { errors.add(name, error) }
+            line.addRaw("sink_errors", errors.finished())
+        }
+        return (healthy, line.finished())
+    }
+}
+
+/// The loopback HTTP endpoint: /metrics, /healthz and a small JSON API.
+package enum HTTPEndpoint {
+    package static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int)
+        -> some ApplicationProtocol
+    {
+        let router = Router()
+        // Request counts and durations through swift-metrics, into the same registry.
+        router.add(middleware: MetricsMiddleware())
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: o.metrics())))
+        }
+        router.get("/healthz") { _, _ in
+            let (healthy, json) = o.health()
+            return Response(
+                status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: json + "\n")))
+        }
+        router.get("/api/alerts") { _, _ in
+            let items = pipeline.firingAlerts.map { alert -> String in
+                var line = JSONLine()
+                line.add("rule", alert.rule)
+                line.add(series: alert.series)
+                line.add("since", RFC3339.format(alert.since, offsetMinutes: 0))
+                return line.finished()
+            }
+            return json("[" + items.joined(separator: ",") + "]")
+        }
+        // The latest compliance records (newest last), filtered by park, rule and exceeded=true,
+        // and each annual limit's year so far.
+        router.get("/api/compliance") { request, _ in
+            let q = request.uri.queryParameters
+            let limit = q.get("limit").flatMap { Int($0) }.map { max(1, min($0, Observability.recentComplianceLimit)) }
+            let records = o.compliance(
+                park: q.get("park"), rule: q.get("rule"), exceededOnly: q.get("exceeded") == "true",
+                limit: limit ?? 200)
+            let years = pipeline.complianceYearToDate.filter { q.get("park") == nil || $0.series.park == q.get("park") }
+                .map { year -> String in
+                    var line = JSONLine()
+                    line.add(series: year.series)
+                    line.add("from", RFC3339.format(year.start, offsetMinutes: o.utcOffsetMinutes))
+                    line.add("valid_days", year.validDays)
+                    line.add("days", year.days)
+                    if let mean = year.mean { line.add("mean", mean) }
+                    return line.finished()
+                }
+            return json(
+                #"{"records":["# + records.joined(separator: ",") + #"],"year_to_date":["#
+                    + years.joined(separator: ",") + "]}")
+        }
+        // History from the gateway's store: the same filters as `parkd query`.
+        router.get("/api/history") { request, _ in
+            let q = request.uri.queryParameters
+            let reader: HistoryReader
+            switch o.reader() {
+            case .success(let found): reader = found
+            case .failure(let error): return json(Self.error(error.description), status: .notFound)
+            }
+            do {
+                let query = try HistoryQuery(
+                    series: q.get("series") ?? "*", from: q.get("from"), to: q.get("to"),
+                    resolution: q.get("resolution"), storedResolution: o.historyResolution, now: WallClock.now(),
+                    utcOffsetMinutes: o.utcOffsetMinutes)
+                if q.get("compliance") == "true" {
+                    let lines = try reader.compliance(
+                        rule: q.get("rule"), park: q.get("park"), from: query.from, to: query.to)
+                    return json("[" + lines.joined(separator: ",") + "]")
+                }
+                let rows = try reader.rollups(
+                    matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution)
+                if q.get("format") == "csv" {
+                    return Response(
+                        status: .ok, headers: [.contentType: "text/csv"],
+                        body: .init(
+                            byteBuffer: ByteBuffer(
+                                string: ([reader.csvHeader()] + rows.map(reader.csv)).joined(separator: "\n") + "\n")))
+                }
+                return json("[" + rows.map(reader.json).joined(separator: ",") + "]")
+            } catch let error as HistoryQuery.Invalid {
+                return json(Self.error(error.description), status: .badRequest)
+            } catch {
+                return json(Self.error("\(error)"), status: .internalServerError)
+            }
+        }
+        // The status page (and its body alone, for the page's refresh).
+        router.get("/") { request, _ in
+            let part = request.uri.queryParameters.get("part") == "body"
+            let reader = try? o.reader().get()
+            let html = StatusPage.render(
+                part: part, tiles: o.tileEntries, pipeline: pipeline, history: reader, broker: o.brokerText,
+                utcOffsetMinutes: o.utcOffsetMinutes)
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                    // Nothing but the page's own inline style and script, and its own origin.
+                    .contentSecurityPolicy:
+                        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+                ], body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
+        router.get("/api/summary") { _, _ in
+            let last = o.summary
+            guard let last else { return json(#"{"error":"no summary written yet"}"#, status: .notFound) }
+            return json(last)
+        }
+        router.get("/api/series") { request, _ in
+            let q = request.uri.queryParameters
+            guard let park = q.get("park"), let zone = q.get("zone"), let pillarText = q.get("pillar"),
+                let pillar = Pillar(rawValue: pillarText), let kind = q.get("kind"), let sensor = q.get("sensor")
+            else {
+                return json(
+                    #"{"error":"give park, zone, pillar (energy, emissions, green), kind and sensor"}"#,
+                    status: .badRequest)
+            }
+            let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
+            guard let windows = pipeline.windowsJSON(id) else {
+                return json(#"{"error":"no such series"}"#, status: .notFound)
+            }
+            return json(windows)
+        }
+        // Slow or idle clients cannot hold the endpoint, or parkd's file descriptors: a
+        // connection idle for 10 s is closed, and past 128 open ones new ones wait in the
+        // listen backlog (64) instead of taking descriptors the state files need.
+        return Application(
+            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            configuration: .init(
+                address: .hostname(host, port: port), backlog: 64,
+                availableConnectionsDelegate: MaximumAvailableConnections(128)))
+    }
+
+    package static func error(_ message: String) -> String {
+        var line = JSONLine()
+        line.add("error", message)
+        return line.finished()
+    }
+
+    package static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}

@@ -1,0 +1,11 @@
+import MQTTClient
+import ParkIngest
+import TelemetryCore
+
+/// The MQTT side of the pipeline: ParkIngest knows topics and bytes, not the client.
+extension IngestPipeline {
+    @discardableResult
+    public func ingest(_ message: MQTTMessage, arrival: EventTime) -> Int {
+        ingest(topic: message.topic, payload: message.payload, arrival: arrival, retained: message.retain)
+    }
+}

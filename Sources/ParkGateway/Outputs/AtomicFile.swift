@@ -1,0 +1,60 @@
+import Foundation
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+import UplinkWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The one way parkd writes a state file: a temporary file beside it, written whole and
+/// fsynced, renamed over the old one, then the directory fsynced so the rename itself survives
+/// a power cut. A reader sees the old file or the new one, never a mix; any failed step throws
+/// and leaves the old file as it was.
+package enum AtomicFile {
+    package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o640) throws(DaemonError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let folder = directory.isEmpty ? "." : directory
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw .output(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
+        }
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw .output(path: temporary, reason: String(cString: strerror(errno))) }
+        func fail(_ reason: String) -> DaemonError {
+            close(descriptor)
+            unlink(temporary)
+            return .output(path: temporary, reason: reason)
+        }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw fail(String(cString: strerror(errno)))
+            }
+            offset += written
+        }
+        guard fsync(descriptor) == 0 else { throw fail("fsync: \(String(cString: strerror(errno)))") }
+        guard close(descriptor) == 0 else {
+            unlink(temporary)
+            throw .output(path: temporary, reason: "close: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw .output(path: path, reason: reason)
+        }
+        let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard folderDescriptor >= 0 else {
+            throw .output(path: folder, reason: "open for fsync: \(String(cString: strerror(errno)))")
+        }
+        defer { close(folderDescriptor) }
+        guard fsync(folderDescriptor) == 0 else {
+            throw .output(path: folder, reason: "fsync: \(String(cString: strerror(errno)))")
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+import UplinkWire
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An append-only text file written one whole line per `write(2)`, so a reader tailing it
+/// never sees half a line and a crash loses at most the line being written.
+///
+/// A line that cannot be written (a full disk, a removed directory) is kept, in order, and
+/// written before anything else on the next `append` or `retry`; a partly written line is cut
+/// off again, so the file never holds a torn line or two glued together. At most
+/// `maxPending` lines wait; past that the oldest are dropped, counted and reported.
+///
+/// Rotation by size: past `rotation.maxBytes` the file becomes `path.1` (`path.1` becomes
+/// `path.2`, ...; `rotation.keep` old files are kept) and a new one starts. If the new file
+/// cannot be opened, the next attempt only opens it again: kept files are never shifted twice.
+/// Lines reach the disk when the kernel writes them back; the file is synced at rotation and
+/// at shutdown.
+public final class LineFile: @unchecked Sendable {
+    public typealias Rotation = FileRotation
+
+    public let path: String
+    public let rotation: Rotation?
+    public let maxPending: Int
+    private let lock = NSLock()
+    private var descriptor: Int32
+    private var size = 0
+    private var pending: [[UInt8]] = []
+    private var droppedLines = 0
+    private var failure: String?
+    private var isClosed = false
+
+    /// `truncate` starts the file afresh (replay); otherwise lines are appended (run).
+    public init(path: String, truncate: Bool = false, rotation: Rotation? = nil, maxPending: Int = 100_000)
+        throws(DaemonError)
+    {
+        self.path = path
+        self.rotation = rotation
+        self.maxPending = maxPending
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw .output(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
+            }
+        }
+        if truncate { Self.removeRotated(path) }
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
+        guard descriptor >= 0 else {
+            throw .output(path: path, reason: String(cString: strerror(errno)))
+        }
+        var info = stat()
+        if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
+    }
+
+    /// A file started afresh takes its old rotated files (`path.1`, `path.2`, ...) with it, so
+    /// that a replay's output is only what that replay wrote.
+    package static func removeRotated(_ path: String) {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let prefix = url.lastPathComponent + "."
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        where name.hasPrefix(prefix) && !name.dropFirst(prefix.count).isEmpty
+            && name.dropFirst(prefix.count).allSatisfy(\.isNumber)
+        {
+            unlink(folder + "/" + name)
+        }
+    }
+
+    /// Must hold `lock`. Shifts the kept files only when the current one is open: a failed
+    /// reopen before is retried alone.
+    private func rotate() throws(DaemonError) {
+        guard let rotation, descriptor >= 0 else { return }
+        fsync(descriptor)
+        Glibc.close(descriptor)
+        descriptor = -1
+        for index in stride(from: rotation.keep - 1, through: 1, by: -1) {
+            rename("\(path).\(index)", "\(path).\(index + 1)")
+        }
+        if rotation.keep > 0 { rename(path, "\(path).1") } else { unlink(path) }
+        unlink("\(path).\(rotation.keep + 1)")
+        size = 0
+        try reopen()
+    }
+
+    /// Must hold `lock`.
+    private func reopen() throws(DaemonError) {
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw .output(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        size = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+    }
+
+    deinit { close() }
+
+    /// Appends one line. On failure the line is kept for the next attempt and the error thrown.
+    public func append(_ line: String) throws(DaemonError) {
+        var bytes = Array(line.utf8)
+        bytes.append(0x0A)
+        lock.lock()
+        defer { lock.unlock() }
+        pending.append(bytes)
+        if pending.count > maxPending {
+            let excess = pending.count - maxPending
+            pending.removeFirst(excess)
+            droppedLines += excess
+        }
+        try flushPending()
+    }
+
+    /// Writes the lines kept from failed attempts; throws if the file still refuses them.
+    public func retry() throws(DaemonError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try flushPending()
+    }
+
+    /// Lines waiting to be written, lines dropped past `maxPending`, and the last error
+    /// (nil once everything is written again).
+    public var backlog: (pending: Int, dropped: Int, error: String?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (pending.count, droppedLines, failure)
+    }
+
+    /// Must hold `lock`.
+    private func flushPending() throws(DaemonError) {
+        var done = 0
+        defer { if done > 0 { pending.removeFirst(done) } }
+        do throws(DaemonError) {
+            while done < pending.count {
+                if isClosed { throw DaemonError.output(path: path, reason: "the file was closed") }
+                if descriptor < 0 { try reopen() }
+                if let rotation, size > 0, size + pending[done].count > rotation.maxBytes { try rotate() }
+                try writeWhole(pending[done])
+                done += 1
+            }
+        } catch {
+            failure = error.description
+            throw error
+        }
+        failure = nil
+    }
+
+    /// Must hold `lock`. All of `bytes` or, on failure, none: a partial write is cut off again.
+    private func writeWhole(_ bytes: [UInt8]) throws(DaemonError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                if offset > 0 { _ = ftruncate(descriptor, off_t(size)) }
+                throw .output(path: path, reason: reason)
+            }
+            offset += written
+        }
+        size += bytes.count
+    }
+
+    /// Forces written lines to the disk (used at shutdown).
+    public func sync() {
+        lock.lock()
+        defer { lock.unlock() }
+        if descriptor >= 0 { fsync(descriptor) }
+    }
+
+    public func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        isClosed = true
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+            descriptor = -1
+        }
+    }
+}
+
+public enum DaemonError: Error, Sendable, CustomStringConvertible {
+    case output(path: String, reason: String)
+    case input(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .output(let path, let reason): "cannot write '\(path)': \(reason)"
+        case .input(let path, let reason): "cannot read '\(path)': \(reason)"
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import Dispatch
+import Foundation
+import Logging
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+import UplinkWire
+
+/// `parkd replay FEED`: the same pipeline and summaries as `parkd run`, driven by the feed's
+/// arrival times instead of the clock, as fast as it goes. The same feed gives the same
+/// summary file, byte for byte.
+public final class Replay {
+    public struct Report: Sendable {
+        public var records = 0
+        public var badLines = 0
+        public var seconds = 0.0
+        public var totals = IngestCounters()
+        public var alerts = 0
+        /// Rows written to the history store (with --history), and the seconds it took.
+        public var historyRows = 0
+        public var historySeconds = 0.0
+    }
+
+    private let configuration: DaemonConfiguration
+    private let logger: Logger
+    /// Threads ingesting in parallel (parks spread over `ReplayShards`); the output is the
+    /// same bytes for any number.
+    private let workers: Int
+
+    public init(configuration: DaemonConfiguration, logger: Logger, workers: Int = 1) {
+        self.configuration = configuration
+        self.logger = logger
+        self.workers = workers
+    }
+
+    public func run(feed: String) throws(DaemonError) -> Report {
+        let reader = try FeedReader(path: feed)
+        let summaries = try LineFile(
+            path: configuration.summaries.path, truncate: true, rotation: configuration.summaries.rotation)
+        defer { summaries.close() }
+        let alerts = try AlertWriter(configuration: configuration, truncate: true)
+        defer { alerts.close() }
+        let shards = ReplayShards(settings: configuration.pipelineSettings, workers: workers, logger: logger)
+        let s = configuration.summaries
+        let seriesFile = try s.seriesPath.map { path throws(DaemonError) in
+            try LineFile(path: path, truncate: true, rotation: s.rotation)
+        }
+        defer { seriesFile?.close() }
+        let complianceFile = try s.compliancePath.map { path throws(DaemonError) in
+            try LineFile(path: path, truncate: true, rotation: s.rotation)
+        }
+        defer { complianceFile?.close() }
+        let scheduler = SummaryScheduler(
+            pipeline: shards, file: summaries, seriesFile: seriesFile, complianceFile: complianceFile,
+            intervals: s.intervals,
+            utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
+        let history = configuration.history.path.flatMap {
+            HistoryWriter.open(path: $0, configuration: configuration, logger: logger)
+        }
+        if configuration.history.path != nil && history == nil {
+            throw DaemonError.output(
+                path: configuration.history.path!, reason: "the history store cannot be opened (see the log)")
+        }
+        scheduler.history = history
+        // Reports of each day the feed completes (with --reports): written once the store holds it.
+        var days: [(day: String, parks: [String])] = []
+        if history != nil, configuration.history.reportsDirectory != nil {
+            let offset = configuration.summaries.utcOffsetMinutes
+            scheduler.onDayClosed = { from, _, parks in
+                days.append((String(RFC3339.format(from, offsetMinutes: offset).prefix(10)), parks))
+            }
+        }
+        var report = Report()
+        let started = ContinuousClock.now
+        var last: EventTime?
+        var lastTick: Int64?
+        func flushAlerts() throws(DaemonError) {
+            let transitions = shards.drain()
+            report.alerts += transitions.count
+            try alerts.write(transitions)
+            let offset = configuration.summaries.utcOffsetMinutes
+            history?.add(
+                alerts: transitions.map { ($0.at.milliseconds, AlertFormat.json($0, utcOffsetMinutes: offset)) })
+        }
+        // Lines are parsed in batches: on several threads when there are several workers.
+        var batch: [[UInt8]] = []
+        var numbers: [Int] = []
+        func process() throws(DaemonError) {
+            let parsed = FeedBatch.parse(batch, threads: workers)
+            for (k, result) in parsed.enumerated() {
+                let record: FeedRecord
+                switch result {
+                case .success(let found): record = found
+                case .failure(let error):
+                    report.badLines += 1
+                    if report.badLines <= 20 {
+                        logger.warning("\(feed):\(numbers[k]): skipped: \(error)")
+                    } else if report.badLines == 21 {
+                        logger.warning("\(feed): more bad lines; counting them without logging each")
+                    }
+                    continue
+                }
+                let index = report.records
+                report.records += 1
+                // Silence is checked every 10 s of feed time, as `run` checks it every second.
+                // A feed whose clock went back ticks from there on.
+                if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 }) ?? true {
+                    shards.add(.tick(record: index, time: record.time))
+                    lastTick = record.time.milliseconds
+                }
+                // A summary boundary (or a clock step back) needs every shard's figures up to here.
+                if scheduler.hasWork(at: record.time) {
+                    try flushAlerts()
+                    scheduler.advance(to: record.time)
+                }
+                shards.add(
+                    .message(
+                        record: index, shard: shards.shard(ofTopic: record.topic), topic: record.topic,
+                        payload: record.payload, time: record.time, retain: record.retain))
+                // The replay's clock is the feed's `t` as it goes, back steps included.
+                last = record.time
+            }
+            batch.removeAll(keepingCapacity: true)
+            numbers.removeAll(keepingCapacity: true)
+        }
+        while let line = reader.nextLine() {
+            if line.isEmpty { continue }
+            batch.append(line)
+            numbers.append(reader.lineNumber)
+            if batch.count == 2048 { try process() }
+        }
+        try process()
+        try flushAlerts()
+        if let last { scheduler.finish(at: last) }
+        if let history {
+            history.flush()
+            let status = history.status
+            report.historyRows = status.written
+            report.historySeconds = status.seconds
+            if let error = status.error { throw DaemonError.output(path: history.path, reason: error) }
+            if let folder = configuration.history.reportsDirectory {
+                for (day, parks) in days {
+                    Daemon.writeReports(
+                        path: history.path, parks: parks, day: day, folder: folder,
+                        pdf: configuration.history.reportsPDF, offset: configuration.summaries.utcOffsetMinutes,
+                        logger: logger)
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.totals = shards.totals
+        return report
+    }
+}
+
+/// Feed lines parsed in order, on several threads when asked: each thread takes a contiguous
+/// part of the batch and writes only its own results.
+package enum FeedBatch {
+    package static func parse(_ lines: [[UInt8]], threads: Int) -> [Result<FeedRecord, FeedError>] {
+        let count = lines.count
+        guard threads > 1 && count >= 256 else {
+            return lines.map { line in Result { () throws(FeedError) in try FeedRecord.parse(line: line) } }
+        }
+        let results = Results(count: count)
+        let parts = min(threads, 8)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let range = (count * part / parts)..<(count * (part + 1) / parts)
+            for i in range {
+                results.store(i, Result { () throws(FeedError) in try FeedRecord.parse(line: lines[i]) })
+            }
+        }
+        return results.take()
+    }
+
+    /// Storage the threads write at disjoint indexes, read once they are all done.
+    private final class Results: @unchecked Sendable {
+        package let pointer: UnsafeMutablePointer<Result<FeedRecord, FeedError>>
+        package let count: Int
+        package init(count: Int) {
+            self.count = count
+            pointer = .allocate(capacity: count)
+        }
+        package func store(_ index: Int, _ result: Result<FeedRecord, FeedError>) {
+            (pointer + index).initialize(to: result)
+        }
+        package func take() -> [Result<FeedRecord, FeedError>] {
+            defer {
+                pointer.deinitialize(count: count)
+                pointer.deallocate()
+            }
+            return Array(UnsafeBufferPointer(start: pointer, count: count))
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Dispatch
+import Logging
+import ParkConfig
+import ParkIngest
+import Synchronization
+import TelemetryCore
+import UplinkWire
+
+/// A replay's pipelines: parks are spread over a fixed number of shards (by a hash of the
+/// park's name), each shard a pipeline of its own, so a park's figures never cross shards and
+/// its floating-point sums are added in the same order however many threads run them. The
+/// shard count does not depend on the workers: `--workers 1` and `--workers 2` write the same
+/// bytes. Alert transitions are tagged with the feed record that caused them and written in
+/// record order, shard order within a record.
+package final class ReplayShards: IntervalSource {
+    package static let shardCount = 8
+
+    package struct Tagged {
+        package var record: Int
+        package var shard: Int
+        package var order: Int
+        package var transition: AlertTransition
+    }
+
+    package enum Item {
+        case message(record: Int, shard: Int, topic: String, payload: [UInt8], time: EventTime, retain: Bool)
+        case tick(record: Int, time: EventTime)
+    }
+
+    package let shards: [IngestPipeline]
+    private let routes: [TopicRoute]
+    private var shardOfTopic: [String: Int] = [:]
+    private let workers: [Worker]
+    private var pending: [[Item]]
+    private let group = DispatchGroup()
+
+    /// One thread's share of the shards (shard s belongs to worker s % workers).
+    package final class Worker: Sendable {
+        package let queue: DispatchQueue
+        package let alerts = Mutex<[Tagged]>([])
+        package let shards: [(index: Int, pipeline: IngestPipeline)]
+
+        package init(index: Int, shards: [(index: Int, pipeline: IngestPipeline)]) {
+            queue = DispatchQueue(label: "parkd.replay.\(index)")
+            self.shards = shards
+        }
+
+        package func run(_ items: [Item]) {
+            var found: [Tagged] = []
+            for item in items {
+                switch item {
+                case .message(let record, let shard, let topic, let payload, let time, let retain):
+                    let pipeline = shards.first { $0.index == shard }!.pipeline
+                    if pipeline.ingest(topic: topic, payload: payload, arrival: time, retained: retain) > 0 {
+                        for (order, t) in pipeline.takeAlerts().enumerated() {
+                            found.append(Tagged(record: record, shard: shard, order: order, transition: t))
+                        }
+                    }
+                case .tick(let record, let time):
+                    for (index, pipeline) in shards where pipeline.tick(at: time) > 0 {
+                        for (order, t) in pipeline.takeAlerts().enumerated() {
+                            found.append(Tagged(record: record, shard: index, order: order, transition: t))
+                        }
+                    }
+                }
+            }
+            if !found.isEmpty { alerts.withLock { $0 += found } }
+        }
+    }
+
+    package init(settings: IngestPipeline.Settings, workers count: Int, logger: Logger) {
+        var shards: [IngestPipeline] = []
+        for s in 0..<Self.shardCount {
+            var own = settings
+            // A park's expected sensors belong to its shard only, or each shard would count them.
+            own.expectedSensors = settings.expectedSensors.filter { Self.shard(ofPark: $0.park) == s }
+            shards.append(IngestPipeline(settings: own, logger: logger))
+        }
+        self.shards = shards
+        routes = settings.routes
+        let n = max(1, min(count, Self.shardCount))
+        workers = (0..<n).map { w in
+            Worker(index: w, shards: shards.enumerated().filter { $0.offset % n == w }.map { ($0.offset, $0.element) })
+        }
+        pending = Array(repeating: [], count: n)
+    }
+
+    /// FNV-1a of the park's name: the same shard in every run and on every machine.
+    package static func shard(ofPark park: String) -> Int {
+        Int(fnv1a64(Array(park.utf8)) % UInt64(shardCount))
+    }
+
+    /// The shard of a topic: its park's, or 0 when no pattern names a park (it is refused there).
+    package func shard(ofTopic topic: String) -> Int {
+        if let known = shardOfTopic[topic] { return known }
+        let shard = TopicRouter.match(topic, in: routes).map { Self.shard(ofPark: $0.base.park) } ?? 0
+        if shardOfTopic.count < 1_000_000 { shardOfTopic[topic] = shard }
+        return shard
+    }
+
+    package func add(_ item: Item) {
+        let w: Int
+        switch item {
+        case .message(_, let shard, _, _, _, _): w = shard % workers.count
+        case .tick:
+            for k in workers.indices { pending[k].append(item) }
+            flushIfFull()
+            return
+        }
+        pending[w].append(item)
+        if pending[w].count >= 4096 { send(w) }
+    }
+
+    private func flushIfFull() {
+        for w in workers.indices where pending[w].count >= 4096 { send(w) }
+    }
+
+    private func send(_ w: Int) {
+        let items = pending[w]
+        pending[w] = []
+        if workers.count == 1 {
+            workers[0].run(items)  // one worker: on this thread, nothing to hand over
+        } else {
+            let worker = workers[w]
+            worker.queue.async(group: group) { worker.run(items) }
+        }
+    }
+
+    /// Runs everything handed over and returns the alert transitions, in record order.
+    package func drain() -> [AlertTransition] {
+        for w in workers.indices where !pending[w].isEmpty { send(w) }
+        group.wait()
+        var all: [Tagged] = []
+        for worker in workers {
+            all += worker.alerts.withLock { taken in
+                defer { taken.removeAll() }
+                return taken
+            }
+        }
+        all.sort { ($0.record, $0.shard, $0.order) < ($1.record, $1.shard, $1.order) }
+        return all.map(\.transition)
+    }
+
+    /// The shards' intervals as one: counts added, parks in order, series in order.
+    package func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool)
+        -> IngestPipeline.Snapshot
+    {
+        var merged = IngestPipeline.Snapshot(counters: IngestCounters(), series: [], seriesTotal: 0, seriesReporting: 0)
+        for shard in shards {
+            let part = shard.takeInterval(schedule: k, from: from, to: to, details: details)
+            merged.counters.add(part.counters)
+            merged.series += part.series
+            merged.seriesTotal += part.seriesTotal
+            merged.seriesReporting += part.seriesReporting
+            merged.parks += part.parks
+            merged.compliance += part.compliance
+            merged.rollups += part.rollups
+        }
+        merged.compliance = ComplianceFormat.ordered(merged.compliance)
+        merged.parks.sort { ($0.park, $0.pillar.rawValue) < ($1.park, $1.pillar.rawValue) }
+        return merged
+    }
+
+    package var totals: IngestCounters {
+        var total = IngestCounters()
+        for shard in shards { total.add(shard.totals) }
+        return total
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Logging
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+import UplinkWire
+
+/// The window snapshot in the state directory: written with `AtomicFile`, restored at start,
+/// set aside when it cannot be read.
+package enum WindowState {
+    package static func save(_ pipeline: IngestPipeline, to path: String, at time: EventTime) throws {
+        try AtomicFile.write(pipeline.snapshot(at: time), to: path)
+    }
+
+    /// Restores the snapshot if there is one; logs what it restored and how old it was.
+    package static func restore(_ pipeline: IngestPipeline, from path: String, logger: Logger) {
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        do throws(SnapshotError) {
+            let (series, saved) = try pipeline.restore(snapshot: Array(data))
+            let age = (WallClock.now().milliseconds - saved.milliseconds) / 1000
+            logger.notice(
+                "restored the windows of \(series) series from \(path), taken \(age)s ago; readings after it and before this start come from the broker's persistent session or are lost"
+            )
+        } catch {
+            let aside = path + ".corrupt"
+            try? FileManager.default.removeItem(atPath: aside)
+            try? FileManager.default.moveItem(atPath: path, toPath: aside)
+            logger.error(
+                "window snapshot '\(path)' could not be read (\(error)); moved aside to \(aside), windows start empty")
+        }
+    }
+}

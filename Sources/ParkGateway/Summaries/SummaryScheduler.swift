@@ -1,0 +1,209 @@
+import Logging
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+import UplinkWire
+
+/// Writes one summary line per interval boundary passed, for each schedule (by default every
+/// minute, hour and day), aligned to the park's local time. `parkd run` drives it with the
+/// wall clock, `parkd replay` with the feed's arrival times, so both write the same lines for
+/// the same traffic. When boundaries coincide, the shorter schedule's line comes first.
+package final class SummaryScheduler {
+    private struct Schedule {
+        package let seconds: Double
+        package let period: String
+        package var start: EventTime?
+        package var next = EventTime(milliseconds: .max)
+    }
+
+    private let pipeline: any IntervalSource
+    private var file: LineFile
+    /// Per-series detail for the shortest schedule (`summaries.series_path`), when asked for.
+    private var seriesFile: LineFile?
+    private let utcOffsetMinutes: Int
+    private let logger: Logger
+    private var schedules: [Schedule]
+    /// Compliance records (`compliance.path`), written as the shortest schedule closes.
+    private var complianceFile: LineFile?
+    /// Also handed each line (MQTT publish and standard output in `run`).
+    package var onLine: ((String) -> Void)?
+    /// The gateway's history store, when configured: each interval's rollups, records and lines.
+    package var history: HistoryWriter?
+    /// Called when a day-long (or longer) interval closes at local midnight, with its bounds
+    /// and the parks in it: the daily reports are written then.
+    package var onDayClosed: ((EventTime, EventTime, [String]) -> Void)?
+    /// Handed each compliance record's line (MQTT publish and the API in `run`).
+    package var onCompliance: ((ComplianceRecord, String) -> Void)?
+
+    package init(
+        pipeline: any IntervalSource, file: LineFile, seriesFile: LineFile? = nil, complianceFile: LineFile? = nil,
+        intervals: [Double], utcOffsetMinutes: Int, logger: Logger
+    ) {
+        self.pipeline = pipeline
+        self.complianceFile = complianceFile
+        self.file = file
+        self.seriesFile = seriesFile
+        self.utcOffsetMinutes = utcOffsetMinutes
+        self.logger = logger
+        schedules = intervals.map { Schedule(seconds: $0, period: TimeText.format($0)) }
+    }
+
+    /// The next boundary of any schedule: when `advance` next has work.
+    package var boundary: EventTime { schedules.map(\.next).min() ?? EventTime(milliseconds: .max) }
+
+    /// Whether `advance(to: time)` would write or re-anchor anything.
+    package func hasWork(at time: EventTime) -> Bool {
+        schedules.contains { schedule in schedule.start.map { time < $0 || time >= schedule.next } ?? true }
+    }
+
+    package func start(at time: EventTime) {
+        for k in schedules.indices {
+            schedules[k].start = time
+            schedules[k].next = WallClock.nextBoundary(
+                after: time, intervalSeconds: schedules[k].seconds, utcOffsetMinutes: utcOffsetMinutes)
+        }
+    }
+
+    /// Writes the lines of every interval that ended at or before `time`. Intervals passed
+    /// with nothing in them (an idle feed, a clock stepped forward) make one gap line per
+    /// schedule, not one line each; a clock stepped back re-anchors the schedules at `time`
+    /// so that summaries go on (what was counted is written with the next line).
+    package func advance(to time: EventTime) {
+        if schedules.first?.start == nil { start(at: time) }
+        for k in schedules.indices {
+            guard let from = schedules[k].start, time < from else { continue }
+            logger.warning(
+                "clock stepped back from \(from) to \(time); \(schedules[k].period) summaries continue from here")
+            schedules[k].start = time
+            schedules[k].next = WallClock.nextBoundary(
+                after: time, intervalSeconds: schedules[k].seconds, utcOffsetMinutes: utcOffsetMinutes)
+        }
+        while true {
+            // The earliest pending boundary, shorter schedules first on a tie.
+            guard
+                let k = schedules.indices.filter({ time >= schedules[$0].next }).min(by: {
+                    (schedules[$0].next, $0) < (schedules[$1].next, $1)
+                }), let from = schedules[k].start
+            else { return }
+            let to = schedules[k].next
+            write(k, from: from, to: to)
+            let step = Int64(schedules[k].seconds * 1000)
+            // The last boundary at or before `time`: every interval in between is empty.
+            let last = EventTime(
+                milliseconds: WallClock.nextBoundary(
+                    after: time, intervalSeconds: schedules[k].seconds, utcOffsetMinutes: utcOffsetMinutes
+                ).milliseconds - step)
+            if last.milliseconds - to.milliseconds >= 2 * step {
+                write(k, from: to, to: last, gap: Int((last.milliseconds - to.milliseconds) / step))
+                schedules[k].start = last
+            } else {
+                schedules[k].start = to
+            }
+            schedules[k].next = EventTime(milliseconds: schedules[k].start!.milliseconds + step)
+        }
+    }
+
+    /// Writes to another file from now on (a reloaded configuration), closing the old one.
+    package func replaceFile(with newFile: LineFile) {
+        file.sync()
+        file.close()
+        file = newFile
+    }
+
+    /// Writes per-series detail to another file (or none) from now on.
+    package func replaceSeriesFile(with newFile: LineFile?) {
+        seriesFile?.sync()
+        seriesFile?.close()
+        seriesFile = newFile
+    }
+
+    /// Writes compliance records to another file (or none) from now on.
+    package func replaceComplianceFile(with newFile: LineFile?) {
+        complianceFile?.sync()
+        complianceFile?.close()
+        complianceFile = newFile
+    }
+
+    package func closeFile() {
+        file.close()
+        seriesFile?.close()
+        complianceFile?.close()
+    }
+
+    /// Writes the lines the file refused before; the file's error, or nil when all is written.
+    package func retryFile() -> String? {
+        do {
+            try file.retry()
+            try seriesFile?.retry()
+            try complianceFile?.retry()
+            return nil
+        } catch {
+            let pending =
+                file.backlog.pending + (seriesFile?.backlog.pending ?? 0) + (complianceFile?.backlog.pending ?? 0)
+            return "\(error); \(pending) summary and compliance lines kept for retry"
+        }
+    }
+
+    /// Writes the last, partial interval of each schedule up to `time`.
+    package func finish(at time: EventTime) {
+        advance(to: time)
+        for k in schedules.indices {
+            if let from = schedules[k].start { write(k, from: from, to: max(from, time)) }
+            schedules[k].start = nil
+        }
+        file.sync()
+        seriesFile?.sync()
+        complianceFile?.sync()
+    }
+
+    private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil) {
+        let details = k == 0 && seriesFile != nil
+        let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to, details: details)
+        let line = SummaryFormat.line(
+            snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes, gap: gap)
+        do {
+            try file.append(line)
+        } catch {
+            logger.error("\(error)")
+        }
+        if details, let seriesFile {
+            let lines = SummaryFormat.seriesLines(
+                snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
+            do {
+                for line in lines { try seriesFile.append(line) }
+            } catch {
+                logger.error("\(error)")
+            }
+        }
+        // The store keeps hourly and longer lines (the rollups hold the detail): minute lines
+        // of ten parks would be gigabytes a year.
+        let keep = schedules[k].seconds >= 3600 || k == schedules.count - 1
+        var batch = HistoryBatch(
+            rollups: snapshot.rollups, summaries: keep ? [(schedules[k].period, from.milliseconds, line)] : [],
+            at: to.milliseconds)
+        if !snapshot.compliance.isEmpty {
+            for record in ComplianceFormat.ordered(snapshot.compliance) {
+                let text = ComplianceFormat.json(record, utcOffsetMinutes: utcOffsetMinutes)
+                batch.compliance.append((record, text))
+                do {
+                    try complianceFile?.append(text)
+                } catch {
+                    logger.error("\(error)")
+                }
+                onCompliance?(record, text)
+            }
+        }
+        history?.submit(batch)
+        onLine?(line)
+        if schedules[k].seconds == 86400, gap == nil, to.milliseconds - from.milliseconds == 86_400_000 {
+            onDayClosed?(from, to, Array(Set(snapshot.parks.map(\.park))).sorted())
+        }
+    }
+}
+
+/// Where a summary's figures come from: one pipeline, or the shards of a parallel replay.
+package protocol IntervalSource: AnyObject {
+    func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool) -> IngestPipeline.Snapshot
+}
+
+extension IngestPipeline: IntervalSource {}

@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import MQTTClient
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+import UplinkWire
+
+/// Drains the outbox to the province: the oldest items first, one batch in flight at a time
+/// (so each series arrives in order even across reconnects), QoS 1 over a connection and
+/// persistent session of its own, items removed only once the broker acknowledged them.
+/// A batch cut off by a lost connection is sent again by libmosquitto when it reconnects; one
+/// cut off by a restart is sent again from the outbox. Either way the central side sees the
+/// same ids and keeps one copy. The drain rate is capped (`uplink.rate`).
+package final class UplinkSender: @unchecked Sendable {
+    package struct Status: Sendable {
+        package var connected = false
+        package var depth = 0
+        package var oldestAgeSeconds: Double?
+        package var sentItems = 0
+        package var resentItems = 0
+        package var lastError: String?
+    }
+
+    package let configuration: DaemonConfiguration.Uplink
+    private let storePath: String
+    private let logger: Logger
+    private let wakeSignal = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var state = Status()
+    private var stopping = false
+    private var client: MQTTClient?
+
+    package init(configuration: DaemonConfiguration.Uplink, storePath: String, logger: Logger) {
+        self.configuration = configuration
+        self.storePath = storePath
+        self.logger = logger
+    }
+
+    package var status: Status {
+        lock.lock()
+        defer { lock.unlock() }
+        var s = state
+        s.connected = client?.isConnected ?? false
+        return s
+    }
+
+    package func start() throws(MQTTError) {
+        let client = try MQTTClient(
+            configuration: configuration.clientConfiguration, logger: Logger(label: "parkd.uplink"),
+            onEvent: { [logger, configuration] event in
+                if case .connected = event {
+                    logger.info("uplink connected (\(configuration.topic))")
+                }
+            })
+        lock.lock()
+        self.client = client
+        lock.unlock()
+        client.start()
+        let thread = Thread { [self] in
+            run(client)
+            finished.signal()
+        }
+        thread.name = "parkd-uplink"
+        thread.start()
+    }
+
+    /// New items were queued: send them without waiting for the next poll.
+    package func wake() { wakeSignal.signal() }
+
+    /// Stops sending; what is not acknowledged stays in the outbox for the next start.
+    package func stop() {
+        lock.lock()
+        guard !stopping, let client else {
+            lock.unlock()
+            return
+        }
+        stopping = true
+        lock.unlock()
+        wakeSignal.signal()
+        client.stop()
+        _ = finished.wait(timeout: .now() + 10)
+    }
+
+    private var isStopping: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopping
+    }
+
+    private func note(_ update: (inout Status) -> Void) {
+        lock.lock()
+        update(&state)
+        lock.unlock()
+    }
+
+    private func run(_ client: MQTTClient) {
+        let outbox: Outbox
+        do {
+            outbox = try Outbox(path: storePath)
+        } catch {
+            logger.error("uplink cannot open its outbox in \(storePath): \(error); nothing is sent")
+            note { $0.lastError = "\(error)" }
+            return
+        }
+        var nextAllowed = ContinuousClock.now
+        var lastDepth = ContinuousClock.now - .seconds(10)
+        while !isStopping {
+            if ContinuousClock.now - lastDepth >= .seconds(1) {
+                refreshDepth(outbox)
+                lastDepth = ContinuousClock.now
+            }
+            guard client.isConnected else {
+                _ = wakeSignal.wait(timeout: .now() + 0.2)
+                continue
+            }
+            let entries: [Outbox.Entry]
+            do {
+                entries = try outbox.peek(limit: configuration.batchItems, maxBytes: configuration.batchBytes)
+            } catch {
+                fail("reading the outbox", error)
+                continue
+            }
+            guard let first = entries.first, let last = entries.last else {
+                _ = wakeSignal.wait(timeout: .now() + 1)
+                continue
+            }
+            let wait = nextAllowed - ContinuousClock.now
+            if wait > .zero {
+                Thread.sleep(
+                    forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds))
+            }
+            nextAllowed =
+                max(nextAllowed, ContinuousClock.now)
+                + .milliseconds(Int64(1000 * Double(entries.count) / configuration.rate))
+            do {
+                let reconnects = client.statistics.reconnects
+                let message = Outbox.message(gateway: configuration.gateway, entries: entries)
+                if !message.skipped.isEmpty {
+                    logger.error(
+                        "uplink: \(message.skipped.count) outbox items no longer read as JSON and are dropped, first \(LogSafe.text(message.skipped[0]))"
+                    )
+                }
+                try client.publish(configuration.topic, payload: message.payload, qos: .atLeastOnce)
+                // Handed to the connection: a later send of these items counts as a resend.
+                try outbox.markSent(from: first.seq, through: last.seq)
+                // Until acknowledged: a lost connection makes libmosquitto send it again on reconnect.
+                while true {
+                    do {
+                        try client.flush(timeout: 1)
+                        break
+                    } catch .stopped {
+                        return
+                    } catch {
+                        if isStopping { return }
+                    }
+                }
+                try outbox.remove(through: last.seq)
+                let again = entries.contains { $0.attempts > 0 } || client.statistics.reconnects != reconnects
+                note {
+                    $0.sentItems += entries.count
+                    if again { $0.resentItems += entries.count }
+                    $0.depth = max(0, $0.depth - entries.count)
+                    $0.lastError = nil
+                }
+            } catch let error as MQTTError {
+                if case .stopped = error { return }
+                // Not connected after all, or the library's queue refused it: try again shortly.
+                _ = wakeSignal.wait(timeout: .now() + 0.2)
+            } catch {
+                fail("updating the outbox", error)
+            }
+        }
+    }
+
+    private func refreshDepth(_ outbox: Outbox) {
+        do {
+            let (items, oldest) = try outbox.depth()
+            let now = WallClock.now().milliseconds
+            note {
+                $0.depth = items
+                $0.oldestAgeSeconds = oldest.map { Double(max(0, now - $0)) / 1000 }
+            }
+        } catch {
+            fail("reading the outbox depth", error)
+        }
+    }
+
+    private func fail(_ doing: String, _ error: any Error) {
+        let text = "\(error)"
+        lock.lock()
+        let first = state.lastError != text
+        state.lastError = text
+        lock.unlock()
+        if first { logger.error("uplink outbox \(storePath): \(doing): \(text)") }
+        _ = wakeSignal.wait(timeout: .now() + 1)
+    }
+}

@@ -1,0 +1,187 @@
+import TelemetryCore
+import UplinkWire
+
+/// One regulatory limit judged on one completed period of one station (series): the value
+/// of the clock hour, 8-hour mean, local day or calendar year, its data capture, the limit in
+/// force when the period started, and whether it was exceeded (only a valid average can be).
+public struct ComplianceRecord: Sendable, Equatable {
+    public var rule: String
+    public var reference: String?
+    public var series: SeriesID
+    public var closed: ClosedPeriod
+    public var statistic: WindowStatistic
+    public var limit: Double
+    public var above: Bool
+
+    public var exceeded: Bool {
+        guard closed.valid, let value = closed.value else { return false }
+        return above ? value > limit : value < limit
+    }
+}
+
+/// Per station, rule and averaging time over a summary interval: what an auditor tallies.
+public struct ComplianceTally: Sendable, Equatable {
+    public var rule: String
+    public var series: SeriesID
+    public var period: CompliancePeriod
+    public var limit: Double
+    public var periods = 0
+    public var valid = 0
+    public var exceeded = 0
+    public var covered = 0
+    public var parts = 0
+    /// The highest valid period value.
+    public var max: Double?
+
+    public var capture: Double { parts > 0 ? Double(covered) / Double(parts) : 0 }
+}
+
+/// Stage 6a, compliance: each accepted reading of a series a regulatory rule matches goes into
+/// that series' fixed periods (`ComplianceTracker`); a period closes when a reading passes its
+/// end or a summary boundary does, and becomes one record per rule in force for it (the day
+/// or night noise limit by the hour's start, the PM2.5 limit by the day's date). Trackers are
+/// kept by series identity, not slot, so evicting a silent series does not lose its year.
+package struct ComplianceStage {
+    private(set) var standards: [Rule]
+    package let validity: ValidityRule
+    package let calendar: LocalCalendar
+    private var trackers: [ComplianceTracker] = []
+    private var trackerIDs: [SeriesID] = []
+    /// Per tracker: the standards (indexes) that match its series.
+    private var trackerRules: [[Int]] = []
+    private var trackerOf: [SeriesID: Int32] = [:]
+    /// Per series slot: its tracker, -1 for none, -2 not yet resolved.
+    private var slots: [Int32] = []
+    private(set) var records: [ComplianceRecord] = []
+    /// [schedule][(rule, series, period)]
+    private var tallies: [[String: ComplianceTally]]
+    private var closed: [ClosedPeriod] = []
+
+    package init(rules: [Rule], schedules: Int, validity: ValidityRule, utcOffsetMinutes: Int) {
+        standards = rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil }
+        self.validity = validity
+        calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
+        tallies = Array(repeating: [:], count: max(1, schedules))
+    }
+
+    package var isEmpty: Bool { standards.isEmpty }
+
+    package mutating func opened(slot: Int32) {
+        while slots.count <= Int(slot) { slots.append(-2) }
+    }
+
+    /// An accepted reading of series `s`.
+    package mutating func observe(slot s: Int, _ id: SeriesID, _ reading: Reading, decibels: Bool) {
+        guard !standards.isEmpty else { return }
+        if slots[s] == -2 { slots[s] = resolve(id, decibels: decibels) }
+        let t = Int(slots[s])
+        guard t >= 0 else { return }
+        trackers[t].add(reading.value, at: reading.time, into: &closed)
+        if !closed.isEmpty { emit(t) }
+    }
+
+    private mutating func resolve(_ id: SeriesID, decibels: Bool) -> Int32 {
+        if let known = trackerOf[id] { return known }
+        let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
+        guard !matching.isEmpty else { return -1 }
+        let periods = Set(matching.compactMap { standards[$0].compliancePeriod })
+        trackers.append(ComplianceTracker(periods: periods, decibels: decibels, validity: validity, calendar: calendar))
+        trackerIDs.append(id)
+        trackerRules.append(matching)
+        trackerOf[id] = Int32(trackers.count - 1)
+        return Int32(trackers.count - 1)
+    }
+
+    /// Closes every period that ended at or before `time` (a summary boundary passed).
+    package mutating func advance(to time: EventTime) {
+        for t in trackers.indices where !trackers[t].isIdle {
+            trackers[t].advance(to: time, into: &closed)
+            if !closed.isEmpty { emit(t) }
+        }
+    }
+
+    /// Each closed period of tracker t becomes a record per standard in force when it started.
+    private mutating func emit(_ t: Int) {
+        for period in closed {
+            for r in trackerRules[t] where standards[r].compliancePeriod == period.period {
+                let rule = standards[r]
+                guard rule.isActive(at: period.start), let (limit, above, statistic) = rule.complianceLimit else {
+                    continue
+                }
+                let record = ComplianceRecord(
+                    rule: rule.id, reference: rule.reference, series: trackerIDs[t], closed: period,
+                    statistic: statistic, limit: limit, above: above)
+                records.append(record)
+                let key = "\(rule.id)\u{0}\(trackerIDs[t])"
+                for k in tallies.indices {
+                    var tally =
+                        tallies[k][key]
+                        ?? ComplianceTally(rule: rule.id, series: trackerIDs[t], period: period.period, limit: limit)
+                    tally.periods += 1
+                    tally.covered += period.covered
+                    tally.parts += period.parts
+                    if period.valid, let value = period.value {
+                        tally.valid += 1
+                        tally.max = Swift.max(tally.max ?? value, value)
+                    }
+                    if record.exceeded { tally.exceeded += 1 }
+                    tally.limit = limit
+                    tallies[k][key] = tally
+                }
+            }
+        }
+        closed.removeAll(keepingCapacity: true)
+    }
+
+    /// The records closed since the last call, in the order they closed.
+    package mutating func takeRecords() -> [ComplianceRecord] {
+        defer { records.removeAll(keepingCapacity: true) }
+        return records
+    }
+
+    /// Schedule k's tallies since its last call, by station and rule.
+    package mutating func takeTallies(schedule k: Int) -> [ComplianceTally] {
+        defer { tallies[k].removeAll(keepingCapacity: true) }
+        return tallies[k].values.sorted { ($0.rule, $0.series) < ($1.rule, $1.series) }
+    }
+
+    /// Series evicted: only the slot map shrinks (trackers stay, keyed by identity).
+    package mutating func remove(kept: [Bool]) {
+        slots = slots.compacted(kept)
+    }
+
+    /// New rules from a reload: trackers whose periods are unchanged keep their open periods.
+    package mutating func reload(rules: [Rule]) {
+        standards = rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil }
+        for t in trackers.indices {
+            let id = trackerIDs[t]
+            trackerRules[t] = standards.indices.filter { standards[$0].matcher.matches(id) }
+        }
+        for k in slots.indices where slots[k] == -1 { slots[k] = -2 }
+    }
+
+    /// Year to date per station and annual rule, for the API.
+    package var yearToDate: [(series: SeriesID, start: EventTime, validDays: Int, days: Int, mean: Double?)] {
+        trackers.indices.compactMap { t in
+            trackers[t].yearToDate.map { (trackerIDs[t], $0.start, $0.validDays, $0.days, $0.mean) }
+        }
+    }
+
+    // Saved across restarts with the window snapshot: a year's mean must survive a restart.
+    package var saved: [(SeriesID, ComplianceTracker)] { Array(zip(trackerIDs, trackers)) }
+
+    package mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
+        var restored = 0
+        for (id, tracker) in saved where trackerOf[id] == nil {
+            let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
+            guard !matching.isEmpty else { continue }
+            restored += 1
+            trackers.append(tracker)
+            trackerIDs.append(id)
+            trackerRules.append(matching)
+            trackerOf[id] = Int32(trackers.count - 1)
+        }
+        for k in slots.indices where slots[k] < 0 { slots[k] = -2 }
+        return restored
+    }
+}

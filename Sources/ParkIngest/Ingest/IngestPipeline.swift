@@ -1,0 +1,661 @@
+import Logging
+import Synchronization
+import TelemetryCore
+import UplinkWire
+
+/// The one path a message takes, in stages, each a small type in its own file:
+/// route (`TopicRouter`) → decode (`PayloadDecoder`) → admit (`Admission`) → series
+/// (`SeriesTable`) → rules (`RuleStage`) → park accounting (`ParkAccounting`); the outputs
+/// (summary and alert lines) take what the stages leave. Called on the MQTT network thread
+/// for each message (or by replay) under an uncontended lock; the common path is one
+/// dictionary lookup on the topic, one decode into a reused buffer, the series' window
+/// updates and the rules compiled for that series.
+public final class IngestPipeline: Sendable {
+    /// What one sender may cost: no message, park or clock can take what the others need.
+    public struct Limits: Sendable, Equatable {
+        public var maxSeries: Int
+        /// One park's share of `maxSeries`, so a flood from one park cannot lock out the others.
+        public var maxSeriesPerPark: Int
+        /// New series one message may open (a JSON object of thousands of numeric keys).
+        public var maxNewSeriesPerMessage: Int
+        /// Kinds outside the sensor catalog open no series unless allowed.
+        public var allowUnknownKinds: Bool
+        /// A series silent this long (on the arrival clock) is evicted with its state.
+        public var seriesTTLMilliseconds: Int64
+        /// Readings whose time is too far ahead of or behind their arrival are refused.
+        public var time: TimeAdmission
+        /// Topics longer or deeper than these are refused before any lookup (hostile input).
+        public var maxTopicBytes: Int
+        public var maxTopicLevels: Int
+        /// Park, zone, kind and sensor names limited to `[a-z0-9_-]` (set when an uplink is
+        /// configured): other characters have stalled bridges and cluster topics downstream.
+        public var uplinkNames = false
+        public init(
+            maxSeries: Int = 100_000, maxSeriesPerPark: Int = 20_000, maxNewSeriesPerMessage: Int = 64,
+            allowUnknownKinds: Bool = false, seriesTTLMilliseconds: Int64 = 7 * 86_400_000,
+            time: TimeAdmission = TimeAdmission(), maxTopicBytes: Int = 512, maxTopicLevels: Int = 16
+        ) {
+            self.maxSeries = maxSeries
+            self.maxSeriesPerPark = maxSeriesPerPark
+            self.maxNewSeriesPerMessage = maxNewSeriesPerMessage
+            self.allowUnknownKinds = allowUnknownKinds
+            self.seriesTTLMilliseconds = seriesTTLMilliseconds
+            self.time = time
+            self.maxTopicBytes = maxTopicBytes
+            self.maxTopicLevels = maxTopicLevels
+        }
+    }
+
+    public struct Settings: Sendable {
+        public var routes: [TopicRoute]
+        public var catalog: SensorCatalog
+        public var windows: [WindowSpec]
+        public var allowedLatenessMilliseconds: Int64
+        public var limits: Limits
+        public var validity: ValidityRule
+        public var rules: [Rule] = []
+        public var expectedSensors: [SeriesID] = []
+        /// Park facts summaries need (area, green-area target).
+        public var parks: [String: ParkSite] = [:]
+        /// The park's local time, for EVN tariff periods.
+        public var utcOffsetMinutes = 420
+        /// How many summary schedules keep their own interval figures (1 m, 1 h, 1 d: 3).
+        public var schedules = 1
+        /// Past this many transitions waiting for the writer, parkd warns that it is behind.
+        /// Nothing is dropped: a transition is a change of state of one (rule, series), so one
+        /// tick makes at most rules × series of them, and the writer takes them every second.
+        public var alertQueueWarning = 10_000
+        /// Bit i: window i keeps quantile sketches (a rule or the configuration reads its p50/p95/p99).
+        public var quantileWindows: UInt64 = .max
+        /// Bit i: window i keeps full detail (min, max, std, ends, increase); else it is lean.
+        public var detailWindows: UInt64 = .max
+        /// Bit i: window i keeps energy sums for decibel series (a rule reads its `leq`).
+        public var energyWindows: UInt64 = .max
+        /// Energy meters' roles from the inventory (others by kind).
+        public var meterRoles: [SeriesID: MeterRole] = [:]
+        /// Dated time-of-use schedules (none: EVN 2014).
+        public var tariffs: [TariffSchedule] = []
+        /// Per-series rollups for the history store at this resolution; 0: no history.
+        public var historyResolutionMilliseconds: Int64 = 0
+
+        public init(
+            routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),
+            allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(),
+            validity: ValidityRule = ValidityRule(),
+            rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
+            utcOffsetMinutes: Int = 420,
+            schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max,
+            energyWindows: UInt64 = .max, meterRoles: [SeriesID: MeterRole] = [:], tariffs: [TariffSchedule] = [],
+            historyResolutionMilliseconds: Int64 = 0
+        ) {
+            self.historyResolutionMilliseconds = historyResolutionMilliseconds
+            self.meterRoles = meterRoles
+            self.tariffs = tariffs
+            self.energyWindows = energyWindows
+            self.detailWindows = detailWindows
+            self.schedules = schedules
+            self.quantileWindows = quantileWindows
+            self.parks = parks
+            self.utcOffsetMinutes = utcOffsetMinutes
+            self.validity = validity
+            self.rules = rules
+            self.expectedSensors = expectedSensors
+            self.routes = routes
+            self.catalog = catalog
+            self.windows = windows
+            self.allowedLatenessMilliseconds = allowedLatenessMilliseconds
+            self.limits = limits
+        }
+    }
+
+    /// One series' figures over the current shortest summary interval.
+    public struct SeriesInterval: Sendable, Equatable {
+        public var readings = 0
+        public var accepted = 0
+        public var last: Double = .nan
+        public var lastTime = EventTime(milliseconds: 0)
+    }
+
+    /// One series in detail: its interval figures, cumulative outcomes and windows.
+    public struct SeriesReport: Sendable {
+        public var id: SeriesID
+        public var interval: SeriesInterval
+        public var shape: MeasureShape
+        /// Every outcome since the series opened (or was restored).
+        public var counts: SeriesState.Counts
+        /// Each window's statistics and validity as of the series' newest event time.
+        public var windows: [(name: String, stats: WindowStats, validity: WindowValidity?)]
+    }
+
+    public struct Snapshot: Sendable {
+        public var counters: IngestCounters
+        /// Per-series detail, only when asked for (`takeInterval(details: true)`).
+        public var series: [SeriesReport]
+        public var seriesTotal: Int
+        public var seriesReporting: Int
+        /// Per park and pillar (filled by `takeInterval(from:to:)`).
+        public var parks: [ParkSummary] = []
+        /// Compliance records of the periods closed since the last interval (schedule 0 only).
+        public var compliance: [ComplianceRecord] = []
+        /// History rollups closed since the last interval (schedule 0 only).
+        public var rollups: [Rollup] = []
+
+        package init(
+            counters: IngestCounters,
+            series: [SeriesReport],
+            seriesTotal: Int,
+            seriesReporting: Int,
+            parks: [ParkSummary] = [],
+            compliance: [ComplianceRecord] = [],
+            rollups: [Rollup] = []
+        ) {
+            self.counters = counters
+            self.series = series
+            self.seriesTotal = seriesTotal
+            self.seriesReporting = seriesReporting
+            self.parks = parks
+            self.compliance = compliance
+            self.rollups = rollups
+        }
+    }
+
+    private struct State: ~Copyable {
+        package var router: TopicRouter
+        package var table: SeriesTable
+        package var rules: RuleStage
+        package var compliance: ComplianceStage
+        package var history: HistoryStage
+        package var accounting: ParkAccounting
+        package var limits: Limits
+        package var validity: ValidityRule
+        package var scratch: [Reading] = []
+        package var badInput: BadInputLog
+        package var lastSweep: Int64?
+        package var evictedTotal = 0
+        /// Per schedule.
+        package var interval: [IngestCounters]
+        package var total = IngestCounters()
+        /// The newest event time of any accepted reading: the clock silence is measured on
+        /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
+        package var newest = EventTime(milliseconds: .min)
+    }
+
+    public let settings: Settings
+    private let admission: Admission
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+        admission = Admission(catalog: settings.catalog)
+        let schedules = max(1, settings.schedules)
+        state = Mutex(
+            State(
+                router: TopicRouter(routes: settings.routes, maxCached: settings.limits.maxSeries * 2 + 10_000),
+                table: SeriesTable(
+                    windows: settings.windows, catalog: settings.catalog,
+                    allowedLatenessMilliseconds: settings.allowedLatenessMilliseconds,
+                    quantileWindows: settings.quantileWindows, detailWindows: settings.detailWindows,
+                    energyWindows: settings.energyWindows),
+                rules: RuleStage(
+                    rules: settings.rules.filter { !$0.complianceOnly }, expected: settings.expectedSensors,
+                    queueWarning: settings.alertQueueWarning),
+                compliance: ComplianceStage(
+                    rules: settings.rules, schedules: schedules, validity: settings.validity,
+                    utcOffsetMinutes: settings.utcOffsetMinutes),
+                history: HistoryStage(
+                    resolutionMilliseconds: settings.historyResolutionMilliseconds,
+                    utcOffsetMinutes: settings.utcOffsetMinutes),
+                accounting: ParkAccounting(
+                    schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, meterRoles: settings.meterRoles,
+                    tariffs: TariffCalendar(schedules: settings.tariffs, utcOffsetMinutes: settings.utcOffsetMinutes)),
+                limits: settings.limits, validity: settings.validity, badInput: BadInputLog(logger: logger),
+                interval: Array(repeating: IngestCounters(), count: schedules)))
+    }
+
+    /// Takes one message. `arrival` is the time a reading without its own takes, and the
+    /// clock its time is checked against; a `retained` message is the broker's copy of an old
+    /// one, so it is no sign that the sensor lives. Returns how many alert transitions it queued.
+    @discardableResult
+    public func ingest(topic: String, payload: [UInt8], arrival: EventTime, retained: Bool = false) -> Int {
+        state.withLock { state in
+            var queued = 0
+            for k in state.interval.indices { state.interval[k].messages += 1 }
+            // Route.
+            let entry: TopicRouter.Entry
+            switch state.router.route(topic, limits: state.limits) {
+            case .success(let found): entry = found
+            case .failure(.refused(let reason, let detail)):
+                reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
+                return 0
+            }
+            // Read in place: a copy of the route would retain its pattern, decoder and aliases per message.
+            let r = Int(entry.route)
+            // Decode.
+            state.scratch.removeAll(keepingCapacity: true)
+            do throws(PayloadError) {
+                try settings.routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
+            } catch {
+                reject(
+                    RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
+                    detail: "\(error.detail); payload: \(String(decoding: payload.prefix(160), as: UTF8.self))")
+                return 0
+            }
+            for k in state.interval.indices { state.interval[k].readings += state.scratch.count }
+            var opened = 0
+            for index in state.scratch.indices {
+                let reading = state.scratch[index]
+                var id = entry.base!
+                var slot = entry.slot
+                if let field = reading.field {
+                    id.kind = settings.routes[r].kind(forField: field)
+                    slot = state.table[id] ?? -1
+                }
+                // Admit: a time the series' clock can trust, a retained copy only with its own time.
+                if let refused = Admission.refusal(reading, arrival: arrival, retained: retained, limits: state.limits)
+                {
+                    for k in state.interval.indices { state.interval[k].outcomes[refused] += 1 }
+                    if slot >= 0 {
+                        state.accounting.refused(slot: Int(slot), refused)
+                        state.table.records[Int(slot)].recent.readings &+= 1
+                    }
+                    if refused != .retained {
+                        state.badInput.record(
+                            refused.rawValue, topic: topic,
+                            detail: { "reading of \(id) at \(reading.time) arrived at \(arrival)" },
+                            nowMilliseconds: arrival.milliseconds)
+                    }
+                    continue
+                }
+                if slot < 0 {
+                    if let problem = admission.openingProblem(
+                        id, named: reading.field != nil, openedByMessage: opened,
+                        parkSeries: state.table.parkSeries[id.park, default: 0], totalSeries: state.table.count,
+                        limits: state.limits)
+                    {
+                        reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail())
+                        continue
+                    }
+                    slot = open(id, arrival: arrival, in: &state)
+                    opened += 1
+                    if reading.field == nil { state.router.remember(topic, slot: slot) }
+                }
+                let s = Int(slot)
+                let normalised: Reading
+                do throws(PayloadError) {
+                    normalised = try Admission.normalise(reading, info: state.table.kind(s))
+                } catch {
+                    reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
+                    continue
+                }
+                // Series.
+                let outcome = state.table.states[s].add(normalised)
+                if !retained {
+                    state.table.records[s].lastArrival = max(state.table.records[s].lastArrival, arrival.milliseconds)
+                }
+                state.table.note(s, outcome, normalised)
+                for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
+                if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
+                // Rules.
+                let transitions = state.rules.observe(
+                    slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
+                    retained: retained, logger: logger)
+                // Compliance periods (regulatory rules on clock hours, days and years).
+                if outcome == .accepted && !state.compliance.isEmpty {
+                    state.compliance.observe(
+                        slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
+                }
+                if outcome == .accepted && state.history.enabled {
+                    state.history.observe(slot: s, id, normalised)
+                }
+                // Park accounting.
+                queued += transitions.count
+                let spans = state.rules.takeExceedances()
+                if !spans.isEmpty { state.accounting.note(spans) }
+                state.accounting.record(slot: s, outcome, normalised)
+            }
+            return queued
+        }
+    }
+
+    private func open(_ id: SeriesID, arrival: EventTime, in state: inout State, restoring: SeriesState? = nil)
+        -> Int32
+    {
+        if let known = state.table[id] { return known }
+        let slot = state.table.open(id, arrival: arrival, state: restoring)
+        state.rules.opened(slot: slot)
+        state.compliance.opened(slot: slot)
+        let kind = state.table.states[Int(slot)].settings
+        state.history.opened(slot: slot, decibels: kind.decibels, counter: kind.shape == .counter)
+        let settings = state.table.states[Int(slot)].settings
+        state.accounting.opened(id, shape: settings.shape, decibels: settings.decibels)
+        return slot
+    }
+
+    private func reject(
+        _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State,
+        detail: @autoclosure () -> String
+    ) {
+        for k in state.interval.indices { state.interval[k].rejected[reason, default: 0] += 1 }
+        state.badInput.record(reason.rawValue, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
+    }
+
+    /// Checks the rules that watch silence, and evicts series silent past their time-to-live,
+    /// as of `time` on the arrival clock (the wall clock in `run`, the feed's `t` in replay).
+    @discardableResult
+    public func tick(at time: EventTime) -> Int {
+        state.withLock { state in
+            if state.lastSweep.map({ time.milliseconds - $0 >= 60_000 || time.milliseconds < $0 }) ?? true {
+                state.lastSweep = time.milliseconds
+                evictSilent(at: time, in: &state)
+            }
+            let transitions = state.rules.tick(at: time, logger: logger)
+            return transitions.count
+        }
+    }
+
+    /// Evicts series silent longer than the time-to-live. A series is kept while it has
+    /// figures in an open summary interval, an active alert, or is an expected sensor.
+    private func evictSilent(at time: EventTime, in state: inout State) {
+        let ttl = state.limits.seriesTTLMilliseconds
+        let expected = Set(state.rules.expected)
+        let gone = state.table.silent(at: time, ttl: ttl) {
+            [accounting = state.accounting, table = state.table, rules = state.rules] index in
+            let id = table.ids[index]
+            return accounting.hasOpenFigures(index) || expected.contains(id) || rules.isActive(id)
+        }
+        guard !gone.isEmpty else { return }
+        let ids = Set(gone.map { state.table.ids[$0] })
+        let before = state.table.ids
+        let kept = state.table.remove(gone)
+        state.accounting.remove(gone, ids: before, kept: kept)
+        state.rules.remove(ids, kept: kept)
+        state.compliance.remove(kept: kept)
+        state.history.remove(kept: kept, ids: before)
+        // Cached slots moved: the cache fills again on the next messages.
+        state.router.forgetSlots()
+        state.evictedTotal += gone.count
+        logger.notice(
+            "evicted \(gone.count) series silent for more than \(TimeText.format(Double(ttl) / 1000)) (limits.series_ttl)",
+            metadata: ["examples": "\(ids.prefix(3).map { LogSafe.text($0.description) }.sorted())"])
+    }
+
+    /// The alert transitions since the last call, in order: every one of them.
+    public func takeAlerts() -> [AlertTransition] {
+        state.withLock { $0.rules.takeAlerts() }
+    }
+
+    /// Every series' window state as bytes: versioned and checksummed. The states are copied
+    /// under the lock (cheap: copy on write) and encoded outside it, so ingest waits little.
+    public func snapshot(at time: EventTime) -> [UInt8] {
+        let (ids, states, counters, arrivals, started) = state.withLock { state in
+            (
+                state.table.ids, state.table.states, state.table.ids.indices.map { state.accounting.counter(slot: $0) },
+                state.table.lastArrival, state.rules.engine?.startedAt
+            )
+        }
+        return WindowSnapshot.encode(
+            at: time, engineStartedAt: started, ids: ids, states: states, counters: counters, arrivals: arrivals)
+    }
+
+    /// Restores a snapshot into an empty pipeline; returns the series restored and when the
+    /// snapshot was taken. A torn, corrupt or foreign file throws and changes nothing.
+    public func restore(snapshot bytes: [UInt8]) throws(SnapshotError) -> (series: Int, savedAt: EventTime) {
+        let (maxSeries, table) = state.withLock { ($0.limits.maxSeries, $0.table) }
+        let decoded = try WindowSnapshot.decode(
+            bytes, maxSeries: maxSeries, windows: settings.windows, settings: { table.settings(for: $0) })
+        state.withLock { state in
+            var seen: [(series: SeriesID, at: EventTime)] = []
+            for series in decoded.series where state.table.count < state.limits.maxSeries {
+                let arrival = EventTime(milliseconds: series.arrival)
+                let slot = open(series.id, arrival: arrival, in: &state, restoring: series.state)
+                state.table.states[Int(slot)] = series.state
+                state.accounting.restoreCounter(slot: Int(slot), series.counter)
+                seen.append((series.id, arrival))
+            }
+            // Restored series take part in stale rules: one that died before the restart is
+            // reported, and a firing stale alert stays firing instead of resolving.
+            state.rules.restoreSeen(seen, startedAt: decoded.engineStartedAt ?? decoded.savedAt)
+        }
+        return (decoded.series.count, decoded.savedAt)
+    }
+
+    /// Applies what a reloaded configuration may change while running: rules (active alerts
+    /// of rules that remain keep their episodes), the sensor inventory and the limits.
+    public func reload(rules: [Rule], expectedSensors: [SeriesID], limits: Limits, at time: EventTime) -> Int {
+        state.withLock { state in
+            state.limits = limits
+            state.router.forgetSlots()  // topics are checked again against the new limits
+            state.compliance.reload(rules: rules)
+            let dropped = state.rules.reload(
+                rules: rules.filter { !$0.complianceOnly }, expected: expectedSensors, at: time)
+            // Spans of rules that are gone end now; the others carried over into the new engine.
+            state.accounting.endSpans(except: state.rules.engine?.openExceedances ?? [], at: time)
+            return dropped
+        }
+    }
+
+    /// Figures for metrics and health, read in one lock.
+    public struct Status: Sendable {
+        public var totals: IngestCounters
+        public var series: Int
+        public var firingAlerts: Int
+        public var alertQueue: Int
+        public var transitions: [AlertTransition.State: Int]
+        public var seriesEvicted: Int
+        /// The newest event time of an accepted reading, if any.
+        public var newest: EventTime?
+
+        package init(
+            totals: IngestCounters,
+            series: Int,
+            firingAlerts: Int,
+            alertQueue: Int,
+            transitions: [AlertTransition.State: Int],
+            seriesEvicted: Int,
+            newest: EventTime? = nil
+        ) {
+            self.totals = totals
+            self.series = series
+            self.firingAlerts = firingAlerts
+            self.alertQueue = alertQueue
+            self.transitions = transitions
+            self.seriesEvicted = seriesEvicted
+            self.newest = newest
+        }
+    }
+
+    public var status: Status {
+        state.withLock { state in
+            var total = state.total
+            total.add(state.interval[0])
+            return Status(
+                totals: total, series: state.table.count, firingAlerts: state.rules.engine?.firing.count ?? 0,
+                alertQueue: state.rules.alerts.count, transitions: state.rules.transitions,
+                seriesEvicted: state.evictedTotal,
+                newest: state.newest.milliseconds == .min ? nil : state.newest)
+        }
+    }
+
+    /// One series' windows as JSON (the HTTP API), or nil when the series is unknown.
+    public func windowsJSON(_ id: SeriesID) -> String? {
+        let found = state.withLock { state in
+            state.table[id].map { (state.table.states[Int($0)], state.validity) }
+        }
+        guard let (series, validity) = found else { return nil }
+        return SummaryFormat.windows(Self.windows(of: series, validity: validity), shape: series.settings.shape)
+    }
+
+    package static func windows(of series: SeriesState, validity: ValidityRule) -> [(
+        name: String, stats: WindowStats, validity: WindowValidity?
+    )] {
+        series.windows.map { ring in
+            guard let now = series.watermark else {
+                return (name: ring.spec.name, stats: WindowStats(), validity: WindowValidity?.none)
+            }
+            return (name: ring.spec.name, stats: ring.stats(at: now), validity: validity.assess(ring, at: now))
+        }
+    }
+
+    /// Pending and firing alerts, for the state snapshot.
+    public var activeAlerts: [RuleEngine.ActiveAlert] {
+        state.withLock { $0.rules.engine?.active ?? [] }
+    }
+
+    /// Restores saved alerts; returns how many no longer apply.
+    public func restoreAlerts(_ alerts: [RuleEngine.ActiveAlert], at time: EventTime) -> Int {
+        state.withLock { $0.rules.restore(alerts, at: time) }
+    }
+
+    /// Regulatory exceedance spans still counted by a summary schedule, for the alert state file.
+    public var episodes: [Exceedance] {
+        state.withLock { state in
+            state.accounting.spans.values.sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Puts saved spans back, so that minutes in exceedance go on counting after a restart:
+    /// an open span continues (the engine does not start a second one).
+    public func restoreEpisodes(_ episodes: [Exceedance], at time: EventTime) {
+        state.withLock { state in
+            state.accounting.restore(episodes)
+            state.rules.restoreExceedances(episodes, at: time)
+        }
+    }
+
+    /// Each station's calendar year so far (valid days, mean of valid daily means).
+    public var complianceYearToDate: [(series: SeriesID, start: EventTime, validDays: Int, days: Int, mean: Double?)] {
+        state.withLock { $0.compliance.yearToDate }
+    }
+
+    /// Each station's open compliance periods, for the state file.
+    public var complianceTrackers: [(SeriesID, ComplianceTracker)] {
+        state.withLock { $0.compliance.saved }
+    }
+
+    /// Puts saved open periods back (stations a rule still judges); returns how many.
+    @discardableResult
+    public func restoreCompliance(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
+        state.withLock { $0.compliance.restore(saved) }
+    }
+
+    /// The alerts firing now.
+    public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
+        state.withLock { $0.rules.engine?.firing ?? [] }
+    }
+
+    /// Closes schedule k's interval: its counters, the series total and how many reported,
+    /// given the interval's bounds the park and pillar summaries, and with `details` each
+    /// reporting series' windows (schedule 0 only). Starts a new interval.
+    public func takeInterval(
+        schedule k: Int = 0, from: EventTime? = nil, to: EventTime? = nil, details: Bool = false
+    ) -> Snapshot {
+        state.withLock { state in
+            var series: [SeriesReport] = []
+            var reporting = 0
+            for s in state.table.ids.indices where state.accounting.reportedIn(k, s) {
+                reporting += 1
+                guard details && k == 0 else { continue }
+                let recent = state.table.records[s].recent
+                let seriesState = state.table.states[s]
+                series.append(
+                    SeriesReport(
+                        id: state.table.ids[s],
+                        interval: SeriesInterval(
+                            readings: Int(recent.readings), accepted: Int(recent.accepted), last: recent.last,
+                            lastTime: EventTime(milliseconds: recent.lastTime)),
+                        shape: seriesState.settings.shape, counts: seriesState.counts,
+                        windows: Self.windows(of: seriesState, validity: state.validity)))
+            }
+            if k == 0 {
+                state.table.resetRecent()
+            }
+            var parks: [ParkSummary] = []
+            // Periods that ended by the boundary close first, so the day's record is in the day's line.
+            if let to {
+                state.compliance.advance(to: to)
+                // Rollups wait out the allowed lateness: a reading that arrives late but within
+                // `lateness` still lands in its interval.
+                // A series that received readings during this summary interval (a backlog
+                // replayed fast, a sensor emptying its buffer) keeps its interval open until
+                // a reading passes its end, or it falls quiet for a whole summary interval.
+                if k == 0 {
+                    let records = state.table.records
+                    let since = from?.milliseconds ?? .max
+                    state.history.advance(
+                        to: EventTime(milliseconds: to.milliseconds &- settings.allowedLatenessMilliseconds),
+                        ids: state.table.ids, quiet: { records[$0].lastArrival < since })
+                }
+            }
+            let tallies = state.compliance.takeTallies(schedule: k)
+            if let from, let to {
+                parks = state.accounting.close(
+                    schedule: k, from: from, to: to, ids: state.table.ids, expected: state.rules.expected,
+                    stale: state.rules.staleFiring, sites: settings.parks, compliance: tallies)
+            } else {
+                state.accounting.reset(schedule: k, to: to ?? state.newest)
+            }
+            let records = k == 0 ? state.compliance.takeRecords() : []
+            let rollups = k == 0 ? state.history.take() : []
+            let counters = state.interval[k]
+            // Totals follow the first schedule, so that nothing is counted twice.
+            if k == 0 { state.total.add(counters) }
+            state.interval[k] = IngestCounters()
+            if k == 0 { state.badInput.flushSuppressed() }
+            return Snapshot(
+                counters: counters, series: series, seriesTotal: state.table.count, seriesReporting: reporting,
+                parks: parks, compliance: records, rollups: rollups)
+        }
+    }
+
+    /// Counts since start, the current interval included.
+    public var totals: IngestCounters {
+        state.withLock { state in
+            var total = state.total
+            total.add(state.interval[0])
+            return total
+        }
+    }
+
+    public var seriesCount: Int { state.withLock { $0.table.count } }
+
+    /// The state of one series, for inspection.
+    public func seriesState(_ id: SeriesID) -> SeriesState? {
+        state.withLock { state in state.table[id].map { state.table.states[Int($0)] } }
+    }
+}
+
+extension IngestPipeline {
+    /// What the status page shows of the series, read in one lock: each series' latest raw
+    /// readings (at most `limit` series, in identity order), the stale ones and the expected
+    /// sensors never seen.
+    public struct StatusView: Sendable {
+        public var recent: [(series: SeriesID, readings: [(time: Int64, value: Double)])]
+        public var seriesTotal: Int
+        public var stale: [SeriesID]
+        public var neverSeen: [SeriesID]
+    }
+
+    /// The sort and the set of known series run outside the ingest lock (on copies, which
+    /// cost nothing while ingest does not write); the lock is taken again only to read the
+    /// raw readings of the `limit` series shown.
+    public func statusView(limit: Int) -> StatusView {
+        let (ids, stale, expected) = state.withLock { state in
+            (state.table.ids, state.rules.staleFiring, state.rules.expected)
+        }
+        let shown = Array(ids.sorted().prefix(limit))
+        let known = Set(ids)
+        let recent = state.withLock { state in
+            shown.compactMap { id -> (series: SeriesID, readings: [(time: Int64, value: Double)])? in
+                // A series evicted between the two locks is left out.
+                guard let slot = state.table[id] else { return nil }
+                let readings = state.table.states[Int(slot)].raw.readings.filter { $0.status == .ok }
+                return (id, readings.map { ($0.time.milliseconds, $0.value) })
+            }
+        }
+        return StatusView(
+            recent: recent, seriesTotal: ids.count, stale: stale.sorted(),
+            neverSeen: expected.filter { !known.contains($0) }.sorted())
+    }
+}

@@ -1,0 +1,141 @@
+import TelemetryCore
+import UplinkWire
+
+/// Stage 4, series: every series parkd holds, by slot, with its window state. A slot is an
+/// index into parallel arrays; the other stages keep their per-series figures under the same
+/// slot, and compact them with the same mask when series are evicted.
+package struct SeriesTable {
+    /// One series' figures over the current shortest summary interval, for per-series detail.
+    package struct Recent {
+        package var readings: UInt32 = 0
+        package var accepted: UInt32 = 0
+        package var last = Double.nan
+        package var lastTime = Int64.min
+    }
+
+    /// What the table keeps per series besides its state, side by side (one cache line).
+    package struct Record {
+        /// When a reading last arrived (not its event time), for eviction.
+        package var lastArrival: Int64
+        /// Its kind's index in `kindTable`: a kind's catalog entry is kept once.
+        package var kind: Int32
+        package var recent = Recent()
+    }
+
+    private(set) var ids: [SeriesID] = []
+    private(set) var slots: [SeriesID: Int32] = [:]
+    package var states: [SeriesState] = []
+    private var kindTable: [KindInfo?] = []
+    private var kindIndex: [String: Int32] = [:]
+    package var records: [Record] = []
+    /// Series per park, for `limits.max_series_per_park`.
+    private(set) var parkSeries: [String: Int] = [:]
+
+    package let windows: [WindowSpec]
+    package let catalog: SensorCatalog
+    package let allowedLatenessMilliseconds: Int64
+    /// Bit i: window i keeps quantile sketches; full detail.
+    package let quantileWindows: UInt64
+    package let detailWindows: UInt64
+    package let energyWindows: UInt64
+
+    package init(
+        windows: [WindowSpec], catalog: SensorCatalog, allowedLatenessMilliseconds: Int64, quantileWindows: UInt64,
+        detailWindows: UInt64, energyWindows: UInt64 = .max
+    ) {
+        self.energyWindows = energyWindows
+        self.windows = windows
+        self.catalog = catalog
+        self.allowedLatenessMilliseconds = allowedLatenessMilliseconds
+        self.quantileWindows = quantileWindows
+        self.detailWindows = detailWindows
+    }
+
+    package var count: Int { ids.count }
+
+    /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
+    package func kind(_ s: Int) -> KindInfo? { kindTable[Int(records[s].kind)] }
+
+    /// When a reading of each series last arrived, by slot.
+    package var lastArrival: [Int64] { records.map(\.lastArrival) }
+
+    /// Starts every series' interval figures afresh.
+    package mutating func resetRecent() {
+        for s in records.indices { records[s].recent = Recent() }
+    }
+
+    package subscript(id: SeriesID) -> Int32? { slots[id] }
+
+    /// The window settings a series of `id` gets (shape and range from the catalog).
+    package func settings(for id: SeriesID) -> SeriesState.Settings {
+        var settings = SeriesState.Settings()
+        settings.allowedLatenessMilliseconds = allowedLatenessMilliseconds
+        settings.quantileWindows = quantileWindows
+        settings.detailWindows = detailWindows
+        settings.energyWindows = energyWindows
+        if let info = catalog[id.kind] {
+            settings.shape = info.shape
+            settings.range = info.range
+            settings.decibels = info.unit == "dBA"
+        }
+        return settings
+    }
+
+    /// Opens a series (the caller checked the limits) and returns its slot.
+    mutating func open(_ id: SeriesID, arrival: EventTime, state: SeriesState? = nil) -> Int32 {
+        if let existing = slots[id] { return existing }
+        let slot = Int32(ids.count)
+        ids.append(id)
+        let kind: Int32
+        if let known = kindIndex[id.kind] {
+            kind = known
+        } else {
+            kind = Int32(kindTable.count)
+            kindIndex[id.kind] = kind
+            kindTable.append(catalog[id.kind])
+        }
+        records.append(Record(lastArrival: arrival.milliseconds, kind: kind))
+        parkSeries[id.park, default: 0] += 1
+        states.append(state ?? SeriesState(windows: windows, settings: settings(for: id)))
+        slots[id] = slot
+        return slot
+    }
+
+    /// Notes what became of a reading of series `s` for its per-series detail.
+    package mutating func note(_ s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading) {
+        records[s].recent.readings &+= 1
+        guard outcome == .accepted else { return }
+        records[s].recent.accepted &+= 1
+        records[s].recent.last = reading.value
+        records[s].recent.lastTime = reading.time.milliseconds
+    }
+
+    /// Slots silent longer than `ttl` at `time` (on the arrival clock) that `keep` does not hold.
+    package func silent(at time: EventTime, ttl: Int64, keep: (Int) -> Bool) -> [Int] {
+        ids.indices.filter { time.milliseconds - records[$0].lastArrival > ttl && !keep($0) }
+    }
+
+    /// Removes the `gone` slots; returns the mask other stages compact with (true: kept).
+    package mutating func remove(_ gone: [Int]) -> [Bool] {
+        var kept = Array(repeating: true, count: ids.count)
+        for index in gone {
+            kept[index] = false
+            parkSeries[ids[index].park, default: 1] -= 1
+        }
+        ids = ids.compacted(kept)
+        states = states.compacted(kept)
+        records = records.compacted(kept)
+        slots = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($0.element, Int32($0.offset)) })
+        return kept
+    }
+}
+
+extension Array {
+    /// The elements whose flag in `kept` is true, in order.
+    package func compacted(_ kept: [Bool]) -> [Element] {
+        var result: [Element] = []
+        result.reserveCapacity(count)
+        for index in indices where kept[index] { result.append(self[index]) }
+        return result
+    }
+}

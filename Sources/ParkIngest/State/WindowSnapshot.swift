@@ -1,0 +1,97 @@
+import TelemetryCore
+import UplinkWire
+
+/// The bytes of a window snapshot: every series' window state, versioned and checksummed.
+/// Version 2 adds when each series last arrived and when the rule engine started (liveness);
+/// version 3 each bucket's energy sum (LAeq). Versions 1 and 2 are still read: their series
+/// taken as seen when the snapshot was saved (1), their energy sums unknown (1, 2).
+package enum WindowSnapshot {
+    package static let magic: [UInt8] = Array("PTWS".utf8)
+    package static let version: UInt8 = 3
+
+    package struct Series {
+        package var id: SeriesID
+        package var counter: Double?
+        package var arrival: Int64
+        package var state: SeriesState
+    }
+
+    package static func encode(
+        at time: EventTime, engineStartedAt started: EventTime?, ids: [SeriesID], states: [SeriesState],
+        counters: [Double?], arrivals: [Int64]
+    ) -> [UInt8] {
+        var w = ByteWriter()
+        for byte in magic { w.u8(byte) }
+        w.u8(version)
+        w.i64(time.milliseconds)
+        w.bool(started != nil)
+        w.i64(started?.milliseconds ?? 0)
+        w.int(ids.count)
+        for index in ids.indices {
+            let id = ids[index]
+            w.string(id.park)
+            w.string(id.zone)
+            w.string(id.pillar.rawValue)
+            w.string(id.kind)
+            w.string(id.sensor)
+            w.bool(counters[index] != nil)
+            w.double(counters[index] ?? 0)
+            w.i64(arrivals[index])
+            states[index].encode(&w)
+        }
+        var bytes = w.bytes
+        let checksum = fnv1a64(bytes)
+        withUnsafeBytes(of: checksum.littleEndian) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// Decodes a snapshot; a torn, corrupt or foreign file throws. `settings` gives each
+    /// series' window settings (the windows must match the configuration's).
+    package static func decode(
+        _ bytes: [UInt8], maxSeries: Int, windows: [WindowSpec], settings: (SeriesID) -> SeriesState.Settings
+    ) throws(SnapshotError) -> (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?) {
+        guard bytes.count >= 8 + magic.count + 1 else { throw SnapshotError("file too short") }
+        let body = Array(bytes[..<(bytes.count - 8)])
+        var trailer = ByteReader(Array(bytes[(bytes.count - 8)...]))
+        guard try trailer.u64() == fnv1a64(body) else { throw SnapshotError("checksum mismatch (torn or corrupted)") }
+        var r = ByteReader(body)
+        for byte in magic {
+            guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
+        }
+        let found = try r.u8()
+        guard (1...version).contains(found) else {
+            throw SnapshotError("snapshot version \(found); this parkd reads 1 to \(version)")
+        }
+        guard let saved = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
+        var started: EventTime?
+        if found >= 2 {
+            let hasStart = try r.bool()
+            let start = try r.i64()
+            if hasStart {
+                guard let time = EventTime(checkedMilliseconds: start) else { throw SnapshotError("bad time") }
+                started = time
+            }
+        }
+        let count = try r.count(max: maxSeries)
+        var restored: [Series] = []
+        for _ in 0..<count {
+            let park = try r.string()
+            let zone = try r.string()
+            guard let pillar = Pillar(rawValue: try r.string()) else {
+                throw SnapshotError("unknown pillar in snapshot")
+            }
+            let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: try r.string(), sensor: try r.string())
+            let hasCounter = try r.bool()
+            let counter = try r.double()
+            var arrival = saved.milliseconds
+            if found >= 2 {
+                arrival = try r.i64()
+                guard EventTime.representable.contains(arrival) else { throw SnapshotError("bad time") }
+            }
+            let state = try SeriesState(decoding: &r, windows: windows, settings: settings(id), version: found)
+            restored.append(Series(id: id, counter: hasCounter ? counter : nil, arrival: arrival, state: state))
+        }
+        guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }
+        return (restored, saved, started)
+    }
+}
