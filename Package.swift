@@ -75,12 +75,17 @@ let package = Package(
             ],
             swiftSettings: instrumented
         ),
+        // A blocking loop as a service, shared by parkd and parkd-central.
+        .target(
+            name: "ServiceSupport",
+            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
         // The gateway: MQTT ingest, summaries, history (SQLite), the uplink sender, the HTTP
         // endpoint, replay and the daily report. No libpq.
         .target(
             name: "ParkGateway",
             dependencies: [
-                "ParkIngest", "ParkConfig", "UplinkWire", "MQTTClient", "TelemetryCore", "CSQLite",
+                "ParkIngest", "ParkConfig", "UplinkWire", "MQTTClient", "TelemetryCore", "CSQLite", "ServiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -94,7 +99,7 @@ let package = Package(
         .target(
             name: "ParkCentral",
             dependencies: [
-                "UplinkWire", "ParkConfig", "MQTTClient", "TelemetryCore", "CPostgres",
+                "UplinkWire", "ParkConfig", "MQTTClient", "TelemetryCore", "CPostgres", "ServiceSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -113,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "parkd-central",
             dependencies: [
-                "ParkCentral", "ParkConfig",
+                "ParkCentral", "ParkConfig", "ServiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -75,10 +75,9 @@ struct Run: AsyncParsableCommand {
             if let endpoint { configuration.http = endpoint }
         }
         overrides(&configuration)
-        let daemon = Daemon(configuration: configuration, logger: Logger(label: "parkd"))
-        daemon.overrides = overrides
-        daemon.echo = stdout ?? (isatty(1) != 0)
-        daemon.installReloadHandler()
+        let daemon = Daemon(
+            configuration: configuration, logger: Logger(label: "parkd"), echo: stdout ?? (isatty(1) != 0),
+            overrides: overrides)
         do {
             try await daemon.serve()
         } catch {

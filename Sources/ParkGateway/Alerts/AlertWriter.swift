@@ -3,7 +3,7 @@ import ParkIngest
 import TelemetryCore
 
 /// Writes alert transitions to the alerts file and the human log.
-package final class AlertWriter {
+package final class AlertWriter: Sendable {
     private let json: LineFile
     private let human: LineFile?
     private let utcOffsetMinutes: Int

@@ -13,59 +13,11 @@ import UplinkWire
 
 /// What the HTTP endpoint reads: the pipeline, the broker connection and the daemon's own
 /// bookkeeping. Metrics are brought up to date when scraped, so ingest never pays for them.
-public final class Observability: @unchecked Sendable {
+/// Everything it keeps is in one `Mutex`; the pipeline and the writers have locks of their own.
+public final class Observability: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let pipeline: IngestPipeline
-    package let lock = NSLock()
-    private var client: MQTTClient?
-    private var last = IngestPipeline.Status(
-        totals: .init(), series: 0, firingAlerts: 0, alertQueue: 0, transitions: [:],
-        seriesEvicted: 0, newest: nil)
-    private var lastClient: MQTTClient.Statistics?
-    private var lastTrafficAt = WallClock.now()
-    private var lastReceived: UInt64 = 0
-    public var snapshotAt: EventTime?
-    public var lastSummary: String?
-    /// The last error of each output that is failing now (alerts, summaries, state); an
-    /// output leaves this as soon as it writes again.
-    public private(set) var sinkErrors: [String: String] = [:]
-    /// The history store's reader for /api/history (opened on first use).
-    private var historyReader: HistoryReader?
-    /// The writer, for its figures in /metrics (set under `lock`).
-    private var historyWriter: HistoryWriter?
-    private var lastHistory = (written: 0, dropped: 0)
 
-    private var uplink: UplinkSender?
-    private var lastUplink = UplinkSender.Status()
-    private var lastOutboxDropped = 0
-
-    package func attach(uplink: UplinkSender?) {
-        lock.lock()
-        self.uplink = uplink
-        lock.unlock()
-    }
-
-    package func attach(history: HistoryWriter?) {
-        lock.lock()
-        historyWriter = history
-        lock.unlock()
-    }
-
-    package func reader() -> Result<HistoryReader, HistoryReader.Failure> {
-        lock.lock()
-        defer { lock.unlock() }
-        if let historyReader { return .success(historyReader) }
-        guard let historyPath else {
-            return .failure(.init(description: "this parkd keeps no history (history.path: off)"))
-        }
-        do {
-            let opened = try HistoryReader(path: historyPath, utcOffsetMinutes: utcOffsetMinutes)
-            historyReader = opened
-            return .success(opened)
-        } catch {
-            return .failure(error)
-        }
-    }
     /// What the endpoint reports from the configuration in force: set at start and by every
     /// reload, so /healthz and the status page never show a configuration that was replaced.
     package struct Settings: Sendable, Equatable {
@@ -89,185 +41,219 @@ public final class Observability: @unchecked Sendable {
         }
     }
 
-    private let settingsState = Mutex(Settings())
-    package var settings: Settings { settingsState.withLock { $0 } }
-    package func apply(_ settings: Settings) { settingsState.withLock { $0 = settings } }
-    package var brokerText: String { settings.broker }
-    package var trafficTimeout: Double? { settings.trafficTimeout }
-    public var utcOffsetMinutes: Int { settings.utcOffsetMinutes }
-    package var historyPath: String? { settings.historyPath }
-    package var historyResolution: Int64 { settings.historyResolution }
+    private struct State {
+        var settings = Settings()
+        var client: MQTTClient?
+        var last = IngestPipeline.Status(
+            totals: .init(), series: 0, firingAlerts: 0, alertQueue: 0, transitions: [:], seriesEvicted: 0)
+        var lastClient: MQTTClient.Statistics?
+        var lastTrafficAt = WallClock.now()
+        var lastReceived: UInt64 = 0
+        var snapshotAt: EventTime?
+        var lastSummary: String?
+        /// The last error of each output that is failing now (alerts, summaries, state); an
+        /// output leaves this as soon as it writes again.
+        var sinkErrors: [String: String] = [:]
+        /// The history store's reader for /api/history (opened on first use).
+        var historyReader: HistoryReader?
+        var historyWriter: HistoryWriter?
+        var lastHistory = (written: 0, dropped: 0)
+        var uplink: UplinkSender?
+        var lastUplink = UplinkSender.Status()
+        var lastOutboxDropped = 0
+        /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
+        var tiles: [String: StatusPage.Tile] = [:]
+        /// The latest compliance records (at most `recentComplianceLimit`), oldest first.
+        var recentCompliance: [(record: ComplianceRecord, line: String)] = []
+    }
+
+    private let state = Mutex(State())
 
     public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.pipeline = pipeline
         self.registry = registry
     }
 
-    package func attach(_ client: MQTTClient) {
-        lock.lock()
-        self.client = client
-        lock.unlock()
-    }
+    package var settings: Settings { state.withLock { $0.settings } }
+    package func apply(_ settings: Settings) { state.withLock { $0.settings = settings } }
+    package var brokerText: String { settings.broker }
+    package var trafficTimeout: Double? { settings.trafficTimeout }
+    public var utcOffsetMinutes: Int { settings.utcOffsetMinutes }
+    package var historyResolution: Int64 { settings.historyResolution }
 
-    package var summary: String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return lastSummary
-    }
+    package func attach(uplink: UplinkSender?) { state.withLock { $0.uplink = uplink } }
+    package func attach(history: HistoryWriter?) { state.withLock { $0.historyWriter = history } }
+    package func attach(_ client: MQTTClient) { state.withLock { $0.client = client } }
 
-    /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
-    private var tiles: [String: [String: Any]] = [:]
-
-    package func noteSummary(_ line: String) {
-        let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
-        lock.lock()
-        lastSummary = line
-        for entry in object?["parks"] as? [[String: Any]] ?? [] {
-            let readings = (entry["data_quality"] as? [String: Any])?["readings"] as? Int ?? 0
-            guard readings > 0, let park = entry["park"] as? String, let pillar = entry["pillar"] as? String else {
-                continue
+    package func reader() -> Result<HistoryReader, HistoryReader.Failure> {
+        state.withLock { s in
+            if let historyReader = s.historyReader { return .success(historyReader) }
+            guard let historyPath = s.settings.historyPath else {
+                return .failure(.init(description: "this parkd keeps no history (history.path: off)"))
             }
-            var tile = entry
-            tile["period"] = object?["period"]
-            tile["to"] = (object?["to"] as? String).map { String($0.dropFirst(11).prefix(8)) }
-            tiles["\(park)/\(pillar)"] = tile
+            do throws(HistoryReader.Failure) {
+                let opened = try HistoryReader(path: historyPath, utcOffsetMinutes: s.settings.utcOffsetMinutes)
+                s.historyReader = opened
+                return .success(opened)
+            } catch {
+                return .failure(error)
+            }
         }
-        lock.unlock()
     }
 
-    package var tileEntries: [[String: Any]] {
-        lock.lock()
-        defer { lock.unlock() }
-        return tiles.sorted { $0.key < $1.key }.map(\.value)
+    package var summary: String? { state.withLock { $0.lastSummary } }
+    public var snapshotAt: EventTime? { state.withLock { $0.snapshotAt } }
+    public var sinkErrors: [String: String] { state.withLock { $0.sinkErrors } }
+
+    /// A summary line as written, with the values it was written from: tiles are taken from
+    /// the values, never from the text.
+    package func noteSummary(_ summary: SummaryLine) {
+        let offset = utcOffsetMinutes
+        let to = String(RFC3339.format(summary.to, offsetMinutes: offset).dropFirst(11).prefix(8))
+        state.withLock { s in
+            s.lastSummary = summary.text
+            for park in summary.parks where park.readings > 0 {
+                s.tiles["\(park.park)/\(park.pillar.rawValue)"] = StatusPage.Tile(
+                    park: park, period: summary.period, to: to)
+            }
+        }
     }
 
-    /// The latest compliance records (at most `recentComplianceLimit`), oldest first, for `/api/compliance`.
-    private var recentCompliance: [(record: ComplianceRecord, line: String)] = []
+    package var tiles: [StatusPage.Tile] {
+        state.withLock { $0.tiles.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
     package static let recentComplianceLimit = 2000
 
     package func noteCompliance(_ record: ComplianceRecord, line: String) {
-        lock.lock()
-        recentCompliance.append((record, line))
-        if recentCompliance.count > 2 * Self.recentComplianceLimit {
-            recentCompliance.removeFirst(recentCompliance.count - Self.recentComplianceLimit)
+        state.withLock { s in
+            s.recentCompliance.append((record, line))
+            if s.recentCompliance.count > 2 * Self.recentComplianceLimit {
+                s.recentCompliance.removeFirst(s.recentCompliance.count - Self.recentComplianceLimit)
+            }
         }
-        lock.unlock()
     }
 
     package func compliance(park: String?, rule: String?, exceededOnly: Bool, limit: Int) -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        let chosen = recentCompliance.suffix(Self.recentComplianceLimit).filter {
-            (park == nil || $0.record.series.park == park) && (rule == nil || $0.record.rule == rule)
-                && (!exceededOnly || $0.record.exceeded)
+        state.withLock { s in
+            let chosen = s.recentCompliance.suffix(Self.recentComplianceLimit).filter {
+                (park == nil || $0.record.series.park == park) && (rule == nil || $0.record.rule == rule)
+                    && (!exceededOnly || $0.record.exceeded)
+            }
+            return chosen.suffix(limit).map(\.line)
         }
-        return chosen.suffix(limit).map(\.line)
     }
 
     package func noteSnapshot(at time: EventTime) {
-        lock.lock()
-        snapshotAt = time
-        lock.unlock()
+        state.withLock { $0.snapshotAt = time }
     }
 
-    package func noteSink(_ name: String, error: String?) {
-        lock.lock()
-        sinkErrors[name] = error
-        lock.unlock()
+    /// Records an output's error (nil: it writes again); returns the error it had before.
+    @discardableResult
+    package func noteSink(_ name: String, error: String?) -> String? {
+        state.withLock { s in
+            let before = s.sinkErrors[name]
+            s.sinkErrors[name] = error
+            return before
+        }
     }
 
     /// Brings every metric up to date and returns the Prometheus text exposition.
     public func metrics() -> String {
-        lock.lock()
-        defer { lock.unlock() }
-        let status = pipeline.status
-        let stats = client?.statistics
-        func count(_ name: String, _ help: String, _ now: Int, _ before: Int, labels: [(String, String)] = []) {
-            let counter = registry.makeCounter(
-                descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help),
-                labels: labels)
-            if now > before { counter.increment(by: Int64(now - before)) }
-        }
-        func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
-            registry.makeGauge(
-                descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: []
-            )
-            .set(value)
-        }
-        count("messages", "MQTT messages taken in", status.totals.messages, last.totals.messages)
-        count("readings", "Readings decoded from messages", status.totals.readings, last.totals.readings)
-        for reason in RejectReason.allCases {
+        let registry = registry
+        let pipeline = pipeline
+        state.withLock { s in
+            let status = pipeline.status
+            let stats = s.client?.statistics
+            func count(_ name: String, _ help: String, _ now: Int, _ before: Int, labels: [(String, String)] = []) {
+                let counter = registry.makeCounter(
+                    descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help),
+                    labels: labels)
+                if now > before { counter.increment(by: Int64(now - before)) }
+            }
+            func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
+                registry.makeGauge(
+                    descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: []
+                )
+                .set(value)
+            }
+            count("messages", "MQTT messages taken in", status.totals.messages, s.last.totals.messages)
+            count("readings", "Readings decoded from messages", status.totals.readings, s.last.totals.readings)
+            for reason in RejectReason.allCases {
+                count(
+                    "rejected", "Messages or readings refused, by reason", status.totals.rejected[reason, default: 0],
+                    s.last.totals.rejected[reason, default: 0], labels: [("reason", reason.rawValue)])
+            }
+            for outcome in SeriesState.Outcome.allCases {
+                count(
+                    "reading_outcomes", "What became of decoded readings", status.totals.outcomes[outcome],
+                    s.last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
+            }
             count(
-                "rejected", "Messages or readings refused, by reason", status.totals.rejected[reason, default: 0],
-                last.totals.rejected[reason, default: 0], labels: [("reason", reason.rawValue)])
+                "series_evicted", "Series evicted after limits.series_ttl of silence", status.seriesEvicted,
+                s.last.seriesEvicted)
+            for state in [AlertTransition.State.firing, .resolved] {
+                count(
+                    "alert_transitions", "Alert lines written, by state", status.transitions[state, default: 0],
+                    s.last.transitions[state, default: 0], labels: [("state", state.rawValue)])
+            }
+            gauge("alert_queue", "messages", "Alert transitions waiting for the writer", Double(status.alertQueue))
+            if let stats {
+                count(
+                    "mqtt_reconnects", "Reconnection attempts", Int(stats.reconnects),
+                    Int(s.lastClient?.reconnects ?? 0))
+                count(
+                    "mqtt_loop_restarts", "Network loop restarts after fatal errors", Int(stats.loopRestarts),
+                    Int(s.lastClient?.loopRestarts ?? 0))
+                count(
+                    "mqtt_watchdog_recycles", "Silent connections recycled", Int(stats.watchdogRecycles),
+                    Int(s.lastClient?.watchdogRecycles ?? 0))
+                gauge("mqtt_connected", "state", "1 when connected to the broker", stats.connected ? 1 : 0)
+                gauge(
+                    "publish_queue", "messages", "Publishes waiting for the broker",
+                    Double(stats.published &- stats.completed))
+            }
+            gauge("series", "count", "Series held", Double(status.series))
+            gauge("alerts_firing", "count", "Alerts firing now", Double(status.firingAlerts))
+            let now = WallClock.now()
+            if let snapshotAt = s.snapshotAt {
+                gauge(
+                    "snapshot_age", "seconds", "Age of the last window snapshot",
+                    Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
+            }
+            if let newest = status.newest {
+                gauge(
+                    "ingest_lag", "seconds", "Wall clock minus the newest reading's time",
+                    Double(now.milliseconds - newest.milliseconds) / 1000)
+            }
+            if let history = s.historyWriter?.status {
+                count("history_rows", "Rows committed to the history store", history.written, s.lastHistory.written)
+                count(
+                    "history_rows_dropped", "Rows the history store lost (write errors, a writer far behind)",
+                    history.dropped, s.lastHistory.dropped)
+                gauge("history_pending", "rows", "Rows waiting for the history writer", Double(history.pending))
+                s.lastHistory = (history.written, history.dropped)
+            }
+            if let u = s.uplink?.status {
+                gauge("uplink_connected", "state", "1 when the uplink is connected", u.connected ? 1 : 0)
+                gauge("uplink_outbox_depth", "items", "Items waiting in the uplink outbox", Double(u.depth))
+                gauge(
+                    "uplink_outbox_oldest_age", "seconds", "Age of the oldest item in the uplink outbox",
+                    u.oldestAgeSeconds ?? 0)
+                count("uplink_sent_items", "Items the province acknowledged", u.sentItems, s.lastUplink.sentItems)
+                count(
+                    "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
+                    u.resentItems, s.lastUplink.resentItems)
+                let dropped = s.historyWriter?.status.outboxDropped ?? 0
+                count(
+                    "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,
+                    s.lastOutboxDropped)
+                s.lastUplink = u
+                s.lastOutboxDropped = dropped
+            }
+            s.last = status
+            s.lastClient = stats
         }
-        for outcome in SeriesState.Outcome.allCases {
-            count(
-                "reading_outcomes", "What became of decoded readings", status.totals.outcomes[outcome],
-                last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
-        }
-        count(
-            "series_evicted", "Series evicted after limits.series_ttl of silence", status.seriesEvicted,
-            last.seriesEvicted)
-        for state in [AlertTransition.State.firing, .resolved] {
-            count(
-                "alert_transitions", "Alert lines written, by state", status.transitions[state, default: 0],
-                last.transitions[state, default: 0], labels: [("state", state.rawValue)])
-        }
-        gauge("alert_queue", "messages", "Alert transitions waiting for the writer", Double(status.alertQueue))
-        if let stats {
-            count("mqtt_reconnects", "Reconnection attempts", Int(stats.reconnects), Int(lastClient?.reconnects ?? 0))
-            count(
-                "mqtt_loop_restarts", "Network loop restarts after fatal errors", Int(stats.loopRestarts),
-                Int(lastClient?.loopRestarts ?? 0))
-            count(
-                "mqtt_watchdog_recycles", "Silent connections recycled", Int(stats.watchdogRecycles),
-                Int(lastClient?.watchdogRecycles ?? 0))
-            gauge("mqtt_connected", "state", "1 when connected to the broker", stats.connected ? 1 : 0)
-            gauge(
-                "publish_queue", "messages", "Publishes waiting for the broker",
-                Double(stats.published &- stats.completed))
-        }
-        gauge("series", "count", "Series held", Double(status.series))
-        gauge("alerts_firing", "count", "Alerts firing now", Double(status.firingAlerts))
-        let now = WallClock.now()
-        if let snapshotAt {
-            gauge(
-                "snapshot_age", "seconds", "Age of the last window snapshot",
-                Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
-        }
-        if let newest = status.newest {
-            gauge(
-                "ingest_lag", "seconds", "Wall clock minus the newest reading's time",
-                Double(now.milliseconds - newest.milliseconds) / 1000)
-        }
-        if let history = historyWriter?.status {
-            count("history_rows", "Rows committed to the history store", history.written, lastHistory.written)
-            count(
-                "history_rows_dropped", "Rows the history store lost (write errors, a writer far behind)",
-                history.dropped, lastHistory.dropped)
-            gauge("history_pending", "rows", "Rows waiting for the history writer", Double(history.pending))
-            lastHistory = (history.written, history.dropped)
-        }
-        if let u = uplink?.status {
-            gauge("uplink_connected", "state", "1 when the uplink is connected", u.connected ? 1 : 0)
-            gauge("uplink_outbox_depth", "items", "Items waiting in the uplink outbox", Double(u.depth))
-            gauge(
-                "uplink_outbox_oldest_age", "seconds", "Age of the oldest item in the uplink outbox",
-                u.oldestAgeSeconds ?? 0)
-            count("uplink_sent_items", "Items the province acknowledged", u.sentItems, lastUplink.sentItems)
-            count(
-                "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
-                u.resentItems, lastUplink.resentItems)
-            let dropped = historyWriter?.status.outboxDropped ?? 0
-            count(
-                "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,
-                lastOutboxDropped)
-            lastUplink = u
-            lastOutboxDropped = dropped
-        }
-        last = status
-        lastClient = stats
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
@@ -275,31 +261,31 @@ public final class Observability: @unchecked Sendable {
 
     /// Broker connected, traffic recent (when a watchdog time is set), sinks writing.
     public func health() -> (healthy: Bool, json: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        let stats = client?.statistics
-        let now = WallClock.now()
-        if let stats, stats.received != lastReceived {
-            lastReceived = stats.received
-            lastTrafficAt = now
+        state.withLock { s in
+            let stats = s.client?.statistics
+            let now = WallClock.now()
+            if let stats, stats.received != s.lastReceived {
+                s.lastReceived = stats.received
+                s.lastTrafficAt = now
+            }
+            let silent = Double(now.milliseconds - s.lastTrafficAt.milliseconds) / 1000
+            let connected = stats?.connected ?? false
+            let trafficOK = s.settings.trafficTimeout.map { silent < $0 } ?? true
+            let sinksOK = s.sinkErrors.isEmpty
+            var line = JSONLine()
+            let healthy = connected && trafficOK && sinksOK
+            line.add("status", healthy ? "ok" : "degraded")
+            line.addRaw("broker_connected", connected ? "true" : "false")
+            line.add("seconds_since_last_message", silent.rounded())
+            line.addRaw("traffic_recent", trafficOK ? "true" : "false")
+            line.addRaw("sinks_healthy", sinksOK ? "true" : "false")
+            if !sinksOK {
+                var errors = JSONLine()
+                for (name, error) in s.sinkErrors.sorted(by: { $0.key < $1.key }) { errors.add(name, error) }
+                line.addRaw("sink_errors", errors.finished())
+            }
+            return (healthy, line.finished())
         }
-        let silent = Double(now.milliseconds - lastTrafficAt.milliseconds) / 1000
-        let connected = stats?.connected ?? false
-        let trafficOK = trafficTimeout.map { silent < $0 } ?? true
-        let sinksOK = sinkErrors.isEmpty
-        var line = JSONLine()
-        let healthy = connected && trafficOK && sinksOK
-        line.add("status", healthy ? "ok" : "degraded")
-        line.addRaw("broker_connected", connected ? "true" : "false")
-        line.add("seconds_since_last_message", silent.rounded())
-        line.addRaw("traffic_recent", trafficOK ? "true" : "false")
-        line.addRaw("sinks_healthy", sinksOK ? "true" : "false")
-        if !sinksOK {
-            var errors = JSONLine()
-            for (name, error) in sinkErrors.sorted(by: { $0.key < $1.key }) { errors.add(name, error) }
-            line.addRaw("sink_errors", errors.finished())
-        }
-        return (healthy, line.finished())
     }
 }
 
@@ -393,7 +379,7 @@ package enum HTTPEndpoint {
             let part = request.uri.queryParameters.get("part") == "body"
             let reader = try? o.reader().get()
             let html = StatusPage.render(
-                part: part, tiles: o.tileEntries, pipeline: pipeline, history: reader, broker: o.brokerText,
+                part: part, tiles: o.tiles, pipeline: pipeline, history: reader, broker: o.brokerText,
                 utcOffsetMinutes: o.utcOffsetMinutes)
             return Response(
                 status: .ok,

@@ -80,27 +80,52 @@ package enum StatusPage {
         return MustacheLibrary(templates: ["body": body, "page": page])
     }()
 
-    /// The figures a tile shows for one park and pillar of the last summary line.
-    package static func tile(_ entry: [String: Any]) -> [String: Any] {
-        let quality = entry["data_quality"] as? [String: Any] ?? [:]
-        var figures: [[String: Any]] = []
-        func add(_ name: String, _ value: Double?, _ format: String = "%.1f") {
-            if let value { figures.append(["name": name, "value": String(format: format, value)]) }
+    /// One park and pillar of the last summary line with readings in it: the figures a tile
+    /// shows, taken from the summary's values as it was written.
+    package struct Tile: Sendable, Equatable {
+        package var park: String
+        package var pillar: String
+        package var reporting: Int
+        package var known: Int
+        package var stale: Int
+        package var figures: [(name: String, value: Double)]
+        package var period: String
+        /// The interval's end, local time of day (HH:MM:SS).
+        package var to: String
+
+        package init(park summary: ParkSummary, period: String, to: String) {
+            park = summary.park
+            pillar = summary.pillar.rawValue
+            reporting = summary.reportingSensors
+            known = summary.knownSensors
+            stale = summary.staleSensors
+            var figures: [(String, Double)] = []
+            func add(_ name: String, _ value: Double?) { if let value { figures.append((name, value)) } }
+            add("energy kWh", summary.energyKWh)
+            add("renewable share %", summary.renewableShare.map { $0 * 100 })
+            add("peak demand kW", summary.peakDemandKW)
+            for (kind, value) in summary.means.sorted(by: { $0.key < $1.key }).prefix(6) { add(kind, value) }
+            add("green coverage %", summary.greenCoverage.map { $0 * 100 })
+            self.figures = figures
+            self.period = period
+            self.to = to
         }
-        add("energy kWh", entry["energy_kwh"] as? Double)
-        add("renewable share %", (entry["renewable_share"] as? Double).map { $0 * 100 })
-        add("peak demand kW", entry["peak_demand_15m_kw"] as? Double)
-        for (kind, value) in (entry["means"] as? [String: Double] ?? [:]).sorted(by: { $0.key < $1.key }).prefix(6) {
-            add(kind, value)
+
+        package static func == (a: Tile, b: Tile) -> Bool {
+            a.park == b.park && a.pillar == b.pillar && a.reporting == b.reporting && a.known == b.known
+                && a.stale == b.stale && a.period == b.period && a.to == b.to
+                && a.figures.map(\.name) == b.figures.map(\.name) && a.figures.map(\.value) == b.figures.map(\.value)
         }
-        add("green coverage %", (entry["green_coverage"] as? Double).map { $0 * 100 })
-        let stale = quality["stale_sensors"] as? Int ?? 0
-        return [
-            "park": entry["park"] as? String ?? "", "pillar": entry["pillar"] as? String ?? "",
-            "reporting": quality["reporting_sensors"] as? Int ?? 0, "known": quality["known_sensors"] as? Int ?? 0,
-            "stale": stale > 0 ? stale : false, "figures": figures,
-            "period": entry["period"] as? String ?? "", "to": entry["to"] as? String ?? "",
-        ]
+
+        /// What the template reads.
+        var view: [String: Any] {
+            [
+                "park": park, "pillar": pillar, "reporting": reporting, "known": known,
+                "stale": stale > 0 ? stale : false,
+                "figures": figures.map { ["name": $0.name, "value": String(format: "%.1f", $0.value)] },
+                "period": period, "to": to,
+            ]
+        }
     }
 
     /// A polyline's points for readings (time, value), scaled into 160 × 28.
@@ -120,12 +145,12 @@ package enum StatusPage {
     }
 
     package static func render(
-        part: Bool, tiles entries: [[String: Any]], pipeline: IngestPipeline, history: HistoryReader?, broker: String,
+        part: Bool, tiles entries: [Tile], pipeline: IngestPipeline, history: HistoryReader?, broker: String,
         utcOffsetMinutes: Int
     ) -> String {
         let now = WallClock.now()
         let view = pipeline.statusView(limit: sensorsShown)
-        let tiles = entries.map(tile)
+        let tiles = entries.map(\.view)
         // The last hour from the history store's rollups, then the latest raw readings.
         var hour: [SeriesID: [(time: Int64, value: Double)]] = [:]
         if let history,

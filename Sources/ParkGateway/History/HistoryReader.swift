@@ -10,6 +10,9 @@ import UplinkWire
 
 /// Reads the history store (read-only; a live parkd may be writing it): per-series rollups
 /// over a period at the stored resolution or a coarser one, and compliance records.
+///
+/// `@unchecked Sendable`: it wraps SQLite's C handle (not Sendable), every use of which is
+/// under `lock`; it holds no other mutable state.
 public final class HistoryReader: @unchecked Sendable {
     private let database: SQLiteDatabase
     private let lock = NSLock()

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParkConfig
 import ParkIngest
+import Synchronization
 import TelemetryCore
 import UplinkWire
 
@@ -10,27 +11,32 @@ import UplinkWire
 /// is one transaction (one summary interval's rollups, records and lines, with the alerts
 /// since the last one), so a crash loses at most the batches not yet committed. Past
 /// `maxPendingRows` waiting (a disk far too slow), new batches are dropped and counted.
+///
+/// `@unchecked Sendable`: `store` wraps SQLite's C handle, which is used only on `queue`;
+/// everything else the threads share is in `shared`.
 package final class HistoryWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "parkd.history")
     private let store: HistoryStore
     private let retention: HistoryRetention
     private let logger: Logger
-    private let lock = NSLock()
-    private var alerts: [(at: Int64, line: String)] = []
-    private var pendingRows = 0
-    private(set) var written = 0
-    private(set) var dropped = 0
-    private(set) var lastError: String?
-    /// Time spent in transactions, for the insert rate.
-    private(set) var seconds = 0.0
+    private struct Shared {
+        var alerts: [(at: Int64, line: String)] = []
+        var pendingRows = 0
+        var written = 0
+        var dropped = 0
+        var lastError: String?
+        /// Time spent in transactions, for the insert rate.
+        var seconds = 0.0
+        /// Outbox items removed to hold its bounds (oldest first).
+        var outboxDropped = 0
+    }
+    private let shared = Mutex(Shared())
     package let maxPendingRows: Int
     package let path: String
     /// With an uplink: its items go to the outbox with each batch, and `onQueued` is called
     /// on the writer's thread after a batch queued some.
     private let outbox: OutboxPolicy?
     private let onQueued: (@Sendable () -> Void)?
-    /// Outbox items removed to hold its bounds (oldest first).
-    private var outboxDropped = 0
 
     package init(
         path: String, retention: HistoryRetention, logger: Logger, maxPendingRows: Int = 2_000_000,
@@ -73,26 +79,29 @@ package final class HistoryWriter: @unchecked Sendable {
     /// Alert lines go with the next batch.
     package func add(alerts lines: [(at: Int64, line: String)]) {
         guard !lines.isEmpty else { return }
-        lock.lock()
-        alerts += lines
-        lock.unlock()
+        shared.withLock { $0.alerts += lines }
     }
 
     package func submit(_ batch: HistoryBatch) {
         var batch = batch
-        lock.lock()
-        batch.alerts += alerts
-        alerts.removeAll()
+        let maxPendingRows = maxPendingRows
+        let refused = shared.withLock { (shared) -> (behind: Int, total: Int)? in
+            batch.alerts += shared.alerts
+            shared.alerts.removeAll()
+            guard shared.pendingRows + batch.rows <= maxPendingRows else {
+                shared.dropped += batch.rows
+                return (shared.pendingRows, shared.dropped)
+            }
+            shared.pendingRows += batch.rows
+            return nil
+        }
         let rows = batch.rows
-        guard pendingRows + rows <= maxPendingRows else {
-            dropped += rows
-            let total = dropped
-            lock.unlock()
-            logger.error("history writer \(pendingRows) rows behind: dropped a batch of \(rows) rows (\(total) so far)")
+        if let refused {
+            logger.error(
+                "history writer \(refused.behind) rows behind: dropped a batch of \(rows) rows (\(refused.total) so far)"
+            )
             return
         }
-        pendingRows += rows
-        lock.unlock()
         queue.async { [self, batch] in
             let started = ContinuousClock.now
             var failure: String?
@@ -102,10 +111,10 @@ package final class HistoryWriter: @unchecked Sendable {
                     batch, retention: retention, outbox: outbox, now: WallClock.now().milliseconds)
                 queued = result.queued
                 if result.dropped > 0 {
-                    lock.lock()
-                    outboxDropped += result.dropped
-                    let total = outboxDropped
-                    lock.unlock()
+                    let total = shared.withLock { (shared) -> Int in
+                        shared.outboxDropped += result.dropped
+                        return shared.outboxDropped
+                    }
                     logger.warning(
                         "uplink outbox full (uplink.max_items or max_age): dropped the \(result.dropped) oldest items (\(total) so far)"
                     )
@@ -115,19 +124,24 @@ package final class HistoryWriter: @unchecked Sendable {
             }
             if queued > 0 { onQueued?() }
             let elapsed = ContinuousClock.now - started
-            lock.lock()
-            pendingRows -= rows
-            seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            if let failure {
-                dropped += rows
-                if lastError == nil { logger.error("history store \(path): \(failure); the batch is lost") }
-                lastError = failure
-            } else {
-                written += rows
-                if lastError != nil { logger.notice("history store \(path) writes again") }
-                lastError = nil
+            let before = shared.withLock { (shared) -> String? in
+                let before = shared.lastError
+                shared.pendingRows -= rows
+                shared.seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                if let failure {
+                    shared.dropped += rows
+                    shared.lastError = failure
+                } else {
+                    shared.written += rows
+                    shared.lastError = nil
+                }
+                return before
             }
-            lock.unlock()
+            if let failure, before == nil {
+                logger.error("history store \(path): \(failure); the batch is lost")
+            } else if failure == nil, before != nil {
+                logger.notice("history store \(path) writes again")
+            }
         }
     }
 
@@ -139,8 +153,6 @@ package final class HistoryWriter: @unchecked Sendable {
 
     package var status: (written: Int, pending: Int, dropped: Int, error: String?, seconds: Double, outboxDropped: Int)
     {
-        lock.lock()
-        defer { lock.unlock() }
-        return (written, pendingRows, dropped, lastError, seconds, outboxDropped)
+        shared.withLock { ($0.written, $0.pendingRows, $0.dropped, $0.lastError, $0.seconds, $0.outboxDropped) }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import ParkConfig
 import ParkIngest
+import Synchronization
 import TelemetryCore
 import UplinkWire
 
@@ -21,19 +22,93 @@ import UplinkWire
 /// cannot be opened, the next attempt only opens it again: kept files are never shifted twice.
 /// Lines reach the disk when the kernel writes them back; the file is synced at rotation and
 /// at shutdown.
-public final class LineFile: @unchecked Sendable {
+public final class LineFile: Sendable {
     public typealias Rotation = FileRotation
 
     public let path: String
     public let rotation: Rotation?
     public let maxPending: Int
-    private let lock = NSLock()
-    private var descriptor: Int32
-    private var size = 0
-    private var pending: [[UInt8]] = []
-    private var droppedLines = 0
-    private var failure: String?
-    private var isClosed = false
+    /// The open file and the lines it has not taken yet, behind one lock: callers on several
+    /// threads (the loop, a reload, the HTTP endpoint's backlog read) never interleave.
+    private let state: Mutex<State>
+
+    private struct State: ~Copyable {
+        let path: String
+        let rotation: Rotation?
+        var descriptor: Int32
+        var size = 0
+        var pending: [[UInt8]] = []
+        var droppedLines = 0
+        var failure: String?
+        var isClosed = false
+
+        /// Shifts the kept files only when the current one is open: a failed reopen before
+        /// is retried alone.
+        mutating func rotate() throws(DaemonError) {
+            guard let rotation, descriptor >= 0 else { return }
+            fsync(descriptor)
+            Glibc.close(descriptor)
+            descriptor = -1
+            for index in stride(from: rotation.keep - 1, through: 1, by: -1) {
+                rename("\(path).\(index)", "\(path).\(index + 1)")
+            }
+            if rotation.keep > 0 { rename(path, "\(path).1") } else { unlink(path) }
+            unlink("\(path).\(rotation.keep + 1)")
+            size = 0
+            try reopen()
+        }
+
+        mutating func reopen() throws(DaemonError) {
+            descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw .output(path: path, reason: String(cString: strerror(errno))) }
+            var info = stat()
+            size = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+        }
+
+        mutating func flushPending() throws(DaemonError) {
+            var done = 0
+            defer { if done > 0 { pending.removeFirst(done) } }
+            do throws(DaemonError) {
+                while done < pending.count {
+                    if isClosed { throw DaemonError.output(path: path, reason: "the file was closed") }
+                    if descriptor < 0 { try reopen() }
+                    if let rotation, size > 0, size + pending[done].count > rotation.maxBytes { try rotate() }
+                    try writeWhole(pending[done])
+                    done += 1
+                }
+            } catch {
+                failure = error.description
+                throw error
+            }
+            failure = nil
+        }
+
+        /// All of `bytes` or, on failure, none: a partial write is cut off again.
+        mutating func writeWhole(_ bytes: [UInt8]) throws(DaemonError) {
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes {
+                    Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    let reason = String(cString: strerror(errno))
+                    if offset > 0 { _ = ftruncate(descriptor, off_t(size)) }
+                    throw .output(path: path, reason: reason)
+                }
+                offset += written
+            }
+            size += bytes.count
+        }
+
+        mutating func close() {
+            isClosed = true
+            if descriptor >= 0 {
+                Glibc.close(descriptor)
+                descriptor = -1
+            }
+        }
+    }
 
     /// `truncate` starts the file afresh (replay); otherwise lines are appended (run).
     public init(path: String, truncate: Bool = false, rotation: Rotation? = nil, maxPending: Int = 100_000)
@@ -51,12 +126,13 @@ public final class LineFile: @unchecked Sendable {
             }
         }
         if truncate { Self.removeRotated(path) }
-        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o644)
         guard descriptor >= 0 else {
             throw .output(path: path, reason: String(cString: strerror(errno)))
         }
         var info = stat()
-        if fstat(descriptor, &info) == 0 { size = Int(info.st_size) }
+        let size = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
+        state = Mutex(State(path: path, rotation: rotation, descriptor: descriptor, size: size))
     }
 
     /// A file started afresh takes its old rotated files (`path.1`, `path.2`, ...) with it, so
@@ -73,112 +149,44 @@ public final class LineFile: @unchecked Sendable {
         }
     }
 
-    /// Must hold `lock`. Shifts the kept files only when the current one is open: a failed
-    /// reopen before is retried alone.
-    private func rotate() throws(DaemonError) {
-        guard let rotation, descriptor >= 0 else { return }
-        fsync(descriptor)
-        Glibc.close(descriptor)
-        descriptor = -1
-        for index in stride(from: rotation.keep - 1, through: 1, by: -1) {
-            rename("\(path).\(index)", "\(path).\(index + 1)")
-        }
-        if rotation.keep > 0 { rename(path, "\(path).1") } else { unlink(path) }
-        unlink("\(path).\(rotation.keep + 1)")
-        size = 0
-        try reopen()
-    }
-
-    /// Must hold `lock`.
-    private func reopen() throws(DaemonError) {
-        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .output(path: path, reason: String(cString: strerror(errno))) }
-        var info = stat()
-        size = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 0
-    }
-
     deinit { close() }
 
     /// Appends one line. On failure the line is kept for the next attempt and the error thrown.
     public func append(_ line: String) throws(DaemonError) {
         var bytes = Array(line.utf8)
         bytes.append(0x0A)
-        lock.lock()
-        defer { lock.unlock() }
-        pending.append(bytes)
-        if pending.count > maxPending {
-            let excess = pending.count - maxPending
-            pending.removeFirst(excess)
-            droppedLines += excess
+        let maxPending = maxPending
+        try state.withLock { (state) throws(DaemonError) in
+            state.pending.append(bytes)
+            if state.pending.count > maxPending {
+                let excess = state.pending.count - maxPending
+                state.pending.removeFirst(excess)
+                state.droppedLines += excess
+            }
+            try state.flushPending()
         }
-        try flushPending()
     }
 
     /// Writes the lines kept from failed attempts; throws if the file still refuses them.
     public func retry() throws(DaemonError) {
-        lock.lock()
-        defer { lock.unlock() }
-        try flushPending()
+        try state.withLock { (state) throws(DaemonError) in try state.flushPending() }
     }
 
     /// Lines waiting to be written, lines dropped past `maxPending`, and the last error
     /// (nil once everything is written again).
     public var backlog: (pending: Int, dropped: Int, error: String?) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (pending.count, droppedLines, failure)
-    }
-
-    /// Must hold `lock`.
-    private func flushPending() throws(DaemonError) {
-        var done = 0
-        defer { if done > 0 { pending.removeFirst(done) } }
-        do throws(DaemonError) {
-            while done < pending.count {
-                if isClosed { throw DaemonError.output(path: path, reason: "the file was closed") }
-                if descriptor < 0 { try reopen() }
-                if let rotation, size > 0, size + pending[done].count > rotation.maxBytes { try rotate() }
-                try writeWhole(pending[done])
-                done += 1
-            }
-        } catch {
-            failure = error.description
-            throw error
-        }
-        failure = nil
-    }
-
-    /// Must hold `lock`. All of `bytes` or, on failure, none: a partial write is cut off again.
-    private func writeWhole(_ bytes: [UInt8]) throws(DaemonError) {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                if offset > 0 { _ = ftruncate(descriptor, off_t(size)) }
-                throw .output(path: path, reason: reason)
-            }
-            offset += written
-        }
-        size += bytes.count
+        state.withLock { ($0.pending.count, $0.droppedLines, $0.failure) }
     }
 
     /// Forces written lines to the disk (used at shutdown).
     public func sync() {
-        lock.lock()
-        defer { lock.unlock() }
-        if descriptor >= 0 { fsync(descriptor) }
+        state.withLock { state in
+            if state.descriptor >= 0 { fsync(state.descriptor) }
+        }
     }
 
     public func close() {
-        lock.lock()
-        defer { lock.unlock() }
-        isClosed = true
-        if descriptor >= 0 {
-            Glibc.close(descriptor)
-            descriptor = -1
-        }
+        state.withLock { $0.close() }
     }
 }
 

@@ -35,33 +35,14 @@ public final class Replay {
 
     public func run(feed: String) throws(DaemonError) -> Report {
         let reader = try FeedReader(path: feed)
-        let summaries = try LineFile(
-            path: configuration.summaries.path, truncate: true, rotation: configuration.summaries.rotation)
-        defer { summaries.close() }
-        let alerts = try AlertWriter(configuration: configuration, truncate: true)
-        defer { alerts.close() }
+        // The same outputs `run` opens, started afresh.
+        let outputs = try GatewayOutputs(
+            configuration: configuration, truncate: true, logger: logger, historyRequired: true)
+        defer { outputs.close() }
+        let alerts = outputs.alerts
         let shards = ReplayShards(settings: configuration.pipelineSettings, workers: workers, logger: logger)
-        let s = configuration.summaries
-        let seriesFile = try s.seriesPath.map { path throws(DaemonError) in
-            try LineFile(path: path, truncate: true, rotation: s.rotation)
-        }
-        defer { seriesFile?.close() }
-        let complianceFile = try s.compliancePath.map { path throws(DaemonError) in
-            try LineFile(path: path, truncate: true, rotation: s.rotation)
-        }
-        defer { complianceFile?.close() }
-        let scheduler = SummaryScheduler(
-            pipeline: shards, file: summaries, seriesFile: seriesFile, complianceFile: complianceFile,
-            intervals: s.intervals,
-            utcOffsetMinutes: s.utcOffsetMinutes, logger: logger)
-        let history = configuration.history.path.flatMap {
-            HistoryWriter.open(path: $0, configuration: configuration, logger: logger)
-        }
-        if configuration.history.path != nil && history == nil {
-            throw DaemonError.output(
-                path: configuration.history.path!, reason: "the history store cannot be opened (see the log)")
-        }
-        scheduler.history = history
+        let scheduler = outputs.scheduler(source: shards, configuration: configuration, logger: logger)
+        let history = outputs.history
         // Reports of each day the feed completes (with --reports): written once the store holds it.
         var days: [(day: String, parks: [String])] = []
         if history != nil, configuration.history.reportsDirectory != nil {

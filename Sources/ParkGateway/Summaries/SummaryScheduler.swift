@@ -25,8 +25,9 @@ package final class SummaryScheduler {
     private var schedules: [Schedule]
     /// Compliance records (`compliance.path`), written as the shortest schedule closes.
     private var complianceFile: LineFile?
-    /// Also handed each line (MQTT publish and standard output in `run`).
-    package var onLine: ((String) -> Void)?
+    /// Also handed each line with the values it was written from (MQTT publish, standard
+    /// output and the status page in `run`).
+    package var onLine: ((SummaryLine) -> Void)?
     /// The gateway's history store, when configured: each interval's rollups, records and lines.
     package var history: HistoryWriter?
     /// Called when a day-long (or longer) interval closes at local midnight, with its bounds
@@ -194,11 +195,19 @@ package final class SummaryScheduler {
             }
         }
         history?.submit(batch)
-        onLine?(line)
+        onLine?(SummaryLine(text: line, period: schedules[k].period, to: to, parks: snapshot.parks))
         if schedules[k].seconds == 86400, gap == nil, to.milliseconds - from.milliseconds == 86_400_000 {
             onDayClosed?(from, to, Array(Set(snapshot.parks.map(\.park))).sorted())
         }
     }
+}
+
+/// A summary line as written, and the values it holds.
+package struct SummaryLine: Sendable {
+    package var text: String
+    package var period: String
+    package var to: EventTime
+    package var parks: [ParkSummary]
 }
 
 /// Where a summary's figures come from: one pipeline, or the shards of a parallel replay.

@@ -3,6 +3,7 @@ import Logging
 import MQTTClient
 import ParkConfig
 import ParkIngest
+import Synchronization
 import TelemetryCore
 import UplinkWire
 
@@ -12,7 +13,7 @@ import UplinkWire
 /// A batch cut off by a lost connection is sent again by libmosquitto when it reconnects; one
 /// cut off by a restart is sent again from the outbox. Either way the central side sees the
 /// same ids and keeps one copy. The drain rate is capped (`uplink.rate`).
-package final class UplinkSender: @unchecked Sendable {
+package final class UplinkSender: Sendable {
     package struct Status: Sendable {
         package var connected = false
         package var depth = 0
@@ -27,10 +28,13 @@ package final class UplinkSender: @unchecked Sendable {
     private let logger: Logger
     private let wakeSignal = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var state = Status()
-    private var stopping = false
-    private var client: MQTTClient?
+    /// What the sender thread, `stop` and the HTTP endpoint share.
+    private struct Shared {
+        var status = Status()
+        var stopping = false
+        var client: MQTTClient?
+    }
+    private let shared = Mutex(Shared())
 
     package init(configuration: DaemonConfiguration.Uplink, storePath: String, logger: Logger) {
         self.configuration = configuration
@@ -39,9 +43,8 @@ package final class UplinkSender: @unchecked Sendable {
     }
 
     package var status: Status {
-        lock.lock()
-        defer { lock.unlock() }
-        var s = state
+        let (status, client) = shared.withLock { ($0.status, $0.client) }
+        var s = status
         s.connected = client?.isConnected ?? false
         return s
     }
@@ -54,9 +57,7 @@ package final class UplinkSender: @unchecked Sendable {
                     logger.info("uplink connected (\(configuration.topic))")
                 }
             })
-        lock.lock()
-        self.client = client
-        lock.unlock()
+        shared.withLock { $0.client = client }
         client.start()
         let thread = Thread { [self] in
             run(client)
@@ -71,28 +72,23 @@ package final class UplinkSender: @unchecked Sendable {
 
     /// Stops sending; what is not acknowledged stays in the outbox for the next start.
     package func stop() {
-        lock.lock()
-        guard !stopping, let client else {
-            lock.unlock()
-            return
+        let client = shared.withLock { (shared) -> MQTTClient? in
+            guard !shared.stopping, let client = shared.client else { return nil }
+            shared.stopping = true
+            return client
         }
-        stopping = true
-        lock.unlock()
+        guard let client else { return }
         wakeSignal.signal()
         client.stop()
         _ = finished.wait(timeout: .now() + 10)
     }
 
     private var isStopping: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stopping
+        shared.withLock { $0.stopping }
     }
 
     private func note(_ update: (inout Status) -> Void) {
-        lock.lock()
-        update(&state)
-        lock.unlock()
+        shared.withLock { update(&$0.status) }
     }
 
     private func run(_ client: MQTTClient) {
@@ -189,10 +185,10 @@ package final class UplinkSender: @unchecked Sendable {
 
     private func fail(_ doing: String, _ error: any Error) {
         let text = "\(error)"
-        lock.lock()
-        let first = state.lastError != text
-        state.lastError = text
-        lock.unlock()
+        let first = shared.withLock { (shared) -> Bool in
+            defer { shared.status.lastError = text }
+            return shared.status.lastError != text
+        }
         if first { logger.error("uplink outbox \(storePath): \(doing): \(text)") }
         _ = wakeSignal.wait(timeout: .now() + 1)
     }

@@ -1,0 +1,74 @@
+import Logging
+import MQTTClient
+import ParkConfig
+import ParkIngest
+import ServiceLifecycle
+import Synchronization
+import TelemetryCore
+
+/// MQTT ingest as a service: the connection starts with the service (messages go straight
+/// into the pipeline on libmosquitto's thread) and leaves the broker with DISCONNECT when the
+/// group stops it, first of all services, so nothing is acknowledged that the later ones do
+/// not write. A reload may replace the connection (`reconnect`).
+package final class MQTTIngest: Service, Sendable {
+    private let pipeline: IngestPipeline
+    private let observability: Observability
+    private let logger: Logger
+    private struct State {
+        var client: MQTTClient
+        var stopped = false
+    }
+    private let state: Mutex<State>
+
+    package init(
+        configuration: DaemonConfiguration, pipeline: IngestPipeline, observability: Observability, logger: Logger
+    ) throws(MQTTError) {
+        self.pipeline = pipeline
+        self.observability = observability
+        self.logger = logger
+        let client = try Self.client(configuration, pipeline: pipeline, logger: logger)
+        state = Mutex(State(client: client))
+        observability.attach(client)
+    }
+
+    private static func client(_ configuration: DaemonConfiguration, pipeline: IngestPipeline, logger: Logger)
+        throws(MQTTError) -> MQTTClient
+    {
+        try MQTTClient(
+            configuration: configuration.clientConfiguration, logger: logger,
+            onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
+    }
+
+    /// The connection to publish on (alerts, summaries, compliance records), or nil once
+    /// ingest has stopped.
+    package var publisher: MQTTClient? {
+        state.withLock { $0.stopped ? nil : $0.client }
+    }
+
+    package func run() async throws {
+        state.withLock { $0.client }.start()
+        // The reload handler is in place (installed before serve): systemd may send SIGHUP now.
+        SystemdNotify.send("READY=1\nSTATUS=ingesting")
+        try? await gracefulShutdown()
+        let client = state.withLock { (state) -> MQTTClient in
+            state.stopped = true
+            return state.client
+        }
+        client.stop()
+    }
+
+    /// A reload changed the broker section or the subscriptions: a new connection replaces
+    /// the running one. Throws (and keeps the running one) when the new settings are unusable.
+    package func reconnect(to configuration: DaemonConfiguration) throws(MQTTError) {
+        let replacement = try Self.client(configuration, pipeline: pipeline, logger: logger)
+        let old = state.withLock { (state) -> MQTTClient? in
+            guard !state.stopped else { return nil }
+            defer { state.client = replacement }
+            return state.client
+        }
+        guard let old else { return }
+        old.stop()
+        replacement.start()
+        observability.attach(replacement)
+    }
+}
