@@ -4,6 +4,7 @@ import Logging
 import ParkCentral
 import ParkConfig
 import ServiceLifecycle
+import ServiceSupport
 
 @main
 struct Central: AsyncParsableCommand {
@@ -41,35 +42,26 @@ struct Central: AsyncParsableCommand {
                 return
             }
             // The worker blocks on a thread of its own (its sessions' handlers wait for the
-            // database); the HTTP endpoint runs beside it until it returns.
+            // database). Services start in order and stop in reverse: SIGTERM or SIGINT stop
+            // the worker first (its sessions leave the broker), the endpoint last.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             if let (host, port) = configuration.http {
                 services.append(.init(service: CentralEndpoint.application(worker, host: host, port: port)))
                 logger.info("HTTP endpoint on http://\(host):\(port) (/metrics, /healthz)")
             }
-            // The worker handles SIGTERM, SIGINT and SIGHUP itself; the endpoint stops after it.
-            let endpoint = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: services, gracefulShutdownSignals: [], logger: logger))
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                if !services.isEmpty { group.addTask { try await endpoint.run() } }
-                // The worker blocks on a thread of its own (its sessions' handlers wait for the
-                // database); the endpoint runs beside it until it returns.
-                try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                    let thread = Thread {
-                        do {
-                            try worker.run()
-                            done.resume()
-                        } catch {
-                            done.resume(throwing: error)
-                        }
-                    }
-                    thread.name = "parkd-central"
-                    thread.start()
-                }
-                await endpoint.triggerGracefulShutdown()
-                try await group.waitForAll()
-            }
+            services.append(
+                .init(
+                    service: ThreadService(
+                        name: "parkd-central", body: { try worker.run() }, stop: { worker.requestStop() })))
+            // SIGHUP re-reads the shard list.
+            let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            hangup.setEventHandler { worker.requestReload() }
+            hangup.resume()
+            defer { hangup.cancel() }
+            var group = ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            group.maximumGracefulShutdownDuration = .seconds(30)
+            try await ServiceGroup(configuration: group).run()
         } catch {
             FileHandle.standardError.write(Data("parkd-central: \(error)\n".utf8))
             throw ExitCode(1)

@@ -51,8 +51,8 @@ struct ProvinceRefusalTests {
         let metrics = try HTTPGet.get(port: port, path: "/metrics").body
         for line in [
             #"parkd_central_batches_total{shard="s1"} 1"#, #"parkd_central_items_stored_total{shard="s1"} 1"#,
-            #"parkd_central_batches_refused_total{shard="s1"} 4"#, #"parkd_central_session_connected{shard="s1"} 1"#,
-            #"parkd_central_database_connected{shard="s1"} 1"#,
+            #"parkd_central_batches_refused_total{shard="s1"} 4"#, #"parkd_central_session_connected{shard="s1"} 1.0"#,
+            #"parkd_central_database_connected{shard="s1"} 1.0"#,
         ] {
             #expect(metrics.contains(line + "\n"), "\(metrics)")
         }

@@ -1,16 +1,24 @@
 import Hummingbird
 import ParkConfig
+import Prometheus
+import Synchronization
 import TelemetryCore
 import UplinkWire
 
 /// `parkd central`'s loopback HTTP endpoint: /metrics (Prometheus text) and /healthz.
 public enum CentralEndpoint {
     public static func application(_ worker: CentralWorker, host: String, port: Int) -> some ApplicationProtocol {
+        Application(router: router(worker), configuration: .init(address: .hostname(host, port: port)))
+    }
+
+    package static func router(_ worker: CentralWorker, metrics: CentralMetrics = CentralMetrics()) -> Router<
+        BasicRequestContext
+    > {
         let router = Router()
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics(worker.status))))
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(worker.status))))
         }
         router.get("/healthz") { _, _ in
             let status = worker.status
@@ -31,25 +39,64 @@ public enum CentralEndpoint {
                 status: failing.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: line.finished() + "\n")))
         }
-        return Application(router: router, configuration: .init(address: .hostname(host, port: port)))
+        return router
     }
+}
 
-    package static func metrics(_ status: [CentralWorker.ShardStatus]) -> String {
-        var text = ""
-        func family(_ name: String, _ type: String, _ help: String, _ value: (CentralWorker.ShardStatus) -> Int) {
-            text += "# HELP parkd_central_\(name) \(help)\n# TYPE parkd_central_\(name) \(type)\n"
-            for s in status { text += "parkd_central_\(name){shard=\"\(s.shard)\"} \(value(s))\n" }
+/// `parkd-central`'s figures per shard in a swift-prometheus registry, as the gateway's are:
+/// counters advance by what the shards counted since the last scrape; a shard that moved
+/// away leaves the exposition.
+package final class CentralMetrics: Sendable {
+    package let registry = PrometheusCollectorRegistry()
+    private let last = Mutex<[String: CentralWorker.ShardStatus]>([:])
+
+    package init() {}
+
+    private static let counters: [(name: String, help: String, value: @Sendable (CentralWorker.ShardStatus) -> Int)] = [
+        ("parkd_central_batches_total", "Uplink batches stored", { $0.batches }),
+        ("parkd_central_items_stored_total", "Items inserted or replaced by a newer version", { $0.stored }),
+        ("parkd_central_duplicates_total", "Items received again and skipped", { $0.duplicates }),
+        (
+            "parkd_central_batches_refused_total", "Batches refused (not a batch, or data the database rejects)",
+            { $0.refused }
+        ),
+    ]
+    private static let gauges: [(name: String, help: String, value: @Sendable (CentralWorker.ShardStatus) -> Bool)] = [
+        ("parkd_central_session_connected", "1 when the shard's session is connected", { $0.sessionConnected }),
+        ("parkd_central_database_connected", "1 when the shard's database connection is up", { $0.databaseConnected }),
+    ]
+
+    package func render(_ status: [CentralWorker.ShardStatus]) -> String {
+        let registry = registry
+        last.withLock { last in
+            let now = Dictionary(status.map { ($0.shard, $0) }, uniquingKeysWith: { a, _ in a })
+            for (shard, _) in last where now[shard] == nil {
+                for c in Self.counters {
+                    registry.unregisterCounter(
+                        registry.makeCounter(name: c.name, labels: [("shard", shard)], help: c.help))
+                }
+                for g in Self.gauges {
+                    registry.unregisterGauge(registry.makeGauge(name: g.name, labels: [("shard", shard)], help: g.help))
+                }
+            }
+            for s in status {
+                for c in Self.counters {
+                    let counter = registry.makeCounter(name: c.name, labels: [("shard", s.shard)], help: c.help)
+                    let before = last[s.shard].map(c.value) ?? 0
+                    let value = c.value(s)
+                    // A shard started again in this process counts from zero: all it counted is new.
+                    let step = value >= before ? value - before : value
+                    if step > 0 { counter.increment(by: Int64(step)) }
+                }
+                for g in Self.gauges {
+                    registry.makeGauge(name: g.name, labels: [("shard", s.shard)], help: g.help).set(
+                        Int64(g.value(s) ? 1 : 0))
+                }
+            }
+            last = now
         }
-        family("batches_total", "counter", "Uplink batches stored") { $0.batches }
-        family("items_stored_total", "counter", "Items inserted or replaced by a newer version") { $0.stored }
-        family("duplicates_total", "counter", "Items received again and skipped") { $0.duplicates }
-        family("batches_refused_total", "counter", "Batches refused (not a batch, or data the database rejects)") {
-            $0.refused
-        }
-        family("session_connected", "gauge", "1 when the shard's session is connected") { $0.sessionConnected ? 1 : 0 }
-        family("database_connected", "gauge", "1 when the shard's database connection is up") {
-            $0.databaseConnected ? 1 : 0
-        }
-        return text
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
     }
 }

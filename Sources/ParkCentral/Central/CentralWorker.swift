@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MQTTClient
 import ParkConfig
+import Synchronization
 import TelemetryCore
 import UplinkWire
 
@@ -10,73 +11,102 @@ import UplinkWire
 /// connection. A batch is stored before its acknowledgement leaves (libmosquitto writes the
 /// PUBACK only after the message handler returns), so a worker killed mid-batch loses
 /// nothing: the broker sends the batch again, and the ids make the second copy a no-op.
-public final class CentralWorker: @unchecked Sendable {
+public final class CentralWorker: Sendable {
     /// One shard: its session and its connection to the database.
-    package final class Shard: @unchecked Sendable {
+    package final class Shard: Sendable {
         package let name: String
-        package let sink: CentralSink
-        package var client: MQTTClient?
-        package let lock = NSLock()
-        package var stopping = false
+        /// The sink and its libpq connection, used by the session's handler one batch at a time.
+        package let sink: Mutex<CentralSink>
+        /// What the HTTP endpoint reads, copied after each batch: a status read never waits
+        /// for the database.
+        private let control = Mutex(Control())
 
-        package init(name: String, sink: CentralSink) {
-            self.name = name
-            self.sink = sink
+        private struct Control {
+            var client: MQTTClient?
+            var stopping = false
+            var counts = CentralSink.Counts()
+            var databaseConnected = true
         }
 
-        package var isStopping: Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            return stopping
+        package init(name: String, sink: consuming sending CentralSink) {
+            self.name = name
+            self.sink = Mutex(sink)
+        }
+
+        package var isStopping: Bool { control.withLock { $0.stopping } }
+        package var client: MQTTClient? { control.withLock { $0.client } }
+        package func attach(_ client: MQTTClient) { control.withLock { $0.client = client } }
+
+        /// Marks the shard stopping and returns its session to stop.
+        package func stopping() -> MQTTClient? {
+            control.withLock { (control) -> MQTTClient? in
+                control.stopping = true
+                return control.client
+            }
+        }
+
+        package func note(counts: CentralSink.Counts, databaseConnected: Bool) {
+            control.withLock {
+                $0.counts = counts
+                $0.databaseConnected = databaseConnected
+            }
+        }
+
+        package var status: ShardStatus {
+            let (counts, database, client) = control.withLock { ($0.counts, $0.databaseConnected, $0.client) }
+            return ShardStatus(
+                shard: name, batches: counts.batches, stored: counts.inserted, duplicates: counts.duplicates,
+                refused: counts.rejected, sessionConnected: client?.isConnected ?? false,
+                databaseConnected: database)
         }
     }
 
-    private var configuration: CentralConfiguration
     private let logger: Logger
-    /// Changed on the worker's thread only; read under `shardsLock` by the HTTP endpoint.
-    private var shards: [String: Shard] = [:]
-    private let shardsLock = NSLock()
-    private let stopSignal = DispatchSemaphore(value: 0)
-    private let reloadFlag = NSLock()
-    private var reloadRequested = false
+    private struct State {
+        var configuration: CentralConfiguration
+        var shards: [String: Shard] = [:]
+        var reloadRequested = false
+        var stopRequested = false
+    }
+    private let state: Mutex<State>
+    private let wake = DispatchSemaphore(value: 0)
+    private let file: String
 
     public init(configuration: CentralConfiguration, logger: Logger) {
-        self.configuration = configuration
         self.logger = logger
+        file = configuration.file
+        state = Mutex(State(configuration: configuration))
     }
 
-    /// Migrates the schema, serves the shards until SIGTERM or SIGINT; SIGHUP re-reads the
+    private var configuration: CentralConfiguration { state.withLock { $0.configuration } }
+
+    /// SIGHUP: re-read the shard list at the next turn of the loop.
+    public func requestReload() {
+        state.withLock { $0.reloadRequested = true }
+        wake.signal()
+    }
+
+    /// The service group's graceful shutdown (SIGTERM, SIGINT): the loop stops its shards and returns.
+    public func requestStop() {
+        state.withLock { $0.stopRequested = true }
+        wake.signal()
+    }
+
+    /// Migrates the schema, serves the shards until `requestStop`; a reload re-reads the
     /// configuration's shard list (a shard moved here starts, one moved away stops).
     public func run() throws {
         try migrate()
-        for signalNumber in [SIGTERM, SIGINT, SIGHUP] { signal(signalNumber, SIG_IGN) }
-        let sources = [SIGTERM, SIGINT, SIGHUP].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                if number == SIGHUP {
-                    reloadFlag.lock()
-                    reloadRequested = true
-                    reloadFlag.unlock()
-                }
-                stopSignal.signal()
-            }
-            source.resume()
-            return source
-        }
-        defer { withExtendedLifetime(sources) {} }
         try apply(shards: configuration.shards)
         var lastReport = Date()
         var reported = ""
         while true {
-            let woke = stopSignal.wait(timeout: .now() + 1) == .success
-            if woke {
-                reloadFlag.lock()
-                let reload = reloadRequested
-                reloadRequested = false
-                reloadFlag.unlock()
-                guard reload else { break }
-                reloadShards()
+            _ = wake.wait(timeout: .now() + 1)
+            let (stop, reload) = state.withLock { (state) -> (Bool, Bool) in
+                defer { state.reloadRequested = false }
+                return (state.stopRequested, state.reloadRequested)
             }
+            if stop { break }
+            if reload { reloadShards() }
             if Date().timeIntervalSince(lastReport) >= 10 {
                 let counts = totals
                 if counts != reported {
@@ -87,7 +117,7 @@ public final class CentralWorker: @unchecked Sendable {
             }
         }
         logger.notice("central worker stopping")
-        for shard in shards.values { stop(shard) }
+        for shard in state.withLock({ Array($0.shards.values) }) { stop(shard) }
         logger.info("central worker stopped: \(totals)")
     }
 
@@ -101,7 +131,7 @@ public final class CentralWorker: @unchecked Sendable {
     }
 
     /// Each shard's figures, its session's state and its database connection's, for /metrics.
-    public struct ShardStatus: Sendable {
+    public struct ShardStatus: Sendable, Equatable {
         public var shard: String
         public var batches: Int
         public var stored: Int
@@ -112,16 +142,8 @@ public final class CentralWorker: @unchecked Sendable {
     }
 
     public var status: [ShardStatus] {
-        let current = shardsLock.withLock { shards }
-        return current.keys.sorted().map { name in
-            let shard = current[name]!
-            shard.lock.lock()
-            defer { shard.lock.unlock() }
-            let c = shard.sink.counts
-            return ShardStatus(
-                shard: name, batches: c.batches, stored: c.inserted, duplicates: c.duplicates, refused: c.rejected,
-                sessionConnected: shard.client?.isConnected ?? false, databaseConnected: shard.sink.db.isConnected)
-        }
+        let current = state.withLock { $0.shards }
+        return current.keys.sorted().map { current[$0]!.status }
     }
 
     /// Every shard's figures together, for the log.
@@ -132,27 +154,29 @@ public final class CentralWorker: @unchecked Sendable {
     }
 
     private func reloadShards() {
+        let running = configuration
         do {
-            let reloaded = try CentralConfiguration.load(path: configuration.file)
-            guard reloaded.postgres == configuration.postgres, reloaded.topicPrefix == configuration.topicPrefix
-            else {
+            let reloaded = try CentralConfiguration.load(path: file)
+            guard reloaded.postgres == running.postgres, reloaded.topicPrefix == running.topicPrefix else {
                 logger.error("SIGHUP: only shards can change without a restart; the configuration is not applied")
                 return
             }
-            configuration.shards = reloaded.shards
+            state.withLock { $0.configuration.shards = reloaded.shards }
             try apply(shards: reloaded.shards)
         } catch {
-            logger.error("SIGHUP: \(error); keeping shards \(shards.keys.sorted().joined(separator: ", "))")
+            let names = state.withLock { $0.shards.keys.sorted() }
+            logger.error("SIGHUP: \(error); keeping shards \(names.joined(separator: ", "))")
         }
     }
 
     private func apply(shards wanted: [String]) throws {
-        for (name, shard) in shards where !wanted.contains(name) {
+        let configuration = configuration
+        for (name, shard) in state.withLock({ $0.shards }) where !wanted.contains(name) {
             stop(shard)
-            shardsLock.withLock { shards[name] = nil }
+            state.withLock { $0.shards[name] = nil }
             logger.notice("shard \(name) stopped here")
         }
-        for name in wanted where shards[name] == nil {
+        for name in wanted where state.withLock({ $0.shards[name] == nil }) {
             let shard = Shard(
                 name: name, sink: CentralSink(db: try PostgresConnection(conninfo: configuration.postgres)))
             let session = configuration.sessionConfiguration(shard: name)
@@ -164,18 +188,23 @@ public final class CentralWorker: @unchecked Sendable {
                 onEvent: { event in
                     if case .connected = event { logger.info("shard \(name): session \(session.clientID) connected") }
                 })
-            shard.client = client
+            shard.attach(client)
             client.start()
-            shardsLock.withLock { shards[name] = shard }
+            state.withLock { $0.shards[name] = shard }
             logger.notice("shard \(name) served here (session \(session.clientID), \(prefix)/\(name)/#)")
         }
     }
 
     private func stop(_ shard: Shard) {
-        shard.lock.lock()
-        shard.stopping = true
-        shard.lock.unlock()
-        shard.client?.stop()
+        shard.stopping()?.stop()
+    }
+
+    /// What became of one attempt at a batch.
+    private enum Attempt {
+        case stored
+        case refused(String)
+        case databaseRefused(String)
+        case retry(String)
     }
 
     /// On the session's network thread: returns only once the batch is stored or refused,
@@ -184,35 +213,41 @@ public final class CentralWorker: @unchecked Sendable {
         let levels = message.topic.split(separator: "/", omittingEmptySubsequences: false)
         let prefixLevels = prefix.split(separator: "/").count
         let gateway = levels.count == prefixLevels + 2 ? String(levels[prefixLevels + 1]) : nil
+        let topic = LogSafe.text(message.topic, limit: 200)
         var delay = 0.2
         while !shard.isStopping {
-            shard.lock.lock()
-            do {
-                try shard.sink.apply(message.payload, topicGateway: gateway)
-                shard.lock.unlock()
+            let attempt = shard.sink.withLock { (sink) -> Attempt in
+                defer { shard.note(counts: sink.counts, databaseConnected: sink.db.isConnected) }
+                do {
+                    try sink.apply(message.payload, topicGateway: gateway)
+                    return .stored
+                } catch let refusal as CentralSink.Refusal {
+                    sink.noteRejected()
+                    return .refused("\(refusal)")
+                } catch let failure as PostgresConnection.Failure where failure.isDataError {
+                    sink.noteRejected()
+                    return .databaseRefused("\(failure)")
+                } catch {
+                    return .retry("\(error)")
+                }
+            }
+            switch attempt {
+            case .stored: return
+            case .refused(let reason):
+                logger.error("shard \(shard.name): refused a batch on \(topic): \(reason)")
                 return
-            } catch let refusal as CentralSink.Refusal {
-                shard.sink.noteRejected()
-                shard.lock.unlock()
-                logger.error(
-                    "shard \(shard.name): refused a batch on \(LogSafe.text(message.topic, limit: 200)): \(refusal)")
+            case .databaseRefused(let reason):
+                logger.error("shard \(shard.name): the database refused a batch on \(topic): \(reason)")
                 return
-            } catch let failure as PostgresConnection.Failure where failure.isDataError {
-                shard.sink.noteRejected()
-                shard.lock.unlock()
-                logger.error(
-                    "shard \(shard.name): the database refused a batch on \(LogSafe.text(message.topic, limit: 200)): \(failure)"
-                )
-                return
-            } catch {
+            case .retry(let reason):
                 // The database is away: hold the batch (unacknowledged) and try again.
-                shard.lock.unlock()
-                logger.warning("shard \(shard.name): \(error); retrying in \(delay)s")
+                logger.warning("shard \(shard.name): \(reason); retrying in \(delay)s")
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 5)
-                shard.lock.lock()
-                if !shard.sink.db.isConnected { try? shard.sink.db.connect() }
-                shard.lock.unlock()
+                shard.sink.withLock { sink in
+                    if !sink.db.isConnected { try? sink.db.connect() }
+                    shard.note(counts: sink.counts, databaseConnected: sink.db.isConnected)
+                }
             }
         }
     }
