@@ -162,6 +162,7 @@ let package = Package(
             name: "ParkDaemonTests",
             dependencies: [
                 "ParkIngest", "ParkConfig", "ParkGateway", "ParkCentral", "UplinkWire", "BrokerHarness", "FuzzHarness",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             exclude: ["Fixtures"]),
         .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),

@@ -12,7 +12,7 @@ import UplinkWire
 enum CoreBenchmark {
     static func nanoseconds(since start: ContinuousClock.Instant, count: Int) -> Int {
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         return Int(seconds / Double(count) * 1e9)
     }
 
@@ -96,7 +96,7 @@ enum CoreBenchmark {
             let start = ContinuousClock.now
             for (topic, payload, time) in input { p.ingest(topic: topic, payload: payload, arrival: time) }
             let elapsed = ContinuousClock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             let accepted = p.totals.accepted
             print(
                 String(

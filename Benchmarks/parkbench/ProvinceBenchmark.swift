@@ -83,7 +83,7 @@ enum ProvinceBenchmark {
     }
 
     static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        d.inSeconds
     }
 
     static func run(messages: Int) throws {

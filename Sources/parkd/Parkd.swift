@@ -5,6 +5,7 @@ import MQTTClient
 import ParkConfig
 import ParkGateway
 import ParkIngest
+import Synchronization
 import TelemetryCore
 
 @main
@@ -58,8 +59,8 @@ struct Run: AsyncParsableCommand {
         if let http {
             if http == "off" {
                 listen = .some(nil)
-            } else if let colon = http.lastIndex(of: ":"), let port = Int(http[http.index(after: colon)...]) {
-                listen = (String(http[..<colon]), port)
+            } else if let parsed = HTTPListen.parse(http) {
+                listen = (parsed.host, parsed.port)
             } else {
                 FileHandle.standardError.write(Data("parkd: --http: expected host:port or off\n".utf8))
                 throw ExitCode(2)
@@ -133,34 +134,13 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         var configuration = try loadOrExit(config)
-        // A replay writes to its own folder: `parkd replay FEED -c /etc/parkd/parkd.yaml` must
-        // never truncate the live daemon's summaries or alerts.
-        let live = Set(
-            [
-                configuration.summaries.path, configuration.summaries.seriesPath, configuration.alerts.path,
-                configuration.alerts.log, configuration.summaries.compliancePath,
-            ].compactMap { $0 }.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
-        let folder = out ?? (feed.hasSuffix(".jsonl") ? String(feed.dropLast(6)) : feed) + ".replay"
-        configuration.summaries.path = summaries ?? folder + "/summaries.jsonl"
-        configuration.summaries.seriesPath = configuration.summaries.seriesPath.map { _ in folder + "/series.jsonl" }
-        configuration.summaries.compliancePath = compliance ?? folder + "/compliance.jsonl"
-        // A replay writes history only when asked (--history): the live store is not its to fill.
-        configuration.history.path = history
-        configuration.history.reportsDirectory = reports
-        let alertPath = alerts ?? folder + "/alerts.jsonl"
-        configuration.alerts.path = alertPath
-        configuration.alerts.log = configuration.alerts.log.map { _ in
-            alerts.map { $0 + ".log" } ?? folder + "/alerts.log"
-        }
-        for path in [
-            configuration.summaries.path, configuration.summaries.seriesPath, configuration.alerts.path,
-            configuration.alerts.log, configuration.summaries.compliancePath,
-        ].compactMap({ $0 })
-        where !overwriteLive && live.contains(URL(fileURLWithPath: path).standardizedFileURL.path) {
-            FileHandle.standardError.write(
-                Data(
-                    "parkd replay: refusing to overwrite \(path), which the configuration names for a live daemon; choose --out, or pass --overwrite-live\n"
-                        .utf8))
+        do {
+            configuration = try ReplayOutputs(
+                folder: out ?? (feed.hasSuffix(".jsonl") ? String(feed.dropLast(6)) : feed) + ".replay",
+                summaries: summaries, alerts: alerts, compliance: compliance, history: history, reports: reports
+            ).apply(to: configuration, overwriteLive: overwriteLive)
+        } catch {
+            FileHandle.standardError.write(Data("parkd replay: \(error)\n".utf8))
             throw ExitCode(2)
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
@@ -257,19 +237,11 @@ struct TailCommand: ParsableCommand {
     }
 }
 
-final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() {
-        lock.lock()
-        value = true
-        lock.unlock()
-    }
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
+/// Set by SIGTERM or SIGINT, read by `tail`'s loop.
+final class StopFlag: Sendable {
+    private let value = Atomic(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 struct Query: ParsableCommand {

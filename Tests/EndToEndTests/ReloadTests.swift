@@ -136,3 +136,48 @@ struct ReloadTests {
         #expect(notify.receive() == "STOPPING=1")
     }
 }
+
+@Suite("SIGHUP reload of the broker section")
+struct WatchdogReloadTests {
+    /// A reload that changes only `broker.watchdog` used to be ignored (the broker's identity
+    /// left it out), and /healthz kept the traffic timeout it was started with.
+    @Test("a reload that changes only the watchdog reconnects, and /healthz judges traffic by the new one")
+    func watchdogOnly() throws {
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "reload-watchdog")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try FreePort.pick()
+        func configuration(watchdog: String) -> String {
+            ParkdProcess.configuration(
+                brokerURL: broker.url, clientID: "parkd-watchdog", summaries: "summaries.jsonl",
+                extraBroker: "  watchdog: \(watchdog)")
+        }
+        let parkd = try ParkdProcess(
+            directory: directory, configuration: configuration(watchdog: "1h"),
+            arguments: ["--http", "127.0.0.1:\(port)"])
+        #expect(parkd.waitForLog("connected to"))
+        #expect(parkd.waitForLog("HTTP endpoint on"))
+        let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
+        sensor.start()
+        try sensor.waitUntilConnected(timeout: 10)
+        try sensor.publish("parks/p/z/emissions/pm25/aq-1", text: #"{"value": 5}"#, qos: .atLeastOnce)
+        try sensor.flush()
+        // Healthy under a one-hour watchdog, quiet or not.
+        #expect(Province.wait(10) { (try? HTTPGet.get(port: port, path: "/healthz").status) == 200 })
+
+        try configuration(watchdog: "2s").write(
+            to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
+        parkd.process.signal(SIGHUP)
+        #expect(parkd.waitForLog("reload: broker settings changed; reconnecting"))
+        #expect(parkd.waitForLog("configuration reloaded"))
+        #expect(!parkd.log.contains("take effect at the next restart"))
+        // No traffic for more than the new 2 s: /healthz says so.
+        #expect(
+            Province.wait(15) {
+                guard let answer = try? HTTPGet.get(port: port, path: "/healthz") else { return false }
+                return answer.status == 503 && answer.body.contains(#""traffic_recent":false"#)
+            })
+        parkd.process.signal(SIGTERM)
+        #expect(parkd.process.wait(timeout: 15) == 0)
+    }
+}

@@ -407,10 +407,10 @@ package struct ConfigurationParser {
         if case .scalar = node.node, try node.string().lowercased() == "off" { return nil }
         guard let listen = try node.fields(["listen"])["listen"] else { return listen }
         let text = try listen.nonEmptyString()
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'") }
-        return (String(text[..<colon]), port)
+        guard let parsed = HTTPListen.parse(text) else {
+            throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'")
+        }
+        return (parsed.host, parsed.port)
     }
 
     /// `log: {level: …}`: one of swift-log's levels, or nil when not given.

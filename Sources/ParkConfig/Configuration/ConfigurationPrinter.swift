@@ -194,7 +194,7 @@ extension DaemonConfiguration {
         for schedule in tariffs {
             lines.append("  - name: \(schedule.name)")
             if schedule.from.milliseconds != .min {
-                lines.append("    from: \"\(RFC3339.format(schedule.from, offsetMinutes: offset).prefix(10))\"")
+                lines.append("    from: \"\(RFC3339.day(schedule.from, offsetMinutes: offset))\"")
             }
             if !schedule.source.isEmpty { lines.append("    source: \"\(schedule.source)\"") }
             lines.append("    periods:")
@@ -245,7 +245,7 @@ extension DaemonConfiguration {
     /// prints so an officer sees which figure applies today.
     public func limitsInForce(at time: EventTime) -> String {
         let offset = summaries.utcOffsetMinutes
-        let day = RFC3339.format(time, offsetMinutes: offset).prefix(10)
+        let day = RFC3339.day(time, offsetMinutes: offset)
         var lines = ["# regulatory limits in force on \(day) (park local time):"]
         let regulatory = rules.filter { rule in
             rule.reference != nil && (rule.validFrom.map { $0 <= time } ?? true)
@@ -276,7 +276,7 @@ extension DaemonConfiguration {
                 match.append("not park \(rule.matcher.excludedParks.joined(separator: ", "))")
             }
             let hours = rule.activeMinutes.map { " \(Self.clock($0.start))-\(Self.clock($0.end))" } ?? ""
-            let until = rule.validUntil.map { " until \(RFC3339.format($0, offsetMinutes: offset).prefix(10))" } ?? ""
+            let until = rule.validUntil.map { " until \(RFC3339.day($0, offsetMinutes: offset))" } ?? ""
             lines.append(
                 "#   \(rule.id): \(match.joined(separator: ", ")) \(what) \(above ? "≤" : "≥") \(RuleEngine.number(limit))\(hours)\(until) [\(rule.reference!)]"
             )

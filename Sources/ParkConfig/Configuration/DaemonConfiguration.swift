@@ -60,7 +60,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// One schedule per interval, shortest first: a line every minute, hour and day by default.
         public var intervals: [Double] = [60, 3600, 86400]
         /// Offset of the park's local time from UTC, in minutes (UTC+7 by default).
-        public var utcOffsetMinutes = 7 * 60
+        public var utcOffsetMinutes = LocalCalendar.defaultOffsetMinutes
         public var rotation = FileRotation()
         /// Publish each summary line here (QoS 1, retained: a newcomer gets the latest).
         public var mqttTopic: String?

@@ -26,7 +26,7 @@ public final class Observability: Sendable {
         /// /healthz fails after this long without traffic (the broker's watchdog).
         package var trafficTimeout: Double?
         /// The park's local time, for times the API writes.
-        package var utcOffsetMinutes = 420
+        package var utcOffsetMinutes = LocalCalendar.defaultOffsetMinutes
         package var historyPath: String?
         package var historyResolution: Int64 = 300_000
 
@@ -294,6 +294,18 @@ package enum HTTPEndpoint {
     package static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int)
         -> some ApplicationProtocol
     {
+        // Slow or idle clients cannot hold the endpoint, or parkd's file descriptors: a
+        // connection idle for 10 s is closed, and past 128 open ones new ones wait in the
+        // listen backlog (64) instead of taking descriptors the state files need.
+        Application(
+            router: router(o, pipeline: pipeline), server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            configuration: .init(
+                address: .hostname(host, port: port), backlog: 64,
+                availableConnectionsDelegate: MaximumAvailableConnections(128)))
+    }
+
+    /// The routes, apart from the server, so tests run them in-process.
+    package static func router(_ o: Observability, pipeline: IngestPipeline) -> Router<BasicRequestContext> {
         let router = Router()
         // Request counts and durations through swift-metrics, into the same registry.
         router.add(middleware: MetricsMiddleware())
@@ -410,14 +422,7 @@ package enum HTTPEndpoint {
             }
             return json(windows)
         }
-        // Slow or idle clients cannot hold the endpoint, or parkd's file descriptors: a
-        // connection idle for 10 s is closed, and past 128 open ones new ones wait in the
-        // listen backlog (64) instead of taking descriptors the state files need.
-        return Application(
-            router: router, server: .http1(configuration: .init(idleTimeout: .seconds(10))),
-            configuration: .init(
-                address: .hostname(host, port: port), backlog: 64,
-                availableConnectionsDelegate: MaximumAvailableConnections(128)))
+        return router
     }
 
     package static func error(_ message: String) -> String {

@@ -127,7 +127,7 @@ package final class HistoryWriter: @unchecked Sendable {
             let before = shared.withLock { (shared) -> String? in
                 let before = shared.lastError
                 shared.pendingRows -= rows
-                shared.seconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                shared.seconds += elapsed.inSeconds
                 if let failure {
                     shared.dropped += rows
                     shared.lastError = failure

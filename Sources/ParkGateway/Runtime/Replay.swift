@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParkConfig
 import ParkIngest
+import Synchronization
 import TelemetryCore
 import UplinkWire
 
@@ -48,7 +49,7 @@ public final class Replay {
         if history != nil, configuration.history.reportsDirectory != nil {
             let offset = configuration.summaries.utcOffsetMinutes
             scheduler.onDayClosed = { from, _, parks in
-                days.append((String(RFC3339.format(from, offsetMinutes: offset).prefix(10)), parks))
+                days.append((RFC3339.day(from, offsetMinutes: offset), parks))
             }
         }
         var report = Report()
@@ -129,7 +130,7 @@ public final class Replay {
             }
         }
         let elapsed = ContinuousClock.now - started
-        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.seconds = elapsed.inSeconds
         report.totals = shards.totals
         return report
     }
@@ -143,34 +144,15 @@ package enum FeedBatch {
         guard threads > 1 && count >= 256 else {
             return lines.map { line in Result { () throws(FeedError) in try FeedRecord.parse(line: line) } }
         }
-        let results = Results(count: count)
         let parts = min(threads, 8)
+        // Each thread parses a contiguous part into an array of its own; the parts are
+        // joined in order once all are done.
+        let done = Mutex([[Result<FeedRecord, FeedError>]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let range = (count * part / parts)..<(count * (part + 1) / parts)
-            for i in range {
-                results.store(i, Result { () throws(FeedError) in try FeedRecord.parse(line: lines[i]) })
-            }
+            let parsed = range.map { i in Result { () throws(FeedError) in try FeedRecord.parse(line: lines[i]) } }
+            done.withLock { $0[part] = parsed }
         }
-        return results.take()
-    }
-
-    /// Storage the threads write at disjoint indexes, read once they are all done.
-    private final class Results: @unchecked Sendable {
-        package let pointer: UnsafeMutablePointer<Result<FeedRecord, FeedError>>
-        package let count: Int
-        package init(count: Int) {
-            self.count = count
-            pointer = .allocate(capacity: count)
-        }
-        package func store(_ index: Int, _ result: Result<FeedRecord, FeedError>) {
-            (pointer + index).initialize(to: result)
-        }
-        package func take() -> [Result<FeedRecord, FeedError>] {
-            defer {
-                pointer.deinitialize(count: count)
-                pointer.deallocate()
-            }
-            return Array(UnsafeBufferPointer(start: pointer, count: count))
-        }
+        return done.withLock { $0.flatMap { $0 } }
     }
 }

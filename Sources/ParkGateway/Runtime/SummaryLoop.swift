@@ -101,7 +101,7 @@ package final class SummaryLoop {
             let offset = configuration.summaries.utcOffsetMinutes
             let reports = DispatchQueue(label: "parkd.reports", qos: .background)
             scheduler.onDayClosed = { [logger] from, _, parks in
-                let day = String(RFC3339.format(from, offsetMinutes: offset).prefix(10))
+                let day = RFC3339.day(from, offsetMinutes: offset)
                 // After the day's batch is committed, on a queue of its own (Chromium takes a second).
                 history.afterPending {
                     reports.async {

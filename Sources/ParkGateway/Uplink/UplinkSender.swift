@@ -125,7 +125,7 @@ package final class UplinkSender: Sendable {
             let wait = nextAllowed - ContinuousClock.now
             if wait > .zero {
                 Thread.sleep(
-                    forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds))
+                    forTimeInterval: wait.inSeconds)
             }
             nextAllowed =
                 max(nextAllowed, ContinuousClock.now)

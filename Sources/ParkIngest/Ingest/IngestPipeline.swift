@@ -58,7 +58,7 @@ public final class IngestPipeline: Sendable {
         /// Park facts summaries need (area, green-area target).
         public var parks: [String: ParkSite] = [:]
         /// The park's local time, for EVN tariff periods.
-        public var utcOffsetMinutes = 420
+        public var utcOffsetMinutes = LocalCalendar.defaultOffsetMinutes
         /// How many summary schedules keep their own interval figures (1 m, 1 h, 1 d: 3).
         public var schedules = 1
         /// Past this many transitions waiting for the writer, parkd warns that it is behind.
@@ -83,7 +83,7 @@ public final class IngestPipeline: Sendable {
             allowedLatenessMilliseconds: Int64 = 300_000, limits: Limits = Limits(),
             validity: ValidityRule = ValidityRule(),
             rules: [Rule] = [], expectedSensors: [SeriesID] = [], parks: [String: ParkSite] = [:],
-            utcOffsetMinutes: Int = 420,
+            utcOffsetMinutes: Int = LocalCalendar.defaultOffsetMinutes,
             schedules: Int = 1, quantileWindows: UInt64 = .max, detailWindows: UInt64 = .max,
             energyWindows: UInt64 = .max, meterRoles: [SeriesID: MeterRole] = [:], tariffs: [TariffSchedule] = [],
             historyResolutionMilliseconds: Int64 = 0

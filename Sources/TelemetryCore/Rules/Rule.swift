@@ -128,7 +128,7 @@ public struct Rule: Sendable, Equatable {
     /// The local times of day the rule applies (minutes after midnight, end exclusive, may
     /// wrap past midnight), e.g. QCVN 26 day and night noise limits; outside them it clears.
     public var activeMinutes: (start: Int, end: Int)?
-    public var utcOffsetMinutes: Int = 420
+    public var utcOffsetMinutes: Int = LocalCalendar.defaultOffsetMinutes
     /// Regulatory averages count only when the window holds enough data (`validity`):
     /// a 24 h mean of one reading is not a daily average.
     public var requireValid = false

@@ -38,7 +38,7 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
 
     /// 1 m (4 × 15 s), 15 m (3 × 5 m), 1 h (4 × 15 min: the quarter hours of hourly validity),
     /// 24 h (24 × 1 h: the hours of daily validity), aligned to the park's local time.
-    public static func defaults(utcOffsetMinutes: Int = 420) -> [WindowSpec] {
+    public static func defaults(utcOffsetMinutes: Int = LocalCalendar.defaultOffsetMinutes) -> [WindowSpec] {
         let offset = Int64(utcOffsetMinutes) * minute
         return [
             try! WindowSpec(name: "1m", length: minute, bucket: 15_000, alignOffset: offset),

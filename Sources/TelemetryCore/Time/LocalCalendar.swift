@@ -2,6 +2,9 @@
 /// The one place where instants become local days, minutes and boundaries, so that window
 /// buckets, summary intervals, tariff periods and rule hours agree on where a day starts.
 public struct LocalCalendar: Sendable, Hashable, Codable {
+    /// The offset parks keep by default: UTC+7, Vietnam's local time (`summaries.utc_offset`).
+    public static let defaultOffsetMinutes = 7 * 60
+
     public let utcOffsetMinutes: Int
     public static let dayMilliseconds: Int64 = 86_400_000
 

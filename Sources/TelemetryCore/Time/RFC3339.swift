@@ -60,6 +60,11 @@ public enum RFC3339 {
     }
 
     /// Formats with millisecond precision at a fixed offset, e.g. `2026-11-23T17:15:00.000+07:00`.
+    /// The local calendar day of `time`, `YYYY-MM-DD` (report names, check-config dates).
+    public static func day(_ time: EventTime, offsetMinutes: Int) -> String {
+        String(format(time, offsetMinutes: offsetMinutes).prefix(10))
+    }
+
     public static func format(_ time: EventTime, offsetMinutes: Int) -> String {
         let calendar = LocalCalendar(utcOffsetMinutes: offsetMinutes)
         let days = calendar.day(time)

@@ -1,0 +1,57 @@
+import Foundation
+import ParkConfig
+
+/// Where a replay writes: a folder of its own (or the files named on the command line), never
+/// the live daemon's outputs. `parkd replay FEED -c /etc/parkd/parkd.yaml` must not truncate
+/// the running gateway's summaries or alerts.
+package struct ReplayOutputs: Sendable {
+    package var folder: String
+    package var summaries: String?
+    package var alerts: String?
+    package var compliance: String?
+    /// A replay writes history only when asked: the live store is not its to fill.
+    package var history: String?
+    package var reports: String?
+
+    package init(
+        folder: String, summaries: String? = nil, alerts: String? = nil, compliance: String? = nil,
+        history: String? = nil, reports: String? = nil
+    ) {
+        self.folder = folder
+        self.summaries = summaries
+        self.alerts = alerts
+        self.compliance = compliance
+        self.history = history
+        self.reports = reports
+    }
+
+    package struct LiveFile: Error, CustomStringConvertible {
+        package let path: String
+        package var description: String {
+            "refusing to overwrite \(path), which the configuration names for a live daemon; choose --out, or pass --overwrite-live"
+        }
+    }
+
+    /// The configuration with its outputs moved here; throws when one would be a live file.
+    package func apply(to live: DaemonConfiguration, overwriteLive: Bool) throws(LiveFile) -> DaemonConfiguration {
+        func standard(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        let liveFiles = Set(Self.files(live).map(standard))
+        var c = live
+        c.summaries.path = summaries ?? folder + "/summaries.jsonl"
+        c.summaries.seriesPath = c.summaries.seriesPath.map { _ in folder + "/series.jsonl" }
+        c.summaries.compliancePath = compliance ?? folder + "/compliance.jsonl"
+        c.history.path = history
+        c.history.reportsDirectory = reports
+        c.alerts.path = alerts ?? folder + "/alerts.jsonl"
+        c.alerts.log = c.alerts.log.map { _ in alerts.map { $0 + ".log" } ?? folder + "/alerts.log" }
+        if !overwriteLive, let clash = Self.files(c).first(where: { liveFiles.contains(standard($0)) }) {
+            throw LiveFile(path: clash)
+        }
+        return c
+    }
+
+    private static func files(_ c: DaemonConfiguration) -> [String] {
+        [c.summaries.path, c.summaries.seriesPath, c.alerts.path, c.alerts.log, c.summaries.compliancePath]
+            .compactMap { $0 }
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import TelemetryCore
+import Testing
+
+@testable import ParkCentral
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
+
+/// The HTTP routes run in-process (Hummingbird's test client, no socket, no sleeps) against a
+/// real pipeline fed here.
+@Suite("HTTP routes, in-process")
+struct HTTPRouteTests {
+    static let now = EventTime(milliseconds: 1_767_225_600_000)  // 2026-01-01T00:00:00Z
+
+    static func gateway(historyOff: Bool = true) throws -> (Observability, IngestPipeline) {
+        let configuration = try DaemonConfiguration.parse(
+            """
+            broker: {url: "mqtt://127.0.0.1:1883", watchdog: 1h}
+            history: {path: off}
+            rules: [{id: high, severity: critical, match: {kind: pm25}, when: {above: 50}}]
+            """, file: "/etc/parkd/parkd.yaml")
+        let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "test"))
+        let observability = Observability(pipeline: pipeline)
+        observability.apply(Observability.Settings(configuration))
+        for (n, value) in [10, 20, 70].enumerated() {
+            pipeline.ingest(
+                topic: "parks/p1/z1/emissions/pm25/aq-1", payload: Array(#"{"value": \#(value)}"#.utf8),
+                arrival: EventTime(milliseconds: now.milliseconds + Int64(n) * 1000))
+        }
+        pipeline.ingest(topic: "parks/p1/z1/emissions/pm25/aq-1", payload: Array("broken".utf8), arrival: now)
+        return (observability, pipeline)
+    }
+
+    static func text(_ response: TestResponse) -> String { String(buffer: response.body) }
+
+    @Test("/metrics counts what the pipeline took in; /healthz is degraded without a broker connection")
+    func metricsAndHealth() async throws {
+        let (o, pipeline) = try Self.gateway()
+        let app = Application(router: HTTPEndpoint.router(o, pipeline: pipeline))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = Self.text(response)
+                #expect(body.contains("parkd_messages_total 4\n"), "\(body)")
+                #expect(body.contains("parkd_readings_total 3\n"))
+                #expect(body.contains(#"parkd_rejected_total{reason="malformed"} 1"#))
+                #expect(body.contains("parkd_series_count 1.0\n"))
+            }
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(Self.text(response).contains(#""broker_connected":false"#))
+            }
+        }
+    }
+
+    @Test("the JSON API: firing alerts, one series' windows, clear errors for a bad or unknown series")
+    func api() async throws {
+        let (o, pipeline) = try Self.gateway()
+        pipeline.tick(at: Self.now)
+        let app = Application(router: HTTPEndpoint.router(o, pipeline: pipeline))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/api/alerts", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.text(response).contains(#""rule":"high""#))
+            }
+            try await client.execute(
+                uri: "/api/series?park=p1&zone=z1&pillar=emissions&kind=pm25&sensor=aq-1", method: .get
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(Self.text(response).contains("\"1m\""), "\(Self.text(response))")
+            }
+            try await client.execute(uri: "/api/series?park=p1", method: .get) { response in
+                #expect(response.status == .badRequest)
+            }
+            try await client.execute(
+                uri: "/api/series?park=p1&zone=z1&pillar=emissions&kind=pm25&sensor=nope", method: .get
+            ) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/history", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.text(response).contains("keeps no history"))
+            }
+            try await client.execute(uri: "/api/summary", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test("the status page shows tiles from the summary's values, and the broker in force after a reload")
+    func statusPage() async throws {
+        let (o, pipeline) = try Self.gateway()
+        let to = EventTime(milliseconds: Self.now.milliseconds + 60_000)
+        let snapshot = pipeline.takeInterval(schedule: 0, from: Self.now, to: to, details: false)
+        #expect(snapshot.parks.contains { $0.park == "p1" && $0.readings == 3 })
+        o.noteSummary(SummaryLine(text: #"{"period":"1m"}"#, period: "1m", to: to, parks: snapshot.parks))
+        var settings = o.settings
+        settings.broker = "mqtts://127.0.0.9:8883"
+        o.apply(settings)
+        let app = Application(router: HTTPEndpoint.router(o, pipeline: pipeline))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/", method: .get) { response in
+                #expect(response.status == .ok)
+                let html = Self.text(response)
+                #expect(html.contains(#"data-park="p1" data-pillar="emissions""#), "\(html)")
+                // 07:01:00 local (UTC+7) is the interval's end; the mean of 10, 20 and 70.
+                #expect(html.contains("07:01:00"))
+                #expect(html.contains("33.3"))
+                #expect(html.contains("mqtts://127.0.0.9:8883"))
+            }
+            try await client.execute(uri: "/api/summary", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.text(response) == #"{"period":"1m"}"# + "\n")
+            }
+        }
+        // The tile is the values, not re-read text.
+        let tile = try #require(o.tiles.first)
+        #expect(tile.park == "p1" && tile.pillar == "emissions" && tile.reporting == 1 && tile.period == "1m")
+        #expect(tile.figures.first { $0.name == "pm25" }?.value == 100.0 / 3)
+    }
+
+    @Test("parkd-central's /metrics and /healthz in-process: no shard yet is healthy and empty")
+    func central() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("central-\(UUID()).yaml").path
+        try """
+        broker: {url: "mqtt://127.0.0.1:1883"}
+        shards: [s1]
+        postgres: "host=127.0.0.1 dbname=province"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try CentralConfiguration.load(path: path)
+        let worker = CentralWorker(configuration: configuration, logger: Logger(label: "test"))
+        let metrics = CentralMetrics()
+        let app = Application(router: CentralEndpoint.router(worker, metrics: metrics))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(Self.text(response) == #"{"status":"ok","shards":[]}"# + "\n")
+            }
+        }
+        // Counters advance by what a shard counted since the last scrape; a shard that moved
+        // away leaves the exposition.
+        var s1 = CentralWorker.ShardStatus(
+            shard: "s1", batches: 2, stored: 10, duplicates: 1, refused: 0, sessionConnected: true,
+            databaseConnected: true)
+        #expect(metrics.render([s1]).contains(#"parkd_central_items_stored_total{shard="s1"} 10"#))
+        s1.stored = 15
+        let text = metrics.render([s1])
+        #expect(text.contains(#"parkd_central_items_stored_total{shard="s1"} 15"#))
+        #expect(text.contains(#"parkd_central_session_connected{shard="s1"} 1.0"#))
+        #expect(!metrics.render([]).contains("shard=\"s1\""))
+    }
+}
