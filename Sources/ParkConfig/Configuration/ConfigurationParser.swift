@@ -39,244 +39,22 @@ package struct ConfigurationParser {
                 resolve(try node.nonEmptyString())
             }
             ?? systemdState.map(String.init) ?? resolve("state")
-        let summariesNode = top["summaries"]
-        let summaryFields = try summariesNode?.fields([
-            "path", "series_path", "interval", "intervals", "utc_offset", "max_bytes", "keep", "mqtt_topic",
-        ])
-        var summaries = DaemonConfiguration.Summaries(
-            path: try summaryFields?["path"].map { (node: YAMLValue) throws(ConfigurationError) in
-                resolve(try node.nonEmptyString())
-            } ?? stateDirectory + "/summaries.jsonl")
-        summaries.seriesPath = try summaryFields?["series_path"].map { (node: YAMLValue) throws(ConfigurationError) in
-            resolve(try node.nonEmptyString())
-        }
-        if let interval = summaryFields?["interval"], let intervals = summaryFields?["intervals"] {
-            _ = intervals
-            throw interval.error("give interval or intervals, not both")
-        }
-        if let interval = summaryFields?["interval"] { summaries.intervals = [try interval.duration(in: 1...86400)] }
-        if let list = summaryFields?["intervals"] {
-            let values = try list.list().map { (item: YAMLValue) throws(ConfigurationError) in
-                try item.duration(in: 1...(31 * 86400))
-            }
-            guard !values.isEmpty else { throw list.error("needs at least one interval") }
-            guard Set(values).count == values.count else { throw list.error("intervals must differ") }
-            summaries.intervals = values.sorted()
-        }
-        if let fields = summaryFields { summaries.rotation = try Self.rotation(fields) }
-        if let node = summaryFields?["mqtt_topic"] { summaries.mqttTopic = try Self.topic(node) }
-        summaries.compliancePath = stateDirectory + "/compliance.jsonl"
-        if let node = top["compliance"] {
-            let f = try node.fields(["path", "mqtt_topic"])
-            if let path = f["path"] {
-                let text = try path.nonEmptyString()
-                summaries.compliancePath = text.lowercased() == "off" ? nil : resolve(text)
-            }
-            if let topic = f["mqtt_topic"] { summaries.complianceTopic = try Self.topic(topic) }
-        }
-        if let offset = summaryFields?["utc_offset"] {
-            let text = try offset.string()
-            guard let minutes = TimeText.utcOffsetMinutes(text) else {
-                throw offset.error("expected an offset such as +07:00, found '\(text)'")
-            }
-            summaries.utcOffsetMinutes = minutes
-        }
-        let alertFields = try top["alerts"]?.fields(["path", "log", "max_bytes", "keep", "mqtt_topic"])
-        var alerts = DaemonConfiguration.Alerts(
-            path: try alertFields?["path"].map { (node: YAMLValue) throws(ConfigurationError) in
-                resolve(try node.nonEmptyString())
-            } ?? stateDirectory + "/alerts.jsonl",
-            log: try alertFields?["log"].map { (node: YAMLValue) throws(ConfigurationError) in
-                resolve(try node.nonEmptyString())
-            })
-        if let fields = alertFields { alerts.rotation = try Self.rotation(fields) }
-        if let node = alertFields?["mqtt_topic"] { alerts.mqttTopic = try Self.topic(node) }
+        let summaries = try parseSummaries(top, stateDirectory: stateDirectory)
+        let alerts = try parseAlerts(top, stateDirectory: stateDirectory)
         var configuration = DaemonConfiguration(
             file: file, broker: broker, topics: topicList, summaries: summaries, alerts: alerts,
             stateDirectory: stateDirectory)
-        configuration.history.path = stateDirectory + "/history.sqlite"
-        configuration.history.reportsDirectory = stateDirectory + "/reports"
-        if let node = top["history"] {
-            let h = try node.fields(["path", "resolution", "retention", "reports"])
-            if let reports = h["reports"] {
-                let r = try reports.fields(["dir", "pdf"])
-                if let dir = r["dir"] {
-                    let text = try dir.nonEmptyString()
-                    configuration.history.reportsDirectory = text.lowercased() == "off" ? nil : resolve(text)
-                }
-                if let pdf = r["pdf"] { configuration.history.reportsPDF = try pdf.bool() }
-            }
-            if let path = h["path"] {
-                let text = try path.nonEmptyString()
-                configuration.history.path = text.lowercased() == "off" ? nil : resolve(text)
-            }
-            if let r = h["resolution"] {
-                let seconds = try r.duration(in: 60...86400)
-                guard 86400.0.truncatingRemainder(dividingBy: seconds) == 0 else {
-                    throw r.error(
-                        "the resolution must divide a day (1m, 5m, 15m, 1h, …), found \(TimeText.format(seconds))")
-                }
-                configuration.history.resolutionMilliseconds = Int64(seconds * 1000)
-            }
-            if let node = h["retention"] {
-                let r = try node.fields(["rollups", "compliance", "alerts", "summaries"])
-                func days(_ key: String) throws(ConfigurationError) -> Int64? {
-                    try r[key].map { (v: YAMLValue) throws(ConfigurationError) in
-                        Int64(try v.duration(in: 3600...(100 * 366 * 86400)) * 1000)
-                    }
-                }
-                if let v = try days("rollups") { configuration.history.retention.rollupsMilliseconds = v }
-                if let v = try days("compliance") { configuration.history.retention.complianceMilliseconds = v }
-                if let v = try days("alerts") { configuration.history.retention.alertsMilliseconds = v }
-                if let v = try days("summaries") { configuration.history.retention.summariesMilliseconds = v }
-            }
-        }
-        // The default windows align to the park's local time, as summaries do.
-        configuration.windows = WindowSpec.defaults(utcOffsetMinutes: summaries.utcOffsetMinutes)
-        if let windows = top["windows"] {
-            let offset = Int64(summaries.utcOffsetMinutes) * 60_000
-            configuration.windows = try windows.list().map { (item: YAMLValue) throws(ConfigurationError) in
-                let (spec, quantiles, detail) = try Self.window(item, offset: offset)
-                if quantiles { configuration.quantileWindows.insert(spec.name) }
-                if detail { configuration.detailWindows.insert(spec.name) }
-                return spec
-            }
-            if configuration.windows.isEmpty { throw windows.error("needs at least one window") }
-            let names = configuration.windows.map(\.name)
-            if Set(names).count != names.count { throw windows.error("window names must differ") }
-        }
-        if let lateness = top["lateness"] { configuration.latenessSeconds = try lateness.duration(in: 0...(7 * 86400)) }
-        if let validity = top["validity"] {
-            let f = try validity.fields(["quarter_hours", "hours"])
-            if let v = f["quarter_hours"] { configuration.validity.minQuarterHours = try v.int(in: 1...4) }
-            if let v = f["hours"] { configuration.validity.minHours = try v.int(in: 1...24) }
-        }
-        // Packs name the windows their rules read: one the configuration lacks is added (with
-        // the same local alignment), one it defines otherwise is an error naming both.
-        var packs: [(path: String, node: YAMLValue, pack: Fields)] = []
-        if let files = top["rule_files"] {
-            for item in try files.list() {
-                let path = resolve(try item.nonEmptyString())
-                configuration.ruleFiles.append(path)
-                packs.append((path, item, try Self.readPack(path, from: item)))
-            }
-        }
-        let offset = Int64(summaries.utcOffsetMinutes) * 60_000
-        for (path, _, pack) in packs {
-            guard let needed = pack["windows"] else { continue }
-            for item in try needed.list() {
-                let (spec, _, _) = try Self.window(item, offset: offset)
-                if let have = configuration.windows.first(where: { $0.name == spec.name }) {
-                    guard have.lengthMilliseconds == spec.lengthMilliseconds,
-                        have.bucketMilliseconds == spec.bucketMilliseconds
-                    else {
-                        throw item.error(
-                            "the pack needs window '\(spec.name)' as \(Self.shape(spec)), but the configuration defines it as \(Self.shape(have)); rename one"
-                        )
-                    }
-                } else {
-                    configuration.windows.append(spec)
-                    configuration.addedWindows[spec.name] = path
-                }
-            }
-        }
-        let ruleParser = RuleParser(
-            file: file,
-            windows: Dictionary(
-                configuration.windows.map { ($0.name, $0.lengthMilliseconds) }, uniquingKeysWith: { a, _ in a }),
-            utcOffsetMinutes: summaries.utcOffsetMinutes,
-            validity: configuration.validity)
-        for (path, _, pack) in packs {
-            guard let rules = pack["rules"] else {
-                throw ConfigurationError(file: path, keyPath: "", message: "no 'rules' list")
-            }
-            configuration.rules += try rules.list().map(ruleParser.parse)
-        }
-        if let rules = top["rules"] {
-            let items = try rules.list()
-            configuration.rules += try items.map(ruleParser.parse)
-            configuration.inlineRules = items.map(\.flowText)
-        }
-        var ids = Set<String>()
-        for rule in configuration.rules where !ids.insert(rule.id).inserted {
-            throw root.error("rule id '\(rule.id)' is used twice; ids name alert episodes and must differ")
-        }
-        if let expected = top["expected_sensors"] {
-            configuration.expectedSensors = try expected.list().map {
-                (item: YAMLValue) throws(ConfigurationError) -> SeriesID in
-                let e = try item.fields(["park", "zone", "pillar", "kind", "sensor", "role"])
-                func value(_ key: String) throws(ConfigurationError) -> String {
-                    guard let node = e[key] else {
-                        throw item.error("an expected sensor needs park, zone, pillar, kind and sensor")
-                    }
-                    return try node.nonEmptyString()
-                }
-                let pillarText = try value("pillar")
-                guard let pillar = Pillar(rawValue: pillarText) else {
-                    throw item.error("pillar '\(pillarText)' is not energy, emissions or green")
-                }
-                let id = SeriesID(
-                    park: try value("park"), zone: try value("zone"), pillar: pillar, kind: try value("kind"),
-                    sensor: try value("sensor"))
-                if let node = e["role"] {
-                    let text = try node.string()
-                    guard let role = MeterRole(rawValue: text) else {
-                        throw node.error(
-                            "expected a meter role (\(MeterRole.allCases.map(\.rawValue).joined(separator: ", "))), found '\(text)'"
-                        )
-                    }
-                    guard id.pillar == .energy else {
-                        throw node.error(
-                            "a meter role belongs to an energy meter (pillar energy), not '\(id.pillar.rawValue)'")
-                    }
-                    configuration.meterRoles[id] = role
-                }
-                return id
-            }
-        }
+        try parseHistory(top, stateDirectory: stateDirectory, into: &configuration)
+        try parseWindows(top, into: &configuration)
+        try parseRules(top, root: root, into: &configuration)
+        try parseInventory(top, into: &configuration)
         if let node = top["tariffs"] {
             configuration.tariffs = try Self.tariffs(
                 node, file: file, resolve: resolve, offset: summaries.utcOffsetMinutes)
         }
         if let node = top["http"] { configuration.http = try Self.http(node, default: configuration.http) }
         if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
-        if let parks = top["parks"] {
-            guard case .mapping(let mapping) = parks.node else {
-                throw parks.error("expected a mapping of park id to {area_m2, green_target}")
-            }
-            for (key, value) in mapping {
-                let name = key.string ?? ""
-                let site = YAMLValue(node: value, path: "parks.\(name)", file: file)
-                let f = try site.fields(["area_m2", "green_target", "wastewater"])
-                var park = ParkSite()
-                if let v = f["area_m2"] { park.areaM2 = Double(try v.int(in: 1...1_000_000_000_000)) }
-                if let v = f["green_target"] {
-                    let text = try v.string()
-                    guard let share = Double(text), (0...1).contains(share) else {
-                        throw v.error("expected a share 0...1, found '\(text)'")
-                    }
-                    park.greenTarget = share
-                }
-                if let node = f["wastewater"] {
-                    let w = try node.fields(["zone", "sensor", "kq", "kf"])
-                    guard let zone = w["zone"] else {
-                        throw node.error("the wastewater outlet needs its zone (and optionally sensor), kq and kf")
-                    }
-                    func coefficient(_ key: String) throws(ConfigurationError) -> Double {
-                        guard let v = w[key] else { return 1 }
-                        let text = try v.string()
-                        guard let value = Double(text), value > 0, value <= 2 else {
-                            throw v.error("expected \(key) as in QCVN 40 §2 (e.g. 0.9, 1, 1.1, 1.2), found '\(text)'")
-                        }
-                        return value
-                    }
-                    park.wastewater = WastewaterOutlet(
-                        zone: try zone.nonEmptyString(), sensor: try w["sensor"]?.nonEmptyString(),
-                        kq: try coefficient("kq"), kf: try coefficient("kf"))
-                }
-                configuration.parks[name] = park
-            }
-        }
+        try parseParks(top, into: &configuration)
         if let catalog = top["catalog"] {
             for item in try catalog.list() {
                 let info = try parseKind(item)
@@ -284,62 +62,8 @@ package struct ConfigurationParser {
                 configuration.catalogChanges.append(info)
             }
         }
-        if let subscriptions = top["subscriptions"] {
-            configuration.subscriptions = try subscriptions.list().map {
-                (item: YAMLValue) throws(ConfigurationError) -> MQTTClientConfiguration.Subscription in
-                let f = try item.fields(["filter", "qos"])
-                guard let filterNode = f["filter"] else { throw item.error("missing 'filter'") }
-                let filter = try filterNode.nonEmptyString()
-                let qos = try f["qos"]?.int(in: 0...1) ?? 1
-                let subscription = MQTTClientConfiguration.Subscription(
-                    filter, qos: qos == 0 ? .atMostOnce : .atLeastOnce)
-                do {
-                    try MQTTClientConfiguration(url: broker.url, clientID: "x", subscriptions: [subscription])
-                        .validate()
-                } catch {
-                    throw filterNode.error("\(error)")
-                }
-                return subscription
-            }
-            if configuration.subscriptions.isEmpty { throw subscriptions.error("needs at least one filter") }
-        }
-        if let payload = top["payload"] {
-            let f = try payload.fields(["max_bytes", "fields"])
-            if let maxBytes = f["max_bytes"] { configuration.payload.maxBytes = try maxBytes.int(in: 16...268_435_455) }
-            if let names = f["fields"] {
-                let n = try names.fields(["value", "ts", "unit", "status", "seq"])
-                if let v = n["value"] { configuration.payload.fields.value = try v.nonEmptyString() }
-                if let v = n["ts"] { configuration.payload.fields.time = try v.nonEmptyString() }
-                if let v = n["unit"] { configuration.payload.fields.unit = try v.nonEmptyString() }
-                if let v = n["status"] { configuration.payload.fields.status = try v.nonEmptyString() }
-                if let v = n["seq"] { configuration.payload.fields.seq = try v.nonEmptyString() }
-            }
-        }
-        if let limits = top["limits"] {
-            let f = try limits.fields([
-                "max_series", "max_series_per_park", "max_new_series_per_message", "allow_unknown_kinds", "series_ttl",
-                "max_ahead", "max_age", "max_topic_bytes", "max_topic_levels",
-            ])
-            var l = configuration.limits
-            if let v = f["max_series"] { l.maxSeries = try v.int(in: 1...10_000_000) }
-            // Unset, a park may have every series a smaller max_series allows.
-            l.maxSeriesPerPark = min(l.maxSeriesPerPark, l.maxSeries)
-            if let v = f["max_series_per_park"] { l.maxSeriesPerPark = try v.int(in: 1...l.maxSeries) }
-            if let v = f["max_new_series_per_message"] { l.maxNewSeriesPerMessage = try v.int(in: 1...100_000) }
-            if let v = f["allow_unknown_kinds"] { l.allowUnknownKinds = try v.bool() }
-            if let v = f["series_ttl"] {
-                l.seriesTTLMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000)
-            }
-            if let v = f["max_ahead"] {
-                l.time.maxAheadMilliseconds = Int64(try v.duration(in: 0...(366 * 86400)) * 1000)
-            }
-            if let v = f["max_age"] {
-                l.time.maxAgeMilliseconds = Int64(try v.duration(in: 60...(3650 * 86400)) * 1000)
-            }
-            if let v = f["max_topic_bytes"] { l.maxTopicBytes = try v.int(in: 16...65535) }
-            if let v = f["max_topic_levels"] { l.maxTopicLevels = try v.int(in: 2...128) }
-            configuration.limits = l
-        }
+        try parseSubscriptions(top, broker: broker, into: &configuration)
+        try parsePayloadAndLimits(top, into: &configuration)
         if let log = top["log"], let level = try Self.logLevel(log) { configuration.logLevel = level }
         for (id, _) in configuration.meterRoles where configuration.catalog[id.kind]?.shape != .counter {
             throw root.error(
@@ -347,22 +71,7 @@ package struct ConfigurationParser {
             )
         }
         configuration.rules = DaemonConfiguration.scaledForOutlets(configuration.rules, parks: configuration.parks)
-        if let node = top["uplink"] {
-            let uplink = try parseUplink(node, configuration: configuration)
-            configuration.uplink = uplink
-            configuration.limits.uplinkNames = true
-            for (name, _) in configuration.parks where !UplinkName.isValid(name) {
-                throw (top["parks"] ?? node).error(
-                    "park '\(name)' must be [a-z0-9_-] when an uplink is configured (names go into province topics)")
-            }
-            for id in configuration.expectedSensors {
-                if let bad = UplinkName.firstInvalid(in: id) {
-                    throw (top["expected_sensors"] ?? node).error(
-                        "'\(bad)' in \(id) must be [a-z0-9_-] when an uplink is configured (names go into province topics)"
-                    )
-                }
-            }
-        }
+        try parseUplinkSection(top, into: &configuration)
         return configuration
     }
 
