@@ -417,10 +417,10 @@ package enum HTTPEndpoint {
                     status: .badRequest)
             }
             let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
-            guard let windows = pipeline.windowsJSON(id) else {
+            guard let (windows, shape) = pipeline.windows(of: id).map({ ($0.windows, $0.shape) }) else {
                 return json(#"{"error":"no such series"}"#, status: .notFound)
             }
-            return json(windows)
+            return json(SummaryFormat.windows(windows, shape: shape))
         }
         return router
     }

@@ -478,13 +478,15 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    /// One series' windows as JSON (the HTTP API), or nil when the series is unknown.
-    public func windowsJSON(_ id: SeriesID) -> String? {
+    /// One series' windows at its watermark, and its shape, or nil when the series is unknown.
+    public func windows(of id: SeriesID) -> (
+        windows: [(name: String, stats: WindowStats, validity: WindowValidity?)], shape: MeasureShape
+    )? {
         let found = state.withLock { state in
             state.table[id].map { (state.table.states[Int($0)], state.validity) }
         }
         guard let (series, validity) = found else { return nil }
-        return SummaryFormat.windows(Self.windows(of: series, validity: validity), shape: series.settings.shape)
+        return (Self.windows(of: series, validity: validity), series.settings.shape)
     }
 
     package static func windows(of series: SeriesState, validity: ValidityRule) -> [(
