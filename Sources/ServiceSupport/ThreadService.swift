@@ -18,7 +18,9 @@ public struct ThreadService: Service {
 
     public func run() async throws {
         let (name, body) = (name, body)
-        try await withGracefulShutdownHandler {
+        // Cancellation (another service failed, or the graceful stop ran out of time) stops
+        // the loop too, or the group would wait for it forever.
+        try await withTaskCancellationOrGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
                 let thread = Thread {
                     do {
@@ -31,9 +33,22 @@ public struct ThreadService: Service {
                 thread.name = name
                 thread.start()
             }
-        } onGracefulShutdown: { [stop] in
+        } onCancelOrGracefulShutdown: { [stop] in
             stop()
         }
+    }
+}
+
+/// Runs `work` on a thread of its own and waits for it without holding one of the few
+/// cooperative threads (stopping a connection or flushing a writer can take seconds).
+public func onThread(_ name: String, _ work: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+        let thread = Thread {
+            work()
+            done.resume()
+        }
+        thread.name = name
+        thread.start()
     }
 }
 
@@ -51,7 +66,7 @@ public struct ShutdownStep: Service {
     public func run() async throws {
         start()
         // Returns when the group shuts down (or is cancelled); `stop` runs in either case.
-        defer { stop() }
         try? await gracefulShutdown()
+        await onThread("parkd-shutdown", stop)
     }
 }

@@ -77,4 +77,26 @@ struct ReloadPlanTests {
         #expect(plan.reopenCompliance)
         #expect(plan.atRestart.isEmpty)
     }
+
+    @Test("an edited inline rule is applied, not reported as waiting for a restart")
+    func inlineRule() throws {
+        let rule = "\nrules: [{id: high, match: {kind: pm25}, when: {above: 50}}]\n"
+        let old = try parse(Self.base + rule)
+        let fresh = try parse(Self.base + rule.replacingOccurrences(of: "50", with: "40"))
+        let plan = ReloadPlan(from: old, to: fresh)
+        #expect(plan.pipelineChanged)
+        #expect(plan.atRestart.isEmpty)
+    }
+
+    @Test("an inline rule with a null or quoted value prints back to the same rule")
+    func inlineRuleRoundTrip() throws {
+        let rules =
+            "\nrules:\n  - {id: \"a: b # c\", match: {park: ~, kind: pm25}, when: {above: 50},"
+            + " description: \"PM2.5 \\\"high\\\"\\nat {sensor}\"}\n"
+        let c = try parse(Self.base + rules)
+        #expect(c.rules.first?.matcher.park == nil)
+        let again = try parse(c.effectiveYAML)
+        #expect(again.rules == c.rules)
+        #expect(again == c)
+    }
 }

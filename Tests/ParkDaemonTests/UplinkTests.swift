@@ -31,8 +31,6 @@ struct UplinkTests {
         #expect(uplink.broker.fallbackURLs.map(\.port) == [4002])
         #expect(uplink.kinds == Set(DaemonConfiguration.Uplink.Kind.allCases))
         #expect(uplink.rate == 500)
-        #expect(c.limits.uplinkNames)
-        #expect(try parse(Self.base).limits.uplinkNames == false)
         // check-config prints it, and what it prints reads back the same.
         let again = try parse(c.effectiveYAML)
         #expect(again.effectiveYAML == c.effectiveYAML)
@@ -63,8 +61,8 @@ struct UplinkTests {
                 "missing 'gateway'"
             ),
             (
-                "parks: {Park One: {area_m2: 1}}\nuplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  gateway: g\n",
-                "park 'Park One' must be [a-z0-9_-]"
+                "parks: {Park One: {area_m2: 1}}\nuplink:\n  broker: {url: mqtt://h}\n  shard: s1\n",
+                "it defaults to the park's name, but 'Park One' is not [a-z0-9_-]"
             ),
         ])
     func errors(yaml: String, expected: String) {
@@ -75,30 +73,48 @@ struct UplinkTests {
         #expect(error?.description.contains(expected) == true, "\(error?.description ?? "")")
     }
 
-    @Test("with an uplink, a series named outside [a-z0-9_-] is refused as bad_name, with the part named")
-    func names() {
+    @Test("only the gateway and the shard must be topic-safe; real sensor names pass with an uplink")
+    func names() throws {
         #expect(UplinkName.isValid("zone-a_1"))
         for bad in ["", "Zone", "a b", "a.b", "a/b", "ở", String(repeating: "a", count: 65)] {
             #expect(!UplinkName.isValid(bad), "\(bad)")
         }
-        var limits = IngestPipeline.Limits()
-        limits.uplinkNames = true
+        // Upper case, dots and DevEUIs, as real parks name sensors: accepted with an uplink.
+        let c = try parse(
+            Self.base
+                + """
+                uplink: {broker: {url: mqtt://127.0.0.1:4001}, shard: s1}
+                expected_sensors:
+                  - {park: p1, zone: Zone.B, pillar: emissions, kind: pm25, sensor: AQ-01}
+                  - {park: p1, zone: lora, pillar: green, kind: soil_moisture, sensor: 70B3D57ED0041234}
+                """)
         let admission = Admission(catalog: .standard)
-        let good = SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: "aq-1")
-        var bad = good
-        bad.sensor = "AQ 1"
-        func refusal(_ id: SeriesID) -> (RejectReason, String)? {
-            admission.openingProblem(
-                id, named: false, openedByMessage: 0, parkSeries: 0, totalSeries: 0, limits: limits
-            )
-            .map { ($0.reason, $0.detail()) }
+        for id in c.expectedSensors + [
+            SeriesID(park: "p1", zone: "zone-b", pillar: .green, kind: "soil_moisture", sensor: "soil.2")
+        ] {
+            #expect(
+                admission.openingProblem(
+                    id, named: false, openedByMessage: 0, parkSeries: 0, totalSeries: 0, limits: c.limits) == nil,
+                "\(id)")
         }
-        #expect(refusal(good) == nil)
-        let (reason, detail) = try! #require(refusal(bad))
-        #expect(reason == .badName)
-        #expect(detail.contains("'AQ 1'") && detail.contains("[a-z0-9_-]"))
-        limits.uplinkNames = false
-        #expect(refusal(bad) == nil)
+        // Their items carry the names inside the JSON, and the central side takes the batch.
+        var batch = HistoryBatch()
+        batch.rollups = [
+            Rollup(series: c.expectedSensors[0], start: Self.origin, count: 1, sum: 3, min: 3, max: 3, last: 3)
+        ]
+        let items = UplinkItem.items(from: batch, gateway: "p1", kinds: [.rollups])
+        #expect(items.map(\.id) == ["p1/r/p1/Zone.B/emissions/pm25/AQ-01/\(Self.origin)"])
+        let entries = items.enumerated().map { n, item in
+            Outbox.Entry(
+                seq: Int64(n + 1), kind: item.kind.rawValue, id: item.id, at: item.at, body: item.body, attempts: 0)
+        }
+        let message = Outbox.message(gateway: "p1", entries: entries)
+        #expect(message.skipped.isEmpty)
+        #expect(try CentralSink.check(message.payload, topicGateway: "p1").items.count == 1)
+        // The gateway's own name still goes into the topic: it is checked.
+        #expect(throws: ConfigurationError.self) {
+            try parse(Self.base + "uplink: {broker: {url: mqtt://127.0.0.1:4001}, shard: s1, gateway: Gateway A}\n")
+        }
     }
 
     static let series = SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: "a")

@@ -56,4 +56,41 @@ struct SeqMemoryTests {
         for seq in Int64(0)..<200 where restored.add(Self.reading(seq, at: seq / 10)) == .duplicate { duplicates += 1 }
         #expect(duplicates == 200)
     }
+
+    /// 50 002 readings taken for 50 000 distinct ones, in a broker-crash run: QoS 1
+    /// redeliveries with the same seq, no device time, and a newer arrival time.
+    @Test("a redelivery without a device time is a duplicate, though it arrives later")
+    func redeliveryWithoutTime() {
+        var state = SeriesState(windows: Self.windows)
+        // No `ts`: each reading's time is its arrival, one a second.
+        for seq in Int64(0)..<100 { #expect(state.add(Self.reading(seq)) == .accepted) }
+        // The broker crashed before the acknowledgements of 98 and 99 left: both come again,
+        // two seconds later, with their arrival times.
+        #expect(state.add(Self.reading(98, at: 101)) == .duplicate)
+        #expect(state.add(Self.reading(99, at: 102)) == .duplicate)
+        #expect(state.add(Self.reading(100, at: 103)) == .accepted)
+        // A seq within the memory never taken (out of order, not a repeat) is still accepted.
+        var memory = SeqMemory()
+        for seq in [Int64(10), 12] { memory.record(seq: seq, time: Self.reading(seq).time) }
+        #expect(!memory.repeats(seq: 11, time: Self.reading(13).time))
+        #expect(memory.repeats(seq: 12, time: Self.reading(14).time))
+    }
+
+    @Test("a genuine restart: the count back at its start, or an hour of silence, opens a new count")
+    func genuineRestart() {
+        var state = SeriesState(windows: Self.windows)
+        for seq in Int64(0)..<100 { #expect(state.add(Self.reading(seq)) == .accepted) }
+        // Rebooted: 0, 1, 2 again, later.
+        for (n, seq) in [Int64(0), 1, 2].enumerated() {
+            #expect(state.add(Self.reading(seq, at: 200 + Int64(n))) == .accepted)
+        }
+        // And its own redelivery is a duplicate in the new count.
+        #expect(state.add(Self.reading(2, at: 205)) == .duplicate)
+        // An hour of silence: a lower seq after it is a new count.
+        var memory = SeqMemory()
+        memory.record(seq: 400, time: Self.reading(400).time)
+        memory.record(seq: 500, time: Self.reading(500).time)
+        #expect(memory.repeats(seq: 400, time: Self.reading(400, at: 500 + 3599).time))
+        #expect(!memory.repeats(seq: 400, time: Self.reading(400, at: 500 + 3600).time))
+    }
 }

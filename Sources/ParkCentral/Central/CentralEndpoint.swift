@@ -52,19 +52,31 @@ package final class CentralMetrics: Sendable {
 
     package init() {}
 
-    private static let counters: [(name: String, help: String, value: @Sendable (CentralWorker.ShardStatus) -> Int)] = [
-        ("parkd_central_batches_total", "Uplink batches stored", { $0.batches }),
-        ("parkd_central_items_stored_total", "Items inserted or replaced by a newer version", { $0.stored }),
-        ("parkd_central_duplicates_total", "Items received again and skipped", { $0.duplicates }),
-        (
-            "parkd_central_batches_refused_total", "Batches refused (not a batch, or data the database rejects)",
-            { $0.refused }
-        ),
-    ]
-    private static let gauges: [(name: String, help: String, value: @Sendable (CentralWorker.ShardStatus) -> Bool)] = [
-        ("parkd_central_session_connected", "1 when the shard's session is connected", { $0.sessionConnected }),
-        ("parkd_central_database_connected", "1 when the shard's database connection is up", { $0.databaseConnected }),
-    ]
+    private typealias Figure<T> = (descriptor: MetricNameDescriptor, value: @Sendable (CentralWorker.ShardStatus) -> T)
+
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "parkd", subsystem: "central", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    // Computed: swift-prometheus's descriptors are not Sendable, so they cannot be stored statics.
+    private static var counters: [Figure<Int>] {
+        [
+            (name("batches", "total", "Uplink batches stored"), { $0.batches }),
+            (name("items_stored", "total", "Items inserted or replaced by a newer version"), { $0.stored }),
+            (name("duplicates", "total", "Items received again and skipped"), { $0.duplicates }),
+            (
+                name("batches_refused", "total", "Batches refused (not a batch, or data the database rejects)"),
+                { $0.refused }
+            ),
+        ]
+    }
+    private static var gauges: [Figure<Bool>] {
+        [
+            (name("session", "connected", "1 when the shard's session is connected"), { $0.sessionConnected }),
+            (name("database", "connected", "1 when the shard's database connection is up"), { $0.databaseConnected }),
+        ]
+    }
 
     package func render(_ status: [CentralWorker.ShardStatus]) -> String {
         let registry = registry
@@ -73,15 +85,15 @@ package final class CentralMetrics: Sendable {
             for (shard, _) in last where now[shard] == nil {
                 for c in Self.counters {
                     registry.unregisterCounter(
-                        registry.makeCounter(name: c.name, labels: [("shard", shard)], help: c.help))
+                        registry.makeCounter(descriptor: c.descriptor, labels: [("shard", shard)]))
                 }
                 for g in Self.gauges {
-                    registry.unregisterGauge(registry.makeGauge(name: g.name, labels: [("shard", shard)], help: g.help))
+                    registry.unregisterGauge(registry.makeGauge(descriptor: g.descriptor, labels: [("shard", shard)]))
                 }
             }
             for s in status {
                 for c in Self.counters {
-                    let counter = registry.makeCounter(name: c.name, labels: [("shard", s.shard)], help: c.help)
+                    let counter = registry.makeCounter(descriptor: c.descriptor, labels: [("shard", s.shard)])
                     let before = last[s.shard].map(c.value) ?? 0
                     let value = c.value(s)
                     // A shard started again in this process counts from zero: all it counted is new.
@@ -89,7 +101,7 @@ package final class CentralMetrics: Sendable {
                     if step > 0 { counter.increment(by: Int64(step)) }
                 }
                 for g in Self.gauges {
-                    registry.makeGauge(name: g.name, labels: [("shard", s.shard)], help: g.help).set(
+                    registry.makeGauge(descriptor: g.descriptor, labels: [("shard", s.shard)]).set(
                         Int64(g.value(s) ? 1 : 0))
                 }
             }

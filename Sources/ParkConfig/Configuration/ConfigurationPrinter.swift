@@ -14,13 +14,14 @@ extension DaemonConfiguration {
                 indent + "  urls: [\(([broker.url] + broker.fallbackURLs).map(\.description).joined(separator: ", "))]")
         }
         lines.append(indent + "  protocol: \"\(broker.protocolVersion.rawValue)\"")
-        lines.append(indent + "  client_id: \(broker.clientID)")
+        lines.append(indent + "  client_id: \(Self.plain(broker.clientID))")
         lines.append(indent + "  keepalive: \(TimeText.format(Double(broker.keepAlive)))")
-        if let username = broker.username { lines.append(indent + "  username: \(username)") }
+        if let username = broker.username { lines.append(indent + "  username: \(Self.plain(username))") }
         // Where the password comes from, never the password.
         if let source = broker.passwordSource {
             if source.hasPrefix("file ") {
-                lines.append(indent + "  password_file: \(source.dropFirst(5))  # password redacted")
+                lines.append(
+                    indent + "  password_file: \(Self.plain(String(source.dropFirst(5))))  # password redacted")
             } else if source.hasPrefix("environment ") {
                 lines.append(indent + "  password_env: \(source.dropFirst(12))  # password redacted")
             } else {
@@ -29,10 +30,10 @@ extension DaemonConfiguration {
         }
         if let tls = broker.tls {
             lines.append(indent + "  tls:")
-            if let v = tls.caFile { lines.append(indent + "    ca_file: \(v)") }
-            if let v = tls.caPath { lines.append(indent + "    ca_path: \(v)") }
-            if let v = tls.certFile { lines.append(indent + "    cert_file: \(v)") }
-            if let v = tls.keyFile { lines.append(indent + "    key_file: \(v)") }
+            if let v = tls.caFile { lines.append(indent + "    ca_file: \(Self.plain(v))") }
+            if let v = tls.caPath { lines.append(indent + "    ca_path: \(Self.plain(v))") }
+            if let v = tls.certFile { lines.append(indent + "    cert_file: \(Self.plain(v))") }
+            if let v = tls.keyFile { lines.append(indent + "    key_file: \(Self.plain(v))") }
             lines.append(indent + "    verify_hostname: \(tls.verifyHostname)")
         }
         lines.append(indent + "  clean_session: \(broker.cleanSession)")
@@ -50,11 +51,11 @@ extension DaemonConfiguration {
         var lines: [String] = ["# effective configuration of \(file)", "broker:"]
         lines += Self.brokerLines(broker, indent: "")
         lines.append("subscriptions:")
-        for s in subscriptions { lines.append("  - {filter: \"\(s.filter)\", qos: \(s.qos.rawValue)}") }
+        for s in subscriptions { lines.append("  - {filter: \(Self.quoted(s.filter)), qos: \(s.qos.rawValue)}") }
         lines.append("topics:")
         for topic in topics {
             let p = topic.pattern
-            lines.append("  - pattern: \"\(p.text)\"")
+            lines.append("  - pattern: \(Self.quoted(p.text))")
             if !p.fixed.isEmpty {
                 let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map {
                     "\($0.key.rawValue): \($0.value)"
@@ -106,21 +107,21 @@ extension DaemonConfiguration {
             lines.append("catalog:")
             for k in catalogChanges {
                 lines.append(
-                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \"\(k.unit)\", min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}"
+                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \(Self.quoted(k.unit)), min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}"
                 )
             }
         }
         lines.append("summaries:")
-        lines.append("  path: \(summaries.path)")
-        if let path = summaries.seriesPath { lines.append("  series_path: \(path)") }
+        lines.append("  path: \(Self.plain(summaries.path))")
+        if let path = summaries.seriesPath { lines.append("  series_path: \(Self.plain(path))") }
         lines.append("  intervals: [\(summaries.intervals.map(TimeText.format).joined(separator: ", "))]")
         lines.append("  utc_offset: \"\(TimeText.offsetText(summaries.utcOffsetMinutes))\"")
-        if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
+        if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \(Self.quoted(topic))") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
         lines.append("http: " + (http.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
         lines.append("history:")
-        lines.append("  path: \(history.path ?? "off")")
+        lines.append("  path: \(history.path.map(Self.plain) ?? "off")")
         lines.append("  resolution: \(TimeText.format(Double(history.resolutionMilliseconds) / 1000))")
         let r = history.retention
         let keep = [
@@ -128,8 +129,9 @@ extension DaemonConfiguration {
             ("alerts", r.alertsMilliseconds), ("summaries", r.summariesMilliseconds),
         ].map { "\($0.0): \(TimeText.format(Double($0.1) / 1000))" }
         lines.append("  retention: {\(keep.joined(separator: ", "))}")
-        lines.append("  reports: {dir: \(history.reportsDirectory ?? "off"), pdf: \(history.reportsPDF)}")
-        lines.append("state_dir: \(stateDirectory)")
+        lines.append(
+            "  reports: {dir: \(history.reportsDirectory.map(Self.plain) ?? "off"), pdf: \(history.reportsPDF)}")
+        lines.append("state_dir: \(Self.plain(stateDirectory))")
         if let uplink {
             lines.append("uplink:")
             lines.append("  broker:")
@@ -146,14 +148,14 @@ extension DaemonConfiguration {
         }
         lines.append("snapshot_interval: \(TimeText.format(snapshotInterval))")
         lines.append("alerts:")
-        lines.append("  path: \(alerts.path)")
-        if let log = alerts.log { lines.append("  log: \(log)") }
-        if let topic = alerts.mqttTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
+        lines.append("  path: \(Self.plain(alerts.path))")
+        if let log = alerts.log { lines.append("  log: \(Self.plain(log))") }
+        if let topic = alerts.mqttTopic { lines.append("  mqtt_topic: \(Self.quoted(topic))") }
         lines.append("  max_bytes: \(alerts.rotation.maxBytes)")
         lines.append("  keep: \(alerts.rotation.keep)")
         if !ruleFiles.isEmpty {
             lines.append("rule_files:")
-            for f in ruleFiles { lines.append("  - \(f)") }
+            for f in ruleFiles { lines.append("  - \(Self.plain(f))") }
         }
         if !inlineRules.isEmpty {
             lines.append("rules:")
@@ -170,8 +172,8 @@ extension DaemonConfiguration {
             }
         }
         lines.append("compliance:")
-        lines.append("  path: \(summaries.compliancePath ?? "off")")
-        if let topic = summaries.complianceTopic { lines.append("  mqtt_topic: \"\(topic)\"") }
+        lines.append("  path: \(summaries.compliancePath.map(Self.plain) ?? "off")")
+        if let topic = summaries.complianceTopic { lines.append("  mqtt_topic: \(Self.quoted(topic))") }
         if !parks.isEmpty {
             lines.append("parks:")
             for (name, site) in parks.sorted(by: { $0.key < $1.key }) {
@@ -192,11 +194,11 @@ extension DaemonConfiguration {
         }
         let offset = summaries.utcOffsetMinutes
         for schedule in tariffs {
-            lines.append("  - name: \(schedule.name)")
+            lines.append("  - name: \(Self.plain(schedule.name))")
             if schedule.from.milliseconds != .min {
                 lines.append("    from: \"\(RFC3339.day(schedule.from, offsetMinutes: offset))\"")
             }
-            if !schedule.source.isEmpty { lines.append("    source: \"\(schedule.source)\"") }
+            if !schedule.source.isEmpty { lines.append("    source: \(Self.quoted(schedule.source))") }
             lines.append("    periods:")
             for span in schedule.spans {
                 lines.append(
@@ -217,6 +219,27 @@ extension DaemonConfiguration {
         lines.append("log:")
         lines.append("  level: \(logLevel)")
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Text in double quotes with JSON's escapes (which YAML's double quotes take).
+    package static func quoted(_ text: String) -> String {
+        var out = ""
+        JSONText.appendQuoted(text, to: &out)
+        return out
+    }
+
+    /// Text as it is when YAML reads it back unchanged (paths, names), else quoted.
+    package static func plain(_ text: String) -> String {
+        let safe = text.unicodeScalars.allSatisfy { s in
+            (s.value >= 0x30 && s.value <= 0x39) || (s.value >= 0x41 && s.value <= 0x5A)
+                || (s.value >= 0x61 && s.value <= 0x7A) || "/._-+@=~".unicodeScalars.contains(s)
+                || (s.value > 0x7F && s.properties.isAlphabetic)
+        }
+        let reserved = ["off", "on", "yes", "no", "true", "false", "null", "~", ""]
+        guard safe, let first = text.unicodeScalars.first, !"-~".unicodeScalars.contains(first),
+            !reserved.contains(text.lowercased())
+        else { return quoted(text) }
+        return text
     }
 
     package static func clock(_ minute: Int) -> String {

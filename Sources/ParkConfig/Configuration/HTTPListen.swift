@@ -10,7 +10,7 @@ public struct HTTPListen: Sendable, Equatable {
     /// `host:port` (the port 0–65535), or nil.
     public static func parse(_ text: String) -> HTTPListen? {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (0...65535).contains(port), colon != text.startIndex
+            (0...65535).contains(port)
         else { return nil }
         return HTTPListen(host: String(text[..<colon]), port: port)
     }

@@ -31,6 +31,11 @@ extension ConfigurationParser {
         if let g = f["gateway"] {
             gateway = try name("gateway", g)
         } else if parks.count == 1 {
+            guard UplinkName.isValid(parks[0]) else {
+                throw node.error(
+                    "missing 'gateway': it defaults to the park's name, but '\(parks[0])' is not [a-z0-9_-] (it goes into topics); set uplink.gateway"
+                )
+            }
             gateway = parks[0]
         } else {
             throw node.error("missing 'gateway': this gateway's name in item ids and topics (e.g. the park's id)")

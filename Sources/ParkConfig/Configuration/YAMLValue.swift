@@ -123,7 +123,8 @@ extension YAMLValue {
 
     private static func flow(_ node: Node) -> String {
         switch node {
-        case .scalar(let scalar): return quoted(scalar.string)
+        // A null (`~`, `null`, an empty value) stays null; everything else is text.
+        case .scalar(let scalar): return node.null != nil ? "null" : quoted(scalar.string)
         case .sequence(let items): return "[" + items.map(flow).joined(separator: ", ") + "]"
         case .mapping(let mapping):
             return "{" + mapping.map { key, value in flow(key) + ": " + flow(value) }.joined(separator: ", ") + "}"

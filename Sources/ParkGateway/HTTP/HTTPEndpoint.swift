@@ -244,6 +244,9 @@ public final class Observability: Sendable {
                 count(
                     "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
                     u.resentItems, s.lastUplink.resentItems)
+                count(
+                    "uplink_unreadable_items", "Outbox rows that no longer read as an item, dropped",
+                    u.unreadableItems, s.lastUplink.unreadableItems)
                 let dropped = s.historyWriter?.status.outboxDropped ?? 0
                 count(
                     "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,

@@ -140,6 +140,23 @@ package final class HistoryStore {
     {
         var queued = 0
         var dropped = 0
+        // Series ids learnt inside a transaction that rolls back are not in the file: SQLite
+        // hands the same rowid to the next new series. Forget them with the transaction, or
+        // one series' rows would later be filed under another's id.
+        let known = seriesIDs
+        do throws(SQLiteDatabase.Failure) {
+            try writeRows(batch, retention: retention, outbox: outbox, now: now, queued: &queued, dropped: &dropped)
+        } catch {
+            seriesIDs = known
+            throw error
+        }
+        return (queued, dropped)
+    }
+
+    private func writeRows(
+        _ batch: HistoryBatch, retention: HistoryRetention, outbox: OutboxPolicy?, now: Int64, queued: inout Int,
+        dropped: inout Int
+    ) throws(SQLiteDatabase.Failure) {
         try database.transaction { () throws(SQLiteDatabase.Failure) in
             if let outbox {
                 for item in UplinkItem.items(from: batch, gateway: outbox.gateway, kinds: outbox.kinds) {
@@ -192,7 +209,6 @@ package final class HistoryStore {
             }
             try prune(at: batch.at, retention: retention)
         }
-        return (queued, dropped)
     }
 
     /// Removes the oldest outbox items beyond `maxItems` or older than `maxAge`.

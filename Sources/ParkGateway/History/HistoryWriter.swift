@@ -12,8 +12,8 @@ import UplinkWire
 /// since the last one), so a crash loses at most the batches not yet committed. Past
 /// `maxPendingRows` waiting (a disk far too slow), new batches are dropped and counted.
 ///
-/// `@unchecked Sendable`: `store` wraps SQLite's C handle, which is used only on `queue`;
-/// everything else the threads share is in `shared`.
+/// `@unchecked Sendable`: `store` wraps SQLite's C handle, which is used only on `queue`, as
+/// is `waiting`; everything else the threads share is in `shared`.
 package final class HistoryWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "parkd.history")
     private let store: HistoryStore
@@ -31,6 +31,8 @@ package final class HistoryWriter: @unchecked Sendable {
         var outboxDropped = 0
     }
     private let shared = Mutex(Shared())
+    /// Batches not yet committed, oldest first (on `queue` only).
+    private var waiting: [HistoryBatch] = []
     package let maxPendingRows: Int
     package let path: String
     /// With an uplink: its items go to the outbox with each batch, and `onQueued` is called
@@ -103,6 +105,24 @@ package final class HistoryWriter: @unchecked Sendable {
             return
         }
         queue.async { [self, batch] in
+            waiting.append(batch)
+            drain()
+        }
+    }
+
+    /// Tries the batches a failed write left waiting (a full disk, a locked file) again, in
+    /// order; called each second by the summary loop. A batch is dropped only past
+    /// `maxPendingRows`, never because a write failed once.
+    package func retry() {
+        queue.async { [self] in
+            if !waiting.isEmpty { drain() }
+        }
+    }
+
+    /// On `queue`: writes the waiting batches oldest first, stopping at the first that fails
+    /// (it stays first in line, outbox items included, so order is kept).
+    private func drain() {
+        while let batch = waiting.first {
             let started = ContinuousClock.now
             var failure: String?
             var queued = 0
@@ -124,32 +144,45 @@ package final class HistoryWriter: @unchecked Sendable {
             }
             if queued > 0 { onQueued?() }
             let elapsed = ContinuousClock.now - started
+            let rows = batch.rows
+            let waitingRows = waiting.reduce(0) { $0 + $1.rows }
             let before = shared.withLock { (shared) -> String? in
                 let before = shared.lastError
-                shared.pendingRows -= rows
                 shared.seconds += elapsed.inSeconds
                 if let failure {
-                    shared.dropped += rows
-                    shared.lastError = failure
+                    shared.lastError = "\(failure); \(waitingRows) rows wait for the next attempt"
                 } else {
+                    shared.pendingRows -= rows
                     shared.written += rows
                     shared.lastError = nil
                 }
                 return before
             }
-            if let failure, before == nil {
-                logger.error("history store \(path): \(failure); the batch is lost")
-            } else if failure == nil, before != nil {
-                logger.notice("history store \(path) writes again")
+            if let failure {
+                if before == nil {
+                    logger.error("history store \(path): \(failure); the batch waits and is tried again each second")
+                }
+                return
             }
+            waiting.removeFirst()
+            if before != nil { logger.notice("history store \(path) writes again") }
         }
     }
 
     /// Runs `body` on the writer's thread once every batch submitted so far is committed.
     package func afterPending(_ body: @escaping @Sendable () -> Void) { queue.async(execute: body) }
 
-    /// Waits until every submitted batch is written.
-    package func flush() { queue.sync {} }
+    /// Waits until every submitted batch is written, or has failed once more (at shutdown:
+    /// what still cannot be written is logged as lost).
+    package func flush() {
+        queue.sync {
+            if !waiting.isEmpty { drain() }
+            if !waiting.isEmpty {
+                let rows = waiting.reduce(0) { $0 + $1.rows }
+                logger.error("history store \(path): \(rows) rows could not be written and are lost")
+            }
+        }
+    }
 
     package var status: (written: Int, pending: Int, dropped: Int, error: String?, seconds: Double, outboxDropped: Int)
     {

@@ -113,11 +113,7 @@ public final class Daemon: Sendable {
                             self.reloadRequested.exchange(false, ordering: .acquiringAndReleasing)
                         }
                     },
-                    stop: {
-                        logger.notice("graceful shutdown requested (SIGTERM or SIGINT); shutting down")
-                        SystemdNotify.send("STOPPING=1")
-                        stopSignal.signal()
-                    })))
+                    stop: { stopSignal.signal() })))
         services.append(.init(service: ingest))
         var group = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

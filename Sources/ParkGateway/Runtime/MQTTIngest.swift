@@ -3,6 +3,7 @@ import MQTTClient
 import ParkConfig
 import ParkIngest
 import ServiceLifecycle
+import ServiceSupport
 import Synchronization
 import TelemetryCore
 
@@ -50,11 +51,14 @@ package final class MQTTIngest: Service, Sendable {
         // The reload handler is in place (installed before serve): systemd may send SIGHUP now.
         SystemdNotify.send("READY=1\nSTATUS=ingesting")
         try? await gracefulShutdown()
+        logger.notice("graceful shutdown requested (SIGTERM or SIGINT); shutting down")
+        SystemdNotify.send("STOPPING=1")
         let client = state.withLock { (state) -> MQTTClient in
             state.stopped = true
             return state.client
         }
-        client.stop()
+        // DISCONNECT after the acknowledgements are flushed: up to seconds, on a thread of its own.
+        await onThread("parkd-disconnect") { client.stop() }
     }
 
     /// A reload changed the broker section or the subscriptions: a new connection replaces

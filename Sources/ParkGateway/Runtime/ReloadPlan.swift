@@ -69,6 +69,7 @@ package struct ReloadPlan: Equatable {
         rest.summaries = old.summaries
         rest.rules = old.rules
         rest.ruleFiles = old.ruleFiles
+        rest.inlineRules = old.inlineRules
         rest.expectedSensors = old.expectedSensors
         rest.limits = old.limits
         rest.payload = old.payload

@@ -127,7 +127,10 @@ package final class SummaryLoop {
             writeAlerts()
             scheduler.advance(to: now)
             noteSink("summaries", error: scheduler.retryFile())
-            if let history = outputs.history { noteSink("history", error: history.status.error) }
+            if let history = outputs.history {
+                history.retry()
+                noteSink("history", error: history.status.error)
+            }
             // An outbox that cannot be read or updated; an absent province is not a failure.
             if let uplink { noteSink("uplink", error: uplink.status.lastError) }
             if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
@@ -175,6 +178,9 @@ package final class SummaryLoop {
                 newAlerts = try AlertWriter(configuration: fresh, truncate: false)
             } catch {
                 logger.error("reload: cannot open the new alert outputs (\(error)); keeping the old ones")
+                fresh.alerts.path = old.alerts.path
+                fresh.alerts.log = old.alerts.log
+                fresh.alerts.rotation = old.alerts.rotation
             }
         }
         if let newAlerts {
@@ -242,6 +248,7 @@ package final class SummaryLoop {
             inForce.subscriptions = fresh.subscriptions
             inForce.rules = fresh.rules
             inForce.ruleFiles = fresh.ruleFiles
+            inForce.inlineRules = fresh.inlineRules
             inForce.expectedSensors = fresh.expectedSensors
             inForce.limits = fresh.limits
             inForce.alerts = fresh.alerts

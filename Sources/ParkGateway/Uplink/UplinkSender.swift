@@ -20,6 +20,8 @@ package final class UplinkSender: Sendable {
         package var oldestAgeSeconds: Double?
         package var sentItems = 0
         package var resentItems = 0
+        /// Outbox rows that no longer read as an item, dropped.
+        package var unreadableItems = 0
         package var lastError: String?
     }
 
@@ -133,12 +135,18 @@ package final class UplinkSender: Sendable {
             do {
                 let reconnects = client.statistics.reconnects
                 let message = Outbox.message(gateway: configuration.gateway, entries: entries)
-                if !message.skipped.isEmpty {
+                let skipped = message.skipped.count
+                if skipped > 0 {
+                    // A row this build cannot read (a store edited by hand, a newer build's
+                    // kind) would block the outbox for good: it is dropped, counted and named.
                     logger.error(
-                        "uplink: \(message.skipped.count) outbox items no longer read as JSON and are dropped, first \(LogSafe.text(message.skipped[0]))"
+                        "uplink: \(skipped) outbox items no longer read (unknown kind or not JSON) and are dropped, first \(LogSafe.text(message.skipped[0]))"
                     )
+                    note { $0.unreadableItems += skipped }
                 }
-                try client.publish(configuration.topic, payload: message.payload, qos: .atLeastOnce)
+                if skipped < entries.count {
+                    try client.publish(configuration.topic, payload: message.payload, qos: .atLeastOnce)
+                }
                 // Handed to the connection: a later send of these items counts as a resend.
                 try outbox.markSent(from: first.seq, through: last.seq)
                 // Until acknowledged: a lost connection makes libmosquitto send it again on reconnect.
@@ -155,8 +163,8 @@ package final class UplinkSender: Sendable {
                 try outbox.remove(through: last.seq)
                 let again = entries.contains { $0.attempts > 0 } || client.statistics.reconnects != reconnects
                 note {
-                    $0.sentItems += entries.count
-                    if again { $0.resentItems += entries.count }
+                    $0.sentItems += entries.count - skipped
+                    if again { $0.resentItems += entries.count - skipped }
                     $0.depth = max(0, $0.depth - entries.count)
                     $0.lastError = nil
                 }

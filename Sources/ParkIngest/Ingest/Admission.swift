@@ -25,14 +25,6 @@ package struct Admission {
         if named && !FieldName.isValid(id.kind) {
             return (.badName, { "reading name '\(id.kind)' is not [A-Za-z0-9][A-Za-z0-9:./_-]* of up to 64 bytes" })
         }
-        if limits.uplinkNames, let bad = UplinkName.firstInvalid(in: id) {
-            return (
-                .badName,
-                {
-                    "'\(bad)' in \(id) has characters outside [a-z0-9_-], which the uplink refuses (names travel in province topics)"
-                }
-            )
-        }
         if !limits.allowUnknownKinds && catalog[id.kind] == nil {
             return (
                 .unknownKind,

@@ -27,9 +27,6 @@ public final class IngestPipeline: Sendable {
         /// Topics longer or deeper than these are refused before any lookup (hostile input).
         public var maxTopicBytes: Int
         public var maxTopicLevels: Int
-        /// Park, zone, kind and sensor names limited to `[a-z0-9_-]` (set when an uplink is
-        /// configured): other characters have stalled bridges and cluster topics downstream.
-        public var uplinkNames = false
         public init(
             maxSeries: Int = 100_000, maxSeriesPerPark: Int = 20_000, maxNewSeriesPerMessage: Int = 64,
             allowUnknownKinds: Bool = false, seriesTTLMilliseconds: Int64 = 7 * 86_400_000,

@@ -3,11 +3,19 @@
 /// sensor after a backlog; the raw ring's 16 readings cannot recognise them, this can, and it
 /// is saved with the window snapshot so it works across a restart too.
 ///
-/// A reading whose seq is not above the highest but whose time is newer than any taken is a
-/// sensor that restarted its count: the memory starts again from it rather than calling it a
-/// repeat.
+/// A seq taken before, within the memory, is a repeat, whatever its time: a redelivery without
+/// a device time carries a newer arrival time, so time cannot tell it from a new reading.
+/// A sensor restarted its count when a reading newer than any taken has a seq back at its
+/// start (below `restartBelow`), further back than the memory holds, or after
+/// `restartSilence` of nothing; the memory then starts again from it. (The first few seqs of
+/// a count, redelivered without a device time, therefore read as a restart: the one case
+/// the seq and the arrival time cannot tell apart.)
 public struct SeqMemory: Sendable, Equatable {
     public static let span: Int64 = 1024
+    /// Seqs a restarted count begins with (0 or 1, and a reading or two lost at boot).
+    public static let restartBelow: Int64 = 4
+    /// After an hour without a reading, a lower seq is a new count, not a redelivery.
+    public static let restartSilence: Int64 = 3_600_000
     public private(set) var highest: Int64?
     public private(set) var latest = EventTime(milliseconds: 0)
     /// Bit `seq % span`: whether that seq (within `span` below `highest`) was taken.
@@ -17,8 +25,17 @@ public struct SeqMemory: Sendable, Equatable {
 
     /// Whether this reading repeats one already taken.
     public func repeats(seq: Int64, time: EventTime) -> Bool {
-        guard let highest, seq <= highest, highest - seq < Self.span, time <= latest else { return false }
+        guard let highest, seq <= highest, !restarts(seq: seq, time: time) else { return false }
         return bit(seq)
+    }
+
+    /// Whether `seq`, not above the highest, begins a new count rather than repeating one.
+    private func restarts(seq: Int64, time: EventTime) -> Bool {
+        // A restarted sensor's readings are newer than anything taken; a redelivered backlog
+        // with device times is not, whatever its seqs.
+        guard let highest, seq < highest, time > latest else { return false }
+        return seq < Self.restartBelow || highest - seq >= Self.span
+            || time.milliseconds - latest.milliseconds >= Self.restartSilence
     }
 
     public mutating func record(seq: Int64, time: EventTime) {
@@ -39,8 +56,7 @@ public struct SeqMemory: Sendable, Equatable {
             }
             highest = seq
             set(seq)
-        } else if time > latest {
-            // Not above the highest, yet newer than anything taken: the count started again.
+        } else if restarts(seq: seq, time: time) {
             start(at: seq, time: time)
             return
         } else if top - seq < Self.span {

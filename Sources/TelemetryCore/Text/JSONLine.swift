@@ -1,5 +1,3 @@
-import TelemetryCore
-
 /// Builds one JSON object per line with stable field order, for the JSON Lines outputs.
 public struct JSONLine {
     private(set) var text = "{"

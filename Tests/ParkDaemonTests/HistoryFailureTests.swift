@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import TelemetryCore
+import Testing
+
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
+
+/// A history batch that fails (a full disk) must neither misfile a series nor be lost.
+@Suite("History store under failed writes")
+struct HistoryFailureTests {
+    static let origin: Int64 = 1_767_225_600_000  // 2026-01-01T00:00:00Z
+
+    static func series(_ sensor: String) -> SeriesID {
+        SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: sensor)
+    }
+
+    static func batch(_ sensor: String, rollups: Int, count: Int, summary: String? = nil) -> HistoryBatch {
+        var batch = HistoryBatch()
+        for k in 0..<rollups {
+            batch.rollups.append(
+                Rollup(
+                    series: series(sensor), start: origin + Int64(k) * 300_000, count: count, sum: Double(count),
+                    min: 1, max: 1, last: 1))
+        }
+        if let summary { batch.summaries = [("1h", origin, summary)] }
+        batch.at = origin
+        return batch
+    }
+
+    static func scratch() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-unit-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Each sensor's rollups as the reader files them: sensor → (rows, their counts).
+    static func read(_ path: String) throws -> [String: (rows: Int, counts: Set<Int>)] {
+        let reader = try HistoryReader(path: path, utcOffsetMinutes: 0)
+        var found: [String: (rows: Int, counts: Set<Int>)] = [:]
+        for r in try reader.rollups(matching: SeriesMatcher(), from: 0, to: .max, resolution: 0) {
+            var entry = found[r.series.sensor] ?? (0, [])
+            entry.rows += 1
+            entry.counts.insert(r.count)
+            found[r.series.sensor] = entry
+        }
+        return found
+    }
+
+    @Test("a batch that fills the disk rolls back without leaving its new series' id behind")
+    func noMisfiling() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let store = try HistoryStore(path: path)
+        try store.write(Self.batch("a", rollups: 1, count: 1), retention: HistoryRetention())
+        // The disk is full: SQLite may not grow the file past the pages it has.
+        let pages = try store.database.prepare("PRAGMA page_count")
+        #expect(try pages.step())
+        let full = pages.int(0)
+        pages.reset()
+        try store.database.execute("PRAGMA max_page_count = \(full)")
+        // Series x is new: its row is inserted, then its 3 000 rollups do not fit.
+        #expect(throws: SQLiteDatabase.Failure.self) {
+            try store.write(Self.batch("x", rollups: 3000, count: 2), retention: HistoryRetention())
+        }
+        // Space again; a new series y comes first, then x's batch is written again.
+        try store.database.execute("PRAGMA max_page_count = 1073741823")
+        try store.write(Self.batch("y", rollups: 1, count: 7), retention: HistoryRetention())
+        try store.write(Self.batch("x", rollups: 3000, count: 2), retention: HistoryRetention())
+        let found = try Self.read(path)
+        #expect(found["a"]?.rows == 1 && found["a"]?.counts == [1])
+        #expect(found["y"]?.rows == 1 && found["y"]?.counts == [7], "y holds only its own rollup")
+        #expect(found["x"]?.rows == 3000 && found["x"]?.counts == [2], "x's rollups are filed under x")
+    }
+
+    @Test("the writer keeps a batch that failed, outbox items included, and writes it once it can")
+    func writerRetries() throws {
+        let directory = try Self.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let policy = OutboxPolicy(
+            gateway: "g", kinds: [.rollups, .summaries], maxItems: 1000, maxAgeMilliseconds: 86_400_000)
+        let writer = try HistoryWriter(
+            path: path, retention: HistoryRetention(), logger: Logger(label: "test"), outbox: policy)
+        // Another connection makes every write fail while `blocked` has a row (as a full disk would).
+        let other = try SQLiteDatabase(path: path)
+        try other.execute(
+            """
+            CREATE TABLE blocked(x); INSERT INTO blocked VALUES (1);
+            CREATE TRIGGER refuse BEFORE INSERT ON summaries WHEN EXISTS (SELECT 1 FROM blocked)
+            BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END;
+            """)
+        writer.submit(Self.batch("x", rollups: 3, count: 2, summary: #"{"period":"1h"}"#))
+        writer.flush()
+        var status = writer.status
+        #expect(status.error?.contains("simulated") == true)
+        #expect(status.written == 0 && status.dropped == 0 && status.pending == 4)
+        // A second batch waits behind the first: order is kept.
+        writer.submit(Self.batch("y", rollups: 1, count: 7))
+        writer.flush()
+        #expect(writer.status.written == 0)
+        try other.execute("DELETE FROM blocked")
+        writer.retry()
+        writer.flush()
+        status = writer.status
+        #expect(status.error == nil)
+        #expect(status.written == 5 && status.dropped == 0 && status.pending == 0)
+        let found = try Self.read(path)
+        #expect(found["x"]?.rows == 3 && found["y"]?.rows == 1)
+        // The outbox got the batches' items in their order: x's rollups, its summary, then y's.
+        let outbox = try Outbox(path: path)
+        let ids = try outbox.peek(limit: 10, maxBytes: 1 << 20).map(\.id)
+        #expect(ids.count == 5)
+        #expect(ids.last == "g/r/p1/z1/emissions/pm25/y/\(Self.origin)")
+    }
+}
