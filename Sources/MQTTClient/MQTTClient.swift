@@ -58,6 +58,13 @@ public final class MQTTClient: Sendable {
         try engine.flush(timeout: timeout)
     }
 
+    /// Cuts the connection without DISCONNECT, from a message handler: the message it is
+    /// handling is not acknowledged (the PUBACK libmosquitto queued cannot be written), so a
+    /// persistent session gets it again.
+    public func abortConnection() {
+        engine.abortConnection()
+    }
+
     /// Disconnects cleanly and ends the network thread. Idempotent.
     public func stop(timeout: Double = 10) {
         engine.stop(timeout: timeout)

@@ -427,6 +427,15 @@ final class MosquittoEngine: @unchecked Sendable {
     /// TCP parkd half-closes after DISCONNECT and reads (and discards, unacknowledged) until the
     /// broker closes; over TLS, where bytes cannot be written around libmosquitto, it gives
     /// the broker a moment to read the acknowledgements before libmosquitto disconnects.
+    /// Cuts the connection at once, no DISCONNECT: an acknowledgement libmosquitto queued but
+    /// has not written yet never leaves, so the broker delivers that message to the session
+    /// again. For a message handler that could not finish (its store is away and it is told
+    /// to stop).
+    func abortConnection() {
+        let fd = mosquitto_socket(mosq)
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
     private func leaveInOrder() {
         let deadline = ContinuousClock.now + .seconds(3)
         while mosquitto_want_write(mosq), ContinuousClock.now < deadline {

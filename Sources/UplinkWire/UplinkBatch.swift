@@ -37,10 +37,33 @@ public struct UplinkBatch: Codable, Sendable, Equatable {
         self.items = items
     }
 
-    /// Why a batch is refused: acknowledged, counted and logged by the receiver, never stored.
+    /// Why a batch is refused: acknowledged, counted by `reason` and logged by the receiver,
+    /// never stored.
     public struct Refusal: Error, CustomStringConvertible, Equatable {
+        public enum Reason: String, Sendable, CaseIterable {
+            /// Not JSON, not this shape, or an unknown kind.
+            case notABatch = "not_a_batch"
+            case version
+            /// The batch's gateway is not a topic-safe name, or not the topic's gateway.
+            case wrongGateway = "wrong_gateway"
+            /// The topic is not `<prefix>/<shard>/<gateway>` for a shard served here.
+            case wrongTopic = "wrong_topic"
+            /// An item id empty, too long, or naming another gateway.
+            case foreignID = "foreign_id"
+            /// An item's park is not one of the sending gateway's.
+            case foreignPark = "foreign_park"
+            case badTime = "bad_time"
+            /// Too many items or bytes in one batch.
+            case tooLarge = "too_large"
+            /// The database refused the data (a value it cannot store).
+            case database
+        }
+        public let reason: Reason
         public let description: String
-        public init(_ description: String) { self.description = description }
+        public init(_ reason: Reason, _ description: String) {
+            self.reason = reason
+            self.description = description
+        }
     }
 
     /// The bytes on the wire: keys sorted, so the same batch is always the same bytes.
@@ -55,34 +78,51 @@ public struct UplinkBatch: Codable, Sendable, Equatable {
     /// partition per year on the central side.
     public static let timeRange: ClosedRange<Int64> = 946_684_800_000...4_102_444_800_000
     public static let maxIDBytes = 512
+    /// A gateway sends at most `uplink.batch_items` (500 by default, 10 000 at most).
+    public static let maxItems = 10_000
+    /// A batch's bytes, checked before it is decoded.
+    public static let maxBytes = 32 << 20
 
     /// Decodes and checks a batch: its shape, version, gateway name, the topic's gateway,
     /// each item's id and time. Nothing is stored before this passes.
     public static func decode(_ payload: [UInt8], topicGateway: String?) throws(Refusal) -> UplinkBatch {
+        guard payload.count <= maxBytes else {
+            throw Refusal(.tooLarge, "\(payload.count) bytes in one batch; at most \(maxBytes)")
+        }
         let batch: UplinkBatch
         do {
             batch = try JSONDecoder().decode(UplinkBatch.self, from: Data(payload))
         } catch {
-            throw Refusal("not an uplink batch (\(String(describing: error).prefix(300)))")
+            throw Refusal(.notABatch, "not an uplink batch (\(String(describing: error).prefix(300)))")
         }
         try batch.check(topicGateway: topicGateway)
         return batch
     }
 
     public func check(topicGateway: String?) throws(Refusal) {
-        guard v == Self.version else { throw Refusal("batch format version \(v); this build reads \(Self.version)") }
+        guard v == Self.version else {
+            throw Refusal(.version, "batch format version \(v); this build reads \(Self.version)")
+        }
         guard UplinkName.isValid(gateway) else {
-            throw Refusal("gateway '\(gateway.prefix(80))' is not [a-z0-9_-]")
+            throw Refusal(.wrongGateway, "gateway '\(gateway.prefix(80))' is not [a-z0-9_-]")
         }
         if let topicGateway, topicGateway != gateway {
-            throw Refusal("batch from gateway '\(gateway)' on the topic of '\(topicGateway.prefix(80))'")
+            throw Refusal(.wrongGateway, "batch from gateway '\(gateway)' on the topic of '\(topicGateway.prefix(80))'")
+        }
+        guard items.count <= Self.maxItems else {
+            throw Refusal(.tooLarge, "\(items.count) items in one batch; at most \(Self.maxItems)")
         }
         for item in items {
             guard !item.id.isEmpty, item.id.utf8.count <= Self.maxIDBytes else {
-                throw Refusal("item id empty or too long")
+                throw Refusal(.foreignID, "item id empty or too long")
+            }
+            // Ids are bound to their sender: one gateway cannot name (and so replace) another's rows.
+            guard UplinkItemID.gateway(of: item.id) == gateway[...] else {
+                throw Refusal(
+                    .foreignID, "item \(item.id.prefix(200)) is not one of gateway '\(gateway)''s (\(gateway)/…)")
             }
             guard Self.timeRange.contains(item.at) else {
-                throw Refusal("item \(item.id.prefix(200)) has time \(item.at), outside 2000–2100")
+                throw Refusal(.badTime, "item \(item.id.prefix(200)) has time \(item.at), outside 2000–2100")
             }
         }
     }

@@ -29,10 +29,10 @@ struct ProvinceRefusalTests {
         let bad: [(String, String)] = [
             ("uplink/s1/p1", "not json at all"),
             ("uplink/s1/p1", #"{"v":1,"gateway":"p2","items":[]}"#),  // another gateway's batch on p1's topic
-            ("uplink/s1/p1", #"{"v":1,"gateway":"p1","items":[\#(item("x", at: 42, body: good))]}"#),  // 1970
+            ("uplink/s1/p1", #"{"v":1,"gateway":"p1","items":[\#(item("p1/r/x", at: 42, body: good))]}"#),  // 1970
             (
                 "uplink/s1/p1",
-                #"{"v":1,"gateway":"p1","items":[\#(item("y", at: at, body: #"{"park":"p1","count":"many"}"#))]}"#
+                #"{"v":1,"gateway":"p1","items":[\#(item("p1/r/y", at: at, body: #"{"park":"p1","count":"many"}"#))]}"#
             ),
         ]
         for (topic, text) in bad { try publisher.publish(topic, payload: Array(text.utf8), qos: .atLeastOnce) }
@@ -47,7 +47,7 @@ struct ProvinceRefusalTests {
         #expect(log.contains("not an uplink batch"))
         #expect(log.contains("batch from gateway 'p2' on the topic of 'p1'"))
         #expect(log.contains("outside 2000–2100"))
-        #expect(log.contains("the database refused a batch") && log.contains("22P02"), "\(log)")
+        #expect(log.contains("(database): the database refused it") && log.contains("22P02"), "\(log)")
         let metrics = try HTTPGet.get(port: port, path: "/metrics").body
         for line in [
             #"parkd_central_batches_total{shard="s1"} 1"#, #"parkd_central_items_stored_total{shard="s1"} 1"#,
@@ -72,5 +72,126 @@ struct ProvinceRefusalTests {
         central.process.signal(SIGTERM)
         #expect(central.process.wait(timeout: 15) == 0)
         #expect(Province.text(central.log).contains("2 items stored, 0 duplicates skipped, 4 batches refused"))
+    }
+
+    /// Gateway A tries to change gateway B's regulatory records (issue 21): every way in is
+    /// refused, counted by reason and acknowledged, and B's rows stay byte for byte the same.
+    @Test("attacks: another gateway's ids, parks and topic, a wrong topic depth, 100 000 items; B's rows unchanged")
+    func anotherGatewaysRecords() throws {
+        let pg = try PostgresServer()
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "province-attack")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try FreePort.pick()
+        let central = try Province.central(
+            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+            http: "{listen: 127.0.0.1:\(port)}")
+        #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
+        let publisher = try MQTTPublisher(
+            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "attacker", cleanSession: true))
+        try publisher.connect()
+        let at: Int64 = 1_795_000_000_000
+        func rollup(_ id: String, park: String, count: Int) -> String {
+            #"{"seq":1,"kind":"rollups","id":"\#(id)","at":\#(at),"body":{"park":"\#(park)","zone":"z","pillar":"emissions","kind":"pm25","sensor":"a","count":\#(count),"mean":80}}"#
+        }
+        func record(_ id: String, park: String, exceeded: Bool) -> String {
+            #"{"seq":2,"kind":"compliance","id":"\#(id)","at":\#(at),"body":{"park":"\#(park)","zone":"z","pillar":"emissions","kind":"pm25","sensor":"a","rule":"pm25-24h","period":"24h","value":80,"limit":50,"valid":true,"exceeded":\#(exceeded)}}"#
+        }
+        func batch(_ gateway: String, _ items: [String]) -> [UInt8] {
+            Array(#"{"v":1,"gateway":"\#(gateway)","items":[\#(items.joined(separator: ","))]}"#.utf8)
+        }
+        let bRecord = "gwb/c/pm25-24h/gwb/z/emissions/pm25/a/24h/\(at)"
+        // Gateway B's own records: an exceeded day.
+        try publisher.publish(
+            "uplink/s1/gwb",
+            payload: batch(
+                "gwb", [rollup("gwb/r/1", park: "gwb", count: 4), record(bRecord, park: "gwb", exceeded: true)]),
+            qos: .atLeastOnce)
+        try publisher.flush()
+        #expect(try Province.wait(20) { try pg.number("SELECT count(*) FROM compliance") == 1 })
+        let rowsOfB = """
+            SELECT id || ' ' || gateway || ' ' || park || ' ' || count || ' ' || mean FROM rollups WHERE id LIKE 'gwb/%'
+            UNION ALL
+            SELECT id || ' ' || gateway || ' ' || exceeded || ' ' || record::text FROM compliance WHERE id LIKE 'gwb/%'
+            ORDER BY 1
+            """
+        let before = try pg.psql(rowsOfB)
+        #expect(before.contains("gwb/r/1") && before.contains("true"))
+
+        let huge = batch("gwa", (0..<100_000).map { rollup("gwa/r/\($0)", park: "gwa", count: 1) })
+        let attacks: [(topic: String, payload: [UInt8], reason: String)] = [
+            // A, on its own topic, names B's record: "not exceeded".
+            ("uplink/s1/gwa", batch("gwa", [record(bRecord, park: "gwb", exceeded: false)]), "foreign_id"),
+            // A's own ids, B's park.
+            ("uplink/s1/gwa", batch("gwa", [rollup("gwa/r/1", park: "gwb", count: 1)]), "foreign_park"),
+            // B's batch on a topic of another depth: the gateway level must not be skipped.
+            ("uplink/s1/gwb/x", batch("gwb", [record(bRecord, park: "gwb", exceeded: false)]), "wrong_topic"),
+            ("uplink/s1", batch("gwb", [record(bRecord, park: "gwb", exceeded: false)]), "wrong_topic"),
+            // A's batch on B's topic.
+            ("uplink/s1/gwb", batch("gwa", [rollup("gwa/r/2", park: "gwa", count: 1)]), "wrong_gateway"),
+            // 100 000 items in one batch.
+            ("uplink/s1/gwa", huge, "too_large"),
+        ]
+        for attack in attacks { try publisher.publish(attack.topic, payload: attack.payload, qos: .atLeastOnce) }
+        // The next good batch of A's is stored within seconds.
+        try publisher.publish(
+            "uplink/s1/gwa", payload: batch("gwa", [rollup("gwa/r/ok", park: "gwa", count: 9)]), qos: .atLeastOnce)
+        try publisher.flush()
+        #expect(try Province.wait(20) { try pg.number("SELECT count(*) FROM rollups WHERE id = 'gwa/r/ok'") == 1 })
+        #expect(try pg.psql(rowsOfB) == before, "gateway B's rows changed")
+        #expect(try pg.number("SELECT count(*) FROM rollups") == 2)
+        let metrics = try HTTPGet.get(port: port, path: "/metrics").body
+        var expected: [String: Int] = [:]
+        for attack in attacks { expected[attack.reason, default: 0] += 1 }
+        for (reason, count) in expected {
+            #expect(
+                metrics.contains(#"parkd_central_refusals_total{shard="s1",reason="\#(reason)"} \#(count)"# + "\n"),
+                "\(reason): \(metrics)")
+        }
+        #expect(metrics.contains(#"parkd_central_batches_refused_total{shard="s1"} 6"# + "\n"))
+        let log = Province.text(central.log)
+        #expect(log.contains("is not one of gateway 'gwa''s"))
+        #expect(log.contains("names park 'gwb', not one of gateway 'gwa''s (gwa)"))
+        central.process.signal(SIGTERM)
+        #expect(central.process.wait(timeout: 15) == 0)
+    }
+
+    @Test(
+        "SIGTERM during a database outage: the batch in hand stays unacknowledged, and after a restart it is stored once"
+    )
+    func stopDuringOutage() throws {
+        let pg = try PostgresServer()
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "province-stop")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var central = try Province.central(
+            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo)
+        #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
+        let publisher = try MQTTPublisher(
+            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "gw", cleanSession: true))
+        try publisher.connect()
+        let at: Int64 = 1_795_000_000_000
+        func batch(_ id: String) -> [UInt8] {
+            Array(
+                #"{"v":1,"gateway":"p1","items":[{"seq":1,"kind":"rollups","id":"\#(id)","at":\#(at),"body":{"park":"p1","zone":"z","pillar":"emissions","kind":"pm25","sensor":"a","count":3,"mean":2}}]}"#
+                    .utf8)
+        }
+        try publisher.publish("uplink/s1/p1", payload: batch("p1/r/first"), qos: .atLeastOnce)
+        try publisher.flush()
+        #expect(try Province.wait(20) { try pg.number("SELECT count(*) FROM rollups") == 1 })
+        try pg.stop()
+        try publisher.publish("uplink/s1/p1", payload: batch("p1/r/held"), qos: .atLeastOnce)
+        try publisher.flush()
+        #expect(Province.wait(20) { Province.text(central.log).contains("retrying in") })
+        central.process.signal(SIGTERM)
+        #expect(central.process.wait(timeout: 20) == 0)
+        #expect(Province.text(central.log).contains("stays unacknowledged"))
+        try pg.start()
+        central = try Province.central(
+            directory: directory, name: "central-2", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo)
+        #expect(try Province.wait(30) { try pg.number("SELECT count(*) FROM rollups WHERE id = 'p1/r/held'") == 1 })
+        #expect(try pg.number("SELECT count(*) FROM rollups") == 2)
+        central.process.signal(SIGTERM)
+        #expect(central.process.wait(timeout: 15) == 0)
     }
 }

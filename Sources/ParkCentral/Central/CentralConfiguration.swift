@@ -16,6 +16,13 @@ public struct CentralConfiguration: Sendable {
     public var logLevel = "info"
     /// /metrics and /healthz; loopback by default, nil when off.
     public var http: (host: String, port: Int)? = ("127.0.0.1", 9109)
+    /// Each gateway's parks (`gateways: {gw-a: [park-1, park-2]}`): a batch may carry only
+    /// its gateway's parks. A gateway not listed may carry only the park of its own name (a
+    /// gateway's name defaults to its park's).
+    public var gateways: [String: Set<String>] = [:]
+
+    /// The parks `gateway` may report.
+    package func parks(of gateway: String) -> Set<String> { gateways[gateway] ?? [gateway] }
 
     /// One session per shard, `{client_id}-{shard}`: the shard's queue follows its session,
     /// so a shard moved to another worker (by configuration) resumes where it stopped.
@@ -29,7 +36,9 @@ public struct CentralConfiguration: Sendable {
         let root = try DaemonConfiguration.compose(try DaemonConfiguration.readText(path), file: path)
         let parser = ConfigurationParser(
             file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-        let top = try root.fields(["broker", "topic_prefix", "shards", "postgres", "postgres_env", "log", "http"])
+        let top = try root.fields([
+            "broker", "topic_prefix", "shards", "postgres", "postgres_env", "log", "http", "gateways",
+        ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (the province's broker or cluster nodes)")
         }
@@ -69,6 +78,19 @@ public struct CentralConfiguration: Sendable {
             configuration.http = try ConfigurationParser.http(node, default: configuration.http)
         }
         if let log = top["log"], let level = try ConfigurationParser.logLevel(log) { configuration.logLevel = level }
+        if let node = top["gateways"] {
+            guard case .mapping(let mapping) = node.node else {
+                throw node.error("expected a mapping of gateway to its parks, e.g. {gw-a: [park-1, park-2]}")
+            }
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                guard UplinkName.isValid(name) else { throw node.error("gateway '\(name)' must be [a-z0-9_-]") }
+                let parks = try YAMLValue(node: value, path: "gateways.\(name)", file: path).list().map {
+                    (item: YAMLValue) throws(ConfigurationError) in try item.nonEmptyString()
+                }
+                configuration.gateways[name] = Set(parks)
+            }
+        }
         return configuration
     }
 }

@@ -90,8 +90,24 @@ package final class CentralMetrics: Sendable {
                 for g in Self.gauges {
                     registry.unregisterGauge(registry.makeGauge(descriptor: g.descriptor, labels: [("shard", shard)]))
                 }
+                for reason in UplinkBatch.Refusal.Reason.allCases.map(\.rawValue) {
+                    registry.unregisterCounter(
+                        registry.makeCounter(
+                            descriptor: Self.name("refusals", "total", "Batches refused, by reason"),
+                            labels: [("shard", shard), ("reason", reason)]))
+                }
             }
             for s in status {
+                // Refusals by reason: every reason is shown, at 0 until one happens.
+                let refusals = Self.name("refusals", "total", "Batches refused, by reason")
+                for reason in UplinkBatch.Refusal.Reason.allCases.map(\.rawValue) {
+                    let counter = registry.makeCounter(
+                        descriptor: refusals, labels: [("shard", s.shard), ("reason", reason)])
+                    let before = last[s.shard]?.refusedBy[reason] ?? 0
+                    let value = s.refusedBy[reason] ?? 0
+                    let step = value >= before ? value - before : value
+                    if step > 0 { counter.increment(by: Int64(step)) }
+                }
                 for c in Self.counters {
                     let counter = registry.makeCounter(descriptor: c.descriptor, labels: [("shard", s.shard)])
                     let before = last[s.shard].map(c.value) ?? 0

@@ -14,6 +14,8 @@ package final class CentralSink {
         package var inserted = 0
         package var duplicates = 0
         package var rejected = 0
+        /// Refused batches by reason (`UplinkBatch.Refusal.Reason`).
+        package var refusedBy: [String: Int] = [:]
     }
 
     /// A batch parkd refuses (not its format): acknowledged, counted and logged, never stored.
@@ -24,22 +26,48 @@ package final class CentralSink {
     private var partitions = Set<CentralSchema.Partition>()
     private(set) var counts = Counts()
 
-    package init(db: PostgresConnection) {
+    /// The parks each gateway may report (the central configuration's `gateways:`).
+    private let parks: @Sendable (String) -> Set<String>
+
+    package init(db: PostgresConnection, parks: @escaping @Sendable (String) -> Set<String> = { [$0] }) {
         self.db = db
+        self.parks = parks
     }
 
     /// Checks a batch before anything is written (`UplinkBatch.decode`): its shape, kinds,
-    /// ids and times.
-    package static func check(_ payload: [UInt8], topicGateway: String?) throws(Refusal) -> (
-        gateway: String, items: [(kind: String, at: Int64)]
-    ) {
+    /// ids bound to the sending gateway, times, and (with `parks`) that every park it names is
+    /// one of that gateway's.
+    package static func check(
+        _ payload: [UInt8], topicGateway: String?, parks: ((String) -> Set<String>)? = nil
+    ) throws(Refusal) -> (gateway: String, items: [(kind: String, at: Int64)]) {
         let batch = try UplinkBatch.decode(payload, topicGateway: topicGateway)
+        if let parks {
+            let allowed = parks(batch.gateway)
+            for item in batch.items {
+                for park in Self.parks(in: item) where !allowed.contains(park) {
+                    throw Refusal(
+                        .foreignPark,
+                        "item \(item.id.prefix(200)) names park '\(park.prefix(80))', not one of gateway '\(batch.gateway)''s (\(allowed.sorted().joined(separator: ", ")))"
+                    )
+                }
+            }
+        }
         return (batch.gateway, batch.items.map { ($0.kind.rawValue, $0.at) })
+    }
+
+    /// The parks an item names: its body's `park`, or each of a summary's `parks[].park`.
+    /// An item that names none names the empty park, which no gateway has.
+    private static func parks(in item: UplinkBatch.Item) -> [String] {
+        if item.kind == .summaries {
+            guard case .array(let entries)? = item.body["parks"] else { return [] }
+            return entries.map { $0["park"]?.string ?? "" }
+        }
+        return [item.body["park"]?.string ?? ""]
     }
 
     /// Stores one batch. Throws `Refusal` for a batch to drop, a connection failure to retry.
     package func apply(_ payload: [UInt8], topicGateway: String?) throws {
-        let (gateway, items) = try Self.check(payload, topicGateway: topicGateway)
+        let (gateway, items) = try Self.check(payload, topicGateway: topicGateway, parks: parks)
         let needed = Set(items.map { CentralSchema.Partition($0.kind, at: $0.at) }).subtracting(partitions)
         if !needed.isEmpty {
             try CentralSchema.create(needed, in: db)
@@ -56,7 +84,10 @@ package final class CentralSink {
         counts.duplicates += items.count - inserted
     }
 
-    package func noteRejected() { counts.rejected += 1 }
+    package func noteRejected(_ reason: Refusal.Reason) {
+        counts.rejected += 1
+        counts.refusedBy[reason.rawValue, default: 0] += 1
+    }
 
     /// `$1` the batch, `$2` its gateway. Items in the batch's order (`arrival` follows it).
     private static let source = """
@@ -75,7 +106,7 @@ package final class CentralSink {
         \(source) WHERE e->>'kind' = 'rollups' ORDER BY n
         ON CONFLICT (id, at) DO UPDATE SET count = EXCLUDED.count, mean = EXCLUDED.mean, min = EXCLUDED.min,
           max = EXCLUDED.max, last = EXCLUDED.last, leq = EXCLUDED.leq, increase = EXCLUDED.increase
-        WHERE (rollups.count, rollups.mean, rollups.min, rollups.max, rollups.last, rollups.leq, rollups.increase)
+        WHERE rollups.gateway = EXCLUDED.gateway AND (rollups.count, rollups.mean, rollups.min, rollups.max, rollups.last, rollups.leq, rollups.increase)
           IS DISTINCT FROM (EXCLUDED.count, EXCLUDED.mean, EXCLUDED.min, EXCLUDED.max, EXCLUDED.last, EXCLUDED.leq,
           EXCLUDED.increase)
         """,
@@ -86,7 +117,7 @@ package final class CentralSink {
         \(source) WHERE e->>'kind' = 'compliance' ORDER BY n
         ON CONFLICT (id, at) DO UPDATE SET value = EXCLUDED.value, limit_value = EXCLUDED.limit_value,
           valid = EXCLUDED.valid, exceeded = EXCLUDED.exceeded, record = EXCLUDED.record
-        WHERE compliance.record IS DISTINCT FROM EXCLUDED.record
+        WHERE compliance.gateway = EXCLUDED.gateway AND compliance.record IS DISTINCT FROM EXCLUDED.record
         """,
         """
         INSERT INTO alerts(id, at, gateway, park, rule, series, state, alert)
@@ -99,7 +130,7 @@ package final class CentralSink {
         SELECT e->>'id', \(time), $2, b->>'period', b
         \(source) WHERE e->>'kind' = 'summaries' ORDER BY n
         ON CONFLICT (id, at) DO UPDATE SET summary = EXCLUDED.summary
-        WHERE summaries.summary IS DISTINCT FROM EXCLUDED.summary
+        WHERE summaries.gateway = EXCLUDED.gateway AND summaries.summary IS DISTINCT FROM EXCLUDED.summary
         """,
     ]
 }

@@ -56,7 +56,8 @@ public final class CentralWorker: Sendable {
             let (counts, database, client) = control.withLock { ($0.counts, $0.databaseConnected, $0.client) }
             return ShardStatus(
                 shard: name, batches: counts.batches, stored: counts.inserted, duplicates: counts.duplicates,
-                refused: counts.rejected, sessionConnected: client?.isConnected ?? false,
+                refused: counts.rejected, refusedBy: counts.refusedBy,
+                sessionConnected: client?.isConnected ?? false,
                 databaseConnected: database)
         }
     }
@@ -137,6 +138,8 @@ public final class CentralWorker: Sendable {
         public var stored: Int
         public var duplicates: Int
         public var refused: Int
+        /// Refused batches by reason.
+        public var refusedBy: [String: Int] = [:]
         public var sessionConnected: Bool
         public var databaseConnected: Bool
     }
@@ -178,7 +181,10 @@ public final class CentralWorker: Sendable {
         }
         for name in wanted where state.withLock({ $0.shards[name] == nil }) {
             let shard = Shard(
-                name: name, sink: CentralSink(db: try PostgresConnection(conninfo: configuration.postgres)))
+                name: name,
+                sink: CentralSink(
+                    db: try PostgresConnection(conninfo: configuration.postgres),
+                    parks: { [configuration] gateway in configuration.parks(of: gateway) }))
             let session = configuration.sessionConfiguration(shard: name)
             let logger = self.logger
             let prefix = configuration.topicPrefix
@@ -202,44 +208,58 @@ public final class CentralWorker: Sendable {
     /// What became of one attempt at a batch.
     private enum Attempt {
         case stored
-        case refused(String)
-        case databaseRefused(String)
+        case refused(CentralSink.Refusal)
         case retry(String)
     }
 
     /// On the session's network thread: returns only once the batch is stored or refused,
     /// so the acknowledgement follows the commit.
     private static func handle(_ message: MQTTMessage, shard: Shard, prefix: String, logger: Logger) {
+        let topic = LogSafe.text(message.topic, limit: 200)
+        // Exactly `<prefix>/<shard>/<gateway>`: the gateway level is what the batch is checked
+        // against, so a topic of another depth must not skip the check.
         let levels = message.topic.split(separator: "/", omittingEmptySubsequences: false)
         let prefixLevels = prefix.split(separator: "/").count
-        let gateway = levels.count == prefixLevels + 2 ? String(levels[prefixLevels + 1]) : nil
-        let topic = LogSafe.text(message.topic, limit: 200)
+        guard levels.count == prefixLevels + 2, levels[prefixLevels] == shard.name[...],
+            !levels[prefixLevels + 1].isEmpty
+        else {
+            refuse(
+                .init(.wrongTopic, "topic is not \(prefix)/\(shard.name)/<gateway>"), topic: topic, shard: shard,
+                logger: logger)
+            return
+        }
+        let gateway = String(levels[prefixLevels + 1])
         var delay = 0.2
-        while !shard.isStopping {
+        while true {
             let attempt = shard.sink.withLock { (sink) -> Attempt in
                 defer { shard.note(counts: sink.counts, databaseConnected: sink.db.isConnected) }
                 do {
                     try sink.apply(message.payload, topicGateway: gateway)
                     return .stored
                 } catch let refusal as CentralSink.Refusal {
-                    sink.noteRejected()
-                    return .refused("\(refusal)")
+                    return .refused(refusal)
                 } catch let failure as PostgresConnection.Failure where failure.isDataError {
-                    sink.noteRejected()
-                    return .databaseRefused("\(failure)")
+                    return .refused(.init(.database, "the database refused it: \(failure)"))
                 } catch {
                     return .retry("\(error)")
                 }
             }
             switch attempt {
             case .stored: return
-            case .refused(let reason):
-                logger.error("shard \(shard.name): refused a batch on \(topic): \(reason)")
-                return
-            case .databaseRefused(let reason):
-                logger.error("shard \(shard.name): the database refused a batch on \(topic): \(reason)")
+            case .refused(let refusal):
+                refuse(refusal, topic: topic, shard: shard, logger: logger)
                 return
             case .retry(let reason):
+                if shard.isStopping {
+                    // Stopping (SIGTERM, or the shard moved) with the batch not stored: the
+                    // connection is cut so the acknowledgement libmosquitto queued never
+                    // leaves, and the broker hands the batch to the session again.
+                    logger.warning(
+                        "shard \(shard.name): stopping with a batch on \(topic) not stored (\(reason)); it stays unacknowledged"
+                    )
+                    shard.client?.abortConnection()
+                    return
+                }
                 // The database is away: hold the batch (unacknowledged) and try again.
                 logger.warning("shard \(shard.name): \(reason); retrying in \(delay)s")
                 Thread.sleep(forTimeInterval: delay)
@@ -250,5 +270,17 @@ public final class CentralWorker: Sendable {
                 }
             }
         }
+    }
+
+    /// A batch parkd will never store: counted by reason, logged (wire text made safe) and
+    /// acknowledged, so it cannot block its shard.
+    private static func refuse(_ refusal: CentralSink.Refusal, topic: String, shard: Shard, logger: Logger) {
+        shard.sink.withLock { sink in
+            sink.noteRejected(refusal.reason)
+            shard.note(counts: sink.counts, databaseConnected: sink.db.isConnected)
+        }
+        logger.error(
+            "shard \(shard.name): refused a batch on \(topic) (\(refusal.reason.rawValue)): \(LogSafe.text(refusal.description, limit: 400))"
+        )
     }
 }

@@ -106,6 +106,16 @@ package struct YAMLValue {
         }
         return result
     }
+
+    package init(
+        node: Node,
+        path: String,
+        file: String
+    ) {
+        self.node = node
+        self.path = path
+        self.file = file
+    }
 }
 
 package struct Fields {
