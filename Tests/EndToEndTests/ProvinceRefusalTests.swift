@@ -34,6 +34,16 @@ struct ProvinceRefusalTests {
                 "uplink/s1/p1",
                 #"{"v":1,"gateway":"p1","items":[\#(item("p1/r/y", at: at, body: #"{"park":"p1","count":"many"}"#))]}"#
             ),
+            // Poison: a sensor name too long for the series index (SQLSTATE 54000, the same every
+            // time), and items 500 days apart (a month's partition each, by the hundred).
+            (
+                "uplink/s1/p1",
+                #"{"v":1,"gateway":"p1","items":[\#(item("p1/r/long", at: at, body: good.replacingOccurrences(of: #""sensor":"a""#, with: #""sensor":"\#(Self.incompressible(8000))""#)))]}"#
+            ),
+            (
+                "uplink/s1/p1",
+                #"{"v":1,"gateway":"p1","items":[\#(item("p1/r/new", at: at, body: good)),\#(item("p1/r/old", at: at - 500 * 86_400_000, body: good))]}"#
+            ),
         ]
         for (topic, text) in bad { try publisher.publish(topic, payload: Array(text.utf8), qos: .atLeastOnce) }
         try publisher.publish(
@@ -48,10 +58,17 @@ struct ProvinceRefusalTests {
         #expect(log.contains("batch from gateway 'p2' on the topic of 'p1'"))
         #expect(log.contains("outside 2000–2100"))
         #expect(log.contains("(database): the database refused it") && log.contains("22P02"), "\(log)")
+        #expect(log.contains("SQLSTATE 54000"))
+        #expect(log.contains("items span 500 days in one batch"))
+        // Every refused batch is kept for a person to read, with its reason and SQLSTATE.
+        #expect(try pg.number("SELECT count(*) FROM dead_letters") == 6)
+        #expect(
+            try pg.number("SELECT count(*) FROM dead_letters WHERE sqlstate = '54000' AND reason = 'database'") == 1)
+        #expect(try pg.number("SELECT count(*) FROM rollups WHERE id IN ('p1/r/new', 'p1/r/old', 'p1/r/long')") == 0)
         let metrics = try HTTPGet.get(port: port, path: "/metrics").body
         for line in [
             #"parkd_central_batches_total{shard="s1"} 1"#, #"parkd_central_items_stored_total{shard="s1"} 1"#,
-            #"parkd_central_batches_refused_total{shard="s1"} 4"#, #"parkd_central_session_connected{shard="s1"} 1.0"#,
+            #"parkd_central_batches_refused_total{shard="s1"} 6"#, #"parkd_central_session_connected{shard="s1"} 1.0"#,
             #"parkd_central_database_connected{shard="s1"} 1.0"#,
         ] {
             #expect(metrics.contains(line + "\n"), "\(metrics)")
@@ -71,7 +88,7 @@ struct ProvinceRefusalTests {
         #expect(Province.wait(30) { (try? pg.number("SELECT count(*) FROM rollups WHERE id = 'p1/r/later'")) == 1 })
         central.process.signal(SIGTERM)
         #expect(central.process.wait(timeout: 15) == 0)
-        #expect(Province.text(central.log).contains("2 items stored, 0 duplicates skipped, 4 batches refused"))
+        #expect(Province.text(central.log).contains("2 items stored, 0 duplicates skipped, 6 batches refused"))
     }
 
     /// Gateway A tries to change gateway B's regulatory records (issue 21): every way in is
@@ -193,5 +210,16 @@ struct ProvinceRefusalTests {
         #expect(try pg.number("SELECT count(*) FROM rollups") == 2)
         central.process.signal(SIGTERM)
         #expect(central.process.wait(timeout: 15) == 0)
+    }
+
+    /// Text that does not compress (PostgreSQL would TOAST a repeated character down to a few bytes).
+    static func incompressible(_ count: Int) -> String {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        return String(
+            (0..<count).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return letters[Int(state >> 58) % letters.count]
+            })
     }
 }

@@ -20,6 +20,11 @@ public struct CentralConfiguration: Sendable {
     /// its gateway's parks. A gateway not listed may carry only the park of its own name (a
     /// gateway's name defaults to its park's).
     public var gateways: [String: Set<String>] = [:]
+    /// libpq's connect timeout and the server's statement timeout (`database:`), seconds.
+    public var connectTimeout = 5.0
+    public var statementTimeout = 30.0
+    /// A batch in hand (not stored, retried) longer than this makes /healthz 503 (`stalled_after`).
+    public var stalledAfter = 60.0
 
     /// The parks `gateway` may report.
     package func parks(of gateway: String) -> Set<String> { gateways[gateway] ?? [gateway] }
@@ -37,7 +42,8 @@ public struct CentralConfiguration: Sendable {
         let parser = ConfigurationParser(
             file: path, directory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
         let top = try root.fields([
-            "broker", "topic_prefix", "shards", "postgres", "postgres_env", "log", "http", "gateways",
+            "broker", "topic_prefix", "shards", "postgres", "postgres_env", "log", "http", "gateways", "database",
+            "stalled_after",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (the province's broker or cluster nodes)")
@@ -78,6 +84,12 @@ public struct CentralConfiguration: Sendable {
             configuration.http = try ConfigurationParser.http(node, default: configuration.http)
         }
         if let log = top["log"], let level = try ConfigurationParser.logLevel(log) { configuration.logLevel = level }
+        if let node = top["database"] {
+            let f = try node.fields(["connect_timeout", "statement_timeout"])
+            if let v = f["connect_timeout"] { configuration.connectTimeout = try v.duration(in: 1...300) }
+            if let v = f["statement_timeout"] { configuration.statementTimeout = try v.duration(in: 1...3600) }
+        }
+        if let v = top["stalled_after"] { configuration.stalledAfter = try v.duration(in: 1...86400) }
         if let node = top["gateways"] {
             guard case .mapping(let mapping) = node.node else {
                 throw node.error("expected a mapping of gateway to its parks, e.g. {gw-a: [park-1, park-2]}")

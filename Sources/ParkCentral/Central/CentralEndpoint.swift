@@ -22,7 +22,12 @@ public enum CentralEndpoint {
         }
         router.get("/healthz") { _, _ in
             let status = worker.status
-            let failing = status.filter { !$0.sessionConnected || !$0.databaseConnected }
+            let stalledAfter = worker.stalledAfter
+            // A shard fails when its session or database is down, or a batch has waited to be
+            // stored longer than `stalled_after`.
+            let failing = status.filter {
+                !$0.sessionConnected || !$0.databaseConnected || $0.batchInHandSeconds > stalledAfter
+            }
             var line = JSONLine()
             line.add("status", failing.isEmpty ? "ok" : "degraded")
             line.addRaw(
@@ -33,6 +38,7 @@ public enum CentralEndpoint {
                         item.add("shard", s.shard)
                         item.addRaw("session_connected", s.sessionConnected ? "true" : "false")
                         item.addRaw("database_connected", s.databaseConnected ? "true" : "false")
+                        item.add("batch_in_hand_seconds", s.batchInHandSeconds.rounded())
                         return item.finished()
                     }.joined(separator: ",") + "]")
             return Response(
@@ -78,11 +84,17 @@ package final class CentralMetrics: Sendable {
         ]
     }
 
+    private static var inHand: MetricNameDescriptor {
+        name("batch_in_hand", "seconds", "How long the batch being retried has waited (0: none)")
+    }
+
     package func render(_ status: [CentralWorker.ShardStatus]) -> String {
         let registry = registry
         last.withLock { last in
             let now = Dictionary(status.map { ($0.shard, $0) }, uniquingKeysWith: { a, _ in a })
             for (shard, _) in last where now[shard] == nil {
+                registry.unregisterGauge(
+                    registry.makeGauge(descriptor: Self.inHand, labels: [("shard", shard)]))
                 for c in Self.counters {
                     registry.unregisterCounter(
                         registry.makeCounter(descriptor: c.descriptor, labels: [("shard", shard)]))
@@ -116,6 +128,7 @@ package final class CentralMetrics: Sendable {
                     let step = value >= before ? value - before : value
                     if step > 0 { counter.increment(by: Int64(step)) }
                 }
+                registry.makeGauge(descriptor: Self.inHand, labels: [("shard", s.shard)]).set(s.batchInHandSeconds)
                 for g in Self.gauges {
                     registry.makeGauge(descriptor: g.descriptor, labels: [("shard", s.shard)]).set(
                         Int64(g.value(s) ? 1 : 0))

@@ -41,7 +41,17 @@ package enum CentralSchema {
               arrival bigint NOT NULL DEFAULT nextval('arrival_seq'), received_at timestamptz NOT NULL DEFAULT now(),
               PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
             """
-        )
+        ),
+        (
+            2,
+            """
+            CREATE TABLE dead_letters(
+              id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), shard text NOT NULL,
+              topic text NOT NULL, reason text NOT NULL, detail text NOT NULL, sqlstate text, batch bytea NOT NULL,
+              truncated boolean NOT NULL DEFAULT false);
+            CREATE INDEX dead_letters_received ON dead_letters(received_at);
+            """
+        ),
     ]
 
     package static let tables = ["rollups", "compliance", "alerts", "summaries"]

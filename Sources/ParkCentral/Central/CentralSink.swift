@@ -37,10 +37,30 @@ package final class CentralSink {
     /// Checks a batch before anything is written (`UplinkBatch.decode`): its shape, kinds,
     /// ids bound to the sending gateway, times, and (with `parks`) that every park it names is
     /// one of that gateway's.
+    /// Items are kept ten years at the gateway (compliance records): older is not a real item.
+    package static let maxItemAge: Int64 = 3_660 * 86_400_000
+    package static let maxAhead: Int64 = 86_400_000
+    /// A year's compliance record and the day's beside it: about 13 months apart at most.
+    package static let maxSpan: Int64 = 400 * 86_400_000
+
     package static func check(
-        _ payload: [UInt8], topicGateway: String?, parks: ((String) -> Set<String>)? = nil
+        _ payload: [UInt8], topicGateway: String?, parks: ((String) -> Set<String>)? = nil, now: Int64? = nil
     ) throws(Refusal) -> (gateway: String, items: [(kind: String, at: Int64)]) {
         let batch = try UplinkBatch.decode(payload, topicGateway: topicGateway)
+        // A gateway's clock gone wrong, or a forged batch, must not make partitions by the
+        // hundred (one a month) in one transaction: times near now, and a bounded span.
+        if let now, let first = batch.items.map(\.at).min(), let last = batch.items.map(\.at).max() {
+            guard first >= now - Self.maxItemAge, last <= now + Self.maxAhead else {
+                throw Refusal(
+                    .badTime,
+                    "items dated \(first)…\(last), outside \(Self.maxItemAge / 86_400_000) days back to a day ahead")
+            }
+            guard last - first <= Self.maxSpan else {
+                throw Refusal(
+                    .badTime,
+                    "items span \((last - first) / 86_400_000) days in one batch; at most \(Self.maxSpan / 86_400_000)")
+            }
+        }
         if let parks {
             let allowed = parks(batch.gateway)
             for item in batch.items {
@@ -67,7 +87,8 @@ package final class CentralSink {
 
     /// Stores one batch. Throws `Refusal` for a batch to drop, a connection failure to retry.
     package func apply(_ payload: [UInt8], topicGateway: String?) throws {
-        let (gateway, items) = try Self.check(payload, topicGateway: topicGateway, parks: parks)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let (gateway, items) = try Self.check(payload, topicGateway: topicGateway, parks: parks, now: now)
         let needed = Set(items.map { CentralSchema.Partition($0.kind, at: $0.at) }).subtracting(partitions)
         if !needed.isEmpty {
             try CentralSchema.create(needed, in: db)
@@ -82,6 +103,27 @@ package final class CentralSink {
         counts.batches += 1
         counts.inserted += inserted
         counts.duplicates += items.count - inserted
+    }
+
+    /// Keeps a refused batch for a person to look at (`dead_letters`), best effort: with the
+    /// database away it is only counted and logged. At most 1 MiB of it is kept.
+    package func deadLetter(shard: String, topic: String, refusal: Refusal, sqlState: String?, payload: [UInt8]) {
+        guard db.isConnected else { return }
+        let kept = payload.prefix(1 << 20)
+        let digits = Array("0123456789abcdef".utf8)
+        var hexBytes: [UInt8] = [0x5C, 0x78]  // \x: bytea's hex input
+        hexBytes.reserveCapacity(2 + 2 * kept.count)
+        for byte in kept {
+            hexBytes.append(digits[Int(byte >> 4)])
+            hexBytes.append(digits[Int(byte & 15)])
+        }
+        let hex = String(decoding: hexBytes, as: UTF8.self)
+        _ = try? db.execute(
+            "INSERT INTO dead_letters(shard, topic, reason, detail, sqlstate, batch, truncated) VALUES ($1, $2, $3, $4, $5, $6::bytea, $7)",
+            [
+                shard, String(decoding: topic.utf8.prefix(1000), as: UTF8.self), refusal.reason.rawValue,
+                String(refusal.description.prefix(2000)), sqlState, hex, kept.count < payload.count ? "true" : "false",
+            ])
     }
 
     package func noteRejected(_ reason: Refusal.Reason) {

@@ -26,6 +26,20 @@ public final class CentralWorker: Sendable {
             var stopping = false
             var counts = CentralSink.Counts()
             var databaseConnected = true
+            /// Since when a batch has been retried without being stored.
+            var holdingSince: ContinuousClock.Instant?
+        }
+
+        /// Whether a batch is being retried (the database away): its age is on /metrics,
+        /// and past `stalled_after` /healthz fails.
+        package func holding(_ yes: Bool) {
+            control.withLock { control in
+                if !yes {
+                    control.holdingSince = nil
+                } else if control.holdingSince == nil {
+                    control.holdingSince = .now
+                }
+            }
         }
 
         package init(name: String, sink: consuming sending CentralSink) {
@@ -53,10 +67,13 @@ public final class CentralWorker: Sendable {
         }
 
         package var status: ShardStatus {
-            let (counts, database, client) = control.withLock { ($0.counts, $0.databaseConnected, $0.client) }
+            let (counts, database, client, since) = control.withLock {
+                ($0.counts, $0.databaseConnected, $0.client, $0.holdingSince)
+            }
             return ShardStatus(
                 shard: name, batches: counts.batches, stored: counts.inserted, duplicates: counts.duplicates,
                 refused: counts.rejected, refusedBy: counts.refusedBy,
+                batchInHandSeconds: since.map { (ContinuousClock.now - $0).inSeconds } ?? 0,
                 sessionConnected: client?.isConnected ?? false,
                 databaseConnected: database)
         }
@@ -80,6 +97,9 @@ public final class CentralWorker: Sendable {
     }
 
     private var configuration: CentralConfiguration { state.withLock { $0.configuration } }
+
+    /// /healthz fails when a batch waits longer than this (`stalled_after`).
+    public var stalledAfter: Double { configuration.stalledAfter }
 
     /// SIGHUP: re-read the shard list at the next turn of the loop.
     public func requestReload() {
@@ -124,7 +144,10 @@ public final class CentralWorker: Sendable {
 
     /// Brings the database's schema up to date.
     public func migrate() throws {
-        let db = try PostgresConnection(conninfo: configuration.postgres)
+        let configuration = configuration
+        let db = try PostgresConnection(
+            conninfo: configuration.postgres, connectTimeout: configuration.connectTimeout,
+            statementTimeout: configuration.statementTimeout)
         let applied = try CentralSchema.migrate(db)
         logger.info(
             "central database ready\(applied.isEmpty ? "" : ", migrations applied: \(applied.map(String.init).joined(separator: ", "))")"
@@ -140,6 +163,8 @@ public final class CentralWorker: Sendable {
         public var refused: Int
         /// Refused batches by reason.
         public var refusedBy: [String: Int] = [:]
+        /// How long the batch being retried has waited to be stored (0: none).
+        public var batchInHandSeconds: Double = 0
         public var sessionConnected: Bool
         public var databaseConnected: Bool
     }
@@ -183,7 +208,9 @@ public final class CentralWorker: Sendable {
             let shard = Shard(
                 name: name,
                 sink: CentralSink(
-                    db: try PostgresConnection(conninfo: configuration.postgres),
+                    db: try PostgresConnection(
+                        conninfo: configuration.postgres, connectTimeout: configuration.connectTimeout,
+                        statementTimeout: configuration.statementTimeout),
                     parks: { [configuration] gateway in configuration.parks(of: gateway) }))
             let session = configuration.sessionConfiguration(shard: name)
             let logger = self.logger
@@ -208,7 +235,7 @@ public final class CentralWorker: Sendable {
     /// What became of one attempt at a batch.
     private enum Attempt {
         case stored
-        case refused(CentralSink.Refusal)
+        case refused(CentralSink.Refusal, sqlState: String?)
         case retry(String)
     }
 
@@ -224,8 +251,8 @@ public final class CentralWorker: Sendable {
             !levels[prefixLevels + 1].isEmpty
         else {
             refuse(
-                .init(.wrongTopic, "topic is not \(prefix)/\(shard.name)/<gateway>"), topic: topic, shard: shard,
-                logger: logger)
+                .init(.wrongTopic, "topic is not \(prefix)/\(shard.name)/<gateway>"), sqlState: nil, message: message,
+                topic: topic, shard: shard, logger: logger)
             return
         }
         let gateway = String(levels[prefixLevels + 1])
@@ -237,19 +264,23 @@ public final class CentralWorker: Sendable {
                     try sink.apply(message.payload, topicGateway: gateway)
                     return .stored
                 } catch let refusal as CentralSink.Refusal {
-                    return .refused(refusal)
-                } catch let failure as PostgresConnection.Failure where failure.isDataError {
-                    return .refused(.init(.database, "the database refused it: \(failure)"))
+                    return .refused(refusal, sqlState: nil)
+                } catch let failure as PostgresConnection.Failure where !failure.isTransient {
+                    return .refused(.init(.database, "the database refused it: \(failure)"), sqlState: failure.sqlState)
                 } catch {
                     return .retry("\(error)")
                 }
             }
             switch attempt {
-            case .stored: return
-            case .refused(let refusal):
-                refuse(refusal, topic: topic, shard: shard, logger: logger)
+            case .stored:
+                shard.holding(false)
+                return
+            case .refused(let refusal, let sqlState):
+                shard.holding(false)
+                refuse(refusal, sqlState: sqlState, message: message, topic: topic, shard: shard, logger: logger)
                 return
             case .retry(let reason):
+                shard.holding(true)
                 if shard.isStopping {
                     // Stopping (SIGTERM, or the shard moved) with the batch not stored: the
                     // connection is cut so the acknowledgement libmosquitto queued never
@@ -258,6 +289,7 @@ public final class CentralWorker: Sendable {
                         "shard \(shard.name): stopping with a batch on \(topic) not stored (\(reason)); it stays unacknowledged"
                     )
                     shard.client?.abortConnection()
+                    shard.holding(false)
                     return
                 }
                 // The database is away: hold the batch (unacknowledged) and try again.
@@ -274,9 +306,14 @@ public final class CentralWorker: Sendable {
 
     /// A batch parkd will never store: counted by reason, logged (wire text made safe) and
     /// acknowledged, so it cannot block its shard.
-    private static func refuse(_ refusal: CentralSink.Refusal, topic: String, shard: Shard, logger: Logger) {
+    private static func refuse(
+        _ refusal: CentralSink.Refusal, sqlState: String?, message: MQTTMessage, topic: String, shard: Shard,
+        logger: Logger
+    ) {
         shard.sink.withLock { sink in
             sink.noteRejected(refusal.reason)
+            sink.deadLetter(
+                shard: shard.name, topic: message.topic, refusal: refusal, sqlState: sqlState, payload: message.payload)
             shard.note(counts: sink.counts, databaseConnected: sink.db.isConnected)
         }
         logger.error(

@@ -14,6 +14,16 @@ package final class PostgresConnection {
         package var description: String { sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message }
         /// Bad data in an item (class 22, data exception; 23, integrity): retrying cannot help.
         package var isDataError: Bool { sqlState.map { $0.hasPrefix("22") || $0.hasPrefix("23") } ?? false }
+        /// Worth trying again: the connection (no answer, class 08), a serialization failure or
+        /// deadlock (40001, 40P01), the server short of resources (class 53: too many
+        /// connections, disk full), shutting down or starting (57P01–57P03), a statement cut
+        /// by `statement_timeout` (57014). Anything else (a value too large for an index, a
+        /// malformed figure) fails the same way every time: the batch is dead-lettered.
+        package var isTransient: Bool {
+            guard let state = sqlState else { return true }
+            return state.hasPrefix("08") || state == "40001" || state == "40P01" || state.hasPrefix("53")
+                || state.hasPrefix("57P") || state == "57014"
+        }
     }
 
     package struct Outcome {
@@ -25,8 +35,20 @@ package final class PostgresConnection {
     package let conninfo: String
     private var connection: OpaquePointer?
 
-    package init(conninfo: String) throws(Failure) {
-        self.conninfo = conninfo
+    /// What a statement may take before the server cancels it.
+    package let statementTimeout: Double
+
+    /// `connectTimeout` and keepalives go into the connection string unless it sets them: a
+    /// database that accepts and never answers, or a link that dies silently, is noticed in
+    /// seconds instead of hanging the shard.
+    package init(conninfo: String, connectTimeout: Double = 5, statementTimeout: Double = 30) throws(Failure) {
+        var info = conninfo
+        if !info.contains("connect_timeout") { info += " connect_timeout=\(max(1, Int(connectTimeout)))" }
+        if !info.contains("keepalives") {
+            info += " keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3"
+        }
+        self.conninfo = info
+        self.statementTimeout = statementTimeout
         try connect()
     }
 
@@ -48,6 +70,7 @@ package final class PostgresConnection {
         }
         // Notices (e.g. "relation already exists, skipping") would go to stderr otherwise.
         _ = try execute("SET client_min_messages = warning")
+        _ = try execute("SET statement_timeout = \(Int(statementTimeout * 1000))")
     }
 
     @discardableResult
