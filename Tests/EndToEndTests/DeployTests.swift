@@ -71,6 +71,7 @@ struct DeployTests {
         setenv("PARKD_CENTRAL_POSTGRES", "host=127.0.0.1 dbname=province", 1)
         let central = try CentralConfiguration.load(path: folder.appendingPathComponent("central.yaml").path)
         #expect(central.shards == ["s1", "s2"] && central.broker.fallbackURLs.count == 2)
+        #expect(central.gateways == ["bau-bang": ["bau-bang"]] && central.statementTimeout == 30)
         let uplink = try #require(
             try DaemonConfiguration.load(path: folder.appendingPathComponent("gateway-uplink.yaml").path).uplink)
         #expect(uplink.topic == "uplink/s1/bau-bang" && uplink.broker.fallbackURLs.count == 2)
