@@ -24,6 +24,9 @@ let package = Package(
         // HTTP endpoint (/metrics, /healthz, JSON API) and Prometheus metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // Already in the graph through Hummingbird; named for the in-process HTTP tests.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         // Templates of the daily compliance report and the status page (HTML escaping included).
@@ -162,7 +165,9 @@ let package = Package(
             name: "ParkDaemonTests",
             dependencies: [
                 "ParkIngest", "ParkConfig", "ParkGateway", "ParkCentral", "UplinkWire", "BrokerHarness", "FuzzHarness",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             exclude: ["Fixtures"]),
         .testTarget(name: "ParkSimulationTests", dependencies: ["ParkSimulation", "TelemetryCore"]),

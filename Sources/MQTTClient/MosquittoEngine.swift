@@ -13,6 +13,9 @@ private let libraryInitialised: Bool = {
 /// Every libmosquitto callback runs on that thread, which holds a strong reference to the
 /// engine until it ends; the handle is destroyed only in `deinit`, so no callback can reach
 /// freed memory however the client is closed.
+///
+/// `@unchecked Sendable`: it wraps libmosquitto's C handle, which libmosquitto locks itself
+/// (threaded mode); the engine's own shared state is behind its locks and atomics.
 final class MosquittoEngine: @unchecked Sendable {
     let configuration: MQTTClientConfiguration
     private let logger: Logger

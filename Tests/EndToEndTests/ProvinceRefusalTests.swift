@@ -9,18 +9,9 @@ import Testing
 struct ProvinceRefusalTests {
     @Test("garbage, a wrong gateway, an absurd time and bad figures are refused; the next good batch is stored")
     func refusals() throws {
-        let pg = try PostgresServer()
-        let broker = try Broker()
-        let directory = try Scratch.makeDirectory(prefix: "province-refusal")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let port = try FreePort.pick()
-        let central = try Province.central(
-            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
-            http: "{listen: 127.0.0.1:\(port)}")
-        #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
-        let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "gw", cleanSession: true))
-        try publisher.connect()
+        let f = try Fixture(prefix: "province-refusal", client: "gw")
+        defer { f.remove() }
+        let (pg, port, central, publisher) = (f.pg, f.port, f.central, f.publisher)
         func item(_ id: String, at: Int64, body: String) -> String {
             #"{"seq":1,"kind":"rollups","id":"\#(id)","at":\#(at),"body":\#(body)}"#
         }
@@ -95,18 +86,9 @@ struct ProvinceRefusalTests {
     /// refused, counted by reason and acknowledged, and B's rows stay byte for byte the same.
     @Test("attacks: another gateway's ids, parks and topic, a wrong topic depth, 100 000 items; B's rows unchanged")
     func anotherGatewaysRecords() throws {
-        let pg = try PostgresServer()
-        let broker = try Broker()
-        let directory = try Scratch.makeDirectory(prefix: "province-attack")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let port = try FreePort.pick()
-        let central = try Province.central(
-            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
-            http: "{listen: 127.0.0.1:\(port)}")
-        #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
-        let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "attacker", cleanSession: true))
-        try publisher.connect()
+        let f = try Fixture(prefix: "province-attack", client: "attacker")
+        defer { f.remove() }
+        let (pg, port, central, publisher) = (f.pg, f.port, f.central, f.publisher)
         let at: Int64 = 1_795_000_000_000
         func rollup(_ id: String, park: String, count: Int) -> String {
             #"{"seq":1,"kind":"rollups","id":"\#(id)","at":\#(at),"body":{"park":"\#(park)","zone":"z","pillar":"emissions","kind":"pm25","sensor":"a","count":\#(count),"mean":80}}"#
@@ -210,6 +192,33 @@ struct ProvinceRefusalTests {
         #expect(try pg.number("SELECT count(*) FROM rollups") == 2)
         central.process.signal(SIGTERM)
         #expect(central.process.wait(timeout: 15) == 0)
+    }
+
+    /// PostgreSQL, a broker, and parkd-central serving shard s1 with its endpoint; a publisher.
+    struct Fixture {
+        let pg: PostgresServer
+        let broker: Broker
+        let directory: URL
+        let port: Int
+        let central: (process: ChildProcess, configPath: String, log: String)
+        let publisher: MQTTPublisher
+
+        init(prefix: String, client: String) throws {
+            pg = try PostgresServer()
+            broker = try Broker()
+            directory = try Scratch.makeDirectory(prefix: prefix)
+            port = try FreePort.pick()
+            central = try Province.central(
+                directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+                http: "{listen: 127.0.0.1:\(port)}")
+            let log = central.log
+            #expect(Province.wait(20) { Province.text(log).contains("session central-s1 connected") })
+            publisher = try MQTTPublisher(
+                configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: client, cleanSession: true))
+            try publisher.connect()
+        }
+
+        func remove() { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// Text that does not compress (PostgreSQL would TOAST a repeated character down to a few bytes).

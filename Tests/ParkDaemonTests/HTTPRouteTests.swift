@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Logging
 import TelemetryCore
 import Testing
@@ -11,7 +10,7 @@ import Testing
 @testable import ParkGateway
 @testable import ParkIngest
 
-/// The HTTP routes run in-process (Hummingbird's test client, no socket, no sleeps) against a
+/// The HTTP routes run in-process (`InProcessHTTP`: the router's responder, no socket, no sleeps) against a
 /// real pipeline fed here.
 @Suite("HTTP routes, in-process")
 struct HTTPRouteTests {
@@ -36,24 +35,24 @@ struct HTTPRouteTests {
         return (observability, pipeline)
     }
 
-    static func text(_ response: TestResponse) -> String { String(buffer: response.body) }
-
     @Test("/metrics counts what the pipeline took in; /healthz is degraded without a broker connection")
     func metricsAndHealth() async throws {
         let (o, pipeline) = try Self.gateway()
-        let app = Application(router: HTTPEndpoint.router(o, pipeline: pipeline))
-        try await app.test(.router) { client in
-            try await client.execute(uri: "/metrics", method: .get) { response in
+        let client = InProcessHTTP(HTTPEndpoint.router(o, pipeline: pipeline))
+        do {
+            do {
+                let response = try await client.get("/metrics")
                 #expect(response.status == .ok)
-                let body = Self.text(response)
+                let body = response.body
                 #expect(body.contains("parkd_messages_total 4\n"), "\(body)")
                 #expect(body.contains("parkd_readings_total 3\n"))
                 #expect(body.contains(#"parkd_rejected_total{reason="malformed"} 1"#))
                 #expect(body.contains("parkd_series_count 1.0\n"))
             }
-            try await client.execute(uri: "/healthz", method: .get) { response in
+            do {
+                let response = try await client.get("/healthz")
                 #expect(response.status == .serviceUnavailable)
-                #expect(Self.text(response).contains(#""broker_connected":false"#))
+                #expect(response.body.contains(#""broker_connected":false"#))
             }
         }
     }
@@ -62,31 +61,35 @@ struct HTTPRouteTests {
     func api() async throws {
         let (o, pipeline) = try Self.gateway()
         pipeline.tick(at: Self.now)
-        let app = Application(router: HTTPEndpoint.router(o, pipeline: pipeline))
-        try await app.test(.router) { client in
-            try await client.execute(uri: "/api/alerts", method: .get) { response in
+        let client = InProcessHTTP(HTTPEndpoint.router(o, pipeline: pipeline))
+        do {
+            do {
+                let response = try await client.get("/api/alerts")
                 #expect(response.status == .ok)
-                #expect(Self.text(response).contains(#""rule":"high""#))
+                #expect(response.body.contains(#""rule":"high""#))
             }
-            try await client.execute(
-                uri: "/api/series?park=p1&zone=z1&pillar=emissions&kind=pm25&sensor=aq-1", method: .get
-            ) { response in
+            do {
+                let response = try await client.get(
+                    "/api/series?park=p1&zone=z1&pillar=emissions&kind=pm25&sensor=aq-1")
                 #expect(response.status == .ok)
-                #expect(Self.text(response).contains("\"1m\""), "\(Self.text(response))")
+                #expect(response.body.contains("\"1m\""), "\(response.body)")
             }
-            try await client.execute(uri: "/api/series?park=p1", method: .get) { response in
+            do {
+                let response = try await client.get("/api/series?park=p1")
                 #expect(response.status == .badRequest)
             }
-            try await client.execute(
-                uri: "/api/series?park=p1&zone=z1&pillar=emissions&kind=pm25&sensor=nope", method: .get
-            ) { response in
+            do {
+                let response = try await client.get(
+                    "/api/series?park=p1&zone=z1&pillar=emissions&kind=pm25&sensor=nope")
                 #expect(response.status == .notFound)
             }
-            try await client.execute(uri: "/api/history", method: .get) { response in
+            do {
+                let response = try await client.get("/api/history")
                 #expect(response.status == .notFound)
-                #expect(Self.text(response).contains("keeps no history"))
+                #expect(response.body.contains("keeps no history"))
             }
-            try await client.execute(uri: "/api/summary", method: .get) { response in
+            do {
+                let response = try await client.get("/api/summary")
                 #expect(response.status == .notFound)
             }
         }
@@ -102,20 +105,22 @@ struct HTTPRouteTests {
         var settings = o.settings
         settings.broker = "mqtts://127.0.0.9:8883"
         o.apply(settings)
-        let app = Application(router: HTTPEndpoint.router(o, pipeline: pipeline))
-        try await app.test(.router) { client in
-            try await client.execute(uri: "/", method: .get) { response in
+        let client = InProcessHTTP(HTTPEndpoint.router(o, pipeline: pipeline))
+        do {
+            do {
+                let response = try await client.get("/")
                 #expect(response.status == .ok)
-                let html = Self.text(response)
+                let html = response.body
                 #expect(html.contains(#"data-park="p1" data-pillar="emissions""#), "\(html)")
                 // 07:01:00 local (UTC+7) is the interval's end; the mean of 10, 20 and 70.
                 #expect(html.contains("07:01:00"))
                 #expect(html.contains("33.3"))
                 #expect(html.contains("mqtts://127.0.0.9:8883"))
             }
-            try await client.execute(uri: "/api/summary", method: .get) { response in
+            do {
+                let response = try await client.get("/api/summary")
                 #expect(response.status == .ok)
-                #expect(Self.text(response) == #"{"period":"1m"}"# + "\n")
+                #expect(response.body == #"{"period":"1m"}"# + "\n")
             }
         }
         // The tile is the values, not re-read text.
@@ -136,11 +141,12 @@ struct HTTPRouteTests {
         let configuration = try CentralConfiguration.load(path: path)
         let worker = CentralWorker(configuration: configuration, logger: Logger(label: "test"))
         let metrics = CentralMetrics()
-        let app = Application(router: CentralEndpoint.router(worker, metrics: metrics))
-        try await app.test(.router) { client in
-            try await client.execute(uri: "/healthz", method: .get) { response in
+        let client = InProcessHTTP(CentralEndpoint.router(worker, metrics: metrics))
+        do {
+            do {
+                let response = try await client.get("/healthz")
                 #expect(response.status == .ok)
-                #expect(Self.text(response) == #"{"status":"ok","shards":[]}"# + "\n")
+                #expect(response.body == #"{"status":"ok","shards":[]}"# + "\n")
             }
         }
         // Counters advance by what a shard counted since the last scrape; a shard that moved

@@ -211,28 +211,23 @@ package final class SummaryLoop {
                 fresh.summaries.rotation = old.summaries.rotation
             }
         }
-        if plan.reopenSeries {
+        // The optional files: the new one (or none) from now on, or the old one kept.
+        func reopen(
+            _ what: String, _ path: WritableKeyPath<DaemonConfiguration.Summaries, String?>,
+            _ replace: (LineFile?) -> Void
+        ) {
             do {
-                try scheduler.replaceSeriesFile(
-                    with: fresh.summaries.seriesPath.map { path throws(DaemonError) in
+                replace(
+                    try fresh.summaries[keyPath: path].map { path throws(DaemonError) in
                         try LineFile(path: path, rotation: fresh.summaries.rotation)
                     })
             } catch {
-                logger.error("reload: cannot open the new per-series file (\(error)); keeping the old one")
-                fresh.summaries.seriesPath = old.summaries.seriesPath
+                logger.error("reload: cannot open the new \(what) file (\(error)); keeping the old one")
+                fresh.summaries[keyPath: path] = old.summaries[keyPath: path]
             }
         }
-        if plan.reopenCompliance {
-            do {
-                try scheduler.replaceComplianceFile(
-                    with: fresh.summaries.compliancePath.map { path throws(DaemonError) in
-                        try LineFile(path: path, rotation: fresh.summaries.rotation)
-                    })
-            } catch {
-                logger.error("reload: cannot open the new compliance file (\(error)); keeping the old one")
-                fresh.summaries.compliancePath = old.summaries.compliancePath
-            }
-        }
+        if plan.reopenSeries { reopen("per-series", \.seriesPath, scheduler.replaceSeriesFile) }
+        if plan.reopenCompliance { reopen("compliance", \.compliancePath, scheduler.replaceComplianceFile) }
         if plan.windowMemoryChanged {
             logger.warning(
                 "reload: which windows keep quantile sketches or full detail changed (what rules and windows read); this applies after a restart"
