@@ -78,10 +78,13 @@ let package = Package(
             ],
             swiftSettings: instrumented
         ),
-        // A blocking loop as a service, shared by parkd and parkd-central.
+        // What parkd and parkd-central share to run: a blocking loop as a service, the HTTP headers.
         .target(
             name: "ServiceSupport",
-            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+            dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
         ),
         // The gateway: MQTT ingest, summaries, history (SQLite), the uplink sender, the HTTP
         // endpoint, replay and the daily report. No libpq.

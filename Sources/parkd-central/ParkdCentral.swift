@@ -35,6 +35,7 @@ struct Central: AsyncParsableCommand {
         }
         bootstrapLogging(configuration.logLevel)
         let logger = Logger(label: "parkd.central")
+        for warning in configuration.broker.warnings { logger.warning("configuration: \(warning)") }
         let worker = CentralWorker(configuration: configuration, logger: logger)
         do {
             if migrateOnly {

@@ -51,6 +51,7 @@ struct HTTPRouteTests {
             }
             do {
                 let response = try await client.get("/healthz")
+                #expect(response.headers[.xContentTypeOptions] == "nosniff")
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.body.contains(#""broker_connected":false"#))
             }

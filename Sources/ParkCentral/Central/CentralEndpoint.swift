@@ -1,6 +1,7 @@
 import Hummingbird
 import ParkConfig
 import Prometheus
+import ServiceSupport
 import Synchronization
 import TelemetryCore
 import UplinkWire
@@ -15,6 +16,7 @@ public enum CentralEndpoint {
         BasicRequestContext
     > {
         let router = Router()
+        router.add(middleware: NoSniff())
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

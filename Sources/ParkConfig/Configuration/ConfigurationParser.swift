@@ -290,6 +290,7 @@ package struct ConfigurationParser {
                 throw v.error(Self.strip(error))
             }
             broker.passwordSource = "file \(path)"
+            if let warning = Self.exposedSecret(path, what: "password file") { broker.warnings.append(warning) }
         }
         if let v = f["password_env"] {
             let name = try v.nonEmptyString()
@@ -323,7 +324,18 @@ package struct ConfigurationParser {
             if (tls.certFile == nil) != (tls.keyFile == nil) {
                 throw tlsNode.error("a client certificate needs both cert_file and key_file")
             }
+            if let key = tls.keyFile, let warning = Self.exposedSecret(key, what: "TLS key file") {
+                broker.warnings.append(warning)
+            }
             broker.tls = tls
+        }
+        // A password over plain MQTT to another machine can be read on the way.
+        if broker.password != nil, broker.tls == nil {
+            for url in [broker.url] + broker.fallbackURLs where !url.usesTLS && !Self.isLoopback(url.host) {
+                broker.warnings.append(
+                    "the password goes in plain text to \(url) (mqtt://, no TLS): use mqtts://, or a broker on loopback"
+                )
+            }
         }
         if let v = f["clean_session"] { broker.cleanSession = try v.bool() }
         if let v = f["session_expiry"] { broker.sessionExpiry = try v.duration(in: 0...Double(UInt32.max)) }
@@ -339,6 +351,18 @@ package struct ConfigurationParser {
             broker.watchdog = try v.string().lowercased() == "off" ? nil : try v.duration(in: 1...86400)
         }
         return broker
+    }
+
+    /// A warning when a secret file can be read by its group or by anyone (mode beyond 0600).
+    package static func exposedSecret(_ path: String, what: String) -> String? {
+        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int,
+            mode & 0o077 != 0
+        else { return nil }
+        return "\(what) \(path) is readable beyond its owner (mode \(String(mode & 0o777, radix: 8))): chmod 600 it"
+    }
+
+    package static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
     package static func strip(_ error: MQTTError) -> String {

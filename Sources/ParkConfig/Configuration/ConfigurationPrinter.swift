@@ -48,7 +48,9 @@ extension DaemonConfiguration {
 
     /// The effective configuration as YAML, every default filled in, secrets masked.
     public var effectiveYAML: String {
-        var lines: [String] = ["# effective configuration of \(file)", "broker:"]
+        var lines: [String] = ["# effective configuration of \(file)"]
+        lines += warnings.map { "# warning: \($0)" }
+        lines.append("broker:")
         lines += Self.brokerLines(broker, indent: "")
         lines.append("subscriptions:")
         for s in subscriptions { lines.append("  - {filter: \(Self.quoted(s.filter)), qos: \(s.qos.rawValue)}") }

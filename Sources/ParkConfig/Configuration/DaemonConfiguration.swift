@@ -27,7 +27,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// Long enough for sensors that report every 15 minutes (a shorter default recycled
         /// their connection between reports).
         public var watchdog: Double? = 3600
+        /// What is risky but allowed (a secret file others can read, a password in plain text
+        /// to another machine): logged at start and printed by check-config.
+        public var warnings: [String] = []
     }
+
+    /// Every warning of the configuration, its brokers' included.
+    public var warnings: [String] { broker.warnings + (uplink?.broker.warnings ?? []) }
 
     public struct Payload: Sendable, Equatable {
         public var maxBytes = 65536

@@ -7,6 +7,7 @@ import Metrics
 import ParkConfig
 import ParkIngest
 import Prometheus
+import ServiceSupport
 import Synchronization
 import TelemetryCore
 import UplinkWire
@@ -312,6 +313,7 @@ package enum HTTPEndpoint {
         let router = Router()
         // Request counts and durations through swift-metrics, into the same registry.
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: NoSniff())
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

@@ -78,6 +78,7 @@ public final class Daemon: Sendable {
         observability.attach(history: outputs.history)
         observability.attach(uplink: uplink)
         restoreState()
+        for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
         let s = configuration.summaries
         logger.info(
             "parkd starting",
