@@ -162,4 +162,38 @@ struct HTTPRouteTests {
         #expect(text.contains(#"parkd_central_session_connected{shard="s1"} 1.0"#))
         #expect(!metrics.render([]).contains("shard=\"s1\""))
     }
+
+    @Test("/api/history answers a bounded period and number of rows, with a clear 400 past them")
+    func historyBounds() async throws {
+        let (o, pipeline) = try Self.gateway()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-http-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let store = try HistoryStore(path: path)
+        var batch = HistoryBatch()
+        for k in 0..<3 {
+            batch.rollups.append(
+                Rollup(
+                    series: SeriesIDFixture.aq1, start: Self.now.milliseconds - Int64(k + 1) * 300_000, count: 1,
+                    sum: 5, min: 5, max: 5, last: 5))
+        }
+        try store.write(batch, retention: HistoryRetention())
+        var settings = o.settings
+        settings.historyPath = path
+        o.apply(settings)
+        let client = InProcessHTTP(HTTPEndpoint.router(o, pipeline: pipeline, maxHistoryRows: 2))
+        let from = "2025-12-31T23:00:00Z"
+        let to = "2026-01-01T00:00:00Z"
+        let within = try await client.get("/api/history?series=p1&from=\(from)&to=\(to)&resolution=1h")
+        // Three stored rows, one past the bound of two.
+        #expect(within.status == .badRequest)
+        #expect(within.body.contains("more than 2 stored rows match"))
+        let narrow = try await client.get("/api/history?series=p1&from=2025-12-31T23:52:00Z&to=\(to)")
+        #expect(narrow.status == .ok)
+        #expect(narrow.body.contains(#""count":1"#))
+        let ancient = try await client.get("/api/history?series=*&from=0001-01-02T00:00:00Z&to=\(to)")
+        #expect(ancient.status == .badRequest)
+        #expect(ancient.body.contains("spans more than 400 days"))
+    }
 }

@@ -295,6 +295,11 @@ public final class Observability: Sendable {
 
 /// The loopback HTTP endpoint: /metrics, /healthz and a small JSON API.
 package enum HTTPEndpoint {
+    /// `/api/history` answers at most this period and this many stored rows (`parkd query`
+    /// reads without bounds).
+    package static let maxHistorySpan: Int64 = 400 * 86_400_000
+    package static let maxHistoryRows = 200_000
+
     package static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int)
         -> some ApplicationProtocol
     {
@@ -309,7 +314,9 @@ package enum HTTPEndpoint {
     }
 
     /// The routes, apart from the server, so tests run them in-process.
-    package static func router(_ o: Observability, pipeline: IngestPipeline) -> Router<BasicRequestContext> {
+    package static func router(
+        _ o: Observability, pipeline: IngestPipeline, maxHistoryRows: Int = HTTPEndpoint.maxHistoryRows
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         // Request counts and durations through swift-metrics, into the same registry.
         router.add(middleware: MetricsMiddleware())
@@ -375,8 +382,17 @@ package enum HTTPEndpoint {
                         rule: q.get("rule"), park: q.get("park"), from: query.from, to: query.to)
                     return json("[" + lines.joined(separator: ",") + "]")
                 }
+                // Bounded: a period back to the year 0001 or every series of a year must not
+                // hold the reader (and the endpoint) for minutes.
+                guard query.to - query.from <= HTTPEndpoint.maxHistorySpan else {
+                    return json(
+                        Self.error(
+                            "the period spans more than \(HTTPEndpoint.maxHistorySpan / 86_400_000) days; ask for less, or use parkd query"
+                        ), status: .badRequest)
+                }
                 let rows = try reader.rollups(
-                    matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution)
+                    matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution,
+                    maxRows: maxHistoryRows)
                 if q.get("format") == "csv" {
                     return Response(
                         status: .ok, headers: [.contentType: "text/csv"],
@@ -386,6 +402,8 @@ package enum HTTPEndpoint {
                 }
                 return json("[" + rows.map(reader.json).joined(separator: ",") + "]")
             } catch let error as HistoryQuery.Invalid {
+                return json(Self.error(error.description), status: .badRequest)
+            } catch let error as HistoryReader.Failure where error.tooLarge {
                 return json(Self.error(error.description), status: .badRequest)
             } catch {
                 return json(Self.error("\(error)"), status: .internalServerError)

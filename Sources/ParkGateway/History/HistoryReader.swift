@@ -20,6 +20,8 @@ public final class HistoryReader: @unchecked Sendable {
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        /// The request asks for more than the reader answers at once (narrow it).
+        public var tooLarge = false
     }
 
     public init(path: String, utcOffsetMinutes: Int) throws(Failure) {
@@ -36,9 +38,9 @@ public final class HistoryReader: @unchecked Sendable {
 
     /// Series matching `matcher` with rollups in [from, to), re-aggregated to `resolution`
     /// (aligned to local time; 0: as stored), in series then time order.
-    public func rollups(matching matcher: SeriesMatcher, from: Int64, to: Int64, resolution: Int64) throws(Failure)
-        -> [Rollup]
-    {
+    public func rollups(
+        matching matcher: SeriesMatcher, from: Int64, to: Int64, resolution: Int64, maxRows: Int = .max
+    ) throws(Failure) -> [Rollup] {
         lock.lock()
         defer { lock.unlock() }
         do {
@@ -61,8 +63,16 @@ public final class HistoryReader: @unchecked Sendable {
             rows.bind(2, to)
             let calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
             var merged: [Int64: [Int64: Rollup]] = [:]
+            var read = 0
             while try rows.step() {
                 guard let id = wanted[rows.int(1)] else { continue }
+                read += 1
+                if read > maxRows {
+                    rows.reset()
+                    throw Failure(
+                        description:
+                            "more than \(maxRows) stored rows match; narrow the series or the period", tooLarge: true)
+                }
                 let count = Int(rows.int(2))
                 let mean = rows.double(3) ?? 0
                 let start =
@@ -89,8 +99,12 @@ public final class HistoryReader: @unchecked Sendable {
             return merged.values.flatMap { $0.values }.sorted {
                 ($0.series, $0.start) < ($1.series, $1.start)
             }
-        } catch {
+        } catch let failure as Failure {
+            throw failure
+        } catch let error as SQLiteDatabase.Failure {
             throw Failure(description: error.message)
+        } catch {
+            throw Failure(description: "\(error)")
         }
     }
 
