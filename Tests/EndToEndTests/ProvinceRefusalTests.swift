@@ -232,3 +232,57 @@ struct ProvinceRefusalTests {
             })
     }
 }
+
+/// A TCP listener on loopback that accepts connections and never answers: a database behind
+/// a dead link, as libpq meets it.
+final class Blackhole {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        port = try FreePort.pick()
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = FreePort.loopback(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        // The kernel completes handshakes into the backlog; nobody ever reads or writes.
+        guard bound == 0, listen(fd, 64) == 0 else { throw HarnessError("cannot listen on \(port)") }
+    }
+
+    deinit { close(fd) }
+}
+
+@Suite("Province: a database that never answers")
+struct ProvinceBlackholeTests {
+    @Test("parkd-central waits for it, /healthz answers at once and says so, SIGTERM stops it")
+    func blackholedDatabase() throws {
+        let hole = try Blackhole()
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "province-blackhole")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = try FreePort.pick()
+        let central = try Province.central(
+            directory: directory, name: "central", urls: [broker.url], shards: ["s1"],
+            postgres: "host=127.0.0.1 port=\(hole.port) dbname=province user=parkd",
+            http: "{listen: 127.0.0.1:\(port)}")
+        #expect(Province.wait(15) { Province.text(central.log).contains("HTTP endpoint on") })
+        // The first attempt times out (connect_timeout, 5 s by default); /healthz answers meanwhile.
+        let early = try HTTPGet.get(port: port, path: "/healthz")
+        #expect(early.status == 200 || early.status == 503)
+        #expect(
+            Province.wait(20) {
+                guard let answer = try? HTTPGet.get(port: port, path: "/healthz") else { return false }
+                return answer.status == 503 && answer.body.contains(#""database":"#)
+            })
+        #expect(Province.text(central.log).contains("central database not reached"))
+        #expect(central.process.isRunning)
+        central.process.signal(SIGTERM)
+        #expect(central.process.wait(timeout: 15) == 0)
+        withExtendedLifetime(hole) {}
+    }
+}

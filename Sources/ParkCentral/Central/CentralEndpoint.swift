@@ -30,8 +30,11 @@ public enum CentralEndpoint {
             let failing = status.filter {
                 !$0.sessionConnected || !$0.databaseConnected || $0.batchInHandSeconds > stalledAfter
             }
+            let database = worker.databaseProblem
+            let healthy = failing.isEmpty && database == nil
             var line = JSONLine()
-            line.add("status", failing.isEmpty ? "ok" : "degraded")
+            line.add("status", healthy ? "ok" : "degraded")
+            if let database { line.add("database", LogSafe.text(database, limit: 300)) }
             line.addRaw(
                 "shards",
                 "["
@@ -44,7 +47,7 @@ public enum CentralEndpoint {
                         return item.finished()
                     }.joined(separator: ",") + "]")
             return Response(
-                status: failing.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: line.finished() + "\n")))
         }
         return router

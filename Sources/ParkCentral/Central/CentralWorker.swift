@@ -85,6 +85,8 @@ public final class CentralWorker: Sendable {
         var shards: [String: Shard] = [:]
         var reloadRequested = false
         var stopRequested = false
+        /// Why the database has not been reached yet at start, or nil.
+        var databaseProblem: String?
     }
     private let state: Mutex<State>
     private let wake = DispatchSemaphore(value: 0)
@@ -97,6 +99,9 @@ public final class CentralWorker: Sendable {
     }
 
     private var configuration: CentralConfiguration { state.withLock { $0.configuration } }
+
+    /// Why the database could not be reached at start (nil once it was): /healthz fails.
+    public var databaseProblem: String? { state.withLock { $0.databaseProblem } }
 
     /// /healthz fails when a batch waits longer than this (`stalled_after`).
     public var stalledAfter: Double { configuration.stalledAfter }
@@ -116,7 +121,22 @@ public final class CentralWorker: Sendable {
     /// Migrates the schema, serves the shards until `requestStop`; a reload re-reads the
     /// configuration's shard list (a shard moved here starts, one moved away stops).
     public func run() throws {
-        try migrate()
+        // A database that is down, or that accepts and never answers, is waited for (each
+        // attempt bounded by the connect timeout) and reported on /healthz, not fatal.
+        var delay = 1.0
+        while true {
+            do {
+                try migrate()
+                state.withLock { $0.databaseProblem = nil }
+                break
+            } catch {
+                state.withLock { $0.databaseProblem = "\(error)" }
+                logger.error("central database not reached (\(error)); trying again in \(delay)s")
+                _ = wake.wait(timeout: .now() + delay)
+                if state.withLock({ $0.stopRequested }) { return }
+                delay = min(delay * 2, 30)
+            }
+        }
         try apply(shards: configuration.shards)
         var lastReport = Date()
         var reported = ""
