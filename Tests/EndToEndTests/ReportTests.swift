@@ -68,6 +68,8 @@ struct ReportTests {
         // Names from the wire are text, never markup.
         #expect(!html.contains("<b>evil") && html.contains("&lt;b&gt;evil"))
         #expect(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"))
+        // Built from wire text: the page itself forbids scripts and outside content.
+        #expect(html.contains(#"<meta http-equiv="Content-Security-Policy" content="default-src 'none';"#))
         // It parses: every element opened is closed in order (Python's HTML parser).
         let parse = try run(
             "/usr/bin/python3",

@@ -238,6 +238,8 @@ package enum PDFRenderer {
         process.arguments = [
             "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
             // JIT off: the report needs no fast script, and the systemd unit forbids writable code pages.
+            // No script of the page's runs: its CSP (`default-src 'none'`) forbids them. Chromium's
+            // own switch for that (`--blink-settings=scriptEnabled=false`) stops print-to-pdf.
             "--js-flags=--jitless", "--user-data-dir=\(profile)", "--no-pdf-header-footer", "--print-to-pdf=\(pdf)",
             URL(fileURLWithPath: html).absoluteString,
         ]
@@ -252,6 +254,10 @@ package enum PDFRenderer {
         while process.isRunning && Date() < deadline { usleep(50_000) }
         if process.isRunning {
             process.terminate()
+            // SIGTERM, then SIGKILL after a grace period: a hung renderer must not outlive the report.
+            let grace = Date(timeIntervalSinceNow: 5)
+            while process.isRunning && Date() < grace { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             return "\(chromium) did not finish within 60 s"
         }
         guard process.terminationStatus == 0, FileManager.default.fileExists(atPath: pdf) else {

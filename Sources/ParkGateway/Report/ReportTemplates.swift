@@ -21,6 +21,7 @@ package enum ReportTemplates {
         <html lang="en">
         <head>
         <meta charset="utf-8">
+        <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
         <title>Daily compliance report: {{park}}, {{day}}</title>
         <style>
         body { font-family: "DejaVu Sans", sans-serif; font-size: 11px; color: #1a1a1a; margin: 24px; }
