@@ -68,4 +68,43 @@ extension Received {
         }
         return predicate(all)
     }
+
+    /// Ingest leaves the broker first at shutdown; the alerts queued by then are written and
+    /// published just before it does, not only to the files.
+    @Test("an alert raised just before SIGTERM still reaches its MQTT topic")
+    func alertAtShutdown() throws {
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "publish-shutdown")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let received = Received()
+        let watcher = try MQTTClient(
+            configuration: .init(
+                url: try BrokerURL(parsing: broker.url), clientID: "operator", subscriptions: [.init("parkd/#")]),
+            onMessage: { received.add($0) })
+        watcher.start()
+        try watcher.waitUntilConnected(timeout: 10)
+        let parkd = try ParkdProcess(
+            directory: directory,
+            configuration: """
+                broker: {url: "\(broker.url)", client_id: parkd-pub-stop, reconnect: {initial: 100ms, max: 1s}}
+                summaries: {path: summaries.jsonl, interval: 1h}
+                rules:
+                  - {id: too-high, severity: critical, match: {kind: pm25}, when: {above: 50}}
+                alerts: {path: alerts.jsonl, mqtt_topic: "parkd/{park}/alerts/{severity}"}
+                http: off
+                """)
+        #expect(parkd.waitForLog("connected to"))
+        Thread.sleep(forTimeInterval: 0.3)
+        let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
+        sensor.start()
+        try sensor.waitUntilConnected(timeout: 10)
+        try sensor.publish("parks/bau-bang/z/emissions/pm25/aq-9", text: #"{"value": 90}"#, qos: .atLeastOnce)
+        try sensor.flush()
+        // Within the loop's second: the transition is most likely still queued when SIGTERM comes.
+        Thread.sleep(forTimeInterval: 0.15)
+        #expect(parkd.terminate() == 0)
+        #expect(received.wait(timeout: 10) { $0.contains { $0.topic == "parkd/bau-bang/alerts/critical" } })
+        let file = (try? String(contentsOf: directory.appendingPathComponent("alerts.jsonl"), encoding: .utf8)) ?? ""
+        #expect(file.contains(#""state":"firing""#))
+    }
 }

@@ -28,8 +28,7 @@ public final class Daemon: Sendable {
     private let echo: Bool
     /// The command line's overrides (--broker, --http): applied to every reloaded file too.
     private let overrides: @Sendable (inout DaemonConfiguration) -> Void
-    private let stopSignal = DispatchSemaphore(value: 0)
-    private let reloadRequested = Atomic<Bool>(false)
+    private let signals = LoopSignals()
 
     public init(
         configuration: DaemonConfiguration, logger: Logger, echo: Bool = false,
@@ -51,7 +50,7 @@ public final class Daemon: Sendable {
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { [logger, self] in
             logger.notice("received SIGHUP; reloading the configuration")
-            self.reloadRequested.store(true, ordering: .releasing)
+            self.signals.requestReload()
         }
         hangup.resume()
         return hangup
@@ -73,8 +72,10 @@ public final class Daemon: Sendable {
             configuration: configuration, truncate: false, logger: logger, outbox: sender?.configuration.outboxPolicy,
             onQueued: wake)
         let uplink = outputs.history == nil ? nil : sender
+        let signals = signals
         let ingest = try MQTTIngest(
-            configuration: configuration, pipeline: pipeline, observability: observability, logger: logger)
+            configuration: configuration, pipeline: pipeline, observability: observability, logger: logger,
+            beforeDisconnect: { signals.flushAlerts(timeout: 3) })
         observability.attach(history: outputs.history)
         observability.attach(uplink: uplink)
         restoreState()
@@ -88,7 +89,6 @@ public final class Daemon: Sendable {
             ])
 
         let (pipeline, observability, echo, overrides) = (pipeline, observability, echo, overrides)
-        let stopSignal = stopSignal
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let (host, port) = configuration.http {
             let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
@@ -110,11 +110,9 @@ public final class Daemon: Sendable {
                             configuration: configuration, pipeline: pipeline, observability: observability,
                             ingest: ingest, outputs: outputs, uplink: uplink, logger: logger, echo: echo,
                             overrides: overrides)
-                        loop.run(stop: stopSignal) {
-                            self.reloadRequested.exchange(false, ordering: .acquiringAndReleasing)
-                        }
+                        loop.run(signals: signals)
                     },
-                    stop: { stopSignal.signal() })))
+                    stop: { signals.requestStop() })))
         services.append(.init(service: ingest))
         var group = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -21,9 +21,14 @@ package final class MQTTIngest: Service, Sendable {
     }
     private let state: Mutex<State>
 
+    /// Called once ingest is told to stop, before DISCONNECT (the last alerts are published).
+    private let beforeDisconnect: @Sendable () -> Void
+
     package init(
-        configuration: DaemonConfiguration, pipeline: IngestPipeline, observability: Observability, logger: Logger
+        configuration: DaemonConfiguration, pipeline: IngestPipeline, observability: Observability, logger: Logger,
+        beforeDisconnect: @escaping @Sendable () -> Void = {}
     ) throws(MQTTError) {
+        self.beforeDisconnect = beforeDisconnect
         self.pipeline = pipeline
         self.observability = observability
         self.logger = logger
@@ -53,6 +58,9 @@ package final class MQTTIngest: Service, Sendable {
         try? await gracefulShutdown()
         logger.notice("graceful shutdown requested (SIGTERM or SIGINT); shutting down")
         SystemdNotify.send("STOPPING=1")
+        // The alerts pending now still go to their MQTT topic; then publishing ends with ingest.
+        let beforeDisconnect = beforeDisconnect
+        await onThread("parkd-flush-alerts", beforeDisconnect)
         let client = state.withLock { (state) -> MQTTClient in
             state.stopped = true
             return state.client

@@ -12,6 +12,40 @@ import TelemetryCore
 /// boundaries, snapshots every `snapshot_interval`, and SIGHUP's reload. Everything it
 /// changes lives here, on that one thread; what other threads read goes through their locks
 /// (the pipeline, the observability state, the ingest connection).
+/// What other threads ask of the summary loop: stop, reload, or write the alerts now (ingest
+/// does, just before it leaves the broker, so the last ones still go to MQTT).
+package final class LoopSignals: Sendable {
+    private let wake = DispatchSemaphore(value: 0)
+    private let flushed = DispatchSemaphore(value: 0)
+    private let stop = Atomic(false)
+    private let reload = Atomic(false)
+    private let flush = Atomic(false)
+
+    package init() {}
+
+    package func requestStop() {
+        stop.store(true, ordering: .releasing)
+        wake.signal()
+    }
+
+    /// SIGHUP: applied at the loop's next turn (within a second).
+    package func requestReload() { reload.store(true, ordering: .releasing) }
+
+    /// Asks the loop to write pending alerts now and waits for it (at most `timeout` seconds).
+    package func flushAlerts(timeout: Double) {
+        flush.store(true, ordering: .releasing)
+        wake.signal()
+        _ = flushed.wait(timeout: .now() + timeout)
+    }
+
+    /// Waits up to `seconds`, or until woken.
+    func wait(_ seconds: Double) { _ = wake.wait(timeout: .now() + seconds) }
+    var stopRequested: Bool { stop.load(ordering: .acquiring) }
+    func takeReload() -> Bool { reload.exchange(false, ordering: .acquiringAndReleasing) }
+    func takeFlush() -> Bool { flush.exchange(false, ordering: .acquiringAndReleasing) }
+    func didFlush() { flushed.signal() }
+}
+
 package final class SummaryLoop {
     private var configuration: DaemonConfiguration
     private let pipeline: IngestPipeline
@@ -64,7 +98,7 @@ package final class SummaryLoop {
 
     /// Runs until `stop` is signalled; then writes the last alerts, the partial interval and
     /// the snapshots. Ingest has stopped by then (the service group stops it first).
-    package func run(stop: DispatchSemaphore, reloadRequested: () -> Bool) {
+    package func run(signals: LoopSignals) {
         let s = configuration.summaries
         let observability = observability
         let echo = echo
@@ -120,9 +154,14 @@ package final class SummaryLoop {
             let nextSave = lastSave.milliseconds + Int64(configuration.snapshotInterval * 1000)
             let next = min(scheduler.boundary.milliseconds, nextSave)
             let wait = min(1, max(0, Double(next - WallClock.now().milliseconds) / 1000))
-            if stop.wait(timeout: .now() + wait) == .success { break }
+            signals.wait(wait)
+            if signals.takeFlush() {
+                writeAlerts()
+                signals.didFlush()
+            }
+            if signals.stopRequested { break }
             let now = WallClock.now()
-            if reloadRequested() { reload(at: now) }
+            if signals.takeReload() { reload(at: now) }
             pipeline.tick(at: now)
             writeAlerts()
             scheduler.advance(to: now)
@@ -138,7 +177,8 @@ package final class SummaryLoop {
                 lastSave = now
             }
         }
-        // Ingest has stopped: the last lines go to the files (and history), not the broker.
+        // Ingest has stopped (it had the alerts written and published just before it left the
+        // broker): what is left goes to the files (and history), not the broker.
         scheduler.onLine = { line in observability.noteSummary(line) }
         writeAlerts()
         for sink in sinks { sink.close() }
