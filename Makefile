@@ -4,7 +4,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config 
   postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps tools build release test province demo bench bench-province bench-parts fuzz format clean
+.PHONY: all deps tools build release test province demo bench bench-province bench-parts fuzz fuzz-asan format clean
 
 all: build
 
@@ -62,6 +62,12 @@ fuzz: deps
 	PARKTELEMETRY_FUZZ=1 $(SWIFT) build -c release --scratch-path .build-fuzz --product parkfuzz
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
+# The same targets under AddressSanitizer as well (its own build folder; slower per input):
+# FUZZ_SECONDS per target, the checked-in corpus and every past crash replayed first.
+fuzz-asan: deps
+	PARKTELEMETRY_FUZZ=1 PARKTELEMETRY_FUZZ_ASAN=1 $(SWIFT) build -c release --scratch-path .build-fuzz-asan --product parkfuzz
+	FUZZ_BIN=.build-fuzz-asan/release/parkfuzz scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # Starts a loopback broker, runs parkd against simulated traffic, shows the output, cleans up.
 demo: release
 	@scripts/demo.sh
@@ -88,4 +94,4 @@ format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Simulators Tests Benchmarks
 
 clean:
-	rm -rf .build .build-fuzz demo-run
+	rm -rf .build .build-fuzz .build-fuzz-asan demo-run

@@ -5,7 +5,10 @@ import PackageDescription
 /// `make fuzz` sets this: the input-side modules get libFuzzer's coverage instrumentation and
 /// the `parkfuzz` executable is added (it links libFuzzer, so it exists only in that build).
 let fuzzing = ProcessInfo.processInfo.environment["PARKTELEMETRY_FUZZ"] != nil
-let instrumented: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer"])] : []
+/// `make fuzz-asan` sets this too: AddressSanitizer on the same modules, so an out-of-bounds
+/// read through an unsafe buffer stops the fuzzer instead of passing unseen.
+let sanitizers = ProcessInfo.processInfo.environment["PARKTELEMETRY_FUZZ_ASAN"] != nil ? "fuzzer,address" : "fuzzer"
+let instrumented: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=\(sanitizers)"])] : []
 
 let package = Package(
     name: "ParkTelemetry",
@@ -190,5 +193,5 @@ if fuzzing {
     package.targets.append(
         .executableTarget(
             name: "parkfuzz", dependencies: ["FuzzHarness"], path: "Fuzz/parkfuzz",
-            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer", "-use-ld=lld"])]))
+            linkerSettings: [.unsafeFlags(["-sanitize=\(sanitizers)", "-use-ld=lld"])]))
 }
