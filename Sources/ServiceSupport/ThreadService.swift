@@ -3,8 +3,8 @@ import ServiceLifecycle
 
 /// A blocking loop as a service: `body` runs on a thread of its own (it waits on I/O or a
 /// semaphore, which must not hold a cooperative thread), and a graceful shutdown of the group
-/// calls `stop`, which makes `body` return. The one bridge from a thread to the service group,
-/// for parkd's summary loop and parkd-central's worker alike.
+/// calls `stop`, which makes `body` return. For parkd's summary loop and parkd-central's
+/// worker alike.
 public struct ThreadService: Service {
     public let name: String
     private let body: @Sendable () throws -> Void
@@ -21,18 +21,7 @@ public struct ThreadService: Service {
         // Cancellation (another service failed, or the graceful stop ran out of time) stops
         // the loop too, or the group would wait for it forever.
         try await withTaskCancellationOrGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                let thread = Thread {
-                    do {
-                        try body()
-                        done.resume()
-                    } catch {
-                        done.resume(throwing: error)
-                    }
-                }
-                thread.name = name
-                thread.start()
-            }
+            try await onThread(name, body)
         } onCancelOrGracefulShutdown: { [stop] in
             stop()
         }
@@ -40,12 +29,17 @@ public struct ThreadService: Service {
 }
 
 /// Runs `work` on a thread of its own and waits for it without holding one of the few
-/// cooperative threads (stopping a connection or flushing a writer can take seconds).
-public func onThread(_ name: String, _ work: @escaping @Sendable () -> Void) async {
-    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+/// cooperative threads (a blocking loop, stopping a connection, flushing a writer): the one
+/// bridge from a thread to async code.
+public func onThread(_ name: String, _ work: @escaping @Sendable () throws -> Void) async throws {
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
         let thread = Thread {
-            work()
-            done.resume()
+            do {
+                try work()
+                done.resume()
+            } catch {
+                done.resume(throwing: error)
+            }
         }
         thread.name = name
         thread.start()
@@ -67,6 +61,6 @@ public struct ShutdownStep: Service {
         start()
         // Returns when the group shuts down (or is cancelled); `stop` runs in either case.
         try? await gracefulShutdown()
-        await onThread("parkd-shutdown", stop)
+        try? await onThread("parkd-shutdown", stop)
     }
 }

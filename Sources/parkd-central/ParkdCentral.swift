@@ -46,7 +46,8 @@ struct Central: AsyncParsableCommand {
             // database). Services start in order and stop in reverse: SIGTERM or SIGINT stop
             // the worker first (its sessions leave the broker), the endpoint last.
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-            if let (host, port) = configuration.http {
+            if let listen = configuration.listen {
+                let (host, port) = (listen.host, listen.port)
                 services.append(.init(service: CentralEndpoint.application(worker, host: host, port: port)))
                 logger.info("HTTP endpoint on http://\(host):\(port) (/metrics, /healthz)")
             }

@@ -55,12 +55,12 @@ struct Run: AsyncParsableCommand {
             }
         }
         bootstrapLogging(logLevel ?? configuration.logLevel)
-        var listen: (String, Int)??
+        var listen: HTTPListen??
         if let http {
             if http == "off" {
                 listen = .some(nil)
             } else if let parsed = HTTPListen.parse(http) {
-                listen = (parsed.host, parsed.port)
+                listen = parsed
             } else {
                 FileHandle.standardError.write(Data("parkd: --http: expected host:port or off\n".utf8))
                 throw ExitCode(2)
@@ -73,7 +73,7 @@ struct Run: AsyncParsableCommand {
                 configuration.broker.url = url
                 configuration.broker.fallbackURLs = []
             }
-            if let endpoint { configuration.http = endpoint }
+            if let endpoint { configuration.listen = endpoint }
         }
         overrides(&configuration)
         let daemon = Daemon(

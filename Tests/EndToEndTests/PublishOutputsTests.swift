@@ -5,11 +5,8 @@ import Testing
 
 @Suite("Alerts and summaries published to the broker")
 struct PublishOutputsTests {
-    @Test("each alert goes to its topic at QoS 1; the latest summary is retained for newcomers")
-    func published() throws {
-        let broker = try Broker()
-        let directory = try Scratch.makeDirectory(prefix: "publish-outputs")
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// An operator's client on `parkd/#`, and what it receives.
+    static func watch(_ broker: Broker) throws -> (Received, MQTTClient) {
         let received = Received()
         let watcher = try MQTTClient(
             configuration: .init(
@@ -17,6 +14,23 @@ struct PublishOutputsTests {
             onMessage: { received.add($0) })
         watcher.start()
         try watcher.waitUntilConnected(timeout: 10)
+        return (received, watcher)
+    }
+
+    static func sensor(_ broker: Broker) throws -> MQTTClient {
+        let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
+        sensor.start()
+        try sensor.waitUntilConnected(timeout: 10)
+        return sensor
+    }
+
+    @Test("each alert goes to its topic at QoS 1; the latest summary is retained for newcomers")
+    func published() throws {
+        let broker = try Broker()
+        let directory = try Scratch.makeDirectory(prefix: "publish-outputs")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (received, watcher) = try Self.watch(broker)
+        defer { watcher.stop() }
         let parkd = try ParkdProcess(
             directory: directory,
             configuration: """
@@ -29,9 +43,7 @@ struct PublishOutputsTests {
                 """, arguments: ["--stdout"])
         #expect(parkd.waitForLog("connected to"))
         Thread.sleep(forTimeInterval: 0.3)
-        let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
-        sensor.start()
-        try sensor.waitUntilConnected(timeout: 10)
+        let sensor = try Self.sensor(broker)
         try sensor.publish("parks/bau-bang/z/emissions/pm25/aq-1", text: #"{"value": 80}"#, qos: .atLeastOnce)
         try sensor.flush()
         #expect(received.wait(timeout: 10) { $0.contains { $0.topic == "parkd/bau-bang/alerts/critical" } })
@@ -57,17 +69,6 @@ struct PublishOutputsTests {
         #expect(parkd.log.contains("FIRING   critical too-high"))
         #expect(parkd.log.contains("messages 1  accepted 1"))
     }
-}
-
-extension Received {
-    func wait(timeout: Double, until predicate: ([MQTTMessage]) -> Bool) -> Bool {
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while Date() < deadline {
-            if predicate(all) { return true }
-            usleep(50_000)
-        }
-        return predicate(all)
-    }
 
     /// Ingest leaves the broker first at shutdown; the alerts queued by then are written and
     /// published just before it does, not only to the files.
@@ -76,13 +77,8 @@ extension Received {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "publish-shutdown")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let received = Received()
-        let watcher = try MQTTClient(
-            configuration: .init(
-                url: try BrokerURL(parsing: broker.url), clientID: "operator", subscriptions: [.init("parkd/#")]),
-            onMessage: { received.add($0) })
-        watcher.start()
-        try watcher.waitUntilConnected(timeout: 10)
+        let (received, watcher) = try Self.watch(broker)
+        defer { watcher.stop() }
         let parkd = try ParkdProcess(
             directory: directory,
             configuration: """
@@ -95,9 +91,7 @@ extension Received {
                 """)
         #expect(parkd.waitForLog("connected to"))
         Thread.sleep(forTimeInterval: 0.3)
-        let sensor = try MQTTClient(configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "sensor"))
-        sensor.start()
-        try sensor.waitUntilConnected(timeout: 10)
+        let sensor = try Self.sensor(broker)
         try sensor.publish("parks/bau-bang/z/emissions/pm25/aq-9", text: #"{"value": 90}"#, qos: .atLeastOnce)
         try sensor.flush()
         // Within the loop's second: the transition is most likely still queued when SIGTERM comes.
@@ -106,5 +100,16 @@ extension Received {
         #expect(received.wait(timeout: 10) { $0.contains { $0.topic == "parkd/bau-bang/alerts/critical" } })
         let file = (try? String(contentsOf: directory.appendingPathComponent("alerts.jsonl"), encoding: .utf8)) ?? ""
         #expect(file.contains(#""state":"firing""#))
+    }
+}
+
+extension Received {
+    func wait(timeout: Double, until predicate: ([MQTTMessage]) -> Bool) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if predicate(all) { return true }
+            usleep(50_000)
+        }
+        return predicate(all)
     }
 }

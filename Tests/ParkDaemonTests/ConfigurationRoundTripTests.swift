@@ -1,3 +1,4 @@
+import BrokerHarness
 import Foundation
 import Testing
 
@@ -11,8 +12,7 @@ struct ConfigurationRoundTripTests {
 
     @Test("a fully populated file: parse(print(x)) == x, and printing again gives the same text")
     func fullyPopulated() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parkd-roundtrip-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.makeDirectory(prefix: "roundtrip")
         defer { try? FileManager.default.removeItem(at: directory) }
         try "s3cret\n".write(to: directory.appendingPathComponent("broker.pass"), atomically: true, encoding: .utf8)
         for name in ["ca.pem", "client.pem", "client.key"] {

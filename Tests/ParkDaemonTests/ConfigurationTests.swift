@@ -1,3 +1,4 @@
+import BrokerHarness
 import Foundation
 import MQTTClient
 import TelemetryCore
@@ -240,6 +241,27 @@ struct DaemonConfigurationTests {
                 == c.effectiveYAML.replacingOccurrences(of: "/etc/parkd/parkd.yaml", with: ""))
         #expect(again.broker.watchdog == 90)
     }
+
+    @Test("risky but allowed: a secret file others can read, a password in plain text to another machine")
+    func warnings() throws {
+        let directory = try Scratch.makeDirectory(prefix: "config-warnings")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = directory.appendingPathComponent("broker.pass").path
+        try "pw\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let file = directory.appendingPathComponent("parkd.yaml").path
+        func parse(_ url: String, mode: Int) throws -> DaemonConfiguration {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: secret)
+            return try DaemonConfiguration.parse(
+                "broker: {url: \"\(url)\", username: parkd, password_file: broker.pass}\n", file: file)
+        }
+        #expect(try parse("mqtt://127.0.0.1:1883", mode: 0o600).warnings.isEmpty)
+        let open = try parse("mqtt://127.0.0.1:1883", mode: 0o644)
+        #expect(open.warnings == ["password file \(secret) is readable beyond its owner (mode 644): chmod 600 it"])
+        #expect(open.effectiveYAML.contains("# warning: password file \(secret) is readable beyond its owner"))
+        let plain = try parse("mqtt://broker.example:1883", mode: 0o600)
+        #expect(plain.warnings.count == 1 && plain.warnings[0].contains("plain text to mqtt://broker.example:1883"))
+        #expect(try parse("mqtts://broker.example:8883", mode: 0o600).warnings.isEmpty)
+    }
 }
 
 @Suite("What windows keep")
@@ -283,27 +305,5 @@ struct WindowKeepingTests {
                 "broker: {url: mqtt://127.0.0.1}\nwindows: [{name: 1m, length: 1m, bucket: 15s, detail: maybe}]\n",
                 file: "/x.yaml")
         }
-    }
-
-    @Test("risky but allowed: a secret file others can read, a password in plain text to another machine")
-    func warnings() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parkd-warn-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let secret = directory.appendingPathComponent("broker.pass").path
-        try "pw\n".write(toFile: secret, atomically: true, encoding: .utf8)
-        let file = directory.appendingPathComponent("parkd.yaml").path
-        func parse(_ url: String, mode: Int) throws -> DaemonConfiguration {
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: secret)
-            return try DaemonConfiguration.parse(
-                "broker: {url: \"\(url)\", username: parkd, password_file: broker.pass}\n", file: file)
-        }
-        #expect(try parse("mqtt://127.0.0.1:1883", mode: 0o600).warnings.isEmpty)
-        let open = try parse("mqtt://127.0.0.1:1883", mode: 0o644)
-        #expect(open.warnings == ["password file \(secret) is readable beyond its owner (mode 644): chmod 600 it"])
-        #expect(open.effectiveYAML.contains("# warning: password file \(secret) is readable beyond its owner"))
-        let plain = try parse("mqtt://broker.example:1883", mode: 0o600)
-        #expect(plain.warnings.count == 1 && plain.warnings[0].contains("plain text to mqtt://broker.example:1883"))
-        #expect(try parse("mqtts://broker.example:8883", mode: 0o600).warnings.isEmpty)
     }
 }

@@ -1,3 +1,4 @@
+import BrokerHarness
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -132,13 +133,14 @@ struct HTTPRouteTests {
 
     @Test("parkd-central's /metrics and /healthz in-process: no shard yet is healthy and empty")
     func central() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("central-\(UUID()).yaml").path
+        let directory = try Scratch.makeDirectory(prefix: "http-central")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("central.yaml").path
         try """
         broker: {url: "mqtt://127.0.0.1:1883"}
         shards: [s1]
         postgres: "host=127.0.0.1 dbname=province"
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
         let configuration = try CentralConfiguration.load(path: path)
         let worker = CentralWorker(configuration: configuration, logger: Logger(label: "test"))
         let metrics = CentralMetrics()
@@ -166,8 +168,7 @@ struct HTTPRouteTests {
     @Test("/api/history answers a bounded period and number of rows, with a clear 400 past them")
     func historyBounds() async throws {
         let (o, pipeline) = try Self.gateway()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-http-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Scratch.makeDirectory(prefix: "http-history")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("history.sqlite").path
         let store = try HistoryStore(path: path)

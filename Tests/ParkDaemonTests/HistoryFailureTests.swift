@@ -1,3 +1,4 @@
+import BrokerHarness
 import Foundation
 import Logging
 import TelemetryCore
@@ -29,12 +30,6 @@ struct HistoryFailureTests {
         return batch
     }
 
-    static func scratch() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("parktelemetry-unit-\(UUID())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
-    }
-
     /// Each sensor's rollups as the reader files them: sensor → (rows, their counts).
     static func read(_ path: String) throws -> [String: (rows: Int, counts: Set<Int>)] {
         let reader = try HistoryReader(path: path, utcOffsetMinutes: 0)
@@ -50,7 +45,7 @@ struct HistoryFailureTests {
 
     @Test("a batch that fills the disk rolls back without leaving its new series' id behind")
     func noMisfiling() throws {
-        let directory = try Self.scratch()
+        let directory = try Scratch.makeDirectory(prefix: "history-failure")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("history.sqlite").path
         let store = try HistoryStore(path: path)
@@ -77,7 +72,7 @@ struct HistoryFailureTests {
 
     @Test("the writer keeps a batch that failed, outbox items included, and writes it once it can")
     func writerRetries() throws {
-        let directory = try Self.scratch()
+        let directory = try Scratch.makeDirectory(prefix: "history-failure")
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("history.sqlite").path
         let policy = OutboxPolicy(

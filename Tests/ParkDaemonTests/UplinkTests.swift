@@ -242,6 +242,6 @@ struct UplinkTests {
         #expect(session.clientID == "parkd-central-s2" && session.cleanSession == false)
         #expect(session.subscriptions == [.init("uplink/s2/#", qos: .atLeastOnce)])
         #expect(session.fallbackURLs.map(\.port) == [4002])
-        #expect(c.http?.host == "127.0.0.1" && c.http?.port == 9109)
+        #expect(c.listen == HTTPListen(host: "127.0.0.1", port: 9109))
     }
 }

@@ -61,7 +61,7 @@ struct UplinkWireTests {
 
     @Test("random batches survive encode then decode unchanged")
     func roundTrip() throws {
-        var random = WireRandom(seed: 0x5eed)
+        var random = SplitMix(seed: 0x5eed)
         for _ in 0..<300 {
             let batch = UplinkBatch(
                 gateway: random.name(), items: (0..<random.int(0...8)).map { n in random.item(seq: Int64(n)) })
@@ -118,19 +118,8 @@ enum SeriesIDFixture {
     static let aq1 = SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: "aq-1")
 }
 
-/// A small seeded generator: the same batches on every run.
-struct WireRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
+/// Random batches from the seeded generator the compliance tests use: the same on every run.
+extension SplitMix {
     mutating func int(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Int(next() % UInt64(range.count))
     }

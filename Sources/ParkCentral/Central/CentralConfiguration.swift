@@ -15,7 +15,7 @@ public struct CentralConfiguration: Sendable {
     public var postgres: String
     public var logLevel = "info"
     /// /metrics and /healthz; loopback by default, nil when off.
-    public var http: (host: String, port: Int)? = ("127.0.0.1", 9109)
+    public var listen: HTTPListen? = HTTPListen(host: "127.0.0.1", port: 9109)
     /// Each gateway's parks (`gateways: {gw-a: [park-1, park-2]}`): a batch may carry only
     /// its gateway's parks. A gateway not listed may carry only the park of its own name (a
     /// gateway's name defaults to its park's).
@@ -81,7 +81,7 @@ public struct CentralConfiguration: Sendable {
         var configuration = CentralConfiguration(file: path, broker: broker, shards: shards, postgres: postgres)
         if let v = top["topic_prefix"] { configuration.topicPrefix = try ConfigurationParser.topicPrefix(v) }
         if let node = top["http"] {
-            configuration.http = try ConfigurationParser.http(node, default: configuration.http)
+            configuration.listen = try ConfigurationParser.http(node, default: configuration.listen)
         }
         if let log = top["log"], let level = try ConfigurationParser.logLevel(log) { configuration.logLevel = level }
         if let node = top["database"] {

@@ -52,7 +52,7 @@ package struct ConfigurationParser {
             configuration.tariffs = try Self.tariffs(
                 node, file: file, resolve: resolve, offset: summaries.utcOffsetMinutes)
         }
-        if let node = top["http"] { configuration.http = try Self.http(node, default: configuration.http) }
+        if let node = top["http"] { configuration.listen = try Self.http(node, default: configuration.listen) }
         if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
         try parseParks(top, into: &configuration)
         if let catalog = top["catalog"] {
@@ -110,16 +110,14 @@ package struct ConfigurationParser {
     }
 
     /// `http: off` (nil), or `{listen: host:port}`; without `listen`, the default.
-    package static func http(_ node: YAMLValue, default listen: (host: String, port: Int)?) throws(ConfigurationError)
-        -> (host: String, port: Int)?
-    {
+    package static func http(_ node: YAMLValue, default listen: HTTPListen?) throws(ConfigurationError) -> HTTPListen? {
         if case .scalar = node.node, try node.string().lowercased() == "off" { return nil }
         guard let listen = try node.fields(["listen"])["listen"] else { return listen }
         let text = try listen.nonEmptyString()
         guard let parsed = HTTPListen.parse(text) else {
             throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'")
         }
-        return (parsed.host, parsed.port)
+        return parsed
     }
 
     /// `log: {level: …}`: one of swift-log's levels, or nil when not given.

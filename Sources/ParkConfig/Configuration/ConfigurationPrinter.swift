@@ -53,11 +53,11 @@ extension DaemonConfiguration {
         lines.append("broker:")
         lines += Self.brokerLines(broker, indent: "")
         lines.append("subscriptions:")
-        for s in subscriptions { lines.append("  - {filter: \(Self.quoted(s.filter)), qos: \(s.qos.rawValue)}") }
+        for s in subscriptions { lines.append("  - {filter: \(JSONText.quoted(s.filter)), qos: \(s.qos.rawValue)}") }
         lines.append("topics:")
         for topic in topics {
             let p = topic.pattern
-            lines.append("  - pattern: \(Self.quoted(p.text))")
+            lines.append("  - pattern: \(JSONText.quoted(p.text))")
             if !p.fixed.isEmpty {
                 let fixed = p.fixed.sorted { $0.key.rawValue < $1.key.rawValue }.map {
                     "\($0.key.rawValue): \($0.value)"
@@ -109,7 +109,7 @@ extension DaemonConfiguration {
             lines.append("catalog:")
             for k in catalogChanges {
                 lines.append(
-                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \(Self.quoted(k.unit)), min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}"
+                    "  - {kind: \(k.kind), pillar: \(k.pillar.rawValue), unit: \(JSONText.quoted(k.unit)), min: \(k.range.lowerBound), max: \(k.range.upperBound), shape: \(k.shape.rawValue)}"
                 )
             }
         }
@@ -118,10 +118,10 @@ extension DaemonConfiguration {
         if let path = summaries.seriesPath { lines.append("  series_path: \(Self.plain(path))") }
         lines.append("  intervals: [\(summaries.intervals.map(TimeText.format).joined(separator: ", "))]")
         lines.append("  utc_offset: \"\(TimeText.offsetText(summaries.utcOffsetMinutes))\"")
-        if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \(Self.quoted(topic))") }
+        if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \(JSONText.quoted(topic))") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
-        lines.append("http: " + (http.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
+        lines.append("http: " + (listen.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
         lines.append("history:")
         lines.append("  path: \(history.path.map(Self.plain) ?? "off")")
         lines.append("  resolution: \(TimeText.format(Double(history.resolutionMilliseconds) / 1000))")
@@ -152,7 +152,7 @@ extension DaemonConfiguration {
         lines.append("alerts:")
         lines.append("  path: \(Self.plain(alerts.path))")
         if let log = alerts.log { lines.append("  log: \(Self.plain(log))") }
-        if let topic = alerts.mqttTopic { lines.append("  mqtt_topic: \(Self.quoted(topic))") }
+        if let topic = alerts.mqttTopic { lines.append("  mqtt_topic: \(JSONText.quoted(topic))") }
         lines.append("  max_bytes: \(alerts.rotation.maxBytes)")
         lines.append("  keep: \(alerts.rotation.keep)")
         if !ruleFiles.isEmpty {
@@ -175,7 +175,7 @@ extension DaemonConfiguration {
         }
         lines.append("compliance:")
         lines.append("  path: \(summaries.compliancePath.map(Self.plain) ?? "off")")
-        if let topic = summaries.complianceTopic { lines.append("  mqtt_topic: \(Self.quoted(topic))") }
+        if let topic = summaries.complianceTopic { lines.append("  mqtt_topic: \(JSONText.quoted(topic))") }
         if !parks.isEmpty {
             lines.append("parks:")
             for (name, site) in parks.sorted(by: { $0.key < $1.key }) {
@@ -200,7 +200,7 @@ extension DaemonConfiguration {
             if schedule.from.milliseconds != .min {
                 lines.append("    from: \"\(RFC3339.day(schedule.from, offsetMinutes: offset))\"")
             }
-            if !schedule.source.isEmpty { lines.append("    source: \(Self.quoted(schedule.source))") }
+            if !schedule.source.isEmpty { lines.append("    source: \(JSONText.quoted(schedule.source))") }
             lines.append("    periods:")
             for span in schedule.spans {
                 lines.append(
@@ -223,13 +223,6 @@ extension DaemonConfiguration {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// Text in double quotes with JSON's escapes (which YAML's double quotes take).
-    package static func quoted(_ text: String) -> String {
-        var out = ""
-        JSONText.appendQuoted(text, to: &out)
-        return out
-    }
-
     /// Text as it is when YAML reads it back unchanged (paths, names), else quoted.
     package static func plain(_ text: String) -> String {
         let safe = text.unicodeScalars.allSatisfy { s in
@@ -240,7 +233,7 @@ extension DaemonConfiguration {
         let reserved = ["off", "on", "yes", "no", "true", "false", "null", "~", ""]
         guard safe, let first = text.unicodeScalars.first, !"-~".unicodeScalars.contains(first),
             !reserved.contains(text.lowercased())
-        else { return quoted(text) }
+        else { return JSONText.quoted(text) }
         return text
     }
 

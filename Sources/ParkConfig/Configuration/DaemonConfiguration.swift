@@ -130,10 +130,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// How often window state is snapshotted (and at shutdown): what a crash can lose at most.
     public var snapshotInterval: Double = 60
     /// The HTTP endpoint (/metrics, /healthz, /api/...); loopback by default, nil when off.
-    public var http: (host: String, port: Int)? {
-        get { listen.map { ($0.host, $0.port) } }
-        set { listen = newValue.map { HTTPListen(host: $0.host, port: $0.port) } }
-    }
     public var listen: HTTPListen? = HTTPListen(host: "127.0.0.1", port: 9108)
     /// Park facts for summaries: area and green-area target.
     public var parks: [String: ParkSite] = [:]

@@ -134,17 +134,11 @@ extension YAMLValue {
     private static func flow(_ node: Node) -> String {
         switch node {
         // A null (`~`, `null`, an empty value) stays null; everything else is text.
-        case .scalar(let scalar): return node.null != nil ? "null" : quoted(scalar.string)
+        case .scalar(let scalar): return node.null != nil ? "null" : JSONText.quoted(scalar.string)
         case .sequence(let items): return "[" + items.map(flow).joined(separator: ", ") + "]"
         case .mapping(let mapping):
             return "{" + mapping.map { key, value in flow(key) + ": " + flow(value) }.joined(separator: ", ") + "}"
-        case .alias(let alias): return quoted("*\(alias.anchor)")
+        case .alias(let alias): return JSONText.quoted("*\(alias.anchor)")
         }
-    }
-
-    private static func quoted(_ text: String) -> String {
-        var out = ""
-        JSONText.appendQuoted(text, to: &out)
-        return out
     }
 }

@@ -90,7 +90,8 @@ public final class Daemon: Sendable {
 
         let (pipeline, observability, echo, overrides) = (pipeline, observability, echo, overrides)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let (host, port) = configuration.http {
+        if let listen = configuration.listen {
+            let (host, port) = (listen.host, listen.port)
             let app = HTTPEndpoint.application(observability, pipeline: pipeline, host: host, port: port)
             services.append(.init(service: app))
             logger.info(

@@ -60,13 +60,13 @@ package final class MQTTIngest: Service, Sendable {
         SystemdNotify.send("STOPPING=1")
         // The alerts pending now still go to their MQTT topic; then publishing ends with ingest.
         let beforeDisconnect = beforeDisconnect
-        await onThread("parkd-flush-alerts", beforeDisconnect)
+        try? await onThread("parkd-flush-alerts", beforeDisconnect)
         let client = state.withLock { (state) -> MQTTClient in
             state.stopped = true
             return state.client
         }
         // DISCONNECT after the acknowledgements are flushed: up to seconds, on a thread of its own.
-        await onThread("parkd-disconnect") { client.stop() }
+        try? await onThread("parkd-disconnect") { client.stop() }
     }
 
     /// A reload changed the broker section or the subscriptions: a new connection replaces

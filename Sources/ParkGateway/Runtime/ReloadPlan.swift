@@ -35,63 +35,103 @@ package struct ReloadPlan: Equatable {
             || fresh.energyMask != old.energyMask
 
         var later: [String] = []
-        func note(_ name: String, _ changed: Bool) { if changed { later.append(name) } }
-        note("payload", fresh.payload != old.payload)
-        note("topics", fresh.topics != old.topics)
-        note(
-            "windows",
-            fresh.windows != old.windows || fresh.quantileWindows != old.quantileWindows
-                || fresh.detailWindows != old.detailWindows || fresh.addedWindows != old.addedWindows)
-        note("lateness", fresh.latenessSeconds != old.latenessSeconds)
-        note("validity", fresh.validity != old.validity)
-        note("catalog", fresh.catalog != old.catalog || fresh.catalogChanges != old.catalogChanges)
-        note("history", fresh.history != old.history)
-        note("uplink", fresh.uplink != old.uplink)
-        note("state_dir", fresh.stateDirectory != old.stateDirectory)
-        note("snapshot_interval", fresh.snapshotInterval != old.snapshotInterval)
-        note("http", fresh.listen != old.listen)
-        note("parks", fresh.parks != old.parks)
-        note("expected_sensors (meter roles)", fresh.meterRoles != old.meterRoles)
-        note("tariffs", fresh.tariffs != old.tariffs)
-        note("log", fresh.logLevel != old.logLevel)
-        note(
-            "summaries.intervals",
-            fresh.summaries.intervals != old.summaries.intervals
-                || fresh.summaries.utcOffsetMinutes != old.summaries.utcOffsetMinutes)
-
-        // Whatever is left once every section above is set back must be equal; if not, a
-        // setting exists that this plan does not know, and it is named rather than lost.
-        var rest = fresh
-        rest.file = old.file
-        rest.broker = old.broker
-        rest.subscriptions = old.subscriptions
-        rest.alerts = old.alerts
-        rest.summaries = old.summaries
-        rest.rules = old.rules
-        rest.ruleFiles = old.ruleFiles
-        rest.inlineRules = old.inlineRules
-        rest.expectedSensors = old.expectedSensors
-        rest.limits = old.limits
-        rest.payload = old.payload
-        rest.topics = old.topics
-        rest.windows = old.windows
-        rest.quantileWindows = old.quantileWindows
-        rest.detailWindows = old.detailWindows
-        rest.addedWindows = old.addedWindows
-        rest.latenessSeconds = old.latenessSeconds
-        rest.validity = old.validity
-        rest.catalog = old.catalog
-        rest.catalogChanges = old.catalogChanges
-        rest.history = old.history
-        rest.uplink = old.uplink
-        rest.stateDirectory = old.stateDirectory
-        rest.snapshotInterval = old.snapshotInterval
-        rest.listen = old.listen
-        rest.parks = old.parks
-        rest.meterRoles = old.meterRoles
-        rest.tariffs = old.tariffs
-        rest.logLevel = old.logLevel
-        note("other settings", rest != old)
+        for section in Self.atRestartSections {
+            var changed = old
+            section.copy(&changed, fresh)
+            if changed != old { later.append(section.name) }
+        }
+        // Whatever is left once every known section is taken from the new file must be equal;
+        // if not, a setting exists that this plan does not know, and it is named, not lost.
+        var known = old
+        for section in Self.liveSections + Self.atRestartSections { section.copy(&known, fresh) }
+        if known != fresh { later.append("other settings") }
         atRestart = later.sorted()
+    }
+
+    /// The configuration in force after a reload: what applies while running comes from the
+    /// new file, the rest keeps its running value until the restart.
+    package static func inForce(old: DaemonConfiguration, fresh: DaemonConfiguration) -> DaemonConfiguration {
+        var inForce = old
+        for section in liveSections { section.copy(&inForce, fresh) }
+        return inForce
+    }
+
+    /// A section of the configuration: its name, and how to take it from another configuration.
+    private typealias Section = (name: String, copy: @Sendable (inout DaemonConfiguration, DaemonConfiguration) -> Void)
+
+    /// Applied while running.
+    private static var liveSections: [Section] {
+        [
+            ("file", { $0.file = $1.file }),
+            (
+                "broker",
+                {
+                    $0.broker = $1.broker
+                    $0.subscriptions = $1.subscriptions
+                }
+            ),
+            (
+                "rules",
+                {
+                    $0.rules = $1.rules
+                    $0.ruleFiles = $1.ruleFiles
+                    $0.inlineRules = $1.inlineRules
+                    $0.expectedSensors = $1.expectedSensors
+                    $0.limits = $1.limits
+                }
+            ),
+            ("alerts", { $0.alerts = $1.alerts }),
+            (
+                "summaries",
+                {
+                    // The files and topics; the intervals and the offset wait for a restart.
+                    let kept = ($0.summaries.intervals, $0.summaries.utcOffsetMinutes)
+                    $0.summaries = $1.summaries
+                    ($0.summaries.intervals, $0.summaries.utcOffsetMinutes) = kept
+                }
+            ),
+        ]
+    }
+
+    /// Applied at the next restart, by the names the log gives them.
+    private static var atRestartSections: [Section] {
+        [
+            ("payload", { $0.payload = $1.payload }),
+            ("topics", { $0.topics = $1.topics }),
+            (
+                "windows",
+                {
+                    $0.windows = $1.windows
+                    $0.quantileWindows = $1.quantileWindows
+                    $0.detailWindows = $1.detailWindows
+                    $0.addedWindows = $1.addedWindows
+                }
+            ),
+            ("lateness", { $0.latenessSeconds = $1.latenessSeconds }),
+            ("validity", { $0.validity = $1.validity }),
+            (
+                "catalog",
+                {
+                    $0.catalog = $1.catalog
+                    $0.catalogChanges = $1.catalogChanges
+                }
+            ),
+            ("history", { $0.history = $1.history }),
+            ("uplink", { $0.uplink = $1.uplink }),
+            ("state_dir", { $0.stateDirectory = $1.stateDirectory }),
+            ("snapshot_interval", { $0.snapshotInterval = $1.snapshotInterval }),
+            ("http", { $0.listen = $1.listen }),
+            ("parks", { $0.parks = $1.parks }),
+            ("expected_sensors (meter roles)", { $0.meterRoles = $1.meterRoles }),
+            ("tariffs", { $0.tariffs = $1.tariffs }),
+            ("log", { $0.logLevel = $1.logLevel }),
+            (
+                "summaries.intervals",
+                {
+                    $0.summaries.intervals = $1.summaries.intervals
+                    $0.summaries.utcOffsetMinutes = $1.summaries.utcOffsetMinutes
+                }
+            ),
+        ]
     }
 }

@@ -275,22 +275,7 @@ package final class SummaryLoop {
         }
         // What cannot change while running keeps its running value until the restart, so
         // the daemon, /healthz and the status page all report the configuration in force.
-        var inForce = fresh
-        if !plan.atRestart.isEmpty {
-            inForce = old
-            inForce.file = fresh.file
-            inForce.broker = fresh.broker
-            inForce.subscriptions = fresh.subscriptions
-            inForce.rules = fresh.rules
-            inForce.ruleFiles = fresh.ruleFiles
-            inForce.inlineRules = fresh.inlineRules
-            inForce.expectedSensors = fresh.expectedSensors
-            inForce.limits = fresh.limits
-            inForce.alerts = fresh.alerts
-            let intervals = (old.summaries.intervals, old.summaries.utcOffsetMinutes)
-            inForce.summaries = fresh.summaries
-            (inForce.summaries.intervals, inForce.summaries.utcOffsetMinutes) = intervals
-        }
+        let inForce = ReloadPlan.inForce(old: old, fresh: fresh)
         configuration = inForce
         sinks = makeSinks()
         observability.apply(Observability.Settings(inForce))

@@ -129,6 +129,13 @@ extension String {
 
 /// JSON string quoting shared by the text outputs.
 public enum JSONText {
+    /// `value` as a JSON string, quotes included (also a YAML double-quoted scalar).
+    public static func quoted(_ value: String) -> String {
+        var text = ""
+        appendQuoted(value, to: &text)
+        return text
+    }
+
     public static func appendQuoted(_ value: String, to text: inout String) {
         text += "\""
         for scalar in value.unicodeScalars {
