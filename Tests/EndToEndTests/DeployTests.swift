@@ -91,7 +91,7 @@ struct DeployTests {
         let directory = try Scratch.makeDirectory(prefix: "gateway")
         defer { try? FileManager.default.removeItem(at: directory) }
         let text = try String(contentsOf: Self.deploy.appendingPathComponent("mosquitto/gateway.conf"), encoding: .utf8)
-        #expect(text.contains("message_size_limit 65536\n"))
+        #expect(text.contains("message_size_limit 1048576\n"))
         let kept = text.split(separator: "\n").filter {
             $0.hasPrefix("max_") || $0.hasPrefix("per_listener") || $0.hasPrefix("tls_version")
                 || $0.hasPrefix("message_size_limit")
@@ -120,9 +120,10 @@ struct DeployTests {
         sensor.start()
         try sensor.waitUntilConnected(timeout: 10)
         try sensor.publish("parks/vsip-1/z/emissions/pm25/aq-1", text: "1", qos: .atLeastOnce)  // another park: dropped
-        // Larger than parkd's payload.max_bytes (64 KiB): the broker drops it.
+        // Larger than the broker's message_size_limit (1 MiB): dropped before anyone gets it.
         try sensor.publish(
-            "parks/bau-bang/z/emissions/pm25/aq-2", text: String(repeating: "9", count: 65537), qos: .atLeastOnce)
+            "parks/bau-bang/z/emissions/pm25/aq-2", text: String(repeating: "9", count: 1_048_577),
+            qos: .atLeastOnce)
         try sensor.publish("parks/bau-bang/z/emissions/pm25/aq-1", text: "2", qos: .atLeastOnce)
         try sensor.flush()
         #expect(received.wait(for: 1))

@@ -93,4 +93,13 @@ struct SeqMemoryTests {
         #expect(memory.repeats(seq: 400, time: Self.reading(400, at: 500 + 3599).time))
         #expect(!memory.repeats(seq: 400, time: Self.reading(400, at: 500 + 3600).time))
     }
+
+    @Test("a seq further back than the memory is never taken for a repeat of the seq that shares its slot")
+    func beyondTheSpan() {
+        var memory = SeqMemory()
+        for seq in Int64(0)..<2000 { memory.record(seq: seq, time: Self.reading(seq).time) }
+        // 5 shares its slot with 1029 and 2053; 1029 was taken, 5 was not (it fell out).
+        #expect(!memory.repeats(seq: 5, time: Self.reading(1500).time))
+        #expect(memory.repeats(seq: 1999, time: Self.reading(1999).time))
+    }
 }

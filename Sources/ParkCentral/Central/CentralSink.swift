@@ -46,7 +46,24 @@ package final class CentralSink {
     package static func check(
         _ payload: [UInt8], topicGateway: String?, parks: ((String) -> Set<String>)? = nil, now: Int64? = nil
     ) throws(Refusal) -> (gateway: String, items: [(kind: String, at: Int64)]) {
-        let batch = try UplinkBatch.decode(payload, topicGateway: topicGateway)
+        let batch = try checked(payload, topicGateway: topicGateway, parks: parks, now: now)
+        return (batch.gateway, batch.items.map { ($0.kind.rawValue, $0.at) })
+    }
+
+    /// The batch as checked, ready to store: what the database is given is this value
+    /// encoded again, never the received bytes, so nothing the checks did not see (a key
+    /// repeated in the JSON, of which the decoder reads the first copy and PostgreSQL the
+    /// last) can reach a row. An id repeated in the batch keeps its last version, as the
+    /// gateway's own store does (one upsert may not touch a row twice).
+    package static func checked(
+        _ payload: [UInt8], topicGateway: String?, parks: ((String) -> Set<String>)? = nil, now: Int64? = nil
+    ) throws(Refusal) -> UplinkBatch {
+        var batch = try UplinkBatch.decode(payload, topicGateway: topicGateway)
+        var last: [String: Int] = [:]
+        for (n, item) in batch.items.enumerated() { last[item.id] = n }
+        if last.count < batch.items.count {
+            batch.items = batch.items.enumerated().filter { last[$0.element.id] == $0.offset }.map(\.element)
+        }
         // A gateway's clock gone wrong, or a forged batch, must not make partitions by the
         // hundred (one a month) in one transaction: times near now, and a bounded span.
         if let now, let first = batch.items.map(\.at).min(), let last = batch.items.map(\.at).max() {
@@ -72,7 +89,7 @@ package final class CentralSink {
                 }
             }
         }
-        return (batch.gateway, batch.items.map { ($0.kind.rawValue, $0.at) })
+        return batch
     }
 
     /// The parks an item names: its body's `park`, or each of a summary's `parks[].park`.
@@ -88,13 +105,14 @@ package final class CentralSink {
     /// Stores one batch. Throws `Refusal` for a batch to drop, a connection failure to retry.
     package func apply(_ payload: [UInt8], topicGateway: String?) throws {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let (gateway, items) = try Self.check(payload, topicGateway: topicGateway, parks: parks, now: now)
+        let batch = try Self.checked(payload, topicGateway: topicGateway, parks: parks, now: now)
+        let (gateway, items) = (batch.gateway, batch.items.map { (kind: $0.kind.rawValue, at: $0.at) })
         let needed = Set(items.map { CentralSchema.Partition($0.kind, at: $0.at) }).subtracting(partitions)
         if !needed.isEmpty {
             try CentralSchema.create(needed, in: db)
             partitions.formUnion(needed)
         }
-        let text = String(decoding: payload, as: UTF8.self)
+        let text = String(decoding: batch.encoded(), as: UTF8.self)
         let inserted = try db.transaction { () throws(PostgresConnection.Failure) -> Int in
             var inserted = 0
             for sql in Self.inserts { inserted += try db.execute(sql, [text, gateway]).affected }
@@ -109,7 +127,9 @@ package final class CentralSink {
     /// database away it is only counted and logged. At most 1 MiB of it is kept.
     package func deadLetter(shard: String, topic: String, refusal: Refusal, sqlState: String?, payload: [UInt8]) {
         guard db.isConnected else { return }
-        let kept = payload.prefix(1 << 20)
+        // Anyone who can publish on a shard's topic can send refusals: keep a sample of those,
+        // and the whole batch (up to 1 MiB) only when the database refused its data.
+        let kept = payload.prefix(refusal.reason == .database ? 1 << 20 : 64 << 10)
         let digits = Array("0123456789abcdef".utf8)
         var hexBytes: [UInt8] = [0x5C, 0x78]  // \x: bytea's hex input
         hexBytes.reserveCapacity(2 + 2 * kept.count)

@@ -85,8 +85,8 @@ public final class CentralWorker: Sendable {
         var shards: [String: Shard] = [:]
         var reloadRequested = false
         var stopRequested = false
-        /// Why the database has not been reached yet at start, or nil.
-        var databaseProblem: String?
+        /// Why the database has not been reached yet at start, or nil once it has been.
+        var databaseProblem: String? = "not reached yet"
     }
     private let state: Mutex<State>
     private let wake = DispatchSemaphore(value: 0)
@@ -158,7 +158,10 @@ public final class CentralWorker: Sendable {
             }
         }
         logger.notice("central worker stopping")
-        for shard in state.withLock({ Array($0.shards.values) }) { stop(shard) }
+        // Every shard stops taking batches first, then each session leaves in turn.
+        let all = state.withLock { Array($0.shards.values) }
+        let clients = all.map { $0.stopping() }
+        for client in clients { client?.stop() }
         logger.info("central worker stopped: \(totals)")
     }
 

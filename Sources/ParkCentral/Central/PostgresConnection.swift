@@ -21,8 +21,11 @@ package final class PostgresConnection {
         /// malformed figure) fails the same way every time: the batch is dead-lettered.
         package var isTransient: Bool {
             guard let state = sqlState else { return true }
-            return state.hasPrefix("08") || state == "40001" || state == "40P01" || state.hasPrefix("53")
-                || state.hasPrefix("57P") || state == "57014"
+            // What the batch is decides these: a cardinality violation (21), bad data (22),
+            // integrity (23), a value past a limit (54). Anything else (a read-only standby,
+            // revoked grants, a lock timeout, I/O) is the server's state: held and retried,
+            // never acknowledged as poison.
+            return !["21", "22", "23", "54"].contains(String(state.prefix(2)))
         }
     }
 

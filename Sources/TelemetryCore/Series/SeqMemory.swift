@@ -25,7 +25,9 @@ public struct SeqMemory: Sendable, Equatable {
 
     /// Whether this reading repeats one already taken.
     public func repeats(seq: Int64, time: EventTime) -> Bool {
-        guard let highest, seq <= highest, !restarts(seq: seq, time: time) else { return false }
+        guard let highest, seq <= highest, highest - seq < Self.span, !restarts(seq: seq, time: time) else {
+            return false
+        }
         return bit(seq)
     }
 
