@@ -1,3 +1,4 @@
+import CMosquitto
 import Logging
 
 /// An MQTT client over libmosquitto: one network thread per client, messages handed to
@@ -75,17 +76,26 @@ public final class MQTTClient: Sendable {
             received: engine.received.load(ordering: .relaxed),
             published: engine.published.load(ordering: .relaxed),
             completed: engine.completed.load(ordering: .relaxed),
+            refused: engine.refusedPublishes.load(ordering: .relaxed),
             reconnects: engine.reconnects.load(ordering: .relaxed),
             loopRestarts: engine.loopRestarts.load(ordering: .relaxed),
             watchdogRecycles: engine.watchdogRecycles.load(ordering: .relaxed),
             connected: engine.isConnected)
     }
 
+    /// The MQTT 5 reason code of the latest refused publish, and its name (0 when none was).
+    public var lastRefusal: (code: Int32, reason: String) {
+        let code = engine.lastRefusalCode.load(ordering: .relaxed)
+        return (code, code == 0 ? "" : String(cString: mosquitto_reason_string(code)))
+    }
+
     public struct Statistics: Sendable, Equatable {
         public var received: UInt64
         public var published: UInt64
-        /// Publishes written (QoS 0) or acknowledged (QoS 1).
+        /// Publishes written (QoS 0) or acknowledged (QoS 1), refused ones included.
         public var completed: UInt64
+        /// QoS 1 publishes the broker acknowledged with a refusal (MQTT 5 reason code ≥ 0x80).
+        public var refused: UInt64
         public var reconnects: UInt64
         public var loopRestarts: UInt64
         public var watchdogRecycles: UInt64

@@ -3,6 +3,9 @@ public struct MQTTClientConfiguration: Sendable {
     public enum ProtocolVersion: String, Sendable, CaseIterable {
         case v311 = "3.1.1"
         case v5 = "5"
+        /// MQTT 5, or 3.1.1 with a broker that refuses 5 (NATS): 5 is what carries a refused
+        /// publish back to the publisher as a reason code; 3.1.1 acknowledges it all the same.
+        case auto = "auto"
     }
 
     public struct TLS: Sendable, Equatable {
@@ -81,6 +84,9 @@ public struct MQTTClientConfiguration: Sendable {
     public var maxInflight: Int
     /// `publish` waits while this many messages are queued and not yet acknowledged.
     public var maxQueuedPublishes: Int
+    /// Seconds a TCP connection to a broker may take before the address counts as unreachable.
+    /// The kernel alone would wait about two minutes for a host that drops the handshake.
+    public var connectTimeout: Double = 10
 
     public init(
         url: BrokerURL,
@@ -138,6 +144,9 @@ public struct MQTTClientConfiguration: Sendable {
         }
         if let watchdogTimeout, watchdogTimeout <= 0 {
             throw .invalidConfiguration("watchdog timeout must be positive")
+        }
+        if !(connectTimeout > 0 && connectTimeout <= 600) {
+            throw .invalidConfiguration("connect timeout must be above 0 and at most 600 seconds")
         }
         if maxInflight < 1 || maxQueuedPublishes < 1 {
             throw .invalidConfiguration("max_inflight and max_queued must be at least 1")

@@ -26,6 +26,11 @@ final class MosquittoEngine: @unchecked Sendable {
     let received = Atomic<UInt64>(0)
     let published = Atomic<UInt64>(0)
     let completed = Atomic<UInt64>(0)
+    /// QoS 1 publishes the broker acknowledged with a failure reason code (MQTT 5 only: a
+    /// 3.1.1 broker acknowledges a publish its ACL refused like any other).
+    let refusedPublishes = Atomic<UInt64>(0)
+    /// The reason code of the latest refused publish.
+    let lastRefusalCode = Atomic<Int32>(0)
     let reconnects = Atomic<UInt64>(0)
     let loopRestarts = Atomic<UInt64>(0)
     let watchdogRecycles = Atomic<UInt64>(0)
@@ -78,6 +83,10 @@ final class MosquittoEngine: @unchecked Sendable {
     private var resubscribeOnConnect = false
     private var pendingSubscriptions: [Int32: String] = [:]
     private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant) = (0, .now)
+    /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
+    private var speaks311Only: Set<Int> = []
+    /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
+    private var retrySameAddress = false
 
     /// Inline engines have no network thread: the one thread that owns them drives the loop
     /// in `publishInline` and `serviceInline`, and libmosquitto writes each publish directly.
@@ -112,14 +121,13 @@ final class MosquittoEngine: @unchecked Sendable {
         let c = configuration
         mosquitto_user_data_set(mosq, Unmanaged.passUnretained(self).toOpaque())
         try MQTTError.check(mosquitto_threaded_set(mosq, !inline), "mosquitto_threaded_set")
-        let version = c.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
-        try MQTTError.check(
-            mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, version), "set protocol version")
+        try setVersion(c.protocolVersion == .v311 ? MQTT_PROTOCOL_V311 : MQTT_PROTOCOL_V5)
         let inflight = Int32(min(c.maxInflight, 65535))
-        if c.protocolVersion == .v5 {
+        if c.protocolVersion != .v311 {
             try MQTTError.check(mosquitto_int_option(mosq, MOSQ_OPT_RECEIVE_MAXIMUM, inflight), "set receive maximum")
             try MQTTError.check(mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, inflight), "set send maximum")
-        } else {
+        }
+        if c.protocolVersion != .v5 {
             try MQTTError.check(mosquitto_max_inflight_messages_set(mosq, UInt32(inflight)), "set max inflight")
         }
         if let username = c.username {
@@ -148,12 +156,26 @@ final class MosquittoEngine: @unchecked Sendable {
             guard let message else { return }
             MosquittoEngine.from(obj).deliver(message)
         }
-        mosquitto_publish_callback_set(mosq) { _, obj, _ in
-            MosquittoEngine.from(obj).handlePublished()
+        mosquitto_publish_v5_callback_set(mosq) { _, obj, _, reasonCode, _ in
+            MosquittoEngine.from(obj).handlePublished(reasonCode: reasonCode)
         }
         mosquitto_subscribe_callback_set(mosq) { _, obj, mid, count, granted in
             MosquittoEngine.from(obj).handleSubscribed(
                 mid: mid, granted: Array(UnsafeBufferPointer(start: granted, count: Int(count))))
+        }
+    }
+
+    private func setVersion(_ version: Int32) throws(MQTTError) {
+        try MQTTError.check(
+            mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, version), "set protocol version")
+    }
+
+    /// The protocol spoken to the current address.
+    private var speaksV5: Bool {
+        switch configuration.protocolVersion {
+        case .v5: return true
+        case .v311: return false
+        case .auto: return !speaks311Only.contains(address.load(ordering: .relaxed) % configuration.addresses.count)
         }
     }
 
@@ -261,7 +283,10 @@ final class MosquittoEngine: @unchecked Sendable {
         precondition(inline)
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         installLogCallback(true)
-        let rc = connectOnce()
+        if let unreachable = Self.probe(currentURL, timeout: configuration.connectTimeout) {
+            throw unreachable
+        }
+        var rc = connectOnce()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw .library(
                 call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
@@ -273,6 +298,15 @@ final class MosquittoEngine: @unchecked Sendable {
                 throw .timedOut("waiting for a connection to \(configuration.url)")
             }
             let loop = mosquitto_loop(mosq, 100, 1)
+            if loop != MOSQ_ERR_SUCCESS.rawValue, retrySameAddress {
+                // It refused MQTT 5 only: again in 3.1.1.
+                retrySameAddress = false
+                rc = connectOnce()
+                if rc == MOSQ_ERR_SUCCESS.rawValue { continue }
+                throw .library(
+                    call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
+                    detail: lastLogError.withLock { $0 })
+            }
             if loop != MOSQ_ERR_SUCCESS.rawValue {
                 if let failure = currentFailure { throw failure }
                 throw .library(
@@ -340,6 +374,11 @@ final class MosquittoEngine: @unchecked Sendable {
             lastLogError.withLock { $0 = nil }
             refused = false
             installLogCallback(true)
+            if let unreachable = Self.probe(currentURL, timeout: configuration.connectTimeout) {
+                recordFailure(unreachable)
+                if sleepBeforeRetry(roundDone: rotate()) { break }
+                continue
+            }
             let rc = connectOnce()
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 let failure = MQTTError.library(
@@ -358,6 +397,11 @@ final class MosquittoEngine: @unchecked Sendable {
             }
             if stopRequested.load(ordering: .relaxed) { break }
             connectionEnded(rc: loopRC)
+            if retrySameAddress {
+                // It refused MQTT 5 only: the same address again, in 3.1.1, at once.
+                retrySameAddress = false
+                continue
+            }
             // A refused CONNECT or a lost connection: the next address, if there is one.
             if sleepBeforeRetry(roundDone: rotate()) { break }
         }
@@ -366,7 +410,12 @@ final class MosquittoEngine: @unchecked Sendable {
 
     private func connectOnce() -> Int32 {
         let c = configuration
-        if c.protocolVersion == .v5 {
+        let v5 = speaksV5
+        if c.protocolVersion == .auto {
+            // Cannot fail: the option and its values are checked when the handle is made.
+            try? setVersion(v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)
+        }
+        if v5 {
             var properties: OpaquePointer? = nil
             if !c.cleanSession {
                 mosquitto_property_add_int32(
@@ -523,10 +572,20 @@ final class MosquittoEngine: @unchecked Sendable {
 
     private func handleConnect(rc: Int32, flags: Int32) {
         guard rc == 0 else {
-            let reason =
-                configuration.protocolVersion == .v5
-                ? String(cString: mosquitto_reason_string(rc)) : String(cString: mosquitto_connack_string(rc))
+            let v5 = speaksV5
             refused = true
+            // 132: "unsupported protocol version" in an MQTT 5 CONNACK; 1: the same in 3.1.1's.
+            if configuration.protocolVersion == .auto, v5, rc == 132 || rc == 1 {
+                let index = address.load(ordering: .relaxed) % configuration.addresses.count
+                speaks311Only.insert(index)
+                retrySameAddress = true
+                logger.notice(
+                    "\(currentURL) does not speak MQTT 5; using 3.1.1 there (a publish it refuses cannot be told from one it takes)"
+                )
+                return
+            }
+            let reason =
+                v5 ? String(cString: mosquitto_reason_string(rc)) : String(cString: mosquitto_connack_string(rc))
             recordFailure(.connectionRefused(code: rc, reason: reason))
             return
         }
@@ -589,7 +648,12 @@ final class MosquittoEngine: @unchecked Sendable {
         onMessage(MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain))
     }
 
-    private func handlePublished() {
+    private func handlePublished(reasonCode: Int32) {
+        // 0x80 and above: the broker refused it (0x87 not authorized, 0x97 quota exceeded...).
+        if reasonCode >= 0x80 {
+            lastRefusalCode.store(reasonCode, ordering: .relaxed)
+            refusedPublishes.add(1, ordering: .relaxed)
+        }
         let done = completed.add(1, ordering: .relaxed).newValue
         if publishWaiters.load(ordering: .sequentiallyConsistent) > 0,
             published.load(ordering: .relaxed) &- done < wakeBelow.load(ordering: .sequentiallyConsistent)
@@ -612,6 +676,51 @@ final class MosquittoEngine: @unchecked Sendable {
         } else {
             mosquitto_log_callback_set(mosq, nil)
         }
+    }
+
+    /// A TCP connection to `url` within `timeout` seconds, closed at once: libmosquitto's own
+    /// connect blocks for as long as the kernel retries a handshake nobody answers (about two
+    /// minutes), which would hold the loop, and stop with it. nil when the address answers.
+    static func probe(_ url: BrokerURL, timeout: Double) -> MQTTError? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let lookup = getaddrinfo(url.host, String(url.port), &hints, &list)
+        guard lookup == 0, let first = list else {
+            // Let libmosquitto meet (and report) the same lookup failure.
+            return nil
+        }
+        defer { freeaddrinfo(list) }
+        var problem = "no address"
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        while let info = entry {
+            entry = info.pointee.ai_next
+            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return nil }
+            guard errno == EINPROGRESS else {
+                problem = String(cString: strerror(errno))
+                continue
+            }
+            let left = deadline - ContinuousClock.now
+            let milliseconds = max(
+                0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready <= 0 {
+                problem = "no answer within \(timeout)s (connect_timeout)"
+                continue
+            }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error == 0 { return nil }
+            problem = String(cString: strerror(error))
+        }
+        return .library(
+            call: "connect to \(url)", code: MOSQ_ERR_ERRNO.rawValue, message: problem, detail: nil)
     }
 
     static func describe(_ rc: Int32) -> String {

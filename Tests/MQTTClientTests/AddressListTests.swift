@@ -44,11 +44,68 @@ struct AddressListTests {
         #expect(try deliver(through: first, "three"))
     }
 
+    /// A host that drops the handshake (a dead link, a firewall) made libmosquitto's connect
+    /// wait about two minutes, the kernel's SYN retries, before the next address was tried.
+    @Test("an address that never answers the TCP handshake is given up after connect_timeout; the next one is used")
+    func unansweredHandshake() throws {
+        let silent = try SilentListener()
+        let broker = try Broker()
+        let inbox = Inbox()
+        let client = try MQTTClient.make(silent.url, id: "bounded", inbox: inbox) { configuration in
+            configuration.fallbackURLs = [try! BrokerURL(parsing: broker.url)]
+            configuration.connectTimeout = 1
+        }
+        defer { client.stop() }
+        // Well under the kernel's two minutes, with room for a slow machine.
+        try client.waitUntilConnected(timeout: 20)
+        #expect(inbox.wait { _, events in events.connectFailures >= 1 })
+        withExtendedLifetime(silent) {}
+    }
+
     @Test("addresses must share one scheme")
     func schemes() throws {
         var configuration = MQTTClientConfiguration(
             url: try BrokerURL(parsing: "mqtt://127.0.0.1:1883"), clientID: "x")
         configuration.fallbackURLs = [try BrokerURL(parsing: "mqtts://127.0.0.1:8883")]
         #expect(throws: MQTTError.self) { try configuration.validate() }
+    }
+}
+
+/// A loopback listener whose accept queue is full and never drained: the kernel drops every
+/// further handshake, as a host behind a dead link does.
+final class SilentListener {
+    let port: Int
+    private let listener: Int32
+    private var fillers: [Int32] = []
+    var url: String { "mqtt://127.0.0.1:\(port)" }
+
+    init() throws {
+        port = try FreePort.pick()
+        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = FreePort.loopback(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(listener, 0) == 0 else { throw HarnessError("cannot listen on \(port)") }
+        // Backlog 0 holds one connection; two more make sure it is full. Non-blocking: the
+        // ones the kernel will not take stay in SYN-SENT, which is all that is needed.
+        for _ in 0..<3 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            var target = FreePort.loopback(port: port)
+            _ = withUnsafePointer(to: &target) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            fillers.append(fd)
+        }
+        usleep(100_000)
+    }
+
+    deinit {
+        for fd in fillers { close(fd) }
+        close(listener)
     }
 }

@@ -74,3 +74,9 @@ extension [MQTTClientEvent] {
         filter { if case .subscribed = $0 { true } else { false } }.count
     }
 }
+
+extension [MQTTClientEvent] {
+    var connectFailures: Int {
+        filter { if case .connectFailed = $0 { true } else { false } }.count
+    }
+}

@@ -94,7 +94,7 @@ struct DaemonConfigurationTests {
             ("broker:\n  url: mqtt://h\n  keepalive: 2s\n", "broker.keepalive: 2s is out of range"),
             ("broker:\n  url: http://h\n", "parkd.yaml:2: broker.url: broker URL 'http://h' has scheme 'http'"),
             ("summaries:\n  path: x\n", "missing 'broker'"),
-            ("broker:\n  url: mqtt://h\n  protocol: 4.0\n", "broker.protocol: expected 3.1.1 or 5"),
+            ("broker:\n  url: mqtt://h\n  protocol: 4.0\n", "broker.protocol: expected 3.1.1, 5 or auto"),
             ("broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a/#/b'}\n", "subscriptions[0].filter:"),
             (
                 "broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a', qos: 2}\n",

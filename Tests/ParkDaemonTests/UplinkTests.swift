@@ -28,6 +28,9 @@ struct UplinkTests {
         #expect(uplink.topic == "uplink/s1/p1")
         #expect(uplink.broker.clientID == "parkd-uplink-p1")
         #expect(uplink.broker.cleanSession == false)
+        // MQTT 5 where the broker speaks it (a refused publish is then told apart), else 3.1.1.
+        #expect(uplink.broker.protocolVersion == .auto)
+        #expect(uplink.broker.connectTimeout == 10)
         #expect(uplink.broker.fallbackURLs.map(\.port) == [4002])
         #expect(uplink.kinds == Set(DaemonConfiguration.Uplink.Kind.allCases))
         #expect(uplink.rate == 500)
@@ -48,7 +51,7 @@ struct UplinkTests {
                 "shard 'S 1' must be 1 to 64 characters of [a-z0-9_-]"
             ),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  gateway: Gw.1\n", "gateway 'Gw.1' must be"),
-            ("uplink:\n  broker: {url: mqtt://h, protocol: 5}\n  shard: s1\n", "the uplink speaks MQTT 3.1.1"),
+            ("uplink:\n  broker: {url: mqtt://h, connect_timeout: 0s}\n  shard: s1\n", "connect_timeout"),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  send: [alarms]\n", "expected one of alerts"),
             (
                 "uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  max_items: 5\n",

@@ -48,8 +48,10 @@ public struct CentralConfiguration: Sendable {
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (the province's broker or cluster nodes)")
         }
-        let broker = try parser.parseBroker(
-            brokerNode, clientID: "parkd-central", only311: "the province cluster (NATS) speaks MQTT 3.1.1 only")
+        let broker = try parser.parseBroker(brokerNode, clientID: "parkd-central")
+        if broker.protocolVersion != .v311 {
+            throw brokerNode.error("protocol: the province cluster (NATS) speaks MQTT 3.1.1 only")
+        }
         guard UplinkName.isValid(broker.clientID) else {
             throw brokerNode.error(
                 "client_id '\(broker.clientID)' must be [a-z0-9_-] (each shard's session is named from it)")

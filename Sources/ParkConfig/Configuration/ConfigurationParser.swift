@@ -227,14 +227,14 @@ package struct ConfigurationParser {
         return KindInfo(kind, pillar, unit, low...high, shape)
     }
 
-    /// A broker section. `clientID`: the default client id; `only311`: why MQTT 5 is refused
-    /// here, when it is (the province's cluster speaks 3.1.1 only).
-    package func parseBroker(_ node: YAMLValue, clientID: String = "parkd", only311: String? = nil)
-        throws(ConfigurationError) -> DaemonConfiguration.Broker
-    {
+    /// A broker section. `clientID`: the default client id; `protocol`: the default protocol.
+    package func parseBroker(
+        _ node: YAMLValue, clientID: String = "parkd",
+        protocol defaultProtocol: MQTTClientConfiguration.ProtocolVersion = .v311
+    ) throws(ConfigurationError) -> DaemonConfiguration.Broker {
         let f = try node.fields([
             "url", "protocol", "client_id", "keepalive", "username", "password_file", "password_env", "tls",
-            "clean_session", "session_expiry", "reconnect", "watchdog", "urls",
+            "clean_session", "session_expiry", "reconnect", "watchdog", "urls", "connect_timeout",
         ])
         func parse(_ node: YAMLValue) throws(ConfigurationError) -> BrokerURL {
             let text = try node.nonEmptyString()
@@ -263,16 +263,17 @@ package struct ConfigurationParser {
         var broker = DaemonConfiguration.Broker(url: urls[0])
         broker.fallbackURLs = Array(urls.dropFirst())
         broker.clientID = clientID
+        broker.protocolVersion = defaultProtocol
         if let v = f["protocol"] {
             let text = try v.string()
             switch text {
             case "3.1.1", "311", "4": broker.protocolVersion = .v311
-            case "5", "5.0":
-                if let only311 { throw v.error(only311) }
-                broker.protocolVersion = .v5
-            default: throw v.error("expected 3.1.1 or 5, found '\(text)'")
+            case "5", "5.0": broker.protocolVersion = .v5
+            case "auto": broker.protocolVersion = .auto
+            default: throw v.error("expected 3.1.1, 5 or auto, found '\(text)'")
             }
         }
+        if let v = f["connect_timeout"] { broker.connectTimeout = try v.duration(in: 1...600) }
         if let v = f["client_id"] { broker.clientID = try v.nonEmptyString() }
         if let v = f["keepalive"] { broker.keepAlive = Int(try v.duration(in: 5...65535)) }
         if let v = f["username"] { broker.username = try v.nonEmptyString() }

@@ -16,6 +16,7 @@ extension DaemonConfiguration {
         lines.append(indent + "  protocol: \"\(broker.protocolVersion.rawValue)\"")
         lines.append(indent + "  client_id: \(Self.plain(broker.clientID))")
         lines.append(indent + "  keepalive: \(TimeText.format(Double(broker.keepAlive)))")
+        lines.append(indent + "  connect_timeout: \(TimeText.format(broker.connectTimeout))")
         if let username = broker.username { lines.append(indent + "  username: \(Self.plain(username))") }
         // Where the password comes from, never the password.
         if let source = broker.passwordSource {

@@ -72,6 +72,7 @@ extension DaemonConfiguration.Broker {
             reconnect: .init(initial: reconnectInitial, maximum: reconnectMaximum), watchdogTimeout: watchdog,
             maxInflight: maxInflight)
         client.fallbackURLs = fallbackURLs
+        client.connectTimeout = connectTimeout
         return client
     }
 }

@@ -15,6 +15,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311
         public var clientID = "parkd"
         public var keepAlive = 30
+        /// Seconds a TCP connection may take before the address counts as unreachable.
+        public var connectTimeout = 10.0
         public var username: String?
         /// Where the password comes from, shown in the effective configuration instead of it.
         public var passwordSource: String?

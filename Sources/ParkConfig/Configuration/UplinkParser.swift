@@ -44,10 +44,10 @@ extension ConfigurationParser {
             throw node.error("missing 'shard': the province partition this gateway reports to (e.g. s1)")
         }
         // A session of its own on the province side (acknowledged items are never resent), under
-        // a client id that cannot collide with the sensor side's.
-        let broker = try parseBroker(
-            brokerNode, clientID: "parkd-uplink-\(gateway)",
-            only311: "the uplink speaks MQTT 3.1.1: the province cluster (NATS) refuses MQTT 5")
+        // a client id that cannot collide with the sensor side's. MQTT 5 where the broker speaks
+        // it (a gateway's mosquitto in bridged mode), so that a refused publish is not taken for
+        // a delivery; 3.1.1 with the province cluster (NATS speaks nothing else).
+        let broker = try parseBroker(brokerNode, clientID: "parkd-uplink-\(gateway)", protocol: .auto)
         var uplink = DaemonConfiguration.Uplink(broker: broker, gateway: gateway, shard: try name("shard", shardNode))
         if let v = f["topic_prefix"] { uplink.topicPrefix = try Self.topicPrefix(v) }
         if let v = f["send"] {

@@ -248,6 +248,10 @@ public final class Observability: Sendable {
                 count(
                     "uplink_unreadable_items", "Outbox rows that no longer read as an item, dropped",
                     u.unreadableItems, s.lastUplink.unreadableItems)
+                count(
+                    "uplink_refused_batches",
+                    "Batches the broker acknowledged with a refusal (MQTT 5 reason code); their items stay queued",
+                    u.refusedBatches, s.lastUplink.refusedBatches)
                 let dropped = s.historyWriter?.status.outboxDropped ?? 0
                 count(
                     "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,

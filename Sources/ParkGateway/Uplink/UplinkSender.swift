@@ -22,6 +22,9 @@ package final class UplinkSender: Sendable {
         package var resentItems = 0
         /// Outbox rows that no longer read as an item, dropped.
         package var unreadableItems = 0
+        /// Batches the broker acknowledged with a refusal (MQTT 5: its ACL, a quota): they stay
+        /// in the outbox and are tried again later.
+        package var refusedBatches = 0
         package var lastError: String?
     }
 
@@ -104,10 +107,19 @@ package final class UplinkSender: Sendable {
         }
         var nextAllowed = ContinuousClock.now
         var lastDepth = ContinuousClock.now - .seconds(10)
+        // After a refusal the same batch waits, 1 s doubling to a minute: the broker's ACL or
+        // quota will not change by itself, and the items must not be lost meanwhile.
+        var refusedInARow = 0
+        var heldUntil = ContinuousClock.now
         while !isStopping {
             if ContinuousClock.now - lastDepth >= .seconds(1) {
                 refreshDepth(outbox)
                 lastDepth = ContinuousClock.now
+            }
+            let held = heldUntil - ContinuousClock.now
+            if held > .zero {
+                _ = wakeSignal.wait(timeout: .now() + min(held.inSeconds, 1))
+                continue
             }
             guard client.isConnected else {
                 _ = wakeSignal.wait(timeout: .now() + 0.2)
@@ -134,6 +146,7 @@ package final class UplinkSender: Sendable {
                 + .milliseconds(Int64(1000 * Double(entries.count) / configuration.rate))
             do {
                 let reconnects = client.statistics.reconnects
+                let refusedBefore = client.statistics.refused
                 let message = Outbox.message(gateway: configuration.gateway, entries: entries)
                 let skipped = message.skipped.count
                 if skipped > 0 {
@@ -160,6 +173,25 @@ package final class UplinkSender: Sendable {
                         if isStopping { return }
                     }
                 }
+                if client.statistics.refused != refusedBefore {
+                    let (code, reason) = client.lastRefusal
+                    refusedInARow += 1
+                    let delay = min(60, 1 << min(refusedInARow - 1, 6))
+                    heldUntil = ContinuousClock.now + .seconds(delay)
+                    let text =
+                        "the broker refused the batch on \(configuration.topic): \(reason) (reason code \(code)); its \(entries.count) items stay in the outbox"
+                    let first = shared.withLock { (shared) -> Bool in
+                        shared.status.refusedBatches += 1
+                        defer { shared.status.lastError = text }
+                        return shared.status.lastError != text
+                    }
+                    if first || refusedInARow % 10 == 0 {
+                        logger.error(
+                            "uplink: \(text); trying again in \(delay)s (check the broker's ACL for this user)")
+                    }
+                    continue
+                }
+                refusedInARow = 0
                 try outbox.remove(through: last.seq)
                 let again = entries.contains { $0.attempts > 0 } || client.statistics.reconnects != reconnects
                 note {

@@ -123,6 +123,9 @@ public final class Broker: @unchecked Sendable {
         self.process = nil
     }
 
+    /// SIGHUP: mosquitto reads its password and ACL files again.
+    public func reload() { process?.signal(SIGHUP) }
+
     public var isRunning: Bool { process?.isRunning ?? false }
 }
 
