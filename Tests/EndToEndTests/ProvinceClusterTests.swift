@@ -5,7 +5,8 @@ import Testing
 
 /// The province tier for real: a 3-node NATS JetStream cluster (MQTT listener, replicated
 /// streams), three parks each behind a gateway broker bridged into it, two central workers
-/// with disjoint shards, PostgreSQL. Under load the stream leader is killed, then a worker;
+/// with disjoint shards, PostgreSQL; every connection over TLS with a user of its own, on the
+/// shipped node files. Under load the stream leader is killed, then a worker;
 /// its shard moves to the other worker by configuration.
 @Suite("Province: cluster, bridges and central workers", .serialized)
 struct ProvinceClusterTests {
@@ -28,7 +29,18 @@ struct ProvinceClusterTests {
         "kill the stream leader under load, then a worker (its shard moves by configuration): every reading and alert in PostgreSQL, once"
     )
     func clusterFailover() throws {
-        let cluster = try NATSCluster()
+        // As shipped: TLS everywhere, a user per gateway and per worker (worker 2 stands by for s1).
+        let credentials = try ProvinceCredentials.make(
+            gateways: [("s1", "p1"), ("s1", "p2"), ("s2", "p3")],
+            workers: [("central-1", ["s1"]), ("central-2", ["s1", "s2"])])
+        let cluster = try NATSCluster(credentials: credentials)
+        func worker(_ name: String) -> String {
+            """
+              username: \(name)
+              password_file: \(credentials.workerPasswordFile(name))
+              tls: {ca_file: \(credentials.caFile)}
+            """
+        }
         let pg = try PostgresServer()
         let directory = try Scratch.makeDirectory(prefix: "province-cluster")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -36,24 +48,32 @@ struct ProvinceClusterTests {
         let addresses = cluster.nodes.map { "127.0.0.1:\($0.mqttPort)" }.joined(separator: " ")
 
         let w1 = try Province.central(
-            directory: directory, name: "central-1", urls: urls, shards: ["s1"], postgres: pg.conninfo)
+            directory: directory, name: "central-1", urls: urls, shards: ["s1"], postgres: pg.conninfo,
+            extra: worker("central-1"))
         let w2 = try Province.central(
             directory: directory, name: "central-2", urls: Array(urls.reversed()), shards: ["s2"],
-            postgres: pg.conninfo)
+            postgres: pg.conninfo, extra: worker("central-2"))
         #expect(Province.wait(30) { Province.text(w1.log).contains("session central-s1 connected") })
         #expect(Province.wait(30) { Province.text(w2.log).contains("session central-s2 connected") })
 
         var gateways: [Gateway] = []
         for (park, shard) in [("p1", "s1"), ("p2", "s1"), ("p3", "s2")] {
             // The gateway's broker bridges the uplink into the cluster: MQTT 3.1.1 without
-            // mosquitto's private bridge flag (NATS refuses both), failing over across the nodes.
+            // mosquitto's private bridge flag (NATS refuses both), failing over across the nodes,
+            // over TLS with the credentials make-credentials.sh wrote for this gateway's bridge.
+            let credentialLines = try String(
+                contentsOfFile: credentials.directory + "/gateways/\(park)-bridge.conf", encoding: .utf8
+            ).split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+                $0.replacingOccurrences(of: "/etc/mosquitto/certs/province-ca.crt", with: credentials.caFile)
+            }
             let broker = try Broker(
-                .init(extraConfiguration: [
-                    "connection province-\(park)", "addresses \(addresses)", "round_robin false",
-                    "try_private false", "bridge_protocol_version mqttv311", "cleansession false",
-                    "clientid bridge-\(park)", "restart_timeout 1 2", "keepalive_interval 5", "notifications false",
-                    "topic uplink/# out 1",
-                ]))
+                .init(
+                    extraConfiguration: [
+                        "connection province-\(park)", "addresses \(addresses)", "round_robin false",
+                        "try_private false", "bridge_protocol_version mqttv311", "cleansession false",
+                        "clientid bridge-\(park)", "restart_timeout 1 2", "keepalive_interval 5",
+                        "notifications false", "topic uplink/# out 1",
+                    ] + credentialLines))
             let folder = directory.appendingPathComponent(park)
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             let configuration = """
@@ -102,7 +122,8 @@ struct ProvinceClusterTests {
         w1.process.signal(SIGKILL)
         _ = w1.process.wait()
         try Province.writeCentral(
-            w2.configPath, urls: Array(urls.reversed()), shards: ["s1", "s2"], postgres: pg.conninfo)
+            w2.configPath, urls: Array(urls.reversed()), shards: ["s1", "s2"], postgres: pg.conninfo,
+            extra: worker("central-2"))
         w2.process.signal(SIGHUP)
         #expect(Province.wait(30) { Province.text(w2.log).contains("session central-s1 connected") })
 

@@ -6,29 +6,35 @@ import MQTTClient
 enum Province {
     /// `parkd-central` with its configuration written into `directory`.
     static func central(
-        directory: URL, name: String, urls: [String], shards: [String], postgres: String, http: String = "off"
+        directory: URL, name: String, urls: [String], shards: [String], postgres: String, http: String = "off",
+        extra: String = ""
     ) throws -> (process: ChildProcess, configPath: String, log: String) {
         let configPath = directory.appendingPathComponent("\(name).yaml").path
-        try writeCentral(configPath, urls: urls, shards: shards, postgres: postgres, http: http)
+        try writeCentral(configPath, urls: urls, shards: shards, postgres: postgres, http: http, extra: extra)
         let log = directory.appendingPathComponent("\(name).log").path
         let process = try ChildProcess(
             try BuiltProduct.path("parkd-central"), ["--config", configPath], outputPath: log)
         return (process, configPath, log)
     }
 
-    static func writeCentral(_ path: String, urls: [String], shards: [String], postgres: String, http: String = "off")
-        throws
-    {
+    /// `extra`: more lines for the file; those indented by two spaces go under `broker:`
+    /// (credentials, TLS).
+    static func writeCentral(
+        _ path: String, urls: [String], shards: [String], postgres: String, http: String = "off", extra: String = ""
+    ) throws {
+        let brokerExtra = extra.split(separator: "\n").filter { $0.hasPrefix("  ") }.map { $0 + "\n" }.joined()
+        let topExtra = extra.split(separator: "\n").filter { !$0.hasPrefix("  ") }.map { $0 + "\n" }.joined()
         let text = """
             broker:
               urls: [\(urls.joined(separator: ", "))]
               client_id: central
               reconnect: {initial: 100ms, max: 1s}
-            shards: [\(shards.joined(separator: ", "))]
+            \(brokerExtra)shards: [\(shards.joined(separator: ", "))]
             postgres: "\(postgres)"
             http: \(http)
+
             """
-        try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try (text + topExtra).write(toFile: path, atomically: true, encoding: .utf8)
     }
 
     /// Rows of a gateway's history store, through the sqlite3 shell (`|` between columns).

