@@ -46,35 +46,81 @@ struct DeployTests {
         }
     }
 
-    @Test("the province files: a valid NATS node, a bridge mosquitto runs, central and uplink configurations that load")
+    @Test(
+        "the province files with make-credentials.sh's output: a valid NATS node, a bridge mosquitto runs, central and uplink configurations that load"
+    )
     func province() throws {
         let directory = try Scratch.makeDirectory(prefix: "deploy-province")
         defer { try? FileManager.default.removeItem(at: directory) }
         let folder = Self.deploy.appendingPathComponent("province")
+        let script = folder.appendingPathComponent("make-credentials.sh").path
+        let made = try Command.run(
+            script,
+            [
+                "--out", directory.path, "--node", "nats-1.province.internal", "--gateway", "s1/bau-bang",
+                "--worker", "central-1:s1,s2",
+            ])
+        #expect(made.contains("1 node certificates, 1 gateways, 1 workers"), "\(made)")
+        // Private files are the owner's only.
+        for file in ["ca.key", "nodes/nats-1.province.internal.key", "gateways/bau-bang.pass", "users.conf"] {
+            let mode = try FileManager.default.attributesOfItem(atPath: directory.path + "/" + file)[.posixPermissions]
+            #expect((mode as? Int) == 0o600, "\(file): \(String(describing: mode))")
+        }
+        #expect(throws: HarnessError.self) { try Command.run(script, ["--out", directory.path]) }
+        #expect(throws: HarnessError.self) {
+            try Command.run(script, ["--out", directory.path, "--node", "n", "--gateway", "S1/Gw"])
+        }
+
         let node = try String(contentsOf: folder.appendingPathComponent("nats-1.conf"), encoding: .utf8)
+        // Beyond loopback, every listener is TLS, and routes are mutual TLS; clients are users.
+        #expect(node.components(separatedBy: "0.0.0.0").count - 1 == 2)
+        #expect(node.contains("listen: 127.0.0.1:4222") && node.contains("verify: true"))
+        #expect(node.contains("include ./users.conf") && !node.contains("no_auth_user"))
+        let local =
+            node
             .replacingOccurrences(of: "/var/lib/nats", with: directory.path + "/js")
+            .replacingOccurrences(of: "/etc/nats/tls/nats-1", with: directory.path + "/nodes/nats-1")
+            .replacingOccurrences(of: "/etc/nats/tls/ca.crt", with: directory.path + "/ca.crt")
         let nodePath = directory.appendingPathComponent("nats-1.conf").path
-        try node.write(toFile: nodePath, atomically: true, encoding: .utf8)
+        try local.write(toFile: nodePath, atomically: true, encoding: .utf8)
         #expect(try Command.run(try NATSCluster.serverBinary(), ["-c", nodePath, "-t"]).contains("is valid"))
         #expect(node.contains("stream_replicas: 3"))
 
-        // The bridge's lines start a real mosquitto (the nodes are unreachable here: it keeps trying).
+        // The bridge's lines, with the credentials the script made, start a real mosquitto (the
+        // nodes are unreachable here: it keeps trying).
         let bridge = try String(contentsOf: folder.appendingPathComponent("gateway-bridge.conf"), encoding: .utf8)
+        let credentials = try String(contentsOfFile: directory.path + "/gateways/bau-bang-bridge.conf", encoding: .utf8)
+        #expect(credentials.contains("remote_username gw-bau-bang\nremote_password "))
         let unreachable = "127.0.0.1:\(try FreePort.pick())"
         let lines = bridge.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map {
-            $0.hasPrefix("addresses") ? "addresses \(unreachable)" : String($0)
+            $0.hasPrefix("addresses")
+                ? "addresses \(unreachable)"
+                : $0.replacingOccurrences(of: "/etc/mosquitto/certs/province-ca.crt", with: directory.path + "/ca.crt")
         }
         #expect(lines.contains("try_private false") && lines.contains("bridge_protocol_version mqttv311"))
+        #expect(lines.contains("bridge_insecure false") && lines.contains("remote_username gw-bau-bang"))
         let broker = try Broker(.init(extraConfiguration: lines))
         #expect(broker.isRunning)
 
+        // central.yaml and the uplink find their password and CA beside them.
+        for (from, to) in [
+            ("workers/central-1.pass", "central-1.pass"), ("gateways/bau-bang.pass", "bau-bang.pass"),
+            ("ca.crt", "province-ca.crt"),
+        ] {
+            try FileManager.default.copyItem(atPath: directory.path + "/" + from, toPath: directory.path + "/" + to)
+        }
+        for file in ["central.yaml", "gateway-uplink.yaml"] {
+            try FileManager.default.copyItem(
+                atPath: folder.appendingPathComponent(file).path, toPath: directory.path + "/" + file)
+        }
         setenv("PARKD_CENTRAL_POSTGRES", "host=127.0.0.1 dbname=province", 1)
-        let central = try CentralConfiguration.load(path: folder.appendingPathComponent("central.yaml").path)
+        let central = try CentralConfiguration.load(path: directory.path + "/central.yaml")
         #expect(central.shards == ["s1", "s2"] && central.broker.fallbackURLs.count == 2)
+        #expect(central.broker.url.usesTLS && central.broker.username == "central-1" && central.broker.password != nil)
         #expect(central.gateways == ["bau-bang": ["bau-bang"]] && central.statementTimeout == 30)
-        let uplink = try #require(
-            try DaemonConfiguration.load(path: folder.appendingPathComponent("gateway-uplink.yaml").path).uplink)
+        let uplink = try #require(try DaemonConfiguration.load(path: directory.path + "/gateway-uplink.yaml").uplink)
         #expect(uplink.topic == "uplink/s1/bau-bang" && uplink.broker.fallbackURLs.count == 2)
+        #expect(uplink.broker.url.usesTLS && uplink.broker.username == "gw-bau-bang")
 
         let unit = try String(
             contentsOf: Self.deploy.appendingPathComponent("systemd/parkd-central.service"), encoding: .utf8)

@@ -168,14 +168,15 @@ struct ProvinceRefusalTests {
     )
     func stopDuringOutage() throws {
         let pg = try PostgresServer()
-        let broker = try Broker()
+        let broker = try Province.SecureBroker(publisherUser: "gw")
         let directory = try Scratch.makeDirectory(prefix: "province-stop")
         defer { try? FileManager.default.removeItem(at: directory) }
+        let extra = try broker.centralExtra(directory)
         var central = try Province.central(
-            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo)
+            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+            extra: extra)
         #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
-        let publisher = try MQTTPublisher(
-            configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: "gw", cleanSession: true))
+        let publisher = try broker.publisher(clientID: "gw")
         try publisher.connect()
         let at: Int64 = 1_795_000_000_000
         func batch(_ id: String) -> [UInt8] {
@@ -195,7 +196,8 @@ struct ProvinceRefusalTests {
         #expect(Province.text(central.log).contains("stays unacknowledged"))
         try pg.start()
         central = try Province.central(
-            directory: directory, name: "central-2", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo)
+            directory: directory, name: "central-2", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+            extra: extra)
         #expect(try Province.wait(30) { try pg.number("SELECT count(*) FROM rollups WHERE id = 'p1/r/held'") == 1 })
         #expect(try pg.number("SELECT count(*) FROM rollups") == 2)
         central.process.signal(SIGTERM)
@@ -205,7 +207,7 @@ struct ProvinceRefusalTests {
     /// PostgreSQL, a broker, and parkd-central serving shard s1 with its endpoint; a publisher.
     struct Fixture {
         let pg: PostgresServer
-        let broker: Broker
+        let broker: Province.SecureBroker
         let directory: URL
         let port: Int
         let central: (process: ChildProcess, configPath: String, log: String)
@@ -213,16 +215,15 @@ struct ProvinceRefusalTests {
 
         init(prefix: String, client: String) throws {
             pg = try PostgresServer()
-            broker = try Broker()
+            broker = try Province.SecureBroker(publisherUser: client)
             directory = try Scratch.makeDirectory(prefix: prefix)
             port = try FreePort.pick()
             central = try Province.central(
                 directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
-                http: "{listen: 127.0.0.1:\(port)}")
+                http: "{listen: 127.0.0.1:\(port)}", extra: try broker.centralExtra(directory))
             let log = central.log
             #expect(Province.wait(20) { Province.text(log).contains("session central-s1 connected") })
-            publisher = try MQTTPublisher(
-                configuration: .init(url: try BrokerURL(parsing: broker.url), clientID: client, cleanSession: true))
+            publisher = try broker.publisher(clientID: client)
             try publisher.connect()
         }
 
@@ -270,14 +271,14 @@ struct ProvinceBlackholeTests {
     @Test("parkd-central waits for it, /healthz answers at once and says so, SIGTERM stops it")
     func blackholedDatabase() throws {
         let hole = try Blackhole()
-        let broker = try Broker()
+        let broker = try Province.SecureBroker(publisherUser: "gw")
         let directory = try Scratch.makeDirectory(prefix: "province-blackhole")
         defer { try? FileManager.default.removeItem(at: directory) }
         let port = try FreePort.pick()
         let central = try Province.central(
             directory: directory, name: "central", urls: [broker.url], shards: ["s1"],
             postgres: "host=127.0.0.1 port=\(hole.port) dbname=province user=parkd",
-            http: "{listen: 127.0.0.1:\(port)}")
+            http: "{listen: 127.0.0.1:\(port)}", extra: try broker.centralExtra(directory))
         #expect(Province.wait(15) { Province.text(central.log).contains("HTTP endpoint on") })
         // The first attempt times out (connect_timeout, 5 s by default); /healthz answers meanwhile.
         let early = try HTTPGet.get(port: port, path: "/healthz")

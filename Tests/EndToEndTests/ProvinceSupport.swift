@@ -78,6 +78,39 @@ enum Province {
         return nil
     }
 
+    /// A mosquitto with TLS and users, standing in for the cluster where its clustering is not
+    /// under test: user `central` for the worker, and one more for the test's publisher (no
+    /// ACL: the worker's own checks are what is tested behind it).
+    struct SecureBroker {
+        let broker: Broker
+        let tls: TLSMaterial
+        let publisherUser: String
+
+        init(publisherUser: String) throws {
+            tls = try TLSMaterial.generate()
+            self.publisherUser = publisherUser
+            broker = try Broker(.init(tls: tls, users: ["central": "central-pw", publisherUser: "publisher-pw"]))
+        }
+
+        var url: String { broker.url }
+
+        /// The worker's broker lines, its password file written into `directory`.
+        func centralExtra(_ directory: URL) throws -> String {
+            let file = directory.appendingPathComponent("central.pass").path
+            try "central-pw\n".write(toFile: file, atomically: true, encoding: .utf8)
+            return "  username: central\n  password_file: \(file)\n  tls: {ca_file: \(tls.caFile)}"
+        }
+
+        func publisher(clientID: String) throws -> MQTTPublisher {
+            var configuration = MQTTClientConfiguration(
+                url: try BrokerURL(parsing: broker.url), clientID: clientID, cleanSession: true)
+            configuration.username = publisherUser
+            configuration.password = Secret("publisher-pw")
+            configuration.tls = .init(caFile: tls.caFile)
+            return try MQTTPublisher(configuration: configuration)
+        }
+    }
+
     /// Polls `condition` every 50 ms until it holds; false on timeout.
     static func wait(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date(timeIntervalSinceNow: timeout)
