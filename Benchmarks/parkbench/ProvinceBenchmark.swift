@@ -34,13 +34,26 @@ enum ProvinceBenchmark {
         }
     }
 
-    static func subscriber(_ url: String, id: String, counter: Counter) throws -> MQTTClient {
-        let client = try MQTTClient(
-            configuration: .init(
-                url: try BrokerURL(parsing: url), clientID: id, cleanSession: false,
-                subscriptions: [.init("uplink/bench/#", qos: .atLeastOnce)], reconnect: .init(initial: 0.1, maximum: 1),
-                maxInflight: 1000),
-            onMessage: { counter.add($0) })
+    /// A user and its password, and the CA to check the broker with: the secure cluster's.
+    struct Login {
+        let user: String
+        let password: String
+        let caFile: String
+
+        func apply(to configuration: inout MQTTClientConfiguration) {
+            configuration.username = user
+            configuration.password = Secret(password)
+            configuration.tls = .init(caFile: caFile)
+        }
+    }
+
+    static func subscriber(_ url: String, id: String, counter: Counter, login: Login? = nil) throws -> MQTTClient {
+        var configuration = MQTTClientConfiguration(
+            url: try BrokerURL(parsing: url), clientID: id, cleanSession: false,
+            subscriptions: [.init("uplink/bench/#", qos: .atLeastOnce)], reconnect: .init(initial: 0.1, maximum: 1),
+            maxInflight: 1000)
+        login?.apply(to: &configuration)
+        let client = try MQTTClient(configuration: configuration, onMessage: { counter.add($0) })
         client.start()
         try client.waitUntilConnected(timeout: 30)
         Thread.sleep(forTimeInterval: 1)
@@ -53,20 +66,26 @@ enum ProvinceBenchmark {
         return Array(text.utf8)
     }
 
-    static func throughput(name: String, publishURL: [String], subscribeURL: String, messages: Int) throws {
+    /// One gateway's topic, as the secure cluster's permissions allow it one.
+    static func throughput(
+        name: String, publishURL: [String], subscribeURL: String, messages: Int, publisherLogin: Login? = nil,
+        subscriberLogin: Login? = nil
+    ) throws {
         let counter = Counter()
         let id = String(name.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
-        let subscriber = try subscriber(subscribeURL, id: "bench-sub-\(id)", counter: counter)
+        let subscriber = try subscriber(
+            subscribeURL, id: "bench-sub-\(id)", counter: counter, login: subscriberLogin)
         defer { subscriber.stop() }
         var configuration = MQTTClientConfiguration(
             url: try BrokerURL(parsing: publishURL[0]), clientID: "bench-pub-\(id)", cleanSession: true,
             maxInflight: 100, maxQueuedPublishes: 1000)
         configuration.fallbackURLs = try publishURL.dropFirst().map { try BrokerURL(parsing: $0) }
+        publisherLogin?.apply(to: &configuration)
         let publisher = try MQTTPublisher(configuration: configuration)
         try publisher.connect()
         let started = ContinuousClock.now
         for seq in 0..<messages {
-            try publisher.publish("uplink/bench/g\(seq % 8)", payload: payload(seq), qos: .atLeastOnce)
+            try publisher.publish("uplink/bench/g0", payload: payload(seq), qos: .atLeastOnce)
         }
         try publisher.flush(timeout: 120)
         let acknowledged = ContinuousClock.now - started
@@ -87,18 +106,46 @@ enum ProvinceBenchmark {
     }
 
     static func run(messages: Int) throws {
-        let mosquitto = try Broker()
-        let cluster = try NATSCluster(ackWait: "5s")
         print("parkbench province: \(messages) QoS 1 messages of 200 bytes, one publisher, one persistent subscriber")
-        try throughput(
-            name: "mosquitto (one broker)", publishURL: [mosquitto.url], subscribeURL: mosquitto.url, messages: messages
-        )
+        do {
+            let mosquitto = try Broker()
+            try throughput(
+                name: "mosquitto (one broker)", publishURL: [mosquitto.url], subscribeURL: mosquitto.url,
+                messages: messages)
+        }
+        do {
+            let plain = try NATSCluster(ackWait: "5s")
+            try throughput(
+                name: "NATS cluster, 3 nodes, R3", publishURL: [plain.urls[0]], subscribeURL: plain.urls[1],
+                messages: messages)
+        }
+        do {
+            // As shipped: TLS on every listener and route, a user per gateway and per worker.
+            let credentials = try ProvinceCredentials.make(
+                gateways: [("bench", "g0")], workers: [("bench-worker", ["bench"])])
+            let secure = try NATSCluster(ackWait: "5s", credentials: credentials)
+            try throughput(
+                name: "NATS cluster, R3, TLS + users", publishURL: [secure.urls[0]], subscribeURL: secure.urls[1],
+                messages: messages,
+                publisherLogin: Login(
+                    user: "gw-g0", password: try credentials.gatewayPassword("g0"), caFile: credentials.caFile),
+                subscriberLogin: Login(
+                    user: "bench-worker", password: try credentials.workerPassword("bench-worker"),
+                    caFile: credentials.caFile))
+        }
+        let cluster = try NATSCluster(ackWait: "5s")
         let urls = cluster.urls
-        try throughput(
-            name: "NATS cluster, 3 nodes, R3", publishURL: [urls[0]], subscribeURL: urls[1], messages: messages)
 
         // Failover under a paced load: 500 msg/s for 12 s, the stream leader killed at 4 s.
-        guard let leader = cluster.streamLeader() else { throw HarnessError("no stream leader") }
+        // JetStream makes the MQTT streams at the first MQTT session: one, then their leader.
+        try subscriber(urls[0], id: "bench-warm-up", counter: Counter()).stop()
+        let leaderDeadline = ContinuousClock.now + .seconds(30)
+        var found = cluster.streamLeader()
+        while found == nil && ContinuousClock.now < leaderDeadline {
+            usleep(200_000)
+            found = cluster.streamLeader()
+        }
+        guard let leader = found else { throw HarnessError("no stream leader") }
         let others = urls.indices.filter { $0 != leader }
         let counter = Counter()
         let subscriber = try subscriber(urls[others[1]], id: "bench-failover-sub", counter: counter)
