@@ -167,16 +167,28 @@ struct ProvinceRefusalTests {
         "SIGTERM during a database outage: the batch in hand stays unacknowledged, and after a restart it is stored once"
     )
     func stopDuringOutage() throws {
+        // On the shipped cluster, as its users: the worker's unacknowledged batch must come back
+        // from JetStream, not from a single broker's memory.
+        let credentials = try ProvinceCredentials.make(gateways: [("s1", "p1")], workers: [("central-1", ["s1"])])
+        let cluster = try NATSCluster(credentials: credentials)
         let pg = try PostgresServer()
-        let broker = try Province.SecureBroker(publisherUser: "gw")
         let directory = try Scratch.makeDirectory(prefix: "province-stop")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let extra = try broker.centralExtra(directory)
+        let extra = """
+              username: central-1
+              password_file: \(credentials.workerPasswordFile("central-1"))
+              tls: {ca_file: \(credentials.caFile)}
+            """
         var central = try Province.central(
-            directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+            directory: directory, name: "central", urls: cluster.urls, shards: ["s1"], postgres: pg.conninfo,
             extra: extra)
-        #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
-        let publisher = try broker.publisher(clientID: "gw")
+        #expect(Province.wait(30) { Province.text(central.log).contains("session central-s1 connected") })
+        var configuration = MQTTClientConfiguration(
+            url: try BrokerURL(parsing: cluster.urls[1]), clientID: "gw", cleanSession: true)
+        configuration.username = "gw-p1"
+        configuration.password = Secret(try credentials.gatewayPassword("p1"))
+        configuration.tls = .init(caFile: credentials.caFile)
+        let publisher = try MQTTPublisher(configuration: configuration)
         try publisher.connect()
         let at: Int64 = 1_795_000_000_000
         func batch(_ id: String) -> [UInt8] {
@@ -196,7 +208,7 @@ struct ProvinceRefusalTests {
         #expect(Province.text(central.log).contains("stays unacknowledged"))
         try pg.start()
         central = try Province.central(
-            directory: directory, name: "central-2", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
+            directory: directory, name: "central-2", urls: cluster.urls, shards: ["s1"], postgres: pg.conninfo,
             extra: extra)
         #expect(try Province.wait(30) { try pg.number("SELECT count(*) FROM rollups WHERE id = 'p1/r/held'") == 1 })
         #expect(try pg.number("SELECT count(*) FROM rollups") == 2)
