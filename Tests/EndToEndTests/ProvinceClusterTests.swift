@@ -53,8 +53,8 @@ struct ProvinceClusterTests {
         let w2 = try Province.central(
             directory: directory, name: "central-2", urls: Array(urls.reversed()), shards: ["s2"],
             postgres: pg.conninfo, extra: worker("central-2"))
-        #expect(Province.wait(30) { Province.text(w1.log).contains("session central-s1 connected") })
-        #expect(Province.wait(30) { Province.text(w2.log).contains("session central-s2 connected") })
+        #expect(Province.wait(30) { Province.text(w1.log).contains("shard s1: subscribed to") })
+        #expect(Province.wait(30) { Province.text(w2.log).contains("shard s2: subscribed to") })
 
         var gateways: [Gateway] = []
         for (park, shard) in [("p1", "s1"), ("p2", "s1"), ("p3", "s2")] {

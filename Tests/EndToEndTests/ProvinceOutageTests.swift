@@ -34,7 +34,7 @@ struct ProvinceOutageTests {
 
         let central = try Province.central(
             directory: directory, name: "central", urls: [upstream.url], shards: ["s1"], postgres: pg.conninfo)
-        #expect(Province.wait(20) { Province.text(central.log).contains("session central-s1 connected") })
+        #expect(Province.wait(20) { Province.text(central.log).contains("shard s1: subscribed to") })
 
         let port = try FreePort.pick()
         let configuration = """

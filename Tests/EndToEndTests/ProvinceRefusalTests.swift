@@ -182,7 +182,7 @@ struct ProvinceRefusalTests {
         var central = try Province.central(
             directory: directory, name: "central", urls: cluster.urls, shards: ["s1"], postgres: pg.conninfo,
             extra: extra)
-        #expect(Province.wait(30) { Province.text(central.log).contains("session central-s1 connected") })
+        #expect(Province.wait(30) { Province.text(central.log).contains("shard s1: subscribed to") })
         var configuration = MQTTClientConfiguration(
             url: try BrokerURL(parsing: cluster.urls[1]), clientID: "gw", cleanSession: true)
         configuration.username = "gw-p1"
@@ -234,7 +234,7 @@ struct ProvinceRefusalTests {
                 directory: directory, name: "central", urls: [broker.url], shards: ["s1"], postgres: pg.conninfo,
                 http: "{listen: 127.0.0.1:\(port)}", extra: try broker.centralExtra(directory))
             let log = central.log
-            #expect(Province.wait(20) { Province.text(log).contains("session central-s1 connected") })
+            #expect(Province.wait(20) { Province.text(log).contains("shard s1: subscribed to") })
             publisher = try broker.publisher(clientID: client)
             try publisher.connect()
         }

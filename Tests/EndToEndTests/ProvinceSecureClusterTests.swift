@@ -43,7 +43,7 @@ struct ProvinceSecureClusterTests {
                   tls: {ca_file: \(credentials.caFile)}
                 gateways: {gwa: [gwa], gwb: [gwb]}
                 """)
-        #expect(Province.wait(30) { Province.text(central.log).contains("session central-s1 connected") })
+        #expect(Province.wait(30) { Province.text(central.log).contains("shard s1: subscribed to") })
 
         let node = cluster.nodes[0]
         func publisher(_ user: String?, _ password: String?, id: String, tls: Bool = true) throws -> MQTTPublisher {
@@ -181,8 +181,24 @@ struct ProvinceSecureClusterTests {
             let seen = logs.components(separatedBy: text).count - 1
             #expect(seen >= count, "the cluster logged '\(text)' \(seen) times, not \(count)")
         }
-        central.process.signal(SIGTERM)
-        #expect(central.process.wait(timeout: 15) == 0)
+
+        // A worker whose user lacks its shard is told so, and says so: connected, yet unhealthy.
+        let wrongPort = try FreePort.pick()
+        let wrong = try Province.central(
+            directory: directory, name: "central-wrong", urls: cluster.urls, shards: ["s9"], postgres: pg.conninfo,
+            http: "{listen: 127.0.0.1:\(wrongPort)}",
+            extra: """
+                  username: central-1
+                  password_file: \(credentials.workerPasswordFile("central-1"))
+                  tls: {ca_file: \(credentials.caFile)}
+                """)
+        #expect(Province.wait(30) { Province.text(wrong.log).contains("refused the subscription to uplink/s9/#") })
+        let health = try HTTPGet.get(port: wrongPort, path: "/healthz")
+        #expect(health.status == 503 && health.body.contains(#""subscription_refused":true"#), "\(health.body)")
+        for process in [central.process, wrong.process] {
+            process.signal(SIGTERM)
+            #expect(process.wait(timeout: 15) == 0)
+        }
     }
 }
 

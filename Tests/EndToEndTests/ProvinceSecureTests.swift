@@ -35,7 +35,7 @@ struct ProvinceSecureTests {
         let centralLog = directory.appendingPathComponent("central.log").path
         let central = try ChildProcess(
             try BuiltProduct.path("parkd-central"), ["--config", centralConfig], outputPath: centralLog)
-        #expect(Province.wait(20) { Province.text(centralLog).contains("session central-s1 connected") })
+        #expect(Province.wait(20) { Province.text(centralLog).contains("shard s1: subscribed to") })
 
         let gateway = try ParkdProcess(
             directory: directory,

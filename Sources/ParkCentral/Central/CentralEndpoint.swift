@@ -25,10 +25,11 @@ public enum CentralEndpoint {
         router.get("/healthz") { _, _ in
             let status = worker.status
             let stalledAfter = worker.stalledAfter
-            // A shard fails when its session or database is down, or a batch has waited to be
-            // stored longer than `stalled_after`.
+            // A shard fails when its session or database is down, its subscription was refused,
+            // or a batch has waited to be stored longer than `stalled_after`.
             let failing = status.filter {
-                !$0.sessionConnected || !$0.databaseConnected || $0.batchInHandSeconds > stalledAfter
+                !$0.sessionConnected || !$0.databaseConnected || $0.subscriptionRefused
+                    || $0.batchInHandSeconds > stalledAfter
             }
             let database = worker.databaseProblem
             let healthy = failing.isEmpty && database == nil
@@ -43,6 +44,7 @@ public enum CentralEndpoint {
                         item.add("shard", s.shard)
                         item.addRaw("session_connected", s.sessionConnected ? "true" : "false")
                         item.addRaw("database_connected", s.databaseConnected ? "true" : "false")
+                        if s.subscriptionRefused { item.addRaw("subscription_refused", "true") }
                         item.add("batch_in_hand_seconds", s.batchInHandSeconds.rounded())
                         return item.finished()
                     }.joined(separator: ",") + "]")

@@ -26,6 +26,9 @@ public final class CentralWorker: Sendable {
             var stopping = false
             var counts = CentralSink.Counts()
             var databaseConnected = true
+            /// The broker refused the session's subscription (the worker's user lacks the
+            /// shard): connected, and sent nothing.
+            var subscriptionRefused = false
             /// Since when a batch has been retried without being stored.
             var holdingSince: ContinuousClock.Instant?
         }
@@ -59,6 +62,8 @@ public final class CentralWorker: Sendable {
             }
         }
 
+        package func noteSubscription(refused: Bool) { control.withLock { $0.subscriptionRefused = refused } }
+
         package func note(counts: CentralSink.Counts, databaseConnected: Bool) {
             control.withLock {
                 $0.counts = counts
@@ -67,15 +72,15 @@ public final class CentralWorker: Sendable {
         }
 
         package var status: ShardStatus {
-            let (counts, database, client, since) = control.withLock {
-                ($0.counts, $0.databaseConnected, $0.client, $0.holdingSince)
+            let (counts, database, client, since, refused) = control.withLock {
+                ($0.counts, $0.databaseConnected, $0.client, $0.holdingSince, $0.subscriptionRefused)
             }
             return ShardStatus(
                 shard: name, batches: counts.batches, stored: counts.inserted, duplicates: counts.duplicates,
                 refused: counts.rejected, refusedBy: counts.refusedBy,
                 batchInHandSeconds: since.map { (ContinuousClock.now - $0).inSeconds } ?? 0,
                 sessionConnected: client?.isConnected ?? false,
-                databaseConnected: database)
+                databaseConnected: database, subscriptionRefused: refused)
         }
     }
 
@@ -190,6 +195,8 @@ public final class CentralWorker: Sendable {
         public var batchInHandSeconds: Double = 0
         public var sessionConnected: Bool
         public var databaseConnected: Bool
+        /// The broker refused the shard's subscription: the session is up and receives nothing.
+        public var subscriptionRefused = false
     }
 
     public var status: [ShardStatus] {
@@ -242,7 +249,19 @@ public final class CentralWorker: Sendable {
                 configuration: session, logger: Logger(label: "parkd.central.\(name)"),
                 onMessage: { message in Self.handle(message, shard: shard, prefix: prefix, logger: logger) },
                 onEvent: { event in
-                    if case .connected = event { logger.info("shard \(name): session \(session.clientID) connected") }
+                    switch event {
+                    case .connected:
+                        logger.info("shard \(name): session \(session.clientID) connected")
+                    case .subscribed(let filters):
+                        shard.noteSubscription(refused: false)
+                        logger.info("shard \(name): subscribed to \(filters.joined(separator: ", "))")
+                    case .subscriptionRefused(let filter):
+                        shard.noteSubscription(refused: true)
+                        logger.error(
+                            "shard \(name): the broker refused the subscription to \(filter): this worker's user may not read the shard, and nothing of it arrives"
+                        )
+                    default: break
+                    }
                 })
             shard.attach(client)
             client.start()
