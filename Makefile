@@ -4,7 +4,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config 
   postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps tools build release test province demo bench bench-province bench-parts fuzz fuzz-asan format clean
+.PHONY: all deps tools build release test province demo bench bench-province bench-http bench-parts fuzz fuzz-asan format clean
 
 all: build
 
@@ -84,6 +84,13 @@ bench: release tools
 # the stream leader is killed under load (stall, loss, duplicates). About a minute.
 bench-province: release tools
 	.build/release/parkbench province --messages 50000
+
+# The HTTP endpoint under abuse (200 keep-alive + 200 slow clients, 20 s) beside a 2 000 msg/s
+# feed: /healthz on the main listener and on the probe listener, the ingest backlog. About a
+# minute. BASELINE=path/to/parkd runs the same against another build first (no probe listener).
+bench-http: release
+	$(if $(BASELINE),python3 Benchmarks/http-abuse.py --parkd $(BASELINE) --parksim .build/release/parksim --label baseline | head -3;)
+	python3 Benchmarks/http-abuse.py --parkd .build/release/parkd --parksim .build/release/parksim --probes --label this | head -3
 
 # The parts on their own (decode, window updates, topic lookup) and parksim's publish rate.
 bench-parts: release

@@ -73,7 +73,10 @@ struct Run: AsyncParsableCommand {
                 configuration.broker.url = url
                 configuration.broker.fallbackURLs = []
             }
-            if let endpoint { configuration.listen = endpoint }
+            if let endpoint {
+                configuration.listen = endpoint
+                if endpoint == nil { configuration.probeListen = nil }
+            }
         }
         overrides(&configuration)
         let daemon = Daemon(

@@ -336,3 +336,37 @@ struct FaultCampaignTests {
         print("parkd kill -9 under load: \(lost) of \(total) readings lost from the windows")
     }
 }
+
+/// The page and the API under abuse cannot make parkd look dead to its monitoring, or starve
+/// its ingest: Benchmarks/http-abuse.py (the same script `make bench-http` runs longer), with
+/// 100 keep-alive clients hammering the page and the API and 100 slow ones holding half a
+/// request, beside a feed of 1 000 messages a second.
+@Suite("HTTP abuse beside ingest")
+struct HTTPAbuseTests {
+    @Test("every /healthz on the probe listener is answered under abuse, and ingest takes in every message")
+    func probesUnderAbuse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let directory = try Scratch.makeDirectory(prefix: "http-abuse")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("abuse.log").path
+        let abuse = try ChildProcess(
+            try Command.find("python3"),
+            [
+                root.appendingPathComponent("Benchmarks/http-abuse.py").path, "--parkd", try BuiltProduct.path("parkd"),
+                "--parksim", try BuiltProduct.path("parksim"), "--seconds", "8", "--rate", "1000", "--keepalive", "100",
+                "--slow", "100", "--probes",
+            ], outputPath: output)
+        let status = abuse.wait(timeout: 120)
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(text)")
+        let figures = try #require(
+            text.split(separator: "\n").last.flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }, "\(text)")
+        // A monitoring probe gives up after 5 s: none did, on the probe listener.
+        #expect(figures["failed_probe"] as? Int == 0, "\(text)")
+        #expect(figures["taken"] as? Int == 8000 && figures["alive"] as? Bool == true, "\(text)")
+        print(text.split(separator: "\n").prefix(3).joined(separator: "\n"))
+    }
+}

@@ -95,6 +95,11 @@ struct DaemonConfigurationTests {
             ("broker:\n  url: http://h\n", "parkd.yaml:2: broker.url: broker URL 'http://h' has scheme 'http'"),
             ("summaries:\n  path: x\n", "missing 'broker'"),
             ("broker:\n  url: mqtt://h\n  protocol: 4.0\n", "broker.protocol: expected 3.1.1, 5 or auto"),
+            ("broker:\n  url: mqtt://h\nhttp: {probes: 9109}\n", "http.probes: expected host:port"),
+            (
+                "broker:\n  url: mqtt://h\nhttp: {listen: 127.0.0.1:9108, probes: 127.0.0.1:9108}\n",
+                "http.probes: is the same address as http.listen"
+            ),
             ("broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a/#/b'}\n", "subscriptions[0].filter:"),
             (
                 "broker:\n  url: mqtt://h\nsubscriptions:\n  - {filter: 'a', qos: 2}\n",

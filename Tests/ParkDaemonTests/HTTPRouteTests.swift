@@ -59,6 +59,20 @@ struct HTTPRouteTests {
         }
     }
 
+    @Test("the probe listener serves /healthz and /metrics, and nothing of the page or the API")
+    func probeRoutes() async throws {
+        let (o, _) = try Self.gateway()
+        let client = InProcessHTTP(HTTPEndpoint.probeRouter(o))
+        #expect(try await client.get("/metrics").body.contains("parkd_messages_total 4\n"))
+        let health = try await client.get("/healthz")
+        #expect(health.status == .serviceUnavailable && health.headers[.xContentTypeOptions] == "nosniff")
+        for path in ["/", "/api/alerts", "/api/history"] { #expect(try await client.get(path).status == .notFound) }
+        let parsed = try DaemonConfiguration.parse(
+            "broker: {url: mqtt://h}\nhttp: {listen: 127.0.0.1:9108, probes: 127.0.0.1:9118}\n", file: "/p.yaml")
+        #expect(parsed.probeListen == HTTPListen(host: "127.0.0.1", port: 9118))
+        #expect(parsed.effectiveYAML.contains(#"http: {listen: "127.0.0.1:9108", probes: "127.0.0.1:9118"}"#))
+    }
+
     @Test("the JSON API: firing alerts, one series' windows, clear errors for a bad or unknown series")
     func api() async throws {
         let (o, pipeline) = try Self.gateway()

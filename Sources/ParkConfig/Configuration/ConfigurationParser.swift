@@ -52,7 +52,10 @@ package struct ConfigurationParser {
             configuration.tariffs = try Self.tariffs(
                 node, file: file, resolve: resolve, offset: summaries.utcOffsetMinutes)
         }
-        if let node = top["http"] { configuration.listen = try Self.http(node, default: configuration.listen) }
+        if let node = top["http"] {
+            configuration.listen = try Self.http(node, default: configuration.listen, keys: ["listen", "probes"])
+            configuration.probeListen = try Self.probes(node, listen: configuration.listen)
+        }
         if let v = top["snapshot_interval"] { configuration.snapshotInterval = try v.duration(in: 1...86400) }
         try parseParks(top, into: &configuration)
         if let catalog = top["catalog"] {
@@ -110,12 +113,31 @@ package struct ConfigurationParser {
     }
 
     /// `http: off` (nil), or `{listen: host:port}`; without `listen`, the default.
-    package static func http(_ node: YAMLValue, default listen: HTTPListen?) throws(ConfigurationError) -> HTTPListen? {
+    package static func http(_ node: YAMLValue, default listen: HTTPListen?, keys: [String] = ["listen"])
+        throws(ConfigurationError) -> HTTPListen?
+    {
         if case .scalar = node.node, try node.string().lowercased() == "off" { return nil }
-        guard let listen = try node.fields(["listen"])["listen"] else { return listen }
+        guard let listen = try node.fields(keys)["listen"] else { return listen }
         let text = try listen.nonEmptyString()
         guard let parsed = HTTPListen.parse(text) else {
             throw listen.error("expected host:port such as 127.0.0.1:9108, found '\(text)'")
+        }
+        return parsed
+    }
+
+    /// `http.probes`: a listener of its own for /healthz and /metrics, so that a monitoring
+    /// probe is answered however busy the page and the API are. Off unless given.
+    static func probes(_ node: YAMLValue, listen: HTTPListen?) throws(ConfigurationError) -> HTTPListen? {
+        if case .scalar = node.node { return nil }
+        guard let probes = try node.fields(["listen", "probes"])["probes"] else { return nil }
+        let text = try probes.nonEmptyString()
+        if text.lowercased() == "off" { return nil }
+        guard let parsed = HTTPListen.parse(text) else {
+            throw probes.error("expected host:port such as 127.0.0.1:9109, found '\(text)'")
+        }
+        guard listen != nil else { throw probes.error("needs http.listen (http is off)") }
+        if let listen, parsed.port != 0, parsed.port == listen.port, parsed.host == listen.host {
+            throw probes.error("is the same address as http.listen; give it a port of its own")
         }
         return parsed
     }

@@ -122,7 +122,12 @@ extension DaemonConfiguration {
         if let topic = summaries.mqttTopic { lines.append("  mqtt_topic: \(JSONText.quoted(topic))") }
         lines.append("  max_bytes: \(summaries.rotation.maxBytes)")
         lines.append("  keep: \(summaries.rotation.keep)")
-        lines.append("http: " + (listen.map { "{listen: \"\($0.host):\($0.port)\"}" } ?? "off"))
+        lines.append(
+            "http: "
+                + (listen.map {
+                    "{listen: \"\($0.host):\($0.port)\""
+                        + (probeListen.map { ", probes: \"\($0.host):\($0.port)\"" } ?? "") + "}"
+                } ?? "off"))
         lines.append("history:")
         lines.append("  path: \(history.path.map(Self.plain) ?? "off")")
         lines.append("  resolution: \(TimeText.format(Double(history.resolutionMilliseconds) / 1000))")

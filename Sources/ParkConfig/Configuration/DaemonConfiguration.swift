@@ -133,6 +133,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var snapshotInterval: Double = 60
     /// The HTTP endpoint (/metrics, /healthz, /api/...); loopback by default, nil when off.
     public var listen: HTTPListen? = HTTPListen(host: "127.0.0.1", port: 9108)
+    /// /healthz and /metrics on a listener of their own (`http.probes`), or nil.
+    public var probeListen: HTTPListen?
     /// Park facts for summaries: area and green-area target.
     public var parks: [String: ParkSite] = [:]
     /// Energy meters' roles from the inventory (`expected_sensors[].role`).

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import MQTTClient
 import Metrics
+import NIOPosix
 import ParkConfig
 import ParkIngest
 import Prometheus
@@ -304,6 +305,20 @@ package enum HTTPEndpoint {
     package static let maxHistorySpan: Int64 = 400 * 86_400_000
     package static let maxHistoryRows = 200_000
 
+    /// The page and the API on one event-loop thread of their own, at a lower priority than
+    /// ingest: however many clients hammer them, they take at most one core, and ingest wins
+    /// that core when both want it. The probes have a thread of their own at normal priority.
+    package static let pageThreads: MultiThreadedEventLoopGroup = lowPriorityGroup()
+    package static let probeThreads = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    private static func lowPriorityGroup() -> MultiThreadedEventLoopGroup {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // nice +10 for that thread alone (on Linux the nice value is per thread, and 0 is the
+        // calling one); raising one's own nice value needs no privilege.
+        group.next().execute { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10) }
+        return group
+    }
+
     package static func application(_ o: Observability, pipeline: IngestPipeline, host: String, port: Int)
         -> some ApplicationProtocol
     {
@@ -314,17 +329,29 @@ package enum HTTPEndpoint {
             router: router(o, pipeline: pipeline), server: .http1(configuration: .init(idleTimeout: .seconds(10))),
             configuration: .init(
                 address: .hostname(host, port: port), backlog: 64,
-                availableConnectionsDelegate: MaximumAvailableConnections(128)))
+                availableConnectionsDelegate: MaximumAvailableConnections(128)),
+            eventLoopGroupProvider: .shared(pageThreads))
     }
 
-    /// The routes, apart from the server, so tests run them in-process.
-    package static func router(
-        _ o: Observability, pipeline: IngestPipeline, maxHistoryRows: Int = HTTPEndpoint.maxHistoryRows
-    ) -> Router<BasicRequestContext> {
+    /// `http.probes`: /healthz and /metrics alone, on a listener whose few connections the page
+    /// and the API cannot take: a monitoring probe is answered whatever they are doing.
+    package static func probeApplication(_ o: Observability, host: String, port: Int) -> some ApplicationProtocol {
+        Application(
+            router: probeRouter(o), server: .http1(configuration: .init(idleTimeout: .seconds(10))),
+            configuration: .init(
+                address: .hostname(host, port: port), backlog: 16,
+                availableConnectionsDelegate: MaximumAvailableConnections(16)),
+            eventLoopGroupProvider: .shared(probeThreads))
+    }
+
+    package static func probeRouter(_ o: Observability) -> Router<BasicRequestContext> {
         let router = Router()
-        // Request counts and durations through swift-metrics, into the same registry.
-        router.add(middleware: MetricsMiddleware())
         router.add(middleware: NoSniff())
+        addProbes(router, o)
+        return router
+    }
+
+    private static func addProbes(_ router: Router<BasicRequestContext>, _ o: Observability) {
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -336,6 +363,17 @@ package enum HTTPEndpoint {
                 status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: json + "\n")))
         }
+    }
+
+    /// The routes, apart from the server, so tests run them in-process.
+    package static func router(
+        _ o: Observability, pipeline: IngestPipeline, maxHistoryRows: Int = HTTPEndpoint.maxHistoryRows
+    ) -> Router<BasicRequestContext> {
+        let router = Router()
+        // Request counts and durations through swift-metrics, into the same registry.
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: NoSniff())
+        addProbes(router, o)
         router.get("/api/alerts") { _, _ in
             let items = pipeline.firingAlerts.map { alert -> String in
                 var line = JSONLine()

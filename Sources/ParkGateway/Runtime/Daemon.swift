@@ -96,6 +96,11 @@ public final class Daemon: Sendable {
             services.append(.init(service: app))
             logger.info(
                 "HTTP endpoint on http://\(host):\(port) (/metrics, /healthz, /api/alerts, /api/summary, /api/series)")
+            if let probes = configuration.probeListen {
+                services.append(
+                    .init(service: HTTPEndpoint.probeApplication(observability, host: probes.host, port: probes.port)))
+                logger.info("probe endpoint on http://\(probes.host):\(probes.port) (/metrics, /healthz)")
+            }
         }
         if let uplink {
             services.append(

@@ -120,7 +120,13 @@ package struct ReloadPlan: Equatable {
             ("uplink", { $0.uplink = $1.uplink }),
             ("state_dir", { $0.stateDirectory = $1.stateDirectory }),
             ("snapshot_interval", { $0.snapshotInterval = $1.snapshotInterval }),
-            ("http", { $0.listen = $1.listen }),
+            (
+                "http",
+                {
+                    $0.listen = $1.listen
+                    $0.probeListen = $1.probeListen
+                }
+            ),
             ("parks", { $0.parks = $1.parks }),
             ("expected_sensors (meter roles)", { $0.meterRoles = $1.meterRoles }),
             ("tariffs", { $0.tariffs = $1.tariffs }),
