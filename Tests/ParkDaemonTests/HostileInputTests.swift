@@ -165,6 +165,32 @@ struct HostileInputTests {
         #expect(p.totals.accepted == 5)
     }
 
+    /// Before, every name that ever matched a compliance rule kept its tracker for good: months
+    /// of DevEUI churn, or a counter in a topic, grew memory without end.
+    @Test("compliance trackers retire with their series; past the cap the longest retired idle ones go, the newest stay")
+    func trackersFollowLiveSeries() throws {
+        let p = try Self.pipeline(
+            """
+            limits: {max_series: 5000, series_ttl: 1h}
+            windows: [{name: 24h, length: 24h, bucket: 1h}]
+            rules: [{id: pm25-24h, severity: critical, reference: test, require_valid: true, match: {kind: pm25}, when: {window: 24h, stat: mean, above: 45}}]
+            """)
+        let churn = ComplianceStage.retiredCap + 200
+        for k in 0..<churn { good(p, sensor: "churn-\(k)") }
+        good(p, sensor: "station")  // retired last: among those kept
+        #expect(p.complianceTrackerCount == churn + 1)
+        // The day closes (its records written): every tracker is idle.
+        let dayAfter = EventTime(milliseconds: Self.now.milliseconds + 2 * 86_400_000)
+        for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k, from: Self.now, to: dayAfter) }
+        p.tick(at: EventTime(milliseconds: dayAfter.milliseconds + 3_600_001))
+        #expect(p.seriesCount == 0)
+        #expect(p.complianceTrackerCount == ComplianceStage.retiredCap)
+        // The newest retired stay (their year to date, for a station that comes back); the oldest went.
+        let kept = Set(p.complianceTrackers.map(\.0.sensor))
+        #expect(kept.contains("station") && kept.contains("churn-\(churn - 1)"))
+        #expect(!kept.contains("churn-0") && !kept.contains("churn-200") && kept.contains("churn-201"))  // 1 201 retired, 1 000 kept
+    }
+
     @Test("SenML as RFC 8428 says: units, sums, must-understand fields, versions, non-numeric values")
     func senml() throws {
         let p = try Self.pipeline()

@@ -40,7 +40,10 @@ public struct ComplianceTally: Sendable, Equatable {
 /// that series' fixed periods (`ComplianceTracker`); a period closes when a reading passes its
 /// end or a summary boundary does, and becomes one record per rule in force for it (the day
 /// or night noise limit by the hour's start, the PM2.5 limit by the day's date). Trackers are
-/// kept by series identity, not slot, so evicting a silent series does not lose its year.
+/// kept by series identity, not slot, so evicting a silent series does not lose its year:
+/// the trackers of evicted series stay, up to `retiredCap` of them; past it the longest
+/// retired ones with no period open go, so memory follows the live series, not every name
+/// ever seen (a sensor with a counter in its name, months of DevEUI churn).
 package struct ComplianceStage {
     private(set) var standards: [Rule]
     package let validity: ValidityRule
@@ -53,6 +56,9 @@ package struct ComplianceStage {
     /// Per series slot: its tracker, -1 for none, -2 not yet resolved.
     private var slots: [Int32] = []
     private(set) var records: [ComplianceRecord] = []
+    /// Trackers of evicted series, the longest retired first.
+    private var retired: [SeriesID] = []
+    package static let retiredCap = 1_000
     /// [schedule][(rule, series, period)]
     private var tallies: [[String: ComplianceTally]]
     private var closed: [ClosedPeriod] = []
@@ -145,10 +151,47 @@ package struct ComplianceStage {
         return tallies[k].values.sorted { ($0.rule, $0.series) < ($1.rule, $1.series) }
     }
 
-    /// Series evicted: only the slot map shrinks (trackers stay, keyed by identity).
-    package mutating func remove(kept: [Bool]) {
+    /// Series evicted: the slot map shrinks; their trackers retire, and the longest retired
+    /// past `cap` go (only idle ones: an open period still becomes its record).
+    package mutating func remove(kept: [Bool], cap: Int = ComplianceStage.retiredCap) {
+        for (slot, keep) in kept.enumerated() where !keep && slot < slots.count && slots[slot] >= 0 {
+            retired.append(trackerIDs[Int(slots[slot])])
+        }
         slots = slots.compacted(kept)
+        let live = Set(slots.filter { $0 >= 0 })
+        // A retired series that came back is live again (its tracker found by identity).
+        retired.removeAll { trackerOf[$0].map { live.contains($0) } ?? true }
+        guard retired.count > cap else { return }
+        var dropped = Set<Int>()
+        var keptRetired: [SeriesID] = []
+        var excess = retired.count - cap
+        for id in retired {
+            guard let t = trackerOf[id].map(Int.init) else { continue }
+            if excess > 0 && trackers[t].isIdle {
+                dropped.insert(t)
+                excess -= 1
+            } else {
+                keptRetired.append(id)
+            }
+        }
+        retired = keptRetired
+        guard !dropped.isEmpty else { return }
+        var newIndex = [Int32](repeating: -1, count: trackers.count)
+        var next: Int32 = 0
+        for t in trackers.indices where !dropped.contains(t) {
+            newIndex[t] = next
+            next += 1
+        }
+        let keep = trackers.indices.map { !dropped.contains($0) }
+        trackers = trackers.compacted(keep)
+        trackerIDs = trackerIDs.compacted(keep)
+        trackerRules = trackerRules.compacted(keep)
+        trackerOf = Dictionary(uniqueKeysWithValues: trackerIDs.enumerated().map { ($1, Int32($0)) })
+        for k in slots.indices where slots[k] >= 0 { slots[k] = newIndex[Int(slots[k])] }
     }
+
+    /// How many trackers there are, live and retired.
+    package var trackerCount: Int { trackers.count }
 
     /// New rules from a reload: trackers whose periods are unchanged keep their open periods.
     package mutating func reload(rules: [Rule]) {

@@ -354,6 +354,9 @@ public final class IngestPipeline: Sendable {
         state.withLock { $0.compliance.yearToDate }
     }
 
+    /// Compliance trackers held, of live series and retired ones (bounded: `ComplianceStage.retiredCap`).
+    package var complianceTrackerCount: Int { state.withLock { $0.compliance.trackerCount } }
+
     /// Each station's open compliance periods, for the state file.
     public var complianceTrackers: [(SeriesID, ComplianceTracker)] {
         state.withLock { $0.compliance.saved }
