@@ -43,6 +43,47 @@ struct HistoryFailureTests {
         return found
     }
 
+    /// Before, the series table kept every name ever written: months of DevEUI churn, or a
+    /// counter in a topic, grew it (and the store's id cache) without end.
+    @Test("series past the rollups' and records' retention leave the table and the cache; a name back gets a new id and its own rows")
+    func seriesPruned() throws {
+        let directory = try Scratch.makeDirectory(prefix: "history-series-prune")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let store = try HistoryStore(path: path)
+        let day: Int64 = 86_400_000
+        var retention = HistoryRetention()
+        retention.rollupsMilliseconds = 10 * day
+        retention.complianceMilliseconds = 10 * day
+        // 50 churned names on day 0, and a station that goes on reporting.
+        var first = HistoryBatch()
+        for k in 0..<50 {
+            first.rollups.append(
+                Rollup(series: Self.series("churn-\(k)"), start: Self.origin, count: 1, sum: 1, min: 1, max: 1, last: 1))
+        }
+        first.at = Self.origin
+        try store.write(first, retention: retention)
+        #expect(try store.seriesCount == 50)
+        // Day 20: the station's batch; the churned names are past retention, their rows pruned.
+        var later = Self.batch("station", rollups: 1, count: 7)
+        later.rollups[0].start = Self.origin + 20 * day
+        later.at = Self.origin + 20 * day
+        try store.write(later, retention: retention)
+        #expect(try store.seriesCount == 1)
+        // A churned name back: a new id (never a pruned one's), and only its own new row.
+        var back = Self.batch("churn-3", rollups: 1, count: 5)
+        back.rollups[0].start = Self.origin + 21 * day
+        back.at = Self.origin + 21 * day
+        try store.write(back, retention: retention)
+        let ids = try store.database.prepare("SELECT id FROM series WHERE sensor = 'churn-3'")
+        #expect(try ids.step())
+        #expect(ids.int(0) > 51)
+        let read = try Self.read(path)
+        #expect(read["churn-3"]?.rows == 1 && read["churn-3"]?.counts == [5])
+        #expect(read["station"]?.rows == 1 && read["station"]?.counts == [7])
+        #expect(read.count == 2)
+    }
+
     @Test("a batch that fills the disk rolls back without leaving its new series' id behind")
     func noMisfiling() throws {
         let directory = try Scratch.makeDirectory(prefix: "history-failure")

@@ -21,7 +21,7 @@ package struct HistoryBatch: Sendable {
 /// alerts and summaries. Written by one writer, read by any number of readers. Rows are keyed
 /// so that writing a batch twice (a replay over an existing store) changes nothing.
 package final class HistoryStore {
-    package static let schemaVersion = 2
+    package static let schemaVersion = 3
     package let database: SQLiteDatabase
     private var seriesIDs: [SeriesID: Int64] = [:]
     private let insertSeries: SQLiteDatabase.Statement
@@ -31,6 +31,8 @@ package final class HistoryStore {
     private let insertAlert: SQLiteDatabase.Statement
     private let insertSummary: SQLiteDatabase.Statement
     private let insertOutbox: SQLiteDatabase.Statement
+    private let touchRollups: SQLiteDatabase.Statement
+    private let touchCompliance: SQLiteDatabase.Statement
     /// Rows pruning removes per table per batch: pruning never holds the writer for long.
     package let pruneChunk: Int
 
@@ -61,6 +63,10 @@ package final class HistoryStore {
             "INSERT OR REPLACE INTO summaries(period, from_ms, line) VALUES (?, ?, ?)")
         insertOutbox = try database.prepare(
             "INSERT INTO outbox(kind, id, at_ms, created_ms, body) VALUES (?, ?, ?, ?, ?)")
+        touchRollups = try database.prepare(
+            "UPDATE series SET last_rollup_ms = max(last_rollup_ms, ?) WHERE id = ?")
+        touchCompliance = try database.prepare(
+            "UPDATE series SET last_compliance_ms = max(last_compliance_ms, ?) WHERE id = ?")
     }
 
     /// Creates the tables, or checks that the file is one this version reads.
@@ -85,6 +91,21 @@ package final class HistoryStore {
                       at_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL, body TEXT NOT NULL,
                       attempts INTEGER NOT NULL DEFAULT 0);
                     PRAGMA user_version = 2;
+                    """)
+            }
+        }
+        if found < 3 {
+            // Version 3: when each series last had a rollup and a compliance record, so that a
+            // series past both retentions leaves the table (names churn; the table must not
+            // keep every one ever seen). Series already there count as written now.
+            try database.transaction { () throws(SQLiteDatabase.Failure) in
+                try database.execute(
+                    """
+                    ALTER TABLE series ADD COLUMN last_rollup_ms INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE series ADD COLUMN last_compliance_ms INTEGER NOT NULL DEFAULT 0;
+                    UPDATE series SET last_rollup_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000,
+                      last_compliance_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+                    PRAGMA user_version = 3;
                     """)
             }
         }
@@ -170,9 +191,13 @@ package final class HistoryStore {
                 }
                 dropped = try bound(outbox, now: now)
             }
+            var lastRollup: [Int64: Int64] = [:]
+            var lastCompliance: [Int64: Int64] = [:]
             for r in batch.rollups {
+                let series = try id(of: r.series)
+                lastRollup[series] = max(lastRollup[series] ?? .min, r.start)
                 insertRollup.bind(1, r.start)
-                insertRollup.bind(2, try id(of: r.series))
+                insertRollup.bind(2, series)
                 insertRollup.bind(3, Int64(r.count))
                 insertRollup.bind(4, r.mean)
                 insertRollup.bind(5, r.min)
@@ -185,7 +210,9 @@ package final class HistoryStore {
             for (record, line) in batch.compliance {
                 insertCompliance.bind(1, record.closed.start.milliseconds)
                 insertCompliance.bind(2, record.rule)
-                insertCompliance.bind(3, try id(of: record.series))
+                let series = try id(of: record.series)
+                lastCompliance[series] = max(lastCompliance[series] ?? .min, record.closed.start.milliseconds)
+                insertCompliance.bind(3, series)
                 insertCompliance.bind(4, record.closed.period.rawValue)
                 insertCompliance.bind(5, record.closed.end.milliseconds)
                 insertCompliance.bind(6, record.closed.value)
@@ -195,6 +222,13 @@ package final class HistoryStore {
                 insertCompliance.bind(10, record.closed.capture)
                 insertCompliance.bind(11, line)
                 try insertCompliance.run()
+            }
+            for (statement, latest) in [(touchRollups, lastRollup), (touchCompliance, lastCompliance)] {
+                for (series, at) in latest {
+                    statement.bind(1, at)
+                    statement.bind(2, series)
+                    try statement.run()
+                }
             }
             for (at, line) in batch.alerts {
                 insertAlert.bind(1, at)
@@ -254,6 +288,32 @@ package final class HistoryStore {
                     ? "DELETE FROM \(table) WHERE \(column) < ?" : "DELETE FROM \(table) WHERE \(column) <= ?")
             delete.bind(1, chunk)
             try delete.run()
+        }
+        // Series past both retentions go, and leave the id cache. The newest id stays whatever
+        // its age: SQLite gives a new row the largest id plus one, so no id is ever reused, and
+        // rows of a pruned series still waiting for their chunk can never be read as another's.
+        let series = try database.prepare(
+            """
+            DELETE FROM series WHERE last_rollup_ms < ? AND last_compliance_ms < ?
+              AND id < (SELECT max(id) FROM series) RETURNING park, zone, pillar, kind, sensor
+            """)
+        series.bind(1, now &- retention.rollupsMilliseconds)
+        series.bind(2, now &- retention.complianceMilliseconds)
+        while try series.step() {
+            guard let pillar = Pillar(rawValue: series.text(2)) else { continue }
+            seriesIDs[
+                SeriesID(
+                    park: series.text(0), zone: series.text(1), pillar: pillar, kind: series.text(3),
+                    sensor: series.text(4))] = nil
+        }
+    }
+
+    /// Series the store knows (the table's rows).
+    package var seriesCount: Int {
+        get throws(SQLiteDatabase.Failure) {
+            let count = try database.prepare("SELECT count(*) FROM series")
+            _ = try count.step()
+            return Int(count.int(0))
         }
     }
 }
