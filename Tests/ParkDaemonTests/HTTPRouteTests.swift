@@ -180,6 +180,41 @@ struct HTTPRouteTests {
         #expect(!metrics.render([]).contains("shard=\"s1\""))
     }
 
+    @Test("/api/history streams a large reply, one series' rows picked out of three in SQL, as JSON and CSV")
+    func historyStreamed() async throws {
+        let (o, pipeline) = try Self.gateway()
+        let directory = try Scratch.makeDirectory(prefix: "http-history-stream")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let store = try HistoryStore(path: path)
+        var batch = HistoryBatch()
+        for sensor in ["aq-1", "aq-2", "aq-3"] {
+            let series = SeriesID(park: "p1", zone: "z1", pillar: .emissions, kind: "pm25", sensor: sensor)
+            for k in 0..<2_000 {
+                batch.rollups.append(
+                    Rollup(
+                        series: series, start: Self.now.milliseconds - Int64(k + 1) * 300_000, count: 1, sum: 5, min: 5,
+                        max: 5, last: 5))
+            }
+        }
+        try store.write(batch, retention: HistoryRetention())
+        var settings = o.settings
+        settings.historyPath = path
+        o.apply(settings)
+        // The bound counts only the series asked for: 2 000 rows of 6 000 in the period.
+        let client = InProcessHTTP(HTTPEndpoint.router(o, pipeline: pipeline, maxHistoryRows: 2_000))
+        let query = "series=p1/z1/emissions/pm25/aq-2&from=2025-12-24T00:00:00Z&to=2026-01-01T00:00:00Z"
+        let json = try await client.get("/api/history?\(query)")
+        #expect(json.status == .ok && json.body.utf8.count > 65_536)
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.body.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2_000)
+        #expect(rows.allSatisfy { $0["sensor"] as? String == "aq-2" }, "\(rows.first ?? [:])")
+        let csv = try await client.get("/api/history?\(query)&format=csv")
+        let lines = csv.body.split(separator: "\n")
+        #expect(lines.count == 2_001 && lines[0].hasPrefix("series,from,count"))
+        #expect(lines.dropFirst().allSatisfy { $0.contains("aq-2") })
+    }
+
     @Test("/api/history answers a bounded period and number of rows, with a clear 400 past them")
     func historyBounds() async throws {
         let (o, pipeline) = try Self.gateway()

@@ -45,7 +45,9 @@ struct HistoryFailureTests {
 
     /// Before, the series table kept every name ever written: months of DevEUI churn, or a
     /// counter in a topic, grew it (and the store's id cache) without end.
-    @Test("series past the rollups' and records' retention leave the table and the cache; a name back gets a new id and its own rows")
+    @Test(
+        "series past the rollups' and records' retention leave the table and the cache; a name back gets a new id and its own rows"
+    )
     func seriesPruned() throws {
         let directory = try Scratch.makeDirectory(prefix: "history-series-prune")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -59,7 +61,8 @@ struct HistoryFailureTests {
         var first = HistoryBatch()
         for k in 0..<50 {
             first.rollups.append(
-                Rollup(series: Self.series("churn-\(k)"), start: Self.origin, count: 1, sum: 1, min: 1, max: 1, last: 1))
+                Rollup(series: Self.series("churn-\(k)"), start: Self.origin, count: 1, sum: 1, min: 1, max: 1, last: 1)
+            )
         }
         first.at = Self.origin
         try store.write(first, retention: retention)

@@ -167,7 +167,8 @@ struct HostileInputTests {
 
     /// Before, every name that ever matched a compliance rule kept its tracker for good: months
     /// of DevEUI churn, or a counter in a topic, grew memory without end.
-    @Test("compliance trackers retire with their series; past the cap the longest retired idle ones go, the newest stay")
+    @Test(
+        "compliance trackers retire with their series; past the cap the longest retired idle ones go, the newest stay")
     func trackersFollowLiveSeries() throws {
         let p = try Self.pipeline(
             """

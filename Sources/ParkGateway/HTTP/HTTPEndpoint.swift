@@ -435,14 +435,16 @@ package enum HTTPEndpoint {
                 let rows = try reader.rollups(
                     matching: query.matcher, from: query.from, to: query.to, resolution: query.resolution,
                     maxRows: maxHistoryRows)
+                // Streamed, 64 KiB at a time: the reply is never whole in memory beside the rows.
                 if q.get("format") == "csv" {
                     return Response(
                         status: .ok, headers: [.contentType: "text/csv"],
-                        body: .init(
-                            byteBuffer: ByteBuffer(
-                                string: ([reader.csvHeader()] + rows.map(reader.csv)).joined(separator: "\n") + "\n")))
+                        body: streamed(rows, open: reader.csvHeader() + "\n", separator: "\n", close: "\n", reader.csv)
+                    )
                 }
-                return json("[" + rows.map(reader.json).joined(separator: ",") + "]")
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: streamed(rows, open: "[", separator: ",", close: "]\n", reader.json))
             } catch let error as HistoryQuery.Invalid {
                 return json(Self.error(error.description), status: .badRequest)
             } catch let error as HistoryReader.Failure where error.tooLarge {
@@ -488,6 +490,27 @@ package enum HTTPEndpoint {
             return json(SummaryFormat.windows(windows, shape: shape))
         }
         return router
+    }
+
+    /// `open`, the rows' text with `separator` between them, `close`: written in chunks.
+    static func streamed(
+        _ rows: [Rollup], open: String, separator: String, close: String,
+        _ format: @escaping @Sendable (Rollup) -> String
+    ) -> ResponseBody {
+        ResponseBody { writer in
+            var buffer = ByteBuffer(string: open)
+            for (index, row) in rows.enumerated() {
+                if index > 0 { buffer.writeString(separator) }
+                buffer.writeString(format(row))
+                if buffer.readableBytes >= 65_536 {
+                    try await writer.write(buffer)
+                    buffer.clear()
+                }
+            }
+            buffer.writeString(close)
+            try await writer.write(buffer)
+            try await writer.finish(nil)
+        }
     }
 
     package static func error(_ message: String) -> String {
