@@ -4,7 +4,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config 
   postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps tools build release test province demo bench bench-province bench-http bench-parts fuzz fuzz-asan format clean
+.PHONY: all deps tools build release test province demo bench bench-province bench-http soak-churn bench-parts fuzz fuzz-asan format clean
 
 all: build
 
@@ -91,6 +91,13 @@ bench-province: release tools
 bench-http: release
 	$(if $(BASELINE),python3 Benchmarks/http-abuse.py --parkd $(BASELINE) --parksim .build/release/parksim --label baseline | head -3;)
 	python3 Benchmarks/http-abuse.py --parkd .build/release/parkd --parksim .build/release/parksim --probes --label this | head -3
+
+# Memory under sensor-name churn (Benchmarks/churn-soak.py): 2 000 new names a minute while
+# the old fall silent, series_ttl 1m, the shipped packs, history on; the RSS slope after the
+# warm-up beside the live series count. About 11 minutes. BASELINE=path/to/parkd runs it first.
+soak-churn: release
+	$(if $(BASELINE),python3 Benchmarks/churn-soak.py --parkd $(BASELINE) --parksim .build/release/parksim --label baseline;)
+	python3 Benchmarks/churn-soak.py --parkd .build/release/parkd --parksim .build/release/parksim --label this
 
 # The parts on their own (decode, window updates, topic lookup) and parksim's publish rate.
 bench-parts: release

@@ -59,10 +59,17 @@ struct Run: ParsableCommand {
     @Option(help: "Quick mode: sensors per park.") var sensors = 14
     @Option(help: "Quick mode: break one message in N (0: never).") var malformedEvery = 0
     @Option(help: "Quick mode: random seed.") var seed: UInt64 = 1
+    @Option(
+        help:
+            "Quick mode: every this long (e.g. 1m) every sensor takes a new name and the old ones fall silent, as DevEUI churn does."
+    ) var churn: String?
 
     func validate() throws {
         guard speed > 0, rate >= 0 else { throw ValidationError("--speed must be positive and --rate not negative") }
         if scenario == nil && rate == 0 && count == nil { throw ValidationError("quick mode needs --rate or --count") }
+        if let churn, (TimeText.seconds(churn) ?? 0) <= 0 {
+            throw ValidationError("--churn: '\(churn)' is not a positive duration")
+        }
         if let startAgo, TimeText.seconds(startAgo) == nil {
             throw ValidationError("--start-ago: '\(startAgo)' is not a duration")
         }
@@ -125,11 +132,17 @@ struct Run: ParsableCommand {
             var generator = TrafficGenerator(
                 parks: parks, sensorsPerPark: sensors, seed: seed, malformedEvery: malformedEvery)
             let total = count ?? Int.max
+            let renameEvery = churn.flatMap(TimeText.seconds)
             var i = 0
             while i < total {
                 if rate > 0 { wait(until: progress.started.addingTimeInterval(Double(i) / rate)) }
                 let message = generator.next(at: EventTime(seconds: Date().timeIntervalSince1970))
-                publish(message.topic, Array(message.payload.utf8))
+                var topic = message.topic
+                if let renameEvery {
+                    // The sensor name is the topic's last level: a generation suffix renames it.
+                    topic += "-g\(Int(Date().timeIntervalSince(progress.started) / renameEvery))"
+                }
+                publish(topic, Array(message.payload.utf8))
                 i += 1
             }
         }

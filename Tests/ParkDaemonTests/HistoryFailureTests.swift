@@ -123,24 +123,26 @@ struct HistoryFailureTests {
             gateway: "g", kinds: [.rollups, .summaries], maxItems: 1000, maxAgeMilliseconds: 86_400_000)
         let writer = try HistoryWriter(
             path: path, retention: HistoryRetention(), logger: Logger(label: "test"), outbox: policy)
-        // Another connection makes every write fail while `blocked` has a row (as a full disk would).
+        // Another connection holds the write lock: every write fails (busy after SQLite's 5 s
+        // wait), as it would on a full disk, until the lock goes.
         let other = try SQLiteDatabase(path: path)
-        try other.execute(
-            """
-            CREATE TABLE blocked(x); INSERT INTO blocked VALUES (1);
-            CREATE TRIGGER refuse BEFORE INSERT ON summaries WHEN EXISTS (SELECT 1 FROM blocked)
-            BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END;
-            """)
+        try other.execute("BEGIN IMMEDIATE")
+        // Waits for the writer's own attempt, without making another (each waits out the lock).
+        func settle() {
+            let done = DispatchSemaphore(value: 0)
+            writer.afterPending { done.signal() }
+            done.wait()
+        }
         writer.submit(Self.batch("x", rollups: 3, count: 2, summary: #"{"period":"1h"}"#))
-        writer.flush()
+        settle()
         var status = writer.status
-        #expect(status.error?.contains("simulated") == true)
+        #expect(status.error?.contains("locked") == true, "\(status.error ?? "")")
         #expect(status.written == 0 && status.dropped == 0 && status.pending == 4)
         // A second batch waits behind the first: order is kept.
         writer.submit(Self.batch("y", rollups: 1, count: 7))
-        writer.flush()
+        settle()
         #expect(writer.status.written == 0)
-        try other.execute("DELETE FROM blocked")
+        try other.execute("ROLLBACK")
         writer.retry()
         writer.flush()
         status = writer.status
@@ -153,5 +155,28 @@ struct HistoryFailureTests {
         let ids = try outbox.peek(limit: 10, maxBytes: 1 << 20).map(\.id)
         #expect(ids.count == 5)
         #expect(ids.last == "g/r/p1/z1/emissions/pm25/y/\(Self.origin)")
+    }
+
+    /// Before, a batch SQLite refused for what it is was retried forever, and every batch after
+    /// it waited behind it: history stopped for good.
+    @Test("a batch the store refuses for what it is (a constraint) is dropped and counted; the next batch is written")
+    func permanentFailureDropped() throws {
+        let directory = try Scratch.makeDirectory(prefix: "history-permanent")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let writer = try HistoryWriter(path: path, retention: HistoryRetention(), logger: Logger(label: "test"))
+        let other = try SQLiteDatabase(path: path)
+        try other.execute(
+            """
+            CREATE TRIGGER refuse BEFORE INSERT ON summaries WHEN NEW.line LIKE '%poison%'
+            BEGIN SELECT RAISE(ABORT, 'refused (simulated constraint)'); END;
+            """)
+        writer.submit(Self.batch("x", rollups: 3, count: 2, summary: #"{"period":"1h","poison":1}"#))
+        writer.submit(Self.batch("y", rollups: 1, count: 7))
+        writer.flush()
+        let status = writer.status
+        #expect(status.written == 1 && status.dropped == 4 && status.pending == 0, "\(status)")
+        let found = try Self.read(path)
+        #expect(found["x"] == nil && found["y"]?.rows == 1)
     }
 }

@@ -111,8 +111,9 @@ package final class HistoryWriter: @unchecked Sendable {
     }
 
     /// Tries the batches a failed write left waiting (a full disk, a locked file) again, in
-    /// order; called each second by the summary loop. A batch is dropped only past
-    /// `maxPendingRows`, never because a write failed once.
+    /// order; called each second by the summary loop. A batch is dropped past
+    /// `maxPendingRows`, or when SQLite refuses it for what it is (a constraint, a value too
+    /// big: it would fail the same way every time and hold every later batch behind it).
     package func retry() {
         queue.async { [self] in
             if !waiting.isEmpty { drain() }
@@ -125,6 +126,7 @@ package final class HistoryWriter: @unchecked Sendable {
         while let batch = waiting.first {
             let started = ContinuousClock.now
             var failure: String?
+            var permanent = false
             var queued = 0
             do {
                 let result = try store.write(
@@ -141,6 +143,7 @@ package final class HistoryWriter: @unchecked Sendable {
                 }
             } catch {
                 failure = "\(error)"
+                permanent = !error.isTransient
             }
             if queued > 0 { onQueued?() }
             let elapsed = ContinuousClock.now - started
@@ -149,7 +152,11 @@ package final class HistoryWriter: @unchecked Sendable {
             let before = shared.withLock { (shared) -> String? in
                 let before = shared.lastError
                 shared.seconds += elapsed.inSeconds
-                if let failure {
+                if let failure, permanent {
+                    shared.pendingRows -= rows
+                    shared.dropped += rows
+                    shared.lastError = "\(failure); a batch of \(rows) rows dropped"
+                } else if let failure {
                     shared.lastError = "\(failure); \(waitingRows) rows wait for the next attempt"
                 } else {
                     shared.pendingRows -= rows
@@ -157,6 +164,14 @@ package final class HistoryWriter: @unchecked Sendable {
                     shared.lastError = nil
                 }
                 return before
+            }
+            if let failure, permanent {
+                // Counted (parkd_history_rows_dropped_total) and logged each time: it is data lost.
+                logger.error(
+                    "history store \(path): \(failure); the store refuses this batch of \(rows) rows for what it is, so it is dropped (the batches after it go on)"
+                )
+                waiting.removeFirst()
+                continue
             }
             if let failure {
                 if before == nil {

@@ -13,8 +13,28 @@ package final class SQLiteDatabase {
 
     package struct Failure: Error, CustomStringConvertible {
         package let message: String
+        /// SQLite's primary result code (0 when the failure is not SQLite's own).
+        package var code: Int32 = 0
         package var description: String { message }
+
+        package init(message: String, code: Int32 = 0) {
+            self.message = message
+            self.code = code
+        }
+
+        /// A failure that can pass with time: a full disk, a lock, an I/O error, memory, a file
+        /// made read-only or unopenable. Anything else (a constraint, a value too big, a SQL
+        /// error, a corrupt file) fails the same batch the same way every time.
+        package var isTransient: Bool {
+            [
+                SQLITE_FULL, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_CANTOPEN, SQLITE_READONLY,
+                SQLITE_PROTOCOL, SQLITE_INTERRUPT,
+            ].contains(code)
+        }
     }
+
+    /// The primary result code of the connection's last failure.
+    var lastCode: Int32 { sqlite3_errcode(handle) & 0xff }
 
     package init(path: String, readOnly: Bool = false) throws(Failure) {
         self.path = path
@@ -39,17 +59,18 @@ package final class SQLiteDatabase {
 
     package func execute(_ sql: String) throws(Failure) {
         var error: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+        let status = sqlite3_exec(handle, sql, nil, nil, &error)
+        guard status == SQLITE_OK else {
             let message = error.map { String(cString: $0) } ?? lastError
             sqlite3_free(error)
-            throw Failure(message: "\(path): \(message) (in: \(sql.prefix(80)))")
+            throw Failure(message: "\(path): \(message) (in: \(sql.prefix(80)))", code: status & 0xff)
         }
     }
 
     package func prepare(_ sql: String) throws(Failure) -> Statement {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw Failure(message: "\(path): \(lastError) (in: \(sql.prefix(80)))")
+            throw Failure(message: "\(path): \(lastError) (in: \(sql.prefix(80)))", code: lastCode)
         }
         return Statement(statement, database: self)
     }
@@ -101,10 +122,11 @@ package final class SQLiteDatabase {
 
         /// Steps once: true while there is a row.
         package func step() throws(Failure) -> Bool {
-            switch sqlite3_step(statement) {
+            let status = sqlite3_step(statement)
+            switch status {
             case SQLITE_ROW: return true
             case SQLITE_DONE: return false
-            default: throw Failure(message: "\(database.path): \(database.lastError)")
+            default: throw Failure(message: "\(database.path): \(database.lastError)", code: status & 0xff)
             }
         }
 
