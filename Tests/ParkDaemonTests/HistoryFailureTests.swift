@@ -1,6 +1,7 @@
 import BrokerHarness
 import Foundation
 import Logging
+import Synchronization
 import TelemetryCore
 import Testing
 
@@ -128,25 +129,26 @@ struct HistoryFailureTests {
         let other = try SQLiteDatabase(path: path)
         try other.execute("BEGIN IMMEDIATE")
         // Waits for the writer's own attempt, without making another (each waits out the lock).
-        func settle() {
-            let done = DispatchSemaphore(value: 0)
-            writer.afterPending { done.signal() }
-            done.wait()
-        }
+        func settle() { writer.settle() }
         writer.submit(Self.batch("x", rollups: 3, count: 2, summary: #"{"period":"1h"}"#))
         settle()
         var status = writer.status
         #expect(status.error?.contains("locked") == true, "\(status.error ?? "")")
         #expect(status.written == 0 && status.dropped == 0 && status.pending == 4)
         // A second batch waits behind the first: order is kept.
+        // What waits for the batches (the day's report) waits for the disk too.
+        let reported = Mutex(false)
+        writer.afterPending { reported.withLock { $0 = true } }
         writer.submit(Self.batch("y", rollups: 1, count: 7))
         settle()
         #expect(writer.status.written == 0)
+        #expect(reported.withLock { $0 } == false, "ran before its batch was committed")
         try other.execute("ROLLBACK")
         writer.retry()
         writer.flush()
         status = writer.status
         #expect(status.error == nil)
+        #expect(reported.withLock { $0 })
         #expect(status.written == 5 && status.dropped == 0 && status.pending == 0)
         let found = try Self.read(path)
         #expect(found["x"]?.rows == 3 && found["y"]?.rows == 1)

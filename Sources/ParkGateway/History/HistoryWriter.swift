@@ -33,6 +33,8 @@ package final class HistoryWriter: @unchecked Sendable {
     private let shared = Mutex(Shared())
     /// Batches not yet committed, oldest first (on `queue` only).
     private var waiting: [HistoryBatch] = []
+    /// What waits for every batch submitted before it to be committed (on `queue` only).
+    private var afterCommit: [@Sendable () -> Void] = []
     package let maxPendingRows: Int
     package let path: String
     /// With an uplink: its items go to the outbox with each batch, and `onQueued` is called
@@ -182,10 +184,22 @@ package final class HistoryWriter: @unchecked Sendable {
             waiting.removeFirst()
             if before != nil { logger.notice("history store \(path) writes again") }
         }
+        let ready = afterCommit
+        afterCommit.removeAll()
+        for body in ready { body() }
     }
 
-    /// Runs `body` on the writer's thread once every batch submitted so far is committed.
-    package func afterPending(_ body: @escaping @Sendable () -> Void) { queue.async(execute: body) }
+    /// Runs `body` on the writer's thread once every batch submitted so far is committed (or
+    /// dropped): while a failed batch waits for the disk, so does `body`.
+    package func afterPending(_ body: @escaping @Sendable () -> Void) {
+        queue.async { [self] in
+            if waiting.isEmpty { body() } else { afterCommit.append(body) }
+        }
+    }
+
+    /// Waits for the writer's thread to finish what it was given (an attempt that fails
+    /// included), without another attempt.
+    package func settle() { queue.sync {} }
 
     /// Waits until every submitted batch is written, or has failed once more (at shutdown:
     /// what still cannot be written is logged as lost).
