@@ -52,6 +52,10 @@ struct UplinkTests {
             ),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  gateway: Gw.1\n", "gateway 'Gw.1' must be"),
             ("uplink:\n  broker: {url: mqtt://h, connect_timeout: 0s}\n  shard: s1\n", "connect_timeout"),
+            (
+                "uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  batch_bytes: 2097152\n",
+                "uplink.batch_bytes: 2097152 is above 983040 (960 KiB): the gateway's mosquitto and the NATS cluster refuse"
+            ),
             ("uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  send: [alarms]\n", "expected one of alerts"),
             (
                 "uplink:\n  broker: {url: mqtt://h}\n  shard: s1\n  max_items: 5\n",

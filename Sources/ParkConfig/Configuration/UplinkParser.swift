@@ -6,6 +6,9 @@ import UplinkWire
 extension ConfigurationParser {
     /// `uplink:`: the upstream broker (as `broker:`, with `urls:` for a cluster's nodes), the
     /// gateway's name and shard, what to send, and the outbox's bounds.
+    /// 1 MiB, what the shipped brokers take in one message, less 64 KiB for the envelope.
+    package static let maxBatchBytes = (1 << 20) - (64 << 10)
+
     package func parseUplink(_ node: YAMLValue, configuration: DaemonConfiguration) throws(ConfigurationError)
         -> DaemonConfiguration.Uplink
     {
@@ -68,7 +71,18 @@ extension ConfigurationParser {
         if let v = f["max_age"] { uplink.maxAgeMilliseconds = Int64(try v.duration(in: 3600...(3650 * 86400)) * 1000) }
         if let v = f["rate"] { uplink.rate = Double(try v.int(in: 10...1_000_000)) }
         if let v = f["batch_items"] { uplink.batchItems = try v.int(in: 1...10_000) }
-        if let v = f["batch_bytes"] { uplink.batchBytes = try v.int(in: 4096...(16 << 20)) }
+        if let v = f["batch_bytes"] {
+            // The shipped brokers take at most 1 MiB a message (the gateway's mosquitto,
+            // message_size_limit; the NATS cluster, max_payload): a larger batch would be
+            // refused every time, and the outbox would never drain. Room is left for the envelope.
+            let bytes = try v.int(in: 4096...Int.max)
+            guard bytes <= Self.maxBatchBytes else {
+                throw v.error(
+                    "\(bytes) is above \(Self.maxBatchBytes) (960 KiB): the gateway's mosquitto and the NATS cluster refuse messages past 1 MiB"
+                )
+            }
+            uplink.batchBytes = bytes
+        }
         return uplink
     }
 
