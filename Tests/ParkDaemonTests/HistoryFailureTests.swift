@@ -181,4 +181,43 @@ struct HistoryFailureTests {
         let found = try Self.read(path)
         #expect(found["x"] == nil && found["y"]?.rows == 1)
     }
+
+    @Test(
+        "a real full disk (a small tmpfs): the batches wait, and once there is room every rollup and outbox item is there once, under its own series",
+        .enabled(if: SmallFilesystem.available))
+    func realDiskFull() throws {
+        let disk = try SmallFilesystem(bytes: 4 << 20)
+        let path = disk.path + "/history.sqlite"
+        let policy = OutboxPolicy(gateway: "g", kinds: [.rollups], maxItems: 100_000, maxAgeMilliseconds: 86_400_000)
+        let writer = try HistoryWriter(
+            path: path, retention: HistoryRetention(), logger: Logger(label: "test"), outbox: policy)
+        writer.submit(Self.batch("a", rollups: 10, count: 1))
+        writer.flush()
+        // Fill what is left, then three new series' batches: each too big for the room there is.
+        let filler = disk.path + "/filler"
+        #expect(FileManager.default.createFile(atPath: filler, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        let chunk = Data(count: 64 << 10)
+        while (try? handle.write(contentsOf: chunk)) != nil {}
+        try? handle.close()
+        for (sensor, count) in [("x", 2), ("y", 3), ("z", 4)] {
+            writer.submit(Self.batch(sensor, rollups: 2_000, count: count))
+        }
+        writer.settle()
+        let blocked = writer.status
+        #expect(blocked.error != nil && blocked.written == 10 && blocked.dropped == 0, "\(blocked)")
+        try FileManager.default.removeItem(atPath: filler)
+        writer.retry()
+        writer.flush()
+        let status = writer.status
+        #expect(status.error == nil && status.written == 6_010 && status.pending == 0, "\(status)")
+        let found = try Self.read(path)
+        #expect(found["a"]?.rows == 10 && found["a"]?.counts == [1])
+        #expect(found["x"]?.rows == 2_000 && found["x"]?.counts == [2])
+        #expect(found["y"]?.rows == 2_000 && found["y"]?.counts == [3])
+        #expect(found["z"]?.rows == 2_000 && found["z"]?.counts == [4])
+        let outbox = try Outbox(path: path)
+        let items = try outbox.peek(limit: 10_000, maxBytes: 64 << 20)
+        #expect(items.count == 6_010 && Set(items.map(\.id)).count == 6_010)
+    }
 }
