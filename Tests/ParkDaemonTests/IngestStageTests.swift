@@ -174,4 +174,37 @@ struct IngestStageTests {
         accounting.remove([0], ids: ids, kept: [false, true])
         #expect(accounting.counter(slot: 0) == 125)
     }
+
+    /// Found by an independent known-answer feed: with intervals [1h, 1d], the first daily line
+    /// had no peak demand although every hourly line of that day had 60 kW.
+    @Test("the longer schedule keeps the quarters it still needs: the first day's peak demand is the hours' 60 kW")
+    func peakDemandAcrossSchedules() throws {
+        var accounting = ParkAccounting(schedules: 2, utcOffsetMinutes: 420)
+        let meter = SeriesID(park: "p", zone: "z", pillar: .energy, kind: "energy", sensor: "m1")
+        accounting.opened(meter, shape: .counter)
+        var settings = SeriesState.Settings()
+        settings.shape = .counter
+        var counter = SeriesState(windows: WindowSpec.defaults(), settings: settings)
+        // 15 kWh every quarter of an hour for two hours from t0: 15 × 4 = 60 kW in each quarter.
+        func read(_ quarter: Int) {
+            let r = Reading(
+                value: 1000 + 15 * Double(quarter),
+                time: EventTime(milliseconds: Self.t0.milliseconds + Int64(quarter) * 900_000))
+            accounting.record(slot: 0, counter.add(r), r)
+        }
+        read(0)
+        let hour: Int64 = 3_600_000
+        for h in 0..<2 {
+            for quarter in (4 * h + 1)...(4 * h + 4) { read(quarter) }
+            let hourly = accounting.close(
+                schedule: 0, from: EventTime(milliseconds: Self.t0.milliseconds + Int64(h) * hour),
+                to: EventTime(milliseconds: Self.t0.milliseconds + Int64(h + 1) * hour), ids: [meter], expected: [],
+                stale: [], sites: [:])
+            #expect(hourly.first { $0.pillar == .energy }?.peakDemandKW == 60, "hour \(h)")
+        }
+        let daily = accounting.close(
+            schedule: 1, from: Self.t0, to: EventTime(milliseconds: Self.t0.milliseconds + 24 * hour), ids: [meter],
+            expected: [], stale: [], sites: [:])
+        #expect(daily.first { $0.pillar == .energy }?.peakDemandKW == 60)
+    }
 }

@@ -351,7 +351,11 @@ package struct ParkAccounting {
     /// interval can still report are dropped.
     private mutating func opened(schedule k: Int, at time: EventTime) {
         openFrom[k] = time.milliseconds
-        let oldest = (openFrom.min() ?? .min) &- Self.quarterMilliseconds
+        // A schedule whose first interval has not closed yet started at no known time: it may
+        // still need every quarter. (`.min &- 15 min` wrapped to a time in the far future, and
+        // the first daily line beside an hourly schedule lost its peak demand.)
+        guard let earliest = openFrom.min(), earliest != .min else { return }
+        let oldest = earliest - Self.quarterMilliseconds
         for p in quarters.indices {
             for slot in 0..<2 where quarters[p][slot].keys.contains(where: { $0 < oldest }) {
                 quarters[p][slot] = quarters[p][slot].filter { $0.key >= oldest }
