@@ -62,6 +62,28 @@ struct RuleEngineTests {
         #expect(h.engine.firing.isEmpty)
     }
 
+    /// Found by an independent known-answer feed: a night alert whose sensor fell silent went on
+    /// firing, and its exceedance went on counting, into the day when the night rule no longer applies.
+    @Test("a night rule's alert resolves, and its exceedance ends, when the night ends, with no reading to say so")
+    func nightEndsWithoutReadings() {
+        var night = threshold(55)
+        night.activeMinutes = (start: 22 * 60, end: 6 * 60)
+        night.utcOffsetMinutes = 0  // 22:00–06:00 UTC here
+        var h = Harness([night])
+        // t0 is 02:13:20 UTC: night. 70 dBA, then the sensor says nothing more.
+        h.feed(0, 70)
+        #expect(h.lines.map(\.state) == [.firing])
+        #expect(h.tick(200).isEmpty)  // 05:33: still night, still firing
+        // 06:03:20 (230 minutes on): the day; the alert resolves, the span ends there.
+        let resolved = h.tick(230)
+        #expect(resolved.map(\.state) == [.resolved] && resolved.first?.id == h.lines[0].id)
+        #expect(h.engine.firing.isEmpty && h.engine.openExceedances.isEmpty)
+        let spans = h.engine.takeExceedances()
+        #expect(spans.last?.end?.milliseconds == Self.t0 + 230 * Self.minute)
+        #expect(spans.first?.since.milliseconds == Self.t0)
+        #expect(h.tick(300).isEmpty)
+    }
+
     @Test("`for`: the condition must hold the whole time; a dip starts the wait again")
     func sustained() {
         var h = Harness([threshold(50, for: 10)])

@@ -242,9 +242,25 @@ public struct RuleEngine: Sendable {
         return exceedances
     }
 
-    /// Checks the silence rules at `time`, series in the order they were first seen.
+    /// Checks the silence rules at `time`, series in the order they were first seen, and ends
+    /// what a rule out of force no longer judges.
     public mutating func tick(at time: EventTime) -> [AlertTransition] {
         var out: [AlertTransition] = []
+        // A rule out of force (QCVN 26's night at 06:00, a limit past its end date) resolves its
+        // alert and ends its exceedance then, though no reading comes to say so: a night alert
+        // whose sensor fell silent at 23:59 went on firing, and counting minutes, into the day.
+        for e in entries.indices where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
+            let set = Int(entries[e].set)
+            for slot in sets[set].rules.indices {
+                let rule = compiled[sets[set].rules[slot]]
+                guard !rule.check.isStale, !rule.isActive(at: time) else { continue }
+                let firing = entries[e].tracker(slot) != nil
+                let exceeding = entries[e].exceeding.contains { $0.slot == Int32(slot) }
+                guard firing || exceeding else { continue }
+                if exceeding { noteExceedance(e, slot, .clear(0), at: time) }
+                if let t = apply(e, slot, .clear(0), value: nil, limit: nil, at: time) { out.append(t) }
+            }
+        }
         for e in entries.indices where sets[Int(entries[e].set)].watchesSilence {
             let seen = entries[e].lastSeen ?? startedAt
             let silentMilliseconds = time.milliseconds - seen.milliseconds
