@@ -242,6 +242,9 @@ public struct RuleEngine: Sendable {
         return exceedances
     }
 
+    /// How long a series may be silent before its open exceedances end at its last reading.
+    public static let evidenceMilliseconds: Int64 = 5_400_000
+
     /// Checks the silence rules at `time`, series in the order they were first seen, and ends
     /// what a rule out of force no longer judges.
     public mutating func tick(at time: EventTime) -> [AlertTransition] {
@@ -251,6 +254,14 @@ public struct RuleEngine: Sendable {
         // whose sensor fell silent at 23:59 went on firing, and counting minutes, into the day.
         for e in entries.indices where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
             let set = Int(entries[e].set)
+            // Minutes in exceedance need evidence: after 90 minutes without a reading (an hourly
+            // station's gap, and half as much again for jitter) the span ends at the last one;
+            // the next breach opens a new one.
+            if let seen = entries[e].lastSeen, time.milliseconds - seen.milliseconds >= Self.evidenceMilliseconds {
+                for (slot, _) in entries[e].exceeding {
+                    noteExceedance(e, Int(slot), .clear(0), at: seen)
+                }
+            }
             for slot in sets[set].rules.indices {
                 let rule = compiled[sets[set].rules[slot]]
                 guard !rule.check.isStale, !rule.isActive(at: time) else { continue }
