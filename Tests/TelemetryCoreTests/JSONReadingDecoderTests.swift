@@ -35,6 +35,20 @@ struct JSONReadingDecoderTests {
         #expect(try decode(#"{"value":1,"ts":\#(ts)}"#).time.milliseconds == milliseconds)
     }
 
+    /// Before, a member parkd skips was never checked: invalid UTF-8 there was accepted.
+    @Test("invalid UTF-8 anywhere in the text is refused, in a skipped member or a key too (RFC 8259 §8.1)")
+    func invalidUTF8Anywhere() throws {
+        for bytes in [
+            Array(#"{"value": 20, "note": ""#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8),
+            Array(#"{"meta": {"a": [""#.utf8) + [0xC3] + Array(#""]}, "value": 20}"#.utf8),
+            Array(#"{""#.utf8) + [0xED, 0xA0, 0x80] + Array(#"": 1, "value": 20}"#.utf8),  // a surrogate, encoded
+        ] {
+            #expect(throws: PayloadError.self) { try decoder.decode(bytes, arrival: arrival) }
+        }
+        // Valid UTF-8 in a skipped member is fine.
+        #expect(try decode(#"{"note": "Bình Dương – ổn", "value": 20}"#).value == 20)
+    }
+
     @Test("no ts: the arrival time; unknown fields and nesting are skipped")
     func defaults() throws {
         let reading = try decode(#"{"meta":{"fw":"1.2","tags":[1,true,null,{"a":"\"}"}]},"value":-3e2,"extra":"x"}"#)

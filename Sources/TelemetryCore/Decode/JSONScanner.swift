@@ -37,20 +37,26 @@ struct JSONScanner {
         return ", found byte 0x\(String(byte, radix: 16))"
     }
 
-    /// A string's raw bytes between the quotes, and whether it holds escapes.
+    /// A string's raw bytes between the quotes, and whether it holds escapes. Every string is
+    /// checked for UTF-8, the ones parkd skips too: RFC 8259 §8.1 requires it of the whole text.
     mutating func rawString() throws(PayloadError) -> (range: Range<Int>, escaped: Bool) {
         skipWhitespace()
         guard peek() == UInt8(ascii: "\"") else { throw error("expected a string\(found)") }
         position += 1
         let start = position
         var escaped = false
+        var high = false
         while position < bytes.count {
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let range = start..<position
                 position += 1
+                if high, String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) == nil {
+                    throw error("string is not UTF-8")
+                }
                 return (range, escaped)
             }
+            if byte >= 0x80 { high = true }
             if byte == UInt8(ascii: "\\") {
                 escaped = true
                 position += 2
