@@ -291,7 +291,9 @@ struct ProvinceBlackholeTests {
             directory: directory, name: "central", urls: [broker.url], shards: ["s1"],
             postgres: "host=127.0.0.1 port=\(hole.port) dbname=province user=parkd",
             http: "{listen: 127.0.0.1:\(port)}", extra: try broker.centralExtra(directory))
+        // The log line comes before the listener is bound: wait for the port itself.
         #expect(Province.wait(15) { Province.text(central.log).contains("HTTP endpoint on") })
+        #expect(Province.wait(15) { FreePort.accepts(port) })
         // The first attempt times out (connect_timeout, 5 s by default); /healthz answers meanwhile.
         let early = try HTTPGet.get(port: port, path: "/healthz")
         // Not reached yet is not healthy, from the first answer on.
