@@ -22,6 +22,8 @@ package struct HistoryBatch: Sendable {
 /// so that writing a batch twice (a replay over an existing store) changes nothing.
 package final class HistoryStore {
     package static let schemaVersion = 3
+    /// Series ids the writer keeps in memory at most.
+    package static let maxCachedSeries = 20_000
     package let database: SQLiteDatabase
     private var seriesIDs: [SeriesID: Int64] = [:]
     private let insertSeries: SQLiteDatabase.Statement
@@ -147,6 +149,9 @@ package final class HistoryStore {
         defer { findSeries.reset() }
         guard try findSeries.step() else { throw .init(message: "series \(series) vanished from \(database.path)") }
         let id = findSeries.int(0)
+        // A cache, not a record of every name: past this many it starts afresh (the ids stay in
+        // the table, found through its unique index), so name churn cannot grow it for good.
+        if seriesIDs.count >= Self.maxCachedSeries { seriesIDs.removeAll() }
         seriesIDs[series] = id
         return id
     }
