@@ -175,6 +175,10 @@ package final class SummaryLoop {
             if Double(now.milliseconds - lastSave.milliseconds) >= configuration.snapshotInterval * 1000 {
                 saveSnapshots()
                 lastSave = now
+                // The summaries' and snapshots' buffers are freed by now. glibc keeps freed heap
+                // pages unless asked, so RSS would follow each minute's peak and the holes between
+                // live blocks, not what is live (measured under name churn: +2.8 MiB a minute).
+                Self.trimHeap()
             }
         }
         // Ingest has stopped (it had the alerts written and published just before it left the
@@ -189,6 +193,15 @@ package final class SummaryLoop {
         scheduler.closeFile()
         saveCompliance()
     }
+
+    /// glibc's malloc_trim, looked up at run time (<malloc.h> is not in Swift's Glibc module);
+    /// nothing where there is none.
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
+
+    static func trimHeap() { _ = mallocTrim?(0) }
 
     private func saveSnapshots() {
         saveAlertState()
