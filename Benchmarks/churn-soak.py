@@ -112,7 +112,12 @@ rule_files:
             if m >= a.warmup and r is not None:
                 minute = int(m)
                 lowest[minute] = min(lowest.get(minute, r), r)
-        late = sorted(lowest.items())
+        counts = {}
+        for m, r, _ in samples:
+            if m >= a.warmup and r is not None:
+                counts[int(m)] = counts.get(int(m), 0) + 1
+        # Whole minutes only: a last minute with one sample is its boundary's peak, not a trough.
+        late = sorted((k, v) for k, v in lowest.items() if counts[k] >= 3)
         slope = 0.0
         if len(late) >= 2:
             mx = sum(m for m, _ in late) / len(late)
