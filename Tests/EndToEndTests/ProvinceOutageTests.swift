@@ -81,7 +81,10 @@ struct ProvinceOutageTests {
 
         // 00:00–08:00 with the uplink up: everything arrives.
         try publish(0..<96)
-        #expect(try Province.wait(30) { try centralSum() == 6 * 96 })
+        #expect(
+            try Province.wait(30) { try centralSum() == 6 * 96 },
+            "central \((try? centralSum()) ?? -1), gateway \((try? gatewaySum()) ?? -1) of \(6 * 96); late \(Province.metric(port, #"parkd_reading_outcomes_total{outcome="late"}"#) ?? -1); gateway log: \(gateway.log.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") }.suffix(20).joined(separator: "\n"))"
+        )
 
         // 08:00–20:00 with the uplink down: the outbox fills.
         upstream.stop()
@@ -110,7 +113,10 @@ struct ProvinceOutageTests {
         // Exactly the gateway's rollups, each once: 6 sensors × 288 five-minute intervals.
         let gatewayRows = try Province.gatewayRollups(store)
         let centralRows = try Province.centralRollups(pg)
-        #expect(gatewayRows.count == 6 * 288)
+        #expect(
+            gatewayRows.count == 6 * 288,
+            "gateway log: \(gateway.log.split(separator: "\n").filter { $0.contains("error") || $0.contains("warning") || $0.contains("history") }.suffix(30).joined(separator: "\n"))"
+        )
         #expect(centralRows == gatewayRows)
         #expect(try pg.number("SELECT count(*) FROM (SELECT id FROM rollups GROUP BY id HAVING count(*) > 1) d") == 0)
         #expect(try Province.outOfOrder(pg) == "", "rows of a series arrived out of time order")
