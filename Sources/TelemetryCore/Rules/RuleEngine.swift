@@ -68,6 +68,8 @@ public struct RuleEngine: Sendable {
         /// quiet pair costs nothing.
         var trackers: [(slot: Int32, tracker: AlertTracker)] = []
         var lastSeen: EventTime?
+        /// The event time of the newest reading: where evidence of an exceedance ends.
+        var lastEvent: EventTime?
         var calibratingSince: EventTime?
         /// One per window the rule set reads.
         var caches: [WindowCache] = []
@@ -169,6 +171,7 @@ public struct RuleEngine: Sendable {
         seen: EventTime? = nil
     ) -> [AlertTransition] {
         if let seen { entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen) }
+        entries[e].lastEvent = max(entries[e].lastEvent ?? reading.time, reading.time)
         if reading.status == .calibrating {
             if entries[e].calibratingSince == nil { entries[e].calibratingSince = reading.time }
         } else if outcome != .late && outcome != .duplicate {
@@ -257,9 +260,13 @@ public struct RuleEngine: Sendable {
             // Minutes in exceedance need evidence: after 90 minutes without a reading (an hourly
             // station's gap, and half as much again for jitter) the span ends at the last one;
             // the next breach opens a new one.
-            if let seen = entries[e].lastSeen, time.milliseconds - seen.milliseconds >= Self.evidenceMilliseconds {
-                for (slot, _) in entries[e].exceeding {
-                    noteExceedance(e, Int(slot), .clear(0), at: seen)
+            // Silence is measured on the arrival clock; the span ends on the event clock, at the
+            // newest reading's own time (a backlog's readings are older than their arrival).
+            if let seen = entries[e].lastSeen, let last = entries[e].lastEvent,
+                time.milliseconds - seen.milliseconds >= Self.evidenceMilliseconds
+            {
+                for (slot, since) in entries[e].exceeding {
+                    noteExceedance(e, Int(slot), .clear(0), at: max(since, last))
                 }
             }
             for slot in sets[set].rules.indices {
