@@ -93,7 +93,11 @@ struct ProvinceClusterTests {
             let parkd = try ParkdProcess(directory: folder, configuration: configuration)
             gateways.append(Gateway(park: park, shard: shard, broker: broker, parkd: parkd, directory: folder))
         }
-        for gateway in gateways { #expect(gateway.parkd.waitForLog("uplink connected")) }
+        for gateway in gateways {
+            #expect(gateway.parkd.waitForLog("uplink connected"))
+            // Sensors publish at once: their session must be subscribed first.
+            #expect(gateway.parkd.waitForLog("subscribed to parks/"))
+        }
 
         // Load: each park's two simulated hours through its gateway, all at once.
         let scenario = try Self.scenario()

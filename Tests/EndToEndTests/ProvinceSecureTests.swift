@@ -55,6 +55,7 @@ struct ProvinceSecureTests {
                   shard: s1
                 """)
         #expect(gateway.waitForLog("uplink connected"))
+        #expect(gateway.waitForLog("subscribed to parks/"))
         let publisher = try MQTTPublisher(
             configuration: .init(url: try BrokerURL(parsing: sensors.url), clientID: "sensors", cleanSession: true))
         try publisher.connect()

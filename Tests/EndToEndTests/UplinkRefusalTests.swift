@@ -66,6 +66,7 @@ struct UplinkRefusalTests {
                       send: [rollups]
                     """)
             #expect(parkd.waitForLog("uplink connected"))
+            #expect(parkd.waitForLog("subscribed to parks/"))
         }
 
         /// Twelve readings five minutes apart, an hour ago: twelve rollups once the hour closes.

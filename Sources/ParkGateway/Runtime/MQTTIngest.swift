@@ -42,7 +42,17 @@ package final class MQTTIngest: Service, Sendable {
     {
         try MQTTClient(
             configuration: configuration.clientConfiguration, logger: logger,
-            onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) })
+            onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) },
+            onEvent: { event in
+                // Until the broker grants a subscription, what sensors publish on a new session
+                // is dropped; a refused one (the broker's ACL) would leave parkd connected and deaf.
+                switch event {
+                case .subscribed(let filters): logger.info("subscribed to \(filters.joined(separator: ", "))")
+                case .subscriptionRefused(let filter):
+                    logger.error("the broker refused the subscription to \(filter): nothing on it reaches parkd")
+                default: break
+                }
+            })
     }
 
     /// The connection to publish on (alerts, summaries, compliance records), or nil once
