@@ -16,19 +16,15 @@ Everything is on 127.0.0.1; the run is bounded by --minutes.
 import argparse
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from loopback import free_port, mosquitto, stop
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
 
 
 def rss_mib(pid):
@@ -66,11 +62,7 @@ def main():
     procs = []
     try:
         mqtt, http = free_port(), free_port()
-        with open(f"{work}/mosquitto.conf", "w") as f:
-            f.write(f"listener {mqtt} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 1000000\n" + ("user root\n" if os.geteuid() == 0 else ""))
-        procs.append(subprocess.Popen(["mosquitto", "-c", f"{work}/mosquitto.conf"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(mosquitto(work, mqtt))
         rule_files = "".join(f"  - {os.path.abspath(os.path.join(rules, name))}\n" for name in packs)
         with open(f"{work}/parkd.yaml", "w") as f:
             f.write(f"""broker: {{url: "mqtt://127.0.0.1:{mqtt}", client_id: parkd-soak}}
@@ -139,14 +131,7 @@ rule_files:
         sys.stdout.flush()
         return 0 if parkd.poll() is None else 1
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work, timeout=20)
 
 
 if __name__ == "__main__":

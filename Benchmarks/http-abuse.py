@@ -17,8 +17,6 @@ Exit status 0 when parkd stayed up and took in every message.
 import argparse
 import json
 import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,11 +24,9 @@ import tempfile
 import threading
 import time
 
+from loopback import free_port, mosquitto, stop
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
 
 
 def get(port, path, timeout):
@@ -126,11 +122,7 @@ def main():
     procs = []
     try:
         mqtt, http, probe = free_port(), free_port(), free_port()
-        with open(f"{work}/mosquitto.conf", "w") as f:
-            f.write(f"listener {mqtt} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 1000000\n" + ("user root\n" if os.geteuid() == 0 else ""))
-        procs.append(subprocess.Popen(["mosquitto", "-c", f"{work}/mosquitto.conf"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(mosquitto(work, mqtt))
         listen = f"{{listen: 127.0.0.1:{http}" + (f", probes: 127.0.0.1:{probe}}}" if a.probes else "}")
         with open(f"{work}/parkd.yaml", "w") as f:
             f.write(f"broker: {{url: mqtt://127.0.0.1:{mqtt}, client_id: parkd-abuse}}\n"
@@ -215,14 +207,7 @@ def main():
         sys.stdout.flush()
         return 0 if alive and got == count else 1
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        stop(procs, work, timeout=15)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,7 @@ struct ProvinceClusterTests {
             gateways: [("s1", "p1"), ("s1", "p2"), ("s2", "p3")],
             workers: [("central-1", ["s1"]), ("central-2", ["s1", "s2"])])
         let cluster = try NATSCluster(credentials: credentials)
-        func worker(_ name: String) -> String {
-            """
-              username: \(name)
-              password_file: \(credentials.workerPasswordFile(name))
-              tls: {ca_file: \(credentials.caFile)}
-            """
-        }
+        let worker = credentials.centralBrokerLines
         let pg = try PostgresServer()
         let directory = try Scratch.makeDirectory(prefix: "province-cluster")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -174,11 +174,7 @@ struct ProvinceRefusalTests {
         let pg = try PostgresServer()
         let directory = try Scratch.makeDirectory(prefix: "province-stop")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let extra = """
-              username: central-1
-              password_file: \(credentials.workerPasswordFile("central-1"))
-              tls: {ca_file: \(credentials.caFile)}
-            """
+        let extra = credentials.centralBrokerLines("central-1")
         var central = try Province.central(
             directory: directory, name: "central", urls: cluster.urls, shards: ["s1"], postgres: pg.conninfo,
             extra: extra)

@@ -37,12 +37,7 @@ struct ProvinceSecureClusterTests {
         let central = try Province.central(
             directory: directory, name: "central", urls: cluster.urls, shards: ["s1"], postgres: pg.conninfo,
             http: "{listen: 127.0.0.1:\(port)}",
-            extra: """
-                  username: central-1
-                  password_file: \(credentials.workerPasswordFile("central-1"))
-                  tls: {ca_file: \(credentials.caFile)}
-                gateways: {gwa: [gwa], gwb: [gwb]}
-                """)
+            extra: credentials.centralBrokerLines("central-1") + "\ngateways: {gwa: [gwa], gwb: [gwb]}")
         #expect(Province.wait(30) { Province.text(central.log).contains("shard s1: subscribed to") })
 
         let node = cluster.nodes[0]
@@ -187,11 +182,7 @@ struct ProvinceSecureClusterTests {
         let wrong = try Province.central(
             directory: directory, name: "central-wrong", urls: cluster.urls, shards: ["s9"], postgres: pg.conninfo,
             http: "{listen: 127.0.0.1:\(wrongPort)}",
-            extra: """
-                  username: central-1
-                  password_file: \(credentials.workerPasswordFile("central-1"))
-                  tls: {ca_file: \(credentials.caFile)}
-                """)
+            extra: credentials.centralBrokerLines("central-1"))
         #expect(Province.wait(30) { Province.text(wrong.log).contains("refused the subscription to uplink/s9/#") })
         let health = try HTTPGet.get(port: wrongPort, path: "/healthz")
         #expect(health.status == 503 && health.body.contains(#""subscription_refused":true"#), "\(health.body)")

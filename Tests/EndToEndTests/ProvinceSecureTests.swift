@@ -59,14 +59,7 @@ struct ProvinceSecureTests {
         let publisher = try MQTTPublisher(
             configuration: .init(url: try BrokerURL(parsing: sensors.url), clientID: "sensors", cleanSession: true))
         try publisher.connect()
-        // Twelve readings five minutes apart, an hour ago: twelve rollups of one reading each.
-        let start = (Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000) / 300_000 * 300_000
-        for k in 0..<12 {
-            try publisher.publish(
-                "parks/p1/z1/emissions/pm25/aq-1",
-                payload: Array(#"{"value": 20, "ts": \#(start + Int64(k) * 300_000)}"#.utf8), qos: .atLeastOnce)
-        }
-        try publisher.flush()
+        try Province.publishTwelveReadings(publisher)
         #expect(try Province.wait(30) { try pg.number("SELECT coalesce(sum(count), 0) FROM rollups") == 12 })
         #expect(try pg.number("SELECT count(*) FROM rollups WHERE gateway = 'p1'") == 12)
         #expect(!Province.text(gateway.logPath).contains("gw-secret"), "the password stays out of the log")

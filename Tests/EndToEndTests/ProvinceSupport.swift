@@ -111,6 +111,18 @@ enum Province {
         }
     }
 
+    /// Twelve PM2.5 readings of p1's aq-1, five minutes apart, an hour ago: twelve rollups of
+    /// one reading each once the hour closes.
+    static func publishTwelveReadings(_ publisher: MQTTPublisher) throws {
+        let start = (Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000) / 300_000 * 300_000
+        for k in 0..<12 {
+            try publisher.publish(
+                "parks/p1/z1/emissions/pm25/aq-1",
+                payload: Array(#"{"value": 20, "ts": \#(start + Int64(k) * 300_000)}"#.utf8), qos: .atLeastOnce)
+        }
+        try publisher.flush()
+    }
+
     /// Polls `condition` every 50 ms until it holds; false on timeout.
     static func wait(_ timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date(timeIntervalSinceNow: timeout)

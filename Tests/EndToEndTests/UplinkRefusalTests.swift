@@ -78,13 +78,7 @@ struct UplinkRefusalTests {
             configuration.password = Secret("sensor-pw")
             let publisher = try MQTTPublisher(configuration: configuration)
             try publisher.connect()
-            let start = (Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000) / 300_000 * 300_000
-            for k in 0..<12 {
-                try publisher.publish(
-                    "parks/p1/z1/emissions/pm25/aq-1",
-                    payload: Array(#"{"value": 20, "ts": \#(start + Int64(k) * 300_000)}"#.utf8), qos: .atLeastOnce)
-            }
-            try publisher.flush()
+            try Province.publishTwelveReadings(publisher)
         }
 
         /// Rollup items that reached the province side.

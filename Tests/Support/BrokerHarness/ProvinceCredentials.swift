@@ -11,6 +11,10 @@ public struct ProvinceCredentials: Sendable {
     public var nodeKeyFile: String { directory + "/nodes/localhost.key" }
     public func gatewayPasswordFile(_ gateway: String) -> String { directory + "/gateways/\(gateway).pass" }
     public func workerPasswordFile(_ worker: String) -> String { directory + "/workers/\(worker).pass" }
+    /// A central worker's lines under `broker:` in central.yaml: its user, password file and CA.
+    public func centralBrokerLines(_ worker: String) -> String {
+        "  username: \(worker)\n  password_file: \(workerPasswordFile(worker))\n  tls: {ca_file: \(caFile)}"
+    }
     public func gatewayPassword(_ gateway: String) throws -> String { try Self.read(gatewayPasswordFile(gateway)) }
     public func workerPassword(_ worker: String) throws -> String { try Self.read(workerPasswordFile(worker)) }
 

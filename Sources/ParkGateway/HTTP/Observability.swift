@@ -1,0 +1,299 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import Logging
+import MQTTClient
+import Metrics
+import NIOPosix
+import ParkConfig
+import ParkIngest
+import Prometheus
+import ServiceSupport
+import Synchronization
+import TelemetryCore
+import UplinkWire
+
+/// What the HTTP endpoint reads: the pipeline, the broker connection and the daemon's own
+/// bookkeeping. Metrics are brought up to date when scraped, so ingest never pays for them.
+/// Everything it keeps is in one `Mutex`; the pipeline and the writers have locks of their own.
+public final class Observability: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let pipeline: IngestPipeline
+
+    /// What the endpoint reports from the configuration in force: set at start and by every
+    /// reload, so /healthz and the status page never show a configuration that was replaced.
+    package struct Settings: Sendable, Equatable {
+        /// The broker's address, for the status page.
+        package var broker = ""
+        /// /healthz fails after this long without traffic (the broker's watchdog).
+        package var trafficTimeout: Double?
+        /// The park's local time, for times the API writes.
+        package var utcOffsetMinutes = LocalCalendar.defaultOffsetMinutes
+        package var historyPath: String?
+        package var historyResolution: Int64 = 300_000
+
+        package init() {}
+
+        package init(_ configuration: DaemonConfiguration) {
+            broker = "\(configuration.broker.url)"
+            trafficTimeout = configuration.broker.watchdog
+            utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
+            historyPath = configuration.history.path
+            historyResolution = configuration.history.resolutionMilliseconds
+        }
+    }
+
+    private struct State {
+        var settings = Settings()
+        var client: MQTTClient?
+        var last = IngestPipeline.Status(
+            totals: .init(), series: 0, firingAlerts: 0, alertQueue: 0, transitions: [:], seriesEvicted: 0)
+        var lastClient: MQTTClient.Statistics?
+        var lastTrafficAt = WallClock.now()
+        var lastReceived: UInt64 = 0
+        var snapshotAt: EventTime?
+        var lastSummary: String?
+        /// The last error of each output that is failing now (alerts, summaries, state); an
+        /// output leaves this as soon as it writes again.
+        var sinkErrors: [String: String] = [:]
+        /// The history store's reader for /api/history (opened on first use).
+        var historyReader: HistoryReader?
+        var historyWriter: HistoryWriter?
+        var lastHistory = (written: 0, dropped: 0)
+        var uplink: UplinkSender?
+        var lastUplink = UplinkSender.Status()
+        var lastOutboxDropped = 0
+        /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
+        var tiles: [String: StatusPage.Tile] = [:]
+        /// The latest compliance records (at most `recentComplianceLimit`), oldest first.
+        var recentCompliance: [(record: ComplianceRecord, line: String)] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.pipeline = pipeline
+        self.registry = registry
+    }
+
+    package var settings: Settings { state.withLock { $0.settings } }
+    package func apply(_ settings: Settings) { state.withLock { $0.settings = settings } }
+    package var brokerText: String { settings.broker }
+    package var trafficTimeout: Double? { settings.trafficTimeout }
+    public var utcOffsetMinutes: Int { settings.utcOffsetMinutes }
+    package var historyResolution: Int64 { settings.historyResolution }
+
+    package func attach(uplink: UplinkSender?) { state.withLock { $0.uplink = uplink } }
+    package func attach(history: HistoryWriter?) { state.withLock { $0.historyWriter = history } }
+    package func attach(_ client: MQTTClient) { state.withLock { $0.client = client } }
+
+    package func reader() -> Result<HistoryReader, HistoryReader.Failure> {
+        state.withLock { s in
+            if let historyReader = s.historyReader { return .success(historyReader) }
+            guard let historyPath = s.settings.historyPath else {
+                return .failure(.init(description: "this parkd keeps no history (history.path: off)"))
+            }
+            do throws(HistoryReader.Failure) {
+                let opened = try HistoryReader(path: historyPath, utcOffsetMinutes: s.settings.utcOffsetMinutes)
+                s.historyReader = opened
+                return .success(opened)
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    package var summary: String? { state.withLock { $0.lastSummary } }
+    public var snapshotAt: EventTime? { state.withLock { $0.snapshotAt } }
+    public var sinkErrors: [String: String] { state.withLock { $0.sinkErrors } }
+
+    /// A summary line as written, with the values it was written from: tiles are taken from
+    /// the values, never from the text.
+    package func noteSummary(_ summary: SummaryLine) {
+        let offset = utcOffsetMinutes
+        let to = String(RFC3339.format(summary.to, offsetMinutes: offset).dropFirst(11).prefix(8))
+        state.withLock { s in
+            s.lastSummary = summary.text
+            for park in summary.parks where park.readings > 0 {
+                s.tiles["\(park.park)/\(park.pillar.rawValue)"] = StatusPage.Tile(
+                    park: park, period: summary.period, to: to)
+            }
+        }
+    }
+
+    package var tiles: [StatusPage.Tile] {
+        state.withLock { $0.tiles.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
+    package static let recentComplianceLimit = 2000
+
+    package func noteCompliance(_ record: ComplianceRecord, line: String) {
+        state.withLock { s in
+            s.recentCompliance.append((record, line))
+            if s.recentCompliance.count > 2 * Self.recentComplianceLimit {
+                s.recentCompliance.removeFirst(s.recentCompliance.count - Self.recentComplianceLimit)
+            }
+        }
+    }
+
+    package func compliance(park: String?, rule: String?, exceededOnly: Bool, limit: Int) -> [String] {
+        state.withLock { s in
+            let chosen = s.recentCompliance.suffix(Self.recentComplianceLimit).filter {
+                (park == nil || $0.record.series.park == park) && (rule == nil || $0.record.rule == rule)
+                    && (!exceededOnly || $0.record.exceeded)
+            }
+            return chosen.suffix(limit).map(\.line)
+        }
+    }
+
+    package func noteSnapshot(at time: EventTime) {
+        state.withLock { $0.snapshotAt = time }
+    }
+
+    /// Records an output's error (nil: it writes again); returns the error it had before.
+    @discardableResult
+    package func noteSink(_ name: String, error: String?) -> String? {
+        state.withLock { s in
+            let before = s.sinkErrors[name]
+            s.sinkErrors[name] = error
+            return before
+        }
+    }
+
+    /// Brings every metric up to date and returns the Prometheus text exposition.
+    public func metrics() -> String {
+        let registry = registry
+        let pipeline = pipeline
+        state.withLock { s in
+            let status = pipeline.status
+            let stats = s.client?.statistics
+            func count(_ name: String, _ help: String, _ now: Int, _ before: Int, labels: [(String, String)] = []) {
+                let counter = registry.makeCounter(
+                    descriptor: .init(namespace: "parkd", metricName: name, unitName: "total", helpText: help),
+                    labels: labels)
+                if now > before { counter.increment(by: Int64(now - before)) }
+            }
+            func gauge(_ name: String, _ unit: String, _ help: String, _ value: Double) {
+                registry.makeGauge(
+                    descriptor: .init(namespace: "parkd", metricName: name, unitName: unit, helpText: help), labels: []
+                )
+                .set(value)
+            }
+            count("messages", "MQTT messages taken in", status.totals.messages, s.last.totals.messages)
+            count("readings", "Readings decoded from messages", status.totals.readings, s.last.totals.readings)
+            for reason in RejectReason.allCases {
+                count(
+                    "rejected", "Messages or readings refused, by reason", status.totals.rejected[reason, default: 0],
+                    s.last.totals.rejected[reason, default: 0], labels: [("reason", reason.rawValue)])
+            }
+            for outcome in SeriesState.Outcome.allCases {
+                count(
+                    "reading_outcomes", "What became of decoded readings", status.totals.outcomes[outcome],
+                    s.last.totals.outcomes[outcome], labels: [("outcome", outcome.rawValue)])
+            }
+            count(
+                "series_evicted", "Series evicted after limits.series_ttl of silence", status.seriesEvicted,
+                s.last.seriesEvicted)
+            for state in [AlertTransition.State.firing, .resolved] {
+                count(
+                    "alert_transitions", "Alert lines written, by state", status.transitions[state, default: 0],
+                    s.last.transitions[state, default: 0], labels: [("state", state.rawValue)])
+            }
+            gauge("alert_queue", "messages", "Alert transitions waiting for the writer", Double(status.alertQueue))
+            if let stats {
+                count(
+                    "mqtt_reconnects", "Reconnection attempts", Int(stats.reconnects),
+                    Int(s.lastClient?.reconnects ?? 0))
+                count(
+                    "mqtt_loop_restarts", "Network loop restarts after fatal errors", Int(stats.loopRestarts),
+                    Int(s.lastClient?.loopRestarts ?? 0))
+                count(
+                    "mqtt_watchdog_recycles", "Silent connections recycled", Int(stats.watchdogRecycles),
+                    Int(s.lastClient?.watchdogRecycles ?? 0))
+                gauge("mqtt_connected", "state", "1 when connected to the broker", stats.connected ? 1 : 0)
+                gauge(
+                    "publish_queue", "messages", "Publishes waiting for the broker",
+                    Double(stats.published &- stats.completed))
+            }
+            gauge("series", "count", "Series held", Double(status.series))
+            gauge("alerts_firing", "count", "Alerts firing now", Double(status.firingAlerts))
+            let now = WallClock.now()
+            if let snapshotAt = s.snapshotAt {
+                gauge(
+                    "snapshot_age", "seconds", "Age of the last window snapshot",
+                    Double(now.milliseconds - snapshotAt.milliseconds) / 1000)
+            }
+            if let newest = status.newest {
+                gauge(
+                    "ingest_lag", "seconds", "Wall clock minus the newest reading's time",
+                    Double(now.milliseconds - newest.milliseconds) / 1000)
+            }
+            if let history = s.historyWriter?.status {
+                count("history_rows", "Rows committed to the history store", history.written, s.lastHistory.written)
+                count(
+                    "history_rows_dropped", "Rows the history store lost (write errors, a writer far behind)",
+                    history.dropped, s.lastHistory.dropped)
+                gauge("history_pending", "rows", "Rows waiting for the history writer", Double(history.pending))
+                s.lastHistory = (history.written, history.dropped)
+            }
+            if let u = s.uplink?.status {
+                gauge("uplink_connected", "state", "1 when the uplink is connected", u.connected ? 1 : 0)
+                gauge("uplink_outbox_depth", "items", "Items waiting in the uplink outbox", Double(u.depth))
+                gauge(
+                    "uplink_outbox_oldest_age", "seconds", "Age of the oldest item in the uplink outbox",
+                    u.oldestAgeSeconds ?? 0)
+                count("uplink_sent_items", "Items the province acknowledged", u.sentItems, s.lastUplink.sentItems)
+                count(
+                    "uplink_resent_items", "Items sent more than once (after a lost connection or a restart)",
+                    u.resentItems, s.lastUplink.resentItems)
+                count(
+                    "uplink_unreadable_items", "Outbox rows that no longer read as an item, dropped",
+                    u.unreadableItems, s.lastUplink.unreadableItems)
+                count(
+                    "uplink_refused_batches",
+                    "Batches the broker acknowledged with a refusal (MQTT 5 reason code); their items stay queued",
+                    u.refusedBatches, s.lastUplink.refusedBatches)
+                let dropped = s.historyWriter?.status.outboxDropped ?? 0
+                count(
+                    "uplink_dropped_items", "Oldest outbox items removed to hold uplink.max_items or max_age", dropped,
+                    s.lastOutboxDropped)
+                s.lastUplink = u
+                s.lastOutboxDropped = dropped
+            }
+            s.last = status
+            s.lastClient = stats
+        }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+
+    /// Broker connected, traffic recent (when a watchdog time is set), sinks writing.
+    public func health() -> (healthy: Bool, json: String) {
+        state.withLock { s in
+            let stats = s.client?.statistics
+            let now = WallClock.now()
+            if let stats, stats.received != s.lastReceived {
+                s.lastReceived = stats.received
+                s.lastTrafficAt = now
+            }
+            let silent = Double(now.milliseconds - s.lastTrafficAt.milliseconds) / 1000
+            let connected = stats?.connected ?? false
+            let trafficOK = s.settings.trafficTimeout.map { silent < $0 } ?? true
+            let sinksOK = s.sinkErrors.isEmpty
+            var line = JSONLine()
+            let healthy = connected && trafficOK && sinksOK
+            line.add("status", healthy ? "ok" : "degraded")
+            line.addRaw("broker_connected", connected ? "true" : "false")
+            line.add("seconds_since_last_message", silent.rounded())
+            line.addRaw("traffic_recent", trafficOK ? "true" : "false")
+            line.addRaw("sinks_healthy", sinksOK ? "true" : "false")
+            if !sinksOK {
+                var errors = JSONLine()
+                for (name, error) in s.sinkErrors.sorted(by: { $0.key < $1.key }) { errors.add(name, error) }
+                line.addRaw("sink_errors", errors.finished())
+            }
+            return (healthy, line.finished())
+        }
+    }
+}
