@@ -267,7 +267,7 @@ final class MosquittoEngine: @unchecked Sendable {
         publishWaiters.add(1, ordering: .sequentiallyConsistent)
         defer { publishWaiters.subtract(1, ordering: .sequentiallyConsistent) }
         defer { publishGate.unlock() }
-        while published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
+        while published.load(ordering: .relaxed) &- completed.load(ordering: .acquiring) >= limit {
             if stopRequested.load(ordering: .relaxed) { throw .stopped }
             if !publishGate.wait(until: deadline) {
                 let outstanding = published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed)
@@ -654,7 +654,8 @@ final class MosquittoEngine: @unchecked Sendable {
             lastRefusalCode.store(reasonCode, ordering: .relaxed)
             refusedPublishes.add(1, ordering: .relaxed)
         }
-        let done = completed.add(1, ordering: .relaxed).newValue
+        // Releasing: whoever sees this completion sees the refusal counted before it.
+        let done = completed.add(1, ordering: .releasing).newValue
         if publishWaiters.load(ordering: .sequentiallyConsistent) > 0,
             published.load(ordering: .relaxed) &- done < wakeBelow.load(ordering: .sequentiallyConsistent)
         {

@@ -18,7 +18,6 @@ enum TCPProbe {
         defer { freeaddrinfo(list) }
         var problem = "no address"
         var entry: UnsafeMutablePointer<addrinfo>? = first
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
         while let info = entry {
             entry = info.pointee.ai_next
             let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -29,11 +28,17 @@ enum TCPProbe {
                 problem = String(cString: strerror(errno))
                 continue
             }
-            let left = deadline - ContinuousClock.now
-            let milliseconds = max(
-                0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+            // Each address gets the whole timeout: a dead first one (an IPv6 route, a down A
+            // record) must not use up the time of the next. A signal does not end the wait.
+            let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
             var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-            let ready = poll(&descriptor, 1, milliseconds)
+            var ready: Int32
+            repeat {
+                let left = deadline - ContinuousClock.now
+                let milliseconds = max(
+                    0, Int32(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                ready = poll(&descriptor, 1, milliseconds)
+            } while ready < 0 && errno == EINTR
             if ready <= 0 {
                 problem = "no answer within \(timeout)s (connect_timeout)"
                 continue

@@ -20,9 +20,9 @@ package enum HTTPEndpoint {
     package static let maxHistorySpan: Int64 = 400 * 86_400_000
     package static let maxHistoryRows = 200_000
 
-    /// The page and the API on one event-loop thread of their own, at a lower priority than
-    /// ingest: however many clients hammer them, they take at most one core, and ingest wins
-    /// that core when both want it. The probes have a thread of their own at normal priority.
+    /// The page's and the API's connections on one event-loop thread of their own, at a lower
+    /// priority than ingest; the probes' on a thread of their own at normal priority. (The
+    /// route handlers themselves run on Swift's shared task pool, as Hummingbird starts them.)
     package static let pageThreads: MultiThreadedEventLoopGroup = lowPriorityGroup()
     package static let probeThreads = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 

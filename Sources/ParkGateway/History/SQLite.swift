@@ -22,14 +22,12 @@ package final class SQLiteDatabase {
             self.code = code
         }
 
-        /// A failure that can pass with time: a full disk, a lock, an I/O error, memory, a file
-        /// made read-only or unopenable. Anything else (a constraint, a value too big, a SQL
-        /// error, a corrupt file) fails the same batch the same way every time.
+        /// Whether the failure is the store's, not the batch's own. Only a constraint, a value
+        /// too big or of the wrong type fails the same batch the same way every time; anything
+        /// else (a full disk, a lock, an I/O error, a corrupt file, a failure not SQLite's) may
+        /// pass, and the batch waits for it rather than be lost.
         package var isTransient: Bool {
-            [
-                SQLITE_FULL, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_CANTOPEN, SQLITE_READONLY,
-                SQLITE_PROTOCOL, SQLITE_INTERRUPT,
-            ].contains(code)
+            ![SQLITE_CONSTRAINT, SQLITE_TOOBIG, SQLITE_MISMATCH, SQLITE_RANGE].contains(code)
         }
     }
 

@@ -149,14 +149,6 @@ package final class UplinkSender: Sendable {
                 let refusedBefore = client.statistics.refused
                 let message = Outbox.message(gateway: configuration.gateway, entries: entries)
                 let skipped = message.skipped.count
-                if skipped > 0 {
-                    // A row this build cannot read (a store edited by hand, a newer build's
-                    // kind) would block the outbox for good: it is dropped, counted and named.
-                    logger.error(
-                        "uplink: \(skipped) outbox items no longer read (unknown kind or not JSON) and are dropped, first \(LogSafe.text(message.skipped[0]))"
-                    )
-                    note { $0.unreadableItems += skipped }
-                }
                 if skipped < entries.count {
                     try client.publish(configuration.topic, payload: message.payload, qos: .atLeastOnce)
                 }
@@ -193,6 +185,15 @@ package final class UplinkSender: Sendable {
                 }
                 refusedInARow = 0
                 try outbox.remove(through: last.seq)
+                if skipped > 0 {
+                    // A row this build cannot read (a store edited by hand, a newer build's kind)
+                    // would block the outbox for good: it goes with its batch, counted and named
+                    // once (not on each retry of a refused batch).
+                    logger.error(
+                        "uplink: \(skipped) outbox items no longer read (unknown kind or not JSON) were dropped, first \(LogSafe.text(message.skipped[0]))"
+                    )
+                    note { $0.unreadableItems += skipped }
+                }
                 let again = entries.contains { $0.attempts > 0 } || client.statistics.reconnects != reconnects
                 note {
                     $0.sentItems += entries.count - skipped

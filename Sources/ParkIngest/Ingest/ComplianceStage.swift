@@ -223,6 +223,8 @@ package struct ComplianceStage {
             trackerIDs.append(id)
             trackerRules.append(matching)
             trackerOf[id] = Int32(trackers.count - 1)
+            // Retired until its series reads again, so the cap holds across a restart too.
+            retired.append(id)
         }
         for k in slots.indices where slots[k] < 0 { slots[k] = -2 }
         return restored

@@ -269,14 +269,19 @@ public struct RuleEngine: Sendable {
                     noteExceedance(e, Int(slot), .clear(0), at: max(since, last))
                 }
             }
+            // Rules judge readings by their own time: "now" for this series is its newest
+            // reading's time moved on by the silence since it arrived (a backlog replayed after
+            // 06:00 is still night, and does not flap).
+            guard let seen = entries[e].lastSeen, let last = entries[e].lastEvent else { continue }
+            let now = EventTime(milliseconds: last.milliseconds + max(0, time.milliseconds - seen.milliseconds))
             for slot in sets[set].rules.indices {
                 let rule = compiled[sets[set].rules[slot]]
-                guard !rule.check.isStale, !rule.isActive(at: time) else { continue }
+                guard !rule.check.isStale, !rule.isActive(at: now) else { continue }
                 let firing = entries[e].tracker(slot) != nil
                 let exceeding = entries[e].exceeding.contains { $0.slot == Int32(slot) }
                 guard firing || exceeding else { continue }
-                if exceeding { noteExceedance(e, slot, .clear(0), at: time) }
-                if let t = apply(e, slot, .clear(0), value: nil, limit: nil, at: time) { out.append(t) }
+                if exceeding { noteExceedance(e, slot, .clear(0), at: now) }
+                if let t = apply(e, slot, .clear(0), value: nil, limit: nil, at: now) { out.append(t) }
             }
         }
         for e in entries.indices where sets[Int(entries[e].set)].watchesSilence {
