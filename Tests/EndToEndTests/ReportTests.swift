@@ -41,6 +41,8 @@ struct ReportTests {
             // exceed, nine of them; by day (70 dBA) none.
             add(t, "parks/p/fence/emissions/noise/n-1", hour >= 22 || hour < 2 ? 62 : 58)
             add(t, "parks/p/grid/energy/energy/m-1", 1000 + Double(minute) * 100 / 60)
+            // A second noise meter: 50 dBA until 10:59, 90 dBA from 11:00 to 11:10, then silent.
+            if minute <= 670 { add(t, "parks/p/fence/emissions/noise/n-2", minute < 660 ? 50 : 90) }
         }
         try text.write(to: directory.appendingPathComponent("feed.jsonl"), atomically: true, encoding: .utf8)
         try """
@@ -90,7 +92,19 @@ struct ReportTests {
         let counts = summary.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
         #expect(counts.contains("exceeding hours 9 exceeding days 0 alerts"), "\(summary)")
         let night = pdfText.components(separatedBy: "\n").first { $0.contains("qcvn26-noise-night") } ?? ""
-        #expect(night.replacingOccurrences(of: " ", with: "").contains("1h55.0999"), "\(night)")
+        // periods 9, valid 9, invalid 0 (silent 0), exceeded 9.
+        #expect(night.replacingOccurrences(of: " ", with: "").contains("1h55.0990(0)9100%"), "\(night)")
+        // n-2 by day (06:00–21:00, 15 hours): 06–10 valid at 50; 11:00 one quarter, invalid, its
+        // 90 dBA neither the max nor an exceedance; 12–20 silent, written with capture 0.
+        // Capture (5·4 + 1) / (15·4) = 35 %. By night (9 hours): 00–05 valid, 21–23 silent: 24/36 = 67 %.
+        let lines = pdfText.components(separatedBy: "\n")
+        let n2 = try #require(lines.firstIndex { $0.contains("noise at fence/n-2") })
+        func row(_ rule: String) -> String {
+            (lines[n2...].first { $0.contains(rule + " ") } ?? "").replacingOccurrences(of: " ", with: "")
+        }
+        #expect(row("qcvn26-noise-day").contains("1h70.015510(9)035%"), "\(row("qcvn26-noise-day"))")
+        #expect(row("qcvn26-noise-night").contains("1h55.0963(3)067%"), "\(row("qcvn26-noise-night"))")
+        #expect(html.contains("max of valid 50.0") && !html.contains("max of valid 90.0"))
         // Every page renders.
         let pages = try run(
             "/usr/bin/pdftoppm", ["-png", "-r", "40", pdf, directory.appendingPathComponent("page").path], in: directory

@@ -180,11 +180,15 @@ struct HostileInputTests {
         for k in 0..<churn { good(p, sensor: "churn-\(k)") }
         good(p, sensor: "station")  // retired last: among those kept
         #expect(p.complianceTrackerCount == churn + 1)
-        // The day closes (its records written): every tracker is idle.
+        // The day closes (its records written), and the silent hours after it.
         let dayAfter = EventTime(milliseconds: Self.now.milliseconds + 2 * 86_400_000)
         for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k, from: Self.now, to: dayAfter) }
         p.tick(at: EventTime(milliseconds: dayAfter.milliseconds + 3_600_001))
         #expect(p.seriesCount == 0)
+        // Evicted, they write no more silent hours; the day they were in closes, and then
+        // nothing is open: past the cap, the longest retired go.
+        let twoDaysAfter = EventTime(milliseconds: dayAfter.milliseconds + 2 * 86_400_000)
+        for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k, from: dayAfter, to: twoDaysAfter) }
         #expect(p.complianceTrackerCount == ComplianceStage.retiredCap)
         // The newest retired stay (their year to date, for a station that comes back); the oldest went.
         let kept = Set(p.complianceTrackers.map(\.0.sensor))

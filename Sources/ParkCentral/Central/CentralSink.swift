@@ -180,6 +180,7 @@ package final class CentralSink {
         ON CONFLICT (id, at) DO UPDATE SET value = EXCLUDED.value, limit_value = EXCLUDED.limit_value,
           valid = EXCLUDED.valid, exceeded = EXCLUDED.exceeded, record = EXCLUDED.record
         WHERE compliance.gateway = EXCLUDED.gateway AND compliance.record IS DISTINCT FROM EXCLUDED.record
+          AND coalesce(EXCLUDED.record->>'revision', '0')::int >= coalesce(compliance.record->>'revision', '0')::int
         """,
         """
         INSERT INTO alerts(id, at, gateway, park, rule, series, state, alert)

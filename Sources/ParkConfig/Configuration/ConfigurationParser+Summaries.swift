@@ -37,7 +37,13 @@ extension ConfigurationParser {
         if let node = summaryFields?["mqtt_topic"] { summaries.mqttTopic = try Self.topic(node) }
         summaries.compliancePath = stateDirectory + "/compliance.jsonl"
         if let node = top["compliance"] {
-            let f = try node.fields(["path", "mqtt_topic"])
+            let f = try node.fields(["path", "mqtt_topic", "revise_within", "sampling_interval"])
+            if let v = f["revise_within"] {
+                summaries.compliancePolicy.reviseMilliseconds = Int64(try v.duration(in: 0...(31 * 86400)) * 1000)
+            }
+            if let v = f["sampling_interval"] {
+                summaries.compliancePolicy.samplingMilliseconds = Int64(try v.duration(in: 1...3600) * 1000)
+            }
             if let path = f["path"] {
                 let text = try path.nonEmptyString()
                 summaries.compliancePath = text.lowercased() == "off" ? nil : resolve(text)

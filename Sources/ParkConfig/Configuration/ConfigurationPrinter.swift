@@ -182,6 +182,9 @@ extension DaemonConfiguration {
         lines.append("compliance:")
         lines.append("  path: \(summaries.compliancePath.map(Self.plain) ?? "off")")
         if let topic = summaries.complianceTopic { lines.append("  mqtt_topic: \(JSONText.quoted(topic))") }
+        let policy = summaries.compliancePolicy
+        lines.append("  revise_within: \(TimeText.format(Double(policy.reviseMilliseconds) / 1000))")
+        lines.append("  sampling_interval: \(TimeText.format(Double(policy.samplingMilliseconds) / 1000))")
         if !parks.isEmpty {
             lines.append("parks:")
             for (name, site) in parks.sorted(by: { $0.key < $1.key }) {

@@ -12,7 +12,7 @@ extension DaemonConfiguration {
 
     /// The ingest pipeline's settings this configuration asks for.
     public var pipelineSettings: IngestPipeline.Settings {
-        IngestPipeline.Settings(
+        var settings = IngestPipeline.Settings(
             routes: topics.map { topic in
                 TopicRoute(
                     pattern: topic.pattern,
@@ -28,6 +28,15 @@ extension DaemonConfiguration {
             quantileWindows: quantileMask, detailWindows: detailMask, energyWindows: energyMask,
             meterRoles: meterRoles, tariffs: tariffs,
             historyResolutionMilliseconds: history.path == nil ? 0 : history.resolutionMilliseconds)
+        settings.compliance = compliancePolicy
+        return settings
+    }
+
+    /// Compliance periods close after `lateness`; `compliance:` sets revisions and time weights.
+    package var compliancePolicy: CompliancePolicy {
+        var policy = summaries.compliancePolicy
+        policy.latenessMilliseconds = Int64(latenessSeconds * 1000)
+        return policy
     }
 
     /// Bit i: window i keeps energy sums for decibel series, read by a rule's `leq`.

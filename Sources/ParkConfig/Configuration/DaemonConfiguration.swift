@@ -76,6 +76,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var compliancePath: String?
         /// Publish each compliance record here (QoS 1; `{park}` and `{rule}` are filled in).
         public var complianceTopic: String?
+        /// Revisions and time weighting of compliance periods (`compliance.revise_within`,
+        /// `compliance.sampling_interval`); their lateness is the top-level `lateness`.
+        public var compliancePolicy = CompliancePolicy()
     }
 
     /// The gateway's history store (SQLite under state_dir by default).

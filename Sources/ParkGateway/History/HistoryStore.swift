@@ -57,8 +57,13 @@ package final class HistoryStore {
             """)
         insertCompliance = try database.prepare(
             """
-            INSERT OR REPLACE INTO compliance(start_ms, rule, series, period, end_ms, value, limit_value, valid,
+            INSERT INTO compliance(start_ms, rule, series, period, end_ms, value, limit_value, valid,
               exceeded, capture, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(start_ms, rule, series, period) DO UPDATE SET end_ms = excluded.end_ms,
+              value = excluded.value, limit_value = excluded.limit_value, valid = excluded.valid,
+              exceeded = excluded.exceeded, capture = excluded.capture, line = excluded.line
+            WHERE coalesce(json_extract(excluded.line, '$.revision'), 0)
+              >= coalesce(json_extract(compliance.line, '$.revision'), 0)
             """)
         insertAlert = try database.prepare("INSERT OR IGNORE INTO alerts(at_ms, line) VALUES (?, ?)")
         insertSummary = try database.prepare(

@@ -79,17 +79,23 @@ public struct DailyReport {
                 let covered = group.reduce(0) { $0 + ($1["covered"] as? Int ?? 0) }
                 let partsTotal = group.reduce(0) { $0 + ($1["parts"] as? Int ?? 0) }
                 let limit = (first["limit"] as? Double) ?? (first["lower_limit"] as? Double)
-                let values = group.compactMap { $0["value"] as? Double }
+                // Only valid periods stand as figures; an invalid hour's value is not a measurement
+                // of the hour.
+                let values = group.filter { $0["valid"] as? Bool == true }.compactMap { $0["value"] as? Double }
+                let silent = group.filter { ($0["samples"] as? Int ?? 0) == 0 }.count
+                // Capture over every period the rule was in force: silent hours are written as
+                // records (capture 0), so they count against it.
                 if period == "1h" { exceedingHours += exceeded }
                 if period == "24h" { exceedingDays += exceeded }
                 rules.append([
                     "rule": first["rule"] as? String ?? "", "reference": first["reference"] as? String ?? "",
                     "period": period == "24h" ? "day" : period, "limit": Self.number(limit, digits: 1),
                     "periods": group.count, "valid": valid, "exceeded": exceeded,
+                    "invalid": group.count - valid, "silent": silent,
                     "capture": partsTotal > 0
                         ? String(format: "%.0f %%", 100 * Double(covered) / Double(partsTotal)) : "–",
                     "value": period == "1h" || period == "8h"
-                        ? "max \(Self.number(values.max()))" : Self.number(values.first),
+                        ? "max of valid \(Self.number(values.max()))" : Self.number(values.first),
                 ])
                 for r in group where period == "1h" {
                     guard let start = (r["from"] as? String).flatMap({ RFC3339.parse(Array($0.utf8)) }) else {
@@ -102,6 +108,7 @@ public struct DailyReport {
                     chart.hours[h].limit = limit
                     chart.hours[h].exceeded = chart.hours[h].exceeded || r["exceeded"] as? Bool == true
                     chart.hours[h].valid = r["valid"] as? Bool == true
+                    chart.hours[h].silent = (r["samples"] as? Int ?? 0) == 0
                 }
                 if period == "24h" { chart.dayLimit = limit }
             }

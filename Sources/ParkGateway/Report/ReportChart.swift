@@ -18,6 +18,8 @@ package struct ReportChart {
         package var limit: Double?
         package var exceeded = false
         package var valid = true
+        /// A record with no readings: drawn as a grey mark at the base, titled "no data".
+        package var silent = false
     }
 
     /// A level drawn across the whole day (a daily limit).
@@ -41,6 +43,12 @@ package struct ReportChart {
                     "x": f(x + 2), "y": f(y(value)), "w": f(slot - 4), "h": f(Self.top + plotHeight - y(value)),
                     "class": hour.exceeded ? "exceeded" : (hour.valid ? "ok" : "invalid"),
                     "title": String(format: "%02d:00 %.1f %@%@", h, value, unit, hour.exceeded ? " (exceeded)" : ""),
+                ])
+            }
+            if hour.silent {
+                bars.append([
+                    "x": f(x + 2), "y": f(Self.top + plotHeight - 3), "w": f(slot - 4), "h": f(3),
+                    "class": "invalid", "title": String(format: "%02d:00 no data", h),
                 ])
             }
             if let limit = hour.limit {

@@ -51,8 +51,8 @@ package enum ReportTemplates {
         <section>
         <h3>{{kind}} at {{zone}}/{{sensor}}</h3>
         <table>
-        <tr><th>rule</th><th>reference</th><th>averaging</th><th>limit</th><th>periods</th><th>valid</th><th>exceeded</th><th>data capture</th><th>value</th></tr>
-        {{#rules}}<tr><td class="nowrap">{{rule}}</td><td class="nowrap">{{reference}}</td><td>{{period}}</td><td class="num">{{limit}}</td><td class="num">{{periods}}</td><td class="num">{{valid}}</td><td class="num {{#exceeded}}bad{{/exceeded}}">{{exceeded}}</td><td class="num">{{capture}}</td><td class="num">{{value}}</td></tr>{{/rules}}
+        <tr><th>rule</th><th>reference</th><th>averaging</th><th>limit</th><th>periods</th><th>valid</th><th>invalid (silent)</th><th>exceeded</th><th>data capture</th><th>value</th></tr>
+        {{#rules}}<tr><td class="nowrap">{{rule}}</td><td class="nowrap">{{reference}}</td><td>{{period}}</td><td class="num">{{limit}}</td><td class="num">{{periods}}</td><td class="num">{{valid}}</td><td class="num">{{invalid}} ({{silent}})</td><td class="num {{#exceeded}}bad{{/exceeded}}">{{exceeded}}</td><td class="num">{{capture}}</td><td class="num">{{value}}</td></tr>{{/rules}}
         </table>
         {{#chart}}{{> chart}}{{/chart}}
         </section>

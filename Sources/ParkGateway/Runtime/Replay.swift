@@ -113,7 +113,7 @@ public final class Replay {
         }
         try process()
         try flushAlerts()
-        if let last { scheduler.finish(at: last) }
+        if let last { scheduler.finish(at: last, final: true) }
         if let history {
             history.flush()
             let status = history.status

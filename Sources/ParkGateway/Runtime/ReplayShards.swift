@@ -142,12 +142,12 @@ package final class ReplayShards: IntervalSource {
     }
 
     /// The shards' intervals as one: counts added, parks in order, series in order.
-    package func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool)
+    package func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool, final: Bool)
         -> IngestPipeline.Snapshot
     {
         var merged = IngestPipeline.Snapshot(counters: IngestCounters(), series: [], seriesTotal: 0, seriesReporting: 0)
         for shard in shards {
-            let part = shard.takeInterval(schedule: k, from: from, to: to, details: details)
+            let part = shard.takeInterval(schedule: k, from: from, to: to, details: details, final: final)
             merged.counters.add(part.counters)
             merged.series += part.series
             merged.seriesTotal += part.seriesTotal

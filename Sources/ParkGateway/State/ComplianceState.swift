@@ -8,7 +8,8 @@ import UplinkWire
 /// The open compliance periods (each station's hour, day and calendar year so far) saved in
 /// the state directory with `AtomicFile`, so a restart does not lose a year's daily means.
 package enum ComplianceState {
-    package static let version = 1
+    /// 2: trackers keep an open hour's readings (time weights, revisions).
+    package static let version = 2
 
     package struct Document: Codable {
         package var version: Int

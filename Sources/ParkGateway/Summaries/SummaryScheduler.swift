@@ -145,11 +145,13 @@ package final class SummaryScheduler {
         }
     }
 
-    /// Writes the last, partial interval of each schedule up to `time`.
-    package func finish(at time: EventTime) {
+    /// Writes the last, partial interval of each schedule up to `time`. `final`: the feed is
+    /// over (a replay's end), so compliance periods that ended close without waiting out the
+    /// lateness; a daemon that stops keeps them open in its state file instead.
+    package func finish(at time: EventTime, final: Bool = false) {
         advance(to: time)
         for k in schedules.indices {
-            if let from = schedules[k].start { write(k, from: from, to: max(from, time)) }
+            if let from = schedules[k].start { write(k, from: from, to: max(from, time), final: final) }
             schedules[k].start = nil
         }
         file.sync()
@@ -157,9 +159,9 @@ package final class SummaryScheduler {
         complianceFile?.sync()
     }
 
-    private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil) {
+    private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil, final: Bool = false) {
         let details = k == 0 && seriesFile != nil
-        let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to, details: details)
+        let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to, details: details, final: final)
         let line = SummaryFormat.line(
             snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes, gap: gap)
         do {
@@ -212,7 +214,8 @@ package struct SummaryLine: Sendable {
 
 /// Where a summary's figures come from: one pipeline, or the shards of a parallel replay.
 package protocol IntervalSource: AnyObject {
-    func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool) -> IngestPipeline.Snapshot
+    func takeInterval(schedule k: Int, from: EventTime?, to: EventTime?, details: Bool, final: Bool)
+        -> IngestPipeline.Snapshot
 }
 
 extension IngestPipeline: IntervalSource {}

@@ -48,6 +48,7 @@ package struct ComplianceStage {
     private(set) var standards: [Rule]
     package let validity: ValidityRule
     package let calendar: LocalCalendar
+    package let policy: CompliancePolicy
     private var trackers: [ComplianceTracker] = []
     private var trackerIDs: [SeriesID] = []
     /// Per tracker: the standards (indexes) that match its series.
@@ -63,9 +64,13 @@ package struct ComplianceStage {
     private var tallies: [[String: ComplianceTally]]
     private var closed: [ClosedPeriod] = []
 
-    package init(rules: [Rule], schedules: Int, validity: ValidityRule, utcOffsetMinutes: Int) {
+    package init(
+        rules: [Rule], schedules: Int, validity: ValidityRule, utcOffsetMinutes: Int,
+        policy: CompliancePolicy = CompliancePolicy()
+    ) {
         standards = rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil }
         self.validity = validity
+        self.policy = policy
         calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
         tallies = Array(repeating: [:], count: max(1, schedules))
     }
@@ -91,19 +96,28 @@ package struct ComplianceStage {
         let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
         guard !matching.isEmpty else { return -1 }
         let periods = Set(matching.compactMap { standards[$0].compliancePeriod })
-        trackers.append(ComplianceTracker(periods: periods, decibels: decibels, validity: validity, calendar: calendar))
+        trackers.append(
+            ComplianceTracker(
+                periods: periods, decibels: decibels, validity: validity, calendar: calendar, policy: policy))
         trackerIDs.append(id)
         trackerRules.append(matching)
         trackerOf[id] = Int32(trackers.count - 1)
         return Int32(trackers.count - 1)
     }
 
-    /// Closes every period that ended at or before `time` (a summary boundary passed).
-    package mutating func advance(to time: EventTime) {
-        for t in trackers.indices where !trackers[t].isIdle {
-            trackers[t].advance(to: time, into: &closed)
+    /// Closes every period that ended at or before `time` less the lateness (a summary
+    /// boundary passed), and re-issues the hours that took late readings. A retired series
+    /// (evicted) finishes its open periods but writes no more silent hours.
+    package mutating func advance(to time: EventTime, final: Bool = false) {
+        let retiredTrackers = Set(retired.compactMap { trackerOf[$0] })
+        for t in trackers.indices {
+            // A live series' silent hours are written too; a retired one only finishes what is open.
+            let live = !retiredTrackers.contains(Int32(t))
+            guard live || !trackers[t].isIdle else { continue }
+            trackers[t].advance(to: time, emptyHours: live, reissue: true, final: final, into: &closed)
             if !closed.isEmpty { emit(t) }
         }
+        dropRetired(cap: Self.retiredCap)
     }
 
     /// Each closed period of tracker t becomes a record per standard in force when it started.
@@ -118,6 +132,8 @@ package struct ComplianceStage {
                     rule: rule.id, reference: rule.reference, series: trackerIDs[t], closed: period,
                     statistic: statistic, limit: limit, above: above)
                 records.append(record)
+                // A tally counts each period once, at its first issue; revisions are in the records.
+                guard period.revision == 0 else { continue }
                 let key = "\(rule.id)\u{0}\(trackerIDs[t])"
                 for k in tallies.indices {
                     var tally =
@@ -161,6 +177,11 @@ package struct ComplianceStage {
         let live = Set(slots.filter { $0 >= 0 })
         // A retired series that came back is live again (its tracker found by identity).
         retired.removeAll { trackerOf[$0].map { live.contains($0) } ?? true }
+        dropRetired(cap: cap)
+    }
+
+    /// Past `cap` retired trackers, the longest retired with no period open go.
+    private mutating func dropRetired(cap: Int) {
         guard retired.count > cap else { return }
         var dropped = Set<Int>()
         var keptRetired: [SeriesID] = []

@@ -56,7 +56,7 @@ public final class IngestPipeline: Sendable {
                     queueWarning: settings.alertQueueWarning),
                 compliance: ComplianceStage(
                     rules: settings.rules, schedules: schedules, validity: settings.validity,
-                    utcOffsetMinutes: settings.utcOffsetMinutes),
+                    utcOffsetMinutes: settings.utcOffsetMinutes, policy: settings.compliance),
                 history: HistoryStage(
                     resolutionMilliseconds: settings.historyResolutionMilliseconds,
                     utcOffsetMinutes: settings.utcOffsetMinutes),
@@ -155,7 +155,13 @@ public final class IngestPipeline: Sendable {
                     slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
                     retained: retained, logger: logger)
                 // Compliance periods (regulatory rules on clock hours, days and years).
-                if outcome == .accepted && !state.compliance.isEmpty {
+                // Too late for the rolling windows is not too late for a regulatory period:
+                // those keep their own lateness and revisions.
+                if !state.compliance.isEmpty
+                    && (outcome == .accepted
+                        || (outcome == .late && normalised.status == .ok
+                            && state.table.states[s].settings.range.map { $0.contains(normalised.value) } != false))
+                {
                     state.compliance.observe(
                         slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
                 }
@@ -377,7 +383,8 @@ public final class IngestPipeline: Sendable {
     /// given the interval's bounds the park and pillar summaries, and with `details` each
     /// reporting series' windows (schedule 0 only). Starts a new interval.
     public func takeInterval(
-        schedule k: Int = 0, from: EventTime? = nil, to: EventTime? = nil, details: Bool = false
+        schedule k: Int = 0, from: EventTime? = nil, to: EventTime? = nil, details: Bool = false,
+        final: Bool = false
     ) -> Snapshot {
         state.withLock { state in
             var series: [SeriesReport] = []
@@ -402,7 +409,7 @@ public final class IngestPipeline: Sendable {
             var parks: [ParkSummary] = []
             // Periods that ended by the boundary close first, so the day's record is in the day's line.
             if let to {
-                state.compliance.advance(to: to)
+                state.compliance.advance(to: to, final: final)
                 // Rollups wait out the allowed lateness: a reading that arrives late but within
                 // `lateness` still lands in its interval.
                 // A series that received readings during this summary interval (a backlog

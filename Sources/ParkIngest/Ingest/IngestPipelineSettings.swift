@@ -43,6 +43,8 @@ extension IngestPipeline {
         public var allowedLatenessMilliseconds: Int64
         public var limits: Limits
         public var validity: ValidityRule
+        /// Compliance periods' lateness, revisions and time weighting.
+        public var compliance = CompliancePolicy()
         public var rules: [Rule] = []
         public var expectedSensors: [SeriesID] = []
         /// Park facts summaries need (area, green-area target).

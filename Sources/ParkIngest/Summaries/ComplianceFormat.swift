@@ -22,14 +22,17 @@ public enum ComplianceFormat {
         line.add("parts", r.closed.parts)
         line.add("samples", r.closed.samples)
         if let max = r.closed.max { line.add("max", max) }
+        // A re-issue after late readings: the latest revision is the record.
+        if r.closed.revision > 0 { line.add("revision", r.closed.revision) }
+        if r.closed.late > 0 { line.add("late", r.closed.late) }
         return line.finished()
     }
 
     /// Records in a fixed order whatever the shard or thread that closed them.
     package static func ordered(_ records: [ComplianceRecord]) -> [ComplianceRecord] {
         records.sorted {
-            ($0.closed.end.milliseconds, $0.closed.period, $0.series, $0.rule)
-                < ($1.closed.end.milliseconds, $1.closed.period, $1.series, $1.rule)
+            ($0.closed.revision, $0.closed.end.milliseconds, $0.closed.period, $0.series, $0.rule)
+                < ($1.closed.revision, $1.closed.end.milliseconds, $1.closed.period, $1.series, $1.rule)
         }
     }
 }

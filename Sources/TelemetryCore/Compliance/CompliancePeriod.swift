@@ -25,8 +25,8 @@ public enum CompliancePeriod: String, Sendable, CaseIterable, Comparable {
     var bit: UInt8 { UInt8(1) << UInt8(CompliancePeriod.allCases.firstIndex(of: self)!) }
 }
 
-/// One completed period of one series: its value (the mean, or the energy average of decibel
-/// readings), its data capture and whether that capture makes it a valid average.
+/// One completed period of one series: its value (the time-weighted mean, or the energy average
+/// of decibel readings), its data capture and whether that capture makes it a valid average.
 public struct ClosedPeriod: Sendable, Equatable {
     public var period: CompliancePeriod
     public var start: EventTime
@@ -42,6 +42,10 @@ public struct ClosedPeriod: Sendable, Equatable {
     public var valid: Bool
     /// Readings averaged (an hour), or valid parts averaged (longer periods).
     public var samples: Int
+    /// 0 for the first issue; each re-issue after readings arrived for the closed period adds one.
+    public var revision = 0
+    /// Readings of an hour that arrived after its first issue (counted in this revision).
+    public var late = 0
 
     public var capture: Double { parts > 0 ? Double(covered) / Double(parts) : 0 }
 }

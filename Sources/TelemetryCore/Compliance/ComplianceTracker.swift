@@ -4,42 +4,62 @@
     import Darwin
 #endif
 
-/// One series' open compliance periods: the clock hour being filled, the last eight hourly
-/// values (for 8-hour means), the local day and the calendar year. An hour averages its
-/// readings; longer periods average the valid hourly values (and a year the valid daily
-/// values), as monitoring practice computes daily and annual means. Decibel series average by
-/// energy (LAeq). Pure: times are handed in; a period closes when a reading or `advance`
-/// passes its end.
+/// One series' compliance periods: clock hours, running 8-hour means of hours, local days and
+/// the calendar year. An hour weights each reading by the time it stands for (until the next
+/// reading, at most `policy.samplingMilliseconds`); longer periods average the valid hourly
+/// values (a year the valid daily values), as monitoring practice computes daily and annual
+/// means. Decibel series average by energy (LAeq).
+///
+/// Every hour from the first reading on is written, silent ones too (`samples: 0`, capture
+/// 0, not valid), so capture counts the hours that should exist. A period closes
+/// `policy.latenessMilliseconds` after its end; a reading for an hour closed less than
+/// `policy.reviseMilliseconds` ago re-issues it, and the 8-hour means and day it belongs to,
+/// with the next revision number. Pure: times are handed in.
 public struct ComplianceTracker: Sendable, Equatable, Codable {
     public let decibels: Bool
     public let validity: ValidityRule
     public let calendar: LocalCalendar
+    public let policy: CompliancePolicy
     /// Bit per `CompliancePeriod` whose closed periods the owner wants back.
     let wanted: UInt8
 
     static let hourMilliseconds: Int64 = 3_600_000
     static let quarterMilliseconds: Int64 = 900_000
+    /// A silence longer than this many hours writes empty hours only for its last part (a
+    /// clock that jumped, a station restored after a year).
+    static let emptyHoursCap: Int64 = 400 * 24
 
-    // The open hour.
-    public private(set) var hourStart: Int64?
-    var sum = 0.0
-    var energy = 0.0
-    var count = 0
-    var hourMax = -Double.infinity
-    var quarters: UInt8 = 0
-    /// Valid hourly values of the last eight hours, by start (for running 8-hour means).
-    var recent: [Hourly] = []
-    // The open day and year: sums of valid hourly (daily) values in the averaging domain.
-    var day: Aggregate?
-    var year: Aggregate?
-    /// Readings in a period already closed: not averaged (a closed period is never written twice).
-    public private(set) var late = 0
-    /// Everything before this instant is closed (the end of the last period closed).
-    public private(set) var closedThrough = Int64.min
-
-    struct Hourly: Sendable, Equatable, Codable {
+    /// An hour with readings, open or closed and still revisable: its readings sorted by time
+    /// (milliseconds after the hour's start), so that time weights are exact however they came.
+    struct Hour: Sendable, Equatable, Codable {
         var start: Int64
-        var value: Double
+        var offsets: [Int32] = []
+        var values: [Double] = []
+        var closed = false
+        /// Readings taken since the hour was first issued; re-issue pending.
+        var late = 0
+        var dirty = false
+    }
+
+    /// A closed hour as issued.
+    struct HourResult: Sendable, Equatable, Codable {
+        var start: Int64
+        var value: Double?
+        var max: Double?
+        var covered: Int
+        var samples: Int
+        var valid: Bool
+        var revision = 0
+        /// Revision of the 8-hour mean that ends with this hour.
+        var eightRevision = 0
+        var late = 0
+    }
+
+    struct DayResult: Sendable, Equatable, Codable {
+        var start: Int64
+        var value: Double?
+        var valid: Bool
+        var revision = 0
     }
 
     struct Aggregate: Sendable, Equatable, Codable {
@@ -51,116 +71,249 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         var max = -Double.infinity
     }
 
-    public init(periods: Set<CompliancePeriod>, decibels: Bool, validity: ValidityRule, calendar: LocalCalendar) {
+    var hours: [Hour] = []
+    var results: [HourResult] = []
+    var days: [DayResult] = []
+    /// The day whose hours are closing, not yet issued itself.
+    var openDay: Int64?
+    var year: Aggregate?
+    /// Readings too late to revise anything (older than `reviseMilliseconds`): not averaged.
+    public private(set) var late = 0
+    /// Every hour before this instant is closed; nil before the first reading.
+    public private(set) var closedThrough: Int64?
+
+    public init(
+        periods: Set<CompliancePeriod>, decibels: Bool, validity: ValidityRule, calendar: LocalCalendar,
+        policy: CompliancePolicy = CompliancePolicy()
+    ) {
         var wanted: UInt8 = 0
         for period in periods { wanted |= period.bit }
         self.wanted = wanted
         self.decibels = decibels
         self.validity = validity
         self.calendar = calendar
+        self.policy = policy
     }
 
-    /// Whether any period is open (a tracker with nothing open can be dropped).
-    public var isIdle: Bool { hourStart == nil && day == nil && year == nil }
+    /// Whether no period is open (a retired tracker like this can be dropped; hours it could
+    /// still revise go with it).
+    public var isIdle: Bool { openDay == nil && year == nil && !hours.contains { !$0.closed } }
 
-    /// One accepted reading; returns the periods it closed (those that ended at or before it).
+    /// One accepted reading (or one the series' windows found too late: periods keep their own
+    /// lateness and revisions). Returns the periods that closed before it.
     public mutating func add(_ value: Double, at time: EventTime, into closed: inout [ClosedPeriod]) {
-        advance(to: time, into: &closed)
         let start = calendar.floor(time, step: Self.hourMilliseconds)
-        if time.milliseconds < closedThrough || hourStart.map({ start < $0 }) == true {
+        let offset = Int32(time.milliseconds - start)
+        if closedThrough == nil { closedThrough = start }
+        if start >= closedThrough! {
+            let i = slot(start)
+            insert(offset, value, into: i)
+        } else if start + Self.hourMilliseconds > closedThrough! - policy.reviseMilliseconds {
+            // A closed hour: revisable if its readings are kept, or if it was issued empty.
+            if let i = hours.firstIndex(where: { $0.start == start }) {
+                if insert(offset, value, into: i) {
+                    hours[i].late += 1
+                    hours[i].dirty = true
+                }
+            } else if let r = results.firstIndex(where: { $0.start == start }), results[r].samples == 0 {
+                let i = slot(start)
+                insert(offset, value, into: i)
+                hours[i].closed = true
+                hours[i].late = 1
+                hours[i].dirty = true
+            } else {
+                late += 1
+            }
+        } else {
             late += 1
-            return
         }
-        if hourStart == nil { hourStart = start }
-        sum += value
-        if decibels { energy += pow(10, value / 10) }
-        count += 1
-        hourMax = Swift.max(hourMax, value)
-        quarters |= UInt8(1) << UInt8((time.milliseconds - start) / Self.quarterMilliseconds)
+        advance(to: time, emptyHours: true, reissue: false, into: &closed)
     }
 
-    /// Closes every period that ended at or before `time`.
-    public mutating func advance(to time: EventTime, into closed: inout [ClosedPeriod]) {
-        let t = time.milliseconds
-        if let start = hourStart, start + Self.hourMilliseconds <= t { closeHour(into: &closed) }
-        if let d = day, d.end <= t { closeDay(into: &closed) }
-        if let y = year, y.end <= t { closeYear(into: &closed) }
+    /// The index of the hour slot starting at `start`, made if missing.
+    private mutating func slot(_ start: Int64) -> Int {
+        var i = hours.count
+        while i > 0 && hours[i - 1].start > start { i -= 1 }
+        if i > 0 && hours[i - 1].start == start { return i - 1 }
+        hours.insert(Hour(start: start), at: i)
+        return i
+    }
+
+    /// Inserts in time order; a second reading at the same instant is a repeat (a resent
+    /// backlog) and is dropped.
+    @discardableResult
+    private mutating func insert(_ offset: Int32, _ value: Double, into i: Int) -> Bool {
+        let offsets = hours[i].offsets
+        if let last = offsets.last, last < offset {
+            hours[i].offsets.append(offset)
+            hours[i].values.append(value)
+            return true
+        }
+        var lo = 0
+        var hi = offsets.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if offsets[mid] < offset { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < offsets.count && offsets[lo] == offset { return false }
+        hours[i].offsets.insert(offset, at: lo)
+        hours[i].values.insert(value, at: lo)
+        return true
+    }
+
+    /// Closes every period that ended at or before `time` less the lateness. Empty hours are
+    /// written only while `emptyHours` (a series evicted stops writing them); re-issues of
+    /// revised hours happen only with `reissue` (at summary boundaries, so a backlog of sixty
+    /// readings re-issues its hour once). `final`: no more readings will come (a replay's end),
+    /// so periods close at their end.
+    public mutating func advance(
+        to time: EventTime, emptyHours: Bool = true, reissue: Bool = true, final: Bool = false,
+        into closed: inout [ClosedPeriod]
+    ) {
+        let before = closedThrough
+        guard var next = closedThrough else { return }
+        let watermark = final ? time.milliseconds : time.milliseconds &- policy.latenessMilliseconds
+        let closable = calendar.floor(EventTime(milliseconds: watermark), step: Self.hourMilliseconds)
+        if emptyHours, (closable - next) / Self.hourMilliseconds > Self.emptyHoursCap {
+            next = closable - Self.emptyHoursCap * Self.hourMilliseconds
+        }
+        while next + Self.hourMilliseconds <= watermark {
+            if let i = hours.firstIndex(where: { $0.start == next }) {
+                closeHour(next, slot: i, into: &closed)
+            } else if emptyHours {
+                closeHour(next, slot: nil, into: &closed)
+            } else {
+                // Silent hours of an evicted series are skipped, to its next reading if any.
+                let target = hours.first { !$0.closed && $0.start > next }?.start ?? closable
+                next = Swift.min(target, closable)
+                closedThrough = next
+                closeDayIfOver(before: next, into: &closed)
+                continue
+            }
+            next += Self.hourMilliseconds
+            closedThrough = next
+        }
+        closeDayIfOver(before: watermark, into: &closed)
+        if let y = year, y.end <= watermark, openDay == nil { closeYear(into: &closed) }
+        if reissue { reissueRevised(into: &closed) }
+        if reissue || closedThrough != before { prune() }
     }
 
     private func average(_ total: Double, _ n: Int) -> Double {
         decibels ? 10 * log10(total / Double(n)) : total / Double(n)
     }
 
-    /// What a valid value contributes to a longer average: itself, or its energy.
+    /// What a value contributes to an average: itself, or its energy.
     private func weight(_ value: Double) -> Double { decibels ? pow(10, value / 10) : value }
 
-    private mutating func closeHour(into closed: inout [ClosedPeriod]) {
-        guard let start = hourStart else { return }
+    /// An hour's figures from its readings, each weighted by the time until the next reading
+    /// (the next hour's first, for the last), at most the sampling interval; the last reading
+    /// before a silence stands as long as the gap before it did.
+    private func result(of i: Int) -> HourResult {
+        let hour = hours[i]
+        let start = hour.start
+        let cap = policy.samplingMilliseconds
+        let successor = hours[(i + 1)...].first { !$0.offsets.isEmpty }.map { $0.start + Int64($0.offsets[0]) }
+        var total = 0.0
+        var weighted = 0.0
+        var highest = -Double.infinity
+        var quarters: UInt8 = 0
+        var previous: Int64?
+        let n = hour.offsets.count
+        for k in 0..<n {
+            let t = start + Int64(hour.offsets[k])
+            let next = k + 1 < n ? start + Int64(hour.offsets[k + 1]) : successor
+            let credit = next.map { Swift.min($0 - t, cap) } ?? (previous ?? cap)
+            previous = credit
+            total += Double(credit)
+            weighted += Double(credit) * weight(hour.values[k])
+            highest = Swift.max(highest, hour.values[k])
+            quarters |= UInt8(1) << UInt8(Int64(hour.offsets[k]) / Self.quarterMilliseconds)
+        }
         let covered = quarters.nonzeroBitCount
-        let valid = covered >= validity.minQuarterHours
-        let value = count > 0 ? (decibels ? 10 * log10(energy / Double(count)) : sum / Double(count)) : nil
-        let end = start + Self.hourMilliseconds
-        closedThrough = max(closedThrough, end)
-        if wanted & CompliancePeriod.hour.bit != 0 {
-            closed.append(
-                ClosedPeriod(
-                    period: .hour, start: EventTime(milliseconds: start), end: EventTime(milliseconds: end),
-                    value: value, max: count > 0 ? hourMax : nil, covered: covered, parts: 4, valid: valid,
-                    samples: count))
-        }
-        // The hour counts in longer periods only when valid.
-        recent.removeAll { $0.start <= start - 8 * Self.hourMilliseconds }
-        if valid, let value { recent.append(Hourly(start: start, value: value)) }
-        if wanted & CompliancePeriod.eightHours.bit != 0 {
-            let needed = (8 * validity.minHours + 23) / 24
-            let values = recent.map(\.value)
-            closed.append(
-                ClosedPeriod(
-                    period: .eightHours, start: EventTime(milliseconds: end - 8 * Self.hourMilliseconds),
-                    end: EventTime(milliseconds: end),
-                    value: values.isEmpty ? nil : average(values.reduce(0) { $0 + weight($1) }, values.count),
-                    max: values.max(), covered: values.count, parts: 8, valid: values.count >= needed,
-                    samples: values.count))
-        }
-        if wanted & (CompliancePeriod.day.bit | CompliancePeriod.year.bit) != 0 {
-            let dayStart = calendar.floor(EventTime(milliseconds: start), step: LocalCalendar.dayMilliseconds)
-            if let d = day, d.start != dayStart { closeDay(into: &closed) }
-            if day == nil {
-                day = Aggregate(start: dayStart, end: dayStart + LocalCalendar.dayMilliseconds, parts: 24)
-            }
-            if valid, let value {
-                day!.total += weight(value)
-                day!.valid += 1
-                day!.max = Swift.max(day!.max, value)
-            }
-        }
-        hourStart = nil
-        sum = 0
-        energy = 0
-        count = 0
-        hourMax = -.infinity
-        quarters = 0
+        let value: Double? =
+            n > 0 && total > 0 ? (decibels ? 10 * log10(weighted / total) : weighted / total) : nil
+        return HourResult(
+            start: start, value: value, max: n > 0 ? highest : nil, covered: covered, samples: n,
+            valid: value != nil && covered >= validity.minQuarterHours, late: hour.late)
     }
 
-    private mutating func closeDay(into closed: inout [ClosedPeriod]) {
-        guard let d = day else { return }
-        day = nil
-        closedThrough = max(closedThrough, d.end)
-        let value = d.valid > 0 ? average(d.total, d.valid) : nil
-        let valid = d.valid >= validity.minHours
-        if wanted & CompliancePeriod.day.bit != 0 {
-            closed.append(
-                ClosedPeriod(
-                    period: .day, start: EventTime(milliseconds: d.start), end: EventTime(milliseconds: d.end),
-                    value: value, max: d.valid > 0 ? d.max : nil, covered: d.valid, parts: 24, valid: valid,
-                    samples: d.valid))
+    private func closedHour(_ r: HourResult) -> ClosedPeriod {
+        ClosedPeriod(
+            period: .hour, start: EventTime(milliseconds: r.start),
+            end: EventTime(milliseconds: r.start + Self.hourMilliseconds), value: r.value, max: r.max,
+            covered: r.covered, parts: 4, valid: r.valid, samples: r.samples, revision: r.revision, late: r.late)
+    }
+
+    /// The running 8-hour mean that ends at `end`, from the valid hourly values before it.
+    private func eightHours(endingAt end: Int64, revision: Int) -> ClosedPeriod {
+        let from = end - 8 * Self.hourMilliseconds
+        let values = results.filter { $0.start >= from && $0.start < end && $0.valid }.compactMap(\.value)
+        let needed = (8 * validity.minHours + 23) / 24
+        return ClosedPeriod(
+            period: .eightHours, start: EventTime(milliseconds: from), end: EventTime(milliseconds: end),
+            value: values.isEmpty ? nil : average(values.reduce(0) { $0 + weight($1) }, values.count),
+            max: values.max(), covered: values.count, parts: 8, valid: values.count >= needed,
+            samples: values.count, revision: revision)
+    }
+
+    private mutating func closeHour(_ start: Int64, slot: Int?, into closed: inout [ClosedPeriod]) {
+        let dayStart = calendar.floor(EventTime(milliseconds: start), step: LocalCalendar.dayMilliseconds)
+        if let open = openDay, open != dayStart { closeDay(open, into: &closed) }
+        let r: HourResult
+        if let slot {
+            r = result(of: slot)
+            hours[slot].closed = true
+            hours[slot].late = 0
+            hours[slot].dirty = false
+            // A dense hour is not kept for revisions (memory): later readings count late.
+            if hours[slot].offsets.count > policy.revisableReadings || policy.reviseMilliseconds == 0 {
+                hours[slot].offsets = []
+                hours[slot].values = []
+            }
+        } else {
+            r = HourResult(start: start, value: nil, max: nil, covered: 0, samples: 0, valid: false)
         }
+        results.append(r)
+        let end = start + Self.hourMilliseconds
+        if wanted & CompliancePeriod.hour.bit != 0 { closed.append(closedHour(r)) }
+        if wanted & CompliancePeriod.eightHours.bit != 0 { closed.append(eightHours(endingAt: end, revision: 0)) }
+        if wanted & (CompliancePeriod.day.bit | CompliancePeriod.year.bit) != 0 {
+            openDay = dayStart
+            if end == dayStart + LocalCalendar.dayMilliseconds { closeDay(dayStart, into: &closed) }
+        }
+    }
+
+    private mutating func closeDayIfOver(before instant: Int64, into closed: inout [ClosedPeriod]) {
+        if let open = openDay, open + LocalCalendar.dayMilliseconds <= instant { closeDay(open, into: &closed) }
+    }
+
+    /// A day from the valid hourly values it holds.
+    private func day(_ start: Int64, revision: Int) -> (ClosedPeriod, DayResult) {
+        let end = start + LocalCalendar.dayMilliseconds
+        let values = results.filter { $0.start >= start && $0.start < end && $0.valid }.compactMap(\.value)
+        let value = values.isEmpty ? nil : average(values.reduce(0) { $0 + weight($1) }, values.count)
+        let valid = values.count >= validity.minHours
+        return (
+            ClosedPeriod(
+                period: .day, start: EventTime(milliseconds: start), end: EventTime(milliseconds: end), value: value,
+                max: values.max(), covered: values.count, parts: 24, valid: valid, samples: values.count,
+                revision: revision),
+            DayResult(start: start, value: value, valid: valid, revision: revision)
+        )
+    }
+
+    private mutating func closeDay(_ start: Int64, into closed: inout [ClosedPeriod]) {
+        openDay = nil
+        let (period, result) = day(start, revision: 0)
+        days.append(result)
+        if wanted & CompliancePeriod.day.bit != 0 { closed.append(period) }
         guard wanted & CompliancePeriod.year.bit != 0 else { return }
-        let y = calendar.year(EventTime(milliseconds: d.start))
+        let y = calendar.year(EventTime(milliseconds: start))
         if let open = year, open.start != y.start { closeYear(into: &closed) }
         if year == nil { year = Aggregate(start: y.start, end: y.end, parts: y.days) }
         // The annual mean is the mean of valid daily means.
-        if valid, let value {
+        if result.valid, let value = result.value {
             year!.total += weight(value)
             year!.valid += 1
             year!.max = Swift.max(year!.max, value)
@@ -170,13 +323,80 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     private mutating func closeYear(into closed: inout [ClosedPeriod]) {
         guard let y = year else { return }
         year = nil
-        closedThrough = max(closedThrough, y.end)
         let needed = (y.parts * validity.minHours + 23) / 24
         closed.append(
             ClosedPeriod(
                 period: .year, start: EventTime(milliseconds: y.start), end: EventTime(milliseconds: y.end),
                 value: y.valid > 0 ? average(y.total, y.valid) : nil, max: y.valid > 0 ? y.max : nil,
                 covered: y.valid, parts: y.parts, valid: y.valid >= needed, samples: y.valid))
+    }
+
+    /// Re-issues each closed hour that took readings since it was issued, then the 8-hour
+    /// means that include it and its day, if those were issued already. A year still open
+    /// takes the revised day; a closed year is not re-issued.
+    private mutating func reissueRevised(into closed: inout [ClosedPeriod]) {
+        guard let through = closedThrough else { return }
+        var revisedDays = Set<Int64>()
+        for i in hours.indices where hours[i].closed && hours[i].dirty {
+            guard let r = results.firstIndex(where: { $0.start == hours[i].start }) else { continue }
+            var fresh = result(of: i)
+            fresh.revision = results[r].revision + 1
+            fresh.eightRevision = results[r].eightRevision
+            results[r] = fresh
+            hours[i].late = 0
+            hours[i].dirty = false
+            if hours[i].offsets.count > policy.revisableReadings {
+                hours[i].offsets = []
+                hours[i].values = []
+            }
+            if wanted & CompliancePeriod.hour.bit != 0 { closed.append(closedHour(fresh)) }
+            if wanted & CompliancePeriod.eightHours.bit != 0 {
+                var end = fresh.start + Self.hourMilliseconds
+                while end <= through && end <= fresh.start + 8 * Self.hourMilliseconds {
+                    if let e = results.firstIndex(where: { $0.start == end - Self.hourMilliseconds }) {
+                        results[e].eightRevision += 1
+                        closed.append(eightHours(endingAt: end, revision: results[e].eightRevision))
+                    }
+                    end += Self.hourMilliseconds
+                }
+            }
+            revisedDays.insert(
+                calendar.floor(EventTime(milliseconds: fresh.start), step: LocalCalendar.dayMilliseconds))
+        }
+        for start in revisedDays.sorted() {
+            guard let d = days.firstIndex(where: { $0.start == start }) else { continue }
+            let old = days[d]
+            let (period, fresh) = day(start, revision: old.revision + 1)
+            days[d] = fresh
+            if wanted & CompliancePeriod.day.bit != 0 { closed.append(period) }
+            if var y = year, start >= y.start, start < y.end {
+                if old.valid, let value = old.value {
+                    y.total -= weight(value)
+                    y.valid -= 1
+                }
+                if fresh.valid, let value = fresh.value {
+                    y.total += weight(value)
+                    y.valid += 1
+                    y.max = Swift.max(y.max, value)
+                }
+                year = y
+            }
+        }
+    }
+
+    /// Drops what no revision, 8-hour mean or open day can need any more.
+    private mutating func prune() {
+        guard let through = closedThrough else { return }
+        let horizon = through - policy.reviseMilliseconds
+        hours.removeAll { $0.closed && ($0.start + Self.hourMilliseconds <= horizon || $0.offsets.isEmpty) }
+        var keepFrom = Swift.min(
+            calendar.floor(EventTime(milliseconds: horizon), step: LocalCalendar.dayMilliseconds),
+            through - 8 * Self.hourMilliseconds)
+        if let open = openDay { keepFrom = Swift.min(keepFrom, open) }
+        if let first = results.first, first.start < keepFrom { results.removeAll { $0.start < keepFrom } }
+        if let first = days.first, first.start + LocalCalendar.dayMilliseconds <= horizon {
+            days.removeAll { $0.start + LocalCalendar.dayMilliseconds <= horizon }
+        }
     }
 
     /// The year so far (valid days and their mean), for the API and reports before it closes.

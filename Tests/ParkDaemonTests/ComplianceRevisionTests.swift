@@ -1,0 +1,107 @@
+import BrokerHarness
+import Foundation
+import Logging
+import Testing
+
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
+@testable import TelemetryCore
+
+@Suite("Compliance records revised by late data")
+struct ComplianceRevisionTests {
+    /// 2026-11-23T00:00:00+07:00.
+    static let day0 = ComplianceTests.day0
+    static let nine = day0 + 9 * 3_600_000
+
+    static func pipeline() throws -> IngestPipeline {
+        let c = try DaemonConfiguration.parse(
+            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(PackWindowTests.rules)/qcvn26-2010-noise.yaml]\n",
+            file: "/etc/parkd/p.yaml")
+        return IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+    }
+
+    static func send(_ p: IngestPipeline, at time: Int64, value: Double, arrival: Int64) {
+        p.ingest(
+            topic: "parks/p/z/emissions/noise/n1", payload: Array(#"{"value": \#(value), "ts": \#(time)}"#.utf8),
+            arrival: EventTime(milliseconds: arrival))
+    }
+
+    /// The hourly records of the 10:00 hour in a snapshot.
+    static func ten(_ s: IngestPipeline.Snapshot) -> [ComplianceRecord] {
+        s.compliance.filter { $0.closed.period == .hour && $0.closed.start.milliseconds == nine + 3_600_000 }
+    }
+
+    @Test("an hour's backlog resent after an outage re-issues the silent hour as revision 1, with its late samples")
+    func backlog() throws {
+        let p = try Self.pipeline()
+        // 09:00–09:59 live, one reading a minute at 50 dBA.
+        for m in 0..<60 {
+            let t = Self.nine + Int64(m) * 60_000
+            Self.send(p, at: t, value: 50, arrival: t)
+        }
+        // The datalogger loses its link from 10:00 to 11:00; live readings resume at 11:00 (60 dBA).
+        for m in 0..<20 {
+            let t = Self.nine + 2 * 3_600_000 + Int64(m) * 60_000
+            Self.send(p, at: t, value: 60, arrival: t)
+        }
+        // The 11:06 summary boundary: the 10:00 hour is past its lateness and closes silent.
+        let first = p.takeInterval(
+            from: EventTime(milliseconds: Self.nine), to: EventTime(milliseconds: Self.nine + 2 * 3_600_000 + 360_000))
+        let silent = try #require(Self.ten(first).first)
+        #expect(silent.closed.samples == 0 && !silent.closed.valid && silent.closed.revision == 0)
+        #expect(ComplianceFormat.json(silent, utcOffsetMinutes: 420).contains(#""value":null"#))
+        // At 11:20 it resends 10:00–10:59 at 56 dBA: 80 minutes older than the series' newest
+        // reading, too late for the rolling windows, not for the 24-hour revision horizon.
+        let arrival = Self.nine + 2 * 3_600_000 + 20 * 60_000
+        for m in 0..<60 { Self.send(p, at: Self.nine + 3_600_000 + Int64(m) * 60_000, value: 56, arrival: arrival) }
+        // The same backlog resent again (a datalogger that did not see its acknowledgement): repeats, not samples.
+        for m in 0..<60 { Self.send(p, at: Self.nine + 3_600_000 + Int64(m) * 60_000, value: 56, arrival: arrival) }
+        let second = p.takeInterval(
+            from: EventTime(milliseconds: arrival - 840_000), to: EventTime(milliseconds: arrival + 60_000))
+        let revised = try #require(Self.ten(second).first)
+        // 60 readings at 56 dBA a minute apart: LAeq 56, all four quarters, revision 1, 60 late.
+        #expect(revised.closed.revision == 1 && revised.closed.late == 60 && revised.closed.samples == 60)
+        #expect(abs(revised.closed.value! - 56) < 1e-9 && revised.closed.valid && revised.closed.capture == 1)
+        let line = ComplianceFormat.json(revised, utcOffsetMinutes: 420)
+        #expect(line.contains(#""revision":1"#) && line.contains(#""late":60"#))
+        // The revision is written once: the next boundary has no record of 10:00.
+        let third = p.takeInterval(
+            from: EventTime(milliseconds: arrival + 60_000), to: EventTime(milliseconds: arrival + 120_000))
+        #expect(Self.ten(third).isEmpty)
+        // The series' windows counted the backlog late, as before.
+        #expect(p.totals.outcomes.late == 120)
+    }
+
+    @Test("the history store keeps the latest revision of a record, whatever order they are written in")
+    func historyKeepsLatest() throws {
+        let directory = try Scratch.makeDirectory(prefix: "history-revision")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try HistoryStore(path: directory.appendingPathComponent("h.sqlite").path)
+        let id = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "noise", sensor: "n1")
+        func record(revision: Int, value: Double?) -> (ComplianceRecord, String) {
+            var closed = ClosedPeriod(
+                period: .hour, start: EventTime(milliseconds: Self.nine),
+                end: EventTime(milliseconds: Self.nine + 3_600_000),
+                value: value, max: value, covered: value == nil ? 0 : 4, parts: 4, valid: value != nil,
+                samples: value == nil ? 0 : 60)
+            closed.revision = revision
+            let r = ComplianceRecord(
+                rule: "qcvn26-noise-day", reference: nil, series: id, closed: closed, statistic: .leq, limit: 70,
+                above: true)
+            return (r, ComplianceFormat.json(r, utcOffsetMinutes: 420))
+        }
+        for (revision, value) in [(0, nil), (2, 72.0), (1, 56.0)] as [(Int, Double?)] {
+            var batch = HistoryBatch()
+            batch.at = Self.nine
+            batch.compliance = [record(revision: revision, value: value)]
+            try store.write(batch, retention: HistoryRetention())
+        }
+        let reader = try HistoryReader(
+            path: directory.appendingPathComponent("h.sqlite").path, utcOffsetMinutes: 420)
+        let lines = try reader.compliance(
+            rule: String?.none, park: String?.none, from: Self.nine, to: Self.nine + 3_600_000)
+        // Revision 2 stays although revision 1 came after it (a retried batch).
+        #expect(lines.count == 1 && lines[0].contains(#""revision":2"#) && lines[0].contains(#""value":72"#))
+    }
+}
