@@ -273,5 +273,59 @@ struct ComplianceReplayTests {
             ])
         let line = try park(quiet, "1h", "2026-11-23T10:00", "energy")
         #expect(line["energy_kwh"] is NSNull)
+        // The split names its schedule: none configured, EVN 2014, not marked confirmed (Circular
+        // 60/2025/TT-BCT now governs time of use; its hours are not confirmed here).
+        let schedules = try #require(energy["tariff_schedules"] as? [[String: Any]])
+        #expect(schedules.count == 1 && schedules[0]["id"] as? String == "evn-2014")
+        #expect(schedules[0]["confirmed"] as? Bool == false && (schedules[0]["source"] as? String)?.contains("60/2025") == true)
+        // Meters read every 5 minutes: the demand is measured, not estimated.
+        #expect(energy["peak_demand_estimated"] == nil)
+    }
+
+    @Test("PV with no export meter: the renewable share is null with its reason, unless the park is zero-export")
+    func missingExport() throws {
+        // 10:00–11:00, import 300 kWh and PV 200 kWh, no export meter.
+        var feed: [(Int64, String, Double)] = []
+        for step in 0...12 {
+            let t = Self.monday + 10 * 3600 + Int64(step) * 300
+            feed.append((t, "parks/p/grid/energy/energy/imp", Double(step) * 25))
+            feed.append((t, "parks/p/roof/energy/pv_energy/pv-1", Double(step) * 200 / 12))
+        }
+        let roles = """
+            summaries: {intervals: [1d]}
+            expected_sensors:
+              - {park: p, zone: grid, pillar: energy, kind: energy, sensor: imp, role: grid_import}
+              - {park: p, zone: roof, pillar: energy, kind: pv_energy, sensor: pv-1, role: pv}
+
+            """
+        let unknown = try park(try replay(roles, feed), "1d", "2026-11-23T10:00", "energy")
+        // Before: export taken as 0, share 200 / 500 = 0.4 whatever the PV sent to the grid.
+        #expect(unknown["renewable_share"] is NSNull)
+        #expect((unknown["renewable_share_missing"] as? String)?.contains("grid_export") == true)
+        // A zero-export installation: consumption 300 + 200 = 500, share 200 / 500 = 0.4.
+        let zero = try park(
+            try replay(roles + "parks: {p: {zero_export: true}}\n", feed), "1d", "2026-11-23T10:00", "energy")
+        #expect(abs((zero["renewable_share"] as? Double ?? 0) - 0.4) < 1e-12 && zero["renewable_share_missing"] == nil)
+    }
+
+    @Test("a meter read every 30 minutes: its demand is spread evenly and flagged estimated; the schedule is named")
+    func sparseDemand() throws {
+        // 10:00, 10:30, 11:00: 100 kWh each half hour, so every quarter gets 50 kWh: 200 kW.
+        var feed: [(Int64, String, Double)] = []
+        for step in 0...2 { feed.append((Self.monday + 10 * 3600 + Int64(step) * 1800, "parks/p/grid/energy/energy/imp", Double(step) * 100)) }
+        let out = try replay(
+            """
+            summaries: {intervals: [1d]}
+            tariffs: \(Self.deploy)/tariffs/evn-2026-reported.yaml
+            expected_sensors:
+              - {park: p, zone: grid, pillar: energy, kind: energy, sensor: imp, role: grid_import}
+            """, feed)
+        let energy = try park(out, "1d", "2026-11-23T10:00", "energy")
+        #expect(abs((energy["peak_demand_15m_kw"] as? Double ?? 0) - 200) < 1e-9)
+        #expect(energy["peak_demand_estimated"] as? Bool == true)
+        // 2026-11-23 falls after the reported schedule's 2026-04-22: it alone split the day, unconfirmed.
+        let schedules = try #require(energy["tariff_schedules"] as? [[String: Any]])
+        #expect(schedules.map { $0["id"] as? String } == ["evn-2026-reported"])
+        #expect(schedules[0]["confirmed"] as? Bool == false)
     }
 }

@@ -105,6 +105,8 @@ struct ReportTests {
         #expect(row("qcvn26-noise-day").contains("1h70.015510(9)035%"), "\(row("qcvn26-noise-day"))")
         #expect(row("qcvn26-noise-night").contains("1h55.0963(3)067%"), "\(row("qcvn26-noise-night"))")
         #expect(html.contains("max of valid 50.0") && !html.contains("max of valid 90.0"))
+        // The energy split names its schedule and that its hours are not confirmed.
+        #expect(html.contains("Tariff periods by schedule evn-2014") && html.contains("not confirmed"))
         // Every page renders.
         let pages = try run(
             "/usr/bin/pdftoppm", ["-png", "-r", "40", pdf, directory.appendingPathComponent("page").path], in: directory

@@ -337,7 +337,7 @@ struct RegulatoryConfigurationTests {
             plain.tariffs == [
                 TariffSchedule(
                     name: "evn-2014", from: TariffSchedule.evn2014.from, source: TariffSchedule.evn2014.source,
-                    spans: TariffSchedule.evn2014.spans)
+                    confirmed: false, spans: TariffSchedule.evn2014.spans)
             ])
     }
 }

@@ -14,8 +14,9 @@ extension ConfigurationParser {
             for (key, value) in mapping {
                 let name = key.string ?? ""
                 let site = YAMLValue(node: value, path: "parks.\(name)", file: file)
-                let f = try site.fields(["area_m2", "green_target", "wastewater"])
+                let f = try site.fields(["area_m2", "green_target", "wastewater", "zero_export"])
                 var park = ParkSite()
+                if let v = f["zero_export"] { park.zeroExport = try v.bool() }
                 if let v = f["area_m2"] { park.areaM2 = Double(try v.int(in: 1...1_000_000_000_000)) }
                 if let v = f["green_target"] {
                     let text = try v.string()

@@ -189,6 +189,7 @@ extension DaemonConfiguration {
             lines.append("parks:")
             for (name, site) in parks.sorted(by: { $0.key < $1.key }) {
                 var fields = ["green_target: \(site.greenTarget)"]
+                if site.zeroExport { fields.append("zero_export: true") }
                 if let area = site.areaM2 { fields.insert("area_m2: \(RuleEngine.number(area))", at: 0) }
                 if let w = site.wastewater {
                     fields.append(
@@ -210,6 +211,7 @@ extension DaemonConfiguration {
                 lines.append("    from: \"\(RFC3339.day(schedule.from, offsetMinutes: offset))\"")
             }
             if !schedule.source.isEmpty { lines.append("    source: \(JSONText.quoted(schedule.source))") }
+            lines.append("    confirmed: \(schedule.confirmed)")
             lines.append("    periods:")
             for span in schedule.spans {
                 lines.append(

@@ -20,7 +20,7 @@ extension ConfigurationParser {
         }
         var schedules: [TariffSchedule] = []
         for item in try list.list() {
-            let f = try item.fields(["name", "from", "source", "periods"])
+            let f = try item.fields(["name", "from", "source", "confirmed", "periods"])
             guard let name = f["name"], let periods = f["periods"] else {
                 throw item.error("a tariff needs a name and its periods (peak and off_peak hours; the rest is normal)")
             }
@@ -57,7 +57,8 @@ extension ConfigurationParser {
             }
             schedules.append(
                 TariffSchedule(
-                    name: try name.nonEmptyString(), from: from, source: try f["source"]?.string() ?? "", spans: spans))
+                    name: try name.nonEmptyString(), from: from, source: try f["source"]?.string() ?? "",
+                    confirmed: try f["confirmed"]?.bool() ?? false, spans: spans))
         }
         guard Set(schedules.map(\.from)).count == schedules.count else {
             throw list.error("two tariff schedules take effect on the same date")

@@ -149,7 +149,15 @@ public struct DailyReport {
                         "tariff": ["peak", "normal", "off_peak"].map {
                             ["period": $0, "kwh": Self.number(tariff[$0])]
                         },
+                        "estimated": entry["peak_demand_estimated"] as? Bool == true,
+                        "schedules": (entry["tariff_schedules"] as? [[String: Any]] ?? []).map {
+                            [
+                                "id": $0["id"] as? String ?? "", "source": $0["source"] as? String ?? "",
+                                "confirmed": $0["confirmed"] as? Bool == true,
+                            ] as [String: Any]
+                        },
                     ]
+                    if let why = entry["renewable_share_missing"] as? String { energy?["shareMissing"] = why }
                 case "green":
                     let met = entry["green_target_met"] as? Bool
                     green = [

@@ -62,8 +62,11 @@ package enum ReportTemplates {
         {{#energy}}
         <table>
         <tr><th>consumption</th><td class="num">{{consumption}} kWh</td><th>grid import</th><td class="num">{{gridImport}}</td><th>export</th><td class="num">{{gridExport}}</td><th>PV</th><td class="num">{{pv}}</td><th>renewable share</th><td class="num">{{share}}</td></tr>
-        <tr><th>peak demand (15 min)</th><td class="num">{{peak}} kW</td>{{#tariff}}<th>{{period}}</th><td class="num">{{kwh}} kWh</td>{{/tariff}}</tr>
+        <tr><th>peak demand (15 min)</th><td class="num">{{peak}} kW{{#estimated}} (estimated){{/estimated}}</td>{{#tariff}}<th>{{period}}</th><td class="num">{{kwh}} kWh</td>{{/tariff}}</tr>
         </table>
+        {{#shareMissing}}<p>Renewable share not computed: {{shareMissing}}.</p>{{/shareMissing}}
+        {{#estimated}}<p>Estimated peak: a grid meter read less often than every 15 minutes, its energy spread evenly.</p>{{/estimated}}
+        {{#schedules}}<p>Tariff periods by schedule {{id}} ({{source}}), {{#confirmed}}confirmed{{/confirmed}}{{^confirmed}}not confirmed{{/confirmed}}.</p>{{/schedules}}
         {{/energy}}
         {{^energy}}<p>No energy figures for this day.</p>{{/energy}}
 

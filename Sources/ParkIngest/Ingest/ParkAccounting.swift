@@ -82,6 +82,8 @@ package struct ParkAccounting {
     /// Per park and grid-connection role: kWh in each clock-aligned 15-minute interval, for
     /// the contract's peak demand (the interval's energy × 4).
     private var quarters: [[[Int64: Double]]] = []
+    /// Quarters some of whose energy was spread from a meter interval longer than 15 minutes.
+    private var estimatedQuarters: [[Set<Int64>]] = []
     private(set) var parkNames: [String] = []
     private var parkIndex: [String: Int32] = [:]
     /// Per schedule: where its open interval began (older 15-minute intervals can go).
@@ -137,6 +139,7 @@ package struct ParkAccounting {
             parkNames.append(id.park)
             parkIndex[id.park] = park
             quarters.append([[:], [:]])
+            estimatedQuarters.append([[], []])
             for k in energy.indices { energy[k].append(EnergyFigures()) }
         }
         var meter: Int8 = -1
@@ -219,6 +222,7 @@ package struct ParkAccounting {
                 energy[k][park].tariff[slot][period.index] += share
             }
             quarters[park][slot][quarter, default: 0] += share
+            if to - start > Self.quarterMilliseconds { estimatedQuarters[park][slot].insert(quarter) }
             t = next
         }
     }
@@ -318,11 +322,16 @@ package struct ParkAccounting {
             // The grid connection: import meters where the park has them, else gross consumption.
             let slot = figures.reported & (1 << UInt8(MeterRole.gridImport.index)) != 0 ? 0 : 1
             var peak: Double?
+            var estimated = false
             for (start, kwh) in quarters[p][slot]
             where start >= from.milliseconds && start + Self.quarterMilliseconds <= to.milliseconds {
                 peak = max(peak ?? kwh * 4, kwh * 4)
+                if estimatedQuarters[p][slot].contains(start) { estimated = true }
             }
-            builders[ParkPillar(park: park, pillar: .energy), default: .init()].meters = (figures, slot, peak)
+            let key = ParkPillar(park: park, pillar: .energy)
+            builders[key, default: .init()].meters = (figures, slot, peak)
+            builders[key]!.peakEstimated = estimated
+            builders[key]!.tariffSchedules = tariffs.schedules(from: from, to: to)
         }
         reset(schedule: k)
         opened(schedule: k, at: to)
@@ -359,6 +368,7 @@ package struct ParkAccounting {
         for p in quarters.indices {
             for slot in 0..<2 where quarters[p][slot].keys.contains(where: { $0 < oldest }) {
                 quarters[p][slot] = quarters[p][slot].filter { $0.key >= oldest }
+                estimatedQuarters[p][slot] = estimatedQuarters[p][slot].filter { $0 >= oldest }
             }
         }
     }

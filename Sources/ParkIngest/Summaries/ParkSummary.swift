@@ -12,6 +12,9 @@ public struct ParkSite: Sendable, Equatable {
     public var greenTarget: Double = 0.10
     /// The central wastewater plant's outlet station and its QCVN 40 coefficients.
     public var wastewater: WastewaterOutlet?
+    /// The PV cannot feed the grid (a zero-export installation): a missing export meter then
+    /// means no export. Otherwise a renewable share needs the export meter's figure.
+    public var zeroExport = false
     public init(areaM2: Double? = nil, greenTarget: Double = 0.10) {
         self.areaM2 = areaM2
         self.greenTarget = greenTarget
@@ -98,6 +101,14 @@ public struct ParkSummary: Sendable, Equatable {
     public var peakDemandKW: Double?
     /// PV consumed on site (PV − export) over consumption.
     public var renewableShare: Double?
+    /// Why the share is missing although PV reported (no export figure to subtract).
+    public var renewableShareMissing: String?
+    /// The time-of-use schedules that split `tariffKWh` (more than one when one took over
+    /// inside the interval).
+    public var tariffSchedules: [TariffSchedule] = []
+    /// Some 15-minute interval of the demand figure was spread from a meter reading less often
+    /// than every 15 minutes: the peak is an estimate (flattened, never overstated).
+    public var peakDemandEstimated = false
     // Emissions and green: the interval mean of each kind, and minutes in regulatory exceedance
     // per rule and station (while the value is beyond the limit, not the hysteresis tail)
     public var means: [String: Double]
@@ -126,6 +137,8 @@ public struct ParkSummary: Sendable, Equatable {
         package var increases: [String: Double] = [:]
         /// The park's energy meters: their figures, the grid connection's slot, the peak demand.
         package var meters: (figures: EnergyFigures, slot: Int, peak: Double?)?
+        package var peakEstimated = false
+        package var tariffSchedules: [TariffSchedule] = []
         package var sums: [String: (sum: Double, count: Int)] = [:]
         package var energies: [String: Double] = [:]
         package var lastGreenArea: [String: Double] = [:]
@@ -163,6 +176,7 @@ public struct ParkSummary: Sendable, Equatable {
                     consumption: Double?, gridImport: Double?, gridExport: Double?, pv: Double?, sub: Double?,
                     tariff: [TariffPeriod: Double]?, share: Double?
                 ) = (nil, nil, nil, nil, nil, nil, nil)
+            var shareMissing: String?
             if pillar == .energy, let (f, slot, _) = meters {
                 func kwh(_ role: MeterRole) -> Double? {
                     f.reported & (1 << UInt8(role.index)) != 0 ? f.kwh[role.index] : nil
@@ -181,7 +195,13 @@ public struct ParkSummary: Sendable, Equatable {
                         uniqueKeysWithValues: TariffPeriod.allCases.map { ($0, f.tariff[slot][$0.index]) })
                 }
                 if let pv = energy.pv, let total = energy.consumption, total > 0 {
-                    energy.share = max(0, pv - (energy.gridExport ?? 0)) / total
+                    if energy.gridExport != nil || site?.zeroExport == true {
+                        energy.share = max(0, pv - (energy.gridExport ?? 0)) / total
+                    } else {
+                        // Taking a missing export as zero would count exported PV as consumed
+                        // twice over: in consumption and in the share.
+                        shareMissing = "no grid_export meter reported: exported PV unknown"
+                    }
                 }
             }
             return ParkSummary(
@@ -190,6 +210,9 @@ public struct ParkSummary: Sendable, Equatable {
                 energyKWh: energy.consumption, gridImportKWh: energy.gridImport, gridExportKWh: energy.gridExport,
                 pvKWh: energy.pv, subMeteredKWh: energy.sub, tariffKWh: energy.tariff,
                 peakDemandKW: pillar == .energy ? meters?.peak : nil, renewableShare: energy.share,
+                renewableShareMissing: shareMissing,
+                tariffSchedules: energy.tariff == nil ? [] : tariffSchedules,
+                peakDemandEstimated: pillar == .energy && meters?.peak != nil && peakEstimated,
                 means: means,
                 exceedanceMinutes: exceedanceMilliseconds.reduce(into: [:]) {
                     $0[$1.key.rule, default: [:]][$1.key.sensor] = Double($1.value) / 60_000
@@ -215,12 +238,28 @@ public struct ParkSummary: Sendable, Equatable {
         if let v = pvKWh { line.add("pv_kwh", v) }
         if let v = subMeteredKWh { line.add("sub_metered_kwh", v) }
         if let v = renewableShare { line.add("renewable_share", v) }
+        if let why = renewableShareMissing {
+            line.addRaw("renewable_share", "null")
+            line.add("renewable_share_missing", why)
+        }
         if let tariff = tariffKWh {
             var object = JSONLine()
             for period in TariffPeriod.allCases { object.add(period.rawValue, tariff[period] ?? 0) }
             line.addRaw("tariff_kwh", object.finished())
+            // Which schedule split it, from which text, and whether its hours are confirmed.
+            let items = tariffSchedules.map { schedule in
+                var item = JSONLine()
+                item.add("id", schedule.name)
+                item.add("source", schedule.source)
+                item.addRaw("confirmed", schedule.confirmed ? "true" : "false")
+                return item.finished()
+            }
+            line.addRaw("tariff_schedules", "[" + items.joined(separator: ",") + "]")
         }
-        if let v = peakDemandKW { line.add("peak_demand_15m_kw", v) }
+        if let v = peakDemandKW {
+            line.add("peak_demand_15m_kw", v)
+            if peakDemandEstimated { line.addRaw("peak_demand_estimated", "true") }
+        }
         if !means.isEmpty {
             var object = JSONLine()
             for (kind, value) in means.sorted(by: { $0.key < $1.key }) { object.add(kind, value) }

@@ -34,21 +34,29 @@ public struct TariffSchedule: Sendable, Equatable {
     /// In force from this instant (local midnight of its date) until the next schedule's.
     public var from: EventTime
     public var source: String
+    /// Whether its hours were checked against the regulation's text (`confirmed: true`);
+    /// figures it splits say so either way.
+    public var confirmed: Bool
     public var spans: [Span]
 
-    public init(name: String, from: EventTime, source: String, spans: [Span]) {
+    public init(name: String, from: EventTime, source: String, confirmed: Bool = false, spans: [Span]) {
         self.name = name
         self.from = from
         self.source = source
+        self.confirmed = confirmed
         self.spans = spans
     }
 
     /// EVN time of use under Circular 16/2014/TT-BCT (Article 4 as commonly cited): peak
     /// Monday–Saturday 09:30–11:30 and 17:00–20:00; off-peak every day 22:00–04:00; normal
-    /// otherwise (Sunday has no peak).
+    /// otherwise (Sunday has no peak). The last hours confirmed from a text; Circular
+    /// 60/2025/TT-BCT now governs how time-of-use prices apply, and the hours under it are not
+    /// confirmed here, so the default says both and is not marked confirmed.
     public static let evn2014 = TariffSchedule(
         name: "evn-2014", from: EventTime(milliseconds: .min),
-        source: "Circular 16/2014/TT-BCT, Article 4",
+        source:
+            "Circular 16/2014/TT-BCT, Article 4 (the last confirmed hours; Circular 60/2025/TT-BCT now governs time-of-use, its hours unconfirmed here)",
+        confirmed: false,
         spans: [
             Span(period: .offPeak, days: 0x7F, start: 22 * 60, end: 4 * 60),
             Span(period: .peak, days: 0x3F, start: 9 * 60 + 30, end: 11 * 60 + 30),
@@ -95,6 +103,14 @@ public struct TariffCalendar: Sendable, Equatable {
 
     /// The schedule in force at `time` (the earliest one before any date).
     public func schedule(at time: EventTime) -> TariffSchedule { schedules[scheduleIndex(at: time)] }
+
+    /// The schedules in force at some instant of [from, to), in date order.
+    public func schedules(from: EventTime, to: EventTime) -> [TariffSchedule] {
+        let first = scheduleIndex(at: from)
+        var last = first
+        while last + 1 < schedules.count && schedules[last + 1].from < to { last += 1 }
+        return Array(schedules[first...last])
+    }
 
     public func period(at time: EventTime) -> TariffPeriod {
         schedules[scheduleIndex(at: time)].period(weekday: calendar.weekday(time), minute: calendar.minuteOfDay(time))
