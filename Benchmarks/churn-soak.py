@@ -69,6 +69,7 @@ def main():
 http: {{listen: "127.0.0.1:{http}"}}
 state_dir: state
 summaries: {{path: summaries.jsonl, intervals: [1m]}}
+parks: {{"*": {{wastewater: {{zone: "*", kq: 1, kf: 1}}, zones: {{"*": ordinary}}}}}}
 limits: {{series_ttl: 1m, max_series: 100000, max_series_per_park: 100000, max_new_series_per_message: 100}}
 windows:
   - {{name: 1m, length: 1m, bucket: 15s}}

@@ -28,6 +28,7 @@ windows:
   - {{name: 8h, length: 8h, bucket: 1h}}
   - {{name: 24h, length: 24h, bucket: 1h}}
 rule_files: [{", ".join(f'"{root}/Deploy/rules/{r}.yaml"' for r in ["qcvn05-2023-ambient-air", "qcvn26-2010-noise", "sensor-health", "energy"])}]
+parks: {{"*": {{zones: {{"*": ordinary}}}}}}
 summaries: {{path: "{out}/summaries.jsonl", intervals: [1m, 1h]}}
 alerts: {{path: "{out}/alerts.jsonl"}}
 state_dir: "{out}/state"

@@ -43,6 +43,16 @@ enum BenchSetup {
         return try rulesDirectory()
     }
 
+    /// Every zone of every park ordinary, so that noise rules that apply only in declared zones
+    /// (`applies_at`) judge as much traffic as before they did.
+    static let everywhere = #"parks: {"*": {zones: {"*": ordinary}}}"#
+
+    /// Whether the packs in `rules` place rules by zone class (a version that reads `zones:`).
+    static func scoped(_ rules: String) -> Bool {
+        (try? String(contentsOfFile: rules + "/qcvn26-2010-noise.yaml", encoding: .utf8))?.contains("applies_at")
+            == true
+    }
+
     /// The parts of a parkd configuration the benchmark's runs share (`packs: false`: no rules),
     /// with the packs of `parkd`'s own tree.
     static func common(packs: Bool, maxSeries: Int, parkd: String? = nil) throws -> String {
@@ -58,6 +68,7 @@ enum BenchSetup {
             log: {level: warning}
             http: off
             """ + (packs ? "\nrule_files:\n" + Self.packs.map { "  - \(rules)/\($0)" }.joined(separator: "\n") : "")
+                + (packs && scoped(rules) ? "\n" + everywhere : "")
     }
 
     static func binary(_ name: String) throws -> String {

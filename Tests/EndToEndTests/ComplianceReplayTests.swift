@@ -83,7 +83,8 @@ struct ComplianceReplayTests {
                     minute < 50 || minute == 60 ? 55 : 80
                 ))
         }
-        let out = try replay("rule_files: [\(pack("qcvn26-2010-noise.yaml"))]\n", feed)
+        let out = try replay(
+            "rule_files: [\(pack("qcvn26-2010-noise.yaml"))]\nparks: {p: {zones: {z: ordinary}}}\n", feed)
         // LAeq = 10·log10((50·10^5.5 + 10·10^8) / 60) = 10·log10(16 930 190) = 72.29 dBA; the
         // arithmetic mean (50·55 + 10·80) / 60 = 59.2 would pass.
         let hour = try #require(out.compliance.first { $0["from"] as? String == "2026-11-23T10:00:00.000+07:00" })
@@ -102,7 +103,8 @@ struct ComplianceReplayTests {
         for minute in 0...120 {
             feed.append((Self.monday + 20 * 3600 + Int64(minute) * 60, "parks/p/z/emissions/noise/n1", 60))
         }
-        let out = try replay("rule_files: [\(pack("qcvn26-2010-noise.yaml"))]\n", feed)
+        let out = try replay(
+            "rule_files: [\(pack("qcvn26-2010-noise.yaml"))]\nparks: {p: {zones: {z: ordinary}}}\n", feed)
         // Each clock hour is judged against the limit of the period holding its start:
         // 20:00–21:00 by day (70 dBA), 21:00–22:00 by night (55 dBA).
         let records = out.compliance.map {
@@ -181,8 +183,9 @@ struct ComplianceReplayTests {
             """, feed)
         let cod = out.compliance.filter { $0["rule"] as? String == "qcvn40b-cod" }
         let seen = cod.map { "\($0["park"]!)/\($0["sensor"]!) \($0["limit"]!) \($0["exceeded"]!)" }
-        // Park p: only its outlet, at C × Kq × Kf = 121.5; park q has no outlet configured: C = 150 everywhere.
-        #expect(seen == ["p/outlet-1 121.5 1", "q/outlet-1 150 0"], "\(seen)")
+        // Park p: only its outlet, at C × Kq × Kf = 121.5. Park q declares no outlet: QCVN 40 judges
+        // nothing there (before, C = 150 at every ww_cod sensor of it).
+        #expect(seen == ["p/outlet-1 121.5 1"], "\(seen)")
         let alert = try #require(out.alerts.first { $0["rule"] as? String == "qcvn40b-cod" })
         #expect(
             alert["park"] as? String == "p" && alert["sensor"] as? String == "outlet-1"
@@ -277,7 +280,9 @@ struct ComplianceReplayTests {
         // 60/2025/TT-BCT now governs time of use; its hours are not confirmed here).
         let schedules = try #require(energy["tariff_schedules"] as? [[String: Any]])
         #expect(schedules.count == 1 && schedules[0]["id"] as? String == "evn-2014")
-        #expect(schedules[0]["confirmed"] as? Bool == false && (schedules[0]["source"] as? String)?.contains("60/2025") == true)
+        #expect(
+            schedules[0]["confirmed"] as? Bool == false
+                && (schedules[0]["source"] as? String)?.contains("60/2025") == true)
         // Meters read every 5 minutes: the demand is measured, not estimated.
         #expect(energy["peak_demand_estimated"] == nil)
     }
@@ -312,7 +317,10 @@ struct ComplianceReplayTests {
     func sparseDemand() throws {
         // 10:00, 10:30, 11:00: 100 kWh each half hour, so every quarter gets 50 kWh: 200 kW.
         var feed: [(Int64, String, Double)] = []
-        for step in 0...2 { feed.append((Self.monday + 10 * 3600 + Int64(step) * 1800, "parks/p/grid/energy/energy/imp", Double(step) * 100)) }
+        for step in 0...2 {
+            feed.append(
+                (Self.monday + 10 * 3600 + Int64(step) * 1800, "parks/p/grid/energy/energy/imp", Double(step) * 100))
+        }
         let out = try replay(
             """
             summaries: {intervals: [1d]}

@@ -25,6 +25,7 @@ struct ParallelReplayTests {
           - {name: 8h, length: 8h, bucket: 1h}
           - {name: 24h, length: 24h, bucket: 1h}
         rule_files: [\(rules)/qcvn05-2023-ambient-air.yaml, \(rules)/qcvn26-2010-noise.yaml, \(rules)/sensor-health.yaml, \(rules)/energy.yaml]
+        parks: {"*": {zones: {"*": ordinary}}}
         rules:
           - {id: pm25-test, description: "PM2.5 above 35", severity: warning, reference: "test", match: {kind: pm25}, when: {above: 35, clear: 34}}
           - {id: quiet, description: "silent 3 minutes", stale: 3m, match: {kind: noise}}

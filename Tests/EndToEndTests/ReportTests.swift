@@ -49,6 +49,7 @@ struct ReportTests {
         broker: {url: mqtt://127.0.0.1}
         summaries: {intervals: [1h, 1d]}
         rule_files: [\(Self.deploy)/rules/qcvn05-2023-ambient-air.yaml, \(Self.deploy)/rules/qcvn26-2010-noise.yaml]
+        parks: {p: {zones: {fence: ordinary}}}
         """.write(to: directory.appendingPathComponent("parkd.yaml"), atomically: true, encoding: .utf8)
         let parkd = try BuiltProduct.path("parkd")
         let config = directory.appendingPathComponent("parkd.yaml").path

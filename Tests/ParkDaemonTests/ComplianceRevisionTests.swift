@@ -16,7 +16,8 @@ struct ComplianceRevisionTests {
 
     static func pipeline() throws -> IngestPipeline {
         let c = try DaemonConfiguration.parse(
-            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(PackWindowTests.rules)/qcvn26-2010-noise.yaml]\n",
+            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(PackWindowTests.rules)/qcvn26-2010-noise.yaml]\n"
+                + "parks: {p: {zones: {z: ordinary}}}\n",
             file: "/etc/parkd/p.yaml")
         return IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
     }

@@ -123,9 +123,13 @@ struct RuleConfigurationTests {
         #expect(
             rule("qcvn05-so2-1h")?.condition
                 == .threshold(source: .window("1h", .mean), above: true, limit: 350, clear: nil))
+        // At vsip-1's outlet (Kq 1, Kf 1) COD is C itself; at bau-bang's (0.9 × 1.0) 135.
         #expect(
-            rule("qcvn40b-cod")?.condition
+            c.rules.first { $0.id == "qcvn40b-cod" && $0.matcher.park == "vsip-1" }?.condition
                 == .threshold(source: .window("1h", .mean), above: true, limit: 150, clear: nil))
+        #expect(
+            c.rules.first { $0.id == "qcvn40b-cod" && $0.matcher.park == "bau-bang" }?.condition
+                == .threshold(source: .window("1h", .mean), above: true, limit: 135, clear: nil))
         #expect(
             rule("qcvn40b-ph-low")?.condition
                 == .threshold(source: .window("1h", .mean), above: false, limit: 5.5, clear: 5.7))
@@ -144,7 +148,8 @@ struct RuleConfigurationTests {
             rule("qcvn05-pm25-24h-2025")?.condition
                 == .threshold(source: .window("24h", .mean), above: true, limit: 50, clear: nil))
         let columnA = try DaemonConfiguration.parse(
-            "broker: {url: mqtt://h}\nrule_files: [../rules/qcvn40-2011-wastewater-a.yaml]\n",
+            "broker: {url: mqtt://h}\nrule_files: [../rules/qcvn40-2011-wastewater-a.yaml]\n"
+                + "parks: {p: {wastewater: {zone: cetp, kq: 1, kf: 1}}}\n",
             file: Self.deploy.appendingPathComponent("config/x.yaml").path)
         #expect(
             columnA.rules.first { $0.id == "qcvn40a-cod" }?.condition
@@ -167,8 +172,10 @@ struct PackWindowTests {
         #expect(packs.count == 7)
         for pack in packs {
             let c = try DaemonConfiguration.parse(
-                "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(Self.rules)/\(pack)]\n", file: "/etc/parkd/parkd.yaml")
-            #expect(!c.rules.isEmpty, "\(pack)")
+                "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(Self.rules)/\(pack)]\n"
+                    + "parks: {p: {wastewater: {zone: cetp, kq: 1, kf: 1}, zones: {fence: ordinary, school: special}}}\n",
+                file: "/etc/parkd/parkd.yaml")
+            #expect(!c.rules.isEmpty && c.ruleWarnings.isEmpty, "\(pack)")
             for rule in c.rules {
                 if let window = rule.windowName { #expect(c.windows.contains { $0.name == window }, "\(pack)") }
             }
@@ -208,7 +215,8 @@ struct LAeqTests {
     func energyAverage() throws {
         let rules = PackWindowTests.rules
         let c = try DaemonConfiguration.parse(
-            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(rules)/qcvn26-2010-noise.yaml]\n",
+            "broker: {url: mqtt://127.0.0.1}\nrule_files: [\(rules)/qcvn26-2010-noise.yaml]\n"
+                + "parks: {p: {zones: {z: ordinary}}}\n",
             file: "/etc/parkd/p.yaml")
         let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
         // 10:00 to 10:59 local (UTC+7) on 2026-11-23, one reading a minute: 2026-11-23T03:00Z.
@@ -275,9 +283,9 @@ struct RegulatoryConfigurationTests {
         #expect(in2026.contains("qcvn05-pm25-24h: kind pm25 24h mean, judged on local calendar days ≤ 45"))
         #expect(in2026.contains("qcvn05-pm25-year: kind pm25 calendar-year mean of daily means ≤ 25"))
         #expect(in2026.contains("qcvn40b-cod: park p, zone wwtp, kind ww_cod 1h mean, judged on clock hours ≤ 121.5"))
-        #expect(in2026.contains("qcvn40b-cod: kind ww_cod, not park p 1h mean, judged on clock hours ≤ 150"))
-        // pH and temperature are not scaled.
-        #expect(!in2026.contains("ww_ph, not park p") && !in2026.contains("ww_temperature, not park p"))
+        // Only at the outlet: no unscaled C elsewhere. pH and temperature apply there too, unscaled.
+        #expect(!in2026.contains("not park p") && !in2026.contains("≤ 150"))
+        #expect(in2026.contains("qcvn40b-ph-high: park p, zone wwtp, kind ww_ph 1h mean, judged on clock hours ≤ 9"))
         // After 2031 the 2011 wastewater limits are no longer in force for anyone.
         #expect(!c.limitsInForce(at: EventTime(milliseconds: 1_956_502_800_000)).contains("qcvn40b"))
     }
@@ -302,7 +310,8 @@ struct RegulatoryConfigurationTests {
                 "is not a cumulative counter"
             ),
             ("parks: {p: {wastewater: {kq: 0.9}}}", "needs its zone"),
-            ("parks: {p: {wastewater: {zone: w, kf: 5}}}", "expected kf as in QCVN 40"),
+            ("parks: {p: {wastewater: {zone: wwtp, kf: 0.9}}}", "needs kq"),
+            ("parks: {p: {wastewater: {zone: w, kq: 1, kf: 5}}}", "expected kf as in QCVN 40"),
             (
                 "rules: [{id: a, reference: R, match: {kind: pm25}, when: {window: 1h, stat: max, above: 1}, period: 1h}]",
                 "needs a threshold on a mean or leq"
@@ -367,5 +376,57 @@ struct BrokerAddressConfigurationTests {
                 #expect("\(error)".contains(expected), "\(yaml) → \(error)")
             }
         }
+    }
+}
+
+@Suite("Rules apply where the law applies them")
+struct RuleScopeTests {
+    static let rules = PackWindowTests.rules
+
+    func parse(_ yaml: String) throws -> DaemonConfiguration {
+        try DaemonConfiguration.parse("broker: {url: mqtt://127.0.0.1}\n" + yaml, file: "/etc/parkd/parkd.yaml")
+    }
+
+    @Test("QCVN 40 judges only a declared outlet, with Kq and Kf required; without one it judges nothing, and says so")
+    func outletOnly() throws {
+        // Before, the pack loaded with no outlet judged every ww_* sensor against C alone: COD 150
+        // where 150 × 0.9 × 0.9 = 121.5 applies, and at the factories' own pipes (§1.2.3 excludes them).
+        let none = try parse("rule_files: [\(Self.rules)/qcvn40-2011-wastewater-b.yaml]\n")
+        #expect(!none.rules.contains { $0.id.hasPrefix("qcvn40") })
+        #expect(none.ruleWarnings.count == 1 && none.ruleWarnings[0].contains("judge nothing"))
+        #expect(none.warnings.contains { $0.contains("qcvn40b-cod") && $0.contains("parks.<park>.wastewater") })
+        #expect(none.effectiveYAML.contains("# warning: rules qcvn40b-cod"))
+        let outlet = try parse(
+            "rule_files: [\(Self.rules)/qcvn40-2011-wastewater-b.yaml]\n"
+                + "parks: {p: {wastewater: {zone: cetp, sensor: outlet-1, kq: 0.9, kf: 0.9}}}\n")
+        let placed = outlet.rules.filter { $0.id.hasPrefix("qcvn40") }
+        #expect(!placed.isEmpty && placed.allSatisfy { $0.matcher.zone == "cetp" && $0.matcher.sensor == "outlet-1" })
+        #expect(
+            placed.first { $0.id == "qcvn40b-cod" }?.condition
+                == .threshold(source: .window("1h", .mean), above: true, limit: 121.5, clear: nil))
+        // BOD5 is a 5-day laboratory test, not an automatic parameter: no pack judges it.
+        #expect(!placed.contains { $0.matcher.kind?.contains("bod5") == true })
+        let error = #expect(throws: ConfigurationError.self) {
+            try parse("parks: {p: {wastewater: {zone: cetp, kq: 0.9}}}\n")
+        }
+        #expect(error?.description.contains("needs kf") == true, "\(String(describing: error))")
+    }
+
+    @Test("QCVN 26 judges only zones declared ordinary or special; production premises are left out")
+    func zoneClasses() throws {
+        let c = try parse(
+            "rule_files: [\(Self.rules)/qcvn26-2010-noise.yaml, \(Self.rules)/qcvn26-2010-noise-special.yaml]\n"
+                + "parks: {p: {zones: {fence-n: ordinary, fence-s: ordinary, school: special, plant-1: production}}}\n")
+        let ordinary = c.rules.filter { $0.id.hasPrefix("qcvn26-noise-") }
+        let special = c.rules.filter { $0.id.hasPrefix("qcvn26s-noise-") }
+        // Day and night rules, one each per ordinary zone; the special pack's at the school only.
+        #expect(ordinary.count == 4 && Set(ordinary.map(\.matcher.zone)) == ["fence-n", "fence-s"])
+        #expect(!special.isEmpty && special.allSatisfy { $0.matcher.zone == "school" })
+        let plant = SeriesID(park: "p", zone: "plant-1", pillar: .emissions, kind: "noise", sensor: "n1")
+        #expect(!c.rules.contains { $0.matcher.matches(plant) })
+        let error = #expect(throws: ConfigurationError.self) { try parse("parks: {p: {zones: {plant-1: factory}}}\n") }
+        #expect(error?.description.contains("expected ordinary, special") == true)
+        let undeclared = try parse("rule_files: [\(Self.rules)/qcvn26-2010-noise.yaml]\n")
+        #expect(undeclared.rules.isEmpty && undeclared.ruleWarnings.first?.contains("zones declared ordinary") == true)
     }
 }

@@ -73,7 +73,8 @@ package struct ConfigurationParser {
                 "expected sensor \(id) has a meter role, but its kind '\(id.kind)' is not a cumulative counter (energy, pv_energy)"
             )
         }
-        configuration.rules = DaemonConfiguration.scaledForOutlets(configuration.rules, parks: configuration.parks)
+        (configuration.rules, configuration.ruleWarnings) = DaemonConfiguration.scopedToSites(
+            configuration.rules, parks: configuration.parks)
         try parseUplinkSection(top, into: &configuration)
         return configuration
     }

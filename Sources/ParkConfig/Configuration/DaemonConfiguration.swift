@@ -35,7 +35,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     /// Every warning of the configuration, its brokers' included.
-    public var warnings: [String] { broker.warnings + (uplink?.broker.warnings ?? []) }
+    public var warnings: [String] { broker.warnings + (uplink?.broker.warnings ?? []) + ruleWarnings }
+    /// Rules that judge nothing because the sites they apply to are not declared.
+    public var ruleWarnings: [String] = []
 
     public struct Payload: Sendable, Equatable {
         public var maxBytes = 65536

@@ -16,7 +16,7 @@ package struct RuleParser {
     package static let keys = [
         "id", "description", "severity", "reference", "match", "when", "for", "renotify", "hours", "stale",
         "flatline", "completeness", "counter_reset", "out_of_range", "calibrating", "rate", "require_valid", "from",
-        "until", "period", "kq_kf",
+        "until", "period", "kq_kf", "applies_at",
     ]
 
     package func parse(_ item: YAMLValue) throws(ConfigurationError) -> Rule {
@@ -82,6 +82,13 @@ package struct RuleParser {
             )
         }
         if let node = f["kq_kf"] { rule.scaledByKqKf = try node.bool() }
+        if let node = f["applies_at"] {
+            let text = try node.string()
+            guard ["outlet", "ordinary", "special"].contains(text) else {
+                throw node.error("rule '\(id)': expected applies_at outlet, ordinary or special, found '\(text)'")
+            }
+            rule.appliesAt = text
+        }
         var period = f["period"]
         if case .threshold(.reading, _, _, _) = rule.condition, let when = f["when"],
             let inner = try when.fields(["reading", "window", "stat", "above", "below", "clear", "period"])["period"]

@@ -15,6 +15,9 @@ public struct ParkSite: Sendable, Equatable {
     /// The PV cannot feed the grid (a zero-export installation): a missing export meter then
     /// means no export. Otherwise a renewable share needs the export meter's figure.
     public var zeroExport = false
+    /// Zones by class (`ordinary`, `special`, `production`): rules with `applies_at: <class>`
+    /// (QCVN 26) judge only the zones declared so.
+    public var zoneClasses: [String: String] = [:]
     public init(areaM2: Double? = nil, greenTarget: Double = 0.10) {
         self.areaM2 = areaM2
         self.greenTarget = greenTarget

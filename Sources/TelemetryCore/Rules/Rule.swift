@@ -143,6 +143,9 @@ public struct Rule: Sendable, Equatable {
     public var complianceOnly = false
     /// A QCVN 40 limit C that applies as C × Kq × Kf at a park's wastewater outlet (`kq_kf: true`).
     public var scaledByKqKf = false
+    /// Where the regulation applies (`applies_at:`): `outlet` (a park's declared wastewater
+    /// outlet) or a zone class (`ordinary`, `special`); nil: wherever it matches.
+    public var appliesAt: String?
 
     public static func == (a: Rule, b: Rule) -> Bool {
         a.id == b.id && a.description == b.description && a.severity == b.severity && a.reference == b.reference
@@ -151,7 +154,7 @@ public struct Rule: Sendable, Equatable {
             && a.activeMinutes?.end == b.activeMinutes?.end && a.utcOffsetMinutes == b.utcOffsetMinutes
             && a.requireValid == b.requireValid && a.validity == b.validity && a.validFrom == b.validFrom
             && a.validUntil == b.validUntil && a.compliancePeriod == b.compliancePeriod
-            && a.complianceOnly == b.complianceOnly && a.scaledByKqKf == b.scaledByKqKf
+            && a.complianceOnly == b.complianceOnly && a.scaledByKqKf == b.scaledByKqKf && a.appliesAt == b.appliesAt
     }
 
     /// The rule's limit, whether it is an upper one, and whether it reads an energy average:

@@ -95,7 +95,7 @@ public enum FuzzHarness {
               - {name: 24h, length: 24h, bucket: 1h}
             rule_files: [\(rules.map { "\"\($0)\"" }.joined(separator: ", "))]
             limits: {max_series: 200, max_series_per_park: 100, max_new_series_per_message: 8, series_ttl: 10m}
-            parks: {p: {wastewater: {zone: z, kq: 0.9, kf: 0.9}}}
+            parks: {p: {wastewater: {zone: z, kq: 0.9, kf: 0.9}, zones: {z: ordinary}}}
             tariffs: "\(repositoryRoot)/Deploy/tariffs/evn-2026-reported.yaml"
             expected_sensors:
               - {park: q, zone: z, pillar: energy, kind: energy, sensor: m1, role: grid_import}
