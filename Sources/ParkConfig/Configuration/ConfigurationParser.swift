@@ -19,7 +19,7 @@ package struct ConfigurationParser {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
             "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
-            "parks", "http", "compliance", "tariffs", "history", "uplink",
+            "parks", "http", "compliance", "tariffs", "history", "uplink", "regulator_feed",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -76,6 +76,7 @@ package struct ConfigurationParser {
         (configuration.rules, configuration.ruleWarnings) = DaemonConfiguration.scopedToSites(
             configuration.rules, parks: configuration.parks)
         try parseUplinkSection(top, into: &configuration)
+        try parseRegulatorFeed(top, into: &configuration)
         return configuration
     }
 

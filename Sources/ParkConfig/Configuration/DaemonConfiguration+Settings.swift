@@ -29,6 +29,11 @@ extension DaemonConfiguration {
             meterRoles: meterRoles, tariffs: tariffs,
             historyResolutionMilliseconds: history.path == nil ? 0 : history.resolutionMilliseconds)
         settings.compliance = compliancePolicy
+        if let feed {
+            settings.feedStations = feed.stations
+            settings.feedCycleMilliseconds = feed.format.cycleMilliseconds
+            settings.feedGraceMilliseconds = Int64(feed.graceSeconds * 1000)
+        }
         return settings
     }
 

@@ -36,6 +36,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// Every warning of the configuration, its brokers' included.
     public var warnings: [String] { broker.warnings + (uplink?.broker.warnings ?? []) + ruleWarnings }
+    /// The regulator feed (`regulator_feed:`), if configured.
+    public var feed: RegulatorFeedConfiguration?
     /// Rules that judge nothing because the sites they apply to are not declared.
     public var ruleWarnings: [String] = []
 

@@ -61,6 +61,8 @@ public final class Observability: Sendable {
         var historyWriter: HistoryWriter?
         var lastHistory = (written: 0, dropped: 0)
         var uplink: UplinkSender?
+        var feed: RegulatorFeed?
+        var lastFeed = RegulatorFeed.Status()
         var lastUplink = UplinkSender.Status()
         var lastOutboxDropped = 0
         /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
@@ -84,6 +86,7 @@ public final class Observability: Sendable {
     package var historyResolution: Int64 { settings.historyResolution }
 
     package func attach(uplink: UplinkSender?) { state.withLock { $0.uplink = uplink } }
+    package func attach(feed: RegulatorFeed?) { state.withLock { $0.feed = feed } }
     package func attach(history: HistoryWriter?) { state.withLock { $0.historyWriter = history } }
     package func attach(_ client: MQTTClient) { state.withLock { $0.client = client } }
 
@@ -260,6 +263,18 @@ public final class Observability: Sendable {
                 s.lastUplink = u
                 s.lastOutboxDropped = dropped
             }
+            if let f = s.feed?.status {
+                gauge("feed_pending", "files", "Regulator feed files waiting for the authority's server", Double(f.pending))
+                gauge(
+                    "feed_oldest_pending_age", "seconds", "Age of the oldest regulator feed file not yet uploaded",
+                    f.oldestPendingSeconds)
+                gauge("feed_unwritten", "files", "Feed files held in memory because the disk refused them", Double(f.unwritten))
+                count("feed_files_written", "Regulator feed cycle files written", f.written, s.lastFeed.written)
+                count("feed_uploads", "Regulator feed files the server took", f.uploaded, s.lastFeed.uploaded)
+                count("feed_upload_failures", "Regulator feed uploads that failed (retried)", f.uploadFailures, s.lastFeed.uploadFailures)
+                count("feed_write_errors", "Regulator feed files the disk refused (retried)", f.writeErrors, s.lastFeed.writeErrors)
+                s.lastFeed = f
+            }
             s.last = status
             s.lastClient = stats
         }
@@ -280,7 +295,8 @@ public final class Observability: Sendable {
             let silent = Double(now.milliseconds - s.lastTrafficAt.milliseconds) / 1000
             let connected = stats?.connected ?? false
             let trafficOK = s.settings.trafficTimeout.map { silent < $0 } ?? true
-            let sinksOK = s.sinkErrors.isEmpty
+            let feed = s.feed?.status
+            let sinksOK = s.sinkErrors.isEmpty && feed?.failing != true
             var line = JSONLine()
             let healthy = connected && trafficOK && sinksOK
             line.add("status", healthy ? "ok" : "degraded")
@@ -292,6 +308,13 @@ public final class Observability: Sendable {
                 var errors = JSONLine()
                 for (name, error) in s.sinkErrors.sorted(by: { $0.key < $1.key }) { errors.add(name, error) }
                 line.addRaw("sink_errors", errors.finished())
+            }
+            if let feed, feed.failing {
+                var f = JSONLine()
+                f.add("error", feed.lastError ?? "")
+                f.add("pending", feed.pending)
+                f.add("oldest_pending_seconds", feed.oldestPendingSeconds.rounded())
+                line.addRaw("feed_failing", f.finished())
             }
             return (healthy, line.finished())
         }

@@ -78,6 +78,8 @@ public final class Daemon: Sendable {
             beforeDisconnect: { signals.flushAlerts(timeout: 3) })
         observability.attach(history: outputs.history)
         observability.attach(uplink: uplink)
+        let feed = configuration.feed.map { RegulatorFeed(configuration: $0, logger: logger) }
+        observability.attach(feed: feed)
         restoreState()
         for warning in configuration.warnings { logger.warning("configuration: \(warning)") }
         let s = configuration.summaries
@@ -107,6 +109,13 @@ public final class Daemon: Sendable {
                 .init(service: ShutdownStep(start: { Self.start(uplink, logger: logger) }, stop: uplink.stop)))
         }
         if let history = outputs.history { services.append(.init(service: ShutdownStep(stop: history.flush))) }
+        if let feed {
+            let f = feed.configuration
+            let target = f.upload.map { ", uploaded to \($0.url)\($0.tls ? " with TLS" : "")" } ?? ", not uploaded (no regulator_feed.upload)"
+            logger.info(
+                "regulator feed: \(f.stations.map(\.id).joined(separator: ", ")) every \(TimeText.format(Double(f.format.cycleMilliseconds) / 1000)) into \(f.directory)\(target)")
+            services.append(.init(service: ShutdownStep(start: feed.start, stop: feed.stop)))
+        }
         services.append(
             .init(
                 service: ThreadService(
@@ -114,7 +123,7 @@ public final class Daemon: Sendable {
                     body: {
                         let loop = SummaryLoop(
                             configuration: configuration, pipeline: pipeline, observability: observability,
-                            ingest: ingest, outputs: outputs, uplink: uplink, logger: logger, echo: echo,
+                            ingest: ingest, outputs: outputs, uplink: uplink, feed: feed, logger: logger, echo: echo,
                             overrides: overrides)
                         loop.run(signals: signals)
                     },

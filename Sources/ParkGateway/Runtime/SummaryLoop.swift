@@ -53,6 +53,7 @@ package final class SummaryLoop {
     private let ingest: MQTTIngest
     private let outputs: GatewayOutputs
     private let uplink: UplinkSender?
+    private let feed: RegulatorFeed?
     private let logger: Logger
     private let echo: Bool
     private let overrides: @Sendable (inout DaemonConfiguration) -> Void
@@ -63,7 +64,8 @@ package final class SummaryLoop {
 
     package init(
         configuration: DaemonConfiguration, pipeline: IngestPipeline, observability: Observability,
-        ingest: MQTTIngest, outputs: GatewayOutputs, uplink: UplinkSender?, logger: Logger, echo: Bool,
+        ingest: MQTTIngest, outputs: GatewayOutputs, uplink: UplinkSender?, feed: RegulatorFeed? = nil,
+        logger: Logger, echo: Bool,
         overrides: @escaping @Sendable (inout DaemonConfiguration) -> Void
     ) {
         self.configuration = configuration
@@ -72,6 +74,7 @@ package final class SummaryLoop {
         self.ingest = ingest
         self.outputs = outputs
         self.uplink = uplink
+        self.feed = feed
         self.logger = logger
         self.echo = echo
         self.overrides = overrides
@@ -166,6 +169,8 @@ package final class SummaryLoop {
             writeAlerts()
             scheduler.advance(to: now)
             noteSink("summaries", error: scheduler.retryFile())
+            // The regulator feed's closed cycles (and any file the disk refused before).
+            if let feed { feed.write(pipeline.takeFeedCycles(wallClock: now)) }
             if let history = outputs.history {
                 history.retry()
                 noteSink("history", error: history.status.error)

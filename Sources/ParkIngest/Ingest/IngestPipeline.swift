@@ -17,6 +17,7 @@ public final class IngestPipeline: Sendable {
         package var table: SeriesTable
         package var rules: RuleStage
         package var compliance: ComplianceStage
+        package var feed: RegulatorFeedStage
         package var history: HistoryStage
         package var accounting: ParkAccounting
         package var limits: Limits
@@ -57,6 +58,9 @@ public final class IngestPipeline: Sendable {
                 compliance: ComplianceStage(
                     rules: settings.rules, schedules: schedules, validity: settings.validity,
                     utcOffsetMinutes: settings.utcOffsetMinutes, policy: settings.compliance),
+                feed: RegulatorFeedStage(
+                    stations: settings.feedStations, cycleMilliseconds: settings.feedCycleMilliseconds,
+                    graceMilliseconds: settings.feedGraceMilliseconds, utcOffsetMinutes: settings.utcOffsetMinutes),
                 history: HistoryStage(
                     resolutionMilliseconds: settings.historyResolutionMilliseconds,
                     utcOffsetMinutes: settings.utcOffsetMinutes),
@@ -165,6 +169,7 @@ public final class IngestPipeline: Sendable {
                     state.compliance.observe(
                         slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
                 }
+                if !state.feed.isEmpty { state.feed.observe(slot: s, id, normalised, outcome) }
                 if outcome == .accepted && state.history.enabled {
                     state.history.observe(slot: s, id, normalised)
                 }
@@ -185,6 +190,7 @@ public final class IngestPipeline: Sendable {
         let slot = state.table.open(id, arrival: arrival, state: restoring)
         state.rules.opened(slot: slot)
         state.compliance.opened(slot: slot)
+        state.feed.opened(slot: slot)
         let kind = state.table.states[Int(slot)].settings
         state.history.opened(slot: slot, decibels: kind.decibels, counter: kind.shape == .counter)
         let settings = state.table.states[Int(slot)].settings
@@ -231,6 +237,7 @@ public final class IngestPipeline: Sendable {
         state.accounting.remove(gone, ids: before, kept: kept)
         state.rules.remove(ids, kept: kept)
         state.compliance.remove(kept: kept)
+        state.feed.remove(kept: kept)
         state.history.remove(kept: kept, ids: before)
         // Cached slots moved: the cache fills again on the next messages.
         state.router.forgetSlots()
@@ -443,6 +450,17 @@ public final class IngestPipeline: Sendable {
                 parks: parks, compliance: records, rollups: rollups)
         }
     }
+
+    /// The regulator feed's cycles that ended at least the grace time before the later of
+    /// `wallClock` and the newest reading's time (a datalogger running ahead, a replayed day).
+    public func takeFeedCycles(wallClock: EventTime) -> [FeedCycle] {
+        state.withLock { state in
+            state.feed.take(clock: max(wallClock, state.newest))
+        }
+    }
+
+    /// Readings that came for a feed cycle already written.
+    public var feedLateReadings: Int { state.withLock { $0.feed.late } }
 
     /// Counts since start, the current interval included.
     public var totals: IngestCounters {

@@ -45,6 +45,11 @@ extension IngestPipeline {
         public var validity: ValidityRule
         /// Compliance periods' lateness, revisions and time weighting.
         public var compliance = CompliancePolicy()
+        /// Automatic monitoring stations whose readings make the regulator feed's cycles.
+        public var feedStations: [FeedStation] = []
+        public var feedCycleMilliseconds: Int64 = 300_000
+        /// A feed cycle closes this long after its end (a datalogger's delay).
+        public var feedGraceMilliseconds: Int64 = 60_000
         public var rules: [Rule] = []
         public var expectedSensors: [SeriesID] = []
         /// Park facts summaries need (area, green-area target).

@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import ParkConfig
+import Synchronization
+import TelemetryCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The regulator feed's writer and uploader. The summary loop hands it each closed cycle; it
+/// writes the cycle's file into the spool (a failed write, such as a full disk, keeps the
+/// file in memory and retries every second, in order). A thread of its own pushes pending
+/// files to the authority's FTP server, oldest first, with curl (FTP, or FTP with explicit
+/// TLS): on a failure it stops and tries again after a backoff, so files arrive in order and
+/// none is skipped. Nothing leaves `pending/` before the server took it.
+public final class RegulatorFeed: Sendable {
+    package struct Status: Sendable, Equatable {
+        package var written = 0
+        package var writeErrors = 0
+        /// Cycles whose file existed already (readings for a cycle written before a restart).
+        package var rewritesRefused = 0
+        /// Files that could not be written yet (held in memory, retried).
+        package var unwritten = 0
+        package var uploaded = 0
+        package var uploadFailures = 0
+        package var pending = 0
+        /// Seconds since the end of the oldest cycle still pending.
+        package var oldestPendingSeconds = 0.0
+        package var lastError: String?
+        /// A file is held in memory because the disk refused it.
+        package var writeFailing = false
+        /// The last upload failed and none has succeeded since.
+        package var uploadFailing = false
+        package var failing: Bool { writeFailing || uploadFailing }
+    }
+
+    private struct State {
+        var status = Status()
+        var unwritten: [(path: String, text: String)] = []
+        var stopping = false
+        var running: Process?
+    }
+
+    package let configuration: RegulatorFeedConfiguration
+    private let spool: FeedSpool
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let wake = DispatchSemaphore(value: 0)
+    private let stopped = DispatchSemaphore(value: 0)
+    /// At most this many files wait in memory for a disk that refuses them (two days of a
+    /// 5-minute cycle for ten stations); past it the oldest go, counted and logged.
+    static let maxUnwritten = 10 * 2 * 288
+
+    public init(configuration: RegulatorFeedConfiguration, logger: Logger) {
+        self.configuration = configuration
+        spool = FeedSpool(root: configuration.directory)
+        self.logger = logger
+    }
+
+    package var status: Status { state.withLock { $0.status } }
+
+    /// Writes the closed cycles' files (and any held back before), in order.
+    package func write(_ cycles: [FeedCycle]) {
+        let format = configuration.format
+        let wrote = state.withLock { s -> Bool in
+            for cycle in cycles {
+                s.unwritten.append((format.relativePath(station: cycle.station, end: cycle.end), format.text(cycle)))
+            }
+            if s.unwritten.count > Self.maxUnwritten {
+                let dropped = s.unwritten.count - Self.maxUnwritten
+                s.unwritten.removeFirst(dropped)
+                s.status.writeErrors += dropped
+                logger.error("regulator feed: \(dropped) cycle files dropped, the disk refused them for too long")
+            }
+            var wrote = false
+            while let next = s.unwritten.first {
+                do {
+                    if try spool.write(relativePath: next.path, text: next.text) {
+                        s.status.written += 1
+                    } else {
+                        s.status.rewritesRefused += 1
+                        logger.warning("regulator feed: \(next.path) was written before (a restart); not replaced")
+                    }
+                } catch {
+                    if !s.status.writeFailing || s.status.lastError != "\(error)" {
+                        logger.error("regulator feed: cannot write \(next.path): \(error); kept in memory, retried")
+                    }
+                    s.status.writeErrors += 1
+                    s.status.lastError = "\(error)"
+                    s.status.writeFailing = true
+                    break
+                }
+                s.unwritten.removeFirst()
+                wrote = true
+            }
+            s.status.unwritten = s.unwritten.count
+            if s.unwritten.isEmpty { s.status.writeFailing = false }
+            return wrote
+        }
+        if wrote { wake.signal() }
+    }
+
+    /// Starts the uploader's thread.
+    package func start() {
+        let thread = Thread { [self] in
+            uploadLoop()
+            stopped.signal()
+        }
+        thread.name = "parkd-feed"
+        thread.start()
+    }
+
+    /// Stops the uploader: a transfer under way is cut (its file stays pending and goes again).
+    package func stop() {
+        let running = state.withLock { s -> Process? in
+            s.stopping = true
+            return s.running
+        }
+        running?.terminate()
+        wake.signal()
+        _ = stopped.wait(timeout: .now() + 10)
+    }
+
+    private func uploadLoop() {
+        var failures = 0
+        var lastPrune: EventTime?
+        while !state.withLock({ $0.stopping }) {
+            let now = WallClock.now()
+            if lastPrune.map({ now.milliseconds - $0.milliseconds >= 3_600_000 }) ?? true {
+                let removed = spool.prune(keepDays: configuration.keepDays, now: now, calendar: configuration.format.calendar)
+                if removed > 0 { logger.info("regulator feed: removed \(removed) day folders older than \(configuration.keepDays) days") }
+                lastPrune = now
+            }
+            var files = spool.pendingFiles()
+            note(pending: files, now: now)
+            var failed = false
+            if let upload = configuration.upload {
+                while !files.isEmpty, !state.withLock({ $0.stopping }) {
+                    // One login for up to `batch` files: a server's login can take seconds.
+                    let batch = Array(files.prefix(Self.batch))
+                    let (sent, error) = send(batch, upload: upload)
+                    for file in batch.prefix(sent) { spool.sent(file) }
+                    files.removeFirst(sent)
+                    if sent > 0 {
+                        failures = 0
+                        state.withLock { s in
+                            s.status.uploaded += sent
+                            s.status.uploadFailing = false
+                        }
+                    }
+                    note(pending: files, now: WallClock.now())
+                    if let error {
+                        failures += 1
+                        let file = batch[sent]
+                        state.withLock { s in
+                            if !s.status.uploadFailing || s.status.lastError != error {
+                                logger.error("regulator feed: upload of \(file) failed: \(error); retrying, oldest first")
+                            }
+                            s.status.uploadFailures += 1
+                            s.status.lastError = error
+                            s.status.uploadFailing = true
+                        }
+                        failed = true
+                        break
+                    }
+                }
+            }
+            // After a failure wait 1, 2, 4 … `retry` s; otherwise until a file is written (or 10 s).
+            let longest = configuration.upload?.retrySeconds ?? 60
+            let pause = failed ? min(longest, pow(2, Double(min(failures, 10) - 1))) : 10
+            _ = wake.wait(timeout: .now() + pause)
+        }
+    }
+
+    private func note(pending files: [String], now: EventTime) {
+        let oldest = files.first.flatMap { file -> Double? in
+            let s = FeedSpool.stamp(file)
+            let text =
+                "\(s.prefix(4))-\(s.dropFirst(4).prefix(2))-\(s.dropFirst(6).prefix(2))T\(s.dropFirst(8).prefix(2)):\(s.dropFirst(10).prefix(2)):\(s.dropFirst(12).prefix(2))"
+                + TimeText.offsetText(configuration.format.calendar.utcOffsetMinutes)
+            return RFC3339.parse(Array(text.utf8)).map { max(0, Double(now.milliseconds - $0.milliseconds) / 1000) }
+        }
+        state.withLock { s in
+            s.status.pending = files.count
+            s.status.oldestPendingSeconds = oldest ?? 0
+        }
+    }
+
+    /// Files per curl run (one connection, one login).
+    static let batch = 50
+
+    /// Files to the server in order, over one connection, with curl: how many the server took
+    /// (from the first), and why the next one failed. curl stops at the first failure
+    /// (`--fail-early`), so a file is never sent before an older one. The password goes to
+    /// curl on its standard input, never on its command line.
+    private func send(_ files: [String], upload: RegulatorFeedConfiguration.Upload) -> (sent: Int, error: String?) {
+        guard let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first(where: FileManager.default.isExecutableFile)
+        else { return (0, "curl is not installed (apt-get install curl)") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: curl)
+        var arguments = [
+            "--disable", "--silent", "--show-error", "--fail-early", "--write-out", "%{response_code}\\n", "--config", "-",
+            "--ftp-create-dirs", "--connect-timeout",
+            "\(Int(min(upload.timeoutSeconds, 30)))", "--max-time", "\(Int(upload.timeoutSeconds))",
+        ]
+        if upload.tls {
+            arguments += ["--ssl-reqd"]
+            if let ca = upload.caFile { arguments += ["--cacert", ca] }
+        }
+        for file in files { arguments += ["--upload-file", spool.pending + "/" + file, upload.url + "/" + file] }
+        process.arguments = arguments
+        let input = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        do {
+            try process.run()
+        } catch {
+            return (0, "cannot start curl: \(error)")
+        }
+        state.withLock { $0.running = process }
+        defer { state.withLock { $0.running = nil } }
+        if let user = upload.username {
+            func quoted(_ text: String) -> String {
+                "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+            }
+            let credential = user + ":" + (upload.password?.value ?? "")
+            input.fileHandleForWriting.write(Data("user = \(quoted(credential))\n".utf8))
+        }
+        try? input.fileHandleForWriting.close()
+        // Small outputs: one line per transfer on stdout, a message on stderr.
+        let codes = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        // 226: transfer complete (250 from some servers); curl writes one code per transfer.
+        let sent = codes.split(separator: "\n").prefix { $0 == "226" || $0 == "250" }.count
+        guard sent >= files.count else {
+            let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            return (min(sent, files.count), "curl exited \(process.terminationStatus)" + (text.isEmpty ? "" : ": \(text)"))
+        }
+        return (sent, nil)
+    }
+}
