@@ -51,9 +51,22 @@ http: {listen: "127.0.0.1:$CENTRAL_HTTP"}
 CONF
 "$BIN/parkd-central" --config "$RUN/central.yaml" 2> "$RUN/central.log" & pids+=($!)
 
-# The demo configuration plus an uplink to the province (the rule packs from the tree).
+# The authority's FTP server: Debian's pure-ftpd on loopback, one virtual user.
+FTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$RUN/ftp/home" && chown 65534:65534 "$RUN/ftp/home"
+export DEMO_FTP_PASSWORD="demo-$RANDOM$RANDOM"
+printf '%s\n%s\n' "$DEMO_FTP_PASSWORD" "$DEMO_FTP_PASSWORD" | pure-pw useradd demo -u 65534 -g 65534 \
+  -d "$RUN/ftp/home" -f "$RUN/ftp/passwd" -m -F "$RUN/ftp/users.pdb" > /dev/null
+pure-ftpd -S "127.0.0.1,$FTP_PORT" -l "puredb:$RUN/ftp/users.pdb" -E -A -j -u 1 -P 127.0.0.1 \
+  -p "$((FTP_PORT < 60000 ? FTP_PORT + 1 : FTP_PORT - 40)):$((FTP_PORT < 60000 ? FTP_PORT + 40 : FTP_PORT - 1))" \
+  > "$RUN/ftp/server.log" 2>&1 & pids+=($!)
+echo "==> pure-ftpd on 127.0.0.1:$FTP_PORT, standing for the environment authority's feed server"
+
+# The demo configuration plus the feed's upload and an uplink to the province (the rule packs
+# from the tree).
 sed "s#\.\./rules/#$PWD/Deploy/rules/#" Deploy/config/demo.yaml > "$RUN/parkd.yaml"
 cat >> "$RUN/parkd.yaml" <<CONF
+  upload: {url: "ftp://127.0.0.1:$FTP_PORT/", username: demo, password_env: DEMO_FTP_PASSWORD, retry: 2s}
 uplink:
   broker: {url: mqtt://127.0.0.1:$UPLINK_PORT}
   shard: s1
@@ -94,6 +107,16 @@ if command -v chromium > /dev/null; then
   chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$RUN/chromium" \
     --window-size=1100,900 --virtual-time-budget=2000 --screenshot="$RUN/status-page.png" \
     "http://127.0.0.1:$HTTP_PORT/" > /dev/null 2>&1 && echo "    screenshot of the page: $RUN/status-page.png"
+fi
+echo "==> the regulator feed: outlet NT01's 5-minute files on the authority's FTP server"
+for _ in $(seq 30); do [ -z "$(find "$RUN/feed/pending" -name '*.txt' 2>/dev/null | head -1)" ] && break; sleep 0.5; done
+FILES=$(cd "$RUN/ftp/home" && find . -name '*.txt' | sort)
+echo "    $(echo "$FILES" | grep -c txt) files uploaded, $(find "$RUN/feed/pending" -name '*.txt' 2>/dev/null | wc -l) still pending; the first three:"
+echo "$FILES" | head -3 | sed 's#^\./#    #'
+ONE=$(echo "$FILES" | sed -n 2p | sed "s#^\./##")
+if [ -n "$ONE" ]; then
+  echo "    $ONE (tab-separated: code, cycle mean, unit, time, status 00 measuring / 01 calibrating / 02 error or no data):"
+  sed 's/\r$//; s/\t/  /g; s/^/      /' "$RUN/ftp/home/$ONE"
 fi
 echo "==> SIGTERM to parkd: it writes the last partial interval and exits"
 kill -TERM "$PARKD"; wait "$PARKD"; echo "    parkd exited with status $?"

@@ -148,7 +148,9 @@ struct RegulatorFeedTests {
         #expect(try Province.wait(10) { Self.pending(directory) == 0 })
     }
 
-    @Test("a 2-hour server outage: files wait in pending/, /healthz names the failing feed, then every file arrives in order")
+    @Test(
+        "a 2-hour server outage: files wait in pending/, /healthz names the failing feed, then every file arrives in order"
+    )
     func outage() throws {
         let broker = try Broker()
         let server = try FTPServer()
@@ -180,7 +182,8 @@ struct RegulatorFeedTests {
             #expect((try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)) == text)
         }
         // Oldest first: the server's transfer log lists the files in cycle order.
-        let log = (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8)) ?? ""
+        let log =
+            (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8)) ?? ""
         let order = log.split(separator: "\n").compactMap { line in expected.firstIndex { line.contains($0.path) } }
         #expect(order.count >= 24 && order == order.sorted(), "\(order)")
         #expect(try Province.wait(10) { Self.pending(directory) == 0 })

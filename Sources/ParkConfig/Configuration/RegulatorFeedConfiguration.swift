@@ -82,7 +82,9 @@ extension ConfigurationParser {
         for item in try list.list() {
             let s = try item.fields(["id", "park", "zone", "type", "sensor", "parameters"])
             let id = try name("id", in: s, of: item)
-            guard let park = s["park"], let zone = s["zone"] else { throw item.error("station '\(id)' needs park and zone") }
+            guard let park = s["park"], let zone = s["zone"] else {
+                throw item.error("station '\(id)' needs park and zone")
+            }
             let sensor = try s["sensor"]?.nonEmptyString()
             var parameters: [FeedStation.Parameter]
             switch try s["type"]?.string() {
@@ -95,20 +97,34 @@ extension ConfigurationParser {
                 parameters = []
                 for p in try list.list() {
                     let g = try p.fields(["code", "kind", "sensor", "unit"])
-                    guard let code = g["code"], let kind = g["kind"] else { throw p.error("a parameter needs code and kind") }
+                    guard let code = g["code"], let kind = g["kind"] else {
+                        throw p.error("a parameter needs code and kind")
+                    }
                     let codeText = try code.nonEmptyString()
                     let unit = try g["unit"]?.string() ?? ""
                     guard !(codeText + unit).contains(where: { $0 == "\t" || $0 == "\r" || $0 == "\n" }) else {
                         throw p.error("code and unit cannot hold tabs or line breaks (they are fields of the file)")
                     }
                     parameters.append(
-                        .init(code: codeText, kind: try kind.nonEmptyString(), sensor: try g["sensor"]?.nonEmptyString(), unit: unit))
+                        .init(
+                            code: codeText, kind: try kind.nonEmptyString(), sensor: try g["sensor"]?.nonEmptyString(),
+                            unit: unit))
                 }
             }
             guard !parameters.isEmpty else { throw item.error("station '\(id)' needs a type or its parameters") }
-            if let sensor { parameters = parameters.map { var p = $0; p.sensor = p.sensor ?? sensor; return p } }
-            guard !stations.contains(where: { $0.id == id }) else { throw item.error("station '\(id)' is listed twice") }
-            stations.append(FeedStation(id: id, park: try park.nonEmptyString(), zone: try zone.nonEmptyString(), parameters: parameters))
+            if let sensor {
+                parameters = parameters.map {
+                    var p = $0
+                    p.sensor = p.sensor ?? sensor
+                    return p
+                }
+            }
+            guard !stations.contains(where: { $0.id == id }) else {
+                throw item.error("station '\(id)' is listed twice")
+            }
+            stations.append(
+                FeedStation(
+                    id: id, park: try park.nonEmptyString(), zone: try zone.nonEmptyString(), parameters: parameters))
         }
         guard !stations.isEmpty else { throw list.error("needs at least one station") }
         var feed = RegulatorFeedConfiguration(
@@ -125,7 +141,9 @@ extension ConfigurationParser {
     }
 
     private func parseFeedUpload(_ node: YAMLValue) throws(ConfigurationError) -> RegulatorFeedConfiguration.Upload {
-        let f = try node.fields(["url", "username", "password_file", "password_env", "tls", "ca_file", "timeout", "retry"])
+        let f = try node.fields([
+            "url", "username", "password_file", "password_env", "tls", "ca_file", "timeout", "retry",
+        ])
         guard let urlNode = f["url"] else { throw node.error("needs url (ftp://host[:port][/folder])") }
         let text = try urlNode.string()
         guard text.hasPrefix("ftp://") else {

@@ -128,8 +128,12 @@ public final class RegulatorFeed: Sendable {
         while !state.withLock({ $0.stopping }) {
             let now = WallClock.now()
             if lastPrune.map({ now.milliseconds - $0.milliseconds >= 3_600_000 }) ?? true {
-                let removed = spool.prune(keepDays: configuration.keepDays, now: now, calendar: configuration.format.calendar)
-                if removed > 0 { logger.info("regulator feed: removed \(removed) day folders older than \(configuration.keepDays) days") }
+                let removed = spool.prune(
+                    keepDays: configuration.keepDays, now: now, calendar: configuration.format.calendar)
+                if removed > 0 {
+                    logger.info(
+                        "regulator feed: removed \(removed) day folders older than \(configuration.keepDays) days")
+                }
                 lastPrune = now
             }
             var files = spool.pendingFiles()
@@ -155,7 +159,8 @@ public final class RegulatorFeed: Sendable {
                         let file = batch[sent]
                         state.withLock { s in
                             if !s.status.uploadFailing || s.status.lastError != error {
-                                logger.error("regulator feed: upload of \(file) failed: \(error); retrying, oldest first")
+                                logger.error(
+                                    "regulator feed: upload of \(file) failed: \(error); retrying, oldest first")
                             }
                             s.status.uploadFailures += 1
                             s.status.lastError = error
@@ -200,7 +205,8 @@ public final class RegulatorFeed: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: curl)
         var arguments = [
-            "--disable", "--silent", "--show-error", "--fail-early", "--write-out", "%{response_code}\\n", "--config", "-",
+            "--disable", "--silent", "--show-error", "--fail-early", "--write-out", "%{response_code}\\n", "--config",
+            "-",
             "--ftp-create-dirs", "--connect-timeout",
             "\(Int(min(upload.timeoutSeconds, 30)))", "--max-time", "\(Int(upload.timeoutSeconds))",
         ]
@@ -225,7 +231,8 @@ public final class RegulatorFeed: Sendable {
         defer { state.withLock { $0.running = nil } }
         if let user = upload.username {
             func quoted(_ text: String) -> String {
-                "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+                "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                    + "\""
             }
             let credential = user + ":" + (upload.password?.value ?? "")
             input.fileHandleForWriting.write(Data("user = \(quoted(credential))\n".utf8))
@@ -239,7 +246,9 @@ public final class RegulatorFeed: Sendable {
         let sent = codes.split(separator: "\n").prefix { $0 == "226" || $0 == "250" }.count
         guard sent >= files.count else {
             let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return (min(sent, files.count), "curl exited \(process.terminationStatus)" + (text.isEmpty ? "" : ": \(text)"))
+            return (
+                min(sent, files.count), "curl exited \(process.terminationStatus)" + (text.isEmpty ? "" : ": \(text)")
+            )
         }
         return (sent, nil)
     }

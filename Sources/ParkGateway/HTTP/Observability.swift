@@ -264,15 +264,23 @@ public final class Observability: Sendable {
                 s.lastOutboxDropped = dropped
             }
             if let f = s.feed?.status {
-                gauge("feed_pending", "files", "Regulator feed files waiting for the authority's server", Double(f.pending))
+                gauge(
+                    "feed_pending", "files", "Regulator feed files waiting for the authority's server",
+                    Double(f.pending))
                 gauge(
                     "feed_oldest_pending_age", "seconds", "Age of the oldest regulator feed file not yet uploaded",
                     f.oldestPendingSeconds)
-                gauge("feed_unwritten", "files", "Feed files held in memory because the disk refused them", Double(f.unwritten))
+                gauge(
+                    "feed_unwritten", "files", "Feed files held in memory because the disk refused them",
+                    Double(f.unwritten))
                 count("feed_files_written", "Regulator feed cycle files written", f.written, s.lastFeed.written)
                 count("feed_uploads", "Regulator feed files the server took", f.uploaded, s.lastFeed.uploaded)
-                count("feed_upload_failures", "Regulator feed uploads that failed (retried)", f.uploadFailures, s.lastFeed.uploadFailures)
-                count("feed_write_errors", "Regulator feed files the disk refused (retried)", f.writeErrors, s.lastFeed.writeErrors)
+                count(
+                    "feed_upload_failures", "Regulator feed uploads that failed (retried)", f.uploadFailures,
+                    s.lastFeed.uploadFailures)
+                count(
+                    "feed_write_errors", "Regulator feed files the disk refused (retried)", f.writeErrors,
+                    s.lastFeed.writeErrors)
                 s.lastFeed = f
             }
             s.last = status

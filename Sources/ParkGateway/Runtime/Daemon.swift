@@ -111,9 +111,12 @@ public final class Daemon: Sendable {
         if let history = outputs.history { services.append(.init(service: ShutdownStep(stop: history.flush))) }
         if let feed {
             let f = feed.configuration
-            let target = f.upload.map { ", uploaded to \($0.url)\($0.tls ? " with TLS" : "")" } ?? ", not uploaded (no regulator_feed.upload)"
+            let target =
+                f.upload.map { ", uploaded to \($0.url)\($0.tls ? " with TLS" : "")" }
+                ?? ", not uploaded (no regulator_feed.upload)"
             logger.info(
-                "regulator feed: \(f.stations.map(\.id).joined(separator: ", ")) every \(TimeText.format(Double(f.format.cycleMilliseconds) / 1000)) into \(f.directory)\(target)")
+                "regulator feed: \(f.stations.map(\.id).joined(separator: ", ")) every \(TimeText.format(Double(f.format.cycleMilliseconds) / 1000)) into \(f.directory)\(target)"
+            )
             services.append(.init(service: ShutdownStep(start: feed.start, stop: feed.stop)))
         }
         services.append(

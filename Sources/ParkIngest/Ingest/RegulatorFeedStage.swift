@@ -31,16 +31,19 @@ public struct FeedStation: Sendable, Equatable {
 
     /// What the sources list for a wastewater outlet (BOD5 is not among them: a lab test).
     public static let wastewaterParameters = [
-        Parameter(code: "Flow", kind: "ww_flow", unit: "m3/h"), Parameter(code: "Temp", kind: "ww_temperature", unit: "oC"),
+        Parameter(code: "Flow", kind: "ww_flow", unit: "m3/h"),
+        Parameter(code: "Temp", kind: "ww_temperature", unit: "oC"),
         Parameter(code: "pH", kind: "ww_ph", unit: "-"), Parameter(code: "TSS", kind: "ww_tss", unit: "mg/L"),
         Parameter(code: "COD", kind: "ww_cod", unit: "mg/L"), Parameter(code: "NH4", kind: "ww_nh4", unit: "mg/L"),
     ]
 
     /// What the sources list for a stack.
     public static let stackParameters = [
-        Parameter(code: "Flow", kind: "stack_flow", unit: "m3/h"), Parameter(code: "Temp", kind: "stack_temperature", unit: "oC"),
+        Parameter(code: "Flow", kind: "stack_flow", unit: "m3/h"),
+        Parameter(code: "Temp", kind: "stack_temperature", unit: "oC"),
         Parameter(code: "PM", kind: "stack_dust", unit: "mg/Nm3"), Parameter(code: "O2", kind: "stack_o2", unit: "%"),
-        Parameter(code: "SO2", kind: "stack_so2", unit: "mg/Nm3"), Parameter(code: "NOx", kind: "stack_nox", unit: "mg/Nm3"),
+        Parameter(code: "SO2", kind: "stack_so2", unit: "mg/Nm3"),
+        Parameter(code: "NOx", kind: "stack_nox", unit: "mg/Nm3"),
         Parameter(code: "CO", kind: "stack_co", unit: "mg/Nm3"),
     ]
 }
@@ -115,7 +118,9 @@ package struct RegulatorFeedStage {
             return
         }
         let (s, p) = (Int(code >> 16), Int(code & 0xFFFF))
-        if open[start] == nil { open[start] = stations.map { Array(repeating: Accumulator(), count: $0.parameters.count) } }
+        if open[start] == nil {
+            open[start] = stations.map { Array(repeating: Accumulator(), count: $0.parameters.count) }
+        }
         switch outcome {
         case .accepted:
             open[start]![s][p].sum += reading.value

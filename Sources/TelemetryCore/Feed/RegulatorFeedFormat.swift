@@ -35,7 +35,9 @@ public struct RegulatorFeedFormat: Sendable, Equatable {
     /// `/`, a drive or a control character. Province, facility and station ids must be so.
     public static func isSafeName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64
-            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F }
+            && name.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
+            }
     }
 
     /// `YYYYMMDDhhmmss` in the park's local time.
@@ -87,7 +89,8 @@ public struct RegulatorFeedFormat: Sendable, Equatable {
         }
         switch layout {
         case .lines: return fields.map { $0.joined(separator: "\t") + "\r\n" }.joined()
-        case .line: return fields.isEmpty ? "" : fields.map { $0.joined(separator: "\t") }.joined(separator: "\t") + "\r\n"
+        case .line:
+            return fields.isEmpty ? "" : fields.map { $0.joined(separator: "\t") }.joined(separator: "\t") + "\r\n"
         }
     }
 }

@@ -31,7 +31,8 @@ public final class FTPServer: @unchecked Sendable {
         add.executableURL = URL(fileURLWithPath: try Command.find("pure-pw"))
         add.arguments = [
             "useradd", user, "-u", "65534", "-g", "65534", "-d", home.path, "-f",
-            directory.appendingPathComponent("passwd").path, "-m", "-F", directory.appendingPathComponent("users.pdb").path,
+            directory.appendingPathComponent("passwd").path, "-m", "-F",
+            directory.appendingPathComponent("users.pdb").path,
         ]
         let input = Pipe()
         add.standardInput = input
@@ -76,7 +77,8 @@ public final class FTPServer: @unchecked Sendable {
         while Date() < deadline {
             if !process.isRunning {
                 self.process = nil
-                let log = (try? String(contentsOf: directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
+                let log =
+                    (try? String(contentsOf: directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
                 throw HarnessError("pure-ftpd exited at start: \(log)")
             }
             if FreePort.accepts(port) { return }

@@ -1,0 +1,199 @@
+import BrokerHarness
+import Foundation
+import Logging
+import Testing
+
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
+@testable import TelemetryCore
+
+@Suite("Regulator feed: format, stations and spool")
+struct RegulatorFeedUnitTests {
+    /// 2026-11-23T00:00:00+07:00.
+    static let day0 = ComplianceTests.day0
+
+    func parse(_ feed: String) throws -> DaemonConfiguration {
+        try DaemonConfiguration.parse(
+            "broker: {url: mqtt://127.0.0.1}\nstate_dir: /var/lib/parkd\nregulator_feed:\n" + feed,
+            file: "/etc/parkd/parkd.yaml")
+    }
+
+    @Test(
+        "a station of type wastewater sends Flow, Temp, pH, TSS, COD, NH4 (not BOD5); the layout and codes are settings"
+    )
+    func configuration() throws {
+        let c = try parse(
+            """
+              province: BD
+              facility: KCN-BB
+              stations: [{id: NT01, park: p, zone: cetp, type: wastewater, sensor: outlet-1}, {id: KT01, park: p, zone: boiler, type: stack}]
+            """)
+        let feed = try #require(c.feed)
+        #expect(feed.stations[0].parameters.map(\.code) == ["Flow", "Temp", "pH", "TSS", "COD", "NH4"])
+        #expect(feed.stations[0].parameters.allSatisfy { $0.sensor == "outlet-1" })
+        #expect(feed.stations[1].parameters.map(\.code) == ["Flow", "Temp", "PM", "O2", "SO2", "NOx", "CO"])
+        #expect(feed.format.cycleMilliseconds == 300_000 && feed.keepDays == 60 && feed.format.layout == .lines)
+        #expect(feed.directory == "/var/lib/parkd/feed" && feed.upload == nil)
+        #expect(c.pipelineSettings.feedStations == feed.stations)
+    }
+
+    @Test(
+        "names that would leave their folder on the server are refused at load",
+        arguments: [
+            (
+                "province: ../x\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]",
+                "province '../x' must be"
+            ),
+            (
+                "province: P\n  facility: a/b\n  stations: [{id: S, park: p, zone: z, type: stack}]",
+                "facility 'a/b' must be"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: ../../etc, park: p, zone: z, type: stack}]",
+                "id '../../etc' must be"
+            ),
+            ("province: P\n  facility: F\n  stations: [{id: '..', park: p, zone: z, type: stack}]", "id '..' must be"),
+            (
+                "province: P\n  facility: F\n  stations: [{id: 'S T', park: p, zone: z, type: stack}]",
+                "id 'S T' must be"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]\n  upload: {url: \"ftp://h/../up\"}",
+                "must be plain names"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]\n  upload: {url: \"sftp://h/\"}",
+                "sftp is not supported"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: river}]",
+                "expected type wastewater or stack"
+            ),
+            ("province: P\n  facility: F\n  keep: 30d\n  stations: [{id: S, park: p, zone: z, type: stack}]", "keep"),
+            (
+                "province: P\n  facility: F\n  cycle: 7m\n  stations: [{id: S, park: p, zone: z, type: stack}]",
+                "must divide a day"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, parameters: [{code: \"C\\tOD\", kind: ww_cod}]}]",
+                "cannot hold tabs"
+            ),
+        ])
+    func refused(feed: String, expected: String) {
+        let error = #expect(throws: ConfigurationError.self) { try parse("  " + feed) }
+        #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
+    }
+
+    @Test("the file: name, folder, fields and values, one line per parameter or all on one, missing as --- or left out")
+    func format() {
+        var format = RegulatorFeedFormat(province: "BD", facility: "KCNBB")
+        let end = EventTime(milliseconds: Self.day0 + 10 * 3_600_000 + 300_000)  // 10:05 local
+        let cycle = FeedCycle(
+            station: "NT01", start: EventTime(milliseconds: end.milliseconds - 300_000), end: end,
+            parameters: [
+                .init(code: "COD", unit: "mg/L", mean: 121.456_789, readings: 5, status: .measuring),
+                .init(code: "pH", unit: "-", mean: nil, readings: 0, status: .calibrating),
+                .init(code: "Temp", unit: "oC", mean: -0.5, readings: 5, status: .measuring),
+            ])
+        #expect(format.relativePath(station: "NT01", end: end) == "NT01/2026/11/23/BD_KCNBB_NT01_20261123100500.txt")
+        #expect(
+            format.text(cycle)
+                == "COD\t121.457\tmg/L\t20261123100500\t00\r\npH\t---\t-\t20261123100500\t01\r\nTemp\t-0.5\toC\t20261123100500\t00\r\n"
+        )
+        format.layout = .line
+        format.missing = .omit
+        #expect(format.text(cycle) == "COD\t121.457\tmg/L\t20261123100500\t00\tTemp\t-0.5\toC\t20261123100500\t00\r\n")
+        // No exponent, no trailing zeros, three decimals at most.
+        #expect(RegulatorFeedFormat.number(1e-7) == "0" && RegulatorFeedFormat.number(150) == "150")
+        #expect(RegulatorFeedFormat.number(7.1) == "7.1" && RegulatorFeedFormat.number(12_345.0005) == "12345.001")
+    }
+
+    @Test(
+        "through the pipeline: means of accepted readings, calibrating 01, error 02, silent --- 02, late readings counted"
+    )
+    func stage() throws {
+        let c = try parse(
+            """
+              province: BD
+              facility: F
+              grace: 30s
+              stations: [{id: NT01, park: p, zone: cetp, sensor: o1, parameters: [{code: COD, kind: ww_cod, unit: mg/L}, {code: pH, kind: ww_ph, unit: "-"}, {code: TSS, kind: ww_tss, unit: mg/L}]}]
+            """)
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        func send(_ kind: String, _ value: Double, at ms: Int64, status: String = "ok", sensor: String = "o1") {
+            p.ingest(
+                topic: "parks/p/cetp/emissions/\(kind)/\(sensor)",
+                payload: Array(#"{"value": \#(value), "ts": \#(ms), "status": "\#(status)"}"#.utf8),
+                arrival: EventTime(milliseconds: ms))
+        }
+        let ten = Self.day0 + 10 * 3_600_000
+        // 10:00–10:05: COD 100, 110, 120 (mean 110); pH calibrating only; another sensor's COD ignored.
+        for (k, v) in [100.0, 110, 120].enumerated() { send("ww_cod", v, at: ten + Int64(k) * 60_000) }
+        send("ww_cod", 999, at: ten + 30_000, sensor: "factory")
+        send("ww_ph", 7, at: ten + 60_000, status: "calibrating")
+        // Nothing closes until the clock is 30 s past a cycle's end.
+        #expect(p.takeFeedCycles(wallClock: EventTime(milliseconds: ten + 320_000)).isEmpty)
+        let first = p.takeFeedCycles(wallClock: EventTime(milliseconds: ten + 330_000))
+        #expect(first.count == 1 && first[0].end.milliseconds == ten + 300_000)
+        #expect(first[0].parameters.map(\.mean) == [110, nil, nil])
+        #expect(first[0].parameters.map(\.status) == [.measuring, .calibrating, .error])
+        // 10:05–10:10: COD error only; pH 7.2 and 7.4.
+        send("ww_cod", 50, at: ten + 360_000, status: "error")
+        send("ww_ph", 7.2, at: ten + 360_000)
+        send("ww_ph", 7.4, at: ten + 420_000)
+        // A reading for the cycle already written: counted late, not written again.
+        send("ww_cod", 500, at: ten + 200_000)
+        #expect(p.feedLateReadings == 1)
+        // Later, three cycles: 10:05 (COD error, pH 7.3), then two silent ones.
+        let next = p.takeFeedCycles(wallClock: EventTime(milliseconds: ten + 1_230_000))
+        #expect(next.map(\.end.milliseconds) == [ten + 600_000, ten + 900_000, ten + 1_200_000])
+        #expect(next[0].parameters.map(\.status) == [.error, .measuring, .error])
+        #expect(abs(next[0].parameters[1].mean! - 7.3) < 1e-12 && next[0].parameters[0].mean == nil)
+        #expect(next[1].parameters.allSatisfy { $0.mean == nil && $0.status == .error && $0.readings == 0 })
+    }
+
+    @Test(
+        "a full disk (a small tmpfs): cycle files wait in memory, counted, and are all written in order once there is room",
+        .enabled(if: SmallFilesystem.available))
+    func fullDisk() throws {
+        let disk = try SmallFilesystem(bytes: 1 << 20)
+        var configuration = try #require(
+            try parse(
+                """
+                  province: BD
+                  facility: F
+                  stations: [{id: NT01, park: p, zone: cetp, parameters: [{code: COD, kind: ww_cod, unit: mg/L}]}]
+                """
+            ).feed)
+        configuration.directory = disk.path + "/feed"
+        let feed = RegulatorFeed(configuration: configuration, logger: Logger(label: "test"))
+        func cycle(_ k: Int) -> FeedCycle {
+            let start = Self.day0 + Int64(k) * 300_000
+            return FeedCycle(
+                station: "NT01", start: EventTime(milliseconds: start), end: EventTime(milliseconds: start + 300_000),
+                parameters: [.init(code: "COD", unit: "mg/L", mean: Double(k), readings: 1, status: .measuring)])
+        }
+        feed.write([cycle(0)])
+        let filler = disk.path + "/filler"
+        #expect(FileManager.default.createFile(atPath: filler, contents: nil))
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        while (try? handle.write(contentsOf: Data(count: 16 << 10))) != nil {}
+        try? handle.write(contentsOf: Data(count: 512))
+        try? handle.close()
+        feed.write([cycle(1), cycle(2), cycle(3)])
+        let blocked = feed.status
+        #expect(
+            blocked.written == 1 && blocked.unwritten == 3 && blocked.writeFailing && blocked.writeErrors >= 1,
+            "\(blocked)")
+        try FileManager.default.removeItem(atPath: filler)
+        feed.write([])
+        let status = feed.status
+        #expect(status.written == 4 && status.unwritten == 0 && !status.failing, "\(status)")
+        let spool = FeedSpool(root: configuration.directory)
+        #expect(spool.pendingFiles().count == 4)
+        let text = try String(
+            contentsOfFile: configuration.directory + "/archive/" + spool.pendingFiles()[3], encoding: .utf8)
+        #expect(text.hasPrefix("COD\t3\tmg/L\t"))
+    }
+}
