@@ -213,6 +213,37 @@ struct ProvinceRefusalTests {
     }
 
     /// PostgreSQL, a broker, and parkd-central serving shard s1 with its endpoint; a publisher.
+    @Test("a compliance record's revisions: the province keeps the highest, whatever order the batches arrive in")
+    func revisions() throws {
+        let f = try Fixture(prefix: "province-revision", client: "gw")
+        defer { f.remove() }
+        let (pg, publisher) = (f.pg, f.publisher)
+        let at: Int64 = 1_795_000_000_000
+        let id = "gwb/c/noise-day/gwb/z/emissions/noise/a/1h/\(at)"
+        func batch(_ seq: Int, revision: Int?, value: Double) -> [UInt8] {
+            let revisionField = revision.map { #","revision":\#($0)"# } ?? ""
+            return Array(
+                #"{"v":1,"gateway":"gwb","items":[{"seq":\#(seq),"kind":"compliance","id":"\#(id)","at":\#(at),"body":{"park":"gwb","zone":"z","pillar":"emissions","kind":"noise","sensor":"a","rule":"noise-day","period":"1h","value":\#(value),"limit":70,"valid":true,"exceeded":\#(value > 70)\#(revisionField)}}]}"#
+                    .utf8)
+        }
+        // The first issue, its second revision, then the first revision again (a batch retried late).
+        for (seq, revision, value) in [(1, nil, 50.0), (2, 2, 72.0), (3, 1, 56.0)] as [(Int, Int?, Double)] {
+            try publisher.publish(
+                "uplink/s1/gwb", payload: batch(seq, revision: revision, value: value), qos: .atLeastOnce)
+        }
+        // A marker after them: once it is stored, the three before it were handled.
+        try publisher.publish(
+            "uplink/s1/gwb",
+            payload: Array(
+                #"{"v":1,"gateway":"gwb","items":[{"seq":4,"kind":"rollups","id":"gwb/r/marker","at":\#(at),"body":{"park":"gwb","zone":"z","pillar":"emissions","kind":"noise","sensor":"a","count":1,"mean":1}}]}"#
+                    .utf8), qos: .atLeastOnce)
+        try publisher.flush()
+        #expect(try Province.wait(20) { try pg.number("SELECT count(*) FROM rollups WHERE id = 'gwb/r/marker'") == 1 })
+        // Before, the last batch won: revision 1 (56 dBA, within the limit) replaced revision 2.
+        let row = try pg.psql("SELECT value || ' ' || exceeded || ' ' || (record->>'revision') FROM compliance")
+        #expect(row.trimmingCharacters(in: .whitespacesAndNewlines) == "72 true 2", "\(row)")
+    }
+
     struct Fixture {
         let pg: PostgresServer
         let broker: Province.SecureBroker
