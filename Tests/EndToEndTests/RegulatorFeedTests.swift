@@ -132,7 +132,7 @@ struct RegulatorFeedTests {
         let day = Self.tomorrow
         try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<1440)
         let expected = (0..<288).map { Self.expected(day: day, cycle: $0) }
-        let arrived = try Province.wait(60) { Set(server.files()).isSuperset(of: expected.map(\.path)) }
+        let arrived = Province.wait(60) { Set(server.files()).isSuperset(of: expected.map(\.path)) }
         #expect(arrived, "\(server.files().count) of 288 files; \(parkd.log.suffix(2000))")
         // 288 files (the last, ending at 24:00, dated the next day), nothing else, each exact.
         #expect(server.files() == expected.map(\.path).sorted())
@@ -145,7 +145,7 @@ struct RegulatorFeedTests {
             }
         }
         #expect(wrong == 0)
-        #expect(try Province.wait(10) { Self.pending(directory) == 0 })
+        #expect(Province.wait(10) { Self.pending(directory) == 0 })
     }
 
     @Test(
@@ -168,8 +168,8 @@ struct RegulatorFeedTests {
         let day = Self.tomorrow
         // Two hours of readings while the server is down: 24 cycles.
         try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<120)
-        #expect(try Province.wait(30) { Self.pending(directory) == 24 }, "\(Self.pending(directory)) pending")
-        let failing = try Province.wait(30) {
+        #expect(Province.wait(30) { Self.pending(directory) == 24 }, "\(Self.pending(directory)) pending")
+        let failing = Province.wait(30) {
             (try? HTTPGet.get(port: http, path: "/healthz"))?.body.contains("feed_failing") == true
         }
         #expect(failing)
@@ -177,7 +177,7 @@ struct RegulatorFeedTests {
         #expect(metrics.contains("parkd_feed_pending_files 24"), "\(metrics)")
         try server.start()
         let expected = (0..<24).map { Self.expected(day: day, cycle: $0) }
-        #expect(try Province.wait(60) { server.files() == expected.map(\.path).sorted() }, "\(server.files())")
+        #expect(Province.wait(60) { server.files() == expected.map(\.path).sorted() }, "\(server.files())")
         for (path, text) in expected {
             #expect((try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)) == text)
         }
@@ -186,8 +186,8 @@ struct RegulatorFeedTests {
             (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8)) ?? ""
         let order = log.split(separator: "\n").compactMap { line in expected.firstIndex { line.contains($0.path) } }
         #expect(order.count >= 24 && order == order.sorted(), "\(order)")
-        #expect(try Province.wait(10) { Self.pending(directory) == 0 })
-        let healthy = try Province.wait(15) {
+        #expect(Province.wait(10) { Self.pending(directory) == 0 })
+        let healthy = Province.wait(15) {
             (try? HTTPGet.get(port: http, path: "/healthz"))?.body.contains("feed_failing") == false
         }
         #expect(healthy)
@@ -206,7 +206,7 @@ struct RegulatorFeedTests {
                 "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(stall)));s.listen(8)\nc=[]\nwhile True: c.append(s.accept())",
             ])
         defer { staller.signal(SIGKILL) }
-        #expect(try Province.wait(5) { FreePort.accepts(stall) })
+        #expect(Province.wait(5) { FreePort.accepts(stall) })
         let directory = try Scratch.makeDirectory(prefix: "feed-restart")
         defer { try? FileManager.default.removeItem(at: directory) }
         let first = try Self.parkd(
@@ -214,7 +214,7 @@ struct RegulatorFeedTests {
         #expect(first.waitForLog("subscribed to parks/#"), "\(first.log)")
         let day = Self.tomorrow
         try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<60)
-        #expect(try Province.wait(30) { Self.pending(directory) == 12 })
+        #expect(Province.wait(30) { Self.pending(directory) == 12 })
         first.process.signal(SIGKILL)
         _ = first.process.wait()
         let second = try Self.parkd(
@@ -222,11 +222,11 @@ struct RegulatorFeedTests {
             password: server.password)
         defer { _ = second.terminate() }
         let expected = (0..<12).map { Self.expected(day: day, cycle: $0) }
-        #expect(try Province.wait(60) { server.files() == expected.map(\.path).sorted() }, "\(server.files())")
+        #expect(Province.wait(60) { server.files() == expected.map(\.path).sorted() }, "\(server.files())")
         for (path, text) in expected {
             #expect((try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)) == text)
         }
-        #expect(try Province.wait(10) { Self.pending(directory) == 0 })
+        #expect(Province.wait(10) { Self.pending(directory) == 0 })
     }
 
     @Test("FTPS: with tls: required the files go over TLS to a server that refuses plain logins")
@@ -246,7 +246,7 @@ struct RegulatorFeedTests {
         let day = Self.tomorrow
         try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<15)
         let expected = (0..<3).map { Self.expected(day: day, cycle: $0) }
-        #expect(try Province.wait(30) { server.files() == expected.map(\.path).sorted() }, "\(parkd.log.suffix(1500))")
+        #expect(Province.wait(30) { server.files() == expected.map(\.path).sorted() }, "\(parkd.log.suffix(1500))")
         // The same configuration without TLS is refused by this server: the test is not vacuous.
         let plain = try Scratch.makeDirectory(prefix: "feed-plain")
         defer { try? FileManager.default.removeItem(at: plain) }
