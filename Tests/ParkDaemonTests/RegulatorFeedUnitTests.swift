@@ -154,6 +154,36 @@ struct RegulatorFeedUnitTests {
     }
 
     @Test(
+        "a restart in the middle of a cycle: the open cycle comes back through the state file, the mean covers both parts"
+    )
+    func restart() throws {
+        let c = try parse(
+            """
+              province: BD
+              facility: F
+              stations: [{id: NT01, park: p, zone: cetp, parameters: [{code: COD, kind: ww_cod, unit: mg/L}]}]
+            """)
+        func send(_ p: IngestPipeline, _ value: Double, at ms: Int64) {
+            p.ingest(
+                topic: "parks/p/cetp/emissions/ww_cod/o1", payload: Array(#"{"value": \#(value), "ts": \#(ms)}"#.utf8),
+                arrival: EventTime(milliseconds: ms))
+        }
+        let ten = Self.day0 + 10 * 3_600_000
+        let first = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        send(first, 100, at: ten)
+        send(first, 110, at: ten + 60_000)
+        let path = NSTemporaryDirectory() + "feed-state-\(getpid()).json"
+        defer { unlink(path) }
+        try FeedState.save(first, to: path, at: EventTime(milliseconds: ten + 90_000))
+        let second = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        FeedState.restore(second, from: path, logger: Logger(label: "test"))
+        send(second, 120, at: ten + 120_000)
+        let cycles = second.takeFeedCycles(wallClock: EventTime(milliseconds: ten + 400_000))
+        // (100 + 110 + 120) / 3 = 110; without the state file the cycle would say 120.
+        #expect(cycles.count == 1 && cycles[0].parameters[0].mean == 110 && cycles[0].parameters[0].readings == 3)
+    }
+
+    @Test(
         "a full disk (a small tmpfs): cycle files wait in memory, counted, and are all written in order once there is room",
         .enabled(if: SmallFilesystem.available))
     func fullDisk() throws {

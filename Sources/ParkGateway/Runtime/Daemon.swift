@@ -151,6 +151,7 @@ public final class Daemon: Sendable {
         let state = configuration.stateDirectory
         WindowState.restore(pipeline, from: state + "/windows.snapshot", logger: logger)
         ComplianceState.restore(pipeline, from: state + "/compliance.json", logger: logger)
+        FeedState.restore(pipeline, from: state + "/feed.json", logger: logger)
         let statePath = state + "/alerts.json"
         if let (saved, episodes, at) = AlertState.load(from: statePath, logger: logger) {
             let now = WallClock.now()

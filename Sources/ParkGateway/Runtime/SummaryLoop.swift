@@ -197,6 +197,11 @@ package final class SummaryLoop {
         scheduler.finish(at: WallClock.now())
         scheduler.closeFile()
         saveCompliance()
+        // Cycles closed by now go to their files; the open ones to the state file.
+        if let feed {
+            feed.write(pipeline.takeFeedCycles(wallClock: WallClock.now()))
+            saveFeed()
+        }
     }
 
     /// glibc's malloc_trim, looked up at run time (<malloc.h> is not in Swift's Glibc module);
@@ -212,6 +217,7 @@ package final class SummaryLoop {
         saveAlertState()
         saveWindows()
         saveCompliance()
+        saveFeed()
     }
 
     /// SIGHUP: a valid file replaces rules, inventory, limits, alert outputs and (reconnecting)
@@ -312,6 +318,17 @@ package final class SummaryLoop {
             noteSink("windows", error: nil)
         } catch {
             noteSink("windows", error: "cannot save the window snapshot to \(paths.windows): \(error)")
+        }
+    }
+
+    private func saveFeed() {
+        guard feed != nil else { return }
+        let path = configuration.stateDirectory + "/feed.json"
+        do {
+            try FeedState.save(pipeline, to: path, at: WallClock.now())
+            noteSink("feed_state", error: nil)
+        } catch {
+            noteSink("feed_state", error: "cannot save the regulator feed's state to \(path): \(error)")
         }
     }
 

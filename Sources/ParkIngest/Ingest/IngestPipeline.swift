@@ -459,6 +459,15 @@ public final class IngestPipeline: Sendable {
         }
     }
 
+    /// The regulator feed's open cycles and position, for the state file.
+    package var feedState: RegulatorFeedStage.Saved? {
+        state.withLock { $0.feed.isEmpty ? nil : $0.feed.saved }
+    }
+
+    package func restoreFeed(_ saved: RegulatorFeedStage.Saved) {
+        state.withLock { $0.feed.restore(saved) }
+    }
+
     /// Readings that came for a feed cycle already written.
     public var feedLateReadings: Int { state.withLock { $0.feed.late } }
 

@@ -52,8 +52,9 @@ public struct FeedStation: Sendable, Equatable {
 /// aligned cycle (5 minutes by default); a cycle closes once the event clock or the wall clock
 /// has passed its end by the grace time, and becomes one `FeedCycle` per station, silent
 /// stations included (their parameters `---`, status 02), so the authority sees every cycle
-/// from the first reading on. The open cycle is not saved across a restart: the part of it
-/// before a stop is lost, and a cycle whose file was written before is never written again.
+/// from the first reading on. The open cycles and where the feed stands are saved across a
+/// restart (`saved`, by station id and parameter code), so a stop loses no part of a cycle
+/// and the cycles the gateway was down for are written as silent ones.
 package struct RegulatorFeedStage {
     package let stations: [FeedStation]
     package let cycleMilliseconds: Int64
@@ -75,6 +76,61 @@ package struct RegulatorFeedStage {
     private(set) var closedThrough: Int64?
     /// Readings for a cycle already taken (its file went): counted, not written.
     private(set) var late = 0
+    /// What survives a restart: where the feed stands and the open cycles' sums, by station id
+    /// and parameter code (a station or parameter no longer configured is left out).
+    package struct Saved: Codable, Sendable, Equatable {
+        package struct Parameter: Codable, Sendable, Equatable {
+            var station: String
+            var code: String
+            var sum: Double
+            var count: Int
+            var calibrating: Int
+            var errors: Int
+        }
+        package struct Cycle: Codable, Sendable, Equatable {
+            var start: Int64
+            var parameters: [Parameter]
+        }
+        var closedThrough: Int64?
+        var late: Int
+        var open: [Cycle]
+    }
+
+    package var saved: Saved {
+        Saved(
+            closedThrough: closedThrough, late: late,
+            open: open.keys.sorted().map { start in
+                var parameters: [Saved.Parameter] = []
+                for (s, station) in stations.enumerated() {
+                    for (p, parameter) in station.parameters.enumerated() {
+                        let a = open[start]![s][p]
+                        guard a != Accumulator() else { continue }
+                        parameters.append(
+                            .init(
+                                station: station.id, code: parameter.code, sum: a.sum, count: a.count,
+                                calibrating: a.calibrating, errors: a.errors))
+                    }
+                }
+                return Saved.Cycle(start: start, parameters: parameters)
+            })
+    }
+
+    package mutating func restore(_ saved: Saved) {
+        closedThrough = saved.closedThrough
+        late = saved.late
+        for cycle in saved.open {
+            var accumulators = stations.map { Array(repeating: Accumulator(), count: $0.parameters.count) }
+            for p in cycle.parameters {
+                guard let s = stations.firstIndex(where: { $0.id == p.station }),
+                    let k = stations[s].parameters.firstIndex(where: { $0.code == p.code })
+                else { continue }
+                accumulators[s][k] = Accumulator(
+                    sum: p.sum, count: p.count, calibrating: p.calibrating, errors: p.errors)
+            }
+            open[cycle.start] = accumulators
+        }
+    }
+
     /// At most this many cycles per station in one take (a clock that jumped by days).
     static let maxCyclesPerTake = 2 * 288
 
