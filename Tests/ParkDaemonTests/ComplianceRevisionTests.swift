@@ -58,8 +58,13 @@ struct ComplianceRevisionTests {
         for m in 0..<60 { Self.send(p, at: Self.nine + 3_600_000 + Int64(m) * 60_000, value: 56, arrival: arrival) }
         // The same backlog resent again (a datalogger that did not see its acknowledgement): repeats, not samples.
         for m in 0..<60 { Self.send(p, at: Self.nine + 3_600_000 + Int64(m) * 60_000, value: 56, arrival: arrival) }
-        let second = p.takeInterval(
+        // Not at the next boundary: a backlog may still be trickling in.
+        let early = p.takeInterval(
             from: EventTime(milliseconds: arrival - 840_000), to: EventTime(milliseconds: arrival + 60_000))
+        #expect(Self.ten(early).isEmpty)
+        // Once the lateness (5 min) has passed since its last reading, the hour is re-issued.
+        let second = p.takeInterval(
+            from: EventTime(milliseconds: arrival + 60_000), to: EventTime(milliseconds: arrival + 300_000))
         let revised = try #require(Self.ten(second).first)
         // 60 readings at 56 dBA a minute apart: LAeq 56, all four quarters, revision 1, 60 late.
         #expect(revised.closed.revision == 1 && revised.closed.late == 60 && revised.closed.samples == 60)
@@ -68,7 +73,7 @@ struct ComplianceRevisionTests {
         #expect(line.contains(#""revision":1"#) && line.contains(#""late":60"#))
         // The revision is written once: the next boundary has no record of 10:00.
         let third = p.takeInterval(
-            from: EventTime(milliseconds: arrival + 60_000), to: EventTime(milliseconds: arrival + 120_000))
+            from: EventTime(milliseconds: arrival + 300_000), to: EventTime(milliseconds: arrival + 360_000))
         #expect(Self.ten(third).isEmpty)
         // The series' windows counted the backlog late, as before.
         #expect(p.totals.outcomes.late == 120)

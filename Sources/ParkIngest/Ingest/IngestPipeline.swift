@@ -167,7 +167,7 @@ public final class IngestPipeline: Sendable {
                             && state.table.states[s].settings.range.map { $0.contains(normalised.value) } != false))
                 {
                     state.compliance.observe(
-                        slot: s, id, normalised, decibels: state.table.states[s].settings.decibels)
+                        slot: s, id, normalised, arrival: arrival, decibels: state.table.states[s].settings.decibels)
                 }
                 if !state.feed.isEmpty { state.feed.observe(slot: s, id, normalised, outcome) }
                 if outcome == .accepted && state.history.enabled {

@@ -39,6 +39,9 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         /// Readings taken since the hour was first issued; re-issue pending.
         var late = 0
         var dirty = false
+        /// When the last of those arrived: the re-issue waits until the lateness has passed
+        /// since, so a backlog trickling in makes one revision, not one per boundary.
+        var lastLate: Int64 = 0
     }
 
     /// A closed hour as issued.
@@ -101,7 +104,9 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
 
     /// One accepted reading (or one the series' windows found too late: periods keep their own
     /// lateness and revisions). Returns the periods that closed before it.
-    public mutating func add(_ value: Double, at time: EventTime, into closed: inout [ClosedPeriod]) {
+    public mutating func add(
+        _ value: Double, at time: EventTime, arrival: EventTime? = nil, into closed: inout [ClosedPeriod]
+    ) {
         let start = calendar.floor(time, step: Self.hourMilliseconds)
         let offset = Int32(time.milliseconds - start)
         if closedThrough == nil { closedThrough = start }
@@ -114,6 +119,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
                 if insert(offset, value, into: i) {
                     hours[i].late += 1
                     hours[i].dirty = true
+                    hours[i].lastLate = (arrival ?? time).milliseconds
                 }
             } else if let r = results.firstIndex(where: { $0.start == start }), results[r].samples == 0 {
                 let i = slot(start)
@@ -121,6 +127,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
                 hours[i].closed = true
                 hours[i].late = 1
                 hours[i].dirty = true
+                hours[i].lastLate = (arrival ?? time).milliseconds
             } else {
                 late += 1
             }
@@ -143,12 +150,13 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     /// backlog) and is dropped.
     @discardableResult
     private mutating func insert(_ offset: Int32, _ value: Double, into i: Int) -> Bool {
-        let offsets = hours[i].offsets
-        if let last = offsets.last, last < offset {
+        // In time order (the usual case): appended in place, no copy of the arrays.
+        if hours[i].offsets.last.map({ $0 < offset }) ?? true {
             hours[i].offsets.append(offset)
             hours[i].values.append(value)
             return true
         }
+        let offsets = hours[i].offsets
         var lo = 0
         var hi = offsets.count
         while lo < hi {
@@ -195,7 +203,9 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         }
         closeDayIfOver(before: watermark, into: &closed)
         if let y = year, y.end <= watermark, openDay == nil { closeYear(into: &closed) }
-        if reissue { reissueRevised(into: &closed) }
+        if reissue {
+            reissueRevised(quietSince: final ? .max : time.milliseconds &- policy.latenessMilliseconds, into: &closed)
+        }
         if reissue || closedThrough != before { prune() }
     }
 
@@ -331,13 +341,14 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
                 covered: y.valid, parts: y.parts, valid: y.valid >= needed, samples: y.valid))
     }
 
-    /// Re-issues each closed hour that took readings since it was issued, then the 8-hour
+    /// Re-issues each closed hour that took readings since it was issued (the last of them at
+    /// least the lateness ago, on the clock `advance` is given), then the 8-hour
     /// means that include it and its day, if those were issued already. A year still open
     /// takes the revised day; a closed year is not re-issued.
-    private mutating func reissueRevised(into closed: inout [ClosedPeriod]) {
+    private mutating func reissueRevised(quietSince: Int64, into closed: inout [ClosedPeriod]) {
         guard let through = closedThrough else { return }
         var revisedDays = Set<Int64>()
-        for i in hours.indices where hours[i].closed && hours[i].dirty {
+        for i in hours.indices where hours[i].closed && hours[i].dirty && hours[i].lastLate <= quietSince {
             guard let r = results.firstIndex(where: { $0.start == hours[i].start }) else { continue }
             var fresh = result(of: i)
             fresh.revision = results[r].revision + 1
