@@ -231,11 +231,13 @@ struct ProvinceRefusalTests {
             try publisher.publish(
                 "uplink/s1/gwb", payload: batch(seq, revision: revision, value: value), qos: .atLeastOnce)
         }
-        // A marker after them: once it is stored, the three before it were handled.
+        // A marker after them, in a batch whose record carries a revision that is not a number
+        // (it counts as 0, and does not fail the batch): once the marker is stored, the
+        // batches before it were handled.
         try publisher.publish(
             "uplink/s1/gwb",
             payload: Array(
-                #"{"v":1,"gateway":"gwb","items":[{"seq":4,"kind":"rollups","id":"gwb/r/marker","at":\#(at),"body":{"park":"gwb","zone":"z","pillar":"emissions","kind":"noise","sensor":"a","count":1,"mean":1}}]}"#
+                #"{"v":1,"gateway":"gwb","items":[{"seq":4,"kind":"compliance","id":"\#(id)","at":\#(at),"body":{"park":"gwb","zone":"z","pillar":"emissions","kind":"noise","sensor":"a","rule":"noise-day","period":"1h","value":10,"limit":70,"valid":true,"exceeded":false,"revision":"x"}},{"seq":5,"kind":"rollups","id":"gwb/r/marker","at":\#(at),"body":{"park":"gwb","zone":"z","pillar":"emissions","kind":"noise","sensor":"a","count":1,"mean":1}}]}"#
                     .utf8), qos: .atLeastOnce)
         try publisher.flush()
         #expect(try Province.wait(20) { try pg.number("SELECT count(*) FROM rollups WHERE id = 'gwb/r/marker'") == 1 })

@@ -110,4 +110,29 @@ struct ComplianceRevisionTests {
         // Revision 2 stays although revision 1 came after it (a retried batch).
         #expect(lines.count == 1 && lines[0].contains(#""revision":2"#) && lines[0].contains(#""value":72"#))
     }
+
+    @Test("a station restored from the state file that reads again is live: its silent hours are written")
+    func restoredIsLive() throws {
+        let first = try Self.pipeline()
+        for m in 0..<60 {
+            Self.send(first, at: Self.nine + Int64(m) * 60_000, value: 50, arrival: Self.nine + Int64(m) * 60_000)
+        }
+        let path = NSTemporaryDirectory() + "compliance-live-\(getpid()).json"
+        defer { unlink(path) }
+        try ComplianceState.save(first, to: path, at: EventTime(milliseconds: Self.nine + 3_600_000))
+        let second = try Self.pipeline()
+        ComplianceState.restore(second, from: path, logger: Logger(label: "test"))
+        // 10:00–10:29 after the restart, then silence until 14:10.
+        for m in 0..<30 {
+            let t = Self.nine + 3_600_000 + Int64(m) * 60_000
+            Self.send(second, at: t, value: 50, arrival: t)
+        }
+        let snapshot = second.takeInterval(
+            from: EventTime(milliseconds: Self.nine), to: EventTime(milliseconds: Self.nine + 5 * 3_600_000 + 600_000))
+        let hours = snapshot.compliance.filter { $0.closed.period == .hour && $0.rule == "qcvn26-noise-day" }
+            .map { ($0.closed.start.milliseconds - Self.nine) / 3_600_000 }
+        // 09:00 and 10:00 with readings, 11:00, 12:00, 13:00 silent. Before, a restored station
+        // stayed "retired" and its silent hours were skipped.
+        #expect(hours == [0, 1, 2, 3, 4], "\(hours)")
+    }
 }

@@ -153,6 +153,55 @@ struct RegulatorFeedUnitTests {
         #expect(next[1].parameters.allSatisfy { $0.mean == nil && $0.status == .error && $0.readings == 0 })
     }
 
+    @Test("each station has its own clock: a datalogger 4 minutes ahead closes its own cycles, not another station's")
+    func ownClock() throws {
+        let c = try parse(
+            """
+              province: BD
+              facility: F
+              grace: 30s
+              stations:
+                - {id: A, park: p, zone: a, parameters: [{code: COD, kind: ww_cod, unit: mg/L}]}
+                - {id: B, park: p, zone: b, parameters: [{code: COD, kind: ww_cod, unit: mg/L}]}
+            """)
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        let ten = Self.day0 + 10 * 3_600_000
+        func send(_ zone: String, _ value: Double, at ms: Int64, arrival: Int64) {
+            p.ingest(
+                topic: "parks/p/\(zone)/emissions/ww_cod/o1",
+                payload: Array(#"{"value": \#(value), "ts": \#(ms)}"#.utf8),
+                arrival: EventTime(milliseconds: arrival))
+        }
+        send("b", 10, at: ten + 60_000, arrival: ten + 60_000)
+        // A's clock runs 4 minutes ahead: at 10:02 it stamps 10:06.
+        send("a", 20, at: ten + 360_000, arrival: ten + 120_000)
+        let now = EventTime(milliseconds: ten + 120_000)
+        let cycles = p.takeFeedCycles(wallClock: now)
+        // A's cycles start with its first reading (10:05) and none has closed; B's 10:00 has not
+        // either: before, the newest reading of any series closed every station's cycle.
+        #expect(cycles.isEmpty, "\(cycles)")
+        send("b", 30, at: ten + 180_000, arrival: ten + 180_000)
+        let later = p.takeFeedCycles(wallClock: EventTime(milliseconds: ten + 340_000))
+        // B's cycle holds both its readings: (10 + 30) / 2 = 20; nothing of B's was late.
+        #expect(later.first { $0.station == "B" }?.parameters[0].mean == 20 && p.feedLateReadings == 0)
+    }
+
+    @Test("a state file of another cycle length is not used")
+    func otherCycle() throws {
+        let five = try parse(
+            "  province: BD\n  facility: F\n  stations: [{id: A, park: p, zone: a, parameters: [{code: COD, kind: ww_cod}]}]\n"
+        )
+        let ten = try parse(
+            "  province: BD\n  facility: F\n  cycle: 10m\n  stations: [{id: A, park: p, zone: a, parameters: [{code: COD, kind: ww_cod}]}]\n"
+        )
+        let first = IngestPipeline(settings: five.pipelineSettings, logger: Logger(label: "test"))
+        first.ingest(
+            topic: "parks/p/a/emissions/ww_cod/o1", payload: Array(#"{"value": 1, "ts": \#(Self.day0)}"#.utf8),
+            arrival: EventTime(milliseconds: Self.day0))
+        let second = IngestPipeline(settings: ten.pipelineSettings, logger: Logger(label: "test"))
+        #expect(second.restoreFeed(try #require(first.feedState)) == false)
+    }
+
     @Test(
         "a restart in the middle of a cycle: the open cycle comes back through the state file, the mean covers both parts"
     )

@@ -180,7 +180,8 @@ package final class CentralSink {
         ON CONFLICT (id, at) DO UPDATE SET value = EXCLUDED.value, limit_value = EXCLUDED.limit_value,
           valid = EXCLUDED.valid, exceeded = EXCLUDED.exceeded, record = EXCLUDED.record
         WHERE compliance.gateway = EXCLUDED.gateway AND compliance.record IS DISTINCT FROM EXCLUDED.record
-          AND coalesce(EXCLUDED.record->>'revision', '0')::int >= coalesce(compliance.record->>'revision', '0')::int
+          AND (CASE WHEN jsonb_typeof(EXCLUDED.record->'revision') = 'number' THEN (EXCLUDED.record->>'revision')::numeric ELSE 0 END)
+            >= (CASE WHEN jsonb_typeof(compliance.record->'revision') = 'number' THEN (compliance.record->>'revision')::numeric ELSE 0 END)
         """,
         """
         INSERT INTO alerts(id, at, gateway, park, rule, series, state, alert)

@@ -23,17 +23,21 @@ package struct FeedSpool {
     package func write(relativePath: String, text: String) throws(DaemonError) -> Bool {
         let archived = archive + "/" + relativePath
         if access(archived, F_OK) == 0 { return false }
-        try AtomicFile.write(Array(text.utf8), to: archived, mode: 0o644)
+        // Queued first, archived second: a file is in the archive only once it is queued, so
+        // a write that fails half-way is retried whole, never taken for one written before.
         let queued = pending + "/" + relativePath
-        let folder = (queued as NSString).deletingLastPathComponent
+        try AtomicFile.write(Array(text.utf8), to: queued, mode: 0o644)
+        let folder = (archived as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw .output(path: queued, reason: "cannot create its directory: \(error.localizedDescription)")
+            unlink(queued)
+            throw .output(path: archived, reason: "cannot create its directory: \(error.localizedDescription)")
         }
-        unlink(queued)
-        guard link(archived, queued) == 0 else {
-            throw .output(path: queued, reason: String(cString: strerror(errno)))
+        guard link(queued, archived) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(queued)
+            throw .output(path: archived, reason: reason)
         }
         return true
     }
@@ -79,6 +83,23 @@ package struct FeedSpool {
                             continue
                         }
                         if (try? fm.removeItem(atPath: archive + "/" + relative)) != nil { removed += 1 }
+                    }
+                }
+            }
+        }
+        // Day folders of pending/ emptied by uploads, before today (today's is still filling).
+        let today = calendar.day(now)
+        for station in (try? fm.contentsOfDirectory(atPath: pending)) ?? [] {
+            for year in (try? fm.contentsOfDirectory(atPath: "\(pending)/\(station)")) ?? [] {
+                for month in (try? fm.contentsOfDirectory(atPath: "\(pending)/\(station)/\(year)")) ?? [] {
+                    let monthPath = "\(pending)/\(station)/\(year)/\(month)"
+                    for day in (try? fm.contentsOfDirectory(atPath: monthPath)) ?? [] {
+                        guard let y = Int(year), let m = Int(month), let d = Int(day),
+                            let date = RFC3339.parse(Array(String(format: "%04d-%02d-%02dT12:00:00Z", y, m, d).utf8)),
+                            calendar.day(date) < today,
+                            (try? fm.contentsOfDirectory(atPath: monthPath + "/" + day))?.isEmpty == true
+                        else { continue }
+                        rmdir(monthPath + "/" + day)
                     }
                 }
             }

@@ -29,8 +29,12 @@ package enum FeedState {
         do {
             let document = try JSONDecoder().decode(Document.self, from: data)
             guard document.version == version else { throw FeedError("unknown version \(document.version)") }
-            pipeline.restoreFeed(document.feed)
-            logger.notice("restored the regulator feed's open cycles from \(path)")
+            if pipeline.restoreFeed(document.feed) {
+                logger.notice("restored the regulator feed's open cycles from \(path)")
+            } else {
+                logger.warning(
+                    "regulator feed state '\(path)' is of another cycle length; the open cycles in it are not used")
+            }
         } catch {
             let aside = path + ".corrupt"
             try? FileManager.default.removeItem(atPath: aside)

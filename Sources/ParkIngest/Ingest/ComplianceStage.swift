@@ -94,7 +94,12 @@ package struct ComplianceStage {
     }
 
     private mutating func resolve(_ id: SeriesID, decibels: Bool) -> Int32 {
-        if let known = trackerOf[id] { return known }
+        if let known = trackerOf[id] {
+            // A retired (or restored) station that reads again is live: its silent hours are
+            // written again, and it cannot be dropped past the cap.
+            retired.removeAll { $0 == id }
+            return known
+        }
         let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
         guard !matching.isEmpty else { return -1 }
         let periods = Set(matching.compactMap { standards[$0].compliancePeriod })
@@ -185,12 +190,14 @@ package struct ComplianceStage {
     /// Past `cap` retired trackers, the longest retired with no period open go.
     private mutating func dropRetired(cap: Int) {
         guard retired.count > cap else { return }
+        // A tracker a live slot points to is never dropped, whatever the list says.
+        let live = Set(slots.filter { $0 >= 0 }.map(Int.init))
         var dropped = Set<Int>()
         var keptRetired: [SeriesID] = []
         var excess = retired.count - cap
         for id in retired {
             guard let t = trackerOf[id].map(Int.init) else { continue }
-            if excess > 0 && trackers[t].isIdle {
+            if excess > 0 && trackers[t].isIdle && !live.contains(t) {
                 dropped.insert(t)
                 excess -= 1
             } else {
@@ -238,7 +245,10 @@ package struct ComplianceStage {
 
     package mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
         var restored = 0
-        for (id, tracker) in saved where trackerOf[id] == nil {
+        for (id, saved) in saved where trackerOf[id] == nil {
+            // The configuration in force decides lateness, revisions and time weights.
+            var tracker = saved
+            tracker.policy = policy
             let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
             guard !matching.isEmpty else { continue }
             restored += 1

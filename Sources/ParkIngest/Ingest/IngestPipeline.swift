@@ -452,11 +452,9 @@ public final class IngestPipeline: Sendable {
     }
 
     /// The regulator feed's cycles that ended at least the grace time before the later of
-    /// `wallClock` and the newest reading's time (a datalogger running ahead, a replayed day).
+    /// `wallClock` and each station's own newest reading (a datalogger running ahead).
     public func takeFeedCycles(wallClock: EventTime) -> [FeedCycle] {
-        state.withLock { state in
-            state.feed.take(clock: max(wallClock, state.newest))
-        }
+        state.withLock { $0.feed.take(wallClock: wallClock) }
     }
 
     /// The regulator feed's open cycles and position, for the state file.
@@ -464,7 +462,8 @@ public final class IngestPipeline: Sendable {
         state.withLock { $0.feed.isEmpty ? nil : $0.feed.saved }
     }
 
-    package func restoreFeed(_ saved: RegulatorFeedStage.Saved) {
+    /// False when the state is of another cycle length (nothing is taken from it).
+    package func restoreFeed(_ saved: RegulatorFeedStage.Saved) -> Bool {
         state.withLock { $0.feed.restore(saved) }
     }
 

@@ -49,12 +49,14 @@ public struct FeedStation: Sendable, Equatable {
 }
 
 /// Stage 6c, the regulator feed: every reading of a station's parameter goes into its clock-
-/// aligned cycle (5 minutes by default); a cycle closes once the event clock or the wall clock
-/// has passed its end by the grace time, and becomes one `FeedCycle` per station, silent
-/// stations included (their parameters `---`, status 02), so the authority sees every cycle
-/// from the first reading on. The open cycles and where the feed stands are saved across a
-/// restart (`saved`, by station id and parameter code), so a stop loses no part of a cycle
-/// and the cycles the gateway was down for are written as silent ones.
+/// aligned cycle (5 minutes by default). Each station keeps its own clock: a cycle of a station
+/// closes once the wall clock, or that station's own newest reading, has passed its end by the
+/// grace time (a datalogger running ahead, a backlog replayed fast), so one sensor with a fast
+/// clock cannot close another station's cycle early. A closed cycle becomes one `FeedCycle`,
+/// silent stations included (their parameters `---`, status 02), so the authority sees every
+/// cycle from a station's first reading on. The open cycles and where each station stands are
+/// saved across a restart (`saved`, by station id and parameter code), so a stop loses no part
+/// of a cycle and the cycles the gateway was down for are written as silent ones.
 package struct RegulatorFeedStage {
     package let stations: [FeedStation]
     package let cycleMilliseconds: Int64
@@ -70,67 +72,14 @@ package struct RegulatorFeedStage {
         var errors = 0
     }
 
-    /// Open cycles by start: per station, per parameter.
-    private var open: [Int64: [[Accumulator]]] = [:]
-    /// Every cycle before this instant was taken; nil before the first take.
-    private(set) var closedThrough: Int64?
+    /// Per station: its open cycles by start, per parameter.
+    private var open: [[Int64: [Accumulator]]]
+    /// Per station: every cycle before this instant was taken; nil before its first reading.
+    private var closedThrough: [Int64?]
+    /// Per station: the newest reading's time (its own clock).
+    private var newest: [Int64]
     /// Readings for a cycle already taken (its file went): counted, not written.
     private(set) var late = 0
-    /// What survives a restart: where the feed stands and the open cycles' sums, by station id
-    /// and parameter code (a station or parameter no longer configured is left out).
-    package struct Saved: Codable, Sendable, Equatable {
-        package struct Parameter: Codable, Sendable, Equatable {
-            var station: String
-            var code: String
-            var sum: Double
-            var count: Int
-            var calibrating: Int
-            var errors: Int
-        }
-        package struct Cycle: Codable, Sendable, Equatable {
-            var start: Int64
-            var parameters: [Parameter]
-        }
-        var closedThrough: Int64?
-        var late: Int
-        var open: [Cycle]
-    }
-
-    package var saved: Saved {
-        Saved(
-            closedThrough: closedThrough, late: late,
-            open: open.keys.sorted().map { start in
-                var parameters: [Saved.Parameter] = []
-                for (s, station) in stations.enumerated() {
-                    for (p, parameter) in station.parameters.enumerated() {
-                        let a = open[start]![s][p]
-                        guard a != Accumulator() else { continue }
-                        parameters.append(
-                            .init(
-                                station: station.id, code: parameter.code, sum: a.sum, count: a.count,
-                                calibrating: a.calibrating, errors: a.errors))
-                    }
-                }
-                return Saved.Cycle(start: start, parameters: parameters)
-            })
-    }
-
-    package mutating func restore(_ saved: Saved) {
-        closedThrough = saved.closedThrough
-        late = saved.late
-        for cycle in saved.open {
-            var accumulators = stations.map { Array(repeating: Accumulator(), count: $0.parameters.count) }
-            for p in cycle.parameters {
-                guard let s = stations.firstIndex(where: { $0.id == p.station }),
-                    let k = stations[s].parameters.firstIndex(where: { $0.code == p.code })
-                else { continue }
-                accumulators[s][k] = Accumulator(
-                    sum: p.sum, count: p.count, calibrating: p.calibrating, errors: p.errors)
-            }
-            open[cycle.start] = accumulators
-        }
-    }
-
     /// At most this many cycles per station in one take (a clock that jumped by days).
     static let maxCyclesPerTake = 2 * 288
 
@@ -139,11 +88,15 @@ package struct RegulatorFeedStage {
         self.cycleMilliseconds = cycleMilliseconds
         self.graceMilliseconds = graceMilliseconds
         calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
+        open = Array(repeating: [:], count: stations.count)
+        closedThrough = Array(repeating: nil, count: stations.count)
+        newest = Array(repeating: .min, count: stations.count)
     }
 
     package var isEmpty: Bool { stations.isEmpty }
 
     package mutating func opened(slot: Int32) {
+        guard !stations.isEmpty else { return }
         while slots.count <= Int(slot) { slots.append(-2) }
     }
 
@@ -168,43 +121,44 @@ package struct RegulatorFeedStage {
         if slots[slot] == -2 { slots[slot] = resolve(id) }
         let code = slots[slot]
         guard code >= 0 else { return }
+        let (s, p) = (Int(code >> 16), Int(code & 0xFFFF))
+        guard [.accepted, .calibrating, .error, .invalid].contains(outcome) else { return }
         let start = calendar.floor(reading.time, step: cycleMilliseconds)
-        if let through = closedThrough, start < through {
+        if let through = closedThrough[s], start < through {
             late += 1
             return
         }
-        let (s, p) = (Int(code >> 16), Int(code & 0xFFFF))
-        if open[start] == nil {
-            open[start] = stations.map { Array(repeating: Accumulator(), count: $0.parameters.count) }
+        newest[s] = max(newest[s], reading.time.milliseconds)
+        if open[s][start] == nil {
+            open[s][start] = Array(repeating: Accumulator(), count: stations[s].parameters.count)
         }
         switch outcome {
         case .accepted:
-            open[start]![s][p].sum += reading.value
-            open[start]![s][p].count += 1
-        case .calibrating: open[start]![s][p].calibrating += 1
-        case .error, .invalid: open[start]![s][p].errors += 1
-        default: break
+            open[s][start]![p].sum += reading.value
+            open[s][start]![p].count += 1
+        case .calibrating: open[s][start]![p].calibrating += 1
+        default: open[s][start]![p].errors += 1
         }
     }
 
-    /// The cycles that ended at least the grace time before `clock` (the later of the wall
-    /// clock and the newest reading's time), every station's, oldest first.
-    package mutating func take(clock: EventTime) -> [FeedCycle] {
+    /// Every station's cycles that ended at least the grace time before the later of the wall
+    /// clock and the station's own newest reading, oldest first (stations in order on a tie).
+    package mutating func take(wallClock: EventTime) -> [FeedCycle] {
         guard !stations.isEmpty else { return [] }
-        let through = calendar.floor(
-            EventTime(milliseconds: clock.milliseconds &- graceMilliseconds), step: cycleMilliseconds)
-        // Cycles start with the first reading of any station (after a start or a restart).
-        guard let first = closedThrough ?? open.keys.min() else { return [] }
-        var next = first
-        if (through - next) / cycleMilliseconds > Int64(Self.maxCyclesPerTake) {
-            next = through - Int64(Self.maxCyclesPerTake) * cycleMilliseconds
-        }
         var cycles: [FeedCycle] = []
-        while next < through {
-            let accumulators = open.removeValue(forKey: next)
-            for (s, station) in stations.enumerated() {
+        for (s, station) in stations.enumerated() {
+            let clock = max(wallClock.milliseconds, newest[s])
+            let through = calendar.floor(
+                EventTime(milliseconds: clock &- graceMilliseconds), step: cycleMilliseconds)
+            // A station's cycles start with its first reading (after a start or a restart).
+            guard var next = closedThrough[s] ?? open[s].keys.min() else { continue }
+            if (through - next) / cycleMilliseconds > Int64(Self.maxCyclesPerTake) {
+                next = through - Int64(Self.maxCyclesPerTake) * cycleMilliseconds
+            }
+            while next < through {
+                let accumulators = open[s].removeValue(forKey: next)
                 let parameters = station.parameters.enumerated().map { p, parameter in
-                    let a = accumulators?[s][p] ?? Accumulator()
+                    let a = accumulators?[p] ?? Accumulator()
                     let status: FeedStatus =
                         a.count > 0 ? .measuring : a.calibrating > 0 && a.errors == 0 ? .calibrating : .error
                     return FeedCycle.Parameter(
@@ -215,12 +169,80 @@ package struct RegulatorFeedStage {
                     FeedCycle(
                         station: station.id, start: EventTime(milliseconds: next),
                         end: EventTime(milliseconds: next + cycleMilliseconds), parameters: parameters))
+                next += cycleMilliseconds
             }
-            next += cycleMilliseconds
+            closedThrough[s] = max(closedThrough[s] ?? next, next)
+            // Cycles skipped by a jump: nothing will write them.
+            for start in open[s].keys where start < next { open[s][start] = nil }
         }
-        closedThrough = next
-        // Cycles skipped by a jump, or older than the first take: nothing will write them.
-        for start in open.keys where start < next { open[start] = nil }
-        return cycles
+        return cycles.sorted { ($0.end, $0.station) < ($1.end, $1.station) }
+    }
+
+    /// What survives a restart: the cycle length, where each station stands and its open
+    /// cycles' sums, by station id and parameter code (a station or parameter no longer
+    /// configured is left out).
+    package struct Saved: Codable, Sendable, Equatable {
+        package struct Parameter: Codable, Sendable, Equatable {
+            var code: String
+            var sum: Double
+            var count: Int
+            var calibrating: Int
+            var errors: Int
+        }
+        package struct Cycle: Codable, Sendable, Equatable {
+            var start: Int64
+            var parameters: [Parameter]
+        }
+        package struct Station: Codable, Sendable, Equatable {
+            var id: String
+            var closedThrough: Int64?
+            var newest: Int64
+            var open: [Cycle]
+        }
+        var cycleMilliseconds: Int64
+        var late: Int
+        var stations: [Station]
+    }
+
+    package var saved: Saved {
+        Saved(
+            cycleMilliseconds: cycleMilliseconds, late: late,
+            stations: stations.enumerated().map { s, station in
+                Saved.Station(
+                    id: station.id, closedThrough: closedThrough[s], newest: newest[s],
+                    open: open[s].keys.sorted().map { start in
+                        Saved.Cycle(
+                            start: start,
+                            parameters: station.parameters.enumerated().compactMap { p, parameter in
+                                let a = open[s][start]![p]
+                                return a == Accumulator()
+                                    ? nil
+                                    : .init(
+                                        code: parameter.code, sum: a.sum, count: a.count, calibrating: a.calibrating,
+                                        errors: a.errors)
+                            })
+                    })
+            })
+    }
+
+    /// False when the saved state is of another cycle length (then nothing is taken from it).
+    package mutating func restore(_ saved: Saved) -> Bool {
+        guard saved.cycleMilliseconds == cycleMilliseconds else { return false }
+        late = saved.late
+        for station in saved.stations {
+            guard let s = stations.firstIndex(where: { $0.id == station.id }) else { continue }
+            closedThrough[s] = station.closedThrough
+            newest[s] = station.newest
+            for cycle in station.open {
+                var accumulators = Array(repeating: Accumulator(), count: stations[s].parameters.count)
+                for p in cycle.parameters {
+                    guard let k = stations[s].parameters.firstIndex(where: { $0.code == p.code }) else { continue }
+                    accumulators[k] = Accumulator(
+                        sum: p.sum, count: p.count, calibrating: p.calibrating, errors: p.errors)
+                }
+                open[s][cycle.start] = accumulators
+            }
+        }
+        return true
     }
 }

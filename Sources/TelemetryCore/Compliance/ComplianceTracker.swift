@@ -19,7 +19,8 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     public let decibels: Bool
     public let validity: ValidityRule
     public let calendar: LocalCalendar
-    public let policy: CompliancePolicy
+    /// Set again from the configuration when a tracker is restored.
+    public package(set) var policy: CompliancePolicy
     /// Bit per `CompliancePeriod` whose closed periods the owner wants back.
     let wanted: UInt8
 
@@ -398,11 +399,15 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     /// Drops what no revision, 8-hour mean or open day can need any more.
     private mutating func prune() {
         guard let through = closedThrough else { return }
-        let horizon = through - policy.reviseMilliseconds
-        hours.removeAll { $0.closed && ($0.start + Self.hourMilliseconds <= horizon || $0.offsets.isEmpty) }
+        // A revised hour waiting for its re-issue stays, with the results its day needs.
+        let waiting = hours.lazy.filter(\.dirty).map(\.start).min()
+        let horizon = Swift.min(through - policy.reviseMilliseconds, waiting ?? .max)
+        hours.removeAll {
+            $0.closed && !$0.dirty && ($0.start + Self.hourMilliseconds <= horizon || $0.offsets.isEmpty)
+        }
         var keepFrom = Swift.min(
             calendar.floor(EventTime(milliseconds: horizon), step: LocalCalendar.dayMilliseconds),
-            through - 8 * Self.hourMilliseconds)
+            horizon - 8 * Self.hourMilliseconds, through - 8 * Self.hourMilliseconds)
         if let open = openDay { keepFrom = Swift.min(keepFrom, open) }
         if let first = results.first, first.start < keepFrom { results.removeAll { $0.start < keepFrom } }
         if let first = days.first, first.start + LocalCalendar.dayMilliseconds <= horizon {
