@@ -193,7 +193,7 @@ public final class RegulatorFeed: Sendable {
     }
 
     /// Files per curl run (one connection, one login).
-    static let batch = 50
+    static let batch = 500
 
     /// Files to the server in order, over one connection, with curl: how many the server took
     /// (from the first), and why the next one failed. curl stops at the first failure
