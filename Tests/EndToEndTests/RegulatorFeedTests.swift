@@ -130,8 +130,14 @@ struct RegulatorFeedTests {
             password: server.password)
         defer { _ = parkd.terminate() }
         #expect(parkd.waitForLog("subscribed to parks/#"), "\(parkd.log)")
+        // The day arrives in seconds; with the server up, each second's few files would cost a
+        // login each (pure-ftpd hashes the password: seconds under load). The server opens once
+        // the day is written, so the day goes in one session, as a backlog would.
+        server.stop()
         let day = Self.tomorrow
         try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<1440)
+        #expect(Province.wait(60) { Self.pending(directory) == 288 }, "\(Self.pending(directory)) pending")
+        try server.start()
         let expected = (0..<288).map { Self.expected(day: day, cycle: $0) }
         let arrived = Province.wait(180) { Set(server.files()).isSuperset(of: expected.map(\.path)) }
         #expect(arrived, "\(server.files().count) of 288 files; \(parkd.log.suffix(2000))")
