@@ -135,4 +135,33 @@ struct ComplianceRevisionTests {
         // stayed "retired" and its silent hours were skipped.
         #expect(hours == [0, 1, 2, 3, 4], "\(hours)")
     }
+
+    @Test("two hours revised in one pass: each 8-hour mean holding them is re-issued once, from both")
+    func eightHoursOnce() {
+        var tracker = ComplianceTracker(
+            periods: [.hour, .eightHours], decibels: false, validity: ValidityRule(),
+            calendar: ComplianceTests.calendar,
+            policy: CompliancePolicy(latenessMilliseconds: 0))
+        var closed: [ClosedPeriod] = []
+        let day0 = Self.day0
+        // 00:00–11:59 a reading a minute at 10, except 04:00–05:59 (silent: written empty).
+        for m in 0..<720 where !(240..<360).contains(m) {
+            tracker.add(10, at: EventTime(milliseconds: day0 + Int64(m) * 60_000), into: &closed)
+        }
+        tracker.advance(to: EventTime(milliseconds: day0 + 12 * 3_600_000), into: &closed)
+        closed.removeAll()
+        // The 04:00 and 05:00 hours arrive late, at 20, in one backlog.
+        for m in 240..<360 {
+            tracker.add(
+                20, at: EventTime(milliseconds: day0 + Int64(m) * 60_000),
+                arrival: EventTime(milliseconds: day0 + 12 * 3_600_000), into: &closed)
+        }
+        tracker.advance(to: EventTime(milliseconds: day0 + 12 * 3_600_000 + 1), into: &closed)
+        let eights = closed.filter { $0.period == .eightHours }
+        // Means ending 05:00 … 12:00 hold one or both hours: 8 of them, each once, revision 1.
+        #expect(eights.map { ($0.end.milliseconds - day0) / 3_600_000 } == Array(5...12))
+        #expect(eights.allSatisfy { $0.revision == 1 })
+        // Ending 12:00 (04:00–11:00): 04 and 05 at 20, six hours at 10: (2·20 + 6·10) / 8 = 12.5.
+        #expect(eights.last?.value == 12.5 && eights.last?.valid == true)
+    }
 }

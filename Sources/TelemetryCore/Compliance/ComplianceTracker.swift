@@ -349,6 +349,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     private mutating func reissueRevised(quietSince: Int64, into closed: inout [ClosedPeriod]) {
         guard let through = closedThrough else { return }
         var revisedDays = Set<Int64>()
+        var revisedEnds = Set<Int64>()
         for i in hours.indices where hours[i].closed && hours[i].dirty && hours[i].lastLate <= quietSince {
             guard let r = results.firstIndex(where: { $0.start == hours[i].start }) else { continue }
             var fresh = result(of: i)
@@ -362,18 +363,22 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
                 hours[i].values = []
             }
             if wanted & CompliancePeriod.hour.bit != 0 { closed.append(closedHour(fresh)) }
-            if wanted & CompliancePeriod.eightHours.bit != 0 {
-                var end = fresh.start + Self.hourMilliseconds
-                while end <= through && end <= fresh.start + 8 * Self.hourMilliseconds {
-                    if let e = results.firstIndex(where: { $0.start == end - Self.hourMilliseconds }) {
-                        results[e].eightRevision += 1
-                        closed.append(eightHours(endingAt: end, revision: results[e].eightRevision))
-                    }
-                    end += Self.hourMilliseconds
-                }
+            var end = fresh.start + Self.hourMilliseconds
+            while end <= through && end <= fresh.start + 8 * Self.hourMilliseconds {
+                revisedEnds.insert(end)
+                end += Self.hourMilliseconds
             }
             revisedDays.insert(
                 calendar.floor(EventTime(milliseconds: fresh.start), step: LocalCalendar.dayMilliseconds))
+        }
+        // Each 8-hour mean once, from every revised hour of this pass (consecutive revised
+        // hours share up to seven of them).
+        if wanted & CompliancePeriod.eightHours.bit != 0 {
+            for end in revisedEnds.sorted() {
+                guard let e = results.firstIndex(where: { $0.start == end - Self.hourMilliseconds }) else { continue }
+                results[e].eightRevision += 1
+                closed.append(eightHours(endingAt: end, revision: results[e].eightRevision))
+            }
         }
         for start in revisedDays.sorted() {
             guard let d = days.firstIndex(where: { $0.start == start }) else { continue }
