@@ -162,9 +162,7 @@ public final class IngestPipeline: Sendable {
                 // Too late for the rolling windows is not too late for a regulatory period:
                 // those keep their own lateness and revisions.
                 if !state.compliance.isEmpty
-                    && (outcome == .accepted
-                        || (outcome == .late && normalised.status == .ok
-                            && state.table.states[s].settings.range.map { $0.contains(normalised.value) } != false))
+                    && (outcome == .accepted || (outcome == .late && state.table.states[s].settings.admits(normalised)))
                 {
                     state.compliance.observe(
                         slot: s, id, normalised, arrival: arrival, decibels: state.table.states[s].settings.decibels)

@@ -80,10 +80,19 @@ package struct ParkAccounting {
     /// (import meters, or gross consumption meters where a park has none), by tariff period.
     private var energy: [[EnergyFigures]]
     /// Per park and grid-connection role: kWh in each clock-aligned 15-minute interval, for
-    /// the contract's peak demand (the interval's energy × 4).
-    private var quarters: [[[Int64: Double]]] = []
-    /// Quarters some of whose energy was spread from a meter interval longer than 15 minutes.
-    private var estimatedQuarters: [[Set<Int64>]] = []
+    /// the contract's peak demand (the interval's energy × 4), and whether some of it was
+    /// spread from a meter interval longer than 15 minutes (an estimate).
+    private var quarters: [[[Int64: Quarter]]] = []
+
+    struct Quarter {
+        var kwh = 0.0
+        var estimated = false
+
+        mutating func add(_ share: Double, estimated spread: Bool) {
+            kwh += share
+            estimated = estimated || spread
+        }
+    }
     private(set) var parkNames: [String] = []
     private var parkIndex: [String: Int32] = [:]
     /// Per schedule: where its open interval began (older 15-minute intervals can go).
@@ -139,7 +148,6 @@ package struct ParkAccounting {
             parkNames.append(id.park)
             parkIndex[id.park] = park
             quarters.append([[:], [:]])
-            estimatedQuarters.append([[], []])
             for k in energy.indices { energy[k].append(EnergyFigures()) }
         }
         var meter: Int8 = -1
@@ -210,6 +218,7 @@ package struct ParkAccounting {
         // A zero-length or very long interval: all of it at the reading's time.
         if to <= from || to - from > Self.maxSpreadMilliseconds { start = to - 1 }
         let span = Double(to - start)
+        let estimated = to - start > Self.quarterMilliseconds
         var t = start
         while t < to {
             let time = EventTime(milliseconds: t)
@@ -221,8 +230,7 @@ package struct ParkAccounting {
                 energy[k][park].kwh[role] += share
                 energy[k][park].tariff[slot][period.index] += share
             }
-            quarters[park][slot][quarter, default: 0] += share
-            if to - start > Self.quarterMilliseconds { estimatedQuarters[park][slot].insert(quarter) }
+            quarters[park][slot][quarter, default: Quarter()].add(share, estimated: estimated)
             t = next
         }
     }
@@ -323,10 +331,10 @@ package struct ParkAccounting {
             let slot = figures.reported & (1 << UInt8(MeterRole.gridImport.index)) != 0 ? 0 : 1
             var peak: Double?
             var estimated = false
-            for (start, kwh) in quarters[p][slot]
+            for (start, quarter) in quarters[p][slot]
             where start >= from.milliseconds && start + Self.quarterMilliseconds <= to.milliseconds {
-                peak = max(peak ?? kwh * 4, kwh * 4)
-                if estimatedQuarters[p][slot].contains(start) { estimated = true }
+                peak = max(peak ?? quarter.kwh * 4, quarter.kwh * 4)
+                estimated = estimated || quarter.estimated
             }
             let key = ParkPillar(park: park, pillar: .energy)
             builders[key, default: .init()].meters = (figures, slot, peak)
@@ -368,7 +376,6 @@ package struct ParkAccounting {
         for p in quarters.indices {
             for slot in 0..<2 where quarters[p][slot].keys.contains(where: { $0 < oldest }) {
                 quarters[p][slot] = quarters[p][slot].filter { $0.key >= oldest }
-                estimatedQuarters[p][slot] = estimatedQuarters[p][slot].filter { $0 >= oldest }
             }
         }
     }

@@ -122,22 +122,28 @@ package struct RegulatorFeedStage {
         let code = slots[slot]
         guard code >= 0 else { return }
         let (s, p) = (Int(code >> 16), Int(code & 0xFFFF))
-        guard [.accepted, .calibrating, .error, .invalid].contains(outcome) else { return }
+        switch outcome {
+        case .accepted, .calibrating, .error, .invalid: break
+        default: return
+        }
         let start = calendar.floor(reading.time, step: cycleMilliseconds)
         if let through = closedThrough[s], start < through {
             late += 1
             return
         }
         newest[s] = max(newest[s], reading.time.milliseconds)
-        if open[s][start] == nil {
-            open[s][start] = Array(repeating: Accumulator(), count: stations[s].parameters.count)
-        }
+        let n = stations[s].parameters.count
+        // One lookup, modified in place.
+        Self.count(reading.value, outcome, into: &open[s][start, default: Array(repeating: Accumulator(), count: n)][p])
+    }
+
+    private static func count(_ value: Double, _ outcome: SeriesState.Outcome, into a: inout Accumulator) {
         switch outcome {
         case .accepted:
-            open[s][start]![p].sum += reading.value
-            open[s][start]![p].count += 1
-        case .calibrating: open[s][start]![p].calibrating += 1
-        default: open[s][start]![p].errors += 1
+            a.sum += value
+            a.count += 1
+        case .calibrating: a.calibrating += 1
+        default: a.errors += 1
         }
     }
 

@@ -20,7 +20,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     public let validity: ValidityRule
     public let calendar: LocalCalendar
     /// Set again from the configuration when a tracker is restored.
-    public package(set) var policy: CompliancePolicy
+    public package(set) var policy = CompliancePolicy()
     /// Bit per `CompliancePeriod` whose closed periods the owner wants back.
     let wanted: UInt8
 
@@ -36,10 +36,10 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         var start: Int64
         var offsets: [Int32] = []
         var values: [Double] = []
-        var closed = false
-        /// Readings taken since the hour was first issued; re-issue pending.
+        /// Readings taken since the hour was last issued.
         var late = 0
-        var dirty = false
+        /// A re-issue is pending.
+        var dirty: Bool { late > 0 }
         /// When the last of those arrived: the re-issue waits until the lateness has passed
         /// since, so a backlog trickling in makes one revision, not one per boundary.
         var lastLate: Int64 = 0
@@ -86,6 +86,11 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     /// Every hour before this instant is closed; nil before the first reading.
     public private(set) var closedThrough: Int64?
 
+    // The policy is the configuration's, not state: a restored tracker takes the one in force.
+    enum CodingKeys: String, CodingKey {
+        case decibels, validity, calendar, wanted, hours, results, days, openDay, year, late, closedThrough
+    }
+
     public init(
         periods: Set<CompliancePeriod>, decibels: Bool, validity: ValidityRule, calendar: LocalCalendar,
         policy: CompliancePolicy = CompliancePolicy()
@@ -101,7 +106,10 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
 
     /// Whether no period is open (a retired tracker like this can be dropped; hours it could
     /// still revise go with it).
-    public var isIdle: Bool { openDay == nil && year == nil && !hours.contains { !$0.closed } }
+    public var isIdle: Bool { openDay == nil && year == nil && !hours.contains { !isClosed($0) } }
+
+    /// Every hour before `closedThrough` is closed (issued, or skipped by a jump).
+    private func isClosed(_ hour: Hour) -> Bool { hour.start < (closedThrough ?? .min) }
 
     /// One accepted reading (or one the series' windows found too late: periods keep their own
     /// lateness and revisions). Returns the periods that closed before it.
@@ -119,15 +127,12 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
             if let i = hours.firstIndex(where: { $0.start == start }) {
                 if insert(offset, value, into: i) {
                     hours[i].late += 1
-                    hours[i].dirty = true
                     hours[i].lastLate = (arrival ?? time).milliseconds
                 }
             } else if let r = results.firstIndex(where: { $0.start == start }), results[r].samples == 0 {
                 let i = slot(start)
                 insert(offset, value, into: i)
-                hours[i].closed = true
                 hours[i].late = 1
-                hours[i].dirty = true
                 hours[i].lastLate = (arrival ?? time).milliseconds
             } else {
                 late += 1
@@ -193,7 +198,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
                 closeHour(next, slot: nil, into: &closed)
             } else {
                 // Silent hours of an evicted series are skipped, to its next reading if any.
-                let target = hours.first { !$0.closed && $0.start > next }?.start ?? closable
+                let target = hours.first { $0.start > next }?.start ?? closable
                 next = Swift.min(target, closable)
                 closedThrough = next
                 closeDayIfOver(before: next, into: &closed)
@@ -274,9 +279,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         let r: HourResult
         if let slot {
             r = result(of: slot)
-            hours[slot].closed = true
             hours[slot].late = 0
-            hours[slot].dirty = false
             // A dense hour is not kept for revisions (memory): later readings count late.
             if hours[slot].offsets.count > policy.revisableReadings || policy.reviseMilliseconds == 0 {
                 hours[slot].offsets = []
@@ -350,14 +353,13 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         guard let through = closedThrough else { return }
         var revisedDays = Set<Int64>()
         var revisedEnds = Set<Int64>()
-        for i in hours.indices where hours[i].closed && hours[i].dirty && hours[i].lastLate <= quietSince {
+        for i in hours.indices where isClosed(hours[i]) && hours[i].dirty && hours[i].lastLate <= quietSince {
             guard let r = results.firstIndex(where: { $0.start == hours[i].start }) else { continue }
             var fresh = result(of: i)
             fresh.revision = results[r].revision + 1
             fresh.eightRevision = results[r].eightRevision
             results[r] = fresh
             hours[i].late = 0
-            hours[i].dirty = false
             if hours[i].offsets.count > policy.revisableReadings {
                 hours[i].offsets = []
                 hours[i].values = []
@@ -408,7 +410,7 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         let waiting = hours.lazy.filter(\.dirty).map(\.start).min()
         let horizon = Swift.min(through - policy.reviseMilliseconds, waiting ?? .max)
         hours.removeAll {
-            $0.closed && !$0.dirty && ($0.start + Self.hourMilliseconds <= horizon || $0.offsets.isEmpty)
+            $0.start < through && !$0.dirty && ($0.start + Self.hourMilliseconds <= horizon || $0.offsets.isEmpty)
         }
         var keepFrom = Swift.min(
             calendar.floor(EventTime(milliseconds: horizon), step: LocalCalendar.dayMilliseconds),

@@ -51,7 +51,7 @@ struct JSONScanner {
             if byte == UInt8(ascii: "\"") {
                 let range = start..<position
                 position += 1
-                if high, String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) == nil {
+                if high, !Self.isUTF8(UnsafeBufferPointer(rebasing: bytes[range])) {
                     throw error("string is not UTF-8")
                 }
                 return (range, escaped)
@@ -72,13 +72,21 @@ struct JSONScanner {
     mutating func string() throws(PayloadError) -> String {
         let (range, escaped) = try rawString()
         let raw = UnsafeBufferPointer(rebasing: bytes[range])
-        if !escaped {
-            // ASCII needs no validation (and skips the generic validating initialiser, slow per reading).
-            if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
-            guard let text = String(validating: raw, as: UTF8.self) else { throw error("string is not UTF-8") }
-            return text
+        // `rawString` has checked the bytes are UTF-8: no second pass.
+        return escaped ? try unescape(raw) : String(decoding: raw, as: UTF8.self)
+    }
+
+    /// Whether `bytes` are well-formed UTF-8, without building anything.
+    static func isUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
         }
-        return try unescape(raw)
     }
 
     /// A string's UTF-8 bytes, escapes resolved, without building a String.

@@ -11,6 +11,13 @@ public struct SeriesState: Sendable {
         public var shape: MeasureShape = .gauge
         /// Values outside are invalid: counted, never in the figures.
         public var range: ClosedRange<Double>? = nil
+
+        /// Outside `range`: invalid whatever else holds.
+        public func isOutOfRange(_ value: Double) -> Bool { range.map { !$0.contains(value) } ?? false }
+
+        /// A measurement the figures may take: in range and reported as measuring. What a
+        /// reading the windows call late still is to a regulatory period with its own lateness.
+        public func admits(_ reading: Reading) -> Bool { reading.status == .ok && !isOutOfRange(reading.value) }
         /// Readings older than the newest seen minus this are late: counted and dropped.
         public var allowedLatenessMilliseconds: Int64 = 5 * 60_000
         public var rawCapacity = 16
@@ -149,7 +156,7 @@ public struct SeriesState: Sendable {
         raw.append(reading)
         if let seq = reading.seq { seqs.record(seq: seq, time: reading.time) }
         if watermark.map({ reading.time > $0 }) ?? true { watermark = reading.time }
-        let outOfRange = settings.range.map { !$0.contains(reading.value) } ?? false
+        let outOfRange = settings.isOutOfRange(reading.value)
         if outOfRange || reading.status != .ok {
             for index in windows.indices {
                 windows[index].count(reading.status, invalid: outOfRange, at: reading.time)
