@@ -79,10 +79,42 @@ struct RegulatorFeedUnitTests {
                 "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, parameters: [{code: \"C\\tOD\", kind: ww_cod}]}]",
                 "cannot hold tabs"
             ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]\n  upload: {url: \"ftp://h/\", username: u, password_file: /etc/hostname, password_env: HOME}",
+                "not both"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]\n  upload: {url: \"ftp://h/\", password_env: HOME}",
+                "no username"
+            ),
+            (
+                "province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]\n  upload: {url: \"ftp://h/\", tls: required, ca_file: /nonexistent/ca.pem}",
+                "cannot read '/nonexistent/ca.pem'"
+            ),
         ])
     func refused(feed: String, expected: String) {
         let error = #expect(throws: ConfigurationError.self) { try parse("  " + feed) }
         #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
+    }
+
+    @Test("the upload's password: plain FTP to another machine is a warning at load; over TLS or on loopback it is not")
+    func passwordWarnings() throws {
+        setenv("PARKD_FEED_TEST_PASSWORD", "s3cret", 1)
+        func warnings(_ upload: String) throws -> [String] {
+            try parse(
+                "  province: P\n  facility: F\n  stations: [{id: S, park: p, zone: z, type: stack}]\n  upload: \(upload)\n"
+            ).warnings
+        }
+        let plain = try warnings(
+            "{url: \"ftp://feed.example.gov.vn/\", username: u, password_env: PARKD_FEED_TEST_PASSWORD}")
+        #expect(plain.contains { $0.contains("plain text to ftp://feed.example.gov.vn:21") })
+        #expect(
+            try warnings("{url: \"ftp://127.0.0.1:2121/\", username: u, password_env: PARKD_FEED_TEST_PASSWORD}")
+                .isEmpty)
+        #expect(
+            try warnings(
+                "{url: \"ftp://feed.example.gov.vn/\", username: u, password_env: PARKD_FEED_TEST_PASSWORD, tls: required}"
+            ).isEmpty)
     }
 
     @Test("the file: name, folder, fields and values, one line per parameter or all on one, missing as --- or left out")

@@ -301,31 +301,9 @@ package struct ConfigurationParser {
         if let v = f["client_id"] { broker.clientID = try v.nonEmptyString() }
         if let v = f["keepalive"] { broker.keepAlive = Int(try v.duration(in: 5...65535)) }
         if let v = f["username"] { broker.username = try v.nonEmptyString() }
-        if let passwordFile = f["password_file"], let passwordEnv = f["password_env"] {
-            _ = passwordEnv
-            throw passwordFile.error("set password_file or password_env, not both")
-        }
-        if let v = f["password_file"] {
-            let path = resolve(try v.nonEmptyString())
-            do {
-                broker.password = try Secret.fromFile(path)
-            } catch {
-                throw v.error(Self.strip(error))
-            }
-            broker.passwordSource = "file \(path)"
-            if let warning = Self.exposedSecret(path, what: "password file") { broker.warnings.append(warning) }
-        }
-        if let v = f["password_env"] {
-            let name = try v.nonEmptyString()
-            do {
-                broker.password = try Secret.fromEnvironment(name)
-            } catch {
-                throw v.error(Self.strip(error))
-            }
-            broker.passwordSource = "environment \(name)"
-        }
-        if broker.password != nil && broker.username == nil {
-            throw node.error("a password is set but no username")
+        if let credential = try credential(f, username: broker.username, in: node) {
+            (broker.password, broker.passwordSource) = (credential.password, credential.source)
+            broker.warnings += credential.warnings
         }
         if let tlsNode = f["tls"] {
             let t = try tlsNode.fields(["ca_file", "ca_path", "cert_file", "key_file", "verify_hostname"])
@@ -374,6 +352,36 @@ package struct ConfigurationParser {
             broker.watchdog = try v.string().lowercased() == "off" ? nil : try v.duration(in: 1...86400)
         }
         return broker
+    }
+
+    /// `password_file` or `password_env` (not both), read now; with a warning when the file can
+    /// be read by others. The broker and the regulator feed's upload read their password so.
+    package func credential(_ f: Fields, username: String?, in node: YAMLValue) throws(ConfigurationError) -> (
+        password: Secret, source: String, warnings: [String]
+    )? {
+        if let passwordFile = f["password_file"], f["password_env"] != nil {
+            throw passwordFile.error("set password_file or password_env, not both")
+        }
+        var found: (password: Secret, source: String, warnings: [String])?
+        if let v = f["password_file"] {
+            let path = resolve(try v.nonEmptyString())
+            do {
+                found = (try Secret.fromFile(path), "file \(path)", [])
+            } catch {
+                throw v.error(Self.strip(error))
+            }
+            if let warning = Self.exposedSecret(path, what: "password file") { found?.warnings.append(warning) }
+        }
+        if let v = f["password_env"] {
+            let name = try v.nonEmptyString()
+            do {
+                found = (try Secret.fromEnvironment(name), "environment \(name)", [])
+            } catch {
+                throw v.error(Self.strip(error))
+            }
+        }
+        if found != nil && username == nil { throw node.error("a password is set but no username") }
+        return found
     }
 
     /// A warning when a secret file can be read by its group or by anyone (mode beyond 0600).

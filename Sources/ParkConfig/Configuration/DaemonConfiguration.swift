@@ -35,7 +35,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     }
 
     /// Every warning of the configuration, its brokers' included.
-    public var warnings: [String] { broker.warnings + (uplink?.broker.warnings ?? []) + ruleWarnings }
+    public var warnings: [String] {
+        broker.warnings + (uplink?.broker.warnings ?? []) + ruleWarnings + (feed?.warnings ?? [])
+    }
     /// The regulator feed (`regulator_feed:`), if configured.
     public var feed: RegulatorFeedConfiguration?
     /// Rules that judge nothing because the sites they apply to are not declared.

@@ -32,6 +32,9 @@ public struct RegulatorFeedConfiguration: Sendable, Equatable {
     /// Files are kept at least 60 days (Circular 10/2021 Art. 39 as vendors paraphrase it).
     public var keepDays = 60
     public var upload: Upload?
+    /// What is risky but allowed (a password file others can read, a password in plain text
+    /// to another machine): logged at start and printed by check-config.
+    public var warnings: [String] = []
 }
 
 extension ConfigurationParser {
@@ -136,11 +139,13 @@ extension ConfigurationParser {
             let seconds = try v.duration(in: 60 * 86400...3650 * 86400)
             feed.keepDays = Int(seconds / 86400)
         }
-        if let u = f["upload"] { feed.upload = try parseFeedUpload(u) }
+        if let u = f["upload"] { feed.upload = try parseFeedUpload(u, warnings: &feed.warnings) }
         configuration.feed = feed
     }
 
-    private func parseFeedUpload(_ node: YAMLValue) throws(ConfigurationError) -> RegulatorFeedConfiguration.Upload {
+    private func parseFeedUpload(_ node: YAMLValue, warnings: inout [String]) throws(ConfigurationError)
+        -> RegulatorFeedConfiguration.Upload
+    {
         let f = try node.fields([
             "url", "username", "password_file", "password_env", "tls", "ca_file", "timeout", "retry",
         ])
@@ -170,15 +175,10 @@ extension ConfigurationParser {
         }
         var upload = RegulatorFeedConfiguration.Upload(host: host, port: port, folder: folder.joined(separator: "/"))
         if let v = f["username"] { upload.username = try v.nonEmptyString() }
-        if let v = f["password_file"] {
-            let path = resolve(try v.nonEmptyString())
-            do { upload.password = try Secret.fromFile(path) } catch { throw v.error(Self.strip(error)) }
+        if let credential = try credential(f, username: upload.username, in: node) {
+            upload.password = credential.password
+            warnings += credential.warnings
         }
-        if let v = f["password_env"] {
-            let name = try v.nonEmptyString()
-            do { upload.password = try Secret.fromEnvironment(name) } catch { throw v.error(Self.strip(error)) }
-        }
-        if upload.password != nil && upload.username == nil { throw node.error("a password is set but no username") }
         if let v = f["tls"] {
             switch try v.string() {
             case "required": upload.tls = true
@@ -186,7 +186,15 @@ extension ConfigurationParser {
             case let other: throw v.error("expected tls required or off, found '\(other)'")
             }
         }
-        if let v = f["ca_file"] { upload.caFile = resolve(try v.nonEmptyString()) }
+        if let v = f["ca_file"] {
+            let path = resolve(try v.nonEmptyString())
+            guard FileManager.default.isReadableFile(atPath: path) else { throw v.error("cannot read '\(path)'") }
+            upload.caFile = path
+        }
+        // A password over plain FTP to another machine can be read on the way.
+        if upload.password != nil, !upload.tls, !Self.isLoopback(upload.host) {
+            warnings.append("the feed's password goes in plain text to \(upload.url) (FTP, no TLS): set tls: required")
+        }
         if let v = f["timeout"] { upload.timeoutSeconds = try v.duration(in: 1...3600) }
         if let v = f["retry"] { upload.retrySeconds = try v.duration(in: 1...3600) }
         return upload
