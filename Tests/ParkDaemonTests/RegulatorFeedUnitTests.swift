@@ -97,6 +97,31 @@ struct RegulatorFeedUnitTests {
         #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
     }
 
+    @Test("retention: archived days older than keep go, unless a file of theirs is pending; emptied pending days go")
+    func retention() throws {
+        let root = try Scratch.makeDirectory(prefix: "feed-retention")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let spool = FeedSpool(root: root.path)
+        let calendar = LocalCalendar(utcOffsetMinutes: 420)
+        // Now: 2026-11-23 10:00 local. Keep 60 days: 2026-09-23 and earlier go (cutoff day 09-24).
+        let now = EventTime(milliseconds: Self.day0 + 10 * 3_600_000)
+        func write(_ day: String) throws {
+            #expect(try spool.write(relativePath: "NT01/\(day)/BD_F_NT01_x.txt", text: "x\r\n"))
+        }
+        for day in ["2026/09/22", "2026/09/23", "2026/09/24", "2026/11/22", "2026/11/23"] { try write(day) }
+        for day in ["2026/09/22", "2026/09/24", "2026/11/22", "2026/11/23"] {
+            spool.sent("NT01/\(day)/BD_F_NT01_x.txt")
+        }
+        let removed = spool.prune(keepDays: 60, now: now, calendar: calendar)
+        let archive = FeedSpool.dayFolders(under: root.path + "/archive").map(\.relative).sorted()
+        let pending = FeedSpool.dayFolders(under: root.path + "/pending").map(\.relative).sorted()
+        // 09-22 went; 09-23 stays, its file not yet sent; 09-24 is within the 60 days.
+        #expect(
+            removed == 1 && archive == ["NT01/2026/09/23", "NT01/2026/09/24", "NT01/2026/11/22", "NT01/2026/11/23"])
+        // Emptied pending days before today went; 09-23 holds its file, today's stays.
+        #expect(pending == ["NT01/2026/09/23", "NT01/2026/11/23"], "\(pending)")
+    }
+
     @Test("the upload's password: plain FTP to another machine is a warning at load; over TLS or on loopback it is not")
     func passwordWarnings() throws {
         setenv("PARKD_FEED_TEST_PASSWORD", "s3cret", 1)
@@ -129,6 +154,8 @@ struct RegulatorFeedUnitTests {
                 .init(code: "Temp", unit: "oC", mean: -0.5, readings: 5, status: .measuring),
             ])
         #expect(format.relativePath(station: "NT01", end: end) == "NT01/2026/11/23/BD_KCNBB_NT01_20261123100500.txt")
+        // The stamp reads back as the instant it names (the oldest pending file's age).
+        #expect(format.time(ofStamp: "20261123100500") == end && format.time(ofStamp: "2026112310050x") == nil)
         #expect(
             format.text(cycle)
                 == "COD\t121.457\tmg/L\t20261123100500\t00\r\npH\t---\t-\t20261123100500\t01\r\nTemp\t-0.5\toC\t20261123100500\t00\r\n"

@@ -64,46 +64,44 @@ package struct FeedSpool {
     }
 
     /// Removes archived days older than `days` before `now`'s local day (whole day folders), and
-    /// empty folders left in `pending/`. Files still pending are never removed.
+    /// empty day folders left in `pending/`. Files still pending are never removed.
     package func prune(keepDays days: Int, now: EventTime, calendar: LocalCalendar) -> Int {
-        let cutoffDay = calendar.day(now) - Int64(days)
-        var removed = 0
-        let fm = FileManager.default
-        for station in (try? fm.contentsOfDirectory(atPath: archive)) ?? [] {
-            for year in (try? fm.contentsOfDirectory(atPath: "\(archive)/\(station)")) ?? [] {
-                for month in (try? fm.contentsOfDirectory(atPath: "\(archive)/\(station)/\(year)")) ?? [] {
-                    for day in (try? fm.contentsOfDirectory(atPath: "\(archive)/\(station)/\(year)/\(month)")) ?? [] {
-                        guard let y = Int(year), let m = Int(month), let d = Int(day),
-                            let date = RFC3339.parse(
-                                Array(String(format: "%04d-%02d-%02dT12:00:00Z", y, m, d).utf8)),
-                            calendar.day(date) < cutoffDay
-                        else { continue }
-                        let relative = "\(station)/\(year)/\(month)/\(day)"
-                        if let still = try? fm.contentsOfDirectory(atPath: pending + "/" + relative), !still.isEmpty {
-                            continue
-                        }
-                        if (try? fm.removeItem(atPath: archive + "/" + relative)) != nil { removed += 1 }
-                    }
-                }
-            }
-        }
-        // Day folders of pending/ emptied by uploads, before today (today's is still filling).
         let today = calendar.day(now)
-        for station in (try? fm.contentsOfDirectory(atPath: pending)) ?? [] {
-            for year in (try? fm.contentsOfDirectory(atPath: "\(pending)/\(station)")) ?? [] {
-                for month in (try? fm.contentsOfDirectory(atPath: "\(pending)/\(station)/\(year)")) ?? [] {
-                    let monthPath = "\(pending)/\(station)/\(year)/\(month)"
-                    for day in (try? fm.contentsOfDirectory(atPath: monthPath)) ?? [] {
-                        guard let y = Int(year), let m = Int(month), let d = Int(day),
-                            let date = RFC3339.parse(Array(String(format: "%04d-%02d-%02dT12:00:00Z", y, m, d).utf8)),
-                            calendar.day(date) < today,
-                            (try? fm.contentsOfDirectory(atPath: monthPath + "/" + day))?.isEmpty == true
-                        else { continue }
-                        rmdir(monthPath + "/" + day)
+        var removed = 0
+        for (relative, day) in Self.dayFolders(under: archive) where day < today - Int64(days) {
+            // A day with a file still pending stays whole.
+            if let still = try? FileManager.default.contentsOfDirectory(atPath: pending + "/" + relative),
+                !still.isEmpty
+            {
+                continue
+            }
+            if (try? FileManager.default.removeItem(atPath: archive + "/" + relative)) != nil { removed += 1 }
+        }
+        // Emptied by uploads, before today (today's is still filling): rmdir leaves a full one.
+        for (relative, day) in Self.dayFolders(under: pending) where day < today { rmdir(pending + "/" + relative) }
+        return removed
+    }
+
+    /// The `<station>/<YYYY>/<MM>/<DD>` folders under `root`, with their local day (days since
+    /// 1970-01-01, as `LocalCalendar.day` counts them).
+    static func dayFolders(under root: String) -> [(relative: String, day: Int64)] {
+        let fm = FileManager.default
+        func list(_ path: String) -> [String] { (try? fm.contentsOfDirectory(atPath: path)) ?? [] }
+        var folders: [(String, Int64)] = []
+        for station in list(root) {
+            for year in list("\(root)/\(station)") {
+                for month in list("\(root)/\(station)/\(year)") {
+                    for day in list("\(root)/\(station)/\(year)/\(month)") {
+                        guard let y = Int(year), let m = Int(month), let d = Int(day) else { continue }
+                        folders.append(
+                            (
+                                "\(station)/\(year)/\(month)/\(day)",
+                                Int64(RFC3339.daysFromCivil(year: y, month: m, day: d))
+                            ))
                     }
                 }
             }
         }
-        return removed
+        return folders
     }
 }

@@ -179,12 +179,8 @@ public final class RegulatorFeed: Sendable {
     }
 
     private func note(pending files: [String], now: EventTime) {
-        let oldest = files.first.flatMap { file -> Double? in
-            let s = FeedSpool.stamp(file)
-            let text =
-                "\(s.prefix(4))-\(s.dropFirst(4).prefix(2))-\(s.dropFirst(6).prefix(2))T\(s.dropFirst(8).prefix(2)):\(s.dropFirst(10).prefix(2)):\(s.dropFirst(12).prefix(2))"
-                + TimeText.offsetText(configuration.format.calendar.utcOffsetMinutes)
-            return RFC3339.parse(Array(text.utf8)).map { max(0, Double(now.milliseconds - $0.milliseconds) / 1000) }
+        let oldest = files.first.flatMap { configuration.format.time(ofStamp: FeedSpool.stamp($0)) }.map {
+            max(0, Double(now.milliseconds - $0.milliseconds) / 1000)
         }
         state.withLock { s in
             s.status.pending = files.count

@@ -49,6 +49,20 @@ public struct RegulatorFeedFormat: Sendable, Equatable {
         return String(decoding: picks.map { d[$0] }, as: UTF8.self)
     }
 
+    /// The instant a `YYYYMMDDhhmmss` stamp names (the inverse of `stamp`), nil if it is not one.
+    public func time(ofStamp stamp: Substring) -> EventTime? {
+        let digits = Array(stamp.utf8)
+        guard digits.count == 14, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int {
+            digits[from..<from + count].reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        }
+        let days = Int64(RFC3339.daysFromCivil(year: number(0, 4), month: number(4, 2), day: number(6, 2)))
+        let seconds = Int64(number(8, 2) * 3600 + number(10, 2) * 60 + number(12, 2))
+        return EventTime(
+            milliseconds: days * LocalCalendar.dayMilliseconds + seconds * 1000 - Int64(calendar.utcOffsetMinutes)
+                * 60_000)
+    }
+
     /// Where the cycle's file goes, relative to the feed's root: the station's folder by date.
     public func relativePath(station: String, end: EventTime) -> String {
         let s = stamp(end)
