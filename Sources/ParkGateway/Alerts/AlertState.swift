@@ -103,11 +103,7 @@ package enum AlertState {
             }
             return (alerts, episodes, try time(saved))
         } catch {
-            let aside = path + ".corrupt"
-            try? FileManager.default.removeItem(atPath: aside)
-            try? FileManager.default.moveItem(atPath: path, toPath: aside)
-            logger.error(
-                "alert state '\(path)' could not be read (\(error)); moved aside to \(aside), starting without it")
+            StateFile.moveAside(path, what: "alert state", error: error, then: "starting without it", logger: logger)
             return nil
         }
     }

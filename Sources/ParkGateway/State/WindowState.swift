@@ -22,11 +22,8 @@ package enum WindowState {
                 "restored the windows of \(series) series from \(path), taken \(age)s ago; readings after it and before this start come from the broker's persistent session or are lost"
             )
         } catch {
-            let aside = path + ".corrupt"
-            try? FileManager.default.removeItem(atPath: aside)
-            try? FileManager.default.moveItem(atPath: path, toPath: aside)
-            logger.error(
-                "window snapshot '\(path)' could not be read (\(error)); moved aside to \(aside), windows start empty")
+            StateFile.moveAside(
+                path, what: "window snapshot", error: error, then: "windows start empty", logger: logger)
         }
     }
 }

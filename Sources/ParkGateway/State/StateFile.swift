@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import TelemetryCore
+
+/// What every state file of parkd shares: written whole with `AtomicFile`, and a file that
+/// cannot be read is moved aside (`.corrupt`) and reported, never fatal. `JSON` is the
+/// versioned document the compliance periods and the regulator feed are saved in.
+package enum StateFile {
+    /// Moves an unreadable state file aside (replacing an older one) and says so.
+    package static func moveAside(_ path: String, what: String, error: any Error, then: String, logger: Logger) {
+        let aside = path + ".corrupt"
+        try? FileManager.default.removeItem(atPath: aside)
+        try? FileManager.default.moveItem(atPath: path, toPath: aside)
+        logger.error("\(what) '\(path)' could not be read (\(error)); moved aside to \(aside), \(then)")
+    }
+
+    package struct Document<Payload: Codable>: Codable {
+        var version: Int
+        var savedMilliseconds: Int64
+        var payload: Payload
+    }
+
+    /// JSON with infinities as text (an empty hour's maximum is -infinity), keys sorted.
+    private static let strategy = (positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+
+    package static func saveJSON<Payload: Codable>(
+        _ payload: Payload, version: Int, to path: String, at time: EventTime
+    )
+        throws
+    {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity, nan: strategy.nan)
+        encoder.outputFormatting = .sortedKeys
+        let data = try encoder.encode(
+            Document(version: version, savedMilliseconds: time.milliseconds, payload: payload))
+        try AtomicFile.write(Array(data) + [0x0A], to: path)
+    }
+
+    /// The saved payload, or nil when there is no file; a file of another version, or one
+    /// `accept` refuses, is moved aside with `then` saying what starts afresh.
+    package static func loadJSON<Payload: Codable>(
+        _ type: Payload.Type, version: Int, from path: String, what: String, then: String, logger: Logger,
+        accept: (Payload) throws -> Void
+    ) {
+        guard let data = FileManager.default.contents(atPath: path) else { return }
+        do {
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+                positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity,
+                nan: strategy.nan)
+            let document = try decoder.decode(Document<Payload>.self, from: data)
+            guard document.version == version else { throw FeedError("unknown version \(document.version)") }
+            try accept(document.payload)
+        } catch {
+            moveAside(path, what: what, error: error, then: then, logger: logger)
+        }
+    }
+}
