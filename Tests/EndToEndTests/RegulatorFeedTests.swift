@@ -204,24 +204,28 @@ struct RegulatorFeedTests {
     func restartMidUpload() throws {
         let broker = try Broker()
         let server = try FTPServer()
-        // A server that accepts and never greets: curl hangs in the upload.
+        let directory = try Scratch.makeDirectory(prefix: "feed-restart")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // A server that accepts and never greets: curl hangs in the upload. It writes how many
+        // connections it holds, so the kill comes while parkd's curl is one of them.
         let stall = try FreePort.pick()
+        let held = directory.appendingPathComponent("held").path
         let staller = try ChildProcess(
             "/usr/bin/python3",
             [
                 "-c",
-                "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(stall)));s.listen(8)\nc=[]\nwhile True: c.append(s.accept())",
+                "import socket\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',\(stall)));s.listen(8)\nc=[]\nwhile True:\n c.append(s.accept())\n open('\(held)','w').write(str(len(c)))",
             ])
         defer { staller.signal(SIGKILL) }
-        #expect(Province.wait(5) { FreePort.accepts(stall) })
-        let directory = try Scratch.makeDirectory(prefix: "feed-restart")
-        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(Province.wait(5) { FreePort.accepts(stall) })  // the staller's first connection
         let first = try Self.parkd(
             directory, Self.configuration(broker: broker, ftpPort: stall, server: server), password: server.password)
         #expect(first.waitForLog("subscribed to parks/#"), "\(first.log)")
         let day = Self.tomorrow
         try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<60)
         #expect(Province.wait(30) { Self.pending(directory) == 12 })
+        // parkd's curl is connected, waiting for a greeting that never comes.
+        #expect(Province.wait(30) { (Int(Province.text(held)) ?? 0) >= 2 }, "\(first.log)")
         first.process.signal(SIGKILL)
         _ = first.process.wait()
         let second = try Self.parkd(

@@ -117,8 +117,9 @@ struct ComplianceRevisionTests {
         for m in 0..<60 {
             Self.send(first, at: Self.nine + Int64(m) * 60_000, value: 50, arrival: Self.nine + Int64(m) * 60_000)
         }
-        let path = NSTemporaryDirectory() + "compliance-live-\(getpid()).json"
-        defer { unlink(path) }
+        let directory = try Scratch.makeDirectory(prefix: "compliance-live")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("compliance.json").path
         try ComplianceState.save(first, to: path, at: EventTime(milliseconds: Self.nine + 3_600_000))
         let second = try Self.pipeline()
         ComplianceState.restore(second, from: path, logger: Logger(label: "test"))

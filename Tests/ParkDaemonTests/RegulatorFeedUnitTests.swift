@@ -122,6 +122,31 @@ struct RegulatorFeedUnitTests {
         #expect(pending == ["NT01/2026/09/23", "NT01/2026/11/23"], "\(pending)")
     }
 
+    @Test("check-config prints the feed and the parks' zones, and what it prints reads back equal")
+    func printed() throws {
+        setenv("PARKD_FEED_TEST_PASSWORD", "s3cret", 1)
+        let c = try DaemonConfiguration.parse(
+            """
+            broker: {url: mqtt://127.0.0.1}
+            parks: {p: {wastewater: {zone: "zone-*", sensor: o1, kq: 0.9, kf: 1}, zones: {fence-n: ordinary, "*": production}}}
+            regulator_feed:
+              province: BD
+              facility: KCN-BB
+              cycle: 10m
+              layout: line
+              missing: omit
+              upload: {url: "ftp://127.0.0.1:2121/in", username: u, password_env: PARKD_FEED_TEST_PASSWORD, retry: 5s}
+              stations:
+                - {id: NT01, park: p, zone: cetp, sensor: outlet-1, type: wastewater}
+                - {id: KT01, park: p, zone: "boiler 2", parameters: [{code: PM, kind: stack_dust, unit: mg/Nm3}]}
+            """, file: "/etc/parkd/parkd.yaml")
+        let text = c.effectiveYAML
+        #expect(text.contains("password_env: PARKD_FEED_TEST_PASSWORD") && !text.contains("s3cret"))
+        let again = try DaemonConfiguration.parse(text, file: "/etc/parkd/parkd.yaml")
+        #expect(again.feed == c.feed && again.parks == c.parks, "\(text)")
+        #expect(again.effectiveYAML == text)
+    }
+
     @Test("the upload's password: plain FTP to another machine is a warning at load; over TLS or on loopback it is not")
     func passwordWarnings() throws {
         setenv("PARKD_FEED_TEST_PASSWORD", "s3cret", 1)
@@ -259,6 +284,9 @@ struct RegulatorFeedUnitTests {
             arrival: EventTime(milliseconds: Self.day0))
         let second = IngestPipeline(settings: ten.pipelineSettings, logger: Logger(label: "test"))
         #expect(second.restoreFeed(try #require(first.feedState)) == false)
+        // Nothing of it was taken: the same state as a pipeline that never restored.
+        let fresh = IngestPipeline(settings: ten.pipelineSettings, logger: Logger(label: "test"))
+        #expect(second.feedState == fresh.feedState)
     }
 
     @Test(
@@ -280,8 +308,9 @@ struct RegulatorFeedUnitTests {
         let first = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
         send(first, 100, at: ten)
         send(first, 110, at: ten + 60_000)
-        let path = NSTemporaryDirectory() + "feed-state-\(getpid()).json"
-        defer { unlink(path) }
+        let directory = try Scratch.makeDirectory(prefix: "feed-state")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("feed.json").path
         try FeedState.save(first, to: path, at: EventTime(milliseconds: ten + 90_000))
         let second = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
         FeedState.restore(second, from: path, logger: Logger(label: "test"))

@@ -193,8 +193,14 @@ extension DaemonConfiguration {
                 if let area = site.areaM2 { fields.insert("area_m2: \(RuleEngine.number(area))", at: 0) }
                 if let w = site.wastewater {
                     fields.append(
-                        "wastewater: {zone: \(w.zone)\(w.sensor.map { ", sensor: \($0)" } ?? ""), kq: \(RuleEngine.number(w.kq)), kf: \(RuleEngine.number(w.kf))}"
+                        "wastewater: {zone: \(JSONText.quoted(w.zone))\(w.sensor.map { ", sensor: \(JSONText.quoted($0))" } ?? ""), kq: \(RuleEngine.number(w.kq)), kf: \(RuleEngine.number(w.kf))}"
                     )
+                }
+                if !site.zoneClasses.isEmpty {
+                    let zones = site.zoneClasses.sorted { $0.key < $1.key }.map {
+                        "\(JSONText.quoted($0.key)): \($0.value)"
+                    }
+                    fields.append("zones: {\(zones.joined(separator: ", "))}")
                 }
                 lines.append("  \(name): {\(fields.joined(separator: ", "))}")
             }
@@ -231,7 +237,48 @@ extension DaemonConfiguration {
         lines.append("  max_topic_levels: \(limits.maxTopicLevels)")
         lines.append("log:")
         lines.append("  level: \(logLevel)")
+        if let feed { lines += Self.feedLines(feed) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// `regulator_feed:` with every default filled in, the password by where it comes from.
+    static func feedLines(_ feed: RegulatorFeedConfiguration) -> [String] {
+        let f = feed.format
+        var lines = [
+            "regulator_feed:", "  province: \(f.province)", "  facility: \(f.facility)",
+            "  cycle: \(TimeText.format(Double(f.cycleMilliseconds) / 1000))",
+            "  grace: \(TimeText.format(feed.graceSeconds))", "  directory: \(JSONText.quoted(feed.directory))",
+            "  keep: \(feed.keepDays)d", "  layout: \(f.layout.rawValue)", "  missing: \(f.missing.rawValue)",
+        ]
+        if let u = feed.upload {
+            lines.append("  upload:")
+            lines.append("    url: \(JSONText.quoted(u.url))")
+            if let user = u.username { lines.append("    username: \(JSONText.quoted(user))") }
+            if let source = u.passwordSource {
+                lines.append(
+                    source.hasPrefix("file ")
+                        ? "    password_file: \(JSONText.quoted(String(source.dropFirst(5))))  # password redacted"
+                        : "    password_env: \(source.dropFirst(12))  # password redacted")
+            }
+            lines.append("    tls: \(u.tls ? "required" : "off")")
+            if let ca = u.caFile { lines.append("    ca_file: \(JSONText.quoted(ca))") }
+            lines.append("    timeout: \(TimeText.format(u.timeoutSeconds))")
+            lines.append("    retry: \(TimeText.format(u.retrySeconds))")
+        }
+        lines.append("  stations:")
+        for station in feed.stations {
+            lines.append(
+                "    - {id: \(station.id), park: \(JSONText.quoted(station.park)), zone: \(JSONText.quoted(station.zone)), parameters: ["
+            )
+            lines.append(
+                station.parameters.map { p in
+                    "        {code: \(JSONText.quoted(p.code)), kind: \(JSONText.quoted(p.kind))"
+                        + (p.sensor.map { ", sensor: \(JSONText.quoted($0))" } ?? "")
+                        + ", unit: \(JSONText.quoted(p.unit))}"
+                }.joined(separator: ",\n"))
+            lines.append("      ]}")
+        }
+        return lines
     }
 
     /// Text as it is when YAML reads it back unchanged (paths, names), else quoted.

@@ -14,6 +14,8 @@ public struct RegulatorFeedConfiguration: Sendable, Equatable {
         public var folder: String
         public var username: String?
         public var password: Secret?
+        /// Where the password comes from (`file PATH`, `environment NAME`), for check-config.
+        public var passwordSource: String?
         /// Explicit TLS (AUTH TLS): the server must offer it and present a certificate the CA
         /// file (or the system's store) trusts.
         public var tls = false
@@ -177,6 +179,7 @@ extension ConfigurationParser {
         if let v = f["username"] { upload.username = try v.nonEmptyString() }
         if let credential = try credential(f, username: upload.username, in: node) {
             upload.password = credential.password
+            upload.passwordSource = credential.source
             warnings += credential.warnings
         }
         if let v = f["tls"] {

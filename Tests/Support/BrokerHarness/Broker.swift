@@ -91,20 +91,18 @@ public final class Broker: @unchecked Sendable {
             try Command.find("mosquitto"), ["-c", directory.appendingPathComponent("mosquitto.conf").path],
             outputPath: directory.appendingPathComponent("stderr.log").path)
         self.process = process
-        let deadline = Date(timeIntervalSinceNow: 10)
-        while Date() < deadline {
-            if !process.isRunning {
-                self.process = nil
-                let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-                let stderr =
-                    (try? String(contentsOf: directory.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
-                throw HarnessError("mosquitto exited at start (status \(process.wait())): \(log)\(stderr)")
-            }
-            if FreePort.accepts(port) { return }
-            usleep(20_000)
+        switch process.waitUntilListening(on: port) {
+        case true?: return
+        case false?:
+            self.process = nil
+            let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+            let stderr =
+                (try? String(contentsOf: directory.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
+            throw HarnessError("mosquitto exited at start (status \(process.wait())): \(log)\(stderr)")
+        case nil:
+            stop()
+            throw HarnessError("mosquitto did not listen on 127.0.0.1:\(port) within 10s")
         }
-        stop()
-        throw HarnessError("mosquitto did not listen on 127.0.0.1:\(port) within 10s")
     }
 
     /// Graceful stop (SIGTERM); returns when the process has exited.

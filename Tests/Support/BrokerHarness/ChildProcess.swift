@@ -139,3 +139,17 @@ public final class ChildProcess: @unchecked Sendable {
         return false
     }
 }
+
+extension ChildProcess {
+    /// Waits until the process accepts connections on loopback `port`: true; false as soon as
+    /// it has exited; nil after `timeout` seconds of neither.
+    public func waitUntilListening(on port: Int, timeout: Double = 10) -> Bool? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if !isRunning { return false }
+            if FreePort.accepts(port) { return true }
+            usleep(20_000)
+        }
+        return nil
+    }
+}

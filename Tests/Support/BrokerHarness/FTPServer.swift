@@ -73,19 +73,16 @@ public final class FTPServer: @unchecked Sendable {
         let process = try ChildProcess(
             try Command.find("pure-ftpd"), arguments, outputPath: directory.appendingPathComponent("server.log").path)
         self.process = process
-        let deadline = Date(timeIntervalSinceNow: 10)
-        while Date() < deadline {
-            if !process.isRunning {
-                self.process = nil
-                let log =
-                    (try? String(contentsOf: directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
-                throw HarnessError("pure-ftpd exited at start: \(log)")
-            }
-            if FreePort.accepts(port) { return }
-            usleep(20_000)
+        switch process.waitUntilListening(on: port) {
+        case true?: return
+        case false?:
+            self.process = nil
+            let log = (try? String(contentsOf: directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
+            throw HarnessError("pure-ftpd exited at start: \(log)")
+        case nil:
+            stop()
+            throw HarnessError("pure-ftpd did not listen on 127.0.0.1:\(port) within 10s")
         }
-        stop()
-        throw HarnessError("pure-ftpd did not listen on 127.0.0.1:\(port) within 10s")
     }
 
     /// Stops the server (SIGKILL, as an outage would); returns once it has exited.
