@@ -27,17 +27,16 @@ package struct FeedSpool {
         // a write that fails half-way is retried whole, never taken for one written before.
         let queued = pending + "/" + relativePath
         try AtomicFile.write(Array(text.utf8), to: queued, mode: 0o644)
-        let folder = (archived as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do throws(DaemonError) {
+            let folder = try AtomicFile.makeFolder(of: archived)
+            guard link(queued, archived) == 0 else {
+                throw .output(path: archived, reason: String(cString: strerror(errno)))
+            }
+            try AtomicFile.syncFolder(folder)
         } catch {
             unlink(queued)
-            throw .output(path: archived, reason: "cannot create its directory: \(error.localizedDescription)")
-        }
-        guard link(queued, archived) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(queued)
-            throw .output(path: archived, reason: reason)
+            unlink(archived)
+            throw error
         }
         return true
     }

@@ -14,13 +14,7 @@ import UplinkWire
 /// and leaves the old file as it was.
 package enum AtomicFile {
     package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o640) throws(DaemonError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let folder = directory.isEmpty ? "." : directory
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw .output(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
-        }
+        let folder = try makeFolder(of: path)
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw .output(path: temporary, reason: String(cString: strerror(errno))) }
@@ -48,6 +42,23 @@ package enum AtomicFile {
             unlink(temporary)
             throw .output(path: path, reason: reason)
         }
+        try syncFolder(folder)
+    }
+
+    /// Creates the folder `path` goes in (and its parents); returns it.
+    package static func makeFolder(of path: String) throws(DaemonError) -> String {
+        let directory = (path as NSString).deletingLastPathComponent
+        let folder = directory.isEmpty ? "." : directory
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw .output(path: path, reason: "cannot create its directory: \(error.localizedDescription)")
+        }
+        return folder
+    }
+
+    /// fsyncs a folder, so that a name made or renamed in it survives a power cut.
+    package static func syncFolder(_ folder: String) throws(DaemonError) {
         let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard folderDescriptor >= 0 else {
             throw .output(path: folder, reason: "open for fsync: \(String(cString: strerror(errno)))")
