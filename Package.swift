@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         // Templates of the daily compliance report and the status page (HTML escaping included).
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        // Sparkplug B payloads (the generated code is committed: no protoc in the build).
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -60,6 +62,11 @@ let package = Package(
             dependencies: ["CMosquitto", .product(name: "Logging", package: "swift-log")]
         ),
         .target(name: "TelemetryCore", swiftSettings: instrumented),
+        // Sparkplug B's payload (protobuf, code generated from Proto/ and committed) and topics.
+        // Pure: no I/O.
+        .target(
+            name: "Sparkplug", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: instrumented),
         // The uplink's wire format: one Codable batch both sides compile, item kinds and ids,
         // the name rules. Pure: no I/O.
         .target(name: "UplinkWire", dependencies: ["TelemetryCore"], swiftSettings: instrumented),
@@ -67,7 +74,9 @@ let package = Package(
         // rollups, summaries). Pure: no clock, no file, no network; every time is handed in.
         .target(
             name: "ParkIngest",
-            dependencies: ["TelemetryCore", "UplinkWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TelemetryCore", "UplinkWire", "Sparkplug", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: instrumented
         ),
         // YAML into typed, Equatable configuration, and back (the printer). Reads files only
@@ -75,7 +84,7 @@ let package = Package(
         .target(
             name: "ParkConfig",
             dependencies: [
-                "ParkIngest", "TelemetryCore", "UplinkWire", "MQTTClient",
+                "ParkIngest", "TelemetryCore", "UplinkWire", "MQTTClient", "Sparkplug",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -95,6 +104,7 @@ let package = Package(
             name: "ParkGateway",
             dependencies: [
                 "ParkIngest", "ParkConfig", "UplinkWire", "MQTTClient", "TelemetryCore", "CSQLite", "ServiceSupport",
+                "Sparkplug",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -137,7 +147,7 @@ let package = Package(
         ),
         .target(
             name: "ParkSimulation",
-            dependencies: ["TelemetryCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TelemetryCore", "Sparkplug", .product(name: "Yams", package: "Yams")],
             path: "Simulators/ParkSimulation"
         ),
         .executableTarget(
@@ -155,7 +165,7 @@ let package = Package(
         .target(
             name: "FuzzHarness",
             dependencies: [
-                "TelemetryCore", "ParkIngest", "ParkConfig", "UplinkWire",
+                "TelemetryCore", "ParkIngest", "ParkConfig", "UplinkWire", "Sparkplug",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/Support/FuzzHarness", swiftSettings: instrumented),

@@ -84,6 +84,21 @@ public struct MQTTClientConfiguration: Sendable {
     public var maxInflight: Int
     /// `publish` waits while this many messages are queued and not yet acknowledged.
     public var maxQueuedPublishes: Int
+    /// The message the broker publishes for this client when its connection ends without a
+    /// DISCONNECT (a Sparkplug host's `online:false`, an edge node's NDEATH).
+    public struct Will: Sendable, Equatable {
+        public var topic: String
+        public var payload: [UInt8]
+        public var qos: QoS
+        public var retain: Bool
+        public init(topic: String, payload: [UInt8], qos: QoS = .atLeastOnce, retain: Bool = false) {
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+        }
+    }
+    public var will: Will?
     /// Seconds a TCP connection to a broker may take before the address counts as unreachable.
     /// The kernel alone would wait about two minutes for a host that drops the handshake.
     public var connectTimeout: Double = 10

@@ -146,6 +146,13 @@ final class MosquittoEngine: @unchecked Sendable {
                 rc, "configure TLS", detail: "ca_file \(tls.caFile ?? "-"), cert_file \(tls.certFile ?? "-")")
             try MQTTError.check(mosquitto_tls_insecure_set(mosq, !tls.verifyHostname), "mosquitto_tls_insecure_set")
         }
+        if let will = c.will {
+            let rc = will.payload.withUnsafeBytes { bytes in
+                mosquitto_will_set(
+                    mosq, will.topic, Int32(bytes.count), bytes.baseAddress, will.qos.rawValue, will.retain)
+            }
+            try MQTTError.check(rc, "mosquitto_will_set", detail: "topic \(will.topic)")
+        }
         mosquitto_connect_v5_callback_set(mosq) { _, obj, rc, flags, _ in
             MosquittoEngine.from(obj).handleConnect(rc: rc, flags: flags)
         }

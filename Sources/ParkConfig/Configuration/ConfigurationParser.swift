@@ -19,7 +19,7 @@ package struct ConfigurationParser {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
             "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
-            "parks", "http", "compliance", "tariffs", "history", "uplink", "regulator_feed",
+            "parks", "http", "compliance", "tariffs", "history", "uplink", "regulator_feed", "sparkplug",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -77,6 +77,7 @@ package struct ConfigurationParser {
             configuration.rules, parks: configuration.parks)
         try parseUplinkSection(top, into: &configuration)
         try parseRegulatorFeed(top, into: &configuration)
+        try parseSparkplug(top, into: &configuration)
         return configuration
     }
 
@@ -181,8 +182,19 @@ package struct ConfigurationParser {
     }
 
     package func parseTopic(_ item: YAMLValue) throws(ConfigurationError) -> DaemonConfiguration.Topic {
-        let f = try item.fields(["pattern", "fixed", "format", "paths", "kinds"])
-        guard let patternNode = f["pattern"] else { throw item.error("missing 'pattern'") }
+        let f = try item.fields(["pattern", "fixed", "format", "paths", "kinds", "sparkplug"])
+        if let node = f["sparkplug"] {
+            for key in ["pattern", "fixed", "format", "paths"] where f[key] != nil {
+                throw item.error("a sparkplug route takes its topics from Sparkplug itself: no '\(key)'")
+            }
+            let mapping = try parseSparkplugMapping(node)
+            let kinds = try f["kinds"]?.stringMap() ?? [:]
+            var topic = DaemonConfiguration.Topic(pattern: TopicRoute.sparkplug(mapping).pattern)
+            topic.sparkplug = mapping
+            topic.kinds = kinds
+            return topic
+        }
+        guard let patternNode = f["pattern"] else { throw item.error("missing 'pattern' (or 'sparkplug')") }
         let text = try patternNode.nonEmptyString()
         let fixed = try f["fixed"]?.stringMap() ?? [:]
         let pattern: TopicPattern

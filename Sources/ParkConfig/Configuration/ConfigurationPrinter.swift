@@ -57,6 +57,10 @@ extension DaemonConfiguration {
         for s in subscriptions { lines.append("  - {filter: \(JSONText.quoted(s.filter)), qos: \(s.qos.rawValue)}") }
         lines.append("topics:")
         for topic in topics {
+            if let mapping = topic.sparkplug {
+                lines += Self.sparkplugRouteLines(mapping, kinds: topic.kinds)
+                continue
+            }
             let p = topic.pattern
             lines.append("  - pattern: \(JSONText.quoted(p.text))")
             if !p.fixed.isEmpty {
@@ -238,6 +242,7 @@ extension DaemonConfiguration {
         lines.append("log:")
         lines.append("  level: \(logLevel)")
         if let feed { lines += Self.feedLines(feed) }
+        if let sparkplug { lines += Self.sparkplugLines(sparkplug) }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -14,7 +14,12 @@ extension DaemonConfiguration {
     public var pipelineSettings: IngestPipeline.Settings {
         var settings = IngestPipeline.Settings(
             routes: topics.map { topic in
-                TopicRoute(
+                if let mapping = topic.sparkplug {
+                    var route = TopicRoute.sparkplug(mapping, kinds: topic.kinds)
+                    route.decoder = PayloadDecoder(format: .json, maxBytes: payload.maxBytes)
+                    return route
+                }
+                return TopicRoute(
                     pattern: topic.pattern,
                     decoder: PayloadDecoder(
                         format: topic.format, maxBytes: payload.maxBytes, jsonFields: payload.fields,
@@ -29,6 +34,7 @@ extension DaemonConfiguration {
             meterRoles: meterRoles, tariffs: tariffs,
             historyResolutionMilliseconds: history.path == nil ? 0 : history.resolutionMilliseconds)
         settings.compliance = compliancePolicy
+        if let sparkplug { settings.sparkplug = sparkplug.hostSettings }
         if let feed {
             settings.feedStations = feed.stations
             settings.feedCycleMilliseconds = feed.format.cycleMilliseconds

@@ -38,6 +38,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var warnings: [String] {
         broker.warnings + (uplink?.broker.warnings ?? []) + ruleWarnings + (feed?.warnings ?? [])
     }
+    /// The Sparkplug B host's settings (`sparkplug:`), if configured.
+    public var sparkplug: SparkplugConfiguration?
     /// The regulator feed (`regulator_feed:`), if configured.
     public var feed: RegulatorFeedConfiguration?
     /// Rules that judge nothing because the sites they apply to are not declared.
@@ -64,6 +66,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
             set { fieldPaths = newValue.map { FieldPath(name: $0.name, path: $0.path) } }
         }
         public var kinds: [String: String] = [:]
+        /// A Sparkplug B route (`- sparkplug: {...}`): the host stage names the series.
+        public var sparkplug: SparkplugMapping?
     }
 
     public struct Summaries: Sendable, Equatable {

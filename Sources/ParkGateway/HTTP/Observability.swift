@@ -63,6 +63,8 @@ public final class Observability: Sendable {
         var uplink: UplinkSender?
         var feed: RegulatorFeed?
         var lastFeed = RegulatorFeed.Status()
+        /// Sparkplug counts at the last scrape, by "skipped/<reason>" and "event/<event>".
+        var lastSparkplug: [String: Int] = [:]
         var lastUplink = UplinkSender.Status()
         var lastOutboxDropped = 0
         /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
@@ -282,6 +284,28 @@ public final class Observability: Sendable {
                     "feed_write_errors", "Regulator feed files the disk refused (retried)", f.writeErrors,
                     s.lastFeed.writeErrors)
                 s.lastFeed = f
+            }
+            if pipeline.settings.routes.contains(where: { $0.sparkplug != nil }) {
+                let sp = pipeline.sparkplugStatus
+                for (reason, n) in sp.skipped {
+                    count(
+                        "sparkplug_skipped_metrics", "Sparkplug metrics that gave no reading, by reason", n,
+                        s.lastSparkplug["skipped/" + reason, default: 0], labels: [("reason", reason)])
+                    s.lastSparkplug["skipped/" + reason] = n
+                }
+                for (event, n) in sp.events {
+                    count(
+                        "sparkplug_events", "Sparkplug births, deaths, sequence gaps and rebirth requests", n,
+                        s.lastSparkplug["event/" + event, default: 0], labels: [("event", event)])
+                    s.lastSparkplug["event/" + event] = n
+                }
+                gauge("sparkplug_nodes_online", "count", "Sparkplug edge nodes alive", Double(sp.nodesOnline))
+                gauge(
+                    "sparkplug_nodes_offline", "count", "Sparkplug edge nodes dead or never born",
+                    Double(sp.nodesOffline))
+                gauge(
+                    "sparkplug_offline_series", "count", "Series of dead Sparkplug nodes and devices",
+                    Double(sp.offline.count))
             }
             s.last = status
             s.lastClient = stats

@@ -73,9 +73,15 @@ public final class Daemon: Sendable {
             onQueued: wake)
         let uplink = outputs.history == nil ? nil : sender
         let signals = signals
+        let sparkplug =
+            configuration.topics.contains { $0.sparkplug != nil }
+            ? SparkplugHostLink(
+                configuration: configuration.sparkplug ?? SparkplugConfiguration(), logger: logger, now: WallClock.now()
+            )
+            : nil
         let ingest = try MQTTIngest(
             configuration: configuration, pipeline: pipeline, observability: observability, logger: logger,
-            beforeDisconnect: { signals.flushAlerts(timeout: 3) })
+            sparkplug: sparkplug, beforeDisconnect: { signals.flushAlerts(timeout: 3) })
         observability.attach(history: outputs.history)
         observability.attach(uplink: uplink)
         let feed = configuration.feed.map { RegulatorFeed(configuration: $0, logger: logger) }
@@ -126,8 +132,8 @@ public final class Daemon: Sendable {
                     body: {
                         let loop = SummaryLoop(
                             configuration: configuration, pipeline: pipeline, observability: observability,
-                            ingest: ingest, outputs: outputs, uplink: uplink, feed: feed, logger: logger, echo: echo,
-                            overrides: overrides)
+                            ingest: ingest, outputs: outputs, uplink: uplink, feed: feed, sparkplug: sparkplug,
+                            logger: logger, echo: echo, overrides: overrides)
                         loop.run(signals: signals)
                     },
                     stop: { signals.requestStop() })))
@@ -152,6 +158,9 @@ public final class Daemon: Sendable {
         WindowState.restore(pipeline, from: state + "/windows.snapshot", logger: logger)
         ComplianceState.restore(pipeline, from: state + "/compliance.json", logger: logger)
         FeedState.restore(pipeline, from: state + "/feed.json", logger: logger)
+        if configuration.topics.contains(where: { $0.sparkplug != nil }) {
+            SparkplugState.restore(pipeline, from: state + "/sparkplug.json", logger: logger)
+        }
         let statePath = state + "/alerts.json"
         if let (saved, episodes, at) = AlertState.load(from: statePath, logger: logger) {
             let now = WallClock.now()

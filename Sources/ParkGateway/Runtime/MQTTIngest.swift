@@ -23,30 +23,36 @@ package final class MQTTIngest: Service, Sendable {
 
     /// Called once ingest is told to stop, before DISCONNECT (the last alerts are published).
     private let beforeDisconnect: @Sendable () -> Void
+    /// The Sparkplug host's STATE (the connection's will, published on each connect).
+    private let sparkplug: SparkplugHostLink?
 
     package init(
         configuration: DaemonConfiguration, pipeline: IngestPipeline, observability: Observability, logger: Logger,
-        beforeDisconnect: @escaping @Sendable () -> Void = {}
+        sparkplug: SparkplugHostLink? = nil, beforeDisconnect: @escaping @Sendable () -> Void = {}
     ) throws(MQTTError) {
         self.beforeDisconnect = beforeDisconnect
         self.pipeline = pipeline
         self.observability = observability
         self.logger = logger
-        let client = try Self.client(configuration, pipeline: pipeline, logger: logger)
+        self.sparkplug = sparkplug
+        let client = try Self.client(configuration, pipeline: pipeline, sparkplug: sparkplug, logger: logger)
         state = Mutex(State(client: client))
         observability.attach(client)
     }
 
-    private static func client(_ configuration: DaemonConfiguration, pipeline: IngestPipeline, logger: Logger)
-        throws(MQTTError) -> MQTTClient
-    {
-        try MQTTClient(
-            configuration: configuration.clientConfiguration, logger: logger,
+    private static func client(
+        _ configuration: DaemonConfiguration, pipeline: IngestPipeline, sparkplug: SparkplugHostLink?, logger: Logger
+    ) throws(MQTTError) -> MQTTClient {
+        var settings = configuration.clientConfiguration
+        settings.will = sparkplug?.will
+        return try MQTTClient(
+            configuration: settings, logger: logger,
             onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) },
             onEvent: { event in
                 // Until the broker grants a subscription, what sensors publish on a new session
                 // is dropped; a refused one (the broker's ACL) would leave parkd connected and deaf.
                 switch event {
+                case .connected: sparkplug?.connected()
                 case .subscribed(let filters): logger.info("subscribed to \(filters.joined(separator: ", "))")
                 case .subscriptionRefused(let filter):
                     logger.error("the broker refused the subscription to \(filter): nothing on it reaches parkd")
@@ -75,6 +81,8 @@ package final class MQTTIngest: Service, Sendable {
             state.stopped = true
             return state.client
         }
+        // A DISCONNECT suppresses the will: the host says it is offline itself.
+        sparkplug?.goingOffline(publisher: client)
         // DISCONNECT after the acknowledgements are flushed: up to seconds, on a thread of its own.
         try? await onThread("parkd-disconnect") { client.stop() }
     }
@@ -82,7 +90,7 @@ package final class MQTTIngest: Service, Sendable {
     /// A reload changed the broker section or the subscriptions: a new connection replaces
     /// the running one. Throws (and keeps the running one) when the new settings are unusable.
     package func reconnect(to configuration: DaemonConfiguration) throws(MQTTError) {
-        let replacement = try Self.client(configuration, pipeline: pipeline, logger: logger)
+        let replacement = try Self.client(configuration, pipeline: pipeline, sparkplug: sparkplug, logger: logger)
         let old = state.withLock { (state) -> MQTTClient? in
             guard !state.stopped else { return nil }
             defer { state.client = replacement }

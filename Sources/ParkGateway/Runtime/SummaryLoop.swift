@@ -54,6 +54,7 @@ package final class SummaryLoop {
     private let outputs: GatewayOutputs
     private let uplink: UplinkSender?
     private let feed: RegulatorFeed?
+    private let sparkplug: SparkplugHostLink?
     private let logger: Logger
     private let echo: Bool
     private let overrides: @Sendable (inout DaemonConfiguration) -> Void
@@ -65,7 +66,7 @@ package final class SummaryLoop {
     package init(
         configuration: DaemonConfiguration, pipeline: IngestPipeline, observability: Observability,
         ingest: MQTTIngest, outputs: GatewayOutputs, uplink: UplinkSender?, feed: RegulatorFeed? = nil,
-        logger: Logger, echo: Bool,
+        sparkplug: SparkplugHostLink? = nil, logger: Logger, echo: Bool,
         overrides: @escaping @Sendable (inout DaemonConfiguration) -> Void
     ) {
         self.configuration = configuration
@@ -75,6 +76,7 @@ package final class SummaryLoop {
         self.outputs = outputs
         self.uplink = uplink
         self.feed = feed
+        self.sparkplug = sparkplug
         self.logger = logger
         self.echo = echo
         self.overrides = overrides
@@ -166,6 +168,7 @@ package final class SummaryLoop {
             let now = WallClock.now()
             if signals.takeReload() { reload(at: now) }
             pipeline.tick(at: now)
+            sparkplug?.tick(pipeline: pipeline, publisher: ingest.publisher, now: now)
             writeAlerts()
             scheduler.advance(to: now)
             noteSink("summaries", error: scheduler.retryFile())
@@ -197,6 +200,7 @@ package final class SummaryLoop {
         scheduler.finish(at: WallClock.now())
         scheduler.closeFile()
         saveCompliance()
+        saveSparkplug()
         // Cycles closed by now go to their files; the open ones to the state file.
         if let feed {
             feed.write(pipeline.takeFeedCycles(wallClock: WallClock.now()))
@@ -218,6 +222,18 @@ package final class SummaryLoop {
         saveWindows()
         saveCompliance()
         saveFeed()
+        saveSparkplug()
+    }
+
+    private func saveSparkplug() {
+        guard sparkplug != nil else { return }
+        let path = configuration.stateDirectory + "/sparkplug.json"
+        do {
+            try SparkplugState.save(pipeline, to: path, at: WallClock.now())
+            noteSink("sparkplug_state", error: nil)
+        } catch {
+            noteSink("sparkplug_state", error: "cannot save the Sparkplug host's state to \(path): \(error)")
+        }
     }
 
     /// SIGHUP: a valid file replaces rules, inventory, limits, alert outputs and (reconnecting)

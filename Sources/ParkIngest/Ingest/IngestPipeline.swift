@@ -1,4 +1,5 @@
 import Logging
+import Sparkplug
 import Synchronization
 import TelemetryCore
 import UplinkWire
@@ -19,6 +20,7 @@ public final class IngestPipeline: Sendable {
         package var compliance: ComplianceStage
         package var feed: RegulatorFeedStage
         package var history: HistoryStage
+        package var sparkplug: SparkplugHost
         package var accounting: ParkAccounting
         package var limits: Limits
         package var validity: ValidityRule
@@ -64,6 +66,7 @@ public final class IngestPipeline: Sendable {
                 history: HistoryStage(
                     resolutionMilliseconds: settings.historyResolutionMilliseconds,
                     utcOffsetMinutes: settings.utcOffsetMinutes),
+                sparkplug: SparkplugHost(settings: settings.sparkplug),
                 accounting: ParkAccounting(
                     schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, meterRoles: settings.meterRoles,
                     tariffs: TariffCalendar(schedules: settings.tariffs, utcOffsetMinutes: settings.utcOffsetMinutes)),
@@ -77,7 +80,6 @@ public final class IngestPipeline: Sendable {
     @discardableResult
     public func ingest(topic: String, payload: [UInt8], arrival: EventTime, retained: Bool = false) -> Int {
         state.withLock { state in
-            var queued = 0
             for k in state.interval.indices { state.interval[k].messages += 1 }
             // Route.
             let entry: TopicRouter.Entry
@@ -89,6 +91,9 @@ public final class IngestPipeline: Sendable {
             }
             // Read in place: a copy of the route would retain its pattern, decoder and aliases per message.
             let r = Int(entry.route)
+            if settings.routes[r].sparkplug != nil {
+                return ingestSparkplug(topic: topic, payload: payload, route: r, arrival: arrival, in: &state)
+            }
             // Decode.
             state.scratch.removeAll(keepingCapacity: true)
             do throws(PayloadError) {
@@ -101,6 +106,7 @@ public final class IngestPipeline: Sendable {
             }
             for k in state.interval.indices { state.interval[k].readings += state.scratch.count }
             var opened = 0
+            var queued = 0
             for index in state.scratch.indices {
                 let reading = state.scratch[index]
                 var id = entry.base!
@@ -109,77 +115,161 @@ public final class IngestPipeline: Sendable {
                     id.kind = settings.routes[r].kind(forField: field)
                     slot = state.table[id] ?? -1
                 }
-                // Admit: a time the series' clock can trust, a retained copy only with its own time.
-                if let refused = Admission.refusal(reading, arrival: arrival, retained: retained, limits: state.limits)
-                {
-                    for k in state.interval.indices { state.interval[k].outcomes[refused] += 1 }
-                    if slot >= 0 {
-                        state.accounting.refused(slot: Int(slot), refused)
-                        state.table.records[Int(slot)].recent.readings &+= 1
-                    }
-                    if refused != .retained {
-                        state.badInput.record(
-                            refused.rawValue, topic: topic,
-                            detail: { "reading of \(id) at \(reading.time) arrived at \(arrival)" },
-                            nowMilliseconds: arrival.milliseconds)
-                    }
-                    continue
-                }
-                if slot < 0 {
-                    if let problem = admission.openingProblem(
-                        id, named: reading.field != nil, openedByMessage: opened,
-                        parkSeries: state.table.parkSeries[id.park, default: 0], totalSeries: state.table.count,
-                        limits: state.limits)
-                    {
-                        reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail())
-                        continue
-                    }
-                    slot = open(id, arrival: arrival, in: &state)
-                    opened += 1
-                    if reading.field == nil { state.router.remember(topic, slot: slot) }
-                }
-                let s = Int(slot)
-                let normalised: Reading
-                do throws(PayloadError) {
-                    normalised = try Admission.normalise(reading, info: state.table.kind(s))
-                } catch {
-                    reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
-                    continue
-                }
-                // Series.
-                let outcome = state.table.states[s].add(normalised)
-                if !retained {
-                    state.table.records[s].lastArrival = max(state.table.records[s].lastArrival, arrival.milliseconds)
-                }
-                state.table.note(s, outcome, normalised)
-                for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
-                if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
-                // Rules.
-                let transitions = state.rules.observe(
-                    slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
-                    retained: retained, logger: logger)
-                // Compliance periods (regulatory rules on clock hours, days and years).
-                // Too late for the rolling windows is not too late for a regulatory period:
-                // those keep their own lateness and revisions.
-                if !state.compliance.isEmpty
-                    && (outcome == .accepted || (outcome == .late && state.table.states[s].settings.admits(normalised)))
-                {
-                    state.compliance.observe(
-                        slot: s, id, normalised, arrival: arrival, decibels: state.table.states[s].settings.decibels)
-                }
-                if !state.feed.isEmpty { state.feed.observe(slot: s, id, normalised, outcome) }
-                if outcome == .accepted && state.history.enabled {
-                    state.history.observe(slot: s, id, normalised)
-                }
-                // Park accounting.
-                queued += transitions.count
-                let spans = state.rules.takeExceedances()
-                if !spans.isEmpty { state.accounting.note(spans) }
-                state.accounting.record(slot: s, outcome, normalised)
+                queued += take(
+                    reading, id: id, slot: slot, named: reading.field != nil, topic: topic, arrival: arrival,
+                    retained: retained, opened: &opened, in: &state)
             }
             return queued
         }
     }
+
+    /// Stages 3 to 6 for one decoded reading of series `id` (`slot` -1 when not yet known);
+    /// returns the alert transitions queued.
+    private func take(
+        _ reading: Reading, id: SeriesID, slot known: Int32, named: Bool, topic: String, arrival: EventTime,
+        retained: Bool, opened: inout Int, in state: inout State
+    ) -> Int {
+        var slot = known
+        // Admit: a time the series' clock can trust, a retained copy only with its own time.
+        if let refused = Admission.refusal(reading, arrival: arrival, retained: retained, limits: state.limits) {
+            for k in state.interval.indices { state.interval[k].outcomes[refused] += 1 }
+            if slot >= 0 {
+                state.accounting.refused(slot: Int(slot), refused)
+                state.table.records[Int(slot)].recent.readings &+= 1
+            }
+            if refused != .retained {
+                state.badInput.record(
+                    refused.rawValue, topic: topic,
+                    detail: { "reading of \(id) at \(reading.time) arrived at \(arrival)" },
+                    nowMilliseconds: arrival.milliseconds)
+            }
+            return 0
+        }
+        if slot < 0 {
+            if let problem = admission.openingProblem(
+                id, named: named, openedByMessage: opened,
+                parkSeries: state.table.parkSeries[id.park, default: 0], totalSeries: state.table.count,
+                limits: state.limits)
+            {
+                reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail())
+                return 0
+            }
+            slot = open(id, arrival: arrival, in: &state)
+            opened += 1
+            if !named { state.router.remember(topic, slot: slot) }
+        }
+        let s = Int(slot)
+        let normalised: Reading
+        do throws(PayloadError) {
+            normalised = try Admission.normalise(reading, info: state.table.kind(s))
+        } catch {
+            reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
+            return 0
+        }
+        // Series.
+        let outcome = state.table.states[s].add(normalised)
+        if !retained {
+            state.table.records[s].lastArrival = max(state.table.records[s].lastArrival, arrival.milliseconds)
+        }
+        state.table.note(s, outcome, normalised)
+        for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
+        if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
+        // Rules.
+        let transitions = state.rules.observe(
+            slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
+            retained: retained, logger: logger)
+        // Compliance periods (regulatory rules on clock hours, days and years).
+        // Too late for the rolling windows is not too late for a regulatory period:
+        // those keep their own lateness and revisions.
+        if !state.compliance.isEmpty
+            && (outcome == .accepted || (outcome == .late && state.table.states[s].settings.admits(normalised)))
+        {
+            state.compliance.observe(
+                slot: s, id, normalised, arrival: arrival, decibels: state.table.states[s].settings.decibels)
+        }
+        if !state.feed.isEmpty { state.feed.observe(slot: s, id, normalised, outcome) }
+        if outcome == .accepted && state.history.enabled {
+            state.history.observe(slot: s, id, normalised)
+        }
+        // Park accounting.
+        let spans = state.rules.takeExceedances()
+        if !spans.isEmpty { state.accounting.note(spans) }
+        state.accounting.record(slot: s, outcome, normalised)
+        return transitions.count
+    }
+
+    /// A Sparkplug B message: the host stage keeps the edge node's state and names each
+    /// metric's series; its readings then take the same stages as any other. A DEATH makes its
+    /// series stale at once (an alert each), a BIRTH resolves them.
+    private func ingestSparkplug(
+        topic: String, payload: [UInt8], route r: Int, arrival: EventTime, in state: inout State
+    ) -> Int {
+        let parsed: SparkplugTopic
+        switch SparkplugTopic.parse(topic) {
+        case .success(let found): parsed = found
+        case .failure(let error):
+            reject(.badTopic, topic: topic, arrival: arrival, in: &state, detail: error.detail)
+            return 0
+        }
+        guard payload.count <= settings.routes[r].decoder.maxBytes else {
+            reject(
+                .tooLarge, topic: topic, arrival: arrival, in: &state,
+                detail: "payload of \(payload.count) bytes is over the limit of \(settings.routes[r].decoder.maxBytes)")
+            return 0
+        }
+        let decoded: SparkplugPayload
+        if parsed.type == .state {
+            decoded = SparkplugPayload()  // JSON of another host: nothing to read
+        } else {
+            switch SparkplugPayload.decode(payload) {
+            case .success(let found): decoded = found
+            case .failure(let error):
+                reject(.malformed, topic: topic, arrival: arrival, in: &state, detail: error.detail)
+                return 0
+            }
+        }
+        let catalog = settings.catalog
+        let out = state.sparkplug.handle(
+            parsed, decoded, arrival: arrival, mapping: settings.routes[r].sparkplug!,
+            kinds: settings.routes[r].kindAliases, pillar: { catalog[$0]?.pillar })
+        if let (reason, detail) = out.refused {
+            reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
+        }
+        for k in state.interval.indices { state.interval[k].readings += out.readings.count }
+        var opened = 0
+        var queued = 0
+        for (id, reading, historical) in out.readings {
+            // A historical value says nothing of whether the node lives now (as a retained copy).
+            queued += take(
+                reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, arrival: arrival,
+                retained: historical, opened: &opened, in: &state)
+        }
+        var transitions: [AlertTransition] = []
+        for id in out.died {
+            transitions.append(
+                Self.offlineTransition(id, state: .firing, since: out.diedAt ?? arrival, at: arrival, cause: out.cause))
+        }
+        for (id, since) in out.revived {
+            transitions.append(
+                Self.offlineTransition(id, state: .resolved, since: since, at: arrival, cause: "born again (BIRTH)"))
+        }
+        if !transitions.isEmpty { state.rules.enqueue(transitions, logger: logger) }
+        return queued + transitions.count
+    }
+
+    /// The alert of a series whose Sparkplug node or device died: like a lost sensor's, at once.
+    static func offlineTransition(
+        _ id: SeriesID, state: AlertTransition.State, since: EventTime, at: EventTime, cause: String
+    ) -> AlertTransition {
+        AlertTransition(
+            id: "\(sparkplugOfflineRule)/\(id)/\(since.milliseconds)", state: state, repeated: false,
+            rule: sparkplugOfflineRule, severity: .warning, series: id, value: nil, limit: nil, window: nil, stat: nil,
+            at: at, since: since, reference: "Sparkplug B 3.0: NDEATH/DDEATH",
+            message: state == .firing ? "offline: \(cause)" : "resolved: offline: \(cause)")
+    }
+
+    /// The rule name of the alerts a Sparkplug DEATH raises.
+    public static let sparkplugOfflineRule = "sparkplug_offline"
 
     private func open(_ id: SeriesID, arrival: EventTime, in state: inout State, restoring: SeriesState? = nil)
         -> Int32
@@ -214,6 +304,7 @@ public final class IngestPipeline: Sendable {
                 evictSilent(at: time, in: &state)
             }
             let transitions = state.rules.tick(at: time, logger: logger)
+            if !state.sparkplug.isEmpty { state.sparkplug.tick(at: time) }
             return transitions.count
         }
     }
@@ -432,7 +523,8 @@ public final class IngestPipeline: Sendable {
             if let from, let to {
                 parks = state.accounting.close(
                     schedule: k, from: from, to: to, ids: state.table.ids, expected: state.rules.expected,
-                    stale: state.rules.staleFiring, sites: settings.parks, compliance: tallies)
+                    stale: state.rules.staleFiring + state.sparkplug.offline.map(\.series), sites: settings.parks,
+                    compliance: tallies)
             } else {
                 state.accounting.reset(schedule: k, to: to ?? state.newest)
             }
@@ -468,6 +560,33 @@ public final class IngestPipeline: Sendable {
     /// Readings that came for a feed cycle already written.
     public var feedLateReadings: Int { state.withLock { $0.feed.late } }
 
+    /// Edge nodes to send a Sparkplug rebirth request (NCMD) to, in order; taken once.
+    public func takeRebirthRequests() -> [(group: String, node: String)] {
+        state.withLock { $0.sparkplug.takeRequests().map { ($0.group, $0.node) } }
+    }
+
+    /// The Sparkplug host's figures: skipped metrics by reason, events, nodes and the series
+    /// made stale by a DEATH.
+    public var sparkplugStatus: SparkplugStatus {
+        state.withLock { state in
+            let counts = state.sparkplug.nodeCounts
+            return SparkplugStatus(
+                skipped: state.sparkplug.skipped.map { ($0.key.rawValue, $0.value) }.sorted { $0.0 < $1.0 },
+                events: state.sparkplug.events.map { ($0.key.rawValue, $0.value) }.sorted { $0.0 < $1.0 },
+                nodesOnline: counts.online, nodesOffline: counts.offline, offline: state.sparkplug.offline)
+        }
+    }
+
+    /// The Sparkplug host's tables, sequence numbers and dead nodes, for the state file (nil
+    /// when no Sparkplug node was seen).
+    package var sparkplugState: SparkplugHost.Saved? {
+        state.withLock { $0.sparkplug.isEmpty ? nil : $0.sparkplug.saved }
+    }
+
+    package func restoreSparkplug(_ saved: SparkplugHost.Saved) {
+        state.withLock { $0.sparkplug.restore(saved) }
+    }
+
     /// Counts since start, the current interval included.
     public var totals: IngestCounters {
         state.withLock { state in
@@ -483,6 +602,15 @@ public final class IngestPipeline: Sendable {
     public func seriesState(_ id: SeriesID) -> SeriesState? {
         state.withLock { state in state.table[id].map { state.table.states[Int($0)] } }
     }
+}
+
+/// What `/metrics` and the API show of the Sparkplug host.
+public struct SparkplugStatus: Sendable {
+    public var skipped: [(reason: String, count: Int)]
+    public var events: [(event: String, count: Int)]
+    public var nodesOnline: Int
+    public var nodesOffline: Int
+    public var offline: [(series: SeriesID, since: EventTime)]
 }
 
 extension IngestPipeline {
@@ -501,7 +629,7 @@ extension IngestPipeline {
     /// raw readings of the `limit` series shown.
     public func statusView(limit: Int) -> StatusView {
         let (ids, stale, expected) = state.withLock { state in
-            (state.table.ids, state.rules.staleFiring, state.rules.expected)
+            (state.table.ids, state.rules.staleFiring + state.sparkplug.offline.map(\.series), state.rules.expected)
         }
         let shown = Array(ids.sorted().prefix(limit))
         let known = Set(ids)

@@ -74,6 +74,8 @@ extension IngestPipeline {
         public var tariffs: [TariffSchedule] = []
         /// Per-series rollups for the history store at this resolution; 0: no history.
         public var historyResolutionMilliseconds: Int64 = 0
+        /// Sparkplug B host behaviour: reorder timeout, rebirth requests and their interval.
+        package var sparkplug = SparkplugHost.Settings()
 
         public init(
             routes: [TopicRoute], catalog: SensorCatalog = .standard, windows: [WindowSpec] = WindowSpec.defaults(),

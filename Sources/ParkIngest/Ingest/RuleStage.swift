@@ -64,7 +64,7 @@ package struct RuleStage {
         return out
     }
 
-    private mutating func enqueue(_ out: [AlertTransition], logger: Logger) {
+    package mutating func enqueue(_ out: [AlertTransition], logger: Logger) {
         for transition in out {
             transitions[transition.state, default: 0] += 1
             alerts.append(transition)

@@ -73,7 +73,7 @@ package struct TopicRouter {
     /// The first route whose pattern matches `topic`, and the series it names.
     package static func match(_ topic: String, in routes: [TopicRoute]) -> (route: Int, base: SeriesID)? {
         for (index, route) in routes.enumerated() {
-            if let id = route.pattern.match(topic) { return (index, id) }
+            if let id = route.match(topic) { return (index, id) }
         }
         return nil
     }

@@ -18,6 +18,27 @@ public struct AlertTransition: Sendable, Equatable {
     public var since: EventTime
     public var reference: String?
     public var message: String
+
+    public init(
+        id: String, state: State, repeated: Bool, rule: String, severity: Severity, series: SeriesID, value: Double?,
+        limit: Double?, window: String?, stat: String?, at: EventTime, since: EventTime, reference: String?,
+        message: String
+    ) {
+        self.id = id
+        self.state = state
+        self.repeated = repeated
+        self.rule = rule
+        self.severity = severity
+        self.series = series
+        self.value = value
+        self.limit = limit
+        self.window = window
+        self.stat = stat
+        self.at = at
+        self.since = since
+        self.reference = reference
+        self.message = message
+    }
 }
 
 /// A span during which a regulatory rule's value was beyond its limit, for one series: the

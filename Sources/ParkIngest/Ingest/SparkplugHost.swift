@@ -1,0 +1,472 @@
+import Sparkplug
+import TelemetryCore
+
+/// How a `sparkplug` topic route names series: group → park, edge node → zone, device (or
+/// the edge node itself, for its own metrics) → sensor, metric name → kind through `kinds:`.
+public struct SparkplugMapping: Sendable, Equatable {
+    /// Groups read; empty: every group.
+    public var groups: [String] = []
+    /// A fixed park instead of the group id.
+    public var park: String?
+    /// A fixed zone instead of the edge node id.
+    public var zone: String?
+    /// The pillar of kinds outside the sensor catalog (the catalog's own pillar wins).
+    public var pillar: Pillar?
+    /// Metrics not named under `kinds:` are skipped (counted as `unmapped`) instead of taken
+    /// by their own name.
+    public var onlyMapped = false
+
+    public init() {}
+
+    package func reads(group: String) -> Bool { groups.isEmpty || groups.contains(group) }
+
+    /// The kind a metric becomes: its `kinds:` entry, or its name with Sparkplug's folder
+    /// separator `/` read as `.` (`Meter/Power` → `Meter.Power`), or nil when only mapped
+    /// metrics are read.
+    package func kind(ofMetric name: String, kinds: [String: String]) -> String? {
+        if let mapped = kinds[name] { return mapped }
+        guard !onlyMapped else { return nil }
+        return String(name.map { $0 == "/" ? "." : $0 })
+    }
+}
+
+/// Stage 2 for Sparkplug B routes: parkd as a Sparkplug host application that consumes data.
+/// Per edge node it keeps what the BIRTH messages said (each alias's metric and data type),
+/// the sequence number, and whether the node and its devices are alive; it turns DATA into
+/// readings, a DEATH into the series it makes stale, and asks for a rebirth when the table
+/// cannot be trusted (DATA before BIRTH, an unknown alias, a sequence gap that the reorder
+/// timeout did not close). Pure: times are handed in, and the rebirth requests wait in a
+/// queue for the gateway to publish.
+package struct SparkplugHost {
+    package struct Settings: Sendable, Equatable {
+        /// How long a missing sequence number may take to arrive before it counts as lost.
+        package var reorderTimeoutMilliseconds: Int64 = 2_000
+        /// Whether parkd publishes rebirth requests (NCMD); off, it only counts them.
+        package var requestRebirth = false
+        /// The least time between two rebirth requests to one edge node.
+        package var rebirthIntervalMilliseconds: Int64 = 30_000
+        /// Edge nodes held at most; past it a new node's messages are refused.
+        package var maxNodes = 10_000
+
+        package init() {}
+    }
+
+    package struct NodeKey: Hashable, Codable, Sendable, Comparable {
+        package var group: String
+        package var node: String
+        package static func < (a: Self, b: Self) -> Bool { (a.group, a.node) < (b.group, b.node) }
+    }
+
+    /// One metric of a BIRTH: its series, or why it gives none.
+    package struct MetricDef: Codable, Sendable, Equatable {
+        package var name: String
+        package var datatype: UInt32?
+        package var series: SeriesID?
+        /// `control`, `unmapped` or an unknown pillar: nothing of this metric is read.
+        package var skip: String?
+    }
+
+    /// A node's own metrics, or one device's.
+    package struct Table: Codable, Sendable, Equatable {
+        package var defs: [MetricDef] = []
+        package var byAlias: [UInt64: Int] = [:]
+        package var byName: [String: Int] = [:]
+        package var alive = false
+        /// When it died, for the alert's episode (nil while alive).
+        package var diedAt: Int64?
+
+        package var series: [SeriesID] { defs.compactMap(\.series) }
+    }
+
+    package struct Node: Codable, Sendable, Equatable {
+        package var bdSeq: UInt64?
+        /// The last sequence number taken (nil before a BIRTH).
+        package var seq: UInt8?
+        package var own = Table()
+        package var devices: [String: Table] = [:]
+        /// Sequence numbers skipped and not yet arrived, and when they count as lost.
+        package var missing: Set<UInt8> = []
+        package var gapDeadline: Int64?
+        package var wantsRebirth = false
+        package var lastRequest: Int64?
+    }
+
+    /// What one message gave.
+    package struct Outcome {
+        package var readings: [(series: SeriesID, reading: Reading, historical: Bool)] = []
+        /// Series made stale by a DEATH, and those a BIRTH brought back.
+        package var died: [SeriesID] = []
+        package var revived: [(series: SeriesID, since: EventTime)] = []
+        package var diedAt: EventTime?
+        package var cause = ""
+        /// A refusal of the whole message: reason and detail.
+        package var refused: (reason: RejectReason, detail: String)?
+    }
+
+    package enum Event: String, CaseIterable, Sendable, Comparable {
+        case nodeBirth = "node_birth"
+        case deviceBirth = "device_birth"
+        case nodeDeath = "node_death"
+        case deviceDeath = "device_death"
+        /// An NDEATH whose bdSeq is not the current BIRTH's: an old will, ignored.
+        case staleDeath = "stale_death"
+        case dataBeforeBirth = "data_before_birth"
+        case unknownAlias = "unknown_alias"
+        case seqGap = "seq_gap"
+        case missingSeq = "missing_seq"
+        case rebirthRequested = "rebirth_requested"
+        /// A rebirth was needed while requests are off (`sparkplug.rebirth: false`).
+        case rebirthNeeded = "rebirth_needed"
+        /// NCMD, DCMD and STATE: other hosts' traffic, not data.
+        case command
+        package static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    package let settings: Settings
+    private(set) var nodes: [NodeKey: Node] = [:]
+    private(set) var requests: [NodeKey] = []
+    private(set) var skipped: [SparkplugSkip: Int] = [:]
+    private(set) var events: [Event: Int] = [:]
+
+    package init(settings: Settings) { self.settings = settings }
+
+    package var isEmpty: Bool { nodes.isEmpty }
+
+    /// Takes one message of a route's groups. `pillar` gives a kind's catalog pillar.
+    package mutating func handle(
+        _ topic: SparkplugTopic, _ payload: SparkplugPayload, arrival: EventTime, mapping: SparkplugMapping,
+        kinds: [String: String], pillar: (String) -> Pillar?
+    ) -> Outcome {
+        var out = Outcome()
+        let key = NodeKey(group: topic.group, node: topic.node)
+        switch topic.type {
+        case .ncmd, .dcmd, .state:
+            events[.command, default: 0] += 1
+            return out
+        default: break
+        }
+        if nodes[key] == nil {
+            guard nodes.count < settings.maxNodes else {
+                out.refused = (
+                    .seriesLimit, "edge node \(topic.group)/\(topic.node) past the limit of \(settings.maxNodes) nodes"
+                )
+                return out
+            }
+            // A DEATH of a node never seen says nothing: no state is made for it.
+            if topic.type == .ndeath || topic.type == .ddeath {
+                events[.staleDeath, default: 0] += 1
+                return out
+            }
+            nodes[key] = Node()
+        }
+        var node = nodes[key]!
+        defer {
+            nodes[key] = node
+            pump(key, at: arrival.milliseconds)
+        }
+        switch topic.type {
+        case .nbirth:
+            events[.nodeBirth, default: 0] += 1
+            let revived = node.own.diedAt.map { at in node.own.series.map { ($0, EventTime(milliseconds: at)) } } ?? []
+            node.bdSeq = Self.bdSeq(payload)
+            node.seq = payload.seq.map { UInt8(truncatingIfNeeded: $0) } ?? 0
+            node.missing = []
+            node.gapDeadline = nil
+            node.wantsRebirth = false
+            // Devices re-birth after their node: until they do, their aliases are unknown.
+            for name in node.devices.keys {
+                node.devices[name]!.alive = false
+                node.devices[name]!.byAlias = [:]
+            }
+            node.own = Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar)
+            node.own.alive = true
+            out.revived = revived
+            readings(payload, table: node.own, into: &out, arrival: arrival)
+        case .ndeath:
+            let bdSeq = Self.bdSeq(payload)
+            guard node.own.alive, bdSeq == node.bdSeq else {
+                events[.staleDeath, default: 0] += 1
+                return out
+            }
+            events[.nodeDeath, default: 0] += 1
+            node.own.alive = false
+            node.own.diedAt = arrival.milliseconds
+            out.died = node.own.series
+            for name in node.devices.keys.sorted() where node.devices[name]!.alive {
+                node.devices[name]!.alive = false
+                node.devices[name]!.diedAt = arrival.milliseconds
+                out.died += node.devices[name]!.series
+            }
+            node.seq = nil
+            node.missing = []
+            node.gapDeadline = nil
+            out.diedAt = arrival
+            out.cause = "edge node \(topic.group)/\(topic.node) died (NDEATH, bdSeq \(bdSeq.map(String.init) ?? "-"))"
+        case .dbirth, .ddeath, .ndata, .ddata:
+            guard node.own.alive, node.seq != nil else {
+                events[.dataBeforeBirth, default: 0] += 1
+                node.wantsRebirth = true
+                out.refused = (
+                    .missingField,
+                    "\(topic.type.rawValue) from \(topic.group)/\(topic.node) before its NBIRTH: its aliases are unknown; a rebirth is asked for"
+                )
+                return out
+            }
+            sequence(&node, payload.seq, arrival: arrival.milliseconds)
+            let device = topic.device ?? ""
+            switch topic.type {
+            case .dbirth:
+                events[.deviceBirth, default: 0] += 1
+                let before = node.devices[device]
+                var table = Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar)
+                table.alive = true
+                node.devices[device] = table
+                if let before, let at = before.diedAt {
+                    out.revived = before.series.map { ($0, EventTime(milliseconds: at)) }
+                }
+                readings(payload, table: table, into: &out, arrival: arrival)
+            case .ddeath:
+                guard var table = node.devices[device], table.alive else {
+                    events[.staleDeath, default: 0] += 1
+                    return out
+                }
+                events[.deviceDeath, default: 0] += 1
+                table.alive = false
+                table.diedAt = arrival.milliseconds
+                node.devices[device] = table
+                out.died = table.series
+                out.diedAt = arrival
+                out.cause = "device \(topic.group)/\(topic.node)/\(device) died (DDEATH)"
+            case .ndata:
+                readings(payload, table: node.own, into: &out, arrival: arrival, node: &node)
+            default:
+                guard let table = node.devices[device], table.alive else {
+                    events[.dataBeforeBirth, default: 0] += 1
+                    node.wantsRebirth = true
+                    out.refused = (
+                        .missingField,
+                        "DDATA from \(topic.group)/\(topic.node)/\(device) before its DBIRTH; a rebirth is asked for"
+                    )
+                    return out
+                }
+                readings(payload, table: table, into: &out, arrival: arrival, node: &node)
+            }
+        case .ncmd, .dcmd, .state: break
+        }
+        return out
+    }
+
+    /// The bdSeq metric of an NBIRTH or NDEATH.
+    static func bdSeq(_ payload: SparkplugPayload) -> UInt64? {
+        for metric in payload.metrics where metric.name == "bdSeq" {
+            switch metric.value {
+            case .long(let v): return v
+            case .int(let v): return UInt64(v)
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// A BIRTH's metric table.
+    static func table(
+        _ payload: SparkplugPayload, topic: SparkplugTopic, mapping: SparkplugMapping, kinds: [String: String],
+        pillar: (String) -> Pillar?
+    ) -> Table {
+        var table = Table()
+        for metric in payload.metrics {
+            guard let name = metric.name else { continue }
+            var def = MetricDef(name: name, datatype: metric.datatype)
+            if name == "bdSeq" || name.hasPrefix("Node Control/") || name.hasPrefix("Properties/") {
+                def.skip = SparkplugSkip.control.rawValue
+            } else if let kind = mapping.kind(ofMetric: name, kinds: kinds) {
+                if let p = pillar(kind) ?? mapping.pillar {
+                    def.series = SeriesID(
+                        park: mapping.park ?? topic.group, zone: mapping.zone ?? topic.node, pillar: p, kind: kind,
+                        sensor: topic.device ?? topic.node)
+                } else {
+                    def.skip = "unknown_kind:\(kind)"
+                }
+            } else {
+                def.skip = SparkplugSkip.unmapped.rawValue
+            }
+            let index = table.defs.count
+            table.defs.append(def)
+            table.byName[name] = index
+            if let alias = metric.alias { table.byAlias[alias] = index }
+        }
+        return table
+    }
+
+    /// The sequence check of every message after an NBIRTH: a number skipped waits the
+    /// reorder timeout; one that arrives late closes its part of the gap.
+    private mutating func sequence(_ node: inout Node, _ seq: UInt64?, arrival: Int64) {
+        guard let seq else {
+            events[.missingSeq, default: 0] += 1
+            return
+        }
+        let received = UInt8(truncatingIfNeeded: seq)
+        if node.missing.remove(received) != nil {
+            if node.missing.isEmpty { node.gapDeadline = nil }
+            return
+        }
+        let expected = node.seq! &+ 1
+        if received != expected {
+            events[.seqGap, default: 0] += 1
+            var s = expected
+            while s != received && node.missing.count < 255 {
+                node.missing.insert(s)
+                s = s &+ 1
+            }
+            if node.gapDeadline == nil { node.gapDeadline = arrival + settings.reorderTimeoutMilliseconds }
+        }
+        node.seq = received
+    }
+
+    private mutating func readings(
+        _ payload: SparkplugPayload, table: Table, into out: inout Outcome, arrival: EventTime
+    ) {
+        var unused = false
+        readings(payload, table: table, into: &out, arrival: arrival, unknownAlias: &unused)
+    }
+
+    private mutating func readings(
+        _ payload: SparkplugPayload, table: Table, into out: inout Outcome, arrival: EventTime, node: inout Node
+    ) {
+        var unknown = false
+        readings(payload, table: table, into: &out, arrival: arrival, unknownAlias: &unknown)
+        if unknown { node.wantsRebirth = true }
+    }
+
+    /// Each metric's reading: the BIRTH's data type and series, its own time (or the
+    /// message's, or the arrival), is_null, is_historical and is_transient honoured.
+    private mutating func readings(
+        _ payload: SparkplugPayload, table: Table, into out: inout Outcome, arrival: EventTime,
+        unknownAlias: inout Bool
+    ) {
+        for metric in payload.metrics {
+            let index = metric.alias.flatMap { table.byAlias[$0] } ?? metric.name.flatMap { table.byName[$0] }
+            guard let index else {
+                events[.unknownAlias, default: 0] += 1
+                unknownAlias = true
+                continue
+            }
+            let def = table.defs[index]
+            if metric.hasProperties { skipped[.propertySet, default: 0] += 1 }
+            guard let series = def.series else {
+                if let skip = def.skip, let reason = SparkplugSkip(rawValue: skip) {
+                    skipped[reason, default: 0] += 1
+                } else if let skip = def.skip, skip.hasPrefix("unknown_kind:") {
+                    out.refused = (
+                        .unknownKind,
+                        "metric '\(def.name)' maps to kind '\(skip.dropFirst(13))', which is not in the sensor catalog and the route names no pillar"
+                    )
+                }
+                continue
+            }
+            if metric.isTransient {
+                skipped[.transient, default: 0] += 1
+                continue
+            }
+            let value: Double
+            switch metric.number(as: metric.datatype ?? def.datatype) {
+            case .success(let v): value = v
+            case .failure(let reason):
+                skipped[reason, default: 0] += 1
+                continue
+            }
+            let ms = metric.timestamp ?? payload.timestamp
+            var reading = Reading(value: value, time: arrival, timed: false)
+            if let ms {
+                guard let time = Int64(exactly: ms).flatMap(EventTime.init(checkedMilliseconds:)) else {
+                    out.refused = (.badTime, "metric '\(def.name)' has timestamp \(ms), outside the years 0001-9999")
+                    continue
+                }
+                reading.time = time
+                reading.timed = true
+            }
+            out.readings.append((series, reading, metric.isHistorical))
+        }
+    }
+
+    /// Rebirth requests due at `now`: a gap past its reorder timeout, or a table that cannot be
+    /// trusted; at most one per node per `rebirth_interval`.
+    package mutating func tick(at now: EventTime) {
+        for key in nodes.keys.sorted() where nodes[key]!.gapDeadline != nil || nodes[key]!.wantsRebirth {
+            pump(key, at: now.milliseconds)
+        }
+    }
+
+    private mutating func pump(_ key: NodeKey, at now: Int64) {
+        guard var node = nodes[key] else { return }
+        if let deadline = node.gapDeadline, now >= deadline {
+            node.gapDeadline = nil
+            if !node.missing.isEmpty {
+                node.missing = []
+                node.wantsRebirth = true
+            }
+        }
+        if node.wantsRebirth {
+            if !settings.requestRebirth {
+                events[.rebirthNeeded, default: 0] += 1
+                node.wantsRebirth = false
+            } else if node.lastRequest.map({ now - $0 >= settings.rebirthIntervalMilliseconds || now < $0 }) ?? true {
+                events[.rebirthRequested, default: 0] += 1
+                node.lastRequest = now
+                node.wantsRebirth = false
+                requests.append(key)
+            }
+        }
+        nodes[key] = node
+    }
+
+    /// The nodes to send a rebirth request to, in order; the queue starts afresh.
+    package mutating func takeRequests() -> [NodeKey] {
+        defer { requests.removeAll() }
+        return requests
+    }
+
+    /// Series of dead nodes and devices, with when they died.
+    package var offline: [(series: SeriesID, since: EventTime)] {
+        var out: [(SeriesID, EventTime)] = []
+        for node in nodes.values {
+            if let at = node.own.diedAt, !node.own.alive {
+                out += node.own.series.map { ($0, EventTime(milliseconds: at)) }
+            }
+            for device in node.devices.values {
+                if let at = device.diedAt, !device.alive {
+                    out += device.series.map { ($0, EventTime(milliseconds: at)) }
+                }
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    package var nodeCounts: (online: Int, offline: Int) {
+        let online = nodes.values.filter(\.own.alive).count
+        return (online, nodes.count - online)
+    }
+
+    /// What a restart keeps: each node's tables, sequence and liveness.
+    package struct Saved: Codable, Sendable, Equatable {
+        package var nodes: [NodeKey: Node]
+    }
+
+    package var saved: Saved { Saved(nodes: nodes) }
+
+    package mutating func restore(_ saved: Saved) {
+        nodes = saved.nodes
+        if nodes.count > settings.maxNodes {
+            nodes = Dictionary(
+                uniqueKeysWithValues: nodes.sorted { $0.key < $1.key }.prefix(settings.maxNodes).map {
+                    ($0.key, $0.value)
+                })
+        }
+        // Gaps and requests belong to the run that saw them.
+        for key in nodes.keys {
+            nodes[key]!.gapDeadline = nil
+            nodes[key]!.missing = []
+            nodes[key]!.lastRequest = nil
+        }
+    }
+}
