@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "parksim",
             dependencies: [
-                "ParkSimulation", "MQTTClient",
+                "ParkSimulation", "MQTTClient", "TelemetryCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

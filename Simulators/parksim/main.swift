@@ -9,7 +9,7 @@ struct Parksim: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parksim",
         abstract: "Simulated eco-industrial park sensor traffic: publish it, record it, replay it.",
-        subcommands: [Run.self, Record.self, Replay.self])
+        subcommands: [Run.self, Record.self, Replay.self, SparkplugCommand.self])
 }
 
 func bootstrapLogging() {

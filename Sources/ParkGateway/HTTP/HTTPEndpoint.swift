@@ -189,6 +189,12 @@ package enum HTTPEndpoint {
             guard let last else { return json(#"{"error":"no summary written yet"}"#, status: .notFound) }
             return json(last)
         }
+        router.get("/api/sparkplug") { _, _ in
+            guard pipeline.settings.routes.contains(where: { $0.sparkplug != nil }) else {
+                return json(#"{"error":"no sparkplug topic route is configured"}"#, status: .notFound)
+            }
+            return json(SparkplugFormat.status(pipeline.sparkplugStatus))
+        }
         router.get("/api/series") { request, _ in
             let q = request.uri.queryParameters
             guard let park = q.get("park"), let zone = q.get("zone"), let pillarText = q.get("pillar"),

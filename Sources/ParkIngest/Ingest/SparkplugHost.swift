@@ -353,26 +353,31 @@ package struct SparkplugHost {
             }
             let def = table.defs[index]
             if metric.hasProperties { skipped[.propertySet, default: 0] += 1 }
-            guard let series = def.series else {
-                if let skip = def.skip, let reason = SparkplugSkip(rawValue: skip) {
-                    skipped[reason, default: 0] += 1
-                } else if let skip = def.skip, skip.hasPrefix("unknown_kind:") {
-                    out.refused = (
-                        .unknownKind,
-                        "metric '\(def.name)' maps to kind '\(skip.dropFirst(13))', which is not in the sensor catalog and the route names no pillar"
-                    )
-                }
+            if def.skip == SparkplugSkip.control.rawValue {
+                skipped[.control, default: 0] += 1
                 continue
             }
             if metric.isTransient {
                 skipped[.transient, default: 0] += 1
                 continue
             }
+            // What the value is decides first: a string metric is a skipped string, mapped or not.
             let value: Double
             switch metric.number(as: metric.datatype ?? def.datatype) {
             case .success(let v): value = v
             case .failure(let reason):
                 skipped[reason, default: 0] += 1
+                continue
+            }
+            guard let series = def.series else {
+                if let skip = def.skip, skip.hasPrefix("unknown_kind:") {
+                    out.refused = (
+                        .unknownKind,
+                        "metric '\(def.name)' maps to kind '\(skip.dropFirst(13))', which is not in the sensor catalog (map it under kinds:, add it under catalog:, or give the route a pillar)"
+                    )
+                } else {
+                    skipped[.unmapped, default: 0] += 1
+                }
                 continue
             }
             let ms = metric.timestamp ?? payload.timestamp
