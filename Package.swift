@@ -183,6 +183,7 @@ let package = Package(
             name: "ParkDaemonTests",
             dependencies: [
                 "ParkIngest", "ParkConfig", "ParkGateway", "ParkCentral", "UplinkWire", "BrokerHarness", "FuzzHarness",
+                "Sparkplug",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
