@@ -149,6 +149,7 @@ public struct SparkplugPayload: Sendable, Equatable {
             if metric.isHistorical { m.isHistorical = true }
             if metric.isTransient { m.isTransient = true }
             if metric.isNull { m.isNull = true }
+            if metric.hasProperties { m.properties = Data() }
             switch metric.value {
             case .int(let v): m.intValue = v
             case .long(let v): m.longValue = v

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ParkConfig
 import ParkIngest
+import Sparkplug
 import TelemetryCore
 import UplinkWire
 
@@ -11,7 +12,7 @@ import UplinkWire
 /// corpus and every input that ever crashed (`Tests/Fuzz/<target>/`) through the same code.
 public enum FuzzHarness {
     public static let targets = [
-        "json", "number", "senml", "line", "lorawan", "feed", "topic", "config", "pipeline", "uplink",
+        "json", "number", "senml", "line", "lorawan", "feed", "topic", "config", "pipeline", "uplink", "sparkplug",
     ]
 
     /// Where the corpus and regression inputs of each target live.
@@ -51,9 +52,48 @@ public enum FuzzHarness {
             if case .failure(let reason) = UplinkBatch.validate(bytes, gateway: "p1") {
                 precondition(!reason.description.isEmpty, "a refusal without a reason")
             }
+        case "sparkplug": sparkplug(bytes)
         default: return false
         }
         return true
+    }
+
+    /// The whole input as one Sparkplug payload (what decodes must encode and decode the same,
+    /// and read as finite numbers), then split at 0xFF into messages to one host: each
+    /// message's first byte picks its type (NBIRTH, DBIRTH, NDATA, DDATA, NDEATH, DDEATH) and how
+    /// far the clock moves, so births, aliases, sequence gaps and deaths carry between them.
+    static func sparkplug(_ bytes: [UInt8]) {
+        if case .success(let payload) = SparkplugPayload.decode(bytes) {
+            precondition(SparkplugPayload.decode(payload.encoded()) == .success(payload), "a payload does not round-trip")
+            for metric in payload.metrics {
+                if case .success(let v) = metric.number(as: metric.datatype) { precondition(v.isFinite, "not finite") }
+            }
+        }
+        var settings = IngestPipeline.Settings(
+            routes: [.sparkplug(SparkplugMapping(), kinds: ["a": "active_power", "b/c": "pm25", "d": "humidity"])])
+        settings.sparkplug.requestRebirth = true
+        settings.limits.maxSeries = 200
+        let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "fuzz"))
+        let topics = [
+            "spBv1.0/g/NBIRTH/n", "spBv1.0/g/DBIRTH/n/d", "spBv1.0/g/NDATA/n", "spBv1.0/g/DDATA/n/d",
+            "spBv1.0/g/NDEATH/n", "spBv1.0/g/DDEATH/n/d", "spBv1.0/STATE/h", "spBv1.0/g/NCMD/n",
+        ]
+        var clock = arrival.milliseconds
+        for chunk in bytes.split(separator: 0xFF, omittingEmptySubsequences: false).prefix(64) {
+            guard let head = chunk.first else { continue }
+            clock += Int64(head >> 3) * 500
+            let now = EventTime(milliseconds: clock)
+            pipeline.ingest(topic: topics[Int(head & 7)], payload: Array(chunk.dropFirst()), arrival: now)
+            pipeline.tick(at: now)
+        }
+        _ = pipeline.takeAlerts()
+        _ = pipeline.takeRebirthRequests()
+        // What the host saves restores into a fresh pipeline.
+        if let saved = pipeline.sparkplugState {
+            let restored = IngestPipeline(settings: settings, logger: Logger(label: "fuzz"))
+            restored.restoreSparkplug(saved)
+            precondition(restored.sparkplugState?.nodes.keys == saved.nodes.keys, "the host state does not restore")
+        }
     }
 
     static func decode(_ format: PayloadFormat, _ bytes: [UInt8], _ readings: inout [Reading]) {
