@@ -173,6 +173,7 @@ let package = Package(
             name: "parkbench",
             dependencies: [
                 "BrokerHarness", "MQTTClient", "ParkSimulation", "TelemetryCore", "ParkIngest", "ParkConfig",
+                "Sparkplug",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/parkbench"

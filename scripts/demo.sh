@@ -84,6 +84,9 @@ echo "==> parksim: the demo scenario (31 sensors, six payload formats, every fau
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "parks/bau-bang/stray-topic" -m '{"value": 1}'
 echo "    faults parksim injected: $(cut -d'"' -f4 "$RUN/faults.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
 
+echo "==> parksim sparkplug: a Sparkplug B edge node with two meters (births, data by alias, one lost DATA, death by its will)"
+"$BIN/parksim" sparkplug --url "mqtt://127.0.0.1:$PORT" --group plant-a --nodes 1 --devices 2 --rounds 20 \
+  --interval 100ms --linger 2s --fault seq_gap --gap-round 5 --ground-truth "$RUN/sparkplug-truth.jsonl"
 sleep 1
 echo "==> parkd's HTTP endpoint on 127.0.0.1:$HTTP_PORT:"
 python3 - "$HTTP_PORT" <<'PY'
@@ -101,6 +104,12 @@ page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().dec
 tiles = page.count('class="tile')
 sensors = page.count('class="sensor"')
 print(f"    /        -> the status page ({len(page)} bytes, {tiles} tiles, {sensors} sensors with sparklines)")
+import json
+sp = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sparkplug", timeout=5).read().decode())
+events = ", ".join(f"{k} {v}" for k, v in sp["events"].items())
+print(f"    /api/sparkplug -> nodes online {sp['nodes_online']}, offline {sp['nodes_offline']}; {len(sp['offline'])} series stale since the node's NDEATH")
+print(f"                      events: {events}")
+print(f"                      skipped: " + ", ".join(f"{k} {v}" for k, v in sp["skipped"].items()))
 PY
 # Screenshot of the status page with Debian's headless Chromium, when it is installed.
 if command -v chromium > /dev/null; then

@@ -68,6 +68,19 @@ struct SparkplugEndToEndTests {
         ["air_temperature", "humidity"].contains(kind) ? "green" : "energy"
     }
 
+    /// Whether parkd holds every reading of the truth already (no expectation recorded).
+    static func holdsAll(_ truth: Truth, port: Int) -> Bool {
+        truth.readings.allSatisfy { key, expected in
+            let p = key.split(separator: "|").map(String.init)
+            let path = "/api/series?park=\(p[0])&zone=\(p[1])&pillar=\(pillar(p[2]))&kind=\(p[2])&sensor=\(p[3])"
+            guard let (_, body) = try? HTTPGet.get(port: port, path: path),
+                let windows = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any],
+                let day = windows["24h"] as? [String: Any]
+            else { return false }
+            return day["count"] as? Int == expected.count
+        }
+    }
+
     /// Checks every series of the truth against parkd's 24 h window: count and sum exact.
     static func expectExact(_ truth: Truth, port: Int) throws {
         #expect(!truth.readings.isEmpty)
@@ -191,7 +204,9 @@ struct SparkplugEndToEndTests {
         watcher.stop()
     }
 
-    @Test("a lost DATA (sequence gap) and DATA before BIRTH each bring one rebirth request; readings exact after")
+    @Test(
+        "a lost DATA (sequence gap) and DATA before BIRTH each bring one rebirth request; readings exact after; a node gone without its will stays online"
+    )
     func gapRebirth() throws {
         let broker = try Broker()
         let directory = try Scratch.makeDirectory(prefix: "sparkplug-gap")
@@ -214,16 +229,22 @@ struct SparkplugEndToEndTests {
         let truth = try Self.runParksim(
             broker, directory,
             [
-                "--nodes", "1", "--devices", "2", "--rounds", "30", "--interval", "100ms", "--linger", "3s",
-                "--fault", "seq_gap", "--fault", "data_before_birth", "--gap-round", "5",
+                "--nodes", "1", "--devices", "2", "--rounds", "45", "--interval", "100ms", "--linger", "3s",
+                "--fault", "seq_gap", "--fault", "data_before_birth", "--fault", "silent_death", "--gap-round", "30",
             ])
-        // The NDATA before the first NBIRTH asks at once; the gap after the reorder timeout,
-        // held until rebirth_interval (2 s) since the first request.
+        #expect(truth.lines.last?["how"] as? String == "silent_death")
+        // The NDATA before the first NBIRTH asks at once; the gap (3 s later, well after that
+        // rebirth: a BIRTH clears a gap still waiting) after the reorder timeout.
         #expect(truth.count("rebirth_request") == 2)
         #expect(commands.all.count == 2)
         #expect(commands.all.allSatisfy { $0.topic == "spBv1.0/plant-a/NCMD/node-1" })
-        #expect(try Self.eventually { Self.event(try Self.sparkplug(port: port), "node_death") == 1 })
+        #expect(Self.eventually { Self.holdsAll(truth, port: port) })
+        // A clean DISCONNECT without NDEATH: the broker drops the will, and parkd cannot know
+        // (the ordinary stale rules are what notice such a node).
+        Thread.sleep(forTimeInterval: 1)
         let status = try Self.sparkplug(port: port)
+        #expect(Self.event(status, "node_death") == 0 && status["nodes_online"] as? Int == 1)
+        #expect(Self.alerts(directory).isEmpty)
         #expect(Self.event(status, "data_before_birth") == 1 && Self.event(status, "seq_gap") == 1)
         #expect(Self.event(status, "rebirth_requested") == 2 && Self.event(status, "node_birth") == 3)
         try Self.expectExact(truth, port: port)

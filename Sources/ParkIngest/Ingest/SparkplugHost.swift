@@ -47,6 +47,8 @@ package struct SparkplugHost {
         package var rebirthIntervalMilliseconds: Int64 = 30_000
         /// Edge nodes held at most; past it a new node's messages are refused.
         package var maxNodes = 10_000
+        /// Devices one edge node may birth; past it a new device's DBIRTH is refused.
+        package var maxDevicesPerNode = 10_000
 
         package init() {}
     }
@@ -216,8 +218,15 @@ package struct SparkplugHost {
             let device = topic.device ?? ""
             switch topic.type {
             case .dbirth:
-                events[.deviceBirth, default: 0] += 1
                 let before = node.devices[device]
+                guard before != nil || node.devices.count < settings.maxDevicesPerNode else {
+                    out.refused = (
+                        .seriesLimit,
+                        "edge node \(topic.group)/\(topic.node) births more than \(settings.maxDevicesPerNode) devices; \(device) refused"
+                    )
+                    return out
+                }
+                events[.deviceBirth, default: 0] += 1
                 var table = Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar)
                 table.alive = true
                 node.devices[device] = table

@@ -64,7 +64,8 @@ public enum FuzzHarness {
     /// far the clock moves, so births, aliases, sequence gaps and deaths carry between them.
     static func sparkplug(_ bytes: [UInt8]) {
         if case .success(let payload) = SparkplugPayload.decode(bytes) {
-            precondition(SparkplugPayload.decode(payload.encoded()) == .success(payload), "a payload does not round-trip")
+            precondition(
+                SparkplugPayload.decode(payload.encoded()) == .success(payload), "a payload does not round-trip")
             for metric in payload.metrics {
                 if case .success(let v) = metric.number(as: metric.datatype) { precondition(v.isFinite, "not finite") }
             }
