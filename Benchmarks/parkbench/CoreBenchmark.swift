@@ -144,11 +144,14 @@ enum CoreBenchmark {
     /// DDATA by alias (seq in order per node) through the whole pipeline: one metric a message
     /// (the cost per message beside a JSON reading) and five (a meter's usual DDATA).
     static func sparkplug(messages: Int) {
-        let kinds = ["m0": "active_power", "m1": "energy", "m2": "power_factor", "m3": "pv_power", "m4": "battery_soc"]
+        let kinds = [
+            "m0": "active_power", "m1": "pv_power", "m2": "battery_soc", "m3": "humidity", "m4": "soil_moisture",
+        ]
         for metricsPerMessage in [1, 5] {
             let p = IngestPipeline(
                 settings: .init(
-                    routes: [.sparkplug(SparkplugMapping(), kinds: kinds)], limits: .init(maxSeries: 1_000_000)),
+                    routes: [.sparkplug(SparkplugMapping(), kinds: kinds)],
+                    limits: .init(maxSeries: 1_000_000, maxSeriesPerPark: 1_000_000)),
                 logger: Logger(label: "bench"))
             let base = Int64(1_795_400_000_000)
             let arrival = EventTime(milliseconds: base)

@@ -26,7 +26,8 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
-            guard ["ingest", "replay", "core", "publish", "all", "memory", "province"].contains(first) else {
+            guard ["ingest", "replay", "core", "publish", "all", "memory", "province", "sparkplug"].contains(first)
+            else {
                 throw HarnessError("unknown mode \(first); use all, ingest, replay, core or publish")
             }
             mode = first
@@ -101,6 +102,7 @@ func main() throws {
     switch options.mode {
     case "memory": CoreBenchmark.memory(seriesCount: options.sensors)
     case "core": CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors)
+    case "sparkplug": CoreBenchmark.sparkplug(messages: 1_000_000)
     case "publish": try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
     case "ingest":
         let row = try ingestBenchmark(

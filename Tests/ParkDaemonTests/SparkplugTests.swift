@@ -303,6 +303,7 @@ struct SparkplugTests {
         #expect(fired.count == 2 && fired.allSatisfy { $0.state == .firing && $0.rule == "sparkplug_offline" })
         #expect(fired.allSatisfy { $0.since == Self.at(6) })
         #expect(p.statusView(limit: 10).stale == [Self.power, Self.humidity].sorted())
+        #expect(p.firingAlerts.map(\.rule) == ["sparkplug_offline", "sparkplug_offline"] && p.status.firingAlerts == 2)
         // A new session: the node is back at its NBIRTH, the device at its DBIRTH.
         p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(bdSeq: 5, at: Self.at(20)), arrival: Self.at(20))
         #expect(p.sparkplugStatus.offline.map(\.series) == [Self.power])

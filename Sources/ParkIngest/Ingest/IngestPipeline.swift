@@ -396,7 +396,8 @@ public final class IngestPipeline: Sendable {
             var total = state.total
             total.add(state.interval[0])
             return Status(
-                totals: total, series: state.table.count, firingAlerts: state.rules.engine?.firing.count ?? 0,
+                totals: total, series: state.table.count,
+                firingAlerts: (state.rules.engine?.firing.count ?? 0) + state.sparkplug.offline.count,
                 alertQueue: state.rules.alerts.count, transitions: state.rules.transitions,
                 seriesEvicted: state.evictedTotal,
                 newest: state.newest.milliseconds == .min ? nil : state.newest)
@@ -471,8 +472,12 @@ public final class IngestPipeline: Sendable {
     }
 
     /// The alerts firing now.
+    /// Sparkplug deaths' `sparkplug_offline` alerts among them.
     public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
-        state.withLock { $0.rules.engine?.firing ?? [] }
+        state.withLock { state in
+            (state.rules.engine?.firing ?? [])
+                + state.sparkplug.offline.map { (Self.sparkplugOfflineRule, $0.series, $0.since) }
+        }
     }
 
     /// Closes schedule k's interval: its counters, the series total and how many reported,
