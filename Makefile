@@ -1,7 +1,7 @@
 # ParkTelemetry: `make test` and `make demo` install what is missing, build and run.
 SWIFT ?= swift
 DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config libsqlite3-dev sqlite3 chromium poppler-utils fonts-dejavu-core \
-  pure-ftpd curl protobuf-compiler \
+  pure-ftpd curl protobuf-compiler prometheus \
   postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
@@ -10,8 +10,9 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 all: build
 
 # Installs the Debian packages the build and the tests need, only those missing. pure-ftpd is
-# the regulator feed's test server: tests start it on loopback, so the system service (all
-# addresses, port 21) is stopped and disabled if the package started one.
+# the regulator feed's test server and prometheus the sensor figures' scraper: tests start
+# them on loopback, so the system services (all addresses, ports 21 and 9090) are stopped and
+# disabled if the packages started them.
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
@@ -22,6 +23,8 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  case "$$missing" in *pure-ftpd*) \
 	    $(SUDO) sh -c '/etc/init.d/pure-ftpd stop; update-rc.d pure-ftpd disable' >/dev/null 2>&1 || true;; esac; \
+	  case "$$missing" in *prometheus*) \
+	    $(SUDO) sh -c '/etc/init.d/prometheus stop; update-rc.d prometheus disable; systemctl disable --now prometheus' >/dev/null 2>&1 || true;; esac; \
 	fi
 
 # The province tier's broker: the official NATS server (2.10 or later, for JetStream's MQTT

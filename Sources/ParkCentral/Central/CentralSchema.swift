@@ -52,6 +52,38 @@ package enum CentralSchema {
             CREATE INDEX dead_letters_received ON dead_letters(received_at);
             """
         ),
+        (
+            3,
+            // Views shaped for a Grafana time-series panel (PostgreSQL data source, "Format as
+            // time series"): a `time` column, a `value` and a `metric` naming the line, with the
+            // columns to filter on beside them. Views, not tables: nothing is stored twice.
+            """
+            CREATE VIEW grafana_series_mean AS
+              SELECT at AS "time", mean AS value, series AS metric, park, gateway, count
+              FROM rollups WHERE mean IS NOT NULL;
+            CREATE VIEW grafana_compliance AS
+              SELECT at AS "time", value, rule || ' ' || series AS metric, park, rule, series, period,
+                     limit_value, exceeded, valid
+              FROM compliance WHERE value IS NOT NULL;
+            CREATE VIEW grafana_compliance_limit AS
+              SELECT at AS "time", limit_value AS value, rule || ' limit' AS metric, park, rule, series, period
+              FROM compliance WHERE limit_value IS NOT NULL;
+            CREATE VIEW grafana_park_figures AS
+              SELECT s.at AS "time", (p.value ->> f.figure)::double precision AS value,
+                     (p.value ->> 'park') || ' ' || f.figure AS metric, p.value ->> 'park' AS park,
+                     p.value ->> 'pillar' AS pillar, f.figure, s.period, s.gateway
+              FROM summaries s
+              CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.summary -> 'parks') = 'array'
+                                                      THEN s.summary -> 'parks' ELSE '[]'::jsonb END) p
+              CROSS JOIN (VALUES ('energy_kwh'), ('grid_import_kwh'), ('pv_kwh'), ('peak_demand_15m_kw'),
+                                 ('renewable_share'), ('green_coverage'), ('irrigation_m3')) f(figure)
+              WHERE jsonb_typeof(p.value -> f.figure) = 'number';
+            CREATE VIEW grafana_alerts AS
+              SELECT at AS "time", CASE WHEN state = 'firing' THEN 1 ELSE 0 END AS value,
+                     rule || ' ' || series AS metric, park, rule, series, state, gateway
+              FROM alerts;
+            """
+        ),
     ]
 
     package static let tables = ["rollups", "compliance", "alerts", "summaries"]

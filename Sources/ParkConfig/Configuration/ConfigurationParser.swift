@@ -19,7 +19,7 @@ package struct ConfigurationParser {
         let top = try root.fields([
             "broker", "subscriptions", "topics", "payload", "windows", "lateness", "validity", "catalog", "summaries",
             "limits", "log", "rules", "rule_files", "expected_sensors", "alerts", "state_dir", "snapshot_interval",
-            "parks", "http", "compliance", "tariffs", "history", "uplink", "regulator_feed", "sparkplug",
+            "parks", "http", "compliance", "tariffs", "history", "uplink", "regulator_feed", "sparkplug", "prometheus",
         ])
         guard let brokerNode = top["broker"] else {
             throw root.error("missing 'broker' (at least broker.url, e.g. mqtt://127.0.0.1:1883)")
@@ -78,6 +78,7 @@ package struct ConfigurationParser {
         try parseUplinkSection(top, into: &configuration)
         try parseRegulatorFeed(top, into: &configuration)
         try parseSparkplug(top, into: &configuration)
+        try parseSensorMetrics(top, into: &configuration)
         return configuration
     }
 

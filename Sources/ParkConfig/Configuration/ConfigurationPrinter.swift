@@ -243,6 +243,7 @@ extension DaemonConfiguration {
         lines.append("  level: \(logLevel)")
         if let feed { lines += Self.feedLines(feed) }
         if let sparkplug { lines += Self.sparkplugLines(sparkplug) }
+        if let sensorMetrics { lines += Self.sensorMetricsLines(sensorMetrics) }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -38,6 +38,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var warnings: [String] {
         broker.warnings + (uplink?.broker.warnings ?? []) + ruleWarnings + (feed?.warnings ?? [])
     }
+    /// The sensor figures for Prometheus (`prometheus:`), if configured.
+    public var sensorMetrics: SensorMetricsConfiguration?
     /// The Sparkplug B host's settings (`sparkplug:`), if configured.
     public var sparkplug: SparkplugConfiguration?
     /// The regulator feed (`regulator_feed:`), if configured.

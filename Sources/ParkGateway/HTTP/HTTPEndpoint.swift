@@ -89,6 +89,16 @@ package enum HTTPEndpoint {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: NoSniff())
         addProbes(router, o)
+        if let path = o.settings.sensorMetrics?.path {
+            // On parkd's own /metrics, the sensor figures follow its own.
+            let combined = path == "/metrics"
+            router.get(RouterPath(path)) { _, _ in
+                let text = (combined ? o.metrics() : "") + (o.sensorMetrics() ?? "")
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+        }
         router.get("/api/alerts") { _, _ in
             let items = pipeline.firingAlerts.map { alert -> String in
                 var line = JSONLine()

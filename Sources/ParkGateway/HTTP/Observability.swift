@@ -31,6 +31,10 @@ public final class Observability: Sendable {
         package var utcOffsetMinutes = LocalCalendar.defaultOffsetMinutes
         package var historyPath: String?
         package var historyResolution: Int64 = 300_000
+        /// The sensor figures' exposition (`prometheus:`), its window names and the rules' severities.
+        package var sensorMetrics: SensorMetricsConfiguration?
+        package var windows: [String] = []
+        package var severities: [String: Severity] = [:]
 
         package init() {}
 
@@ -40,6 +44,9 @@ public final class Observability: Sendable {
             utcOffsetMinutes = configuration.summaries.utcOffsetMinutes
             historyPath = configuration.history.path
             historyResolution = configuration.history.resolutionMilliseconds
+            sensorMetrics = configuration.sensorMetrics
+            windows = configuration.windows.map(\.name)
+            for rule in configuration.rules { severities[rule.id] = rule.severity }
         }
     }
 
@@ -69,15 +76,56 @@ public final class Observability: Sendable {
         var lastOutboxDropped = 0
         /// Per park and pillar, its latest summary entry with readings in it (the status page's tiles).
         var tiles: [String: StatusPage.Tile] = [:]
+        /// Per park, pillar and summary interval, its latest summary entry with readings.
+        var parks: [String: (interval: String, park: ParkSummary)] = [:]
+        /// Whether the exposition's series cap was logged (once, until the count is under it).
+        var capLogged = false
         /// The latest compliance records (at most `recentComplianceLimit`), oldest first.
         var recentCompliance: [(record: ComplianceRecord, line: String)] = []
     }
 
     private let state = Mutex(State())
 
-    public init(pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    private let logger: Logger
+
+    public init(
+        pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
+        logger: Logger = Logger(label: "parkd")
+    ) {
         self.pipeline = pipeline
         self.registry = registry
+        self.logger = logger
+    }
+
+    /// The sensor figures in Prometheus' format (`prometheus:`), or nil when not configured.
+    /// The pipeline's series are copied in one lock and formatted outside it.
+    package func sensorMetrics() -> String? {
+        let (settings, parks, compliance) = state.withLock { s in
+            (
+                s.settings, s.parks.sorted { $0.key < $1.key }.map(\.value),
+                s.recentCompliance.suffix(Self.recentComplianceLimit).map(\.record)
+            )
+        }
+        guard let configuration = settings.sensorMetrics else { return nil }
+        let view = pipeline.seriesView()
+        let alerts = pipeline.firingAlerts.map { alert in
+            (
+                rule: alert.rule, severity: settings.severities[alert.rule] ?? .warning, series: alert.series,
+                since: alert.since
+            )
+        }
+        let output = SensorExposition(settings: configuration, windows: settings.windows).build(
+            series: view, parks: parks, compliance: compliance, alerts: alerts)
+        let log = state.withLock { s -> Bool in
+            defer { s.capLogged = output.dropped > 0 }
+            return output.dropped > 0 && !s.capLogged
+        }
+        if log {
+            logger.warning(
+                "the sensor exposition shows \(output.exposed) of \(output.exposed + output.dropped) series (prometheus.max_series); the rest are left out and counted in parkd_sensor_exposition_dropped_series"
+            )
+        }
+        return output.text
     }
 
     package var settings: Settings { state.withLock { $0.settings } }
@@ -120,6 +168,7 @@ public final class Observability: Sendable {
         state.withLock { s in
             s.lastSummary = summary.text
             for park in summary.parks where park.readings > 0 {
+                s.parks["\(park.park)/\(park.pillar.rawValue)/\(summary.period)"] = (summary.period, park)
                 s.tiles["\(park.park)/\(park.pillar.rawValue)"] = StatusPage.Tile(
                     park: park, period: summary.period, to: to)
             }

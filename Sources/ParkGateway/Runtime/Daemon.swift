@@ -39,7 +39,7 @@ public final class Daemon: Sendable {
         self.echo = echo
         self.overrides = overrides
         pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: logger)
-        observability = Observability(pipeline: pipeline)
+        observability = Observability(pipeline: pipeline, logger: logger)
         observability.apply(Observability.Settings(configuration))
     }
 

@@ -619,6 +619,28 @@ public struct SparkplugStatus: Sendable {
 }
 
 extension IngestPipeline {
+    /// Every series' state, for an exposition of the sensor figures: copies taken in one lock
+    /// (copy on write: nothing is copied while ingest does not write), read outside it.
+    public struct SeriesView: Sendable {
+        public var ids: [SeriesID]
+        public var states: [SeriesState]
+        /// The catalog unit of each series ("" for a kind outside the catalog).
+        package var kinds: [KindInfo?]
+        package var kindIndex: [Int32]
+        public var validity: ValidityRule
+
+        public func unit(_ s: Int) -> String { kinds[Int(kindIndex[s])]?.unit ?? "" }
+        public var count: Int { ids.count }
+    }
+
+    public func seriesView() -> SeriesView {
+        let (ids, states, kinds, records, validity) = state.withLock { state in
+            (state.table.ids, state.table.states, state.table.kinds, state.table.records, state.validity)
+        }
+        return SeriesView(
+            ids: ids, states: states, kinds: kinds, kindIndex: records.map(\.kind), validity: validity)
+    }
+
     /// What the status page shows of the series, read in one lock: each series' latest raw
     /// readings (at most `limit` series, in identity order), the stale ones and the expected
     /// sensors never seen.

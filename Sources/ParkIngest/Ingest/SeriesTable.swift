@@ -53,6 +53,10 @@ package struct SeriesTable {
 
     package var count: Int { ids.count }
 
+    /// Each kind's catalog entry, by the index `records[s].kind` holds (a copy costs nothing
+    /// until ingest writes: copy on write).
+    package var kinds: [KindInfo?] { kindTable }
+
     /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
     package func kind(_ s: Int) -> KindInfo? { kindTable[Int(records[s].kind)] }
 

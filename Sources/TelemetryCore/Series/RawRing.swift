@@ -57,6 +57,12 @@ public struct RawRing: Sendable {
         next = (next + 1) % capacity
     }
 
+    /// The reading appended last, without copying the ring.
+    public var last: Entry? {
+        guard !entries.isEmpty else { return nil }
+        return entries[(next - 1 + entries.count) % entries.count].entry
+    }
+
     /// Oldest first.
     public var readings: [Entry] {
         (entries.count < capacity ? entries : Array(entries[next...] + entries[..<next])).map(\.entry)

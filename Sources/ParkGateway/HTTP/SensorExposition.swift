@@ -1,0 +1,206 @@
+import ParkConfig
+import ParkIngest
+import TelemetryCore
+
+/// The sensor figures in Prometheus' text exposition format (0.0.4), so a Prometheus and its
+/// Grafana read what parkd holds without a second consumer on the topics:
+/// - per series, its last reading and that reading's time, and the mean of each chosen window,
+///   named by the catalog unit in base-unit words (`parkd_sensor_celsius`, `_kilowatt_hours`,
+///   `_decibels`; percentages become `_ratio`, 0 to 1), labelled park, zone, pillar, kind, sensor;
+/// - per park and pillar, the latest summary's figures (energy by tariff period, peak demand,
+///   renewable share, green cover);
+/// - per regulated station and rule, the latest compliance record (value, limit, exceeded,
+///   capture);
+/// - the firing alerts, as Prometheus' own `ALERTS` series are shaped (`parkd_alerts`).
+/// Built from copies taken under the ingest lock, formatted outside it.
+package struct SensorExposition {
+    package var settings: SensorMetricsConfiguration
+    /// Window names in their configured order.
+    package var windows: [String]
+
+    package struct Output {
+        package var text: String
+        package var exposed: Int
+        package var dropped: Int
+    }
+
+    /// The unit's words in a metric name and the factor its values take there.
+    package static func unitName(_ unit: String) -> (name: String, scale: Double) {
+        switch unit {
+        case "ug/m3": ("micrograms_per_cubic_meter", 1)
+        case "mg/Nm3": ("milligrams_per_normal_cubic_meter", 1)
+        case "mg/L": ("milligrams_per_liter", 1)
+        case "ppm": ("parts_per_million", 1)
+        case "dBA": ("decibels", 1)
+        case "degC": ("celsius", 1)
+        case "kW": ("kilowatts", 1)
+        case "kWh": ("kilowatt_hours", 1)
+        case "m3/h": ("cubic_meters_per_hour", 1)
+        case "m3": ("cubic_meters", 1)
+        case "m2": ("square_meters", 1)
+        case "pH": ("ph", 1)
+        case "%": ("ratio", 0.01)
+        case "": ("ratio", 1)
+        default:
+            // A unit of a catalog entry the configuration added: its letters and digits.
+            (
+                String(unit.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }).split(separator: "_").joined(
+                    separator: "_"), 1
+            )
+        }
+    }
+
+    /// A label value as the format requires: backslash, double quote and line feed escaped.
+    package static func escape(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 == 0x5C || $0 == 0x22 || $0 == 0x0A }) else { return value }
+        var out = ""
+        out.reserveCapacity(value.utf8.count + 4)
+        for c in value.unicodeScalars {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    /// A sample value: Go's float syntax, which Prometheus parses (`+Inf`, `NaN`).
+    package static func number(_ v: Double) -> String {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
+        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
+        return "\(v)"
+    }
+
+    static func labels(_ id: SeriesID) -> String {
+        "park=\"\(escape(id.park))\",zone=\"\(escape(id.zone))\",pillar=\"\(id.pillar.rawValue)\",kind=\"\(escape(id.kind))\",sensor=\"\(escape(id.sensor))\""
+    }
+
+    /// Metric families in the order they were first written; each family's samples together.
+    struct Families {
+        var order: [String] = []
+        var heads: [String: (type: String, help: String)] = [:]
+        var samples: [String: [String]] = [:]
+
+        mutating func add(_ name: String, _ type: String, _ help: String, _ labels: String, _ value: Double) {
+            if heads[name] == nil {
+                order.append(name)
+                heads[name] = (type, help)
+            }
+            let series = labels.isEmpty ? name : "\(name){\(labels)}"
+            samples[name, default: []].append("\(series) \(SensorExposition.number(value))")
+        }
+
+        var text: String {
+            var out = ""
+            for name in order {
+                let (type, help) = heads[name]!
+                out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+                for line in samples[name]! { out += line + "\n" }
+            }
+            return out
+        }
+    }
+
+    package func build(
+        series view: IngestPipeline.SeriesView, parks: [(interval: String, park: ParkSummary)],
+        compliance: [ComplianceRecord],
+        alerts: [(rule: String, severity: Severity, series: SeriesID, since: EventTime)]
+    ) -> Output {
+        var f = Families()
+        let chosen = Set(settings.windows ?? windows)
+        // Series in identity order: the cap keeps the same ones from scrape to scrape.
+        let order = view.ids.indices.sorted { view.ids[$0] < view.ids[$1] }
+        let exposed = order.prefix(settings.maxSeries)
+        for s in exposed {
+            let id = view.ids[s]
+            let state = view.states[s]
+            let (unit, scale) = Self.unitName(view.unit(s))
+            let labels = Self.labels(id)
+            if let last = state.raw.last {
+                f.add(
+                    "parkd_sensor_\(unit)", "gauge", "Last reading of each series, in \(unit)", labels,
+                    last.value * scale)
+                f.add(
+                    "parkd_sensor_last_timestamp_seconds", "gauge", "Time of each series' last reading", labels,
+                    last.time.seconds)
+            }
+            guard let now = state.watermark else { continue }
+            for ring in state.windows where chosen.contains(ring.spec.name) {
+                let stats = ring.stats(at: now)
+                guard stats.count > 0 else { continue }
+                f.add(
+                    "parkd_sensor_window_mean_\(unit)", "gauge",
+                    "Mean of each configured window at the series' newest reading, in \(unit)",
+                    labels + ",window=\"\(Self.escape(ring.spec.name))\"", stats.mean * scale)
+            }
+        }
+        for (interval, park) in parks {
+            let labels =
+                "park=\"\(Self.escape(park.park))\",pillar=\"\(park.pillar.rawValue)\",interval=\"\(Self.escape(interval))\""
+            if let kwh = park.energyKWh {
+                f.add("parkd_park_energy_kilowatt_hours", "gauge", "Energy of the latest summary interval", labels, kwh)
+            }
+            for (period, kwh) in (park.tariffKWh ?? [:]).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                f.add(
+                    "parkd_park_tariff_energy_kilowatt_hours", "gauge",
+                    "Energy of the latest summary interval by tariff period", labels + ",period=\"\(period.rawValue)\"",
+                    kwh)
+            }
+            if let kw = park.peakDemandKW {
+                f.add(
+                    "parkd_park_peak_demand_kilowatts", "gauge", "Peak 15-minute demand of the latest summary interval",
+                    labels, kw)
+            }
+            if let share = park.renewableShare {
+                f.add(
+                    "parkd_park_renewable_share_ratio", "gauge", "Renewable share of the latest summary interval",
+                    labels, share)
+            }
+            if let cover = park.greenCoverage {
+                f.add("parkd_park_green_cover_ratio", "gauge", "Green area over park area", labels, cover)
+            }
+        }
+        // The latest record of each (rule, station, averaging period).
+        var latest: [String: ComplianceRecord] = [:]
+        for record in compliance {
+            latest["\(record.rule)|\(record.series)|\(record.closed.period.rawValue)"] = record
+        }
+        for (_, record) in latest.sorted(by: { $0.key < $1.key }) {
+            let labels =
+                Self.labels(record.series)
+                + ",rule=\"\(Self.escape(record.rule))\",period=\"\(record.closed.period.rawValue)\""
+            if let value = record.closed.value {
+                f.add(
+                    "parkd_compliance_value", "gauge",
+                    "Value of the latest closed compliance period, in the rule's unit",
+                    labels, value)
+            }
+            f.add("parkd_compliance_limit", "gauge", "Limit in force for that period", labels, record.limit)
+            f.add(
+                "parkd_compliance_exceeded", "gauge", "1 when that period exceeded its limit", labels,
+                record.exceeded ? 1 : 0)
+            f.add(
+                "parkd_compliance_capture_ratio", "gauge", "Data capture of that period", labels, record.closed.capture)
+            f.add(
+                "parkd_compliance_period_end_timestamp_seconds", "gauge", "End of that period", labels,
+                record.closed.end.seconds)
+        }
+        for alert in alerts.sorted(by: { ($0.rule, $0.series) < ($1.rule, $1.series) }) {
+            f.add(
+                "parkd_alerts", "gauge", "Alerts firing now, shaped as Prometheus' ALERTS",
+                "alertname=\"\(Self.escape(alert.rule))\",alertstate=\"firing\",severity=\"\(alert.severity.rawValue)\","
+                    + Self.labels(alert.series), 1)
+        }
+        let dropped = max(0, order.count - exposed.count)
+        f.add(
+            "parkd_sensor_exposition_series", "gauge", "Series exposed here (at most prometheus.max_series)", "",
+            Double(exposed.count))
+        f.add(
+            "parkd_sensor_exposition_dropped_series", "gauge", "Series left out past prometheus.max_series", "",
+            Double(dropped))
+        return Output(text: f.text, exposed: exposed.count, dropped: dropped)
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import ParkConfig
+@testable import ParkGateway
+@testable import ParkIngest
+@testable import TelemetryCore
+
+/// The sensor figures in Prometheus' text format: names, units, labels, the cap, eviction, and
+/// Prometheus' own linter and rule checker on what parkd writes and ships.
+@Suite("Sensor figures for Prometheus")
+struct SensorExpositionTests {
+    static let t0 = EventTime(milliseconds: 1_795_392_000_000)  // 2026-11-23T00:00Z, aligned to the hour
+
+    static func configuration(_ extra: String = "") throws -> DaemonConfiguration {
+        try DaemonConfiguration.parse(
+            """
+            broker: {url: "mqtt://127.0.0.1:1883"}
+            http: {listen: "127.0.0.1:9108"}
+            limits: {series_ttl: 1h}
+            prometheus: {windows: [1m, 1h]\(extra)}
+            """, file: "/etc/parkd/parkd.yaml")
+    }
+
+    static func exposition(_ pipeline: IngestPipeline, _ c: DaemonConfiguration) -> SensorExposition.Output {
+        SensorExposition(settings: c.sensorMetrics!, windows: c.windows.map(\.name)).build(
+            series: pipeline.seriesView(), parks: [], compliance: [], alerts: [])
+    }
+
+    static func send(_ p: IngestPipeline, _ topic: String, _ value: Double, at seconds: Int) {
+        let t = EventTime(milliseconds: t0.milliseconds + Int64(seconds) * 1000)
+        p.ingest(topic: topic, payload: Array(#"{"value": \#(value), "ts": \#(t.milliseconds)}"#.utf8), arrival: t)
+    }
+
+    @Test("last value, its time and the chosen windows' means, named by base unit, labels escaped")
+    func figures() throws {
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        // PM2.5 40, 44, 48 a minute apart: last 48 at t0+120 s, 1 h mean (40+44+48)/3 = 44.
+        for (k, v) in [40.0, 44, 48].enumerated() { Self.send(p, "parks/p/z/emissions/pm25/a1", v, at: 60 * k) }
+        // Humidity 55 % reads as the ratio 0.55; a sensor name with a quote and a backslash.
+        Self.send(p, #"parks/p/z/green/humidity/h"1\x"#, 55, at: 60)
+        let text = Self.exposition(p, c).text
+        let pm = #"park="p",zone="z",pillar="emissions",kind="pm25",sensor="a1""#
+        #expect(text.contains("parkd_sensor_micrograms_per_cubic_meter{\(pm)} 48\n"))
+        #expect(text.contains("parkd_sensor_last_timestamp_seconds{\(pm)} 1795392120\n"))
+        #expect(text.contains("parkd_sensor_window_mean_micrograms_per_cubic_meter{\(pm),window=\"1h\"} 44\n"))
+        #expect(!text.contains("window=\"15m\""))  // only the windows configured for the exposition
+        #expect(
+            text.contains(
+                #"parkd_sensor_ratio{park="p",zone="z",pillar="green",kind="humidity",sensor="h\"1\\x"} 0.55"#))
+        #expect(text.contains("# TYPE parkd_sensor_micrograms_per_cubic_meter gauge\n"))
+        #expect(text.contains("parkd_sensor_exposition_dropped_series 0\n"))
+    }
+
+    @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")
+    func capAndEviction() throws {
+        let c = try Self.configuration(", max_series: 3")
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        for k in 1...5 { Self.send(p, "parks/p/z/emissions/pm25/s\(k)", Double(k), at: 0) }
+        let capped = Self.exposition(p, c)
+        #expect(capped.exposed == 3 && capped.dropped == 2)
+        #expect(capped.text.contains(#"sensor="s1""#) && capped.text.contains(#"sensor="s3""#))
+        #expect(!capped.text.contains(#"sensor="s4""#) && !capped.text.contains(#"sensor="s5""#))
+        #expect(capped.text.contains("parkd_sensor_exposition_dropped_series 2\n"))
+        // s1 to s4 fall silent past series_ttl (1 h); s5 goes on: the others are evicted and gone.
+        for k in c.summaries.intervals.indices {  // every summary schedule's interval closes
+            _ = p.takeInterval(
+                schedule: k, from: Self.t0, to: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000))
+        }
+        Self.send(p, "parks/p/z/emissions/pm25/s5", 9, at: 7200)
+        p.tick(at: EventTime(milliseconds: Self.t0.milliseconds + 7_200_000))
+        let after = Self.exposition(p, c)
+        #expect(after.exposed == 1 && after.dropped == 0)
+        #expect(!after.text.contains(#"sensor="s1""#) && after.text.contains(#"sensor="s5""#))
+    }
+
+    @Test("the whole endpoint's text passes promtool check metrics; parks, compliance and alerts included")
+    func promtoolLint() throws {
+        let promtool = try #require(
+            ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile),
+            "promtool (Debian's prometheus package, installed by make test)")
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        for k in 0..<3 { Self.send(p, "parks/p/z/emissions/pm25/a1", 60, at: 60 * k) }
+        Self.send(p, "parks/p/z/energy/energy/m1", 1000, at: 0)
+        let park = ParkSummary(
+            park: "p", pillar: .energy, expectedSensors: 0, knownSensors: 1, reportingSensors: 1, staleSensors: 0,
+            readings: 1, accepted: 1, quality: .init(), energyKWh: 12.5, gridImportKWh: nil, gridExportKWh: nil,
+            pvKWh: nil, subMeteredKWh: nil, tariffKWh: [.peak: 2.5, .normal: 10], peakDemandKW: 30,
+            renewableShare: nil, renewableShareMissing: nil, means: [:], exceedanceMinutes: [:], greenAreaM2: nil,
+            greenCoverage: nil, greenTarget: nil, irrigationM3: nil)
+        let record = ComplianceRecord(
+            rule: "pm25-1h", reference: nil,
+            series: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "a1"),
+            closed: ClosedPeriod(
+                period: .hour, start: Self.t0, end: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000),
+                value: 54,
+                max: 58, covered: 4, parts: 4, valid: true, samples: 60),
+            statistic: .mean, limit: 50, above: true)
+        let text = SensorExposition(settings: c.sensorMetrics!, windows: c.windows.map(\.name)).build(
+            series: p.seriesView(), parks: [("1h", park)], compliance: [record],
+            alerts: [("pm25-high", .critical, record.series, Self.t0)]
+        ).text
+        #expect(
+            text.contains(
+                #"parkd_park_tariff_energy_kilowatt_hours{park="p",pillar="energy",interval="1h",period="peak"} 2.5"#))
+        #expect(
+            text.contains(
+                #"parkd_compliance_exceeded{park="p",zone="z",pillar="emissions",kind="pm25",sensor="a1",rule="pm25-1h",period="1h"} 1"#
+            ))
+        #expect(
+            text.contains(
+                #"parkd_compliance_value{park="p",zone="z",pillar="emissions",kind="pm25",sensor="a1",rule="pm25-1h",period="1h"} 54"#
+            ))
+        #expect(text.contains(#"parkd_alerts{alertname="pm25-high",alertstate="firing",severity="critical",park="p""#))
+        // Exit 1 is a format error; 3 lists lint findings. The one finding allowed is the units
+        // the figures are read in on purpose (kWh and µg/m³, not joules and grams).
+        let (status, output) = try Self.run(promtool, ["check", "metrics"], input: text)
+        #expect(status == 0 || status == 3, "\(output)\n\(text)")
+        let findings = output.split(separator: "\n").filter {
+            !$0.contains(#"use base unit "seconds" instead of "hours""#)
+                && !$0.contains(#"use base unit "grams" instead of "micrograms""#)
+        }
+        #expect(findings.isEmpty, "\(findings)")
+    }
+
+    @Test("the shipped Prometheus rules and configuration pass promtool, and the rules' unit tests pass")
+    func shippedRules() throws {
+        let promtool = try #require(
+            ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile))
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Deploy/prometheus").path
+        for arguments in [
+            ["check", "rules", "\(folder)/parkd-rules.yml"], ["test", "rules", "\(folder)/parkd-rules.test.yml"],
+            ["check", "config", "\(folder)/prometheus.yml"],
+        ] {
+            let (status, output) = try Self.run(promtool, arguments, input: "", directory: folder)
+            #expect(status == 0, "promtool \(arguments.joined(separator: " ")): \(output)")
+        }
+    }
+
+    @Test("configuration: prometheus reads back equal; an unknown window or no HTTP is refused")
+    func configuration() throws {
+        let c = try Self.configuration(", path: /metrics, max_series: 500")
+        #expect(c.sensorMetrics?.path == "/metrics" && c.sensorMetrics?.maxSeries == 500)
+        #expect(c.sensorMetrics?.windows == ["1m", "1h"])
+        #expect(try DaemonConfiguration.parse(c.effectiveYAML, file: c.file) == c)
+        func refusal(_ text: String) -> String {
+            do {
+                _ = try DaemonConfiguration.parse(text, file: "/etc/parkd/parkd.yaml")
+                return ""
+            } catch { return "\(error)" }
+        }
+        #expect(
+            refusal(#"{broker: {url: "mqtt://127.0.0.1:1883"}, prometheus: {windows: [2h]}}"#).contains(
+                "no window named '2h'"))
+        #expect(
+            refusal(#"{broker: {url: "mqtt://127.0.0.1:1883"}, http: off, prometheus: {}}"#).contains("set http.listen")
+        )
+        #expect(
+            refusal(#"{broker: {url: "mqtt://127.0.0.1:1883"}, prometheus: {path: /healthz}}"#).contains(
+                "a path of its own"))
+    }
+
+    static func run(_ tool: String, _ arguments: [String], input: String, directory: String? = nil) throws -> (
+        Int32, String
+    ) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let stdin = Pipe()
+        let out = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+}
