@@ -26,7 +26,9 @@ struct Options {
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
-            guard ["ingest", "replay", "core", "publish", "all", "memory", "province", "sparkplug"].contains(first)
+            guard
+                ["ingest", "replay", "core", "publish", "all", "memory", "province", "sparkplug", "scrape"].contains(
+                    first)
             else {
                 throw HarnessError("unknown mode \(first); use all, ingest, replay, core or publish")
             }
@@ -103,6 +105,7 @@ func main() throws {
     case "memory": CoreBenchmark.memory(seriesCount: options.sensors)
     case "core": CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors)
     case "sparkplug": CoreBenchmark.sparkplug(messages: 1_000_000)
+    case "scrape": try ScrapeBenchmark.run(parkd: try BenchSetup.binary("parkd"))
     case "publish": try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
     case "ingest":
         let row = try ingestBenchmark(
@@ -155,6 +158,8 @@ func issueTable(_ options: Options) throws {
     }
     print("")
     try replayTable(options)
+    print("")
+    try ScrapeBenchmark.run(parkd: parkd)
     print("")
     try ProvinceBenchmark.run(messages: 50_000)
 }
