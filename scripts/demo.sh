@@ -105,6 +105,13 @@ tiles = page.count('class="tile')
 sensors = page.count('class="sensor"')
 print(f"    /        -> the status page ({len(page)} bytes, {tiles} tiles, {sensors} sensors with sparklines)")
 import json
+sensors = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics/sensors", timeout=5).read().decode()
+samples = [l for l in sensors.splitlines() if l and not l.startswith("#")]
+print(f"    /metrics/sensors -> {len(samples)} samples for Prometheus, e.g.:")
+for prefix in ("parkd_sensor_micrograms_per_cubic_meter{", "parkd_sensor_window_mean_micrograms_per_cubic_meter{", "parkd_compliance_exceeded{", "parkd_alerts{"):
+    first = next((l for l in samples if l.startswith(prefix)), None)
+    if first:
+        print("                        " + first)
 sp = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/sparkplug", timeout=5).read().decode())
 events = ", ".join(f"{k} {v}" for k, v in sp["events"].items())
 print(f"    /api/sparkplug -> nodes online {sp['nodes_online']}, offline {sp['nodes_offline']}; {len(sp['offline'])} series stale since the node's NDEATH")
