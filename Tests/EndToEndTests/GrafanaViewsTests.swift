@@ -37,12 +37,17 @@ struct GrafanaViewsTests {
                 == ["1795000000 41.5 p1/z/emissions/pm25/a", "1795000300 43 p1/z/emissions/pm25/a"])
         #expect(
             try rows("SELECT \(epoch) || ' ' || value || ' ' || metric || ' ' || exceeded FROM grafana_compliance")
-                == ["1795000000 54 pm25-1h p1/z/emissions/pm25/a true"])
-        #expect(try rows("SELECT value || ' ' || metric FROM grafana_compliance_limit") == ["50 pm25-1h limit"])
+                == ["1795000000 54 pm25-1h p1/z/emissions/pm25/a 1h true"])
+        #expect(
+            try rows("SELECT value || ' ' || metric FROM grafana_compliance_limit")
+                == ["50 pm25-1h p1/z/emissions/pm25/a 1h limit"])
         // A null renewable share is no point on the line; every number is one.
         #expect(
             try rows("SELECT value || ' ' || metric || ' ' || pillar FROM grafana_park_figures ORDER BY metric")
-                == ["120.5 p1 energy_kwh energy", "0.12 p1 green_coverage green", "88 p1 peak_demand_15m_kw energy"])
+                == [
+                    "120.5 p1 energy_kwh 1h energy", "0.12 p1 green_coverage 1h green",
+                    "88 p1 peak_demand_15m_kw 1h energy",
+                ])
         #expect(
             try rows("SELECT value || ' ' || metric || ' ' || state FROM grafana_alerts") == [
                 "1 pm25-high p1/z/emissions/pm25/a firing"

@@ -85,25 +85,33 @@ struct PrometheusTests {
         try Self.replay(broker, feed, directory)
 
         let station = #"{sensor="aq-1",kind="pm25"}"#
+        // The last reading's own time first: once Prometheus has it, the replay is complete.
+        let lastTime = String((hourStart + 59 * 60_000) / 1000)
+        let time = Self.eventually(prometheus, "parkd_sensor_last_timestamp_seconds\(station)") {
+            $0.first?.value == lastTime
+        }
+        #expect(time.first?.value == lastTime, "\(time)")
         let last = Self.eventually(prometheus, "parkd_sensor_micrograms_per_cubic_meter\(station)") {
             $0.first?.value == "58"
         }
         #expect(last.first?.value == "58", "\(last)")
         #expect(last.first?.labels["park"] == "p" && last.first?.labels["zone"] == "fence")
         #expect(last.first?.labels["pillar"] == "emissions" && last.first?.labels["job"] == "parkd-sensors")
-        let time = Self.eventually(prometheus, "parkd_sensor_last_timestamp_seconds\(station)") { !$0.isEmpty }
-        #expect(time.first?.value == String((hourStart + 59 * 60_000) / 1000), "\(time)")
         let mean = Self.eventually(
             prometheus, #"parkd_sensor_window_mean_micrograms_per_cubic_meter{sensor="aq-1",window="1h"}"#
         ) { $0.first?.value == "54" }
         #expect(mean.first?.value == "54", "\(mean)")
         // The closed hour's compliance record: value 54 against 50, exceeded, full capture.
+        // Over the last 5 minutes of scrapes: should the clock pass the next hour meanwhile,
+        // the (silent) next hour becomes the latest period, and the hour asked about is older.
         let rule = #"{sensor="aq-1",rule="pm25-1h",period="1h"}"#
-        let exceeded = Self.eventually(prometheus, "parkd_compliance_exceeded\(rule)") { $0.first?.value == "1" }
+        let exceeded = Self.eventually(prometheus, "max_over_time(parkd_compliance_exceeded\(rule)[5m])") {
+            $0.first?.value == "1"
+        }
         #expect(exceeded.first?.value == "1", "\(exceeded)")
-        #expect(try prometheus.query("parkd_compliance_value\(rule)").first?.value == "54")
-        #expect(try prometheus.query("parkd_compliance_limit\(rule)").first?.value == "50")
-        #expect(try prometheus.query("parkd_compliance_capture_ratio\(rule)").first?.value == "1")
+        #expect(try prometheus.query("max_over_time(parkd_compliance_value\(rule)[5m])").first?.value == "54")
+        #expect(try prometheus.query("max_over_time(parkd_compliance_limit\(rule)[5m])").first?.value == "50")
+        #expect(try prometheus.query("max_over_time(parkd_compliance_capture_ratio\(rule)[5m])").first?.value == "1")
         #expect(parkd.terminate() == 0)
     }
 
@@ -133,7 +141,8 @@ struct PrometheusTests {
         #expect(names.sorted() == ["aq-1", "aq-2", "aq-3"])
         #expect(try prometheus.query("parkd_sensor_exposition_series").first?.value == "3")
         Thread.sleep(forTimeInterval: 2)  // more scrapes: still one log line
-        let warnings = parkd.log.components(separatedBy: "the sensor exposition shows 3 of 5 series").count - 1
+        // A scrape during the replay may have seen 4 series over the cap first: one line either way.
+        let warnings = parkd.log.components(separatedBy: "the sensor exposition shows 3 of").count - 1
         #expect(warnings == 1, "\(parkd.log.suffix(2000))")
         #expect(parkd.terminate() == 0)
     }

@@ -229,7 +229,7 @@ struct SparkplugEndToEndTests {
         let truth = try Self.runParksim(
             broker, directory,
             [
-                "--nodes", "1", "--devices", "2", "--rounds", "45", "--interval", "100ms", "--linger", "3s",
+                "--nodes", "1", "--devices", "2", "--rounds", "45", "--interval", "100ms", "--linger", "5s",
                 "--fault", "seq_gap", "--fault", "data_before_birth", "--fault", "silent_death", "--gap-round", "30",
             ])
         #expect(truth.lines.last?["how"] as? String == "silent_death")

@@ -183,4 +183,33 @@ struct SensorExpositionTests {
         process.waitUntilExit()
         return (process.terminationStatus, text)
     }
+
+    @Test("path /metrics carries parkd's own metrics and the sensor figures, from one route (no duplicate)")
+    func combinedPath() async throws {
+        let c = try Self.configuration(", path: /metrics")
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        Self.send(p, "parks/p/z/emissions/pm25/a1", 40, at: 0)
+        let o = Observability(pipeline: p)
+        o.apply(Observability.Settings(c))
+        let http = InProcessHTTP(HTTPEndpoint.router(o, pipeline: p))
+        let (status, _, body) = try await http.get("/metrics")
+        #expect(status == .ok)
+        #expect(body.contains("parkd_messages_total") && body.contains("parkd_sensor_micrograms_per_cubic_meter{"))
+        // The default path is a route of its own.
+        let d = try Self.configuration()
+        let o2 = Observability(pipeline: p)
+        o2.apply(Observability.Settings(d))
+        let (s2, _, b2) = try await InProcessHTTP(HTTPEndpoint.router(o2, pipeline: p)).get("/metrics/sensors")
+        #expect(
+            s2 == .ok && b2.contains("parkd_sensor_micrograms_per_cubic_meter{") && !b2.contains("parkd_messages_total")
+        )
+    }
+
+    @Test("units in metric names are ASCII words; a kind outside the catalog is _value")
+    func unitWords() {
+        #expect(SensorExposition.unitName("W/m²").name == "w_per_m")
+        #expect(SensorExposition.unitName("µS/cm").name == "s_per_cm")
+        #expect(SensorExposition.unitName(nil).name == "value")
+        #expect(SensorExposition.unitName("%") == ("ratio", 0.01))
+    }
 }

@@ -479,4 +479,134 @@ struct SparkplugTests {
                 """
             ).contains("cannot be a Sparkplug group id"))
     }
+
+    // MARK: What an adversarial read found
+
+    @Test("a repeated or older seq (a QoS 1 redelivery) is no gap: no rebirth, the next DATA goes on")
+    func redelivery() {
+        let p = Self.pipeline()
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(topic: "spBv1.0/g/DBIRTH/n/d", payload: Self.dbirth(seq: 1, at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(
+            topic: "spBv1.0/g/DDATA/n/d", payload: Self.ddata(seq: 2, power: 2, at: Self.at(1)), arrival: Self.at(1))
+        p.ingest(
+            topic: "spBv1.0/g/DDATA/n/d", payload: Self.ddata(seq: 2, power: 2, at: Self.at(1)), arrival: Self.at(2))
+        p.ingest(
+            topic: "spBv1.0/g/DDATA/n/d", payload: Self.ddata(seq: 1, power: 1, at: Self.at(0)), arrival: Self.at(2))
+        p.ingest(
+            topic: "spBv1.0/g/DDATA/n/d", payload: Self.ddata(seq: 3, power: 3, at: Self.at(3)), arrival: Self.at(3))
+        p.tick(at: Self.at(20))
+        #expect(Self.event(p, "old_seq") == 2 && Self.event(p, "seq_gap") == 0)
+        #expect(p.takeRebirthRequests().isEmpty)
+    }
+
+    @Test("two sources that would name one series: the later is refused, and one node's death stays its own")
+    func collisions() {
+        var fixed = SparkplugMapping()
+        fixed.zone = "hall"
+        let p = Self.pipeline(
+            mapping: fixed, kinds: ["Meter/Active Power": "active_power", "Inv2/Power": "active_power"])
+        // node n1 and n2 each have a device d; with a fixed zone both would be g/hall/.../d.
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n1", payload: Self.nbirth(at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n2", payload: Self.nbirth(bdSeq: 7, at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(
+            topic: "spBv1.0/g/DBIRTH/n1/d", payload: Self.dbirth(seq: 1, power: 1, at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(
+            topic: "spBv1.0/g/DBIRTH/n2/d", payload: Self.dbirth(seq: 1, power: 2, at: Self.at(0)), arrival: Self.at(0))
+        let id = SeriesID(park: "g", zone: "hall", pillar: .energy, kind: "active_power", sensor: "d")
+        #expect(p.seriesState(id)?.raw.readings.map(\.value) == [1])
+        #expect(Self.event(p, "collision") >= 1 && p.totals.rejected[.badName, default: 0] >= 1)
+        // n2 dies: n1's series stays live.
+        let will = SparkplugPayload(metrics: [.init(name: "bdSeq", datatype: 4, value: .long(7))]).encoded()
+        p.ingest(topic: "spBv1.0/g/NDEATH/n2", payload: will, arrival: Self.at(5))
+        #expect(!p.sparkplugStatus.offline.map(\.series).contains(id))
+        // Two metrics of one device mapped to one kind: the second is refused.
+        let q = Self.pipeline(kinds: ["Meter/Active Power": "active_power", "Inv2/Power": "active_power"])
+        q.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(0)), arrival: Self.at(0))
+        let both = SparkplugPayload(
+            timestamp: UInt64(Self.at(0).milliseconds), seq: 1,
+            metrics: [
+                .init(name: "Meter/Active Power", alias: 1, datatype: 10, value: .double(1)),
+                .init(name: "Inv2/Power", alias: 2, datatype: 10, value: .double(2)),
+            ]
+        ).encoded()
+        q.ingest(topic: "spBv1.0/g/DBIRTH/n/d", payload: both, arrival: Self.at(0))
+        #expect(q.seriesState(Self.power)?.raw.readings.map(\.value) == [1])
+        #expect(Self.event(q, "collision") == 1)
+    }
+
+    @Test("an NDEATH after a rebirth's NBIRTH, before the DBIRTHs, takes the devices down too")
+    func deathBeforeDeviceBirth() {
+        let p = Self.pipeline()
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(topic: "spBv1.0/g/DBIRTH/n/d", payload: Self.dbirth(seq: 1, at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(10)), arrival: Self.at(10))
+        let will = SparkplugPayload(metrics: [.init(name: "bdSeq", datatype: 4, value: .long(0))]).encoded()
+        p.ingest(topic: "spBv1.0/g/NDEATH/n", payload: will, arrival: Self.at(11))
+        #expect(p.sparkplugStatus.offline.map(\.series) == [Self.power, Self.humidity].sorted())
+    }
+
+    @Test("a flood of DATA from invented nodes holds no state, and its rebirth requests are bounded")
+    func unknownFlood() {
+        let p = Self.pipeline()
+        for k in 0..<5_000 {
+            p.ingest(
+                topic: "spBv1.0/g/NDATA/bogus-\(k)", payload: Self.ddata(seq: 0, power: 1, at: Self.at(0)),
+                arrival: Self.at(0))
+        }
+        #expect(p.sparkplugState == nil)
+        #expect(p.takeRebirthRequests().count == SparkplugHost.maxUnknown)
+        #expect(Self.event(p, "data_before_birth") == 5_000)
+        // A real node still births and reports.
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(1)), arrival: Self.at(1))
+        #expect(Self.count(p, Self.humidity) == 1)
+    }
+
+    @Test("a retained BIRTH, DATA or DEATH is ignored and counted")
+    func retainedIgnored() {
+        let p = Self.pipeline()
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(0)), arrival: Self.at(0))
+        let will = SparkplugPayload(metrics: [.init(name: "bdSeq", datatype: 4, value: .long(0))]).encoded()
+        p.ingest(topic: "spBv1.0/g/NDEATH/n", payload: will, arrival: Self.at(1), retained: true)
+        #expect(p.sparkplugStatus.offline.isEmpty && Self.event(p, "retained") == 1)
+    }
+
+    @Test("restore: a damaged table is dropped without a crash; series are named under the mapping in force")
+    func restoreChecks() throws {
+        let p = Self.pipeline()
+        p.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(at: Self.at(0)), arrival: Self.at(0))
+        p.ingest(topic: "spBv1.0/g/DBIRTH/n/d", payload: Self.dbirth(seq: 1, at: Self.at(0)), arrival: Self.at(0))
+        var saved = try #require(p.sparkplugState)
+        // Renamed kind: Meter/Active Power now maps to pv_power.
+        let q = Self.pipeline(kinds: ["Meter/Active Power": "pv_power", "Cabinet/Humidity": "humidity"])
+        q.restoreSparkplug(saved)
+        q.ingest(
+            topic: "spBv1.0/g/DDATA/n/d", payload: Self.ddata(seq: 2, power: 5, at: Self.at(2)), arrival: Self.at(2))
+        var pv = Self.power
+        pv.kind = "pv_power"
+        #expect(Self.count(q, pv) == 1 && Self.count(q, Self.power) == 0)
+        // An alias pointing past the table's metrics (a damaged file): that node is dropped.
+        let key = try #require(saved.nodes.keys.first)
+        saved.nodes[key]!.devices["d"]!.byAlias[10] = 99
+        saved.nodes[key]!.own.byAlias[2] = 42
+        let r = Self.pipeline()
+        r.restoreSparkplug(saved)
+        #expect(r.sparkplugState == nil)
+        r.ingest(
+            topic: "spBv1.0/g/DDATA/n/d", payload: Self.ddata(seq: 2, power: 5, at: Self.at(2)), arrival: Self.at(2))
+        #expect(Self.event(r, "data_before_birth") == 1)
+    }
+
+    @Test("configuration without a host id reads back equal (host_id: off)")
+    func hostOffRoundTrip() throws {
+        let c = try DaemonConfiguration.parse(
+            """
+            broker: {url: "mqtt://127.0.0.1:1883"}
+            topics: [{sparkplug: {}}]
+            sparkplug: {rebirth: true}
+            """, file: "/etc/parkd/parkd.yaml")
+        #expect(c.sparkplug?.hostID == nil)
+        let again = try DaemonConfiguration.parse(c.effectiveYAML, file: c.file)
+        #expect(again == c && again.sparkplug?.hostID == nil)
+    }
 }

@@ -62,15 +62,17 @@ package enum CentralSchema {
               SELECT at AS "time", mean AS value, series AS metric, park, gateway, count
               FROM rollups WHERE mean IS NOT NULL;
             CREATE VIEW grafana_compliance AS
-              SELECT at AS "time", value, rule || ' ' || series AS metric, park, rule, series, period,
+              SELECT at AS "time", value, rule || ' ' || series || ' ' || period AS metric, park, rule, series, period,
                      limit_value, exceeded, valid
               FROM compliance WHERE value IS NOT NULL;
             CREATE VIEW grafana_compliance_limit AS
-              SELECT at AS "time", limit_value AS value, rule || ' limit' AS metric, park, rule, series, period
+              SELECT at AS "time", limit_value AS value, rule || ' ' || series || ' ' || period || ' limit' AS metric,
+                     park, rule, series, period
               FROM compliance WHERE limit_value IS NOT NULL;
             CREATE VIEW grafana_park_figures AS
               SELECT s.at AS "time", (p.value ->> f.figure)::double precision AS value,
-                     (p.value ->> 'park') || ' ' || f.figure AS metric, p.value ->> 'park' AS park,
+                     (p.value ->> 'park') || ' ' || f.figure || ' ' || coalesce(s.period, '') AS metric,
+                     p.value ->> 'park' AS park,
                      p.value ->> 'pillar' AS pillar, f.figure, s.period, s.gateway
               FROM summaries s
               CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(s.summary -> 'parks') = 'array'

@@ -21,9 +21,14 @@ extension ConfigurationParser {
         let f = try node.fields(["path", "windows", "max_series"])
         if let v = f["path"] {
             let path = try v.nonEmptyString()
-            guard path.hasPrefix("/"), !path.contains("?"), !path.contains(" "),
-                !["/healthz", "/", "/api/alerts", "/api/summary", "/api/series", "/api/history", "/api/compliance"]
-                    .contains(path)
+            // Every path parkd already serves but /metrics (which then carries both) is taken.
+            let taken = [
+                "/", "/healthz", "/api/alerts", "/api/summary", "/api/series", "/api/history", "/api/compliance",
+                "/api/sparkplug",
+            ]
+            guard path.hasPrefix("/"), path.count > 1, !path.hasSuffix("/"),
+                path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }),
+                !taken.contains(path), !path.contains("{"), !path.contains("*"), !path.contains(":")
             else {
                 throw v.error("expected a path of its own such as /metrics/sensors (or /metrics), found '\(path)'")
             }

@@ -61,7 +61,7 @@ extension ConfigurationParser {
         guard let node = top["sparkplug"] else { return }
         let f = try node.fields(["host_id", "rebirth", "reorder_timeout", "rebirth_interval"])
         var s = SparkplugConfiguration()
-        if let v = f["host_id"] {
+        if let v = f["host_id"], try v.nonEmptyString() != "off" {
             let id = try v.nonEmptyString()
             guard SparkplugTopic.isValidID(id), id.utf8.count <= 64 else {
                 throw v.error("'\(id)' cannot be a host id (one topic level: no '/', '+' or '#', at most 64 bytes)")

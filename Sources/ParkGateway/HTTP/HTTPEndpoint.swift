@@ -68,9 +68,10 @@ package enum HTTPEndpoint {
 
     private static func addProbes(_ router: Router<BasicRequestContext>, _ o: Observability) {
         router.get("/metrics") { _, _ in
-            Response(
+            let sensors = o.settings.sensorMetrics?.path == "/metrics" ? (o.sensorMetrics() ?? "") : ""
+            return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: o.metrics())))
+                body: .init(byteBuffer: ByteBuffer(string: o.metrics() + sensors)))
         }
         router.get("/healthz") { _, _ in
             let (healthy, json) = o.health()
@@ -89,14 +90,12 @@ package enum HTTPEndpoint {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: NoSniff())
         addProbes(router, o)
-        if let path = o.settings.sensorMetrics?.path {
-            // On parkd's own /metrics, the sensor figures follow its own.
-            let combined = path == "/metrics"
+        // On a path of its own; with `path: /metrics` the probes' /metrics handler appends them.
+        if let path = o.settings.sensorMetrics?.path, path != "/metrics" {
             router.get(RouterPath(path)) { _, _ in
-                let text = (combined ? o.metrics() : "") + (o.sensorMetrics() ?? "")
-                return Response(
+                Response(
                     status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: .init(byteBuffer: ByteBuffer(string: text)))
+                    body: .init(byteBuffer: ByteBuffer(string: o.sensorMetrics() ?? "")))
             }
         }
         router.get("/api/alerts") { _, _ in

@@ -25,28 +25,39 @@ package struct SensorExposition {
     }
 
     /// The unit's words in a metric name and the factor its values take there.
-    package static func unitName(_ unit: String) -> (name: String, scale: Double) {
+    package static func unitName(_ unit: String?) -> (name: String, scale: Double) {
+        guard let unit else { return ("value", 1) }  // a kind outside the catalog: no unit known
         switch unit {
-        case "ug/m3": ("micrograms_per_cubic_meter", 1)
-        case "mg/Nm3": ("milligrams_per_normal_cubic_meter", 1)
-        case "mg/L": ("milligrams_per_liter", 1)
-        case "ppm": ("parts_per_million", 1)
-        case "dBA": ("decibels", 1)
-        case "degC": ("celsius", 1)
-        case "kW": ("kilowatts", 1)
-        case "kWh": ("kilowatt_hours", 1)
-        case "m3/h": ("cubic_meters_per_hour", 1)
-        case "m3": ("cubic_meters", 1)
-        case "m2": ("square_meters", 1)
-        case "pH": ("ph", 1)
-        case "%": ("ratio", 0.01)
-        case "": ("ratio", 1)
+        case "ug/m3": return ("micrograms_per_cubic_meter", 1)
+        case "mg/Nm3": return ("milligrams_per_normal_cubic_meter", 1)
+        case "mg/L": return ("milligrams_per_liter", 1)
+        case "ppm": return ("parts_per_million", 1)
+        case "dBA": return ("decibels", 1)
+        case "degC": return ("celsius", 1)
+        case "kW": return ("kilowatts", 1)
+        case "kWh": return ("kilowatt_hours", 1)
+        case "m3/h": return ("cubic_meters_per_hour", 1)
+        case "m3": return ("cubic_meters", 1)
+        case "m2": return ("square_meters", 1)
+        case "pH": return ("ph", 1)
+        case "%": return ("ratio", 0.01)
+        case "": return ("ratio", 1)
         default:
-            // A unit of a catalog entry the configuration added: its letters and digits.
-            (
-                String(unit.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" }).split(separator: "_").joined(
-                    separator: "_"), 1
-            )
+            // A unit of a catalog entry the configuration added: its ASCII letters and digits
+            // (a metric name allows nothing else), `per` for `/`.
+            var words: [String] = []
+            var word = ""
+            for b in unit.lowercased().utf8 {
+                if (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) {
+                    word.append(Character(UnicodeScalar(b)))
+                } else {
+                    if !word.isEmpty { words.append(word) }
+                    word = ""
+                    if b == UInt8(ascii: "/") { words.append("per") }
+                }
+            }
+            if !word.isEmpty { words.append(word) }
+            return words.isEmpty ? ("value", 1) : (words.joined(separator: "_"), 1)
         }
     }
 
@@ -119,7 +130,7 @@ package struct SensorExposition {
             let state = view.states[s]
             let (unit, scale) = Self.unitName(view.unit(s))
             let labels = Self.labels(id)
-            if let last = state.raw.last {
+            if let last = state.raw.newest {
                 f.add(
                     "parkd_sensor_\(unit)", "gauge", "Last reading of each series, in \(unit)", labels,
                     last.value * scale)

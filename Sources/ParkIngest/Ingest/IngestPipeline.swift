@@ -92,7 +92,8 @@ public final class IngestPipeline: Sendable {
             // Read in place: a copy of the route would retain its pattern, decoder and aliases per message.
             let r = Int(entry.route)
             if settings.routes[r].sparkplug != nil {
-                return ingestSparkplug(topic: topic, payload: payload, route: r, arrival: arrival, in: &state)
+                return ingestSparkplug(
+                    topic: topic, payload: payload, route: r, arrival: arrival, retained: retained, in: &state)
             }
             // Decode.
             state.scratch.removeAll(keepingCapacity: true)
@@ -202,7 +203,7 @@ public final class IngestPipeline: Sendable {
     /// metric's series; its readings then take the same stages as any other. A DEATH makes its
     /// series stale at once (an alert each), a BIRTH resolves them.
     private func ingestSparkplug(
-        topic: String, payload: [UInt8], route r: Int, arrival: EventTime, in state: inout State
+        topic: String, payload: [UInt8], route r: Int, arrival: EventTime, retained: Bool, in state: inout State
     ) -> Int {
         let parsed: SparkplugTopic
         switch SparkplugTopic.parse(topic) {
@@ -215,6 +216,12 @@ public final class IngestPipeline: Sendable {
             reject(
                 .tooLarge, topic: topic, arrival: arrival, in: &state,
                 detail: "payload of \(payload.count) bytes is over the limit of \(settings.routes[r].decoder.maxBytes)")
+            return 0
+        }
+        // Sparkplug forbids retaining BIRTH, DATA and DEATH: a retained copy (replayed at every
+        // resubscribe) would rewind the node's sequence or kill it again.
+        if retained && parsed.type != .state {
+            state.sparkplug.noteRetained()
             return 0
         }
         let decoded: SparkplugPayload
@@ -589,7 +596,15 @@ public final class IngestPipeline: Sendable {
     }
 
     package func restoreSparkplug(_ saved: SparkplugHost.Saved) {
-        state.withLock { $0.sparkplug.restore(saved) }
+        let routes = settings.routes
+        let catalog = settings.catalog
+        state.withLock {
+            $0.sparkplug.restore(
+                saved,
+                route: { group in
+                    routes.first { $0.sparkplug?.reads(group: group) == true }.map { ($0.sparkplug!, $0.kindAliases) }
+                }, pillar: { catalog[$0]?.pillar })
+        }
     }
 
     /// Counts since start, the current interval included.
@@ -629,7 +644,8 @@ extension IngestPipeline {
         package var kindIndex: [Int32]
         public var validity: ValidityRule
 
-        public func unit(_ s: Int) -> String { kinds[Int(kindIndex[s])]?.unit ?? "" }
+        /// Nil for a kind outside the catalog.
+        public func unit(_ s: Int) -> String? { kinds[Int(kindIndex[s])]?.unit }
         public var count: Int { ids.count }
     }
 

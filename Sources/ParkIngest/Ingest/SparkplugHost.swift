@@ -117,6 +117,12 @@ package struct SparkplugHost {
         case seqGap = "seq_gap"
         case missingSeq = "missing_seq"
         case rebirthRequested = "rebirth_requested"
+        /// A sequence number repeated or from behind the current one (a redelivery).
+        case oldSeq = "old_seq"
+        /// Two metrics (or two nodes or devices) that would name the same series: the later is refused.
+        case collision
+        /// A retained copy of a BIRTH, DATA or DEATH (Sparkplug forbids retaining them): ignored.
+        case retained
         /// A rebirth was needed while requests are off (`sparkplug.rebirth: false`).
         case rebirthNeeded = "rebirth_needed"
         /// NCMD, DCMD and STATE: other hosts' traffic, not data.
@@ -129,8 +135,54 @@ package struct SparkplugHost {
     private(set) var requests: [NodeKey] = []
     private(set) var skipped: [SparkplugSkip: Int] = [:]
     private(set) var events: [Event: Int] = [:]
+    /// Nodes that sent DATA before any NBIRTH, and when a rebirth was last asked of them
+    /// (bounded: `maxUnknown`).
+    private var unknown: [NodeKey: Int64] = [:]
+    static let maxUnknown = 1_000
+    /// Which node table owns each series: one series, one source.
+    private var owners: [SeriesID: String] = [:]
 
     package init(settings: Settings) { self.settings = settings }
+
+    /// A rebirth request for a node parkd holds no table of, at most once per interval.
+    private mutating func askUnknown(_ key: NodeKey, at now: Int64) {
+        guard settings.requestRebirth else {
+            events[.rebirthNeeded, default: 0] += 1
+            return
+        }
+        if let last = unknown[key], now - last < settings.rebirthIntervalMilliseconds, now >= last { return }
+        guard unknown[key] != nil || unknown.count < Self.maxUnknown else { return }
+        unknown[key] = now
+        events[.rebirthRequested, default: 0] += 1
+        requests.append(key)
+    }
+
+    /// Takes the series of a new table for its source; a series another source owns is
+    /// refused in it (counted as a collision), so one node cannot write into another's series.
+    private mutating func claim(_ table: Table, _ topic: SparkplugTopic) -> Table {
+        var table = table
+        let source = "\(topic.group)/\(topic.node)/\(topic.device ?? "")"
+        var taken = Set<SeriesID>()
+        for k in table.defs.indices {
+            guard let series = table.defs[k].series else { continue }
+            if owners[series].map({ $0 != source }) ?? false || taken.contains(series) {
+                events[.collision, default: 0] += 1
+                table.defs[k].series = nil
+                table.defs[k].skip = "collision:\(series)"
+                continue
+            }
+            owners[series] = source
+            taken.insert(series)
+        }
+        return table
+    }
+
+    package mutating func noteRetained() { events[.retained, default: 0] += 1 }
+
+    /// A table being replaced gives up its series.
+    private mutating func release(_ table: Table) {
+        for series in table.series { owners[series] = nil }
+    }
 
     package var isEmpty: Bool { nodes.isEmpty }
 
@@ -148,18 +200,32 @@ package struct SparkplugHost {
         default: break
         }
         if nodes[key] == nil {
+            // A DEATH of a node never seen says nothing: no state is made for it.
+            if topic.type == .ndeath || topic.type == .ddeath {
+                events[.staleDeath, default: 0] += 1
+                return out
+            }
+            // Nothing but an NBIRTH makes a node: DATA of an unknown node only asks for one
+            // (in a bounded set), so a flood of invented node ids holds no state.
+            guard topic.type == .nbirth else {
+                events[.dataBeforeBirth, default: 0] += 1
+                askUnknown(key, at: arrival.milliseconds)
+                out.refused = (
+                    .missingField,
+                    "\(topic.type.rawValue) from \(topic.group)/\(topic.node) before its NBIRTH: its aliases are unknown; a rebirth is asked for"
+                )
+                return out
+            }
             guard nodes.count < settings.maxNodes else {
                 out.refused = (
                     .seriesLimit, "edge node \(topic.group)/\(topic.node) past the limit of \(settings.maxNodes) nodes"
                 )
                 return out
             }
-            // A DEATH of a node never seen says nothing: no state is made for it.
-            if topic.type == .ndeath || topic.type == .ddeath {
-                events[.staleDeath, default: 0] += 1
-                return out
-            }
-            nodes[key] = Node()
+            // A request made before its first NBIRTH counts toward the node's rebirth interval.
+            var fresh = Node()
+            fresh.lastRequest = unknown.removeValue(forKey: key)
+            nodes[key] = fresh
         }
         var node = nodes[key]!
         defer {
@@ -180,7 +246,8 @@ package struct SparkplugHost {
                 node.devices[name]!.alive = false
                 node.devices[name]!.byAlias = [:]
             }
-            node.own = Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar)
+            release(node.own)
+            node.own = claim(Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar), topic)
             node.own.alive = true
             out.revived = revived
             readings(payload, table: node.own, into: &out, arrival: arrival)
@@ -194,7 +261,8 @@ package struct SparkplugHost {
             node.own.alive = false
             node.own.diedAt = arrival.milliseconds
             out.died = node.own.series
-            for name in node.devices.keys.sorted() where node.devices[name]!.alive {
+            // Devices awaiting their DBIRTH after a rebirth die with the node too.
+            for name in node.devices.keys.sorted() where node.devices[name]!.diedAt == nil {
                 node.devices[name]!.alive = false
                 node.devices[name]!.diedAt = arrival.milliseconds
                 out.died += node.devices[name]!.series
@@ -227,7 +295,9 @@ package struct SparkplugHost {
                     return out
                 }
                 events[.deviceBirth, default: 0] += 1
-                var table = Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar)
+                if let before { release(before) }
+                var table = claim(
+                    Self.table(payload, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar), topic)
                 table.alive = true
                 node.devices[device] = table
                 if let before, let at = before.diedAt {
@@ -285,26 +355,36 @@ package struct SparkplugHost {
         var table = Table()
         for metric in payload.metrics {
             guard let name = metric.name else { continue }
-            var def = MetricDef(name: name, datatype: metric.datatype)
-            if name == "bdSeq" || name.hasPrefix("Node Control/") || name.hasPrefix("Properties/") {
-                def.skip = SparkplugSkip.control.rawValue
-            } else if let kind = mapping.kind(ofMetric: name, kinds: kinds) {
-                if let p = pillar(kind) ?? mapping.pillar {
-                    def.series = SeriesID(
-                        park: mapping.park ?? topic.group, zone: mapping.zone ?? topic.node, pillar: p, kind: kind,
-                        sensor: topic.device ?? topic.node)
-                } else {
-                    def.skip = "unknown_kind:\(kind)"
-                }
-            } else {
-                def.skip = SparkplugSkip.unmapped.rawValue
-            }
             let index = table.defs.count
-            table.defs.append(def)
+            table.defs.append(
+                def(name: name, datatype: metric.datatype, topic: topic, mapping: mapping, kinds: kinds, pillar: pillar)
+            )
             table.byName[name] = index
             if let alias = metric.alias { table.byAlias[alias] = index }
         }
         return table
+    }
+
+    /// One metric's series under the mapping, or why it has none.
+    static func def(
+        name: String, datatype: UInt32?, topic: SparkplugTopic, mapping: SparkplugMapping, kinds: [String: String],
+        pillar: (String) -> Pillar?
+    ) -> MetricDef {
+        var def = MetricDef(name: name, datatype: datatype)
+        if name == "bdSeq" || name.hasPrefix("Node Control/") || name.hasPrefix("Properties/") {
+            def.skip = SparkplugSkip.control.rawValue
+        } else if let kind = mapping.kind(ofMetric: name, kinds: kinds) {
+            if let p = pillar(kind) ?? mapping.pillar {
+                def.series = SeriesID(
+                    park: mapping.park ?? topic.group, zone: mapping.zone ?? topic.node, pillar: p, kind: kind,
+                    sensor: topic.device ?? topic.node)
+            } else {
+                def.skip = "unknown_kind:\(kind)"
+            }
+        } else {
+            def.skip = SparkplugSkip.unmapped.rawValue
+        }
+        return def
     }
 
     /// The sequence check of every message after an NBIRTH: a number skipped waits the
@@ -317,6 +397,13 @@ package struct SparkplugHost {
         let received = UInt8(truncatingIfNeeded: seq)
         if node.missing.remove(received) != nil {
             if node.missing.isEmpty { node.gapDeadline = nil }
+            return
+        }
+        let step = received &- node.seq!
+        // The same number again (a QoS 1 redelivery) or one from behind: not a gap, and the
+        // position stays where it is.
+        if step == 0 || step > 128 {
+            events[.oldSeq, default: 0] += 1
             return
         }
         let expected = node.seq! &+ 1
@@ -379,7 +466,12 @@ package struct SparkplugHost {
                 continue
             }
             guard let series = def.series else {
-                if let skip = def.skip, skip.hasPrefix("unknown_kind:") {
+                if let skip = def.skip, skip.hasPrefix("collision:") {
+                    out.refused = (
+                        .badName,
+                        "metric '\(def.name)' would write into series \(skip.dropFirst(10)), which another metric, device or node already writes (map them to different kinds)"
+                    )
+                } else if let skip = def.skip, skip.hasPrefix("unknown_kind:") {
                     out.refused = (
                         .unknownKind,
                         "metric '\(def.name)' maps to kind '\(skip.dropFirst(13))', which is not in the sensor catalog (map it under kinds:, add it under catalog:, or give the route a pillar)"
@@ -406,9 +498,8 @@ package struct SparkplugHost {
     /// Rebirth requests due at `now`: a gap past its reorder timeout, or a table that cannot be
     /// trusted; at most one per node per `rebirth_interval`.
     package mutating func tick(at now: EventTime) {
-        for key in nodes.keys.sorted() where nodes[key]!.gapDeadline != nil || nodes[key]!.wantsRebirth {
-            pump(key, at: now.milliseconds)
-        }
+        let due = nodes.compactMap { $0.value.gapDeadline != nil || $0.value.wantsRebirth ? $0.key : nil }
+        for key in due.sorted() { pump(key, at: now.milliseconds) }
     }
 
     private mutating func pump(_ key: NodeKey, at now: Int64) {
@@ -468,19 +559,44 @@ package struct SparkplugHost {
 
     package var saved: Saved { Saved(nodes: nodes) }
 
-    package mutating func restore(_ saved: Saved) {
-        nodes = saved.nodes
-        if nodes.count > settings.maxNodes {
-            nodes = Dictionary(
-                uniqueKeysWithValues: nodes.sorted { $0.key < $1.key }.prefix(settings.maxNodes).map {
-                    ($0.key, $0.value)
-                })
-        }
-        // Gaps and requests belong to the run that saw them.
-        for key in nodes.keys {
-            nodes[key]!.gapDeadline = nil
-            nodes[key]!.missing = []
-            nodes[key]!.lastRequest = nil
+    /// Puts saved tables back, each metric's series named again under the mapping in force
+    /// (`route` gives a group's), ownership taken again; a table whose indices do not fit its
+    /// metrics (a damaged file) is dropped, and its node asked to rebirth by its next DATA.
+    package mutating func restore(
+        _ saved: Saved, route: (String) -> (mapping: SparkplugMapping, kinds: [String: String])?,
+        pillar: (String) -> Pillar?
+    ) {
+        nodes = [:]
+        owners = [:]
+        for (key, saved) in saved.nodes.sorted(by: { $0.key < $1.key }) {
+            guard nodes.count < settings.maxNodes, let (mapping, kinds) = route(key.group) else { continue }
+            func remapped(_ table: Table, device: String?) -> Table? {
+                let fits = { (i: Int) in i >= 0 && i < table.defs.count }
+                guard table.byAlias.values.allSatisfy(fits), table.byName.values.allSatisfy(fits) else { return nil }
+                var t = table
+                let topic = SparkplugTopic(
+                    group: key.group, type: device == nil ? .nbirth : .dbirth, node: key.node, device: device)
+                for k in t.defs.indices {
+                    t.defs[k] = Self.def(
+                        name: t.defs[k].name, datatype: t.defs[k].datatype, topic: topic, mapping: mapping,
+                        kinds: kinds,
+                        pillar: pillar)
+                }
+                return claim(t, topic)
+            }
+            var node = saved
+            guard let own = remapped(saved.own, device: nil) else { continue }
+            node.own = own
+            node.devices = [:]
+            for (name, table) in saved.devices.sorted(by: { $0.key < $1.key })
+            where node.devices.count < settings.maxDevicesPerNode {
+                if let t = remapped(table, device: name) { node.devices[name] = t }
+            }
+            // Gaps and requests belong to the run that saw them.
+            node.gapDeadline = nil
+            node.missing = []
+            node.lastRequest = nil
+            nodes[key] = node
         }
     }
 }

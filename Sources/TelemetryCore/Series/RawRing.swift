@@ -57,10 +57,13 @@ public struct RawRing: Sendable {
         next = (next + 1) % capacity
     }
 
-    /// The reading appended last, without copying the ring.
-    public var last: Entry? {
+    /// The newest reading held by its own time (the last appended when times tie), without
+    /// copying the ring: a late or historical reading appended after it does not replace it.
+    public var newest: Entry? {
         guard !entries.isEmpty else { return nil }
-        return entries[(next - 1 + entries.count) % entries.count].entry
+        var best = (next - 1 + entries.count) % entries.count
+        for k in entries.indices where entries[k].time > entries[best].time { best = k }
+        return entries[best].entry
     }
 
     /// Oldest first.
