@@ -44,8 +44,9 @@ package final class SparkplugHostLink: Sendable {
 
     /// Publishes what is due: STATE after a connect, and the rebirth requests queued.
     package func tick(pipeline: IngestPipeline, publisher: MQTTClient?, now: EventTime) {
+        // Without a connection the requests wait in the pipeline for the next tick.
+        guard let publisher, publisher.isConnected else { return }
         let requests = pipeline.takeRebirthRequests()
-        guard let publisher else { return }
         if let host = configuration.hostID, stateDue.exchange(false, ordering: .acquiringAndReleasing) {
             publish(
                 publisher, SparkplugTopic.state(host: host), Self.statePayload(online: true, timestamp: stamp),
