@@ -133,6 +133,8 @@ package struct SparkplugHost {
     package let settings: Settings
     private(set) var nodes: [NodeKey: Node] = [:]
     private(set) var requests: [NodeKey] = []
+    /// The nodes in `requests`: one request per node waits, however long the broker is away.
+    private var queued = Set<NodeKey>()
     private(set) var skipped: [SparkplugSkip: Int] = [:]
     private(set) var events: [Event: Int] = [:]
     /// Nodes that sent DATA before any NBIRTH, and when a rebirth was last asked of them
@@ -154,7 +156,7 @@ package struct SparkplugHost {
         guard unknown[key] != nil || unknown.count < Self.maxUnknown else { return }
         unknown[key] = now
         events[.rebirthRequested, default: 0] += 1
-        requests.append(key)
+        if queued.insert(key).inserted { requests.append(key) }
     }
 
     /// Takes the series of a new table for its source; a series another source owns is
@@ -519,7 +521,7 @@ package struct SparkplugHost {
                 events[.rebirthRequested, default: 0] += 1
                 node.lastRequest = now
                 node.wantsRebirth = false
-                requests.append(key)
+                if queued.insert(key).inserted { requests.append(key) }
             }
         }
         nodes[key] = node
@@ -527,7 +529,10 @@ package struct SparkplugHost {
 
     /// The nodes to send a rebirth request to, in order; the queue starts afresh.
     package mutating func takeRequests() -> [NodeKey] {
-        defer { requests.removeAll() }
+        defer {
+            requests.removeAll()
+            queued.removeAll()
+        }
         return requests
     }
 
