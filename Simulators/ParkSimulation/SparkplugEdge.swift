@@ -145,21 +145,26 @@ public struct SparkplugEdge: Sendable {
                 truth: truth))
         for device in devices {
             seq &+= 1
-            var metrics: [SparkplugPayload.Metric] = []
-            var truth: [String] = []
-            for spec in Self.deviceMetrics {
-                metrics.append(metric(spec, round: i, time: time, named: true))
-                if let n = spec.number(i) {
-                    truth.append(reading(spec, device: device, value: n, time: time, phase: "birth"))
-                }
-            }
-            out.append(
-                Message(
-                    topic: SparkplugTopic(group: group, type: .dbirth, node: node, device: device).text,
-                    payload: SparkplugPayload(timestamp: ms(time), seq: UInt64(seq), metrics: metrics).encoded(),
-                    truth: truth))
+            out.append(message(.dbirth, device: device, round: i, time: time))
         }
         return out
+    }
+
+    /// One device's DBIRTH (every metric, named, with its type) or DDATA (by alias only).
+    private func message(_ type: SparkplugTopic.MessageType, device: String, round i: Int, time: EventTime) -> Message {
+        let birth = type == .dbirth
+        var metrics: [SparkplugPayload.Metric] = []
+        var truth: [String] = []
+        for spec in Self.deviceMetrics where birth || !spec.birthOnly {
+            metrics.append(metric(spec, round: i, time: time, named: birth))
+            if let n = spec.number(i) {
+                truth.append(reading(spec, device: device, value: n, time: time, phase: birth ? "birth" : "data"))
+            }
+        }
+        return Message(
+            topic: SparkplugTopic(group: group, type: type, node: node, device: device).text,
+            payload: SparkplugPayload(timestamp: ms(time), seq: UInt64(seq), metrics: metrics).encoded(),
+            truth: truth)
     }
 
     /// The next round of DATA: the node's NDATA and each device's DDATA, by alias only.
@@ -186,19 +191,7 @@ public struct SparkplugEdge: Sendable {
                 out.append(Message(topic: "", payload: [], truth: [fault(.seqGap, at: time, seq: Int(seq))]))
                 continue
             }
-            var metrics: [SparkplugPayload.Metric] = []
-            var truth: [String] = []
-            for spec in Self.deviceMetrics where !spec.birthOnly {
-                metrics.append(metric(spec, round: i, time: time, named: false))
-                if let n = spec.number(i) {
-                    truth.append(reading(spec, device: device, value: n, time: time, phase: "data"))
-                }
-            }
-            out.append(
-                Message(
-                    topic: SparkplugTopic(group: group, type: .ddata, node: node, device: device).text,
-                    payload: SparkplugPayload(timestamp: ms(time), seq: UInt64(seq), metrics: metrics).encoded(),
-                    truth: truth))
+            out.append(message(.ddata, device: device, round: i, time: time))
         }
         if faults.contains(.bdSeqMismatch) && i == gapRound + 1 {
             out.append(

@@ -147,12 +147,7 @@ struct SensorExpositionTests {
         #expect(c.sensorMetrics?.path == "/metrics" && c.sensorMetrics?.maxSeries == 500)
         #expect(c.sensorMetrics?.windows == ["1m", "1h"])
         #expect(try DaemonConfiguration.parse(c.effectiveYAML, file: c.file) == c)
-        func refusal(_ text: String) -> String {
-            do {
-                _ = try DaemonConfiguration.parse(text, file: "/etc/parkd/parkd.yaml")
-                return ""
-            } catch { return "\(error)" }
-        }
+        let refusal = ConfigurationRefusal.text
         #expect(
             refusal(#"{broker: {url: "mqtt://127.0.0.1:1883"}, prometheus: {windows: [2h]}}"#).contains(
                 "no window named '2h'"))

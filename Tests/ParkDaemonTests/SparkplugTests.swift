@@ -443,12 +443,7 @@ struct SparkplugTests {
         #expect(c.pipelineSettings.sparkplug.reorderTimeoutMilliseconds == 500)
         #expect(c.pipelineSettings.sparkplug.rebirthIntervalMilliseconds == 60_000)
         #expect(try DaemonConfiguration.parse(c.effectiveYAML, file: c.file) == c)
-        func refusal(_ text: String) -> String {
-            do {
-                _ = try DaemonConfiguration.parse(text, file: "/etc/parkd/parkd.yaml")
-                return ""
-            } catch { return "\(error)" }
-        }
+        let refusal = ConfigurationRefusal.text
         #expect(
             refusal(
                 """
