@@ -231,8 +231,8 @@ package struct SparkplugHost {
         }
         var node = nodes[key]!
         defer {
+            pump(&node, key, at: arrival.milliseconds)
             nodes[key] = node
-            pump(key, at: arrival.milliseconds)
         }
         switch topic.type {
         case .nbirth:
@@ -506,6 +506,12 @@ package struct SparkplugHost {
 
     private mutating func pump(_ key: NodeKey, at now: Int64) {
         guard var node = nodes[key] else { return }
+        pump(&node, key, at: now)
+        nodes[key] = node
+    }
+
+    /// The node's due requests, on the node the caller holds (no second lookup per message).
+    private mutating func pump(_ node: inout Node, _ key: NodeKey, at now: Int64) {
         if let deadline = node.gapDeadline, now >= deadline {
             node.gapDeadline = nil
             if !node.missing.isEmpty {
@@ -524,7 +530,6 @@ package struct SparkplugHost {
                 if queued.insert(key).inserted { requests.append(key) }
             }
         }
-        nodes[key] = node
     }
 
     /// The nodes to send a rebirth request to, in order; the queue starts afresh.
