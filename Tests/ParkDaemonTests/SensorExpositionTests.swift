@@ -78,9 +78,7 @@ struct SensorExpositionTests {
 
     @Test("the whole endpoint's text passes promtool check metrics; parks, compliance and alerts included")
     func promtoolLint() throws {
-        let promtool = try #require(
-            ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile),
-            "promtool (Debian's prometheus package, installed by make test)")
+        let promtool = try Subprocess.tool("promtool")
         let c = try Self.configuration()
         let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
         for k in 0..<3 { Self.send(p, "parks/p/z/emissions/pm25/a1", 60, at: 60 * k) }
@@ -117,7 +115,8 @@ struct SensorExpositionTests {
         #expect(text.contains(#"parkd_alerts{alertname="pm25-high",alertstate="firing",severity="critical",park="p""#))
         // Exit 1 is a format error; 3 lists lint findings. The one finding allowed is the units
         // the figures are read in on purpose (kWh and µg/m³, not joules and grams).
-        let (status, output) = try Self.run(promtool, ["check", "metrics"], input: text)
+        let (status, out, errors) = try Subprocess.run(promtool, ["check", "metrics"], input: Data(text.utf8))
+        let output = String(decoding: out, as: UTF8.self) + errors
         #expect(status == 0 || status == 3, "\(output)\n\(text)")
         let findings = output.split(separator: "\n").filter {
             !$0.contains(#"use base unit "seconds" instead of "hours""#)
@@ -128,15 +127,15 @@ struct SensorExpositionTests {
 
     @Test("the shipped Prometheus rules and configuration pass promtool, and the rules' unit tests pass")
     func shippedRules() throws {
-        let promtool = try #require(
-            ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: FileManager.default.isExecutableFile))
+        let promtool = try Subprocess.tool("promtool")
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Deploy/prometheus").path
         for arguments in [
             ["check", "rules", "\(folder)/parkd-rules.yml"], ["test", "rules", "\(folder)/parkd-rules.test.yml"],
             ["check", "config", "\(folder)/prometheus.yml"],
         ] {
-            let (status, output) = try Self.run(promtool, arguments, input: "", directory: folder)
+            let (status, out, errors) = try Subprocess.run(promtool, arguments, directory: folder)
+            let output = String(decoding: out, as: UTF8.self) + errors
             #expect(status == 0, "promtool \(arguments.joined(separator: " ")): \(output)")
         }
     }
@@ -157,26 +156,6 @@ struct SensorExpositionTests {
         #expect(
             refusal(#"{broker: {url: "mqtt://127.0.0.1:1883"}, prometheus: {path: /healthz}}"#).contains(
                 "a path of its own"))
-    }
-
-    static func run(_ tool: String, _ arguments: [String], input: String, directory: String? = nil) throws -> (
-        Int32, String
-    ) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let stdin = Pipe()
-        let out = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
     }
 
     @Test("path /metrics carries parkd's own metrics and the sensor figures, from one route (no duplicate)")

@@ -93,15 +93,7 @@ package final class ReplayShards: IntervalSource {
     /// The shard of a topic: its park's, or 0 when no pattern names a park (it is refused there).
     package func shard(ofTopic topic: String) -> Int {
         if let known = shardOfTopic[topic] { return known }
-        let shard =
-            TopicRouter.match(topic, in: routes).map { match in
-                // A Sparkplug route names its park per metric: the fixed park, else the group
-                // (the topic's second level), so an edge node's messages share one shard.
-                guard let sparkplug = routes[match.route].sparkplug else { return Self.shard(ofPark: match.base.park) }
-                let group = topic.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).dropFirst()
-                    .first
-                return Self.shard(ofPark: sparkplug.park ?? group.map(String.init) ?? "")
-            } ?? 0
+        let shard = TopicRouter.match(topic, in: routes).map { Self.shard(ofPark: $0.base.park) } ?? 0
         if shardOfTopic.count < 1_000_000 { shardOfTopic[topic] = shard }
         return shard
     }

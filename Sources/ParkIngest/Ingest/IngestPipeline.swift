@@ -34,6 +34,9 @@ public final class IngestPipeline: Sendable {
         /// The newest event time of any accepted reading: the clock silence is measured on
         /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
         package var newest = EventTime(milliseconds: .min)
+
+        /// Series stale now: a stale rule fires for them, or their Sparkplug node or device died.
+        var staleSeries: [SeriesID] { rules.staleFiring + sparkplug.offline.map(\.series) }
     }
 
     public let settings: Settings
@@ -535,7 +538,7 @@ public final class IngestPipeline: Sendable {
             if let from, let to {
                 parks = state.accounting.close(
                     schedule: k, from: from, to: to, ids: state.table.ids, expected: state.rules.expected,
-                    stale: state.rules.staleFiring + state.sparkplug.offline.map(\.series), sites: settings.parks,
+                    stale: state.staleSeries, sites: settings.parks,
                     compliance: tallies)
             } else {
                 state.accounting.reset(schedule: k, to: to ?? state.newest)
@@ -672,7 +675,7 @@ extension IngestPipeline {
     /// raw readings of the `limit` series shown.
     public func statusView(limit: Int) -> StatusView {
         let (ids, stale, expected) = state.withLock { state in
-            (state.table.ids, state.rules.staleFiring + state.sparkplug.offline.map(\.series), state.rules.expected)
+            (state.table.ids, state.staleSeries, state.rules.expected)
         }
         let shown = Array(ids.sorted().prefix(limit))
         let known = Set(ids)

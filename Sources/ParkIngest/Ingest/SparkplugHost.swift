@@ -1,35 +1,6 @@
 import Sparkplug
 import TelemetryCore
 
-/// How a `sparkplug` topic route names series: group → park, edge node → zone, device (or
-/// the edge node itself, for its own metrics) → sensor, metric name → kind through `kinds:`.
-public struct SparkplugMapping: Sendable, Equatable {
-    /// Groups read; empty: every group.
-    public var groups: [String] = []
-    /// A fixed park instead of the group id.
-    public var park: String?
-    /// A fixed zone instead of the edge node id.
-    public var zone: String?
-    /// The pillar of kinds outside the sensor catalog (the catalog's own pillar wins).
-    public var pillar: Pillar?
-    /// Metrics not named under `kinds:` are skipped (counted as `unmapped`) instead of taken
-    /// by their own name.
-    public var onlyMapped = false
-
-    public init() {}
-
-    package func reads(group: String) -> Bool { groups.isEmpty || groups.contains(group) }
-
-    /// The kind a metric becomes: its `kinds:` entry, or its name with Sparkplug's folder
-    /// separator `/` read as `.` (`Meter/Power` → `Meter.Power`), or nil when only mapped
-    /// metrics are read.
-    package func kind(ofMetric name: String, kinds: [String: String]) -> String? {
-        if let mapped = kinds[name] { return mapped }
-        guard !onlyMapped else { return nil }
-        return String(name.map { $0 == "/" ? "." : $0 })
-    }
-}
-
 /// Stage 2 for Sparkplug B routes: parkd as a Sparkplug host application that consumes data.
 /// Per edge node it keeps what the BIRTH messages said (each alias's metric and data type),
 /// the sequence number, and whether the node and its devices are alive; it turns DATA into
@@ -38,98 +9,6 @@ public struct SparkplugMapping: Sendable, Equatable {
 /// timeout did not close). Pure: times are handed in, and the rebirth requests wait in a
 /// queue for the gateway to publish.
 package struct SparkplugHost {
-    package struct Settings: Sendable, Equatable {
-        /// How long a missing sequence number may take to arrive before it counts as lost.
-        package var reorderTimeoutMilliseconds: Int64 = 2_000
-        /// Whether parkd publishes rebirth requests (NCMD); off, it only counts them.
-        package var requestRebirth = false
-        /// The least time between two rebirth requests to one edge node.
-        package var rebirthIntervalMilliseconds: Int64 = 30_000
-        /// Edge nodes held at most; past it a new node's messages are refused.
-        package var maxNodes = 10_000
-        /// Devices one edge node may birth; past it a new device's DBIRTH is refused.
-        package var maxDevicesPerNode = 10_000
-
-        package init() {}
-    }
-
-    package struct NodeKey: Hashable, Codable, Sendable, Comparable {
-        package var group: String
-        package var node: String
-        package static func < (a: Self, b: Self) -> Bool { (a.group, a.node) < (b.group, b.node) }
-    }
-
-    /// One metric of a BIRTH: its series, or why it gives none.
-    package struct MetricDef: Codable, Sendable, Equatable {
-        package var name: String
-        package var datatype: UInt32?
-        package var series: SeriesID?
-        /// `control`, `unmapped` or an unknown pillar: nothing of this metric is read.
-        package var skip: String?
-    }
-
-    /// A node's own metrics, or one device's.
-    package struct Table: Codable, Sendable, Equatable {
-        package var defs: [MetricDef] = []
-        package var byAlias: [UInt64: Int] = [:]
-        package var byName: [String: Int] = [:]
-        package var alive = false
-        /// When it died, for the alert's episode (nil while alive).
-        package var diedAt: Int64?
-
-        package var series: [SeriesID] { defs.compactMap(\.series) }
-    }
-
-    package struct Node: Codable, Sendable, Equatable {
-        package var bdSeq: UInt64?
-        /// The last sequence number taken (nil before a BIRTH).
-        package var seq: UInt8?
-        package var own = Table()
-        package var devices: [String: Table] = [:]
-        /// Sequence numbers skipped and not yet arrived, and when they count as lost.
-        package var missing: Set<UInt8> = []
-        package var gapDeadline: Int64?
-        package var wantsRebirth = false
-        package var lastRequest: Int64?
-    }
-
-    /// What one message gave.
-    package struct Outcome {
-        package var readings: [(series: SeriesID, reading: Reading, historical: Bool)] = []
-        /// Series made stale by a DEATH, and those a BIRTH brought back.
-        package var died: [SeriesID] = []
-        package var revived: [(series: SeriesID, since: EventTime)] = []
-        package var diedAt: EventTime?
-        package var cause = ""
-        /// A refusal of the whole message: reason and detail.
-        package var refused: (reason: RejectReason, detail: String)?
-    }
-
-    package enum Event: String, CaseIterable, Sendable, Comparable {
-        case nodeBirth = "node_birth"
-        case deviceBirth = "device_birth"
-        case nodeDeath = "node_death"
-        case deviceDeath = "device_death"
-        /// An NDEATH whose bdSeq is not the current BIRTH's: an old will, ignored.
-        case staleDeath = "stale_death"
-        case dataBeforeBirth = "data_before_birth"
-        case unknownAlias = "unknown_alias"
-        case seqGap = "seq_gap"
-        case missingSeq = "missing_seq"
-        case rebirthRequested = "rebirth_requested"
-        /// A sequence number repeated or from behind the current one (a redelivery).
-        case oldSeq = "old_seq"
-        /// Two metrics (or two nodes or devices) that would name the same series: the later is refused.
-        case collision
-        /// A retained copy of a BIRTH, DATA or DEATH (Sparkplug forbids retaining them): ignored.
-        case retained
-        /// A rebirth was needed while requests are off (`sparkplug.rebirth: false`).
-        case rebirthNeeded = "rebirth_needed"
-        /// NCMD, DCMD and STATE: other hosts' traffic, not data.
-        case command
-        package static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
-    }
-
     package let settings: Settings
     private(set) var nodes: [NodeKey: Node] = [:]
     private(set) var requests: [NodeKey] = []
@@ -319,7 +198,7 @@ package struct SparkplugHost {
                 out.diedAt = arrival
                 out.cause = "device \(topic.group)/\(topic.node)/\(device) died (DDEATH)"
             case .ndata:
-                readings(payload, table: node.own, into: &out, arrival: arrival, node: &node)
+                if readings(payload, table: node.own, into: &out, arrival: arrival) { node.wantsRebirth = true }
             default:
                 guard let table = node.devices[device], table.alive else {
                     events[.dataBeforeBirth, default: 0] += 1
@@ -330,7 +209,7 @@ package struct SparkplugHost {
                     )
                     return out
                 }
-                readings(payload, table: table, into: &out, arrival: arrival, node: &node)
+                if readings(payload, table: table, into: &out, arrival: arrival) { node.wantsRebirth = true }
             }
         case .ncmd, .dcmd, .state: break
         }
@@ -421,27 +300,14 @@ package struct SparkplugHost {
         node.seq = received
     }
 
+    /// Each metric's reading: the BIRTH's data type and series, its own time (or the
+    /// message's, or the arrival), is_null, is_historical and is_transient honoured. Returns
+    /// whether a metric named an alias the table lacks (the table cannot be trusted).
+    @discardableResult
     private mutating func readings(
         _ payload: SparkplugPayload, table: Table, into out: inout Outcome, arrival: EventTime
-    ) {
-        var unused = false
-        readings(payload, table: table, into: &out, arrival: arrival, unknownAlias: &unused)
-    }
-
-    private mutating func readings(
-        _ payload: SparkplugPayload, table: Table, into out: inout Outcome, arrival: EventTime, node: inout Node
-    ) {
-        var unknown = false
-        readings(payload, table: table, into: &out, arrival: arrival, unknownAlias: &unknown)
-        if unknown { node.wantsRebirth = true }
-    }
-
-    /// Each metric's reading: the BIRTH's data type and series, its own time (or the
-    /// message's, or the arrival), is_null, is_historical and is_transient honoured.
-    private mutating func readings(
-        _ payload: SparkplugPayload, table: Table, into out: inout Outcome, arrival: EventTime,
-        unknownAlias: inout Bool
-    ) {
+    ) -> Bool {
+        var unknownAlias = false
         for metric in payload.metrics {
             let index = metric.alias.flatMap { table.byAlias[$0] } ?? metric.name.flatMap { table.byName[$0] }
             guard let index else {
@@ -495,6 +361,7 @@ package struct SparkplugHost {
             }
             out.readings.append((series, reading, metric.isHistorical))
         }
+        return unknownAlias
     }
 
     /// Rebirth requests due at `now`: a gap past its reorder timeout, or a table that cannot be

@@ -29,7 +29,8 @@ public struct TopicRoute: Sendable {
     }
 
     /// Whether the route takes the topic: its pattern's series, or for a Sparkplug route a
-    /// stand-in (the topic's group must be one the route reads).
+    /// stand-in that names only the park (the fixed one, else the group), which the host
+    /// stage names each metric's series under (so a replay shards it with that park).
     package func match(_ topic: String) -> SeriesID? {
         guard let sparkplug else { return pattern.match(topic) }
         let levels = topic.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 2, omittingEmptySubsequences: false)
@@ -37,7 +38,7 @@ public struct TopicRoute: Sendable {
         // Another host's STATE is Sparkplug traffic too (counted, not an unknown topic).
         let group = String(Substring(levels[1]))
         guard group == "STATE" || sparkplug.reads(group: group) else { return nil }
-        return SeriesID(park: "-", zone: "-", pillar: .energy, kind: "-", sensor: "-")
+        return SeriesID(park: sparkplug.park ?? group, zone: "-", pillar: .energy, kind: "-", sensor: "-")
     }
 
     package func kind(forField field: String) -> String { kindAliases[field] ?? field }
