@@ -70,10 +70,9 @@ struct SparkplugTests {
     func fixturesAreProtocs() throws {
         let protoc = try Subprocess.tool("protoc")
         for name in ["dbirth", "ddata"] {
-            let text = try Data(contentsOf: Self.fixtures.appendingPathComponent("\(name).txtpb"))
             let (status, bytes, errors) = try Subprocess.run(
-                protoc, ["--encode=org.eclipse.tahu.protobuf.Payload", "full.proto"], input: text,
-                directory: Self.fixtures.path)
+                protoc, ["--encode=org.eclipse.tahu.protobuf.Payload", "full.proto"],
+                inputFile: Self.fixtures.appendingPathComponent("\(name).txtpb"), directory: Self.fixtures.path)
             #expect(status == 0, "\(errors)")
             #expect(Array(bytes) == (try Self.fixture("\(name).bin")), "\(name).bin differs from protoc's encoding")
         }

@@ -15,11 +15,12 @@ enum Subprocess {
         var description: String { "\(name) is not installed (make test installs it from Debian)" }
     }
 
-    /// Runs `tool` with `input` on its standard input; its exit status, standard output, and
-    /// standard error after it.
-    static func run(_ tool: String, _ arguments: [String], input: Data = Data(), directory: String? = nil) throws
-        -> (status: Int32, output: Data, errors: String)
-    {
+    /// Runs `tool` with `input` on its standard input (or the file `inputFile`, which a tool
+    /// that fails before reading cannot turn into a broken pipe); its exit status, standard
+    /// output, and standard error after it.
+    static func run(
+        _ tool: String, _ arguments: [String], input: Data = Data(), inputFile: URL? = nil, directory: String? = nil
+    ) throws -> (status: Int32, output: Data, errors: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
@@ -27,12 +28,14 @@ enum Subprocess {
         let stdin = Pipe()
         let out = Pipe()
         let err = Pipe()
-        process.standardInput = stdin
+        process.standardInput = try inputFile.map { try FileHandle(forReadingFrom: $0) } ?? stdin
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        stdin.fileHandleForWriting.write(input)
-        try stdin.fileHandleForWriting.close()
+        if inputFile == nil {
+            stdin.fileHandleForWriting.write(input)
+            try stdin.fileHandleForWriting.close()
+        }
         let output = out.fileHandleForReading.readDataToEndOfFile()
         let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
