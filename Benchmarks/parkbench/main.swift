@@ -22,12 +22,16 @@ struct Options {
     var baseline: String?
     /// Also measure parkd with an uplink (outbox and sender) to a second broker, same run.
     var uplink = false
+    /// Where `feeds` writes.
+    var out: String?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
             guard
-                ["ingest", "replay", "core", "publish", "all", "memory", "province", "sparkplug", "scrape"].contains(
+                [
+                    "ingest", "replay", "core", "publish", "all", "memory", "province", "sparkplug", "scrape", "feeds",
+                ].contains(
                     first)
             else {
                 throw HarnessError("unknown mode \(first); use all, ingest, replay, core or publish")
@@ -43,6 +47,7 @@ struct Options {
             case "--sensors": sensors = Int(value) ?? sensors
             case "--baseline": baseline = value
             case "--uplink": uplink = value != "0"
+            case "--out": out = value
             default:
                 throw HarnessError(
                     "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH, --uplink 1")
@@ -127,6 +132,7 @@ func main() throws {
                 ).text)
         }
     case "replay": try replayTable(options)
+    case "feeds": try writeFeeds(options)
     case "province": try ProvinceBenchmark.run(messages: options.messages)
     default: try issueTable(options)
     }
@@ -162,6 +168,30 @@ func issueTable(_ options: Options) throws {
     try ScrapeBenchmark.run(parkd: parkd)
     print("")
     try ProvinceBenchmark.run(messages: 50_000)
+}
+
+/// The replay benchmark's feeds and configurations in `--out DIR` (with `--sensors N`, only a
+/// feed of N series), kept for profiling
+/// (`perf record parkd replay DIR/feed-1k.jsonl --config DIR/packs.yaml --out DIR/w1`).
+func writeFeeds(_ options: Options) throws {
+    guard let folder = options.out else { throw HarnessError("feeds needs --out DIR") }
+    let work = URL(fileURLWithPath: folder)
+    try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    let start = Int64(1_795_400_000_000)
+    // `--sensors N`: only a feed of N series, three readings each (feed-N.jsonl).
+    if options.sensors != 1000 {
+        try BenchSetup.writeFeed(
+            work.appendingPathComponent("feed-\(options.sensors).jsonl").path, count: 3 * options.sensors,
+            sensors: options.sensors, seed: 8, start: start)
+        return
+    }
+    try BenchSetup.writeFeed(
+        work.appendingPathComponent("feed-1k.jsonl").path, count: 1_000_000, sensors: 1000, seed: 7, start: start)
+    try BenchSetup.writeFeed(
+        work.appendingPathComponent("feed-100k.jsonl").path, count: 300_000, sensors: 100_000, seed: 8, start: start)
+    _ = try ReplayBenchmark.config(work, name: "packs", packs: true, maxSeries: 2_000_000)
+    _ = try ReplayBenchmark.config(work, name: "plain", packs: false, maxSeries: 2_000_000)
+    print("feeds and configurations in \(folder)")
 }
 
 func replayTable(_ options: Options) throws {

@@ -119,7 +119,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var quantileWindows: Set<String> = []
     /// Windows that keep full detail (`detail: true`: min, max, std, rate, first and last,
     /// counter increase), besides those a rule reads them from; the others keep count, sum
-    /// and mean, 40 bytes a bucket instead of 104. Counter series always keep full detail.
+    /// and mean, 32 bytes a bucket instead of 104. Counter series always keep full detail.
     public var detailWindows: Set<String> = []
     /// Windows a rule pack needed and the configuration lacked, by name: the pack's path.
     public var addedWindows: [String: String] = [:]

@@ -19,7 +19,10 @@ package struct TopicRouter {
     }
 
     package let routes: [TopicRoute]
-    private var cache: [String: Entry] = [:]
+    /// Topic → index in `entries`: the dictionary holds 4 bytes beside each key rather than
+    /// the 90-byte entry, which at 100 000 topics and its 0.38 load is 12 MiB less.
+    private var cache: [String: Int32] = [:]
+    private var entries: [Entry] = []
     private let maxCached: Int
 
     package init(routes: [TopicRoute], maxCached: Int) {
@@ -32,7 +35,7 @@ package struct TopicRouter {
         let bytes = topic.utf8.count
         let entry: Entry
         if bytes <= limits.maxTopicBytes, let cached = cache[topic] {
-            entry = cached
+            entry = entries[Int(cached)]
         } else {
             // Checked once per topic: a cached topic passed these before.
             if bytes > limits.maxTopicBytes
@@ -56,17 +59,22 @@ package struct TopicRouter {
 
     /// Remembers the series of a topic's unnamed readings, so the next message skips the lookup.
     package mutating func remember(_ topic: String, slot: Int32) {
-        guard var entry = cache[topic] else { return }
-        entry.slot = slot
-        cache[topic] = entry
+        guard let index = cache[topic] else { return }
+        entries[Int(index)].slot = slot
     }
 
     /// Forgets the series remembered per topic (their slots moved after an eviction).
-    package mutating func forgetSlots() { cache.removeAll(keepingCapacity: true) }
+    package mutating func forgetSlots() {
+        cache.removeAll(keepingCapacity: true)
+        entries.removeAll(keepingCapacity: true)
+    }
 
     private mutating func lookUp(_ topic: String) -> Entry {
         let entry = Self.match(topic, in: routes).map { Entry(route: Int32($0.route), base: $0.base) } ?? .unknown
-        if cache.count < maxCached { cache[topic] = entry }
+        if cache.count < maxCached {
+            cache[topic] = Int32(entries.count)
+            entries.append(entry)
+        }
         return entry
     }
 

@@ -328,7 +328,7 @@ public struct RuleEngine: Sendable {
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return true }
-        let spec = state.windows[sets[set].reads[read]].spec
+        let spec = state.window(sets[set].reads[read]).spec
         let first = spec.bucketStart(now) - (spec.lengthMilliseconds - spec.bucketMilliseconds)
         return rule.isActive(at: EventTime(milliseconds: first))
     }
@@ -342,7 +342,7 @@ public struct RuleEngine: Sendable {
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
         if computedAt[read] != evaluation {
-            let ring = state.windows[sets[set].reads[read]]
+            let ring = state.window(sets[set].reads[read])
             computed[read] = entries[e].caches[read].read(
                 ring, at: now, quantiles: ring.keepsQuantiles, validity: rule.validity)
             computedAt[read] = evaluation

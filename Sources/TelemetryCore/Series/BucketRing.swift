@@ -1,7 +1,7 @@
 /// One window's buckets for one series: a fixed ring, so memory is known in advance.
 ///
 /// A bucket is stored compactly and turned into `WindowStats` only when read: 104 bytes with
-/// full detail (times as offsets from its start, counts as 32 bits), or 40 bytes for a lean
+/// full detail (times as offsets from its start, counts as 32 bits), or 32 bytes for a lean
 /// window that nothing reads beyond its count, sum and mean. Quantile sketches are kept only
 /// when something reads this window's quantiles.
 public struct BucketRing: Sendable {
@@ -10,6 +10,13 @@ public struct BucketRing: Sendable {
     public let keepsQuantiles: Bool
     /// Whether buckets keep full detail (else `leans` holds them).
     public let keepsDetail: Bool
+    /// -1 when this ring holds its own buckets; else the index of the series' window whose
+    /// ring holds them (same bucket size, alignment and detail, and longer): an 8 h window
+    /// of hourly buckets is the newest eight of the 24 h window's, so it keeps none itself.
+    public let owner: Int8
+    /// Bumped on every write outside the newest bucket: what the newest bucket's predecessors
+    /// fold to stays the same while it is unchanged (see `WindowCache`).
+    public private(set) var revision: UInt32 = 0
     private var slots: [Bucket]
     private var leans: [LeanBucket]
     private var sketches: [QuantileSketch]
@@ -18,23 +25,49 @@ public struct BucketRing: Sendable {
     public var keepsEnergy: Bool { !energies.isEmpty }
     /// The start of the newest bucket written.
     public private(set) var newestStart = Int64.min
-    /// Bumped on every write outside the newest bucket: what the newest bucket's predecessors
-    /// fold to stays the same while it is unchanged (see `WindowCache`).
-    public private(set) var revision: UInt32 = 0
 
     public init(spec: WindowSpec, quantiles: Bool = true, detail: Bool = true, energy: Bool = false) {
         self.spec = spec
         keepsQuantiles = quantiles
         keepsDetail = detail
+        owner = -1
         slots = detail ? Array(repeating: Bucket(), count: spec.bucketCount) : []
         leans = detail ? [] : Array(repeating: LeanBucket(), count: spec.bucketCount)
         sketches = quantiles ? Array(repeating: QuantileSketch(), count: spec.bucketCount) : []
         energies = energy ? Array(repeating: 0, count: spec.bucketCount) : []
     }
 
+    /// A window whose buckets window `owner`'s ring holds: no storage of its own.
+    public init(spec: WindowSpec, sharing owner: Int, of ring: BucketRing) {
+        self.spec = spec
+        keepsQuantiles = ring.keepsQuantiles
+        keepsDetail = ring.keepsDetail
+        self.owner = Int8(owner)
+        slots = []
+        leans = []
+        sketches = []
+        energies = []
+    }
+
+    /// This ring's buckets read as the shorter window `spec` (same bucket size and alignment).
+    func view(as spec: WindowSpec, owner: Int) -> BucketRing {
+        var view = BucketRing(spec: spec, sharing: owner, of: self)
+        view.slots = slots
+        view.leans = leans
+        view.sketches = sketches
+        view.energies = energies
+        view.newestStart = newestStart
+        view.revision = revision
+        return view
+    }
+
+    /// Buckets held in storage: the window's own count, or its owner's for a shared window.
+    private var storedCount: Int { keepsDetail ? slots.count : leans.count }
+
     private func slot(_ start: Int64) -> Int {
-        let index = (start / spec.bucketMilliseconds) % Int64(spec.bucketCount)
-        return Int(index < 0 ? index + Int64(spec.bucketCount) : index)
+        let count = Int64(storedCount)
+        let index = (start / spec.bucketMilliseconds) % count
+        return Int(index < 0 ? index + count : index)
     }
 
     /// The slot for `time`, emptied first if it still holds an older span; nil when the ring
@@ -132,8 +165,25 @@ public struct BucketRing: Sendable {
         return start(ofSlot: index) == end ? stats(index) : nil
     }
 
+    /// Every slot in the order a ring of this window's own size keeps them: the snapshot's
+    /// layout. A shared window lays out the newest buckets of its owner's ring as its own ring
+    /// would hold them (slots its window no longer covers read empty).
     func forEachSlot(_ body: (Int64, WindowStats) -> Void) {
-        for index in 0..<spec.bucketCount { body(start(ofSlot: index), stats(index)) }
+        let count = spec.bucketCount
+        guard storedCount != count else {
+            for index in 0..<count { body(start(ofSlot: index), stats(index)) }
+            return
+        }
+        var empty = keepsDetail ? Bucket().stats(sketch: QuantileSketch()) : LeanBucket().stats
+        empty.energy = 0
+        var laid = [(start: Int64, stats: WindowStats)](repeating: (Int64.min, empty), count: count)
+        if newestStart != .min {
+            forEachBucket(endingAt: EventTime(milliseconds: newestStart)) { start, stats in
+                let index = (start / spec.bucketMilliseconds) % Int64(count)
+                laid[Int(index < 0 ? index + Int64(count) : index)] = (start, stats)
+            }
+        }
+        for (start, stats) in laid { body(start, stats) }
     }
 
     mutating func setSlot(_ index: Int, start: Int64, stats: WindowStats) {
@@ -150,7 +200,8 @@ public struct BucketRing: Sendable {
 
     /// Bytes this ring holds, for the memory budget (sketches at their typical 8 bins).
     public var memoryBytes: Int {
-        spec.bucketCount
+        guard owner < 0 else { return 96 }
+        return spec.bucketCount
             * ((keepsDetail ? MemoryLayout<Bucket>.stride : MemoryLayout<LeanBucket>.stride)
                 + (keepsQuantiles ? 48 + 64 : 0)) + 96
     }
@@ -234,33 +285,38 @@ struct Bucket: Sendable {
     }
 }
 
-/// A lean window's bucket: what a mean and validity need, 40 bytes.
+/// A lean window's bucket: what a mean and validity need, 32 bytes. Its start and the
+/// quarter-hour bits share one word (start × 16 + bits), which keeps it at four words: it is
+/// most of a series' memory (43 of them a series with the benchmark's windows).
 struct LeanBucket: Sendable {
-    var start = Int64.min
+    /// `start << 4 | quarters`, or `Int64.min` for a bucket never written.
+    private var packed = Int64.min
     var sum = 0.0
     var count: UInt32 = 0
     var calibrating: UInt32 = 0
     var errors: UInt32 = 0
     var invalid: UInt32 = 0
-    var quarters: UInt8 = 0
 
     init() {}
-    init(start: Int64) { self.start = start }
+    init(start: Int64) { packed = start == .min ? .min : start &<< 4 }
+
+    var start: Int64 { packed == .min ? .min : packed >> 4 }
+    var quarters: UInt8 { packed == .min ? 0 : UInt8(truncatingIfNeeded: packed & 15) }
 
     init(start: Int64, stats s: WindowStats) {
-        self.start = start
+        self.init(start: start)
+        if packed != .min { packed |= Int64(s.quarters & 15) }
         count = UInt32(clamping: s.count)
         sum = s.sum
         calibrating = UInt32(clamping: s.calibrating)
         errors = UInt32(clamping: s.errors)
         invalid = UInt32(clamping: s.invalid)
-        quarters = s.quarters
     }
 
     mutating func add(_ value: Double, quarter: Int) {
         count &+= 1
         sum += value
-        quarters |= 1 << UInt8(Swift.min(3, Swift.max(0, quarter)))
+        if packed != .min { packed |= 1 &<< Int64(Swift.min(3, Swift.max(0, quarter))) }
     }
 
     var stats: WindowStats {

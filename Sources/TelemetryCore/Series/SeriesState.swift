@@ -26,7 +26,7 @@ public struct SeriesState: Sendable {
         public init() {}
 
         /// Bit i set: window i keeps full detail (extremes, spread, ends, increase); clear: a
-        /// lean window of count, sum and mean, 40 bytes a bucket instead of 104.
+        /// lean window of count, sum and mean, 32 bytes a bucket instead of 104.
         public var detailWindows: UInt64 = .max
         /// A decibel series (noise): the windows in `energyWindows` keep energy sums, for LAeq.
         public var decibels = false
@@ -121,7 +121,9 @@ public struct SeriesState: Sendable {
 
     public let settings: Settings
     public private(set) var raw: RawRing
-    public private(set) var windows: [BucketRing]
+    /// One ring per configured window, in order; a window that shares another's buckets
+    /// (`BucketRing.owner`) holds none: read windows through `window(_:)`.
+    private var rings: [BucketRing]
     /// The newest event time seen (the series' event-time clock).
     public private(set) var watermark: EventTime?
     public private(set) var counts = Counts()
@@ -132,13 +134,55 @@ public struct SeriesState: Sendable {
     public init(windows specs: [WindowSpec], settings: Settings = Settings()) {
         self.settings = settings
         raw = RawRing(capacity: settings.rawCapacity)
-        windows = specs.enumerated().map {
-            BucketRing(
-                spec: $1, quantiles: settings.keepsQuantiles($0), detail: settings.keepsDetail($0),
-                energy: settings.keepsEnergy($0))
+        let owners = Self.owners(specs, settings)
+        var rings: [BucketRing] = []
+        rings.reserveCapacity(specs.count)
+        for (index, spec) in specs.enumerated() {
+            let ring = BucketRing(
+                spec: spec, quantiles: settings.keepsQuantiles(index), detail: settings.keepsDetail(index),
+                energy: settings.keepsEnergy(index))
+            // A shared window keeps only its spec: its flags equal its owner's by construction.
+            rings.append(owners[index] < 0 ? ring : BucketRing(spec: spec, sharing: owners[index], of: ring))
         }
-        sketching = windows.contains { $0.keepsQuantiles }
+        self.rings = rings
+        sketching = rings.contains { $0.keepsQuantiles }
     }
+
+    /// For each window, the window whose ring holds its buckets, or -1 for itself: the
+    /// longest window of the same bucket size and alignment that keeps the same detail,
+    /// quantiles and energy (the first such, on a tie). Its newest buckets are exactly what
+    /// the shorter window's own ring would hold, so every figure read is the same.
+    static func owners(_ specs: [WindowSpec], _ settings: Settings) -> [Int] {
+        func key(_ i: Int) -> (Int64, Int64, Bool, Bool, Bool) {
+            (
+                specs[i].bucketMilliseconds, specs[i].alignOffsetMilliseconds, settings.keepsQuantiles(i),
+                settings.keepsDetail(i), settings.keepsEnergy(i)
+            )
+        }
+        return specs.indices.map { i in
+            var best = i
+            for j in specs.indices where j != i && key(j) == key(i) {
+                if specs[j].lengthMilliseconds > specs[best].lengthMilliseconds
+                    || (specs[j].lengthMilliseconds == specs[best].lengthMilliseconds && j < best)
+                {
+                    best = j
+                }
+            }
+            return best == i ? -1 : best
+        }
+    }
+
+    /// Window `index` (in configuration order) as a ring to read.
+    public func window(_ index: Int) -> BucketRing {
+        let ring = rings[index]
+        return ring.owner < 0 ? ring : rings[Int(ring.owner)].view(as: ring.spec, owner: Int(ring.owner))
+    }
+
+    /// Every window, in configuration order, as rings to read.
+    public var windows: [BucketRing] { rings.indices.map(window) }
+
+    /// How many windows the series has (configured, shared or not).
+    public var windowCount: Int { rings.count }
 
     /// Some window keeps sketches: the value's bin is computed once for all of them.
     private let sketching: Bool
@@ -158,8 +202,8 @@ public struct SeriesState: Sendable {
         if watermark.map({ reading.time > $0 }) ?? true { watermark = reading.time }
         let outOfRange = settings.isOutOfRange(reading.value)
         if outOfRange || reading.status != .ok {
-            for index in windows.indices {
-                windows[index].count(reading.status, invalid: outOfRange, at: reading.time)
+            for index in rings.indices where rings[index].owner < 0 {
+                rings[index].count(reading.status, invalid: outOfRange, at: reading.time)
             }
             if outOfRange {
                 counts.invalid += 1
@@ -180,8 +224,8 @@ public struct SeriesState: Sendable {
             lastCounterTime = reading.time
         }
         let key = sketching ? QuantileSketch.key(reading.value) : 0
-        for index in windows.indices {
-            windows[index].add(reading.value, key: key, at: reading.time)
+        for index in rings.indices where rings[index].owner < 0 {
+            rings[index].add(reading.value, key: key, at: reading.time)
         }
         counts.accepted += 1
         return .accepted
@@ -195,7 +239,11 @@ public struct SeriesState: Sendable {
     ) {
         self.seqs = seqs
         self.raw = raw
-        self.windows = windows
+        // Decoded windows hold their own buckets; a shared one's come from its owner's.
+        self.rings = windows.indices.map { i in
+            let owner = rings.indices.contains(i) ? Int(rings[i].owner) : -1
+            return owner < 0 ? windows[i] : BucketRing(spec: windows[i].spec, sharing: owner, of: windows[owner])
+        }
         self.watermark = watermark
         self.counts = counts
         self.lastCounterTime = lastCounterTime
@@ -203,13 +251,15 @@ public struct SeriesState: Sendable {
 
     /// A window's statistics as of `time` (by default the series' newest event time).
     public func stats(window name: String, at time: EventTime? = nil) -> WindowStats? {
-        guard let ring = windows.first(where: { $0.spec.name == name }), let at = time ?? watermark else { return nil }
-        return ring.stats(at: at)
+        guard let index = rings.firstIndex(where: { $0.spec.name == name }), let at = time ?? watermark else {
+            return nil
+        }
+        return window(index).stats(at: at)
     }
 
     /// Bytes held per series, for the memory budget.
     public var memoryBytes: Int {
-        windows.reduce(0) { $0 + $1.memoryBytes } + settings.rawCapacity * 24 + 128
+        rings.reduce(0) { $0 + $1.memoryBytes } + settings.rawCapacity * 24 + 128
             + Int(SeqMemory.span / 8) + 64
     }
 }

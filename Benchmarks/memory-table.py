@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Where parkd's memory goes with many series (`make bench-memory`).
+
+Replays the benchmark's 100 000-series feed (three readings a series, the four shipped
+packs, windows 1m 15m 1h 8h 24h) under heaptrack, and files each live allocation at the
+peak under the structure that made it, from its call stack. Then peak RSS without
+heaptrack for 100 000 and 1 000 000 series (and a tiny feed: the process itself), so the
+growth per series is measured, not guessed. BASELINE=path/to/parkd runs the same RSS
+figures for another build in the same run.
+"""
+import argparse, collections, os, re, subprocess, sys, tempfile
+
+# Structure, and the frames (innermost project frame first match wins) that allocate it.
+CATEGORIES = [
+    ("window rings (bucket storage)", r"BucketRing\.init|BucketRing\.add|QuantileSketch"),
+    ("raw ring and seq memory", r"RawRing|SeqMemory"),
+    ("series state (the windows array)", r"SeriesState\.init"),
+    ("series table (slots, names, per-series arrays)", r"SeriesTable"),
+    ("rule state (engine entries, window caches, index)", r"RuleEngine|RuleStage"),
+    ("compliance trackers", r"ComplianceStage|ComplianceTracker"),
+    ("history stage", r"HistoryStage"),
+    ("park accounting", r"ParkAccounting"),
+    ("topic cache (router)", r"TopicRouter"),
+    ("replay: feed lines and shard cache", r"FeedBatch|Replay\.run\(feed|ReplayShards\.shard|FeedReader"),
+]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+
+
+def peak_rss_mib(parkd, feed, config, out):
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", parkd, "replay", feed, "--config", config, "--out", out,
+                        "--workers", "1"], text=True, capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"parkd replay failed: {r.stderr[-600:]}")
+    return int(r.stderr.strip().splitlines()[-1]) / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parkd", required=True)
+    ap.add_argument("--parkbench", required=True)
+    ap.add_argument("--baseline")
+    ap.add_argument("--million", type=int, default=1, help="also measure 1 000 000 series (0: skip)")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="memory-table-")
+    try:
+        run([a.parkbench, "feeds", "--out", work])
+        feed = os.path.join(work, "feed-100k.jsonl")
+        config = os.path.join(work, "packs.yaml")
+        tiny = os.path.join(work, "tiny.jsonl")
+        with open(os.path.join(work, "feed-1k.jsonl")) as src, open(tiny, "w") as dst:
+            for _ in range(10):
+                dst.write(src.readline())
+        series = 100_000
+        # Heaptrack: the live heap at its peak, by call stack.
+        trace = os.path.join(work, "trace")
+        run(["heaptrack", "-o", trace, a.parkd, "replay", feed, "--config", config, "--out",
+             os.path.join(work, "ht"), "--workers", "1"])
+        flame = os.path.join(work, "flame.txt")
+        run(["heaptrack_print", "-f", trace + ".zst", "--print-peaks", "0", "--print-allocators", "0",
+             "--print-temporary", "0", "--print-leaks", "0", "-F", flame, "--flamegraph-cost-type", "peak"])
+        with open(flame) as f:
+            demangled = run(["swift", "demangle", "--simplified"], input=f.read()).stdout
+        totals = collections.Counter()
+        heap = 0
+        compiled = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
+        for line in demangled.splitlines():
+            stack, _, n = line.rstrip().rpartition(" ")
+            if not n.isdigit():
+                continue
+            n = int(n)
+            heap += n
+            frames = [f.split(" (")[0] for f in stack.split(";") if f]
+            name = "other (runtime, configuration, outputs)"
+            for frame in reversed(frames):
+                hit = next((c for c, p in compiled if p.search(frame)), None)
+                if hit:
+                    name = hit
+                    break
+            totals[name] += n
+        process = peak_rss_mib(a.parkd, tiny, config, os.path.join(work, "t"))
+        rss = peak_rss_mib(a.parkd, feed, config, os.path.join(work, "r"))
+        print(f"memory of parkd replay holding {series} series (3 readings each; packs; windows 1m 15m 1h 8h 24h):")
+        print(f"  {'structure':52} {'MiB':>7} {'bytes/series':>13}")
+        for name, n in totals.most_common():
+            print(f"  {name:52} {n / 2**20:7.1f} {n / series:13.0f}")
+        print(f"  {'live heap at its peak (heaptrack)':52} {heap / 2**20:7.1f} {heap / series:13.0f}")
+        overhead = rss - process - heap / 2**20
+        print(f"  {'allocator overhead and free pages (RSS - process - heap)':52} {overhead:7.1f} "
+              f"{overhead * 2**20 / series:13.0f}")
+        print(f"  {'the process itself (code, libraries; a 10-line feed)':52} {process:7.1f}")
+        print(f"  {'peak RSS':52} {rss:7.1f} {rss * 2**20 / series:13.0f}")
+        print()
+        rows = [("parkd", a.parkd)] + ([("baseline", a.baseline)] if a.baseline else [])
+        sizes = [100_000] + ([1_000_000] if a.million else [])
+        print("peak RSS of parkd replay, by series held (3 readings each, packs):")
+        for label, binary in rows:
+            cfg = config
+            if label == "baseline":
+                cfg = os.path.join(work, "packs.yaml")
+            figures = []
+            for n in sizes:
+                path = feed if n == 100_000 else os.path.join(work, f"feed-{n}.jsonl")
+                if not os.path.exists(path):
+                    run([a.parkbench, "feeds", "--out", work, "--sensors", str(n)])
+                figures.append((n, peak_rss_mib(binary, path, cfg, os.path.join(work, f"{label}-{n}"))))
+            text = ", ".join(f"{n:,} series {m:,.0f} MiB" for n, m in figures)
+            if len(figures) == 2:
+                (n1, m1), (n2, m2) = figures
+                text += f"; {((m2 - m1) * 2**20 / (n2 - n1)):,.0f} bytes a series between them"
+            print(f"  {label:9} process alone {peak_rss_mib(binary, tiny, cfg, os.path.join(work, label + '-t')):.0f} MiB; {text}")
+    finally:
+        subprocess.run(["rm", "-rf", work])
+
+
+main()
