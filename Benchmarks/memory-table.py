@@ -10,18 +10,20 @@ figures for another build in the same run.
 """
 import argparse, collections, os, re, subprocess, sys, tempfile
 
-# Structure, and the frames (innermost project frame first match wins) that allocate it.
+# Structure, and the frames that allocate it, most specific first: the first whose pattern
+# matches any frame of an allocation's stack takes it (heaptrack lists inlined frames in
+# an order of its own, so the innermost frame alone would misfile them).
 CATEGORIES = [
-    ("window rings (bucket storage)", r"BucketRing\.init|BucketRing\.add|QuantileSketch"),
+    ("window rings: bucket storage", r"BucketRing\.|QuantileSketch|LeanBucket"),
     ("raw ring and seq memory", r"RawRing|SeqMemory"),
-    ("series state (the windows array)", r"SeriesState\.init"),
-    ("series table (slots, names, per-series arrays)", r"SeriesTable"),
-    ("rule state (engine entries, window caches, index)", r"RuleEngine|RuleStage"),
+    ("series state: the windows array", r"SeriesState\.init"),
+    ("rule state: engine entries, window caches, index", r"RuleEngine|RuleStage"),
     ("compliance trackers", r"ComplianceStage|ComplianceTracker"),
     ("history stage", r"HistoryStage"),
     ("park accounting", r"ParkAccounting"),
     ("topic cache (router)", r"TopicRouter"),
-    ("replay: feed lines and shard cache", r"FeedBatch|Replay\.run\(feed|ReplayShards\.shard|FeedReader"),
+    ("series table: slots, names, per-series arrays", r"SeriesTable"),
+    ("replay: feed lines, shard cache", r"FeedBatch|ReplayShards\.shard\(|FeedReader"),
 ]
 
 
@@ -74,10 +76,9 @@ def main():
             heap += n
             frames = [f.split(" (")[0] for f in stack.split(";") if f]
             name = "other (runtime, configuration, outputs)"
-            for frame in reversed(frames):
-                hit = next((c for c, p in compiled if p.search(frame)), None)
-                if hit:
-                    name = hit
+            for category, pattern in compiled:
+                if any(pattern.search(frame) for frame in frames):
+                    name = category
                     break
             totals[name] += n
         process = peak_rss_mib(a.parkd, tiny, config, os.path.join(work, "t"))
@@ -87,10 +88,9 @@ def main():
         for name, n in totals.most_common():
             print(f"  {name:52} {n / 2**20:7.1f} {n / series:13.0f}")
         print(f"  {'live heap at its peak (heaptrack)':52} {heap / 2**20:7.1f} {heap / series:13.0f}")
-        overhead = rss - process - heap / 2**20
-        print(f"  {'allocator overhead and free pages (RSS - process - heap)':52} {overhead:7.1f} "
-              f"{overhead * 2**20 / series:13.0f}")
-        print(f"  {'the process itself (code, libraries; a 10-line feed)':52} {process:7.1f}")
+        beyond = rss - heap / 2**20
+        print(f"  {'RSS beyond the live heap: code, libraries, allocator':52} {beyond:7.1f}")
+        print(f"  {'  (the process alone, replaying a 10-line feed)':52} {process:7.1f}")
         print(f"  {'peak RSS':52} {rss:7.1f} {rss * 2**20 / series:13.0f}")
         print()
         rows = [("parkd", a.parkd)] + ([("baseline", a.baseline)] if a.baseline else [])

@@ -36,6 +36,8 @@ public final class Replay {
 
     public func run(feed: String) throws(DaemonError) -> Report {
         let reader = try FeedReader(path: feed)
+        // Lines are views of the reader's memory: it must outlive the last batch parsed.
+        defer { withExtendedLifetime(reader) {} }
         // The same outputs `run` opens, started afresh.
         let outputs = try GatewayOutputs(
             configuration: configuration, truncate: true, logger: logger, historyRequired: true)
@@ -65,7 +67,7 @@ public final class Replay {
                 alerts: transitions.map { ($0.at.milliseconds, AlertFormat.json($0, utcOffsetMinutes: offset)) })
         }
         // Lines are parsed in batches: on several threads when there are several workers.
-        var batch: [[UInt8]] = []
+        var batch: [FeedBatch.Line] = []
         var numbers: [Int] = []
         func process() throws(DaemonError) {
             let parsed = FeedBatch.parse(batch, threads: workers)
@@ -107,7 +109,7 @@ public final class Replay {
         }
         while let line = reader.nextLine() {
             if line.isEmpty { continue }
-            batch.append(line)
+            batch.append(FeedBatch.Line(bytes: line))
             numbers.append(reader.lineNumber)
             if batch.count == 2048 { try process() }
         }
@@ -139,10 +141,15 @@ public final class Replay {
 /// Feed lines parsed in order, on several threads when asked: each thread takes a contiguous
 /// part of the batch and writes only its own results.
 package enum FeedBatch {
-    package static func parse(_ lines: [[UInt8]], threads: Int) -> [Result<FeedRecord, FeedError>] {
+    /// A line in the feed reader's memory, read only, parsed before the reader goes.
+    package struct Line: @unchecked Sendable {
+        package let bytes: UnsafeBufferPointer<UInt8>
+    }
+
+    package static func parse(_ lines: [Line], threads: Int) -> [Result<FeedRecord, FeedError>] {
         let count = lines.count
         guard threads > 1 && count >= 256 else {
-            return lines.map { line in Result { () throws(FeedError) in try FeedRecord.parse(line: line) } }
+            return lines.map { line in Result { () throws(FeedError) in try FeedRecord.parse(line.bytes) } }
         }
         let parts = min(threads, 8)
         // Each thread parses a contiguous part into an array of its own; the parts are
@@ -150,7 +157,7 @@ package enum FeedBatch {
         let done = Mutex([[Result<FeedRecord, FeedError>]](repeating: [], count: parts))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             let range = (count * part / parts)..<(count * (part + 1) / parts)
-            let parsed = range.map { i in Result { () throws(FeedError) in try FeedRecord.parse(line: lines[i]) } }
+            let parsed = range.map { i in Result { () throws(FeedError) in try FeedRecord.parse(lines[i].bytes) } }
             done.withLock { $0[part] = parsed }
         }
         return done.withLock { $0.flatMap { $0 } }

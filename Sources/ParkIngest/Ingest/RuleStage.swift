@@ -39,7 +39,7 @@ package struct RuleStage {
 
     /// Evaluates the rules of series `s` after one reading; returns the transitions (queued too).
     package mutating func observe(
-        slot s: Int, _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState,
+        slot s: Int, _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: borrowing SeriesState,
         arrival: EventTime, retained: Bool, logger: Logger
     ) -> [AlertTransition] {
         guard !rules.isEmpty else { return [] }

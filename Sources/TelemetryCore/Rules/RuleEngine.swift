@@ -155,7 +155,7 @@ public struct RuleEngine: Sendable {
     private func ruleIndex(_ e: Int, _ slot: Int) -> Int { sets[Int(entries[e].set)].rules[slot] }
 
     /// The windows a rule set reads, resolved by name against the series' windows.
-    private mutating func resolve(_ set: Int, _ state: SeriesState) {
+    private mutating func resolve(_ set: Int, _ state: borrowing SeriesState) {
         var reads: [Int] = []
         var readSlot: [Int] = []
         for r in sets[set].rules {
@@ -180,7 +180,8 @@ public struct RuleEngine: Sendable {
     /// it arrived, on the clock `tick` is given (the wall clock, or a replay's feed time), so a
     /// sensor whose own clock is off is still seen; nil (a retained message) is not a sign of life.
     public mutating func observe(
-        _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime,
+        _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: borrowing SeriesState,
+        at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
         observe(entry: entry(for: id), reading: reading, outcome: outcome, state: state, at: time, seen: seen)
@@ -188,7 +189,7 @@ public struct RuleEngine: Sendable {
 
     /// As `observe(_:...)`, for a series' handle from `entry(for:)`.
     public mutating func observe(
-        entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: SeriesState, at time: EventTime,
+        entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: borrowing SeriesState, at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
         if let seen { entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen) }
@@ -323,7 +324,8 @@ public struct RuleEngine: Sendable {
 
     /// A rule limited to hours of the day (QCVN 26's night) judges a window only once all of it
     /// lies in those hours: at 21:05 the night rule's rolling hour still holds evening traffic.
-    private func windowWithinHours(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: SeriesState) -> Bool {
+    private func windowWithinHours(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: borrowing SeriesState) -> Bool
+    {
         guard rule.hasHours else { return true }
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
@@ -335,7 +337,7 @@ public struct RuleEngine: Sendable {
 
     /// The figures of the window rule `slot` of entry `e` reads, as of the series' newest
     /// time; nil without one, or when the rule requires a valid window and it is not.
-    private mutating func windowStats(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: SeriesState)
+    private mutating func windowStats(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: borrowing SeriesState)
         -> WindowStats?
     {
         let set = Int(entries[e].set)
@@ -354,7 +356,7 @@ public struct RuleEngine: Sendable {
 
     private mutating func evaluate(
         _ rule: CompiledRule, _ e: Int, _ slot: Int, _ reading: Reading, _ outcome: SeriesState.Outcome,
-        _ state: SeriesState, _ time: EventTime
+        _ state: borrowing SeriesState, _ time: EventTime
     ) -> (ConditionSignal, Double?, Double?)? {
         switch rule.check {
         case .reading(let above, let limit, let clear):

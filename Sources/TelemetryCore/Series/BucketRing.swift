@@ -25,6 +25,8 @@ public struct BucketRing: Sendable {
     public var keepsEnergy: Bool { !energies.isEmpty }
     /// The start of the newest bucket written.
     public private(set) var newestStart = Int64.min
+    /// The slot holding the newest bucket (meaningful once `newestStart` is set).
+    private var newestSlot: Int32 = 0
 
     public init(spec: WindowSpec, quantiles: Bool = true, detail: Bool = true, energy: Bool = false) {
         self.spec = spec
@@ -57,6 +59,7 @@ public struct BucketRing: Sendable {
         view.sketches = sketches
         view.energies = energies
         view.newestStart = newestStart
+        view.newestSlot = newestSlot
         view.revision = revision
         return view
     }
@@ -75,6 +78,10 @@ public struct BucketRing: Sendable {
     private func start(ofSlot index: Int) -> Int64 { keepsDetail ? slots[index].start : leans[index].start }
 
     private mutating func claim(_ time: EventTime) -> (index: Int, start: Int64)? {
+        // Most readings land in the newest bucket: its slot is known, no division needed.
+        if newestStart != .min, UInt64(bitPattern: time.milliseconds &- newestStart) < UInt64(spec.bucketMilliseconds) {
+            return (Int(newestSlot), newestStart)
+        }
         let start = spec.bucketStart(time)
         let index = slot(start)
         let held = self.start(ofSlot: index)
@@ -86,7 +93,10 @@ public struct BucketRing: Sendable {
         }
         if start != newestStart {
             revision &+= 1
-            if start > newestStart { newestStart = start }
+            if start > newestStart {
+                newestStart = start
+                newestSlot = Int32(index)
+            }
         }
         return (index, start)
     }
@@ -194,7 +204,10 @@ public struct BucketRing: Sendable {
         }
         if keepsQuantiles { sketches[index] = stats.sketch }
         if keepsEnergy { energies[index] = stats.energy }
-        if start > newestStart { newestStart = start }
+        if start > newestStart {
+            newestStart = start
+            newestSlot = Int32(index)
+        }
         revision &+= 1
     }
 
