@@ -5,7 +5,7 @@ DEB_PACKAGES := mosquitto mosquitto-clients libmosquitto-dev openssl pkg-config 
   postgresql libpq-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: all deps tools build release test province demo bench bench-province bench-http soak-churn bench-parts fuzz fuzz-asan format proto clean
+.PHONY: all deps tools build release test province demo bench bench-memory bench-province bench-http soak-churn bench-parts fuzz fuzz-asan format proto clean
 
 all: build
 
@@ -87,6 +87,16 @@ demo: release
 bench: release tools
 	BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  .build/release/parkbench all $(if $(BASELINE),--baseline $(BASELINE))
+
+# Where the memory goes (Benchmarks/memory-table.py): parkd replay holding 100 000 series under
+# heaptrack (Debian's, installed here if missing), each live allocation at the peak filed under
+# the structure that made it; then peak RSS with 100 000 and 1 000 000 series. About 3 minutes
+# (6 with BASELINE=path/to/parkd, whose RSS is measured beside).
+bench-memory: release
+	@command -v heaptrack >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends heaptrack >/dev/null; }
+	python3 Benchmarks/memory-table.py --parkd .build/release/parkd --parkbench .build/release/parkbench \
+	  $(if $(BASELINE),--baseline $(BASELINE))
 
 # The province tier's broker beside one mosquitto: QoS 1 throughput, and the failover when
 # the stream leader is killed under load (stall, loss, duplicates). About a minute.

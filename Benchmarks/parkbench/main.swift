@@ -239,12 +239,17 @@ func replayTable(_ options: Options) throws {
             parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
             readings: readings))
     if let baseline = options.baseline {
-        show(
-            "baseline, packs",
+        // On one worker like the row it stands beside; a build without `--workers` on its default.
+        let run = { (workers: Int?) in
             try ReplayBenchmark.replay(
                 parkd: baseline, feed: feed, config: basePacks ?? packs, out: work.appendingPathComponent("b1").path,
-                workers: nil,
-                readings: readings))
+                workers: workers, readings: readings)
+        }
+        if let one = try? run(1) {
+            show("baseline, packs, 1 worker", one)
+        } else {
+            show("baseline, packs, its default workers", try run(nil))
+        }
     }
     print("")
     // 100 000 series: three readings each, so every series holds buckets in every window.
@@ -270,10 +275,12 @@ func replayTable(_ options: Options) throws {
         readings: 300_000)
     print(String(format: "  no rules                           %6.0f MiB", memoryPlain.peakMiB))
     if let baseline = options.baseline {
-        let old = try ReplayBenchmark.replay(
-            parkd: baseline, feed: wide, config: basePacks ?? packs, out: work.appendingPathComponent("m3").path,
-            workers: nil,
-            readings: 300_000)
+        let run = { (workers: Int?) in
+            try ReplayBenchmark.replay(
+                parkd: baseline, feed: wide, config: basePacks ?? packs, out: work.appendingPathComponent("m3").path,
+                workers: workers, readings: 300_000)
+        }
+        let old = try (try? run(1)) ?? run(nil)
         print(String(format: "  baseline, packs                    %6.0f MiB", old.peakMiB))
     }
     print("")

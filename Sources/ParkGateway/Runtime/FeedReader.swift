@@ -9,8 +9,8 @@ import UplinkWire
 #endif
 
 /// A feed file's lines, read in place: the file is mapped into memory and each line handed
-/// out as a view of the mapping, so no line is copied before it is parsed. A feed that is
-/// not a regular file (a pipe) is read into memory first.
+/// out as a view of the mapping, so no line is copied before it is parsed; parsed pages are
+/// given back as it goes. A feed that is not a regular file (a pipe) is read into memory first.
 package final class FeedReader {
     package let path: String
     private let base: UnsafeMutableRawPointer?
@@ -18,6 +18,8 @@ package final class FeedReader {
     /// Whether `base` is a mapping (else memory of our own).
     private let mapped: Bool
     private var offset = 0
+    /// Bytes from the start already given back to the kernel (`releaseRead`).
+    private var released = 0
     private(set) var lineNumber = 0
 
     package init(path: String) throws(DaemonError) {
@@ -70,6 +72,18 @@ package final class FeedReader {
     deinit {
         guard let base else { return }
         if mapped { munmap(base, size) } else { base.deallocate() }
+    }
+
+    /// Gives back the pages of every line handed out so far: their views must no longer be
+    /// used. A mapping's pages count as resident while mapped, so without this a replay's RSS
+    /// would grow by the size of the feed.
+    package func releaseRead() {
+        guard mapped, let base else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = offset / page * page
+        guard end > released else { return }
+        _ = madvise(base + released, end - released, MADV_DONTNEED)
+        released = end
     }
 
     /// The next line without its newline (and carriage return), as a view valid while this

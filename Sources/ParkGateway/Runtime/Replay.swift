@@ -71,6 +71,9 @@ public final class Replay {
         var numbers: [Int] = []
         func process() throws(DaemonError) {
             let parsed = FeedBatch.parse(batch, threads: workers)
+            // Parsed records own their bytes: the batch's lines are done with.
+            batch.removeAll(keepingCapacity: true)
+            reader.releaseRead()
             for (k, result) in parsed.enumerated() {
                 let record: FeedRecord
                 switch result {
@@ -104,7 +107,6 @@ public final class Replay {
                 // The replay's clock is the feed's `t` as it goes, back steps included.
                 last = record.time
             }
-            batch.removeAll(keepingCapacity: true)
             numbers.removeAll(keepingCapacity: true)
         }
         while let line = reader.nextLine() {
