@@ -56,42 +56,54 @@ def main():
             for _ in range(10):
                 dst.write(src.readline())
         series = 100_000
-        # Heaptrack: the live heap at its peak, by call stack.
-        trace = os.path.join(work, "trace")
-        run(["heaptrack", "-o", trace, a.parkd, "replay", feed, "--config", config, "--out",
-             os.path.join(work, "ht"), "--workers", "1"])
-        flame = os.path.join(work, "flame.txt")
-        run(["heaptrack_print", "-f", trace + ".zst", "--print-peaks", "0", "--print-allocators", "0",
-             "--print-temporary", "0", "--print-leaks", "0", "-F", flame, "--flamegraph-cost-type", "peak"])
-        with open(flame) as f:
-            demangled = run(["swift", "demangle", "--simplified"], input=f.read()).stdout
-        totals = collections.Counter()
-        heap = 0
-        compiled = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
-        for line in demangled.splitlines():
-            stack, _, n = line.rstrip().rpartition(" ")
-            if not n.isdigit():
-                continue
-            n = int(n)
-            heap += n
-            frames = [f.split(" (")[0] for f in stack.split(";") if f]
-            name = "other (runtime, configuration, outputs)"
-            for category, pattern in compiled:
-                if any(pattern.search(frame) for frame in frames):
-                    name = category
-                    break
-            totals[name] += n
+
+        def structures(binary, label):
+            """Heaptrack: the live heap at its peak, by call stack, filed by structure."""
+            trace = os.path.join(work, "trace-" + label)
+            run(["heaptrack", "-o", trace, binary, "replay", feed, "--config", config, "--out",
+                 os.path.join(work, "ht-" + label), "--workers", "1"])
+            flame = os.path.join(work, "flame-" + label + ".txt")
+            run(["heaptrack_print", "-f", trace + ".zst", "--print-peaks", "0", "--print-allocators", "0",
+                 "--print-temporary", "0", "--print-leaks", "0", "-F", flame, "--flamegraph-cost-type", "peak"])
+            with open(flame) as f:
+                demangled = run(["swift", "demangle", "--simplified"], input=f.read()).stdout
+            totals = collections.Counter()
+            compiled = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
+            for line in demangled.splitlines():
+                stack, _, n = line.rstrip().rpartition(" ")
+                if not n.isdigit():
+                    continue
+                frames = [f.split(" (")[0] for f in stack.split(";") if f]
+                name = "other (runtime, configuration, outputs)"
+                for category, pattern in compiled:
+                    if any(pattern.search(frame) for frame in frames):
+                        name = category
+                        break
+                totals[name] += int(n)
+            rss = peak_rss_mib(binary, feed, config, os.path.join(work, "r-" + label))
+            return totals, sum(totals.values()), rss
+
+        measured = [("parkd", structures(a.parkd, "parkd"))]
+        if a.baseline:
+            measured.append(("baseline", structures(a.baseline, "baseline")))
         process = peak_rss_mib(a.parkd, tiny, config, os.path.join(work, "t"))
-        rss = peak_rss_mib(a.parkd, feed, config, os.path.join(work, "r"))
-        print(f"memory of parkd replay holding {series} series (3 readings each; packs; windows 1m 15m 1h 8h 24h):")
-        print(f"  {'structure':52} {'MiB':>7} {'bytes/series':>13}")
-        for name, n in totals.most_common():
-            print(f"  {name:52} {n / 2**20:7.1f} {n / series:13.0f}")
-        print(f"  {'live heap at its peak (heaptrack)':52} {heap / 2**20:7.1f} {heap / series:13.0f}")
-        beyond = rss - heap / 2**20
-        print(f"  {'RSS beyond the live heap: code, libraries, allocator':52} {beyond:7.1f}")
-        print(f"  {'  (the process alone, replaying a 10-line feed)':52} {process:7.1f}")
-        print(f"  {'peak RSS':52} {rss:7.1f} {rss * 2**20 / series:13.0f}")
+        print(f"memory of parkd replay holding {series} series (3 readings each; packs; windows 1m 15m 1h 8h 24h),")
+        print("MiB and bytes a series:")
+        header = f"  {'structure':52}" + "".join(f" {label + ' MiB':>13} {'B/series':>9}" for label, _ in measured)
+        print(header)
+        order = [name for name, _ in measured[0][1][0].most_common()]
+        for _, (totals, _, _) in measured[1:]:
+            order += [name for name in totals if name not in order]
+        for name in order:
+            print(f"  {name:52}" + "".join(
+                f" {t[name] / 2**20:13.1f} {t[name] / series:9.0f}" for _, (t, _, _) in measured))
+        print(f"  {'live heap at its peak (heaptrack)':52}" + "".join(
+            f" {h / 2**20:13.1f} {h / series:9.0f}" for _, (_, h, _) in measured))
+        print(f"  {'RSS beyond the live heap: code, libraries, allocator':52}" + "".join(
+            f" {r - h / 2**20:13.1f} {'':9}" for _, (_, h, r) in measured))
+        print(f"  {'peak RSS':52}" + "".join(
+            f" {r:13.1f} {r * 2**20 / series:9.0f}" for _, (_, _, r) in measured))
+        print(f"  (the process alone, replaying a 10-line feed: {process:.1f} MiB)")
         print()
         rows = [("parkd", a.parkd)] + ([("baseline", a.baseline)] if a.baseline else [])
         sizes = [100_000] + ([1_000_000] if a.million else [])
