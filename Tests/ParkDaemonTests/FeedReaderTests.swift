@@ -7,8 +7,9 @@ import Testing
     import Glibc
 #endif
 
-/// The replay's feed reader maps the file and hands out lines in place: every way a line can
-/// end, an empty file, a last line without a newline, and a feed that is a pipe.
+/// The replay's feed reader hands out lines in place from large chunks: every way a line can
+/// end, lines across chunk boundaries with views kept a batch long, a line longer than a
+/// chunk, a file cut short while it is read, an empty file, and a pipe.
 @Suite("Feed reader")
 struct FeedReaderTests {
     static func lines(_ reader: FeedReader) -> [String] {
@@ -59,5 +60,57 @@ struct FeedReaderTests {
         let read = Self.lines(reader)
         #expect(read.count == count)
         #expect(read.allSatisfy { $0 == line })
+    }
+
+    @Test("views stay exact a whole batch long across chunk boundaries, and past a line longer than a chunk")
+    func batchesAcrossChunks() throws {
+        var random = SystemRandomNumberGenerator()
+        var expected = (0..<40_000).map { i in
+            "\(i):" + String(repeating: "abcdefghij", count: Int.random(in: 0...30, using: &random))
+        }
+        expected.insert(String(repeating: "L", count: FeedReader.chunk + 12_345), at: 20_000)
+        let path = try Self.file(expected.joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        let reader = try FeedReader(path: path)
+        var k = 0
+        var batch: [UnsafeBufferPointer<UInt8>] = []
+        func check() {
+            for view in batch {
+                #expect(String(decoding: view, as: UTF8.self) == expected[k], "line \(k + 1)")
+                k += 1
+            }
+            batch.removeAll()
+            reader.releaseRead()
+        }
+        while let line = reader.nextLine() {
+            batch.append(line)
+            if batch.count == 2048 { check() }
+        }
+        check()
+        #expect(k == expected.count)
+        #expect(reader.lineNumber == expected.count)
+    }
+
+    @Test("a feed cut short while it is read ends early: no crash, every line before the cut exact")
+    func truncatedWhileRead() throws {
+        let line = String(repeating: "t", count: 99)
+        let path = try Self.file(String(repeating: line + "\n", count: 100_000))  // 10 MB
+        defer { unlink(path) }
+        let reader = try FeedReader(path: path)
+        var count = 0
+        while count < 1_000, let view = reader.nextLine() {
+            #expect(String(decoding: view, as: UTF8.self) == line)
+            count += 1
+        }
+        reader.releaseRead()
+        #expect(truncate(path, 5_000_050) == 0)  // 50 000 lines and half of the next
+        var last = ""
+        while let view = reader.nextLine() {
+            last = String(decoding: view, as: UTF8.self)
+            count += 1
+            reader.releaseRead()
+        }
+        #expect(count == 50_001)
+        #expect(last == String(repeating: "t", count: 50))
     }
 }

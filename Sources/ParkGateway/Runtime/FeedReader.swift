@@ -8,101 +8,87 @@ import UplinkWire
     import Glibc
 #endif
 
-/// A feed file's lines, read in place: the file is mapped into memory and each line handed
-/// out as a view of the mapping, so no line is copied before it is parsed; parsed pages are
-/// given back as it goes. A feed that is not a regular file (a pipe) is read into memory first.
+/// A feed's lines, read in large chunks and handed out in place: each line is a view of the
+/// reader's buffer, so no line is copied before it is parsed. Views stay valid until
+/// `releaseRead()`; a buffer that fills while views into it are out is kept until then. Plain
+/// `read` rather than a mapping: a feed that shrinks while it is replayed ends early instead of
+/// killing the process (SIGBUS), a pipe streams in bounded memory, and what is appended while
+/// it runs is read, as with `getline`.
 package final class FeedReader {
     package let path: String
-    private let base: UnsafeMutableRawPointer?
-    private let size: Int
-    /// Whether `base` is a mapping (else memory of our own).
-    private let mapped: Bool
-    private var offset = 0
-    /// Bytes from the start already given back to the kernel (`releaseRead`).
-    private var released = 0
+    private let fd: Int32
+    private var buffer: UnsafeMutableRawBufferPointer
+    /// The next unread byte, and the end of what the buffer holds.
+    private var next = 0
+    private var filled = 0
+    private var atEnd = false
+    /// Buffers replaced while views into them may still be out (freed by `releaseRead`).
+    private var retired: [UnsafeMutableRawBufferPointer] = []
     private(set) var lineNumber = 0
+    static let chunk = 4 << 20
 
     package init(path: String) throws(DaemonError) {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .input(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .input(path: path, reason: String(cString: strerror(errno))) }
-        if info.st_mode & S_IFMT == S_IFREG {
-            size = Int(info.st_size)
-            mapped = true
-            guard size > 0 else {
-                base = nil
-                return
-            }
-            guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
-                throw .input(path: path, reason: "cannot map the file: " + String(cString: strerror(errno)))
-            }
-            // Read front to back once: the kernel may read ahead and drop pages behind.
-            _ = madvise(map, size, MADV_SEQUENTIAL)
-            base = map
-        } else {
-            var buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
-            var capacity = 1 << 20
-            var count = 0
-            while true {
-                if count == capacity {
-                    let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
-                    grown.copyMemory(from: buffer, byteCount: count)
-                    buffer.deallocate()
-                    buffer = grown
-                    capacity *= 2
-                }
-                let n = read(fd, buffer + count, capacity - count)
-                if n < 0 && errno == EINTR { continue }
-                guard n >= 0 else {
-                    buffer.deallocate()
-                    throw .input(path: path, reason: String(cString: strerror(errno)))
-                }
-                if n == 0 { break }
-                count += n
-            }
-            base = buffer
-            size = count
-            mapped = false
-        }
+        buffer = .allocate(byteCount: Self.chunk, alignment: 16)
     }
 
     deinit {
-        guard let base else { return }
-        if mapped { munmap(base, size) } else { base.deallocate() }
+        buffer.deallocate()
+        for old in retired { old.deallocate() }
+        close(fd)
     }
 
-    /// Gives back the pages of every line handed out so far: their views must no longer be
-    /// used. A mapping's pages count as resident while mapped, so without this a replay's RSS
-    /// would grow by the size of the feed.
+    /// Frees the buffers of lines handed out before: their views must no longer be used.
     package func releaseRead() {
-        guard mapped, let base else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let end = offset / page * page
-        guard end > released else { return }
-        _ = madvise(base + released, end - released, MADV_DONTNEED)
-        released = end
+        for old in retired { old.deallocate() }
+        retired.removeAll(keepingCapacity: true)
     }
 
-    /// The next line without its newline (and carriage return), as a view valid while this
-    /// reader lives; nil at the end of the file.
+    /// The next line without its newline (and carriage return), as a view valid until
+    /// `releaseRead()`; nil at the end of the file.
     package func nextLine() -> UnsafeBufferPointer<UInt8>? {
-        guard let base, offset < size else { return nil }
-        let start = base.assumingMemoryBound(to: UInt8.self) + offset
-        let rest = size - offset
-        let end: Int
-        if let newline = memchr(start, 0x0A, rest) {
-            end = start.distance(to: newline.assumingMemoryBound(to: UInt8.self))
-            offset += end + 1
-        } else {
-            end = rest
-            offset = size
+        while true {
+            let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var line: (start: Int, count: Int)?
+            if let newline = memchr(base + next, 0x0A, filled - next) {
+                let end = (base + next).distance(to: newline.assumingMemoryBound(to: UInt8.self)) + next
+                line = (next, end - next)
+                next = end + 1
+            } else if atEnd {
+                guard next < filled else { return nil }
+                line = (next, filled - next)
+                next = filled
+            }
+            if let (start, length) = line {
+                lineNumber += 1
+                var count = length
+                while count > 0 && (base[start + count - 1] == 0x0A || base[start + count - 1] == 0x0D) { count -= 1 }
+                return UnsafeBufferPointer(start: base + start, count: count)
+            }
+            refill()
         }
-        lineNumber += 1
-        var count = end
-        while count > 0 && (start[count - 1] == 0x0A || start[count - 1] == 0x0D) { count -= 1 }
-        return UnsafeBufferPointer(start: start, count: count)
+    }
+
+    /// Reads more: the partial line left moves to a fresh buffer (twice as large when one line
+    /// fills it), the old one is kept for the views still out.
+    private func refill() {
+        let partial = filled - next
+        if next > 0 || partial == buffer.count {
+            let fresh = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Self.chunk, partial * 2), alignment: 16)
+            fresh.baseAddress!.copyMemory(from: buffer.baseAddress! + next, byteCount: partial)
+            retired.append(buffer)
+            buffer = fresh
+            next = 0
+            filled = partial
+        }
+        while true {
+            let n = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+            if n < 0 && errno == EINTR { continue }
+            // A read error ends the feed like its end: what was read is replayed.
+            if n <= 0 { atEnd = true } else { filled += n }
+            return
+        }
     }
 }

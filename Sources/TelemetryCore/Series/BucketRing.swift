@@ -13,7 +13,7 @@ public struct BucketRing: Sendable {
     /// -1 when this ring holds its own buckets; else the index of the series' window whose
     /// ring holds them (same bucket size, alignment and detail, and longer): an 8 h window
     /// of hourly buckets is the newest eight of the 24 h window's, so it keeps none itself.
-    public let owner: Int8
+    public let owner: Int16
     /// Bumped on every write outside the newest bucket: what the newest bucket's predecessors
     /// fold to stays the same while it is unchanged (see `WindowCache`).
     public private(set) var revision: UInt32 = 0
@@ -39,12 +39,13 @@ public struct BucketRing: Sendable {
         energies = energy ? Array(repeating: 0, count: spec.bucketCount) : []
     }
 
-    /// A window whose buckets window `owner`'s ring holds: no storage of its own.
-    public init(spec: WindowSpec, sharing owner: Int, of ring: BucketRing) {
+    /// A window whose buckets window `owner`'s ring holds: no storage of its own, so it is
+    /// read only through the owner's `view(as:owner:)` (`SeriesState.window(_:)`).
+    init(spec: WindowSpec, sharing owner: Int, of ring: BucketRing) {
         self.spec = spec
         keepsQuantiles = ring.keepsQuantiles
         keepsDetail = ring.keepsDetail
-        self.owner = Int8(owner)
+        self.owner = Int16(owner)
         slots = []
         leans = []
         sketches = []

@@ -168,7 +168,7 @@ public struct SeriesState: Sendable {
                     best = j
                 }
             }
-            return best == i ? -1 : best
+            return best == i || best > Int(Int16.max) ? -1 : best
         }
     }
 
@@ -249,7 +249,9 @@ public struct SeriesState: Sendable {
         self.lastCounterTime = lastCounterTime
     }
 
-    /// A window's statistics as of `time` (by default the series' newest event time).
+    /// A window's statistics as of `time` (by default the series' newest event time). At the
+    /// newest time or later every window reads as a ring of its own would; before it, a window
+    /// that shares a longer one's buckets may still show buckets its own ring would have reused.
     public func stats(window name: String, at time: EventTime? = nil) -> WindowStats? {
         guard let index = rings.firstIndex(where: { $0.spec.name == name }), let at = time ?? watermark else {
             return nil
