@@ -82,11 +82,14 @@ demo: release
 
 # The ingest benchmark (README, "Performance"): parkd's CPU per message beside mosquitto_sub on
 # the same broker and feed (1 000 and 100 000 sensors, QoS 0 and 1, the shipped rule packs),
-# parkd replay on one and two cores, peak memory with 100 000 series, the summary line size.
-# About 5 minutes. BASELINE=path/to/parkd measures another build beside this one.
+# parkd replay on one and two cores, peak memory with 100 000 series, the summary line size,
+# scrapes, the province tier, then bench-memory's table. About 10 minutes (15 with
+# BASELINE=path/to/parkd, which measures another build beside this one).
 bench: release tools
 	BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  .build/release/parkbench all $(if $(BASELINE),--baseline $(BASELINE))
+	@echo
+	@$(MAKE) --no-print-directory bench-memory
 
 # Where the memory goes (Benchmarks/memory-table.py): parkd replay holding 100 000 series under
 # heaptrack (Debian's, installed here if missing), each live allocation at the peak filed under
