@@ -102,4 +102,18 @@ struct SeqMemoryTests {
         #expect(!memory.repeats(seq: 5, time: Self.reading(1500).time))
         #expect(memory.repeats(seq: 1999, time: Self.reading(1999).time))
     }
+
+    @Test("a memory that never took a seq saves and restores as empty, then takes seqs like a fresh one")
+    func unusedRoundTrip() throws {
+        var w = ByteWriter()
+        SeqMemory().encode(&w)
+        #expect(w.bytes.count == 1 + 8 + 8 + 16 * 8)  // the layout of a used memory
+        var r = ByteReader(w.bytes)
+        var restored = try SeqMemory(decoding: &r)
+        #expect(restored == SeqMemory())
+        #expect(!restored.repeats(seq: 7, time: Self.reading(7).time))
+        restored.record(seq: 7, time: Self.reading(7).time)
+        #expect(restored.repeats(seq: 7, time: Self.reading(7).time))
+        #expect(!restored.repeats(seq: 6, time: Self.reading(6).time))
+    }
 }

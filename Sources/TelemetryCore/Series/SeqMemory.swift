@@ -18,8 +18,10 @@ public struct SeqMemory: Sendable, Equatable {
     public static let restartSilence: Int64 = 3_600_000
     public private(set) var highest: Int64?
     public private(set) var latest = EventTime(milliseconds: 0)
-    /// Bit `seq % span`: whether that seq (within `span` below `highest`) was taken.
-    private var bits = [UInt64](repeating: 0, count: Int(span / 64))
+    /// Bit `seq % span`: whether that seq (within `span` below `highest`) was taken. Empty
+    /// until the first seq: a sensor that sends none costs no 160-byte array.
+    private var bits: [UInt64] = []
+    private static let words = Int(span / 64)
 
     public init() {}
 
@@ -68,6 +70,7 @@ public struct SeqMemory: Sendable, Equatable {
     }
 
     private mutating func start(at seq: Int64, time: EventTime) {
+        if bits.isEmpty { bits = Array(repeating: 0, count: Self.words) }
         for k in bits.indices { bits[k] = 0 }
         highest = seq
         latest = time
@@ -95,7 +98,7 @@ public struct SeqMemory: Sendable, Equatable {
         w.bool(highest != nil)
         w.i64(highest ?? 0)
         w.i64(latest.milliseconds)
-        for word in bits { w.u64(word) }
+        for k in 0..<Self.words { w.u64(bits.isEmpty ? 0 : bits[k]) }
     }
 
     public init(decoding r: inout ByteReader) throws(SnapshotError) {
@@ -104,6 +107,8 @@ public struct SeqMemory: Sendable, Equatable {
         guard let time = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
         highest = has ? top : nil
         latest = time
-        for k in bits.indices { bits[k] = try r.u64() }
+        var words = [UInt64](repeating: 0, count: Self.words)
+        for k in words.indices { words[k] = try r.u64() }
+        if has { bits = words }
     }
 }
