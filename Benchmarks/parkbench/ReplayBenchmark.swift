@@ -29,6 +29,35 @@ enum ReplayBenchmark {
         return Run(readings: readings, seconds: result.wall, cpu: result.cpu, peakMiB: result.peakMiB)
     }
 
+    /// The benchmark's two feeds: 1 M readings of 1 000 sensors, and 100 000 series of three
+    /// readings each (so every series holds buckets in every window).
+    static let start = Int64(1_795_400_000_000)
+    static let narrow = (name: "feed-1k.jsonl", readings: 1_000_000, sensors: 1000, seed: UInt64(7))
+    static let wide = (name: "feed-100k.jsonl", readings: 300_000, sensors: 100_000, seed: UInt64(8))
+
+    /// Writes one of those feeds (or any `sensors` × 3 readings) into `work`; returns its path.
+    static func writeFeed(
+        _ work: URL, _ feed: (name: String, readings: Int, sensors: Int, seed: UInt64)
+    ) throws -> String {
+        let path = work.appendingPathComponent(feed.name).path
+        try BenchSetup.writeFeed(path, count: feed.readings, sensors: feed.sensors, seed: feed.seed, start: start)
+        return path
+    }
+
+    /// A baseline build on one worker, like the rows it stands beside; a build without
+    /// `--workers` on its own default. Returns the run and its label.
+    static func baseline(
+        parkd: String, feed: String, config: String, out: String, readings: Int
+    ) throws -> (run: Run, label: String) {
+        if let one = try? replay(parkd: parkd, feed: feed, config: config, out: out, workers: 1, readings: readings) {
+            return (one, "baseline, packs, 1 worker")
+        }
+        return (
+            try replay(parkd: parkd, feed: feed, config: config, out: out, workers: nil, readings: readings),
+            "baseline, packs, its default workers"
+        )
+    }
+
     static func config(_ work: URL, name: String, packs: Bool, maxSeries: Int, parkd: String? = nil) throws -> String {
         let path = work.appendingPathComponent(name + ".yaml").path
         try """

@@ -25,16 +25,15 @@ struct Options {
     /// Where `feeds` writes.
     var out: String?
 
+    static let modes = [
+        "all", "ingest", "replay", "core", "publish", "memory", "province", "sparkplug", "scrape", "feeds",
+    ]
+
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
         if let first = rest.first, !first.hasPrefix("--") {
-            guard
-                [
-                    "ingest", "replay", "core", "publish", "all", "memory", "province", "sparkplug", "scrape", "feeds",
-                ].contains(
-                    first)
-            else {
-                throw HarnessError("unknown mode \(first); use all, ingest, replay, core or publish")
+            guard Self.modes.contains(first) else {
+                throw HarnessError("unknown mode \(first); use \(Self.modes.joined(separator: ", "))")
             }
             mode = first
             rest = rest.dropFirst()
@@ -177,18 +176,14 @@ func writeFeeds(_ options: Options) throws {
     guard let folder = options.out else { throw HarnessError("feeds needs --out DIR") }
     let work = URL(fileURLWithPath: folder)
     try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    let start = Int64(1_795_400_000_000)
     // `--sensors N`: only a feed of N series, three readings each (feed-N.jsonl).
     if options.sensors != 1000 {
-        try BenchSetup.writeFeed(
-            work.appendingPathComponent("feed-\(options.sensors).jsonl").path, count: 3 * options.sensors,
-            sensors: options.sensors, seed: 8, start: start)
+        let n = options.sensors
+        _ = try ReplayBenchmark.writeFeed(work, ("feed-\(n).jsonl", 3 * n, n, ReplayBenchmark.wide.seed))
         return
     }
-    try BenchSetup.writeFeed(
-        work.appendingPathComponent("feed-1k.jsonl").path, count: 1_000_000, sensors: 1000, seed: 7, start: start)
-    try BenchSetup.writeFeed(
-        work.appendingPathComponent("feed-100k.jsonl").path, count: 300_000, sensors: 100_000, seed: 8, start: start)
+    _ = try ReplayBenchmark.writeFeed(work, ReplayBenchmark.narrow)
+    _ = try ReplayBenchmark.writeFeed(work, ReplayBenchmark.wide)
     _ = try ReplayBenchmark.config(work, name: "packs", packs: true, maxSeries: 2_000_000)
     _ = try ReplayBenchmark.config(work, name: "plain", packs: false, maxSeries: 2_000_000)
     print("feeds and configurations in \(folder)")
@@ -198,10 +193,8 @@ func replayTable(_ options: Options) throws {
     let parkd = try BenchSetup.binary("parkd")
     let work = try Scratch.makeDirectory(prefix: "replay-bench")
     defer { try? FileManager.default.removeItem(at: work) }
-    let start = Int64(1_795_400_000_000)
-    let feed = work.appendingPathComponent("feed-1k.jsonl").path
-    let readings = 1_000_000
-    try BenchSetup.writeFeed(feed, count: readings, sensors: 1000, seed: 7, start: start)
+    let feed = try ReplayBenchmark.writeFeed(work, ReplayBenchmark.narrow)
+    let readings = ReplayBenchmark.narrow.readings
     let packs = try ReplayBenchmark.config(work, name: "packs", packs: true, maxSeries: 200_000)
     let plain = try ReplayBenchmark.config(work, name: "plain", packs: false, maxSeries: 200_000)
     let basePacks = try options.baseline.map {
@@ -239,22 +232,13 @@ func replayTable(_ options: Options) throws {
             parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
             readings: readings))
     if let baseline = options.baseline {
-        // On one worker like the row it stands beside; a build without `--workers` on its default.
-        let run = { (workers: Int?) in
-            try ReplayBenchmark.replay(
-                parkd: baseline, feed: feed, config: basePacks ?? packs, out: work.appendingPathComponent("b1").path,
-                workers: workers, readings: readings)
-        }
-        if let one = try? run(1) {
-            show("baseline, packs, 1 worker", one)
-        } else {
-            show("baseline, packs, its default workers", try run(nil))
-        }
+        let old = try ReplayBenchmark.baseline(
+            parkd: baseline, feed: feed, config: basePacks ?? packs, out: work.appendingPathComponent("b1").path,
+            readings: readings)
+        show(old.label, old.run)
     }
     print("")
-    // 100 000 series: three readings each, so every series holds buckets in every window.
-    let wide = work.appendingPathComponent("feed-100k.jsonl").path
-    try BenchSetup.writeFeed(wide, count: 300_000, sensors: 100_000, seed: 8, start: start)
+    let wide = try ReplayBenchmark.writeFeed(work, ReplayBenchmark.wide)
     print("peak resident memory of parkd replay holding 100 000 series:")
     let memory = try ReplayBenchmark.replay(
         parkd: parkd, feed: wide, config: packs, out: work.appendingPathComponent("m1").path, workers: 1,
@@ -275,12 +259,10 @@ func replayTable(_ options: Options) throws {
         readings: 300_000)
     print(String(format: "  no rules                           %6.0f MiB", memoryPlain.peakMiB))
     if let baseline = options.baseline {
-        let run = { (workers: Int?) in
-            try ReplayBenchmark.replay(
-                parkd: baseline, feed: wide, config: basePacks ?? packs, out: work.appendingPathComponent("m3").path,
-                workers: workers, readings: 300_000)
-        }
-        let old = try (try? run(1)) ?? run(nil)
+        let old = try ReplayBenchmark.baseline(
+            parkd: baseline, feed: wide, config: basePacks ?? packs, out: work.appendingPathComponent("m3").path,
+            readings: 300_000
+        ).run
         print(String(format: "  baseline, packs                    %6.0f MiB", old.peakMiB))
     }
     print("")
@@ -380,7 +362,6 @@ func ingestBenchmark(
 
     let parkdBefore = cpuSeconds(parkd.pid)
     let subBefore = cpuSeconds(sub.pid)
-    let start = Date()
     for m in feed { try publisher.publish(m.topic, payload: m.payload, qos: qos) }
     try publisher.flush(timeout: 120)
 
@@ -407,7 +388,6 @@ func ingestBenchmark(
     }
     if !subDone { subCPU = cpuSeconds(sub.pid) - subBefore }
     if !parkdDone { parkdCPU = cpuSeconds(parkd.pid) - parkdBefore }
-    _ = start
     let parkdRSS = residentMegabytes(parkd.pid)
     parkd.signal(SIGTERM)
     let parkdStatus = parkd.wait(timeout: 30)

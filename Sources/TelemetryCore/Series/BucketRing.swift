@@ -214,10 +214,12 @@ public struct BucketRing: Sendable {
 
     /// Bytes this ring holds, for the memory budget (sketches at their typical 8 bins).
     public var memoryBytes: Int {
-        guard owner < 0 else { return 96 }
+        // The ring itself and its array headers; a shared window holds nothing more.
+        let ring = 96
+        guard owner < 0 else { return ring }
         return spec.bucketCount
             * ((keepsDetail ? MemoryLayout<Bucket>.stride : MemoryLayout<LeanBucket>.stride)
-                + (keepsQuantiles ? 48 + 64 : 0)) + 96
+                + (keepsQuantiles ? 48 + 64 : 0)) + ring
     }
 }
 

@@ -181,9 +181,6 @@ public struct SeriesState: Sendable {
     /// Every window, in configuration order, as rings to read.
     public var windows: [BucketRing] { rings.indices.map(window) }
 
-    /// How many windows the series has (configured, shared or not).
-    public var windowCount: Int { rings.count }
-
     /// Some window keeps sketches: the value's bin is computed once for all of them.
     private let sketching: Bool
 
@@ -241,7 +238,7 @@ public struct SeriesState: Sendable {
         self.raw = raw
         // Decoded windows hold their own buckets; a shared one's come from its owner's.
         self.rings = windows.indices.map { i in
-            let owner = rings.indices.contains(i) ? Int(rings[i].owner) : -1
+            let owner = Int(rings[i].owner)
             return owner < 0 ? windows[i] : BucketRing(spec: windows[i].spec, sharing: owner, of: windows[owner])
         }
         self.watermark = watermark
