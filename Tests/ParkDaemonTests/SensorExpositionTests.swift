@@ -54,6 +54,50 @@ struct SensorExpositionTests {
         #expect(text.contains("parkd_sensor_exposition_dropped_series 0\n"))
     }
 
+    @Test("the last value is the newest measurement: not a late reading appended after it, nor an error reading")
+    func lastIsNewestMeasurement() throws {
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        let pm = #"park="p",zone="z",pillar="emissions",kind="pm25",sensor="a1""#
+        Self.send(p, "parks/p/z/emissions/pm25/a1", 40, at: 0)
+        Self.send(p, "parks/p/z/emissions/pm25/a1", 48, at: 120)
+        Self.send(p, "parks/p/z/emissions/pm25/a1", 44, at: 60)  // late: appended last, older
+        // An error reading newer than all: no value (the status page shows only `ok` ones too).
+        let t = EventTime(milliseconds: Self.t0.milliseconds + 180_000)
+        p.ingest(
+            topic: "parks/p/z/emissions/pm25/a1",
+            payload: Array(#"{"value": 999, "ts": \#(t.milliseconds), "status": "error"}"#.utf8), arrival: t)
+        let text = Self.exposition(p, c).text
+        #expect(text.contains("parkd_sensor_micrograms_per_cubic_meter{\(pm)} 48\n"))
+        #expect(text.contains("parkd_sensor_last_timestamp_seconds{\(pm)} 1795392120\n"))
+    }
+
+    @Test("a station's daily record stays exposed however many hourly records other stations write after it")
+    func complianceLatestKept() throws {
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        let o = Observability(pipeline: p)
+        o.apply(Observability.Settings(c))
+        func record(_ sensor: String, _ period: CompliancePeriod, value: Double) -> ComplianceRecord {
+            ComplianceRecord(
+                rule: "pm25", reference: nil,
+                series: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: sensor),
+                closed: ClosedPeriod(
+                    period: period, start: Self.t0, end: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000),
+                    value: value, max: value, covered: 4, parts: 4, valid: true, samples: 60),
+                statistic: .mean, limit: 50, above: true)
+        }
+        o.noteCompliance(record("day-station", .day, value: 61), line: "")
+        for k in 0...(2 * Observability.recentComplianceLimit) {
+            o.noteCompliance(record("s\(k % 500)", .hour, value: 40), line: "")
+        }
+        let text = try #require(o.sensorMetrics())
+        #expect(
+            text.contains(
+                #"parkd_compliance_value{park="p",zone="z",pillar="emissions",kind="pm25",sensor="day-station",rule="pm25",period="24h"} 61"#
+            ))
+    }
+
     @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")
     func capAndEviction() throws {
         let c = try Self.configuration(", max_series: 3")

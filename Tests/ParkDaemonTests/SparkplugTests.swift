@@ -318,6 +318,24 @@ struct SparkplugTests {
         #expect(p.sparkplugStatus.offline.map(\.series) == [Self.power])
     }
 
+    @Test("a dead node's series are kept past series_ttl while their offline alert fires")
+    func deadNodeNotEvicted() {
+        var settings = Self.pipeline().settings
+        settings.limits.seriesTTLMilliseconds = 60_000
+        let q = IngestPipeline(settings: settings, logger: Logger(label: "test"))
+        q.ingest(topic: "spBv1.0/g/NBIRTH/n", payload: Self.nbirth(bdSeq: 4, at: Self.at(0)), arrival: Self.at(0))
+        q.ingest(topic: "spBv1.0/g/DBIRTH/n/d", payload: Self.dbirth(seq: 1, at: Self.at(0)), arrival: Self.at(0))
+        let will = SparkplugPayload(metrics: [.init(name: "bdSeq", datatype: 4, value: .long(4))]).encoded()
+        q.ingest(topic: "spBv1.0/g/NDEATH/n", payload: will, arrival: Self.at(6))
+        #expect(q.seriesCount == 2)
+        // The summary interval closes (no open figures hold the series), then an hour of
+        // silence, well past the minute's time-to-live: the alerts still fire.
+        _ = q.takeInterval(schedule: 0, from: Self.at(0), to: Self.at(60), details: false, final: false)
+        q.tick(at: Self.at(3_600))
+        #expect(q.seriesCount == 2)
+        #expect(q.firingAlerts.count == 2)
+    }
+
     @Test("is_null, is_historical and is_transient: no reading, the reading's own time without liveness, not stored")
     func flags() {
         let p = Self.pipeline(kinds: ["Old": "active_power", "Missing": "humidity", "Passing": "humidity"])

@@ -82,6 +82,10 @@ public final class Observability: Sendable {
         var capLogged = false
         /// The latest compliance records (at most `recentComplianceLimit`), oldest first.
         var recentCompliance: [(record: ComplianceRecord, line: String)] = []
+        /// The latest record of each (rule, station, averaging period), for the sensor
+        /// figures: kept apart from the log above, out of which a day's record of one station
+        /// would scroll before the next among many stations' hourly ones.
+        var latestCompliance: [ComplianceKey: ComplianceRecord] = [:]
     }
 
     private let state = Mutex(State())
@@ -103,7 +107,7 @@ public final class Observability: Sendable {
         let (settings, parks, compliance) = state.withLock { s in
             (
                 s.settings, s.parks.sorted { $0.key < $1.key }.map(\.value),
-                s.recentCompliance.suffix(Self.recentComplianceLimit).map(\.record)
+                Array(s.latestCompliance.values)
             )
         }
         guard let configuration = settings.sensorMetrics else { return nil }
@@ -180,10 +184,25 @@ public final class Observability: Sendable {
     }
 
     package static let recentComplianceLimit = 2000
+    package static let latestComplianceLimit = 20_000
+
+    /// One compliance record's place in the latest-of-each map.
+    struct ComplianceKey: Hashable {
+        var rule: String
+        var series: SeriesID
+        var period: CompliancePeriod
+    }
 
     package func noteCompliance(_ record: ComplianceRecord, line: String) {
         state.withLock { s in
             s.recentCompliance.append((record, line))
+            let key = ComplianceKey(rule: record.rule, series: record.series, period: record.closed.period)
+            if s.latestCompliance[key] == nil, s.latestCompliance.count >= Self.latestComplianceLimit,
+                let oldest = s.latestCompliance.min(by: { $0.value.closed.end < $1.value.closed.end })?.key
+            {
+                s.latestCompliance[oldest] = nil  // bounded whatever the station churn
+            }
+            s.latestCompliance[key] = record
             if s.recentCompliance.count > 2 * Self.recentComplianceLimit {
                 s.recentCompliance.removeFirst(s.recentCompliance.count - Self.recentComplianceLimit)
             }

@@ -79,10 +79,7 @@ package struct SensorExposition {
 
     /// A sample value: Go's float syntax, which Prometheus parses (`+Inf`, `NaN`).
     package static func number(_ v: Double) -> String {
-        if v.isNaN { return "NaN" }
-        if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
-        if v == v.rounded(), abs(v) < 1e15 { return String(Int64(v)) }
-        return "\(v)"
+        v.isFinite ? JSONLine.number(v) : v.isNaN ? "NaN" : v > 0 ? "+Inf" : "-Inf"
     }
 
     static func labels(_ id: SeriesID) -> String {
@@ -121,16 +118,25 @@ package struct SensorExposition {
         alerts: [(rule: String, severity: Severity, series: SeriesID, since: EventTime)]
     ) -> Output {
         var f = Families()
-        let chosen = Set(settings.windows ?? windows)
-        // Series in identity order: the cap keeps the same ones from scrape to scrape.
-        let order = view.ids.indices.sorted { view.ids[$0] < view.ids[$1] }
-        let exposed = order.prefix(settings.maxSeries)
+        // The chosen windows by index, found once: every series has the configured windows.
+        let chosen =
+            settings.windows.map { names in windows.indices.filter { names.contains(windows[$0]) } }
+            ?? Array(windows.indices)
+        // Series in identity order when capped: the cap keeps the same ones from scrape to scrape.
+        let exposed =
+            view.ids.count > settings.maxSeries
+            ? Array(view.ids.indices.sorted { view.ids[$0] < view.ids[$1] }.prefix(settings.maxSeries))
+            : Array(view.ids.indices)
+        let units = view.kinds.map { Self.unitName($0?.unit) }
         for s in exposed {
             let id = view.ids[s]
             let state = view.states[s]
-            let (unit, scale) = Self.unitName(view.unit(s))
+            let (unit, scale) = units[Int(view.kindIndex[s])]
             let labels = Self.labels(id)
-            if let last = state.raw.newest {
+            // The newest measurement: a reading in error, calibrating or out of range is no value.
+            if let last = state.raw.newest(where: {
+                $0.status == .ok && !state.settings.isOutOfRange($0.value)
+            }) {
                 f.add(
                     "parkd_sensor_\(unit)", "gauge", "Last reading of each series, in \(unit)", labels,
                     last.value * scale)
@@ -139,8 +145,9 @@ package struct SensorExposition {
                     last.time.seconds)
             }
             guard let now = state.watermark else { continue }
-            for ring in state.windows where chosen.contains(ring.spec.name) {
-                let stats = ring.stats(at: now)
+            for w in chosen {
+                let ring = state.window(w)
+                let stats = ring.stats(at: now, quantiles: false)
                 guard stats.count > 0 else { continue }
                 f.add(
                     "parkd_sensor_window_mean_\(unit)", "gauge",
@@ -205,7 +212,7 @@ package struct SensorExposition {
                 "alertname=\"\(Self.escape(alert.rule))\",alertstate=\"firing\",severity=\"\(alert.severity.rawValue)\","
                     + Self.labels(alert.series), 1)
         }
-        let dropped = max(0, order.count - exposed.count)
+        let dropped = view.ids.count - exposed.count
         f.add(
             "parkd_sensor_exposition_series", "gauge", "Series exposed here (at most prometheus.max_series)", "",
             Double(exposed.count))

@@ -1,5 +1,4 @@
 import Logging
-import Sparkplug
 import Synchronization
 import TelemetryCore
 import UplinkWire
@@ -13,7 +12,7 @@ import UplinkWire
 /// updates and the rules compiled for that series.
 public final class IngestPipeline: Sendable {
 
-    private struct State: ~Copyable {
+    struct State: ~Copyable {
         package var router: TopicRouter
         package var table: SeriesTable
         package var rules: RuleStage
@@ -41,8 +40,8 @@ public final class IngestPipeline: Sendable {
 
     public let settings: Settings
     private let admission: Admission
-    private let state: Mutex<State>
-    private let logger: Logger
+    let state: Mutex<State>
+    let logger: Logger
 
     public init(settings: Settings, logger: Logger) {
         self.settings = settings
@@ -129,7 +128,7 @@ public final class IngestPipeline: Sendable {
 
     /// Stages 3 to 6 for one decoded reading of series `id` (`slot` -1 when not yet known);
     /// returns the alert transitions queued.
-    private func take(
+    func take(
         _ reading: Reading, id: SeriesID, slot known: Int32, named: Bool, topic: String, arrival: EventTime,
         retained: Bool, opened: inout Int, in state: inout State
     ) -> Int {
@@ -202,86 +201,7 @@ public final class IngestPipeline: Sendable {
         return transitions.count
     }
 
-    /// A Sparkplug B message: the host stage keeps the edge node's state and names each
-    /// metric's series; its readings then take the same stages as any other. A DEATH makes its
-    /// series stale at once (an alert each), a BIRTH resolves them.
-    private func ingestSparkplug(
-        topic: String, payload: [UInt8], route r: Int, arrival: EventTime, retained: Bool, in state: inout State
-    ) -> Int {
-        let parsed: SparkplugTopic
-        switch SparkplugTopic.parse(topic) {
-        case .success(let found): parsed = found
-        case .failure(let error):
-            reject(.badTopic, topic: topic, arrival: arrival, in: &state, detail: error.detail)
-            return 0
-        }
-        guard payload.count <= settings.routes[r].decoder.maxBytes else {
-            reject(
-                .tooLarge, topic: topic, arrival: arrival, in: &state,
-                detail: "payload of \(payload.count) bytes is over the limit of \(settings.routes[r].decoder.maxBytes)")
-            return 0
-        }
-        // Sparkplug forbids retaining BIRTH, DATA and DEATH: a retained copy (replayed at every
-        // resubscribe) would rewind the node's sequence or kill it again.
-        if retained && parsed.type != .state {
-            state.sparkplug.noteRetained()
-            return 0
-        }
-        let decoded: SparkplugPayload
-        if parsed.type == .state {
-            decoded = SparkplugPayload()  // JSON of another host: nothing to read
-        } else {
-            switch SparkplugPayload.decode(payload) {
-            case .success(let found): decoded = found
-            case .failure(let error):
-                reject(.malformed, topic: topic, arrival: arrival, in: &state, detail: error.detail)
-                return 0
-            }
-        }
-        let catalog = settings.catalog
-        let out = state.sparkplug.handle(
-            parsed, decoded, arrival: arrival, mapping: settings.routes[r].sparkplug!,
-            kinds: settings.routes[r].kindAliases, pillar: { catalog[$0]?.pillar })
-        if let (reason, detail) = out.refused {
-            reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
-        }
-        for k in state.interval.indices { state.interval[k].readings += out.readings.count }
-        var opened = 0
-        var queued = 0
-        for (id, reading, historical) in out.readings {
-            // A historical value says nothing of whether the node lives now (as a retained copy).
-            queued += take(
-                reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, arrival: arrival,
-                retained: historical, opened: &opened, in: &state)
-        }
-        var transitions: [AlertTransition] = []
-        for id in out.died {
-            transitions.append(
-                Self.offlineTransition(id, state: .firing, since: out.diedAt ?? arrival, at: arrival, cause: out.cause))
-        }
-        for (id, since) in out.revived {
-            transitions.append(
-                Self.offlineTransition(id, state: .resolved, since: since, at: arrival, cause: "born again (BIRTH)"))
-        }
-        if !transitions.isEmpty { state.rules.enqueue(transitions, logger: logger) }
-        return queued + transitions.count
-    }
-
-    /// The alert of a series whose Sparkplug node or device died: like a lost sensor's, at once.
-    static func offlineTransition(
-        _ id: SeriesID, state: AlertTransition.State, since: EventTime, at: EventTime, cause: String
-    ) -> AlertTransition {
-        AlertTransition(
-            id: "\(sparkplugOfflineRule)/\(id)/\(since.milliseconds)", state: state, repeated: false,
-            rule: sparkplugOfflineRule, severity: .warning, series: id, value: nil, limit: nil, window: nil, stat: nil,
-            at: at, since: since, reference: "Sparkplug B 3.0: NDEATH/DDEATH",
-            message: state == .firing ? "offline: \(cause)" : "resolved: offline: \(cause)")
-    }
-
-    /// The rule name of the alerts a Sparkplug DEATH raises.
-    public static let sparkplugOfflineRule = "sparkplug_offline"
-
-    private func open(_ id: SeriesID, arrival: EventTime, in state: inout State, restoring: SeriesState? = nil)
+    func open(_ id: SeriesID, arrival: EventTime, in state: inout State, restoring: SeriesState? = nil)
         -> Int32
     {
         if let known = state.table[id] { return known }
@@ -296,7 +216,7 @@ public final class IngestPipeline: Sendable {
         return slot
     }
 
-    private func reject(
+    func reject(
         _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State,
         detail: @autoclosure () -> String
     ) {
@@ -320,14 +240,17 @@ public final class IngestPipeline: Sendable {
     }
 
     /// Evicts series silent longer than the time-to-live. A series is kept while it has
-    /// figures in an open summary interval, an active alert, or is an expected sensor.
+    /// figures in an open summary interval, an active alert (a rule's, or its dead Sparkplug
+    /// node's), or is an expected sensor.
     private func evictSilent(at time: EventTime, in state: inout State) {
         let ttl = state.limits.seriesTTLMilliseconds
         let expected = Set(state.rules.expected)
+        let offline = Set(state.sparkplug.offline.map(\.series))
         let gone = state.table.silent(at: time, ttl: ttl) {
             [accounting = state.accounting, table = state.table, rules = state.rules] index in
             let id = table.ids[index]
             return accounting.hasOpenFigures(index) || expected.contains(id) || rules.isActive(id)
+                || offline.contains(id)
         }
         guard !gone.isEmpty else { return }
         let ids = Set(gone.map { state.table.ids[$0] })
@@ -575,41 +498,6 @@ public final class IngestPipeline: Sendable {
     /// Readings that came for a feed cycle already written.
     public var feedLateReadings: Int { state.withLock { $0.feed.late } }
 
-    /// Edge nodes to send a Sparkplug rebirth request (NCMD) to, in order; taken once.
-    public func takeRebirthRequests() -> [(group: String, node: String)] {
-        state.withLock { $0.sparkplug.takeRequests().map { ($0.group, $0.node) } }
-    }
-
-    /// The Sparkplug host's figures: skipped metrics by reason, events, nodes and the series
-    /// made stale by a DEATH.
-    public var sparkplugStatus: SparkplugStatus {
-        state.withLock { state in
-            let counts = state.sparkplug.nodeCounts
-            return SparkplugStatus(
-                skipped: state.sparkplug.skipped.map { ($0.key.rawValue, $0.value) }.sorted { $0.0 < $1.0 },
-                events: state.sparkplug.events.map { ($0.key.rawValue, $0.value) }.sorted { $0.0 < $1.0 },
-                nodesOnline: counts.online, nodesOffline: counts.offline, offline: state.sparkplug.offline)
-        }
-    }
-
-    /// The Sparkplug host's tables, sequence numbers and dead nodes, for the state file (nil
-    /// when no Sparkplug node was seen).
-    package var sparkplugState: SparkplugHost.Saved? {
-        state.withLock { $0.sparkplug.isEmpty ? nil : $0.sparkplug.saved }
-    }
-
-    package func restoreSparkplug(_ saved: SparkplugHost.Saved) {
-        let routes = settings.routes
-        let catalog = settings.catalog
-        state.withLock {
-            $0.sparkplug.restore(
-                saved,
-                route: { group in
-                    routes.first { $0.sparkplug?.reads(group: group) == true }.map { ($0.sparkplug!, $0.kindAliases) }
-                }, pillar: { catalog[$0]?.pillar })
-        }
-    }
-
     /// Counts since start, the current interval included.
     public var totals: IngestCounters {
         state.withLock { state in
@@ -624,71 +512,5 @@ public final class IngestPipeline: Sendable {
     /// The state of one series, for inspection.
     public func seriesState(_ id: SeriesID) -> SeriesState? {
         state.withLock { state in state.table[id].map { state.table.states[Int($0)] } }
-    }
-}
-
-/// What `/metrics` and the API show of the Sparkplug host.
-public struct SparkplugStatus: Sendable {
-    public var skipped: [(reason: String, count: Int)]
-    public var events: [(event: String, count: Int)]
-    public var nodesOnline: Int
-    public var nodesOffline: Int
-    public var offline: [(series: SeriesID, since: EventTime)]
-}
-
-extension IngestPipeline {
-    /// Every series' state, for an exposition of the sensor figures: copies taken in one lock
-    /// (copy on write: nothing is copied while ingest does not write), read outside it.
-    public struct SeriesView: Sendable {
-        public var ids: [SeriesID]
-        public var states: [SeriesState]
-        /// The catalog unit of each series ("" for a kind outside the catalog).
-        package var kinds: [KindInfo?]
-        package var kindIndex: [Int32]
-        public var validity: ValidityRule
-
-        /// Nil for a kind outside the catalog.
-        public func unit(_ s: Int) -> String? { kinds[Int(kindIndex[s])]?.unit }
-        public var count: Int { ids.count }
-    }
-
-    public func seriesView() -> SeriesView {
-        let (ids, states, kinds, records, validity) = state.withLock { state in
-            (state.table.ids, state.table.states, state.table.kinds, state.table.records, state.validity)
-        }
-        return SeriesView(
-            ids: ids, states: states, kinds: kinds, kindIndex: records.map(\.kind), validity: validity)
-    }
-
-    /// What the status page shows of the series, read in one lock: each series' latest raw
-    /// readings (at most `limit` series, in identity order), the stale ones and the expected
-    /// sensors never seen.
-    public struct StatusView: Sendable {
-        public var recent: [(series: SeriesID, readings: [(time: Int64, value: Double)])]
-        public var seriesTotal: Int
-        public var stale: [SeriesID]
-        public var neverSeen: [SeriesID]
-    }
-
-    /// The sort and the set of known series run outside the ingest lock (on copies, which
-    /// cost nothing while ingest does not write); the lock is taken again only to read the
-    /// raw readings of the `limit` series shown.
-    public func statusView(limit: Int) -> StatusView {
-        let (ids, stale, expected) = state.withLock { state in
-            (state.table.ids, state.staleSeries, state.rules.expected)
-        }
-        let shown = Array(ids.sorted().prefix(limit))
-        let known = Set(ids)
-        let recent = state.withLock { state in
-            shown.compactMap { id -> (series: SeriesID, readings: [(time: Int64, value: Double)])? in
-                // A series evicted between the two locks is left out.
-                guard let slot = state.table[id] else { return nil }
-                let readings = state.table.states[Int(slot)].raw.readings.filter { $0.status == .ok }
-                return (id, readings.map { ($0.time.milliseconds, $0.value) })
-            }
-        }
-        return StatusView(
-            recent: recent, seriesTotal: ids.count, stale: stale.sorted(),
-            neverSeen: expected.filter { !known.contains($0) }.sorted())
     }
 }

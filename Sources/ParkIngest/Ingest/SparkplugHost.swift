@@ -34,8 +34,11 @@ package struct SparkplugHost {
         if let last = unknown[key], now - last < settings.rebirthIntervalMilliseconds, now >= last { return }
         guard unknown[key] != nil || unknown.count < Self.maxUnknown else { return }
         unknown[key] = now
-        events[.rebirthRequested, default: 0] += 1
-        if queued.insert(key).inserted { requests.append(key) }
+        // Counted once per request sent: one already waiting (the broker away) is not another.
+        if queued.insert(key).inserted {
+            requests.append(key)
+            events[.rebirthRequested, default: 0] += 1
+        }
     }
 
     /// Takes the series of a new table for its source; a series another source owns is
@@ -391,10 +394,12 @@ package struct SparkplugHost {
                 events[.rebirthNeeded, default: 0] += 1
                 node.wantsRebirth = false
             } else if node.lastRequest.map({ now - $0 >= settings.rebirthIntervalMilliseconds || now < $0 }) ?? true {
-                events[.rebirthRequested, default: 0] += 1
                 node.lastRequest = now
                 node.wantsRebirth = false
-                if queued.insert(key).inserted { requests.append(key) }
+                if queued.insert(key).inserted {
+                    requests.append(key)
+                    events[.rebirthRequested, default: 0] += 1
+                }
             }
         }
     }

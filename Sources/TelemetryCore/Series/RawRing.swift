@@ -57,13 +57,18 @@ public struct RawRing: Sendable {
         next = (next + 1) % capacity
     }
 
-    /// The newest reading held by its own time (the last appended when times tie), without
-    /// copying the ring: a late or historical reading appended after it does not replace it.
-    public var newest: Entry? {
-        guard !entries.isEmpty else { return nil }
-        var best = (next - 1 + entries.count) % entries.count
-        for k in entries.indices where entries[k].time > entries[best].time { best = k }
-        return entries[best].entry
+    /// The newest reading held that `include` takes, by its own time (the last appended when
+    /// times tie), without copying the ring: a late or historical reading appended after it
+    /// does not replace it.
+    public func newest(where include: (Entry) -> Bool = { _ in true }) -> Entry? {
+        // Oldest appended first, so that `>=` leaves the last appended of equal times.
+        let first = entries.count < capacity ? 0 : next
+        var best: Entry?
+        for k in entries.indices {
+            let entry = entries[(first + k) % entries.count].entry
+            if include(entry), entry.time >= (best?.time ?? entry.time) { best = entry }
+        }
+        return best
     }
 
     /// Oldest first.
