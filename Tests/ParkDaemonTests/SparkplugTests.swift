@@ -318,6 +318,25 @@ struct SparkplugTests {
         #expect(p.sparkplugStatus.offline.map(\.series) == [Self.power])
     }
 
+    @Test("while requests wait (the broker away), a node is asked once and counted once however often it is due")
+    func oneRequestWhileWaiting() {
+        let p = Self.pipeline()
+        // DATA before any BIRTH at 0 s and again after the 30 s rebirth interval, nothing taken between.
+        for t in [0, 40, 80] {
+            p.ingest(
+                topic: "spBv1.0/g/NDATA/n", payload: Self.ddata(seq: UInt64(t / 40), power: 1, at: Self.at(t)),
+                arrival: Self.at(t))
+        }
+        #expect(Self.event(p, "data_before_birth") == 3)
+        #expect(Self.event(p, "rebirth_requested") == 1)
+        #expect(p.takeRebirthRequests().map { "\($0.group)/\($0.node)" } == ["g/n"])
+        // Taken (sent): the next due time asks, and counts, again.
+        p.ingest(
+            topic: "spBv1.0/g/NDATA/n", payload: Self.ddata(seq: 3, power: 1, at: Self.at(120)), arrival: Self.at(120))
+        #expect(Self.event(p, "rebirth_requested") == 2)
+        #expect(p.takeRebirthRequests().count == 1)
+    }
+
     @Test("a dead node's series are kept past series_ttl while their offline alert fires")
     func deadNodeNotEvicted() {
         var settings = Self.pipeline().settings
