@@ -98,6 +98,32 @@ struct SensorExpositionTests {
             ))
     }
 
+    @Test("past its bound the latest-record map drops its oldest stations, not the newest")
+    func complianceLatestBounded() throws {
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        let o = Observability(pipeline: p)
+        o.apply(Observability.Settings(c))
+        let limit = Observability.latestComplianceLimit
+        // Station k's hour ends k seconds after t0: s0 is the oldest, the last one the newest.
+        for k in 0...(limit + 50) {
+            let end = EventTime(milliseconds: Self.t0.milliseconds + Int64(k) * 1000)
+            o.noteCompliance(
+                ComplianceRecord(
+                    rule: "pm25", reference: nil,
+                    series: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s\(k)"),
+                    closed: ClosedPeriod(
+                        period: .hour, start: Self.t0, end: end, value: 40, max: 40, covered: 4, parts: 4,
+                        valid: true, samples: 60),
+                    statistic: .mean, limit: 50, above: true), line: "")
+        }
+        #expect(o.latestComplianceCount <= limit)
+        #expect(o.latestComplianceCount > limit * 8 / 10)
+        let text = try #require(o.sensorMetrics())
+        #expect(text.contains(#"sensor="s\#(limit + 50)",rule="pm25""#))
+        #expect(!text.contains(#"sensor="s0",rule="pm25""#))
+    }
+
     @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")
     func capAndEviction() throws {
         let c = try Self.configuration(", max_series: 3")
