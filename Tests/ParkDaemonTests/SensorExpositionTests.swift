@@ -98,30 +98,40 @@ struct SensorExpositionTests {
             ))
     }
 
-    @Test("past its bound the latest-record map drops its oldest stations, not the newest")
+    @Test("past its bound the latest-record map drops the stations not heard from, keeps the newest, lists each once")
     func complianceLatestBounded() throws {
         let c = try Self.configuration()
         let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
         let o = Observability(pipeline: p)
         o.apply(Observability.Settings(c))
         let limit = Observability.latestComplianceLimit
-        // Station k's hour ends k seconds after t0: s0 is the oldest, the last one the newest.
-        for k in 0...(limit + 50) {
-            let end = EventTime(milliseconds: Self.t0.milliseconds + Int64(k) * 1000)
+        func note(_ sensor: String, value: Double) {
             o.noteCompliance(
                 ComplianceRecord(
                     rule: "pm25", reference: nil,
-                    series: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s\(k)"),
+                    series: SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: sensor),
                     closed: ClosedPeriod(
-                        period: .hour, start: Self.t0, end: end, value: 40, max: 40, covered: 4, parts: 4,
-                        valid: true, samples: 60),
+                        period: .hour, start: Self.t0, end: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000),
+                        value: value, max: value, covered: 4, parts: 4, valid: true, samples: 60),
                     statistic: .mean, limit: 50, above: true), line: "")
         }
+        // s0 first, then as many other stations as the bound; "kept" is heard from again halfway.
+        note("s0", value: 40)
+        note("kept", value: 41)
+        for k in 1...limit {
+            note("s\(k)", value: 40)
+            if k == limit / 2 { note("kept", value: 42) }
+        }
         #expect(o.latestComplianceCount <= limit)
-        #expect(o.latestComplianceCount > limit * 8 / 10)
+        #expect(o.latestComplianceCount >= limit / 2)
         let text = try #require(o.sensorMetrics())
-        #expect(text.contains(#"sensor="s\#(limit + 50)",rule="pm25""#))
+        #expect(text.contains(#"sensor="s\#(limit)",rule="pm25""#))
         #expect(!text.contains(#"sensor="s0",rule="pm25""#))
+        // Noted again, "kept" is there once, with its newer value.
+        let kept = text.split(separator: "\n").filter {
+            $0.hasPrefix("parkd_compliance_value{") && $0.contains(#"sensor="kept""#)
+        }
+        #expect(kept.count == 1 && kept.first?.hasSuffix(" 42") == true, "\(kept)")
     }
 
     @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")

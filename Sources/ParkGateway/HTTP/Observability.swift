@@ -85,7 +85,7 @@ public final class Observability: Sendable {
         /// The latest record of each (rule, station, averaging period), for the sensor
         /// figures: kept apart from the log above, out of which a day's record of one station
         /// would scroll before the next among many stations' hourly ones.
-        var latestCompliance: [ComplianceKey: ComplianceRecord] = [:]
+        var latestCompliance = LatestCompliance()
     }
 
     private let state = Mutex(State())
@@ -107,7 +107,7 @@ public final class Observability: Sendable {
         let (settings, parks, compliance) = state.withLock { s in
             (
                 s.settings, s.parks.sorted { $0.key < $1.key }.map(\.value),
-                Array(s.latestCompliance.values)
+                s.latestCompliance.records
             )
         }
         guard let configuration = settings.sensorMetrics else { return nil }
@@ -193,14 +193,34 @@ public final class Observability: Sendable {
         var period: CompliancePeriod
     }
 
+    /// The latest record of each key, bounded whatever the station churn, at one hash update
+    /// a record: two generations, the older dropped whole when the newer fills half the
+    /// bound. A key not noted again for a generation goes; one noted again moves to the newer.
+    /// (An eviction of the oldest by period end, run as records came, made 100 000 stations'
+    /// hourly burst of records cost seconds a summary interval.)
+    struct LatestCompliance {
+        private var newer: [ComplianceKey: ComplianceRecord] = [:]
+        private var older: [ComplianceKey: ComplianceRecord] = [:]
+
+        mutating func note(_ record: ComplianceRecord, at key: ComplianceKey, limit: Int) {
+            if newer.updateValue(record, forKey: key) == nil {
+                older.removeValue(forKey: key)
+                if newer.count >= max(1, limit / 2) {
+                    older = newer
+                    newer = [:]
+                }
+            }
+        }
+
+        var count: Int { newer.count + older.count }
+        var records: [ComplianceRecord] { Array(older.values) + Array(newer.values) }
+    }
+
     package func noteCompliance(_ record: ComplianceRecord, line: String) {
         state.withLock { s in
             s.recentCompliance.append((record, line))
             let key = ComplianceKey(rule: record.rule, series: record.series, period: record.closed.period)
-            if s.latestCompliance[key] == nil, s.latestCompliance.count >= Self.latestComplianceLimit {
-                Self.evictOldest(&s.latestCompliance)
-            }
-            s.latestCompliance[key] = record
+            s.latestCompliance.note(record, at: key, limit: Self.latestComplianceLimit)
             if s.recentCompliance.count > 2 * Self.recentComplianceLimit {
                 s.recentCompliance.removeFirst(s.recentCompliance.count - Self.recentComplianceLimit)
             }
@@ -209,15 +229,6 @@ public final class Observability: Sendable {
 
     /// How many (rule, station, period) records the sensor figures hold.
     package var latestComplianceCount: Int { state.withLock { $0.latestCompliance.count } }
-
-    /// Bounded whatever the station churn: the oldest tenth (by period end) goes in one sort,
-    /// so a full map costs O(log n) a record, not the scan of all 20 000 per new station that
-    /// made 100 000 live sensors ten times slower than before the map existed.
-    static func evictOldest(_ latest: inout [ComplianceKey: ComplianceRecord]) {
-        let drop = max(1, latest.count / 10)
-        let oldest = latest.lazy.map { ($0.key, $0.value.closed.end) }.sorted { $0.1 < $1.1 }.prefix(drop)
-        for (key, _) in oldest { latest[key] = nil }
-    }
 
     package func compliance(park: String?, rule: String?, exceededOnly: Bool, limit: Int) -> [String] {
         state.withLock { s in
