@@ -74,6 +74,14 @@ func residentMegabytes(_ pid: pid_t) -> Double {
     return kb / 1024
 }
 
+/// Whether `pid` has exited (a zombie not yet reaped counts: its CPU times are final).
+func exited(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return true }
+    return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+}
+
 func lineCount(_ path: String) -> Int {
     guard let data = FileManager.default.contents(atPath: path) else { return 0 }
     return data.withUnsafeBytes { $0.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } }
@@ -389,8 +397,24 @@ func ingestBenchmark(
     if !subDone { subCPU = cpuSeconds(sub.pid) - subBefore }
     if !parkdDone { parkdCPU = cpuSeconds(parkd.pid) - parkdBefore }
     let parkdRSS = residentMegabytes(parkd.pid)
+    // The stop saves every state file, the window snapshot the biggest (every snapshot_interval
+    // too, while running): its CPU and the memory it takes, watched until parkd has exited.
+    let cpuAtStop = cpuSeconds(parkd.pid)
+    var stopCPU = cpuAtStop
+    var stopRSS = parkdRSS
     parkd.signal(SIGTERM)
+    let stopDeadline = Date().addingTimeInterval(120)
+    while Date() < stopDeadline, !exited(parkd.pid) {
+        let (cpu, rss) = (cpuSeconds(parkd.pid), residentMegabytes(parkd.pid))
+        if !cpu.isNaN { stopCPU = cpu }
+        if !rss.isNaN { stopRSS = max(stopRSS, rss) }
+        usleep(10_000)
+    }
+    if !cpuSeconds(parkd.pid).isNaN { stopCPU = cpuSeconds(parkd.pid) }  // a zombie's times are final
     let parkdStatus = parkd.wait(timeout: 30)
+    let snapshotBytes =
+        (try? FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("state/windows.snapshot").path)[
+            .size] as? Int) ?? 0
     sub.signal(SIGTERM)
     sub.wait()
     publisher.disconnect()
@@ -402,10 +426,11 @@ func ingestBenchmark(
     let exitNote = parkdStatus == 0 ? "" : " (parkd exit \(parkdStatus.map(String.init) ?? "none"))"
     let text = String(
         format:
-            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@",
+            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@\n  %-8@ %6d sensors stop: window snapshot %.1f MiB, %.2f s CPU, peak RSS through it %.0f MiB",
         label as NSString, sensors, qos.rawValue, messages, subCPU / n * 1e6, subCount, label as NSString,
         parkdCPU / n * 1e6, parkdCount, parkdRSS, ratio,
-        exitNote as NSString)
+        exitNote as NSString, label as NSString, sensors, Double(snapshotBytes) / 1_048_576, stopCPU - cpuAtStop,
+        stopRSS)
     return IngestRow(text: text, ratio: ratio)
 }
 

@@ -137,4 +137,50 @@ struct SnapshotUpgradeTests {
         var copy = pm25
         #expect(copy.add(last) == .duplicate)
     }
+
+    @Test(
+        "a version 3 snapshot (every bucket written) restores, and saves again as a smaller version 4 that reads the same"
+    )
+    func versionThree() throws {
+        // Written by parkd 1dfad67 (`parkd run`, default windows, stopped with SIGTERM) from 20
+        // readings a minute apart from 2026-12-03T16:26:00Z (1 796 315 160 000 ms) of a PM2.5
+        // sensor s1, values 10…29, and of an energy meter m1, 100…195 kWh; and one error
+        // reading of a PM10 sensor e1 at the first minute.
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/windows-v3.snapshot"
+        ).path
+        let bytes = try #require(FileManager.default.contents(atPath: path))
+        #expect(bytes[4] == 3)  // the version byte
+        let configuration = try DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/x/p.yaml")
+        func restored(_ snapshot: [UInt8]) throws -> IngestPipeline {
+            let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "test"))
+            #expect(try pipeline.restore(snapshot: snapshot).series == 3)
+            return pipeline
+        }
+        let old = try restored(Array(bytes))
+        let s1 = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")
+        let m1 = SeriesID(park: "p", zone: "z", pillar: .energy, kind: "energy", sensor: "m1")
+        let e1 = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm10", sensor: "e1")
+        let hour = try #require(old.seriesState(s1)?.stats(window: "1h"))
+        #expect(hour.count == 20 && hour.mean == 19.5)  // (10 + 29) / 2
+        #expect(old.seriesState(m1)?.stats(window: "1h")?.increase == 95)  // 195 − 100
+        let errors = try #require(old.seriesState(e1)?.stats(window: "1h"))
+        #expect(errors.count == 0 && errors.errors == 1)
+        // Saved again: version 4, a fraction of the size, and every window reads the same.
+        let again = old.snapshot(at: EventTime(milliseconds: 1_796_316_600_000))
+        #expect(again[4] == 4)
+        // 5 390 bytes against 18 199: the 24 h window's 24 hourly buckets were written whole, 23 empty.
+        #expect(again.count * 3 < bytes.count, "\(again.count) bytes against \(bytes.count)")
+        let new = try restored(again)
+        for id in [s1, m1, e1] {
+            let a = try #require(old.seriesState(id))
+            let b = try #require(new.seriesState(id))
+            let now = try #require(a.watermark)
+            #expect(a.counts == b.counts && a.watermark == b.watermark)
+            for k in a.windows.indices {
+                // As text: empty figures hold NaN, which never equals itself.
+                #expect("\(a.window(k).buckets(endingAt: now))" == "\(b.window(k).buckets(endingAt: now))")
+            }
+        }
+    }
 }

@@ -68,6 +68,42 @@ struct SnapshotTests {
             ta.parks.first { $0.pillar == .energy }?.energyKWh == tb.parks.first { $0.pillar == .energy }?.energyKWh)
     }
 
+    @Test("a streamed snapshot is the same bytes in pieces of about a mebibyte, and the file holds it whole")
+    func streamed() throws {
+        let p = pipeline()
+        // 3 000 series of two readings: about 2 MB, so more than one piece.
+        for k in 0..<3000 {
+            for (i, value) in [12.5, 14].enumerated() {
+                let time = 1_795_400_000_000 + Int64(i) * 60_000
+                p.ingest(
+                    topic: "parks/p/z/emissions/pm25/s\(k)",
+                    payload: Array(#"{"value": \#(value), "ts": \#(time)}"#.utf8),
+                    arrival: EventTime(milliseconds: time))
+            }
+        }
+        let at = EventTime(milliseconds: 1_795_400_060_000)
+        let whole = p.snapshot(at: at)
+        var pieces: [[UInt8]] = []
+        p.snapshot(at: at) { pieces.append($0) }
+        #expect(pieces.count > 2)
+        #expect(Array(pieces.joined()) == whole)
+        #expect(pieces.allSatisfy { $0.count < WindowSnapshot.chunkBytes + 64 * 1024 })
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("windows.snapshot").path
+        try WindowState.save(p, to: path, at: at)
+        #expect(FileManager.default.contents(atPath: path).map(Array.init) == whole)
+        // Contents that fail part way leave the old file as it was, and no temporary beside it.
+        #expect(throws: DaemonError.self) {
+            try AtomicFile.write(to: path) { (write) throws(DaemonError) in
+                try write(Array(repeating: 7, count: 10))
+                throw .output(path: path, reason: "the encoder gave up")
+            }
+        }
+        #expect(FileManager.default.contents(atPath: path).map(Array.init) == whole)
+        #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
+    }
+
     @Test("a torn, corrupted, foreign or mismatched snapshot is refused and changes nothing")
     func refused() throws {
         let original = pipeline()
@@ -86,5 +122,38 @@ struct SnapshotTests {
         let error = #expect(throws: SnapshotError.self) { try otherWindows.restore(snapshot: bytes) }
         #expect(error?.description.contains("windows") == true, "\(String(describing: error))")
         #expect(otherWindows.seriesCount == 0)
+    }
+}
+
+@Suite("State files")
+struct StateFileTests {
+    struct Item: Codable, Equatable {
+        var name: String
+        var low: Double
+        var high: Double
+    }
+
+    @Test("an array saved element by element is the same file as saved whole, and loads back")
+    func streamedArray() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let at = EventTime(milliseconds: 1_795_400_000_000)
+        // 30 000 items of about 60 bytes: pieces of a mebibyte; infinities and a NaN as text.
+        let items = (0..<30_000).map { k in
+            Item(name: "station \"\(k)\"", low: k == 0 ? -.infinity : Double(k) / 8, high: k == 1 ? .nan : .infinity)
+        }
+        for sample in [items, [items[0]], []] {
+            let whole = folder.appendingPathComponent("whole.json").path
+            let streamed = folder.appendingPathComponent("streamed.json").path
+            try StateFile.saveJSON(sample, version: 7, to: whole, at: at)
+            try StateFile.saveJSONArray(sample, version: 7, to: streamed, at: at)
+            #expect(FileManager.default.contents(atPath: streamed) == FileManager.default.contents(atPath: whole))
+            var loaded: [Item]?
+            StateFile.loadJSON(
+                [Item].self, version: 7, from: streamed, what: "test", then: "-", logger: Logger(label: "test")
+            ) { loaded = $0 }
+            #expect(loaded?.count == sample.count)
+            #expect(loaded?.dropFirst(2) == sample.dropFirst(2))  // the first two hold NaN or -inf
+        }
     }
 }

@@ -14,23 +14,46 @@ import UplinkWire
 /// and leaves the old file as it was.
 package enum AtomicFile {
     package static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o640) throws(DaemonError) {
+        try write(to: path, mode: mode) { (write) throws(DaemonError) in try write(bytes) }
+    }
+
+    /// As `write(_:to:)`, for contents handed over in pieces by `contents` (a state file too
+    /// big to build whole in memory first).
+    package static func write(
+        to path: String, mode: mode_t = 0o640,
+        contents: (_ write: ([UInt8]) throws(DaemonError) -> Void) throws(DaemonError) -> Void
+    ) throws(DaemonError) {
         let folder = try makeFolder(of: path)
         let temporary = path + ".tmp"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw .output(path: temporary, reason: String(cString: strerror(errno))) }
+        var cleaned = false
         func fail(_ reason: String) -> DaemonError {
-            close(descriptor)
-            unlink(temporary)
+            if !cleaned {
+                close(descriptor)
+                unlink(temporary)
+                cleaned = true
+            }
             return .output(path: temporary, reason: reason)
         }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw fail(String(cString: strerror(errno)))
+        func writeAll(_ bytes: [UInt8]) throws(DaemonError) {
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes {
+                    Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw fail(String(cString: strerror(errno)))
+                }
+                offset += written
             }
-            offset += written
+        }
+        do {
+            try contents(writeAll)
+        } catch {
+            _ = fail("")  // the old file stays; the temporary goes (once, whoever failed)
+            throw error
         }
         guard fsync(descriptor) == 0 else { throw fail("fsync: \(String(cString: strerror(errno)))") }
         guard close(descriptor) == 0 else {

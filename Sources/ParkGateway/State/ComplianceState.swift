@@ -17,12 +17,12 @@ package enum ComplianceState {
     }
 
     package static func save(_ pipeline: IngestPipeline, to path: String, at time: EventTime) throws {
-        let entries = pipeline.complianceTrackers.map { id, tracker in
+        let entries = pipeline.complianceTrackers.lazy.map { id, tracker in
             Entry(
                 park: id.park, zone: id.zone, pillar: id.pillar.rawValue, kind: id.kind, sensor: id.sensor,
                 tracker: tracker)
         }
-        try StateFile.saveJSON(entries, version: version, to: path, at: time)
+        try StateFile.saveJSONArray(entries, version: version, to: path, at: time)
     }
 
     /// Restores the saved periods if there is a file; one that cannot be read is moved aside.

@@ -9,7 +9,7 @@ import UplinkWire
 /// set aside when it cannot be read.
 package enum WindowState {
     package static func save(_ pipeline: IngestPipeline, to path: String, at time: EventTime) throws {
-        try AtomicFile.write(pipeline.snapshot(at: time), to: path)
+        try AtomicFile.write(to: path) { (write) throws(DaemonError) in try pipeline.snapshot(at: time, write: write) }
     }
 
     /// Restores the snapshot if there is one; logs what it restored and how old it was.

@@ -277,14 +277,24 @@ public final class IngestPipeline: Sendable {
     /// Every series' window state as bytes: versioned and checksummed. The states are copied
     /// under the lock (cheap: copy on write) and encoded outside it, so ingest waits little.
     public func snapshot(at time: EventTime) -> [UInt8] {
+        var bytes: [UInt8] = []
+        snapshot(at: time) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// As `snapshot(at:)`, handed to `write` in pieces (a file written as it is encoded). The
+    /// series are copied in one lock (copy on write: only what ingest changes meanwhile is
+    /// duplicated) and encoded outside it.
+    public func snapshot<E: Error>(at time: EventTime, write: ([UInt8]) throws(E) -> Void) throws(E) {
         let (ids, states, counters, arrivals, started) = state.withLock { state in
             (
                 state.table.ids, state.table.states, state.table.ids.indices.map { state.accounting.counter(slot: $0) },
                 state.table.lastArrival, state.rules.engine?.startedAt
             )
         }
-        return WindowSnapshot.encode(
-            at: time, engineStartedAt: started, ids: ids, states: states, counters: counters, arrivals: arrivals)
+        try WindowSnapshot.encode(
+            at: time, engineStartedAt: started, ids: ids, states: states, counters: counters, arrivals: arrivals,
+            write: write)
     }
 
     /// Restores a snapshot into an empty pipeline; returns the series restored and when the

@@ -3,11 +3,15 @@ import UplinkWire
 
 /// The bytes of a window snapshot: every series' window state, versioned and checksummed.
 /// Version 2 adds when each series last arrived and when the rule engine started (liveness);
-/// version 3 each bucket's energy sum (LAeq). Versions 1 and 2 are still read: their series
-/// taken as seen when the snapshot was saved (1), their energy sums unknown (1, 2).
+/// version 3 each bucket's energy sum (LAeq); version 4 only the buckets ever used, a blank
+/// one as a flag. Versions 1 to 3 are still read: their series taken as seen when the snapshot
+/// was saved (1), their energy sums unknown (1, 2).
 package enum WindowSnapshot {
     package static let magic: [UInt8] = Array("PTWS".utf8)
-    package static let version: UInt8 = 3
+    package static let version: UInt8 = SeriesState.snapshotVersion
+    /// A streamed snapshot hands its bytes out in pieces of about this size: the whole file is
+    /// never in memory (at 100 000 series it was, every minute, on top of the series).
+    package static let chunkBytes = 1 << 20
 
     package struct Series {
         package var id: SeriesID
@@ -20,7 +24,25 @@ package enum WindowSnapshot {
         at time: EventTime, engineStartedAt started: EventTime?, ids: [SeriesID], states: [SeriesState],
         counters: [Double?], arrivals: [Int64]
     ) -> [UInt8] {
+        var bytes: [UInt8] = []
+        encode(
+            at: time, engineStartedAt: started, ids: ids, states: states, counters: counters, arrivals: arrivals,
+            write: { bytes.append(contentsOf: $0) })
+        return bytes
+    }
+
+    /// As `encode`, handing the bytes to `write` in pieces of about `chunkBytes`, the checksum last.
+    package static func encode<E: Error>(
+        at time: EventTime, engineStartedAt started: EventTime?, ids: [SeriesID], states: [SeriesState],
+        counters: [Double?], arrivals: [Int64], write: ([UInt8]) throws(E) -> Void
+    ) throws(E) {
         var w = ByteWriter()
+        var checksum = FNV1a64()
+        func flush() throws(E) {
+            w.bytes.withUnsafeBytes { checksum.add($0) }
+            try write(w.bytes)
+            w.reset()
+        }
         for byte in magic { w.u8(byte) }
         w.u8(version)
         w.i64(time.milliseconds)
@@ -38,11 +60,11 @@ package enum WindowSnapshot {
             w.double(counters[index] ?? 0)
             w.i64(arrivals[index])
             states[index].encode(&w)
+            if w.count >= chunkBytes { try flush() }
         }
-        var bytes = w.bytes
-        let checksum = fnv1a64(bytes)
-        withUnsafeBytes(of: checksum.littleEndian) { bytes.append(contentsOf: $0) }
-        return bytes
+        try flush()
+        w.u64(checksum.value)
+        try write(w.bytes)
     }
 
     /// Decodes a snapshot; a torn, corrupt or foreign file throws. `settings` gives each
@@ -51,10 +73,13 @@ package enum WindowSnapshot {
         _ bytes: [UInt8], maxSeries: Int, windows: [WindowSpec], settings: (SeriesID) -> SeriesState.Settings
     ) throws(SnapshotError) -> (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?) {
         guard bytes.count >= 8 + magic.count + 1 else { throw SnapshotError("file too short") }
-        let body = Array(bytes[..<(bytes.count - 8)])
+        // The body is checked and read in place: a copy of it would double the memory a
+        // restore of 100 000 series needs.
+        var body = FNV1a64()
+        bytes.withUnsafeBytes { body.add(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 8)])) }
         var trailer = ByteReader(Array(bytes[(bytes.count - 8)...]))
-        guard try trailer.u64() == fnv1a64(body) else { throw SnapshotError("checksum mismatch (torn or corrupted)") }
-        var r = ByteReader(body)
+        guard try trailer.u64() == body.value else { throw SnapshotError("checksum mismatch (torn or corrupted)") }
+        var r = ByteReader(bytes, end: bytes.count - 8)
         for byte in magic {
             guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
         }

@@ -285,14 +285,13 @@ struct Bucket: Sendable {
 
     init(start: Int64, stats s: WindowStats) {
         self.start = start
-        let f = s.snapshotFields
-        count = UInt32(clamping: f.ints[0])
-        resets = UInt32(clamping: f.ints[1])
-        calibrating = UInt32(clamping: f.ints[2])
-        errors = UInt32(clamping: f.ints[3])
-        invalid = UInt32(clamping: f.ints[4])
-        (sum, mean, m2, min, max) = (f.doubles[0], f.doubles[1], f.doubles[2], f.doubles[3], f.doubles[4])
-        (firstValue, lastValue, increase) = (f.doubles[5], f.doubles[6], f.doubles[7])
+        count = UInt32(clamping: s.count)
+        resets = UInt32(clamping: s.resets)
+        calibrating = UInt32(clamping: s.calibrating)
+        errors = UInt32(clamping: s.errors)
+        invalid = UInt32(clamping: s.invalid)
+        (sum, mean, m2, min, max) = (s.sum, s.mean, s.squaredDeviations, s.min, s.max)
+        (firstValue, lastValue, increase) = (s.firstValue, s.lastValue, s.increase)
         if s.count > 0 {
             firstOffset = Int32(clamping: s.firstTime.milliseconds &- start)
             lastOffset = Int32(clamping: s.lastTime.milliseconds &- start)

@@ -145,8 +145,24 @@ public struct WindowStats: Sendable, Equatable {
     static let snapshotIntCount = 5
     static let snapshotDoubleCount = 8
 
-    var snapshotFields: (ints: [Int], doubles: [Double]) {
-        ([count, resets, calibrating, errors, invalid], [sum, mean, m2, min, max, firstValue, lastValue, increase])
+    /// Welford's sum of squared deviations, for the bucket and snapshot layouts.
+    var squaredDeviations: Double { m2 }
+
+    /// The fields in `snapshotInts` and `doubles` order, written without building either array.
+    func encodeFields(_ w: inout ByteWriter) {
+        w.int(count)
+        w.int(resets)
+        w.int(calibrating)
+        w.int(errors)
+        w.int(invalid)
+        w.double(sum)
+        w.double(mean)
+        w.double(m2)
+        w.double(min)
+        w.double(max)
+        w.double(firstValue)
+        w.double(lastValue)
+        w.double(increase)
     }
 
     init(
