@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs the helper programs tests need (openssl, mosquitto_passwd, ...).
 public enum Command {
@@ -33,12 +34,24 @@ public enum Command {
     }
 }
 
-/// Temporary directories that tests remove when done.
+/// Temporary directories: tests remove them when done, and what is left (certificates,
+/// credentials, outputs a test reads to the end) goes when the process exits. Without that,
+/// each `make test` left some 40 folders in /tmp.
 public enum Scratch {
+    private static let made = Mutex<[URL]>([])
+    private static let cleanupRegistered: Bool = {
+        atexit {
+            for url in Scratch.made.withLock({ $0 }) { try? FileManager.default.removeItem(at: url) }
+        }
+        return true
+    }()
+
     public static func makeDirectory(prefix: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("parktelemetry-\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        _ = cleanupRegistered
+        made.withLock { $0.append(url) }
         return url
     }
 }
