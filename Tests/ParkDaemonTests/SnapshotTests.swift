@@ -93,6 +93,8 @@ struct SnapshotTests {
         let path = folder.appendingPathComponent("windows.snapshot").path
         try WindowState.save(p, to: path, at: at)
         #expect(FileManager.default.contents(atPath: path).map(Array.init) == whole)
+        #expect(AtomicFile.read(path) == whole)  // what a restore reads
+        #expect(AtomicFile.read(path + ".missing") == nil)
         // Contents that fail part way leave the old file as it was, and no temporary beside it.
         #expect(throws: DaemonError.self) {
             try AtomicFile.write(to: path) { (write) throws(DaemonError) in

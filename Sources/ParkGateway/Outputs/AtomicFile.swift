@@ -68,6 +68,28 @@ package enum AtomicFile {
         try syncFolder(folder)
     }
 
+    /// A state file's bytes read straight into one array (no `Data` copied after), or nil when
+    /// there is none: a 150 MiB window snapshot is held once while it is restored, not twice.
+    package static func read(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: max(0, Int(info.st_size)))
+        var offset = 0
+        while offset < bytes.count {
+            let got = bytes.withUnsafeMutableBytes {
+                Glibc.read(descriptor, $0.baseAddress! + offset, $0.count - offset)
+            }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else { break }  // shorter than its size said: what there is
+            offset += got
+        }
+        if offset < bytes.count { bytes.removeSubrange(offset...) }
+        return bytes
+    }
+
     /// Creates the folder `path` goes in (and its parents); returns it.
     package static func makeFolder(of path: String) throws(DaemonError) -> String {
         let directory = (path as NSString).deletingLastPathComponent

@@ -14,9 +14,9 @@ package enum WindowState {
 
     /// Restores the snapshot if there is one; logs what it restored and how old it was.
     package static func restore(_ pipeline: IngestPipeline, from path: String, logger: Logger) {
-        guard let data = FileManager.default.contents(atPath: path) else { return }
+        guard let bytes = AtomicFile.read(path) else { return }
         do throws(SnapshotError) {
-            let (series, saved) = try pipeline.restore(snapshot: Array(data))
+            let (series, saved) = try pipeline.restore(snapshot: bytes)
             let age = (WallClock.now().milliseconds - saved.milliseconds) / 1000
             logger.notice(
                 "restored the windows of \(series) series from \(path), taken \(age)s ago; readings after it and before this start come from the broker's persistent session or are lost"
