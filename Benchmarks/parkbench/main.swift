@@ -415,6 +415,25 @@ func ingestBenchmark(
     let snapshotBytes =
         (try? FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("state/windows.snapshot").path)[
             .size] as? Int) ?? 0
+    // A restart on those state files: the time and memory the restore takes (logged at notice;
+    // the broker is left alone: the restart's client id is its own, its subscription none).
+    let restartConfig = work.appendingPathComponent("restart.yaml").path
+    let restartLog = work.appendingPathComponent("restart.log").path
+    try (try String(contentsOfFile: config, encoding: .utf8))
+        .replacingOccurrences(of: "log: {level: warning}", with: "log: {level: notice}")
+        .replacingOccurrences(of: "client_id: parkd-bench", with: "client_id: parkd-restart")
+        .replacingOccurrences(of: "filter: \"parks/#\"", with: "filter: \"restart/none\"")
+        .write(toFile: restartConfig, atomically: true, encoding: .utf8)
+    let restartStart = Date()
+    let restart = try ChildProcess(parkdPath, ["run", "--config", restartConfig], outputPath: restartLog)
+    let restored = waitUntil(timeout: 120) {
+        let log = (try? String(contentsOfFile: restartLog, encoding: .utf8)) ?? ""
+        return log.contains("restored the windows of") && (!packs || log.contains("restored the open compliance"))
+    }
+    let restoreWall = Date().timeIntervalSince(restartStart)
+    let (restoreCPU, restoreRSS) = (cpuSeconds(restart.pid), residentMegabytes(restart.pid))
+    restart.signal(SIGKILL)
+    _ = restart.wait()
     sub.signal(SIGTERM)
     sub.wait()
     publisher.disconnect()
@@ -426,11 +445,11 @@ func ingestBenchmark(
     let exitNote = parkdStatus == 0 ? "" : " (parkd exit \(parkdStatus.map(String.init) ?? "none"))"
     let text = String(
         format:
-            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@\n  %-8@ %6d sensors stop: window snapshot %.1f MiB, %.2f s CPU, peak RSS through it %.0f MiB",
+            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@\n  %-8@ %6d sensors stop: window snapshot %.1f MiB, %.2f s CPU, peak RSS through it %.0f MiB; restart: restored in %.1f s (%.1f s CPU), peak RSS %.0f MiB%@",
         label as NSString, sensors, qos.rawValue, messages, subCPU / n * 1e6, subCount, label as NSString,
         parkdCPU / n * 1e6, parkdCount, parkdRSS, ratio,
         exitNote as NSString, label as NSString, sensors, Double(snapshotBytes) / 1_048_576, stopCPU - cpuAtStop,
-        stopRSS)
+        stopRSS, restoreWall, restoreCPU, restoreRSS, (restored ? "" : " (not restored in 120 s)") as NSString)
     return IngestRow(text: text, ratio: ratio)
 }
 
