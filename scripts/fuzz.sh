@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-${FUZZ_SECONDS:-20}}"
 BIN="${FUZZ_BIN:-.build-fuzz/release/parkfuzz}"
-TARGETS="${FUZZ_TARGETS:-json number senml line lorawan feed topic config pipeline uplink sparkplug}"
+TARGETS="${FUZZ_TARGETS:-json number senml line lorawan feed topic config pipeline uplink sparkplug snapshot}"
 [ -x "$BIN" ] || { echo "no $BIN: run 'make fuzz'" >&2; exit 2; }
 total_execs=0; total_crashes=0
 printf '%-10s %12s %8s %8s\n' target executions crashes corpus

@@ -17,4 +17,12 @@ struct FuzzRegressionTests {
             #expect(FuzzHarness.run(target, Array(bytes)), "unknown target \(target)")
         }
     }
+
+    @Test("the snapshot target's seeds are snapshots the decoder takes, so fuzzing starts past the header")
+    func snapshotSeeds() throws {
+        for (name, series) in [("seed-v4", 3), ("seed-v1", 2)] {
+            let bytes = try #require(FileManager.default.contents(atPath: FuzzHarness.corpusRoot + "/snapshot/" + name))
+            #expect(FuzzHarness.restoreSnapshot(Array(bytes))?.1 == series, "\(name)")
+        }
+    }
 }

@@ -13,6 +13,7 @@ import UplinkWire
 public enum FuzzHarness {
     public static let targets = [
         "json", "number", "senml", "line", "lorawan", "feed", "topic", "config", "pipeline", "uplink", "sparkplug",
+        "snapshot",
     ]
 
     /// Where the corpus and regression inputs of each target live.
@@ -53,10 +54,38 @@ public enum FuzzHarness {
                 precondition(!reason.description.isEmpty, "a refusal without a reason")
             }
         case "sparkplug": sparkplug(bytes)
+        case "snapshot": snapshot(bytes)
         default: return false
         }
         return true
     }
+
+    /// The input as a window snapshot's body, given its right checksum so the decoder itself
+    /// is what meets it (a file damaged where the checksum still holds, or written by a buggy
+    /// build): restore refuses it or takes it, and what it took saves and restores the same.
+    static func snapshot(_ bytes: [UInt8]) {
+        guard let (pipeline, count, saved) = restoreSnapshot(bytes) else { return }
+        let again = IngestPipeline(settings: pipeline.settings, logger: Logger(label: "fuzz"))
+        guard let (recount, _) = try? again.restore(snapshot: pipeline.snapshot(at: saved)), recount == count else {
+            preconditionFailure("a restored snapshot did not save and restore again")
+        }
+    }
+
+    /// A snapshot body restored as the `snapshot` target does: the pipeline, its series, when it was saved.
+    public static func restoreSnapshot(_ bytes: [UInt8]) -> (IngestPipeline, Int, EventTime)? {
+        // The default configuration's windows: those the seeds (a version 4 and a version 1
+        // file written by parkd) were saved with.
+        var settings = snapshotSettings
+        settings.limits.maxSeries = 64
+        let file = bytes + withUnsafeBytes(of: fnv1a64(bytes).littleEndian) { Array($0) }
+        let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "fuzz"))
+        guard let (count, saved) = try? pipeline.restore(snapshot: file) else { return nil }
+        return (pipeline, count, saved)
+    }
+
+    static let snapshotSettings =
+        (try? DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/nonexistent/fuzz.yaml"))!
+        .pipelineSettings
 
     /// The whole input as one Sparkplug payload (what decodes must encode and decode the same,
     /// and read as finite numbers), then split at 0xFF into messages to one host: each
