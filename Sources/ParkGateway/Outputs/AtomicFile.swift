@@ -37,17 +37,7 @@ package enum AtomicFile {
             return .output(path: temporary, reason: reason)
         }
         func writeAll(_ bytes: [UInt8]) throws(DaemonError) {
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes {
-                    Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
-                }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw fail(String(cString: strerror(errno)))
-                }
-                offset += written
-            }
+            if let failure = writeFully(descriptor, bytes).error { throw fail(String(cString: strerror(failure))) }
         }
         do {
             try contents(writeAll)
@@ -66,6 +56,21 @@ package enum AtomicFile {
             throw .output(path: path, reason: reason)
         }
         try syncFolder(folder)
+    }
+
+    /// Writes all of `bytes` (again after EINTR or a short write); on failure, the errno and
+    /// how many bytes went out before it.
+    package static func writeFully(_ descriptor: Int32, _ bytes: [UInt8]) -> (written: Int, error: Int32?) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return (offset, errno)
+            }
+            offset += written
+        }
+        return (offset, nil)
     }
 
     /// A state file's bytes read straight into one array (no `Data` copied after), or nil when

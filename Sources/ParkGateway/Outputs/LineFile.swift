@@ -85,18 +85,10 @@ public final class LineFile: Sendable {
 
         /// All of `bytes` or, on failure, none: a partial write is cut off again.
         mutating func writeWhole(_ bytes: [UInt8]) throws(DaemonError) {
-            var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes {
-                    Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
-                }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    let reason = String(cString: strerror(errno))
-                    if offset > 0 { _ = ftruncate(descriptor, off_t(size)) }
-                    throw .output(path: path, reason: reason)
-                }
-                offset += written
+            let (written, failure) = AtomicFile.writeFully(descriptor, bytes)
+            if let failure {
+                if written > 0 { _ = ftruncate(descriptor, off_t(size)) }
+                throw .output(path: path, reason: String(cString: strerror(failure)))
             }
             size += bytes.count
         }
