@@ -66,9 +66,10 @@ func cpuSeconds(_ pid: pid_t) -> Double {
     return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
-func residentMegabytes(_ pid: pid_t) -> Double {
+/// The process' peak resident memory (`VmHWM:`), or another field of /proc/PID/status, in MiB.
+func residentMegabytes(_ pid: pid_t, field: String = "VmHWM:") -> Double {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
         let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
     else { return .nan }
     return kb / 1024
@@ -401,17 +402,22 @@ func ingestBenchmark(
     // too, while running): its CPU and the memory it takes, watched until parkd has exited.
     let cpuAtStop = cpuSeconds(parkd.pid)
     var stopCPU = cpuAtStop
-    var stopRSS = parkdRSS
+    // Resident memory sampled while it stops (VmHWM would be the ingest's peak as well).
+    var stopRSS = residentMegabytes(parkd.pid, field: "VmRSS:")
     parkd.signal(SIGTERM)
     let stopDeadline = Date().addingTimeInterval(120)
     while Date() < stopDeadline, !exited(parkd.pid) {
-        let (cpu, rss) = (cpuSeconds(parkd.pid), residentMegabytes(parkd.pid))
+        let (cpu, rss) = (cpuSeconds(parkd.pid), residentMegabytes(parkd.pid, field: "VmRSS:"))
         if !cpu.isNaN { stopCPU = cpu }
         if !rss.isNaN { stopRSS = max(stopRSS, rss) }
         usleep(10_000)
     }
     if !cpuSeconds(parkd.pid).isNaN { stopCPU = cpuSeconds(parkd.pid) }  // a zombie's times are final
-    let parkdStatus = parkd.wait(timeout: 30)
+    var parkdStatus = parkd.wait(timeout: 30)
+    if parkdStatus == nil {  // the restart below must not share the state folder with it
+        parkd.signal(SIGKILL)
+        _ = parkd.wait()
+    }
     let snapshotBytes =
         (try? FileManager.default.attributesOfItem(atPath: work.appendingPathComponent("state/windows.snapshot").path)[
             .size] as? Int) ?? 0
@@ -445,7 +451,7 @@ func ingestBenchmark(
     let exitNote = parkdStatus == 0 ? "" : " (parkd exit \(parkdStatus.map(String.init) ?? "none"))"
     let text = String(
         format:
-            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@\n  %-8@ %6d sensors stop: window snapshot %.1f MiB, %.2f s CPU, peak RSS through it %.0f MiB; restart: restored in %.1f s (%.1f s CPU), peak RSS %.0f MiB%@",
+            "  %-8@ %6d sensors QoS %d %7d msgs: mosquitto_sub %5.2f µs/msg (%d received), %@ %5.2f µs/msg (%d received, peak RSS %.0f MiB): %.2f×%@\n  %-8@ %6d sensors stop: window snapshot %.1f MiB, %.2f s CPU, RSS during it up to %.0f MiB (sampled); restart: restored in %.1f s (%.1f s CPU), peak RSS %.0f MiB%@",
         label as NSString, sensors, qos.rawValue, messages, subCPU / n * 1e6, subCount, label as NSString,
         parkdCPU / n * 1e6, parkdCount, parkdRSS, ratio,
         exitNote as NSString, label as NSString, sensors, Double(snapshotBytes) / 1_048_576, stopCPU - cpuAtStop,

@@ -115,17 +115,21 @@ struct SensorExpositionTests {
                         value: value, max: value, covered: 4, parts: 4, valid: true, samples: 60),
                     statistic: .mean, limit: 50, above: true), line: "")
         }
-        // s0 first, then as many other stations as the bound; "kept" is heard from again halfway.
+        // s0 first, then twice as many other stations as the bound; "kept" is heard from again
+        // three quarters of the way.
         note("s0", value: 40)
         note("kept", value: 41)
-        for k in 1...limit {
+        for k in 1...(2 * limit) {
             note("s\(k)", value: 40)
-            if k == limit / 2 { note("kept", value: 42) }
+            if k == limit + limit / 2 { note("kept", value: 42) }
         }
-        #expect(o.latestComplianceCount <= limit)
-        #expect(o.latestComplianceCount >= limit / 2)
+        #expect(o.latestComplianceCount <= 2 * limit)
+        #expect(o.latestComplianceCount >= limit)
         let text = try #require(o.sensorMetrics())
-        #expect(text.contains(#"sensor="s\#(limit)",rule="pm25""#))
+        // The last `limit` stations noted are all there; the first is gone.
+        for k in [limit + 1, limit + 2, 3 * limit / 2, 2 * limit] {
+            #expect(text.contains(#"sensor="s\#(k)",rule="pm25""#), "s\(k)")
+        }
         #expect(!text.contains(#"sensor="s0",rule="pm25""#))
         // Noted again, "kept" is there once, with its newer value.
         let kept = text.split(separator: "\n").filter {

@@ -194,8 +194,9 @@ public final class Observability: Sendable {
     }
 
     /// The latest record of each key, bounded whatever the station churn, at one hash update
-    /// a record: two generations, the older dropped whole when the newer fills half the
-    /// bound. A key not noted again for a generation goes; one noted again moves to the newer.
+    /// a record: two generations, the older dropped whole when the newer holds `limit` keys.
+    /// Every key noted among the last `limit` distinct ones is kept (all of them while there are
+    /// no more than `limit`); at most twice that are held. One noted again moves to the newer.
     /// (An eviction of the oldest by period end, run as records came, made 100 000 stations'
     /// hourly burst of records cost seconds a summary interval.)
     struct LatestCompliance {
@@ -205,7 +206,7 @@ public final class Observability: Sendable {
         mutating func note(_ record: ComplianceRecord, at key: ComplianceKey, limit: Int) {
             if newer.updateValue(record, forKey: key) == nil {
                 older.removeValue(forKey: key)
-                if newer.count >= max(1, limit / 2) {
+                if newer.count >= max(1, limit) {
                     older = newer
                     newer = [:]
                 }

@@ -37,6 +37,8 @@ package enum AtomicFile {
             return .output(path: temporary, reason: reason)
         }
         func writeAll(_ bytes: [UInt8]) throws(DaemonError) {
+            // Never after a failure: the descriptor is closed, its number maybe another file's now.
+            guard !cleaned else { throw .output(path: temporary, reason: "written after a failed write") }
             if let failure = writeFully(descriptor, bytes).error { throw fail(String(cString: strerror(failure))) }
         }
         do {
@@ -88,6 +90,8 @@ package enum AtomicFile {
                 Glibc.read(descriptor, $0.baseAddress! + offset, $0.count - offset)
             }
             if got < 0 && errno == EINTR { continue }
+            // An error (EIO, a folder at the path) is no file, not a corrupt one to move aside.
+            guard got >= 0 else { return nil }
             guard got > 0 else { break }  // shorter than its size said: what there is
             offset += got
         }

@@ -48,7 +48,6 @@ package enum StateFile {
             positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity, nan: strategy.nan)
         encoder.outputFormatting = .sortedKeys
         // Document's keys sorted: payload, savedMilliseconds, version.
-        var failure: (any Error)?
         try AtomicFile.write(to: path) { (write) throws(DaemonError) in
             var piece = Array(#"{"payload":["#.utf8)
             var first = true
@@ -58,7 +57,6 @@ package enum StateFile {
                 do {
                     piece.append(contentsOf: try encoder.encode(element))
                 } catch {
-                    failure = error
                     throw .output(path: path, reason: "cannot encode: \(error)")
                 }
                 if piece.count >= 1 << 20 {
@@ -70,7 +68,6 @@ package enum StateFile {
             piece.append(0x0A)
             try write(piece)
         }
-        if let failure { throw failure }
     }
 
     /// The saved payload, or nil when there is no file; a file of another version, or one

@@ -74,6 +74,14 @@ public struct BucketRing: Sendable {
         return Int(index < 0 ? index + count : index)
     }
 
+    /// Whether a bucket that starts at `start` belongs in slot `index`: on the bucket grid, and
+    /// where `claim` puts it (a snapshot's slots are checked, so a damaged one cannot plant a
+    /// bucket the ring would never have made).
+    func places(start: Int64, at index: Int) -> Bool {
+        guard let time = EventTime(checkedMilliseconds: start) else { return false }
+        return spec.bucketStart(time) == start && slot(start) == index
+    }
+
     /// The slot for `time`, emptied first if it still holds an older span; nil when the ring
     /// has already moved past that span (the reading is too old for this window).
     private func start(ofSlot index: Int) -> Int64 { keepsDetail ? slots[index].start : leans[index].start }

@@ -273,10 +273,17 @@ extension BucketRing {
         self.init(spec: spec, quantiles: quantiles, detail: detail, energy: energy)
         if version >= 4 {
             let slots = try r.count(max: spec.bucketCount)
+            var previous = -1
             for _ in 0..<slots {
                 let index = Int(try r.u32())
-                guard index < spec.bucketCount else { throw SnapshotError("bucket \(index) out of its window") }
+                guard index < spec.bucketCount, index > previous else {
+                    throw SnapshotError("bucket \(index) of window \(spec.name) out of its place")
+                }
+                previous = index
                 let start = try r.i64()
+                guard start == .min || places(start: start, at: index) else {
+                    throw SnapshotError("bucket \(index) of window \(spec.name) starts off its grid")
+                }
                 var stats = WindowStats()
                 if try r.bool() {
                     stats = try WindowStats(decoding: &r)

@@ -62,20 +62,23 @@ public enum FuzzHarness {
 
     /// The input as a window snapshot's body, given its right checksum so the decoder itself
     /// is what meets it (a file damaged where the checksum still holds, or written by a buggy
-    /// build): restore refuses it or takes it, and what it took saves and restores the same.
+    /// build), under two window layouts (the default; one whose 8 h window shares the 24 h
+    /// window's buckets): restore refuses it or takes it, and what it took saves, restores and
+    /// saves again to the same bytes.
     static func snapshot(_ bytes: [UInt8]) {
-        guard let (pipeline, count, saved) = restoreSnapshot(bytes) else { return }
-        let again = IngestPipeline(settings: pipeline.settings, logger: Logger(label: "fuzz"))
-        guard let (recount, _) = try? again.restore(snapshot: pipeline.snapshot(at: saved)), recount == count else {
-            preconditionFailure("a restored snapshot did not save and restore again")
+        for layout in snapshotLayouts.indices {
+            guard let (pipeline, _, saved) = restoreSnapshot(bytes, layout: layout) else { continue }
+            let first = pipeline.snapshot(at: saved)
+            let again = IngestPipeline(settings: pipeline.settings, logger: Logger(label: "fuzz"))
+            guard (try? again.restore(snapshot: first)) != nil, again.snapshot(at: saved) == first else {
+                preconditionFailure("a restored snapshot did not save and restore to the same bytes")
+            }
         }
     }
 
     /// A snapshot body restored as the `snapshot` target does: the pipeline, its series, when it was saved.
-    public static func restoreSnapshot(_ bytes: [UInt8]) -> (IngestPipeline, Int, EventTime)? {
-        // The default configuration's windows: those the seeds (a version 4 and a version 1
-        // file written by parkd) were saved with.
-        var settings = snapshotSettings
+    public static func restoreSnapshot(_ bytes: [UInt8], layout: Int = 0) -> (IngestPipeline, Int, EventTime)? {
+        var settings = snapshotLayouts[layout]
         settings.limits.maxSeries = 64
         let file = bytes + withUnsafeBytes(of: fnv1a64(bytes).littleEndian) { Array($0) }
         let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "fuzz"))
@@ -83,9 +86,21 @@ public enum FuzzHarness {
         return (pipeline, count, saved)
     }
 
-    static let snapshotSettings =
-        (try? DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/nonexistent/fuzz.yaml"))!
-        .pipelineSettings
+    /// The window layouts the seeds were saved with by parkd: the default configuration's
+    /// (seed-v4, seed-v1), and 1m, 1h, 8h and 24h with the 8 h window sharing (seed-v4-shared).
+    static let snapshotLayouts = [
+        "",
+        """
+        windows:
+          - {name: 1m, length: 1m, bucket: 15s}
+          - {name: 1h, length: 1h, bucket: 15m}
+          - {name: 8h, length: 8h, bucket: 1h}
+          - {name: 24h, length: 24h, bucket: 1h}
+        """,
+    ].map {
+        (try? DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n" + $0, file: "/nonexistent/fuzz.yaml"))!
+            .pipelineSettings
+    }
 
     /// The whole input as one Sparkplug payload (what decodes must encode and decode the same,
     /// and read as finite numbers), then split at 0xFF into messages to one host: each
