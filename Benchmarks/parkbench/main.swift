@@ -413,7 +413,7 @@ func ingestBenchmark(
         usleep(10_000)
     }
     if !cpuSeconds(parkd.pid).isNaN { stopCPU = cpuSeconds(parkd.pid) }  // a zombie's times are final
-    var parkdStatus = parkd.wait(timeout: 30)
+    let parkdStatus = parkd.wait(timeout: 30)
     if parkdStatus == nil {  // the restart below must not share the state folder with it
         parkd.signal(SIGKILL)
         _ = parkd.wait()
