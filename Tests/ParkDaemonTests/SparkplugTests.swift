@@ -303,6 +303,7 @@ struct SparkplugTests {
         let fired = p.takeAlerts()
         #expect(fired.count == 2 && fired.allSatisfy { $0.state == .firing && $0.rule == "sparkplug_offline" })
         #expect(fired.allSatisfy { $0.since == Self.at(6) })
+        #expect(fired.allSatisfy { $0.message.hasSuffix(" at \($0.series)") }, "\(fired.map(\.message))")
         #expect(p.statusView(limit: 10).stale == [Self.power, Self.humidity].sorted())
         #expect(p.firingAlerts.map(\.rule) == ["sparkplug_offline", "sparkplug_offline"] && p.status.firingAlerts == 2)
         // A new session: the node is back at its NBIRTH, the device at its DBIRTH.

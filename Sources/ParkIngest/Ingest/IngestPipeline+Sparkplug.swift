@@ -78,7 +78,9 @@ extension IngestPipeline {
             id: "\(sparkplugOfflineRule)/\(id)/\(since.milliseconds)", state: state, repeated: false,
             rule: sparkplugOfflineRule, severity: .warning, series: id, value: nil, limit: nil, window: nil, stat: nil,
             at: at, since: since, reference: "Sparkplug B 3.0: NDEATH/DDEATH",
-            message: state == .firing ? "offline: \(cause)" : "resolved: offline: \(cause)")
+            // Named like a rule's message: a node's death raises one per series, and the lines
+            // must tell them apart.
+            message: (state == .firing ? "offline: \(cause)" : "resolved: offline: \(cause)") + " at \(id)")
     }
 
     /// The rule name of the alerts a Sparkplug DEATH raises.
