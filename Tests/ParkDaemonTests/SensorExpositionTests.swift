@@ -72,12 +72,17 @@ struct SensorExpositionTests {
         #expect(text.contains("parkd_sensor_last_timestamp_seconds{\(pm)} 1795392120\n"))
     }
 
+    /// Observability over an empty pipeline, configured with the sensor figures.
+    static func observability() throws -> Observability {
+        let c = try configuration()
+        let o = Observability(pipeline: IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test")))
+        o.apply(Observability.Settings(c))
+        return o
+    }
+
     @Test("a station's daily record stays exposed however many hourly records other stations write after it")
     func complianceLatestKept() throws {
-        let c = try Self.configuration()
-        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
-        let o = Observability(pipeline: p)
-        o.apply(Observability.Settings(c))
+        let o = try Self.observability()
         func record(_ sensor: String, _ period: CompliancePeriod, value: Double) -> ComplianceRecord {
             ComplianceRecord(
                 rule: "pm25", reference: nil,
@@ -100,10 +105,7 @@ struct SensorExpositionTests {
 
     @Test("past its bound the latest-record map drops the stations not heard from, keeps the newest, lists each once")
     func complianceLatestBounded() throws {
-        let c = try Self.configuration()
-        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
-        let o = Observability(pipeline: p)
-        o.apply(Observability.Settings(c))
+        let o = try Self.observability()
         let limit = Observability.latestComplianceLimit
         func note(_ sensor: String, value: Double) {
             o.noteCompliance(
