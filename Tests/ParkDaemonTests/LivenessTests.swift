@@ -125,8 +125,8 @@ struct SnapshotUpgradeTests {
         let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "test"))
         let (series, _) = try pipeline.restore(snapshot: Array(bytes))
         #expect(series == 2)
-        let pm25 = try #require(
-            pipeline.seriesState(SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")))
+        let pm25ID = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")
+        let pm25 = try #require(pipeline.seriesState(pm25ID))
         let hour = try #require(pm25.stats(window: "1h"))
         #expect(hour.count == 20 && hour.min == 10 && hour.max == 29)
         let meter = try #require(
@@ -136,6 +136,11 @@ struct SnapshotUpgradeTests {
         let last = Reading(value: 29, time: EventTime(milliseconds: 1_795_400_000_000 + 19 * 60_000), seq: 19)
         var copy = pm25
         #expect(copy.add(last) == .duplicate)
+        // Saved again as version 4, it restores: its buckets sit where version 4 checks them.
+        let again = IngestPipeline(settings: settings, logger: Logger(label: "test"))
+        #expect(
+            try again.restore(snapshot: pipeline.snapshot(at: EventTime(milliseconds: 1_795_400_000_000))).series == 2)
+        #expect(again.seriesState(pm25ID)?.stats(window: "1h")?.count == 20)
     }
 
     @Test(
