@@ -82,9 +82,10 @@ demo: release
 
 # The ingest benchmark (README, "Performance"): parkd's CPU per message beside mosquitto_sub on
 # the same broker and feed (1 000 and 100 000 sensors, QoS 0 and 1, the shipped rule packs),
-# parkd replay on one and two cores, peak memory with 100 000 series, the summary line size,
-# scrapes, the province tier, then bench-memory's table. About 10 minutes (15 with
-# BASELINE=path/to/parkd, which measures another build beside this one).
+# each row's stop (state files) and a restart on them, parkd replay on one and two cores, peak
+# memory with 100 000 series, the summary line size, scrapes, the province tier, then
+# bench-memory's table. About 11 minutes (14 with BASELINE=path/to/parkd, which measures
+# another build beside this one).
 bench: release tools
 	BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  .build/release/parkbench all $(if $(BASELINE),--baseline $(BASELINE))
