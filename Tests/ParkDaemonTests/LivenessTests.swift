@@ -110,20 +110,27 @@ struct LivenessTests {
 
 @Suite("Snapshots from earlier versions")
 struct SnapshotUpgradeTests {
+    /// A snapshot written by an earlier parkd, from `Fixtures/`.
+    static func fixture(_ name: String) throws -> [UInt8] {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/" + name).path
+        return Array(try #require(FileManager.default.contents(atPath: path)))
+    }
+
+    /// The pipeline settings of a configuration that names only its broker (the default windows).
+    static func defaultSettings() throws -> IngestPipeline.Settings {
+        try DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/x/p.yaml").pipelineSettings
+    }
     @Test("a version 1 snapshot written by the previous parkd is restored: windows, counters and seqs")
     func versionOne() throws {
         // Written by parkd before this version, from 20 readings a minute apart (from
         // 2026-11-23T02:13:20Z) of a PM2.5 sensor, values 10…29, and of an energy meter, 100…195 kWh.
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "Fixtures/windows-v1.snapshot"
-        ).path
-        let bytes = try #require(FileManager.default.contents(atPath: path))
+        let bytes = try Self.fixture("windows-v1.snapshot")
         #expect(bytes[4] == 1)  // the version byte
-        let configuration = try DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/x/p.yaml")
-        var settings = configuration.pipelineSettings
+        var settings = try Self.defaultSettings()
         settings.detailWindows = .max  // full detail, as windows were kept when the file was written
         let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "test"))
-        let (series, _) = try pipeline.restore(snapshot: Array(bytes))
+        let (series, _) = try pipeline.restore(snapshot: bytes)
         #expect(series == 2)
         let pm25ID = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")
         let pm25 = try #require(pipeline.seriesState(pm25ID))
@@ -151,18 +158,15 @@ struct SnapshotUpgradeTests {
         // readings a minute apart from 2026-12-03T16:26:00Z (1 796 315 160 000 ms) of a PM2.5
         // sensor s1, values 10…29, and of an energy meter m1, 100…195 kWh; and one error
         // reading of a PM10 sensor e1 at the first minute.
-        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
-            "Fixtures/windows-v3.snapshot"
-        ).path
-        let bytes = try #require(FileManager.default.contents(atPath: path))
+        let bytes = try Self.fixture("windows-v3.snapshot")
         #expect(bytes[4] == 3)  // the version byte
-        let configuration = try DaemonConfiguration.parse("broker: {url: \"mqtt://127.0.0.1:1\"}\n", file: "/x/p.yaml")
+        let settings = try Self.defaultSettings()
         func restored(_ snapshot: [UInt8]) throws -> IngestPipeline {
-            let pipeline = IngestPipeline(settings: configuration.pipelineSettings, logger: Logger(label: "test"))
+            let pipeline = IngestPipeline(settings: settings, logger: Logger(label: "test"))
             #expect(try pipeline.restore(snapshot: snapshot).series == 3)
             return pipeline
         }
-        let old = try restored(Array(bytes))
+        let old = try restored(bytes)
         let s1 = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")
         let m1 = SeriesID(park: "p", zone: "z", pillar: .energy, kind: "energy", sensor: "m1")
         let e1 = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm10", sensor: "e1")

@@ -46,19 +46,15 @@ public struct ByteReader: Sendable {
         return bytes[position]
     }
 
-    public mutating func u32() throws(SnapshotError) -> UInt32 {
-        guard position + 4 <= end else { throw SnapshotError("snapshot ends early") }
-        var value: UInt32 = 0
-        for k in 0..<4 { value |= UInt32(bytes[position + k]) << (8 * UInt32(k)) }
-        position += 4
-        return value
-    }
+    public mutating func u32() throws(SnapshotError) -> UInt32 { try littleEndian() }
+    public mutating func u64() throws(SnapshotError) -> UInt64 { try littleEndian() }
 
-    public mutating func u64() throws(SnapshotError) -> UInt64 {
-        guard position + 8 <= end else { throw SnapshotError("snapshot ends early") }
-        var value: UInt64 = 0
-        for k in 0..<8 { value |= UInt64(bytes[position + k]) << (8 * UInt64(k)) }
-        position += 8
+    private mutating func littleEndian<T: FixedWidthInteger & UnsignedInteger>() throws(SnapshotError) -> T {
+        let size = MemoryLayout<T>.size
+        guard position + size <= end else { throw SnapshotError("snapshot ends early") }
+        var value: T = 0
+        for k in 0..<size { value |= T(bytes[position + k]) << (8 * k) }
+        position += size
         return value
     }
 
