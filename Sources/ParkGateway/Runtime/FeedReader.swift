@@ -64,7 +64,7 @@ package final class FeedReader {
             if let (start, length) = line {
                 lineNumber += 1
                 var count = length
-                while count > 0 && (base[start + count - 1] == 0x0A || base[start + count - 1] == 0x0D) { count -= 1 }
+                while count > 0 && base[start + count - 1] == 0x0D { count -= 1 }  // CRLF endings (the LF is out)
                 return UnsafeBufferPointer(start: base + start, count: count)
             }
             refill()

@@ -20,18 +20,7 @@ package enum WindowSnapshot {
         package var state: SeriesState
     }
 
-    package static func encode(
-        at time: EventTime, engineStartedAt started: EventTime?, ids: [SeriesID], states: [SeriesState],
-        counters: [Double?], arrivals: [Int64]
-    ) -> [UInt8] {
-        var bytes: [UInt8] = []
-        encode(
-            at: time, engineStartedAt: started, ids: ids, states: states, counters: counters, arrivals: arrivals,
-            write: { bytes.append(contentsOf: $0) })
-        return bytes
-    }
-
-    /// As `encode`, handing the bytes to `write` in pieces of about `chunkBytes`, the checksum last.
+    /// Every series' state, handed to `write` in pieces of about `chunkBytes`, the checksum last.
     package static func encode<E: Error>(
         at time: EventTime, engineStartedAt started: EventTime?, ids: [SeriesID], states: [SeriesState],
         counters: [Double?], arrivals: [Int64], write: ([UInt8]) throws(E) -> Void

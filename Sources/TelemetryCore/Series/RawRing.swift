@@ -60,7 +60,7 @@ public struct RawRing: Sendable {
     /// The newest reading held that `include` takes, by its own time (the last appended when
     /// times tie), without copying the ring: a late or historical reading appended after it
     /// does not replace it.
-    public func newest(where include: (Entry) -> Bool = { _ in true }) -> Entry? {
+    public func newest(where include: (Entry) -> Bool) -> Entry? {
         // Oldest appended first, so that `>=` leaves the last appended of equal times.
         let first = entries.count < capacity ? 0 : next
         var best: Entry?
