@@ -53,7 +53,8 @@ package struct ComplianceStage {
     private var trackerIDs: [SeriesID] = []
     /// Per tracker: the standards (indexes) that match its series.
     private var trackerRules: [[Int]] = []
-    private var trackerOf: [SeriesID: Int32] = [:]
+    /// Series → its tracker (the ids are in `trackerIDs`).
+    private var trackerIndex = SlotIndex()
     /// Per series slot: its tracker, -1 for none, -2 not yet resolved.
     private var slots: [Int32] = []
     private(set) var records: [ComplianceRecord] = []
@@ -81,6 +82,8 @@ package struct ComplianceStage {
         while slots.count <= Int(slot) { slots.append(-2) }
     }
 
+    private func trackerOf(_ id: SeriesID) -> Int32? { trackerIndex.slot(of: id) { trackerIDs[Int($0)] } }
+
     /// An accepted reading of series `s`.
     package mutating func observe(
         slot s: Int, _ id: SeriesID, _ reading: Reading, arrival: EventTime, decibels: Bool
@@ -94,7 +97,7 @@ package struct ComplianceStage {
     }
 
     private mutating func resolve(_ id: SeriesID, decibels: Bool) -> Int32 {
-        if let known = trackerOf[id] {
+        if let known = trackerOf(id) {
             // A retired (or restored) station that reads again is live: its silent hours are
             // written again, and it cannot be dropped past the cap.
             retired.removeAll { $0 == id }
@@ -108,7 +111,7 @@ package struct ComplianceStage {
                 periods: periods, decibels: decibels, validity: validity, calendar: calendar, policy: policy))
         trackerIDs.append(id)
         trackerRules.append(matching)
-        trackerOf[id] = Int32(trackers.count - 1)
+        trackerIndex.insert(id, slot: Int32(trackers.count - 1))
         return Int32(trackers.count - 1)
     }
 
@@ -116,7 +119,7 @@ package struct ComplianceStage {
     /// boundary passed), and re-issues the hours that took late readings. A retired series
     /// (evicted) finishes its open periods but writes no more silent hours.
     package mutating func advance(to time: EventTime, final: Bool = false) {
-        let retiredTrackers = Set(retired.compactMap { trackerOf[$0] })
+        let retiredTrackers = Set(retired.compactMap { trackerOf($0) })
         for t in trackers.indices {
             // A live series' silent hours are written too; a retired one only finishes what is open.
             let live = !retiredTrackers.contains(Int32(t))
@@ -183,7 +186,7 @@ package struct ComplianceStage {
         slots = slots.compacted(kept)
         let live = Set(slots.filter { $0 >= 0 })
         // A retired series that came back is live again (its tracker found by identity).
-        retired.removeAll { trackerOf[$0].map { live.contains($0) } ?? true }
+        retired = retired.filter { trackerOf($0).map { !live.contains($0) } ?? false }
         dropRetired(cap: cap)
     }
 
@@ -196,7 +199,7 @@ package struct ComplianceStage {
         var keptRetired: [SeriesID] = []
         var excess = retired.count - cap
         for id in retired {
-            guard let t = trackerOf[id].map(Int.init) else { continue }
+            guard let t = trackerOf(id).map(Int.init) else { continue }
             if excess > 0 && trackers[t].isIdle && !live.contains(t) {
                 dropped.insert(t)
                 excess -= 1
@@ -216,7 +219,7 @@ package struct ComplianceStage {
         trackers = trackers.compacted(keep)
         trackerIDs = trackerIDs.compacted(keep)
         trackerRules = trackerRules.compacted(keep)
-        trackerOf = Dictionary(uniqueKeysWithValues: trackerIDs.enumerated().map { ($1, Int32($0)) })
+        trackerIndex = SlotIndex(count: trackerIDs.count) { trackerIDs[Int($0)] }
         for k in slots.indices where slots[k] >= 0 { slots[k] = newIndex[Int(slots[k])] }
     }
 
@@ -245,7 +248,7 @@ package struct ComplianceStage {
 
     package mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
         var restored = 0
-        for (id, saved) in saved where trackerOf[id] == nil {
+        for (id, saved) in saved where trackerOf(id) == nil {
             // The configuration in force decides lateness, revisions and time weights.
             var tracker = saved
             tracker.policy = policy
@@ -255,7 +258,7 @@ package struct ComplianceStage {
             trackers.append(tracker)
             trackerIDs.append(id)
             trackerRules.append(matching)
-            trackerOf[id] = Int32(trackers.count - 1)
+            trackerIndex.insert(id, slot: Int32(trackers.count - 1))
             // Retired until its series reads again, so the cap holds across a restart too.
             retired.append(id)
         }

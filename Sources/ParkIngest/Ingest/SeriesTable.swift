@@ -23,7 +23,8 @@ package struct SeriesTable {
     }
 
     private(set) var ids: [SeriesID] = []
-    private(set) var slots: [SeriesID: Int32] = [:]
+    /// Series → slot (the ids are in `ids`).
+    private var slots = SlotIndex()
     package var states: [SeriesState] = []
     private var kindTable: [KindInfo?] = []
     private var kindIndex: [String: Int32] = [:]
@@ -68,7 +69,7 @@ package struct SeriesTable {
         for s in records.indices { records[s].recent = Recent() }
     }
 
-    package subscript(id: SeriesID) -> Int32? { slots[id] }
+    package subscript(id: SeriesID) -> Int32? { slots.slot(of: id) { ids[Int($0)] } }
 
     /// The window settings a series of `id` gets (shape and range from the catalog).
     package func settings(for id: SeriesID) -> SeriesState.Settings {
@@ -87,7 +88,7 @@ package struct SeriesTable {
 
     /// Opens a series (the caller checked the limits) and returns its slot.
     mutating func open(_ id: SeriesID, arrival: EventTime, state: SeriesState? = nil) -> Int32 {
-        if let existing = slots[id] { return existing }
+        if let existing = self[id] { return existing }
         let slot = Int32(ids.count)
         ids.append(id)
         let kind: Int32
@@ -101,7 +102,7 @@ package struct SeriesTable {
         records.append(Record(lastArrival: arrival.milliseconds, kind: kind))
         parkSeries[id.park, default: 0] += 1
         states.append(state ?? SeriesState(windows: windows, settings: settings(for: id)))
-        slots[id] = slot
+        slots.insert(id, slot: slot)
         return slot
     }
 
@@ -129,7 +130,7 @@ package struct SeriesTable {
         ids = ids.compacted(kept)
         states = states.compacted(kept)
         records = records.compacted(kept)
-        slots = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($0.element, Int32($0.offset)) })
+        slots = SlotIndex(count: ids.count) { ids[Int($0)] }
         return kept
     }
 }

@@ -52,7 +52,8 @@ public struct RuleEngine: Sendable {
     private var sets: [RuleSet] = []
     private var setIndex: [[Int]: Int32] = [:]
     private var entries: [Entry] = []
-    private var index: [SeriesID: Int] = [:]
+    /// Series → its entry (the ids are in `entries`).
+    private var index = SlotIndex()
     /// Per reading: each read window's figures, computed on first use; valid while its
     /// stamp equals `evaluation` (reused storage, nothing released per reading).
     private var computed: [(stats: WindowStats, validity: WindowValidity?)] = []
@@ -77,7 +78,7 @@ public struct RuleEngine: Sendable {
     /// use): callers that keep it skip the lookup by `SeriesID` on every reading. Handles stay
     /// valid until `forget`.
     public mutating func entry(for id: SeriesID) -> Int {
-        if let known = index[id] { return known }
+        if let known = find(id) { return known }
         let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
         let set: Int32
         if let known = setIndex[matching] {
@@ -88,8 +89,12 @@ public struct RuleEngine: Sendable {
             setIndex[matching] = set
         }
         entries.append(Entry(id: id, set: set))
-        index[id] = entries.count - 1
+        index.insert(id, slot: Int32(entries.count - 1))
         return entries.count - 1
+    }
+
+    private func find(_ id: SeriesID) -> Int? {
+        index.slot(of: id) { entries[Int($0)].id }.map(Int.init)
     }
 
     private func ruleIndex(_ e: Int, _ slot: Int) -> Int { sets[Int(entries[e].set)].rules[slot] }
@@ -470,13 +475,13 @@ public struct RuleEngine: Sendable {
     public mutating func forget(_ ids: Set<SeriesID>) {
         guard !ids.isEmpty else { return }
         entries.removeAll { ids.contains($0.id) }
-        index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.id, $0) })
+        index = SlotIndex(count: entries.count) { entries[Int($0)].id }
         generation &+= 1
     }
 
     /// Whether any rule of `id` is pending or firing (or recently was, for flapping).
     public func isActive(_ id: SeriesID) -> Bool {
-        guard let e = index[id] else { return false }
+        guard let e = find(id) else { return false }
         return !entries[e].trackers.isEmpty
     }
 
