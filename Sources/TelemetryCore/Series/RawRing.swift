@@ -39,11 +39,15 @@ public struct RawRing: Sendable {
     private var highestSeq = Int64.min
     private var latestTime = EventTime(milliseconds: .min)
 
+    /// The storage grows with the readings up to `capacity` (not reserved up front): 100 000
+    /// series that have sent 3 readings each hold 9 MiB of entries, not 40.
     public init(capacity: Int) {
         precondition(capacity > 0)
         self.capacity = capacity
-        entries.reserveCapacity(capacity)
     }
+
+    /// Entries the storage has room for now (grows to `capacity`).
+    var storedCapacity: Int { entries.capacity }
 
     public mutating func append(_ reading: Reading) {
         let entry = Stored(reading)

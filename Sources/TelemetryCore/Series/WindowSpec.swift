@@ -1,12 +1,44 @@
 /// A rolling window kept as a ring of `length / bucket` time buckets. At any event time the
 /// window holds the current bucket and the ones before it: between `length - bucket` and
 /// `length` of history, aligned to bucket boundaries (in UTC plus `alignOffset`).
+///
+/// Every series keeps a copy of each window's spec in its rings, so the fields live in one
+/// shared, immutable box: a copy is 8 bytes, not 40 (16 MiB at 100 000 series of 5 windows).
 public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
-    public let name: String
-    public let lengthMilliseconds: Int64
-    public let bucketMilliseconds: Int64
+    private final class Fields: Sendable {
+        let name: String
+        let lengthMilliseconds: Int64
+        let bucketMilliseconds: Int64
+        let alignOffsetMilliseconds: Int64
+
+        init(name: String, lengthMilliseconds: Int64, bucketMilliseconds: Int64, alignOffsetMilliseconds: Int64) {
+            self.name = name
+            self.lengthMilliseconds = lengthMilliseconds
+            self.bucketMilliseconds = bucketMilliseconds
+            self.alignOffsetMilliseconds = alignOffsetMilliseconds
+        }
+    }
+
+    private let fields: Fields
+
+    public var name: String { fields.name }
+    public var lengthMilliseconds: Int64 { fields.lengthMilliseconds }
+    public var bucketMilliseconds: Int64 { fields.bucketMilliseconds }
     /// Shifts bucket boundaries, e.g. +7 h so that daily buckets start at local midnight.
-    public let alignOffsetMilliseconds: Int64
+    public var alignOffsetMilliseconds: Int64 { fields.alignOffsetMilliseconds }
+
+    public static func == (a: WindowSpec, b: WindowSpec) -> Bool {
+        a.fields === b.fields
+            || (a.name, a.lengthMilliseconds, a.bucketMilliseconds, a.alignOffsetMilliseconds)
+                == (b.name, b.lengthMilliseconds, b.bucketMilliseconds, b.alignOffsetMilliseconds)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(lengthMilliseconds)
+        hasher.combine(bucketMilliseconds)
+        hasher.combine(alignOffsetMilliseconds)
+    }
 
     public init(name: String, length: Int64, bucket: Int64, alignOffset: Int64 = 0) throws(WindowSpecError) {
         guard bucket > 0, length >= bucket else {
@@ -18,10 +50,8 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
         guard length / bucket <= 1440 else { throw WindowSpecError("window \(name): at most 1440 buckets") }
         // Buckets keep times as 32-bit milliseconds after their start.
         guard bucket <= Int64(Int32.max) else { throw WindowSpecError("window \(name): buckets of at most 24 days") }
-        self.name = name
-        lengthMilliseconds = length
-        bucketMilliseconds = bucket
-        alignOffsetMilliseconds = alignOffset
+        fields = Fields(
+            name: name, lengthMilliseconds: length, bucketMilliseconds: bucket, alignOffsetMilliseconds: alignOffset)
     }
 
     public var bucketCount: Int { Int(lengthMilliseconds / bucketMilliseconds) }
