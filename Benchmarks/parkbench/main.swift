@@ -24,6 +24,9 @@ struct Options {
     var uplink = false
     /// Where `feeds` writes.
     var out: String?
+    /// `ingest`: parkd saves its state this often (e.g. `5s`), so that saves happen while
+    /// the feed runs and the peak RSS includes them (parkd's default is 60 s).
+    var snapshotInterval: String?
 
     static let modes = [
         "all", "ingest", "replay", "core", "publish", "memory", "province", "sparkplug", "scrape", "feeds",
@@ -47,9 +50,11 @@ struct Options {
             case "--baseline": baseline = value
             case "--uplink": uplink = value != "0"
             case "--out": out = value
+            case "--snapshot-interval": snapshotInterval = value
             default:
                 throw HarnessError(
-                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH, --uplink 1")
+                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH, --uplink 1, --snapshot-interval 5s"
+                )
             }
         }
     }
@@ -123,13 +128,13 @@ func main() throws {
     case "ingest":
         let row = try ingestBenchmark(
             parkd: try BenchSetup.binary("parkd"), sensors: options.sensors, qos: options.qos,
-            messages: options.messages, packs: true)
+            messages: options.messages, packs: true, snapshotInterval: options.snapshotInterval)
         print(row.text)
         if let baseline = options.baseline {
             print(
                 try ingestBenchmark(
                     parkd: baseline, sensors: options.sensors, qos: options.qos, messages: options.messages,
-                    packs: true, label: "baseline"
+                    packs: true, label: "baseline", snapshotInterval: options.snapshotInterval
                 ).text)
         }
         if options.uplink {
@@ -318,7 +323,7 @@ struct IngestRow {
 
 func ingestBenchmark(
     parkd parkdPath: String, sensors: Int, qos: QoS, messages: Int, packs: Bool, label: String = "parkd",
-    uplink: Bool = false
+    uplink: Bool = false, snapshotInterval: String? = nil
 ) throws -> IngestRow {
     let broker = try Broker()
     // The uplink's province: a second broker that acknowledges what the outbox sends.
@@ -333,7 +338,7 @@ func ingestBenchmark(
     try """
     broker: {url: "\(broker.url)", client_id: parkd-bench, clean_session: true}
     subscriptions: [{filter: "parks/#", qos: \(qos.rawValue)}]
-    summaries: {path: summaries.jsonl, interval: 1s}
+    summaries: {path: summaries.jsonl, interval: 1s}\(snapshotInterval.map { "\nsnapshot_interval: \($0)" } ?? "")
     \(try BenchSetup.common(packs: packs, maxSeries: max(200_000, sensors * 2), parkd: parkdPath))\(uplinkSection)
     """.write(toFile: config, atomically: true, encoding: .utf8)
     let parkd = try ChildProcess(

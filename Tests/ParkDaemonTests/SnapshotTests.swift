@@ -106,6 +106,51 @@ struct SnapshotTests {
         #expect(!FileManager.default.fileExists(atPath: path + ".tmp"))
     }
 
+    @Test("ingest and eviction while a snapshot is written: it holds the series it began with, and restores")
+    func writtenWhileIngesting() throws {
+        let p = pipeline()
+        let t0: Int64 = 1_795_400_000_000
+        func send(_ sensor: String, _ value: Double, at time: Int64) {
+            p.ingest(
+                topic: "parks/p/z/emissions/pm25/\(sensor)",
+                payload: Array(#"{"value": \#(value), "ts": \#(time)}"#.utf8),
+                arrival: EventTime(milliseconds: time))
+        }
+        // 3 000 series: 12 chunks of 256 series, and more than one piece of a mebibyte.
+        for k in 0..<3000 {
+            send("s\(k)", 12.5, at: t0)
+            send("s\(k)", 14, at: t0 + 60_000)
+        }
+        let at = EventTime(milliseconds: t0 + 60_000)
+        let quiet = p.snapshot(at: at)
+        for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k) }  // no open interval holds them
+        // A week and more later every series is past its time-to-live (7 days).
+        let later = EventTime(milliseconds: t0 + 8 * 86_400_000)
+        var pieces: [[UInt8]] = []
+        p.snapshot(at: at) { piece in
+            if pieces.isEmpty {
+                // Between chunks, as the ingest thread would: readings for series not yet
+                // written, a new series, and a sweep that would evict them all.
+                for k in 2900..<3000 { send("s\(k)", 99, at: t0 + 120_000) }
+                send("new", 1, at: t0 + 120_000)
+                p.tick(at: later)
+                #expect(p.seriesCount == 3001)  // eviction waits for the snapshot
+            }
+            pieces.append(piece)
+        }
+        #expect(pieces.count > 1)
+        let written = Array(pieces.joined())
+        #expect(written.count > quiet.count - 1024 && written != quiet)  // the late readings are in it
+        let restored = pipeline()
+        let (count, _) = try restored.restore(snapshot: written)
+        #expect(count == 3000)  // the series it began with, not the one opened meanwhile
+        #expect(restored.seriesCount == 3000)
+        // Once written, the sweep runs again: all of them are silent past the time-to-live.
+        for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k) }
+        p.tick(at: later)
+        #expect(p.seriesCount == 0)
+    }
+
     @Test("a torn, corrupted, foreign or mismatched snapshot is refused and changes nothing")
     func refused() throws {
         let original = pipeline()

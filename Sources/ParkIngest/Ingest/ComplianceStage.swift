@@ -244,7 +244,10 @@ package struct ComplianceStage {
     }
 
     // Saved across restarts with the window snapshot: a year's mean must survive a restart.
-    package var saved: [(SeriesID, ComplianceTracker)] { Array(zip(trackerIDs, trackers)) }
+    // The two arrays are shared, not copied: a zipped copy of both was made at every save, at
+    // the daemon's memory peak. Now only the tracker array is copied, and only if ingest writes
+    // to it while the file is being written.
+    package var saved: Zip2Sequence<[SeriesID], [ComplianceTracker]> { zip(trackerIDs, trackers) }
 
     package mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {
         var restored = 0

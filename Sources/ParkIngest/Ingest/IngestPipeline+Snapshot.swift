@@ -2,8 +2,7 @@ import TelemetryCore
 
 /// The window snapshot: every series' state saved, and restored into an empty pipeline.
 extension IngestPipeline {
-    /// Every series' window state as bytes: versioned and checksummed. The states are copied
-    /// under the lock (cheap: copy on write) and encoded outside it, so ingest waits little.
+    /// Every series' window state as bytes: versioned and checksummed.
     public func snapshot(at time: EventTime) -> [UInt8] {
         var bytes: [UInt8] = []
         snapshot(at: time) { bytes.append(contentsOf: $0) }
@@ -11,26 +10,38 @@ extension IngestPipeline {
     }
 
     /// As `snapshot(at:)`, handed to `write` in pieces (a file written as it is encoded). The
-    /// series are copied in one lock (copy on write: only what ingest changes meanwhile is
-    /// duplicated) and encoded outside it.
+    /// series are encoded in place, `WindowSnapshot.seriesPerChunk` at a time under the lock,
+    /// with ingest running between chunks; nothing is copied. Eviction waits until the
+    /// snapshot is written, so the slots stay put; series opened meanwhile are in the next one.
     public func snapshot<E: Error>(at time: EventTime, write: ([UInt8]) throws(E) -> Void) throws(E) {
-        let (ids, states, counters, arrivals, started) = state.withLock { state in
-            (
-                state.table.ids, state.table.states, state.table.ids.indices.map { state.accounting.counter(slot: $0) },
-                state.table.lastArrival, state.rules.engine?.startedAt
-            )
+        let (count, started) = state.withLock { state in
+            state.savingSnapshot += 1
+            return (state.table.count, state.rules.engine?.startedAt)
         }
+        defer { state.withLock { $0.savingSnapshot -= 1 } }
         try WindowSnapshot.encode(
-            at: time, engineStartedAt: started, ids: ids, states: states, counters: counters, arrivals: arrivals,
-            write: write)
+            at: time, engineStartedAt: started, count: count,
+            chunk: { range, w in
+                state.withLock { state in
+                    for s in range {
+                        WindowSnapshot.encodeSeries(
+                            state.table.ids[s], counter: state.accounting.counter(slot: s),
+                            arrival: state.table.records[s].lastArrival, state: state.table.states[s], into: &w)
+                        if w.count >= WindowSnapshot.chunkBytes { return s + 1 }
+                    }
+                    return range.upperBound
+                }
+            }, write: write)
     }
 
     /// Restores a snapshot into an empty pipeline; returns the series restored and when the
     /// snapshot was taken. A torn, corrupt or foreign file throws and changes nothing.
     public func restore(snapshot bytes: [UInt8]) throws(SnapshotError) -> (series: Int, savedAt: EventTime) {
         let (maxSeries, table) = state.withLock { ($0.limits.maxSeries, $0.table) }
+        var shared: [String: SeriesState.SharedSettings] = [:]
         let decoded = try WindowSnapshot.decode(
-            bytes, maxSeries: maxSeries, windows: settings.windows, settings: { table.settings(for: $0) })
+            bytes, maxSeries: maxSeries, windows: settings.windows,
+            settings: { table.sharedSettings(for: $0, cache: &shared) })
         state.withLock { state in
             var seen: [(series: SeriesID, at: EventTime)] = []
             for series in decoded.series where state.table.count < state.limits.maxSeries {

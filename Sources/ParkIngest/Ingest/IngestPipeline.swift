@@ -26,6 +26,8 @@ public final class IngestPipeline: Sendable {
         package var scratch: [Reading] = []
         package var badInput: BadInputLog
         package var lastSweep: Int64?
+        /// Snapshots being written: eviction waits (their slots must stay put).
+        package var savingSnapshot = 0
         package var evictedTotal = 0
         /// Per schedule.
         package var interval: [IngestCounters]
@@ -229,7 +231,9 @@ public final class IngestPipeline: Sendable {
     @discardableResult
     public func tick(at time: EventTime) -> Int {
         state.withLock { state in
-            if state.lastSweep.map({ time.milliseconds - $0 >= 60_000 || time.milliseconds < $0 }) ?? true {
+            if state.savingSnapshot == 0,
+                state.lastSweep.map({ time.milliseconds - $0 >= 60_000 || time.milliseconds < $0 }) ?? true
+            {
                 state.lastSweep = time.milliseconds
                 evictSilent(at: time, in: &state)
             }
@@ -359,7 +363,7 @@ public final class IngestPipeline: Sendable {
     package var complianceTrackerCount: Int { state.withLock { $0.compliance.trackerCount } }
 
     /// Each station's open compliance periods, for the state file.
-    public var complianceTrackers: [(SeriesID, ComplianceTracker)] {
+    public var complianceTrackers: Zip2Sequence<[SeriesID], [ComplianceTracker]> {
         state.withLock { $0.compliance.saved }
     }
 

@@ -27,6 +27,8 @@ package struct SeriesTable {
     private var slots = SlotIndex()
     package var states: [SeriesState] = []
     private var kindTable: [KindInfo?] = []
+    /// Per kind (as `kindTable`): the window settings its series share.
+    private var kindSettings: [SeriesState.SharedSettings] = []
     private var kindIndex: [String: Int32] = [:]
     package var records: [Record] = []
     /// Series per park, for `limits.max_series_per_park`.
@@ -86,6 +88,18 @@ package struct SeriesTable {
         return settings
     }
 
+    /// The settings of `id`'s kind, shared with the series of that kind already open (a
+    /// restored series shares them too, through `cache`).
+    package func sharedSettings(
+        for id: SeriesID, cache: inout [String: SeriesState.SharedSettings]
+    ) -> SeriesState.SharedSettings {
+        if let kind = kindIndex[id.kind] { return kindSettings[Int(kind)] }
+        if let made = cache[id.kind] { return made }
+        let made = SeriesState.SharedSettings(settings(for: id))
+        cache[id.kind] = made
+        return made
+    }
+
     /// Opens a series (the caller checked the limits) and returns its slot.
     mutating func open(_ id: SeriesID, arrival: EventTime, state: SeriesState? = nil) -> Int32 {
         if let existing = self[id] { return existing }
@@ -98,10 +112,11 @@ package struct SeriesTable {
             kind = Int32(kindTable.count)
             kindIndex[id.kind] = kind
             kindTable.append(catalog[id.kind])
+            kindSettings.append(SeriesState.SharedSettings(settings(for: id)))
         }
         records.append(Record(lastArrival: arrival.milliseconds, kind: kind))
         parkSeries[id.park, default: 0] += 1
-        states.append(state ?? SeriesState(windows: windows, settings: settings(for: id)))
+        states.append(state ?? SeriesState(windows: windows, shared: kindSettings[Int(kind)]))
         slots.insert(id, slot: slot)
         return slot
     }

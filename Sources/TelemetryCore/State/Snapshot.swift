@@ -181,7 +181,18 @@ extension SeriesState {
     )
         throws(SnapshotError)
     {
-        self.init(windows: specs, settings: settings)
+        try self.init(decoding: &r, windows: specs, shared: SharedSettings(settings), version: version)
+    }
+
+    /// As `init(decoding:windows:settings:version:)`, with settings shared by its kind's series.
+    public init(
+        decoding r: inout ByteReader, windows specs: [WindowSpec], shared: SharedSettings,
+        version: UInt8 = SeriesState.snapshotVersion
+    )
+        throws(SnapshotError)
+    {
+        self.init(windows: specs, shared: shared)
+        let settings = shared.value
         let capacity = try r.count(max: 1_000_000)
         let entries = try r.count(max: capacity)
         var ring = RawRing(capacity: max(1, settings.rawCapacity))
