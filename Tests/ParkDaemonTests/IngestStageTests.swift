@@ -102,7 +102,15 @@ struct IngestStageTests {
         let kept = table.remove(silent)
         #expect(kept == [false, true, true, true])
         #expect(table.ids == Array(ids.dropFirst()) && table[ids[2]] == 1 && table[ids[0]] == nil)
-        #expect(table.parkSeries["a"] == 2 && table.lastArrival.count == 3)
+        #expect(table.parkSeries["a"] == 2 && table.records.count == 3)
+        // The series of a kind share one settings box (8 bytes each, not 80); a kind of its
+        // own gets its own, with its own range and decibels.
+        let noise = SeriesID(park: "b", zone: "z", pillar: .emissions, kind: "noise", sensor: "n1")
+        let n = Int(table.open(noise, arrival: Self.t0))
+        #expect(table.states[0].sharedSettings === table.states[2].sharedSettings)
+        #expect(table.states[n].sharedSettings !== table.states[0].sharedSettings)
+        #expect(table.states[n].settings.decibels && table.states[n].settings.range == 20...140)
+        #expect(!table.states[0].settings.decibels && table.states[0].settings.range == 0...2_000)
     }
 
     @Test("rules: handles survive readings, eviction drops them, and transitions are queued in order")

@@ -74,6 +74,9 @@ package final class ReplayShards: IntervalSource {
             var own = settings
             // A park's expected sensors belong to its shard only, or each shard would count them.
             own.expectedSensors = settings.expectedSensors.filter { Self.shard(ofPark: $0.park) == s }
+            // Each shard's own spec boxes: the workers' rings then count references on lines
+            // no other core writes.
+            own.windows = settings.windows.map(\.unshared)
             shards.append(IngestPipeline(settings: own, logger: logger))
         }
         self.shards = shards

@@ -19,7 +19,7 @@ package enum WindowState {
             let (series, saved) = try pipeline.restore(snapshot: bytes)
             let age = (WallClock.now().milliseconds - saved.milliseconds) / 1000
             logger.notice(
-                "restored the windows of \(series) series from \(path), taken \(age)s ago; readings after it and before this start come from the broker's persistent session or are lost"
+                "restored the windows of \(series) series from \(path), taken \(age)s ago (written over a few seconds from then on); readings after it and before this start come from the broker's persistent session or are lost"
             )
         } catch {
             StateFile.moveAside(

@@ -244,9 +244,9 @@ package struct ComplianceStage {
     }
 
     // Saved across restarts with the window snapshot: a year's mean must survive a restart.
-    // The two arrays are shared, not copied: a zipped copy of both was made at every save, at
-    // the daemon's memory peak. Now only the tracker array is copied, and only if ingest writes
-    // to it while the file is being written.
+    // The two arrays are shared, not zipped into a copy of both at every save (at the daemon's
+    // memory peak). Ingest that writes while the file is written still copies the tracker array,
+    // and the open hours of the trackers it writes to.
     package var saved: Zip2Sequence<[SeriesID], [ComplianceTracker]> { zip(trackerIDs, trackers) }
 
     package mutating func restore(_ saved: [(SeriesID, ComplianceTracker)]) -> Int {

@@ -63,9 +63,6 @@ package struct SeriesTable {
     /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
     package func kind(_ s: Int) -> KindInfo? { kindTable[Int(records[s].kind)] }
 
-    /// When a reading of each series last arrived, by slot.
-    package var lastArrival: [Int64] { records.map(\.lastArrival) }
-
     /// Starts every series' interval figures afresh.
     package mutating func resetRecent() {
         for s in records.indices { records[s].recent = Recent() }
@@ -88,8 +85,8 @@ package struct SeriesTable {
         return settings
     }
 
-    /// The settings of `id`'s kind, shared with the series of that kind already open (a
-    /// restored series shares them too, through `cache`).
+    /// The settings of `id`'s kind: the box its open series share, or else one from `cache`
+    /// (restored series share those among themselves; the values are the same).
     package func sharedSettings(
         for id: SeriesID, cache: inout [String: SeriesState.SharedSettings]
     ) -> SeriesState.SharedSettings {

@@ -50,7 +50,7 @@ package enum WindowSnapshot {
         var next = 0
         while next < count {
             let end = chunk(next..<min(count, next + seriesPerChunk), &w)
-            precondition(end > next && end <= count, "a snapshot chunk wrote no series")
+            precondition(end > next && end <= count, "a snapshot chunk must write series of its range, in order")
             next = end
             if w.count >= chunkBytes { try flush() }
         }

@@ -4,8 +4,9 @@ public enum MeasureShape: String, Sendable, Hashable {
     case counter
 }
 
-/// Where readings of one series go: a raw ring and one bucket ring per window. All memory is
-/// allocated up front, so a series costs the same however many readings it receives.
+/// Where readings of one series go: a raw ring and one bucket ring per window. The buckets
+/// are allocated up front; the raw ring grows to its capacity (16) with the first readings, so
+/// a series costs the same however many readings it receives after those.
 public struct SeriesState: Sendable {
     public struct Settings: Sendable, Equatable {
         public var shape: MeasureShape = .gauge
@@ -128,6 +129,8 @@ public struct SeriesState: Sendable {
 
     private let shared: SharedSettings
     public var settings: Settings { shared.value }
+    /// The box this series shares with the others of its kind.
+    public var sharedSettings: SharedSettings { shared }
     public private(set) var raw: RawRing
     /// One ring per configured window, in order; a window that shares another's buckets
     /// (`BucketRing.owner`) holds none: read windows through `window(_:)`.

@@ -19,7 +19,7 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    private let fields: Fields
+    private var fields: Fields
 
     public var name: String { fields.name }
     public var lengthMilliseconds: Int64 { fields.lengthMilliseconds }
@@ -52,6 +52,15 @@ public struct WindowSpec: Sendable, Hashable, CustomStringConvertible {
         guard bucket <= Int64(Int32.max) else { throw WindowSpecError("window \(name): buckets of at most 24 days") }
         fields = Fields(
             name: name, lengthMilliseconds: length, bucketMilliseconds: bucket, alignOffsetMilliseconds: alignOffset)
+    }
+
+    /// The same spec in a box of its own (for a thread that should not share its references).
+    public var unshared: WindowSpec {
+        var copy = self
+        copy.fields = Fields(
+            name: name, lengthMilliseconds: lengthMilliseconds, bucketMilliseconds: bucketMilliseconds,
+            alignOffsetMilliseconds: alignOffsetMilliseconds)
+        return copy
     }
 
     public var bucketCount: Int { Int(lengthMilliseconds / bucketMilliseconds) }
