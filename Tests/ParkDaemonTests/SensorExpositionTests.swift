@@ -24,8 +24,8 @@ struct SensorExpositionTests {
     }
 
     static func exposition(_ pipeline: IngestPipeline, _ c: DaemonConfiguration) -> SensorExposition.Output {
-        SensorExposition(settings: c.sensorMetrics!, windows: c.windows.map(\.name)).build(
-            series: pipeline.seriesView(), parks: [], compliance: [], alerts: [])
+        let exposition = SensorExposition(settings: c.sensorMetrics!, windows: c.windows.map(\.name))
+        return exposition.build(series: exposition.view(of: pipeline), parks: [], compliance: [], alerts: [])
     }
 
     static func send(_ p: IngestPipeline, _ topic: String, _ value: Double, at seconds: Int) {
@@ -140,6 +140,30 @@ struct SensorExpositionTests {
         #expect(kept.count == 1 && kept.first?.hasSuffix(" 42") == true, "\(kept)")
     }
 
+    @Test("series are read a chunk at a time: across chunks every shown series has its own figures, the cap holds")
+    func acrossChunks() throws {
+        let c = try Self.configuration(", max_series: 500")
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        // 700 series sent in reverse order (slots are not identity order), 3 chunks of 256 shown.
+        for k in (0..<700).reversed() {
+            Self.send(p, "parks/p/z/emissions/pm25/s\(1000 + k)", Double(k), at: 0)
+        }
+        let output = Self.exposition(p, c)
+        #expect(output.exposed == 500 && output.dropped == 200)
+        for k in [0, 255, 256, 499] {
+            // Each its own last value: s1000 + k sent k.
+            #expect(
+                output.text.contains(
+                    #"parkd_sensor_micrograms_per_cubic_meter{park="p",zone="z",pillar="emissions",kind="pm25",sensor="s\#(1000 + k)"} \#(k)"#
+                ))
+        }
+        #expect(!output.text.contains(#"sensor="s1500""#) && !output.text.contains(#"sensor="s1699""#))
+        let lines = output.text.split(separator: "\n").filter {
+            $0.hasPrefix("parkd_sensor_micrograms_per_cubic_meter{")
+        }
+        #expect(lines.count == 500)
+    }
+
     @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")
     func capAndEviction() throws {
         let c = try Self.configuration(", max_series: 3")
@@ -183,8 +207,9 @@ struct SensorExpositionTests {
                 value: 54,
                 max: 58, covered: 4, parts: 4, valid: true, samples: 60),
             statistic: .mean, limit: 50, above: true)
-        let text = SensorExposition(settings: c.sensorMetrics!, windows: c.windows.map(\.name)).build(
-            series: p.seriesView(), parks: [("1h", park)], compliance: [record],
+        let exposition = SensorExposition(settings: c.sensorMetrics!, windows: c.windows.map(\.name))
+        let text = exposition.build(
+            series: exposition.view(of: p), parks: [("1h", park)], compliance: [record],
             alerts: [("pm25-high", .critical, record.series, Self.t0)]
         ).text
         #expect(

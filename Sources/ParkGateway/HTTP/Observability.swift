@@ -102,7 +102,7 @@ public final class Observability: Sendable {
     }
 
     /// The sensor figures in Prometheus' format (`prometheus:`), or nil when not configured.
-    /// The pipeline's series are copied in one lock and formatted outside it.
+    /// The pipeline's series are read a chunk at a time under its lock and formatted outside it.
     package func sensorMetrics() -> String? {
         let (settings, parks, compliance) = state.withLock { s in
             (
@@ -111,15 +111,15 @@ public final class Observability: Sendable {
             )
         }
         guard let configuration = settings.sensorMetrics else { return nil }
-        let view = pipeline.seriesView()
+        let exposition = SensorExposition(settings: configuration, windows: settings.windows)
+        let view = exposition.view(of: pipeline)
         let alerts = pipeline.firingAlerts.map { alert in
             (
                 rule: alert.rule, severity: settings.severities[alert.rule] ?? .warning, series: alert.series,
                 since: alert.since
             )
         }
-        let output = SensorExposition(settings: configuration, windows: settings.windows).build(
-            series: view, parks: parks, compliance: compliance, alerts: alerts)
+        let output = exposition.build(series: view, parks: parks, compliance: compliance, alerts: alerts)
         let log = state.withLock { s -> Bool in
             defer { s.capLogged = output.dropped > 0 }
             return output.dropped > 0 && !s.capLogged

@@ -112,31 +112,29 @@ package struct SensorExposition {
         }
     }
 
+    /// The windows shown (all, or `prometheus.windows`), by index in the configured order.
+    var chosen: [Int] {
+        settings.windows.map { names in windows.indices.filter { names.contains(windows[$0]) } }
+            ?? Array(windows.indices)
+    }
+
+    /// What `build` shows of `pipeline`'s series: at most `prometheus.max_series`, in identity
+    /// order when capped (the cap keeps the same ones from scrape to scrape).
+    package func view(of pipeline: IngestPipeline) -> IngestPipeline.SensorView {
+        pipeline.sensorView(windows: chosen, limit: settings.maxSeries)
+    }
+
     package func build(
-        series view: IngestPipeline.SeriesView, parks: [(interval: String, park: ParkSummary)],
+        series view: IngestPipeline.SensorView, parks: [(interval: String, park: ParkSummary)],
         compliance: [ComplianceRecord],
         alerts: [(rule: String, severity: Severity, series: SeriesID, since: EventTime)]
     ) -> Output {
         var f = Families()
-        // The chosen windows by index, found once: every series has the configured windows.
-        let chosen =
-            settings.windows.map { names in windows.indices.filter { names.contains(windows[$0]) } }
-            ?? Array(windows.indices)
-        // Series in identity order when capped: the cap keeps the same ones from scrape to scrape.
-        let exposed =
-            view.ids.count > settings.maxSeries
-            ? Array(view.ids.indices.sorted { view.ids[$0] < view.ids[$1] }.prefix(settings.maxSeries))
-            : Array(view.ids.indices)
         let units = view.kinds.map { Self.unitName($0?.unit) }
-        for s in exposed {
-            let id = view.ids[s]
-            let state = view.states[s]
-            let (unit, scale) = units[Int(view.kindIndex[s])]
-            let labels = Self.labels(id)
-            // The newest measurement: a reading in error, calibrating or out of range is no value.
-            if let last = state.raw.newest(where: {
-                $0.status == .ok && !state.settings.isOutOfRange($0.value)
-            }) {
+        for series in view.series {
+            let (unit, scale) = units[Int(series.kind)]
+            let labels = Self.labels(series.id)
+            if let last = series.last {
                 f.add(
                     "parkd_sensor_\(unit)", "gauge", "Last reading of each series, in \(unit)", labels,
                     last.value * scale)
@@ -144,15 +142,11 @@ package struct SensorExposition {
                     "parkd_sensor_last_timestamp_seconds", "gauge", "Time of each series' last reading", labels,
                     last.time.seconds)
             }
-            guard let now = state.watermark else { continue }
-            for w in chosen {
-                let ring = state.window(w)
-                let stats = ring.stats(at: now, quantiles: false)
-                guard stats.count > 0 else { continue }
+            for (window, mean) in series.means {
                 f.add(
                     "parkd_sensor_window_mean_\(unit)", "gauge",
                     "Mean of each configured window at the series' newest reading, in \(unit)",
-                    labels + ",window=\"\(Self.escape(ring.spec.name))\"", stats.mean * scale)
+                    labels + ",window=\"\(Self.escape(window))\"", mean * scale)
             }
         }
         for (interval, park) in parks {
@@ -212,13 +206,14 @@ package struct SensorExposition {
                 "alertname=\"\(Self.escape(alert.rule))\",alertstate=\"firing\",severity=\"\(alert.severity.rawValue)\","
                     + Self.labels(alert.series), 1)
         }
-        let dropped = view.ids.count - exposed.count
+        let exposed = min(view.total, settings.maxSeries)
+        let dropped = view.total - exposed
         f.add(
             "parkd_sensor_exposition_series", "gauge", "Series exposed here (at most prometheus.max_series)", "",
-            Double(exposed.count))
+            Double(exposed))
         f.add(
             "parkd_sensor_exposition_dropped_series", "gauge", "Series left out past prometheus.max_series", "",
             Double(dropped))
-        return Output(text: f.text, exposed: exposed.count, dropped: dropped)
+        return Output(text: f.text, exposed: exposed, dropped: dropped)
     }
 }

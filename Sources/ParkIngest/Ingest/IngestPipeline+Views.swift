@@ -1,24 +1,71 @@
 import TelemetryCore
 
 extension IngestPipeline {
-    /// Every series' state, for an exposition of the sensor figures: copies taken in one lock,
-    /// read outside it.
-    public struct SeriesView: Sendable {
-        public var ids: [SeriesID]
-        public var states: [SeriesState]
-        /// Each kind's catalog entry (nil for a kind outside the catalog), and each series'
-        /// index in it.
-        package var kinds: [KindInfo?]
-        package var kindIndex: [Int32]
+    /// What an exposition of the sensor figures shows of the series: for each series shown,
+    /// its newest measurement and the mean of each chosen window, read under the lock.
+    public struct SensorView: Sendable {
+        public struct Series: Sendable {
+            public var id: SeriesID
+            /// Its kind's index in `kinds`.
+            public var kind: Int32
+            /// The newest measurement: a reading in error, calibrating or out of range is no value.
+            public var last: (value: Double, time: EventTime)?
+            /// Each chosen window holding readings at the series' newest reading, with its mean.
+            public var means: [(window: String, mean: Double)]
+        }
+
+        public var series: [Series]
+        /// Each kind's catalog entry (nil for a kind outside the catalog).
+        public var kinds: [KindInfo?]
+        /// Series held, shown or not.
+        public var total: Int
     }
 
-    /// Copies taken in one lock (copy on write: the next write of ingest pays for the arrays it
-    /// changes); the per-series kinds are picked out after it.
-    public func seriesView() -> SeriesView {
-        let (ids, states, kinds, records) = state.withLock { state in
-            (state.table.ids, state.table.states, state.table.kinds, state.table.records)
+    /// The figures of at most `limit` series (those first in identity order when there are
+    /// more, so the same ones from call to call) for the windows at `windows`. They are read
+    /// `WindowSnapshot.seriesPerChunk` series at a time under the lock, with ingest running
+    /// between chunks: nothing is copied, so a scrape during heavy ingest makes no series copy
+    /// its buckets (a copy-on-write copy of every state did). A series evicted meanwhile is left out.
+    public func sensorView(windows: [Int], limit: Int) -> SensorView {
+        let (ids, kinds) = state.withLock { ($0.table.ids, $0.table.kinds) }
+        let shown =
+            ids.count > limit
+            ? Array(ids.indices.sorted { ids[$0] < ids[$1] }.prefix(limit)) : Array(ids.indices)
+        var series: [SensorView.Series] = []
+        series.reserveCapacity(shown.count)
+        var next = 0
+        while next < shown.count {
+            let end = min(shown.count, next + WindowSnapshot.seriesPerChunk)
+            state.withLock { state in
+                for slot in shown[next..<end] {
+                    let id = ids[slot]
+                    // Slots move when series are evicted: find the series again by name if so.
+                    let s =
+                        slot < state.table.count && state.table.ids[slot] == id ? slot : state.table[id].map(Int.init)
+                    guard let s else { continue }
+                    series.append(
+                        Self.figures(of: id, kind: state.table.records[s].kind, state.table.states[s], windows))
+                }
+            }
+            next = end
         }
-        return SeriesView(ids: ids, states: states, kinds: kinds, kindIndex: records.map(\.kind))
+        return SensorView(series: series, kinds: kinds, total: ids.count)
+    }
+
+    private static func figures(of id: SeriesID, kind: Int32, _ state: borrowing SeriesState, _ windows: [Int])
+        -> SensorView.Series
+    {
+        let settings = state.settings
+        let last = state.raw.newest(where: { $0.status == .ok && !settings.isOutOfRange($0.value) })
+        var means: [(window: String, mean: Double)] = []
+        if let now = state.watermark {
+            for w in windows {
+                let ring = state.window(w)
+                let stats = ring.stats(at: now, quantiles: false)
+                if stats.count > 0 { means.append((ring.spec.name, stats.mean)) }
+            }
+        }
+        return SensorView.Series(id: id, kind: kind, last: last.map { ($0.value, $0.time) }, means: means)
     }
 
     /// What the status page shows of the series, read in one lock: each series' latest raw
