@@ -140,7 +140,7 @@ struct SensorExpositionTests {
         #expect(kept.count == 1 && kept.first?.hasSuffix(" 42") == true, "\(kept)")
     }
 
-    @Test("series are read a chunk at a time: across chunks every shown series has its own figures, the cap holds")
+    @Test("series are read a chunk at a time: across two chunks every shown series has its own figures, the cap holds")
     func acrossChunks() throws {
         let c = try Self.configuration(", max_series: 500")
         let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
@@ -151,17 +151,39 @@ struct SensorExpositionTests {
         let output = Self.exposition(p, c)
         #expect(output.exposed == 500 && output.dropped == 200)
         for k in [0, 255, 256, 499] {
-            // Each its own last value: s1000 + k sent k.
+            // Each its own last value and 1 m mean: s1000 + k sent k.
+            let labels = #"park="p",zone="z",pillar="emissions",kind="pm25",sensor="s\#(1000 + k)""#
+            #expect(output.text.contains("parkd_sensor_micrograms_per_cubic_meter{\(labels)} \(k)\n"))
             #expect(
                 output.text.contains(
-                    #"parkd_sensor_micrograms_per_cubic_meter{park="p",zone="z",pillar="emissions",kind="pm25",sensor="s\#(1000 + k)"} \#(k)"#
-                ))
+                    "parkd_sensor_window_mean_micrograms_per_cubic_meter{\(labels),window=\"1m\"} \(k)\n"))
         }
         #expect(!output.text.contains(#"sensor="s1500""#) && !output.text.contains(#"sensor="s1699""#))
         let lines = output.text.split(separator: "\n").filter {
             $0.hasPrefix("parkd_sensor_micrograms_per_cubic_meter{")
         }
         #expect(lines.count == 500)
+    }
+
+    @Test("series listed before an eviction are found again by name: each shows its own figures, the evicted one none")
+    func evictedWhileRead() throws {
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        for k in 1...5 { Self.send(p, "parks/p/z/emissions/pm25/s\(k)", Double(k), at: 0) }
+        let (ids, kinds) = p.seriesListed  // slots 0 to 4: s1 to s5
+        // s1 falls silent past series_ttl (1 h) and is evicted; s2 to s5 move down a slot.
+        for k in c.summaries.intervals.indices {
+            _ = p.takeInterval(
+                schedule: k, from: Self.t0, to: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000))
+        }
+        for k in 2...5 { Self.send(p, "parks/p/z/emissions/pm25/s\(k)", Double(10 + k), at: 7200) }
+        p.tick(at: EventTime(milliseconds: Self.t0.milliseconds + 7_200_000))
+        #expect(p.seriesCount == 4)
+        let view = p.sensorView(ids: ids, kinds: kinds, windows: [0], limit: 10)
+        #expect(view.total == 5)
+        #expect(view.series.map(\.id.sensor) == ["s2", "s3", "s4", "s5"])
+        // Each with its own newest reading, not the one now at its old slot.
+        #expect(view.series.map { $0.last?.value } == [12, 13, 14, 15])
     }
 
     @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")

@@ -12,7 +12,7 @@ import TelemetryCore
 /// - per regulated station and rule, the latest compliance record (value, limit, exceeded,
 ///   capture);
 /// - the firing alerts, as Prometheus' own `ALERTS` series are shaped (`parkd_alerts`).
-/// Built from copies taken under the ingest lock, formatted outside it.
+/// Built from figures read under the ingest lock a chunk of series at a time, formatted outside it.
 package struct SensorExposition {
     package var settings: SensorMetricsConfiguration
     /// Window names in their configured order.
@@ -206,8 +206,9 @@ package struct SensorExposition {
                 "alertname=\"\(Self.escape(alert.rule))\",alertstate=\"firing\",severity=\"\(alert.severity.rawValue)\","
                     + Self.labels(alert.series), 1)
         }
-        let exposed = min(view.total, settings.maxSeries)
-        let dropped = view.total - exposed
+        // Dropped: past the cap only (a series evicted during the scrape is neither).
+        let exposed = view.series.count
+        let dropped = view.total - min(view.total, settings.maxSeries)
         f.add(
             "parkd_sensor_exposition_series", "gauge", "Series exposed here (at most prometheus.max_series)", "",
             Double(exposed))

@@ -27,7 +27,18 @@ extension IngestPipeline {
     /// between chunks: nothing is copied, so a scrape during heavy ingest makes no series copy
     /// its buckets (a copy-on-write copy of every state did). A series evicted meanwhile is left out.
     public func sensorView(windows: [Int], limit: Int) -> SensorView {
-        let (ids, kinds) = state.withLock { ($0.table.ids, $0.table.kinds) }
+        let (ids, kinds) = seriesListed
+        return sensorView(ids: ids, kinds: kinds, windows: windows, limit: limit)
+    }
+
+    /// The series held and each kind's catalog entry, as `sensorView` lists them first.
+    package var seriesListed: (ids: [SeriesID], kinds: [KindInfo?]) {
+        state.withLock { ($0.table.ids, $0.table.kinds) }
+    }
+
+    /// As `sensorView(windows:limit:)`, for the series `ids` listed earlier: their slots may
+    /// have moved since (an eviction compacts them), so each is checked by name.
+    package func sensorView(ids: [SeriesID], kinds: [KindInfo?], windows: [Int], limit: Int) -> SensorView {
         let shown =
             ids.count > limit
             ? Array(ids.indices.sorted { ids[$0] < ids[$1] }.prefix(limit)) : Array(ids.indices)
