@@ -8,7 +8,7 @@ import TelemetryCore
 /// running parkd fed through a real broker: wall time per scrape, parkd's CPU per scrape
 /// (user+sys from /proc), and the reply's size.
 enum ScrapeBenchmark {
-    static func run(parkd parkdPath: String, series: Int = 10_000, scrapes: Int = 30) throws {
+    static func run(parkd parkdPath: String, label: String = "parkd", series: Int = 10_000, scrapes: Int = 30) throws {
         let broker = try Broker()
         let work = try Scratch.makeDirectory(prefix: "scrape-bench")
         defer { try? FileManager.default.removeItem(at: work) }
@@ -56,7 +56,7 @@ enum ScrapeBenchmark {
                         == true
                 })
         else { throw HarnessError("parkd did not hold \(series) series") }
-        print("Scrapes of one parkd holding \(series) series (\(scrapes) each; wall time, parkd CPU user+sys, size):")
+        print("Scrapes of one \(label) holding \(series) series (\(scrapes) each; wall time, its CPU user+sys, size):")
         // curl reads each reply (its own time_total): a client that parses the text would
         // measure itself.
         let curl = try Command.find("curl")
@@ -80,7 +80,7 @@ enum ScrapeBenchmark {
             let used = (cpuSeconds(parkd.pid) - cpu) / Double(scrapes)
             print(
                 String(
-                    format: "  %-17@ %7.1f ms wall (curl), %7.1f ms parkd CPU, %7.0f KiB, %6d samples per scrape",
+                    format: "  %-17@ %7.1f ms wall (curl), %7.1f ms CPU, %7.0f KiB, %6d samples per scrape",
                     path as NSString, wall / Double(scrapes) * 1000, used * 1000, bytes / 1024, samples))
         }
     }

@@ -123,7 +123,9 @@ func main() throws {
     case "memory": CoreBenchmark.memory(seriesCount: options.sensors)
     case "core": CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors)
     case "sparkplug": CoreBenchmark.sparkplug(messages: 1_000_000)
-    case "scrape": try ScrapeBenchmark.run(parkd: try BenchSetup.binary("parkd"))
+    case "scrape":
+        try ScrapeBenchmark.run(parkd: try BenchSetup.binary("parkd"))
+        if let baseline = options.baseline { try ScrapeBenchmark.run(parkd: baseline, label: "baseline") }
     case "publish": try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
     case "ingest":
         let row = try ingestBenchmark(
@@ -179,6 +181,7 @@ func issueTable(_ options: Options) throws {
     try replayTable(options)
     print("")
     try ScrapeBenchmark.run(parkd: parkd)
+    if let baseline = options.baseline { try ScrapeBenchmark.run(parkd: baseline, label: "baseline") }
     print("")
     try ProvinceBenchmark.run(messages: 50_000)
 }
