@@ -145,6 +145,14 @@ struct SnapshotTests {
         let (count, _) = try restored.restore(snapshot: written)
         #expect(count == 3000)  // the series it began with, not the one opened meanwhile
         #expect(restored.seriesCount == 3000)
+        // Series written before the readings keep what they had; those written after hold them.
+        let last = Dictionary(
+            uniqueKeysWithValues: restored.sensorView(windows: [], limit: 5000).series.map {
+                ($0.id.sensor, $0.last?.value)
+            })
+        #expect(last["s0"] == 14 && last["s2899"] == 14)
+        #expect((2900..<3000).allSatisfy { last["s\($0)"] == 99 })
+        #expect(last["new"] == nil)
         // Once written, the sweep runs again: all of them are silent past the time-to-live.
         for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k) }
         p.tick(at: later)

@@ -51,11 +51,6 @@ public struct SlotIndex: Sendable {
         count += 1
     }
 
-    public mutating func removeAll() {
-        cells = []
-        count = 0
-    }
-
     @usableFromInline
     static func hash<Key: Hashable>(_ key: Key) -> UInt32 { UInt32(truncatingIfNeeded: key.hashValue) }
 
