@@ -16,7 +16,19 @@ public final class MQTTClient: Sendable {
         onEvent: @escaping @Sendable (MQTTClientEvent) -> Void = { _ in }
     ) throws(MQTTError) {
         engine = try MosquittoEngine(
-            configuration: configuration, logger: logger, onMessage: onMessage, onEvent: onEvent)
+            configuration: configuration, logger: logger, onMessage: .copied(onMessage), onEvent: onEvent)
+    }
+
+    /// As `init(configuration:logger:onMessage:onEvent:)`, handing each message to `onMessageView`
+    /// in libmosquitto's buffers: no copy of the topic or payload (the ingest path).
+    public init(
+        configuration: MQTTClientConfiguration,
+        logger: Logger = Logger(label: "mqtt"),
+        onMessageView: @escaping @Sendable (MQTTMessageView) -> Void,
+        onEvent: @escaping @Sendable (MQTTClientEvent) -> Void = { _ in }
+    ) throws(MQTTError) {
+        engine = try MosquittoEngine(
+            configuration: configuration, logger: logger, onMessage: .inPlace(onMessageView), onEvent: onEvent)
     }
 
     deinit {

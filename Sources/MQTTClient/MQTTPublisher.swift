@@ -12,7 +12,7 @@ public final class MQTTPublisher {
         configuration.subscriptions = []
         configuration.watchdogTimeout = nil
         engine = try MosquittoEngine(
-            configuration: configuration, logger: logger, inline: true, onMessage: { _ in }, onEvent: { _ in })
+            configuration: configuration, logger: logger, inline: true, onMessage: .copied({ _ in }), onEvent: { _ in })
     }
 
     deinit { engine.disconnectInline() }

@@ -19,7 +19,13 @@ private let libraryInitialised: Bool = {
 final class MosquittoEngine: @unchecked Sendable {
     let configuration: MQTTClientConfiguration
     private let logger: Logger
-    private let onMessage: @Sendable (MQTTMessage) -> Void
+    /// How messages reach their handler: copied out, or read in place during the call.
+    enum Delivery: Sendable {
+        case copied(@Sendable (MQTTMessage) -> Void)
+        case inPlace(@Sendable (MQTTMessageView) -> Void)
+    }
+
+    private let onMessage: Delivery
     private let onEvent: @Sendable (MQTTClientEvent) -> Void
     private let mosq: OpaquePointer
 
@@ -96,7 +102,7 @@ final class MosquittoEngine: @unchecked Sendable {
         configuration: MQTTClientConfiguration,
         logger: Logger,
         inline: Bool = false,
-        onMessage: @escaping @Sendable (MQTTMessage) -> Void,
+        onMessage: Delivery,
         onEvent: @escaping @Sendable (MQTTClientEvent) -> Void
     ) throws(MQTTError) {
         try configuration.validate()
@@ -644,15 +650,18 @@ final class MosquittoEngine: @unchecked Sendable {
 
     private func deliver(_ message: UnsafePointer<mosquitto_message>) {
         let m = message.pointee
-        let topic = String(cString: m.topic)
-        let payload: [UInt8]
-        if m.payloadlen > 0, let bytes = m.payload {
-            payload = [UInt8](UnsafeRawBufferPointer(start: bytes, count: Int(m.payloadlen)))
-        } else {
-            payload = []
-        }
         received.add(1, ordering: .relaxed)
-        onMessage(MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain))
+        let topic = UnsafeBufferPointer(
+            start: UnsafeRawPointer(m.topic).map { $0.assumingMemoryBound(to: UInt8.self) },
+            count: m.topic.map { strlen($0) } ?? 0)
+        let payload = UnsafeBufferPointer(
+            start: m.payloadlen > 0 ? m.payload?.assumingMemoryBound(to: UInt8.self) : nil,
+            count: m.payloadlen > 0 && m.payload != nil ? Int(m.payloadlen) : 0)
+        let view = MQTTMessageView(topic: topic, payload: payload, qos: m.qos, retain: m.retain)
+        switch onMessage {
+        case .copied(let handle): handle(MQTTMessage(view))
+        case .inPlace(let handle): handle(view)
+        }
     }
 
     private func handlePublished(reasonCode: Int32) {

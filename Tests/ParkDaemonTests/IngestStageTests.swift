@@ -24,7 +24,7 @@ struct IngestStageTests {
             return
         }
         #expect(entry.base == Self.pm25 && entry.slot == -1)
-        router.remember("parks/p/z/emissions/pm25/a1", slot: 7)
+        router.remember(entry, slot: 7)
         guard case .success(let cached) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else {
             Issue.record("a cached topic was refused")
             return
@@ -48,6 +48,44 @@ struct IngestStageTests {
             return
         }
         #expect(fresh.slot == -1)
+        // Bytes off the wire that are not UTF-8 are refused before they are cached.
+        let invalid: [UInt8] = Array("parks/p/z/emissions/pm25/".utf8) + [0xC3, 0x28]
+        let refused = invalid.withUnsafeBufferPointer { router.route($0, limits: limits) }
+        guard case .failure(.refused(.badTopic, let detail)) = refused else {
+            Issue.record("a topic that is not UTF-8 was taken: \(refused)")
+            return
+        }
+        #expect(detail.contains("not valid UTF-8"))
+    }
+
+    @Test("route: the topic index finds each topic it holds by its bytes, and no other (against a dictionary)")
+    func topicIndex() {
+        var random = SeededRandom(seed: 11)
+        var index = TopicIndex()
+        var known: [String: Int32] = [:]
+        // Topics that share long prefixes and differ in one byte anywhere, of every length
+        // around the 8-byte steps the comparison takes.
+        for n in 0..<3_000 {
+            let length = Int.random(in: 0..<40, using: &random)
+            var bytes = (0..<length).map { _ in UInt8(ascii: "a") + UInt8.random(in: 0..<3, using: &random) }
+            if n % 7 == 0, let other = known.keys.randomElement(using: &random) {
+                bytes = Array(other.utf8)
+                if !bytes.isEmpty { bytes[Int.random(in: 0..<bytes.count, using: &random)] = UInt8(ascii: "z") }
+            }
+            let topic = String(decoding: bytes, as: UTF8.self)
+            let found = bytes.withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) }
+            #expect(found == known[topic], "\(topic)")
+            if found == nil {
+                known[topic] = bytes.withUnsafeBufferPointer { index.insert($0, hash: TopicIndex.hash($0)) }
+            }
+        }
+        #expect(index.count == known.count)
+        for (topic, at) in known {
+            let found = Array(topic.utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) }
+            #expect(found == at)
+        }
+        index.removeAll()
+        #expect(Array("aaa".utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) } == nil)
     }
 
     @Test("admit: time and retained refusals, and why a series may not open, each with its reason")

@@ -147,3 +147,61 @@ struct JSONReadingDecoderTests {
         }
     }
 }
+
+@Suite("JSON scanner")
+struct JSONScannerTests {
+    /// The string scan one byte at a time, as it was before it took eight at once: the range,
+    /// whether it holds escapes, or the error's text.
+    static func reference(_ bytes: [UInt8]) -> String {
+        var position = 1
+        var escaped = false
+        var high = false
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                if high, String(validating: bytes[1..<position], as: UTF8.self) == nil { return "not UTF-8" }
+                return "\(1..<position) \(escaped)"
+            }
+            if byte >= 0x80 { high = true }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                position += 2
+                continue
+            }
+            if byte < 0x20 { return "control" }
+            position += 1
+        }
+        return "unterminated"
+    }
+
+    @Test("the eight-byte string scan agrees with the byte-by-byte one on strings of every length (property)")
+    func stringScan() {
+        var random = SeededRandom(seed: 21)
+        // Plain letters, with now and then a byte the scan must stop at, anywhere in a word.
+        let specials: [UInt8] = [0x22, 0x5C, 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xC3, 0xA9, 0xFF, 0x21, 0x5B, 0x5D]
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0..<40, using: &random)
+            var bytes: [UInt8] = [UInt8(ascii: "\"")]
+            for _ in 0..<length {
+                bytes.append(
+                    Int.random(in: 0..<6, using: &random) == 0
+                        ? specials.randomElement(using: &random)! : UInt8.random(in: 0x23...0x5B, using: &random))
+            }
+            if Bool.random(using: &random) { bytes.append(UInt8(ascii: "\"")) }
+            let expected = Self.reference(bytes)
+            let got: String = bytes.withUnsafeBufferPointer { buffer in
+                var scanner = JSONScanner(buffer)
+                do throws(PayloadError) {
+                    let (range, escaped) = try scanner.rawString()
+                    return "\(range) \(escaped)"
+                } catch {
+                    let text = error.detail
+                    if text.contains("not UTF-8") { return "not UTF-8" }
+                    if text.contains("control") { return "control" }
+                    return text.contains("unterminated") ? "unterminated" : text
+                }
+            }
+            #expect(got == expected, "\(bytes)")
+        }
+    }
+}

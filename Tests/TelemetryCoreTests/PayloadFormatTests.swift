@@ -253,6 +253,50 @@ struct FeedRecordTests {
         }
     }
 
+    @Test("lines parsed into one shared buffer give the records parsed one by one, a bad line among them (property)")
+    func sharedBuffer() throws {
+        var random = SeededRandom(seed: 9)
+        var shared: [UInt8] = Array("earlier bytes".utf8)
+        var placed: [Result<FeedRecord.Placed, FeedError>] = []
+        var expected: [Result<FeedRecord, FeedError>] = []
+        for i in 0..<500 {
+            let line: [UInt8]
+            if i % 11 == 5 {
+                line = Array(#"{"t":1795400000,"topic":"a","payload":"bad \q escape"}"#.utf8)
+            } else {
+                let binary = i % 4 == 0
+                let payload: [UInt8] =
+                    binary
+                    ? (0..<Int.random(in: 0..<40, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random)
+                    }
+                    : Array("{\"value\": \(i), \"note\": \"é\\\"\\n\\u00e9\\ud83d\\ude00\"}".utf8)
+                let record = FeedRecord(
+                    time: EventTime(milliseconds: 1_795_400_000_000 + Int64(i) * 37),
+                    topic: i % 3 == 0 ? "parks/p/z/\"q\"/m\(i)" : "parks/p/z/energy/power/m\(i % 9)",
+                    payload: payload, qos: i % 2, retain: i % 5 == 0)
+                line = Array(record.line.utf8)
+            }
+            expected.append(Result { () throws(FeedError) in try FeedRecord.parse(line: line) })
+            placed.append(
+                line.withUnsafeBufferPointer { buffer in
+                    Result { () throws(FeedError) in try FeedRecord.parse(buffer, into: &shared) }
+                })
+        }
+        #expect(String(decoding: shared.prefix(13), as: UTF8.self) == "earlier bytes")
+        for (one, other) in zip(expected, placed) {
+            switch (one, other) {
+            case (.success(let record), .success(let at)):
+                #expect(String(decoding: shared[at.topic], as: UTF8.self) == record.topic)
+                #expect(Array(shared[at.payload]) == record.payload)
+                #expect(at.time == record.time && at.qos == record.qos && at.retain == record.retain)
+            case (.failure(let error), .failure(let same)): #expect(error == same)
+            default: Issue.record("the two parses disagree: \(one) and \(other)")
+            }
+        }
+        // The bad lines: i = 5 + 11k for k = 0...44.
+        #expect(expected.filter { (try? $0.get()) == nil }.count == 45)
+    }
+
     @Test(
         "bad lines are refused with the reason",
         arguments: [

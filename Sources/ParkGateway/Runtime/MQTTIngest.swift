@@ -47,7 +47,7 @@ package final class MQTTIngest: Service, Sendable {
         settings.will = sparkplug?.will
         return try MQTTClient(
             configuration: settings, logger: logger,
-            onMessage: { message in pipeline.ingest(message, arrival: WallClock.now()) },
+            onMessageView: { message in pipeline.ingest(message, arrival: WallClock.now()) },
             onEvent: { event in
                 // Until the broker grants a subscription, what sensors publish on a new session
                 // is dropped; a refused one (the broker's ACL) would leave parkd connected and deaf.

@@ -70,42 +70,52 @@ public final class Replay {
         var batch: [FeedBatch.Line] = []
         var numbers: [Int] = []
         func process() throws(DaemonError) {
-            let parsed = FeedBatch.parse(batch, threads: workers)
-            // Parsed records own their bytes: the batch's lines are done with.
+            let parts = FeedBatch.parse(batch, threads: workers)
+            // Parsed records' bytes are in the parts: the batch's lines are done with.
             batch.removeAll(keepingCapacity: true)
             reader.releaseRead()
-            for (k, result) in parsed.enumerated() {
-                let record: FeedRecord
-                switch result {
-                case .success(let found): record = found
-                case .failure(let error):
-                    report.badLines += 1
-                    if report.badLines <= 20 {
-                        logger.warning("\(feed):\(numbers[k]): skipped: \(error)")
-                    } else if report.badLines == 21 {
-                        logger.warning("\(feed): more bad lines; counting them without logging each")
+            var k = 0
+            for part in parts {
+                try part.bytes.bytes.withUnsafeBufferPointer { (bytes) throws(DaemonError) in
+                    for result in part.records {
+                        defer { k += 1 }
+                        let record: FeedRecord.Placed
+                        switch result {
+                        case .success(let found): record = found
+                        case .failure(let error):
+                            report.badLines += 1
+                            if report.badLines <= 20 {
+                                logger.warning("\(feed):\(numbers[k]): skipped: \(error)")
+                            } else if report.badLines == 21 {
+                                logger.warning("\(feed): more bad lines; counting them without logging each")
+                            }
+                            continue
+                        }
+                        let index = report.records
+                        report.records += 1
+                        // Silence is checked every 10 s of feed time, as `run` checks it every second.
+                        // A feed whose clock went back ticks from there on.
+                        if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 })
+                            ?? true
+                        {
+                            shards.add(.tick(record: index, time: record.time))
+                            lastTick = record.time.milliseconds
+                        }
+                        // A summary boundary (or a clock step back) needs every shard's figures up to here.
+                        if scheduler.hasWork(at: record.time) {
+                            try flushAlerts()
+                            scheduler.advance(to: record.time)
+                        }
+                        shards.add(
+                            .message(
+                                record: index,
+                                shard: shards.shard(ofTopic: UnsafeBufferPointer(rebasing: bytes[record.topic])),
+                                bytes: part.bytes, topic: record.topic, payload: record.payload, time: record.time,
+                                retain: record.retain))
+                        // The replay's clock is the feed's `t` as it goes, back steps included.
+                        last = record.time
                     }
-                    continue
                 }
-                let index = report.records
-                report.records += 1
-                // Silence is checked every 10 s of feed time, as `run` checks it every second.
-                // A feed whose clock went back ticks from there on.
-                if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 }) ?? true {
-                    shards.add(.tick(record: index, time: record.time))
-                    lastTick = record.time.milliseconds
-                }
-                // A summary boundary (or a clock step back) needs every shard's figures up to here.
-                if scheduler.hasWork(at: record.time) {
-                    try flushAlerts()
-                    scheduler.advance(to: record.time)
-                }
-                shards.add(
-                    .message(
-                        record: index, shard: shards.shard(ofTopic: record.topic), topic: record.topic,
-                        payload: record.payload, time: record.time, retain: record.retain))
-                // The replay's clock is the feed's `t` as it goes, back steps included.
-                last = record.time
             }
             numbers.removeAll(keepingCapacity: true)
         }
@@ -141,27 +151,47 @@ public final class Replay {
 }
 
 /// Feed lines parsed in order, on several threads when asked: each thread takes a contiguous
-/// part of the batch and writes only its own results.
+/// part of the batch and writes only its own results, and its records' topics and payloads
+/// into one buffer of its own (no allocation per line).
 package enum FeedBatch {
     /// A line in the feed reader's memory, read only, parsed before the reader goes.
     package struct Line: @unchecked Sendable {
         package let bytes: UnsafeBufferPointer<UInt8>
     }
 
-    package static func parse(_ lines: [Line], threads: Int) -> [Result<FeedRecord, FeedError>] {
-        let count = lines.count
-        guard threads > 1 && count >= 256 else {
-            return lines.map { line in Result { () throws(FeedError) in try FeedRecord.parse(line.bytes) } }
-        }
-        let parts = min(threads, 8)
-        // Each thread parses a contiguous part into an array of its own; the parts are
-        // joined in order once all are done.
-        let done = Mutex([[Result<FeedRecord, FeedError>]](repeating: [], count: parts))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let range = (count * part / parts)..<(count * (part + 1) / parts)
-            let parsed = range.map { i in Result { () throws(FeedError) in try FeedRecord.parse(lines[i].bytes) } }
-            done.withLock { $0[part] = parsed }
-        }
-        return done.withLock { $0.flatMap { $0 } }
+    /// A part's records, in order, and the buffer their ranges point into.
+    package struct Part: Sendable {
+        package var records: [Result<FeedRecord.Placed, FeedError>]
+        package var bytes: FeedBytes
     }
+
+    package static func parse(_ lines: [Line], threads: Int) -> [Part] {
+        let count = lines.count
+        @Sendable func part(_ range: Range<Int>) -> Part {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(range.count * 160)
+            var records: [Result<FeedRecord.Placed, FeedError>] = []
+            records.reserveCapacity(range.count)
+            for i in range {
+                records.append(Result { () throws(FeedError) in try FeedRecord.parse(lines[i].bytes, into: &bytes) })
+            }
+            return Part(records: records, bytes: FeedBytes(bytes))
+        }
+        guard threads > 1 && count >= 256 else { return [part(0..<count)] }
+        let parts = min(threads, 8)
+        // Each thread parses a contiguous part; the parts are kept in order once all are done.
+        let done = Mutex([Part?](repeating: nil, count: parts))
+        DispatchQueue.concurrentPerform(iterations: parts) { k in
+            let parsed = part((count * k / parts)..<(count * (k + 1) / parts))
+            done.withLock { $0[k] = parsed }
+        }
+        return done.withLock { $0.map { $0! } }
+    }
+}
+
+/// The topics and payloads of a batch part's feed lines, read by the shards in place; the
+/// items of the batch hold it until the last of them has run.
+package final class FeedBytes: Sendable {
+    package let bytes: [UInt8]
+    package init(_ bytes: [UInt8]) { self.bytes = bytes }
 }

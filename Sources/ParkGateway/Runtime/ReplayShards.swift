@@ -23,13 +23,18 @@ package final class ReplayShards: IntervalSource {
     }
 
     package enum Item {
-        case message(record: Int, shard: Int, topic: String, payload: [UInt8], time: EventTime, retain: Bool)
+        /// A feed line: its topic and payload are ranges of `bytes`.
+        case message(
+            record: Int, shard: Int, bytes: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime,
+            retain: Bool)
         case tick(record: Int, time: EventTime)
     }
 
     package let shards: [IngestPipeline]
     private let routes: [TopicRoute]
-    private var shardOfTopic: [String: Int] = [:]
+    /// Topic → index in `shardOfTopic`.
+    private var topics = TopicIndex()
+    private var shardOfTopic: [Int32] = []
     private let workers: [Worker]
     private var pending: [[Item]]
     private let group = DispatchGroup()
@@ -49,9 +54,14 @@ package final class ReplayShards: IntervalSource {
             var found: [Tagged] = []
             for item in items {
                 switch item {
-                case .message(let record, let shard, let topic, let payload, let time, let retain):
+                case .message(let record, let shard, let bytes, let topic, let payload, let time, let retain):
                     let pipeline = shards.first { $0.index == shard }!.pipeline
-                    if pipeline.ingest(topic: topic, payload: payload, arrival: time, retained: retain) > 0 {
+                    let queued = bytes.bytes.withUnsafeBufferPointer { bytes in
+                        pipeline.ingest(
+                            topic: UnsafeBufferPointer(rebasing: bytes[topic]),
+                            payload: UnsafeBufferPointer(rebasing: bytes[payload]), arrival: time, retained: retain)
+                    }
+                    if queued > 0 {
                         for (order, t) in pipeline.takeAlerts().enumerated() {
                             found.append(Tagged(record: record, shard: shard, order: order, transition: t))
                         }
@@ -94,17 +104,23 @@ package final class ReplayShards: IntervalSource {
     }
 
     /// The shard of a topic: its park's, or 0 when no pattern names a park (it is refused there).
-    package func shard(ofTopic topic: String) -> Int {
-        if let known = shardOfTopic[topic] { return known }
-        let shard = TopicRouter.match(topic, in: routes).map { Self.shard(ofPark: $0.base.park) } ?? 0
-        if shardOfTopic.count < 1_000_000 { shardOfTopic[topic] = shard }
+    package func shard(ofTopic topic: UnsafeBufferPointer<UInt8>) -> Int {
+        let hash = TopicIndex.hash(topic)
+        if let known = topics.find(topic, hash: hash) { return Int(shardOfTopic[Int(known)]) }
+        // Not UTF-8: refused on shard 0 (as a topic no pattern matches).
+        guard let text = String(validating: topic, as: UTF8.self) else { return 0 }
+        let shard = TopicRouter.match(text, in: routes).map { Self.shard(ofPark: $0.base.park) } ?? 0
+        if topics.count < 1_000_000 {
+            _ = topics.insert(topic, hash: hash)
+            shardOfTopic.append(Int32(shard))
+        }
         return shard
     }
 
     package func add(_ item: Item) {
         let w: Int
         switch item {
-        case .message(_, let shard, _, _, _, _): w = shard % workers.count
+        case .message(_, let shard, _, _, _, _, _): w = shard % workers.count
         case .tick:
             for k in workers.indices { pending[k].append(item) }
             flushIfFull()

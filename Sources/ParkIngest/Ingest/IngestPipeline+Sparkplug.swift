@@ -51,11 +51,14 @@ extension IngestPipeline {
         for k in state.interval.indices { state.interval[k].readings += out.readings.count }
         var opened = 0
         var queued = 0
-        for (id, reading, historical) in out.readings {
-            // A historical value says nothing of whether the node lives now (as a retained copy).
-            queued += take(
-                reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, arrival: arrival,
-                retained: historical, opened: &opened, in: &state)
+        var text = topic
+        text.withUTF8 { topic in
+            for (id, reading, historical) in out.readings {
+                // A historical value says nothing of whether the node lives now (as a retained copy).
+                queued += take(
+                    reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, route: nil,
+                    arrival: arrival, retained: historical, opened: &opened, in: &state)
+            }
         }
         var transitions: [AlertTransition] = []
         for id in out.died {

@@ -83,6 +83,22 @@ public final class IngestPipeline: Sendable {
     /// one, so it is no sign that the sensor lives. Returns how many alert transitions it queued.
     @discardableResult
     public func ingest(topic: String, payload: [UInt8], arrival: EventTime, retained: Bool = false) -> Int {
+        var topic = topic
+        return topic.withUTF8 { topic in
+            payload.withUnsafeBufferPointer { payload in
+                ingest(topic: topic, payload: payload, arrival: arrival, retained: retained)
+            }
+        }
+    }
+
+    /// As `ingest(topic:payload:arrival:retained:)`, reading the topic's UTF-8 bytes (checked
+    /// here) and the payload in place, in the caller's buffers: nothing is copied or allocated
+    /// on the common path.
+    @discardableResult
+    public func ingest(
+        topic: UnsafeBufferPointer<UInt8>, payload: UnsafeBufferPointer<UInt8>, arrival: EventTime,
+        retained: Bool = false
+    ) -> Int {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
             // Route.
@@ -90,14 +106,15 @@ public final class IngestPipeline: Sendable {
             switch state.router.route(topic, limits: state.limits) {
             case .success(let found): entry = found
             case .failure(.refused(let reason, let detail)):
-                reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
+                reject(reason, topic: Self.text(topic), arrival: arrival, in: &state, detail: detail)
                 return 0
             }
             // Read in place: a copy of the route would retain its pattern, decoder and aliases per message.
             let r = Int(entry.route)
             if settings.routes[r].sparkplug != nil {
                 return ingestSparkplug(
-                    topic: topic, payload: payload, route: r, arrival: arrival, retained: retained, in: &state)
+                    topic: Self.text(topic), payload: Array(payload), route: r, arrival: arrival, retained: retained,
+                    in: &state)
             }
             // Decode.
             state.scratch.removeAll(keepingCapacity: true)
@@ -105,7 +122,7 @@ public final class IngestPipeline: Sendable {
                 try settings.routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
             } catch {
                 reject(
-                    RejectReason(error.reason), topic: topic, arrival: arrival, in: &state,
+                    RejectReason(error.reason), topic: Self.text(topic), arrival: arrival, in: &state,
                     detail: "\(error.detail); payload: \(String(decoding: payload.prefix(160), as: UTF8.self))")
                 return 0
             }
@@ -121,18 +138,21 @@ public final class IngestPipeline: Sendable {
                     slot = state.table[id] ?? -1
                 }
                 queued += take(
-                    reading, id: id, slot: slot, named: reading.field != nil, topic: topic, arrival: arrival,
-                    retained: retained, opened: &opened, in: &state)
+                    reading, id: id, slot: slot, named: reading.field != nil, topic: topic, route: entry,
+                    arrival: arrival, retained: retained, opened: &opened, in: &state)
             }
             return queued
         }
     }
 
+    /// A topic's bytes as text, for a log line or a rejection (the router has checked it is UTF-8).
+    static func text(_ topic: UnsafeBufferPointer<UInt8>) -> String { String(decoding: topic, as: UTF8.self) }
+
     /// Stages 3 to 6 for one decoded reading of series `id` (`slot` -1 when not yet known);
     /// returns the alert transitions queued.
     func take(
-        _ reading: Reading, id: SeriesID, slot known: Int32, named: Bool, topic: String, arrival: EventTime,
-        retained: Bool, opened: inout Int, in state: inout State
+        _ reading: Reading, id: SeriesID, slot known: Int32, named: Bool, topic: UnsafeBufferPointer<UInt8>,
+        route: TopicRouter.Entry?, arrival: EventTime, retained: Bool, opened: inout Int, in state: inout State
     ) -> Int {
         var slot = known
         // Admit: a time the series' clock can trust, a retained copy only with its own time.
@@ -144,7 +164,7 @@ public final class IngestPipeline: Sendable {
             }
             if refused != .retained {
                 state.badInput.record(
-                    refused.rawValue, topic: topic,
+                    refused.rawValue, topic: Self.text(topic),
                     detail: { "reading of \(id) at \(reading.time) arrived at \(arrival)" },
                     nowMilliseconds: arrival.milliseconds)
             }
@@ -156,19 +176,19 @@ public final class IngestPipeline: Sendable {
                 parkSeries: state.table.parkSeries[id.park, default: 0], totalSeries: state.table.count,
                 limits: state.limits)
             {
-                reject(problem.reason, topic: topic, arrival: arrival, in: &state, detail: problem.detail())
+                reject(problem.reason, topic: Self.text(topic), arrival: arrival, in: &state, detail: problem.detail())
                 return 0
             }
             slot = open(id, arrival: arrival, in: &state)
             opened += 1
-            if !named { state.router.remember(topic, slot: slot) }
+            if !named, let route { state.router.remember(route, slot: slot) }
         }
         let s = Int(slot)
         let normalised: Reading
         do throws(PayloadError) {
             normalised = try Admission.normalise(reading, info: state.table.kind(s))
         } catch {
-            reject(.badUnit, topic: topic, arrival: arrival, in: &state, detail: error.detail)
+            reject(.badUnit, topic: Self.text(topic), arrival: arrival, in: &state, detail: error.detail)
             return 0
         }
         // Series.
@@ -180,17 +200,17 @@ public final class IngestPipeline: Sendable {
         for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
         if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
         // Rules.
-        let transitions = state.rules.observe(
-            slot: s, id, reading: normalised, outcome: outcome, state: state.table.states[s], arrival: arrival,
+        let transitions = Self.observe(
+            &state.rules, state.table.states, slot: s, id, reading: normalised, outcome: outcome, arrival: arrival,
             retained: retained, logger: logger)
         // Compliance periods (regulatory rules on clock hours, days and years).
         // Too late for the rolling windows is not too late for a regulatory period:
         // those keep their own lateness and revisions.
         if !state.compliance.isEmpty
-            && (outcome == .accepted || (outcome == .late && state.table.states[s].settings.admits(normalised)))
+            && (outcome == .accepted || (outcome == .late && state.table.settings(s).admits(normalised)))
         {
             state.compliance.observe(
-                slot: s, id, normalised, arrival: arrival, decibels: state.table.states[s].settings.decibels)
+                slot: s, id, normalised, arrival: arrival, decibels: state.table.settings(s).decibels)
         }
         if !state.feed.isEmpty { state.feed.observe(slot: s, id, normalised, outcome) }
         if outcome == .accepted && state.history.enabled {
@@ -201,6 +221,19 @@ public final class IngestPipeline: Sendable {
         if !spans.isEmpty { state.accounting.note(spans) }
         state.accounting.record(slot: s, outcome, normalised)
         return transitions.count
+    }
+
+    /// The rules see series `s`'s state where it lies: `states[s]` as an argument would copy
+    /// the state (208 bytes, a retain of each of its buffers) for every reading.
+    private static func observe(
+        _ rules: inout RuleStage, _ states: borrowing [SeriesState], slot s: Int, _ id: SeriesID, reading: Reading,
+        outcome: SeriesState.Outcome, arrival: EventTime, retained: Bool, logger: Logger
+    ) -> [AlertTransition] {
+        states.withUnsafeBufferPointer { states in
+            rules.observe(
+                slot: s, id, reading: reading, outcome: outcome, state: states[s], arrival: arrival, retained: retained,
+                logger: logger)
+        }
     }
 
     func open(_ id: SeriesID, arrival: EventTime, in state: inout State, restoring: SeriesState? = nil)

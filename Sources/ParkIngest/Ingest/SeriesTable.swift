@@ -60,6 +60,11 @@ package struct SeriesTable {
     /// until ingest writes: copy on write).
     package var kinds: [KindInfo?] { kindTable }
 
+    /// Series `s`'s window settings, read in place (`states[s].settings` would copy the state).
+    package func settings(_ s: Int) -> SeriesState.Settings {
+        states.withUnsafeBufferPointer { $0[s].settings }
+    }
+
     /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
     package func kind(_ s: Int) -> KindInfo? { kindTable[Int(records[s].kind)] }
 

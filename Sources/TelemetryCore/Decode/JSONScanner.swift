@@ -46,7 +46,22 @@ struct JSONScanner {
         let start = position
         var escaped = false
         var high = false
-        while position < bytes.count {
+        let raw = UnsafeRawPointer(bytes.baseAddress)
+        while true {
+            // Eight bytes at a time up to the next quote, backslash, control or non-ASCII byte.
+            if let raw {
+                while position + 8 <= bytes.count {
+                    let special = Self.specialBytes(
+                        UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)))
+                    if special == 0 {
+                        position += 8
+                    } else {
+                        position += special.trailingZeroBitCount >> 3
+                        break
+                    }
+                }
+            }
+            guard position < bytes.count else { break }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let range = start..<position
@@ -66,6 +81,20 @@ struct JSONScanner {
             position += 1
         }
         throw error("unterminated string")
+    }
+
+    /// The high bit of each byte of a word (its first byte the lowest) that may be a quote, a
+    /// backslash, below 0x20 or above 0x7F: the classic zero-byte tests, whose lowest flag is
+    /// exact (a borrow only runs towards later bytes), so the first such byte is
+    /// `trailingZeroBitCount / 8` bytes in; 0 when there is none.
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let found =
+            ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word) | word
+        return found & (ones &* 0x80)
     }
 
     /// The string decoded to Swift, escapes resolved.
@@ -91,59 +120,99 @@ struct JSONScanner {
 
     /// A string's UTF-8 bytes, escapes resolved, without building a String.
     mutating func stringBytes() throws(PayloadError) -> [UInt8] {
+        var out: [UInt8] = []
+        _ = try appendString(to: &out)
+        return out
+    }
+
+    /// Appends a string's UTF-8 bytes, escapes resolved, to `out`; returns where they are in it.
+    /// `validate`: an escaped string's result is checked as UTF-8 too (an unescaped one was).
+    mutating func appendString(to out: inout [UInt8], validate: Bool = false) throws(PayloadError) -> Range<Int> {
         let (range, escaped) = try rawString()
         let raw = UnsafeBufferPointer(rebasing: bytes[range])
-        return escaped ? try unescapeBytes(raw) : Array(raw)
+        let start = out.count
+        if escaped {
+            try unescapeBytes(raw, into: &out)
+            if validate,
+                !out.withUnsafeBufferPointer({ Self.isUTF8(UnsafeBufferPointer(rebasing: $0[start...])) })
+            {
+                throw error("string is not UTF-8")
+            }
+        } else {
+            out.append(contentsOf: raw)
+        }
+        return start..<out.count
     }
 
     private func unescape(_ raw: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> String {
-        let out = try unescapeBytes(raw)
+        var out: [UInt8] = []
+        try unescapeBytes(raw, into: &out)
         guard let text = String(validating: out, as: UTF8.self) else { throw error("string is not UTF-8") }
         return text
     }
 
-    private func unescapeBytes(_ raw: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        var i = 0
-        while i < raw.count {
-            // Copy the run up to the next backslash in one go.
-            var end = i
-            while end < raw.count && raw[end] != UInt8(ascii: "\\") { end += 1 }
-            if end > i {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: raw[i..<end]))
-                i = end
-                continue
+    /// Appends `raw` with its escapes resolved to `out`. The result is never longer than `raw`
+    /// (`\uXXXX` is 6 bytes for at most 3; a surrogate pair 12 for 4), so the room is made
+    /// once and written in place.
+    private func unescapeBytes(_ raw: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) throws(PayloadError) {
+        let base = out.count
+        out.append(contentsOf: repeatElement(0, count: raw.count))
+        var failure: String?
+        let written = out.withUnsafeMutableBufferPointer { buffer in
+            var w = base
+            var i = 0
+            func put(_ byte: UInt8) {
+                buffer[w] = byte
+                w += 1
             }
-            guard i + 1 < raw.count else {
-                out.append(raw[i])
-                i += 1
-                continue
-            }
-            let next = raw[i + 1]
-            i += 2
-            switch next {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(next)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                guard i + 4 <= raw.count, var code = Self.hex4(raw, i) else { throw error("bad \\u escape") }
-                i += 4
-                if (0xD800..<0xDC00).contains(code), i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"),
-                    raw[i + 1] == UInt8(ascii: "u"), let low = Self.hex4(raw, i + 2), (0xDC00..<0xE000).contains(low)
-                {
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                    i += 6
+            while i < raw.count {
+                let byte = raw[i]
+                guard byte == UInt8(ascii: "\\") else {
+                    put(byte)
+                    i += 1
+                    continue
                 }
-                guard let scalar = Unicode.Scalar(code) else { throw error("bad \\u escape") }
-                out.append(contentsOf: Array(String(Character(scalar)).utf8))
-            default: throw error("bad escape '\\\(Character(Unicode.Scalar(next)))'")
+                guard i + 1 < raw.count else {
+                    put(byte)
+                    i += 1
+                    continue
+                }
+                let next = raw[i + 1]
+                i += 2
+                switch next {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): put(next)
+                case UInt8(ascii: "b"): put(0x08)
+                case UInt8(ascii: "f"): put(0x0C)
+                case UInt8(ascii: "n"): put(0x0A)
+                case UInt8(ascii: "r"): put(0x0D)
+                case UInt8(ascii: "t"): put(0x09)
+                case UInt8(ascii: "u"):
+                    guard i + 4 <= raw.count, var code = Self.hex4(raw, i) else {
+                        failure = "bad \\u escape"
+                        return w
+                    }
+                    i += 4
+                    if (0xD800..<0xDC00).contains(code), i + 6 <= raw.count, raw[i] == UInt8(ascii: "\\"),
+                        raw[i + 1] == UInt8(ascii: "u"), let low = Self.hex4(raw, i + 2),
+                        (0xDC00..<0xE000).contains(low)
+                    {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                    guard let scalar = Unicode.Scalar(code) else {
+                        failure = "bad \\u escape"
+                        return w
+                    }
+                    UTF8.encode(scalar) { put($0) }
+                default:
+                    failure = "bad escape '\\\(Character(Unicode.Scalar(next)))'"
+                    return w
+                }
             }
+            return w
         }
-        return out
+        out.removeLast(out.count - written)
+        if let failure { throw error(failure) }
     }
 
     private static func hex4(_ raw: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32? {

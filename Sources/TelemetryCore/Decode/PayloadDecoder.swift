@@ -37,36 +37,48 @@ public struct PayloadDecoder: Sendable {
     }
 
     public func decode(_ payload: [UInt8], arrival: EventTime, into readings: inout [Reading]) throws(PayloadError) {
+        try payload.withUnsafeBufferPointer { (buffer) throws(PayloadError) in
+            try decode(buffer, arrival: arrival, into: &readings)
+        }
+    }
+
+    /// As `decode(_:arrival:into:)`, reading the payload in place (JSON and bare numbers, the
+    /// common formats, copy nothing).
+    public func decode(_ payload: UnsafeBufferPointer<UInt8>, arrival: EventTime, into readings: inout [Reading])
+        throws(PayloadError)
+    {
         guard payload.count <= maxBytes else {
             throw PayloadError(.tooLarge, "payload of \(payload.count) bytes is over the limit of \(maxBytes)")
         }
         switch format {
         case .json: try json.decode(payload, arrival: arrival, into: &readings)
         case .number: readings.append(Reading(value: try Self.number(payload), time: arrival, timed: false))
-        case .senml: try SenMLDecoder.decode(payload, arrival: arrival, into: &readings)
-        case .line: try LineProtocolDecoder.decode(payload, arrival: arrival, into: &readings)
+        case .senml: try SenMLDecoder.decode(Array(payload), arrival: arrival, into: &readings)
+        case .line: try LineProtocolDecoder.decode(Array(payload), arrival: arrival, into: &readings)
         case .chirpstack, .tts:
             guard let lorawan else { throw PayloadError(.malformed, "no LoRaWAN decoder for this route") }
-            try lorawan.decode(payload, arrival: arrival, into: &readings)
+            try lorawan.decode(Array(payload), arrival: arrival, into: &readings)
         }
     }
 
     static func number(_ payload: [UInt8]) throws(PayloadError) -> Double {
-        try payload.withUnsafeBufferPointer { (buffer) throws(PayloadError) in
-            var scanner = JSONScanner(buffer)
+        try payload.withUnsafeBufferPointer { (buffer) throws(PayloadError) in try number(buffer) }
+    }
+
+    static func number(_ buffer: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> Double {
+        var scanner = JSONScanner(buffer)
+        scanner.skipWhitespace()
+        guard !scanner.atEnd else { throw PayloadError(.empty, "empty payload") }
+        let value: Double
+        do throws(PayloadError) {
+            value = try scanner.number()
             scanner.skipWhitespace()
-            guard !scanner.atEnd else { throw PayloadError(.empty, "empty payload") }
-            let value: Double
-            do throws(PayloadError) {
-                value = try scanner.number()
-                scanner.skipWhitespace()
-                guard scanner.atEnd else { throw PayloadError(.malformed, "trailing text") }
-            } catch {
-                throw PayloadError(.malformed, "payload is not a bare number: '\(LogText.excerpt(payload))'")
-            }
-            guard value.isFinite else { throw PayloadError(.badField, "the number is not finite") }
-            return value
+            guard scanner.atEnd else { throw PayloadError(.malformed, "trailing text") }
+        } catch {
+            throw PayloadError(.malformed, "payload is not a bare number: '\(LogText.excerpt(Array(buffer)))'")
         }
+        guard value.isFinite else { throw PayloadError(.badField, "the number is not finite") }
+        return value
     }
 }
 

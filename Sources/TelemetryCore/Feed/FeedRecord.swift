@@ -23,11 +23,35 @@ public struct FeedRecord: Sendable, Equatable {
 
     /// As `parse(line:)`, straight from a reader's buffer without copying the line.
     public static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws(FeedError) -> FeedRecord {
+        var bytes: [UInt8] = []
+        let placed = try parse(buffer, into: &bytes)
+        return FeedRecord(
+            time: placed.time, topic: String(decoding: bytes[placed.topic], as: UTF8.self),
+            payload: Array(bytes[placed.payload]), qos: placed.qos, retain: placed.retain)
+    }
+
+    /// A feed line whose topic and payload bytes were appended to a shared buffer (a replay
+    /// batch's): no allocation per line.
+    public struct Placed: Sendable, Equatable {
+        public var time: EventTime
+        /// The topic's UTF-8 bytes (checked), in the buffer.
+        public var topic: Range<Int>
+        public var payload: Range<Int>
+        public var qos: Int
+        public var retain: Bool
+    }
+
+    /// As `parse(_:)`, appending the topic's and payload's bytes (escapes resolved, base64
+    /// decoded) to `bytes` instead of making a String and an array of them. On a refused line
+    /// `bytes` may hold some of its bytes past their old end.
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(FeedError)
+        -> Placed
+    {
         var scanner = JSONScanner(buffer)
         var t: Double?
-        var topic: String?
-        var payload: [UInt8]?
-        var base64: String?
+        var topic: Range<Int>?
+        var payload: Range<Int>?
+        var base64: Range<Int>?
         var qos = 0
         var retain = false
         do throws(PayloadError) {
@@ -36,32 +60,32 @@ public struct FeedRecord: Sendable, Equatable {
                 throw PayloadError(.malformed, "a feed line must be a JSON object")
             }
             try scanner.members { (scanner, key, _) throws(PayloadError) in
-                switch scanner.text(key) {
-                case "t":
+                switch Self.key(UnsafeBufferPointer(rebasing: scanner.bytes[key])) {
+                case .t:
                     guard scanner.kindOfValue() == "a number" else {
                         throw PayloadError(.malformed, "'t' must be the arrival time in epoch seconds")
                     }
                     t = try scanner.number()
-                case "topic":
+                case .topic:
                     guard scanner.peek() == UInt8(ascii: "\"") else {
                         throw PayloadError(.malformed, "'topic' must be a non-empty string")
                     }
-                    topic = try scanner.string()
-                case "payload":
+                    topic = try scanner.appendString(to: &bytes, validate: true)
+                case .payload:
                     guard scanner.peek() == UInt8(ascii: "\"") else {
                         throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings")
                     }
-                    payload = try scanner.stringBytes()
-                case "payload_b64":
+                    payload = try scanner.appendString(to: &bytes)
+                case .payloadBase64:
                     guard scanner.peek() == UInt8(ascii: "\"") else {
                         throw PayloadError(.malformed, "'payload' and 'payload_b64' must be strings")
                     }
-                    base64 = try scanner.string()
-                case "qos":
+                    base64 = try scanner.appendString(to: &bytes, validate: true)
+                case .qos:
                     let n = scanner.kindOfValue() == "a number" ? try scanner.number() : -1
                     guard n == 0 || n == 1 || n == 2 else { throw PayloadError(.malformed, "'qos' must be 0, 1 or 2") }
                     qos = Int(n)
-                case "retain":
+                case .retain:
                     if scanner.peek() == UInt8(ascii: "t") {
                         try scanner.literal("true")
                         retain = true
@@ -70,7 +94,7 @@ public struct FeedRecord: Sendable, Equatable {
                     } else {
                         throw PayloadError(.malformed, "'retain' must be true or false")
                     }
-                default:
+                case nil:
                     try scanner.skipValue(depth: 1)
                 }
             }
@@ -81,19 +105,41 @@ public struct FeedRecord: Sendable, Equatable {
         }
         guard let t, t > 0, t < 1e11 else { throw FeedError("'t' must be the arrival time in epoch seconds") }
         guard let topic, !topic.isEmpty else { throw FeedError("'topic' must be a non-empty string") }
-        let bytes: [UInt8]
+        let placed: Range<Int>
         switch (payload, base64) {
-        case (let text?, nil): bytes = text
+        case (let text?, nil): placed = text
         case (nil, let text?):
-            guard let decoded = Base64.decode(text) else { throw FeedError("'payload_b64' is not valid base64") }
-            bytes = decoded
+            guard let decoded = Base64.decode(String(decoding: bytes[text], as: UTF8.self)) else {
+                throw FeedError("'payload_b64' is not valid base64")
+            }
+            let start = bytes.count
+            bytes.append(contentsOf: decoded)
+            placed = start..<bytes.count
         case (nil, nil): throw FeedError("no 'payload' or 'payload_b64'")
         case (.some, .some): throw FeedError("both 'payload' and 'payload_b64'; give one")
         }
-        return FeedRecord(time: EventTime(seconds: t), topic: topic, payload: bytes, qos: qos, retain: retain)
+        return Placed(time: EventTime(seconds: t), topic: topic, payload: placed, qos: qos, retain: retain)
     }
 
-    /// The record as one feed line (without the newline); text payloads stay readable.
+    private enum Key { case t, topic, payload, payloadBase64, qos, retain }
+
+    /// A member's key (as its raw bytes; an escaped key matches none, as before).
+    private static func key(_ raw: UnsafeBufferPointer<UInt8>) -> Key? {
+        func equals(_ text: StaticString) -> Bool {
+            text.utf8CodeUnitCount == raw.count
+                && UnsafeBufferPointer(start: text.utf8Start, count: raw.count).elementsEqual(raw)
+        }
+        switch raw.count {
+        case 1: return equals("t") ? .t : nil
+        case 3: return equals("qos") ? .qos : nil
+        case 5: return equals("topic") ? .topic : nil
+        case 6: return equals("retain") ? .retain : nil
+        case 7: return equals("payload") ? .payload : nil
+        case 11: return equals("payload_b64") ? .payloadBase64 : nil
+        default: return nil
+        }
+    }
+
     public var line: String {
         var text = "{\"t\":" + String(format3: time)
         text += ",\"topic\":"

@@ -158,14 +158,15 @@ public struct RuleEngine: Sendable {
         }
         var out: [AlertTransition] = []
         for slot in sets[set].rules.indices {
-            let rule = compiled[sets[set].rules[slot]]
-            guard let (evaluated, value, limit) = evaluate(rule, e, slot, reading, outcome, state, time) else {
+            // By index: a copy of the compiled rule (over 100 bytes) per rule and reading showed.
+            let r = sets[set].rules[slot]
+            guard let (evaluated, value, limit) = evaluate(r, e, slot, reading, outcome, state, time) else {
                 continue
             }
             let signal =
-                rule.isActive(at: time) && windowWithinHours(rule, e, slot, state) ? evaluated : .clear(value ?? 0)
-            if rule.countsExceedance { noteExceedance(e, slot, signal, at: time) }
-            if let transition = apply(e, slot, signal, value: value, limit: limit, at: time) { out.append(transition) }
+                compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, state) ? evaluated : .clear(value ?? 0)
+            if compiled[r].countsExceedance { noteExceedance(e, slot, signal, at: time) }
+            apply(e, slot, signal, value: value, limit: limit, at: time, into: &out)
         }
         return out
     }
@@ -248,7 +249,7 @@ public struct RuleEngine: Sendable {
                 let exceeding = entries[e].exceeding.contains { $0.slot == Int32(slot) }
                 guard firing || exceeding else { continue }
                 if exceeding { noteExceedance(e, slot, .clear(0), at: now) }
-                if let t = apply(e, slot, .clear(0), value: nil, limit: nil, at: now) { out.append(t) }
+                apply(e, slot, .clear(0), value: nil, limit: nil, at: now, into: &out)
             }
         }
         for e in entries.indices where sets[Int(entries[e].set)].watchesSilence {
@@ -259,9 +260,7 @@ public struct RuleEngine: Sendable {
             for slot in sets[set].rules.indices {
                 guard case .stale(let after) = compiled[sets[set].rules[slot]].check else { continue }
                 let signal: ConditionSignal = silentMilliseconds >= after ? .breach(silent) : .clear(silent)
-                if let t = apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time) {
-                    out.append(t)
-                }
+                apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time, into: &out)
             }
         }
         return out
@@ -269,49 +268,53 @@ public struct RuleEngine: Sendable {
 
     /// A rule limited to hours of the day (QCVN 26's night) judges a window only once all of it
     /// lies in those hours: at 21:05 the night rule's rolling hour still holds evening traffic.
-    private func windowWithinHours(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: borrowing SeriesState) -> Bool
-    {
-        guard rule.hasHours else { return true }
+    private func windowWithinHours(_ r: Int, _ e: Int, _ slot: Int, _ state: borrowing SeriesState) -> Bool {
+        guard compiled[r].hasHours else { return true }
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return true }
         let spec = state.window(sets[set].reads[read]).spec
         let first = spec.bucketStart(now) - (spec.lengthMilliseconds - spec.bucketMilliseconds)
-        return rule.isActive(at: EventTime(milliseconds: first))
+        return compiled[r].isActive(at: EventTime(milliseconds: first))
     }
 
-    /// The figures of the window rule `slot` of entry `e` reads, as of the series' newest
-    /// time; nil without one, or when the rule requires a valid window and it is not.
-    private mutating func windowStats(_ rule: CompiledRule, _ e: Int, _ slot: Int, _ state: borrowing SeriesState)
-        -> WindowStats?
-    {
+    /// Where the figures of the window rule `slot` of entry `e` reads are, in `computed`, as
+    /// of the series' newest time; nil without one, or when the rule requires a valid window
+    /// and it is not. Read them through `figures(_:_:)`: the 160-byte figures are not copied.
+    private mutating func windowRead(_ r: Int, _ e: Int, _ slot: Int, _ state: borrowing SeriesState) -> Int? {
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
         if computedAt[read] != evaluation {
             let ring = state.window(sets[set].reads[read])
             computed[read] = entries[e].caches[read].read(
-                ring, at: now, quantiles: ring.keepsQuantiles, validity: rule.validity)
+                ring, at: now, quantiles: ring.keepsQuantiles, validity: compiled[r].validity)
             computedAt[read] = evaluation
         }
-        let (stats, validity) = computed[read]
-        if rule.requireValid, let validity, !validity.valid { return nil }
-        return stats
+        if compiled[r].requireValid, let validity = computed[read].validity, !validity.valid { return nil }
+        return read
+    }
+
+    /// What `body` reads of the window figures at `read`, in place.
+    private func figures<T>(_ read: Int, _ body: (borrowing WindowStats) -> T) -> T {
+        computed.withUnsafeBufferPointer { body($0[read].stats) }
     }
 
     private mutating func evaluate(
-        _ rule: CompiledRule, _ e: Int, _ slot: Int, _ reading: Reading, _ outcome: SeriesState.Outcome,
+        _ r: Int, _ e: Int, _ slot: Int, _ reading: Reading, _ outcome: SeriesState.Outcome,
         _ state: borrowing SeriesState, _ time: EventTime
     ) -> (ConditionSignal, Double?, Double?)? {
-        switch rule.check {
+        switch compiled[r].check {
         case .reading(let above, let limit, let clear):
             guard outcome == .accepted else { return nil }
             return (Self.compare(reading.value, above: above, limit: limit, clear: clear), reading.value, limit)
         case .window(let statistic, let above, let limit, let clear):
-            guard let value = windowStats(rule, e, slot, state).flatMap(statistic.value(of:)) else { return nil }
+            guard let k = windowRead(r, e, slot, state), let value = figures(k, { statistic.value(of: $0) }) else {
+                return nil
+            }
             return (Self.compare(value, above: above, limit: limit, clear: clear), value, limit)
         case .rateOfChange(let limit):
-            guard let rate = windowStats(rule, e, slot, state)?.rateOfChange else { return nil }
+            guard let k = windowRead(r, e, slot, state), let rate = figures(k, { $0.rateOfChange }) else { return nil }
             return (abs(rate) > limit ? .breach(rate) : .clear(rate), rate, limit)
         case .outOfRange:
             switch outcome {
@@ -322,17 +325,18 @@ public struct RuleEngine: Sendable {
         case .stale(let after):
             return (.clear(0), 0, Double(after) / 1000)
         case .flatline(let spread, let minCount):
-            guard let stats = windowStats(rule, e, slot, state), stats.count >= minCount else { return nil }
-            let span = stats.max - stats.min
+            guard let k = windowRead(r, e, slot, state) else { return nil }
+            let (count, span) = figures(k) { ($0.count, $0.max - $0.min) }
+            guard count >= minCount else { return nil }
             return (span <= spread ? .breach(span) : .clear(span), span, spread)
         case .completeness(let expected, let minShare):
-            guard let stats = windowStats(rule, e, slot, state) else { return nil }
-            let share = Double(stats.count) / Double(max(1, expected))
+            guard let k = windowRead(r, e, slot, state) else { return nil }
+            let share = Double(figures(k) { $0.count }) / Double(max(1, expected))
             return (share < minShare ? .breach(share) : .clear(share), share, minShare)
         case .counterReset:
-            guard let stats = windowStats(rule, e, slot, state) else { return nil }
-            let resets = Double(stats.resets)
-            return (stats.resets > 0 ? .breach(resets) : .clear(resets), resets, 0)
+            guard let k = windowRead(r, e, slot, state) else { return nil }
+            let resets = figures(k) { $0.resets }
+            return (resets > 0 ? .breach(Double(resets)) : .clear(Double(resets)), Double(resets), 0)
         case .calibrating(let after):
             guard let since = entries[e].calibratingSince else {
                 return outcome == .accepted ? (.clear(0), 0, Double(after) / 1000) : nil
@@ -352,20 +356,21 @@ public struct RuleEngine: Sendable {
     }
 
     private mutating func apply(
-        _ e: Int, _ slot: Int, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime
-    ) -> AlertTransition? {
-        let timing = compiled[ruleIndex(e, slot)]
+        _ e: Int, _ slot: Int, _ signal: ConditionSignal, value: Double?, limit: Double?, at time: EventTime,
+        into out: inout [AlertTransition]
+    ) {
         let existing = entries[e].tracker(slot)
         // Quiet and clear: nothing to step, nothing to keep (the common case, no allocation).
-        if existing == nil, case .clear = signal { return nil }
+        if existing == nil, case .clear = signal { return }
         var tracker = existing ?? AlertTracker()
+        let r = ruleIndex(e, slot)
         let step = tracker.step(
-            signal, at: time, forMilliseconds: timing.forMilliseconds, renotifyMilliseconds: timing.renotifyMilliseconds
-        )
+            signal, at: time, forMilliseconds: compiled[r].forMilliseconds,
+            renotifyMilliseconds: compiled[r].renotifyMilliseconds)
         // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
         entries[e].setTracker(slot, tracker.isQuiet ? nil : tracker)
-        guard let step else { return nil }
-        let rule = rules[ruleIndex(e, slot)]
+        guard let step else { return }
+        let rule = rules[r]
         let id = entries[e].id
         let (state, repeated, since): (AlertTransition.State, Bool, EventTime)
         switch step {
@@ -375,11 +380,14 @@ public struct RuleEngine: Sendable {
         }
         var stat: String?
         if case .threshold(.window(_, let statistic), _, _, _) = rule.condition { stat = statistic.rawValue }
-        return AlertTransition(
-            id: "\(rule.id)/\(id)/\(since.milliseconds)", state: state, repeated: repeated, rule: rule.id,
-            severity: rule.severity, series: id, value: value, limit: limit, window: rule.windowName, stat: stat,
-            at: time, since: since, reference: rule.reference,
-            message: Self.message(rule, id, state: state, value: value, limit: limit, stat: stat))
+        // Appended here: an optional transition returned for every rule and reading was copied
+        // twice (232 bytes) only to be found empty.
+        out.append(
+            AlertTransition(
+                id: "\(rule.id)/\(id)/\(since.milliseconds)", state: state, repeated: repeated, rule: rule.id,
+                severity: rule.severity, series: id, value: value, limit: limit, window: rule.windowName, stat: stat,
+                at: time, since: since, reference: rule.reference,
+                message: Self.message(rule, id, state: state, value: value, limit: limit, stat: stat)))
     }
 
     static func message(

@@ -58,7 +58,7 @@ public struct RawRing: Sendable {
         } else {
             entries[next] = entry
         }
-        next = (next + 1) % capacity
+        next = next + 1 == capacity ? 0 : next + 1
     }
 
     /// The newest reading held that `include` takes, by its own time (the last appended when

@@ -237,8 +237,11 @@ public struct SeriesState: Sendable {
             lastCounterTime = reading.time
         }
         let key = sketching ? QuantileSketch.key(reading.value) : 0
-        for index in rings.indices where rings[index].owner < 0 {
-            rings[index].add(reading.value, key: key, at: reading.time)
+        // One uniqueness check for the array, not one per window.
+        rings.withUnsafeMutableBufferPointer { rings in
+            for index in rings.indices where rings[index].owner < 0 {
+                rings[index].add(reading.value, key: key, at: reading.time)
+            }
         }
         counts.accepted += 1
         return .accepted

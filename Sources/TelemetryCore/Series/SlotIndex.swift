@@ -9,7 +9,7 @@
 /// how its owners compact after an eviction anyway.
 public struct SlotIndex: Sendable {
     /// 0 when empty; else the low 32 bits of the key's hash, shifted up 32, and slot + 1.
-    private var cells: [UInt64] = []
+    @usableFromInline var cells: [UInt64] = []
     public private(set) var count = 0
 
     public init() {}
@@ -26,9 +26,10 @@ public struct SlotIndex: Sendable {
         slot(hash: Self.hash(key)) { keyAt($0) == key }
     }
 
-    /// The slot whose cell holds `hash` and that `matches`.
-    @usableFromInline
-    func slot(hash: UInt32, matches: (Int32) -> Bool) -> Int32? {
+    /// The slot whose cell holds `hash` and that `matches`: for keys kept as bytes (topics),
+    /// hashed by the owner with a seeded `Hasher` as `hashValue` would be.
+    @inlinable
+    public func slot(hash: UInt32, matches: (Int32) -> Bool) -> Int32? {
         guard !cells.isEmpty else { return nil }
         let mask = cells.count - 1
         var i = Int(hash) & mask
@@ -45,9 +46,14 @@ public struct SlotIndex: Sendable {
 
     /// Files `key` at `slot`; the caller has checked that the key is not there yet.
     public mutating func insert<Key: Hashable>(_ key: Key, slot: Int32) {
+        insert(hash: Self.hash(key), slot: slot)
+    }
+
+    /// Files a key of hash `hash` (as `slot(hash:matches:)` looks it up) at `slot`.
+    public mutating func insert(hash: UInt32, slot: Int32) {
         precondition(slot >= 0 && slot < Int32.max, "slot out of range")
         reserve(count + 1)
-        place(UInt64(Self.hash(key)) << 32 | UInt64(slot + 1))
+        place(UInt64(hash) << 32 | UInt64(slot + 1))
         count += 1
     }
 
