@@ -27,6 +27,9 @@ struct Options {
     /// `ingest`: parkd saves its state this often (e.g. `5s`), so that saves happen while
     /// the feed runs and the peak RSS includes them (parkd's default is 60 s).
     var snapshotInterval: String?
+    /// Rounds of each CPU row (`all`: the 1 000-sensor rows; `ingest`: its row), parkd and the
+    /// baseline alternating; the median ratio is the figure (single runs move by ±0.1 here).
+    var rounds: Int?
 
     static let modes = [
         "all", "ingest", "replay", "core", "publish", "memory", "province", "sparkplug", "scrape", "feeds",
@@ -51,9 +54,12 @@ struct Options {
             case "--uplink": uplink = value != "0"
             case "--out": out = value
             case "--snapshot-interval": snapshotInterval = value
+            case "--rounds":
+                guard let n = Int(value), (1...15).contains(n) else { throw HarnessError("--rounds takes 1 to 15") }
+                rounds = n
             default:
                 throw HarnessError(
-                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH, --uplink 1, --snapshot-interval 5s"
+                    "unknown option \(flag); use --messages N, --qos 0|1, --sensors N, --baseline PATH, --uplink 1, --snapshot-interval 5s, --rounds N"
                 )
             }
         }
@@ -128,17 +134,10 @@ func main() throws {
         if let baseline = options.baseline { try ScrapeBenchmark.run(parkd: baseline, label: "baseline") }
     case "publish": try PublishBenchmark.run(messages: options.messages, qos: Int(options.qos.rawValue))
     case "ingest":
-        let row = try ingestBenchmark(
-            parkd: try BenchSetup.binary("parkd"), sensors: options.sensors, qos: options.qos,
-            messages: options.messages, packs: true, snapshotInterval: options.snapshotInterval)
-        print(row.text)
-        if let baseline = options.baseline {
-            print(
-                try ingestBenchmark(
-                    parkd: baseline, sensors: options.sensors, qos: options.qos, messages: options.messages,
-                    packs: true, label: "baseline", snapshotInterval: options.snapshotInterval
-                ).text)
-        }
+        try ingestRounds(
+            parkd: try BenchSetup.binary("parkd"), baseline: options.baseline, sensors: options.sensors,
+            qos: options.qos, messages: options.messages, rounds: options.rounds ?? 1,
+            snapshotInterval: options.snapshotInterval)
         if options.uplink {
             print(
                 try ingestBenchmark(
@@ -160,22 +159,18 @@ func issueTable(_ options: Options) throws {
     print("parkbench at commit \(commit): packs \(BenchSetup.packs.joined(separator: ", ")), windows 1m 15m 1h 8h 24h")
     print("")
     print("CPU per message, parkd beside mosquitto_sub on the same broker and feed (user+sys):")
-    var rows: [IngestRow] = []
+    // The 1 000-sensor rows in rounds (3 by default), the median ratio their figure: a single
+    // run's ratio moves by ±0.1 on this 2-core machine. The 100 000-sensor rows run once.
+    // Beside every row: a baseline from before issue 11 listed every series in every
+    // 1-second summary line, which at 100 000 sensors measured its summaries; pass such an
+    // old baseline with `ingest --sensors 1000` only.
     for (sensors, qos, messages) in [
         (1000, QoS.atMostOnce, 200_000), (1000, .atLeastOnce, 100_000), (100_000, .atMostOnce, 200_000),
         (100_000, .atLeastOnce, 200_000),
     ] {
-        let row = try ingestBenchmark(parkd: parkd, sensors: sensors, qos: qos, messages: messages, packs: true)
-        print(row.text)
-        rows.append(row)
-        // Beside every row: a baseline from before issue 11 listed every series in every
-        // 1-second summary line, which at 100 000 sensors measured its summaries; pass such an
-        // old baseline with `ingest --sensors 1000` only.
-        if let baseline = options.baseline {
-            let old = try ingestBenchmark(
-                parkd: baseline, sensors: sensors, qos: qos, messages: messages, packs: true, label: "baseline")
-            print(old.text)
-        }
+        try ingestRounds(
+            parkd: parkd, baseline: options.baseline, sensors: sensors, qos: qos, messages: messages,
+            rounds: sensors <= 1000 ? options.rounds ?? 3 : 1)
     }
     print("")
     try replayTable(options)
@@ -317,6 +312,45 @@ func summarySize(parkd: String, work: URL, baseline: String?) throws {
                 format: "  %-9@ %8.0f bytes per line, %.0f parks per line: %.0f bytes per park", label as NSString,
                 size.bytes, size.parks, size.bytes / max(1, size.parks)))
     }
+}
+
+/// One CPU row `rounds` times, parkd then the baseline in each round; with more than one
+/// round, the median ratio of each (every round's line is printed too).
+func ingestRounds(
+    parkd: String, baseline: String?, sensors: Int, qos: QoS, messages: Int, rounds: Int,
+    snapshotInterval: String? = nil
+) throws {
+    var ours: [Double] = []
+    var theirs: [Double] = []
+    for _ in 0..<rounds {
+        let row = try ingestBenchmark(
+            parkd: parkd, sensors: sensors, qos: qos, messages: messages, packs: true,
+            snapshotInterval: snapshotInterval)
+        print(row.text)
+        ours.append(row.ratio)
+        if let baseline {
+            let old = try ingestBenchmark(
+                parkd: baseline, sensors: sensors, qos: qos, messages: messages, packs: true, label: "baseline",
+                snapshotInterval: snapshotInterval)
+            print(old.text)
+            theirs.append(old.ratio)
+        }
+    }
+    guard rounds > 1 else { return }
+    func median(_ values: [Double]) -> String {
+        let sorted = values.sorted()
+        let middle =
+            sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return String(format: "%.2f×", middle)
+    }
+    let label = "\(sensors) sensors QoS \(qos.rawValue)"
+    print(
+        "  median of \(rounds) rounds, \(label): parkd \(median(ours))"
+            + (theirs.isEmpty ? "" : ", baseline \(median(theirs))")
+            + " (rounds: \(ours.map { String(format: "%.2f", $0) }.joined(separator: ", "))"
+            + (theirs.isEmpty ? "" : "; baseline \(theirs.map { String(format: "%.2f", $0) }.joined(separator: ", "))")
+            + ")")
 }
 
 struct IngestRow {

@@ -56,6 +56,32 @@ struct IngestStageTests {
             return
         }
         #expect(detail.contains("not valid UTF-8"))
+        // The first problem in order is the one named, as it was when topics arrived as text.
+        let both: [UInt8] = Array("parks/".utf8) + [0x01, UInt8(ascii: "/"), 0xFF]
+        let first = both.withUnsafeBufferPointer { router.route($0, limits: limits) }
+        guard case .failure(.refused(.badTopic, let named)) = first else {
+            Issue.record("a topic with a control character was taken: \(first)")
+            return
+        }
+        #expect(named.contains("control character U+1"), "\(named)")
+        // A full cache still routes (without remembering the series).
+        var full = TopicRouter(
+            routes: [TopicRoute(pattern: try TopicPattern(TopicPattern.defaultPattern))], maxCached: 1)
+        guard case .success(let kept) = full.route("parks/p/z/emissions/pm25/a1", limits: limits),
+            case .success(let passing) = full.route("parks/p/z/emissions/pm25/a2", limits: limits)
+        else {
+            Issue.record("a topic was refused with the cache full")
+            return
+        }
+        #expect(kept.cached == 0 && passing.cached == -1)
+        full.remember(passing, slot: 3)
+        full.remember(kept, slot: 4)
+        if case .success(let again) = full.route("parks/p/z/emissions/pm25/a2", limits: limits) {
+            #expect(again.slot == -1)
+        }
+        if case .success(let again) = full.route("parks/p/z/emissions/pm25/a1", limits: limits) {
+            #expect(again.slot == 4)
+        }
     }
 
     @Test("route: the topic index finds each topic it holds by its bytes, and no other (against a dictionary)")
@@ -86,6 +112,13 @@ struct IngestStageTests {
         }
         index.removeAll()
         #expect(Array("aaa".utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) } == nil)
+        // Filled again after being emptied: indexes start at 0, and only the new topics are found.
+        let first = Array("ab".utf8).withUnsafeBufferPointer { index.insert($0, hash: TopicIndex.hash($0)) }
+        let second = Array("abc".utf8).withUnsafeBufferPointer { index.insert($0, hash: TopicIndex.hash($0)) }
+        #expect(first == 0 && second == 1 && index.count == 2)
+        #expect(Array("abc".utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) } == 1)
+        #expect(Array("ab".utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) } == 0)
+        #expect(Array("a".utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) } == nil)
     }
 
     @Test("admit: time and retained refusals, and why a series may not open, each with its reason")

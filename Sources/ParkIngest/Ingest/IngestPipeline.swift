@@ -119,7 +119,10 @@ public final class IngestPipeline: Sendable {
             // Decode.
             state.scratch.removeAll(keepingCapacity: true)
             do throws(PayloadError) {
-                try settings.routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
+                // In place: a copy of the decoder retains its field names per message.
+                try settings.routes.withUnsafeBufferPointer { (routes) throws(PayloadError) in
+                    try routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
+                }
             } catch {
                 reject(
                     RejectReason(error.reason), topic: Self.text(topic), arrival: arrival, in: &state,
@@ -145,7 +148,7 @@ public final class IngestPipeline: Sendable {
         }
     }
 
-    /// A topic's bytes as text, for a log line or a rejection (the router has checked it is UTF-8).
+    /// A topic's bytes as text, for a log line or a rejection (bytes that are not UTF-8 show as U+FFFD).
     static func text(_ topic: UnsafeBufferPointer<UInt8>) -> String { String(decoding: topic, as: UTF8.self) }
 
     /// Stages 3 to 6 for one decoded reading of series `id` (`slot` -1 when not yet known);

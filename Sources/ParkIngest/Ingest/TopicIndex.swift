@@ -7,8 +7,9 @@ import TelemetryCore
 package struct TopicIndex {
     private var index = SlotIndex()
     private var bytes: [UInt8] = []
-    /// Where topic i ends in `bytes` (it starts where topic i - 1 ends).
-    private var ends: [Int32] = []
+    /// Where topic i ends in `bytes` (it starts where topic i - 1 ends): `Int`, since a full
+    /// cache of long unknown topics may hold more than 2 GiB.
+    private var ends: [Int] = []
 
     package init() {}
 
@@ -24,8 +25,8 @@ package struct TopicIndex {
     package func find(_ topic: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Int32? {
         bytes.withUnsafeBufferPointer { held in
             index.slot(hash: hash) { i in
-                let end = Int(ends[Int(i)])
-                let start = i == 0 ? 0 : Int(ends[Int(i) - 1])
+                let end = ends[Int(i)]
+                let start = i == 0 ? 0 : ends[Int(i) - 1]
                 return Self.equal(UnsafeBufferPointer(rebasing: held[start..<end]), topic)
             }
         }
@@ -36,7 +37,7 @@ package struct TopicIndex {
         let at = Int32(ends.count)
         index.insert(hash: hash, slot: at)
         bytes.append(contentsOf: topic)
-        ends.append(Int32(bytes.count))
+        ends.append(bytes.count)
         return at
     }
 

@@ -58,9 +58,8 @@ package struct TopicRouter {
                         "topic of \(bytes) bytes is over limits.max_topic_bytes (\(limits.maxTopicBytes)) or limits.max_topic_levels (\(limits.maxTopicLevels))"
                     ))
             }
-            guard let text = String(validating: topic, as: UTF8.self) else {
-                return .failure(.refused(.badTopic, "topic is not valid UTF-8"))
-            }
+            // Bytes that are not UTF-8 become U+FFFD, refused below with the first problem in order.
+            let text = String(decoding: topic, as: UTF8.self)
             if let problem = Self.topicProblem(text) { return .failure(.refused(.badTopic, problem)) }
             entry = lookUp(text, bytes: topic, hash: hash)
         }

@@ -286,9 +286,10 @@ public struct RuleEngine: Sendable {
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
         if computedAt[read] != evaluation {
-            let ring = state.window(sets[set].reads[read])
-            computed[read] = entries[e].caches[read].read(
-                ring, at: now, quantiles: ring.keepsQuantiles, validity: compiled[r].validity)
+            let validity = compiled[r].validity
+            computed[read] = state.withWindow(sets[set].reads[read]) { ring in
+                entries[e].caches[read].read(ring, at: now, quantiles: ring.keepsQuantiles, validity: validity)
+            }
             computedAt[read] = evaluation
         }
         if compiled[r].requireValid, let validity = computed[read].validity, !validity.valid { return nil }

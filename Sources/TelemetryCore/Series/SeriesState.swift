@@ -194,6 +194,15 @@ public struct SeriesState: Sendable {
         return ring.owner < 0 ? ring : rings[Int(ring.owner)].view(as: ring.spec, owner: Int(ring.owner))
     }
 
+    /// `body` reads window `index` in place (a ring of its own is not copied; a shared one is
+    /// read through its owner's view).
+    public func withWindow<T>(_ index: Int, _ body: (borrowing BucketRing) -> T) -> T {
+        rings.withUnsafeBufferPointer { rings in
+            let owner = Int(rings[index].owner)
+            return owner < 0 ? body(rings[index]) : body(rings[owner].view(as: rings[index].spec, owner: owner))
+        }
+    }
+
     /// Every window, in configuration order, as rings to read.
     public var windows: [BucketRing] { rings.indices.map(window) }
 

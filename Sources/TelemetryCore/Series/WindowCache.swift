@@ -18,7 +18,9 @@ public struct WindowCache: Sendable {
     public init() {}
 
     /// The window's statistics and validity (under `rule`) as of `time`.
-    public mutating func read(_ ring: BucketRing, at time: EventTime, quantiles: Bool, validity rule: ValidityRule)
+    public mutating func read(
+        _ ring: borrowing BucketRing, at time: EventTime, quantiles: Bool, validity rule: ValidityRule
+    )
         -> (stats: WindowStats, validity: WindowValidity?)
     {
         let start = ring.spec.bucketStart(time)
