@@ -84,8 +84,9 @@ demo: release
 # the same broker and feed (1 000 and 100 000 sensors, QoS 0 and 1, the shipped rule packs),
 # each row's stop (state files) and a restart on them, parkd replay on one and two cores, peak
 # memory with 100 000 series, the summary line size, scrapes, the province tier, then
-# bench-memory's table. About 11 minutes (14 with BASELINE=path/to/parkd, which measures
-# another build beside this one).
+# bench-memory's table. The 1 000-sensor CPU rows run in 3 rounds (parkd and the baseline
+# alternating; the median ratio is the figure). About 13 minutes (19 with BASELINE=path/to/parkd,
+# which measures another build beside this one).
 bench: release tools
 	BENCH_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
 	  .build/release/parkbench all $(if $(BASELINE),--baseline $(BASELINE))
