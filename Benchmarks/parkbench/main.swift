@@ -322,23 +322,35 @@ func ingestRounds(
 ) throws {
     var ours: [Double] = []
     var theirs: [Double] = []
-    for _ in 0..<rounds {
-        let row = try ingestBenchmark(
-            parkd: parkd, sensors: sensors, qos: qos, messages: messages, packs: true,
-            snapshotInterval: snapshotInterval)
-        print(row.text)
-        ours.append(row.ratio)
-        if let baseline {
+    for round in 0..<rounds {
+        func runOurs() throws {
+            let row = try ingestBenchmark(
+                parkd: parkd, sensors: sensors, qos: qos, messages: messages, packs: true,
+                snapshotInterval: snapshotInterval)
+            print(row.text)
+            ours.append(row.ratio)
+        }
+        func runBaseline(_ baseline: String) throws {
             let old = try ingestBenchmark(
                 parkd: baseline, sensors: sensors, qos: qos, messages: messages, packs: true, label: "baseline",
                 snapshotInterval: snapshotInterval)
             print(old.text)
             theirs.append(old.ratio)
         }
+        // Which goes first alternates, so that neither always runs on a machine the other warmed.
+        if let baseline, round % 2 == 1 {
+            try runBaseline(baseline)
+            try runOurs()
+        } else {
+            try runOurs()
+            if let baseline { try runBaseline(baseline) }
+        }
     }
     guard rounds > 1 else { return }
     func median(_ values: [Double]) -> String {
-        let sorted = values.sorted()
+        // A ratio that is not a number (a /proc read failed) has no place in the order.
+        let sorted = values.filter(\.isFinite).sorted()
+        guard !sorted.isEmpty else { return "n/a" }
         let middle =
             sorted.count % 2 == 1
             ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2

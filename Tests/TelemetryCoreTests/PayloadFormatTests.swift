@@ -292,11 +292,17 @@ struct FeedRecordTests {
                 let text = (0..<Int.random(in: 0..<12, using: &random)).map { _ in
                     pieces.randomElement(using: &random)!
                 }.joined()
+                // Every fourth line's payload is bytes that are not UTF-8: written as payload_b64.
+                let binary: [UInt8] =
+                    [0xFF, 0xFE]
+                    + (0..<Int.random(in: 0..<30, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random)
+                    }
                 let record = FeedRecord(
                     time: EventTime(milliseconds: 1_795_400_000_000 + Int64(i) * 37),
                     topic: "parks/p/z/" + (i % 3 == 0 ? "é😀\"q" : "energy") + "/m\(i % 9)",
-                    payload: Array(text.utf8), qos: i % 2, retain: i % 5 == 0)
+                    payload: i % 4 == 0 ? binary : Array(text.utf8), qos: i % 2, retain: i % 5 == 0)
                 written.append(record)
+                if i % 4 == 0 { #expect(record.line.contains("payload_b64")) }
                 // Half the lines as parksim writes them, half with escapes everywhere.
                 line =
                     i % 2 == 0
