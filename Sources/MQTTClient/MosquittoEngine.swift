@@ -88,7 +88,8 @@ final class MosquittoEngine: @unchecked Sendable {
     private var refused = false
     private var resubscribeOnConnect = false
     private var pendingSubscriptions: [Int32: String] = [:]
-    private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant) = (0, .now)
+    /// Messages counted at the last look, and since when none has come (nil while they flow).
+    private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant?) = (0, .now)
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
@@ -532,15 +533,23 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
+    /// Runs after every pass of the network loop. While messages flow it only compares a
+    /// counter (no clock, no lock: it runs once a message); silence is timed from the first
+    /// pass that sees no new message, at most one loop timeout (200 ms) after the last one.
     private func checkWatchdog() {
-        guard let timeout = configuration.watchdogTimeout, isConnected else { return }
-        let now = ContinuousClock.now
+        guard let timeout = configuration.watchdogTimeout else { return }
         let count = received.load(ordering: .relaxed)
         if count != watchdogMark.count {
-            watchdogMark = (count, now)
+            watchdogMark = (count, nil)
             return
         }
-        let silent = now - watchdogMark.at
+        guard isConnected else { return }
+        let now = ContinuousClock.now
+        guard let since = watchdogMark.at else {
+            watchdogMark.at = now
+            return
+        }
+        let silent = now - since
         if silent > .seconds(timeout) {
             let seconds = Double(silent.components.seconds) + Double(silent.components.attoseconds) / 1e18
             logger.warning(

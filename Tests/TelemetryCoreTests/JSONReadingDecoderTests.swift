@@ -62,6 +62,13 @@ struct JSONReadingDecoderTests {
     func status() throws {
         #expect(try decode(#"{"value":1,"status":"calibrating"}"#).status == .calibrating)
         #expect(try decode(#"{"value":1,"status":"ERROR"}"#).status == .error)
+        // "ok" is read in place; the same word escaped, in capitals or longer takes the text path.
+        #expect(try decode(#"{"value":1,"status":"ok","seq":3}"#).seq == 3)
+        #expect(try decode(#"{"value":1,"status":"\u006fk"}"#).status == .ok)
+        #expect(try decode(#"{"value":1,"status":"OK"}"#).status == .ok)
+        #expect(throws: PayloadError.self) { try decode(#"{"value":1,"status":"o"}"#) }
+        #expect(throws: PayloadError.self) { try decode(#"{"value":1,"status":"okk"}"#) }
+        #expect(throws: PayloadError.self) { try decode(#"{"value":1,"status":"ok"#) }
     }
 
     @Test("configured field names")

@@ -90,6 +90,16 @@ public struct JSONReadingDecoder: Sendable {
                     throw PayloadError(
                         .badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
                 }
+                // "ok", nearly every reading's, is read in place; anything else as text.
+                var probe = scanner
+                let (raw, escaped) = try probe.rawString()
+                if !escaped, raw.count == 2, bytes[raw.lowerBound] == UInt8(ascii: "o"),
+                    bytes[raw.lowerBound + 1] == UInt8(ascii: "k")
+                {
+                    scanner = probe
+                    status = .ok
+                    return
+                }
                 let text = try scanner.string()
                 guard let parsed = Self.status(text) else {
                     throw PayloadError(
