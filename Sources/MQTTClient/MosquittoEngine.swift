@@ -27,7 +27,7 @@ final class MosquittoEngine: @unchecked Sendable {
 
     private let onMessage: Delivery
     private let onEvent: @Sendable (MQTTClientEvent) -> Void
-    private let mosq: OpaquePointer
+    let mosq: OpaquePointer
 
     let received = Atomic<UInt64>(0)
     let published = Atomic<UInt64>(0)
@@ -58,7 +58,7 @@ final class MosquittoEngine: @unchecked Sendable {
     private let publishGate = NSCondition()
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    private let lastLogError = Mutex<String?>(nil)
+    let lastLogError = Mutex<String?>(nil)
     private var loopThread: Thread?
 
     // Loop-thread-only state.
@@ -85,7 +85,7 @@ final class MosquittoEngine: @unchecked Sendable {
         return next == roundStart
     }
     /// The broker refused the current attempt; what the loop then returns is only its echo.
-    private var refused = false
+    var refused = false
     private var resubscribeOnConnect = false
     private var pendingSubscriptions: [Int32: String] = [:]
     /// Messages counted at the last look, and since when none has come (nil while they flow).
@@ -93,7 +93,7 @@ final class MosquittoEngine: @unchecked Sendable {
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
-    private var retrySameAddress = false
+    var retrySameAddress = false
 
     /// Inline engines have no network thread: the one thread that owns them drives the loop
     /// in `publishInline` and `serviceInline`, and libmosquitto writes each publish directly.
@@ -222,7 +222,7 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
-    private var currentFailure: MQTTError? {
+    var currentFailure: MQTTError? {
         state.lock()
         defer { state.unlock() }
         return lastFailure
@@ -290,97 +290,6 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
-    // MARK: - Inline use (one owning thread, no network thread)
-
-    /// Connects on the calling thread and waits for the broker's answer.
-    func connectInline(timeout: Double) throws(MQTTError) {
-        precondition(inline)
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        installLogCallback(true)
-        if let unreachable = TCPProbe.check(currentURL, timeout: configuration.connectTimeout) {
-            throw unreachable
-        }
-        var rc = connectOnce()
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-            throw .library(
-                call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
-                detail: lastLogError.withLock { $0 })
-        }
-        while !isConnected {
-            if let failure = currentFailure { throw failure }
-            guard ContinuousClock.now < deadline else {
-                throw .timedOut("waiting for a connection to \(configuration.url)")
-            }
-            let loop = mosquitto_loop(mosq, 100, 1)
-            if loop != MOSQ_ERR_SUCCESS.rawValue, retrySameAddress {
-                // It refused MQTT 5 only: again in 3.1.1.
-                retrySameAddress = false
-                rc = connectOnce()
-                if rc == MOSQ_ERR_SUCCESS.rawValue { continue }
-                throw .library(
-                    call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
-                    detail: lastLogError.withLock { $0 })
-            }
-            if loop != MOSQ_ERR_SUCCESS.rawValue {
-                if let failure = currentFailure { throw failure }
-                throw .library(
-                    call: "connect to \(currentURL)", code: loop, message: Self.describe(loop),
-                    detail: lastLogError.withLock { $0 })
-            }
-        }
-    }
-
-    /// Publishes from the owning thread, reading acknowledgements as it goes and waiting
-    /// (driving the loop) while `maxQueuedPublishes` are unacknowledged.
-    func publishInline(topic: String, payload: UnsafeRawBufferPointer, qos: QoS, retain: Bool) throws(MQTTError) {
-        let limit = UInt64(configuration.maxQueuedPublishes)
-        if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) >= limit {
-            try serviceInline(until: max(1, limit / 2), timeout: 60)
-        }
-        var mid: Int32 = 0
-        published.add(1, ordering: .relaxed)
-        let rc = mosquitto_publish(mosq, &mid, topic, Int32(payload.count), payload.baseAddress, qos.rawValue, retain)
-        if rc != MOSQ_ERR_SUCCESS.rawValue {
-            published.subtract(1, ordering: .relaxed)
-            throw .library(call: "publish to '\(topic)'", code: rc, message: Self.describe(rc), detail: nil)
-        }
-        // Read what has arrived (acknowledgements, pings) every so often without blocking.
-        if published.load(ordering: .relaxed) % 64 == 0 { try serviceInline(until: .max, timeout: 0) }
-    }
-
-    /// Drives the loop until fewer than `below` publishes are outstanding (or once, at timeout 0).
-    func serviceInline(until below: UInt64, timeout: Double) throws(MQTTError) {
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
-        repeat {
-            let rc = mosquitto_loop(mosq, timeout == 0 ? 0 : 50, 1)
-            if rc != MOSQ_ERR_SUCCESS.rawValue {
-                setConnected(false)
-                throw .library(call: "network loop", code: rc, message: Self.describe(rc), detail: nil)
-            }
-            if published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed) < below { return }
-        } while timeout > 0 && ContinuousClock.now < deadline
-        if timeout > 0 {
-            let outstanding = published.load(ordering: .relaxed) &- completed.load(ordering: .relaxed)
-            throw .timedOut("waiting for \(outstanding) queued publishes to be acknowledged")
-        }
-    }
-
-    /// One loop pass that may wait up to `milliseconds` for traffic.
-    func waitInline(milliseconds: Int) throws(MQTTError) {
-        let rc = mosquitto_loop(mosq, Int32(max(0, milliseconds)), 1)
-        if rc != MOSQ_ERR_SUCCESS.rawValue {
-            setConnected(false)
-            throw .library(call: "network loop", code: rc, message: Self.describe(rc), detail: nil)
-        }
-    }
-
-    func disconnectInline() {
-        guard isConnected else { return }
-        mosquitto_disconnect(mosq)
-        for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
-        setConnected(false)
-    }
-
     // MARK: - The network thread
 
     private func run() {
@@ -422,7 +331,7 @@ final class MosquittoEngine: @unchecked Sendable {
         shutDownConnection()
     }
 
-    private func connectOnce() -> Int32 {
+    func connectOnce() -> Int32 {
         let c = configuration
         let v5 = speaksV5
         if c.protocolVersion == .auto {
@@ -692,7 +601,7 @@ final class MosquittoEngine: @unchecked Sendable {
 
     /// libmosquitto formats a string for every packet once a log callback is set, so it is
     /// installed only while connecting, where its error lines (TLS, DNS) explain failures.
-    private func installLogCallback(_ on: Bool) {
+    func installLogCallback(_ on: Bool) {
         if on {
             mosquitto_log_callback_set(mosq) { _, obj, level, text in
                 guard level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING) != 0, let text else { return }

@@ -112,6 +112,26 @@ struct IngestStageTests {
             let found = Array(topic.utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) }
             #expect(found == at)
         }
+        // Every topic under one hash: only the byte comparison tells them apart. Topics of every
+        // length up to 20 that differ from a base in one byte, at each position.
+        var colliding = TopicIndex()
+        let base = Array("parks/p/z/e/pm25/a1b".utf8)
+        var held: [[UInt8]] = []
+        for length in 0...base.count {
+            held.append(Array(base.prefix(length)))
+            for at in 0..<length {
+                var variant = Array(base.prefix(length))
+                variant[at] = UInt8(ascii: "#")
+                held.append(variant)
+            }
+        }
+        for (n, topic) in held.enumerated() where n % 2 == 0 {
+            #expect(topic.withUnsafeBufferPointer { colliding.insert($0, hash: 0) } == Int32(n / 2))
+        }
+        for (n, topic) in held.enumerated() {
+            let found = topic.withUnsafeBufferPointer { colliding.find($0, hash: 0) }
+            #expect(found == (n % 2 == 0 ? Int32(n / 2) : nil), "\(String(decoding: topic, as: UTF8.self))")
+        }
         index.removeAll()
         #expect(Array("aaa".utf8).withUnsafeBufferPointer { index.find($0, hash: TopicIndex.hash($0)) } == nil)
         // Filled again after being emptied: indexes start at 0, and only the new topics are found.

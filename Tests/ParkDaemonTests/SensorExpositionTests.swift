@@ -144,7 +144,7 @@ struct SensorExpositionTests {
     func acrossChunks() throws {
         let c = try Self.configuration(", max_series: 500")
         let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
-        // 700 series sent in reverse order (slots are not identity order), 3 chunks of 256 shown.
+        // 700 series sent in reverse order (slots are not identity order), 500 shown in 2 chunks of 256.
         for k in (0..<700).reversed() {
             Self.send(p, "parks/p/z/emissions/pm25/s\(1000 + k)", Double(k), at: 0)
         }

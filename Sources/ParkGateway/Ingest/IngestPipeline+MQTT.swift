@@ -4,11 +4,6 @@ import TelemetryCore
 
 /// The MQTT side of the pipeline: ParkIngest knows topics and bytes, not the client.
 extension IngestPipeline {
-    @discardableResult
-    public func ingest(_ message: MQTTMessage, arrival: EventTime) -> Int {
-        ingest(topic: message.topic, payload: message.payload, arrival: arrival, retained: message.retain)
-    }
-
     /// A message read in place in the client's buffers (the network thread's path).
     @discardableResult
     public func ingest(_ message: MQTTMessageView, arrival: EventTime) -> Int {

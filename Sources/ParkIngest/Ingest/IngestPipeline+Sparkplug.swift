@@ -9,7 +9,8 @@ extension IngestPipeline {
     /// metric's series; its readings then take the same stages as any other. A DEATH makes its
     /// series stale at once (an alert each), a BIRTH resolves them.
     func ingestSparkplug(
-        topic: String, payload: [UInt8], route r: Int, arrival: EventTime, retained: Bool, in state: inout State
+        topic: String, payload: UnsafeBufferPointer<UInt8>, route r: Int, arrival: EventTime, retained: Bool,
+        in state: inout State
     ) -> Int {
         let parsed: SparkplugTopic
         switch SparkplugTopic.parse(topic) {
@@ -34,7 +35,7 @@ extension IngestPipeline {
         if parsed.type == .state {
             decoded = SparkplugPayload()  // JSON of another host: nothing to read
         } else {
-            switch SparkplugPayload.decode(payload) {
+            switch SparkplugPayload.decode(Array(payload)) {
             case .success(let found): decoded = found
             case .failure(let error):
                 reject(.malformed, topic: topic, arrival: arrival, in: &state, detail: error.detail)

@@ -71,9 +71,8 @@ extension IngestPipeline {
         var means: [(window: String, mean: Double)] = []
         if let now = state.watermark {
             for w in windows {
-                let ring = state.window(w)
-                let stats = ring.stats(at: now, quantiles: false)
-                if stats.count > 0 { means.append((ring.spec.name, stats.mean)) }
+                let (name, stats) = state.withWindow(w) { ($0.spec.name, $0.stats(at: now, quantiles: false)) }
+                if stats.count > 0 { means.append((name, stats.mean)) }
             }
         }
         return SensorView.Series(id: id, kind: kind, last: last.map { ($0.value, $0.time) }, means: means)

@@ -27,7 +27,7 @@ package struct TopicIndex {
             index.slot(hash: hash) { i in
                 let end = ends[Int(i)]
                 let start = i == 0 ? 0 : ends[Int(i) - 1]
-                return Self.equal(UnsafeBufferPointer(rebasing: held[start..<end]), topic)
+                return Bytes.equal(UnsafeBufferPointer(rebasing: held[start..<end]), topic)
             }
         }
     }
@@ -41,31 +41,11 @@ package struct TopicIndex {
         return at
     }
 
+    /// Empties the index and frees its buffers: a flood of bogus topics that filled the
+    /// cache does not keep its memory after the cache is cleared.
     package mutating func removeAll() {
         index = SlotIndex()
-        bytes.removeAll(keepingCapacity: true)
-        ends.removeAll(keepingCapacity: true)
-    }
-
-    /// Byte equality, 8 bytes at a time (a topic is typically 40 to 80 bytes).
-    static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard a.count == b.count else { return false }
-        guard let pa = a.baseAddress, let pb = b.baseAddress else { return true }
-        let ra = UnsafeRawPointer(pa)
-        let rb = UnsafeRawPointer(pb)
-        var i = 0
-        while i + 8 <= a.count {
-            if ra.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            {
-                return false
-            }
-            i += 8
-        }
-        while i < a.count {
-            if pa[i] != pb[i] { return false }
-            i += 1
-        }
-        return true
+        bytes = []
+        ends = []
     }
 }

@@ -146,14 +146,9 @@ public struct JSONReadingDecoder: Sendable {
 
     private func keyIndex(_ key: UnsafeBufferPointer<UInt8>) -> Int {
         for (index, candidate) in keys.enumerated() where candidate.count == key.count {
-            if candidate.withUnsafeBufferPointer({ memcmpEqual($0, key) }) { return index }
+            if candidate.withUnsafeBufferPointer({ Bytes.equal($0, key) }) { return index }
         }
         return -1
-    }
-
-    private func memcmpEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        for i in 0..<a.count where a[i] != b[i] { return false }
-        return true
     }
 
     private func isNumberStart(_ byte: UInt8?) -> Bool {

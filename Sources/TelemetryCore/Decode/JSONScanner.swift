@@ -118,13 +118,6 @@ struct JSONScanner {
         }
     }
 
-    /// A string's UTF-8 bytes, escapes resolved, without building a String.
-    mutating func stringBytes() throws(PayloadError) -> [UInt8] {
-        var out: [UInt8] = []
-        _ = try appendString(to: &out)
-        return out
-    }
-
     /// Appends a string's UTF-8 bytes, escapes resolved, to `out`; returns where they are in it.
     /// `validate`: an escaped string's result is checked as UTF-8 too (an unescaped one was).
     mutating func appendString(to out: inout [UInt8], validate: Bool = false) throws(PayloadError) -> Range<Int> {
@@ -332,11 +325,6 @@ struct JSONScanner {
             try expect(UInt8(ascii: "}"))
             return
         }
-    }
-
-    /// The raw bytes of a key as text (keys are short: no allocation for most).
-    func text(_ range: Range<Int>) -> String {
-        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
     /// Skips any value, bounded in nesting so a hostile payload cannot exhaust the stack.

@@ -61,10 +61,6 @@ public struct PayloadDecoder: Sendable {
         }
     }
 
-    static func number(_ payload: [UInt8]) throws(PayloadError) -> Double {
-        try payload.withUnsafeBufferPointer { (buffer) throws(PayloadError) in try number(buffer) }
-    }
-
     static func number(_ buffer: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> Double {
         var scanner = JSONScanner(buffer)
         scanner.skipWhitespace()

@@ -42,9 +42,21 @@ public struct FeedRecord: Sendable, Equatable {
     }
 
     /// As `parse(_:)`, appending the topic's and payload's bytes (escapes resolved, base64
-    /// decoded) to `bytes` instead of making a String and an array of them. On a refused line
-    /// `bytes` may hold some of its bytes past their old end.
+    /// decoded) to `bytes` instead of making a String and an array of them. A refused line
+    /// leaves `bytes` as it was.
     public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(FeedError)
+        -> Placed
+    {
+        let end = bytes.count
+        do {
+            return try place(buffer, into: &bytes)
+        } catch {
+            bytes.removeLast(bytes.count - end)
+            throw error
+        }
+    }
+
+    private static func place(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(FeedError)
         -> Placed
     {
         var scanner = JSONScanner(buffer)
@@ -126,8 +138,7 @@ public struct FeedRecord: Sendable, Equatable {
     /// A member's key (as its raw bytes; an escaped key matches none, as before).
     private static func key(_ raw: UnsafeBufferPointer<UInt8>) -> Key? {
         func equals(_ text: StaticString) -> Bool {
-            text.utf8CodeUnitCount == raw.count
-                && UnsafeBufferPointer(start: text.utf8Start, count: raw.count).elementsEqual(raw)
+            Bytes.equal(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount), raw)
         }
         switch raw.count {
         case 1: return equals("t") ? .t : nil
