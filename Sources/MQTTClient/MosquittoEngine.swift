@@ -314,7 +314,10 @@ final class MosquittoEngine: @unchecked Sendable {
             watchdogMark = (received.load(ordering: .relaxed), .now)
             var loopRC = MOSQ_ERR_SUCCESS.rawValue
             while !stopRequested.load(ordering: .relaxed) {
+                let before = received.load(ordering: .relaxed)
                 loopRC = mosquitto_loop(mosq, 200, 1)
+                if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
+                loopRC = drain(since: before)
                 if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
                 checkWatchdog()
             }
@@ -445,6 +448,22 @@ final class MosquittoEngine: @unchecked Sendable {
     /// Runs after every pass of the network loop. While messages flow it only compares a
     /// counter (no clock, no lock: it runs once a message); silence is timed from the first
     /// pass that sees no new message, at most one loop timeout (200 ms) after the last one.
+    /// Reads on while each read delivers a message: a backlog is taken without a select per
+    /// message (`mosquitto_loop` reads one packet per select at QoS 0). At most 64 packets, so
+    /// the loop's keep-alive and writes still come round; the read that finds the socket empty
+    /// returns at once and ends it.
+    private func drain(since before: UInt64) -> Int32 {
+        var last = before
+        for _ in 0..<64 {
+            let now = received.load(ordering: .relaxed)
+            guard now != last, !stopRequested.load(ordering: .relaxed) else { break }
+            last = now
+            let rc = mosquitto_loop_read(mosq, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
+        }
+        return MOSQ_ERR_SUCCESS.rawValue
+    }
+
     private func checkWatchdog() {
         guard let timeout = configuration.watchdogTimeout else { return }
         let count = received.load(ordering: .relaxed)

@@ -39,6 +39,31 @@ struct RoundTripTests {
         #expect(publisher.statistics.completed == 100)
     }
 
+    @Test("a flood read in bursts arrives whole and in order, and the connection carries on after it")
+    func burstsInOrder() throws {
+        let broker = try Broker()
+        let inbox = Inbox()
+        let subscriber = try MQTTClient.make(
+            broker.url, id: "sub-burst", subscriptions: [.init("burst/#", qos: .atLeastOnce)], inbox: inbox)
+        try subscriber.waitUntilConnected(timeout: 10)
+        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
+        let publisher = try MQTTClient.make(broker.url, id: "pub-burst")
+        try publisher.waitUntilConnected(timeout: 10)
+        // Faster than one message per select: the subscriber reads on while packets wait.
+        let count = 20_000
+        for i in 0..<count { try publisher.publish("burst/one", text: "\(i)", qos: .atLeastOnce) }
+        try publisher.flush(timeout: 60)
+        #expect(inbox.wait(forMessages: count, timeout: 60))
+        let values = inbox.received.map { Int(String(decoding: $0.payload, as: UTF8.self)) }
+        #expect(values == Array(0..<count))
+        // The loop went back to waiting: a lone message after a pause still arrives.
+        Thread.sleep(forTimeInterval: 0.5)
+        try publisher.publish("burst/one", text: "after", qos: .atMostOnce)
+        #expect(inbox.wait(forMessages: count + 1))
+        #expect(inbox.received.last?.payload == Array("after".utf8))
+        #expect(subscriber.statistics.received == UInt64(count + 1))
+    }
+
     @Test("publish is safe from many threads at once")
     func concurrentPublish() throws {
         let broker = try Broker()

@@ -343,8 +343,10 @@ package struct ParkAccounting {
         }
         reset(schedule: k)
         opened(schedule: k, at: to)
-        return builders.sorted { ($0.key.park, $0.key.pillar.rawValue) < ($1.key.park, $1.key.pillar.rawValue) }.map {
-            $0.value.build(park: $0.key.park, pillar: $0.key.pillar, site: sites[$0.key.park])
+        // The keys are sorted, not the entries: a builder is large, and sorting the entries moved each
+        // one about log n times (3 % of parkd's CPU at 100 000 series and 1 000 parks, 1 s summaries).
+        return builders.keys.sorted { ($0.park, $0.pillar.rawValue) < ($1.park, $1.pillar.rawValue) }.map {
+            builders[$0]!.build(park: $0.park, pillar: $0.pillar, site: sites[$0.park])
         }
     }
 
