@@ -85,6 +85,10 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
     public private(set) var late = 0
     /// Every hour before this instant is closed; nil before the first reading.
     public private(set) var closedThrough: Int64?
+    /// False when no closed hour waits for a re-issue: the summaries' pass over every tracker
+    /// then skips the hours (3 % of parkd's CPU at 100 000 series, 1 s summaries). Set when a
+    /// late reading marks an hour; true after decoding, so the first pass looks.
+    private var mayReissue = ReissueHint()
 
     // The policy is the configuration's, not state: a restored tracker takes the one in force.
     enum CodingKeys: String, CodingKey {
@@ -128,12 +132,14 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
                 if insert(offset, value, into: i) {
                     hours[i].late += 1
                     hours[i].lastLate = (arrival ?? time).milliseconds
+                    mayReissue.value = true
                 }
             } else if let r = results.firstIndex(where: { $0.start == start }), results[r].samples == 0 {
                 let i = slot(start)
                 insert(offset, value, into: i)
                 hours[i].late = 1
                 hours[i].lastLate = (arrival ?? time).milliseconds
+                mayReissue.value = true
             } else {
                 late += 1
             }
@@ -209,10 +215,15 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         }
         closeDayIfOver(before: watermark, into: &closed)
         if let y = year, y.end <= watermark, openDay == nil { closeYear(into: &closed) }
-        if reissue {
+        // Without a marked hour, a re-issue finds nothing and the prune after it removes what
+        // the last one left (nothing): both are skipped unless hours closed meanwhile.
+        if reissue && mayReissue.value {
             reissueRevised(quietSince: final ? .max : time.milliseconds &- policy.latenessMilliseconds, into: &closed)
+            mayReissue.value = hours.contains(where: \.dirty)
+            prune()
+        } else if closedThrough != before {
+            prune()
         }
-        if reissue || closedThrough != before { prune() }
     }
 
     private func average(_ total: Double, _ n: Int) -> Double {
@@ -427,4 +438,11 @@ public struct ComplianceTracker: Sendable, Equatable, Codable {
         guard let y = year else { return nil }
         return (EventTime(milliseconds: y.start), y.valid, y.parts, y.valid > 0 ? average(y.total, y.valid) : nil)
     }
+}
+
+/// Whether a tracker may hold an hour to re-issue: a hint kept beside the state, not state
+/// (trackers equal in every period compare equal whatever it says; it is not saved).
+struct ReissueHint: Sendable, Equatable {
+    var value = true
+    static func == (_: ReissueHint, _: ReissueHint) -> Bool { true }
 }

@@ -194,31 +194,51 @@ public enum JSONText {
     }
 
     public static func appendQuoted(_ value: String, to text: inout String) {
-        text += "\""
-        // Printable ASCII other than a quote or a backslash needs no escape: appended whole,
-        // not a scalar at a time (the summaries quote some thousand names a second at 100 000 series).
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != 0x22 && $0 != 0x5c }) {
+        if isPlain(value) {
+            text += "\""
             text += value
             text += "\""
             return
         }
+        var bytes: [UInt8] = []
+        appendQuoted(value, to: &bytes)
+        text += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Printable ASCII other than a quote or a backslash: nothing to escape, so appended whole,
+    /// not a scalar at a time (the summaries quote some thousand names a second at 100 000 series).
+    static func isPlain(_ value: String) -> Bool {
+        value.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != 0x22 && $0 != 0x5c }
+    }
+
+    /// `value` as a JSON string, quotes included, appended as UTF-8: the one escaping every
+    /// text output goes through.
+    public static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        if isPlain(value) {
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
+            case "\"": bytes.append(contentsOf: #"\""#.utf8)
+            case "\\": bytes.append(contentsOf: #"\\"#.utf8)
+            case "\n": bytes.append(contentsOf: #"\n"#.utf8)
+            case "\r": bytes.append(contentsOf: #"\r"#.utf8)
+            case "\t": bytes.append(contentsOf: #"\t"#.utf8)
             // C1 controls and line separators too: the lines are read in terminals and by JavaScript.
             case _
             where scalar.value < 0x20 || (0x7f..<0xa0).contains(scalar.value) || scalar.value == 0x2028
                 || scalar.value == 0x2029:
                 let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
+                bytes.append(contentsOf: #"\u"#.utf8)
+                bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 4 - hex.count))
+                bytes.append(contentsOf: hex.utf8)
+            default: UTF8.encode(scalar, into: { bytes.append($0) })
             }
         }
-        text += "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 
