@@ -165,4 +165,40 @@ struct ComplianceRevisionTests {
         // Ending 12:00 (04:00–11:00): 04 and 05 at 20, six hours at 10: (2·20 + 6·10) / 8 = 12.5.
         #expect(eights.last?.value == 12.5 && eights.last?.valid == true)
     }
+
+    @Test(
+        "a late hour still settling is re-issued on the first pass after it is quiet, once, saved and restored or not")
+    func reissueWaitsForQuiet() throws {
+        var tracker = ComplianceTracker(
+            periods: [.hour], decibels: false, validity: ValidityRule(), calendar: ComplianceTests.calendar,
+            policy: CompliancePolicy(latenessMilliseconds: 60_000))
+        var closed: [ClosedPeriod] = []
+        let day0 = Self.day0
+        func at(_ minutes: Int64) -> EventTime { EventTime(milliseconds: day0 + minutes * 60_000) }
+        // 00:00–01:59 a reading a minute at 10; the 00:00 hour closes a minute after 01:00.
+        for m in Int64(0)..<120 { tracker.add(10, at: at(m), into: &closed) }
+        tracker.advance(to: at(125), into: &closed)
+        #expect(closed.filter { $0.period == .hour }.map(\.revision) == [0, 0])
+        closed.removeAll()
+        // 00:30:30 arrives at 02:05: the hour takes it, and waits a minute of quiet for more.
+        tracker.add(40, at: EventTime(milliseconds: day0 + 30 * 60_000 + 30_000), arrival: at(125), into: &closed)
+        tracker.advance(to: EventTime(milliseconds: day0 + 125 * 60_000 + 30_000), into: &closed)
+        #expect(closed.isEmpty)  // not quiet yet: a pass that finds nothing must not forget the hour
+        // Saved and restored between passes, or not: the next quiet pass re-issues it, once.
+        var restored = try JSONDecoder().decode(ComplianceTracker.self, from: JSONEncoder().encode(tracker))
+        restored.policy = tracker.policy  // as the compliance stage does: the policy is the configuration's
+        #expect(restored == tracker)
+        for var copy in [tracker, restored] {
+            var out: [ClosedPeriod] = []
+            copy.advance(to: at(127), into: &out)
+            let hours = out.filter { $0.period == .hour }
+            #expect(hours.map(\.start) == [at(0)] && hours.map(\.revision) == [1])
+            // 59 readings at 10 and one at 40 in the half minute after 00:30, weighted by the time
+            // each stands for: the revised mean is above 10 and below 40.
+            #expect(hours.first.flatMap(\.value).map { $0 > 10 && $0 < 40 } == true)
+            out.removeAll()
+            copy.advance(to: at(128), into: &out)
+            #expect(out.filter { $0.period == .hour }.isEmpty)
+        }
+    }
 }
