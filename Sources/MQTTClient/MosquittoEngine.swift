@@ -90,6 +90,8 @@ final class MosquittoEngine: @unchecked Sendable {
     private var pendingSubscriptions: [Int32: String] = [:]
     /// Messages counted at the last look, and since when none has come (nil while they flow).
     private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant?) = (0, .now)
+    /// Wakes left before `drain` reads on again (network thread only).
+    private var drainSkips = 0
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
@@ -451,8 +453,16 @@ final class MosquittoEngine: @unchecked Sendable {
     /// Reads on while each read delivers a message: a backlog is taken without a select per
     /// message (`mosquitto_loop` reads one packet per select at QoS 0). At most 64 packets, so
     /// the loop's keep-alive and writes still come round; the read that finds the socket empty
-    /// returns at once and ends it.
+    /// returns at once and ends it. When that first extra read finds nothing (QoS 1's
+    /// acknowledgements pace the broker to a message per wake), it is a wasted call: the next
+    /// 15 wakes do not try.
     private func drain(since before: UInt64) -> Int32 {
+        let start = received.load(ordering: .relaxed)
+        guard start != before else { return MOSQ_ERR_SUCCESS.rawValue }
+        if drainSkips > 0 {
+            drainSkips -= 1
+            return MOSQ_ERR_SUCCESS.rawValue
+        }
         var last = before
         for _ in 0..<64 {
             let now = received.load(ordering: .relaxed)
@@ -461,6 +471,7 @@ final class MosquittoEngine: @unchecked Sendable {
             let rc = mosquitto_loop_read(mosq, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
         }
+        drainSkips = received.load(ordering: .relaxed) == start ? 15 : 0
         return MOSQ_ERR_SUCCESS.rawValue
     }
 
