@@ -40,7 +40,7 @@ final class MosquittoEngine: @unchecked Sendable {
     let reconnects = Atomic<UInt64>(0)
     let loopRestarts = Atomic<UInt64>(0)
     let watchdogRecycles = Atomic<UInt64>(0)
-    private let stopRequested = Atomic<Bool>(false)
+    let stopRequested = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let publishWaiters = Atomic<Int>(0)
     /// A waiting publisher is woken once fewer than this many publishes are outstanding.
@@ -91,7 +91,12 @@ final class MosquittoEngine: @unchecked Sendable {
     /// Messages counted at the last look, and since when none has come (nil while they flow).
     private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant?) = (0, .now)
     /// Wakes left before `drain` reads on again (network thread only).
-    private var drainSkips = 0
+    var drainSkips = 0
+    /// Wakes the network thread's poll (`pollOnce`) when another thread leaves bytes to write.
+    let waker = LoopWaker()
+    /// The network thread polls the socket itself (`pollOnce`): plain TCP with an eventfd. Over
+    /// TLS it runs `mosquitto_loop`, which also follows the handshake's wants.
+    var pollsItself: Bool { waker.fd >= 0 && configuration.tls == nil && !configuration.url.usesTLS }
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
@@ -269,6 +274,8 @@ final class MosquittoEngine: @unchecked Sendable {
             if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
             throw .library(call: "publish to '\(topic)'", code: rc, message: MQTTError.strerror(rc), detail: nil)
         }
+        // libmosquitto wrote what the socket took; the network thread writes the rest.
+        if mosquitto_want_write(mosq) { waker.signal() }
     }
 
     /// Waits until every message handed to `publish` has been written (QoS 0) or acknowledged (QoS 1).
@@ -314,10 +321,11 @@ final class MosquittoEngine: @unchecked Sendable {
                 continue
             }
             watchdogMark = (received.load(ordering: .relaxed), .now)
+            let own = pollsItself
             var loopRC = MOSQ_ERR_SUCCESS.rawValue
             while !stopRequested.load(ordering: .relaxed) {
                 let before = received.load(ordering: .relaxed)
-                loopRC = mosquitto_loop(mosq, 200, 1)
+                loopRC = own ? pollOnce() : mosquitto_loop(mosq, 200, 1)
                 if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
                 loopRC = drain(since: before)
                 if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
@@ -450,31 +458,6 @@ final class MosquittoEngine: @unchecked Sendable {
     /// Runs after every pass of the network loop. While messages flow it only compares a
     /// counter (no clock, no lock: it runs once a message); silence is timed from the first
     /// pass that sees no new message, at most one loop timeout (200 ms) after the last one.
-    /// Reads on while each read delivers a message: a backlog is taken without a select per
-    /// message (`mosquitto_loop` reads one packet per select at QoS 0). At most 64 packets, so
-    /// the loop's keep-alive and writes still come round; the read that finds the socket empty
-    /// returns at once and ends it. When that first extra read finds nothing (QoS 1's
-    /// acknowledgements pace the broker to a message per wake), it is a wasted call: the next
-    /// 15 wakes do not try.
-    private func drain(since before: UInt64) -> Int32 {
-        let start = received.load(ordering: .relaxed)
-        guard start != before else { return MOSQ_ERR_SUCCESS.rawValue }
-        if drainSkips > 0 {
-            drainSkips -= 1
-            return MOSQ_ERR_SUCCESS.rawValue
-        }
-        var last = before
-        for _ in 0..<64 {
-            let now = received.load(ordering: .relaxed)
-            guard now != last, !stopRequested.load(ordering: .relaxed) else { break }
-            last = now
-            let rc = mosquitto_loop_read(mosq, 1)
-            if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
-        }
-        drainSkips = received.load(ordering: .relaxed) == start ? 15 : 0
-        return MOSQ_ERR_SUCCESS.rawValue
-    }
-
     private func checkWatchdog() {
         guard let timeout = configuration.watchdogTimeout else { return }
         let count = received.load(ordering: .relaxed)

@@ -64,6 +64,28 @@ struct RoundTripTests {
         #expect(subscriber.statistics.received == UInt64(count + 1))
     }
 
+    @Test("payloads larger than the socket takes at once, published from another thread, arrive whole and in order")
+    func largePayloads() throws {
+        let broker = try Broker()
+        let inbox = Inbox()
+        let subscriber = try MQTTClient.make(
+            broker.url, id: "sub-large", subscriptions: [.init("large/#", qos: .atLeastOnce)], inbox: inbox)
+        try subscriber.waitUntilConnected(timeout: 10)
+        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
+        // A client with a network thread: what the socket does not take in the publish call,
+        // that thread writes (woken for it, not at its next timeout).
+        let publisher = try MQTTClient.make(broker.url, id: "pub-large")
+        try publisher.waitUntilConnected(timeout: 10)
+        let payloads = (0..<6).map { i in (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
+        for (i, payload) in payloads.enumerated() {
+            try publisher.publish("large/\(i)", payload: payload, qos: i % 2 == 0 ? .atMostOnce : .atLeastOnce)
+        }
+        try publisher.flush(timeout: 60)
+        #expect(inbox.wait(forMessages: payloads.count, timeout: 60))
+        #expect(inbox.received.map(\.topic) == payloads.indices.map { "large/\($0)" })
+        #expect(inbox.received.map(\.payload) == payloads)
+    }
+
     @Test("publish is safe from many threads at once")
     func concurrentPublish() throws {
         let broker = try Broker()
