@@ -9,8 +9,9 @@ import CMosquitto
 /// external-loop calls (`mosquitto_loop_read`, `_write`, `_misc`), as `mosquitto_loop` does.
 extension MosquittoEngine {
     /// One pass: waits up to 200 ms (the loop's stop and watchdog checks come round at least
-    /// that often), reads one packet if any came, writes what is queued, keeps alive.
-    func pollOnce() -> Int32 {
+    /// that often), reads what came (`mosquitto_loop_read` takes one packet, more while QoS 1
+    /// ones are queued), writes what is queued, keeps alive.
+    func pollOnce(_ waker: LoopWaker) -> Int32 {
         let sock = mosquitto_socket(mosq)
         guard sock >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
         let wants = Int16(POLLIN) | (mosquitto_want_write(mosq) ? Int16(POLLOUT) : 0)
@@ -35,7 +36,7 @@ extension MosquittoEngine {
     }
 
     /// Reads on while each read delivers a message: a backlog is taken without a select per
-    /// message (`mosquitto_loop` reads one packet per select at QoS 0). At most 64 packets, so
+    /// message (`mosquitto_loop` reads one packet per select at QoS 0). At most 64 reads, so
     /// the loop's keep-alive and writes still come round; the read that finds the socket empty
     /// returns at once and ends it. When that first extra read finds nothing (QoS 1's
     /// acknowledgements pace the broker to a message per wake), it is a wasted call: the next
@@ -52,8 +53,14 @@ extension MosquittoEngine {
             let now = received.load(ordering: .relaxed)
             guard now != last, !stopRequested.load(ordering: .relaxed) else { break }
             last = now
-            let rc = mosquitto_loop_read(mosq, 1)
+            var rc = mosquitto_loop_read(mosq, 1)
             if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
+            // The acknowledgement of what was just handled goes out now, not after the whole
+            // read-on: a handler that then blocks (a store away) must not hold earlier ones back.
+            if mosquitto_want_write(mosq) {
+                rc = mosquitto_loop_write(mosq, 1)
+                if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
+            }
         }
         drainSkips = received.load(ordering: .relaxed) == start ? 15 : 0
         return MOSQ_ERR_SUCCESS.rawValue

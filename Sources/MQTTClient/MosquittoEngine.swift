@@ -92,11 +92,12 @@ final class MosquittoEngine: @unchecked Sendable {
     private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant?) = (0, .now)
     /// Wakes left before `drain` reads on again (network thread only).
     var drainSkips = 0
-    /// Wakes the network thread's poll (`pollOnce`) when another thread leaves bytes to write.
-    let waker = LoopWaker()
-    /// The network thread polls the socket itself (`pollOnce`): plain TCP with an eventfd. Over
-    /// TLS it runs `mosquitto_loop`, which also follows the handshake's wants.
-    var pollsItself: Bool { waker.fd >= 0 && configuration.tls == nil && !configuration.url.usesTLS }
+    /// Wakes the network thread's poll (`pollOnce`) when another thread publishes. Nil for an
+    /// inline engine (no network thread), over TLS, and if the kernel gave no pipe.
+    let waker: LoopWaker?
+    /// The network thread polls the socket itself (`pollOnce`): plain TCP, with the waker's
+    /// pipe. Over TLS it runs `mosquitto_loop`, which also follows the handshake's wants.
+    var pollsItself: Bool { waker != nil }
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
@@ -124,6 +125,13 @@ final class MosquittoEngine: @unchecked Sendable {
         self.onMessage = onMessage
         self.onEvent = onEvent
         self.inline = inline
+        let plain = configuration.tls == nil && !configuration.url.usesTLS
+        if inline || !plain {
+            waker = nil
+        } else {
+            let made = LoopWaker()
+            waker = made.fd >= 0 ? made : nil
+        }
         try configureHandle()
     }
 
@@ -274,8 +282,8 @@ final class MosquittoEngine: @unchecked Sendable {
             if rc == MOSQ_ERR_NO_CONN.rawValue { throw .notConnected }
             throw .library(call: "publish to '\(topic)'", code: rc, message: MQTTError.strerror(rc), detail: nil)
         }
-        // libmosquitto wrote what the socket took; the network thread writes the rest.
-        if mosquitto_want_write(mosq) { waker.signal() }
+        // Threaded mode: libmosquitto queued the packet for the network thread to write; wake it.
+        if let waker, mosquitto_want_write(mosq) { waker.signal() }
     }
 
     /// Waits until every message handed to `publish` has been written (QoS 0) or acknowledged (QoS 1).
@@ -321,11 +329,11 @@ final class MosquittoEngine: @unchecked Sendable {
                 continue
             }
             watchdogMark = (received.load(ordering: .relaxed), .now)
-            let own = pollsItself
+            let own = waker
             var loopRC = MOSQ_ERR_SUCCESS.rawValue
             while !stopRequested.load(ordering: .relaxed) {
                 let before = received.load(ordering: .relaxed)
-                loopRC = own ? pollOnce() : mosquitto_loop(mosq, 200, 1)
+                loopRC = own.map { pollOnce($0) } ?? mosquitto_loop(mosq, 200, 1)
                 if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
                 loopRC = drain(since: before)
                 if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }

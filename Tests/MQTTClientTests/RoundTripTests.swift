@@ -72,8 +72,8 @@ struct RoundTripTests {
             broker.url, id: "sub-large", subscriptions: [.init("large/#", qos: .atLeastOnce)], inbox: inbox)
         try subscriber.waitUntilConnected(timeout: 10)
         #expect(inbox.wait { _, events in events.subscribedCount == 1 })
-        // A client with a network thread: what the socket does not take in the publish call,
-        // that thread writes (woken for it, not at its next timeout).
+        // A client with a network thread: that thread writes what other threads publish (woken
+        // for it), a few socket buffers' worth for each of these payloads.
         let publisher = try MQTTClient.make(broker.url, id: "pub-large")
         try publisher.waitUntilConnected(timeout: 10)
         let payloads = (0..<6).map { i in (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
