@@ -11,14 +11,17 @@ import CMosquitto
 /// not polled: read back one byte per `mosquitto_loop`, it cost a select and a read per QoS 1
 /// message.
 final class LoopWaker: Sendable {
-    /// -1 when the kernel gave none (the engine then runs `mosquitto_loop`).
     let fd: Int32
 
     /// Non-blocking, and closed on exec from the start: a process another thread spawns
-    /// meanwhile does not inherit it.
-    init() { fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+    /// meanwhile does not inherit it. Nil when the kernel gives none (the engine then runs
+    /// `mosquitto_loop`).
+    init?() {
+        fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        if fd < 0 { return nil }
+    }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { close(fd) }
 
     func signal() {
         var one: UInt64 = 1

@@ -18,7 +18,7 @@ private let libraryInitialised: Bool = {
 /// (threaded mode); the engine's own shared state is behind its locks and atomics.
 final class MosquittoEngine: @unchecked Sendable {
     let configuration: MQTTClientConfiguration
-    private let logger: Logger
+    let logger: Logger
     /// How messages reach their handler: copied out, or read in place during the call.
     enum Delivery: Sendable {
         case copied(@Sendable (MQTTMessage) -> Void)
@@ -26,7 +26,7 @@ final class MosquittoEngine: @unchecked Sendable {
     }
 
     private let onMessage: Delivery
-    private let onEvent: @Sendable (MQTTClientEvent) -> Void
+    let onEvent: @Sendable (MQTTClientEvent) -> Void
     let mosq: OpaquePointer
 
     let received = Atomic<UInt64>(0)
@@ -55,14 +55,14 @@ final class MosquittoEngine: @unchecked Sendable {
     private var failuresSinceConnected = 0
     private var everConnected = false
 
-    private let publishGate = NSCondition()
-    private let wake = DispatchSemaphore(value: 0)
+    let publishGate = NSCondition()
+    let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     let lastLogError = Mutex<String?>(nil)
     private var loopThread: Thread?
 
     // Loop-thread-only state.
-    private var attempt = 0
+    var attempt = 0
     /// The broker address in use (an index into `configuration.addresses`), and where the
     /// current round of tries began: a full round without success backs off, a step within
     /// one does not wait long.
@@ -76,7 +76,7 @@ final class MosquittoEngine: @unchecked Sendable {
     }
 
     /// Moves to the next address (network thread); true when a round of all of them is done.
-    private func rotate() -> Bool {
+    func rotate() -> Bool {
         let count = configuration.addresses.count
         guard count > 1 else { return true }
         let next = (address.load(ordering: .relaxed) + 1) % count
@@ -86,18 +86,17 @@ final class MosquittoEngine: @unchecked Sendable {
     }
     /// The broker refused the current attempt; what the loop then returns is only its echo.
     var refused = false
-    private var resubscribeOnConnect = false
+    var resubscribeOnConnect = false
     private var pendingSubscriptions: [Int32: String] = [:]
     /// Messages counted at the last look, and since when none has come (nil while they flow).
-    private var watchdogMark: (count: UInt64, at: ContinuousClock.Instant?) = (0, .now)
+    var watchdogMark: (count: UInt64, at: ContinuousClock.Instant?) = (0, .now)
     /// Wakes left before `drain` reads on again (network thread only).
     var drainSkips = 0
-    /// Wakes the network thread's poll (`pollOnce`) when another thread publishes. Nil for an
-    /// inline engine (no network thread), over TLS, and if the kernel gave no pipe.
+    /// With one, the network thread polls the socket itself (`pollOnce`) and a publish from
+    /// another thread wakes it. Nil for an inline engine (no network thread), if the kernel gave
+    /// no eventfd, and over TLS, where the thread runs `mosquitto_loop`, which also follows the
+    /// handshake's wants.
     let waker: LoopWaker?
-    /// The network thread polls the socket itself (`pollOnce`): plain TCP, with the waker's
-    /// pipe. Over TLS it runs `mosquitto_loop`, which also follows the handshake's wants.
-    var pollsItself: Bool { waker != nil }
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
@@ -126,12 +125,7 @@ final class MosquittoEngine: @unchecked Sendable {
         self.onEvent = onEvent
         self.inline = inline
         let plain = configuration.tls == nil && !configuration.url.usesTLS
-        if inline || !plain {
-            waker = nil
-        } else {
-            let made = LoopWaker()
-            waker = made.fd >= 0 ? made : nil
-        }
+        waker = inline || !plain ? nil : LoopWaker()
         try configureHandle()
     }
 
@@ -194,13 +188,13 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
-    private func setVersion(_ version: Int32) throws(MQTTError) {
+    func setVersion(_ version: Int32) throws(MQTTError) {
         try MQTTError.check(
             mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, version), "set protocol version")
     }
 
     /// The protocol spoken to the current address.
-    private var speaksV5: Bool {
+    var speaksV5: Bool {
         switch configuration.protocolVersion {
         case .v5: return true
         case .v311: return false
@@ -307,191 +301,6 @@ final class MosquittoEngine: @unchecked Sendable {
         }
     }
 
-    // MARK: - The network thread
-
-    private func run() {
-        while !stopRequested.load(ordering: .relaxed) {
-            lastLogError.withLock { $0 = nil }
-            refused = false
-            installLogCallback(true)
-            if let unreachable = TCPProbe.check(currentURL, timeout: configuration.connectTimeout) {
-                recordFailure(unreachable)
-                if sleepBeforeRetry(roundDone: rotate()) { break }
-                continue
-            }
-            let rc = connectOnce()
-            if rc != MOSQ_ERR_SUCCESS.rawValue {
-                let failure = MQTTError.library(
-                    call: "connect to \(currentURL)", code: rc, message: Self.describe(rc),
-                    detail: lastLogError.withLock { $0 })
-                recordFailure(failure)
-                if sleepBeforeRetry(roundDone: rotate()) { break }
-                continue
-            }
-            watchdogMark = (received.load(ordering: .relaxed), .now)
-            let own = waker
-            var loopRC = MOSQ_ERR_SUCCESS.rawValue
-            while !stopRequested.load(ordering: .relaxed) {
-                let before = received.load(ordering: .relaxed)
-                loopRC = own.map { pollOnce($0) } ?? mosquitto_loop(mosq, 200, 1)
-                if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
-                loopRC = drain(since: before)
-                if loopRC != MOSQ_ERR_SUCCESS.rawValue { break }
-                checkWatchdog()
-            }
-            if stopRequested.load(ordering: .relaxed) { break }
-            connectionEnded(rc: loopRC)
-            if retrySameAddress {
-                // It refused MQTT 5 only: the same address again, in 3.1.1, at once.
-                retrySameAddress = false
-                continue
-            }
-            // A refused CONNECT or a lost connection: the next address, if there is one.
-            if sleepBeforeRetry(roundDone: rotate()) { break }
-        }
-        shutDownConnection()
-    }
-
-    func connectOnce() -> Int32 {
-        let c = configuration
-        let v5 = speaksV5
-        if c.protocolVersion == .auto {
-            // Cannot fail: the option and its values are checked when the handle is made.
-            try? setVersion(v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311)
-        }
-        if v5 {
-            var properties: OpaquePointer? = nil
-            if !c.cleanSession {
-                mosquitto_property_add_int32(
-                    &properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), c.sessionExpiry)
-            }
-            defer { mosquitto_property_free_all(&properties) }
-            let url = currentURL
-            return mosquitto_connect_bind_v5(mosq, url.host, Int32(url.port), Int32(c.keepAlive), nil, properties)
-        }
-        let url = currentURL
-        return mosquitto_connect(mosq, url.host, Int32(url.port), Int32(c.keepAlive))
-    }
-
-    /// Returns true when stop was requested during the wait. Within a round of addresses the
-    /// next one is tried at once (a short pause); after a whole round, the backoff applies.
-    private func sleepBeforeRetry(roundDone: Bool = true) -> Bool {
-        let delay: Double
-        if roundDone {
-            delay = configuration.reconnect.delay(attempt: attempt)
-            attempt += 1
-        } else {
-            delay = min(configuration.reconnect.initial, 0.1)
-        }
-        logger.debug("reconnecting to \(currentURL) in \(delay)s")
-        _ = wake.wait(timeout: .now() + delay)
-        if stopRequested.load(ordering: .relaxed) { return true }
-        reconnects.add(1, ordering: .relaxed)
-        return false
-    }
-
-    private func connectionEnded(rc: Int32) {
-        let wasConnected = setConnected(false)
-        let reason = Self.describe(rc)
-        let detail = lastLogError.withLock { $0 }
-        if refused { return }
-        if Self.isFatalToLibraryLoop(rc) {
-            // libmosquitto's own loop_forever gives up on these; we restart it after a backoff.
-            loopRestarts.add(1, ordering: .relaxed)
-            let text = detail.map { "\(reason): \($0)" } ?? reason
-            logger.error("MQTT network loop ended on an error; restarting it", metadata: ["reason": "\(text)"])
-            onEvent(.loopRestarted(reason: text))
-            let failure = MQTTError.library(call: "network loop", code: rc, message: reason, detail: detail)
-            recordFailure(failure, quiet: true)
-        } else if wasConnected {
-            logger.warning("lost the connection to \(currentURL)", metadata: ["reason": "\(reason)"])
-            onEvent(.disconnected(reason: reason))
-        }
-    }
-
-    private func shutDownConnection() {
-        if isConnected { leaveInOrder() }
-        if setConnected(false) { onEvent(.disconnected(reason: "client stopped")) }
-        publishGate.broadcast()
-    }
-
-    /// A graceful stop that loses nothing and duplicates nothing with a persistent session:
-    /// reading stops (what was not taken is not acknowledged, so the broker keeps it), every
-    /// acknowledgement already queued is written, then DISCONNECT. Closing a socket that still
-    /// holds unread messages makes the kernel reset the connection, and the broker then drops
-    /// the acknowledgements it had not read yet and sends those messages again. So on plain
-    /// TCP parkd half-closes after DISCONNECT and reads (and discards, unacknowledged) until the
-    /// broker closes; over TLS, where bytes cannot be written around libmosquitto, it gives
-    /// the broker a moment to read the acknowledgements before libmosquitto disconnects.
-    /// Cuts the connection at once, no DISCONNECT: an acknowledgement libmosquitto queued but
-    /// has not written yet never leaves, so the broker delivers that message to the session
-    /// again. For a message handler that could not finish (its store is away and it is told
-    /// to stop).
-    func abortConnection() {
-        let fd = mosquitto_socket(mosq)
-        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
-    }
-
-    private func leaveInOrder() {
-        let deadline = ContinuousClock.now + .seconds(3)
-        while mosquitto_want_write(mosq), ContinuousClock.now < deadline {
-            if mosquitto_loop_write(mosq, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
-        }
-        let fd = mosquitto_socket(mosq)
-        if configuration.tls != nil || configuration.url.usesTLS || fd < 0 {
-            Thread.sleep(forTimeInterval: 0.2)
-            mosquitto_disconnect(mosq)
-            for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
-            return
-        }
-        // DISCONNECT, reason 0 (normal; the session is kept): the same two bytes in 3.1.1 and 5.
-        let disconnect: [UInt8] = [0xE0, 0x00]
-        let sent = disconnect.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard sent == disconnect.count else {
-            mosquitto_disconnect(mosq)
-            return
-        }
-        shutdown(fd, Int32(SHUT_WR))
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while ContinuousClock.now < deadline {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 100) >= 0 else { break }
-            if descriptor.revents == 0 { continue }
-            let count = recv(fd, &buffer, buffer.count, 0)
-            if count == 0 { break }  // the broker closed: everything before DISCONNECT was read
-            if count < 0 && errno != EAGAIN && errno != EINTR { break }
-        }
-    }
-
-    /// Runs after every pass of the network loop. While messages flow it only compares a
-    /// counter (no clock, no lock: it runs once a message); silence is timed from the first
-    /// pass that sees no new message, at most one loop timeout (200 ms) after the last one.
-    private func checkWatchdog() {
-        guard let timeout = configuration.watchdogTimeout else { return }
-        let count = received.load(ordering: .relaxed)
-        if count != watchdogMark.count {
-            watchdogMark = (count, nil)
-            return
-        }
-        guard isConnected else { return }
-        let now = ContinuousClock.now
-        guard let since = watchdogMark.at else {
-            watchdogMark.at = now
-            return
-        }
-        let silent = now - since
-        if silent > .seconds(timeout) {
-            let seconds = Double(silent.components.seconds) + Double(silent.components.attoseconds) / 1e18
-            logger.warning(
-                "no message for \(Int(seconds))s on a live connection; recycling it and re-subscribing")
-            watchdogRecycles.add(1, ordering: .relaxed)
-            resubscribeOnConnect = true
-            watchdogMark = (count, now)
-            onEvent(.watchdogRecycled(silentSeconds: seconds))
-            mosquitto_disconnect(mosq)
-        }
-    }
-
     @discardableResult
     func setConnected(_ value: Bool) -> Bool {
         state.lock()
@@ -508,7 +317,7 @@ final class MosquittoEngine: @unchecked Sendable {
     }
 
     /// Reports before it records, so that a waiter woken by the record sees the event too.
-    private func recordFailure(_ failure: MQTTError, quiet: Bool = false) {
+    func recordFailure(_ failure: MQTTError, quiet: Bool = false) {
         if !quiet {
             logger.error("MQTT connection failed: \(failure)")
             onEvent(.connectFailed(failure))

@@ -1,5 +1,6 @@
 import Foundation
 import MQTTClient
+import Testing
 
 /// Collects what a client's callbacks deliver, for tests to wait on.
 final class Inbox: @unchecked Sendable {
@@ -78,5 +79,29 @@ extension [MQTTClientEvent] {
 extension [MQTTClientEvent] {
     var connectFailures: Int {
         filter { if case .connectFailed = $0 { true } else { false } }.count
+    }
+}
+
+extension MQTTClient {
+    /// A started client subscribed to `filter` at QoS 1, connected, its subscription granted.
+    static func subscriber(
+        _ url: String, id: String, filter: String, protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311,
+        inbox: Inbox, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> MQTTClient {
+        let client = try make(
+            url, id: id, protocolVersion: protocolVersion, subscriptions: [.init(filter, qos: .atLeastOnce)],
+            inbox: inbox)
+        try client.waitUntilConnected(timeout: 10)
+        #expect(inbox.wait { _, events in events.subscribedCount == 1 }, sourceLocation: sourceLocation)
+        return client
+    }
+
+    /// A started client without subscriptions, connected.
+    static func connected(
+        _ url: String, id: String, protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v311
+    ) throws -> MQTTClient {
+        let client = try make(url, id: id, protocolVersion: protocolVersion)
+        try client.waitUntilConnected(timeout: 10)
+        return client
     }
 }

@@ -10,13 +10,9 @@ struct RoundTripTests {
     func roundTrip(version: MQTTClientConfiguration.ProtocolVersion) throws {
         let broker = try Broker()
         let inbox = Inbox()
-        let subscriber = try MQTTClient.make(
-            broker.url, id: "sub-\(version.rawValue)", protocolVersion: version,
-            subscriptions: [.init("rt/#", qos: .atLeastOnce)], inbox: inbox)
-        try subscriber.waitUntilConnected(timeout: 10)
-        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
-        let publisher = try MQTTClient.make(broker.url, id: "pub-\(version.rawValue)", protocolVersion: version)
-        try publisher.waitUntilConnected(timeout: 10)
+        let subscriber = try MQTTClient.subscriber(
+            broker.url, id: "sub-\(version.rawValue)", filter: "rt/#", protocolVersion: version, inbox: inbox)
+        let publisher = try MQTTClient.connected(broker.url, id: "pub-\(version.rawValue)", protocolVersion: version)
 
         var sent: [MQTTMessage] = []
         for i in 0..<100 {
@@ -43,12 +39,8 @@ struct RoundTripTests {
     func burstsInOrder() throws {
         let broker = try Broker()
         let inbox = Inbox()
-        let subscriber = try MQTTClient.make(
-            broker.url, id: "sub-burst", subscriptions: [.init("burst/#", qos: .atLeastOnce)], inbox: inbox)
-        try subscriber.waitUntilConnected(timeout: 10)
-        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
-        let publisher = try MQTTClient.make(broker.url, id: "pub-burst")
-        try publisher.waitUntilConnected(timeout: 10)
+        let subscriber = try MQTTClient.subscriber(broker.url, id: "sub-burst", filter: "burst/#", inbox: inbox)
+        let publisher = try MQTTClient.connected(broker.url, id: "pub-burst")
         // Faster than one message per select: the subscriber reads on while packets wait.
         let count = 20_000
         for i in 0..<count { try publisher.publish("burst/one", text: "\(i)", qos: .atLeastOnce) }
@@ -68,14 +60,10 @@ struct RoundTripTests {
     func largePayloads() throws {
         let broker = try Broker()
         let inbox = Inbox()
-        let subscriber = try MQTTClient.make(
-            broker.url, id: "sub-large", subscriptions: [.init("large/#", qos: .atLeastOnce)], inbox: inbox)
-        try subscriber.waitUntilConnected(timeout: 10)
-        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
+        let subscriber = try MQTTClient.subscriber(broker.url, id: "sub-large", filter: "large/#", inbox: inbox)
         // A client with a network thread: that thread writes what other threads publish (woken
         // for it), a few socket buffers' worth for each of these payloads.
-        let publisher = try MQTTClient.make(broker.url, id: "pub-large")
-        try publisher.waitUntilConnected(timeout: 10)
+        let publisher = try MQTTClient.connected(broker.url, id: "pub-large")
         let payloads = (0..<6).map { i in (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) } }
         for (i, payload) in payloads.enumerated() {
             try publisher.publish("large/\(i)", payload: payload, qos: i % 2 == 0 ? .atMostOnce : .atLeastOnce)
@@ -84,18 +72,16 @@ struct RoundTripTests {
         #expect(inbox.wait(forMessages: payloads.count, timeout: 60))
         #expect(inbox.received.map(\.topic) == payloads.indices.map { "large/\($0)" })
         #expect(inbox.received.map(\.payload) == payloads)
+        #expect(subscriber.statistics.received == UInt64(payloads.count))
+        #expect(publisher.statistics.completed == UInt64(payloads.count))
     }
 
     @Test("publish is safe from many threads at once")
     func concurrentPublish() throws {
         let broker = try Broker()
         let inbox = Inbox()
-        let subscriber = try MQTTClient.make(
-            broker.url, id: "sub-many", subscriptions: [.init("many/#", qos: .atLeastOnce)], inbox: inbox)
-        try subscriber.waitUntilConnected(timeout: 10)
-        #expect(inbox.wait { _, events in events.subscribedCount == 1 })
-        let publisher = try MQTTClient.make(broker.url, id: "pub-many")
-        try publisher.waitUntilConnected(timeout: 10)
+        let subscriber = try MQTTClient.subscriber(broker.url, id: "sub-many", filter: "many/#", inbox: inbox)
+        let publisher = try MQTTClient.connected(broker.url, id: "pub-many")
         let failures = Inbox()
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             for i in 0..<250 {
@@ -111,14 +97,14 @@ struct RoundTripTests {
         #expect(inbox.wait(forMessages: 2000))
         let texts = Set(inbox.received.map { String(decoding: $0.payload, as: UTF8.self) })
         #expect(texts.count == 2000)
+        #expect(subscriber.statistics.received == 2000)
         #expect(publisher.statistics.completed == 2000)
     }
 
     @Test("a retained message reaches a subscriber that arrives later, flagged retained")
     func retained() throws {
         let broker = try Broker()
-        let publisher = try MQTTClient.make(broker.url, id: "pub-retain")
-        try publisher.waitUntilConnected(timeout: 10)
+        let publisher = try MQTTClient.connected(broker.url, id: "pub-retain")
         try publisher.publish("status/gateway", text: "online", qos: .atLeastOnce, retain: true)
         try publisher.flush()
 
@@ -136,8 +122,7 @@ struct RoundTripTests {
     @Test("stopping a client while a flood arrives neither crashes nor leaks a callback")
     func stopUnderLoad() throws {
         let broker = try Broker()
-        let publisher = try MQTTClient.make(broker.url, id: "flood")
-        try publisher.waitUntilConnected(timeout: 10)
+        let publisher = try MQTTClient.connected(broker.url, id: "flood")
         for round in 0..<5 {
             let inbox = Inbox()
             var subscriber: MQTTClient? = try MQTTClient.make(

@@ -48,10 +48,13 @@ public struct JSONLine {
         add("sensor", id.sensor)
     }
 
+    /// The line, closed: the bytes and the brace written once into the string's own storage.
     public func finished() -> String {
-        var line = bytes
-        line.append(UInt8(ascii: "}"))
-        return String(decoding: line, as: UTF8.self)
+        String(unsafeUninitializedCapacity: bytes.count + 1) { storage in
+            _ = storage.initialize(fromContentsOf: bytes)
+            storage[bytes.count] = UInt8(ascii: "}")
+            return bytes.count + 1
+        }
     }
 
     /// Shortest text that reads back as the same double; non-finite values become null.
