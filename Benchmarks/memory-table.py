@@ -23,7 +23,7 @@ CATEGORIES = [
     ("park accounting", r"ParkAccounting"),
     ("topic cache (router)", r"TopicRouter"),
     ("series table: slots, names, per-series arrays", r"SeriesTable"),
-    ("replay: feed lines, shard cache", r"FeedBatch|ReplayShards\.shard\(|FeedReader"),
+    ("replay: feed lines, shard cache", r"FeedBatch|FeedPrefetch|TopicShards|FeedReader"),
 ]
 
 

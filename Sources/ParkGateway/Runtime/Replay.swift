@@ -36,8 +36,6 @@ public final class Replay {
 
     public func run(feed: String) throws(DaemonError) -> Report {
         let reader = try FeedReader(path: feed)
-        // Lines are views of the reader's memory: it must outlive the last batch parsed.
-        defer { withExtendedLifetime(reader) {} }
         // The same outputs `run` opens, started afresh.
         let outputs = try GatewayOutputs(
             configuration: configuration, truncate: true, logger: logger, historyRequired: true)
@@ -66,66 +64,53 @@ public final class Replay {
             history?.add(
                 alerts: transitions.map { ($0.at.milliseconds, AlertFormat.json($0, utcOffsetMinutes: offset)) })
         }
-        // Lines are parsed in batches: on several threads when there are several workers.
-        var batch: [FeedBatch.Line] = []
-        var numbers: [Int] = []
-        func process() throws(DaemonError) {
-            let parts = FeedBatch.parse(batch, threads: workers)
-            // Parsed records' bytes are in the parts: the batch's lines are done with.
-            batch.removeAll(keepingCapacity: true)
-            reader.releaseRead()
+        // Lines are read, parsed and sharded ahead on a thread of their own (each batch parsed
+        // on several threads when there are several workers).
+        let feedLines = FeedPrefetch(
+            reader: reader, routes: configuration.pipelineSettings.routes, threads: workers)
+        defer { feedLines.stop() }
+        while let batch = feedLines.next() {
             var k = 0
-            for part in parts {
-                try part.bytes.bytes.withUnsafeBufferPointer { (bytes) throws(DaemonError) in
-                    for result in part.records {
-                        defer { k += 1 }
-                        let record: FeedRecord.Placed
-                        switch result {
-                        case .success(let found): record = found
-                        case .failure(let error):
-                            report.badLines += 1
-                            if report.badLines <= 20 {
-                                logger.warning("\(feed):\(numbers[k]): skipped: \(error)")
-                            } else if report.badLines == 21 {
-                                logger.warning("\(feed): more bad lines; counting them without logging each")
-                            }
-                            continue
+            for part in batch.parts {
+                for result in part.records {
+                    defer { k += 1 }
+                    let record: FeedRecord.Placed
+                    switch result {
+                    case .success(let found): record = found
+                    case .failure(let error):
+                        report.badLines += 1
+                        if report.badLines <= 20 {
+                            logger.warning("\(feed):\(batch.numbers[k]): skipped: \(error)")
+                        } else if report.badLines == 21 {
+                            logger.warning("\(feed): more bad lines; counting them without logging each")
                         }
-                        let index = report.records
-                        report.records += 1
-                        // Silence is checked every 10 s of feed time, as `run` checks it every second.
-                        // A feed whose clock went back ticks from there on.
-                        if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 })
-                            ?? true
-                        {
-                            shards.add(.tick(record: index, time: record.time))
-                            lastTick = record.time.milliseconds
-                        }
-                        // A summary boundary (or a clock step back) needs every shard's figures up to here.
-                        if scheduler.hasWork(at: record.time) {
-                            try flushAlerts()
-                            scheduler.advance(to: record.time)
-                        }
-                        shards.add(
-                            .message(
-                                record: index,
-                                shard: shards.shard(ofTopic: UnsafeBufferPointer(rebasing: bytes[record.topic])),
-                                bytes: part.bytes, topic: record.topic, payload: record.payload, time: record.time,
-                                retain: record.retain))
-                        // The replay's clock is the feed's `t` as it goes, back steps included.
-                        last = record.time
+                        continue
                     }
+                    let index = report.records
+                    report.records += 1
+                    // Silence is checked every 10 s of feed time, as `run` checks it every second.
+                    // A feed whose clock went back ticks from there on.
+                    if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 })
+                        ?? true
+                    {
+                        shards.add(.tick(record: index, time: record.time))
+                        lastTick = record.time.milliseconds
+                    }
+                    // A summary boundary (or a clock step back) needs every shard's figures up to here.
+                    if scheduler.hasWork(at: record.time) {
+                        try flushAlerts()
+                        scheduler.advance(to: record.time)
+                    }
+                    let key = batch.keys[k]
+                    shards.add(
+                        .message(
+                            record: index, shard: Int(key.shard), hash: key.hash, bytes: part.bytes,
+                            topic: record.topic, payload: record.payload, time: record.time, retain: record.retain))
+                    // The replay's clock is the feed's `t` as it goes, back steps included.
+                    last = record.time
                 }
             }
-            numbers.removeAll(keepingCapacity: true)
         }
-        while let line = reader.nextLine() {
-            if line.isEmpty { continue }
-            batch.append(FeedBatch.Line(bytes: line))
-            numbers.append(reader.lineNumber)
-            if batch.count == 2048 { try process() }
-        }
-        try process()
         try flushAlerts()
         if let last { scheduler.finish(at: last, final: true) }
         if let history {

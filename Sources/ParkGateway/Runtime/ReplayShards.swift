@@ -23,18 +23,14 @@ package final class ReplayShards: IntervalSource {
     }
 
     package enum Item {
-        /// A feed line: its topic and payload are ranges of `bytes`.
+        /// A feed line: its topic (whose `TopicIndex.hash` is `hash`) and payload are ranges of `bytes`.
         case message(
-            record: Int, shard: Int, bytes: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime,
-            retain: Bool)
+            record: Int, shard: Int, hash: UInt32, bytes: FeedBytes, topic: Range<Int>, payload: Range<Int>,
+            time: EventTime, retain: Bool)
         case tick(record: Int, time: EventTime)
     }
 
     package let shards: [IngestPipeline]
-    private let routes: [TopicRoute]
-    /// Topic → index in `shardOfTopic`.
-    private var topics = TopicIndex()
-    private var shardOfTopic: [Int32] = []
     private let workers: [Worker]
     private var pending: [[Item]]
     private let group = DispatchGroup()
@@ -44,21 +40,26 @@ package final class ReplayShards: IntervalSource {
         package let queue: DispatchQueue
         package let alerts = Mutex<[Tagged]>([])
         package let shards: [(index: Int, pipeline: IngestPipeline)]
+        /// By shard index: this worker's pipelines, nil for another worker's shard.
+        private let pipelines: [IngestPipeline?]
 
         package init(index: Int, shards: [(index: Int, pipeline: IngestPipeline)]) {
             queue = DispatchQueue(label: "parkd.replay.\(index)")
             self.shards = shards
+            var pipelines = [IngestPipeline?](repeating: nil, count: ReplayShards.shardCount)
+            for (s, pipeline) in shards { pipelines[s] = pipeline }
+            self.pipelines = pipelines
         }
 
         package func run(_ items: [Item]) {
             var found: [Tagged] = []
             for item in items {
                 switch item {
-                case .message(let record, let shard, let bytes, let topic, let payload, let time, let retain):
-                    let pipeline = shards.first { $0.index == shard }!.pipeline
+                case .message(let record, let shard, let hash, let bytes, let topic, let payload, let time, let retain):
+                    let pipeline = pipelines[shard]!
                     let queued = bytes.bytes.withUnsafeBufferPointer { bytes in
                         pipeline.ingest(
-                            topic: UnsafeBufferPointer(rebasing: bytes[topic]),
+                            topic: UnsafeBufferPointer(rebasing: bytes[topic]), topicHash: hash,
                             payload: UnsafeBufferPointer(rebasing: bytes[payload]), arrival: time, retained: retain)
                     }
                     if queued > 0 {
@@ -90,7 +91,6 @@ package final class ReplayShards: IntervalSource {
             shards.append(IngestPipeline(settings: own, logger: logger))
         }
         self.shards = shards
-        routes = settings.routes
         let n = max(1, min(count, Self.shardCount))
         workers = (0..<n).map { w in
             Worker(index: w, shards: shards.enumerated().filter { $0.offset % n == w }.map { ($0.offset, $0.element) })
@@ -103,24 +103,10 @@ package final class ReplayShards: IntervalSource {
         Int(fnv1a64(Array(park.utf8)) % UInt64(shardCount))
     }
 
-    /// The shard of a topic: its park's, or 0 when no pattern names a park (it is refused there).
-    package func shard(ofTopic topic: UnsafeBufferPointer<UInt8>) -> Int {
-        let hash = TopicIndex.hash(topic)
-        if let known = topics.find(topic, hash: hash) { return Int(shardOfTopic[Int(known)]) }
-        // Not UTF-8: refused on shard 0 (as a topic no pattern matches).
-        guard let text = String(validating: topic, as: UTF8.self) else { return 0 }
-        let shard = TopicRouter.match(text, in: routes).map { Self.shard(ofPark: $0.base.park) } ?? 0
-        if topics.count < 1_000_000 {
-            _ = topics.insert(topic, hash: hash)
-            shardOfTopic.append(Int32(shard))
-        }
-        return shard
-    }
-
     package func add(_ item: Item) {
         let w: Int
         switch item {
-        case .message(_, let shard, _, _, _, _, _): w = shard % workers.count
+        case .message(_, let shard, _, _, _, _, _, _): w = shard % workers.count
         case .tick:
             for k in workers.indices { pending[k].append(item) }
             flushIfFull()

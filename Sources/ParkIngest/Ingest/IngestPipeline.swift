@@ -93,17 +93,18 @@ public final class IngestPipeline: Sendable {
 
     /// As `ingest(topic:payload:arrival:retained:)`, reading the topic's UTF-8 bytes (checked
     /// here) and the payload in place, in the caller's buffers: nothing is copied or allocated
-    /// on the common path.
+    /// on the common path. `topicHash`, when the caller has it, is the topic's
+    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard).
     @discardableResult
     public func ingest(
-        topic: UnsafeBufferPointer<UInt8>, payload: UnsafeBufferPointer<UInt8>, arrival: EventTime,
-        retained: Bool = false
+        topic: UnsafeBufferPointer<UInt8>, topicHash: UInt32? = nil, payload: UnsafeBufferPointer<UInt8>,
+        arrival: EventTime, retained: Bool = false
     ) -> Int {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
             // Route.
             let entry: TopicRouter.Entry
-            switch state.router.route(topic, limits: state.limits) {
+            switch state.router.route(topic, hash: topicHash, limits: state.limits) {
             case .success(let found): entry = found
             case .failure(.refused(let reason, let detail)):
                 reject(reason, topic: Self.text(topic), arrival: arrival, in: &state, detail: detail)

@@ -37,13 +37,14 @@ package struct TopicRouter {
         return topic.withUTF8 { route($0, limits: limits) }
     }
 
-    /// As `route(_:limits:)`, for the topic's UTF-8 bytes as received (checked here).
-    package mutating func route(_ topic: UnsafeBufferPointer<UInt8>, limits: IngestPipeline.Limits) -> Result<
-        Entry, Refusal
-    > {
+    /// As `route(_:limits:)`, for the topic's UTF-8 bytes as received (checked here); `hash`
+    /// is their `TopicIndex.hash` when the caller already has it.
+    package mutating func route(
+        _ topic: UnsafeBufferPointer<UInt8>, hash known: UInt32? = nil, limits: IngestPipeline.Limits
+    ) -> Result<Entry, Refusal> {
         let bytes = topic.count
         let entry: Entry
-        let hash = bytes <= limits.maxTopicBytes ? TopicIndex.hash(topic) : 0
+        let hash = bytes <= limits.maxTopicBytes ? known ?? TopicIndex.hash(topic) : 0
         if bytes <= limits.maxTopicBytes, let cached = cache.find(topic, hash: hash) {
             entry = entries[Int(cached)]
         } else {
