@@ -4,7 +4,8 @@ import ParkIngest
 import Synchronization
 import TelemetryCore
 
-/// A replay's feed read, parsed and sharded ahead of the pipelines, on a thread of its own:
+/// A replay's feed read, parsed, sharded and its payloads decoded ahead of the pipelines, on a
+/// thread of its own:
 /// while the shards ingest one batch of lines the next is read, as `run` reads the network on
 /// a thread apart from ingest. Batches come out in feed order and at most `depth` wait, so
 /// memory stays bounded whatever the feed's size; the output is the same bytes as reading
@@ -23,6 +24,16 @@ package final class FeedPrefetch: Sendable {
         /// `TopicIndex.hash` of the topic: the pipeline's route lookup takes it instead of
         /// hashing the topic again.
         package var hash: UInt32
+        package var decoded: Decoded
+    }
+
+    /// A payload decoded here by its route's decoder, at the line's time, as the pipeline
+    /// would decode it: its readings (a range of the part's `readings`) or why it failed.
+    package enum Decoded: Sendable {
+        /// Not decoded here: no route matches, or the route's payloads are Sparkplug's.
+        case none
+        case readings(route: Int32, Range<Int>)
+        case failed(route: Int32, PayloadError)
     }
 
     private struct Queue {
@@ -84,20 +95,42 @@ package final class FeedPrefetch: Sendable {
             reader.releaseRead()
             var keys: [Key] = []
             keys.reserveCapacity(lines.count)
-            for part in parts {
+            let decoded = parts.map { part in
+                var readings: [Reading] = []
+                readings.reserveCapacity(part.records.count)
                 part.bytes.bytes.withUnsafeBufferPointer { bytes in
                     for result in part.records {
                         guard case .success(let record) = result else {
-                            keys.append(Key(shard: 0, hash: 0))
+                            keys.append(Key(shard: 0, hash: 0, decoded: .none))
                             continue
                         }
                         let topic = UnsafeBufferPointer(rebasing: bytes[record.topic])
                         let hash = TopicIndex.hash(topic)
-                        keys.append(Key(shard: Int32(shards.shard(of: topic, hash: hash)), hash: hash))
+                        let place = shards.place(of: topic, hash: hash)
+                        let r = Int(place.route)
+                        guard r >= 0, routes[r].sparkplug == nil else {
+                            keys.append(Key(shard: place.shard, hash: hash, decoded: .none))
+                            continue
+                        }
+                        let start = readings.count
+                        do throws(PayloadError) {
+                            try routes[r].decoder.decode(
+                                UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time,
+                                into: &readings)
+                            keys.append(
+                                Key(
+                                    shard: place.shard, hash: hash,
+                                    decoded: .readings(route: place.route, start..<readings.count)))
+                        } catch {
+                            readings.removeSubrange(start...)
+                            keys.append(
+                                Key(shard: place.shard, hash: hash, decoded: .failed(route: place.route, error)))
+                        }
                     }
                 }
+                return FeedBatch.Part(records: part.records, bytes: FeedBytes(part.bytes.bytes, readings: readings))
             }
-            let batch = Batch(parts: parts, numbers: numbers, keys: keys)
+            let batch = Batch(parts: decoded, numbers: numbers, keys: keys)
             queue.withLock { $0.batches.append(batch) }
             ready.signal()
         }

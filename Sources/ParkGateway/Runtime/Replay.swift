@@ -105,7 +105,8 @@ public final class Replay {
                     shards.add(
                         .message(
                             record: index, shard: Int(key.shard), hash: key.hash, bytes: part.bytes,
-                            topic: record.topic, payload: record.payload, time: record.time, retain: record.retain))
+                            topic: record.topic, payload: record.payload, decoded: key.decoded, time: record.time,
+                            retain: record.retain))
                     // The replay's clock is the feed's `t` as it goes, back steps included.
                     last = record.time
                 }
@@ -174,9 +175,14 @@ package enum FeedBatch {
     }
 }
 
-/// The topics and payloads of a batch part's feed lines, read by the shards in place; the
-/// items of the batch hold it until the last of them has run.
+/// The topics and payloads of a batch part's feed lines, and the readings decoded from them
+/// ahead, read by the shards in place; the items of the batch hold it until the last of them
+/// has run.
 package final class FeedBytes: Sendable {
     package let bytes: [UInt8]
-    package init(_ bytes: [UInt8]) { self.bytes = bytes }
+    package let readings: [Reading]
+    package init(_ bytes: [UInt8], readings: [Reading] = []) {
+        self.bytes = bytes
+        self.readings = readings
+    }
 }

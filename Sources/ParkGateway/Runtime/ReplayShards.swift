@@ -26,7 +26,7 @@ package final class ReplayShards: IntervalSource {
         /// A feed line: its topic (whose `TopicIndex.hash` is `hash`) and payload are ranges of `bytes`.
         case message(
             record: Int, shard: Int, hash: UInt32, bytes: FeedBytes, topic: Range<Int>, payload: Range<Int>,
-            time: EventTime, retain: Bool)
+            decoded: FeedPrefetch.Decoded, time: EventTime, retain: Bool)
         case tick(record: Int, time: EventTime)
     }
 
@@ -55,12 +55,24 @@ package final class ReplayShards: IntervalSource {
             var found: [Tagged] = []
             for item in items {
                 switch item {
-                case .message(let record, let shard, let hash, let bytes, let topic, let payload, let time, let retain):
+                case .message(
+                    let record, let shard, let hash, let bytes, let topic, let payload, let decoded, let time,
+                    let retain):
                     let pipeline = pipelines[shard]!
-                    let queued = bytes.bytes.withUnsafeBufferPointer { bytes in
-                        pipeline.ingest(
-                            topic: UnsafeBufferPointer(rebasing: bytes[topic]), topicHash: hash,
-                            payload: UnsafeBufferPointer(rebasing: bytes[payload]), arrival: time, retained: retain)
+                    let queued = bytes.bytes.withUnsafeBufferPointer { text in
+                        bytes.readings.withUnsafeBufferPointer { readings in
+                            let ahead: IngestPipeline.Predecoded? =
+                                switch decoded {
+                                case .none: nil
+                                case .readings(let route, let range):
+                                    .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
+                                case .failed(let route, let error): .failed(route: Int(route), error)
+                                }
+                            return pipeline.ingest(
+                                topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: hash,
+                                payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
+                                retained: retain)
+                        }
                     }
                     if queued > 0 {
                         for (order, t) in pipeline.takeAlerts().enumerated() {
@@ -106,7 +118,7 @@ package final class ReplayShards: IntervalSource {
     package func add(_ item: Item) {
         let w: Int
         switch item {
-        case .message(_, let shard, _, _, _, _, _, _): w = shard % workers.count
+        case .message(_, let shard, _, _, _, _, _, _, _): w = shard % workers.count
         case .tick:
             for k in workers.indices { pending[k].append(item) }
             flushIfFull()

@@ -94,11 +94,13 @@ public final class IngestPipeline: Sendable {
     /// As `ingest(topic:payload:arrival:retained:)`, reading the topic's UTF-8 bytes (checked
     /// here) and the payload in place, in the caller's buffers: nothing is copied or allocated
     /// on the common path. `topicHash`, when the caller has it, is the topic's
-    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard).
+    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard), and `decoded` the
+    /// payload as decoded ahead (a replay's reader decodes too): taken when it was decoded for
+    /// the route the topic takes here, as if decoded now.
     @discardableResult
     public func ingest(
         topic: UnsafeBufferPointer<UInt8>, topicHash: UInt32? = nil, payload: UnsafeBufferPointer<UInt8>,
-        arrival: EventTime, retained: Bool = false
+        decoded: Predecoded? = nil, arrival: EventTime, retained: Bool = false
     ) -> Int {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
@@ -121,8 +123,13 @@ public final class IngestPipeline: Sendable {
             state.scratch.removeAll(keepingCapacity: true)
             do throws(PayloadError) {
                 // In place: a copy of the decoder retains its field names per message.
-                try settings.routes.withUnsafeBufferPointer { (routes) throws(PayloadError) in
-                    try routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
+                switch decoded {
+                case .readings(let route, let readings)? where route == r: state.scratch.append(contentsOf: readings)
+                case .failed(let route, let error)? where route == r: throw error
+                default:
+                    try settings.routes.withUnsafeBufferPointer { (routes) throws(PayloadError) in
+                        try routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
+                    }
                 }
             } catch {
                 reject(
@@ -147,6 +154,13 @@ public final class IngestPipeline: Sendable {
             }
             return queued
         }
+    }
+
+    /// A message's payload decoded before it reached the pipeline, for route `route` (an index
+    /// in `settings.routes`), with the message's arrival time: its readings, or why it failed.
+    public enum Predecoded {
+        case readings(route: Int, UnsafeBufferPointer<Reading>)
+        case failed(route: Int, PayloadError)
     }
 
     /// A topic's bytes as text, for a log line or a rejection (bytes that are not UTF-8 show as U+FFFD).
