@@ -15,18 +15,31 @@ import Testing
 /// not leave that thread waiting.
 @Suite("Feed prefetch")
 struct FeedPrefetchTests {
-    /// What one feed line should come out as: its line number and record, or nil for a bad line.
+    /// What one feed line should come out as: its line number and record (nil for a bad
+    /// line), shard, topic hash, and its payload decoded alone (nil when not decoded ahead).
     struct Seen: Equatable {
         var line: Int
         var record: FeedRecord?
         var shard: Int
         var hash: UInt32
+        var decoded: Result<[Reading], PayloadError>?
     }
 
-    static let routes = [TopicRoute(pattern: try! TopicPattern(TopicPattern.defaultPattern))]
+    /// JSON topics, and Sparkplug's (left to the pipeline to decode).
+    static let routes: [TopicRoute] = {
+        var json = TopicRoute(pattern: try! TopicPattern(TopicPattern.defaultPattern))
+        json.decoder = PayloadDecoder(maxBytes: 200)
+        return [json, .sparkplug(SparkplugMapping())]
+    }()
 
-    /// `count` lines: every 7th bad, every 11th blank, every 13th on a topic no pattern matches;
-    /// parks p0 to p4. The Equatable reference: each line parsed on its own.
+    static func hash(_ topic: String) -> UInt32 {
+        var topic = topic
+        return topic.withUTF8 { TopicIndex.hash($0) }
+    }
+
+    /// `count` lines: every 7th bad, every 11th blank, every 13th on a topic no pattern matches,
+    /// every 17th Sparkplug's; payloads good, with several fields, malformed, too large or
+    /// missing their value; parks p0 to p4. The reference: each line parsed and decoded alone.
     static func feed(_ count: Int) -> (text: String, expected: [Seen]) {
         var lines: [String] = []
         var expected: [Seen] = []
@@ -37,19 +50,36 @@ struct FeedPrefetchTests {
             }
             if k % 7 == 0 {
                 lines.append(#"{"t": "not a time", "topic": "parks/p/z/energy/active_power/s"}"#)
-                expected.append(Seen(line: k, record: nil, shard: 0, hash: 0))
+                expected.append(Seen(line: k, record: nil, shard: 0, hash: 0, decoded: nil))
                 continue
             }
             let park = "p\(k % 5)"
-            let topic = k % 13 == 0 ? "elsewhere/\(k)" : "parks/\(park)/z/energy/active_power/s\(k % 17)"
-            let line = #"{"t":\#(1_795_400_000 + k).5,"topic":"\#(topic)","payload":"{\"value\":\#(k)}"}"#
+            let topic =
+                k % 13 == 0
+                ? "elsewhere/\(k)"
+                : k % 17 == 0 ? "spBv1.0/\(park)/DDATA/e1/d1" : "parks/\(park)/z/emissions/pm25/s\(k % 17)"
+            let payload =
+                switch k % 5 {
+                case 0: #"{\"pm25\": \#(k), \"pm10\": \#(k * 2), \"ts\": \#(1_795_400_000 + k)}"#
+                case 1: "garbage"
+                case 2: #"{\"value\": 1, \"pad\": \"\#(String(repeating: "x", count: 200))\"}"#
+                case 3: #"{\"ts\": 1}"#
+                default: #"{\"value\": \#(k), \"seq\": \#(k)}"#
+                }
+            let line = #"{"t":\#(1_795_400_000 + k).5,"topic":"\#(topic)","payload":"\#(payload)"}"#
             lines.append(line)
             let record = try! FeedRecord.parse(line: Array(line.utf8))
-            var bytes = Array(topic.utf8)
-            let hash = bytes.withUnsafeMutableBufferPointer { TopicIndex.hash(UnsafeBufferPointer($0)) }
-            expected.append(
-                Seen(
-                    line: k, record: record, shard: k % 13 == 0 ? 0 : ReplayShards.shard(ofPark: park), hash: hash))
+            let match = TopicRouter.match(topic, in: routes)
+            var decoded: Result<[Reading], PayloadError>?
+            if let (route, _) = match, routes[route].sparkplug == nil {
+                var readings: [Reading] = []
+                decoded = Result { () throws(PayloadError) in
+                    try routes[route].decoder.decode(record.payload, arrival: record.time, into: &readings)
+                    return readings
+                }
+            }
+            let shard = match.map { ReplayShards.shard(ofPark: $0.base.park) } ?? 0
+            expected.append(Seen(line: k, record: record, shard: shard, hash: Self.hash(topic), decoded: decoded))
         }
         return (lines.joined(separator: "\n") + "\n", expected)
     }
@@ -61,7 +91,7 @@ struct FeedPrefetchTests {
     }
 
     @Test(
-        "every record comes out in feed order with its line number, shard and topic hash, on 1 or 3 parsing threads",
+        "every record comes out in feed order with its line number, shard, topic hash and payload decoded as alone, on 1 or 3 parsing threads",
         .timeLimit(.minutes(1)), arguments: [1, 3])
     func inOrder(threads: Int) throws {
         let (text, expected) = Self.feed(3_000)
@@ -80,23 +110,34 @@ struct FeedPrefetchTests {
                     defer { k += 1 }
                     let key = batch.keys[k]
                     guard case .success(let placed) = result else {
-                        seen.append(Seen(line: batch.numbers[k], record: nil, shard: 0, hash: 0))
+                        seen.append(Seen(line: batch.numbers[k], record: nil, shard: 0, hash: 0, decoded: nil))
                         continue
                     }
                     let record = FeedRecord(
                         time: placed.time, topic: String(decoding: part.bytes.bytes[placed.topic], as: UTF8.self),
                         payload: Array(part.bytes.bytes[placed.payload]), qos: placed.qos, retain: placed.retain)
+                    let decoded: Result<[Reading], PayloadError>? =
+                        switch key.decoded {
+                        case .none: nil
+                        case .readings(_, let range): .success(Array(part.bytes.readings[range]))
+                        case .failed(_, let error): .failure(error)
+                        }
                     seen.append(
-                        Seen(line: batch.numbers[k], record: record, shard: Int(key.shard), hash: key.hash))
+                        Seen(
+                            line: batch.numbers[k], record: record, shard: Int(key.shard), hash: key.hash,
+                            decoded: decoded))
                 }
             }
             #expect(k == batch.numbers.count && k == batch.keys.count)
         }
         #expect(prefetch.next() == nil, "the end stays the end")
-        prefetch.stop()
         #expect(seen.count == expected.count)
         #expect(seen == expected)
         #expect(batches == (expected.count + 299) / 300)
+        // The mix reaches every path: several readings from one payload, failures, Sparkplug's.
+        #expect(expected.contains { (try? $0.decoded?.get())?.count == 2 })
+        #expect(expected.contains { if case .failure = $0.decoded { true } else { false } })
+        #expect(expected.contains { $0.record?.topic.hasPrefix("spBv1.0/") == true && $0.decoded == nil })
     }
 
     @Test(
@@ -106,19 +147,23 @@ struct FeedPrefetchTests {
         let (text, _) = Self.feed(20_000)
         let path = try Self.file(text)
         defer { unlink(path) }
-        let prefetch = FeedPrefetch(
-            reader: try FeedReader(path: path), routes: Self.routes, threads: 1, depth: 2, batchLines: 10)
-        #expect(prefetch.next() != nil)
-        // Let the queue fill, so the reading thread is waiting for room when it is stopped.
-        usleep(50_000)
-        // Stopped from a thread of its own: a stop that hangs fails here instead of hanging the run.
-        let stopped = DispatchSemaphore(value: 0)
-        Thread {
+        weak var freed: FeedPrefetch?
+        do {
+            let prefetch = FeedPrefetch(
+                reader: try FeedReader(path: path), routes: Self.routes, threads: 1, depth: 2, batchLines: 10)
+            freed = prefetch
+            #expect(prefetch.next() != nil)
+            // The queue fills: the reading thread then waits for room.
+            let full = ContinuousClock.now + .seconds(20)
+            while prefetch.queued < 2 && ContinuousClock.now < full { usleep(1_000) }
+            #expect(prefetch.queued == 2)
             prefetch.stop()
-            stopped.signal()
-        }.start()
-        #expect(stopped.wait(timeout: .now() + 30) == .success, "stop returns")
-        // The batches still queued are never taken (the replay failed): freeing the prefetch
-        // with them is safe (libdispatch traps on a semaphore freed below its starting value).
+            #expect(prefetch.waitUntilDone(seconds: 30), "the thread ends")
+            // The batches still queued are never taken, as when a replay fails.
+        }
+        // Freed with batches queued (libdispatch traps on a semaphore freed below its starting value).
+        let gone = ContinuousClock.now + .seconds(20)
+        while freed != nil && ContinuousClock.now < gone { usleep(1_000) }
+        #expect(freed == nil)
     }
 }

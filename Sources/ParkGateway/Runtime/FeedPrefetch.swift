@@ -5,14 +5,13 @@ import Synchronization
 import TelemetryCore
 
 /// A replay's feed read, parsed, sharded and its payloads decoded ahead of the pipelines, on a
-/// thread of its own:
-/// while the shards ingest one batch of lines the next is read, as `run` reads the network on
-/// a thread apart from ingest. Batches come out in feed order and at most `depth` wait, so
-/// memory stays bounded whatever the feed's size; the output is the same bytes as reading
-/// on the ingesting thread.
+/// thread of its own: while the shards ingest one batch of lines the next is read, as `run`
+/// reads the network on a thread apart from ingest. Batches come out in feed order and at most
+/// `depth` wait, so memory stays bounded whatever the feed's size; the output is the same bytes
+/// as reading on the ingesting thread.
 package final class FeedPrefetch: Sendable {
-    /// A batch's records as parsed, with the feed line number of each and, for each good
-    /// record, its shard and its topic's hash (read across the parts in order).
+    /// A batch's records as parsed and, for each record (across the parts in order), its feed
+    /// line number and its key (a placeholder for a bad line).
     package struct Batch: Sendable {
         package var parts: [FeedBatch.Part]
         package var numbers: [Int]
@@ -27,8 +26,9 @@ package final class FeedPrefetch: Sendable {
         package var decoded: Decoded
     }
 
-    /// A payload decoded here by its route's decoder, at the line's time, as the pipeline
-    /// would decode it: its readings (a range of the part's `readings`) or why it failed.
+    /// A payload decoded here by the decoder of the first route whose pattern matches its topic,
+    /// at the line's time (the route and arrival the pipeline decodes with, for a topic it does
+    /// not refuse first): its readings (a range of the part's `readings`) or why it failed.
     package enum Decoded: Sendable {
         /// Not decoded here: no route matches, or the route's payloads are Sparkplug's.
         case none
@@ -38,7 +38,6 @@ package final class FeedPrefetch: Sendable {
 
     private struct Queue {
         var batches: [Batch] = []
-        var ended = false
         var stopped = false
     }
 
@@ -49,6 +48,7 @@ package final class FeedPrefetch: Sendable {
     /// a semaphore is freed below the value it was made with, which a replay stopped part way
     /// leaves it.
     private let room = DispatchSemaphore(value: 0)
+    /// Signalled once, when the thread is done (for `waitUntilDone`).
     private let finished = DispatchSemaphore(value: 0)
 
     /// The reader moves to the prefetch thread, the only one to use it from then on.
@@ -71,7 +71,6 @@ package final class FeedPrefetch: Sendable {
 
     private func produce(_ reader: FeedReader, routes: [TopicRoute], threads: Int, batchLines: Int) {
         defer {
-            queue.withLock { $0.ended = true }
             ready.signal()
             finished.signal()
         }
@@ -150,11 +149,22 @@ package final class FeedPrefetch: Sendable {
         return batch
     }
 
-    /// Stops reading (a replay that failed part way) and waits for the thread to let go of the
-    /// reader. Called once, also after the end.
+    /// Stops reading (a replay that failed part way): the thread ends before its next batch,
+    /// and lets go of the reader then. Returns at once (a feed read from a pipe may block the
+    /// thread until its writer sends more); calling it again does nothing more.
     package func stop() {
         queue.withLock { $0.stopped = true }
+        // Wakes the thread if it waits for room; an extra signal is harmless.
         room.signal()
-        finished.wait()
+    }
+
+    /// Batches queued and not yet taken (for tests).
+    package var queued: Int { queue.withLock { $0.batches.count } }
+
+    /// Waits up to `seconds` for the thread to end (for tests); true if it has.
+    package func waitUntilDone(seconds: Double) -> Bool {
+        guard finished.wait(timeout: .now() + seconds) == .success else { return false }
+        finished.signal()
+        return true
     }
 }

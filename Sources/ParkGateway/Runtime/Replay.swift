@@ -64,8 +64,8 @@ public final class Replay {
             history?.add(
                 alerts: transitions.map { ($0.at.milliseconds, AlertFormat.json($0, utcOffsetMinutes: offset)) })
         }
-        // Lines are read, parsed and sharded ahead on a thread of their own (each batch parsed
-        // on several threads when there are several workers).
+        // Lines are read, parsed, sharded and their payloads decoded ahead on a thread of their
+        // own (each batch parsed on several threads when there are several workers).
         let feedLines = FeedPrefetch(
             reader: reader, routes: configuration.pipelineSettings.routes, threads: workers)
         defer { feedLines.stop() }

@@ -8,7 +8,8 @@ package struct TopicShards {
     package struct Place {
         /// Its park's shard, or 0 when no pattern names a park (it is refused there).
         package var shard: Int32
-        /// The first route whose pattern matches (the one the pipeline takes), or -1.
+        /// The first route whose pattern matches (the one the pipeline's router takes, for a
+        /// topic it does not refuse before), or -1.
         package var route: Int32
     }
 

@@ -94,9 +94,10 @@ public final class IngestPipeline: Sendable {
     /// As `ingest(topic:payload:arrival:retained:)`, reading the topic's UTF-8 bytes (checked
     /// here) and the payload in place, in the caller's buffers: nothing is copied or allocated
     /// on the common path. `topicHash`, when the caller has it, is the topic's
-    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard), and `decoded` the
-    /// payload as decoded ahead (a replay's reader decodes too): taken when it was decoded for
-    /// the route the topic takes here, as if decoded now.
+    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard). `decoded` is the
+    /// payload as a replay's reader decoded it ahead: the caller must have decoded this payload
+    /// with `settings.routes[route].decoder` at this `arrival`; it is taken only when `route`
+    /// is the route the topic takes here, else the payload is decoded again.
     @discardableResult
     public func ingest(
         topic: UnsafeBufferPointer<UInt8>, topicHash: UInt32? = nil, payload: UnsafeBufferPointer<UInt8>,
