@@ -92,47 +92,79 @@ package final class FeedPrefetch: Sendable {
             let parts = FeedBatch.parse(lines, threads: threads)
             // The records' bytes are in the parts: the lines' buffers are done with.
             reader.releaseRead()
-            var keys: [Key] = []
-            keys.reserveCapacity(lines.count)
-            let decoded = parts.map { part in
-                var readings: [Reading] = []
-                readings.reserveCapacity(part.records.count)
-                part.bytes.bytes.withUnsafeBufferPointer { bytes in
-                    for result in part.records {
-                        guard case .success(let record) = result else {
-                            keys.append(Key(shard: 0, hash: 0, decoded: .none))
-                            continue
-                        }
-                        let topic = UnsafeBufferPointer(rebasing: bytes[record.topic])
-                        let hash = TopicIndex.hash(topic)
-                        let place = shards.place(of: topic, hash: hash)
-                        let r = Int(place.route)
-                        guard r >= 0, routes[r].sparkplug == nil else {
-                            keys.append(Key(shard: place.shard, hash: hash, decoded: .none))
-                            continue
-                        }
-                        let start = readings.count
-                        do throws(PayloadError) {
-                            try routes[r].decoder.decode(
-                                UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time,
-                                into: &readings)
-                            keys.append(
-                                Key(
-                                    shard: place.shard, hash: hash,
-                                    decoded: .readings(route: place.route, start..<readings.count)))
-                        } catch {
-                            readings.removeSubrange(start...)
-                            keys.append(
-                                Key(shard: place.shard, hash: hash, decoded: .failed(route: place.route, error)))
-                        }
-                    }
-                }
-                return FeedBatch.Part(records: part.records, bytes: FeedBytes(part.bytes.bytes, readings: readings))
-            }
-            let batch = Batch(parts: decoded, numbers: numbers, keys: keys)
+            // Shards and routes in feed order (the topic map is this thread's), then each
+            // part's payloads decoded, on a thread of its own when there are several.
+            let places = parts.map { Self.places(of: $0, in: &shards) }
+            let decoded = Self.decode(parts, places, routes: routes)
+            let batch = Batch(parts: decoded.map(\.part), numbers: numbers, keys: decoded.flatMap(\.keys))
             queue.withLock { $0.batches.append(batch) }
             ready.signal()
         }
+    }
+
+    /// Each record's topic hash and where it goes (nil for a bad line), in order.
+    private static func places(of part: FeedBatch.Part, in shards: inout TopicShards) -> [(
+        hash: UInt32, place: TopicShards.Place
+    )?] {
+        part.bytes.bytes.withUnsafeBufferPointer { bytes in
+            part.records.map { result in
+                guard case .success(let record) = result else { return nil }
+                let topic = UnsafeBufferPointer(rebasing: bytes[record.topic])
+                let hash = TopicIndex.hash(topic)
+                return (hash, shards.place(of: topic, hash: hash))
+            }
+        }
+    }
+
+    /// The parts with their payloads decoded (each part on a thread of its own when there are
+    /// several: they share nothing), and each record's key.
+    private static func decode(
+        _ parts: [FeedBatch.Part], _ places: [[(hash: UInt32, place: TopicShards.Place)?]], routes: [TopicRoute]
+    ) -> [(part: FeedBatch.Part, keys: [Key])] {
+        guard parts.count > 1 else { return parts.indices.map { decode(parts[$0], places[$0], routes: routes) } }
+        let done = Mutex([(part: FeedBatch.Part, keys: [Key])?](repeating: nil, count: parts.count))
+        DispatchQueue.concurrentPerform(iterations: parts.count) { k in
+            let decoded = decode(parts[k], places[k], routes: routes)
+            done.withLock { $0[k] = decoded }
+        }
+        return done.withLock { $0.map { $0! } }
+    }
+
+    /// One part's payloads decoded by their routes' decoders at their lines' times (Sparkplug's
+    /// and those of topics no pattern matches are left to the pipeline).
+    private static func decode(
+        _ part: FeedBatch.Part, _ places: [(hash: UInt32, place: TopicShards.Place)?], routes: [TopicRoute]
+    ) -> (part: FeedBatch.Part, keys: [Key]) {
+        var keys: [Key] = []
+        keys.reserveCapacity(part.records.count)
+        var readings: [Reading] = []
+        readings.reserveCapacity(part.records.count)
+        part.bytes.bytes.withUnsafeBufferPointer { bytes in
+            for (result, found) in zip(part.records, places) {
+                guard case .success(let record) = result, let (hash, place) = found else {
+                    keys.append(Key(shard: 0, hash: 0, decoded: .none))
+                    continue
+                }
+                let r = Int(place.route)
+                guard r >= 0, routes[r].sparkplug == nil else {
+                    keys.append(Key(shard: place.shard, hash: hash, decoded: .none))
+                    continue
+                }
+                let start = readings.count
+                do throws(PayloadError) {
+                    try routes[r].decoder.decode(
+                        UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time, into: &readings)
+                    keys.append(
+                        Key(
+                            shard: place.shard, hash: hash,
+                            decoded: .readings(route: place.route, start..<readings.count)))
+                } catch {
+                    readings.removeSubrange(start...)
+                    keys.append(Key(shard: place.shard, hash: hash, decoded: .failed(route: place.route, error)))
+                }
+            }
+        }
+        return (FeedBatch.Part(records: part.records, bytes: FeedBytes(part.bytes.bytes, readings: readings)), keys)
     }
 
     /// The next batch in feed order, waiting for it; nil once the feed has ended (or `stop`).

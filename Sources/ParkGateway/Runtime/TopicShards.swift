@@ -5,7 +5,7 @@ import TelemetryCore
 /// time it is seen, then found by one lookup of its bytes. Held by the thread that parses the
 /// feed, so the shards' thread only ingests.
 package struct TopicShards {
-    package struct Place {
+    package struct Place: Sendable {
         /// Its park's shard, or 0 when no pattern names a park (it is refused there).
         package var shard: Int32
         /// The first route whose pattern matches (the one the pipeline's router takes, for a
