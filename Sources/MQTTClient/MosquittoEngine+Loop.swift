@@ -117,14 +117,6 @@ extension MosquittoEngine {
         publishGate.broadcast()
     }
 
-    /// A graceful stop that loses nothing and duplicates nothing with a persistent session:
-    /// reading stops (what was not taken is not acknowledged, so the broker keeps it), every
-    /// acknowledgement already queued is written, then DISCONNECT. Closing a socket that still
-    /// holds unread messages makes the kernel reset the connection, and the broker then drops
-    /// the acknowledgements it had not read yet and sends those messages again. So on plain
-    /// TCP parkd half-closes after DISCONNECT and reads (and discards, unacknowledged) until the
-    /// broker closes; over TLS, where bytes cannot be written around libmosquitto, it gives
-    /// the broker a moment to read the acknowledgements before libmosquitto disconnects.
     /// Cuts the connection at once, no DISCONNECT: an acknowledgement libmosquitto queued but
     /// has not written yet never leaves, so the broker delivers that message to the session
     /// again. For a message handler that could not finish (its store is away and it is told
@@ -134,13 +126,21 @@ extension MosquittoEngine {
         if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
+    /// A graceful stop that loses nothing and duplicates nothing with a persistent session:
+    /// reading stops (what was not taken is not acknowledged, so the broker keeps it), every
+    /// acknowledgement already queued is written, then DISCONNECT. Closing a socket that still
+    /// holds unread messages makes the kernel reset the connection, and the broker then drops
+    /// the acknowledgements it had not read yet and sends those messages again. So on plain
+    /// TCP parkd half-closes after DISCONNECT and reads (and discards, unacknowledged) until the
+    /// broker closes; over TLS, where bytes cannot be written around libmosquitto, it gives
+    /// the broker a moment to read the acknowledgements before libmosquitto disconnects.
     private func leaveInOrder() {
         let deadline = ContinuousClock.now + .seconds(3)
         while mosquitto_want_write(mosq), ContinuousClock.now < deadline {
             if mosquitto_loop_write(mosq, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
         }
         let fd = mosquitto_socket(mosq)
-        if configuration.tls != nil || configuration.url.usesTLS || fd < 0 {
+        if !plainTCP || fd < 0 {
             Thread.sleep(forTimeInterval: 0.2)
             mosquitto_disconnect(mosq)
             for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}

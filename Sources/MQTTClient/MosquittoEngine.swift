@@ -97,6 +97,8 @@ final class MosquittoEngine: @unchecked Sendable {
     /// no eventfd, and over TLS, where the thread runs `mosquitto_loop`, which also follows the
     /// handshake's wants.
     let waker: LoopWaker?
+    /// No TLS: the network thread may poll and write the socket around libmosquitto.
+    let plainTCP: Bool
     /// With `.auto`: the addresses (indices) whose broker refused MQTT 5, spoken to in 3.1.1.
     private var speaks311Only: Set<Int> = []
     /// The next attempt goes to the same address again at once (it refused MQTT 5 only).
@@ -124,8 +126,8 @@ final class MosquittoEngine: @unchecked Sendable {
         self.onMessage = onMessage
         self.onEvent = onEvent
         self.inline = inline
-        let plain = configuration.tls == nil && !configuration.url.usesTLS
-        waker = inline || !plain ? nil : LoopWaker()
+        plainTCP = configuration.tls == nil && !configuration.url.usesTLS
+        waker = inline || !plainTCP ? nil : LoopWaker()
         try configureHandle()
     }
 

@@ -118,7 +118,7 @@ struct FeedPrefetchTests {
                         payload: Array(part.bytes.bytes[placed.payload]), qos: placed.qos, retain: placed.retain)
                     let decoded: Result<[Reading], PayloadError>? =
                         switch key.decoded {
-                        case .none: nil
+                        case .byPipeline: nil
                         case .readings(_, let range): .success(Array(part.bytes.readings[range]))
                         case .failed(_, let error): .failure(error)
                         }

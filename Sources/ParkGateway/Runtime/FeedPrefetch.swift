@@ -30,8 +30,9 @@ package final class FeedPrefetch: Sendable {
     /// at the line's time (the route and arrival the pipeline decodes with, for a topic it does
     /// not refuse first): its readings (a range of the part's `readings`) or why it failed.
     package enum Decoded: Sendable {
-        /// Not decoded here: no route matches, or the route's payloads are Sparkplug's.
-        case none
+        /// Not decoded here, left to the pipeline: no route matches, or the route's payloads
+        /// are Sparkplug's.
+        case byPipeline
         case readings(route: Int32, Range<Int>)
         case failed(route: Int32, PayloadError)
     }
@@ -122,12 +123,7 @@ package final class FeedPrefetch: Sendable {
         _ parts: [FeedBatch.Part], _ places: [[(hash: UInt32, place: TopicShards.Place)?]], routes: [TopicRoute]
     ) -> [(part: FeedBatch.Part, keys: [Key])] {
         guard parts.count > 1 else { return parts.indices.map { decode(parts[$0], places[$0], routes: routes) } }
-        let done = Mutex([(part: FeedBatch.Part, keys: [Key])?](repeating: nil, count: parts.count))
-        DispatchQueue.concurrentPerform(iterations: parts.count) { k in
-            let decoded = decode(parts[k], places[k], routes: routes)
-            done.withLock { $0[k] = decoded }
-        }
-        return done.withLock { $0.map { $0! } }
+        return FeedBatch.inParallel(parts.count) { decode(parts[$0], places[$0], routes: routes) }
     }
 
     /// One part's payloads decoded by their routes' decoders at their lines' times (Sparkplug's
@@ -142,12 +138,12 @@ package final class FeedPrefetch: Sendable {
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
             for (result, found) in zip(part.records, places) {
                 guard case .success(let record) = result, let (hash, place) = found else {
-                    keys.append(Key(shard: 0, hash: 0, decoded: .none))
+                    keys.append(Key(shard: 0, hash: 0, decoded: .byPipeline))
                     continue
                 }
                 let r = Int(place.route)
                 guard r >= 0, routes[r].sparkplug == nil else {
-                    keys.append(Key(shard: place.shard, hash: hash, decoded: .none))
+                    keys.append(Key(shard: place.shard, hash: hash, decoded: .byPipeline))
                     continue
                 }
                 let start = readings.count

@@ -41,7 +41,10 @@ public final class Replay {
             configuration: configuration, truncate: true, logger: logger, historyRequired: true)
         defer { outputs.close() }
         let alerts = outputs.alerts
-        let shards = ReplayShards(settings: configuration.pipelineSettings, workers: workers, logger: logger)
+        // One settings value for the shards and the reading thread: the route indices the reader
+        // decodes by are the pipelines' own.
+        let settings = configuration.pipelineSettings
+        let shards = ReplayShards(settings: settings, workers: workers, logger: logger)
         let scheduler = outputs.scheduler(source: shards, configuration: configuration, logger: logger)
         let history = outputs.history
         // Reports of each day the feed completes (with --reports): written once the store holds it.
@@ -66,8 +69,7 @@ public final class Replay {
         }
         // Lines are read, parsed, sharded and their payloads decoded ahead on a thread of their
         // own (each batch parsed on several threads when there are several workers).
-        let feedLines = FeedPrefetch(
-            reader: reader, routes: configuration.pipelineSettings.routes, threads: workers)
+        let feedLines = FeedPrefetch(reader: reader, routes: settings.routes, threads: workers)
         defer { feedLines.stop() }
         while let batch = feedLines.next() {
             var k = 0
@@ -101,12 +103,10 @@ public final class Replay {
                         try flushAlerts()
                         scheduler.advance(to: record.time)
                     }
-                    let key = batch.keys[k]
                     shards.add(
                         .message(
-                            record: index, shard: Int(key.shard), hash: key.hash, bytes: part.bytes,
-                            topic: record.topic, payload: record.payload, decoded: key.decoded, time: record.time,
-                            retain: record.retain))
+                            record: index, key: batch.keys[k], bytes: part.bytes, topic: record.topic,
+                            payload: record.payload, time: record.time, retain: record.retain))
                     // The replay's clock is the feed's `t` as it goes, back steps included.
                     last = record.time
                 }
@@ -165,11 +165,17 @@ package enum FeedBatch {
         }
         guard threads > 1 && count >= 256 else { return [part(0..<count)] }
         let parts = min(threads, 8)
-        // Each thread parses a contiguous part; the parts are kept in order once all are done.
-        let done = Mutex([Part?](repeating: nil, count: parts))
-        DispatchQueue.concurrentPerform(iterations: parts) { k in
-            let parsed = part((count * k / parts)..<(count * (k + 1) / parts))
-            done.withLock { $0[k] = parsed }
+        // Each thread parses a contiguous part.
+        return inParallel(parts) { k in part((count * k / parts)..<(count * (k + 1) / parts)) }
+    }
+
+    /// `body(0)` to `body(count - 1)`, each on a thread of its own, kept in order once all are
+    /// done: for work on a batch's parts, which share nothing.
+    package static func inParallel<T: Sendable>(_ count: Int, _ body: @Sendable (Int) -> T) -> [T] {
+        let done = Mutex([T?](repeating: nil, count: count))
+        DispatchQueue.concurrentPerform(iterations: count) { k in
+            let result = body(k)
+            done.withLock { $0[k] = result }
         }
         return done.withLock { $0.map { $0! } }
     }

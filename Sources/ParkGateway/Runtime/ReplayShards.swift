@@ -23,10 +23,11 @@ package final class ReplayShards: IntervalSource {
     }
 
     package enum Item {
-        /// A feed line: its topic (whose `TopicIndex.hash` is `hash`) and payload are ranges of `bytes`.
+        /// A feed line: its topic and payload are ranges of `bytes`; `key` has its shard, its
+        /// topic's hash and its payload as decoded ahead.
         case message(
-            record: Int, shard: Int, hash: UInt32, bytes: FeedBytes, topic: Range<Int>, payload: Range<Int>,
-            decoded: FeedPrefetch.Decoded, time: EventTime, retain: Bool)
+            record: Int, key: FeedPrefetch.Key, bytes: FeedBytes, topic: Range<Int>, payload: Range<Int>,
+            time: EventTime, retain: Bool)
         case tick(record: Int, time: EventTime)
     }
 
@@ -39,13 +40,11 @@ package final class ReplayShards: IntervalSource {
     package final class Worker: Sendable {
         package let queue: DispatchQueue
         package let alerts = Mutex<[Tagged]>([])
-        package let shards: [(index: Int, pipeline: IngestPipeline)]
         /// By shard index: this worker's pipelines, nil for another worker's shard.
         private let pipelines: [IngestPipeline?]
 
         package init(index: Int, shards: [(index: Int, pipeline: IngestPipeline)]) {
             queue = DispatchQueue(label: "parkd.replay.\(index)")
-            self.shards = shards
             var pipelines = [IngestPipeline?](repeating: nil, count: ReplayShards.shardCount)
             for (s, pipeline) in shards { pipelines[s] = pipeline }
             self.pipelines = pipelines
@@ -55,21 +54,20 @@ package final class ReplayShards: IntervalSource {
             var found: [Tagged] = []
             for item in items {
                 switch item {
-                case .message(
-                    let record, let shard, let hash, let bytes, let topic, let payload, let decoded, let time,
-                    let retain):
+                case .message(let record, let key, let bytes, let topic, let payload, let time, let retain):
+                    let shard = Int(key.shard)
                     let pipeline = pipelines[shard]!
                     let queued = bytes.bytes.withUnsafeBufferPointer { text in
                         bytes.readings.withUnsafeBufferPointer { readings in
                             let ahead: IngestPipeline.Predecoded? =
-                                switch decoded {
-                                case .none: nil
+                                switch key.decoded {
+                                case .byPipeline: nil
                                 case .readings(let route, let range):
                                     .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
                                 case .failed(let route, let error): .failed(route: Int(route), error)
                                 }
                             return pipeline.ingest(
-                                topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: hash,
+                                topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash,
                                 payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
                                 retained: retain)
                         }
@@ -80,7 +78,8 @@ package final class ReplayShards: IntervalSource {
                         }
                     }
                 case .tick(let record, let time):
-                    for (index, pipeline) in shards where pipeline.tick(at: time) > 0 {
+                    for (index, pipeline) in pipelines.enumerated() {
+                        guard let pipeline, pipeline.tick(at: time) > 0 else { continue }
                         for (order, t) in pipeline.takeAlerts().enumerated() {
                             found.append(Tagged(record: record, shard: index, order: order, transition: t))
                         }
@@ -118,7 +117,7 @@ package final class ReplayShards: IntervalSource {
     package func add(_ item: Item) {
         let w: Int
         switch item {
-        case .message(_, let shard, _, _, _, _, _, _, _): w = shard % workers.count
+        case .message(_, let key, _, _, _, _, _): w = Int(key.shard) % workers.count
         case .tick:
             for k in workers.indices { pending[k].append(item) }
             flushIfFull()
