@@ -146,11 +146,18 @@ extension MosquittoEngine {
             for _ in 0..<20 where mosquitto_loop(mosq, 50, 1) == MOSQ_ERR_SUCCESS.rawValue {}
             return
         }
+        // A packet still half written (the broker stopped reading): two raw bytes now would land
+        // inside it; libmosquitto queues its DISCONNECT behind it instead.
+        guard !mosquitto_want_write(mosq) else {
+            mosquitto_disconnect(mosq)
+            return
+        }
         // DISCONNECT, reason 0 (normal; the session is kept): the same two bytes in 3.1.1 and 5.
         let disconnect: [UInt8] = [0xE0, 0x00]
         let sent = disconnect.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard sent == disconnect.count else {
-            mosquitto_disconnect(mosq)
+            // Nothing went: libmosquitto's DISCONNECT. One byte went: the stream is cut, not garbled.
+            if sent == 1 { shutdown(fd, Int32(SHUT_RDWR)) } else { mosquitto_disconnect(mosq) }
             return
         }
         shutdown(fd, Int32(SHUT_WR))
@@ -243,6 +250,8 @@ extension MosquittoEngine {
             if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }
             // The acknowledgement of what was just handled goes out now, not after the whole
             // read-on: a handler that then blocks (a store away) must not hold earlier ones back.
+            // (A client with its own QoS 1 publishes in flight may take several packets in one
+            // read, libmosquitto 2.0's rule; their acknowledgements then go out together.)
             if mosquitto_want_write(mosq) {
                 rc = mosquitto_loop_write(mosq, 1)
                 if rc != MOSQ_ERR_SUCCESS.rawValue { return rc }

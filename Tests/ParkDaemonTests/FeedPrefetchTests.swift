@@ -32,6 +32,8 @@ struct FeedPrefetchTests {
         return [json, .sparkplug(SparkplugMapping())]
     }()
 
+    static let settings = IngestPipeline.Settings(routes: routes)
+
     static func hash(_ topic: String) -> UInt32 {
         var topic = topic
         return topic.withUTF8 { TopicIndex.hash($0) }
@@ -99,7 +101,7 @@ struct FeedPrefetchTests {
         defer { unlink(path) }
         // Small batches and a short queue: the reading thread waits for room many times.
         let prefetch = FeedPrefetch(
-            reader: try FeedReader(path: path), routes: Self.routes, threads: threads, depth: 2, batchLines: 300)
+            reader: try FeedReader(path: path), settings: Self.settings, threads: threads, depth: 2, batchLines: 300)
         var seen: [Seen] = []
         var batches = 0
         while let batch = prefetch.next() {
@@ -141,6 +143,34 @@ struct FeedPrefetchTests {
     }
 
     @Test(
+        "payloads past a part's reading budget, and topics too long for the pipeline, are left to the pipeline",
+        .timeLimit(.minutes(1)))
+    func leftToThePipeline() throws {
+        // One payload on a topic over the limit, then 40 payloads of 3 readings each.
+        let long = "parks/p/z/emissions/pm25/" + String(repeating: "s", count: 512)
+        var lines = (0..<40).map { k in
+            #"{"t":1795400000,"topic":"parks/p/z/emissions/pm25/s\#(k)","payload":"{\"a\": 1, \"b\": 2, \"c\": 3}"}"#
+        }
+        // First, under the budget: left to the pipeline for its topic alone.
+        lines.insert(#"{"t":1795400000,"topic":"\#(long)","payload":"{\"value\": 1}"}"#, at: 0)
+        let path = try Self.file(lines.joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        let prefetch = FeedPrefetch(
+            reader: try FeedReader(path: path), settings: Self.settings, threads: 1, readingBudget: 10)
+        defer { prefetch.stop() }
+        let batch = try #require(prefetch.next())
+        let held = batch.parts.map(\.bytes.readings.count).reduce(0, +)
+        let ahead = batch.keys.filter { if case .readings = $0.decoded { true } else { false } }.count
+        // Decoded ahead while under 10 readings: 4 payloads (12 readings); the rest wait.
+        func left(_ key: FeedPrefetch.Key) -> Bool { if case .byPipeline = key.decoded { true } else { false } }
+        #expect(ahead == 4 && held == 12)
+        #expect(long.utf8.count > Self.settings.limits.maxTopicBytes)
+        #expect(left(batch.keys[0]) && batch.keys[0].shard == Int32(ReplayShards.shard(ofPark: "p")))
+        #expect(!batch.keys[1...4].contains(where: left))
+        #expect(batch.keys.dropFirst(5).allSatisfy(left))
+    }
+
+    @Test(
         "a replay that stops part way lets the reading thread go, though it waits for room in a full queue, and frees what was queued",
         .timeLimit(.minutes(1)))
     func stopPartWay() throws {
@@ -150,7 +180,7 @@ struct FeedPrefetchTests {
         weak var freed: FeedPrefetch?
         do {
             let prefetch = FeedPrefetch(
-                reader: try FeedReader(path: path), routes: Self.routes, threads: 1, depth: 2, batchLines: 10)
+                reader: try FeedReader(path: path), settings: Self.settings, threads: 1, depth: 2, batchLines: 10)
             freed = prefetch
             #expect(prefetch.next() != nil)
             // The queue fills: the reading thread then waits for room.

@@ -87,7 +87,9 @@ struct PredecodedIngestTests {
                             if let error = $0.error { return .failed(route: $0.route, error) }
                             return .readings(route: $0.route, readings)
                         }
-                        given.ingest(topic: topicBytes, payload: payloadBytes, decoded: ahead, arrival: arrival)
+                        given.ingest(
+                            topic: topicBytes, topicHash: TopicIndex.hash(topicBytes), payload: payloadBytes,
+                            decoded: ahead, arrival: arrival)
                     }
                 }
             }
@@ -129,7 +131,24 @@ struct PredecodedIngestTests {
         // Decoded for its own route: taken as given.
         send(route: 0)
         #expect(p.totals.accepted == 1)
+        // A failure decoded for another route is not taken either: this payload is good JSON.
+        let good = Array(#"{"value": 7}"#.utf8)
+        let failure = PayloadError(.malformed, "payload is not a bare number")
+        let later = EventTime(milliseconds: Self.t0 + 1_000)
+        topic.withUTF8 { t in
+            good.withUnsafeBufferPointer { g in
+                p.ingest(topic: t, payload: g, decoded: .failed(route: 1, failure), arrival: later)
+            }
+        }
+        #expect(p.totals.accepted == 2 && p.totals.rejected == [.malformed: 1])
+        // Decoded for its own route, the failure is the verdict.
+        topic.withUTF8 { t in
+            good.withUnsafeBufferPointer { g in
+                p.ingest(topic: t, payload: g, decoded: .failed(route: 0, failure), arrival: later)
+            }
+        }
+        #expect(p.totals.accepted == 2 && p.totals.rejected == [.malformed: 2])
         let id = SeriesID(park: "p", zone: "z", pillar: .emissions, kind: "pm25", sensor: "s1")
-        #expect(p.seriesState(id)?.raw.readings.last?.value == 42)
+        #expect(p.seriesState(id)?.raw.readings.map(\.value) == [42, 7])
     }
 }

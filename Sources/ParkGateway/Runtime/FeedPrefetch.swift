@@ -60,22 +60,35 @@ package final class FeedPrefetch: Sendable {
 
     /// Starts reading `reader` (which the caller must not touch again): `threads` parse each
     /// batch, as many as the replay's workers.
-    package init(reader: FeedReader, routes: [TopicRoute], threads: Int, depth: Int = 4, batchLines: Int = 2048) {
+    /// A part holds at most about `readingBudget` readings decoded ahead (5 MiB at the default);
+    /// past that its payloads are left to the pipeline, which decodes one at a time: a feed of
+    /// payloads with thousands of fields each cannot make a batch hold gigabytes.
+    package init(
+        reader: FeedReader, settings: IngestPipeline.Settings, threads: Int, depth: Int = 4, batchLines: Int = 2048,
+        readingBudget: Int = 65_536
+    ) {
         for _ in 0..<max(1, depth) { room.signal() }
         let handover = Handover(reader)
+        let routes = settings.routes
+        let maxTopicBytes = settings.limits.maxTopicBytes
         let thread = Thread { [self] in
-            produce(handover.reader, routes: routes, threads: threads, batchLines: batchLines)
+            produce(
+                handover.reader, routes: routes, maxTopicBytes: maxTopicBytes, threads: threads,
+                batchLines: batchLines, readingBudget: readingBudget)
         }
         thread.name = "parkd-feed"
         thread.start()
     }
 
-    private func produce(_ reader: FeedReader, routes: [TopicRoute], threads: Int, batchLines: Int) {
+    private func produce(
+        _ reader: FeedReader, routes: [TopicRoute], maxTopicBytes: Int, threads: Int, batchLines: Int,
+        readingBudget: Int
+    ) {
         defer {
             ready.signal()
             finished.signal()
         }
-        var shards = TopicShards(routes: routes)
+        var shards = TopicShards(routes: routes, maxTopicBytes: maxTopicBytes)
         var lines: [FeedBatch.Line] = []
         lines.reserveCapacity(batchLines)
         while true {
@@ -96,7 +109,7 @@ package final class FeedPrefetch: Sendable {
             // Shards and routes in feed order (the topic map is this thread's), then each
             // part's payloads decoded, on a thread of its own when there are several.
             let places = parts.map { Self.places(of: $0, in: &shards) }
-            let decoded = Self.decode(parts, places, routes: routes)
+            let decoded = Self.decode(parts, places, routes: routes, budget: readingBudget)
             let batch = Batch(parts: decoded.map(\.part), numbers: numbers, keys: decoded.flatMap(\.keys))
             queue.withLock { $0.batches.append(batch) }
             ready.signal()
@@ -120,16 +133,21 @@ package final class FeedPrefetch: Sendable {
     /// The parts with their payloads decoded (each part on a thread of its own when there are
     /// several: they share nothing), and each record's key.
     private static func decode(
-        _ parts: [FeedBatch.Part], _ places: [[(hash: UInt32, place: TopicShards.Place)?]], routes: [TopicRoute]
+        _ parts: [FeedBatch.Part], _ places: [[(hash: UInt32, place: TopicShards.Place)?]], routes: [TopicRoute],
+        budget: Int
     ) -> [(part: FeedBatch.Part, keys: [Key])] {
-        guard parts.count > 1 else { return parts.indices.map { decode(parts[$0], places[$0], routes: routes) } }
-        return FeedBatch.inParallel(parts.count) { decode(parts[$0], places[$0], routes: routes) }
+        guard parts.count > 1 else {
+            return parts.indices.map { decode(parts[$0], places[$0], routes: routes, budget: budget) }
+        }
+        return FeedBatch.inParallel(parts.count) { decode(parts[$0], places[$0], routes: routes, budget: budget) }
     }
 
-    /// One part's payloads decoded by their routes' decoders at their lines' times (Sparkplug's
-    /// and those of topics no pattern matches are left to the pipeline).
+    /// One part's payloads decoded by their routes' decoders at their lines' times (Sparkplug's,
+    /// those of topics no pattern takes, and all once `budget` readings are held are left to the
+    /// pipeline).
     private static func decode(
-        _ part: FeedBatch.Part, _ places: [(hash: UInt32, place: TopicShards.Place)?], routes: [TopicRoute]
+        _ part: FeedBatch.Part, _ places: [(hash: UInt32, place: TopicShards.Place)?], routes: [TopicRoute],
+        budget: Int
     ) -> (part: FeedBatch.Part, keys: [Key]) {
         var keys: [Key] = []
         keys.reserveCapacity(part.records.count)
@@ -142,7 +160,7 @@ package final class FeedPrefetch: Sendable {
                     continue
                 }
                 let r = Int(place.route)
-                guard r >= 0, routes[r].sparkplug == nil else {
+                guard r >= 0, routes[r].sparkplug == nil, readings.count < budget else {
                     keys.append(Key(shard: place.shard, hash: hash, decoded: .byPipeline))
                     continue
                 }

@@ -69,7 +69,7 @@ public final class Replay {
         }
         // Lines are read, parsed, sharded and their payloads decoded ahead on a thread of their
         // own (each batch parsed on several threads when there are several workers).
-        let feedLines = FeedPrefetch(reader: reader, routes: settings.routes, threads: workers)
+        let feedLines = FeedPrefetch(reader: reader, settings: settings, threads: workers)
         defer { feedLines.stop() }
         while let batch = feedLines.next() {
             var k = 0

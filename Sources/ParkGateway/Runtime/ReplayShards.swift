@@ -42,12 +42,17 @@ package final class ReplayShards: IntervalSource {
         package let alerts = Mutex<[Tagged]>([])
         /// By shard index: this worker's pipelines, nil for another worker's shard.
         private let pipelines: [IngestPipeline?]
+        /// Handed-over chunks not yet run, at most 4: the reading side waits rather than queue a
+        /// feed whose times stay in one summary interval whole. Made at 0 and signalled up
+        /// (libdispatch traps on a semaphore freed below its starting value).
+        package let room = DispatchSemaphore(value: 0)
 
         package init(index: Int, shards: [(index: Int, pipeline: IngestPipeline)]) {
             queue = DispatchQueue(label: "parkd.replay.\(index)")
             var pipelines = [IngestPipeline?](repeating: nil, count: ReplayShards.shardCount)
             for (s, pipeline) in shards { pipelines[s] = pipeline }
             self.pipelines = pipelines
+            for _ in 0..<4 { room.signal() }
         }
 
         package func run(_ items: [Item]) {
@@ -138,7 +143,11 @@ package final class ReplayShards: IntervalSource {
             workers[0].run(items)  // one worker: on this thread, nothing to hand over
         } else {
             let worker = workers[w]
-            worker.queue.async(group: group) { worker.run(items) }
+            worker.room.wait()
+            worker.queue.async(group: group) {
+                worker.run(items)
+                worker.room.signal()
+            }
         }
     }
 

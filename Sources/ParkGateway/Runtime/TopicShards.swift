@@ -18,7 +18,14 @@ package struct TopicShards {
     private var topics = TopicIndex()
     private var places: [Place] = []
 
-    package init(routes: [TopicRoute]) { self.routes = routes }
+    /// Longer topics are refused by the pipeline before routing: they are neither kept (a feed
+    /// of long bogus topics cannot grow the map) nor decoded ahead.
+    private let maxTopicBytes: Int
+
+    package init(routes: [TopicRoute], maxTopicBytes: Int) {
+        self.routes = routes
+        self.maxTopicBytes = maxTopicBytes
+    }
 
     /// Where a topic goes (`hash` is its `TopicIndex.hash`).
     package mutating func place(of topic: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Place {
@@ -29,6 +36,7 @@ package struct TopicShards {
             TopicRouter.match(text, in: routes).map {
                 Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route))
             } ?? Place(shard: 0, route: -1)
+        if topic.count > maxTopicBytes { return Place(shard: place.shard, route: -1) }
         // Bounded: a feed of a million distinct bogus topics is matched each time past that.
         if topics.count < 1_000_000 {
             _ = topics.insert(topic, hash: hash)
