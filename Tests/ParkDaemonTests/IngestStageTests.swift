@@ -24,7 +24,7 @@ struct IngestStageTests {
             return
         }
         #expect(entry.base == Self.pm25 && entry.slot == -1)
-        router.remember(entry, slot: 7)
+        router.remember(cached: entry.cached, slot: 7)
         guard case .success(let cached) = router.route("parks/p/z/emissions/pm25/a1", limits: limits) else {
             Issue.record("a cached topic was refused")
             return
@@ -74,8 +74,8 @@ struct IngestStageTests {
             return
         }
         #expect(kept.cached == 0 && passing.cached == -1)
-        full.remember(passing, slot: 3)
-        full.remember(kept, slot: 4)
+        full.remember(cached: passing.cached, slot: 3)
+        full.remember(cached: kept.cached, slot: 4)
         guard case .success(let uncached) = full.route("parks/p/z/emissions/pm25/a2", limits: limits),
             case .success(let cached) = full.route("parks/p/z/emissions/pm25/a1", limits: limits)
         else {
@@ -84,6 +84,42 @@ struct IngestStageTests {
         }
         #expect(uncached.slot == -1)
         #expect(cached.slot == 4)
+    }
+
+    @Test("route: a topic found by the caller's number is the topic's own entry, also after the cache is cleared")
+    func routeByAlias() throws {
+        var router = TopicRouter(
+            routes: [TopicRoute(pattern: try TopicPattern(TopicPattern.defaultPattern))], maxCached: 10)
+        let limits = IngestPipeline.Limits(maxTopicBytes: 64, maxTopicLevels: 8)
+        let a = "parks/p/z/emissions/pm25/a1"
+        let b = "parks/p/z/emissions/pm25/b2"
+        func route(_ topic: String, alias: Int32) -> ParkIngest.TopicRouter.Entry? {
+            var text = topic
+            let found = text.withUTF8 { router.route($0, alias: alias, limits: limits) }
+            guard case .success(let entry) = found else { return nil }
+            return entry
+        }
+        // Numbered 0 and 5 (a gap): each found by bytes first, then by number.
+        let first = try #require(route(a, alias: 0))
+        router.remember(cached: first.cached, slot: 1)
+        _ = try #require(route(b, alias: 5))
+        #expect(route(a, alias: 0)?.base?.sensor == "a1" && route(a, alias: 0)?.slot == 1)
+        #expect(route(b, alias: 5)?.base?.sensor == "b2")
+        // After an eviction the cache is filled again in another order: B now holds the
+        // first place, so a number kept from before would hand A's readings to B.
+        router.forgetSlots()
+        #expect(route(b, alias: 5)?.base?.sensor == "b2")
+        #expect(route(a, alias: 0)?.base?.sensor == "a1")
+        #expect(route(a, alias: 0)?.slot == -1)
+        // An unknown topic by number is still refused as unknown.
+        var other = "other/topic"
+        for _ in 0..<2 {
+            let refused = other.withUTF8 { router.route($0, alias: 9, limits: limits) }
+            guard case .failure(.refused(.unknownTopic, _)) = refused else {
+                Issue.record("an unknown topic was taken by its number: \(refused)")
+                return
+            }
+        }
     }
 
     @Test("route: the topic index finds each topic it holds by its bytes, and no other (against a dictionary)")
@@ -220,7 +256,7 @@ struct IngestStageTests {
             let reading = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(k) * 60_000))
             let outcome = state.add(reading)
             _ = stage.observe(
-                slot: 0, Self.pm25, reading: reading, outcome: outcome, state: state, arrival: reading.time,
+                slot: 0, Self.pm25, reading: reading, outcome: outcome, state: &state, arrival: reading.time,
                 retained: false, logger: logger)
         }
         let alerts = stage.takeAlerts()

@@ -23,6 +23,8 @@ package final class FeedPrefetch: Sendable {
         /// `TopicIndex.hash` of the topic: the pipeline's route lookup takes it instead of
         /// hashing the topic again.
         package var hash: UInt32
+        /// The replay's number for the topic (`TopicShards.Place.topic`), or -1.
+        package var topic: Int32 = -1
         package var decoded: Decoded
     }
 
@@ -161,7 +163,7 @@ package final class FeedPrefetch: Sendable {
                 }
                 let r = Int(place.route)
                 guard r >= 0, routes[r].sparkplug == nil, readings.count < budget else {
-                    keys.append(Key(shard: place.shard, hash: hash, decoded: .byPipeline))
+                    keys.append(Key(shard: place.shard, hash: hash, topic: place.topic, decoded: .byPipeline))
                     continue
                 }
                 let start = readings.count
@@ -170,11 +172,14 @@ package final class FeedPrefetch: Sendable {
                         UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time, into: &readings)
                     keys.append(
                         Key(
-                            shard: place.shard, hash: hash,
+                            shard: place.shard, hash: hash, topic: place.topic,
                             decoded: .readings(route: place.route, start..<readings.count)))
                 } catch {
                     readings.removeSubrange(start...)
-                    keys.append(Key(shard: place.shard, hash: hash, decoded: .failed(route: place.route, error)))
+                    keys.append(
+                        Key(
+                            shard: place.shard, hash: hash, topic: place.topic,
+                            decoded: .failed(route: place.route, error)))
                 }
             }
         }

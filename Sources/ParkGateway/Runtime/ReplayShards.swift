@@ -57,41 +57,52 @@ package final class ReplayShards: IntervalSource {
 
         package func run(_ items: [Item]) {
             var found: [Tagged] = []
-            for item in items {
-                switch item {
-                case .message(let record, let key, let bytes, let topic, let payload, let time, let retain):
-                    let shard = Int(key.shard)
-                    let pipeline = pipelines[shard]!
-                    let queued = bytes.bytes.withUnsafeBufferPointer { text in
-                        bytes.readings.withUnsafeBufferPointer { readings in
-                            let ahead: IngestPipeline.Predecoded? =
-                                switch key.decoded {
-                                case .byPipeline: nil
-                                case .readings(let route, let range):
-                                    .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
-                                case .failed(let route, let error): .failed(route: Int(route), error)
-                                }
-                            return pipeline.ingest(
-                                topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash,
-                                payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
-                                retained: retain)
-                        }
+            for item in items { run(item, into: &found) }
+            if !found.isEmpty { alerts.withLock { $0 += found } }
+        }
+
+        /// One item, run as it comes (one worker: no chunk is gathered, so a chunk's items do
+        /// not pass through the cache between being made and being run).
+        package func run(_ item: Item) {
+            var found: [Tagged] = []
+            run(item, into: &found)
+            if !found.isEmpty { alerts.withLock { $0 += found } }
+        }
+
+        private func run(_ item: Item, into found: inout [Tagged]) {
+            switch item {
+            case .message(let record, let key, let bytes, let topic, let payload, let time, let retain):
+                let shard = Int(key.shard)
+                let pipeline = pipelines[shard]!
+                let queued = bytes.bytes.withUnsafeBufferPointer { text in
+                    bytes.readings.withUnsafeBufferPointer { readings in
+                        let ahead: IngestPipeline.Predecoded? =
+                            switch key.decoded {
+                            case .byPipeline: nil
+                            case .readings(let route, let range):
+                                .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
+                            case .failed(let route, let error): .failed(route: Int(route), error)
+                            }
+                        return pipeline.ingest(
+                            topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash,
+                            topicAlias: key.topic,
+                            payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
+                            retained: retain)
                     }
-                    if queued > 0 {
-                        for (order, t) in pipeline.takeAlerts().enumerated() {
-                            found.append(Tagged(record: record, shard: shard, order: order, transition: t))
-                        }
+                }
+                if queued > 0 {
+                    for (order, t) in pipeline.takeAlerts().enumerated() {
+                        found.append(Tagged(record: record, shard: shard, order: order, transition: t))
                     }
-                case .tick(let record, let time):
-                    for (index, pipeline) in pipelines.enumerated() {
-                        guard let pipeline, pipeline.tick(at: time) > 0 else { continue }
-                        for (order, t) in pipeline.takeAlerts().enumerated() {
-                            found.append(Tagged(record: record, shard: index, order: order, transition: t))
-                        }
+                }
+            case .tick(let record, let time):
+                for (index, pipeline) in pipelines.enumerated() {
+                    guard let pipeline, pipeline.tick(at: time) > 0 else { continue }
+                    for (order, t) in pipeline.takeAlerts().enumerated() {
+                        found.append(Tagged(record: record, shard: index, order: order, transition: t))
                     }
                 }
             }
-            if !found.isEmpty { alerts.withLock { $0 += found } }
         }
     }
 
@@ -120,6 +131,8 @@ package final class ReplayShards: IntervalSource {
     }
 
     package func add(_ item: Item) {
+        // One worker runs on this thread anyway: each item at once, in the order added.
+        if workers.count == 1 { return workers[0].run(item) }
         let w: Int
         switch item {
         case .message(_, let key, _, _, _, _, _): w = Int(key.shard) % workers.count

@@ -11,6 +11,9 @@ package struct TopicShards {
         /// The first route whose pattern matches (the one the pipeline's router takes, for a
         /// topic it does not refuse before), or -1.
         package var route: Int32
+        /// This replay's number for the topic (its index here), or -1 when not kept: the
+        /// pipeline's router finds the topic by it (`TopicRouter.route(_:hash:alias:limits:)`).
+        package var topic: Int32 = -1
     }
 
     private let routes: [TopicRoute]
@@ -38,10 +41,10 @@ package struct TopicShards {
             } ?? Place(shard: 0, route: -1)
         if topic.count > maxTopicBytes { return Place(shard: place.shard, route: -1) }
         // Bounded: a feed of a million distinct bogus topics is matched each time past that.
-        if topics.count < 1_000_000 {
-            _ = topics.insert(topic, hash: hash)
-            places.append(place)
-        }
-        return place
+        guard topics.count < 1_000_000 else { return place }
+        var kept = place
+        kept.topic = topics.insert(topic, hash: hash)
+        places.append(kept)
+        return kept
     }
 }

@@ -57,7 +57,7 @@ extension IngestPipeline {
             for (id, reading, historical) in out.readings {
                 // A historical value says nothing of whether the node lives now (as a retained copy).
                 queued += take(
-                    reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, route: nil,
+                    reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, cached: -1,
                     arrival: arrival, retained: historical, opened: &opened, in: &state)
             }
         }

@@ -94,20 +94,21 @@ public final class IngestPipeline: Sendable {
     /// As `ingest(topic:payload:arrival:retained:)`, reading the topic's UTF-8 bytes (checked
     /// here) and the payload in place, in the caller's buffers: nothing is copied or allocated
     /// on the common path. `topicHash`, when the caller has it, is the topic's
-    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard). `decoded` is the
+    /// `TopicIndex.hash` (a replay's reader hashed it to find its shard), and `topicAlias` the
+    /// caller's own number for this topic (see `TopicRouter.route`), or -1. `decoded` is the
     /// payload as a replay's reader decoded it ahead: the caller must have decoded this payload
     /// with `settings.routes[route].decoder` at this `arrival`; it is taken only when `route`
     /// is the route the topic takes here, else the payload is decoded again.
     @discardableResult
     public func ingest(
-        topic: UnsafeBufferPointer<UInt8>, topicHash: UInt32? = nil, payload: UnsafeBufferPointer<UInt8>,
-        decoded: Predecoded? = nil, arrival: EventTime, retained: Bool = false
+        topic: UnsafeBufferPointer<UInt8>, topicHash: UInt32? = nil, topicAlias: Int32 = -1,
+        payload: UnsafeBufferPointer<UInt8>, decoded: Predecoded? = nil, arrival: EventTime, retained: Bool = false
     ) -> Int {
         state.withLock { state in
             for k in state.interval.indices { state.interval[k].messages += 1 }
             // Route.
             let entry: TopicRouter.Entry
-            switch state.router.route(topic, hash: topicHash, limits: state.limits) {
+            switch state.router.route(topic, hash: topicHash, alias: topicAlias, limits: state.limits) {
             case .success(let found): entry = found
             case .failure(.refused(let reason, let detail)):
                 reject(reason, topic: Self.text(topic), arrival: arrival, in: &state, detail: detail)
@@ -122,10 +123,12 @@ public final class IngestPipeline: Sendable {
             }
             // Decode.
             state.scratch.removeAll(keepingCapacity: true)
+            // Readings decoded ahead are read where they lie, not copied into `scratch`.
+            var ahead: UnsafeBufferPointer<Reading>?
             do throws(PayloadError) {
                 // In place: a copy of the decoder retains its field names per message.
                 switch decoded {
-                case .readings(let route, let readings)? where route == r: state.scratch.append(contentsOf: readings)
+                case .readings(let route, let readings)? where route == r: ahead = readings
                 case .failed(let route, let error)? where route == r: throw error
                 default:
                     try settings.routes.withUnsafeBufferPointer { (routes) throws(PayloadError) in
@@ -138,19 +141,22 @@ public final class IngestPipeline: Sendable {
                     detail: "\(error.detail); payload: \(String(decoding: payload.prefix(160), as: UTF8.self))")
                 return 0
             }
-            for k in state.interval.indices { state.interval[k].readings += state.scratch.count }
+            let count = ahead?.count ?? state.scratch.count
+            for k in state.interval.indices { state.interval[k].readings += count }
             var opened = 0
             var queued = 0
-            for index in state.scratch.indices {
-                let reading = state.scratch[index]
-                var id = entry.base!
-                var slot = entry.slot
-                if let field = reading.field {
-                    id.kind = settings.routes.withUnsafeBufferPointer { $0[r].kind(forField: field) }
-                    slot = state.table[id] ?? -1
+            for index in 0..<count {
+                let reading = ahead?[index] ?? state.scratch[index]
+                guard let field = reading.field else {
+                    queued += take(
+                        reading, id: entry.base!, slot: entry.slot, named: false, topic: topic, cached: entry.cached,
+                        arrival: arrival, retained: retained, opened: &opened, in: &state)
+                    continue
                 }
+                var id = entry.base!
+                id.kind = settings.routes.withUnsafeBufferPointer { $0[r].kind(forField: field) }
                 queued += take(
-                    reading, id: id, slot: slot, named: reading.field != nil, topic: topic, route: entry,
+                    reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, cached: entry.cached,
                     arrival: arrival, retained: retained, opened: &opened, in: &state)
             }
             return queued
@@ -168,10 +174,11 @@ public final class IngestPipeline: Sendable {
     static func text(_ topic: UnsafeBufferPointer<UInt8>) -> String { String(decoding: topic, as: UTF8.self) }
 
     /// Stages 3 to 6 for one decoded reading of series `id` (`slot` -1 when not yet known);
-    /// returns the alert transitions queued.
+    /// `cached` is its topic's place in the router's cache (where the series of its unnamed
+    /// readings is remembered), or -1. Returns the alert transitions queued.
     func take(
         _ reading: Reading, id: SeriesID, slot known: Int32, named: Bool, topic: UnsafeBufferPointer<UInt8>,
-        route: TopicRouter.Entry?, arrival: EventTime, retained: Bool, opened: inout Int, in state: inout State
+        cached: Int32, arrival: EventTime, retained: Bool, opened: inout Int, in state: inout State
     ) -> Int {
         var slot = known
         // Admit: a time the series' clock can trust, a retained copy only with its own time.
@@ -200,7 +207,7 @@ public final class IngestPipeline: Sendable {
             }
             slot = open(id, arrival: arrival, in: &state)
             opened += 1
-            if !named, let route { state.router.remember(route, slot: slot) }
+            if !named { state.router.remember(cached: cached, slot: slot) }
         }
         let s = Int(slot)
         let normalised: Reading
@@ -219,8 +226,9 @@ public final class IngestPipeline: Sendable {
         for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
         if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
         // Rules.
-        let transitions = Self.observe(
-            &state.rules, state.table.states, slot: s, id, reading: normalised, outcome: outcome, arrival: arrival,
+        // The state in place (`inout`, though only read): see `RuleEngine.observe(entry:...)`.
+        let transitions = state.rules.observe(
+            slot: s, id, reading: normalised, outcome: outcome, state: &state.table.states[s], arrival: arrival,
             retained: retained, logger: logger)
         // Compliance periods (regulatory rules on clock hours, days and years).
         // Too late for the rolling windows is not too late for a regulatory period:
@@ -240,19 +248,6 @@ public final class IngestPipeline: Sendable {
         if !spans.isEmpty { state.accounting.note(spans) }
         state.accounting.record(slot: s, outcome, normalised)
         return transitions.count
-    }
-
-    /// The rules see series `s`'s state where it lies: `states[s]` as an argument would copy
-    /// the state (208 bytes, a retain of each of its buffers) for every reading.
-    private static func observe(
-        _ rules: inout RuleStage, _ states: borrowing [SeriesState], slot s: Int, _ id: SeriesID, reading: Reading,
-        outcome: SeriesState.Outcome, arrival: EventTime, retained: Bool, logger: Logger
-    ) -> [AlertTransition] {
-        states.withUnsafeBufferPointer { states in
-            rules.observe(
-                slot: s, id, reading: reading, outcome: outcome, state: states[s], arrival: arrival, retained: retained,
-                logger: logger)
-        }
     }
 
     func open(_ id: SeriesID, arrival: EventTime, in state: inout State, restoring: SeriesState? = nil)

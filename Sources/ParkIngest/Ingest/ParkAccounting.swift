@@ -185,21 +185,38 @@ package struct ParkAccounting {
             series[s].lastCounter = reading.value
             series[s].lastCounterTime = reading.time.milliseconds
         }
+        let one = series[s]
+        // Computed once, not per schedule: the same value added to each.
+        let energyTerm = accepted && one.role == .decibels ? pow(10, reading.value / 10) : 0
         for k in 0..<schedules {
-            figures[k][key].readings += 1
-            figures[k][key].outcomes[outcome] += 1
-            markReported(s, key, k)
+            let bit = UInt8(1) << UInt8(k)
+            let first = series[s].reported & bit == 0
+            if first { series[s].reported |= bit }
+            // One access to the figures per schedule, not seven.
+            Self.count(
+                &figures[k][key], outcome, reading.value, delta: delta, energy: energyTerm, reporting: first,
+                role: one.role)
             guard accepted else { continue }
-            figures[k][key].sum += reading.value
-            figures[k][key].count += 1
-            figures[k][key].increase += delta
-            if series[s].role == .greenArea { greenLast[k][Int32(s)] = reading.value }
-            if series[s].role == .decibels { figures[k][key].energy += pow(10, reading.value / 10) }
-            if series[s].meter >= 0 { energy[k][Int(series[s].park)].reported |= 1 << UInt8(series[s].meter) }
+            if one.role == .greenArea { greenLast[k][Int32(s)] = reading.value }
+            if one.meter >= 0 { energy[k][Int(one.park)].reported |= 1 << UInt8(one.meter) }
         }
         if series[s].meter >= 0, let since, delta > 0 {
             spread(delta, of: s, from: since, to: reading.time.milliseconds)
         }
+    }
+
+    private static func count(
+        _ figures: inout Figures, _ outcome: SeriesState.Outcome, _ value: Double, delta: Double, energy: Double,
+        reporting: Bool, role: Role
+    ) {
+        figures.readings += 1
+        figures.outcomes[outcome] += 1
+        if reporting { figures.reporting += 1 }
+        guard outcome == .accepted else { return }
+        figures.sum += value
+        figures.count += 1
+        figures.increase += delta
+        if role == .decibels { figures.energy += energy }
     }
 
     /// Puts a meter's increment over [from, to] pro rata into its role's kWh, and for the grid

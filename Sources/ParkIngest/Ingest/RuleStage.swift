@@ -39,7 +39,7 @@ package struct RuleStage {
 
     /// Evaluates the rules of series `s` after one reading; returns the transitions (queued too).
     package mutating func observe(
-        slot s: Int, _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: borrowing SeriesState,
+        slot s: Int, _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: inout SeriesState,
         arrival: EventTime, retained: Bool, logger: Logger
     ) -> [AlertTransition] {
         guard !rules.isEmpty else { return [] }
@@ -51,7 +51,7 @@ package struct RuleStage {
         }
         if handles[s] < 0 { handles[s] = Int32(engine!.entry(for: id)) }
         let out = engine!.observe(
-            entry: Int(handles[s]), reading: reading, outcome: outcome, state: state, at: reading.time, seen: seen)
+            entry: Int(handles[s]), reading: reading, outcome: outcome, state: &state, at: reading.time, seen: seen)
         if !out.isEmpty { enqueue(out, logger: logger) }
         return out
     }

@@ -25,6 +25,10 @@ package struct TopicRouter {
     private var cache = TopicIndex()
     private var entries: [Entry] = []
     private let maxCached: Int
+    /// A caller's own dense number for a topic (a replay's reader numbers the topics it has
+    /// seen) → index in `entries`, or -1: such a topic is found without hashing or comparing
+    /// its bytes. Cleared with the cache.
+    private var aliases: [Int32] = []
 
     package init(routes: [TopicRoute], maxCached: Int) {
         self.routes = routes
@@ -38,11 +42,17 @@ package struct TopicRouter {
     }
 
     /// As `route(_:limits:)`, for the topic's UTF-8 bytes as received (checked here); `hash`
-    /// is their `TopicIndex.hash` when the caller already has it.
+    /// is their `TopicIndex.hash` when the caller already has it. `alias`, when not -1, is the
+    /// caller's number for this topic: the caller gives each distinct topic its own number, and
+    /// always the same one (a number given with two topics would route the second as the first).
     package mutating func route(
-        _ topic: UnsafeBufferPointer<UInt8>, hash known: UInt32? = nil, limits: IngestPipeline.Limits
+        _ topic: UnsafeBufferPointer<UInt8>, hash known: UInt32? = nil, alias: Int32 = -1,
+        limits: IngestPipeline.Limits
     ) -> Result<Entry, Refusal> {
         let bytes = topic.count
+        if alias >= 0, Int(alias) < aliases.count, aliases[Int(alias)] >= 0 {
+            return Self.checked(entries[Int(aliases[Int(alias)])])
+        }
         let entry: Entry
         let hash = bytes <= limits.maxTopicBytes ? known ?? TopicIndex.hash(topic) : 0
         if bytes <= limits.maxTopicBytes, let cached = cache.find(topic, hash: hash) {
@@ -64,6 +74,12 @@ package struct TopicRouter {
             if let problem = Self.topicProblem(text) { return .failure(.refused(.badTopic, problem)) }
             entry = lookUp(text, bytes: topic, hash: hash)
         }
+        if alias >= 0 && entry.cached >= 0 { remember(alias: alias, entry.cached) }
+        return Self.checked(entry)
+    }
+
+    /// Static: a method would copy the whole router (its arrays retained) per message.
+    private static func checked(_ entry: Entry) -> Result<Entry, Refusal> {
         guard entry.route >= 0, entry.base != nil else {
             return .failure(.refused(.unknownTopic, "topic matches no configured pattern"))
         }
@@ -72,15 +88,24 @@ package struct TopicRouter {
 
     /// Remembers the series of a cached topic's unnamed readings, so the next message skips
     /// the lookup.
-    package mutating func remember(_ entry: Entry, slot: Int32) {
-        guard entry.cached >= 0 else { return }
-        entries[Int(entry.cached)].slot = slot
+    /// `cached` is the topic's `Entry.cached`.
+    package mutating func remember(cached: Int32, slot: Int32) {
+        guard cached >= 0 else { return }
+        entries[Int(cached)].slot = slot
+    }
+
+    private mutating func remember(alias: Int32, _ cached: Int32) {
+        if Int(alias) >= aliases.count {
+            aliases.append(contentsOf: repeatElement(-1, count: Int(alias) + 1 - aliases.count))
+        }
+        aliases[Int(alias)] = cached
     }
 
     /// Forgets the series remembered per topic (their slots moved after an eviction).
     package mutating func forgetSlots() {
         cache.removeAll()
         entries.removeAll(keepingCapacity: true)
+        aliases = []
     }
 
     private mutating func lookUp(_ topic: String, bytes: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Entry {

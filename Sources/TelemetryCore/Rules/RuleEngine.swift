@@ -129,12 +129,16 @@ public struct RuleEngine: Sendable {
         at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
-        observe(entry: entry(for: id), reading: reading, outcome: outcome, state: state, at: time, seen: seen)
+        var state = copy state
+        return observe(entry: entry(for: id), reading: reading, outcome: outcome, state: &state, at: time, seen: seen)
     }
 
-    /// As `observe(_:...)`, for a series' handle from `entry(for:)`.
+    /// As `observe(_:...)`, for a series' handle from `entry(for:)`. The state is only read; it
+    /// is `inout` so that it is read where it lies: a borrowed element of the pipeline's table
+    /// was copied (208 bytes and a retain of each of its buffers) for every reading, since the
+    /// compiler cannot prove that nothing writes to it during the call.
     public mutating func observe(
-        entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: borrowing SeriesState, at time: EventTime,
+        entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: inout SeriesState, at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
         if let seen { entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen) }

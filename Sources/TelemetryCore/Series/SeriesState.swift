@@ -127,10 +127,12 @@ public struct SeriesState: Sendable {
         public init(_ value: Settings) { self.value = value }
     }
 
-    private let shared: SharedSettings
-    public var settings: Settings { shared.value }
+    // Inlinable: read from a table's element in another module, a call would copy the
+    // whole state (its buffers retained) to read one field.
+    @usableFromInline let shared: SharedSettings
+    @inlinable public var settings: Settings { shared.value }
     /// The box this series shares with the others of its kind.
-    public var sharedSettings: SharedSettings { shared }
+    @inlinable public var sharedSettings: SharedSettings { shared }
     public private(set) var raw: RawRing
     /// One ring per configured window, in order; a window that shares another's buckets
     /// (`BucketRing.owner`) holds none: read windows through `window(_:)`.
