@@ -117,7 +117,7 @@ struct PredecodedIngestTests {
         let forged = [Reading(value: 42, time: arrival)]
         let garbage = Array("garbage".utf8)
         func send(route: Int) {
-            topic.withUTF8 { t in
+            _ = topic.withUTF8 { t in
                 garbage.withUnsafeBufferPointer { g in
                     forged.withUnsafeBufferPointer { r in
                         p.ingest(topic: t, payload: g, decoded: .readings(route: route, r), arrival: arrival)
@@ -135,14 +135,14 @@ struct PredecodedIngestTests {
         let good = Array(#"{"value": 7}"#.utf8)
         let failure = PayloadError(.malformed, "payload is not a bare number")
         let later = EventTime(milliseconds: Self.t0 + 1_000)
-        topic.withUTF8 { t in
+        _ = topic.withUTF8 { t in
             good.withUnsafeBufferPointer { g in
                 p.ingest(topic: t, payload: g, decoded: .failed(route: 1, failure), arrival: later)
             }
         }
         #expect(p.totals.accepted == 2 && p.totals.rejected == [.malformed: 1])
         // Decoded for its own route, the failure is the verdict.
-        topic.withUTF8 { t in
+        _ = topic.withUTF8 { t in
             good.withUnsafeBufferPointer { g in
                 p.ingest(topic: t, payload: g, decoded: .failed(route: 0, failure), arrival: later)
             }

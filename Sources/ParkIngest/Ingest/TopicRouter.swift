@@ -6,14 +6,27 @@ import UplinkWire
 /// topic is checked and matched against the patterns only the first time it is seen, and the
 /// cache is bounded so a flood of bogus topics cannot grow memory without end.
 package struct TopicRouter {
-    package struct Entry {
+    package struct Entry: Sendable {
         package static let unknown = Entry(route: -1, base: nil)
         package var route: Int32
-        package var base: SeriesID?
+        /// The series the topic names, boxed: an entry is copied per message, and a series id
+        /// is four strings to retain and release; the box is one reference, read in place.
+        package let named: Named?
+        package var base: SeriesID? { named?.id }
         /// The series of a reading without a field name; -1 before its first reading.
         package var slot: Int32 = -1
         /// Its place in the cache (for `remember`), or -1 when the cache was full.
         package var cached: Int32 = -1
+
+        init(route: Int32, base: SeriesID?) {
+            self.route = route
+            named = base.map(Named.init)
+        }
+    }
+
+    package final class Named: Sendable {
+        package let id: SeriesID
+        init(_ id: SeriesID) { self.id = id }
     }
 
     package enum Refusal: Error {
@@ -80,7 +93,7 @@ package struct TopicRouter {
 
     /// Static: a method would copy the whole router (its arrays retained) per message.
     private static func checked(_ entry: Entry) -> Result<Entry, Refusal> {
-        guard entry.route >= 0, entry.base != nil else {
+        guard entry.route >= 0, entry.named != nil else {
             return .failure(.refused(.unknownTopic, "topic matches no configured pattern"))
         }
         return .success(entry)

@@ -161,14 +161,19 @@ public struct RuleEngine: Sendable {
             computedAt.append(0)
         }
         var out: [AlertTransition] = []
+        // No alert pending or firing and no exceedance open: a rule whose signal can only be
+        // clear changes nothing, so it is not evaluated (a rule out of force, or outside its
+        // hours, and the silence rules, which a reading always clears).
+        let quiet = entries[e].trackers.isEmpty && entries[e].exceeding.isEmpty
         for slot in sets[set].rules.indices {
             // By index: a copy of the compiled rule (over 100 bytes) per rule and reading showed.
             let r = sets[set].rules[slot]
+            let active = compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, state)
+            if quiet && (!active || compiled[r].check.isStale) { continue }
             guard let (evaluated, value, limit) = evaluate(r, e, slot, reading, outcome, state, time) else {
                 continue
             }
-            let signal =
-                compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, state) ? evaluated : .clear(value ?? 0)
+            let signal = active ? evaluated : .clear(value ?? 0)
             if compiled[r].countsExceedance { noteExceedance(e, slot, signal, at: time) }
             apply(e, slot, signal, value: value, limit: limit, at: time, into: &out)
         }
@@ -291,8 +296,9 @@ public struct RuleEngine: Sendable {
         guard read >= 0, let now = state.watermark else { return nil }
         if computedAt[read] != evaluation {
             let validity = compiled[r].validity
-            computed[read] = state.withWindow(sets[set].reads[read]) { ring in
-                entries[e].caches[read].read(ring, at: now, quantiles: ring.keepsQuantiles, validity: validity)
+            state.withWindow(sets[set].reads[read]) { ring in
+                entries[e].caches[read].read(
+                    ring, at: now, quantiles: ring.keepsQuantiles, validity: validity, into: &computed[read])
             }
             computedAt[read] = evaluation
         }

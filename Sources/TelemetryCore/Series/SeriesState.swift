@@ -199,10 +199,10 @@ public struct SeriesState: Sendable {
     /// `body` reads window `index` in place (a ring of its own is not copied; a shared one is
     /// read through its owner's view).
     public func withWindow<T>(_ index: Int, _ body: (borrowing BucketRing) -> T) -> T {
-        rings.withUnsafeBufferPointer { rings in
-            let owner = Int(rings[index].owner)
-            return owner < 0 ? body(rings[index]) : body(rings[owner].view(as: rings[index].spec, owner: owner))
-        }
+        // From the array itself, which cannot change while `self` is borrowed: an element of
+        // an unsafe buffer was copied (its four buffers retained) for the call.
+        let owner = Int(rings[index].owner)
+        return owner < 0 ? body(rings[index]) : body(rings[owner].view(as: rings[index].spec, owner: owner))
     }
 
     /// Every window, in configuration order, as rings to read.

@@ -23,10 +23,22 @@ public struct WindowCache: Sendable {
     )
         -> (stats: WindowStats, validity: WindowValidity?)
     {
+        var out: (stats: WindowStats, validity: WindowValidity?) = (WindowStats(), nil)
+        read(ring, at: time, quantiles: quantiles, validity: rule, into: &out)
+        return out
+    }
+
+    /// As `read(_:at:quantiles:validity:)`, written into `out`: the figures (160 bytes) are
+    /// built where they are kept, not copied there on their way out.
+    public mutating func read(
+        _ ring: borrowing BucketRing, at time: EventTime, quantiles: Bool, validity rule: ValidityRule,
+        into out: inout (stats: WindowStats, validity: WindowValidity?)
+    ) {
         let start = ring.spec.bucketStart(time)
         // Only the newest bucket may change without a new revision: a window ending elsewhere is folded afresh.
         guard start == ring.newestStart else {
-            return (ring.stats(at: time, quantiles: quantiles), rule.assess(ring, at: time))
+            out = (ring.stats(at: time, quantiles: quantiles), rule.assess(ring, at: time))
+            return
         }
         if start != end || ring.revision != revision || quantiles != self.quantiles
             || rule.minQuarterHours != minQuarterHours
@@ -47,17 +59,16 @@ public struct WindowCache: Sendable {
             }
         }
         // The newest bucket, read once: merged last, as the full fold would.
-        var stats = previous
+        out.stats = previous
         var nonEmpty = previousNonEmpty
         var validHours = previousValidHours
         if let current = ring.current(at: time) {
-            stats.merge(current, quantiles: quantiles && ring.keepsQuantiles)
+            out.stats.merge(current, quantiles: quantiles && ring.keepsQuantiles)
             if !current.isEmpty { nonEmpty += 1 }
             if rule.hourIsValid(current) { validHours += 1 }
         }
-        let validity = rule.assess(
+        out.validity = rule.assess(
             bucketMilliseconds: ring.spec.bucketMilliseconds, bucketCount: ring.spec.bucketCount,
             nonEmpty: nonEmpty, validHours: validHours)
-        return (stats, validity)
     }
 }
