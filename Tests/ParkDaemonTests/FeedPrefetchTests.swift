@@ -122,7 +122,7 @@ struct FeedPrefetchTests {
                         switch key.decoded {
                         case .byPipeline: nil
                         case .readings(_, let range): .success(Array(part.bytes.readings[range]))
-                        case .failed(_, let error): .failure(error)
+                        case .failed(_, let k): .failure(part.bytes.errors[Int(k)])
                         }
                     seen.append(
                         Seen(

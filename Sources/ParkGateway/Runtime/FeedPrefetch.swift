@@ -36,7 +36,8 @@ package final class FeedPrefetch: Sendable {
         /// are Sparkplug's.
         case byPipeline
         case readings(route: Int32, Range<Int>)
-        case failed(route: Int32, PayloadError)
+        /// The index of the error in the part's `errors`.
+        case failed(route: Int32, Int32)
     }
 
     private struct Queue {
@@ -155,6 +156,7 @@ package final class FeedPrefetch: Sendable {
         keys.reserveCapacity(part.records.count)
         var readings: [Reading] = []
         readings.reserveCapacity(part.records.count)
+        var errors: [PayloadError] = []
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
             for (result, found) in zip(part.records, places) {
                 guard case .success(let record) = result, let (hash, place) = found else {
@@ -176,14 +178,18 @@ package final class FeedPrefetch: Sendable {
                             decoded: .readings(route: place.route, start..<readings.count)))
                 } catch {
                     readings.removeSubrange(start...)
+                    errors.append(error)
                     keys.append(
                         Key(
                             shard: place.shard, hash: hash, topic: place.topic,
-                            decoded: .failed(route: place.route, error)))
+                            decoded: .failed(route: place.route, Int32(errors.count - 1))))
                 }
             }
         }
-        return (FeedBatch.Part(records: part.records, bytes: FeedBytes(part.bytes.bytes, readings: readings)), keys)
+        return (
+            FeedBatch.Part(
+                records: part.records, bytes: FeedBytes(part.bytes.bytes, readings: readings, errors: errors)), keys
+        )
     }
 
     /// The next batch in feed order, waiting for it; nil once the feed has ended (or `stop`).

@@ -187,8 +187,12 @@ package enum FeedBatch {
 package final class FeedBytes: Sendable {
     package let bytes: [UInt8]
     package let readings: [Reading]
-    package init(_ bytes: [UInt8], readings: [Reading] = []) {
+    /// Why payloads decoded ahead failed (`FeedPrefetch.Decoded.failed` indexes them): a key
+    /// holds no text, so handing one on costs no reference counting.
+    package let errors: [PayloadError]
+    package init(_ bytes: [UInt8], readings: [Reading] = [], errors: [PayloadError] = []) {
         self.bytes = bytes
         self.readings = readings
+        self.errors = errors
     }
 }

@@ -81,7 +81,7 @@ package final class ReplayShards: IntervalSource {
                             case .byPipeline: nil
                             case .readings(let route, let range):
                                 .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
-                            case .failed(let route, let error): .failed(route: Int(route), error)
+                            case .failed(let route, let k): .failed(route: Int(route), bytes.errors[Int(k)])
                             }
                         return pipeline.ingest(
                             topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash,

@@ -120,7 +120,11 @@ public struct BucketRing: Sendable {
     public mutating func add(_ value: Double, key: Int64, at time: EventTime) -> Bool {
         guard let (index, start) = claim(time) else { return false }
         let offset = time.milliseconds - start
-        let quarter = Int(offset * 4 / spec.bucketMilliseconds)
+        // Compared, not divided (a division per window and reading): the quarter
+        // `offset * 4 / bucket`, clamped to 0...3 as the buckets clamp it.
+        let scaled = offset &* 4
+        let bucket = spec.bucketMilliseconds
+        let quarter = (scaled >= bucket ? 1 : 0) + (scaled >= 2 &* bucket ? 1 : 0) + (scaled >= 3 &* bucket ? 1 : 0)
         if keepsDetail {
             slots[index].add(value, offset: Int32(truncatingIfNeeded: offset), quarter: quarter)
         } else {
@@ -180,6 +184,8 @@ public struct BucketRing: Sendable {
     /// The bucket holding `time`, if the ring holds that span.
     func current(at time: EventTime) -> WindowStats? {
         let end = spec.bucketStart(time)
+        // The newest bucket's slot is known (the rules read it after every reading).
+        if end == newestStart { return stats(Int(newestSlot)) }
         let index = slot(end)
         return start(ofSlot: index) == end ? stats(index) : nil
     }
