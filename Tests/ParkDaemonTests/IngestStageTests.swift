@@ -93,32 +93,44 @@ struct IngestStageTests {
         let limits = IngestPipeline.Limits(maxTopicBytes: 64, maxTopicLevels: 8)
         let a = "parks/p/z/emissions/pm25/a1"
         let b = "parks/p/z/emissions/pm25/b2"
-        func route(_ topic: String, alias: Int32) -> ParkIngest.TopicRouter.Entry? {
+        func route(_ topic: String, alias: Int32 = -1) -> ParkIngest.TopicRouter.Entry? {
             var text = topic
             let found = text.withUTF8 { router.route($0, alias: alias, limits: limits) }
             guard case .success(let entry) = found else { return nil }
             return entry
         }
-        // Numbered 0 and 5 (a gap): each found by bytes first, then by number.
+        // Numbered 0 and 5 (a gap): each found by its bytes first, then by its number alone
+        // (the caller vouches for the number: other bytes with it are not looked at).
         let first = try #require(route(a, alias: 0))
         router.remember(cached: first.cached, slot: 1)
         _ = try #require(route(b, alias: 5))
-        #expect(route(a, alias: 0)?.base?.sensor == "a1" && route(a, alias: 0)?.slot == 1)
-        #expect(route(b, alias: 5)?.base?.sensor == "b2")
-        // After an eviction the cache is filled again in another order: B now holds the
-        // first place, so a number kept from before would hand A's readings to B.
+        #expect(route("parks/p/z/emissions/pm25/zz", alias: 0)?.base?.sensor == "a1")
+        #expect(route(a, alias: 0)?.slot == 1)
+        #expect(route("unknown", alias: 5)?.base?.sensor == "b2")
+        // After an eviction the cache fills again in another order (B first, then A): a number
+        // kept from before would now name B's place and hand A's readings to B.
         router.forgetSlots()
-        #expect(route(b, alias: 5)?.base?.sensor == "b2")
+        #expect(route(b)?.cached == 0 && route(a)?.cached == 1)
         #expect(route(a, alias: 0)?.base?.sensor == "a1")
+        #expect(route(b, alias: 5)?.base?.sensor == "b2")
         #expect(route(a, alias: 0)?.slot == -1)
-        // An unknown topic by number is still refused as unknown.
-        var other = "other/topic"
-        for _ in 0..<2 {
-            let refused = other.withUTF8 { router.route($0, alias: 9, limits: limits) }
-            guard case .failure(.refused(.unknownTopic, _)) = refused else {
-                Issue.record("an unknown topic was taken by its number: \(refused)")
-                return
-            }
+        // A topic the full cache does not keep gets no number either: the number next given
+        // with another topic does not find it.
+        var full = TopicRouter(
+            routes: [TopicRoute(pattern: try TopicPattern(TopicPattern.defaultPattern))], maxCached: 1)
+        var text = a
+        _ = text.withUTF8 { full.route($0, alias: 0, limits: limits) }
+        text = b
+        guard case .success(let passing) = text.withUTF8({ full.route($0, alias: 1, limits: limits) }) else {
+            Issue.record("a topic was refused with the cache full")
+            return
+        }
+        #expect(passing.cached == -1)
+        text = "other/topic"
+        let other = text.withUTF8 { full.route($0, alias: 1, limits: limits) }
+        guard case .failure(.refused(.unknownTopic, _)) = other else {
+            Issue.record("a number given with an uncached topic found it again: \(other)")
+            return
         }
     }
 

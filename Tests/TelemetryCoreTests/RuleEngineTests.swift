@@ -50,6 +50,31 @@ struct RuleEngineTests {
             forMilliseconds: minutes * Self.minute, renotifyMilliseconds: renotify.map { $0 * Self.minute })
     }
 
+    @Test("a rule judges a window's validity by its own rule, whichever rule read that window first")
+    func validityPerRule() {
+        // Both read the 1 h window (15-minute buckets). `loose` needs one quarter hour with
+        // data, `strict` four: after one reading only `loose` sees a valid window.
+        func rule(_ id: String, limit: Double, quarters: Int, requireValid: Bool) -> Rule {
+            var rule = Rule(
+                id: id, description: id, matcher: SeriesMatcher(kind: "pm25"),
+                condition: .threshold(source: .window("1h", .mean), above: true, limit: limit, clear: nil))
+            rule.requireValid = requireValid
+            rule.validity = ValidityRule(minQuarterHours: quarters)
+            return rule
+        }
+        let strict = rule("strict", limit: 1_000, quarters: 4, requireValid: false)
+        let loose = rule("loose", limit: 10, quarters: 1, requireValid: true)
+        var alone = Harness([loose])
+        var after = Harness([strict, loose])  // `strict` reads the window first
+        for (m, v) in [(0.0, 20.0), (1, 30), (2, 5)] {
+            alone.feed(m, v)
+            after.feed(m, v)
+        }
+        #expect(alone.lines.map(\.state) == [.firing])
+        #expect(after.lines.map(\.rule) == alone.lines.map(\.rule))
+        #expect(after.lines.map(\.at) == alone.lines.map(\.at))
+    }
+
     @Test("a threshold fires once per episode at the first reading past it, resolves, and a new episode gets a new id")
     func episodes() {
         var h = Harness([threshold(50)])

@@ -58,6 +58,9 @@ public struct RuleEngine: Sendable {
     /// stamp equals `evaluation` (reused storage, nothing released per reading).
     private var computed: [(stats: WindowStats, validity: WindowValidity?)] = []
     private var computedAt: [UInt64] = []
+    /// The validity rule each was assessed under: a rule with another reads it afresh (which
+    /// rules are evaluated first depends on which can only clear).
+    private var computedUnder: [ValidityRule] = []
     private var evaluation: UInt64 = 0
     /// Exceedance spans that began or ended since `takeExceedances`.
     public private(set) var exceedances: [Exceedance] = []
@@ -159,6 +162,7 @@ public struct RuleEngine: Sendable {
         while computed.count < readCount {
             computed.append((WindowStats(), nil))
             computedAt.append(0)
+            computedUnder.append(ValidityRule())
         }
         var out: [AlertTransition] = []
         // No alert pending or firing and no exceedance open: a rule whose signal can only be
@@ -294,8 +298,9 @@ public struct RuleEngine: Sendable {
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
-        if computedAt[read] != evaluation {
+        if computedAt[read] != evaluation || computedUnder[read] != compiled[r].validity {
             let validity = compiled[r].validity
+            computedUnder[read] = validity
             state.withWindow(sets[set].reads[read]) { ring in
                 entries[e].caches[read].read(
                     ring, at: now, quantiles: ring.keepsQuantiles, validity: validity, into: &computed[read])

@@ -184,8 +184,9 @@ public struct BucketRing: Sendable {
     /// The bucket holding `time`, if the ring holds that span.
     func current(at time: EventTime) -> WindowStats? {
         let end = spec.bucketStart(time)
-        // The newest bucket's slot is known (the rules read it after every reading).
-        if end == newestStart { return stats(Int(newestSlot)) }
+        // The newest bucket's slot is known (the rules read it after every reading); checked
+        // all the same, as the general path checks (an old snapshot's slots are not).
+        if end == newestStart, start(ofSlot: Int(newestSlot)) == end { return stats(Int(newestSlot)) }
         let index = slot(end)
         return start(ofSlot: index) == end ? stats(index) : nil
     }
