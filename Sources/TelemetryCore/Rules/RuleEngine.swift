@@ -172,9 +172,9 @@ public struct RuleEngine: Sendable {
         for slot in sets[set].rules.indices {
             // By index: a copy of the compiled rule (over 100 bytes) per rule and reading showed.
             let r = sets[set].rules[slot]
-            let active = compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, state)
+            let active = compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, &state)
             if quiet && (!active || compiled[r].check.isStale) { continue }
-            guard let (evaluated, value, limit) = evaluate(r, e, slot, reading, outcome, state, time) else {
+            guard let (evaluated, value, limit) = evaluate(r, e, slot, reading, outcome, &state, time) else {
                 continue
             }
             let signal = active ? evaluated : .clear(value ?? 0)
@@ -281,12 +281,12 @@ public struct RuleEngine: Sendable {
 
     /// A rule limited to hours of the day (QCVN 26's night) judges a window only once all of it
     /// lies in those hours: at 21:05 the night rule's rolling hour still holds evening traffic.
-    private func windowWithinHours(_ r: Int, _ e: Int, _ slot: Int, _ state: borrowing SeriesState) -> Bool {
+    private func windowWithinHours(_ r: Int, _ e: Int, _ slot: Int, _ state: inout SeriesState) -> Bool {
         guard compiled[r].hasHours else { return true }
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return true }
-        let spec = state.withWindow(sets[set].reads[read]) { $0.spec }
+        let spec = state.windowSpec(sets[set].reads[read])
         let first = spec.bucketStart(now) - (spec.lengthMilliseconds - spec.bucketMilliseconds)
         return compiled[r].isActive(at: EventTime(milliseconds: first))
     }
@@ -294,14 +294,14 @@ public struct RuleEngine: Sendable {
     /// Where the figures of the window rule `slot` of entry `e` reads are, in `computed`, as
     /// of the series' newest time; nil without one, or when the rule requires a valid window
     /// and it is not. Read them through `figures(_:_:)`: the 160-byte figures are not copied.
-    private mutating func windowRead(_ r: Int, _ e: Int, _ slot: Int, _ state: borrowing SeriesState) -> Int? {
+    private mutating func windowRead(_ r: Int, _ e: Int, _ slot: Int, _ state: inout SeriesState) -> Int? {
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
         if computedAt[read] != evaluation || computedUnder[read] != compiled[r].validity {
             let validity = compiled[r].validity
             computedUnder[read] = validity
-            state.withWindow(sets[set].reads[read]) { ring in
+            state.withWindowInPlace(sets[set].reads[read]) { ring in
                 entries[e].caches[read].read(
                     ring, at: now, quantiles: ring.keepsQuantiles, validity: validity, into: &computed[read])
             }
@@ -313,24 +313,25 @@ public struct RuleEngine: Sendable {
 
     /// What `body` reads of the window figures at `read`, in place.
     private func figures<T>(_ read: Int, _ body: (borrowing WindowStats) -> T) -> T {
-        computed.withUnsafeBufferPointer { body($0[read].stats) }
+        // From the array itself: an element of an unsafe buffer was copied (160 bytes) to lend it.
+        body(computed[read].stats)
     }
 
     private mutating func evaluate(
         _ r: Int, _ e: Int, _ slot: Int, _ reading: Reading, _ outcome: SeriesState.Outcome,
-        _ state: borrowing SeriesState, _ time: EventTime
+        _ state: inout SeriesState, _ time: EventTime
     ) -> (ConditionSignal, Double?, Double?)? {
         switch compiled[r].check {
         case .reading(let above, let limit, let clear):
             guard outcome == .accepted else { return nil }
             return (Self.compare(reading.value, above: above, limit: limit, clear: clear), reading.value, limit)
         case .window(let statistic, let above, let limit, let clear):
-            guard let k = windowRead(r, e, slot, state), let value = figures(k, { statistic.value(of: $0) }) else {
+            guard let k = windowRead(r, e, slot, &state), let value = figures(k, { statistic.value(of: $0) }) else {
                 return nil
             }
             return (Self.compare(value, above: above, limit: limit, clear: clear), value, limit)
         case .rateOfChange(let limit):
-            guard let k = windowRead(r, e, slot, state), let rate = figures(k, { $0.rateOfChange }) else { return nil }
+            guard let k = windowRead(r, e, slot, &state), let rate = figures(k, { $0.rateOfChange }) else { return nil }
             return (abs(rate) > limit ? .breach(rate) : .clear(rate), rate, limit)
         case .outOfRange:
             switch outcome {
@@ -341,16 +342,16 @@ public struct RuleEngine: Sendable {
         case .stale(let after):
             return (.clear(0), 0, Double(after) / 1000)
         case .flatline(let spread, let minCount):
-            guard let k = windowRead(r, e, slot, state) else { return nil }
+            guard let k = windowRead(r, e, slot, &state) else { return nil }
             let (count, span) = figures(k) { ($0.count, $0.max - $0.min) }
             guard count >= minCount else { return nil }
             return (span <= spread ? .breach(span) : .clear(span), span, spread)
         case .completeness(let expected, let minShare):
-            guard let k = windowRead(r, e, slot, state) else { return nil }
+            guard let k = windowRead(r, e, slot, &state) else { return nil }
             let share = Double(figures(k) { $0.count }) / Double(max(1, expected))
             return (share < minShare ? .breach(share) : .clear(share), share, minShare)
         case .counterReset:
-            guard let k = windowRead(r, e, slot, state) else { return nil }
+            guard let k = windowRead(r, e, slot, &state) else { return nil }
             let resets = figures(k) { $0.resets }
             return (resets > 0 ? .breach(Double(resets)) : .clear(Double(resets)), Double(resets), 0)
         case .calibrating(let after):

@@ -205,6 +205,21 @@ public struct SeriesState: Sendable {
         return owner < 0 ? body(rings[index]) : body(rings[owner].view(as: rings[index].spec, owner: owner))
     }
 
+    /// As `withWindow(_:_:)`, for the rule engine after every reading: a ring of its own is lent
+    /// in place (`inout`, never written), where a borrowed element was copied (its buffers
+    /// retained) for the call. A shared window is read through its owner's view, as there.
+    mutating func withWindowInPlace<T>(_ index: Int, _ body: (inout BucketRing) -> T) -> T {
+        let owner = Int(rings[index].owner)
+        guard owner < 0 else {
+            var view = rings[owner].view(as: rings[index].spec, owner: owner)
+            return body(&view)
+        }
+        return rings.withUnsafeMutableBufferPointer { body(&$0[index]) }
+    }
+
+    /// Window `index`'s spec (a shared window keeps its own).
+    func windowSpec(_ index: Int) -> WindowSpec { rings[index].spec }
+
     /// Every window, in configuration order, as rings to read.
     public var windows: [BucketRing] { rings.indices.map(window) }
 
