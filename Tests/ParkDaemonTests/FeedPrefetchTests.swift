@@ -165,9 +165,32 @@ struct FeedPrefetchTests {
         func left(_ key: FeedPrefetch.Key) -> Bool { if case .byPipeline = key.decoded { true } else { false } }
         #expect(ahead == 4 && held == 12)
         #expect(long.utf8.count > Self.settings.limits.maxTopicBytes)
-        #expect(left(batch.keys[0]) && batch.keys[0].shard == Int32(ReplayShards.shard(ofPark: "p")))
+        // Refused on shard 0 as a topic no pattern takes, and given no number (never kept).
+        #expect(left(batch.keys[0]) && batch.keys[0].shard == 0 && batch.keys[0].topic == -1)
         #expect(!batch.keys[1...4].contains(where: left))
         #expect(batch.keys.dropFirst(5).allSatisfy(left))
+    }
+
+    @Test("a batch ends at its byte budget too: long lines queue a few at a time, none lost", .timeLimit(.minutes(1)))
+    func batchBytes() throws {
+        // 30 lines of about 2 KiB each, a budget of 8 KiB: a batch holds 4 lines (the budget is
+        // reached on the fourth), not its 2 048.
+        let pad = String(repeating: "x", count: 2_000)
+        let lines = (0..<30).map { k in
+            #"{"t":1795400000,"topic":"parks/p/z/emissions/pm25/s\#(k)","payload":"{"value": \#(k), "pad": "\#(pad)"}"}"#
+        }
+        let path = try Self.file(lines.joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        let prefetch = FeedPrefetch(
+            reader: try FeedReader(path: path), settings: Self.settings, threads: 1, batchBytes: 8_192)
+        var sizes: [Int] = []
+        var numbers: [Int] = []
+        while let batch = prefetch.next() {
+            sizes.append(batch.numbers.count)
+            numbers += batch.numbers
+        }
+        #expect(sizes == [4, 4, 4, 4, 4, 4, 4, 2])
+        #expect(numbers == Array(1...30))
     }
 
     @Test(

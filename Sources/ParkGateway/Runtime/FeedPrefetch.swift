@@ -66,9 +66,11 @@ package final class FeedPrefetch: Sendable {
     /// A part holds at most about `readingBudget` readings decoded ahead (5 MiB at the default);
     /// past that its payloads are left to the pipeline, which decodes one at a time: a feed of
     /// payloads with thousands of fields each cannot make a batch hold gigabytes.
+    /// A batch also ends once its lines hold `batchBytes` (a line longer than that is a batch
+    /// of its own): four batches of long lines wait, not four of 2 048 long lines.
     package init(
         reader: FeedReader, settings: IngestPipeline.Settings, threads: Int, depth: Int = 4, batchLines: Int = 2048,
-        readingBudget: Int = 65_536
+        batchBytes: Int = 8 << 20, readingBudget: Int = 65_536
     ) {
         for _ in 0..<max(1, depth) { room.signal() }
         let handover = Handover(reader)
@@ -77,7 +79,7 @@ package final class FeedPrefetch: Sendable {
         let thread = Thread { [self] in
             produce(
                 handover.reader, routes: routes, maxTopicBytes: maxTopicBytes, threads: threads,
-                batchLines: batchLines, readingBudget: readingBudget)
+                batchLines: batchLines, batchBytes: batchBytes, readingBudget: readingBudget)
         }
         thread.name = "parkd-feed"
         thread.start()
@@ -85,7 +87,7 @@ package final class FeedPrefetch: Sendable {
 
     private func produce(
         _ reader: FeedReader, routes: [TopicRoute], maxTopicBytes: Int, threads: Int, batchLines: Int,
-        readingBudget: Int
+        batchBytes: Int, readingBudget: Int
     ) {
         defer {
             ready.signal()
@@ -100,10 +102,12 @@ package final class FeedPrefetch: Sendable {
             lines.removeAll(keepingCapacity: true)
             var numbers: [Int] = []
             numbers.reserveCapacity(batchLines)
-            while lines.count < batchLines, let line = reader.nextLine() {
+            var bytes = 0
+            while lines.count < batchLines, bytes < batchBytes, let line = reader.nextLine() {
                 if line.isEmpty { continue }
                 lines.append(FeedBatch.Line(bytes: line))
                 numbers.append(reader.lineNumber)
+                bytes += line.count
             }
             if lines.isEmpty { return }
             let parts = FeedBatch.parse(lines, threads: threads)

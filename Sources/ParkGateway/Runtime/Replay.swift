@@ -111,6 +111,7 @@ public final class Replay {
                     last = record.time
                 }
             }
+            shards.handOver()
         }
         try flushAlerts()
         if let last { scheduler.finish(at: last, final: true) }

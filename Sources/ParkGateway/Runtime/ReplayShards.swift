@@ -145,6 +145,13 @@ package final class ReplayShards: IntervalSource {
         if pending[w].count >= 4096 { send(w) }
     }
 
+    /// Hands every worker what is pending, without waiting: after each batch of the feed, so
+    /// a worker's list never holds records of many batches (each holds its batch part's text
+    /// and decoded readings, megabytes) until a summary boundary.
+    package func handOver() {
+        for w in workers.indices where !pending[w].isEmpty { send(w) }
+    }
+
     private func flushIfFull() {
         for w in workers.indices where pending[w].count >= 4096 { send(w) }
     }
@@ -152,21 +159,18 @@ package final class ReplayShards: IntervalSource {
     private func send(_ w: Int) {
         let items = pending[w]
         pending[w] = []
-        if workers.count == 1 {
-            workers[0].run(items)  // one worker: on this thread, nothing to hand over
-        } else {
-            let worker = workers[w]
-            worker.room.wait()
-            worker.queue.async(group: group) {
-                worker.run(items)
-                worker.room.signal()
-            }
+        // Several workers only: with one, `add` runs each item at once and nothing is pending.
+        let worker = workers[w]
+        worker.room.wait()
+        worker.queue.async(group: group) {
+            worker.run(items)
+            worker.room.signal()
         }
     }
 
     /// Runs everything handed over and returns the alert transitions, in record order.
     package func drain() -> [AlertTransition] {
-        for w in workers.indices where !pending[w].isEmpty { send(w) }
+        handOver()
         group.wait()
         var all: [Tagged] = []
         for worker in workers {

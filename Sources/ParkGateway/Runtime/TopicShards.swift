@@ -33,13 +33,15 @@ package struct TopicShards {
     /// Where a topic goes (`hash` is its `TopicIndex.hash`).
     package mutating func place(of topic: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Place {
         if let known = topics.find(topic, hash: hash) { return places[Int(known)] }
-        // Not UTF-8: refused on shard 0 (as a topic no pattern matches).
-        guard let text = String(validating: topic, as: UTF8.self) else { return Place(shard: 0, route: -1) }
+        // Too long, or not UTF-8: refused on shard 0 (as a topic no pattern matches), and not
+        // matched first: a long topic is never kept, so it would be matched on every line.
+        guard topic.count <= maxTopicBytes, let text = String(validating: topic, as: UTF8.self) else {
+            return Place(shard: 0, route: -1)
+        }
         let place =
             TopicRouter.match(text, in: routes).map {
                 Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route))
             } ?? Place(shard: 0, route: -1)
-        if topic.count > maxTopicBytes { return Place(shard: place.shard, route: -1) }
         // Bounded: a feed of a million distinct bogus topics is matched each time past that.
         guard topics.count < 1_000_000 else { return place }
         var kept = place

@@ -86,11 +86,18 @@ public struct BucketRing: Sendable {
     /// has already moved past that span (the reading is too old for this window).
     private func start(ofSlot index: Int) -> Int64 { keepsDetail ? slots[index].start : leans[index].start }
 
+    /// Whether `time` falls in the newest bucket written: where most readings land, and where
+    /// the rules read after each one. Its start and slot are known, so no division is needed.
+    private func inNewest(_ time: EventTime) -> Bool {
+        newestStart != .min && UInt64(bitPattern: time.milliseconds &- newestStart) < UInt64(spec.bucketMilliseconds)
+    }
+
+    /// The start of the bucket holding `time` (`spec.bucketStart(time)`, without a division
+    /// when it is the newest bucket).
+    func bucketStart(holding time: EventTime) -> Int64 { inNewest(time) ? newestStart : spec.bucketStart(time) }
+
     private mutating func claim(_ time: EventTime) -> (index: Int, start: Int64)? {
-        // Most readings land in the newest bucket: its slot is known, no division needed.
-        if newestStart != .min, UInt64(bitPattern: time.milliseconds &- newestStart) < UInt64(spec.bucketMilliseconds) {
-            return (Int(newestSlot), newestStart)
-        }
+        if inNewest(time) { return (Int(newestSlot), newestStart) }
         let start = spec.bucketStart(time)
         let index = slot(start)
         let held = self.start(ofSlot: index)
@@ -183,9 +190,9 @@ public struct BucketRing: Sendable {
 
     /// The bucket holding `time`, if the ring holds that span.
     func current(at time: EventTime) -> WindowStats? {
-        let end = spec.bucketStart(time)
-        // The newest bucket's slot is known (the rules read it after every reading); checked
-        // all the same, as the general path checks (an old snapshot's slots are not).
+        let end = bucketStart(holding: time)
+        // The newest bucket's slot is known; checked all the same, as the general path checks
+        // (an old snapshot's slots are not).
         if end == newestStart, start(ofSlot: Int(newestSlot)) == end { return stats(Int(newestSlot)) }
         let index = slot(end)
         return start(ofSlot: index) == end ? stats(index) : nil

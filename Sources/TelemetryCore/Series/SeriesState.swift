@@ -199,15 +199,16 @@ public struct SeriesState: Sendable {
     /// `body` reads window `index` in place (a ring of its own is not copied; a shared one is
     /// read through its owner's view).
     public func withWindow<T>(_ index: Int, _ body: (borrowing BucketRing) -> T) -> T {
-        // From the array itself, which cannot change while `self` is borrowed: an element of
-        // an unsafe buffer was copied (its four buffers retained) for the call.
-        let owner = Int(rings[index].owner)
-        return owner < 0 ? body(rings[index]) : body(rings[owner].view(as: rings[index].spec, owner: owner))
+        rings.withUnsafeBufferPointer { rings in
+            let owner = Int(rings[index].owner)
+            return owner < 0 ? body(rings[index]) : body(rings[owner].view(as: rings[index].spec, owner: owner))
+        }
     }
 
     /// As `withWindow(_:_:)`, for the rule engine after every reading: a ring of its own is lent
-    /// in place (`inout`, never written), where a borrowed element was copied (its buffers
-    /// retained) for the call. A shared window is read through its owner's view, as there.
+    /// in place (`inout`, never written); lent as `borrowing`, it was copied (its buffers
+    /// retained) for each call, the profile showed. A shared window is read through its
+    /// owner's view, as there.
     mutating func withWindowInPlace<T>(_ index: Int, _ body: (inout BucketRing) -> T) -> T {
         let owner = Int(rings[index].owner)
         guard owner < 0 else {

@@ -34,12 +34,7 @@ public struct WindowCache: Sendable {
         _ ring: borrowing BucketRing, at time: EventTime, quantiles: Bool, validity rule: ValidityRule,
         into out: inout (stats: WindowStats, validity: WindowValidity?)
     ) {
-        // In the newest bucket (the usual case) without a division, as `BucketRing.claim` finds it.
-        let start =
-            ring.newestStart != .min
-                && UInt64(bitPattern: time.milliseconds &- ring.newestStart)
-                    < UInt64(ring.spec.bucketMilliseconds)
-            ? ring.newestStart : ring.spec.bucketStart(time)
+        let start = ring.bucketStart(holding: time)
         // Only the newest bucket may change without a new revision: a window ending elsewhere is folded afresh.
         guard start == ring.newestStart else {
             out = (ring.stats(at: time, quantiles: quantiles), rule.assess(ring, at: time))
