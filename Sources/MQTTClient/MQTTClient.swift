@@ -92,6 +92,7 @@ public final class MQTTClient: Sendable {
             reconnects: engine.reconnects.load(ordering: .relaxed),
             loopRestarts: engine.loopRestarts.load(ordering: .relaxed),
             watchdogRecycles: engine.watchdogRecycles.load(ordering: .relaxed),
+            leaveWrites: engine.leaveWrites.load(ordering: .relaxed),
             connected: engine.isConnected)
     }
 
@@ -111,6 +112,10 @@ public final class MQTTClient: Sendable {
         public var reconnects: UInt64
         public var loopRestarts: UInt64
         public var watchdogRecycles: UInt64
+        /// Writes of queued packets tried while stopping, before DISCONNECT. Each waits for the
+        /// socket to take bytes, so a broker that stopped reading costs a few of them, not a
+        /// spinning core.
+        public var leaveWrites: UInt64
         public var connected: Bool
     }
 }

@@ -148,4 +148,27 @@ struct SessionTests {
         try publisher.publish("quiet/x", text: "1", qos: .atLeastOnce)
         #expect(inbox.wait(forMessages: 1))
     }
+
+    @Test("stopping while the broker has stopped reading waits for the socket, not in a spin, and ends in its 3 s")
+    func leaveWhileBrokerHung() throws {
+        let broker = try Broker()
+        let client = try MQTTClient.connected(broker.url, id: "stuck-writer")
+        broker.pause()
+        defer { broker.resume() }
+        // 64 MiB of QoS 0 publishes: far more than the loopback socket buffers take, so
+        // packets stay queued in libmosquitto when stop comes.
+        let payload = [UInt8](repeating: 0x41, count: 65_536)
+        for _ in 0..<1_000 {
+            do { try client.publish("stuck/x", payload: payload, waitWhenFull: false) } catch { break }
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+        let started = ContinuousClock.now
+        client.stop()
+        // Before the wait, the leave retried the write at once, about a million times in its
+        // 3 s (libmosquitto reports a write that would block as success). With it, each try
+        // waits up to 100 ms for the socket: at most about 30, plus a few that wrote.
+        #expect(client.statistics.leaveWrites < 100, "\(client.statistics.leaveWrites) writes tried")
+        // Bounded by the leave's 3 s and the DISCONNECT wait after it, with margin.
+        #expect(ContinuousClock.now - started < .seconds(20))
+    }
 }

@@ -121,6 +121,10 @@ public final class Broker: @unchecked Sendable {
         self.process = nil
     }
 
+    /// SIGSTOP: the broker stops reading its sockets, as a hung one would; `resume()` undoes it.
+    public func pause() { process?.signal(SIGSTOP) }
+    public func resume() { process?.signal(SIGCONT) }
+
     /// SIGHUP: mosquitto reads its password and ACL files again.
     public func reload() { process?.signal(SIGHUP) }
 
