@@ -231,6 +231,35 @@ struct HostileInputTests {
         #expect(p.totals.accepted == 1)
     }
 
+    @Test(
+        "kind and park names a sender cycles through are forgotten with their series: the tables do not grow without end"
+    )
+    func namesForgottenWithSeries() throws {
+        let extra = "limits: {allow_unknown_kinds: true, series_ttl: 1h}"
+        let p = try Self.pipeline(extra)
+        let schedules = try Self.configuration(extra).summaries.intervals.indices
+        let held = { p.state.withLock { $0.table.heldNames } }
+        // A healthy sensor that keeps reporting, and three rounds of 200 throw-away names.
+        for round in 0..<3 {
+            let start = EventTime(milliseconds: Self.now.milliseconds + Int64(round) * 7_200_000)
+            send(p, "parks/real/z/emissions/pm25/s1", #"{"value": 20}"#, at: start)
+            for k in 0..<200 {
+                send(p, "parks/junk\(round)-\(k)/z/emissions/kind\(round)-\(k)/s", #"{"value": 1}"#, at: start)
+            }
+            #expect(held() == (kinds: 201, parks: 201))
+            // Every summary interval closes and an hour and a minute pass in silence: the junk is evicted.
+            let later = EventTime(milliseconds: start.milliseconds + 3_660_000)
+            for k in schedules { _ = p.takeInterval(schedule: k, from: start, to: later) }
+            send(p, "parks/real/z/emissions/pm25/s1", #"{"value": 21}"#, at: later)
+            p.tick(at: later)
+            // Before: 201, 401 and 601 kinds and parks, one entry per name ever seen.
+            #expect(held() == (kinds: 1, parks: 1))
+            #expect(p.seriesCount == 1)
+        }
+        // What stays is read as before: the PM2.5 series keeps its kind's catalog entry.
+        #expect(p.state.withLock { $0.table.kind(0)?.unit } == "ug/m3")
+    }
+
     @Test("a retained reading is counted once and is no sign of life for stale rules")
     func retained() throws {
         let p = try Self.pipeline(#"rules: [{id: stale, description: "silent", severity: warning, stale: 2h}]"#)

@@ -169,9 +169,12 @@ struct SensorExpositionTests {
     func evictedWhileRead() throws {
         let c = try Self.configuration()
         let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
-        for k in 1...5 { Self.send(p, "parks/p/z/emissions/pm25/s\(k)", Double(k), at: 0) }
-        let (ids, kinds) = p.seriesListed  // slots 0 to 4: s1 to s5
-        // s1 falls silent past series_ttl (1 h) and is evicted; s2 to s5 move down a slot.
+        // s1 is the only humidity series (kind 0); s2 to s5 are PM2.5 (kind 1).
+        Self.send(p, "parks/p/z/green/humidity/s1", 1, at: 0)
+        for k in 2...5 { Self.send(p, "parks/p/z/emissions/pm25/s\(k)", Double(k), at: 0) }
+        let listed = p.seriesListed  // slots 0 to 4: s1 to s5
+        // s1 falls silent past series_ttl (1 h) and is evicted; s2 to s5 move down a slot, and
+        // with no humidity series left the table renumbers PM2.5 as kind 0.
         for k in c.summaries.intervals.indices {
             _ = p.takeInterval(
                 schedule: k, from: Self.t0, to: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000))
@@ -179,11 +182,13 @@ struct SensorExpositionTests {
         for k in 2...5 { Self.send(p, "parks/p/z/emissions/pm25/s\(k)", Double(10 + k), at: 7200) }
         p.tick(at: EventTime(milliseconds: Self.t0.milliseconds + 7_200_000))
         #expect(p.seriesCount == 4)
-        let view = p.sensorView(ids: ids, kinds: kinds, windows: [0], limit: 10)
+        let view = p.sensorView(listed, windows: [0], limit: 10)
         #expect(view.total == 5)
         #expect(view.series.map(\.id.sensor) == ["s2", "s3", "s4", "s5"])
         // Each with its own newest reading, not the one now at its old slot.
         #expect(view.series.map { $0.last?.value } == [12, 13, 14, 15])
+        // And its own kind in the listing's numbering, not the table's new one.
+        #expect(view.series.allSatisfy { view.kinds[Int($0.kind)]?.unit == "ug/m3" })
     }
 
     @Test("the cap leaves series out in a stable order and counts them; evicted series disappear")

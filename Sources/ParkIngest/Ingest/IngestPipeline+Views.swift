@@ -27,18 +27,28 @@ extension IngestPipeline {
     /// between chunks: nothing is copied, so a scrape during heavy ingest makes no series copy
     /// its buckets (a copy-on-write copy of every state did). A series evicted meanwhile is left out.
     public func sensorView(windows: [Int], limit: Int) -> SensorView {
-        let (ids, kinds) = seriesListed
-        return sensorView(ids: ids, kinds: kinds, windows: windows, limit: limit)
+        let listed = seriesListed
+        return sensorView(listed, windows: windows, limit: limit)
     }
 
-    /// The series held and each kind's catalog entry, as `sensorView` lists them first.
-    package var seriesListed: (ids: [SeriesID], kinds: [KindInfo?]) {
-        state.withLock { ($0.table.ids, $0.table.kinds) }
+    /// The series held, each kind's catalog entry, and each series' kind index in those, as
+    /// `sensorView` lists them first.
+    package struct SeriesListing {
+        package var ids: [SeriesID]
+        package var kinds: [KindInfo?]
+        /// Per series (as `ids`): its kind's index in `kinds`. Taken with the list, because an
+        /// eviction renumbers the table's kinds while the view reads on.
+        package var kindOf: [Int32]
     }
 
-    /// As `sensorView(windows:limit:)`, for the series `ids` listed earlier: their slots may
-    /// have moved since (an eviction compacts them), so each is checked by name.
-    package func sensorView(ids: [SeriesID], kinds: [KindInfo?], windows: [Int], limit: Int) -> SensorView {
+    package var seriesListed: SeriesListing {
+        state.withLock { SeriesListing(ids: $0.table.ids, kinds: $0.table.kinds, kindOf: $0.table.records.map(\.kind)) }
+    }
+
+    /// As `sensorView(windows:limit:)`, for the series listed earlier: their slots may have
+    /// moved since (an eviction compacts them), so each is checked by name.
+    package func sensorView(_ listed: SeriesListing, windows: [Int], limit: Int) -> SensorView {
+        let (ids, kinds) = (listed.ids, listed.kinds)
         let shown =
             ids.count > limit
             ? Array(ids.indices.sorted { ids[$0] < ids[$1] }.prefix(limit)) : Array(ids.indices)
@@ -54,8 +64,7 @@ extension IngestPipeline {
                     let s =
                         slot < state.table.count && state.table.ids[slot] == id ? slot : state.table[id].map(Int.init)
                     guard let s else { continue }
-                    series.append(
-                        Self.figures(of: id, kind: state.table.records[s].kind, state.table.states[s], windows))
+                    series.append(Self.figures(of: id, kind: listed.kindOf[slot], state.table.states[s], windows))
                 }
             }
             next = end

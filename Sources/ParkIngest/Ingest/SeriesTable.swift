@@ -142,14 +142,42 @@ package struct SeriesTable {
         var kept = Array(repeating: true, count: ids.count)
         for index in gone {
             kept[index] = false
-            parkSeries[ids[index].park, default: 1] -= 1
+            let park = ids[index].park
+            parkSeries[park, default: 1] -= 1
+            // A park with no series left is forgotten: names from topics must not pile up.
+            if parkSeries[park] == 0 { parkSeries.removeValue(forKey: park) }
         }
         ids = ids.compacted(kept)
         states = states.compacted(kept)
         records = records.compacted(kept)
         slots = SlotIndex(count: ids.count) { ids[Int($0)] }
+        forgetUnusedKinds()
         return kept
     }
+
+    /// Drops the kinds no series holds any more and renumbers the rest. With
+    /// `allow_unknown_kinds`, every new kind name a topic carries got an entry that outlived its
+    /// series, so a sender cycling names grew these tables for as long as parkd ran.
+    private mutating func forgetUnusedKinds() {
+        var used = [Bool](repeating: false, count: kindTable.count)
+        for record in records { used[Int(record.kind)] = true }
+        guard used.contains(false) else { return }
+        var renumbered = [Int32](repeating: -1, count: kindTable.count)
+        var table: [KindInfo?] = []
+        var settings: [SeriesState.SharedSettings] = []
+        for kind in kindTable.indices where used[kind] {
+            renumbered[kind] = Int32(table.count)
+            table.append(kindTable[kind])
+            settings.append(kindSettings[kind])
+        }
+        for s in records.indices { records[s].kind = renumbered[Int(records[s].kind)] }
+        kindIndex = kindIndex.compactMapValues { renumbered[Int($0)] < 0 ? nil : renumbered[Int($0)] }
+        kindTable = table
+        kindSettings = settings
+    }
+
+    /// Kinds and parks held (for tests: both shrink as series are evicted).
+    package var heldNames: (kinds: Int, parks: Int) { (kindTable.count, parkSeries.count) }
 }
 
 extension Array {
