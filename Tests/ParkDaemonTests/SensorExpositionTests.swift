@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import ParkConfig
@@ -315,6 +316,36 @@ struct SensorExpositionTests {
         #expect(
             s2 == .ok && b2.contains("parkd_sensor_micrograms_per_cubic_meter{") && !b2.contains("parkd_messages_total")
         )
+    }
+
+    @Test("scrapes that come together share one build of the sensor text; a reload builds it afresh")
+    func scrapesShareABuild() throws {
+        let c = try Self.configuration()
+        let p = IngestPipeline(settings: c.pipelineSettings, logger: Logger(label: "test"))
+        Self.send(p, "parks/p/z/emissions/pm25/a1", 40, at: 0)
+        // An hour's cache, so that "within the cache's time" holds however slow the machine.
+        let o = Observability(pipeline: p, sensorCacheSeconds: 3600)
+        o.apply(Observability.Settings(c))
+        let first = try #require(o.sensorMetrics())
+        #expect(first.contains(#"sensor="a1""#))
+        Self.send(p, "parks/p/z/emissions/pm25/a2", 41, at: 0)
+        // Sixteen scrapes from eight threads: one build served to all (before: sixteen builds).
+        let texts = Mutex<[String?]>([])
+        DispatchQueue.concurrentPerform(iterations: 16) { _ in
+            let text = o.sensorMetrics()
+            texts.withLock { $0.append(text) }
+        }
+        #expect(texts.withLock { $0 }.allSatisfy { $0 == first })
+        #expect(o.sensorBuilds == 1)
+        // A reload may change what is shown: the next scrape reads the series again.
+        o.apply(Observability.Settings(c))
+        #expect(try #require(o.sensorMetrics()).contains(#"sensor="a2""#))
+        #expect(o.sensorBuilds == 2)
+        // Without a cache every scrape builds.
+        let uncached = Observability(pipeline: p, sensorCacheSeconds: 0)
+        uncached.apply(Observability.Settings(c))
+        for _ in 0..<3 { _ = uncached.sensorMetrics() }
+        #expect(uncached.sensorBuilds == 3)
     }
 
     @Test("units in metric names are ASCII words; a kind outside the catalog is _value")

@@ -92,18 +92,40 @@ public final class Observability: Sendable {
 
     private let logger: Logger
 
+    /// The sensor figures' text as last built, and when. Held while a build runs, so scrapes
+    /// that come together wait for one build instead of each reading every series.
+    private let sensorCache = Mutex<(text: String?, at: ContinuousClock.Instant, builds: Int, current: Bool)?>(nil)
+    /// How long a built sensor text is served again. Building it reads every series (a
+    /// chunk at a time under the pipeline's lock), so scrapers and a client hammering the
+    /// path cost at most one build a second, whatever their number.
+    package let sensorCacheSeconds: Double
+
     public init(
         pipeline: IngestPipeline, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
-        logger: Logger = Logger(label: "parkd")
+        logger: Logger = Logger(label: "parkd"), sensorCacheSeconds: Double = 1
     ) {
         self.pipeline = pipeline
         self.registry = registry
         self.logger = logger
+        self.sensorCacheSeconds = sensorCacheSeconds
     }
+
+    /// Sensor texts built so far (for tests: the cache is what keeps this low).
+    package var sensorBuilds: Int { sensorCache.withLock { $0?.builds ?? 0 } }
 
     /// The sensor figures in Prometheus' format (`prometheus:`), or nil when not configured.
     /// The pipeline's series are read a chunk at a time under its lock and formatted outside it.
     package func sensorMetrics() -> String? {
+        sensorCache.withLock { cache in
+            let now = ContinuousClock.now
+            if let cache, cache.current, now - cache.at < .seconds(sensorCacheSeconds) { return cache.text }
+            let text = buildSensorMetrics()
+            cache = (text, now, (cache?.builds ?? 0) + 1, true)
+            return text
+        }
+    }
+
+    private func buildSensorMetrics() -> String? {
         let (settings, parks, compliance) = state.withLock { s in
             (
                 s.settings, s.parks.sorted { $0.key < $1.key }.map(\.value),
@@ -133,7 +155,11 @@ public final class Observability: Sendable {
     }
 
     package var settings: Settings { state.withLock { $0.settings } }
-    package func apply(_ settings: Settings) { state.withLock { $0.settings = settings } }
+    package func apply(_ settings: Settings) {
+        state.withLock { $0.settings = settings }
+        // A reload may change what is shown: the next scrape builds afresh.
+        sensorCache.withLock { $0?.current = false }
+    }
     package var brokerText: String { settings.broker }
     package var trafficTimeout: Double? { settings.trafficTimeout }
     public var utcOffsetMinutes: Int { settings.utcOffsetMinutes }
