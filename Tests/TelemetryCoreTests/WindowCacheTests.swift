@@ -19,6 +19,10 @@ struct WindowCacheTests {
         // Odd seeds: lean windows; even seeds: full detail and sketches.
         settings.detailWindows = seed % 2 == 0 ? .max : 0
         settings.quantileWindows = seed % 2 == 0 ? .max : 0
+        // Every third seed: a decibel series, whose windows keep energy sums (LAeq); every
+        // seed: a range, so some readings are invalid and counted apart.
+        settings.decibels = seed % 3 == 0
+        settings.range = -40...480
         var state = SeriesState(windows: Self.specs, settings: settings)
         var caches = Array(repeating: WindowCache(), count: Self.specs.count)
         let validity = ValidityRule(minQuarterHours: Int.random(in: 1...4, using: &random), minHours: 18)
@@ -30,7 +34,8 @@ struct WindowCacheTests {
             let reading = Reading(
                 value: (Double.random(in: -50...500, using: &random) * 100).rounded() / 100,
                 time: EventTime(milliseconds: time - late),
-                status: Int.random(in: 0..<20, using: &random) == 0 ? .error : .ok,
+                status: [.error, .calibrating, .ok, .ok, .ok, .ok, .ok, .ok, .ok, .ok, .ok, .ok][
+                    Int.random(in: 0..<12, using: &random)],
                 seq: Int64(i))
             state.add(reading)
             guard let now = state.watermark else { continue }
@@ -39,6 +44,7 @@ struct WindowCacheTests {
                 let folded = ring.stats(at: now, quantiles: ring.keepsQuantiles)
                 // As text: empty figures hold NaN, which never equals itself.
                 #expect("\(cached.stats)" == "\(folded)", "seed \(seed) reading \(i) window \(ring.spec.name)")
+                #expect(cached.stats.leq?.bitPattern == folded.leq?.bitPattern)
                 #expect(cached.validity == validity.assess(ring, at: now))
             }
         }

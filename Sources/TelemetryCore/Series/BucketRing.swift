@@ -92,14 +92,31 @@ public struct BucketRing: Sendable {
         newestStart != .min && UInt64(bitPattern: time.milliseconds &- newestStart) < UInt64(spec.bucketMilliseconds)
     }
 
+    /// Whether `time` falls in the bucket right after the newest one written.
+    private func inNext(_ time: EventTime) -> Bool {
+        newestStart != .min
+            && UInt64(bitPattern: time.milliseconds &- newestStart &- spec.bucketMilliseconds)
+                < UInt64(spec.bucketMilliseconds)
+    }
+
     /// The start of the bucket holding `time` (`spec.bucketStart(time)`, without a division
     /// when it is the newest bucket).
     func bucketStart(holding time: EventTime) -> Int64 { inNewest(time) ? newestStart : spec.bucketStart(time) }
 
     private mutating func claim(_ time: EventTime) -> (index: Int, start: Int64)? {
         if inNewest(time) { return (Int(newestSlot), newestStart) }
-        let start = spec.bucketStart(time)
-        let index = slot(start)
+        let start: Int64
+        let index: Int
+        if inNext(time) {
+            // The bucket after the newest, where a series' readings go next: its start and slot
+            // follow from the newest's (the ring's slots are consecutive buckets), no division.
+            start = newestStart &+ spec.bucketMilliseconds
+            let next = Int(newestSlot) + 1
+            index = next == storedCount ? 0 : next
+        } else {
+            start = spec.bucketStart(time)
+            index = slot(start)
+        }
         let held = self.start(ofSlot: index)
         if held != start {
             guard held < start else { return nil }
@@ -198,6 +215,32 @@ public struct BucketRing: Sendable {
         return start(ofSlot: index) == end ? stats(index) : nil
     }
 
+    /// Merges the bucket holding `time` into `stats`, as `stats.merge(current(at: time)!,
+    /// quantiles:)` does, and returns its count and quarters; nil when the ring does not hold
+    /// that span. A lean bucket is merged from its fields, without building its figures (160
+    /// bytes, copied on their way out) first: the rules do this after every reading.
+    func mergeCurrent(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) -> (
+        count: Int, quarters: UInt8
+    )? {
+        let end = bucketStart(holding: time)
+        var index = Int(newestSlot)
+        // As `current(at:)`: the newest bucket's slot is known, and checked all the same.
+        if end != newestStart || start(ofSlot: index) != end {
+            index = slot(end)
+            guard start(ofSlot: index) == end else { return nil }
+        }
+        guard !keepsDetail else {
+            let current = stats(index)
+            merged.merge(current, quantiles: quantiles)
+            return (current.count, current.quarters)
+        }
+        let lean = leans[index]
+        merged.mergeLean(
+            count: Int(lean.count), sum: lean.sum, calibrating: Int(lean.calibrating), errors: Int(lean.errors),
+            invalid: Int(lean.invalid), quarters: lean.quarters, energy: keepsEnergy ? energies[index] : 0)
+        return (Int(lean.count), lean.quarters)
+    }
+
     /// Every slot in the order a ring of this window's own size keeps them: the snapshot's
     /// layout. A shared window lays out the newest buckets of its owner's ring as its own ring
     /// would hold them (slots its window no longer covers read empty).
@@ -227,7 +270,10 @@ public struct BucketRing: Sendable {
         }
         if keepsQuantiles { sketches[index] = stats.sketch }
         if keepsEnergy { energies[index] = stats.energy }
-        if start > newestStart {
+        // Only a bucket on its grid and in its slot becomes the newest: `claim` derives the
+        // newest's and the next bucket's places from it (an old-format snapshot's slots are
+        // not checked when read).
+        if start > newestStart && places(start: start, at: index) {
             newestStart = start
             newestSlot = Int32(index)
         }

@@ -10,9 +10,10 @@ public struct ValidityRule: Sendable, Equatable, Codable {
     }
 
     /// An hour's validity from the bucket that holds it (its quarter-hour marks).
-    public func hourIsValid(_ hour: WindowStats) -> Bool {
-        hour.quarters.nonzeroBitCount >= minQuarterHours
-    }
+    public func hourIsValid(_ hour: WindowStats) -> Bool { hourIsValid(quarters: hour.quarters) }
+
+    /// As `hourIsValid(_:)`, from the hour's quarter bits.
+    func hourIsValid(quarters: UInt8) -> Bool { quarters.nonzeroBitCount >= minQuarterHours }
 
     /// The valid hours of a ring of hourly buckets (the default 24 h window) as of `time`.
     public func validHours(_ ring: BucketRing, at time: EventTime) -> Int {

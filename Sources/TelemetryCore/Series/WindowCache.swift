@@ -62,10 +62,9 @@ public struct WindowCache: Sendable {
         out.stats = previous
         var nonEmpty = previousNonEmpty
         var validHours = previousValidHours
-        if let current = ring.current(at: time) {
-            out.stats.merge(current, quantiles: quantiles && ring.keepsQuantiles)
-            if !current.isEmpty { nonEmpty += 1 }
-            if rule.hourIsValid(current) { validHours += 1 }
+        if let current = ring.mergeCurrent(at: time, into: &out.stats, quantiles: quantiles && ring.keepsQuantiles) {
+            if current.count > 0 { nonEmpty += 1 }
+            if rule.hourIsValid(quarters: current.quarters) { validHours += 1 }
         }
         out.validity = rule.assess(
             bucketMilliseconds: ring.spec.bucketMilliseconds, bucketCount: ring.spec.bucketCount,

@@ -142,6 +142,33 @@ public struct WindowStats: Sendable, Equatable {
         if quantiles { sketch.merge(other.sketch) }
     }
 
+    /// `merge(WindowStats(leanCount:…))` with that lean bucket's energy, from its fields: the
+    /// same operations in the same order, so the same bits.
+    mutating func mergeLean(
+        count n: Int, sum s: Double, calibrating c: Int, errors e: Int, invalid i: Int, quarters q: UInt8,
+        energy otherEnergy: Double
+    ) {
+        calibrating += c
+        errors += e
+        invalid += i
+        guard n > 0 else { return }
+        guard count > 0 else {
+            // `self = other`, keeping the quality counts and or-ing the quarters, as `merge` does.
+            var lean = WindowStats(
+                leanCount: n, sum: s, calibrating: calibrating, errors: errors, invalid: invalid, quarters: quarters | q
+            )
+            lean.energy = otherEnergy
+            self = lean
+            return
+        }
+        energy += otherEnergy
+        count += n
+        sum += s
+        mean = sum / Double(count)
+        quarters |= q
+        detailed = false
+    }
+
     static let snapshotIntCount = 5
     static let snapshotDoubleCount = 8
 
