@@ -92,7 +92,7 @@ public final class MQTTClient: Sendable {
             reconnects: engine.reconnects.load(ordering: .relaxed),
             loopRestarts: engine.loopRestarts.load(ordering: .relaxed),
             watchdogRecycles: engine.watchdogRecycles.load(ordering: .relaxed),
-            leaveWrites: engine.leaveWrites.load(ordering: .relaxed),
+            leavePasses: engine.leavePasses.load(ordering: .relaxed),
             connected: engine.isConnected)
     }
 
@@ -112,10 +112,10 @@ public final class MQTTClient: Sendable {
         public var reconnects: UInt64
         public var loopRestarts: UInt64
         public var watchdogRecycles: UInt64
-        /// Writes of queued packets tried while stopping, before DISCONNECT. Each waits for the
-        /// socket to take bytes, so a broker that stopped reading costs a few of them, not a
-        /// spinning core.
-        public var leaveWrites: UInt64
+        /// Passes of the write loop while stopping, before DISCONNECT: each waits up to 100 ms
+        /// for the socket to take bytes, so a broker that stopped reading costs about 30 in the
+        /// loop's 3 s, not a spinning core.
+        public var leavePasses: UInt64
         public var connected: Bool
     }
 }

@@ -137,6 +137,7 @@ extension MosquittoEngine {
     private func leaveInOrder() {
         let deadline = ContinuousClock.now + .seconds(3)
         while mosquitto_want_write(mosq), ContinuousClock.now < deadline {
+            leavePasses.add(1, ordering: .relaxed)
             // Wait until the socket takes bytes: libmosquitto's write reports success when it
             // would block, so retrying at once spun a core for the whole 3 s while a broker
             // was not reading.
@@ -147,7 +148,6 @@ extension MosquittoEngine {
                 if ready < 0 && errno != EINTR { break }
                 if ready <= 0 { continue }
             }
-            leaveWrites.add(1, ordering: .relaxed)
             if mosquitto_loop_write(mosq, 1) != MOSQ_ERR_SUCCESS.rawValue { break }
         }
         let fd = mosquitto_socket(mosq)

@@ -40,8 +40,8 @@ final class MosquittoEngine: @unchecked Sendable {
     let reconnects = Atomic<UInt64>(0)
     let loopRestarts = Atomic<UInt64>(0)
     let watchdogRecycles = Atomic<UInt64>(0)
-    /// Writes tried while leaving in order (each after the socket said it takes bytes).
-    let leaveWrites = Atomic<UInt64>(0)
+    /// Passes of the leave's write loop (each waits for the socket to take bytes).
+    let leavePasses = Atomic<UInt64>(0)
     let stopRequested = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
     private let publishWaiters = Atomic<Int>(0)

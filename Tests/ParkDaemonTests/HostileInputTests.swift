@@ -239,6 +239,7 @@ struct HostileInputTests {
         let p = try Self.pipeline(extra)
         let schedules = try Self.configuration(extra).summaries.intervals.indices
         let held = { p.state.withLock { $0.table.heldNames } }
+        let accounted = { p.state.withLock { $0.accounting.heldNames } }
         // A healthy sensor that keeps reporting, and three rounds of 200 throw-away names.
         for round in 0..<3 {
             let start = EventTime(milliseconds: Self.now.milliseconds + Int64(round) * 7_200_000)
@@ -247,6 +248,7 @@ struct HostileInputTests {
                 send(p, "parks/junk\(round)-\(k)/z/emissions/kind\(round)-\(k)/s", #"{"value": 1}"#, at: start)
             }
             #expect(held() == (kinds: 201, parks: 201))
+            #expect(accounted() == (keys: 201, parks: 201))
             // Every summary interval closes and an hour and a minute pass in silence: the junk is evicted.
             let later = EventTime(milliseconds: start.milliseconds + 3_660_000)
             for k in schedules { _ = p.takeInterval(schedule: k, from: start, to: later) }
@@ -254,6 +256,8 @@ struct HostileInputTests {
             p.tick(at: later)
             // Before: 201, 401 and 601 kinds and parks, one entry per name ever seen.
             #expect(held() == (kinds: 1, parks: 1))
+            // Park accounting too: its figures per (park, pillar, kind), and its parks.
+            #expect(accounted() == (keys: 1, parks: 1))
             #expect(p.seriesCount == 1)
         }
         // What stays is read as before: the PM2.5 series keeps its kind's catalog entry.

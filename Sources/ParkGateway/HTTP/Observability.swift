@@ -117,10 +117,11 @@ public final class Observability: Sendable {
     /// The pipeline's series are read a chunk at a time under its lock and formatted outside it.
     package func sensorMetrics() -> String? {
         sensorCache.withLock { cache in
-            let now = ContinuousClock.now
-            if let cache, cache.current, now - cache.at < .seconds(sensorCacheSeconds) { return cache.text }
+            if let cache, cache.current, .now - cache.at < .seconds(sensorCacheSeconds) { return cache.text }
             let text = buildSensorMetrics()
-            cache = (text, now, (cache?.builds ?? 0) + 1, true)
+            // Timed from the end of the build: scrapes that waited for it take it, however
+            // long it took (stamped at its start, a build over a second sent each waiter to build again).
+            cache = (text, .now, (cache?.builds ?? 0) + 1, true)
             return text
         }
     }

@@ -302,7 +302,56 @@ package struct ParkAccounting {
             }
             greenLast[k] = moved
         }
+        forgetUnusedNames()
     }
+
+    /// Drops the (park, pillar, kind) keys and the parks no series holds any more, once no
+    /// open interval counts them, and renumbers the rest: names a sender cycles through (kinds
+    /// with `allow_unknown_kinds`, parks) would otherwise keep their figures, and every
+    /// interval close would walk them, for as long as parkd runs. A park's demand quarters
+    /// outlive its meters until no open interval can read them, so such a park goes at a
+    /// later eviction.
+    private mutating func forgetUnusedNames() {
+        var keyKept = seriesPerKey.map { $0 > 0 }
+        for key in keys.indices where !keyKept[key] {
+            keyKept[key] = figures.contains { $0[key].readings > 0 }
+        }
+        var parkKept = [Bool](repeating: false, count: parkNames.count)
+        for one in series { parkKept[Int(one.park)] = true }
+        for park in parkNames.indices where !parkKept[park] {
+            parkKept[park] =
+                energy.contains { $0[park].reported != 0 } || quarters[park].contains { !$0.isEmpty }
+        }
+        if keyKept.contains(false) {
+            var renumbered = [Int32](repeating: -1, count: keys.count)
+            var next: Int32 = 0
+            for key in keys.indices where keyKept[key] {
+                renumbered[key] = next
+                next += 1
+            }
+            keys = keys.compacted(keyKept)
+            seriesPerKey = seriesPerKey.compacted(keyKept)
+            for k in figures.indices { figures[k] = figures[k].compacted(keyKept) }
+            keyIndex = keyIndex.compactMapValues { renumbered[Int($0)] < 0 ? nil : renumbered[Int($0)] }
+            for s in series.indices { series[s].key = renumbered[Int(series[s].key)] }
+        }
+        if parkKept.contains(false) {
+            var renumbered = [Int32](repeating: -1, count: parkNames.count)
+            var next: Int32 = 0
+            for park in parkNames.indices where parkKept[park] {
+                renumbered[park] = next
+                next += 1
+            }
+            parkNames = parkNames.compacted(parkKept)
+            quarters = quarters.compacted(parkKept)
+            for k in energy.indices { energy[k] = energy[k].compacted(parkKept) }
+            parkIndex = parkIndex.compactMapValues { renumbered[Int($0)] < 0 ? nil : renumbered[Int($0)] }
+            for s in series.indices { series[s].park = renumbered[Int(series[s].park)] }
+        }
+    }
+
+    /// Keys and parks held (for tests: both shrink as series are evicted).
+    package var heldNames: (keys: Int, parks: Int) { (keys.count, parkNames.count) }
 
     /// The park and pillar summaries of schedule k's interval [from, to); starts a new one.
     package mutating func close(

@@ -94,7 +94,8 @@ public struct BucketRing: Sendable {
 
     /// Whether `time` falls in the bucket right after the newest one written.
     private func inNext(_ time: EventTime) -> Bool {
-        newestStart != .min
+        // From 1970 on: `slot` divides with truncation, which is a floor only there.
+        newestStart >= 0
             && UInt64(bitPattern: time.milliseconds &- newestStart &- spec.bucketMilliseconds)
                 < UInt64(spec.bucketMilliseconds)
     }
