@@ -32,7 +32,7 @@ struct Options {
     var rounds: Int?
 
     static let modes = [
-        "all", "ingest", "replay", "core", "publish", "memory", "province", "sparkplug", "scrape", "feeds",
+        "all", "ingest", "replay", "core", "publish", "memory", "province", "sparkplug", "scrape", "feeds", "tick",
     ]
 
     init(_ arguments: [String]) throws {
@@ -127,6 +127,7 @@ func main() throws {
     let options = try Options(Array(CommandLine.arguments.dropFirst()))
     switch options.mode {
     case "memory": CoreBenchmark.memory(seriesCount: options.sensors)
+    case "tick": try TickBenchmark.run(series: options.sensors)
     case "core": CoreBenchmark.run(messages: 2_000_000, sensors: options.sensors)
     case "sparkplug": CoreBenchmark.sparkplug(messages: 1_000_000)
     case "scrape":

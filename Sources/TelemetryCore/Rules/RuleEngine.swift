@@ -14,6 +14,8 @@ public struct RuleEngine: Sendable {
     private struct RuleSet: Sendable {
         let rules: [Int]
         let watchesSilence: Bool
+        /// The shortest silence any of its stale rules waits for (`Int64.max` when none).
+        let shortestSilence: Int64
         /// Parallel to `rules`: the index in `reads` of the window the rule reads, or -1.
         var readSlot: [Int] = []
         /// The windows (indexes into the series' windows) the rules read.
@@ -52,6 +54,18 @@ public struct RuleEngine: Sendable {
     private var sets: [RuleSet] = []
     private var setIndex: [[Int]: Int32] = [:]
     private var entries: [Entry] = []
+    /// The entries with a tracker or an open exceedance: what a tick must look at every
+    /// second. The others change only when a stale rule's silence is up.
+    private var engaged = Set<Int32>()
+    /// No entry outside `engaged` can be silent past any of its stale rules before this time
+    /// (arrival clock, ms): a lower bound, so a tick before it looks at the engaged entries
+    /// alone, and one at or after it looks at every entry and sets it afresh. A quiet gateway
+    /// of a million series went over all of them every second (26 ms a tick).
+    private var silenceDue = Int64.min
+    /// Off: every tick looks at every entry (for the tests that check the two agree).
+    var lazySilence = true
+    var silenceDueForTests: Int64 { silenceDue }
+    var engagedForTests: Int { engaged.count }
     /// Series → its entry (the ids are in `entries`).
     private var index = SlotIndex()
     /// Per reading: each read window's figures, computed on first use; valid while its
@@ -88,12 +102,43 @@ public struct RuleEngine: Sendable {
             set = known
         } else {
             set = Int32(sets.count)
-            sets.append(RuleSet(rules: matching, watchesSilence: matching.contains { compiled[$0].check.isStale }))
+            let silences = matching.compactMap { r -> Int64? in
+                if case .stale(let after) = compiled[r].check { return after }
+                return nil
+            }
+            sets.append(
+                RuleSet(
+                    rules: matching, watchesSilence: !silences.isEmpty, shortestSilence: silences.min() ?? .max))
             setIndex[matching] = set
         }
         entries.append(Entry(id: id, set: set))
         index.insert(id, slot: Int32(entries.count - 1))
+        noteSilence(entries.count - 1)
         return entries.count - 1
+    }
+
+    /// Lowers `silenceDue` to when entry `e` (outside `engaged`) can first be silent past a
+    /// stale rule: called whenever that moment may have come earlier than the bound knows.
+    private mutating func noteSilence(_ e: Int) {
+        let set = Int(entries[e].set)
+        guard sets[set].watchesSilence else { return }
+        let seen = (entries[e].lastSeen ?? startedAt).milliseconds
+        silenceDue = min(silenceDue, seen &+ sets[set].shortestSilence)
+    }
+
+    /// Keeps `engaged` in step with entry `e`'s trackers and exceedances after a change.
+    private mutating func noteEngaged(_ e: Int) {
+        let now = !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty
+        if now {
+            engaged.insert(Int32(e))
+        } else if engaged.remove(Int32(e)) != nil {
+            noteSilence(e)
+        }
+    }
+
+    private mutating func setTracker(_ e: Int, _ slot: Int, _ tracker: AlertTracker?) {
+        entries[e].setTracker(slot, tracker)
+        noteEngaged(e)
     }
 
     private func find(_ id: SeriesID) -> Int? {
@@ -144,7 +189,12 @@ public struct RuleEngine: Sendable {
         entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: inout SeriesState, at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
-        if let seen { entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen) }
+        if let seen {
+            let first = entries[e].lastSeen == nil
+            entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen)
+            // A later sighting only moves the silence further off; a first may bring it closer.
+            if first { noteSilence(e) }
+        }
         entries[e].lastEvent = max(entries[e].lastEvent ?? reading.time, reading.time)
         if reading.status == .calibrating {
             if entries[e].calibratingSince == nil { entries[e].calibratingSince = reading.time }
@@ -189,10 +239,12 @@ public struct RuleEngine: Sendable {
         if case .breach = signal {
             guard open == nil else { return }
             entries[e].exceeding.append((Int32(slot), time))
+            noteEngaged(e)
             exceedances.append(
                 Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: time, end: nil))
         } else if let open {
             let since = entries[e].exceeding.remove(at: open).since
+            noteEngaged(e)
             exceedances.append(
                 Exceedance(rule: rules[ruleIndex(e, slot)].id, series: entries[e].id, since: since, end: time))
         }
@@ -217,6 +269,7 @@ public struct RuleEngine: Sendable {
                 !entries[e].exceeding.contains(where: { $0.slot == Int32(slot) })
             else { continue }
             entries[e].exceeding.append((Int32(slot), span.since))
+            noteEngaged(e)
         }
     }
 
@@ -233,10 +286,12 @@ public struct RuleEngine: Sendable {
     /// what a rule out of force no longer judges.
     public mutating func tick(at time: EventTime) -> [AlertTransition] {
         var out: [AlertTransition] = []
+        // Entries in order, as a pass over all of them visits them (the transitions' order).
+        let watched = lazySilence ? engaged.sorted().map(Int.init) : Array(entries.indices)
         // A rule out of force (QCVN 26's night at 06:00, a limit past its end date) resolves its
         // alert and ends its exceedance then, though no reading comes to say so: a night alert
         // whose sensor fell silent at 23:59 went on firing, and counting minutes, into the day.
-        for e in entries.indices where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
+        for e in watched where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
             let set = Int(entries[e].set)
             // Minutes in exceedance need evidence: after 90 minutes without a reading (an hourly
             // station's gap, and half as much again for jitter) the span ends at the last one;
@@ -265,7 +320,11 @@ public struct RuleEngine: Sendable {
                 apply(e, slot, .clear(0), value: nil, limit: nil, at: now, into: &out)
             }
         }
-        for e in entries.indices where sets[Int(entries[e].set)].watchesSilence {
+        // Before `silenceDue` a stale rule can only be clear for the entries outside `engaged`,
+        // and a clear signal changes nothing without a tracker: only the engaged are looked at.
+        let full = !lazySilence || time.milliseconds >= silenceDue
+        let silenceWatched = full ? Array(entries.indices) : engaged.sorted().map(Int.init)
+        for e in silenceWatched where sets[Int(entries[e].set)].watchesSilence {
             let seen = entries[e].lastSeen ?? startedAt
             let silentMilliseconds = time.milliseconds - seen.milliseconds
             let silent = Double(silentMilliseconds) / 1000
@@ -275,6 +334,10 @@ public struct RuleEngine: Sendable {
                 let signal: ConditionSignal = silentMilliseconds >= after ? .breach(silent) : .clear(silent)
                 apply(e, slot, signal, value: silent, limit: Double(after) / 1000, at: time, into: &out)
             }
+        }
+        if full {
+            silenceDue = .max
+            for e in entries.indices where !engaged.contains(Int32(e)) { noteSilence(e) }
         }
         return out
     }
@@ -385,7 +448,7 @@ public struct RuleEngine: Sendable {
             signal, at: time, forMilliseconds: compiled[r].forMilliseconds,
             renotifyMilliseconds: compiled[r].renotifyMilliseconds)
         // Quiet trackers go, so memory follows the alerts, not the series; recent ones stay for flapping.
-        entries[e].setTracker(slot, tracker.isQuiet ? nil : tracker)
+        setTracker(e, slot, tracker.isQuiet ? nil : tracker)
         guard let step else { return }
         let rule = rules[r]
         let id = entries[e].id
@@ -442,7 +505,7 @@ public struct RuleEngine: Sendable {
                 skipped += 1
                 continue
             }
-            entries[e].setTracker(slot, AlertTracker(restoring: alert.phase))
+            setTracker(e, slot, AlertTracker(restoring: alert.phase))
         }
         return skipped
     }
@@ -458,6 +521,7 @@ public struct RuleEngine: Sendable {
         for (id, time) in seen {
             let e = entry(for: id)
             entries[e].lastSeen = max(entries[e].lastSeen ?? time, time)
+            noteSilence(e)
         }
     }
 
@@ -468,6 +532,12 @@ public struct RuleEngine: Sendable {
         entries.removeAll { ids.contains($0.id) }
         index = SlotIndex(count: entries.count) { entries[Int($0)].id }
         generation &+= 1
+        // Entries moved: the engaged ones are found again. `silenceDue` holds as it is (a
+        // bound over fewer entries).
+        engaged.removeAll()
+        for e in entries.indices where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
+            engaged.insert(Int32(e))
+        }
     }
 
     /// Whether any rule of `id` is pending or firing (or recently was, for flapping).

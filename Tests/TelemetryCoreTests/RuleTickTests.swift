@@ -1,0 +1,123 @@
+import Testing
+
+@testable import TelemetryCore
+
+/// The per-second tick looks at the series with an alert or an open exceedance, and at every
+/// series only once a stale rule's silence may be up. These check that it decides exactly
+/// what a pass over every series decides.
+@Suite("The silence tick")
+struct RuleTickTests {
+    static let minute: Int64 = 60_000
+    static let t0 = Int64(1_795_400_000_000)  // 2026-11-23T02:13:20Z: night for the night rule
+
+    static let rules: [Rule] = {
+        var night = Rule(
+            id: "night", description: "night noise", severity: .critical, reference: "QCVN 26",
+            matcher: SeriesMatcher(kind: "noise"),
+            condition: .threshold(source: .reading, above: true, limit: 55, clear: nil),
+            forMilliseconds: 2 * minute)
+        night.activeMinutes = (start: 22 * 60, end: 6 * 60)
+        night.utcOffsetMinutes = 0
+        return [
+            Rule(
+                id: "stale", description: "silent", matcher: SeriesMatcher(kind: "pm25"),
+                condition: .stale(afterMilliseconds: 7 * minute)),
+            Rule(
+                id: "stale-long", description: "long silent", matcher: SeriesMatcher(park: "p1"),
+                condition: .stale(afterMilliseconds: 40 * minute), renotifyMilliseconds: 30 * minute),
+            Rule(
+                id: "high", description: "high", reference: "QCVN 05",
+                matcher: SeriesMatcher(kind: "pm25"),
+                condition: .threshold(source: .reading, above: true, limit: 50, clear: 45)),
+            night,
+        ]
+    }()
+
+    static func series(_ k: Int) -> SeriesID {
+        SeriesID(park: "p\(k % 3)", zone: "z", pillar: .emissions, kind: k % 4 == 0 ? "noise" : "pm25", sensor: "s\(k)")
+    }
+
+    @Test(
+        "a tick that looks at the engaged series alone decides what a pass over all of them does (property)",
+        arguments: 1...24)
+    func lazyEqualsFull(seed: UInt64) {
+        var random = SeededRandom(seed: seed &* 7_919)
+        let expected = [Self.series(100), Self.series(101), Self.series(104)]
+        var lazy = RuleEngine(rules: Self.rules, expected: expected, startedAt: EventTime(milliseconds: Self.t0))
+        var full = lazy
+        full.lazySilence = false
+        var states: [SeriesID: SeriesState] = [:]
+        var time = Self.t0
+        var transitions = 0
+        for step in 0..<400 {
+            // Mostly a minute or less; sometimes a long silence, past every stale rule and into the day.
+            time +=
+                Int.random(in: 0..<25, using: &random) == 0
+                ? Int64.random(in: 30...200, using: &random) * Self.minute
+                : Int64.random(in: 0...70_000, using: &random)
+            let now = EventTime(milliseconds: time)
+            // Some sensors report (a few stay silent for long stretches: high k only now and then).
+            for k in 0..<24 where Int.random(in: 0..<(k < 12 ? 3 : 40), using: &random) == 0 {
+                let id = Self.series(k)
+                let reading = Reading(value: Double.random(in: 30...70, using: &random).rounded(), time: now)
+                var state = states[id] ?? SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0))
+                let outcome = state.add(reading)
+                states[id] = state
+                // Some readings arrive without a sign of life (a retained message); a few are
+                // seen on an arrival clock that went back, before the engine started.
+                let draw = Int.random(in: 0..<30, using: &random)
+                let seen: EventTime? =
+                    draw < 2 ? nil : draw == 2 ? EventTime(milliseconds: Self.t0 - 20 * Self.minute) : now
+                let a = lazy.observe(id, reading: reading, outcome: outcome, state: state, at: now, seen: seen)
+                let b = full.observe(id, reading: reading, outcome: outcome, state: state, at: now, seen: seen)
+                #expect(a == b, "seed \(seed) step \(step) observe \(id)")
+            }
+            let a = lazy.tick(at: now)
+            let b = full.tick(at: now)
+            transitions += b.count
+            #expect(a == b, "seed \(seed) step \(step) tick: \(a.map(\.id)) vs \(b.map(\.id))")
+            #expect(lazy.takeExceedances() == full.takeExceedances(), "seed \(seed) step \(step) exceedances")
+            // Now and then a quiet series is forgotten (evicted), and an old sighting restored.
+            if Int.random(in: 0..<30, using: &random) == 0 {
+                let id = Self.series(Int.random(in: 12..<24, using: &random))
+                if !full.isActive(id) && !full.openExceedances.contains(where: { $0.series == id }) {
+                    lazy.forget([id])
+                    full.forget([id])
+                }
+            }
+            if Int.random(in: 0..<40, using: &random) == 0 {
+                let seen = [
+                    (
+                        series: Self.series(Int.random(in: 0..<30, using: &random)),
+                        at: EventTime(milliseconds: time - 20 * Self.minute)
+                    )
+                ]
+                lazy.restoreSeen(seen)
+                full.restoreSeen(seen)
+            }
+        }
+        #expect(lazy.firing.map(\.rule) == full.firing.map(\.rule))
+        // The sequences are not trivial: alerts fire and resolve along the way.
+        #expect(transitions > 10, "seed \(seed): \(transitions) transitions")
+    }
+
+    @Test("a quiet gateway's tick looks at no series until a stale rule's silence may be up")
+    func quietTickSkips() {
+        var engine = RuleEngine(rules: Self.rules, startedAt: EventTime(milliseconds: Self.t0))
+        for k in 0..<50 {
+            let id = Self.series(k)
+            let state = SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0))
+            let now = EventTime(milliseconds: Self.t0)
+            _ = engine.observe(
+                id, reading: Reading(value: 20, time: now), outcome: .accepted, state: state, at: now, seen: now)
+        }
+        _ = engine.tick(at: EventTime(milliseconds: Self.t0))
+        // The shortest stale rule waits 7 minutes from the readings at t0.
+        #expect(engine.silenceDueForTests == Self.t0 + 7 * Self.minute)
+        #expect(engine.engagedForTests == 0)
+        // Seven minutes on, the PM2.5 sensors go stale: those alerts fire, from one full pass.
+        let fired = engine.tick(at: EventTime(milliseconds: Self.t0 + 7 * Self.minute))
+        #expect(fired.count == (0..<50).filter { Self.series($0).kind == "pm25" }.count)
+        #expect(engine.engagedForTests == fired.count)
+    }
+}
