@@ -101,6 +101,33 @@ struct RuleTickTests {
         #expect(transitions > 10, "seed \(seed): \(transitions) transitions")
     }
 
+    @Test("a series first seen on an arrival clock that went back goes stale at the next tick, as in a full pass")
+    func firstSightingBeforeStart() {
+        var lazy = RuleEngine(rules: Self.rules, startedAt: EventTime(milliseconds: Self.t0))
+        var full = lazy
+        full.lazySilence = false
+        let state = SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0))
+        func observe(_ k: Int, at minute: Int64, seen seenMinute: Int64) {
+            let now = EventTime(milliseconds: Self.t0 + minute * Self.minute)
+            let seen = EventTime(milliseconds: Self.t0 + seenMinute * Self.minute)
+            let reading = Reading(value: 20, time: now)
+            let a = lazy.observe(
+                Self.series(k), reading: reading, outcome: .accepted, state: state, at: now, seen: seen)
+            let b = full.observe(
+                Self.series(k), reading: reading, outcome: .accepted, state: state, at: now, seen: seen)
+            #expect(a == b)
+        }
+        observe(1, at: 0, seen: 0)
+        #expect(lazy.tick(at: EventTime(milliseconds: Self.t0)) == full.tick(at: EventTime(milliseconds: Self.t0)))
+        // A minute on, a new PM2.5 sensor whose arrival time reads 20 minutes before the start:
+        // 21 minutes silent by that clock, past the 7-minute stale rule.
+        observe(5, at: 1, seen: -20)
+        let later = EventTime(milliseconds: Self.t0 + Self.minute)
+        let fired = full.tick(at: later)
+        #expect(fired.map(\.rule) == ["stale"])
+        #expect(lazy.tick(at: later) == fired)
+    }
+
     @Test("a quiet gateway's tick looks at no series until a stale rule's silence may be up")
     func quietTickSkips() {
         var engine = RuleEngine(rules: Self.rules, startedAt: EventTime(milliseconds: Self.t0))
