@@ -322,31 +322,20 @@ package struct ParkAccounting {
             parkKept[park] =
                 energy.contains { $0[park].reported != 0 } || quarters[park].contains { !$0.isEmpty }
         }
-        if keyKept.contains(false) {
-            var renumbered = [Int32](repeating: -1, count: keys.count)
-            var next: Int32 = 0
-            for key in keys.indices where keyKept[key] {
-                renumbered[key] = next
-                next += 1
-            }
-            keys = keys.compacted(keyKept)
-            seriesPerKey = seriesPerKey.compacted(keyKept)
-            for k in figures.indices { figures[k] = figures[k].compacted(keyKept) }
-            keyIndex = keyIndex.compactMapValues { renumbered[Int($0)] < 0 ? nil : renumbered[Int($0)] }
-            for s in series.indices { series[s].key = renumbered[Int(series[s].key)] }
-        }
-        if parkKept.contains(false) {
-            var renumbered = [Int32](repeating: -1, count: parkNames.count)
-            var next: Int32 = 0
-            for park in parkNames.indices where parkKept[park] {
-                renumbered[park] = next
-                next += 1
-            }
-            parkNames = parkNames.compacted(parkKept)
-            quarters = quarters.compacted(parkKept)
-            for k in energy.indices { energy[k] = energy[k].compacted(parkKept) }
-            parkIndex = parkIndex.compactMapValues { renumbered[Int($0)] < 0 ? nil : renumbered[Int($0)] }
-            for s in series.indices { series[s].park = renumbered[Int(series[s].park)] }
+        guard keyKept.contains(false) || parkKept.contains(false) else { return }
+        let keyPlace = keyKept.renumbering
+        let parkPlace = parkKept.renumbering
+        keys = keys.compacted(keyKept)
+        seriesPerKey = seriesPerKey.compacted(keyKept)
+        figures = figures.map { $0.compacted(keyKept) }
+        keyIndex = keyIndex.renumbered(keyPlace)
+        parkNames = parkNames.compacted(parkKept)
+        quarters = quarters.compacted(parkKept)
+        energy = energy.map { $0.compacted(parkKept) }
+        parkIndex = parkIndex.renumbered(parkPlace)
+        for s in series.indices {
+            series[s].key = keyPlace[Int(series[s].key)]
+            series[s].park = parkPlace[Int(series[s].park)]
         }
     }
 

@@ -162,22 +162,34 @@ package struct SeriesTable {
         var used = [Bool](repeating: false, count: kindTable.count)
         for record in records { used[Int(record.kind)] = true }
         guard used.contains(false) else { return }
-        var renumbered = [Int32](repeating: -1, count: kindTable.count)
-        var table: [KindInfo?] = []
-        var settings: [SeriesState.SharedSettings] = []
-        for kind in kindTable.indices where used[kind] {
-            renumbered[kind] = Int32(table.count)
-            table.append(kindTable[kind])
-            settings.append(kindSettings[kind])
-        }
+        let renumbered = used.renumbering
         for s in records.indices { records[s].kind = renumbered[Int(records[s].kind)] }
-        kindIndex = kindIndex.compactMapValues { renumbered[Int($0)] < 0 ? nil : renumbered[Int($0)] }
-        kindTable = table
-        kindSettings = settings
+        kindIndex = kindIndex.renumbered(renumbered)
+        kindTable = kindTable.compacted(used)
+        kindSettings = kindSettings.compacted(used)
     }
 
     /// Kinds and parks held (for tests: both shrink as series are evicted).
     package var heldNames: (kinds: Int, parks: Int) { (kindTable.count, parkSeries.count) }
+}
+
+extension [Bool] {
+    /// Each index's place among the true ones (as `compacted` keeps them), or -1 where false.
+    package var renumbering: [Int32] {
+        var next: Int32 = 0
+        return map { kept in
+            defer { if kept { next += 1 } }
+            return kept ? next : -1
+        }
+    }
+}
+
+extension Dictionary where Value == Int32 {
+    /// Each value moved to its place in `renumbering` (from `[Bool].renumbering`); the keys
+    /// whose place is gone (-1) are dropped.
+    package func renumbered(_ renumbering: [Int32]) -> Self {
+        compactMapValues { renumbering[Int($0)] < 0 ? nil : renumbering[Int($0)] }
+    }
 }
 
 extension Array {
