@@ -123,7 +123,9 @@ public struct RuleEngine: Sendable {
         let set = Int(entries[e].set)
         guard sets[set].watchesSilence else { return }
         let seen = (entries[e].lastSeen ?? startedAt).milliseconds
-        silenceDue = min(silenceDue, seen &+ sets[set].shortestSilence)
+        // Saturating: a wrapped sum would move the bound the wrong way at the clock's ends.
+        let (due, overflow) = seen.addingReportingOverflow(sets[set].shortestSilence)
+        silenceDue = min(silenceDue, overflow ? (seen < 0 ? .min : .max) : due)
     }
 
     /// Keeps `engaged` in step with entry `e`'s trackers and exceedances after a change.
