@@ -240,13 +240,14 @@ struct HostileInputTests {
         let schedules = try Self.configuration(extra).summaries.intervals.indices
         let held = { p.state.withLock { $0.table.heldNames } }
         let accounted = { p.state.withLock { $0.accounting.heldNames } }
-        // A healthy sensor that keeps reporting, and three rounds of 200 throw-away names.
+        // Three rounds of 200 throw-away names, and a healthy sensor that keeps reporting. The
+        // junk comes first, so the healthy sensor's kind, key and park move down when it goes.
         for round in 0..<3 {
             let start = EventTime(milliseconds: Self.now.milliseconds + Int64(round) * 7_200_000)
-            send(p, "parks/real/z/emissions/pm25/s1", #"{"value": 20}"#, at: start)
             for k in 0..<200 {
                 send(p, "parks/junk\(round)-\(k)/z/emissions/kind\(round)-\(k)/s", #"{"value": 1}"#, at: start)
             }
+            send(p, "parks/real/z/emissions/pm25/s1", #"{"value": 20}"#, at: start)
             #expect(held() == (kinds: 201, parks: 201))
             #expect(accounted() == (keys: 201, parks: 201))
             // Every summary interval closes and an hour and a minute pass in silence: the junk is evicted.
@@ -259,6 +260,13 @@ struct HostileInputTests {
             // Park accounting too: its figures per (park, pillar, kind), and its parks.
             #expect(accounted() == (keys: 1, parks: 1))
             #expect(p.seriesCount == 1)
+            // The healthy sensor's figures are still its own: its reading after the eviction is
+            // counted under its park, pillar and kind, and no junk park is summarised.
+            let next = EventTime(milliseconds: later.milliseconds + 60_000)
+            let parks = p.takeInterval(schedule: 0, from: later, to: next).parks
+            #expect(parks.map(\.park) == ["real"])
+            #expect(parks.first?.readings == 1 && parks.first?.knownSensors == 1)
+            #expect(parks.first?.means["pm25"] == 21)
         }
         // What stays is read as before: the PM2.5 series keeps its kind's catalog entry.
         #expect(p.state.withLock { $0.table.kind(0)?.unit } == "ug/m3")

@@ -326,16 +326,20 @@ struct SensorExpositionTests {
         // An hour's cache, so that "within the cache's time" holds however slow the machine.
         let o = Observability(pipeline: p, sensorCacheSeconds: 3600)
         o.apply(Observability.Settings(c))
-        let first = try #require(o.sensorMetrics())
-        #expect(first.contains(#"sensor="a1""#))
-        Self.send(p, "parks/p/z/emissions/pm25/a2", 41, at: 0)
-        // Sixteen scrapes from eight threads: one build served to all (before: sixteen builds).
+        // Sixteen scrapes from eight threads against a cold cache: one builds, the others wait
+        // for that build and take it (before: sixteen builds).
         let texts = Mutex<[String?]>([])
         DispatchQueue.concurrentPerform(iterations: 16) { _ in
             let text = o.sensorMetrics()
             texts.withLock { $0.append(text) }
         }
+        let first = try #require(texts.withLock { $0.first } ?? nil)
+        #expect(first.contains(#"sensor="a1""#))
         #expect(texts.withLock { $0 }.allSatisfy { $0 == first })
+        #expect(o.sensorBuilds == 1)
+        // Within the cache's time a new series is not read yet.
+        Self.send(p, "parks/p/z/emissions/pm25/a2", 41, at: 0)
+        #expect(o.sensorMetrics() == first)
         #expect(o.sensorBuilds == 1)
         // A reload may change what is shown: the next scrape reads the series again.
         o.apply(Observability.Settings(c))

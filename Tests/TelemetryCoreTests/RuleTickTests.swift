@@ -45,7 +45,7 @@ struct RuleTickTests {
         let expected = [Self.series(100), Self.series(101), Self.series(104)]
         var lazy = RuleEngine(rules: Self.rules, expected: expected, startedAt: EventTime(milliseconds: Self.t0))
         var full = lazy
-        full.lazySilence = false
+        full.lazy = false
         var states: [SeriesID: SeriesState] = [:]
         var time = Self.t0
         var transitions = 0
@@ -105,7 +105,7 @@ struct RuleTickTests {
     func firstSightingBeforeStart() {
         var lazy = RuleEngine(rules: Self.rules, startedAt: EventTime(milliseconds: Self.t0))
         var full = lazy
-        full.lazySilence = false
+        full.lazy = false
         let state = SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0))
         func observe(_ k: Int, at minute: Int64, seen seenMinute: Int64) {
             let now = EventTime(milliseconds: Self.t0 + minute * Self.minute)
@@ -140,11 +140,11 @@ struct RuleTickTests {
         }
         _ = engine.tick(at: EventTime(milliseconds: Self.t0))
         // The shortest stale rule waits 7 minutes from the readings at t0.
-        #expect(engine.silenceDueForTests == Self.t0 + 7 * Self.minute)
-        #expect(engine.engagedForTests == 0)
+        #expect(engine.silence.due == Self.t0 + 7 * Self.minute)
+        #expect(engine.silence.engaged.count == 0)
         // Seven minutes on, the PM2.5 sensors go stale: those alerts fire, from one full pass.
         let fired = engine.tick(at: EventTime(milliseconds: Self.t0 + 7 * Self.minute))
         #expect(fired.count == (0..<50).filter { Self.series($0).kind == "pm25" }.count)
-        #expect(engine.engagedForTests == fired.count)
+        #expect(engine.silence.engaged.count == fired.count)
     }
 }

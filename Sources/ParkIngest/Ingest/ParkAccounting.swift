@@ -164,9 +164,7 @@ package struct ParkAccounting {
     package mutating func refused(slot s: Int, _ outcome: SeriesState.Outcome) {
         let key = Int(series[s].key)
         for k in 0..<schedules {
-            figures[k][key].readings += 1
-            figures[k][key].outcomes[outcome] += 1
-            markReported(s, key, k)
+            Self.count(&figures[k][key], outcome, 0, delta: 0, energy: 0, reporting: firstReport(s, k))
         }
     }
 
@@ -189,13 +187,10 @@ package struct ParkAccounting {
         // Computed once, not per schedule: the same value added to each.
         let energyTerm = accepted && one.role == .decibels ? pow(10, reading.value / 10) : 0
         for k in 0..<schedules {
-            let bit = UInt8(1) << UInt8(k)
-            let first = series[s].reported & bit == 0
-            if first { series[s].reported |= bit }
             // One access to the figures per schedule, not seven.
             Self.count(
-                &figures[k][key], outcome, reading.value, delta: delta, energy: energyTerm, reporting: first,
-                role: one.role)
+                &figures[k][key], outcome, reading.value, delta: delta, energy: energyTerm,
+                reporting: firstReport(s, k))
             guard accepted else { continue }
             if one.role == .greenArea { greenLast[k][Int32(s)] = reading.value }
             if one.meter >= 0 { energy[k][Int(one.park)].reported |= 1 << UInt8(one.meter) }
@@ -207,7 +202,7 @@ package struct ParkAccounting {
 
     private static func count(
         _ figures: inout Figures, _ outcome: SeriesState.Outcome, _ value: Double, delta: Double, energy: Double,
-        reporting: Bool, role: Role
+        reporting: Bool
     ) {
         figures.readings += 1
         figures.outcomes[outcome] += 1
@@ -216,7 +211,8 @@ package struct ParkAccounting {
         figures.sum += value
         figures.count += 1
         figures.increase += delta
-        if role == .decibels { figures.energy += energy }
+        // Zero but for a decibel series' accepted readings.
+        figures.energy += energy
     }
 
     /// Puts a meter's increment over [from, to] pro rata into its role's kWh, and for the grid
@@ -252,12 +248,12 @@ package struct ParkAccounting {
         }
     }
 
-    private mutating func markReported(_ s: Int, _ key: Int, _ k: Int) {
+    /// Marks series `s` as reporting in schedule k's open interval; true the first time.
+    private mutating func firstReport(_ s: Int, _ k: Int) -> Bool {
         let bit = UInt8(1) << UInt8(k)
-        if series[s].reported & bit == 0 {
-            series[s].reported |= bit
-            figures[k][key].reporting += 1
-        }
+        guard series[s].reported & bit == 0 else { return false }
+        series[s].reported |= bit
+        return true
     }
 
     /// Whether series `s` has figures in any open interval (it must not be evicted).

@@ -13,9 +13,9 @@ public struct RuleEngine: Sendable {
     /// of a kind, so kept once and shared by index.
     private struct RuleSet: Sendable {
         let rules: [Int]
-        let watchesSilence: Bool
         /// The shortest silence any of its stale rules waits for (`Int64.max` when none).
         let shortestSilence: Int64
+        var watchesSilence: Bool { shortestSilence != .max }
         /// Parallel to `rules`: the index in `reads` of the window the rule reads, or -1.
         var readSlot: [Int] = []
         /// The windows (indexes into the series' windows) the rules read.
@@ -39,6 +39,9 @@ public struct RuleEngine: Sendable {
         /// Regulatory rules whose value is beyond the limit now, and since when.
         var exceeding: [(slot: Int32, since: EventTime)] = []
 
+        /// With an alert pending or firing, or an exceedance open: a silence tick looks at it.
+        var isEngaged: Bool { !trackers.isEmpty || !exceeding.isEmpty }
+
         func tracker(_ slot: Int) -> AlertTracker? {
             trackers.first { $0.slot == Int32(slot) }?.tracker
         }
@@ -54,18 +57,11 @@ public struct RuleEngine: Sendable {
     private var sets: [RuleSet] = []
     private var setIndex: [[Int]: Int32] = [:]
     private var entries: [Entry] = []
-    /// The entries with a tracker or an open exceedance: what a tick must look at every
-    /// second. The others change only when a stale rule's silence is up.
-    private var engaged = Set<Int32>()
-    /// No entry outside `engaged` can be silent past any of its stale rules before this time
-    /// (arrival clock, ms): a lower bound, so a tick before it looks at the engaged entries
-    /// alone, and one at or after it looks at every entry and sets it afresh. A quiet gateway
-    /// of a million series went over all of them every second (26 ms a tick).
-    private var silenceDue = Int64.min
-    /// Off: every tick looks at every entry (for the tests that check the two agree).
-    var lazySilence = true
-    var silenceDueForTests: Int64 { silenceDue }
-    var engagedForTests: Int { engaged.count }
+    /// Which entries a silence tick must look at.
+    private(set) var silence = SilenceWatch()
+    /// Off: every tick looks at every entry and every reading evaluates every rule (for the
+    /// tests that check that skipping what can only be clear changes nothing).
+    var lazy = true
     /// Series → its entry (the ids are in `entries`).
     private var index = SlotIndex()
     /// Per reading: each read window's figures, computed on first use; valid while its
@@ -108,7 +104,7 @@ public struct RuleEngine: Sendable {
             }
             sets.append(
                 RuleSet(
-                    rules: matching, watchesSilence: !silences.isEmpty, shortestSilence: silences.min() ?? .max))
+                    rules: matching, shortestSilence: silences.min() ?? .max))
             setIndex[matching] = set
         }
         entries.append(Entry(id: id, set: set))
@@ -117,30 +113,25 @@ public struct RuleEngine: Sendable {
         return entries.count - 1
     }
 
-    /// Lowers `silenceDue` to when entry `e` (outside `engaged`) can first be silent past a
-    /// stale rule: called whenever that moment may have come earlier than the bound knows.
+    /// Entry `e` (outside the engaged) may go stale from when it was last seen: the silence
+    /// bound comes down to that if it is earlier.
     private mutating func noteSilence(_ e: Int) {
         let set = Int(entries[e].set)
         guard sets[set].watchesSilence else { return }
-        let seen = (entries[e].lastSeen ?? startedAt).milliseconds
-        // Saturating: a wrapped sum would move the bound the wrong way at the clock's ends.
-        let (due, overflow) = seen.addingReportingOverflow(sets[set].shortestSilence)
-        silenceDue = min(silenceDue, overflow ? (seen < 0 ? .min : .max) : due)
+        silence.lower(seen: (entries[e].lastSeen ?? startedAt).milliseconds, wait: sets[set].shortestSilence)
     }
 
-    /// Keeps `engaged` in step with entry `e`'s trackers and exceedances after a change.
+    /// Keeps the engaged set in step with entry `e` after its trackers or exceedances changed
+    /// from or to none.
     private mutating func noteEngaged(_ e: Int) {
-        let now = !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty
-        if now {
-            engaged.insert(Int32(e))
-        } else if engaged.remove(Int32(e)) != nil {
-            noteSilence(e)
-        }
+        if silence.set(e, engaged: entries[e].isEngaged) { noteSilence(e) }
     }
 
     private mutating func setTracker(_ e: Int, _ slot: Int, _ tracker: AlertTracker?) {
+        let was = entries[e].isEngaged
         entries[e].setTracker(slot, tracker)
-        noteEngaged(e)
+        // Only a change from or to none moves the set: a firing alert steps on every reading.
+        if entries[e].isEngaged != was { noteEngaged(e) }
     }
 
     private func find(_ id: SeriesID) -> Int? {
@@ -220,7 +211,8 @@ public struct RuleEngine: Sendable {
         // No alert pending or firing and no exceedance open: a rule whose signal can only be
         // clear changes nothing, so it is not evaluated (a rule out of force, or outside its
         // hours, and the silence rules, which a reading always clears).
-        let quiet = entries[e].trackers.isEmpty && entries[e].exceeding.isEmpty
+        // (`lazy` off: every rule is evaluated, for the tests that check the two agree.)
+        let quiet = lazy && !entries[e].isEngaged
         for slot in sets[set].rules.indices {
             // By index: a copy of the compiled rule (over 100 bytes) per rule and reading showed.
             let r = sets[set].rules[slot]
@@ -289,11 +281,14 @@ public struct RuleEngine: Sendable {
     public mutating func tick(at time: EventTime) -> [AlertTransition] {
         var out: [AlertTransition] = []
         // Entries in order, as a pass over all of them visits them (the transitions' order).
-        let watched = lazySilence ? engaged.sorted().map(Int.init) : Array(entries.indices)
+        // Sorted once: an entry that stops being engaged in the first loop lowers the bound, so
+        // the second loop then goes over every entry anyway.
+        let engagedInOrder = silence.inOrder
+        let watched = lazy ? engagedInOrder : Array(entries.indices)
         // A rule out of force (QCVN 26's night at 06:00, a limit past its end date) resolves its
         // alert and ends its exceedance then, though no reading comes to say so: a night alert
         // whose sensor fell silent at 23:59 went on firing, and counting minutes, into the day.
-        for e in watched where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
+        for e in watched where entries[e].isEngaged {
             let set = Int(entries[e].set)
             // Minutes in exceedance need evidence: after 90 minutes without a reading (an hourly
             // station's gap, and half as much again for jitter) the span ends at the last one;
@@ -322,10 +317,10 @@ public struct RuleEngine: Sendable {
                 apply(e, slot, .clear(0), value: nil, limit: nil, at: now, into: &out)
             }
         }
-        // Before `silenceDue` a stale rule can only be clear for the entries outside `engaged`,
+        // Before the silence bound a stale rule can only be clear for the entries not engaged,
         // and a clear signal changes nothing without a tracker: only the engaged are looked at.
-        let full = !lazySilence || time.milliseconds >= silenceDue
-        let silenceWatched = full ? Array(entries.indices) : engaged.sorted().map(Int.init)
+        let full = !lazy || silence.isDue(at: time.milliseconds)
+        let silenceWatched = full ? Array(entries.indices) : engagedInOrder
         for e in silenceWatched where sets[Int(entries[e].set)].watchesSilence {
             let seen = entries[e].lastSeen ?? startedAt
             let silentMilliseconds = time.milliseconds - seen.milliseconds
@@ -338,8 +333,8 @@ public struct RuleEngine: Sendable {
             }
         }
         if full {
-            silenceDue = .max
-            for e in entries.indices where !engaged.contains(Int32(e)) { noteSilence(e) }
+            silence.startRecount()
+            for e in entries.indices where !entries[e].isEngaged { noteSilence(e) }
         }
         return out
     }
@@ -471,17 +466,6 @@ public struct RuleEngine: Sendable {
                 at: time, since: since, reference: rule.reference,
                 message: Self.message(rule, id, state: state, value: value, limit: limit, stat: stat)))
     }
-    /// A pending or firing (rule, series) pair, as saved across a restart.
-    public struct ActiveAlert: Sendable, Equatable {
-        public var rule: String
-        public var series: SeriesID
-        public var phase: AlertTracker.Phase
-        public init(rule: String, series: SeriesID, phase: AlertTracker.Phase) {
-            self.rule = rule
-            self.series = series
-            self.phase = phase
-        }
-    }
 
     /// Every pending and firing pair, for the state snapshot.
     public var active: [ActiveAlert] {
@@ -534,12 +518,7 @@ public struct RuleEngine: Sendable {
         entries.removeAll { ids.contains($0.id) }
         index = SlotIndex(count: entries.count) { entries[Int($0)].id }
         generation &+= 1
-        // Entries moved: the engaged ones are found again. `silenceDue` holds as it is (a
-        // bound over fewer entries).
-        engaged.removeAll()
-        for e in entries.indices where !entries[e].trackers.isEmpty || !entries[e].exceeding.isEmpty {
-            engaged.insert(Int32(e))
-        }
+        silence.reset(engaged: entries.indices.filter { entries[$0].isEngaged })
     }
 
     /// Whether any rule of `id` is pending or firing (or recently was, for flapping).

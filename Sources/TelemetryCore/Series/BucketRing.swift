@@ -206,18 +206,8 @@ public struct BucketRing: Sendable {
         return merged
     }
 
-    /// The bucket holding `time`, if the ring holds that span.
-    func current(at time: EventTime) -> WindowStats? {
-        let end = bucketStart(holding: time)
-        // The newest bucket's slot is known; checked all the same, as the general path checks
-        // (an old snapshot's slots are not).
-        if end == newestStart, start(ofSlot: Int(newestSlot)) == end { return stats(Int(newestSlot)) }
-        let index = slot(end)
-        return start(ofSlot: index) == end ? stats(index) : nil
-    }
-
-    /// Merges the bucket holding `time` into `stats`, as `stats.merge(current(at: time)!,
-    /// quantiles:)` does, and returns its count and quarters; nil when the ring does not hold
+    /// Merges the bucket holding `time` into `stats`, as merging that bucket's figures does,
+    /// and returns its count and quarters; nil when the ring does not hold
     /// that span. A lean bucket is merged from its fields, without building its figures (160
     /// bytes, copied on their way out) first: the rules do this after every reading.
     func mergeCurrent(at time: EventTime, into merged: inout WindowStats, quantiles: Bool) -> (
@@ -225,7 +215,8 @@ public struct BucketRing: Sendable {
     )? {
         let end = bucketStart(holding: time)
         var index = Int(newestSlot)
-        // As `current(at:)`: the newest bucket's slot is known, and checked all the same.
+        // The newest bucket's slot is known; checked all the same, as the general path checks
+        // (an old snapshot's slots are not).
         if end != newestStart || start(ofSlot: index) != end {
             index = slot(end)
             guard start(ofSlot: index) == end else { return nil }

@@ -112,12 +112,7 @@ public struct WindowStats: Sendable, Equatable {
         }
         energy += other.energy
         guard detailed && other.detailed else {
-            // Lean figures: the mean of the window is its sum over its count, nothing else.
-            count += other.count
-            sum += other.sum
-            mean = sum / Double(count)
-            quarters |= other.quarters
-            detailed = false
+            addLean(count: other.count, sum: other.sum, quarters: other.quarters)
             return
         }
         let n = Double(count + other.count)
@@ -162,6 +157,11 @@ public struct WindowStats: Sendable, Equatable {
             return
         }
         energy += otherEnergy
+        addLean(count: n, sum: s, quarters: q)
+    }
+
+    /// Lean figures: the mean of the window is its sum over its count, nothing else.
+    private mutating func addLean(count n: Int, sum s: Double, quarters q: UInt8) {
         count += n
         sum += s
         mean = sum / Double(count)
