@@ -50,6 +50,8 @@ let package = Package(
             path: "Sources/CSQLite",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // glibc's allocator settings (mallopt), which the Glibc module leaves out.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // The province's central sink: libpq from Debian (libpq-dev), through its C API.
         .systemLibrary(
             name: "CPostgres",
@@ -90,10 +92,12 @@ let package = Package(
             ],
             swiftSettings: instrumented
         ),
-        // What parkd and parkd-central share to run: a blocking loop as a service, the HTTP headers.
+        // What parkd and parkd-central share to run: a blocking loop as a service, the HTTP
+        // headers, the allocator's setting.
         .target(
             name: "ServiceSupport",
             dependencies: [
+                "CMalloc",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]
@@ -131,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "parkd",
             dependencies: [
-                "ParkGateway", "ParkConfig", "ParkIngest", "MQTTClient", "TelemetryCore",
+                "ParkGateway", "ParkConfig", "ParkIngest", "MQTTClient", "TelemetryCore", "ServiceSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -5,6 +5,7 @@ import MQTTClient
 import ParkConfig
 import ParkGateway
 import ParkIngest
+import ServiceSupport
 import Synchronization
 import TelemetryCore
 
@@ -44,6 +45,7 @@ struct Run: AsyncParsableCommand {
         // (after the configuration is loaded), a `systemctl reload` right after start is
         // ignored rather than fatal; the file it would reload is being loaded anyway.
         signal(SIGHUP, SIG_IGN)
+        LargeAllocations.mapSeparately()
         var configuration = try loadOrExit(config)
         var brokerURL: BrokerURL?
         if let broker {
@@ -136,6 +138,7 @@ struct Replay: ParsableCommand {
     var logLevel: String?
 
     func run() throws {
+        LargeAllocations.mapSeparately()
         var configuration = try loadOrExit(config)
         do {
             configuration = try ReplayOutputs(

@@ -91,6 +91,24 @@ struct FeedReaderTests {
         #expect(reader.lineNumber == expected.count)
     }
 
+    @Test("a feed read in released batches takes two buffers, whatever its length")
+    func buffersReused() throws {
+        let line = String(repeating: "r", count: 999)
+        let count = 5 * FeedReader.chunk / 1000  // five chunks
+        let path = try Self.file(String(repeating: line + "\n", count: count))
+        defer { unlink(path) }
+        let reader = try FeedReader(path: path)
+        var read = 0
+        while let view = reader.nextLine() {
+            #expect(view.count == line.utf8.count)
+            read += 1
+            if read % 1_000 == 0 { reader.releaseRead() }
+        }
+        #expect(read == count)
+        // The first buffer and one more, each reused once released (one per chunk before).
+        #expect(reader.allocations == 2)
+    }
+
     @Test("a feed cut short while it is read ends early: no crash, every line before the cut exact")
     func truncatedWhileRead() throws {
         let line = String(repeating: "t", count: 99)

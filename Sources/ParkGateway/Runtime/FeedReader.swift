@@ -22,8 +22,14 @@ package final class FeedReader {
     private var next = 0
     private var filled = 0
     private var atEnd = false
-    /// Buffers replaced while views into them may still be out (freed by `releaseRead`).
+    /// Buffers replaced while views into them may still be out (released by `releaseRead`).
     private var retired: [UnsafeMutableRawBufferPointer] = []
+    /// A released chunk-sized buffer, the next refill's: reading a feed then allocates two
+    /// chunks in all, not one per chunk read (each a fresh mapping, its pages faulted in anew,
+    /// since parkd has the allocator map large blocks).
+    private var spare: UnsafeMutableRawBufferPointer?
+    /// Buffers allocated so far (the first included).
+    private(set) var allocations = 1
     private(set) var lineNumber = 0
     static let chunk = 4 << 20
 
@@ -36,13 +42,17 @@ package final class FeedReader {
 
     deinit {
         buffer.deallocate()
+        spare?.deallocate()
         for old in retired { old.deallocate() }
         close(fd)
     }
 
-    /// Frees the buffers of lines handed out before: their views must no longer be used.
+    /// Releases the buffers of lines handed out before: their views must no longer be used.
+    /// One chunk-sized buffer is kept for the next refill, the rest are freed.
     package func releaseRead() {
-        for old in retired { old.deallocate() }
+        for old in retired {
+            if spare == nil && old.count == Self.chunk { spare = old } else { old.deallocate() }
+        }
         retired.removeAll(keepingCapacity: true)
     }
 
@@ -71,12 +81,21 @@ package final class FeedReader {
         }
     }
 
-    /// Reads more: the partial line left moves to a fresh buffer (twice as large when one line
-    /// fills it), the old one is kept for the views still out.
+    /// Reads more, after what the buffer holds while it has room (views before it stay
+    /// intact). A full buffer's partial line moves to a fresh buffer (twice as large when one
+    /// line fills it), and the old one is kept for the views still out.
     private func refill() {
         let partial = filled - next
-        if next > 0 || partial == buffer.count {
-            let fresh = UnsafeMutableRawBufferPointer.allocate(byteCount: max(Self.chunk, partial * 2), alignment: 16)
+        if filled == buffer.count {
+            let size = max(Self.chunk, partial * 2)
+            let fresh: UnsafeMutableRawBufferPointer
+            if size == Self.chunk, let reused = spare {
+                fresh = reused
+                spare = nil
+            } else {
+                fresh = .allocate(byteCount: size, alignment: 16)
+                allocations += 1
+            }
             fresh.baseAddress!.copyMemory(from: buffer.baseAddress! + next, byteCount: partial)
             retired.append(buffer)
             buffer = fresh

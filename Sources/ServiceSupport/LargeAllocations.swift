@@ -1,0 +1,26 @@
+#if canImport(Glibc)
+    import CMalloc
+    import Glibc
+#endif
+
+/// glibc's allocator moves its mmap threshold up to the size of each large block freed (up to
+/// 32 MiB), so that later blocks of up to that size come from the heap instead. A daemon whose
+/// series tables grow by doubling frees ever larger blocks; each raises the threshold, and the
+/// next growth leaves its old block as a hole in the heap that is seldom returned. At 100 000
+/// series that was tens of MiB of resident memory that held nothing. A fixed threshold keeps
+/// every block of 1 MiB or more in a mapping of its own, returned whole when it is freed.
+package enum LargeAllocations {
+    package static let threshold: Int32 = 1 << 20
+
+    /// Fixes the threshold, unless `MALLOC_MMAP_THRESHOLD_` is set (the operator's choice wins).
+    /// Returns whether it did.
+    @discardableResult
+    package static func mapSeparately() -> Bool {
+        #if canImport(Glibc)
+            guard getenv("MALLOC_MMAP_THRESHOLD_") == nil else { return false }
+            return mallopt(M_MMAP_THRESHOLD, threshold) == 1
+        #else
+            return false
+        #endif
+    }
+}
