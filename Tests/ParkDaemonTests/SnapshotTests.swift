@@ -93,8 +93,12 @@ struct SnapshotTests {
         let path = folder.appendingPathComponent("windows.snapshot").path
         try WindowState.save(p, to: path, at: at)
         #expect(FileManager.default.contents(atPath: path).map(Array.init) == whole)
-        #expect(AtomicFile.read(path) == whole)  // what a restore reads
-        #expect(AtomicFile.read(path + ".missing") == nil)
+        var read: [UInt8] = []  // what a restore reads
+        let opened = AtomicFile.readInPieces(path, pieceBytes: 1000) { next in
+            while let piece = next() { read += piece }
+        }
+        #expect(opened != nil && opened?.readError == nil && read == whole)
+        #expect(AtomicFile.readInPieces(path + ".missing", pieceBytes: 1000) { _ in } == nil)
         // Contents that fail part way leave the old file as it was, and no temporary beside it.
         #expect(throws: DaemonError.self) {
             try AtomicFile.write(to: path) { (write) throws(DaemonError) in
@@ -157,6 +161,63 @@ struct SnapshotTests {
         for k in 0..<p.settings.schedules { _ = p.takeInterval(schedule: k) }
         p.tick(at: later)
         #expect(p.seriesCount == 0)
+    }
+
+    /// The bytes in pieces of `size`, as a file read that way hands them out.
+    static func pieces(_ bytes: [UInt8], size: Int) -> () -> [UInt8]? {
+        var offset = 0
+        return {
+            guard offset < bytes.count else { return nil }
+            defer { offset += size }
+            return Array(bytes[offset..<min(bytes.count, offset + size)])
+        }
+    }
+
+    @Test(
+        "a snapshot read in pieces of any size restores as read whole; torn or flipped in any piece it is refused",
+        arguments: [1, 7, 8, 9, 100, 1_021, 1 << 20])
+    func readInPieces(size: Int) throws {
+        let original = pipeline()
+        let start = Int64(1_795_400_000_000)
+        feed(original, seed: UInt64(size), count: size < 8 ? 60 : 400, start: start)
+        let bytes = original.snapshot(at: EventTime(milliseconds: start))
+        let whole = pipeline()
+        let expected = try whole.restore(snapshot: bytes)
+        let restored = pipeline()
+        let got = try restored.restore(reading: Self.pieces(bytes, size: size))
+        #expect(got.series == expected.series && got.savedAt == expected.savedAt && got.series > 0)
+        #expect(restored.snapshot(at: EventTime(milliseconds: start)) == bytes)
+        // A byte flipped anywhere (the header, a series, the trailer), the file cut short, or
+        // a byte too many: refused, nothing restored.
+        var random = SeededRandom(seed: UInt64(size) &+ 1)
+        for position in [0, 5, Int.random(in: 0..<bytes.count, using: &random), bytes.count - 9, bytes.count - 1] {
+            var flipped = bytes
+            flipped[position] ^= 0x10
+            let target = pipeline()
+            #expect(throws: SnapshotError.checksumMismatch, "byte \(position) of \(bytes.count)") {
+                try target.restore(reading: Self.pieces(flipped, size: size))
+            }
+            #expect(target.seriesCount == 0)
+        }
+        for cut in [Array(bytes.prefix(bytes.count / 2)), Array(bytes.dropLast()), bytes + [0]] {
+            let target = pipeline()
+            #expect(throws: SnapshotError.self) { try target.restore(reading: Self.pieces(cut, size: size)) }
+            #expect(target.seriesCount == 0)
+        }
+    }
+
+    @Test("a snapshot that cannot be read (a folder at its path) is reported and left where it is")
+    func unreadable() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("windows.snapshot").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let target = pipeline()
+        WindowState.restore(target, from: path, logger: Logger(label: "test"))
+        var isFolder: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue)
+        #expect(!FileManager.default.fileExists(atPath: path + ".corrupt"))
+        #expect(target.seriesCount == 0)
     }
 
     @Test("a torn, corrupted, foreign or mismatched snapshot is refused and changes nothing")

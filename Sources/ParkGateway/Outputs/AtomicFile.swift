@@ -75,28 +75,30 @@ package enum AtomicFile {
         return (offset, nil)
     }
 
-    /// A state file's bytes read straight into one array (no `Data` copied after), or nil when
-    /// there is none: a 150 MiB window snapshot is held once while it is restored, not twice.
-    package static func read(_ path: String) -> [UInt8]? {
+    /// A file read in pieces of `pieceBytes` for `consume`, which takes them with the function
+    /// it is given (nil at the end of the file, or at a read error); nil when there is no file
+    /// to open. Returns what `consume` returned and the read error met, if any: an error (EIO,
+    /// a folder at the path) is no file, not a corrupt one to move aside.
+    package static func readInPieces<T>(
+        _ path: String, pieceBytes: Int, _ consume: (() -> [UInt8]?) -> T
+    ) -> (result: T, readError: String?)? {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { return nil }
-        var bytes = [UInt8](repeating: 0, count: max(0, Int(info.st_size)))
-        var offset = 0
-        while offset < bytes.count {
-            let got = bytes.withUnsafeMutableBytes {
-                Glibc.read(descriptor, $0.baseAddress! + offset, $0.count - offset)
+        var readError: String?
+        let result = consume {
+            guard readError == nil else { return nil }
+            var piece = [UInt8](repeating: 0, count: max(1, pieceBytes))
+            while true {
+                let got = piece.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
+                if got < 0 && errno == EINTR { continue }
+                if got < 0 { readError = String(cString: strerror(errno)) }
+                guard got > 0 else { return nil }
+                piece.removeSubrange(got...)
+                return piece
             }
-            if got < 0 && errno == EINTR { continue }
-            // An error (EIO, a folder at the path) is no file, not a corrupt one to move aside.
-            guard got >= 0 else { return nil }
-            guard got > 0 else { break }  // shorter than its size said: what there is
-            offset += got
         }
-        if offset < bytes.count { bytes.removeSubrange(offset...) }
-        return bytes
+        return (result, readError)
     }
 
     /// Creates the folder `path` goes in (and its parents); returns it.

@@ -13,17 +13,26 @@ package enum WindowState {
     }
 
     /// Restores the snapshot if there is one; logs what it restored and how old it was.
+    /// The file is read a few MiB at a time: held whole, it took as much memory again as the
+    /// series it restores.
     package static func restore(_ pipeline: IngestPipeline, from path: String, logger: Logger) {
-        guard let bytes = AtomicFile.read(path) else { return }
-        do throws(SnapshotError) {
-            let (series, saved) = try pipeline.restore(snapshot: bytes)
+        let read = AtomicFile.readInPieces(path, pieceBytes: 4 * WindowSnapshot.chunkBytes) { next in
+            Result { () throws(SnapshotError) in try pipeline.restore(reading: next) }
+        }
+        guard let (outcome, readError) = read else { return }
+        switch outcome {
+        case .success(let (series, saved)):
             let age = (WallClock.now().milliseconds - saved.milliseconds) / 1000
             logger.notice(
                 "restored the windows of \(series) series from \(path), taken \(age)s ago (written over a few seconds from then on); readings after it and before this start come from the broker's persistent session or are lost"
             )
-        } catch {
-            StateFile.moveAside(
-                path, what: "window snapshot", error: error, then: "windows start empty", logger: logger)
+        case .failure(let error):
+            if let readError {
+                logger.error("window snapshot '\(path)' could not be read (\(readError)); windows start empty")
+            } else {
+                StateFile.moveAside(
+                    path, what: "window snapshot", error: error, then: "windows start empty", logger: logger)
+            }
         }
     }
 }

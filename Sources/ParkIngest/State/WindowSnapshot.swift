@@ -74,56 +74,130 @@ package enum WindowSnapshot {
         state.encode(&w)
     }
 
-    /// Decodes a snapshot; a torn, corrupt or foreign file throws. `settings` gives each
-    /// series' window settings (the windows must match the configuration's).
+    /// Decodes a snapshot from a file read in pieces (`next` gives the next one, nil at its end):
+    /// only a piece or two of it is in memory at a time, not the whole file beside the series
+    /// it holds (at 100 000 series the file is 150 MiB). A torn, corrupt or foreign file throws,
+    /// as a checksum mismatch whenever the checksum does not hold, whatever the decoder met
+    /// first. `settings` gives each series' window settings (the windows must match the
+    /// configuration's).
     package static func decode(
-        _ bytes: [UInt8], maxSeries: Int, windows: [WindowSpec], settings: (SeriesID) -> SeriesState.SharedSettings
+        reading next: () -> [UInt8]?, maxSeries: Int, windows: [WindowSpec],
+        settings: (SeriesID) -> SeriesState.SharedSettings
     ) throws(SnapshotError) -> (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?) {
-        guard bytes.count >= 8 + magic.count + 1 else { throw SnapshotError("file too short") }
-        // The body is checked and read in place: a copy of it would double the memory a
-        // restore of 100 000 series needs.
-        var body = FNV1a64()
-        bytes.withUnsafeBytes { body.add(UnsafeRawBufferPointer(rebasing: $0[..<(bytes.count - 8)])) }
-        var trailer = ByteReader(Array(bytes[(bytes.count - 8)...]))
-        guard try trailer.u64() == body.value else { throw SnapshotError("checksum mismatch (torn or corrupted)") }
-        var r = ByteReader(bytes, end: bytes.count - 8)
-        for byte in magic {
-            guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
+        var input = Input()
+        let decoded: (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?)
+        do {
+            decoded = try body(&input, next, maxSeries: maxSeries, windows: windows, settings: settings)
+        } catch {
+            guard input.checksumHolds(next).holds else { throw SnapshotError.checksumMismatch }
+            throw error
         }
-        let found = try r.u8()
-        guard (1...version).contains(found) else {
-            throw SnapshotError("snapshot version \(found); this parkd reads 1 to \(version)")
-        }
-        guard let saved = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
-        var started: EventTime?
-        if found >= 2 {
-            let hasStart = try r.bool()
-            let start = try r.i64()
-            if hasStart {
-                guard let time = EventTime(checkedMilliseconds: start) else { throw SnapshotError("bad time") }
-                started = time
+        let (holds, unread) = input.checksumHolds(next)
+        guard holds else { throw SnapshotError.checksumMismatch }
+        guard unread == 0 else { throw SnapshotError("trailing bytes in snapshot") }
+        return decoded
+    }
+
+    private static func body(
+        _ input: inout Input, _ next: () -> [UInt8]?, maxSeries: Int, windows: [WindowSpec],
+        settings: (SeriesID) -> SeriesState.SharedSettings
+    ) throws(SnapshotError) -> (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?) {
+        let (found, saved, started, count) = try input.read(next) {
+            (r) throws(SnapshotError) -> (UInt8, EventTime, EventTime?, Int) in
+            for byte in magic {
+                guard try r.u8() == byte else { throw SnapshotError("not a window snapshot") }
             }
-        }
-        let count = try r.count(max: maxSeries)
-        var restored: [Series] = []
-        for _ in 0..<count {
-            let park = try r.string()
-            let zone = try r.string()
-            guard let pillar = Pillar(rawValue: try r.string()) else {
-                throw SnapshotError("unknown pillar in snapshot")
+            let found = try r.u8()
+            guard (1...version).contains(found) else {
+                throw SnapshotError("snapshot version \(found); this parkd reads 1 to \(version)")
             }
-            let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: try r.string(), sensor: try r.string())
-            let hasCounter = try r.bool()
-            let counter = try r.double()
-            var arrival = saved.milliseconds
+            guard let saved = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
+            var started: EventTime?
             if found >= 2 {
-                arrival = try r.i64()
-                guard EventTime.representable.contains(arrival) else { throw SnapshotError("bad time") }
+                let hasStart = try r.bool()
+                let start = try r.i64()
+                if hasStart {
+                    guard let time = EventTime(checkedMilliseconds: start) else { throw SnapshotError("bad time") }
+                    started = time
+                }
             }
-            let state = try SeriesState(decoding: &r, windows: windows, shared: settings(id), version: found)
-            restored.append(Series(id: id, counter: hasCounter ? counter : nil, arrival: arrival, state: state))
+            return (found, saved, started, try r.count(max: maxSeries))
         }
-        guard r.atEnd else { throw SnapshotError("trailing bytes in snapshot") }
+        var restored: [Series] = []
+        restored.reserveCapacity(count)
+        for _ in 0..<count {
+            let series = try input.read(next) { (r) throws(SnapshotError) -> Series in
+                let park = try r.string()
+                let zone = try r.string()
+                guard let pillar = Pillar(rawValue: try r.string()) else {
+                    throw SnapshotError("unknown pillar in snapshot")
+                }
+                let id = SeriesID(park: park, zone: zone, pillar: pillar, kind: try r.string(), sensor: try r.string())
+                let hasCounter = try r.bool()
+                let counter = try r.double()
+                var arrival = saved.milliseconds
+                if found >= 2 {
+                    arrival = try r.i64()
+                    guard EventTime.representable.contains(arrival) else { throw SnapshotError("bad time") }
+                }
+                let state = try SeriesState(decoding: &r, windows: windows, shared: settings(id), version: found)
+                return Series(id: id, counter: hasCounter ? counter : nil, arrival: arrival, state: state)
+            }
+            restored.append(series)
+        }
         return (restored, saved, started)
+    }
+
+    /// A snapshot's bytes as they are read: the piece at hand, its last 8 bytes held back (the
+    /// checksum trailer, once the file has ended), and the checksum of the body read before it.
+    private struct Input {
+        private var buffer: [UInt8] = []
+        private var start = 0
+        private var ended = false
+        private var body = FNV1a64()
+
+        private var readable: Int { max(start, buffer.count - 8) }
+
+        /// Reads one item from the bytes at hand; one that runs past them is read again with
+        /// the file's next piece added (an item that spans pieces is decoded twice).
+        mutating func read<T>(
+            _ next: () -> [UInt8]?, _ item: (inout ByteReader) throws(SnapshotError) -> T
+        ) throws(SnapshotError) -> T {
+            while true {
+                var reader = ByteReader(buffer, from: start, end: readable)
+                do throws(SnapshotError) {
+                    let value = try item(&reader)
+                    start = reader.offset
+                    return value
+                } catch {
+                    guard error == .endsEarly, !ended else { throw error }
+                }
+                more(next)
+            }
+        }
+
+        /// Moves what was read into the checksum, and the file's next piece in.
+        private mutating func more(_ next: () -> [UInt8]?) {
+            buffer.withUnsafeBytes { body.add(UnsafeRawBufferPointer(rebasing: $0[..<start])) }
+            buffer.removeSubrange(..<start)
+            start = 0
+            if let piece = next(), !piece.isEmpty { buffer.append(contentsOf: piece) } else { ended = true }
+        }
+
+        /// Reads the file to its end: whether its last 8 bytes are the checksum of all before
+        /// them, and how many body bytes were left unread.
+        mutating func checksumHolds(_ next: () -> [UInt8]?) -> (holds: Bool, unread: Int) {
+            var unread = 0
+            while true {
+                unread += readable - start
+                start = readable
+                if ended { break }
+                more(next)
+            }
+            guard buffer.count == 8 + start else { return (false, unread) }  // shorter than its trailer
+            buffer.withUnsafeBytes { body.add(UnsafeRawBufferPointer(rebasing: $0[..<start])) }
+            var trailer = ByteReader(Array(buffer[start...]))
+            return ((try? trailer.u64()) == body.value, unread)
+        }
     }
 }

@@ -33,15 +33,18 @@ public struct ByteReader: Sendable {
     private let end: Int
 
     public init(_ bytes: [UInt8]) { self.init(bytes, end: bytes.count) }
-    public init(_ bytes: [UInt8], end: Int) {
+    public init(_ bytes: [UInt8], from start: Int = 0, end: Int) {
         self.bytes = bytes
         self.end = min(max(0, end), bytes.count)
+        position = min(max(0, start), self.end)
     }
 
     public var atEnd: Bool { position == end }
+    /// Where the next read starts.
+    public var offset: Int { position }
 
     public mutating func u8() throws(SnapshotError) -> UInt8 {
-        guard position < end else { throw SnapshotError("snapshot ends early") }
+        guard position < end else { throw .endsEarly }
         defer { position += 1 }
         return bytes[position]
     }
@@ -51,7 +54,7 @@ public struct ByteReader: Sendable {
 
     private mutating func littleEndian<T: FixedWidthInteger & UnsignedInteger>() throws(SnapshotError) -> T {
         let size = MemoryLayout<T>.size
-        guard position + size <= end else { throw SnapshotError("snapshot ends early") }
+        guard position + size <= end else { throw .endsEarly }
         var value: T = 0
         for k in 0..<size { value |= T(bytes[position + k]) << (8 * k) }
         position += size
@@ -72,7 +75,7 @@ public struct ByteReader: Sendable {
 
     public mutating func string() throws(SnapshotError) -> String {
         let n = try count(max: 65536)
-        guard position + n <= end else { throw SnapshotError("snapshot ends early") }
+        guard position + n <= end else { throw .endsEarly }
         defer { position += n }
         return String(decoding: bytes[position..<(position + n)], as: UTF8.self)
     }
@@ -81,6 +84,9 @@ public struct ByteReader: Sendable {
 public struct SnapshotError: Error, Sendable, Equatable, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+    /// A read past the bytes at hand: the end of the file, or of the piece of it read so far.
+    public static let endsEarly = SnapshotError("snapshot ends early")
+    public static let checksumMismatch = SnapshotError("checksum mismatch (torn or corrupted)")
 }
 
 /// FNV-1a, 64 bits: a checksum that notices a torn or corrupted snapshot.
