@@ -12,12 +12,15 @@
 package enum LargeAllocations {
     package static let threshold: Int32 = 1 << 20
 
-    /// Fixes the threshold, unless `MALLOC_MMAP_THRESHOLD_` is set (the operator's choice wins).
+    /// Fixes the threshold, unless the environment sets one (`MALLOC_MMAP_THRESHOLD_`, or
+    /// `glibc.malloc.mmap_threshold` in `GLIBC_TUNABLES`): the operator's choice wins.
     /// Returns whether it did.
     @discardableResult
     package static func mapSeparately() -> Bool {
         #if canImport(Glibc)
-            guard getenv("MALLOC_MMAP_THRESHOLD_") == nil else { return false }
+            guard getenv("MALLOC_MMAP_THRESHOLD_") == nil,
+                getenv("GLIBC_TUNABLES").map({ String(cString: $0).contains("mmap_threshold") }) != true
+            else { return false }
             return mallopt(M_MMAP_THRESHOLD, threshold) == 1
         #else
             return false

@@ -93,17 +93,28 @@ struct FeedReaderTests {
 
     @Test("a feed read in released batches takes two buffers, whatever its length")
     func buffersReused() throws {
-        let line = String(repeating: "r", count: 999)
-        let count = 5 * FeedReader.chunk / 1000  // five chunks
-        let path = try Self.file(String(repeating: line + "\n", count: count))
+        // Five chunks of distinct lines; each batch of views is checked when it is released,
+        // after the refills that happened while it was out.
+        func line(_ k: Int) -> String { "\(k):" + String(repeating: "r", count: 990 - "\(k):".utf8.count) }
+        let count = 5 * FeedReader.chunk / 991
+        let path = try Self.file((0..<count).map { line($0) + "\n" }.joined())
         defer { unlink(path) }
         let reader = try FeedReader(path: path)
         var read = 0
-        while let view = reader.nextLine() {
-            #expect(view.count == line.utf8.count)
-            read += 1
-            if read % 1_000 == 0 { reader.releaseRead() }
+        var batch: [UnsafeBufferPointer<UInt8>] = []
+        func release() {
+            for (k, view) in batch.enumerated() {
+                #expect(String(decoding: view, as: UTF8.self) == line(read - batch.count + k))
+            }
+            batch.removeAll()
+            reader.releaseRead()
         }
+        while let view = reader.nextLine() {
+            batch.append(view)
+            read += 1
+            if read % 1_000 == 0 { release() }
+        }
+        release()
         #expect(read == count)
         // The first buffer and one more, each reused once released (one per chunk before).
         #expect(reader.allocations == 2)

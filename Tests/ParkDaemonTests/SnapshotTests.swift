@@ -93,12 +93,16 @@ struct SnapshotTests {
         let path = folder.appendingPathComponent("windows.snapshot").path
         try WindowState.save(p, to: path, at: at)
         #expect(FileManager.default.contents(atPath: path).map(Array.init) == whole)
-        var read: [UInt8] = []  // what a restore reads
-        let opened = AtomicFile.readInPieces(path, pieceBytes: 1000) { next in
+        // What a restore reads: the whole file, from its start each time it is asked.
+        let file = try #require(FilePieces(path, pieceBytes: 1000))
+        for _ in 0..<2 {
+            var read: [UInt8] = []
+            let next = file.fromStart()
             while let piece = next() { read += piece }
+            #expect(read == whole)
         }
-        #expect(opened != nil && opened?.readError == nil && read == whole)
-        #expect(AtomicFile.readInPieces(path + ".missing", pieceBytes: 1000) { _ in } == nil)
+        #expect(file.readError == nil)
+        #expect(FilePieces(path + ".missing", pieceBytes: 1000) == nil)
         // Contents that fail part way leave the old file as it was, and no temporary beside it.
         #expect(throws: DaemonError.self) {
             try AtomicFile.write(to: path) { (write) throws(DaemonError) in
@@ -163,13 +167,19 @@ struct SnapshotTests {
         #expect(p.seriesCount == 0)
     }
 
-    /// The bytes in pieces of `size`, as a file read that way hands them out.
-    static func pieces(_ bytes: [UInt8], size: Int) -> () -> [UInt8]? {
-        var offset = 0
-        return {
-            guard offset < bytes.count else { return nil }
-            defer { offset += size }
-            return Array(bytes[offset..<min(bytes.count, offset + size)])
+    /// The bytes in pieces of `size`, each followed by an empty one (which ends nothing), for
+    /// `restore(reading:)`: from the start on each call.
+    static func pieces(_ bytes: [UInt8], size: Int) -> () -> () -> [UInt8]? {
+        {
+            var offset = 0
+            var empty = false
+            return {
+                empty.toggle()
+                if !empty { return [] }
+                guard offset < bytes.count else { return nil }
+                defer { offset += size }
+                return Array(bytes[offset..<min(bytes.count, offset + size)])
+            }
         }
     }
 
@@ -199,11 +209,35 @@ struct SnapshotTests {
             }
             #expect(target.seriesCount == 0)
         }
-        for cut in [Array(bytes.prefix(bytes.count / 2)), Array(bytes.dropLast()), bytes + [0]] {
+        for cut in [Array(bytes.prefix(bytes.count / 2)), Array(bytes.dropLast()), bytes + [0], []] {
             let target = pipeline()
-            #expect(throws: SnapshotError.self) { try target.restore(reading: Self.pieces(cut, size: size)) }
+            #expect(throws: SnapshotError.checksumMismatch) {
+                try target.restore(reading: Self.pieces(cut, size: size))
+            }
             #expect(target.seriesCount == 0)
         }
+        // A byte after the last series, under a checksum that holds: refused for what it is.
+        var longer = Array(bytes.dropLast(8)) + [0]
+        let sum = fnv1a64(longer)
+        for k in 0..<8 { longer.append(UInt8(truncatingIfNeeded: sum >> (8 * UInt64(k)))) }
+        let target = pipeline()
+        #expect(throws: SnapshotError("trailing bytes in snapshot")) {
+            try target.restore(reading: Self.pieces(longer, size: size))
+        }
+        #expect(target.seriesCount == 0)
+    }
+
+    @Test("a device at the snapshot's path (it never ends) is refused at once and set aside")
+    func endlessFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("snapshot-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("windows.snapshot").path
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/zero")
+        let target = pipeline()
+        WindowState.restore(target, from: path, logger: Logger(label: "test"))
+        #expect(target.seriesCount == 0)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: path + ".corrupt")) == "/dev/zero")
     }
 
     @Test("a snapshot that cannot be read (a folder at its path) is reported and left where it is")

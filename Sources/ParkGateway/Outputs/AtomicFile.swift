@@ -75,32 +75,6 @@ package enum AtomicFile {
         return (offset, nil)
     }
 
-    /// A file read in pieces of `pieceBytes` for `consume`, which takes them with the function
-    /// it is given (nil at the end of the file, or at a read error); nil when there is no file
-    /// to open. Returns what `consume` returned and the read error met, if any: an error (EIO,
-    /// a folder at the path) is no file, not a corrupt one to move aside.
-    package static func readInPieces<T>(
-        _ path: String, pieceBytes: Int, _ consume: (() -> [UInt8]?) -> T
-    ) -> (result: T, readError: String?)? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var readError: String?
-        let result = consume {
-            guard readError == nil else { return nil }
-            var piece = [UInt8](repeating: 0, count: max(1, pieceBytes))
-            while true {
-                let got = piece.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
-                if got < 0 && errno == EINTR { continue }
-                if got < 0 { readError = String(cString: strerror(errno)) }
-                guard got > 0 else { return nil }
-                piece.removeSubrange(got...)
-                return piece
-            }
-        }
-        return (result, readError)
-    }
-
     /// Creates the folder `path` goes in (and its parents); returns it.
     package static func makeFolder(of path: String) throws(DaemonError) -> String {
         let directory = (path as NSString).deletingLastPathComponent

@@ -16,10 +16,8 @@ package enum WindowState {
     /// The file is read a few MiB at a time: held whole, it took as much memory again as the
     /// series it restores.
     package static func restore(_ pipeline: IngestPipeline, from path: String, logger: Logger) {
-        let read = AtomicFile.readInPieces(path, pieceBytes: 4 * WindowSnapshot.chunkBytes) { next in
-            Result { () throws(SnapshotError) in try pipeline.restore(reading: next) }
-        }
-        guard let (outcome, readError) = read else { return }
+        guard let file = FilePieces(path, pieceBytes: 4 * WindowSnapshot.chunkBytes) else { return }
+        let outcome = Result { () throws(SnapshotError) in try pipeline.restore(reading: file.fromStart) }
         switch outcome {
         case .success(let (series, saved)):
             let age = (WallClock.now().milliseconds - saved.milliseconds) / 1000
@@ -27,7 +25,7 @@ package enum WindowState {
                 "restored the windows of \(series) series from \(path), taken \(age)s ago (written over a few seconds from then on); readings after it and before this start come from the broker's persistent session or are lost"
             )
         case .failure(let error):
-            if let readError {
+            if let readError = file.readError {
                 logger.error("window snapshot '\(path)' could not be read (\(readError)); windows start empty")
             } else {
                 StateFile.moveAside(

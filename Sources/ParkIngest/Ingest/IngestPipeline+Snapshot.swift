@@ -37,20 +37,25 @@ extension IngestPipeline {
     /// Restores a snapshot into an empty pipeline; returns the series restored and when the
     /// snapshot was taken. A torn, corrupt or foreign file throws and changes nothing.
     public func restore(snapshot bytes: [UInt8]) throws(SnapshotError) -> (series: Int, savedAt: EventTime) {
-        var whole: [UInt8]? = bytes
-        return try restore(reading: {
-            defer { whole = nil }
-            return whole
+        try restore(reading: {
+            var whole: [UInt8]? = bytes
+            return {
+                defer { whole = nil }
+                return whole
+            }
         })
     }
 
-    /// As `restore(snapshot:)`, from a file read in pieces (`next` gives the next one, nil at
-    /// its end), so that the file is never whole in memory beside the series it restores.
-    public func restore(reading next: () -> [UInt8]?) throws(SnapshotError) -> (series: Int, savedAt: EventTime) {
+    /// As `restore(snapshot:)`, from a file read in pieces, so that the file is never whole in
+    /// memory beside the series it restores: each call of `fromStart` reads it from its start,
+    /// and the function it returns gives the next piece (nil at the end).
+    public func restore(
+        reading fromStart: () -> () -> [UInt8]?
+    ) throws(SnapshotError) -> (series: Int, savedAt: EventTime) {
         let (maxSeries, table) = state.withLock { ($0.limits.maxSeries, $0.table) }
         var shared: [String: SeriesState.SharedSettings] = [:]
         let decoded = try WindowSnapshot.decode(
-            reading: next, maxSeries: maxSeries, windows: settings.windows,
+            reading: fromStart, maxSeries: maxSeries, windows: settings.windows,
             settings: { table.sharedSettings(for: $0, cache: &shared) })
         state.withLock { state in
             var seen: [(series: SeriesID, at: EventTime)] = []

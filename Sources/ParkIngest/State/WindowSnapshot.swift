@@ -74,24 +74,23 @@ package enum WindowSnapshot {
         state.encode(&w)
     }
 
-    /// Decodes a snapshot from a file read in pieces (`next` gives the next one, nil at its end):
-    /// only a piece or two of it is in memory at a time, not the whole file beside the series
-    /// it holds (at 100 000 series the file is 150 MiB). A torn, corrupt or foreign file throws,
-    /// as a checksum mismatch whenever the checksum does not hold, whatever the decoder met
-    /// first. `settings` gives each series' window settings (the windows must match the
+    /// Decodes a snapshot from a file read in pieces: each call of `open` reads it again from
+    /// its start, and the function it returns gives the next piece (nil at the end). Only a
+    /// piece or two is in memory at a time, not the whole file beside the series it holds (at
+    /// 100 000 series the file is 150 MiB). The file is read twice: its checksum is checked
+    /// first, so that the decoder never meets a torn or corrupted file, then it is decoded
+    /// (and checked again, in case it changed in between). A torn, corrupt or foreign file
+    /// throws. `settings` gives each series' window settings (the windows must match the
     /// configuration's).
     package static func decode(
-        reading next: () -> [UInt8]?, maxSeries: Int, windows: [WindowSpec],
+        reading open: () -> () -> [UInt8]?, maxSeries: Int, windows: [WindowSpec],
         settings: (SeriesID) -> SeriesState.SharedSettings
     ) throws(SnapshotError) -> (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?) {
+        var check = Input()
+        guard check.checksumHolds(open()).holds else { throw SnapshotError.checksumMismatch }
         var input = Input()
-        let decoded: (series: [Series], savedAt: EventTime, engineStartedAt: EventTime?)
-        do {
-            decoded = try body(&input, next, maxSeries: maxSeries, windows: windows, settings: settings)
-        } catch {
-            guard input.checksumHolds(next).holds else { throw SnapshotError.checksumMismatch }
-            throw error
-        }
+        let next = open()
+        let decoded = try body(&input, next, maxSeries: maxSeries, windows: windows, settings: settings)
         let (holds, unread) = input.checksumHolds(next)
         guard holds else { throw SnapshotError.checksumMismatch }
         guard unread == 0 else { throw SnapshotError("trailing bytes in snapshot") }
@@ -176,12 +175,18 @@ package enum WindowSnapshot {
             }
         }
 
-        /// Moves what was read into the checksum, and the file's next piece in.
+        /// Moves what was read into the checksum, and the file's next piece in (an empty
+        /// piece is no end).
         private mutating func more(_ next: () -> [UInt8]?) {
             buffer.withUnsafeBytes { body.add(UnsafeRawBufferPointer(rebasing: $0[..<start])) }
             buffer.removeSubrange(..<start)
             start = 0
-            if let piece = next(), !piece.isEmpty { buffer.append(contentsOf: piece) } else { ended = true }
+            while let piece = next() {
+                if piece.isEmpty { continue }
+                buffer.append(contentsOf: piece)
+                return
+            }
+            ended = true
         }
 
         /// Reads the file to its end: whether its last 8 bytes are the checksum of all before
