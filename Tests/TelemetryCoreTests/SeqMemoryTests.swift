@@ -10,6 +10,27 @@ struct SeqMemoryTests {
     }
     static let windows = WindowSpec.defaults(utcOffsetMinutes: 0)
 
+    @Test("a saved memory with a seq beyond what a payload can carry is refused (its arithmetic would trap)")
+    func implausibleSeqRefused() throws {
+        func saved(highest: Int64) -> [UInt8] {
+            var w = ByteWriter()
+            w.bool(true)
+            w.i64(highest)
+            w.i64(Self.t0)
+            for _ in 0..<16 { w.u64(0) }
+            return w.bytes
+        }
+        for bad in [Int64.min, -9_000_000_000_000_001, 9_000_000_000_000_000, .max] {
+            var r = ByteReader(saved(highest: bad))
+            #expect(throws: SnapshotError.self, "\(bad)") { try SeqMemory(decoding: &r) }
+        }
+        var r = ByteReader(saved(highest: 8_999_999_999_999_999))
+        var memory = try SeqMemory(decoding: &r)
+        // The lowest seq a payload can carry, after the highest: no overflow, a new count.
+        memory.record(seq: -8_999_999_999_999_999, time: EventTime(milliseconds: Self.t0 + 1000))
+        #expect(memory.highest == -8_999_999_999_999_999)
+    }
+
     @Test("a redelivered backlog of 1 000 readings is recognised reading by reading, beyond the raw ring's 16")
     func redeliveredBacklog() {
         var state = SeriesState(windows: Self.windows)

@@ -112,7 +112,7 @@ public struct JSONReadingDecoder: Sendable {
                         .badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
                 }
                 let number = try scanner.number()
-                guard number == number.rounded(), abs(number) < 9.0e15 else {
+                guard number == number.rounded(), abs(number) < Double(SeqMemory.seqs.upperBound) else {
                     throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(number)")
                 }
                 seq = Int64(number)

@@ -16,6 +16,9 @@ public struct SeqMemory: Sendable, Equatable {
     public static let restartBelow: Int64 = 4
     /// After an hour without a reading, a lower seq is a new count, not a redelivery.
     public static let restartSilence: Int64 = 3_600_000
+    /// The seqs a payload may carry (under 9·10^15, exact as a JSON number): within them the
+    /// differences taken here cannot overflow.
+    public static let seqs: Range<Int64> = -9_000_000_000_000_000..<9_000_000_000_000_000
     public private(set) var highest: Int64?
     public private(set) var latest = EventTime(milliseconds: 0)
     /// Bit `seq % span`: whether that seq (within `span` below `highest`) was taken. Empty
@@ -104,6 +107,8 @@ public struct SeqMemory: Sendable, Equatable {
     public init(decoding r: inout ByteReader) throws(SnapshotError) {
         let has = try r.bool()
         let top = try r.i64()
+        // A seq out of range would trap the next reading's arithmetic, on every start.
+        guard !has || Self.seqs.contains(top) else { throw SnapshotError("implausible seq \(top) in snapshot") }
         guard let time = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
         highest = has ? top : nil
         latest = time
