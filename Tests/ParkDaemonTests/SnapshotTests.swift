@@ -306,4 +306,53 @@ struct StateFileTests {
             #expect(loaded?.dropFirst(2) == sample.dropFirst(2))  // the first two hold NaN or -inf
         }
     }
+
+    @Test(
+        "a saved array is loaded element by element from pieces of any size; a damaged one is set aside, a file laid out otherwise is read whole",
+        arguments: [1, 7, 4096, 1 << 22])
+    func arrayLoadedInPieces(pieceBytes: Int) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let at = EventTime(milliseconds: 1_795_400_000_000)
+        // Names with what the element scanner must see through: brackets, braces, commas and
+        // quotes inside strings, escaped quotes and backslashes.
+        let names = ["plain", "a],[b", "{\"x\": [1, 2]}", "back\\slash\\", "tab\t, \"q\"]", "ú ở ,]"]
+        let count = pieceBytes == 1 ? 40 : 3_000
+        let items = (0..<count).map { k in Item(name: names[k % names.count] + "\(k)", low: Double(k) / 8, high: 2) }
+        let path = folder.appendingPathComponent("array.json").path
+        func load(_ version: Int = 7) -> [Item]? {
+            var loaded: [Item]?
+            StateFile.loadJSONArray(
+                Item.self, version: version, from: path, what: "test", then: "-", logger: Logger(label: "test"),
+                pieceBytes: pieceBytes
+            ) { loaded = $0 }
+            return loaded
+        }
+        for sample in [items, [items[1]], []] {
+            try StateFile.saveJSONArray(sample, version: 7, to: path, at: at)
+            #expect(load() == sample)
+        }
+        // Another layout (spaces, another key order) is read whole, as before.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .prettyPrinted
+        let other = try encoder.encode(StateFile.Document(version: 7, savedMilliseconds: 0, payload: items))
+        try other.write(to: URL(fileURLWithPath: path))
+        #expect(load() == items)
+        // Damaged: an element cut, the array never closed, another version. Each is set aside.
+        try StateFile.saveJSONArray(items, version: 7, to: path, at: at)
+        let good = try #require(FileManager.default.contents(atPath: path))
+        let comma = try #require(good.firstIndex(of: UInt8(ascii: ",")))
+        for damaged in [
+            good.subdata(in: 0..<comma - 3) + good.subdata(in: comma..<good.count),
+            good.prefix(good.count / 2), good.prefix(good.count - 40),
+        ] {
+            try? FileManager.default.removeItem(atPath: path + ".corrupt")
+            try damaged.write(to: URL(fileURLWithPath: path))
+            #expect(load() == nil)
+            #expect(FileManager.default.fileExists(atPath: path + ".corrupt"))
+        }
+        try StateFile.saveJSONArray(items, version: 7, to: path, at: at)
+        #expect(load(8) == nil)
+    }
 }

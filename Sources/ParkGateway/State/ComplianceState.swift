@@ -27,8 +27,8 @@ package enum ComplianceState {
 
     /// Restores the saved periods if there is a file; one that cannot be read is moved aside.
     package static func restore(_ pipeline: IngestPipeline, from path: String, logger: Logger) {
-        StateFile.loadJSON(
-            [Entry].self, version: version, from: path, what: "compliance state", then: "periods start afresh",
+        StateFile.loadJSONArray(
+            Entry.self, version: version, from: path, what: "compliance state", then: "periods start afresh",
             logger: logger
         ) { entries in
             var saved: [(SeriesID, ComplianceTracker)] = []

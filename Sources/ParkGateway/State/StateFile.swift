@@ -70,6 +70,54 @@ package enum StateFile {
         }
     }
 
+    /// What follows a saved array.
+    private struct ArrayTail: Decodable {
+        var savedMilliseconds: Int64
+        var version: Int
+    }
+
+    /// As `loadJSON` for an array saved by `saveJSONArray`: the file read in pieces and each
+    /// element decoded on its own, so that neither the file nor a JSON tree of all of it is in
+    /// memory (100 000 stations' compliance periods: about 150 MiB held while a restart
+    /// decoded them). A file laid out otherwise is read whole, as `loadJSON` reads it.
+    package static func loadJSONArray<Element: Codable>(
+        _ type: Element.Type, version: Int, from path: String, what: String, then: String, logger: Logger,
+        pieceBytes: Int = 4 << 20, accept: ([Element]) throws -> Void
+    ) {
+        guard let file = FilePieces(path, pieceBytes: pieceBytes) else { return }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity, nan: strategy.nan)
+        var elements: [Element] = []
+        var pieces = JSONArrayPieces()
+        do {
+            let next = file.fromStart()
+            while let piece = next() {
+                let laidOut = try pieces.add(piece) { bytes in
+                    elements.append(try decoder.decode(Element.self, from: Data(bytes)))
+                }
+                guard laidOut else {
+                    return loadJSON(
+                        [Element].self, version: version, from: path, what: what, then: then, logger: logger,
+                        accept: accept)
+                }
+            }
+            if let readError = file.readError {
+                logger.error("\(what) '\(path)' could not be read (\(readError)); \(then)")
+                return
+            }
+            // What follows the array: `,"savedMilliseconds":…,"version":…}`.
+            guard pieces.closed, pieces.rest.first == UInt8(ascii: ",") else {
+                throw FeedError("the file ends inside its array")
+            }
+            let tail = try decoder.decode(ArrayTail.self, from: Data([UInt8(ascii: "{")] + pieces.rest.dropFirst()))
+            guard tail.version == version else { throw FeedError("unknown version \(tail.version)") }
+            try accept(elements)
+        } catch {
+            moveAside(path, what: what, error: error, then: then, logger: logger)
+        }
+    }
+
     /// The saved payload, or nil when there is no file; a file of another version, or one
     /// `accept` refuses, is moved aside with `then` saying what starts afresh.
     package static func loadJSON<Payload: Codable>(
