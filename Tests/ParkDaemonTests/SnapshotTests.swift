@@ -317,16 +317,18 @@ struct StateFileTests {
         let at = EventTime(milliseconds: 1_795_400_000_000)
         // Names with what the element scanner must see through: brackets, braces, commas and
         // quotes inside strings, escaped quotes and backslashes.
-        let names = ["plain", "a],[b", "{\"x\": [1, 2]}", "back\\slash\\", "tab\t, \"q\"]", "ú ở ,]"]
+        // A name may end in a backslash or hold one escaped quote.
+        let names = ["plain", "a],[b", "{\"x\": [1, 2]}", "back\\slash\\", "tab\t, \"q\"]", "ú ở ,]", "x\\", "a\",1]"]
         let count = pieceBytes == 1 ? 40 : 3_000
-        let items = (0..<count).map { k in Item(name: names[k % names.count] + "\(k)", low: Double(k) / 8, high: 2) }
+        let items = (0..<count).map { k in Item(name: "\(k)" + names[k % names.count], low: Double(k) / 8, high: 2) }
         let path = folder.appendingPathComponent("array.json").path
-        func load(_ version: Int = 7) -> [Item]? {
+        func load(_ version: Int = 7, read: StateFile.ArrayRead = .pieces) -> [Item]? {
             var loaded: [Item]?
-            StateFile.loadJSONArray(
+            let how = StateFile.loadJSONArray(
                 Item.self, version: version, from: path, what: "test", then: "-", logger: Logger(label: "test"),
                 pieceBytes: pieceBytes
             ) { loaded = $0 }
+            #expect(how == read)
             return loaded
         }
         for sample in [items, [items[1]], []] {
@@ -338,6 +340,13 @@ struct StateFileTests {
         encoder.outputFormatting = .prettyPrinted
         let other = try encoder.encode(StateFile.Document(version: 7, savedMilliseconds: 0, payload: items))
         try other.write(to: URL(fileURLWithPath: path))
+        #expect(load(read: .whole) == items)
+        // Whitespace between the array and what follows it is JSON too.
+        try StateFile.saveJSONArray(items, version: 7, to: path, at: at)
+        let saved = try #require(FileManager.default.contents(atPath: path))
+        let spaced = String(decoding: saved, as: UTF8.self)
+            .replacingOccurrences(of: "],\"savedMilliseconds\"", with: "] \n,\"savedMilliseconds\"")
+        try Data(spaced.utf8).write(to: URL(fileURLWithPath: path))
         #expect(load() == items)
         // Damaged: an element cut, the array never closed, another version. Each is set aside.
         try StateFile.saveJSONArray(items, version: 7, to: path, at: at)

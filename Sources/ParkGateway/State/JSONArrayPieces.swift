@@ -1,8 +1,9 @@
 /// The elements of the array a `StateFile.saveJSONArray` file begins with
 /// (`{"payload":[…],…}`), found in the file's bytes as they are read: each element's bytes
 /// are handed out whole, and only the element being read is held. Strings (with their
-/// escapes) and nesting are followed byte by byte; a file that does not begin so, or whose
-/// array never closes, is left to the caller (nil, or `closed` false at the end).
+/// escapes) and nesting are followed byte by byte; a file that does not begin so (`add`
+/// returns false), or whose array never closes (`closed` false at the end), is left to the
+/// caller.
 struct JSONArrayPieces {
     static let opening = Array(#"{"payload":["#.utf8)
 

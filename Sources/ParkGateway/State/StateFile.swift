@@ -79,12 +79,14 @@ package enum StateFile {
     /// As `loadJSON` for an array saved by `saveJSONArray`: the file read in pieces and each
     /// element decoded on its own, so that neither the file nor a JSON tree of all of it is in
     /// memory (100 000 stations' compliance periods: about 150 MiB held while a restart
-    /// decoded them). A file laid out otherwise is read whole, as `loadJSON` reads it.
+    /// decoded them). A file laid out otherwise is read whole, as `loadJSON` reads it. Returns
+    /// how the file was read (`.pieces` even when it was then refused).
+    @discardableResult
     package static func loadJSONArray<Element: Codable>(
         _ type: Element.Type, version: Int, from path: String, what: String, then: String, logger: Logger,
         pieceBytes: Int = 4 << 20, accept: ([Element]) throws -> Void
-    ) {
-        guard let file = FilePieces(path, pieceBytes: pieceBytes) else { return }
+    ) -> ArrayRead {
+        guard let file = FilePieces(path, pieceBytes: pieceBytes) else { return .none }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(
             positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity, nan: strategy.nan)
@@ -97,25 +99,38 @@ package enum StateFile {
                     elements.append(try decoder.decode(Element.self, from: Data(bytes)))
                 }
                 guard laidOut else {
-                    return loadJSON(
+                    loadJSON(
                         [Element].self, version: version, from: path, what: what, then: then, logger: logger,
                         accept: accept)
+                    return .whole
                 }
             }
             if let readError = file.readError {
                 logger.error("\(what) '\(path)' could not be read (\(readError)); \(then)")
-                return
+                return .pieces
             }
             // What follows the array: `,"savedMilliseconds":…,"version":…}`.
-            guard pieces.closed, pieces.rest.first == UInt8(ascii: ",") else {
+            let rest = pieces.rest.drop(while: { [0x20, 0x0A, 0x0D, 0x09].contains($0) })
+            guard pieces.closed, rest.first == UInt8(ascii: ",") else {
                 throw FeedError("the file ends inside its array")
             }
-            let tail = try decoder.decode(ArrayTail.self, from: Data([UInt8(ascii: "{")] + pieces.rest.dropFirst()))
+            let tail = try decoder.decode(ArrayTail.self, from: Data([UInt8(ascii: "{")] + rest.dropFirst()))
             guard tail.version == version else { throw FeedError("unknown version \(tail.version)") }
             try accept(elements)
         } catch {
             moveAside(path, what: what, error: error, then: then, logger: logger)
         }
+        return .pieces
+    }
+
+    /// How `loadJSONArray` read a file.
+    package enum ArrayRead {
+        /// There was none.
+        case none
+        /// In pieces, an element at a time.
+        case pieces
+        /// Whole, laid out otherwise than `saveJSONArray` writes.
+        case whole
     }
 
     /// The saved payload, or nil when there is no file; a file of another version, or one
