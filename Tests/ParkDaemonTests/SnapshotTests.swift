@@ -216,6 +216,18 @@ struct SnapshotTests {
             }
             #expect(target.seriesCount == 0)
         }
+        // A file that changes between the checksum's pass and the decoding one: refused.
+        var passes = 0
+        let changing = pipeline()
+        #expect(throws: SnapshotError.checksumMismatch) {
+            try changing.restore(reading: {
+                passes += 1
+                var second = bytes
+                if passes == 2 { second[bytes.count - 1] ^= 0x10 }  // the trailer: only the checksum sees it
+                return Self.pieces(second, size: size)()
+            })
+        }
+        #expect(passes == 2 && changing.seriesCount == 0)
         // A byte after the last series, under a checksum that holds: refused for what it is.
         var longer = Array(bytes.dropLast(8)) + [0]
         let sum = fnv1a64(longer)
@@ -363,5 +375,14 @@ struct StateFileTests {
         }
         try StateFile.saveJSONArray(items, version: 7, to: path, at: at)
         #expect(load(8) == nil)
+        #expect(FileManager.default.fileExists(atPath: path + ".corrupt"))
+        // A comma with no element after it, which the whole-document decoder refuses too.
+        try StateFile.saveJSONArray(items, version: 7, to: path, at: at)
+        let listed = String(decoding: try #require(FileManager.default.contents(atPath: path)), as: UTF8.self)
+        try Data(listed.replacingOccurrences(of: "],\"savedMilliseconds\"", with: ",],\"savedMilliseconds\"").utf8)
+            .write(to: URL(fileURLWithPath: path))
+        try? FileManager.default.removeItem(atPath: path + ".corrupt")
+        #expect(load() == nil)
+        #expect(FileManager.default.fileExists(atPath: path + ".corrupt"))
     }
 }

@@ -31,6 +31,25 @@ struct SeqMemoryTests {
         #expect(memory.highest == -8_999_999_999_999_999)
     }
 
+    @Test("seqs and times as far apart as Int64 allows (an old snapshot's raw readings) are judged without overflow")
+    func extremesDoNotTrap() {
+        let far = EventTime(milliseconds: .max / 2)
+        let early = EventTime(milliseconds: .min / 2)
+        var memory = SeqMemory()
+        memory.record(seq: .min, time: early)
+        // Higher by more than Int64 holds: a jump that clears the memory.
+        memory.record(seq: .max, time: early)
+        #expect(memory.highest == .max)
+        #expect(memory.repeats(seq: .max, time: early))
+        // Lower by more than Int64 holds, newer by more than Int64 holds: a restarted count.
+        #expect(!memory.repeats(seq: .min + 10, time: far))
+        memory.record(seq: .min + 10, time: far)
+        #expect(memory.highest == .min + 10)
+        // Far below the highest and not newer: not a repeat (the memory holds 1 024), no restart.
+        memory.record(seq: .max, time: far)
+        #expect(!memory.repeats(seq: .min, time: early))
+    }
+
     @Test("a redelivered backlog of 1 000 readings is recognised reading by reading, beyond the raw ring's 16")
     func redeliveredBacklog() {
         var state = SeriesState(windows: Self.windows)

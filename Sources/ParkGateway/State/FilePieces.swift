@@ -19,7 +19,12 @@ package final class FilePieces {
         descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         var info = stat()
-        size = fstat(descriptor, &info) == 0 ? max(0, Int(info.st_size)) : 0
+        if fstat(descriptor, &info) != 0 {
+            readError = String(cString: strerror(errno))
+        } else if info.st_mode & S_IFMT == S_IFDIR {
+            readError = "a folder is at its path"  // whatever size the file system gives it
+        }
+        size = readError == nil ? max(0, Int(info.st_size)) : 0
         self.pieceBytes = max(1, pieceBytes)
     }
 

@@ -15,6 +15,8 @@ struct JSONArrayPieces {
     private var inString = false
     private var escaped = false
     private var opened = false
+    /// The last separator was a comma: an element must follow (`[1,]` is refused).
+    private var afterComma = false
     /// Whether the array's `]` was met; `rest` holds what came after it.
     private(set) var closed = false
     private(set) var rest: [UInt8] = []
@@ -58,10 +60,11 @@ struct JSONArrayPieces {
                     // decoding error, as in `[,]`).
                     if let s = start {
                         try element(buffer[s..<next])
-                    } else if byte == UInt8(ascii: ",") {
+                    } else if byte == UInt8(ascii: ",") || afterComma {
                         try element(buffer[next..<next])
                     }
                     start = nil
+                    afterComma = byte == UInt8(ascii: ",")
                     if byte == UInt8(ascii: "]") {
                         closed = true
                         rest = Array(buffer[(next + 1)...])

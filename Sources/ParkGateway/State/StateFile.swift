@@ -49,7 +49,7 @@ package enum StateFile {
         encoder.outputFormatting = .sortedKeys
         // Document's keys sorted: payload, savedMilliseconds, version.
         try AtomicFile.write(to: path) { (write) throws(DaemonError) in
-            var piece = Array(#"{"payload":["#.utf8)
+            var piece = JSONArrayPieces.opening
             var first = true
             for element in elements {
                 if !first { piece.append(UInt8(ascii: ",")) }
@@ -70,6 +70,14 @@ package enum StateFile {
         }
     }
 
+    /// The decoder of every state file: infinities and NaN as text.
+    private static func makeDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity, nan: strategy.nan)
+        return decoder
+    }
+
     /// What follows a saved array.
     private struct ArrayTail: Decodable {
         var savedMilliseconds: Int64
@@ -87,9 +95,7 @@ package enum StateFile {
         pieceBytes: Int = 4 << 20, accept: ([Element]) throws -> Void
     ) -> ArrayRead {
         guard let file = FilePieces(path, pieceBytes: pieceBytes) else { return .none }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity, nan: strategy.nan)
+        let decoder = makeDecoder()
         var elements: [Element] = []
         var pieces = JSONArrayPieces()
         do {
@@ -141,10 +147,7 @@ package enum StateFile {
     ) {
         guard let data = FileManager.default.contents(atPath: path) else { return }
         do {
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-                positiveInfinity: strategy.positiveInfinity, negativeInfinity: strategy.negativeInfinity,
-                nan: strategy.nan)
+            let decoder = makeDecoder()
             let document = try decoder.decode(Document<Payload>.self, from: data)
             guard document.version == version else { throw FeedError("unknown version \(document.version)") }
             try accept(document.payload)

@@ -16,8 +16,7 @@ public struct SeqMemory: Sendable, Equatable {
     public static let restartBelow: Int64 = 4
     /// After an hour without a reading, a lower seq is a new count, not a redelivery.
     public static let restartSilence: Int64 = 3_600_000
-    /// The seqs a payload may carry (under 9·10^15, exact as a JSON number): within them the
-    /// differences taken here cannot overflow.
+    /// The seqs a payload may carry (under 9·10^15, exact as a JSON number).
     public static let seqs: Range<Int64> = -9_000_000_000_000_000..<9_000_000_000_000_000
     public private(set) var highest: Int64?
     public private(set) var latest = EventTime(milliseconds: 0)
@@ -28,9 +27,16 @@ public struct SeqMemory: Sendable, Equatable {
 
     public init() {}
 
+    /// `a - b` for `a ≥ b`, at most `Int64.max`: seqs and times restored from a file (or
+    /// from an old snapshot's raw readings) may lie as far apart as Int64 allows.
+    private static func gap(_ a: Int64, _ b: Int64) -> Int64 {
+        let (difference, overflow) = a.subtractingReportingOverflow(b)
+        return overflow ? .max : difference
+    }
+
     /// Whether this reading repeats one already taken.
     public func repeats(seq: Int64, time: EventTime) -> Bool {
-        guard let highest, seq <= highest, highest - seq < Self.span, !restarts(seq: seq, time: time) else {
+        guard let highest, seq <= highest, Self.gap(highest, seq) < Self.span, !restarts(seq: seq, time: time) else {
             return false
         }
         return bit(seq)
@@ -41,8 +47,8 @@ public struct SeqMemory: Sendable, Equatable {
         // A restarted sensor's readings are newer than anything taken; a redelivered backlog
         // with device times is not, whatever its seqs.
         guard let highest, seq < highest, time > latest else { return false }
-        return seq < Self.restartBelow || highest - seq >= Self.span
-            || time.milliseconds - latest.milliseconds >= Self.restartSilence
+        return seq < Self.restartBelow || Self.gap(highest, seq) >= Self.span
+            || Self.gap(time.milliseconds, latest.milliseconds) >= Self.restartSilence
     }
 
     public mutating func record(seq: Int64, time: EventTime) {
@@ -52,7 +58,7 @@ public struct SeqMemory: Sendable, Equatable {
         }
         if seq > top {
             // Clear the slots skipped over, then take this one; a long jump clears them all.
-            if seq - top >= Self.span {
+            if Self.gap(seq, top) >= Self.span {
                 for k in bits.indices { bits[k] = 0 }
             } else {
                 var s = top + 1
@@ -66,7 +72,7 @@ public struct SeqMemory: Sendable, Equatable {
         } else if restarts(seq: seq, time: time) {
             start(at: seq, time: time)
             return
-        } else if top - seq < Self.span {
+        } else if Self.gap(top, seq) < Self.span {
             set(seq)
         }
         if time > latest { latest = time }
@@ -107,7 +113,7 @@ public struct SeqMemory: Sendable, Equatable {
     public init(decoding r: inout ByteReader) throws(SnapshotError) {
         let has = try r.bool()
         let top = try r.i64()
-        // A seq out of range would trap the next reading's arithmetic, on every start.
+        // A seq no payload can carry: a file that was not written by parkd.
         guard !has || Self.seqs.contains(top) else { throw SnapshotError("implausible seq \(top) in snapshot") }
         guard let time = EventTime(checkedMilliseconds: try r.i64()) else { throw SnapshotError("bad time") }
         highest = has ? top : nil

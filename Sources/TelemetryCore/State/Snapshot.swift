@@ -231,9 +231,7 @@ extension SeriesState {
         if version >= 2 {
             seqs = try SeqMemory(decoding: &r)
         } else {
-            for e in ring.readings where e.hasSeq && SeqMemory.seqs.contains(e.seq) {
-                seqs.record(seq: e.seq, time: e.time)
-            }
+            for e in ring.readings where e.hasSeq { seqs.record(seq: e.seq, time: e.time) }
         }
         restore(
             raw: ring, windows: rings, watermark: hasWatermark ? EventTime(milliseconds: watermark) : nil,
