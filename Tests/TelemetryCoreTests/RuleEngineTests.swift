@@ -256,4 +256,32 @@ struct RuleEngineTests {
         #expect(!SeriesMatcher(sensor: "*-2").matches(Self.aq))
         #expect(SeriesMatcher().matches(Self.aq))
     }
+
+    @Test("a glob over printable ASCII gives the character-by-character answer (random patterns and names)")
+    func asciiGlobAgrees() {
+        var random = SeededRandom(seed: 99)
+        // Few letters and many stars, so that parts recur and overlap in the text.
+        let alphabet = Array("ab-*")
+        func text(_ maxLength: Int, stars: Bool) -> String {
+            let count = Int(random.next() % UInt64(maxLength + 1))
+            return String((0..<count).map { _ in alphabet[Int(random.next() % UInt64(stars ? 4 : 3))] })
+        }
+        var matched = 0
+        for _ in 0..<20_000 {
+            let pattern = text(8, stars: true)
+            let name = text(10, stars: false)
+            let fast = SeriesMatcher.printableASCIIGlob(pattern, name)
+            #expect(fast == SeriesMatcher.characterGlob(pattern, name), "'\(pattern)' against '\(name)'")
+            if fast == true { matched += 1 }
+        }
+        // Both answers occur (the agreement is not over a set that never matches).
+        #expect(matched > 1_000 && matched < 19_000, "\(matched)")
+        // Beyond printable ASCII the characters decide: a decomposed é equals a composed one,
+        // and CR LF is one character that "\n" does not end.
+        #expect(SeriesMatcher.printableASCIIGlob("caf\u{E9}", "cafe\u{301}") == nil)
+        #expect(SeriesMatcher.glob("caf\u{E9}", "cafe\u{301}"))
+        #expect(SeriesMatcher.glob("caf*\u{E9}", "cafe\u{301}"))
+        #expect(SeriesMatcher.printableASCIIGlob("a*\n", "a\r\n") == nil)
+        #expect(!SeriesMatcher.glob("a*\n", "a\r\n"))
+    }
 }

@@ -25,6 +25,54 @@ struct TopicPatternTests {
         #expect(try TopicPattern(TopicPattern.defaultPattern).match(topic) == nil)
     }
 
+    @Test("a pattern names the series that splitting the topic into levels names (random topics and patterns)")
+    func matchAgreesWithSplitting() throws {
+        // The matcher as it was, over a list of levels: the reference.
+        func reference(_ pattern: TopicPattern, _ topic: String) -> SeriesID? {
+            var values: [TopicPattern.Field: Substring] = [:]
+            var levels = topic.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)[...]
+            for segment in pattern.segments {
+                switch segment {
+                case .rest: levels = []
+                case .anyLevel: guard levels.popFirst() != nil else { return nil }
+                case .literal(let text):
+                    guard let level = levels.popFirst(), level.elementsEqual(text.utf8) else { return nil }
+                case .field(let field):
+                    guard let level = levels.popFirst(), !level.isEmpty else { return nil }
+                    values[field] = Substring(level)
+                }
+            }
+            guard levels.isEmpty else { return nil }
+            func value(_ field: TopicPattern.Field) -> String? {
+                values[field].map(String.init) ?? pattern.fixed[field]
+            }
+            guard let park = value(.park), let zone = value(.zone), let pillar = value(.pillar).flatMap(Pillar.init),
+                let kind = value(.kind), let sensor = value(.sensor)
+            else { return nil }
+            return SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
+        }
+        let patterns = [
+            try TopicPattern(TopicPattern.defaultPattern),
+            try TopicPattern("p/+/{park}/{zone}/{pillar}/{kind}/{sensor}/#"),
+            try TopicPattern("{sensor}/x/#", fixed: ["park": "p", "zone": "z", "pillar": "green", "kind": "k"]),
+            try TopicPattern("{pillar}/{kind}", fixed: ["park": "p", "zone": "z", "sensor": "s"]),
+            try TopicPattern("a/{park}/{zone}/{pillar}/{kind}/{sensor}/+"),
+        ]
+        var random = SeededRandom(seed: 5)
+        let words = ["", "p", "x", "a", "parks", "energy", "green", "e\u{301}", "\u{1F600}", "q/", "/"]
+        var named = 0
+        for _ in 0..<20_000 {
+            let count = 1 + Int(random.next() % 9)
+            let topic = (0..<count).map { _ in words[Int(random.next() % UInt64(words.count))] }.joined(separator: "/")
+            for pattern in patterns {
+                let found = pattern.match(topic)
+                #expect(found == reference(pattern, topic), "\(pattern) on '\(topic)'")
+                if found != nil { named += 1 }
+            }
+        }
+        #expect(named > 500, "\(named) topics named a series")
+    }
+
     @Test("ChirpStack and The Things Stack topics map with fixed values")
     func lorawan() throws {
         let chirpstack = try TopicPattern(

@@ -71,44 +71,57 @@ public final class Replay {
         // own (each batch parsed on several threads when there are several workers).
         let feedLines = FeedPrefetch(reader: reader, settings: settings, threads: workers)
         defer { feedLines.stop() }
+        let inPlace = shards.runsInPlace
         while let batch = feedLines.next() {
             var k = 0
             for part in batch.parts {
-                for result in part.records {
-                    defer { k += 1 }
-                    let record: FeedRecord.Placed
-                    switch result {
-                    case .success(let found): record = found
-                    case .failure(let error):
-                        report.badLines += 1
-                        if report.badLines <= 20 {
-                            logger.warning("\(feed):\(batch.numbers[k]): skipped: \(error)")
-                        } else if report.badLines == 21 {
-                            logger.warning("\(feed): more bad lines; counting them without logging each")
+                // The part's buffers are lent once for all its lines (see `ReplayShards.ingestNow`).
+                try part.bytes.bytes.withUnsafeBufferPointer { (text) throws(DaemonError) in
+                    try part.bytes.readings.withUnsafeBufferPointer { (readings) throws(DaemonError) in
+                        for result in part.records {
+                            defer { k += 1 }
+                            let record: FeedRecord.Placed
+                            switch result {
+                            case .success(let found): record = found
+                            case .failure(let error):
+                                report.badLines += 1
+                                if report.badLines <= 20 {
+                                    logger.warning("\(feed):\(batch.numbers[k]): skipped: \(error)")
+                                } else if report.badLines == 21 {
+                                    logger.warning("\(feed): more bad lines; counting them without logging each")
+                                }
+                                continue
+                            }
+                            let index = report.records
+                            report.records += 1
+                            // Silence is checked every 10 s of feed time, as `run` checks it every
+                            // second. A feed whose clock went back ticks from there on.
+                            if lastTick.map({
+                                record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0
+                            }) ?? true {
+                                shards.add(.tick(record: index, time: record.time))
+                                lastTick = record.time.milliseconds
+                            }
+                            // A summary boundary (or a clock step back) needs every shard's figures up to here.
+                            if scheduler.hasWork(at: record.time) {
+                                try flushAlerts()
+                                scheduler.advance(to: record.time)
+                            }
+                            if inPlace {
+                                shards.ingestNow(
+                                    record: index, key: batch.keys[k], text: text, readings: readings,
+                                    errors: part.bytes, topic: record.topic, payload: record.payload,
+                                    time: record.time, retain: record.retain)
+                            } else {
+                                shards.add(
+                                    .message(
+                                        record: index, key: batch.keys[k], bytes: part.bytes, topic: record.topic,
+                                        payload: record.payload, time: record.time, retain: record.retain))
+                            }
+                            // The replay's clock is the feed's `t` as it goes, back steps included.
+                            last = record.time
                         }
-                        continue
                     }
-                    let index = report.records
-                    report.records += 1
-                    // Silence is checked every 10 s of feed time, as `run` checks it every second.
-                    // A feed whose clock went back ticks from there on.
-                    if lastTick.map({ record.time.milliseconds - $0 >= 10_000 || record.time.milliseconds < $0 })
-                        ?? true
-                    {
-                        shards.add(.tick(record: index, time: record.time))
-                        lastTick = record.time.milliseconds
-                    }
-                    // A summary boundary (or a clock step back) needs every shard's figures up to here.
-                    if scheduler.hasWork(at: record.time) {
-                        try flushAlerts()
-                        scheduler.advance(to: record.time)
-                    }
-                    shards.add(
-                        .message(
-                            record: index, key: batch.keys[k], bytes: part.bytes, topic: record.topic,
-                            payload: record.payload, time: record.time, retain: record.retain))
-                    // The replay's clock is the feed's `t` as it goes, back steps included.
-                    last = record.time
                 }
             }
             shards.handOver()

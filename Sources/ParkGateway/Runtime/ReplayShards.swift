@@ -55,6 +55,35 @@ package final class ReplayShards: IntervalSource {
             for _ in 0..<4 { room.signal() }
         }
 
+        /// One message whose topic and payload are ranges of `text` (its batch part's bytes,
+        /// `readings` the part's decoded readings, `errors` the part that holds its errors).
+        func ingest(
+            record: Int, key: FeedPrefetch.Key, text: UnsafeBufferPointer<UInt8>,
+            readings: UnsafeBufferPointer<Reading>,
+            errors: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime, retain: Bool,
+            into found: inout [Tagged]
+        ) {
+            let shard = Int(key.shard)
+            let ahead: IngestPipeline.Predecoded? =
+                switch key.decoded {
+                case .byPipeline: nil
+                case .readings(let route, let range):
+                    .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
+                case .failed(let route, let k): .failed(route: Int(route), errors.errors[Int(k)])
+                }
+            let queued = pipelines.withUnsafeBufferPointer { pipelines in
+                pipelines[shard]!.ingest(
+                    topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash, topicAlias: key.topic,
+                    payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
+                    retained: retain)
+            }
+            if queued > 0 {
+                for (order, t) in pipelines[shard]!.takeAlerts().enumerated() {
+                    found.append(Tagged(record: record, shard: shard, order: order, transition: t))
+                }
+            }
+        }
+
         package func run(_ items: [Item]) {
             var found: [Tagged] = []
             for item in items { run(item, into: &found) }
@@ -72,27 +101,11 @@ package final class ReplayShards: IntervalSource {
         private func run(_ item: Item, into found: inout [Tagged]) {
             switch item {
             case .message(let record, let key, let bytes, let topic, let payload, let time, let retain):
-                let shard = Int(key.shard)
-                let pipeline = pipelines[shard]!
-                let queued = bytes.bytes.withUnsafeBufferPointer { text in
+                bytes.bytes.withUnsafeBufferPointer { text in
                     bytes.readings.withUnsafeBufferPointer { readings in
-                        let ahead: IngestPipeline.Predecoded? =
-                            switch key.decoded {
-                            case .byPipeline: nil
-                            case .readings(let route, let range):
-                                .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
-                            case .failed(let route, let k): .failed(route: Int(route), bytes.errors[Int(k)])
-                            }
-                        return pipeline.ingest(
-                            topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash,
-                            topicAlias: key.topic,
-                            payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
-                            retained: retain)
-                    }
-                }
-                if queued > 0 {
-                    for (order, t) in pipeline.takeAlerts().enumerated() {
-                        found.append(Tagged(record: record, shard: shard, order: order, transition: t))
+                        ingest(
+                            record: record, key: key, text: text, readings: readings, errors: bytes, topic: topic,
+                            payload: payload, time: time, retain: retain, into: &found)
                     }
                 }
             case .tick(let record, let time):
@@ -143,6 +156,24 @@ package final class ReplayShards: IntervalSource {
         }
         pending[w].append(item)
         if pending[w].count >= 4096 { send(w) }
+    }
+
+    /// Whether there is one worker, which runs each message at once on the calling thread:
+    /// then `ingestNow` takes a message straight from its batch part's buffers (no `Item`,
+    /// which holds a reference to the part, is made per message).
+    package var runsInPlace: Bool { workers.count == 1 }
+
+    /// A message run at once (one worker only, see `runsInPlace`), in the order called.
+    package func ingestNow(
+        record: Int, key: FeedPrefetch.Key, text: UnsafeBufferPointer<UInt8>, readings: UnsafeBufferPointer<Reading>,
+        errors: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime, retain: Bool
+    ) {
+        precondition(workers.count == 1, "ingestNow is for one worker")
+        var found: [Tagged] = []
+        workers[0].ingest(
+            record: record, key: key, text: text, readings: readings, errors: errors, topic: topic, payload: payload,
+            time: time, retain: retain, into: &found)
+        if !found.isEmpty { workers[0].alerts.withLock { $0 += found } }
     }
 
     /// Hands every worker what is pending, without waiting: after each batch of the feed, so

@@ -103,7 +103,7 @@ package struct ComplianceStage {
             retired.removeAll { $0 == id }
             return known
         }
-        let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
+        let matching = Rule.indices(in: standards, matching: id)
         guard !matching.isEmpty else { return -1 }
         let periods = Set(matching.compactMap { standards[$0].compliancePeriod })
         trackers.append(
@@ -231,7 +231,7 @@ package struct ComplianceStage {
         standards = rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil }
         for t in trackers.indices {
             let id = trackerIDs[t]
-            trackerRules[t] = standards.indices.filter { standards[$0].matcher.matches(id) }
+            trackerRules[t] = Rule.indices(in: standards, matching: id)
         }
         for k in slots.indices where slots[k] == -1 { slots[k] = -2 }
     }
@@ -255,7 +255,7 @@ package struct ComplianceStage {
             // The configuration in force decides lateness, revisions and time weights.
             var tracker = saved
             tracker.policy = policy
-            let matching = standards.indices.filter { standards[$0].matcher.matches(id) }
+            let matching = Rule.indices(in: standards, matching: id)
             guard !matching.isEmpty else { continue }
             restored += 1
             trackers.append(tracker)

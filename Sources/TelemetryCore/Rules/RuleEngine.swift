@@ -92,7 +92,7 @@ public struct RuleEngine: Sendable {
     /// valid until `forget`.
     public mutating func entry(for id: SeriesID) -> Int {
         if let known = find(id) { return known }
-        let matching = rules.indices.filter { rules[$0].matcher.matches(id) }
+        let matching = Rule.indices(in: rules, matching: id)
         let set: Int32
         if let known = setIndex[matching] {
             set = known
