@@ -285,3 +285,49 @@ struct RuleEngineTests {
         #expect(!SeriesMatcher.glob("a*\n", "a\r\n"))
     }
 }
+
+@Suite("Rule matches")
+struct RuleMatchesTests {
+    static func rule(_ id: String, _ matcher: SeriesMatcher) -> Rule {
+        Rule(
+            id: id, description: id, matcher: matcher,
+            condition: .threshold(source: .reading, above: true, limit: 1, clear: nil))
+    }
+
+    @Test("remembered answers are the answers matched afresh (random series and rules)")
+    func rememberedAgree() {
+        var random = SeededRandom(seed: 17)
+        let parks = ["bau-bang", "bau-bang-2", "vsip", "x"]
+        let zones = ["zone-a", "zone-b", "outlet"]
+        let kinds = ["pm25", "pm10", "noise", "active_power"]
+        func pick(_ words: [String]) -> String { words[Int(random.next() % UInt64(words.count))] }
+        for round in 0..<20 {
+            // Rules of globs over park, zone and kind, some parks left out; every fourth list
+            // also names sensors, which must not be remembered by kind.
+            var rules: [Rule] = []
+            for k in 0..<8 {
+                var matcher = SeriesMatcher(
+                    park: random.next() % 3 == 0 ? nil : String(pick(parks).prefix(3)) + "*",
+                    zone: random.next() % 2 == 0 ? nil : pick(zones),
+                    pillar: random.next() % 3 == 0 ? .emissions : nil,
+                    kind: random.next() % 2 == 0 ? "p*" : pick(kinds),
+                    sensor: round % 4 == 3 && k == 0 ? "s-1*" : nil)
+                if random.next() % 4 == 0 { matcher.excludedParks = [pick(parks)] }
+                rules.append(Self.rule("r\(k)", matcher))
+            }
+            var memo = RuleMatches(rules)
+            for _ in 0..<400 {
+                let id = SeriesID(
+                    park: pick(parks), zone: pick(zones), pillar: random.next() % 2 == 0 ? .emissions : .energy,
+                    kind: pick(kinds), sensor: "s-\(random.next() % 30)")
+                #expect(memo.indices(matching: id) == Rule.indices(in: rules, matching: id), "\(id)")
+            }
+            // Kept per kind of series when no rule names sensors; not kept otherwise.
+            if round % 4 == 3 {
+                #expect(memo.remembered == 0)
+            } else {
+                #expect(memo.remembered > 0 && memo.remembered <= 4 * 3 * 2 * 4)
+            }
+        }
+    }
+}
