@@ -154,6 +154,7 @@ struct Replay: ParsableCommand {
         let replay = ParkGateway.Replay(
             configuration: configuration, logger: Logger(label: "parkd"),
             workers: max(1, min(8, workers ?? cores)))
+        replay.leavesStateToExit = true
         let report: ParkGateway.Replay.Report
         do {
             report = try replay.run(feed: feed)
@@ -175,6 +176,8 @@ struct Replay: ParsableCommand {
                     "parkd replay: history \(path): \(report.historyRows) rows in \(String(format: "%.2f", report.historySeconds))s of transactions (\(Int(rowRate)) rows/s)\n"
                         .utf8))
         }
+        // The outputs are closed and flushed: the replay's state goes with the process.
+        withExtendedLifetime(replay) { Foundation.exit(0) }
     }
 }
 

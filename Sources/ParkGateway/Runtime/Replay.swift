@@ -28,6 +28,13 @@ public final class Replay {
     /// same bytes for any number.
     private let workers: Int
 
+    /// For a command that exits once the replay is done: the pipelines' state (hundreds of
+    /// megabytes in small blocks at 100 000 series) is kept until this object goes, for the
+    /// exit to drop whole, not freed block by block at the end of `run` (4 % of a
+    /// 100 000-series replay's time in the profile).
+    public var leavesStateToExit = false
+    private var leftState: [AnyObject] = []
+
     public init(configuration: DaemonConfiguration, logger: Logger, workers: Int = 1) {
         self.configuration = configuration
         self.logger = logger
@@ -146,6 +153,7 @@ public final class Replay {
         let elapsed = ContinuousClock.now - started
         report.seconds = elapsed.inSeconds
         report.totals = shards.totals
+        if leavesStateToExit { leftState = [shards, scheduler] }
         return report
     }
 }

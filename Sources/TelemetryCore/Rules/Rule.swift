@@ -36,6 +36,9 @@ public struct SeriesMatcher: Sendable, Equatable {
     /// `*` matches any run of characters; everything else matches itself.
     public static func glob(_ pattern: String?, _ text: String) -> Bool {
         guard let pattern, pattern != "*" else { return true }
+        // No star (most patterns name one kind or park): String's own comparison, which is a
+        // byte comparison for ASCII. The star looked for in the bytes, not the characters.
+        guard pattern.utf8.contains(UInt8(ascii: "*")) else { return pattern == text }
         // Every rule is matched against each new series (100 000 at a large gateway's start):
         // printable ASCII, as names nearly always are, is matched as bytes, which gives the
         // same answer without breaking the text into characters.
