@@ -45,9 +45,7 @@ public struct ComplianceTally: Sendable, Equatable {
 /// retired ones with no period open go, so memory follows the live series, not every name
 /// ever seen (a sensor with a counter in its name, months of DevEUI churn).
 package struct ComplianceStage {
-    /// The rules that judge compliance periods, and which of them take each series.
-    private var matches: RuleMatches
-    var standards: [Rule] { matches.rules }
+    private(set) var standards: [Rule]
     package let validity: ValidityRule
     package let calendar: LocalCalendar
     package let policy: CompliancePolicy
@@ -71,7 +69,7 @@ package struct ComplianceStage {
         rules: [Rule], schedules: Int, validity: ValidityRule, utcOffsetMinutes: Int,
         policy: CompliancePolicy = CompliancePolicy()
     ) {
-        matches = RuleMatches(rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil })
+        standards = rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil }
         self.validity = validity
         self.policy = policy
         calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
@@ -105,7 +103,7 @@ package struct ComplianceStage {
             retired.removeAll { $0 == id }
             return known
         }
-        let matching = matches.indices(matching: id)
+        let matching = Rule.indices(in: standards, matching: id)
         guard !matching.isEmpty else { return -1 }
         let periods = Set(matching.compactMap { standards[$0].compliancePeriod })
         trackers.append(
@@ -230,10 +228,10 @@ package struct ComplianceStage {
 
     /// New rules from a reload: trackers whose periods are unchanged keep their open periods.
     package mutating func reload(rules: [Rule]) {
-        matches = RuleMatches(rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil })
+        standards = rules.filter { $0.compliancePeriod != nil && $0.complianceLimit != nil }
         for t in trackers.indices {
             let id = trackerIDs[t]
-            trackerRules[t] = matches.indices(matching: id)
+            trackerRules[t] = Rule.indices(in: standards, matching: id)
         }
         for k in slots.indices where slots[k] == -1 { slots[k] = -2 }
     }
@@ -257,7 +255,7 @@ package struct ComplianceStage {
             // The configuration in force decides lateness, revisions and time weights.
             var tracker = saved
             tracker.policy = policy
-            let matching = matches.indices(matching: id)
+            let matching = Rule.indices(in: standards, matching: id)
             guard !matching.isEmpty else { continue }
             restored += 1
             trackers.append(tracker)

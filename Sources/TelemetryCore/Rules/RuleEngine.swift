@@ -64,8 +64,6 @@ public struct RuleEngine: Sendable {
     var lazy = true
     /// Series → its entry (the ids are in `entries`).
     private var index = SlotIndex()
-    /// Which rules take a new series (remembered per kind of series).
-    private var matches: RuleMatches
     /// Per reading: each read window's figures, computed on first use; valid while its
     /// stamp equals `evaluation` (reused storage, nothing released per reading).
     private var computed: [(stats: WindowStats, validity: WindowValidity?)] = []
@@ -84,7 +82,6 @@ public struct RuleEngine: Sendable {
     /// `expected` lists sensors that should report: they go stale even if they never have.
     public init(rules: [Rule], expected: [SeriesID] = [], startedAt: EventTime) {
         self.rules = rules
-        matches = RuleMatches(rules)
         compiled = rules.map(CompiledRule.init)
         self.startedAt = startedAt
         for id in expected { _ = entry(for: id) }
@@ -95,7 +92,7 @@ public struct RuleEngine: Sendable {
     /// valid until `forget`.
     public mutating func entry(for id: SeriesID) -> Int {
         if let known = find(id) { return known }
-        let matching = matches.indices(matching: id)
+        let matching = Rule.indices(in: rules, matching: id)
         let set: Int32
         if let known = setIndex[matching] {
             set = known
