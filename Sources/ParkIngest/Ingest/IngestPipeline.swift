@@ -149,12 +149,12 @@ public final class IngestPipeline: Sendable {
                 let reading = ahead?[index] ?? state.scratch[index]
                 guard let field = reading.field else {
                     queued += take(
-                        reading, id: state.router.base(of: entry)!, slot: entry.slot, named: false, topic: topic,
+                        reading, id: entry.named!.id, slot: entry.slot, named: false, topic: topic,
                         cached: entry.cached,
                         arrival: arrival, retained: retained, opened: &opened, in: &state)
                     continue
                 }
-                var id = state.router.base(of: entry)!
+                var id = entry.named!.id
                 id.kind = settings.routes.withUnsafeBufferPointer { $0[r].kind(forField: field) }
                 queued += take(
                     reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, cached: entry.cached,

@@ -7,22 +7,27 @@ import UplinkWire
 /// cache is bounded so a flood of bogus topics cannot grow memory without end.
 package struct TopicRouter {
     package struct Entry: Sendable {
-        package static let unknown = Entry(route: -1, name: -1)
+        package static let unknown = Entry(route: -1, base: nil)
         package var route: Int32
-        /// The series the topic names: its place in the router's `names` (`base(of:)`), -1 for
-        /// none, or `spareName`. An entry is copied per message: a number costs no reference
-        /// counting, where a boxed id cost a retain and a release per message, on a line no
-        /// other message touches (the replay profile showed it).
-        package var name: Int32
+        /// The series the topic names, boxed: an entry is copied per message, and a series id
+        /// is four strings to retain and release; the box is one reference, read in place.
+        package let named: Named?
+        package var base: SeriesID? { named?.id }
         /// The series of a reading without a field name; -1 before its first reading.
         package var slot: Int32 = -1
         /// Its place in the cache (for `remember`), or -1 when the cache was full.
         package var cached: Int32 = -1
+
+        init(route: Int32, base: SeriesID?) {
+            self.route = route
+            named = base.map(Named.init)
+        }
     }
 
-    /// `Entry.name` of a topic looked up while the cache was full: its series is `spare`
-    /// until the next such lookup (the pipeline reads it in the same call).
-    static let spareName: Int32 = -2
+    package final class Named: Sendable {
+        package let id: SeriesID
+        init(_ id: SeriesID) { self.id = id }
+    }
 
     package enum Refusal: Error {
         case refused(RejectReason, String)
@@ -37,9 +42,6 @@ package struct TopicRouter {
     /// seen) → index in `entries`, or -1: such a topic is found without hashing or comparing
     /// its bytes. Cleared with the cache.
     private var aliases: [Int32] = []
-    /// The series of the cached topics that name one (`Entry.name`).
-    private var names: [SeriesID] = []
-    private var spare: SeriesID?
 
     package init(routes: [TopicRoute], maxCached: Int) {
         self.routes = routes
@@ -91,7 +93,7 @@ package struct TopicRouter {
 
     /// Static: a method would copy the whole router (its arrays retained) per message.
     private static func checked(_ entry: Entry) -> Result<Entry, Refusal> {
-        guard entry.route >= 0, entry.name != -1 else {
+        guard entry.route >= 0, entry.named != nil else {
             return .failure(.refused(.unknownTopic, "topic matches no configured pattern"))
         }
         return .success(entry)
@@ -116,35 +118,16 @@ package struct TopicRouter {
     package mutating func forgetSlots() {
         cache.removeAll()
         entries.removeAll(keepingCapacity: true)
-        names.removeAll(keepingCapacity: true)
         aliases = []
     }
 
     private mutating func lookUp(_ topic: String, bytes: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Entry {
-        let found = Self.match(topic, in: routes)
-        var entry = Entry.unknown
-        if let found { entry.route = Int32(found.route) }
+        var entry = Self.match(topic, in: routes).map { Entry(route: Int32($0.route), base: $0.base) } ?? .unknown
         if cache.count < maxCached {
-            if let found {
-                entry.name = Int32(names.count)
-                names.append(found.base)
-            }
             entry.cached = cache.insert(bytes, hash: hash)
             entries.append(entry)
-        } else if let found {
-            entry.name = Self.spareName
-            spare = found.base
         }
         return entry
-    }
-
-    /// The series `entry`'s topic names (nil for a topic no pattern matches).
-    package func base(of entry: Entry) -> SeriesID? {
-        switch entry.name {
-        case Self.spareName: spare
-        case 0...: names[Int(entry.name)]
-        default: nil
-        }
     }
 
     /// The first route whose pattern matches `topic`, and the series it names.
