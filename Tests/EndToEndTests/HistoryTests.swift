@@ -51,6 +51,11 @@ struct HistoryTests {
                 "--history", store,
             ], in: directory, name: "replay")
         #expect(replay.status == 0, "\(replay.output)")
+        // The store was closed before the process ended: its write-ahead log is folded back
+        // in and gone, so the file alone holds the whole backfill (a copy of it is whole).
+        #expect(
+            !FileManager.default.fileExists(atPath: store + "-wal"),
+            "the replay left \(store)-wal: the store was not closed")
         return (config, store, replay.output)
     }
 
