@@ -18,9 +18,11 @@ public struct TopicPattern: Sendable, Equatable, CustomStringConvertible {
     public let text: String
     public let segments: [Segment]
     public let fixed: [Field: String]
+    /// For each field (in `Field.allCases` order), the segment that captures it, or -1 when
+    /// it is fixed.
+    private let fieldSegments: [Int]
 
     public init(_ text: String, fixed: [String: String] = [:]) throws(TopicPatternError) {
-        self.text = text
         var segments: [Segment] = []
         var seen = Set<Field>()
         let levels = text.split(separator: "/", omittingEmptySubsequences: false)
@@ -59,8 +61,11 @@ public struct TopicPattern: Sendable, Equatable, CustomStringConvertible {
         for field in Field.allCases where !seen.contains(field) && fixedFields[field] == nil {
             throw .init(text, "no {\(field.rawValue)} in the pattern and no fixed value for it")
         }
+        // Every stored property set at the end, after the last throw.
+        self.text = text
         self.segments = segments
         self.fixed = fixedFields
+        fieldSegments = Field.allCases.map { field in segments.firstIndex { $0 == .field(field) } ?? -1 }
     }
 
     public var description: String { text }
@@ -69,70 +74,49 @@ public struct TopicPattern: Sendable, Equatable, CustomStringConvertible {
     /// each new topic (100 000 at a large gateway's start): levels are walked in the topic's
     /// UTF-8 in place, with no array of levels or table of captures made.
     public func match(_ topic: String) -> SeriesID? {
+        withUnsafeTemporaryAllocation(of: Range<String.Index>.self, capacity: segments.count) { levels in
+            match(topic, levels: levels)
+        }
+    }
+
+    /// `levels` has room for one level per segment: where each segment's level lies.
+    private func match(_ topic: String, levels: UnsafeMutableBufferPointer<Range<String.Index>>) -> SeriesID? {
         let utf8 = topic.utf8
-        var captured = Captures()
         var position = utf8.startIndex
         // Set once the last level is taken (an empty topic is one empty level).
         var ended = false
-        /// The next level, or nil past the last.
-        func nextLevel() -> Range<String.Index>? {
+        for (k, segment) in segments.enumerated() {
+            if case .rest = segment {
+                ended = true
+                break
+            }
             guard !ended else { return nil }
             let start = position
             let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
             if end == utf8.endIndex { ended = true } else { position = utf8.index(after: end) }
-            return start..<end
-        }
-        for segment in segments {
+            levels.initializeElement(at: k, to: start..<end)
             switch segment {
-            case .rest:
-                ended = true
-            case .anyLevel:
-                guard nextLevel() != nil else { return nil }
-            case .literal(let text):
-                guard let level = nextLevel(), utf8[level].elementsEqual(text.utf8) else { return nil }
-            case .field(let field):
-                guard let level = nextLevel(), !level.isEmpty else { return nil }
-                captured[field] = level
+            case .literal(let text): guard utf8[start..<end].elementsEqual(text.utf8) else { return nil }
+            case .field: guard start < end else { return nil }
+            case .anyLevel, .rest: break
             }
         }
         guard ended else { return nil }
         func value(_ field: Field) -> String? {
-            if let level = captured[field] { return String(Substring(utf8[level])) }
-            return fixed[field]
+            let k = fieldSegments[field.order]
+            return k >= 0 ? String(Substring(utf8[levels[k]])) : fixed[field]
         }
-        guard let park = value(.park), let zone = value(.zone), let pillarText = value(.pillar),
-            let pillar = Pillar(rawValue: pillarText), let kind = value(.kind), let sensor = value(.sensor)
+        guard let park = value(.park), let zone = value(.zone),
+            let pillar = value(.pillar).flatMap(Pillar.init(rawValue:)),
+            let kind = value(.kind), let sensor = value(.sensor)
         else { return nil }
         return SeriesID(park: park, zone: zone, pillar: pillar, kind: kind, sensor: sensor)
     }
 }
 
-extension TopicPattern {
-    /// Where each field's level lies in a topic (no dictionary made per topic).
-    fileprivate struct Captures {
-        var park, zone, pillar, kind, sensor: Range<String.Index>?
-
-        subscript(field: Field) -> Range<String.Index>? {
-            get {
-                switch field {
-                case .park: park
-                case .zone: zone
-                case .pillar: pillar
-                case .kind: kind
-                case .sensor: sensor
-                }
-            }
-            set {
-                switch field {
-                case .park: park = newValue
-                case .zone: zone = newValue
-                case .pillar: pillar = newValue
-                case .kind: kind = newValue
-                case .sensor: sensor = newValue
-                }
-            }
-        }
-    }
+extension TopicPattern.Field {
+    /// Its place in `allCases`.
+    var order: Int { Self.allCases.firstIndex(of: self)! }
 }
 
 public struct TopicPatternError: Error, Sendable, Equatable, CustomStringConvertible {
