@@ -423,6 +423,16 @@ func ingestBenchmark(
     try publisher.flush(timeout: 120)
     _ = waitUntil(timeout: 120) { lineCount(subOutput) >= sensors && summaryMessages(summaries) >= sensors }
     let warm = (lineCount(subOutput), summaryMessages(summaries))
+    // What the warm-up leaves to do after its messages are counted (the new series' first
+    // history rows and summary outputs) must not fall in the measured window: a build that
+    // takes the warm-up faster would otherwise be charged for it there. Waits until parkd
+    // has used under a tenth of a core for a second (an idle parkd with 100 000 series and
+    // 1 s summaries uses about a twentieth), 30 s at most.
+    for _ in 0..<30 {
+        let before = cpuSeconds(parkd.pid)
+        usleep(1_000_000)
+        if cpuSeconds(parkd.pid) - before < 0.1 { break }
+    }
 
     let parkdBefore = cpuSeconds(parkd.pid)
     let subBefore = cpuSeconds(sub.pid)
