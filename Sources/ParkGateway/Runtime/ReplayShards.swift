@@ -64,6 +64,7 @@ package final class ReplayShards: IntervalSource {
             into found: inout [Tagged]
         ) {
             let shard = Int(key.shard)
+            let pipeline = pipelines[shard]!
             let ahead: IngestPipeline.Predecoded? =
                 switch key.decoded {
                 case .byPipeline: nil
@@ -71,14 +72,12 @@ package final class ReplayShards: IntervalSource {
                     .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
                 case .failed(let route, let k): .failed(route: Int(route), errors.errors[Int(k)])
                 }
-            let queued = pipelines.withUnsafeBufferPointer { pipelines in
-                pipelines[shard]!.ingest(
-                    topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash, topicAlias: key.topic,
-                    payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
-                    retained: retain)
-            }
+            let queued = pipeline.ingest(
+                topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash, topicAlias: key.topic,
+                payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
+                retained: retain)
             if queued > 0 {
-                for (order, t) in pipelines[shard]!.takeAlerts().enumerated() {
+                for (order, t) in pipeline.takeAlerts().enumerated() {
                     found.append(Tagged(record: record, shard: shard, order: order, transition: t))
                 }
             }

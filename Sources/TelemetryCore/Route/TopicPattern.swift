@@ -98,7 +98,7 @@ public struct TopicPattern: Sendable, Equatable, CustomStringConvertible {
             switch segment {
             case .literal(let text): guard utf8[start..<end].elementsEqual(text.utf8) else { return nil }
             case .field: guard start < end else { return nil }
-            case .anyLevel, .rest: break
+            case .anyLevel, .rest: break  // `.rest` ended the loop above
             }
         }
         guard ended else { return nil }
