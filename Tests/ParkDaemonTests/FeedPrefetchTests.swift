@@ -108,10 +108,10 @@ struct FeedPrefetchTests {
             batches += 1
             var k = 0
             for part in batch.parts {
-                for result in part.records {
+                for record in part.records {
                     defer { k += 1 }
                     let key = batch.keys[k]
-                    guard case .success(let placed) = result else {
+                    guard let placed = record else {
                         seen.append(Seen(line: batch.numbers[k], record: nil, shard: 0, hash: 0, decoded: nil))
                         continue
                     }

@@ -124,6 +124,39 @@ struct IngestPipelineTests {
         #expect(p.totals.messages == 8)
     }
 
+    @Test("intervals of three schedules closed at random add up to the totals, and name only reasons they saw")
+    func schedulesAddUp() {
+        // Seeded: each schedule's intervals are what was counted since it last closed (one set
+        // of counters for every message), so their sums must equal the totals exactly.
+        var random = SeededRandom(seed: 26)
+        let p = IngestPipeline(
+            settings: .init(routes: [Self.defaultRoute], schedules: 3), logger: Logger(label: "test"))
+        var sums = Array(repeating: IngestCounters(), count: 3)
+        var sawZero = false
+        for _ in 0..<600 {
+            switch Int.random(in: 0..<5, using: &random) {
+            case 0: ingest(p, "parks/a/z/energy/energy/m\(Int.random(in: 0..<4, using: &random))", "garbage")
+            case 1: ingest(p, "parks/a/z/water/energy/m1", #"{"value": 1}"#)
+            default:
+                ingest(
+                    p, "parks/a/z/emissions/pm25/s\(Int.random(in: 0..<4, using: &random))",
+                    #"{"value": \#(Int.random(in: 0..<50, using: &random))}"#)
+            }
+            let k = Int.random(in: 0..<12, using: &random)
+            guard k < 3 else { continue }
+            let counters = p.takeInterval(schedule: k).counters
+            sawZero = sawZero || counters.rejected.values.contains(0)
+            sums[k].add(counters)
+        }
+        for k in 0..<3 {
+            var sum = sums[k]
+            sum.add(p.takeInterval(schedule: k).counters)
+            #expect(sum == p.totals, "schedule \(k)")
+        }
+        #expect(!sawZero, "a reason with nothing in the interval was listed")
+        #expect(p.totals.messages == 600 && p.totals.rejected[.malformed, default: 0] > 0)
+    }
+
     @Test("past the series limit new series are refused and counted; existing ones keep working")
     func seriesLimit() throws {
         let p = pipeline(maxSeries: 3)

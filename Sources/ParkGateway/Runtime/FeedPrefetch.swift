@@ -128,8 +128,8 @@ package final class FeedPrefetch: Sendable {
         hash: UInt32, place: TopicShards.Place
     )?] {
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
-            part.records.map { result in
-                guard case .success(let record) = result else { return nil }
+            part.records.map { placed in
+                guard let record = placed else { return nil }
                 let topic = UnsafeBufferPointer(rebasing: bytes[record.topic])
                 let hash = TopicIndex.hash(topic)
                 return (hash, shards.place(of: topic, hash: hash))
@@ -161,20 +161,24 @@ package final class FeedPrefetch: Sendable {
         var readings: [Reading] = []
         readings.reserveCapacity(part.records.count)
         var errors: [PayloadError] = []
+        // Looked up once, not per payload: a route's copy per payload (its decoder's field
+        // names retained and released) showed in the reading thread's profile.
+        let ahead = routes.map { $0.sparkplug == nil }
+        let decoders = routes.map { Decoder($0.decoder) }
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
-            for (result, found) in zip(part.records, places) {
-                guard case .success(let record) = result, let (hash, place) = found else {
+            for (placed, found) in zip(part.records, places) {
+                guard let record = placed, let (hash, place) = found else {
                     keys.append(Key(shard: 0, hash: 0, decoded: .byPipeline))
                     continue
                 }
                 let r = Int(place.route)
-                guard r >= 0, routes[r].sparkplug == nil, readings.count < budget else {
+                guard r >= 0, ahead[r], readings.count < budget else {
                     keys.append(Key(shard: place.shard, hash: hash, topic: place.topic, decoded: .byPipeline))
                     continue
                 }
                 let start = readings.count
                 do throws(PayloadError) {
-                    try routes[r].decoder.decode(
+                    try decoders[r].decode(
                         UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time, into: &readings)
                     keys.append(
                         Key(
@@ -192,8 +196,22 @@ package final class FeedPrefetch: Sendable {
         }
         return (
             FeedBatch.Part(
-                records: part.records, bytes: FeedBytes(part.bytes.bytes, readings: readings, errors: errors)), keys
+                records: part.records, failures: part.failures,
+                bytes: FeedBytes(part.bytes.bytes, readings: readings, errors: errors)), keys
         )
+    }
+
+    /// A route's decoder in a box: an array element of the struct itself was copied (its
+    /// field names retained and released) for each payload it decoded.
+    private final class Decoder {
+        let decoder: PayloadDecoder
+        init(_ decoder: PayloadDecoder) { self.decoder = decoder }
+
+        func decode(_ payload: UnsafeBufferPointer<UInt8>, arrival: EventTime, into readings: inout [Reading])
+            throws(PayloadError)
+        {
+            try decoder.decode(payload, arrival: arrival, into: &readings)
+        }
     }
 
     /// The next batch in feed order, waiting for it; nil once the feed has ended (or `stop`).

@@ -89,14 +89,11 @@ public final class Replay {
                 // `Item` that holds the part.
                 try part.bytes.bytes.withUnsafeBufferPointer { (text) throws(DaemonError) in
                     try part.bytes.readings.withUnsafeBufferPointer { (readings) throws(DaemonError) in
-                        for result in part.records {
+                        for (line, placed) in part.records.enumerated() {
                             defer { k += 1 }
-                            let record: FeedRecord.Placed
-                            switch result {
-                            case .success(let found): record = found
-                            case .failure(let error):
+                            guard let record = placed else {
                                 report.badLines += 1
-                                if report.badLines <= 20 {
+                                if report.badLines <= 20, let error = part.failures[line] {
                                     logger.warning("\(feed):\(batch.numbers[k]): skipped: \(error)")
                                 } else if report.badLines == 21 {
                                     logger.warning("\(feed): more bad lines; counting them without logging each")
@@ -173,7 +170,12 @@ package enum FeedBatch {
 
     /// A part's records, in order, and the buffer their ranges point into.
     package struct Part: Sendable {
-        package var records: [Result<FeedRecord.Placed, FeedError>]
+        /// Each line's record, nil for a bad line (whose error is in `failures`): an element
+        /// with no reference in it, so that going over the records copies no error text (a
+        /// `Result` per line was copied, with its reference counting, on both threads).
+        package var records: [FeedRecord.Placed?]
+        /// Why each bad line was skipped, by its index in `records`.
+        package var failures: [Int: FeedError] = [:]
         package var bytes: FeedBytes
     }
 
@@ -182,12 +184,18 @@ package enum FeedBatch {
         @Sendable func part(_ range: Range<Int>) -> Part {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(range.count * 160)
-            var records: [Result<FeedRecord.Placed, FeedError>] = []
+            var records: [FeedRecord.Placed?] = []
             records.reserveCapacity(range.count)
+            var failures: [Int: FeedError] = [:]
             for i in range {
-                records.append(Result { () throws(FeedError) in try FeedRecord.parse(lines[i].bytes, into: &bytes) })
+                do throws(FeedError) {
+                    records.append(try FeedRecord.parse(lines[i].bytes, into: &bytes))
+                } catch {
+                    failures[records.count] = error
+                    records.append(nil)
+                }
             }
-            return Part(records: records, bytes: FeedBytes(bytes))
+            return Part(records: records, failures: failures, bytes: FeedBytes(bytes))
         }
         guard threads > 1 && count >= 256 else { return [part(0..<count)] }
         let parts = min(threads, 8)

@@ -86,10 +86,10 @@ package struct ComplianceStage {
 
     /// An accepted reading of series `s`.
     package mutating func observe(
-        slot s: Int, _ id: SeriesID, _ reading: Reading, arrival: EventTime, decibels: Bool
+        slot s: Int, _ id: @autoclosure () -> SeriesID, _ reading: Reading, arrival: EventTime, decibels: Bool
     ) {
         guard !standards.isEmpty else { return }
-        if slots[s] == -2 { slots[s] = resolve(id, decibels: decibels) }
+        if slots[s] == -2 { slots[s] = resolve(id(), decibels: decibels) }
         let t = Int(slots[s])
         guard t >= 0 else { return }
         trackers[t].add(reading.value, at: reading.time, arrival: arrival, into: &closed)

@@ -86,10 +86,10 @@ package struct HistoryStage {
         open[Int(slot)].isCounter = counter
     }
 
-    package mutating func observe(slot s: Int, _ id: SeriesID, _ reading: Reading) {
+    package mutating func observe(slot s: Int, _ id: @autoclosure () -> SeriesID, _ reading: Reading) {
         guard enabled else { return }
         let start = calendar.floor(reading.time, step: resolution)
-        if open[s].count > 0 && start > open[s].start { close(s, id) }
+        if open[s].count > 0 && start > open[s].start { close(s, id()) }
         // A reading of an interval already written is not added to it: the rollup stays as
         // written (the reading still counts in the series and its windows).
         if start < open[s].start { return }

@@ -58,4 +58,17 @@ public struct IngestCounters: Sendable, Equatable {
         for (reason, count) in other.rejected { rejected[reason, default: 0] += count }
         outcomes.add(other.outcomes)
     }
+
+    /// What was counted since `earlier`, a copy of these counters taken before (reasons
+    /// with nothing since are left out, as in counters started afresh then).
+    package func since(_ earlier: IngestCounters) -> IngestCounters {
+        var result = IngestCounters()
+        result.messages = messages - earlier.messages
+        result.readings = readings - earlier.readings
+        for (reason, count) in rejected where count != earlier.rejected[reason, default: 0] {
+            result.rejected[reason] = count - earlier.rejected[reason, default: 0]
+        }
+        result.outcomes = outcomes.since(earlier.outcomes)
+        return result
+    }
 }

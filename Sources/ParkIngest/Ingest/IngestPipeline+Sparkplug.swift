@@ -49,7 +49,7 @@ extension IngestPipeline {
         if let (reason, detail) = out.refused {
             reject(reason, topic: topic, arrival: arrival, in: &state, detail: detail)
         }
-        for k in state.interval.indices { state.interval[k].readings += out.readings.count }
+        state.counted.readings += out.readings.count
         var opened = 0
         var queued = 0
         var text = topic

@@ -29,9 +29,11 @@ public final class IngestPipeline: Sendable {
         /// Snapshots being written: eviction waits (their slots must stay put).
         package var savingSnapshot = 0
         package var evictedTotal = 0
-        /// Per schedule.
-        package var interval: [IngestCounters]
-        package var total = IngestCounters()
+        /// Everything counted since start. One set of counters, not one per schedule, on the
+        /// path of every message: a schedule's interval is what was counted since it began.
+        package var counted = IngestCounters()
+        /// Per schedule: `counted` when its interval began.
+        package var intervalStart: [IngestCounters]
         /// The newest event time of any accepted reading: the clock silence is measured on
         /// when traffic runs ahead of the wall clock (a simulator at speed, a replay).
         package var newest = EventTime(milliseconds: .min)
@@ -75,7 +77,7 @@ public final class IngestPipeline: Sendable {
                     schedules: schedules, utcOffsetMinutes: settings.utcOffsetMinutes, meterRoles: settings.meterRoles,
                     tariffs: TariffCalendar(schedules: settings.tariffs, utcOffsetMinutes: settings.utcOffsetMinutes)),
                 limits: settings.limits, validity: settings.validity, badInput: BadInputLog(logger: logger),
-                interval: Array(repeating: IngestCounters(), count: schedules)))
+                intervalStart: Array(repeating: IngestCounters(), count: schedules)))
     }
 
     /// Takes one message. `arrival` is the time a reading without its own takes, and the
@@ -105,7 +107,7 @@ public final class IngestPipeline: Sendable {
         payload: UnsafeBufferPointer<UInt8>, decoded: Predecoded? = nil, arrival: EventTime, retained: Bool = false
     ) -> Int {
         state.withLock { state in
-            for k in state.interval.indices { state.interval[k].messages += 1 }
+            state.counted.messages += 1
             // Route.
             let entry: TopicRouter.Entry
             switch state.router.route(topic, hash: topicHash, alias: topicAlias, limits: state.limits) {
@@ -142,26 +144,43 @@ public final class IngestPipeline: Sendable {
                 return 0
             }
             let count = ahead?.count ?? state.scratch.count
-            for k in state.interval.indices { state.interval[k].readings += count }
+            state.counted.readings += count
             var opened = 0
             var queued = 0
-            for index in 0..<count {
-                let reading = ahead?[index] ?? state.scratch[index]
-                guard let field = reading.field else {
-                    queued += take(
-                        reading, id: entry.named!.id, slot: entry.slot, named: false, topic: topic,
-                        cached: entry.cached,
-                        arrival: arrival, retained: retained, opened: &opened, in: &state)
-                    continue
+            let named = entry.named!
+            if let ahead {
+                // Read where they lie: a copy of each reading (its unit and field retained) showed.
+                for index in 0..<count {
+                    queued += take(ahead[index], named, entry, topic, arrival, retained, &opened, &state)
                 }
-                var id = entry.named!.id
-                id.kind = settings.routes.withUnsafeBufferPointer { $0[r].kind(forField: field) }
-                queued += take(
-                    reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, cached: entry.cached,
-                    arrival: arrival, retained: retained, opened: &opened, in: &state)
+            } else {
+                for index in 0..<count {
+                    let reading = state.scratch[index]
+                    queued += take(reading, named, entry, topic, arrival, retained, &opened, &state)
+                }
             }
             return queued
         }
+    }
+
+    /// One reading of a message whose topic names the series `named` (its `entry` in the router).
+    private func take(
+        _ reading: Reading, _ named: TopicRouter.Named, _ entry: TopicRouter.Entry, _ topic: UnsafeBufferPointer<UInt8>,
+        _ arrival: EventTime, _ retained: Bool, _ opened: inout Int, _ state: inout State
+    ) -> Int {
+        guard let field = reading.field else {
+            // The id is read from the router's box only where a stage needs it (a new series,
+            // a refusal): a copy of its four strings per reading showed in profiles.
+            return take(
+                reading, id: named.id, slot: entry.slot, named: false, topic: topic, cached: entry.cached,
+                arrival: arrival, retained: retained, opened: &opened, in: &state)
+        }
+        var id = named.id
+        let r = Int(entry.route)
+        id.kind = settings.routes.withUnsafeBufferPointer { $0[r].kind(forField: field) }
+        return take(
+            reading, id: id, slot: state.table[id] ?? -1, named: true, topic: topic, cached: entry.cached,
+            arrival: arrival, retained: retained, opened: &opened, in: &state)
     }
 
     /// A message's payload decoded before it reached the pipeline, for route `route` (an index
@@ -178,13 +197,14 @@ public final class IngestPipeline: Sendable {
     /// `cached` is its topic's place in the router's cache (where the series of its unnamed
     /// readings is remembered), or -1. Returns the alert transitions queued.
     func take(
-        _ reading: Reading, id: SeriesID, slot known: Int32, named: Bool, topic: UnsafeBufferPointer<UInt8>,
+        _ reading: Reading, id: @autoclosure () -> SeriesID, slot known: Int32, named: Bool,
+        topic: UnsafeBufferPointer<UInt8>,
         cached: Int32, arrival: EventTime, retained: Bool, opened: inout Int, in state: inout State
     ) -> Int {
         var slot = known
         // Admit: a time the series' clock can trust, a retained copy only with its own time.
         if let refused = Admission.refusal(reading, arrival: arrival, retained: retained, limits: state.limits) {
-            for k in state.interval.indices { state.interval[k].outcomes[refused] += 1 }
+            state.counted.outcomes[refused] += 1
             if slot >= 0 {
                 state.accounting.refused(slot: Int(slot), refused)
                 state.table.records[Int(slot)].recent.readings &+= 1
@@ -192,12 +212,13 @@ public final class IngestPipeline: Sendable {
             if refused != .retained {
                 state.badInput.record(
                     refused.rawValue, topic: Self.text(topic),
-                    detail: { "reading of \(id) at \(reading.time) arrived at \(arrival)" },
+                    detail: { "reading of \(id()) at \(reading.time) arrived at \(arrival)" },
                     nowMilliseconds: arrival.milliseconds)
             }
             return 0
         }
         if slot < 0 {
+            let id = id()
             if let problem = admission.openingProblem(
                 id, named: named, openedByMessage: opened,
                 parkSeries: state.table.parkSeries[id.park, default: 0], totalSeries: state.table.count,
@@ -224,12 +245,12 @@ public final class IngestPipeline: Sendable {
             state.table.records[s].lastArrival = max(state.table.records[s].lastArrival, arrival.milliseconds)
         }
         state.table.note(s, outcome, normalised)
-        for k in state.interval.indices { state.interval[k].outcomes[outcome] += 1 }
+        state.counted.outcomes[outcome] += 1
         if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
         // Rules.
         // The state in place (`inout`, though only read): see `RuleEngine.observe(entry:...)`.
         let transitions = state.rules.observe(
-            slot: s, id, reading: normalised, outcome: outcome, state: &state.table.states[s], arrival: arrival,
+            slot: s, id(), reading: normalised, outcome: outcome, state: &state.table.states[s], arrival: arrival,
             retained: retained, logger: logger)
         // Compliance periods (regulatory rules on clock hours, days and years).
         // Too late for the rolling windows is not too late for a regulatory period:
@@ -238,11 +259,11 @@ public final class IngestPipeline: Sendable {
             && (outcome == .accepted || (outcome == .late && state.table.settings(s).admits(normalised)))
         {
             state.compliance.observe(
-                slot: s, id, normalised, arrival: arrival, decibels: state.table.settings(s).decibels)
+                slot: s, id(), normalised, arrival: arrival, decibels: state.table.settings(s).decibels)
         }
-        if !state.feed.isEmpty { state.feed.observe(slot: s, id, normalised, outcome) }
+        if !state.feed.isEmpty { state.feed.observe(slot: s, id(), normalised, outcome) }
         if outcome == .accepted && state.history.enabled {
-            state.history.observe(slot: s, id, normalised)
+            state.history.observe(slot: s, id(), normalised)
         }
         // Park accounting.
         let spans = state.rules.takeExceedances()
@@ -270,7 +291,7 @@ public final class IngestPipeline: Sendable {
         _ reason: RejectReason, topic: String, arrival: EventTime, in state: inout State,
         detail: @autoclosure () -> String
     ) {
-        for k in state.interval.indices { state.interval[k].rejected[reason, default: 0] += 1 }
+        state.counted.rejected[reason, default: 0] += 1
         state.badInput.record(reason.rawValue, topic: topic, detail: detail, nowMilliseconds: arrival.milliseconds)
     }
 
@@ -343,10 +364,8 @@ public final class IngestPipeline: Sendable {
 
     public var status: Status {
         state.withLock { state in
-            var total = state.total
-            total.add(state.interval[0])
             return Status(
-                totals: total, series: state.table.count,
+                totals: state.counted, series: state.table.count,
                 firingAlerts: (state.rules.engine?.firing.count ?? 0) + state.sparkplug.offline.count,
                 alertQueue: state.rules.alerts.count, transitions: state.rules.transitions,
                 seriesEvicted: state.evictedTotal,
@@ -440,10 +459,8 @@ public final class IngestPipeline: Sendable {
             }
             let records = k == 0 ? state.compliance.takeRecords() : []
             let rollups = k == 0 ? state.history.take() : []
-            let counters = state.interval[k]
-            // Totals follow the first schedule, so that nothing is counted twice.
-            if k == 0 { state.total.add(counters) }
-            state.interval[k] = IngestCounters()
+            let counters = state.counted.since(state.intervalStart[k])
+            state.intervalStart[k] = state.counted
             if k == 0 { state.badInput.flushSuppressed() }
             return Snapshot(
                 counters: counters, series: series, seriesTotal: state.table.count, seriesReporting: reporting,
@@ -462,11 +479,7 @@ public final class IngestPipeline: Sendable {
 
     /// Counts since start, the current interval included.
     public var totals: IngestCounters {
-        state.withLock { state in
-            var total = state.total
-            total.add(state.interval[0])
-            return total
-        }
+        state.withLock { $0.counted }
     }
 
     public var seriesCount: Int { state.withLock { $0.table.count } }

@@ -116,9 +116,11 @@ package struct RegulatorFeedStage {
     }
 
     /// A reading the series admitted (accepted, or flagged calibrating, error or out of range).
-    package mutating func observe(slot: Int, _ id: SeriesID, _ reading: Reading, _ outcome: SeriesState.Outcome) {
+    package mutating func observe(
+        slot: Int, _ id: @autoclosure () -> SeriesID, _ reading: Reading, _ outcome: SeriesState.Outcome
+    ) {
         guard !stations.isEmpty else { return }
-        if slots[slot] == -2 { slots[slot] = resolve(id) }
+        if slots[slot] == -2 { slots[slot] = resolve(id()) }
         let code = slots[slot]
         guard code >= 0 else { return }
         let (s, p) = (Int(code >> 16), Int(code & 0xFFFF))

@@ -39,7 +39,8 @@ package struct RuleStage {
 
     /// Evaluates the rules of series `s` after one reading; returns the transitions (queued too).
     package mutating func observe(
-        slot s: Int, _ id: SeriesID, reading: Reading, outcome: SeriesState.Outcome, state: inout SeriesState,
+        slot s: Int, _ id: @autoclosure () -> SeriesID, reading: Reading, outcome: SeriesState.Outcome,
+        state: inout SeriesState,
         arrival: EventTime, retained: Bool, logger: Logger
     ) -> [AlertTransition] {
         guard !rules.isEmpty else { return [] }
@@ -49,7 +50,7 @@ package struct RuleStage {
             generation = engine!.generation
             for k in handles.indices { handles[k] = -1 }
         }
-        if handles[s] < 0 { handles[s] = Int32(engine!.entry(for: id)) }
+        if handles[s] < 0 { handles[s] = Int32(engine!.entry(for: id())) }
         let out = engine!.observe(
             entry: Int(handles[s]), reading: reading, outcome: outcome, state: &state, at: reading.time, seen: seen)
         if !out.isEmpty { enqueue(out, logger: logger) }

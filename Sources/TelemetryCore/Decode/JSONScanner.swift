@@ -149,7 +149,9 @@ struct JSONScanner {
     /// once and written in place.
     private func unescapeBytes(_ raw: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) throws(PayloadError) {
         let base = out.count
-        out.append(contentsOf: repeatElement(0, count: raw.count))
+        // Room made by copying `raw` (a memcpy; the generic append of repeated zeros showed
+        // in profiles); the loop then writes over it.
+        out.append(contentsOf: raw)
         var failure: String?
         let written = out.withUnsafeMutableBufferPointer { buffer in
             var w = base

@@ -118,6 +118,13 @@ public struct SeriesState: Sendable {
         public mutating func add(_ other: Counts) {
             for outcome in Outcome.allCases { self[outcome] += other[outcome] }
         }
+
+        /// What was counted since `earlier`, a copy of these counts taken before.
+        public func since(_ earlier: Counts) -> Counts {
+            var result = self
+            for outcome in Outcome.allCases { result[outcome] -= earlier[outcome] }
+            return result
+        }
     }
 
     /// One kind's settings, which all its series share: a series holds 8 bytes of them, not 80
