@@ -46,6 +46,9 @@ package final class FeedPrefetch: Sendable {
     }
 
     private let queue = Mutex(Queue())
+    /// Batches the caller is done with (`giveBack`): freed on the reading thread, which has
+    /// time to spare, not on the ingesting one.
+    private let spent = Mutex<[Batch]>([])
     /// One signal per batch queued, and one at the end.
     private let ready = DispatchSemaphore(value: 0)
     /// Free places in the queue. Made at 0 and signalled up to `depth`: libdispatch traps when
@@ -99,6 +102,11 @@ package final class FeedPrefetch: Sendable {
         while true {
             room.wait()
             if queue.withLock({ $0.stopped }) { return }
+            // Dropped here: the batches given back are freed on this thread.
+            _ = spent.withLock { spent in
+                defer { spent.removeAll(keepingCapacity: true) }
+                return spent.count
+            }
             lines.removeAll(keepingCapacity: true)
             var numbers: [Int] = []
             numbers.reserveCapacity(batchLines)
@@ -130,9 +138,7 @@ package final class FeedPrefetch: Sendable {
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
             part.records.map { placed in
                 guard let record = placed else { return nil }
-                let topic = UnsafeBufferPointer(rebasing: bytes[record.topic])
-                let hash = TopicIndex.hash(topic)
-                return (hash, shards.place(of: topic, hash: hash))
+                return shards.place(of: UnsafeBufferPointer(rebasing: bytes[record.topic]))
             }
         }
     }
@@ -226,6 +232,12 @@ package final class FeedPrefetch: Sendable {
         }
         if batch == nil { ready.signal() } else { room.signal() }
         return batch
+    }
+
+    /// Hands back a batch from `next` that the caller is done with, to be freed on the
+    /// reading thread.
+    package func giveBack(_ batch: Batch) {
+        spent.withLock { $0.append(batch) }
     }
 
     /// Stops reading (a replay that failed part way): the thread ends before its next batch,

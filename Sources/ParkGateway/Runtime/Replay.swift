@@ -133,6 +133,7 @@ public final class Replay {
                 }
             }
             shards.handOver()
+            feedLines.giveBack(batch)
         }
         try flushAlerts()
         if let last { scheduler.finish(at: last, final: true) }

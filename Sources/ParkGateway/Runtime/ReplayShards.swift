@@ -33,6 +33,9 @@ package final class ReplayShards: IntervalSource {
 
     package let shards: [IngestPipeline]
     private let workers: [Worker]
+    /// The one worker, when there is one (`runsInPlace`): read from here, not from `workers`,
+    /// which retained and released it per message.
+    private let single: Worker?
     private var pending: [[Item]]
     private let group = DispatchGroup()
 
@@ -64,7 +67,6 @@ package final class ReplayShards: IntervalSource {
             into found: inout [Tagged]
         ) {
             let shard = Int(key.shard)
-            let pipeline = pipelines[shard]!
             let ahead: IngestPipeline.Predecoded? =
                 switch key.decoded {
                 case .byPipeline: nil
@@ -72,12 +74,16 @@ package final class ReplayShards: IntervalSource {
                     .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
                 case .failed(let route, let k): .failed(route: Int(route), errors.errors[Int(k)])
                 }
-            let queued = pipeline.ingest(
-                topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash, topicAlias: key.topic,
-                payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
-                retained: retain)
+            // The pipeline read where it lies: taken out of the array, it was retained and
+            // released per message.
+            let queued = pipelines.withUnsafeBufferPointer { pipelines in
+                pipelines[shard]!.ingest(
+                    topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash, topicAlias: key.topic,
+                    payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
+                    retained: retain)
+            }
             if queued > 0 {
-                for (order, t) in pipeline.takeAlerts().enumerated() {
+                for (order, t) in pipelines[shard]!.takeAlerts().enumerated() {
                     found.append(Tagged(record: record, shard: shard, order: order, transition: t))
                 }
             }
@@ -135,6 +141,7 @@ package final class ReplayShards: IntervalSource {
             Worker(index: w, shards: shards.enumerated().filter { $0.offset % n == w }.map { ($0.offset, $0.element) })
         }
         pending = Array(repeating: [], count: n)
+        single = n == 1 ? workers[0] : nil
     }
 
     /// FNV-1a of the park's name: the same shard in every run and on every machine.
@@ -167,12 +174,12 @@ package final class ReplayShards: IntervalSource {
         record: Int, key: FeedPrefetch.Key, text: UnsafeBufferPointer<UInt8>, readings: UnsafeBufferPointer<Reading>,
         errors: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime, retain: Bool
     ) {
-        precondition(workers.count == 1, "ingestNow is for one worker")
+        guard let single else { preconditionFailure("ingestNow is for one worker") }
         var found: [Tagged] = []
-        workers[0].ingest(
+        single.ingest(
             record: record, key: key, text: text, readings: readings, errors: errors, topic: topic, payload: payload,
             time: time, retain: retain, into: &found)
-        if !found.isEmpty { workers[0].alerts.withLock { $0 += found } }
+        if !found.isEmpty { single.alerts.withLock { $0 += found } }
     }
 
     /// Hands every worker what is pending, without waiting: after each batch of the feed, so

@@ -44,6 +44,9 @@ public final class IngestPipeline: Sendable {
 
     public let settings: Settings
     private let admission: Admission
+    /// Per route: whether its payloads are Sparkplug's (read per message; the route's optional
+    /// mapping was copied to be compared with nil).
+    private let sparkplugRoutes: [Bool]
     let state: Mutex<State>
     let logger: Logger
 
@@ -51,6 +54,7 @@ public final class IngestPipeline: Sendable {
         self.settings = settings
         self.logger = logger
         admission = Admission(catalog: settings.catalog)
+        sparkplugRoutes = settings.routes.map { $0.sparkplug != nil }
         let schedules = max(1, settings.schedules)
         state = Mutex(
             State(
@@ -118,13 +122,12 @@ public final class IngestPipeline: Sendable {
             }
             // Read in place: a copy of the route would retain its pattern, decoder and aliases per message.
             let r = Int(entry.route)
-            if settings.routes[r].sparkplug != nil {
+            if sparkplugRoutes[r] {
                 return ingestSparkplug(
                     topic: Self.text(topic), payload: payload, route: r, arrival: arrival, retained: retained,
                     in: &state)
             }
             // Decode.
-            state.scratch.removeAll(keepingCapacity: true)
             // Readings decoded ahead are read where they lie, not copied into `scratch`.
             var ahead: UnsafeBufferPointer<Reading>?
             do throws(PayloadError) {
@@ -133,6 +136,7 @@ public final class IngestPipeline: Sendable {
                 case .readings(let route, let readings)? where route == r: ahead = readings
                 case .failed(let route, let error)? where route == r: throw error
                 default:
+                    state.scratch.removeAll(keepingCapacity: true)
                     try settings.routes.withUnsafeBufferPointer { (routes) throws(PayloadError) in
                         try routes[r].decoder.decode(payload, arrival: arrival, into: &state.scratch)
                     }

@@ -32,6 +32,15 @@ package struct TopicIndex {
         }
     }
 
+    /// Whether the topic at `index` is `topic`.
+    package func holds(_ topic: UnsafeBufferPointer<UInt8>, at index: Int32) -> Bool {
+        bytes.withUnsafeBufferPointer { held in
+            let end = ends[Int(index)]
+            let start = index == 0 ? 0 : ends[Int(index) - 1]
+            return Bytes.equal(UnsafeBufferPointer(rebasing: held[start..<end]), topic)
+        }
+    }
+
     /// Files `topic` (not held yet; `hash` of its bytes) at the next index, and returns it.
     package mutating func insert(_ topic: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Int32 {
         let at = Int32(ends.count)

@@ -19,6 +19,18 @@ struct JSONScanner {
 
     func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
 
+    /// Steps over `text` if the bytes here are exactly it (no whitespace skipped).
+    mutating func skip(_ text: StaticString) -> Bool {
+        let count = text.utf8CodeUnitCount
+        guard bytes.count - position >= count,
+            Bytes.equal(
+                UnsafeBufferPointer(start: text.utf8Start, count: count),
+                UnsafeBufferPointer(rebasing: bytes[position..<position + count]))
+        else { return false }
+        position += count
+        return true
+    }
+
     func error(_ text: String) -> PayloadError {
         PayloadError(.malformed, "invalid JSON at byte \(position): \(text)")
     }

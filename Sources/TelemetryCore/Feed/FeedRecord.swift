@@ -59,6 +59,40 @@ public struct FeedRecord: Sendable, Equatable {
     private static func place(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(FeedError)
         -> Placed
     {
+        let end = bytes.count
+        if let placed = placeWritten(buffer, into: &bytes) { return placed }
+        bytes.removeLast(bytes.count - end)
+        return try placeAny(buffer, into: &bytes)
+    }
+
+    /// A line exactly as `parksim record` and `parkd` write it, `{"t":…,"topic":"…","payload":"…"}`
+    /// with no space and nothing else, read without looking up its keys; nil for any other
+    /// line (which `placeAny` then reads, or refuses with its reason). The values go through
+    /// the same scanner calls as there, so a line this takes gives the same record.
+    static func placeWritten(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) -> Placed? {
+        var scanner = JSONScanner(buffer)
+        guard scanner.skip(#"{"t":"#) else { return nil }
+        do throws(PayloadError) {
+            guard let first = scanner.peek(), first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9") else {
+                return nil
+            }
+            let t = try scanner.number()
+            guard t > 0, t < 1e11, scanner.skip(#","topic":""#) else { return nil }
+            scanner.position -= 1  // back to the string's opening quote
+            let topic = try scanner.appendString(to: &bytes, validate: true)
+            guard !topic.isEmpty, scanner.skip(#","payload":""#) else { return nil }
+            scanner.position -= 1
+            let payload = try scanner.appendString(to: &bytes)
+            guard scanner.skip("}"), scanner.atEnd else { return nil }
+            return Placed(time: EventTime(seconds: t), topic: topic, payload: payload, qos: 0, retain: false)
+        } catch {
+            return nil
+        }
+    }
+
+    static func placeAny(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) throws(FeedError)
+        -> Placed
+    {
         var scanner = JSONScanner(buffer)
         var t: Double?
         var topic: Range<Int>?

@@ -222,9 +222,14 @@ public struct BucketRing: Sendable {
             guard start(ofSlot: index) == end else { return nil }
         }
         guard !keepsDetail else {
-            let current = stats(index)
-            merged.merge(current, quantiles: quantiles)
-            return (current.count, current.quarters)
+            guard !keepsQuantiles else {
+                let current = stats(index)
+                merged.merge(current, quantiles: quantiles)
+                return (current.count, current.quarters)
+            }
+            // No sketch to carry: merged from the bucket's fields in place.
+            merged.merge(bucket: slots[index], energy: keepsEnergy ? energies[index] : 0)
+            return (Int(slots[index].count), slots[index].quarters)
         }
         let lean = leans[index]
         merged.mergeLean(

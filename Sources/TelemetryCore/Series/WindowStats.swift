@@ -137,6 +137,50 @@ public struct WindowStats: Sendable, Equatable {
         if quantiles { sketch.merge(other.sketch) }
     }
 
+    /// `merge(bucket.stats(sketch: QuantileSketch()), quantiles: false)` with the bucket's
+    /// energy, from its fields: the same operations in the same order, so the same bits,
+    /// without building the bucket's figures (160 bytes) first. For the newest bucket, merged
+    /// into a window's figures after every reading a rule reads the window for.
+    mutating func merge(bucket b: Bucket, energy otherEnergy: Double) {
+        guard count > 0, b.count > 0 else {
+            // The first figures, or none to add: as `merge` does them.
+            var other = b.stats(sketch: QuantileSketch())
+            other.energy = otherEnergy
+            merge(other, quantiles: false)
+            return
+        }
+        calibrating += Int(b.calibrating)
+        errors += Int(b.errors)
+        invalid += Int(b.invalid)
+        energy += otherEnergy
+        let otherCount = Int(b.count)
+        guard detailed else {
+            addLean(count: otherCount, sum: b.sum, quarters: b.quarters)
+            return
+        }
+        let n = Double(count + otherCount)
+        let delta = b.mean - mean
+        m2 += b.m2 + delta * delta * Double(count) * Double(otherCount) / n
+        mean += delta * Double(otherCount) / n
+        count += otherCount
+        sum += b.sum
+        min = Swift.min(min, b.min)
+        max = Swift.max(max, b.max)
+        let otherFirst = EventTime(milliseconds: b.start + Int64(b.firstOffset))
+        if otherFirst < firstTime {
+            firstTime = otherFirst
+            firstValue = b.firstValue
+        }
+        increase += b.increase + Self.counterDelta(from: lastValue, to: b.firstValue, resets: &resets)
+        resets += Int(b.resets)
+        let otherLast = EventTime(milliseconds: b.start + Int64(b.lastOffset))
+        if otherLast >= lastTime {
+            lastTime = otherLast
+            lastValue = b.lastValue
+        }
+        quarters |= b.quarters
+    }
+
     /// `merge(WindowStats(leanCount:…))` with that lean bucket's energy, from its fields: the
     /// same operations in the same order, so the same bits.
     mutating func mergeLean(
