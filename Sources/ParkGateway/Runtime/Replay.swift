@@ -55,6 +55,11 @@ public final class Replay {
         let settings = configuration.pipelineSettings
         let shards = ReplayShards(settings: settings, workers: workers, logger: logger)
         let scheduler = outputs.scheduler(source: shards, configuration: configuration, logger: logger)
+        // Lines that only go to files are formatted and written on a queue of their own, off
+        // the ingesting thread (the scheduler keeps them in place for history and callbacks).
+        scheduler.writer = DispatchQueue(label: "parkd.replay.summaries")
+        // Before the files close (declared after their `defer`, so run before it), on any exit.
+        defer { scheduler.waitForWriter() }
         let history = outputs.history
         // Reports of each day the feed completes (with --reports): written once the store holds it.
         var days: [(day: String, parks: [String])] = []

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import ParkConfig
 import ParkIngest
@@ -35,6 +36,14 @@ package final class SummaryScheduler {
     package var onDayClosed: ((EventTime, EventTime, [String]) -> Void)?
     /// Handed each compliance record's line (MQTT publish and the API in `run`).
     package var onCompliance: ((ComplianceRecord, String) -> Void)?
+    /// Where the lines are formatted and written when only the files take them (no history,
+    /// no callback): a serial queue, in order, off the thread that takes the intervals (a
+    /// replay's ingesting thread, whose time bounds the replay's speed). Nil: at once.
+    package var writer: DispatchQueue?
+    /// Intervals handed to `writer` and not yet written, at most 16 (an interval's figures
+    /// may hold every series): taking the next waits for room. Made at 0 and signalled up
+    /// (libdispatch traps on a semaphore freed below its starting value).
+    private let writerRoom = DispatchSemaphore(value: 0)
 
     package init(
         pipeline: any IntervalSource, file: LineFile, seriesFile: LineFile? = nil, complianceFile: LineFile? = nil,
@@ -47,6 +56,7 @@ package final class SummaryScheduler {
         self.utcOffsetMinutes = utcOffsetMinutes
         self.logger = logger
         schedules = intervals.map { Schedule(seconds: $0, period: TimeText.format($0)) }
+        for _ in 0..<16 { writerRoom.signal() }
     }
 
     /// The next boundary of any schedule: when `advance` next has work.
@@ -106,6 +116,7 @@ package final class SummaryScheduler {
 
     /// Writes to another file from now on (a reloaded configuration), closing the old one.
     package func replaceFile(with newFile: LineFile) {
+        waitForWriter()
         file.sync()
         file.close()
         file = newFile
@@ -113,6 +124,7 @@ package final class SummaryScheduler {
 
     /// Writes per-series detail to another file (or none) from now on.
     package func replaceSeriesFile(with newFile: LineFile?) {
+        waitForWriter()
         seriesFile?.sync()
         seriesFile?.close()
         seriesFile = newFile
@@ -120,12 +132,19 @@ package final class SummaryScheduler {
 
     /// Writes compliance records to another file (or none) from now on.
     package func replaceComplianceFile(with newFile: LineFile?) {
+        waitForWriter()
         complianceFile?.sync()
         complianceFile?.close()
         complianceFile = newFile
     }
 
+    /// Waits until `writer` has written every interval handed to it.
+    package func waitForWriter() {
+        writer?.sync {}
+    }
+
     package func closeFile() {
+        waitForWriter()
         file.close()
         seriesFile?.close()
         complianceFile?.close()
@@ -133,6 +152,7 @@ package final class SummaryScheduler {
 
     /// Writes the lines the file refused before; the file's error, or nil when all is written.
     package func retryFile() -> String? {
+        waitForWriter()
         do {
             try file.retry()
             try seriesFile?.retry()
@@ -154,6 +174,7 @@ package final class SummaryScheduler {
             if let from = schedules[k].start { write(k, from: from, to: max(from, time), final: final) }
             schedules[k].start = nil
         }
+        waitForWriter()
         file.sync()
         seriesFile?.sync()
         complianceFile?.sync()
@@ -162,22 +183,26 @@ package final class SummaryScheduler {
     private func write(_ k: Int, from: EventTime, to: EventTime, gap: Int? = nil, final: Bool = false) {
         let details = k == 0 && seriesFile != nil
         let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to, details: details, final: final)
-        let line = SummaryFormat.line(
-            snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes, gap: gap)
-        do {
-            try file.append(line)
-        } catch {
-            logger.error("\(error)")
-        }
-        if details, let seriesFile {
-            let lines = SummaryFormat.seriesLines(
-                snapshot, period: schedules[k].period, from: from, to: to, utcOffsetMinutes: utcOffsetMinutes)
-            do {
-                for line in lines { try seriesFile.append(line) }
-            } catch {
-                logger.error("\(error)")
+        let period = schedules[k].period
+        if let writer, history == nil, onLine == nil, onCompliance == nil, onDayClosed == nil {
+            let (file, seriesFile, complianceFile) = (file, details ? seriesFile : nil, complianceFile)
+            let (offset, logger, room) = (utcOffsetMinutes, logger, writerRoom)
+            room.wait()
+            writer.async {
+                Self.writeLines(
+                    snapshot, period: period, from: from, to: to, gap: gap, offset: offset, file: file,
+                    seriesFile: seriesFile, logger: logger)
+                for record in ComplianceFormat.ordered(snapshot.compliance) {
+                    Self.writeCompliance(
+                        ComplianceFormat.json(record, utcOffsetMinutes: offset), to: complianceFile, logger: logger)
+                }
+                room.signal()
             }
+            return
         }
+        let line = Self.writeLines(
+            snapshot, period: period, from: from, to: to, gap: gap, offset: utcOffsetMinutes, file: file,
+            seriesFile: details ? seriesFile : nil, logger: logger)
         // The store keeps hourly and longer lines (the rollups hold the detail): minute lines
         // of ten parks would be gigabytes a year.
         let keep = schedules[k].seconds >= 3600 || k == schedules.count - 1
@@ -188,11 +213,7 @@ package final class SummaryScheduler {
             for record in ComplianceFormat.ordered(snapshot.compliance) {
                 let text = ComplianceFormat.json(record, utcOffsetMinutes: utcOffsetMinutes)
                 batch.compliance.append((record, text))
-                do {
-                    try complianceFile?.append(text)
-                } catch {
-                    logger.error("\(error)")
-                }
+                Self.writeCompliance(text, to: complianceFile, logger: logger)
                 onCompliance?(record, text)
             }
         }
@@ -200,6 +221,39 @@ package final class SummaryScheduler {
         onLine?(SummaryLine(text: line, period: schedules[k].period, to: to, parks: snapshot.parks))
         if schedules[k].seconds == 86400, gap == nil, to.milliseconds - from.milliseconds == 86_400_000 {
             onDayClosed?(from, to, Array(Set(snapshot.parks.map(\.park))).sorted())
+        }
+    }
+
+    /// An interval's summary line, and with `seriesFile` its per-series lines, formatted and
+    /// written; returns the summary line.
+    @discardableResult
+    private static func writeLines(
+        _ snapshot: IngestPipeline.Snapshot, period: String, from: EventTime, to: EventTime, gap: Int?, offset: Int,
+        file: LineFile, seriesFile: LineFile?, logger: Logger
+    ) -> String {
+        let line = SummaryFormat.line(snapshot, period: period, from: from, to: to, utcOffsetMinutes: offset, gap: gap)
+        do {
+            try file.append(line)
+        } catch {
+            logger.error("\(error)")
+        }
+        if let seriesFile {
+            let lines = SummaryFormat.seriesLines(
+                snapshot, period: period, from: from, to: to, utcOffsetMinutes: offset)
+            do {
+                for line in lines { try seriesFile.append(line) }
+            } catch {
+                logger.error("\(error)")
+            }
+        }
+        return line
+    }
+
+    private static func writeCompliance(_ text: String, to file: LineFile?, logger: Logger) {
+        do {
+            try file?.append(text)
+        } catch {
+            logger.error("\(error)")
         }
     }
 }
