@@ -7,7 +7,7 @@ import Testing
 @Suite("parkd replay on several cores")
 struct ParallelReplayTests {
     @Test(
-        "--workers 1, 2 and 5 write the same summaries, per-series detail, alerts and compliance records, byte for byte"
+        "--workers 1, 2 and 5, and lines written in place (with --history), give the same summaries, per-series detail, alerts and compliance records, byte for byte"
     )
     func sameBytes() throws {
         let directory = try Scratch.makeDirectory(prefix: "parallel")
@@ -44,14 +44,16 @@ struct ParallelReplayTests {
         try (lines.joined(separator: "\n") + "\n").write(toFile: feed, atomically: true, encoding: .utf8)
 
         var outputs: [[Data]] = []
-        for workers in [1, 2, 5] {
-            let out = directory.appendingPathComponent("w\(workers)").path
+        // The last run fills a history store: its lines are then written in place, on the
+        // ingesting thread; the others hand them to the summary writer's queue.
+        for (workers, history) in [(1, false), (2, false), (5, false), (1, true)] {
+            let out = directory.appendingPathComponent("w\(workers)\(history ? "h" : "")").path
             let process = try ChildProcess(
                 try BuiltProduct.path("parkd"),
                 [
                     "replay", feed, "--config", directory.appendingPathComponent("parkd.yaml").path, "--out", out,
                     "--workers", "\(workers)",
-                ],
+                ] + (history ? ["--history", out + ".db"] : []),
                 outputPath: out + ".log")
             #expect(process.wait() == 0)
             outputs.append(
@@ -65,6 +67,7 @@ struct ParallelReplayTests {
         #expect(String(decoding: outputs[0][3], as: UTF8.self).contains(#""period":"1h""#))
         #expect(outputs[1] == outputs[0])
         #expect(outputs[2] == outputs[0])
+        #expect(outputs[3] == outputs[0], "lines written in place differ from the writer queue's")
         // Every park appears in the summaries, once per line.
         let last = String(decoding: outputs[0][0], as: UTF8.self).split(separator: "\n").dropLast().last!
         let object = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])

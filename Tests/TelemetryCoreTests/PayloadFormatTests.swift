@@ -335,6 +335,55 @@ struct FeedRecordTests {
     }
 
     @Test(
+        "a line in the form parkd writes, and any line near it, reads the same as through the general reader (property)"
+    )
+    func writtenFormAgrees() {
+        // `parse` first tries `placeWritten`, which reads only `{"t":…,"topic":"…","payload":"…"}`
+        // without looking up keys, and falls back to `placeAny`. Lines made from that form and
+        // then damaged at random must give `placeAny`'s record, or its error, exactly.
+        var random = SeededRandom(seed: 26)
+        let times = [
+            "1795400000.125", "1795400000", "0", "0.5", "-1", "01", "1e9", "1795400000000", "1.", "99999999999",
+        ]
+        let topics = ["parks/p/z/energy/power/m1", "", "a b", #"parks/\u00e9/z"#, #"q\"uote"#, "é水😀", #"bad\q"#]
+        let payloads = [#"{\"value\":1.5,\"ts\":1795400000000}"#, "", "x", #"\\n\/\u0041"#, #"\uD83D\uDE00"#, #"\q"#]
+        let noise: [UInt8] = [0x20, 0x22, 0x5C, 0x2C, 0x7D, 0x7B, 0x3A, 0x30, 0x0D, 0xFF, 0x65]
+        var fast = 0
+        for i in 0..<20_000 {
+            var line = Array(
+                (#"{"t":\#(times.randomElement(using: &random)!),"topic":"\#(topics.randomElement(using: &random)!)","#
+                    + #""payload":"\#(payloads.randomElement(using: &random)!)"}"#).utf8)
+            // Two lines in three damaged once or twice: a byte put in, taken out or changed.
+            for _ in 0..<(i % 3 == 0 ? 0 : Int.random(in: 1...2, using: &random)) {
+                let at = Int.random(in: 0...line.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: line.insert(noise.randomElement(using: &random)!, at: at)
+                case 1 where at < line.count: line.remove(at: at)
+                default: if at < line.count { line[at] = noise.randomElement(using: &random)! }
+                }
+            }
+            line.withUnsafeBufferPointer { buffer in
+                var viaParse: [UInt8] = []
+                var viaAny: [UInt8] = []
+                var probe: [UInt8] = []
+                if FeedRecord.placeWritten(buffer, into: &probe) != nil { fast += 1 }
+                let parsed = Result { () throws(FeedError) in try FeedRecord.parse(buffer, into: &viaParse) }
+                let general = Result { () throws(FeedError) in try FeedRecord.placeAny(buffer, into: &viaAny) }
+                switch (parsed, general) {
+                case (.success(let a), .success(let b)):
+                    #expect(a == b && viaParse == viaAny, "\(String(decoding: line, as: UTF8.self))")
+                case (.failure(let a), .failure(let b)):
+                    #expect(a == b && viaParse.isEmpty, "\(String(decoding: line, as: UTF8.self))")
+                default:
+                    Issue.record("\(String(decoding: line, as: UTF8.self)): \(parsed) beside \(general)")
+                }
+            }
+        }
+        // The fast form must have been taken often, or this checks nothing of it.
+        #expect(fast > 2_000, "the written form was read \(fast) times")
+    }
+
+    @Test(
         "bad lines are refused with the reason",
         arguments: [
             ("not json", "a feed line must be a JSON object"),
