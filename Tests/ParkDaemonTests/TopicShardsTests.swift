@@ -22,7 +22,16 @@ struct TopicShardsTests {
         var shards = TopicShards(routes: Self.routes, maxTopicBytes: 256)
         var reference = TopicShards(routes: Self.routes, maxTopicBytes: 256)
         // More topics than the front cache has slots, so that they evict one another.
-        let topics = (0..<12_000).map { "parks/p\($0 % 37)/z/emissions/pm25/s\($0)" } + ["bad topic", "x/y"]
+        // Some the index does not keep (over the byte limit; not UTF-8): found afresh each time.
+        let topics =
+            (0..<12_000).map { "parks/p\($0 % 37)/z/emissions/pm25/s\($0)" }
+            + ["bad topic", "x/y", "parks/p/z/energy/power/" + String(repeating: "m", count: 300)]
+        let notUTF8: [UInt8] = Array("parks/p/z/energy/power/".utf8) + [0xFF, 0xFE]
+        for _ in 0..<3 {
+            let found = notUTF8.withUnsafeBufferPointer { shards.place(of: $0) }
+            let hash = notUTF8.withUnsafeBufferPointer { TopicIndex.hash($0) }
+            #expect(found.hash == hash && found.place.route == -1 && found.place.topic == -1)
+        }
         for _ in 0..<60_000 {
             let topic = topics.randomElement(using: &random)!
             let found = Self.place(&shards, topic)

@@ -379,8 +379,9 @@ struct FeedRecordTests {
                 }
             }
         }
-        // The fast form must have been taken often, or this checks nothing of it.
-        #expect(fast > 2_000, "the written form was read \(fast) times")
+        // The fast form must have been taken often (2 526 times with this seed), or this
+        // checks nothing of it.
+        #expect(fast > 1_000, "the written form was read \(fast) times")
     }
 
     @Test(

@@ -102,11 +102,11 @@ package final class FeedPrefetch: Sendable {
         while true {
             room.wait()
             if queue.withLock({ $0.stopped }) { return }
-            // Dropped here: the batches given back are freed on this thread.
-            _ = spent.withLock { spent in
-                defer { spent.removeAll(keepingCapacity: true) }
-                return spent.count
-            }
+            // The batches given back are freed on this thread, outside the lock (the
+            // ingesting thread's `giveBack` takes it).
+            var done: [Batch] = []
+            spent.withLock { swap(&$0, &done) }
+            done.removeAll()
             lines.removeAll(keepingCapacity: true)
             var numbers: [Int] = []
             numbers.reserveCapacity(batchLines)

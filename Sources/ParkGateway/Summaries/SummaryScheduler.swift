@@ -37,8 +37,9 @@ package final class SummaryScheduler {
     /// Handed each compliance record's line (MQTT publish and the API in `run`).
     package var onCompliance: ((ComplianceRecord, String) -> Void)?
     /// Where the lines are formatted and written when only the files take them (no history,
-    /// no callback): a serial queue, in order, off the thread that takes the intervals (a
-    /// replay's ingesting thread, whose time bounds the replay's speed). Nil: at once.
+    /// no callback, no per-series detail): a serial queue, in order, off the thread that takes
+    /// the intervals (a replay's ingesting thread, whose time bounds the replay's speed). Nil:
+    /// at once.
     package var writer: DispatchQueue?
     /// Intervals handed to `writer` and not yet written, at most 16 (an interval's figures
     /// may hold every series): taking the next waits for room. Made at 0 and signalled up
@@ -184,14 +185,16 @@ package final class SummaryScheduler {
         let details = k == 0 && seriesFile != nil
         let snapshot = pipeline.takeInterval(schedule: k, from: from, to: to, details: details, final: final)
         let period = schedules[k].period
-        if let writer, history == nil, onLine == nil, onCompliance == nil, onDayClosed == nil {
-            let (file, seriesFile, complianceFile) = (file, details ? seriesFile : nil, complianceFile)
+        // Not with per-series detail: an interval's figures then hold every series, and 16 of
+        // them waiting could be gigabytes at 100 000 series.
+        if let writer, !details, history == nil, onLine == nil, onCompliance == nil, onDayClosed == nil {
+            let (file, complianceFile) = (file, complianceFile)
             let (offset, logger, room) = (utcOffsetMinutes, logger, writerRoom)
             room.wait()
             writer.async {
                 Self.writeLines(
                     snapshot, period: period, from: from, to: to, gap: gap, offset: offset, file: file,
-                    seriesFile: seriesFile, logger: logger)
+                    seriesFile: nil, logger: logger)
                 for record in ComplianceFormat.ordered(snapshot.compliance) {
                     Self.writeCompliance(
                         ComplianceFormat.json(record, utcOffsetMinutes: offset), to: complianceFile, logger: logger)
@@ -200,6 +203,8 @@ package final class SummaryScheduler {
             }
             return
         }
+        // In place: after what the writer still holds, so that the files keep the order.
+        waitForWriter()
         let line = Self.writeLines(
             snapshot, period: period, from: from, to: to, gap: gap, offset: utcOffsetMinutes, file: file,
             seriesFile: details ? seriesFile : nil, logger: logger)
