@@ -145,5 +145,13 @@ struct ReplayTests {
         #expect(log.contains("refusing to overwrite \(live)"))
         #expect(try replay(["--summaries", live, "--overwrite-live"]) == 0)
         #expect(try String(contentsOfFile: live, encoding: .utf8).contains("\"type\":\"ingest\""))
+        // Two outputs on one file are refused (exit 2), whatever spelling names it; it is not touched.
+        let shared = directory.appendingPathComponent("both.jsonl").path
+        let spelled = directory.appendingPathComponent("./sub/../both.jsonl").path
+        #expect(try replay(["--summaries", shared, "--alerts", spelled]) == 2)
+        #expect(!FileManager.default.fileExists(atPath: shared))
+        let refused = try String(contentsOfFile: directory.appendingPathComponent("replay.log").path, encoding: .utf8)
+        #expect(refused.contains("two outputs would write one file"), "\(refused)")
+        #expect(try replay(["--compliance", shared, "--history", shared]) == 2)
     }
 }

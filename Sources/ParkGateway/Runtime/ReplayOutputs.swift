@@ -25,15 +25,27 @@ package struct ReplayOutputs: Sendable {
         self.reports = reports
     }
 
-    package struct LiveFile: Error, CustomStringConvertible {
-        package let path: String
+    /// Why a replay's outputs are refused before it starts.
+    package enum Refusal: Error, CustomStringConvertible {
+        /// An output would be a file the configuration names for a live daemon.
+        case liveFile(String)
+        /// Two outputs would write one file: their lines would interleave (summary lines are
+        /// written on a queue of their own, so even their order would vary).
+        case sharedPath(String)
+
         package var description: String {
-            "refusing to overwrite \(path), which the configuration names for a live daemon; choose --out, or pass --overwrite-live"
+            switch self {
+            case .liveFile(let path):
+                "refusing to overwrite \(path), which the configuration names for a live daemon; choose --out, or pass --overwrite-live"
+            case .sharedPath(let path):
+                "two outputs would write one file, \(path); give each its own path"
+            }
         }
     }
 
-    /// The configuration with its outputs moved here; throws when one would be a live file.
-    package func apply(to live: DaemonConfiguration, overwriteLive: Bool) throws(LiveFile) -> DaemonConfiguration {
+    /// The configuration with its outputs moved here; throws when one would be a live file,
+    /// or two would be one file.
+    package func apply(to live: DaemonConfiguration, overwriteLive: Bool) throws(Refusal) -> DaemonConfiguration {
         func standard(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
         let liveFiles = Set(Self.files(live).map(standard))
         var c = live
@@ -45,7 +57,11 @@ package struct ReplayOutputs: Sendable {
         c.alerts.path = alerts ?? folder + "/alerts.jsonl"
         c.alerts.log = c.alerts.log.map { _ in alerts.map { $0 + ".log" } ?? folder + "/alerts.log" }
         if !overwriteLive, let clash = Self.files(c).first(where: { liveFiles.contains(standard($0)) }) {
-            throw LiveFile(path: clash)
+            throw .liveFile(clash)
+        }
+        var seen = Set<String>()
+        for path in Self.files(c) + [c.history.path].compactMap({ $0 }) where !seen.insert(standard(path)).inserted {
+            throw .sharedPath(path)
         }
         return c
     }
