@@ -83,6 +83,16 @@ echo "==> parksim: the demo scenario (31 sensors, six payload formats, every fau
   --speed 300 --duration 40m --ground-truth "$RUN/faults.jsonl"
 mosquitto_pub -h 127.0.0.1 -p "$PORT" -q 1 -t "parks/bau-bang/stray-topic" -m '{"value": 1}'
 echo "    faults parksim injected: $(cut -d'"' -f4 "$RUN/faults.jsonl" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')"
+# A message cut in half that is also sent twice is two malformed deliveries: say how many, so
+# that parkd's malformed count below adds up.
+python3 - "$RUN/faults.jsonl" <<'PY'
+import json, sys
+faults = [json.loads(line) for line in open(sys.argv[1])]
+cut = {(f["sensor"], f["from"]) for f in faults if f["fault"] == "malformed"}
+twice = sum(1 for f in faults if f["fault"] == "duplicate" and (f["sensor"], f["from"]) in cut)
+if twice:
+    print(f"    of the malformed messages, {twice} also sent twice: parkd sees {len(cut) + twice} malformed deliveries")
+PY
 
 echo "==> parksim sparkplug: a Sparkplug B edge node with two meters (births, data by alias, one lost DATA, death by its will)"
 "$BIN/parksim" sparkplug --url "mqtt://127.0.0.1:$PORT" --group plant-a --nodes 1 --devices 2 --rounds 20 \
