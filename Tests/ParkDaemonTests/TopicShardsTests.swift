@@ -11,7 +11,7 @@ import Testing
 struct TopicShardsTests {
     static let routes = [TopicRoute(pattern: try! TopicPattern(TopicPattern.defaultPattern))]
 
-    static func place(_ shards: inout TopicShards, _ topic: String) -> (hash: UInt32, place: TopicShards.Place) {
+    static func place(_ shards: inout TopicShards, _ topic: String) -> TopicShards.Place {
         let bytes = Array(topic.utf8)
         return bytes.withUnsafeBufferPointer { shards.place(of: $0) }
     }
@@ -30,7 +30,7 @@ struct TopicShardsTests {
         for _ in 0..<3 {
             let found = notUTF8.withUnsafeBufferPointer { shards.place(of: $0) }
             let hash = notUTF8.withUnsafeBufferPointer { TopicIndex.hash($0) }
-            #expect(found.hash == hash && found.place.route == -1 && found.place.topic == -1)
+            #expect(found.hash == hash && found.route == -1 && found.topic == -1)
         }
         for _ in 0..<60_000 {
             let topic = topics.randomElement(using: &random)!
@@ -40,7 +40,7 @@ struct TopicShardsTests {
             let expected = bytes.withUnsafeBufferPointer { reference.place(of: $0, hash: hash) }
             #expect(found.hash == hash, "\(topic)")
             #expect(
-                (found.place.shard, found.place.route, found.place.topic)
+                (found.shard, found.route, found.topic)
                     == (expected.shard, expected.route, expected.topic), "\(topic)")
         }
     }
@@ -60,13 +60,13 @@ struct TopicShardsTests {
         let (a, b) = try #require(pair)
         var shards = TopicShards(routes: Self.routes, maxTopicBytes: 256)
         let first = (Self.place(&shards, a), Self.place(&shards, b))
-        #expect(first.0.place.topic != first.1.place.topic)
+        #expect(first.0.topic != first.1.topic)
         for _ in 0..<100 {
             let (x, y) = (Self.place(&shards, a), Self.place(&shards, b))
-            #expect(x.place.topic == first.0.place.topic && x.hash == first.0.hash)
-            #expect(y.place.topic == first.1.place.topic && y.hash == first.1.hash)
-            #expect(x.place.shard == Int32(ReplayShards.shard(ofPark: String(a.split(separator: "/")[1]))))
-            #expect(y.place.shard == Int32(ReplayShards.shard(ofPark: String(b.split(separator: "/")[1]))))
+            #expect(x.topic == first.0.topic && x.hash == first.0.hash)
+            #expect(y.topic == first.1.topic && y.hash == first.1.hash)
+            #expect(x.shard == Int32(ReplayShards.shard(ofPark: String(a.split(separator: "/")[1]))))
+            #expect(y.shard == Int32(ReplayShards.shard(ofPark: String(b.split(separator: "/")[1]))))
         }
     }
 }

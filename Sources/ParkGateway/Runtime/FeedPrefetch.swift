@@ -20,8 +20,7 @@ package final class FeedPrefetch: Sendable {
 
     package struct Key: Sendable {
         package var shard: Int32
-        /// `TopicIndex.hash` of the topic: the pipeline's route lookup takes it instead of
-        /// hashing the topic again.
+        /// `TopicShards.Place.hash`.
         package var hash: UInt32
         /// The replay's number for the topic (`TopicShards.Place.topic`), or -1.
         package var topic: Int32 = -1
@@ -97,6 +96,9 @@ package final class FeedPrefetch: Sendable {
             finished.signal()
         }
         var shards = TopicShards(routes: routes, maxTopicBytes: maxTopicBytes)
+        // Per route, made once: the decoder its payloads are decoded ahead with, nil for
+        // Sparkplug's (left to the pipeline).
+        let decoders = routes.map { $0.sparkplug == nil ? Decoder($0.decoder) : nil }
         var lines: [FeedBatch.Line] = []
         lines.reserveCapacity(batchLines)
         while true {
@@ -124,17 +126,15 @@ package final class FeedPrefetch: Sendable {
             // Shards and routes in feed order (the topic map is this thread's), then each
             // part's payloads decoded, on a thread of its own when there are several.
             let places = parts.map { Self.places(of: $0, in: &shards) }
-            let decoded = Self.decode(parts, places, routes: routes, budget: readingBudget)
+            let decoded = Self.decode(parts, places, decoders: decoders, budget: readingBudget)
             let batch = Batch(parts: decoded.map(\.part), numbers: numbers, keys: decoded.flatMap(\.keys))
             queue.withLock { $0.batches.append(batch) }
             ready.signal()
         }
     }
 
-    /// Each record's topic hash and where it goes (nil for a bad line), in order.
-    private static func places(of part: FeedBatch.Part, in shards: inout TopicShards) -> [(
-        hash: UInt32, place: TopicShards.Place
-    )?] {
+    /// Where each record's topic goes (nil for a bad line), in order.
+    private static func places(of part: FeedBatch.Part, in shards: inout TopicShards) -> [TopicShards.Place?] {
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
             part.records.map { placed in
                 guard let record = placed else { return nil }
@@ -146,56 +146,51 @@ package final class FeedPrefetch: Sendable {
     /// The parts with their payloads decoded (each part on a thread of its own when there are
     /// several: they share nothing), and each record's key.
     private static func decode(
-        _ parts: [FeedBatch.Part], _ places: [[(hash: UInt32, place: TopicShards.Place)?]], routes: [TopicRoute],
-        budget: Int
+        _ parts: [FeedBatch.Part], _ places: [[TopicShards.Place?]], decoders: [Decoder?], budget: Int
     ) -> [(part: FeedBatch.Part, keys: [Key])] {
         guard parts.count > 1 else {
-            return parts.indices.map { decode(parts[$0], places[$0], routes: routes, budget: budget) }
+            return parts.indices.map { decode(parts[$0], places[$0], decoders: decoders, budget: budget) }
         }
-        return FeedBatch.inParallel(parts.count) { decode(parts[$0], places[$0], routes: routes, budget: budget) }
+        return FeedBatch.inParallel(parts.count) {
+            decode(parts[$0], places[$0], decoders: decoders, budget: budget)
+        }
     }
 
     /// One part's payloads decoded by their routes' decoders at their lines' times (Sparkplug's,
     /// those of topics no pattern takes, and all once `budget` readings are held are left to the
     /// pipeline).
     private static func decode(
-        _ part: FeedBatch.Part, _ places: [(hash: UInt32, place: TopicShards.Place)?], routes: [TopicRoute],
-        budget: Int
+        _ part: FeedBatch.Part, _ places: [TopicShards.Place?], decoders: [Decoder?], budget: Int
     ) -> (part: FeedBatch.Part, keys: [Key]) {
         var keys: [Key] = []
         keys.reserveCapacity(part.records.count)
         var readings: [Reading] = []
         readings.reserveCapacity(part.records.count)
         var errors: [PayloadError] = []
-        // Looked up once, not per payload: a route's copy per payload (its decoder's field
-        // names retained and released) showed in the reading thread's profile.
-        let ahead = routes.map { $0.sparkplug == nil }
-        let decoders = routes.map { Decoder($0.decoder) }
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
             for (placed, found) in zip(part.records, places) {
-                guard let record = placed, let (hash, place) = found else {
+                guard let record = placed, let place = found else {
                     keys.append(Key(shard: 0, hash: 0, decoded: .byPipeline))
                     continue
                 }
-                let r = Int(place.route)
-                guard r >= 0, ahead[r], readings.count < budget else {
-                    keys.append(Key(shard: place.shard, hash: hash, topic: place.topic, decoded: .byPipeline))
+                guard place.route >= 0, let decoder = decoders[Int(place.route)], readings.count < budget else {
+                    keys.append(Key(shard: place.shard, hash: place.hash, topic: place.topic, decoded: .byPipeline))
                     continue
                 }
                 let start = readings.count
                 do throws(PayloadError) {
-                    try decoders[r].decode(
+                    try decoder.decode(
                         UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time, into: &readings)
                     keys.append(
                         Key(
-                            shard: place.shard, hash: hash, topic: place.topic,
+                            shard: place.shard, hash: place.hash, topic: place.topic,
                             decoded: .readings(route: place.route, start..<readings.count)))
                 } catch {
                     readings.removeSubrange(start...)
                     errors.append(error)
                     keys.append(
                         Key(
-                            shard: place.shard, hash: hash, topic: place.topic,
+                            shard: place.shard, hash: place.hash, topic: place.topic,
                             decoded: .failed(route: place.route, Int32(errors.count - 1))))
                 }
             }
@@ -209,7 +204,7 @@ package final class FeedPrefetch: Sendable {
 
     /// A route's decoder in a box: an array element of the struct itself was copied (its
     /// field names retained and released) for each payload it decoded.
-    private final class Decoder {
+    private final class Decoder: Sendable {
         let decoder: PayloadDecoder
         init(_ decoder: PayloadDecoder) { self.decoder = decoder }
 

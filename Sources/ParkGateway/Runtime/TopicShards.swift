@@ -14,14 +14,15 @@ package struct TopicShards {
         /// This replay's number for the topic (its index here), or -1 when not kept: the
         /// pipeline's router finds the topic by it (`TopicRouter.route(_:hash:alias:limits:)`).
         package var topic: Int32 = -1
+        /// The topic's `TopicIndex.hash`: the pipeline's router takes it instead of hashing
+        /// the topic again.
+        package var hash: UInt32 = 0
     }
 
     private let routes: [TopicRoute]
     /// Topic → index in `places`.
     private var topics = TopicIndex()
     private var places: [Place] = []
-    /// Parallel to `places`: each topic's `TopicIndex.hash`.
-    private var hashes: [UInt32] = []
     /// In front of `topics`, by a cheap hash of the bytes: the index in `places` of a topic
     /// seen lately, or -1. Nearly every line repeats a topic, and the seeded hash that
     /// `topics` needs (against senders who pick colliding topics) took a tenth of the reading
@@ -39,15 +40,14 @@ package struct TopicShards {
         self.maxTopicBytes = maxTopicBytes
     }
 
-    /// Where a topic goes, and its `TopicIndex.hash`.
-    package mutating func place(of topic: UnsafeBufferPointer<UInt8>) -> (hash: UInt32, place: Place) {
+    /// Where a topic goes.
+    package mutating func place(of topic: UnsafeBufferPointer<UInt8>) -> Place {
         let r = Self.recentSlot(topic)
         let seen = recent[r]
-        if seen >= 0, topics.holds(topic, at: seen) { return (hashes[Int(seen)], places[Int(seen)]) }
-        let hash = TopicIndex.hash(topic)
-        let place = place(of: topic, hash: hash)
+        if seen >= 0, topics.holds(topic, at: seen) { return places[Int(seen)] }
+        let place = place(of: topic, hash: TopicIndex.hash(topic))
         if place.topic >= 0 { recent[r] = place.topic }
-        return (hash, place)
+        return place
     }
 
     /// A multiply-xor hash of the topic's bytes, eight at a time, as a slot of `recent`.
@@ -78,18 +78,17 @@ package struct TopicShards {
         // Too long, or not UTF-8: refused on shard 0 (as a topic no pattern matches), and not
         // matched first: a long topic is never kept, so it would be matched on every line.
         guard topic.count <= maxTopicBytes, let text = String(validating: topic, as: UTF8.self) else {
-            return Place(shard: 0, route: -1)
+            return Place(shard: 0, route: -1, hash: hash)
         }
         let place =
             TopicRouter.match(text, in: routes).map {
-                Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route))
-            } ?? Place(shard: 0, route: -1)
+                Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route), hash: hash)
+            } ?? Place(shard: 0, route: -1, hash: hash)
         // Bounded: a feed of a million distinct bogus topics is matched each time past that.
         guard topics.count < 1_000_000 else { return place }
         var kept = place
         kept.topic = topics.insert(topic, hash: hash)
         places.append(kept)
-        hashes.append(hash)
         return kept
     }
 }

@@ -151,27 +151,28 @@ public final class IngestPipeline: Sendable {
             state.counted.readings += count
             var opened = 0
             var queued = 0
-            let named = entry.named!
             if let ahead {
                 // Read where they lie: a copy of each reading (its unit and field retained) showed.
                 for index in 0..<count {
-                    queued += take(ahead[index], named, entry, topic, arrival, retained, &opened, &state)
+                    queued += take(ahead[index], entry, topic, arrival, retained, &opened, &state)
                 }
             } else {
                 for index in 0..<count {
                     let reading = state.scratch[index]
-                    queued += take(reading, named, entry, topic, arrival, retained, &opened, &state)
+                    queued += take(reading, entry, topic, arrival, retained, &opened, &state)
                 }
             }
             return queued
         }
     }
 
-    /// One reading of a message whose topic names the series `named` (its `entry` in the router).
+    /// One reading of a message whose topic the router found as `entry` (which names a series:
+    /// `TopicRouter.route` refuses the others).
     private func take(
-        _ reading: Reading, _ named: TopicRouter.Named, _ entry: TopicRouter.Entry, _ topic: UnsafeBufferPointer<UInt8>,
-        _ arrival: EventTime, _ retained: Bool, _ opened: inout Int, _ state: inout State
+        _ reading: Reading, _ entry: TopicRouter.Entry, _ topic: UnsafeBufferPointer<UInt8>, _ arrival: EventTime,
+        _ retained: Bool, _ opened: inout Int, _ state: inout State
     ) -> Int {
+        let named = entry.named!
         guard let field = reading.field else {
             // The id is read from the router's box only where a stage needs it (a new series,
             // a refusal): a copy of its four strings per reading showed in profiles.

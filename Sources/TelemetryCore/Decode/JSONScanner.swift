@@ -375,12 +375,7 @@ struct JSONScanner {
     }
 
     mutating func literal(_ word: StaticString) throws(PayloadError) {
-        let count = word.utf8CodeUnitCount
-        guard position + count <= bytes.count else { throw error("expected \(word)") }
-        for k in 0..<count where bytes[position + k] != word.utf8Start[k] {
-            throw error("expected \(word)")
-        }
-        position += count
+        guard skip(word) else { throw error("expected \(word)") }
     }
 
     /// What kind of value starts here, for error messages.
