@@ -139,7 +139,13 @@ struct RegulatorFeedTests {
         #expect(Province.wait(60) { Self.pending(directory) == 288 }, "\(Self.pending(directory)) pending")
         try server.start()
         let expected = (0..<288).map { Self.expected(day: day, cycle: $0) }
-        let arrived = Province.wait(180) { Set(server.files()).isSuperset(of: expected.map(\.path)) }
+        // Whole, not just named: the server shows a file by its name as its upload starts.
+        let arrived = Province.wait(180) {
+            Set(server.files()).isSuperset(of: expected.map(\.path))
+                && expected.allSatisfy {
+                    (try? String(contentsOf: server.home.appendingPathComponent($0.path), encoding: .utf8)) == $0.text
+                }
+        }
         #expect(arrived, "\(server.files().count) of 288 files; \(parkd.log.suffix(2000))")
         // 288 files (the last, ending at 24:00, dated the next day), nothing else, each exact.
         #expect(server.files() == expected.map(\.path).sorted())
@@ -184,14 +190,25 @@ struct RegulatorFeedTests {
         #expect(metrics.contains("parkd_feed_pending_files 24"), "\(metrics)")
         try server.start()
         let expected = (0..<24).map { Self.expected(day: day, cycle: $0) }
-        #expect(Province.wait(120) { server.files() == expected.map(\.path).sorted() }, "\(server.files())")
-        for (path, text) in expected {
-            #expect((try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)) == text)
+        func content(_ path: String) -> String? {
+            try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)
         }
+        // The server shows a file by its name as its upload starts, and logs the transfer when it
+        // ends: wait for every file whole and every transfer logged, not for the names alone.
+        func transfers() -> [Int] {
+            let log =
+                (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8))
+                ?? ""
+            return log.split(separator: "\n").compactMap { line in expected.firstIndex { line.contains($0.path) } }
+        }
+        let whole = Province.wait(120) {
+            server.files() == expected.map(\.path).sorted() && expected.allSatisfy { content($0.path) == $0.text }
+                && transfers().count >= 24
+        }
+        #expect(whole, "\(server.files()); transfers \(transfers())")
+        for (path, text) in expected { #expect(content(path) == text, "\(path)") }
         // Oldest first: the server's transfer log lists the files in cycle order.
-        let log =
-            (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8)) ?? ""
-        let order = log.split(separator: "\n").compactMap { line in expected.firstIndex { line.contains($0.path) } }
+        let order = transfers()
         #expect(order.count >= 24 && order == order.sorted(), "\(order)")
         #expect(Province.wait(30) { Self.pending(directory) == 0 })
         let healthy = Province.wait(30) {
