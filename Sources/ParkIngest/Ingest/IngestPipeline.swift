@@ -237,6 +237,11 @@ public final class IngestPipeline: Sendable {
             if !named { state.router.remember(cached: cached, slot: slot) }
         }
         let s = Int(slot)
+        // Nearly every reading is in its series' unit already: it goes on as it lies (a
+        // normalised copy retained and released its unit and field).
+        if state.table.keepsUnit(s, reading.unit) {
+            return take(normalised: reading, id: id(), slot: s, arrival: arrival, retained: retained, in: &state)
+        }
         let normalised: Reading
         do throws(PayloadError) {
             normalised = try Admission.normalise(reading, info: state.table.kind(s))
@@ -244,6 +249,14 @@ public final class IngestPipeline: Sendable {
             reject(.badUnit, topic: Self.text(topic), arrival: arrival, in: &state, detail: error.detail)
             return 0
         }
+        return take(normalised: normalised, id: id(), slot: s, arrival: arrival, retained: retained, in: &state)
+    }
+
+    /// Stages 4 to 6 for an admitted reading in its series' unit, of the series at slot `s`.
+    private func take(
+        normalised: Reading, id: @autoclosure () -> SeriesID, slot s: Int, arrival: EventTime, retained: Bool,
+        in state: inout State
+    ) -> Int {
         // Series.
         let outcome = state.table.states[s].add(normalised)
         if !retained {

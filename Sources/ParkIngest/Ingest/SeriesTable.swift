@@ -27,6 +27,8 @@ package struct SeriesTable {
     private var slots = SlotIndex()
     package var states: [SeriesState] = []
     private var kindTable: [KindInfo?] = []
+    /// Per kind (as `kindTable`): its catalog unit, nil outside the catalog.
+    private var kindUnits: [String?] = []
     /// Per kind (as `kindTable`): the window settings its series share.
     private var kindSettings: [SeriesState.SharedSettings] = []
     private var kindIndex: [String: Int32] = [:]
@@ -67,6 +69,16 @@ package struct SeriesTable {
 
     /// The catalog entry of series `s`'s kind (nil for a kind outside the catalog).
     package func kind(_ s: Int) -> KindInfo? { kindTable[Int(records[s].kind)] }
+
+    /// Whether a reading of series `s` sent in `unit` is already in the unit the series is
+    /// kept in (no unit, its kind's catalog unit, or a kind outside the catalog): what
+    /// `SensorCatalog.normalise` returns unchanged. Nearly every reading: compared without
+    /// copying the catalog entry, whose names were retained and released per reading.
+    package func keepsUnit(_ s: Int, _ unit: String?) -> Bool {
+        guard let unit else { return true }
+        let kind = Int(records[s].kind)
+        return kindUnits.withUnsafeBufferPointer { units in units[kind].map { $0 == unit } ?? true }
+    }
 
     /// Starts every series' interval figures afresh.
     package mutating func resetRecent() {
@@ -114,6 +126,7 @@ package struct SeriesTable {
             kind = Int32(kindTable.count)
             kindIndex[id.kind] = kind
             kindTable.append(catalog[id.kind])
+            kindUnits.append(catalog[id.kind]?.unit)
             kindSettings.append(SeriesState.SharedSettings(settings(for: id)))
         }
         records.append(Record(lastArrival: arrival.milliseconds, kind: kind))
@@ -166,6 +179,7 @@ package struct SeriesTable {
         for s in records.indices { records[s].kind = renumbered[Int(records[s].kind)] }
         kindIndex = kindIndex.renumbered(renumbered)
         kindTable = kindTable.compacted(used)
+        kindUnits = kindUnits.compacted(used)
         kindSettings = kindSettings.compacted(used)
     }
 
