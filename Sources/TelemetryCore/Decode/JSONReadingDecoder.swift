@@ -15,10 +15,21 @@ public struct JSONReadingDecoder: Sendable {
 
     public let fields: FieldNames
     private let keys: [[UInt8]]
+    /// The keys as a payload usually writes them, in this order, quoted with their colon
+    /// (`"value":`): found with one comparison each (`JSONScanner.members(predicting:_:)`).
+    /// Empty for a key that would not read back as itself (a quote, a backslash, a byte
+    /// outside printable ASCII) or that an earlier key shadows.
+    private let quoted: [[UInt8]]
 
     public init(fields: FieldNames = FieldNames()) {
         self.fields = fields
-        keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
+        let keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
+        self.keys = keys
+        quoted = keys.enumerated().map { index, key in
+            let plain = key.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+            guard plain, keys.firstIndex(of: key) == index else { return [] }
+            return [UInt8(ascii: "\"")] + key + [UInt8(ascii: "\""), UInt8(ascii: ":")]
+        }
     }
 
     /// One reading from a payload that must hold exactly one (the `value` field).
@@ -61,8 +72,8 @@ public struct JSONReadingDecoder: Sendable {
         var status = ReadingStatus.ok
         var seq: Int64?
         var others: [(key: Range<Int>, value: Double)] = []
-        try scanner.members { (scanner, range, escaped) throws(PayloadError) in
-            switch escaped ? -1 : keyIndex(UnsafeBufferPointer(rebasing: bytes[range])) {
+        try scanner.members(predicting: quoted) { (scanner, range, escaped, known) throws(PayloadError) in
+            switch known >= 0 ? known : escaped ? -1 : keyIndex(UnsafeBufferPointer(rebasing: bytes[range])) {
             case 0:
                 guard isNumberStart(scanner.peek()) else {
                     throw PayloadError(
@@ -91,12 +102,7 @@ public struct JSONReadingDecoder: Sendable {
                         .badField, "field '\(fields.status)' must be a string, found \(scanner.kindOfValue())")
                 }
                 // "ok", nearly every reading's, is read in place; anything else as text.
-                var probe = scanner
-                let (raw, escaped) = try probe.rawString()
-                if !escaped, raw.count == 2, bytes[raw.lowerBound] == UInt8(ascii: "o"),
-                    bytes[raw.lowerBound + 1] == UInt8(ascii: "k")
-                {
-                    scanner = probe
+                if scanner.skip(#""ok""#) {
                     status = .ok
                     return
                 }

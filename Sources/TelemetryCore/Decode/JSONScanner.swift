@@ -341,6 +341,114 @@ struct JSONScanner {
         }
     }
 
+    /// As `members(_:)`, for an object whose keys mostly come in one order: `quoted` holds
+    /// each expected key as it is written, quotes and colon included (`"value":`, empty for a
+    /// key never expected). Where the next expected key is exactly here, it is stepped over
+    /// without being read as a string, and `member` gets its index in `quoted`; any other key
+    /// is read as `members(_:)` reads it, and `member` gets -1. The caller must only expect
+    /// keys that read back as themselves: printable ASCII without quote or backslash.
+    mutating func members(
+        predicting quoted: [[UInt8]],
+        _ member: (inout JSONScanner, _ key: Range<Int>, _ escaped: Bool, _ known: Int) throws(PayloadError) -> Void
+    ) throws(PayloadError) {
+        try expect(UInt8(ascii: "{"))
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            position += 1
+            return
+        }
+        var next = 0
+        while true {
+            skipWhitespace()
+            let known =
+                next < quoted.count && !quoted[next].isEmpty
+                && quoted[next].withUnsafeBufferPointer { quoted in
+                    bytes.count - position >= quoted.count
+                        && Bytes.equal(quoted, UnsafeBufferPointer(rebasing: bytes[position..<position + quoted.count]))
+                }
+            if known {
+                let key = position + 1..<position + quoted[next].count - 2
+                position += quoted[next].count
+                skipWhitespace()
+                try member(&self, key, false, next)
+                next += 1
+            } else {
+                let (key, escaped) = try rawString()
+                try expect(UInt8(ascii: ":"))
+                skipWhitespace()
+                try member(&self, key, escaped, -1)
+            }
+            skipWhitespace()
+            if peek() == UInt8(ascii: ",") {
+                position += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            return
+        }
+    }
+
+    /// The text of a JSON string that ends where `raw` ends (its closing quote just past it),
+    /// unescaped onto `out` in one pass: what `appendString` makes of that string, without
+    /// first scanning for its end. False, with `out` as it was, for text this pass leaves to
+    /// `appendString`: an unescaped quote, a control character, a byte over 0x7F (checked
+    /// there as UTF-8), a `\u` or unknown escape, or a backslash at the end.
+    static func appendClosed(_ raw: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {
+        let base = out.count
+        // Room made by copying `raw` (a memcpy); the loop then writes over it, never ahead
+        // of where it reads, so eight bytes at a time fit.
+        out.append(contentsOf: raw)
+        let written: Int? = out.withUnsafeMutableBufferPointer { buffer in
+            guard let source = UnsafeRawPointer(raw.baseAddress), let target = UnsafeMutableRawPointer(buffer.baseAddress)
+            else { return base }
+            var w = base
+            var i = 0
+            while i < raw.count {
+                // Eight bytes at a time up to the next quote, backslash, control or non-ASCII byte.
+                if i + 8 <= raw.count {
+                    let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    target.storeBytes(of: word, toByteOffset: w, as: UInt64.self)
+                    let special = specialBytes(UInt64(littleEndian: word))
+                    if special == 0 {
+                        i += 8
+                        w += 8
+                        continue
+                    }
+                    let plain = special.trailingZeroBitCount >> 3
+                    i += plain
+                    w += plain
+                }
+                let byte = raw[i]
+                guard byte == UInt8(ascii: "\\") else {
+                    guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\"") else { return nil }
+                    buffer[w] = byte
+                    w += 1
+                    i += 1
+                    continue
+                }
+                guard i + 1 < raw.count else { return nil }
+                switch raw[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): buffer[w] = raw[i + 1]
+                case UInt8(ascii: "b"): buffer[w] = 0x08
+                case UInt8(ascii: "f"): buffer[w] = 0x0C
+                case UInt8(ascii: "n"): buffer[w] = 0x0A
+                case UInt8(ascii: "r"): buffer[w] = 0x0D
+                case UInt8(ascii: "t"): buffer[w] = 0x09
+                default: return nil
+                }
+                w += 1
+                i += 2
+            }
+            return w
+        }
+        guard let written else {
+            out.removeLast(out.count - base)
+            return false
+        }
+        out.removeLast(out.count - written)
+        return true
+    }
+
     /// Skips any value, bounded in nesting so a hostile payload cannot exhaust the stack.
     mutating func skipValue(depth: Int = 0) throws(PayloadError) {
         guard depth < 32 else { throw error("nested deeper than 32 levels") }

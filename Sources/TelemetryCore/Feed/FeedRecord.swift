@@ -81,10 +81,16 @@ public struct FeedRecord: Sendable, Equatable {
             scanner.position -= 1  // back to the string's opening quote
             let topic = try scanner.appendString(to: &bytes, validate: true)
             guard !topic.isEmpty, scanner.skip(#","payload":""#) else { return nil }
-            scanner.position -= 1
-            let payload = try scanner.appendString(to: &bytes)
-            guard scanner.skip("}"), scanner.atEnd else { return nil }
-            return Placed(time: EventTime(seconds: t), topic: topic, payload: payload, qos: 0, retain: false)
+            // The payload ends at the line's closing `"}`: unescaped in one pass, without a
+            // first pass to find its end. What that pass leaves, the general reader reads.
+            let end = buffer.count - 2
+            guard end >= scanner.position, buffer[end] == UInt8(ascii: "\""), buffer[end + 1] == UInt8(ascii: "}")
+            else { return nil }
+            let start = bytes.count
+            guard JSONScanner.appendClosed(UnsafeBufferPointer(rebasing: buffer[scanner.position..<end]), to: &bytes)
+            else { return nil }
+            return Placed(
+                time: EventTime(seconds: t), topic: topic, payload: start..<bytes.count, qos: 0, retain: false)
         } catch {
             return nil
         }
