@@ -143,6 +143,80 @@ struct JSONReadingDecoderTests {
         #expect(reading.unit == "µg/m³ \"x\" 🌿")
     }
 
+    @Test(
+        "keys stepped over where they are expected read as keys looked up one by one: any order, spacing, names or damage (property)"
+    )
+    func predictedKeysAgree() {
+        // The decoder steps over `"value":` and the other keys with one comparison where it
+        // expects them next (`JSONScanner.members(predicting:_:)`). Objects of those keys, in
+        // and out of order, spaced, renamed (one name shadowing another, names that need
+        // escapes) and then damaged, must decode exactly as with every key read and looked up.
+        var random = SeededRandom(seed: 2026)
+        var renamed = JSONReadingDecoder.FieldNames()
+        (renamed.value, renamed.time, renamed.unit, renamed.status, renamed.seq) = ("v", "at", "u", "s", "n")
+        var shadowed = JSONReadingDecoder.FieldNames()
+        (shadowed.value, shadowed.time) = ("x", "x")
+        var escaped = JSONReadingDecoder.FieldNames()
+        (escaped.unit, escaped.status) = (#"u"nit"#, #"st\at"#)
+        let configurations = [JSONReadingDecoder.FieldNames(), renamed, shadowed, escaped]
+        let good = [
+            "41.5", "1795400000000", #""ug/m3""#, #""ok""#, "1842",
+        ]
+        let others = [
+            "-0", "1e400", #""2026-11-23T10:15:00+07:00""#, #""calibrating""#, "null", "true", "[1,2]", #"{"a":1}"#,
+            #""\u006fk""#, #""o""#, "1.5e3",
+        ]
+        let noise: [UInt8] = [0x20, 0x22, 0x5C, 0x2C, 0x7D, 0x7B, 0x3A, 0x30, 0x0A, 0xFF, 0x65, 0x75]
+        func quoted(_ name: String) -> String {
+            "\"" + name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        var agreed = 0
+        for i in 0..<20_000 {
+            let fields = configurations[i % configurations.count]
+            let names = [fields.value, fields.time, fields.unit, fields.status, fields.seq]
+            var members = Array(0..<5)
+            if Int.random(in: 0..<4, using: &random) == 0 { members.shuffle(using: &random) }
+            if Int.random(in: 0..<4, using: &random) == 0 { members.remove(at: Int.random(in: 0..<5, using: &random)) }
+            if Int.random(in: 0..<6, using: &random) == 0 {
+                members.insert(5, at: Int.random(in: 0...members.count, using: &random))
+            }
+            if Int.random(in: 0..<8, using: &random) == 0 { members.append(members.randomElement(using: &random)!) }
+            let spaces = ["", "", "", " ", "\n\t"]
+            let text =
+                "{"
+                + members.map { k -> String in
+                    let name = k < 5 ? quoted(names[k]) : (Bool.random(using: &random) ? #""other""# : #""val\u0075e""#)
+                    let value =
+                        k < 5 && Int.random(in: 0..<4, using: &random) > 0
+                        ? good[k] : others.randomElement(using: &random)!
+                    return name + spaces.randomElement(using: &random)! + ":" + spaces.randomElement(using: &random)!
+                        + value
+                }.joined(separator: "," + spaces.randomElement(using: &random)!) + "}"
+            var bytes = Array(text.utf8)
+            for _ in 0..<(i % 3 == 0 ? Int.random(in: 1...2, using: &random) : 0) {
+                let at = Int.random(in: 0...bytes.count, using: &random)
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: bytes.insert(noise.randomElement(using: &random)!, at: at)
+                case 1 where at < bytes.count: bytes.remove(at: at)
+                default: if at < bytes.count { bytes[at] = noise.randomElement(using: &random)! }
+                }
+            }
+            func decode(_ decoder: JSONReadingDecoder) -> Result<[Reading], PayloadError> {
+                Result { () throws(PayloadError) in
+                    var readings: [Reading] = []
+                    try decoder.decode(bytes, arrival: arrival, into: &readings)
+                    return readings
+                }
+            }
+            let predicted = decode(JSONReadingDecoder(fields: fields))
+            let looked = decode(JSONReadingDecoder(fields: fields, predictingKeys: false))
+            #expect(predicted == looked, "\(String(decoding: bytes, as: UTF8.self))")
+            if case .success = predicted { agreed += 1 }
+        }
+        // Many objects must decode, or this checks little of the keys' path.
+        #expect(agreed > 5_000, "\(agreed) objects decoded")
+    }
+
     @Test("random garbage never crashes the decoder (property)")
     func garbage() {
         var random = SeededRandom(seed: 7)
@@ -179,6 +253,49 @@ struct JSONScannerTests {
             position += 1
         }
         return "unterminated"
+    }
+
+    @Test("a string unescaped in one pass to its known end reads as the general string reader reads it (property)")
+    func closedString() {
+        // `appendClosed` takes a string's text whose end is known (a written feed line's
+        // payload) and unescapes it eight bytes at a time between escapes. Whatever it takes
+        // must come out as `appendString` makes of the same string in quotes, read to its
+        // end; what it refuses must leave the output as it was.
+        var random = SeededRandom(seed: 27)
+        let pieces: [[UInt8]] = [
+            [0x5C, 0x22], [0x5C, 0x5C], [0x5C, 0x2F], [0x5C, 0x6E], [0x5C, 0x74], [0x5C, 0x62], [0x5C, 0x66],
+            [0x5C, 0x72], Array(#"\u0041"#.utf8), [0x5C, 0x71], [0x22], [0x00], [0x1F], [0xC3, 0xA9], [0xFF], [0x5C],
+        ]
+        var taken = 0
+        for _ in 0..<20_000 {
+            var raw: [UInt8] = []
+            for _ in 0..<Int.random(in: 0..<10, using: &random) {
+                if Int.random(in: 0..<3, using: &random) == 0 {
+                    raw += pieces.randomElement(using: &random)!
+                } else {
+                    raw += (0..<Int.random(in: 1...17, using: &random)).map { _ in
+                        UInt8.random(in: 0x23...0x5B, using: &random)
+                    }
+                }
+            }
+            let before: [UInt8] = Array("earlier".utf8)
+            var closed = before
+            let took = raw.withUnsafeBufferPointer { JSONScanner.appendClosed($0, to: &closed) }
+            guard took else {
+                #expect(closed == before, "\(raw)")
+                continue
+            }
+            taken += 1
+            let string = [UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")]
+            var general = before
+            let read: Bool = string.withUnsafeBufferPointer { buffer in
+                var scanner = JSONScanner(buffer)
+                guard (try? scanner.appendString(to: &general)) != nil else { return false }
+                return scanner.atEnd
+            }
+            #expect(read && closed == general, "\(raw)")
+        }
+        #expect(taken > 5_000, "\(taken) strings taken")
     }
 
     @Test("the eight-byte string scan agrees with the byte-by-byte one on strings of every length (property)")

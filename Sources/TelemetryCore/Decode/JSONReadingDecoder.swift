@@ -21,12 +21,19 @@ public struct JSONReadingDecoder: Sendable {
     /// outside printable ASCII) or that an earlier key shadows.
     private let quoted: [[UInt8]]
 
-    public init(fields: FieldNames = FieldNames()) {
+    public init(fields: FieldNames = FieldNames()) { self.init(fields: fields, predictingKeys: true) }
+
+    /// `predictingKeys` false: every key read as a string and looked up (for the tests that
+    /// check the two ways agree).
+    init(fields: FieldNames, predictingKeys: Bool) {
         self.fields = fields
         let keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
         self.keys = keys
         quoted = keys.enumerated().map { index, key in
-            let plain = key.allSatisfy { $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
+            guard predictingKeys else { return [] }
+            let plain = key.allSatisfy {
+                $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\")
+            }
             guard plain, keys.firstIndex(of: key) == index else { return [] }
             return [UInt8(ascii: "\"")] + key + [UInt8(ascii: "\""), UInt8(ascii: ":")]
         }

@@ -399,7 +399,8 @@ struct JSONScanner {
         // of where it reads, so eight bytes at a time fit.
         out.append(contentsOf: raw)
         let written: Int? = out.withUnsafeMutableBufferPointer { buffer in
-            guard let source = UnsafeRawPointer(raw.baseAddress), let target = UnsafeMutableRawPointer(buffer.baseAddress)
+            guard let source = UnsafeRawPointer(raw.baseAddress),
+                let target = UnsafeMutableRawPointer(buffer.baseAddress)
             else { return base }
             var w = base
             var i = 0
