@@ -30,6 +30,14 @@ struct RuleTickTests {
                 matcher: SeriesMatcher(kind: "pm25"),
                 condition: .threshold(source: .reading, above: true, limit: 50, clear: 45)),
             night,
+            // Rules an accepted `ok` reading can only clear (a series with nothing open skips
+            // them for such a reading): they must still fire on the others.
+            Rule(
+                id: "out-of-range", description: "out of range", matcher: SeriesMatcher(kind: "pm25"),
+                condition: .outOfRange),
+            Rule(
+                id: "calibrating", description: "calibrating long", matcher: SeriesMatcher(park: "p2"),
+                condition: .calibrating(afterMilliseconds: 5 * minute)),
         ]
     }()
 
@@ -59,8 +67,19 @@ struct RuleTickTests {
             // Some sensors report (a few stay silent for long stretches: high k only now and then).
             for k in 0..<24 where Int.random(in: 0..<(k < 12 ? 3 : 40), using: &random) == 0 {
                 let id = Self.series(k)
-                let reading = Reading(value: Double.random(in: 30...70, using: &random).rounded(), time: now)
-                var state = states[id] ?? SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0))
+                // Now and then a reading out of the range (0...65 here), calibrating or in error.
+                let status: ReadingStatus =
+                    switch Int.random(in: 0..<12, using: &random) {
+                    case 0, 1: .calibrating
+                    case 2: .error
+                    default: .ok
+                    }
+                let reading = Reading(
+                    value: Double.random(in: 30...70, using: &random).rounded(), time: now, status: status)
+                var settings = SeriesState.Settings()
+                settings.range = 0...65
+                var state =
+                    states[id] ?? SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0), settings: settings)
                 let outcome = state.add(reading)
                 states[id] = state
                 // Some readings arrive without a sign of life (a retained message); a few are

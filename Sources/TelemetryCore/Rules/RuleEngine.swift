@@ -13,6 +13,13 @@ public struct RuleEngine: Sendable {
     /// of a kind, so kept once and shared by index.
     private struct RuleSet: Sendable {
         let rules: [Int]
+        /// Every slot of `rules`, in order.
+        let all: [Int]
+        /// The slots of the rules that can breach on an accepted `ok` reading: all but the
+        /// silence, out-of-range and calibrating rules, which can only clear on one. For a
+        /// series with no alert and no exceedance open, clearing changes nothing, so these
+        /// are the only rules such a reading is judged by.
+        let breachable: [Int]
         /// The shortest silence any of its stale rules waits for (`Int64.max` when none).
         let shortestSilence: Int64
         var watchesSilence: Bool { shortestSilence != .max }
@@ -102,9 +109,16 @@ public struct RuleEngine: Sendable {
                 if case .stale(let after) = compiled[r].check { return after }
                 return nil
             }
+            let breachable = matching.indices.filter { slot in
+                switch compiled[matching[slot]].check {
+                case .stale, .outOfRange, .calibrating: false
+                default: true
+                }
+            }
             sets.append(
                 RuleSet(
-                    rules: matching, shortestSilence: silences.min() ?? .max))
+                    rules: matching, all: Array(matching.indices), breachable: breachable,
+                    shortestSilence: silences.min() ?? .max))
             setIndex[matching] = set
         }
         entries.append(Entry(id: id, set: set))
@@ -213,7 +227,10 @@ public struct RuleEngine: Sendable {
         // hours, and the silence rules, which a reading always clears).
         // (`lazy` off: every rule is evaluated, for the tests that check the two agree.)
         let quiet = lazy && !entries[e].isEngaged
-        for slot in sets[set].rules.indices {
+        // Nothing open and an accepted `ok` reading (nearly every one): only the rules that
+        // can breach on it are judged; the others could only clear, which changes nothing.
+        let slots = quiet && outcome == .accepted && reading.status == .ok ? sets[set].breachable : sets[set].all
+        for slot in slots {
             // By index: a copy of the compiled rule (over 100 bytes) per rule and reading showed.
             let r = sets[set].rules[slot]
             let active = compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, &state)
