@@ -298,6 +298,134 @@ struct JSONScannerTests {
         #expect(taken > 5_000, "\(taken) strings taken")
     }
 
+    /// A number read one digit at a time, as the scanner did before it took eight at once:
+    /// its bits and where it ended, or its error's text.
+    static func referenceNumber(_ bytes: [UInt8]) -> String {
+        var position = 0
+        func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
+        let powers: [Double] = (0...22).map { exponent in
+            var value = 1.0
+            for _ in 0..<exponent { value *= 10 }
+            return value
+        }
+        let start = position
+        var negative = false
+        if peek() == UInt8(ascii: "-") {
+            negative = true
+            position += 1
+        }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        var sawDigit = false
+        if peek() == UInt8(ascii: "0") {
+            position += 1
+            sawDigit = true
+        } else {
+            while let c = peek(), c >= 0x30 && c <= 0x39 {
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(c - 0x30)
+                    if mantissa != 0 { digits += 1 }
+                } else {
+                    exponent += 1
+                }
+                position += 1
+                sawDigit = true
+            }
+        }
+        guard sawDigit else { return "expected a number" }
+        if peek() == UInt8(ascii: ".") {
+            position += 1
+            var fraction = false
+            while let c = peek(), c >= 0x30 && c <= 0x39 {
+                if digits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(c - 0x30)
+                    if mantissa != 0 { digits += 1 }
+                    exponent -= 1
+                }
+                position += 1
+                fraction = true
+            }
+            guard fraction else { return "expected digits after '.'" }
+        }
+        if let c = peek(), c == UInt8(ascii: "e") || c == UInt8(ascii: "E") {
+            position += 1
+            var negativeExponent = false
+            if let sign = peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+                negativeExponent = sign == UInt8(ascii: "-")
+                position += 1
+            }
+            var value = 0
+            var any = false
+            while let c = peek(), c >= 0x30 && c <= 0x39 {
+                if value < 100_000 { value = value * 10 + Int(c - 0x30) }
+                position += 1
+                any = true
+            }
+            guard any else { return "expected digits in the exponent" }
+            exponent += negativeExponent ? -value : value
+        }
+        if digits <= 15 && exponent >= -22 && exponent <= 22 {
+            var result = Double(mantissa)
+            if exponent < 0 { result /= powers[-exponent] } else { result *= powers[exponent] }
+            return "\((negative ? -result : result).bitPattern) \(position)"
+        }
+        let text = String(decoding: bytes[start..<position], as: UTF8.self)
+        guard let value = Double(text) else { return "number out of range" }
+        return "\(value.bitPattern) \(position)"
+    }
+
+    @Test("numbers read eight digits at a time are the numbers read one digit at a time, bit for bit (property)")
+    func numbers() {
+        var random = SeededRandom(seed: 28)
+        func digitRun(_ count: Int, leadingZeros: Int = 0) -> String {
+            String(repeating: "0", count: leadingZeros)
+                + String(
+                    (0..<count).map { _ in Character(Unicode.Scalar(UInt8.random(in: 0x30...0x39, using: &random))) })
+        }
+        for i in 0..<40_000 {
+            var text = Bool.random(using: &random) ? "-" : ""
+            if Int.random(in: 0..<6, using: &random) == 0 {
+                text += "0"
+            } else {
+                text += String(Int.random(in: 1...9, using: &random)) + digitRun(Int.random(in: 0...24, using: &random))
+            }
+            if Int.random(in: 0..<3, using: &random) > 0 {
+                text +=
+                    "."
+                    + digitRun(
+                        Int.random(in: 0...24, using: &random), leadingZeros: Int.random(in: 0...3, using: &random))
+            }
+            if Int.random(in: 0..<5, using: &random) == 0 {
+                text +=
+                    ["e", "E", "e-", "e+"].randomElement(using: &random)!
+                    + digitRun(Int.random(in: 0...3, using: &random))
+            }
+            // What follows the number, sometimes more digits-like bytes or the end of the text.
+            text += ["", ",", "}", "x", ":9", "/", "\u{7F}"].randomElement(using: &random)!
+            var bytes = Array(text.utf8)
+            if i % 5 == 0, !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &random)] = [0x2F, 0x3A, 0x2E, 0x39, 0x30, 0x00, 0xB9]
+                    .randomElement(using: &random)!
+            }
+            let got: String = bytes.withUnsafeBufferPointer { buffer in
+                var scanner = JSONScanner(buffer)
+                do throws(PayloadError) {
+                    let value = try scanner.number()
+                    return "\(value.bitPattern) \(scanner.position)"
+                } catch {
+                    for known in [
+                        "expected a number", "expected digits after '.'", "expected digits in the exponent",
+                        "number out of range",
+                    ]
+                    where error.detail.contains(known) { return known }
+                    return error.detail
+                }
+            }
+            #expect(got == Self.referenceNumber(bytes), "\(text)")
+        }
+    }
+
     @Test("the eight-byte string scan agrees with the byte-by-byte one on strings of every length (property)")
     func stringScan() {
         var random = SeededRandom(seed: 21)

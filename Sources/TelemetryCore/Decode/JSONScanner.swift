@@ -256,6 +256,14 @@ struct JSONScanner {
             position += 1
             sawDigit = true
         } else {
+            // Eight digits at once while they fit under the 19 kept: the first is not 0 here,
+            // so each counts, as in the loop below, which takes the rest one by one.
+            while digits <= 11, let eight = eightDigits() {
+                mantissa = mantissa &* 100_000_000 &+ eight
+                digits += 8
+                position += 8
+                sawDigit = true
+            }
             while let c = peek(), c >= 0x30 && c <= 0x39 {
                 if digits < 19 {
                     mantissa = mantissa &* 10 &+ UInt64(c - 0x30)
@@ -271,6 +279,14 @@ struct JSONScanner {
         if peek() == UInt8(ascii: ".") {
             position += 1
             var fraction = false
+            // As above, once a digit other than 0 has come (before it, zeros are not counted).
+            while mantissa != 0, digits <= 11, let eight = eightDigits() {
+                mantissa = mantissa &* 100_000_000 &+ eight
+                digits += 8
+                exponent -= 8
+                position += 8
+                fraction = true
+            }
             while let c = peek(), c >= 0x30 && c <= 0x39 {
                 if digits < 19 {
                     mantissa = mantissa &* 10 &+ UInt64(c - 0x30)
@@ -307,6 +323,21 @@ struct JSONScanner {
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
         guard let value = Double(text) else { throw error("number out of range") }
         return value
+    }
+
+    /// The value of the eight bytes here when all are ASCII digits, read at once (the
+    /// multiply-and-shift reduction simdjson uses: pairs, then fours, then all eight).
+    private func eightDigits() -> UInt64? {
+        guard position + 8 <= bytes.count, let base = bytes.baseAddress else { return nil }
+        let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
+        // Every byte 0x30...0x39: its high nibble 3, and still 3 with 6 added.
+        let high: UInt64 = 0xF0F0_F0F0_F0F0_F0F0
+        let threes: UInt64 = 0x3030_3030_3030_3030
+        guard word & high == threes, (word &+ 0x0606_0606_0606_0606) & high == threes else { return nil }
+        var value = word & 0x0F0F_0F0F_0F0F_0F0F
+        value = (value &* 2561) >> 8
+        value = ((value & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return ((value & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32
     }
 
     private static let powersOfTen: [Double] = (0...22).map { exponent in
