@@ -259,10 +259,7 @@ public final class IngestPipeline: Sendable {
     ) -> Int {
         // Series.
         let outcome = state.table.states[s].add(normalised)
-        if !retained {
-            state.table.records[s].lastArrival = max(state.table.records[s].lastArrival, arrival.milliseconds)
-        }
-        state.table.note(s, outcome, normalised)
+        state.table.note(s, outcome, normalised, arrival: retained ? nil : arrival.milliseconds)
         state.counted.outcomes[outcome] += 1
         if outcome == .accepted && normalised.time > state.newest { state.newest = normalised.time }
         // Rules.

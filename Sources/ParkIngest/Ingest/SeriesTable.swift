@@ -136,13 +136,18 @@ package struct SeriesTable {
         return slot
     }
 
-    /// Notes what became of a reading of series `s` for its per-series detail.
-    package mutating func note(_ s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading) {
-        records[s].recent.readings &+= 1
-        guard outcome == .accepted else { return }
-        records[s].recent.accepted &+= 1
-        records[s].recent.last = reading.value
-        records[s].recent.lastTime = reading.time.milliseconds
+    /// Notes what became of a reading of series `s` for its per-series detail, and when it
+    /// arrived (nil: a retained copy, no sign of life), for eviction. One access to the record.
+    package mutating func note(_ s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading, arrival: Int64?) {
+        precondition(records.indices.contains(s), "slot \(s) of \(records.count)")
+        records.withUnsafeMutableBufferPointer { records in
+            if let arrival { records[s].lastArrival = max(records[s].lastArrival, arrival) }
+            records[s].recent.readings &+= 1
+            guard outcome == .accepted else { return }
+            records[s].recent.accepted &+= 1
+            records[s].recent.last = reading.value
+            records[s].recent.lastTime = reading.time.milliseconds
+        }
     }
 
     /// Slots silent longer than `ttl` at `time` (on the arrival clock) that `keep` does not hold.

@@ -137,12 +137,16 @@ public struct BucketRing: Sendable {
 
     @discardableResult
     public mutating func add(_ value: Double, at time: EventTime) -> Bool {
-        add(value, key: keepsQuantiles ? QuantileSketch.key(value) : 0, at: time)
+        add(
+            value, key: keepsQuantiles ? QuantileSketch.key(value) : 0, energy: keepsEnergy ? pow(10, value / 10) : 0,
+            at: time)
     }
 
-    /// As `add(_:at:)` with the value's sketch bin already computed (unused without quantiles).
+    /// As `add(_:at:)` with the value's sketch bin and its energy `pow(10, value / 10)` already
+    /// computed (each unused by a ring that keeps no quantiles, no energy): a series' rings
+    /// share them, computed once per reading.
     @discardableResult
-    public mutating func add(_ value: Double, key: Int64, at time: EventTime) -> Bool {
+    public mutating func add(_ value: Double, key: Int64, energy: Double, at time: EventTime) -> Bool {
         guard let (index, start) = claim(time) else { return false }
         let offset = time.milliseconds - start
         // Compared, not divided (a division per window and reading): the quarter
@@ -156,7 +160,7 @@ public struct BucketRing: Sendable {
             leans[index].add(value, quarter: quarter)
         }
         if keepsQuantiles { sketches[index].add(key: key) }
-        if keepsEnergy { energies[index] += pow(10, value / 10) }
+        if keepsEnergy { energies[index] += energy }
         return true
     }
 

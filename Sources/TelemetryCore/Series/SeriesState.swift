@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Whether a kind's value is a level (gauge) or a running total (counter, e.g. kWh meters).
 public enum MeasureShape: String, Sendable, Hashable {
     case gauge
@@ -271,10 +275,12 @@ public struct SeriesState: Sendable {
             lastCounterTime = reading.time
         }
         let key = sketching ? QuantileSketch.key(reading.value) : 0
+        // A decibel reading's energy, once for all the rings that sum it.
+        let energy = settings.decibels ? pow(10, reading.value / 10) : 0
         // One uniqueness check for the array, not one per window.
         rings.withUnsafeMutableBufferPointer { rings in
             for index in rings.indices where rings[index].owner < 0 {
-                rings[index].add(reading.value, key: key, at: reading.time)
+                rings[index].add(reading.value, key: key, energy: energy, at: reading.time)
             }
         }
         counts.accepted += 1
