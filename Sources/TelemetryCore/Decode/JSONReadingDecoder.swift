@@ -13,30 +13,43 @@ public struct JSONReadingDecoder: Sendable {
         public init() {}
     }
 
-    public let fields: FieldNames
-    private let keys: [[UInt8]]
-    /// The keys as a payload usually writes them, in this order, quoted with their colon
-    /// (`"value":`): found with one comparison each (`JSONScanner.members(predicting:_:)`).
-    /// Empty for a key that would not read back as itself (a quote, a backslash, a byte
-    /// outside printable ASCII) or that an earlier key shadows.
-    private let quoted: [[UInt8]]
+    public var fields: FieldNames { names.fields }
+    private var keys: [[UInt8]] { names.keys }
+    private var quoted: [[UInt8]] { names.quoted }
+    /// The names, boxed: `decode`'s member closure captures the decoder, and a copy of the
+    /// names themselves (five strings, two arrays) was retained and released per payload.
+    private let names: Names
+
+    private final class Names: Sendable {
+        let fields: FieldNames
+        let keys: [[UInt8]]
+        /// The keys as a payload usually writes them, in this order, quoted with their colon
+        /// (`"value":`): found with one comparison each (`JSONScanner.members(predicting:_:)`).
+        /// Empty for a key that would not read back as itself (a quote, a backslash, a byte
+        /// outside printable ASCII) or that an earlier key shadows.
+        let quoted: [[UInt8]]
+
+        init(fields: FieldNames, predictingKeys: Bool) {
+            self.fields = fields
+            let keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
+            self.keys = keys
+            quoted = keys.enumerated().map { index, key in
+                guard predictingKeys else { return [] }
+                let plain = key.allSatisfy {
+                    $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\")
+                }
+                guard plain, keys.firstIndex(of: key) == index else { return [] }
+                return [UInt8(ascii: "\"")] + key + [UInt8(ascii: "\""), UInt8(ascii: ":")]
+            }
+        }
+    }
 
     public init(fields: FieldNames = FieldNames()) { self.init(fields: fields, predictingKeys: true) }
 
     /// `predictingKeys` false: every key read as a string and looked up (for the tests that
     /// check the two ways agree).
     init(fields: FieldNames, predictingKeys: Bool) {
-        self.fields = fields
-        let keys = [fields.value, fields.time, fields.unit, fields.status, fields.seq].map { Array($0.utf8) }
-        self.keys = keys
-        quoted = keys.enumerated().map { index, key in
-            guard predictingKeys else { return [] }
-            let plain = key.allSatisfy {
-                $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\")
-            }
-            guard plain, keys.firstIndex(of: key) == index else { return [] }
-            return [UInt8(ascii: "\"")] + key + [UInt8(ascii: "\""), UInt8(ascii: ":")]
-        }
+        names = Names(fields: fields, predictingKeys: predictingKeys)
     }
 
     /// One reading from a payload that must hold exactly one (the `value` field).
