@@ -217,7 +217,7 @@ func replayTable(_ options: Options) throws {
     func show(_ label: String, _ run: ReplayBenchmark.Run) {
         print(
             String(
-                format: "  %-34@ %9.0f readings/s  (%.2fs, CPU %.2fs, peak RSS %.0f MiB)", label as NSString, run.rate,
+                format: "  %-40@ %9.0f readings/s  (%.2fs, CPU %.2fs, peak RSS %.0f MiB)", label as NSString, run.rate,
                 run.seconds, run.cpu, run.peakMiB))
     }
     // The one-worker rows are the median of three runs, each run listed: a single half-second
@@ -263,7 +263,8 @@ func replayTable(_ options: Options) throws {
                 readings: readings)
         }
         let runs = olds.map(\.run)
-        show(olds[0].label + " (median of 3)", median(runs))
+        // One label unless a run fell back to the binary's default workers (then both show).
+        show(Set(olds.map(\.label)).sorted().joined(separator: " / ") + " (median of 3)", median(runs))
         print("    the three runs: \(list(runs)) readings/s")
     }
     print("")

@@ -215,6 +215,16 @@ struct JSONReadingDecoderTests {
         }
         // Many objects must decode, or this checks little of the keys' path.
         #expect(agreed > 5_000, "\(agreed) objects decoded")
+        // The keys expected: every default and renamed one; a shadowed or escaped name never
+        // (or the comparison above would check nothing of the prediction).
+        let expected = { (fields: JSONReadingDecoder.FieldNames) in
+            JSONReadingDecoder(fields: fields).names.quoted.map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(expected(configurations[0]) == [#""value":"#, #""ts":"#, #""unit":"#, #""status":"#, #""seq":"#])
+        #expect(expected(renamed) == [#""v":"#, #""at":"#, #""u":"#, #""s":"#, #""n":"#])
+        #expect(expected(shadowed) == [#""x":"#, "", #""unit":"#, #""status":"#, #""seq":"#])
+        #expect(expected(escaped) == [#""value":"#, #""ts":"#, "", "", #""seq":"#])
+        #expect(JSONReadingDecoder(fields: renamed, predictingKeys: false).names.quoted.allSatisfy { $0.isEmpty })
     }
 
     @Test("random garbage never crashes the decoder (property)")
@@ -373,6 +383,30 @@ struct JSONScannerTests {
         let text = String(decoding: bytes[start..<position], as: UTF8.self)
         guard let value = Double(text) else { return "number out of range" }
         return "\(value.bitPattern) \(position)"
+    }
+
+    @Test("eight digits are read at once, and nothing else is")
+    func eightDigits() {
+        func read(_ bytes: [UInt8], at position: Int = 0) -> UInt64? {
+            bytes.withUnsafeBufferPointer { buffer in
+                var scanner = JSONScanner(buffer)
+                scanner.position = position
+                return scanner.eightDigits()
+            }
+        }
+        #expect(read(Array("12345678".utf8)) == 12_345_678)
+        #expect(read(Array("00000000".utf8)) == 0 && read(Array("99999999".utf8)) == 99_999_999)
+        #expect(read(Array("987654321".utf8), at: 1) == 87_654_321)
+        #expect(read(Array("1234567".utf8)) == nil)  // seven bytes left
+        #expect(read(Array("12345678".utf8), at: 1) == nil)
+        // One byte that is not a digit, anywhere: the bytes next to '0' and '9' included.
+        for at in 0..<8 {
+            for byte: UInt8 in [0x2F, 0x3A, 0x2E, 0x20, 0xB0, 0x00, 0x40, 0x3F] {
+                var bytes = Array("12345678".utf8)
+                bytes[at] = byte
+                #expect(read(bytes) == nil, "\(bytes)")
+            }
+        }
     }
 
     @Test("numbers read eight digits at a time are the numbers read one digit at a time, bit for bit (property)")

@@ -18,9 +18,9 @@ public struct JSONReadingDecoder: Sendable {
     private var quoted: [[UInt8]] { names.quoted }
     /// The names, boxed: `decode`'s member closure captures the decoder, and a copy of the
     /// names themselves (five strings, two arrays) was retained and released per payload.
-    private let names: Names
+    let names: Names
 
-    private final class Names: Sendable {
+    final class Names: Sendable {
         let fields: FieldNames
         let keys: [[UInt8]]
         /// The keys as a payload usually writes them, in this order, quoted with their colon

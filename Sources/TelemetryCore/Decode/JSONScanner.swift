@@ -327,7 +327,7 @@ struct JSONScanner {
 
     /// The value of the eight bytes here when all are ASCII digits, read at once (the
     /// multiply-and-shift reduction simdjson uses: pairs, then fours, then all eight).
-    private func eightDigits() -> UInt64? {
+    func eightDigits() -> UInt64? {
         guard position + 8 <= bytes.count, let base = bytes.baseAddress else { return nil }
         let word = UInt64(littleEndian: UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self))
         // Every byte 0x30...0x39: its high nibble 3, and still 3 with 6 added.
