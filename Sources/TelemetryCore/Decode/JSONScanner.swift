@@ -351,24 +351,9 @@ struct JSONScanner {
     mutating func members(
         _ member: (inout JSONScanner, _ key: Range<Int>, _ escaped: Bool) throws(PayloadError) -> Void
     ) throws(PayloadError) {
-        try expect(UInt8(ascii: "{"))
-        skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
-            position += 1
-            return
-        }
-        while true {
-            let (key, escaped) = try rawString()
-            try expect(UInt8(ascii: ":"))
-            skipWhitespace()
-            try member(&self, key, escaped)
-            skipWhitespace()
-            if peek() == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"))
-            return
+        // Expecting no key, every key is read as a string.
+        try members(predicting: []) { (scanner, key, escaped, _) throws(PayloadError) in
+            try member(&scanner, key, escaped)
         }
     }
 
@@ -376,7 +361,7 @@ struct JSONScanner {
     /// each expected key as it is written, quotes and colon included (`"value":`, empty for a
     /// key never expected). Where the next expected key is exactly here, it is stepped over
     /// without being read as a string, and `member` gets its index in `quoted`; any other key
-    /// is read as `members(_:)` reads it, and `member` gets -1. The caller must only expect
+    /// is read as a string, and `member` gets -1. The caller must only expect
     /// keys that read back as themselves: printable ASCII without quote or backslash.
     mutating func members(
         predicting quoted: [[UInt8]],
