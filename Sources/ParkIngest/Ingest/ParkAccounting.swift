@@ -52,8 +52,9 @@ package struct ParkAccounting {
 
     private(set) var keys: [Key] = []
     private var keyIndex: [Key: Int32] = [:]
-    /// [schedule][key]
-    private var figures: [[Figures]]
+    /// Key `key`'s figures in schedule k's interval are at `key * schedules + k`: one array,
+    /// so that a reading's figures in every schedule are one write access, not two per schedule.
+    private var figures: [Figures] = []
     /// Series per key (the known sensors of a park and pillar).
     private var seriesPerKey: [Int] = []
 
@@ -118,7 +119,6 @@ package struct ParkAccounting {
     ) {
         self.schedules = max(1, schedules)
         calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
-        figures = Array(repeating: [], count: self.schedules)
         greenLast = Array(repeating: [:], count: self.schedules)
         energy = Array(repeating: [], count: self.schedules)
         openFrom = Array(repeating: .min, count: self.schedules)
@@ -137,7 +137,7 @@ package struct ParkAccounting {
             keys.append(key)
             keyIndex[key] = index
             seriesPerKey.append(0)
-            for k in figures.indices { figures[k].append(Figures()) }
+            for _ in 0..<schedules { figures.append(Figures()) }
         }
         seriesPerKey[Int(index)] += 1
         let park: Int32
@@ -162,40 +162,50 @@ package struct ParkAccounting {
 
     /// Counts a reading refused before its series (its time, a retained copy).
     package mutating func refused(slot s: Int, _ outcome: SeriesState.Outcome) {
-        let key = Int(series[s].key)
+        let first = Int(series[s].key) * schedules
         for k in 0..<schedules {
-            Self.count(&figures[k][key], outcome, 0, delta: 0, energy: 0, reporting: firstReport(s, k))
+            Self.count(&figures[first + k], outcome, 0, delta: 0, energy: 0, reporting: firstReport(s, k))
         }
     }
 
     /// Accounts one reading that reached series `s`, with what became of it.
     package mutating func record(slot s: Int, _ outcome: SeriesState.Outcome, _ reading: Reading) {
-        let key = Int(series[s].key)
+        // The series' record (no references in it) is read once and written back once: each
+        // write to an array element checks the array's uniqueness.
+        var one = series[s]
         var delta = 0.0
         let accepted = outcome == .accepted
         var since: Int64?
-        if accepted && series[s].shape == .counter {
-            let previous = series[s].lastCounter
+        if accepted && one.shape == .counter {
+            let previous = one.lastCounter
             if !previous.isNaN {
                 delta = reading.value >= previous ? reading.value - previous : reading.value
-                since = series[s].lastCounterTime
+                since = one.lastCounterTime
             }
-            series[s].lastCounter = reading.value
-            series[s].lastCounterTime = reading.time.milliseconds
+            one.lastCounter = reading.value
+            one.lastCounterTime = reading.time.milliseconds
         }
-        let one = series[s]
         // Computed once, not per schedule: the same value added to each.
         let energyTerm = accepted && one.role == .decibels ? pow(10, reading.value / 10) : 0
-        for k in 0..<schedules {
-            // One access to the figures per schedule, not seven.
-            Self.count(
-                &figures[k][key], outcome, reading.value, delta: delta, energy: energyTerm,
-                reporting: firstReport(s, k))
-            guard accepted else { continue }
-            if one.role == .greenArea { greenLast[k][Int32(s)] = reading.value }
-            if one.meter >= 0 { energy[k][Int(one.park)].reported |= 1 << UInt8(one.meter) }
+        let first = Int(one.key) * schedules
+        let reported = one.reported
+        one.reported |= UInt8(truncatingIfNeeded: (1 << schedules) - 1)
+        series[s] = one
+        figures.withUnsafeMutableBufferPointer { figures in
+            for k in 0..<schedules {
+                // One access to the figures per schedule, not seven.
+                Self.count(
+                    &figures[first + k], outcome, reading.value, delta: delta, energy: energyTerm,
+                    reporting: reported & (1 << UInt8(k)) == 0)
+            }
         }
-        if series[s].meter >= 0, let since, delta > 0 {
+        if accepted && (one.role == .greenArea || one.meter >= 0) {
+            for k in 0..<schedules {
+                if one.role == .greenArea { greenLast[k][Int32(s)] = reading.value }
+                if one.meter >= 0 { energy[k][Int(one.park)].reported |= 1 << UInt8(one.meter) }
+            }
+        }
+        if one.meter >= 0, let since, delta > 0 {
             spread(delta, of: s, from: since, to: reading.time.milliseconds)
         }
     }
@@ -310,7 +320,7 @@ package struct ParkAccounting {
     private mutating func forgetUnusedNames() {
         var keyKept = seriesPerKey.map { $0 > 0 }
         for key in keys.indices where !keyKept[key] {
-            keyKept[key] = figures.contains { $0[key].readings > 0 }
+            keyKept[key] = (0..<schedules).contains { figures[key * schedules + $0].readings > 0 }
         }
         var parkKept = [Bool](repeating: false, count: parkNames.count)
         for one in series { parkKept[Int(one.park)] = true }
@@ -323,7 +333,7 @@ package struct ParkAccounting {
         let parkPlace = parkKept.renumbering
         keys = keys.compacted(keyKept)
         seriesPerKey = seriesPerKey.compacted(keyKept)
-        figures = figures.map { $0.compacted(keyKept) }
+        figures = figures.compacted(keyKept.flatMap { Array(repeating: $0, count: schedules) })
         keyIndex = keyIndex.renumbered(keyPlace)
         parkNames = parkNames.compacted(parkKept)
         quarters = quarters.compacted(parkKept)
@@ -346,8 +356,9 @@ package struct ParkAccounting {
         var builders: [ParkPillar: ParkSummary.Builder] = [:]
         for (index, key) in keys.enumerated() {
             let pp = ParkPillar(park: key.park, pillar: key.pillar)
-            if seriesPerKey[index] == 0 && figures[k][index].readings == 0 && builders[pp] == nil { continue }
-            builders[pp, default: .init()].add(kind: key.kind, figures[k][index], known: seriesPerKey[index])
+            let held = figures[index * schedules + k]
+            if seriesPerKey[index] == 0 && held.readings == 0 && builders[pp] == nil { continue }
+            builders[pp, default: .init()].add(kind: key.kind, held, known: seriesPerKey[index])
         }
         for (slot, value) in greenLast[k].sorted(by: { $0.key < $1.key }) {
             let id = ids[Int(slot)]
@@ -410,7 +421,7 @@ package struct ParkAccounting {
     /// Starts schedule k's interval afresh: its figures, green-area surveys, reporting marks
     /// and demand peak (episodes stay: they span intervals).
     package mutating func reset(schedule k: Int) {
-        for index in figures[k].indices { figures[k][index] = Figures() }
+        for index in keys.indices { figures[index * schedules + k] = Figures() }
         greenLast[k].removeAll(keepingCapacity: true)
         let bit = ~(UInt8(1) << UInt8(k))
         for s in series.indices { series[s].reported &= bit }

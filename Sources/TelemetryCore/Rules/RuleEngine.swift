@@ -53,6 +53,23 @@ public struct RuleEngine: Sendable {
             trackers.first { $0.slot == Int32(slot) }?.tracker
         }
 
+        /// Notes a reading (`seen`: its arrival, nil for a retained copy) in one access to
+        /// the entry; true when it is the entry's first sighting.
+        mutating func note(_ reading: Reading, _ outcome: SeriesState.Outcome, seen: EventTime?) -> Bool {
+            var first = false
+            if let seen {
+                first = lastSeen == nil
+                lastSeen = max(lastSeen ?? seen, seen)
+            }
+            lastEvent = max(lastEvent ?? reading.time, reading.time)
+            if reading.status == .calibrating {
+                if calibratingSince == nil { calibratingSince = reading.time }
+            } else if outcome != .late && outcome != .duplicate {
+                calibratingSince = nil
+            }
+            return first
+        }
+
         mutating func setTracker(_ slot: Int, _ tracker: AlertTracker?) {
             if let k = trackers.firstIndex(where: { $0.slot == Int32(slot) }) {
                 if let tracker { trackers[k].tracker = tracker } else { trackers.remove(at: k) }
@@ -72,12 +89,9 @@ public struct RuleEngine: Sendable {
     /// Series → its entry (the ids are in `entries`).
     private var index = SlotIndex()
     /// Per reading: each read window's figures, computed on first use; valid while its
-    /// stamp equals `evaluation` (reused storage, nothing released per reading).
-    private var computed: [(stats: WindowStats, validity: WindowValidity?)] = []
-    private var computedAt: [UInt64] = []
-    /// The validity rule each was assessed under: a rule with another reads it afresh (which
-    /// rules are evaluated first depends on which can only clear).
-    private var computedUnder: [ValidityRule] = []
+    /// stamp equals `evaluation` (reused storage, nothing released per reading). One array,
+    /// not three: each write to an array checks that it is unique, per window and reading.
+    private var computed: [Computed] = []
     private var evaluation: UInt64 = 0
     /// Exceedance spans that began or ended since `takeExceedances`.
     public private(set) var exceedances: [Exceedance] = []
@@ -196,18 +210,8 @@ public struct RuleEngine: Sendable {
         entry e: Int, reading: Reading, outcome: SeriesState.Outcome, state: inout SeriesState, at time: EventTime,
         seen: EventTime? = nil
     ) -> [AlertTransition] {
-        if let seen {
-            let first = entries[e].lastSeen == nil
-            entries[e].lastSeen = max(entries[e].lastSeen ?? seen, seen)
-            // A later sighting only moves the silence further off; a first may bring it closer.
-            if first { noteSilence(e) }
-        }
-        entries[e].lastEvent = max(entries[e].lastEvent ?? reading.time, reading.time)
-        if reading.status == .calibrating {
-            if entries[e].calibratingSince == nil { entries[e].calibratingSince = reading.time }
-        } else if outcome != .late && outcome != .duplicate {
-            entries[e].calibratingSince = nil
-        }
+        // A later sighting only moves the silence further off; a first may bring it closer.
+        if entries[e].note(reading, outcome, seen: seen) { noteSilence(e) }
         let set = Int(entries[e].set)
         guard !sets[set].rules.isEmpty else { return [] }
         if !sets[set].resolved { resolve(set, state) }
@@ -216,11 +220,7 @@ public struct RuleEngine: Sendable {
             entries[e].caches = Array(repeating: WindowCache(), count: readCount)
         }
         evaluation &+= 1
-        while computed.count < readCount {
-            computed.append((WindowStats(), nil))
-            computedAt.append(0)
-            computedUnder.append(ValidityRule())
-        }
+        while computed.count < readCount { computed.append(Computed()) }
         var out: [AlertTransition] = []
         // No alert pending or firing and no exceedance open: a rule whose signal can only be
         // clear changes nothing, so it is not evaluated (a rule out of force, or outside its
@@ -375,16 +375,15 @@ public struct RuleEngine: Sendable {
         let set = Int(entries[e].set)
         let read = sets[set].readSlot[slot]
         guard read >= 0, let now = state.watermark else { return nil }
-        if computedAt[read] != evaluation || computedUnder[read] != compiled[r].validity {
+        if computed[read].at != evaluation || computed[read].under != compiled[r].validity {
             let validity = compiled[r].validity
-            computedUnder[read] = validity
+            let stamp = evaluation
             state.withWindowInPlace(sets[set].reads[read]) { ring in
-                entries[e].caches[read].read(
-                    ring, at: now, quantiles: ring.keepsQuantiles, validity: validity, into: &computed[read])
+                Self.compute(
+                    &computed[read], &entries[e].caches[read], &ring, at: now, validity: validity, stamp: stamp)
             }
-            computedAt[read] = evaluation
         }
-        if compiled[r].requireValid, let validity = computed[read].validity, !validity.valid { return nil }
+        if compiled[r].requireValid, let validity = computed[read].figures.validity, !validity.valid { return nil }
         return read
     }
 
@@ -392,7 +391,27 @@ public struct RuleEngine: Sendable {
     /// they were copied twice (the element, then its figures: 184 and 160 bytes) per window
     /// rule and reading; through the pointer only the fields read are loaded.
     private mutating func figures<T>(_ read: Int, _ body: (UnsafePointer<WindowStats>) -> T) -> T {
-        withUnsafeMutablePointer(to: &computed[read].stats) { body(UnsafePointer($0)) }
+        withUnsafeMutablePointer(to: &computed[read].figures.stats) { body(UnsafePointer($0)) }
+    }
+
+    /// One read window's figures for the current evaluation.
+    private struct Computed {
+        var figures: (stats: WindowStats, validity: WindowValidity?) = (WindowStats(), nil)
+        /// The evaluation they were computed for.
+        var at: UInt64 = 0
+        /// The validity rule they were assessed under: a rule with another reads them afresh
+        /// (which rules are evaluated first depends on which can only clear).
+        var under = ValidityRule()
+    }
+
+    /// Fills `computed` from `ring` through the entry's cache, in one access to each array.
+    private static func compute(
+        _ computed: inout Computed, _ cache: inout WindowCache, _ ring: inout BucketRing, at now: EventTime,
+        validity: ValidityRule, stamp: UInt64
+    ) {
+        computed.under = validity
+        cache.read(ring, at: now, quantiles: ring.keepsQuantiles, validity: validity, into: &computed.figures)
+        computed.at = stamp
     }
 
     private mutating func evaluate(

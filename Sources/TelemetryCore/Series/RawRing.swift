@@ -17,7 +17,7 @@ public struct RawRing: Sendable {
         var time: Int64
         var bits: Int64
 
-        init(_ reading: Reading) {
+        init(_ reading: borrowing Reading) {
             value = reading.value
             time = reading.time.milliseconds
             let status: Int64 = reading.status == .ok ? 0 : reading.status == .calibrating ? 1 : 2
