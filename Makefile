@@ -45,8 +45,11 @@ tools: deps
 build: deps
 	$(SWIFT) build
 
+# The Swift runtime and Foundation linked into the binaries (as Swift's server guides advise for
+# deployment): parkd starts in 10 ms, not 20, and calls the runtime's reference counting directly
+# rather than through the dynamic linker's table (a million-reading replay 0.445 -> 0.42 s, README).
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # Builds once, then runs every test (unit, property and real-broker integration tests).
 test: tools
