@@ -228,10 +228,21 @@ func replayTable(_ options: Options) throws {
     func list(_ runs: [ReplayBenchmark.Run]) -> String {
         runs.map { String(format: "%.0f", $0.rate) }.joined(separator: ", ")
     }
-    let ones = try (0..<3).map { _ in
-        try ReplayBenchmark.replay(
-            parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w1").path, workers: 1,
-            readings: readings)
+    // With a baseline, its runs alternate with parkd's: a slow spell of this machine falls on
+    // both, not on one side's three runs.
+    var ones: [ReplayBenchmark.Run] = []
+    var olds: [(run: ReplayBenchmark.Run, label: String)] = []
+    for _ in 0..<3 {
+        ones.append(
+            try ReplayBenchmark.replay(
+                parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w1").path, workers: 1,
+                readings: readings))
+        if let baseline = options.baseline {
+            olds.append(
+                try ReplayBenchmark.baseline(
+                    parkd: baseline, feed: feed, config: basePacks ?? packs,
+                    out: work.appendingPathComponent("b1").path, readings: readings))
+        }
     }
     let one = median(ones)
     show("packs, 1 worker (median of 3)", one)
@@ -256,12 +267,7 @@ func replayTable(_ options: Options) throws {
         try ReplayBenchmark.replay(
             parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
             readings: readings))
-    if let baseline = options.baseline {
-        let olds = try (0..<3).map { _ in
-            try ReplayBenchmark.baseline(
-                parkd: baseline, feed: feed, config: basePacks ?? packs, out: work.appendingPathComponent("b1").path,
-                readings: readings)
-        }
+    if !olds.isEmpty {
         let runs = olds.map(\.run)
         // One label unless a run fell back to the binary's default workers (then both show).
         show(Set(olds.map(\.label)).sorted().joined(separator: " / ") + " (median of 3)", median(runs))
