@@ -47,9 +47,14 @@ build: deps
 
 # The Swift runtime and Foundation linked into the binaries (as Swift's server guides advise for
 # deployment): parkd starts in 10 ms, not 20, and calls the runtime's reference counting directly
-# rather than through the dynamic linker's table (a million-reading replay 0.445 -> 0.42 s, README).
+# rather than through the dynamic linker's table (a million-reading replay 0.445 -> 0.42 s; README,
+# "Performance"). A runtime linked in looks for its crash reporter beside the executable, so the
+# toolchain's static one is copied there as swift-backtrace: without it a crash prints no backtrace.
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
+	@helper="$$(dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/../libexec/swift/linux/swift-backtrace-static"; \
+	if [ -x "$$helper" ]; then cp -f "$$helper" "$$($(SWIFT) build -c release --show-bin-path)/swift-backtrace"; \
+	else echo "make release: $$helper not found: a crash of parkd will print no backtrace"; fi
 
 # Builds once, then runs every test (unit, property and real-broker integration tests).
 test: tools

@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 make release
 BIN="$(swift build -c release --show-bin-path)"
 install -m 0755 "$BIN/parkd" "$BIN/parksim" "$BIN/parkd-central" /usr/local/bin/
+# The crash reporter of the Swift runtime linked into them (make release put it there): it must
+# sit beside the binaries, or a crash prints no backtrace to the journal.
+[ -x "$BIN/swift-backtrace" ] && install -m 0755 "$BIN/swift-backtrace" /usr/local/bin/
 
 id parkd >/dev/null 2>&1 || useradd --system --home /var/lib/parkd --shell /usr/sbin/nologin parkd
 install -d -m 0750 -o root -g parkd /etc/parkd /etc/parkd/rules

@@ -75,7 +75,7 @@ enum BenchSetup {
         let path = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             .deletingLastPathComponent().appendingPathComponent(name).path
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw HarnessError("\(name) is not built next to parkbench (\(path)); run swift build -c release")
+            throw HarnessError("\(name) is not built next to parkbench (\(path)); run make release")
         }
         return path
     }

@@ -1,7 +1,7 @@
 // parkbench: parkd's ingest cost beside mosquitto_sub, consuming the same feed from the
 // same broker in the same run, so the ratio holds on a shared, noisy machine.
 //
-//   swift run -c release parkbench [ingest|core|publish|all] [--messages N] [--qos 0|1] [--sensors N]
+//   make release && .build/release/parkbench [ingest|core|publish|all] [--messages N] [--qos 0|1] [--sensors N]
 import BrokerHarness
 import Foundation
 import Logging

@@ -191,6 +191,8 @@ package struct ParkAccounting {
         let reported = one.reported
         one.reported |= UInt8(truncatingIfNeeded: (1 << schedules) - 1)
         series[s] = one
+        // Checked once here: the buffer's own subscript is not checked in a release build.
+        precondition(first + schedules <= figures.count, "park accounting: figures of key \(one.key) missing")
         figures.withUnsafeMutableBufferPointer { figures in
             for k in 0..<schedules {
                 // One access to the figures per schedule, not seven.
