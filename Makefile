@@ -52,7 +52,7 @@ build: deps
 # toolchain's static one is copied there as swift-backtrace: without it a crash prints no backtrace.
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
-	@helper="$$(dirname "$$(readlink -f "$$(command -v $(SWIFT))")")/../libexec/swift/linux/swift-backtrace-static"; \
+	@helper="$$($(SWIFT) -print-target-info | python3 -c 'import json, sys; print(json.load(sys.stdin)["paths"]["runtimeResourcePath"])')/../../libexec/swift/linux/swift-backtrace-static"; \
 	if [ -x "$$helper" ]; then cp -f "$$helper" "$$($(SWIFT) build -c release --show-bin-path)/swift-backtrace"; \
 	else echo "make release: $$helper not found: a crash of parkd will print no backtrace"; fi
 

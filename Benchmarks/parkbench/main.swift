@@ -232,16 +232,22 @@ func replayTable(_ options: Options) throws {
     // both, not on one side's three runs.
     var ones: [ReplayBenchmark.Run] = []
     var olds: [(run: ReplayBenchmark.Run, label: String)] = []
+    // A failed baseline run stops its runs, not parkd's: its error is thrown where its row goes.
+    var baselineFailure: (any Error)?
     for _ in 0..<3 {
         ones.append(
             try ReplayBenchmark.replay(
                 parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w1").path, workers: 1,
                 readings: readings))
-        if let baseline = options.baseline {
-            olds.append(
-                try ReplayBenchmark.baseline(
-                    parkd: baseline, feed: feed, config: basePacks ?? packs,
-                    out: work.appendingPathComponent("b1").path, readings: readings))
+        if let baseline = options.baseline, baselineFailure == nil {
+            do {
+                olds.append(
+                    try ReplayBenchmark.baseline(
+                        parkd: baseline, feed: feed, config: basePacks ?? packs,
+                        out: work.appendingPathComponent("b1").path, readings: readings))
+            } catch {
+                baselineFailure = error
+            }
         }
     }
     let one = median(ones)
@@ -267,6 +273,7 @@ func replayTable(_ options: Options) throws {
         try ReplayBenchmark.replay(
             parkd: parkd, feed: feed, config: plain, out: work.appendingPathComponent("p1").path, workers: 1,
             readings: readings))
+    if let baselineFailure { throw baselineFailure }
     if !olds.isEmpty {
         let runs = olds.map(\.run)
         // One label unless a run fell back to the binary's default workers (then both show).

@@ -324,6 +324,29 @@ struct IngestStageTests {
         #expect(accounting.counter(slot: 0) == 125)
     }
 
+    /// The configuration does not cap its summary intervals: 63 of them trapped on the first
+    /// reading (the reporting mask was built as `1 << 63 - 1` in an Int).
+    @Test(
+        "park accounting counts a reading in every schedule, with 1 to 64 intervals", arguments: [1, 2, 8, 9, 63, 64])
+    func everySchedule(schedules: Int) {
+        var accounting = ParkAccounting(schedules: schedules, utcOffsetMinutes: 420)
+        accounting.opened(Self.pm25, shape: .gauge)
+        var gauge = SeriesState(windows: WindowSpec.defaults())
+        for (minute, value) in [(0, 30.0), (1, 40.0)] {
+            let r = Reading(value: value, time: EventTime(milliseconds: Self.t0.milliseconds + Int64(minute) * 60_000))
+            accounting.record(slot: 0, gauge.add(r), r)
+        }
+        // The reporting marks hold the first eight schedules.
+        for k in 0..<min(schedules, 8) { #expect(accounting.reportedIn(k, 0), "schedule \(k) of \(schedules)") }
+        for k in Set([0, schedules - 1]).sorted() {
+            let parks = accounting.close(
+                schedule: k, from: Self.t0, to: EventTime(milliseconds: Self.t0.milliseconds + 3_600_000),
+                ids: [Self.pm25], expected: [], stale: [], sites: [:])
+            let emissions = parks.first { $0.pillar == .emissions }
+            #expect(emissions?.means["pm25"] == 35 && emissions?.accepted == 2, "schedule \(k) of \(schedules)")  // (30 + 40) / 2
+        }
+    }
+
     /// Found by an independent known-answer feed: with intervals [1h, 1d], the first daily line
     /// had no peak demand although every hourly line of that day had 60 kW.
     @Test("the longer schedule keeps the quarters it still needs: the first day's peak demand is the hours' 60 kW")

@@ -68,11 +68,12 @@ struct RuleTickTests {
             // Some sensors report (a few stay silent for long stretches: high k only now and then).
             for k in 0..<24 where Int.random(in: 0..<(k < 12 ? 3 : 40), using: &random) == 0 {
                 let id = Self.series(k)
-                // Now and then a reading out of the range (0...65 here) or in error; some
-                // sensors calibrate for a stretch (long enough for the calibrating rule).
+                // Now and then a reading out of the range (0...65 here), calibrating or in error
+                // (a quiet series switching between ok and calibrating); some sensors calibrate
+                // for a stretch too (long enough for the calibrating rule).
+                let roll = Int.random(in: 0..<12, using: &random)
                 let status: ReadingStatus =
-                    k % 5 == 0 && (100..<180).contains(step)
-                    ? .calibrating : Int.random(in: 0..<12, using: &random) == 0 ? .error : .ok
+                    k % 5 == 0 && (100..<180).contains(step) || roll < 2 ? .calibrating : roll == 2 ? .error : .ok
                 let reading = Reading(
                     value: Double.random(in: 30...70, using: &random).rounded(), time: now, status: status)
                 var settings = SeriesState.Settings()

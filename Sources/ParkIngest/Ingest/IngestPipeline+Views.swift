@@ -118,4 +118,58 @@ extension IngestPipeline {
             recent: recent, seriesTotal: ids.count, stale: stale.sorted(),
             neverSeen: expected.filter { !known.contains($0) }.sorted())
     }
+
+    public var status: Status {
+        state.withLock { state in
+            return Status(
+                totals: state.counted, series: state.table.count,
+                firingAlerts: (state.rules.engine?.firing.count ?? 0) + state.sparkplug.offline.count,
+                alertQueue: state.rules.alerts.count, transitions: state.rules.transitions,
+                seriesEvicted: state.evictedTotal,
+                newest: state.newest.milliseconds == .min ? nil : state.newest)
+        }
+    }
+
+    /// One series' windows at its watermark, and its shape, or nil when the series is unknown.
+    public func windows(of id: SeriesID) -> (
+        windows: [(name: String, stats: WindowStats, validity: WindowValidity?)], shape: MeasureShape
+    )? {
+        let found = state.withLock { state in
+            state.table[id].map { (state.table.states[Int($0)], state.validity) }
+        }
+        guard let (series, validity) = found else { return nil }
+        return (Self.windows(of: series, validity: validity), series.settings.shape)
+    }
+
+    package static func windows(of series: SeriesState, validity: ValidityRule) -> [(
+        name: String, stats: WindowStats, validity: WindowValidity?
+    )] {
+        series.windows.map { ring in
+            guard let now = series.watermark else {
+                return (name: ring.spec.name, stats: WindowStats(), validity: WindowValidity?.none)
+            }
+            return (name: ring.spec.name, stats: ring.stats(at: now), validity: validity.assess(ring, at: now))
+        }
+    }
+
+    /// The alerts firing now.
+    /// Sparkplug deaths' `sparkplug_offline` alerts among them.
+    public var firingAlerts: [(rule: String, series: SeriesID, since: EventTime)] {
+        state.withLock { state in
+            (state.rules.engine?.firing ?? [])
+                + state.sparkplug.offline.map { (Self.sparkplugOfflineRule, $0.series, $0.since) }
+        }
+    }
+
+    /// Counts since start, the current interval included.
+    public var totals: IngestCounters {
+        state.withLock { $0.counted }
+    }
+
+    public var seriesCount: Int { state.withLock { $0.table.count } }
+
+    /// The state of one series, for inspection.
+    public func seriesState(_ id: SeriesID) -> SeriesState? {
+        state.withLock { state in state.table[id].map { state.table.states[Int($0)] } }
+    }
 }

@@ -189,7 +189,8 @@ package struct ParkAccounting {
         let energyTerm = accepted && one.role == .decibels ? pow(10, reading.value / 10) : 0
         let first = Int(one.key) * schedules
         let reported = one.reported
-        one.reported |= UInt8(truncatingIfNeeded: (1 << schedules) - 1)
+        // Every schedule's bit (a UInt8 holds the first 8): built as a UInt8, `1 << 63 - 1` trapped.
+        one.reported |= schedules >= 8 ? .max : UInt8(1 << schedules) - 1
         series[s] = one
         // Checked once here: the buffer's own subscript is not checked in a release build.
         precondition(first + schedules <= figures.count, "park accounting: figures of key \(one.key) missing")
