@@ -220,8 +220,10 @@ func replayTable(_ options: Options) throws {
                 format: "  %-40@ %9.0f readings/s  (%.2fs, CPU %.2fs, peak RSS %.0f MiB)", label as NSString, run.rate,
                 run.seconds, run.cpu, run.peakMiB))
     }
-    // The one-worker rows are the median of three runs, each run listed: a single half-second
-    // run moved by a tenth from minute to minute on this 2-core machine.
+    // The one-worker rows are the median of five runs, each run listed: a single half-second
+    // run moved by a tenth from minute to minute on this 2-core machine, and a slow spell of a
+    // few seconds moved a median of three runs (two runs at 1.68 and 1.88 M beside one at 2.06 M).
+    let runCount = 5
     func median(_ runs: [ReplayBenchmark.Run]) -> ReplayBenchmark.Run {
         runs.sorted { $0.seconds < $1.seconds }[runs.count / 2]
     }
@@ -229,12 +231,12 @@ func replayTable(_ options: Options) throws {
         runs.map { String(format: "%.0f", $0.rate) }.joined(separator: ", ")
     }
     // With a baseline, its runs alternate with parkd's: a slow spell of this machine falls on
-    // both, not on one side's three runs.
+    // both, not on one side's runs.
     var ones: [ReplayBenchmark.Run] = []
     var olds: [(run: ReplayBenchmark.Run, label: String)] = []
     // A failed baseline run stops its runs, not parkd's: its error is thrown where its row goes.
     var baselineFailure: (any Error)?
-    for _ in 0..<3 {
+    for _ in 0..<runCount {
         ones.append(
             try ReplayBenchmark.replay(
                 parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w1").path, workers: 1,
@@ -251,8 +253,8 @@ func replayTable(_ options: Options) throws {
         }
     }
     let one = median(ones)
-    show("packs, 1 worker (median of 3)", one)
-    print("    the three runs: \(list(ones)) readings/s")
+    show("packs, 1 worker (median of \(runCount))", one)
+    print("    the \(runCount) runs: \(list(ones)) readings/s")
     let two = try ReplayBenchmark.replay(
         parkd: parkd, feed: feed, config: packs, out: work.appendingPathComponent("w2").path, workers: 2,
         readings: readings)
@@ -277,8 +279,8 @@ func replayTable(_ options: Options) throws {
     if !olds.isEmpty {
         let runs = olds.map(\.run)
         // One label unless a run fell back to the binary's default workers (then both show).
-        show(Set(olds.map(\.label)).sorted().joined(separator: " / ") + " (median of 3)", median(runs))
-        print("    the three runs: \(list(runs)) readings/s")
+        show(Set(olds.map(\.label)).sorted().joined(separator: " / ") + " (median of \(runs.count))", median(runs))
+        print("    the \(runs.count) runs: \(list(runs)) readings/s")
     }
     print("")
     let wide = try ReplayBenchmark.writeFeed(work, ReplayBenchmark.wide)
