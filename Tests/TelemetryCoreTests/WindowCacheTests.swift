@@ -10,6 +10,33 @@ struct WindowCacheTests {
         ]
 
     @Test(
+        "every statistic read in place is the one read from a copy: empty, lean, counter and decibel windows (property)",
+        arguments: 1...20)
+    func statisticInPlace(seed: UInt64) {
+        var random = SeededRandom(seed: seed &* 7_919)
+        var settings = SeriesState.Settings()
+        settings.detailWindows = seed % 2 == 0 ? .max : 0
+        settings.shape = seed % 3 == 0 ? .counter : .gauge
+        settings.decibels = seed % 5 == 0
+        var state = SeriesState(windows: WindowSpec.defaults(utcOffsetMinutes: 0), settings: settings)
+        let t0 = Int64(1_795_392_000_000)
+        // Zero readings for some seeds: the empty window, where only `count` has a value.
+        for k in 0..<Int.random(in: 0...40, using: &random) {
+            let value = Double(Int.random(in: -500...9_000, using: &random)) / 8
+            state.add(Reading(value: value, time: EventTime(milliseconds: t0 + Int64(k) * 45_000)))
+        }
+        for window in state.windows {
+            var stats = window.stats(at: EventTime(milliseconds: t0 + 40 * 45_000))
+            for statistic in WindowStatistic.allCases {
+                let copied = statistic.value(of: stats)
+                let inPlace = withUnsafePointer(to: &stats) { statistic.value(at: $0) }
+                // Bit for bit, NaN included (`last` of an empty window).
+                #expect(copied?.bitPattern == inPlace?.bitPattern, "\(statistic) of \(window.spec.name)")
+            }
+        }
+    }
+
+    @Test(
         "a cached window read is bit for bit the full fold, validity included, with late readings (property)",
         arguments: 1...30)
     func cachedEqualsFold(seed: UInt64) {

@@ -33,9 +33,9 @@ package final class ReplayShards: IntervalSource {
 
     package let shards: [IngestPipeline]
     private let workers: [Worker]
-    /// The one worker, when there is one (`runsInPlace`): read from here, not from `workers`,
-    /// which retained and released it per message.
-    private let single: Worker?
+    /// The one worker, when there is one (`runsInPlace`), unretained: `workers` keeps it, and
+    /// taking it from either per message retained and released it.
+    private let single: Unmanaged<Worker>?
     private var pending: [[Item]]
     private let group = DispatchGroup()
 
@@ -45,6 +45,9 @@ package final class ReplayShards: IntervalSource {
         package let alerts = Mutex<[Tagged]>([])
         /// By shard index: this worker's pipelines, nil for another worker's shard.
         private let pipelines: [IngestPipeline?]
+        /// The same, unretained (`pipelines` keeps them): one is called per message, and read
+        /// from `pipelines` it was retained and released each time.
+        private let unretained: [Unmanaged<IngestPipeline>?]
         /// Handed-over chunks not yet run, at most 4: the reading side waits rather than queue a
         /// feed whose times stay in one summary interval whole. Made at 0 and signalled up
         /// (libdispatch traps on a semaphore freed below its starting value).
@@ -55,17 +58,17 @@ package final class ReplayShards: IntervalSource {
             var pipelines = [IngestPipeline?](repeating: nil, count: ReplayShards.shardCount)
             for (s, pipeline) in shards { pipelines[s] = pipeline }
             self.pipelines = pipelines
+            unretained = pipelines.map { $0.map(Unmanaged.passUnretained) }
             for _ in 0..<4 { room.signal() }
         }
 
         /// One message whose topic and payload are ranges of `text` (its batch part's bytes,
         /// `readings` the part's decoded readings, `errors` the part that holds its errors).
+        /// Returns its shard when it queued alert transitions (`collect` takes them), or -1.
         func ingest(
-            record: Int, key: FeedPrefetch.Key, text: UnsafeBufferPointer<UInt8>,
-            readings: UnsafeBufferPointer<Reading>,
-            errors: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime, retain: Bool,
-            into found: inout [Tagged]
-        ) {
+            key: FeedPrefetch.Key, text: UnsafeBufferPointer<UInt8>, readings: UnsafeBufferPointer<Reading>,
+            errors: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime, retain: Bool
+        ) -> Int {
             let shard = Int(key.shard)
             let ahead: IngestPipeline.Predecoded? =
                 switch key.decoded {
@@ -74,19 +77,27 @@ package final class ReplayShards: IntervalSource {
                     .readings(route: Int(route), UnsafeBufferPointer(rebasing: readings[range]))
                 case .failed(let route, let k): .failed(route: Int(route), errors.errors[Int(k)])
                 }
-            // The pipeline read where it lies: taken out of the array, it was retained and
-            // released per message.
-            let queued = pipelines.withUnsafeBufferPointer { pipelines in
-                pipelines[shard]!.ingest(
+            let queued = unretained[shard]!._withUnsafeGuaranteedRef { pipeline in
+                pipeline.ingest(
                     topic: UnsafeBufferPointer(rebasing: text[topic]), topicHash: key.hash, topicAlias: key.topic,
                     payload: UnsafeBufferPointer(rebasing: text[payload]), decoded: ahead, arrival: time,
                     retained: retain)
             }
-            if queued > 0 {
-                for (order, t) in pipelines[shard]!.takeAlerts().enumerated() {
-                    found.append(Tagged(record: record, shard: shard, order: order, transition: t))
-                }
+            return queued > 0 ? shard : -1
+        }
+
+        /// The transitions shard `shard` queued for feed record `record`, tagged, into `found`.
+        func collect(record: Int, shard: Int, into found: inout [Tagged]) {
+            for (order, t) in pipelines[shard]!.takeAlerts().enumerated() {
+                found.append(Tagged(record: record, shard: shard, order: order, transition: t))
             }
+        }
+
+        /// As `collect(record:shard:into:)`, straight into `alerts`.
+        func collect(record: Int, shard: Int) {
+            var found: [Tagged] = []
+            collect(record: record, shard: shard, into: &found)
+            alerts.withLock { $0 += found }
         }
 
         package func run(_ items: [Item]) {
@@ -106,13 +117,14 @@ package final class ReplayShards: IntervalSource {
         private func run(_ item: Item, into found: inout [Tagged]) {
             switch item {
             case .message(let record, let key, let bytes, let topic, let payload, let time, let retain):
-                bytes.bytes.withUnsafeBufferPointer { text in
+                let shard = bytes.bytes.withUnsafeBufferPointer { text in
                     bytes.readings.withUnsafeBufferPointer { readings in
                         ingest(
-                            record: record, key: key, text: text, readings: readings, errors: bytes, topic: topic,
-                            payload: payload, time: time, retain: retain, into: &found)
+                            key: key, text: text, readings: readings, errors: bytes, topic: topic, payload: payload,
+                            time: time, retain: retain)
                     }
                 }
+                if shard >= 0 { collect(record: record, shard: shard, into: &found) }
             case .tick(let record, let time):
                 for (index, pipeline) in pipelines.enumerated() {
                     guard let pipeline, pipeline.tick(at: time) > 0 else { continue }
@@ -141,7 +153,7 @@ package final class ReplayShards: IntervalSource {
             Worker(index: w, shards: shards.enumerated().filter { $0.offset % n == w }.map { ($0.offset, $0.element) })
         }
         pending = Array(repeating: [], count: n)
-        single = n == 1 ? workers[0] : nil
+        single = n == 1 ? Unmanaged.passUnretained(workers[0]) : nil
     }
 
     /// FNV-1a of the park's name: the same shard in every run and on every machine.
@@ -175,11 +187,12 @@ package final class ReplayShards: IntervalSource {
         errors: FeedBytes, topic: Range<Int>, payload: Range<Int>, time: EventTime, retain: Bool
     ) {
         guard let single else { preconditionFailure("ingestNow is for one worker") }
-        var found: [Tagged] = []
-        single.ingest(
-            record: record, key: key, text: text, readings: readings, errors: errors, topic: topic, payload: payload,
-            time: time, retain: retain, into: &found)
-        if !found.isEmpty { single.alerts.withLock { $0 += found } }
+        single._withUnsafeGuaranteedRef { single in
+            let shard = single.ingest(
+                key: key, text: text, readings: readings, errors: errors, topic: topic, payload: payload, time: time,
+                retain: retain)
+            if shard >= 0 { single.collect(record: record, shard: shard) }
+        }
     }
 
     /// Hands every worker what is pending, without waiting: after each batch of the feed, so

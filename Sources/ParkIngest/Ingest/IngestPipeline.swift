@@ -172,15 +172,15 @@ public final class IngestPipeline: Sendable {
         _ reading: Reading, _ entry: TopicRouter.Entry, _ topic: UnsafeBufferPointer<UInt8>, _ arrival: EventTime,
         _ retained: Bool, _ opened: inout Int, _ state: inout State
     ) -> Int {
-        let named = entry.named!
         guard let field = reading.field else {
             // The id is read from the router's box only where a stage needs it (a new series,
-            // a refusal): a copy of its four strings per reading showed in profiles.
+            // a refusal): a copy of its four strings per reading showed in profiles. The box
+            // too is taken only there: held from here, it was retained and released per reading.
             return take(
-                reading, id: named.id, slot: entry.slot, named: false, topic: topic, cached: entry.cached,
+                reading, id: entry.named!.id, slot: entry.slot, named: false, topic: topic, cached: entry.cached,
                 arrival: arrival, retained: retained, opened: &opened, in: &state)
         }
-        var id = named.id
+        var id = entry.named!.id
         let r = Int(entry.route)
         id.kind = settings.routes.withUnsafeBufferPointer { $0[r].kind(forField: field) }
         return take(
@@ -281,8 +281,8 @@ public final class IngestPipeline: Sendable {
             state.history.observe(slot: s, id(), normalised)
         }
         // Park accounting.
-        let spans = state.rules.takeExceedances()
-        if !spans.isEmpty { state.accounting.note(spans) }
+        // Asked first: an empty array taken per reading was released per reading.
+        if state.rules.hasExceedances { state.accounting.note(state.rules.takeExceedances()) }
         state.accounting.record(slot: s, outcome, normalised)
         return transitions.count
     }

@@ -82,9 +82,12 @@ package struct RuleStage {
         return alerts
     }
 
+    /// Whether `takeExceedances` has spans to give.
+    package var hasExceedances: Bool { engine?.exceedances.isEmpty == false }
+
     /// Regulatory exceedance spans begun or ended since the last call.
     package mutating func takeExceedances() -> [Exceedance] {
-        guard engine?.exceedances.isEmpty == false else { return [] }
+        guard hasExceedances else { return [] }
         return engine!.takeExceedances()
     }
 

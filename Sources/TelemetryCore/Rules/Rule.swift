@@ -144,6 +144,29 @@ public enum WindowStatistic: String, Sendable, CaseIterable {
     /// The energy average of decibel readings (LAeq for noise): what QCVN 26 limits.
     case leq
 
+    /// As `value(of:)`, for figures read where they lie (the rule engine's, after every
+    /// reading): the stored figures are loaded alone; lent whole, the figures were copied (the
+    /// sketch retained and released) per window rule and reading. The computed ones (spread,
+    /// quantiles, rate, energy level) go through `value(of:)`.
+    func value(at stats: UnsafePointer<WindowStats>) -> Double? {
+        switch self {
+        case .std, .p50, .p95, .p99, .rate, .leq: return value(of: stats.pointee)
+        case .mean, .min, .max, .sum, .count, .last, .increase: break
+        }
+        guard stats.pointee.count != 0 || self == .count else { return nil }
+        guard stats.pointee.detailed || self == .mean || self == .count || self == .sum else { return nil }
+        switch self {
+        case .mean: return stats.pointee.mean
+        case .min: return stats.pointee.min
+        case .max: return stats.pointee.max
+        case .sum: return stats.pointee.sum
+        case .count: return Double(stats.pointee.count)
+        case .last: return stats.pointee.lastValue
+        case .increase: return stats.pointee.increase
+        case .std, .p50, .p95, .p99, .rate, .leq: return nil  // taken above
+        }
+    }
+
     public func value(of stats: WindowStats) -> Double? {
         guard !stats.isEmpty || self == .count else { return nil }
         guard stats.detailed || self == .mean || self == .count || self == .sum || self == .leq else { return nil }

@@ -229,8 +229,12 @@ public struct RuleEngine: Sendable {
         let quiet = lazy && !entries[e].isEngaged
         // Nothing open and an accepted `ok` reading (nearly every one): only the rules that
         // can breach on it are judged; the others could only clear, which changes nothing.
-        let slots = quiet && outcome == .accepted && reading.status == .ok ? sets[set].breachable : sets[set].all
-        for slot in slots {
+        let onlyBreachable = quiet && outcome == .accepted && reading.status == .ok
+        // By position, each slot read from the set: holding the list over the loop retained
+        // and released it per reading.
+        let count = onlyBreachable ? sets[set].breachable.count : sets[set].all.count
+        for position in 0..<count {
+            let slot = onlyBreachable ? sets[set].breachable[position] : sets[set].all[position]
             // By index: a copy of the compiled rule (over 100 bytes) per rule and reading showed.
             let r = sets[set].rules[slot]
             let active = compiled[r].isActive(at: time) && windowWithinHours(r, e, slot, &state)
@@ -423,7 +427,7 @@ public struct RuleEngine: Sendable {
             guard outcome == .accepted else { return nil }
             return (Self.compare(reading.value, above: above, limit: limit, clear: clear), reading.value, limit)
         case .window(let statistic, let above, let limit, let clear):
-            guard let k = windowRead(r, e, slot, &state), let value = figures(k, { statistic.value(of: $0.pointee) })
+            guard let k = windowRead(r, e, slot, &state), let value = figures(k, { statistic.value(at: $0) })
             else {
                 return nil
             }
