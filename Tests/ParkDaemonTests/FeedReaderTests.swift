@@ -123,6 +123,24 @@ struct FeedReaderTests {
         #expect(span + 1 < 20)
     }
 
+    @Test("a batch of views spanning more chunks than are kept for reuse leaves only that many held")
+    func sparesBounded() throws {
+        // Forty chunks read with every view out (a replay batch of blank lines, which count
+        // toward neither of its caps, spans as many), then released at once.
+        func line(_ k: Int) -> String { "\(k):" + String(repeating: "s", count: 990 - "\(k):".utf8.count) }
+        let count = 40 * FeedReader.chunk / 991
+        let path = try Self.file((0..<count).map { line($0) + "\n" }.joined())
+        defer { unlink(path) }
+        let reader = try FeedReader(path: path)
+        var views: [UnsafeBufferPointer<UInt8>] = []
+        while let view = reader.nextLine() { views.append(view) }
+        #expect(views.count == count)
+        #expect(String(decoding: views[count / 2], as: UTF8.self) == line(count / 2))
+        #expect(reader.allocations >= 40)
+        reader.releaseRead()
+        #expect(reader.spareCount == FeedReader.maxSpares)
+    }
+
     @Test("a feed cut short while it is read ends early: no crash, every line before the cut exact")
     func truncatedWhileRead() throws {
         let line = String(repeating: "t", count: 99)

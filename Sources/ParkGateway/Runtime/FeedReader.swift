@@ -25,8 +25,13 @@ package final class FeedReader {
     /// Buffers replaced while views into them may still be out (released by `releaseRead`).
     private var retired: [UnsafeMutableRawBufferPointer] = []
     /// Released chunk-sized buffers, the next refills': reading a feed then allocates as
-    /// many chunks as one batch of views spans, plus one, not one per chunk read.
+    /// many chunks as one batch of views spans, plus one, not one per chunk read. At most
+    /// `maxSpares` are kept (8 MiB, a replay batch's byte cap): a batch that spanned more (a
+    /// run of blank lines counts toward no cap) does not hold its peak to the end.
     private var spares: [UnsafeMutableRawBufferPointer] = []
+    static let maxSpares = 32
+    /// Buffers kept for reuse now (for tests).
+    var spareCount: Int { spares.count }
     /// Buffers allocated so far (the first included).
     private(set) var allocations = 1
     private(set) var lineNumber = 0
@@ -50,10 +55,15 @@ package final class FeedReader {
     }
 
     /// Releases the buffers of lines handed out before: their views must no longer be used.
-    /// Chunk-sized buffers are kept for the next refills, larger ones (a long line's) freed.
+    /// Chunk-sized buffers are kept for the next refills (up to `maxSpares`), larger ones (a
+    /// long line's) freed.
     package func releaseRead() {
         for old in retired {
-            if old.count == Self.chunk { spares.append(old) } else { old.deallocate() }
+            if old.count == Self.chunk && spares.count < Self.maxSpares {
+                spares.append(old)
+            } else {
+                old.deallocate()
+            }
         }
         retired.removeAll(keepingCapacity: true)
     }
