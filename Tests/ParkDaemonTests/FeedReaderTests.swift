@@ -91,13 +91,21 @@ struct FeedReaderTests {
         #expect(reader.lineNumber == expected.count)
     }
 
+    /// Line `k` of `chunks(_:)`: its number, then filler to 990 bytes.
+    static func numbered(_ k: Int) -> String { "\(k):" + String(repeating: "r", count: 990 - "\(k):".utf8.count) }
+
+    /// A feed file of about `n` chunks of distinct lines (`numbered`), and its line count.
+    static func chunks(_ n: Int) throws -> (path: String, count: Int) {
+        let count = n * FeedReader.chunk / 991
+        return (try file((0..<count).map { numbered($0) + "\n" }.joined()), count)
+    }
+
     @Test("a feed read in released batches takes the buffers one batch spans, whatever its length")
     func buffersReused() throws {
         // Twenty chunks of distinct lines, released in batches of about four chunks; each
         // batch of views is checked when it is released, after the refills while it was out.
-        func line(_ k: Int) -> String { "\(k):" + String(repeating: "r", count: 990 - "\(k):".utf8.count) }
-        let count = 20 * FeedReader.chunk / 991
-        let path = try Self.file((0..<count).map { line($0) + "\n" }.joined())
+        let line = Self.numbered
+        let (path, count) = try Self.chunks(20)
         defer { unlink(path) }
         let reader = try FeedReader(path: path)
         var read = 0
@@ -127,9 +135,8 @@ struct FeedReaderTests {
     func sparesBounded() throws {
         // Forty chunks read with every view out (a replay batch of blank lines, which count
         // toward neither of its caps, spans as many), then released at once.
-        func line(_ k: Int) -> String { "\(k):" + String(repeating: "s", count: 990 - "\(k):".utf8.count) }
-        let count = 40 * FeedReader.chunk / 991
-        let path = try Self.file((0..<count).map { line($0) + "\n" }.joined())
+        let line = Self.numbered
+        let (path, count) = try Self.chunks(40)
         defer { unlink(path) }
         let reader = try FeedReader(path: path)
         var views: [UnsafeBufferPointer<UInt8>] = []
