@@ -119,6 +119,39 @@ struct OutputDurabilityTests {
         file.close()
     }
 
+    @Test(
+        "a replay whose summary file fills the disk ends in an error that names the file, not in success",
+        .enabled(if: SmallFilesystem.available))
+    func replayFullDisk() throws {
+        let fs = try SmallFilesystem(bytes: 64 * 1024)
+        let directory = NSTemporaryDirectory() + "parktelemetry-replay-full-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // Only the summaries go to the small disk: a line a minute for five hours, of 100
+        // sensors, is far more than the 4 KiB left there.
+        let configuration = try DaemonConfiguration.parse(
+            """
+            broker: {url: "mqtt://127.0.0.1:1"}
+            summaries: {path: \(fs.path)/summaries.jsonl, intervals: [1m]}
+            alerts: {path: alerts.jsonl}
+            """, file: directory + "/parkd.yaml")
+        _ = FileManager.default.createFile(atPath: fs.path + "/filler", contents: Data(count: 60 * 1024))
+        let t0 = 1_795_400_000.0
+        let feed = (0..<300).flatMap { minute in
+            (0..<100).map { sensor in
+                #"{"t":\#(t0 + Double(minute) * 60),"topic":"parks/p\#(sensor)/z/emissions/pm25/s","payload":"{\"value\":1}"}"#
+            }
+        }
+        try (feed.joined(separator: "\n") + "\n").write(
+            toFile: directory + "/feed.jsonl", atomically: true, encoding: .utf8)
+        #expect {
+            _ = try Replay(configuration: configuration, logger: Logger(label: "test")).run(
+                feed: directory + "/feed.jsonl")
+        } throws: { error in
+            "\(error)".contains(fs.path + "/summaries.jsonl") && "\(error)".contains("not written")
+        }
+    }
+
     @Test("20 000 sensors going stale in one tick give 20 000 alert lines: the queue drops nothing")
     func twentyThousandStale() throws {
         let directory = NSTemporaryDirectory() + "parktelemetry-stale-\(UUID().uuidString.prefix(8))"

@@ -157,6 +157,8 @@ public final class Replay {
                 }
             }
         }
+        // Summary lines a full disk refused end the replay in an error, not in silence.
+        if let error = scheduler.unwritten() { throw error }
         let elapsed = ContinuousClock.now - started
         report.seconds = elapsed.inSeconds
         report.totals = shards.totals

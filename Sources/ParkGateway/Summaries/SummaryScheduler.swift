@@ -166,6 +166,27 @@ package final class SummaryScheduler {
         }
     }
 
+    /// For a replay's end: nil once every line of the summary files is written, else why not
+    /// (a full disk). The lines a file refused get one more try; any still waiting, or dropped
+    /// past the file's backlog cap, make an error that names the file, so that a replay does
+    /// not end as if its outputs were whole.
+    package func unwritten() -> DaemonError? {
+        waitForWriter()
+        for file in [file, seriesFile, complianceFile].compactMap({ $0 }) {
+            try? file.retry()
+            let backlog = file.backlog
+            guard backlog.pending > 0 || backlog.dropped > 0 else { continue }
+            // The file's last error, without the path it repeats.
+            let prefix = DaemonError.output(path: file.path, reason: "").description
+            let cause = backlog.error.map { $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : $0 }
+            return .output(
+                path: file.path,
+                reason:
+                    "\(backlog.pending) lines not written and \(backlog.dropped) dropped (\(cause ?? "no error kept"))")
+        }
+        return nil
+    }
+
     /// Writes the last, partial interval of each schedule up to `time`. `final`: the feed is
     /// over (a replay's end), so compliance periods that ended close without waiting out the
     /// lateness; a daemon that stops keeps them open in its state file instead.
