@@ -1,6 +1,10 @@
 import Foundation
 import ParkConfig
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Where a replay writes: a folder of its own (or the files named on the command line), never
 /// the live daemon's outputs. `parkd replay FEED -c /etc/parkd/parkd.yaml` must not truncate
 /// the running gateway's summaries or alerts.
@@ -46,7 +50,7 @@ package struct ReplayOutputs: Sendable {
     /// The configuration with its outputs moved here; throws when one would be a live file,
     /// or two would be one file.
     package func apply(to live: DaemonConfiguration, overwriteLive: Bool) throws(Refusal) -> DaemonConfiguration {
-        func standard(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+        let standard = Self.identity
         let liveFiles = Set(Self.files(live).map(standard))
         var c = live
         c.summaries.path = summaries ?? folder + "/summaries.jsonl"
@@ -64,6 +68,23 @@ package struct ReplayOutputs: Sendable {
             throw .sharedPath(path)
         }
         return c
+    }
+
+    /// A path as the file system resolves it, so that two spellings of one file compare
+    /// equal: `.` and `..` taken out, then symlinks resolved, the file's own when it exists,
+    /// else its folder's (a folder reached through a link to the live one is the live one).
+    /// Two hard links to one file still compare unequal.
+    static func identity(_ path: String) -> String {
+        let standard = URL(fileURLWithPath: path).standardizedFileURL.path
+        func resolved(_ path: String) -> String? {
+            guard let real = realpath(path, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real)
+        }
+        if let file = resolved(standard) { return file }
+        let url = URL(fileURLWithPath: standard)
+        guard let folder = resolved(url.deletingLastPathComponent().path) else { return standard }
+        return (folder == "/" ? "" : folder) + "/" + url.lastPathComponent
     }
 
     private static func files(_ c: DaemonConfiguration) -> [String] {
