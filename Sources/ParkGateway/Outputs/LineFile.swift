@@ -39,7 +39,7 @@ public final class LineFile: Sendable {
         var size = 0
         var pending: [[UInt8]] = []
         var droppedLines = 0
-        var failure: String?
+        var failure: DaemonError?
         var isClosed = false
 
         /// Shifts the kept files only when the current one is open: a failed reopen before
@@ -77,7 +77,7 @@ public final class LineFile: Sendable {
                     done += 1
                 }
             } catch {
-                failure = error.description
+                failure = error
                 throw error
             }
             failure = nil
@@ -166,7 +166,7 @@ public final class LineFile: Sendable {
 
     /// Lines waiting to be written, lines dropped past `maxPending`, and the last error
     /// (nil once everything is written again).
-    public var backlog: (pending: Int, dropped: Int, error: String?) {
+    public var backlog: (pending: Int, dropped: Int, error: DaemonError?) {
         state.withLock { ($0.pending.count, $0.droppedLines, $0.failure) }
     }
 
@@ -190,6 +190,13 @@ public enum DaemonError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .output(let path, let reason): "cannot write '\(path)': \(reason)"
         case .input(let path, let reason): "cannot read '\(path)': \(reason)"
+        }
+    }
+
+    /// What went wrong, without the path.
+    public var reason: String {
+        switch self {
+        case .output(_, let reason), .input(_, let reason): reason
         }
     }
 }

@@ -50,8 +50,7 @@ package struct ReplayOutputs: Sendable {
     /// The configuration with its outputs moved here; throws when one would be a live file,
     /// or two would be one file.
     package func apply(to live: DaemonConfiguration, overwriteLive: Bool) throws(Refusal) -> DaemonConfiguration {
-        let standard = Self.identity
-        let liveFiles = Set(Self.files(live).map(standard))
+        let liveFiles = Set(Self.files(live).map(Self.identity))
         var c = live
         c.summaries.path = summaries ?? folder + "/summaries.jsonl"
         c.summaries.seriesPath = c.summaries.seriesPath.map { _ in folder + "/series.jsonl" }
@@ -60,11 +59,12 @@ package struct ReplayOutputs: Sendable {
         c.history.reportsDirectory = reports
         c.alerts.path = alerts ?? folder + "/alerts.jsonl"
         c.alerts.log = c.alerts.log.map { _ in alerts.map { $0 + ".log" } ?? folder + "/alerts.log" }
-        if !overwriteLive, let clash = Self.files(c).first(where: { liveFiles.contains(standard($0)) }) {
+        if !overwriteLive, let clash = Self.files(c).first(where: { liveFiles.contains(Self.identity($0)) }) {
             throw .liveFile(clash)
         }
         var seen = Set<String>()
-        for path in Self.files(c) + [c.history.path].compactMap({ $0 }) where !seen.insert(standard(path)).inserted {
+        for path in Self.files(c) + [c.history.path].compactMap({ $0 }) where !seen.insert(Self.identity(path)).inserted
+        {
             throw .sharedPath(path)
         }
         return c

@@ -151,17 +151,17 @@ package final class SummaryScheduler {
         complianceFile?.close()
     }
 
+    /// The summary files: summaries, per-series detail, compliance records.
+    private var files: [LineFile] { [file, seriesFile, complianceFile].compactMap { $0 } }
+
     /// Writes the lines the file refused before; the file's error, or nil when all is written.
     package func retryFile() -> String? {
         waitForWriter()
         do {
-            try file.retry()
-            try seriesFile?.retry()
-            try complianceFile?.retry()
+            for file in files { try file.retry() }
             return nil
         } catch {
-            let pending =
-                file.backlog.pending + (seriesFile?.backlog.pending ?? 0) + (complianceFile?.backlog.pending ?? 0)
+            let pending = files.reduce(0) { $0 + $1.backlog.pending }
             return "\(error); \(pending) summary and compliance lines kept for retry"
         }
     }
@@ -172,17 +172,15 @@ package final class SummaryScheduler {
     /// not end as if its outputs were whole.
     package func unwritten() -> DaemonError? {
         waitForWriter()
-        for file in [file, seriesFile, complianceFile].compactMap({ $0 }) {
+        for file in files {
             try? file.retry()
             let backlog = file.backlog
             guard backlog.pending > 0 || backlog.dropped > 0 else { continue }
-            // The file's last error, without the path it repeats.
-            let prefix = DaemonError.output(path: file.path, reason: "").description
-            let cause = backlog.error.map { $0.hasPrefix(prefix) ? String($0.dropFirst(prefix.count)) : $0 }
             return .output(
                 path: file.path,
                 reason:
-                    "\(backlog.pending) lines not written and \(backlog.dropped) dropped (\(cause ?? "no error kept"))")
+                    "\(backlog.pending) lines not written and \(backlog.dropped) dropped (\(backlog.error?.reason ?? "no error kept"))"
+            )
         }
         return nil
     }

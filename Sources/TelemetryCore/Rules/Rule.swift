@@ -144,46 +144,32 @@ public enum WindowStatistic: String, Sendable, CaseIterable {
     /// The energy average of decibel readings (LAeq for noise): what QCVN 26 limits.
     case leq
 
+    public func value(of stats: WindowStats) -> Double? {
+        withUnsafePointer(to: stats) { value(at: $0) }
+    }
+
     /// As `value(of:)`, for figures read where they lie (the rule engine's, after every
-    /// reading): the stored figures are loaded alone; lent whole, the figures were copied (the
-    /// sketch retained and released) per window rule and reading. The computed ones (spread,
-    /// quantiles, rate, energy level) go through `value(of:)`.
+    /// reading): a stored figure is loaded alone; lent whole, the figures were copied (their
+    /// sketch retained and released) per window rule and reading.
     func value(at stats: UnsafePointer<WindowStats>) -> Double? {
-        switch self {
-        case .std, .p50, .p95, .p99, .rate, .leq: return value(of: stats.pointee)
-        case .mean, .min, .max, .sum, .count, .last, .increase: break
-        }
         guard stats.pointee.count != 0 || self == .count else { return nil }
-        guard stats.pointee.detailed || self == .mean || self == .count || self == .sum else { return nil }
+        guard stats.pointee.detailed || self == .mean || self == .count || self == .sum || self == .leq else {
+            return nil
+        }
         switch self {
         case .mean: return stats.pointee.mean
         case .min: return stats.pointee.min
         case .max: return stats.pointee.max
         case .sum: return stats.pointee.sum
         case .count: return Double(stats.pointee.count)
+        case .std: return stats.pointee.standardDeviation
+        case .p50: return stats.pointee.quantile(0.5)
+        case .p95: return stats.pointee.quantile(0.95)
+        case .p99: return stats.pointee.quantile(0.99)
         case .last: return stats.pointee.lastValue
         case .increase: return stats.pointee.increase
-        case .std, .p50, .p95, .p99, .rate, .leq: return nil  // taken above
-        }
-    }
-
-    public func value(of stats: WindowStats) -> Double? {
-        guard !stats.isEmpty || self == .count else { return nil }
-        guard stats.detailed || self == .mean || self == .count || self == .sum || self == .leq else { return nil }
-        switch self {
-        case .mean: return stats.mean
-        case .min: return stats.min
-        case .max: return stats.max
-        case .sum: return stats.sum
-        case .count: return Double(stats.count)
-        case .std: return stats.standardDeviation
-        case .p50: return stats.quantile(0.5)
-        case .p95: return stats.quantile(0.95)
-        case .p99: return stats.quantile(0.99)
-        case .last: return stats.lastValue
-        case .increase: return stats.increase
-        case .rate: return stats.rateOfChange
-        case .leq: return stats.leq
+        case .rate: return stats.pointee.rateOfChange
+        case .leq: return stats.pointee.leq
         }
     }
 }
