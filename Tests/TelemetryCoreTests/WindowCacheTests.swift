@@ -43,7 +43,9 @@ struct WindowCacheTests {
                 // The engine's read in place and a copy's read, bit for bit.
                 let inPlace = withUnsafePointer(to: &stats) { statistic.value(at: $0) }
                 #expect(inPlace?.bitPattern == expected?.bitPattern, "\(statistic) of \(window.spec.name)")
-                #expect(statistic.value(of: stats)?.bitPattern == expected?.bitPattern)
+                #expect(
+                    statistic.value(of: stats)?.bitPattern == expected?.bitPattern,
+                    "\(statistic) of \(window.spec.name)")
             }
         }
     }
