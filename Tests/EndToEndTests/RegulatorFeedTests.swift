@@ -159,6 +159,59 @@ struct RegulatorFeedTests {
         }
         #expect(wrong == 0)
         #expect(Province.wait(30) { Self.pending(directory) == 0 })
+        // Each file was stored under a name the authority does not take and renamed once
+        // whole: no upload went to a final name, where a poller could read it half sent.
+        let stored = Self.stored(server)
+        #expect(stored.count >= 288 && stored.allSatisfy { $0.hasSuffix(".txt.part") }, "\(stored.prefix(3))")
+    }
+
+    /// The files the server logged as stored (its transfer log), by path.
+    static func stored(_ server: FTPServer) -> [String] {
+        let log =
+            (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").compactMap { line in
+            guard let put = line.range(of: "\"PUT ") else { return nil }
+            return line[put.upperBound...].split(separator: "\"").first.map(String.init)
+        }
+    }
+
+    @Test(
+        "a file already on the server under its name (sent before a reply was lost) is replaced, a half-sent one too"
+    )
+    func replacesLeftovers() throws {
+        let broker = try Broker()
+        let server = try FTPServer()
+        let directory = try Scratch.makeDirectory(prefix: "feed-leftovers")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let day = Self.tomorrow
+        let expected = (0..<2).map { Self.expected(day: day, cycle: $0) }
+        // What an earlier run left: the first file whole but stale, the second half sent.
+        for (path, text) in [(expected[0].path, "stale\n"), (expected[1].path + ".part", "half")] {
+            let url = server.home.appendingPathComponent(path)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: false, encoding: .utf8)
+        }
+        // The server's user (nobody) owns its files, as it would had it written them.
+        let chown = Process()
+        chown.executableURL = URL(fileURLWithPath: "/bin/chown")
+        chown.arguments = ["-R", "65534:65534", server.home.path]
+        try chown.run()
+        chown.waitUntilExit()
+        let parkd = try Self.parkd(
+            directory, Self.configuration(broker: broker, ftpPort: server.port, server: server),
+            password: server.password)
+        defer { _ = parkd.terminate() }
+        #expect(parkd.waitForLog("subscribed to parks/#"), "\(parkd.log)")
+        try Self.publish(try Self.publisher(broker), day: day, minutes: 0..<10)
+        func content(_ path: String) -> String? {
+            try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)
+        }
+        let replaced = Province.wait(120) {
+            server.files() == expected.map(\.path).sorted() && expected.allSatisfy { content($0.path) == $0.text }
+        }
+        #expect(replaced, "\(server.files()); \(parkd.log.suffix(1500))")
+        #expect(Province.wait(30) { Self.pending(directory) == 0 })
     }
 
     @Test(

@@ -1,6 +1,7 @@
 import BrokerHarness
 import Foundation
 import Logging
+import MQTTClient
 import Testing
 
 @testable import ParkConfig
@@ -363,4 +364,33 @@ struct RegulatorFeedUnitTests {
             contentsOfFile: configuration.directory + "/archive/" + spool.pendingFiles()[3], encoding: .utf8)
         #expect(text.hasPrefix("COD\t3\tmg/L\t"))
     }
+
+    @Test("curl's transfer list: each file stored as NAME.part in its folder, then renamed; values escaped")
+    func curlConfiguration() throws {
+        var upload = RegulatorFeedConfiguration.Upload(host: "127.0.0.1", port: 2121, folder: "in")
+        upload.username = "feed"
+        upload.password = Secret("p\"w\\1\nurl = \"ftp://elsewhere/\"")
+        let text = RegulatorFeed.curlConfiguration(
+            ["NT01/2026/12/03/BD_KCN_NT01_20261203101500.txt", "KT01/2026/12/03/BD_KCN_KT01_20261203101500.txt"],
+            pending: "/var/lib/parkd/feed/pending", upload: upload)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Two transfers, `next` between them, each with its own options.
+        #expect(lines.filter { $0 == "next" }.count == 1)
+        #expect(lines.filter { $0.hasPrefix("url = ") }.count == 2)
+        #expect(lines.contains(#"url = "ftp://127.0.0.1:2121/in/NT01/2026/12/03/BD_KCN_NT01_20261203101500.txt.part""#))
+        #expect(
+            lines.contains(
+                #"upload-file = "/var/lib/parkd/feed/pending/NT01/2026/12/03/BD_KCN_NT01_20261203101500.txt""#))
+        #expect(lines.contains(#"quote = "-RNFR BD_KCN_KT01_20261203101500.txt.part""#))
+        #expect(lines.contains(#"quote = "-RNTO BD_KCN_KT01_20261203101500.txt""#))
+        #expect(lines.contains(#"quote = "-*DELE BD_KCN_KT01_20261203101500.txt""#))
+        // The password's quote, backslash and line break stay inside its value: no line of
+        // the list is an option the password smuggled in.
+        #expect(
+            lines.filter { $0.hasPrefix("user = ") }.allSatisfy {
+                $0 == #"user = "feed:p\"w\\1\nurl = \"ftp://elsewhere/\"""#
+            })
+        #expect(lines.allSatisfy { !$0.contains("elsewhere") || $0.hasPrefix("user = ") })
+    }
+
 }

@@ -193,25 +193,20 @@ public final class RegulatorFeed: Sendable {
 
     /// Files to the server in order, over one connection, with curl: how many the server took
     /// (from the first), and why the next one failed. curl stops at the first failure
-    /// (`--fail-early`), so a file is never sent before an older one. The password goes to
-    /// curl on its standard input, never on its command line.
+    /// (`--fail-early`), so a file is never sent before an older one. Each file is stored as
+    /// `NAME.part` and renamed to its name once whole: the authority's poller never sees a
+    /// half-sent file under a name it takes. A file already there (sent before a reply was
+    /// lost) is deleted first, as some servers refuse to rename over one. The transfers are
+    /// written as a curl configuration on curl's standard input, so that the password is never
+    /// on its command line.
     private func send(_ files: [String], upload: RegulatorFeedConfiguration.Upload) -> (sent: Int, error: String?) {
         guard let curl = ["/usr/bin/curl", "/usr/local/bin/curl"].first(where: FileManager.default.isExecutableFile)
         else { return (0, "curl is not installed (apt-get install curl)") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: curl)
-        var arguments = [
-            "--disable", "--silent", "--show-error", "--fail-early", "--write-out", "%{response_code}\\n", "--config",
-            "-",
-            "--ftp-create-dirs", "--connect-timeout",
-            "\(Int(min(upload.timeoutSeconds, 30)))", "--max-time", "\(Int(upload.timeoutSeconds))",
-        ]
-        if upload.tls {
-            arguments += ["--ssl-reqd"]
-            if let ca = upload.caFile { arguments += ["--cacert", ca] }
-        }
-        for file in files { arguments += ["--upload-file", spool.pending + "/" + file, upload.url + "/" + file] }
-        process.arguments = arguments
+        // Global options; each transfer's own are in the configuration.
+        process.arguments = ["--disable", "--silent", "--show-error", "--fail-early", "--config", "-"]
+        let configuration = Self.curlConfiguration(files, pending: spool.pending, upload: upload)
         let input = Pipe()
         let output = Pipe()
         let errors = Pipe()
@@ -225,14 +220,7 @@ public final class RegulatorFeed: Sendable {
         }
         state.withLock { $0.running = process }
         defer { state.withLock { $0.running = nil } }
-        if let user = upload.username {
-            func quoted(_ text: String) -> String {
-                "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-                    + "\""
-            }
-            let credential = user + ":" + (upload.password?.value ?? "")
-            input.fileHandleForWriting.write(Data("user = \(quoted(credential))\n".utf8))
-        }
+        input.fileHandleForWriting.write(Data(configuration.utf8))
         try? input.fileHandleForWriting.close()
         // Small outputs: one line per transfer on stdout, a message on stderr.
         let codes = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -247,5 +235,57 @@ public final class RegulatorFeed: Sendable {
             )
         }
         return (sent, nil)
+    }
+
+    /// The curl configuration for `files` (paths relative to `pending`): one transfer each,
+    /// separated by `next`, which resets every per-transfer option, so each repeats them.
+    /// The commands after a transfer (`quote = "-…"`) run in the file's folder on the server.
+    static func curlConfiguration(
+        _ files: [String], pending: String, upload: RegulatorFeedConfiguration.Upload
+    ) -> String {
+        var text = ""
+        for (index, file) in files.enumerated() {
+            if index > 0 { text += "next\n" }
+            let name = file.split(separator: "/").last.map(String.init) ?? file
+            let folder = file.dropLast(name.count)
+            text += "url = \(quoted(upload.url + "/" + folder + name + partSuffix))\n"
+            text += "upload-file = \(quoted(pending + "/" + file))\n"
+            text += "ftp-create-dirs\n"
+            text += "connect-timeout = \(Int(min(upload.timeoutSeconds, 30)))\n"
+            text += "max-time = \(Int(upload.timeoutSeconds))\n"
+            text += "write-out = \"%{response_code}\\n\"\n"
+            if upload.tls {
+                text += "ssl-reqd\n"
+                if let ca = upload.caFile { text += "cacert = \(quoted(ca))\n" }
+            }
+            if let user = upload.username {
+                text += "user = \(quoted(user + ":" + (upload.password?.value ?? "")))\n"
+            }
+            // `*`: a missing file is no failure.
+            text += "quote = \(quoted("-*DELE " + name))\n"
+            text += "quote = \(quoted("-RNFR " + name + partSuffix))\n"
+            text += "quote = \(quoted("-RNTO " + name))\n"
+        }
+        return text
+    }
+
+    /// What a file is called on the server until it is whole.
+    static let partSuffix = ".part"
+
+    /// A value of a curl configuration: in quotes, with the escapes its parser reads back
+    /// (a line break would otherwise end the value, and the rest be read as an option).
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for character in text.unicodeScalars {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default: out.unicodeScalars.append(character)
+            }
+        }
+        return out + "\""
     }
 }
