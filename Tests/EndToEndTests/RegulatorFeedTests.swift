@@ -139,7 +139,7 @@ struct RegulatorFeedTests {
         #expect(Province.wait(60) { Self.pending(directory) == 288 }, "\(Self.pending(directory)) pending")
         try server.start()
         let expected = (0..<288).map { Self.expected(day: day, cycle: $0) }
-        // Whole, not just named: the server shows a file by its name as its upload starts.
+        // Whole, not just named: a file is renamed to its name once whole (`stored` below).
         let arrived = Province.wait(180) {
             Set(server.files()).isSuperset(of: expected.map(\.path))
                 && expected.allSatisfy {
@@ -198,6 +198,7 @@ struct RegulatorFeedTests {
         chown.arguments = ["-R", "65534:65534", server.home.path]
         try chown.run()
         chown.waitUntilExit()
+        #expect(chown.terminationStatus == 0)
         let parkd = try Self.parkd(
             directory, Self.configuration(broker: broker, ftpPort: server.port, server: server),
             password: server.password)
@@ -246,8 +247,8 @@ struct RegulatorFeedTests {
         func content(_ path: String) -> String? {
             try? String(contentsOf: server.home.appendingPathComponent(path), encoding: .utf8)
         }
-        // The server shows a file by its name as its upload starts, and logs the transfer when it
-        // ends: wait for every file whole and every transfer logged, not for the names alone.
+        // A file shows under its name once renamed, and the server logs its store (as NAME.part)
+        // before: wait for every file whole and every transfer logged, not for the names alone.
         func transfers() -> [Int] {
             let log =
                 (try? String(contentsOf: server.directory.appendingPathComponent("transfers.log"), encoding: .utf8))

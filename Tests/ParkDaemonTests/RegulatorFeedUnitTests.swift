@@ -384,13 +384,33 @@ struct RegulatorFeedUnitTests {
         #expect(lines.contains(#"quote = "-RNFR BD_KCN_KT01_20261203101500.txt.part""#))
         #expect(lines.contains(#"quote = "-RNTO BD_KCN_KT01_20261203101500.txt""#))
         #expect(lines.contains(#"quote = "-*DELE BD_KCN_KT01_20261203101500.txt""#))
+        // `next` resets a transfer's options: the second repeats every one of the first's.
+        let transfers = text.components(separatedBy: "next\n")
+        #expect(transfers.count == 2)
+        let options = transfers.map { $0.split(separator: "\n").map { String($0.prefix { $0 != " " }) } }
+        #expect(options[0] == options[1], "\(options)")
+        for option in [
+            "url", "upload-file", "ftp-create-dirs", "connect-timeout", "max-time", "write-out", "user", "quote",
+        ] {
+            #expect(options[1].contains(option), "\(option)")
+        }
         // The password's quote, backslash and line break stay inside its value: no line of
         // the list is an option the password smuggled in.
-        #expect(
-            lines.filter { $0.hasPrefix("user = ") }.allSatisfy {
-                $0 == #"user = "feed:p\"w\\1\nurl = \"ftp://elsewhere/\"""#
-            })
+        let users = lines.filter { $0.hasPrefix("user = ") }
+        #expect(users.count == 2)
+        #expect(users.allSatisfy { $0 == #"user = "feed:p\"w\\1\nurl = \"ftp://elsewhere/\"""# })
         #expect(lines.allSatisfy { !$0.contains("elsewhere") || $0.hasPrefix("user = ") })
+    }
+
+    @Test("a transfer counts as sent only when curl finished it: not on a store's 226 or a delete's 250 alone")
+    func sentCount() {
+        #expect(RegulatorFeed.sentCount("0 250\n0 250\n") == 2)
+        // The connection dropped after the store (its 226 the last reply), or after the
+        // delete of an old copy (250): the file is still NAME.part on the server.
+        #expect(RegulatorFeed.sentCount("0 250\n28 226\n0 250\n") == 1)
+        #expect(RegulatorFeed.sentCount("56 250\n") == 0)
+        #expect(RegulatorFeed.sentCount("21 550\n") == 0)
+        #expect(RegulatorFeed.sentCount("") == 0)
     }
 
 }

@@ -220,14 +220,15 @@ public final class RegulatorFeed: Sendable {
         }
         state.withLock { $0.running = process }
         defer { state.withLock { $0.running = nil } }
-        input.fileHandleForWriting.write(Data(configuration.utf8))
+        // Hundreds of kilobytes for a long backlog: more than a pipe holds, so this waits for
+        // curl to read it, and fails (not traps) if `stop` ended curl meanwhile.
+        try? input.fileHandleForWriting.write(contentsOf: Data(configuration.utf8))
         try? input.fileHandleForWriting.close()
         // Small outputs: one line per transfer on stdout, a message on stderr.
         let codes = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let message = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        // 226: transfer complete (250 from some servers); curl writes one code per transfer.
-        let sent = codes.split(separator: "\n").prefix { $0 == "226" || $0 == "250" }.count
+        let sent = Self.sentCount(codes)
         guard sent >= files.count else {
             let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return (
@@ -253,7 +254,7 @@ public final class RegulatorFeed: Sendable {
             text += "ftp-create-dirs\n"
             text += "connect-timeout = \(Int(min(upload.timeoutSeconds, 30)))\n"
             text += "max-time = \(Int(upload.timeoutSeconds))\n"
-            text += "write-out = \"%{response_code}\\n\"\n"
+            text += "write-out = \"%{exitcode} %{response_code}\\n\"\n"
             if upload.tls {
                 text += "ssl-reqd\n"
                 if let ca = upload.caFile { text += "cacert = \(quoted(ca))\n" }
@@ -267,6 +268,14 @@ public final class RegulatorFeed: Sendable {
             text += "quote = \(quoted("-RNTO " + name))\n"
         }
         return text
+    }
+
+    /// How many transfers, from the first, curl finished: its output has one line per transfer,
+    /// `EXIT REPLY`. Only exit 0 counts: the last reply alone (226 for the store, 250 for the
+    /// rename) also reads as a success when the connection dropped after the store, with
+    /// the file still under its `.part` name.
+    static func sentCount(_ output: String) -> Int {
+        output.split(separator: "\n").prefix { $0.split(separator: " ").first == "0" }.count
     }
 
     /// What a file is called on the server until it is whole.

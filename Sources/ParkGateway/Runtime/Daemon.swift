@@ -47,6 +47,9 @@ public final class Daemon: Sendable {
     /// source is made before the services start, so a SIGHUP right after READY=1 is caught.
     private func reloadSource() -> any DispatchSourceSignal {
         signal(SIGHUP, SIG_IGN)
+        // A child that goes away while the daemon writes to it (curl, stopped mid-upload) is
+        // an error for the writer to handle, not a signal that ends the daemon.
+        signal(SIGPIPE, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler { [logger, self] in
             logger.notice("received SIGHUP; reloading the configuration")
