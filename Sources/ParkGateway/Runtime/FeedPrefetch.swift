@@ -120,17 +120,94 @@ package final class FeedPrefetch: Sendable {
                 bytes += line.count
             }
             if lines.isEmpty { return }
-            let parts = FeedBatch.parse(lines, threads: threads)
-            // The records' bytes are in the parts: the lines' buffers are done with.
-            reader.releaseRead()
-            // Shards and routes in feed order (the topic map is this thread's), then each
-            // part's payloads decoded, on a thread of its own when there are several.
-            let places = parts.map { Self.places(of: $0, in: &shards) }
-            let decoded = Self.decode(parts, places, decoders: decoders, budget: readingBudget)
-            let batch = Batch(parts: decoded.map(\.part), numbers: numbers, keys: decoded.flatMap(\.keys))
+            let batch: Batch
+            if threads <= 1 {
+                let (part, keys) = Self.read(lines, in: &shards, decoders: decoders, budget: readingBudget)
+                reader.releaseRead()
+                batch = Batch(parts: [part], numbers: numbers, keys: keys)
+            } else {
+                let parts = FeedBatch.parse(lines, threads: threads)
+                // The records' bytes are in the parts: the lines' buffers are done with.
+                reader.releaseRead()
+                // Shards and routes in feed order (the topic map is this thread's), then each
+                // part's payloads decoded, on a thread of its own when there are several.
+                let places = parts.map { Self.places(of: $0, in: &shards) }
+                let decoded = Self.decode(parts, places, decoders: decoders, budget: readingBudget)
+                batch = Batch(parts: decoded.map(\.part), numbers: numbers, keys: decoded.flatMap(\.keys))
+            }
             queue.withLock { $0.batches.append(batch) }
             ready.signal()
         }
+    }
+
+    /// One part's lines parsed, placed and decoded line by line, on this thread (one parsing
+    /// thread): what `FeedBatch.parse`, `places` and `decode` give, but a written line's JSON
+    /// payload is decoded where it lies in the line, still escaped
+    /// (`PayloadDecoder.decodeEscaped`), and not copied into the part's bytes: its record's
+    /// payload is empty, which the pipeline never reads, as it takes the readings decoded
+    /// here. Any other line goes the general way. (A line whose head reads and whose payload
+    /// then fails has its topic numbered before it is refused; the numbers are only a key.)
+    private static func read(
+        _ lines: [FeedBatch.Line], in shards: inout TopicShards, decoders: [Decoder?], budget: Int
+    ) -> (part: FeedBatch.Part, keys: [Key]) {
+        // Topics only, mostly: payloads taken in place need no room.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(lines.count * 64)
+        var records: [FeedRecord.Placed?] = []
+        records.reserveCapacity(lines.count)
+        var failures: [Int: FeedError] = [:]
+        var keys: [Key] = []
+        keys.reserveCapacity(lines.count)
+        var readings: [Reading] = []
+        readings.reserveCapacity(lines.count)
+        var errors: [PayloadError] = []
+        for line in lines {
+            let mark = bytes.count
+            var record: FeedRecord.Placed?
+            var place: TopicShards.Place?
+            if let head = FeedRecord.placeWrittenHead(line.bytes, into: &bytes) {
+                let found = bytes.withUnsafeBufferPointer {
+                    shards.place(of: UnsafeBufferPointer(rebasing: $0[head.topic]))
+                }
+                if found.route >= 0, let decoder = decoders[Int(found.route)], readings.count < budget {
+                    let start = readings.count
+                    let payload = UnsafeBufferPointer(rebasing: line.bytes[head.payload])
+                    if decoder.decodeEscaped(payload, arrival: head.time, into: &readings) {
+                        records.append(
+                            FeedRecord.Placed(time: head.time, topic: head.topic, payload: bytes.count..<bytes.count))
+                        keys.append(
+                            Key(
+                                shard: found.shard, hash: found.hash, topic: found.topic,
+                                decoded: .readings(route: found.route, start..<readings.count)))
+                        continue
+                    }
+                }
+                record = FeedRecord.placeWrittenPayload(line.bytes, head, into: &bytes)
+                if record != nil { place = found }
+            }
+            if record == nil {
+                bytes.removeLast(bytes.count - mark)
+                do throws(FeedError) {
+                    let parsed = try FeedRecord.parse(line.bytes, into: &bytes)
+                    record = parsed
+                    place = bytes.withUnsafeBufferPointer {
+                        shards.place(of: UnsafeBufferPointer(rebasing: $0[parsed.topic]))
+                    }
+                } catch {
+                    failures[records.count] = error
+                }
+            }
+            records.append(record)
+            keys.append(
+                bytes.withUnsafeBufferPointer {
+                    key(record, place, $0, decoders: decoders, budget: budget, readings: &readings, errors: &errors)
+                })
+        }
+        return (
+            FeedBatch.Part(
+                records: records, failures: failures, bytes: FeedBytes(bytes, readings: readings, errors: errors)),
+            keys
+        )
     }
 
     /// Where each record's topic goes (nil for a bad line), in order.
@@ -169,30 +246,8 @@ package final class FeedPrefetch: Sendable {
         var errors: [PayloadError] = []
         part.bytes.bytes.withUnsafeBufferPointer { bytes in
             for (placed, found) in zip(part.records, places) {
-                guard let record = placed, let place = found else {
-                    keys.append(Key(shard: 0, hash: 0, decoded: .byPipeline))
-                    continue
-                }
-                guard place.route >= 0, let decoder = decoders[Int(place.route)], readings.count < budget else {
-                    keys.append(Key(shard: place.shard, hash: place.hash, topic: place.topic, decoded: .byPipeline))
-                    continue
-                }
-                let start = readings.count
-                do throws(PayloadError) {
-                    try decoder.decode(
-                        UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time, into: &readings)
-                    keys.append(
-                        Key(
-                            shard: place.shard, hash: place.hash, topic: place.topic,
-                            decoded: .readings(route: place.route, start..<readings.count)))
-                } catch {
-                    readings.removeSubrange(start...)
-                    errors.append(error)
-                    keys.append(
-                        Key(
-                            shard: place.shard, hash: place.hash, topic: place.topic,
-                            decoded: .failed(route: place.route, Int32(errors.count - 1))))
-                }
+                keys.append(
+                    key(placed, found, bytes, decoders: decoders, budget: budget, readings: &readings, errors: &errors))
             }
         }
         return (
@@ -200,6 +255,33 @@ package final class FeedPrefetch: Sendable {
                 records: part.records, failures: part.failures,
                 bytes: FeedBytes(part.bytes.bytes, readings: readings, errors: errors)), keys
         )
+    }
+
+    /// A record's key: its place, and its payload decoded by its route's decoder at its time
+    /// (appended to `readings`, or its error to `errors`), or left to the pipeline (a bad
+    /// line, Sparkplug's, a topic no pattern takes, or `budget` readings held already).
+    private static func key(
+        _ placed: FeedRecord.Placed?, _ found: TopicShards.Place?, _ bytes: UnsafeBufferPointer<UInt8>,
+        decoders: [Decoder?], budget: Int, readings: inout [Reading], errors: inout [PayloadError]
+    ) -> Key {
+        guard let record = placed, let place = found else { return Key(shard: 0, hash: 0, decoded: .byPipeline) }
+        guard place.route >= 0, let decoder = decoders[Int(place.route)], readings.count < budget else {
+            return Key(shard: place.shard, hash: place.hash, topic: place.topic, decoded: .byPipeline)
+        }
+        let start = readings.count
+        do throws(PayloadError) {
+            try decoder.decode(
+                UnsafeBufferPointer(rebasing: bytes[record.payload]), arrival: record.time, into: &readings)
+            return Key(
+                shard: place.shard, hash: place.hash, topic: place.topic,
+                decoded: .readings(route: place.route, start..<readings.count))
+        } catch {
+            readings.removeSubrange(start...)
+            errors.append(error)
+            return Key(
+                shard: place.shard, hash: place.hash, topic: place.topic,
+                decoded: .failed(route: place.route, Int32(errors.count - 1)))
+        }
     }
 
     /// A route's decoder in a box: an array element of the struct itself was copied (its
@@ -212,6 +294,12 @@ package final class FeedPrefetch: Sendable {
             throws(PayloadError)
         {
             try decoder.decode(payload, arrival: arrival, into: &readings)
+        }
+
+        func decodeEscaped(_ payload: UnsafeBufferPointer<UInt8>, arrival: EventTime, into readings: inout [Reading])
+            -> Bool
+        {
+            decoder.decodeEscaped(payload, arrival: arrival, into: &readings)
         }
     }
 

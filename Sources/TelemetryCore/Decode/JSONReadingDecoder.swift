@@ -28,6 +28,11 @@ public struct JSONReadingDecoder: Sendable {
         /// Empty for a key that would not read back as itself (a quote, a backslash, a byte
         /// outside printable ASCII) or that an earlier key shadows.
         let quoted: [[UInt8]]
+        /// `quoted` as it reads inside a feed line's JSON string (`\"value\":`), all in one
+        /// array, each key's bytes at its range (empty where `quoted` is): for
+        /// `decodeEscaped`.
+        let escaped: [UInt8]
+        let escapedRanges: [Range<Int>]
 
         init(fields: FieldNames, predictingKeys: Bool) {
             self.fields = fields
@@ -41,6 +46,20 @@ public struct JSONReadingDecoder: Sendable {
                 guard plain, keys.firstIndex(of: key) == index else { return [] }
                 return [UInt8(ascii: "\"")] + key + [UInt8(ascii: "\""), UInt8(ascii: ":")]
             }
+            var escaped: [UInt8] = []
+            var ranges: [Range<Int>] = []
+            for key in quoted {
+                let start = escaped.count
+                if !key.isEmpty {
+                    escaped +=
+                        [UInt8(ascii: "\\")] + key.dropLast(2) + [
+                            UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: ":"),
+                        ]
+                }
+                ranges.append(start..<escaped.count)
+            }
+            self.escaped = escaped
+            escapedRanges = ranges
         }
     }
 
@@ -170,7 +189,7 @@ public struct JSONReadingDecoder: Sendable {
         }
     }
 
-    private func keyIndex(_ key: UnsafeBufferPointer<UInt8>) -> Int {
+    func keyIndex(_ key: UnsafeBufferPointer<UInt8>) -> Int {
         for (index, candidate) in keys.enumerated() where candidate.count == key.count {
             if candidate.withUnsafeBufferPointer({ Bytes.equal($0, key) }) { return index }
         }

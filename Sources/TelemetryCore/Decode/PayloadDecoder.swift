@@ -61,6 +61,18 @@ public struct PayloadDecoder: Sendable {
         }
     }
 
+    /// As `decode`, for a payload still escaped inside a feed line's JSON string (see
+    /// `JSONReadingDecoder.decodeEscaped`): true when it gave exactly what `decode` gives the
+    /// unescaped payload; false, with `readings` untouched, for the caller to unescape it and
+    /// call `decode`.
+    public func decodeEscaped(_ escaped: UnsafeBufferPointer<UInt8>, arrival: EventTime, into readings: inout [Reading])
+        -> Bool
+    {
+        // The unescaped payload is never longer: within the limit if this is.
+        guard format == .json, escaped.count <= maxBytes else { return false }
+        return json.decodeEscaped(escaped, arrival: arrival, into: &readings)
+    }
+
     static func number(_ buffer: UnsafeBufferPointer<UInt8>) throws(PayloadError) -> Double {
         var scanner = JSONScanner(buffer)
         scanner.skipWhitespace()

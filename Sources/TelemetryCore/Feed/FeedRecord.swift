@@ -39,6 +39,14 @@ public struct FeedRecord: Sendable, Equatable {
         public var payload: Range<Int>
         public var qos: Int
         public var retain: Bool
+
+        public init(time: EventTime, topic: Range<Int>, payload: Range<Int>, qos: Int = 0, retain: Bool = false) {
+            self.time = time
+            self.topic = topic
+            self.payload = payload
+            self.qos = qos
+            self.retain = retain
+        }
     }
 
     /// As `parse(_:)`, appending the topic's and payload's bytes (escapes resolved, base64
@@ -70,6 +78,31 @@ public struct FeedRecord: Sendable, Equatable {
     /// line (which `placeAny` then reads, or refuses with its reason). The values go through
     /// the same scanner calls as there, so a line this takes gives the same record.
     static func placeWritten(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) -> Placed? {
+        guard let head = placeWrittenHead(buffer, into: &bytes) else { return nil }
+        return placeWrittenPayload(buffer, head, into: &bytes)
+    }
+
+    /// The rest of `placeWritten` after its head: the payload unescaped onto `bytes` (in one
+    /// pass: it ends at the line's closing `"}`, so no first pass looks for its end). Nil,
+    /// with `bytes` as it was, for a payload that pass leaves to the general reader.
+    public static func placeWrittenPayload(
+        _ buffer: UnsafeBufferPointer<UInt8>, _ head: (time: EventTime, topic: Range<Int>, payload: Range<Int>),
+        into bytes: inout [UInt8]
+    ) -> Placed? {
+        let start = bytes.count
+        guard JSONScanner.appendClosed(UnsafeBufferPointer(rebasing: buffer[head.payload]), to: &bytes) else {
+            return nil
+        }
+        return Placed(time: head.time, topic: head.topic, payload: start..<bytes.count, qos: 0, retain: false)
+    }
+
+    /// A written line's head, as `placeWritten` reads it: its time, its topic (appended to
+    /// `bytes`, as there), and where its payload's text lies in the line, still escaped (what
+    /// is between `"payload":"` and the line's closing `"}`, not yet checked). Nil for a line
+    /// `placeWritten` does not take; `bytes` may then hold a topic, for the caller to drop.
+    public static func placeWrittenHead(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) -> (
+        time: EventTime, topic: Range<Int>, payload: Range<Int>
+    )? {
         var scanner = JSONScanner(buffer)
         guard scanner.skip(#"{"t":"#) else { return nil }
         do throws(PayloadError) {
@@ -81,16 +114,10 @@ public struct FeedRecord: Sendable, Equatable {
             scanner.position -= 1  // back to the string's opening quote
             let topic = try scanner.appendString(to: &bytes, validate: true)
             guard !topic.isEmpty, scanner.skip(#","payload":""#) else { return nil }
-            // The payload ends at the line's closing `"}`: unescaped in one pass, without a
-            // first pass to find its end. What that pass leaves, the general reader reads.
             let end = buffer.count - 2
             guard end >= scanner.position, buffer[end] == UInt8(ascii: "\""), buffer[end + 1] == UInt8(ascii: "}")
             else { return nil }
-            let start = bytes.count
-            guard JSONScanner.appendClosed(UnsafeBufferPointer(rebasing: buffer[scanner.position..<end]), to: &bytes)
-            else { return nil }
-            return Placed(
-                time: EventTime(seconds: t), topic: topic, payload: start..<bytes.count, qos: 0, retain: false)
+            return (EventTime(seconds: t), topic, scanner.position..<end)
         } catch {
             return nil
         }
