@@ -23,6 +23,9 @@ struct FeedPrefetchTests {
         var shard: Int
         var hash: UInt32
         var decoded: Result<[Reading], PayloadError>?
+        /// The reading thread's number for the topic: topics in the order good lines first
+        /// bring them (a bad line numbers none), -1 for a bad line.
+        var number: Int32 = -1
     }
 
     /// JSON topics, and Sparkplug's (left to the pipeline to decode).
@@ -45,6 +48,7 @@ struct FeedPrefetchTests {
     static func feed(_ count: Int) -> (text: String, expected: [Seen]) {
         var lines: [String] = []
         var expected: [Seen] = []
+        var numbers: [String: Int32] = [:]
         for k in 1...count {
             if k % 11 == 0 {
                 lines.append("")
@@ -52,6 +56,14 @@ struct FeedPrefetchTests {
             }
             if k % 7 == 0 {
                 lines.append(#"{"t": "not a time", "topic": "parks/p/z/energy/active_power/s"}"#)
+                expected.append(Seen(line: k, record: nil, shard: 0, hash: 0, decoded: nil))
+                continue
+            }
+            if k % 19 == 0 {
+                // Written as parkd writes a line, but its payload's quotes are not escaped: bad,
+                // on a topic of its own, which it must not number.
+                lines.append(
+                    #"{"t":1795400000.5,"topic":"parks/p1/z/emissions/pm25/bad\#(k)","payload":"{"value":1}"}"#)
                 expected.append(Seen(line: k, record: nil, shard: 0, hash: 0, decoded: nil))
                 continue
             }
@@ -65,8 +77,11 @@ struct FeedPrefetchTests {
                 case 0: #"{\"pm25\": \#(k), \"pm10\": \#(k * 2), \"ts\": \#(1_795_400_000 + k)}"#
                 case 1: "garbage"
                 case 2: #"{\"value\": 1, \"pad\": \"\#(String(repeating: "x", count: 200))\"}"#
-                case 3: #"{\"ts\": 1}"#
-                default: #"{\"value\": \#(k), \"seq\": \#(k)}"#
+                case 3: k % 23 == 0 ? #"{\"value\":2,\"unit\":\"\u00b5g\"}"# : #"{\"ts\": 1}"#
+                default:
+                    k % 2 == 0
+                        ? #"{\"value\":\#(k).25,\"ts\":\#(1_795_400_000_000 + k),\"unit\":\"ug/m3\",\"status\":\"ok\",\"seq\":\#(k)}"#
+                        : #"{\"value\": \#(k), \"seq\": \#(k)}"#
                 }
             let line = #"{"t":\#(1_795_400_000 + k).5,"topic":"\#(topic)","payload":"\#(payload)"}"#
             lines.append(line)
@@ -81,7 +96,10 @@ struct FeedPrefetchTests {
                 }
             }
             let shard = match.map { ReplayShards.shard(ofPark: $0.base.park) } ?? 0
-            expected.append(Seen(line: k, record: record, shard: shard, hash: Self.hash(topic), decoded: decoded))
+            let number = numbers[topic] ?? Int32(numbers.count)
+            numbers[topic] = number
+            expected.append(
+                Seen(line: k, record: record, shard: shard, hash: Self.hash(topic), decoded: decoded, number: number))
         }
         return (lines.joined(separator: "\n") + "\n", expected)
     }
@@ -127,14 +145,17 @@ struct FeedPrefetchTests {
                         case .readings(_, let range): .success(Array(part.bytes.readings[range]))
                         case .failed(_, let k): .failure(part.bytes.errors[Int(k)])
                         }
-                    if placed.payload.isEmpty, case .success? = decoded, seen.count < expected.count {
+                    // Its payload is not kept: what it should read as is compared instead (the
+                    // readings decoded from the line alone).
+                    if placed.payload.isEmpty, case .success? = decoded {
+                        #expect(seen.count < expected.count)
                         inLine.insert(seen.count)
-                        record.payload = expected[seen.count].record?.payload ?? []
+                        record.payload = seen.count < expected.count ? expected[seen.count].record?.payload ?? [] : []
                     }
                     seen.append(
                         Seen(
                             line: batch.numbers[k], record: record, shard: Int(key.shard), hash: key.hash,
-                            decoded: decoded))
+                            decoded: decoded, number: key.topic))
                 }
             }
             #expect(k == batch.numbers.count && k == batch.keys.count)
@@ -143,8 +164,8 @@ struct FeedPrefetchTests {
         #expect(seen.count == expected.count)
         #expect(seen == expected)
         #expect(batches == (expected.count + 299) / 300)
-        // One thread decodes the payloads it can where they lie (those with no payload at all
-        // included); several go the general way.
+        // One thread decodes the payloads it can where they lie, several go the general way;
+        // only a payload there was is taken in place.
         #expect(threads == 1 ? inLine.count > 300 : inLine.isEmpty, "\(inLine.count)")
         #expect(inLine.allSatisfy { expected[$0].record?.payload.isEmpty == false })
         // The mix reaches every path: several readings from one payload, failures, Sparkplug's.
@@ -180,6 +201,42 @@ struct FeedPrefetchTests {
         #expect(left(batch.keys[0]) && batch.keys[0].shard == 0 && batch.keys[0].topic == -1)
         #expect(!batch.keys[1...4].contains(where: left))
         #expect(batch.keys.dropFirst(5).allSatisfy(left))
+    }
+
+    @Test(
+        "payloads decoded where they lie count toward the budget; past it they are copied out for the pipeline",
+        .timeLimit(.minutes(1)))
+    func inLineBudget() throws {
+        let lines = (0..<40).map { k in
+            #"{"t":1795400000,"topic":"parks/p/z/emissions/pm25/s\#(k % 3)","payload":"{\"value\":\#(k),\"seq\":\#(k)}"}"#
+        }
+        let path = try Self.file(lines.joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        let prefetch = FeedPrefetch(
+            reader: try FeedReader(path: path), settings: Self.settings, threads: 1, readingBudget: 10)
+        defer { prefetch.stop() }
+        let batch = try #require(prefetch.next())
+        let part = try #require(batch.parts.first)
+        #expect(batch.parts.count == 1 && part.bytes.readings.map(\.value) == (0..<10).map(Double.init))
+        for (k, key) in batch.keys.enumerated() {
+            let record = try #require(part.records[k])
+            let payload = String(decoding: part.bytes.bytes[record.payload], as: UTF8.self)
+            if k < 10 {
+                guard case .readings = key.decoded else {
+                    Issue.record("line \(k) not decoded ahead")
+                    continue
+                }
+                #expect(payload.isEmpty)
+            } else {
+                guard case .byPipeline = key.decoded else {
+                    Issue.record("line \(k) decoded past the budget")
+                    continue
+                }
+                // Unescaped, whole, for the pipeline to decode.
+                #expect(payload == #"{"value":\#(k),"seq":\#(k)}"#)
+            }
+            #expect(key.topic == Int32(k % 3))
+        }
     }
 
     @Test("a batch ends at its byte budget too: long lines queue a few at a time, none lost", .timeLimit(.minutes(1)))

@@ -190,33 +190,65 @@ struct EscapedPayloadTests {
         return text
     }
 
+    /// Field names to decode with: the defaults; others; two fields of one name, an empty
+    /// name, names with a quote, a backslash or a byte outside ASCII (never expected, only
+    /// looked up); and keys read without expecting any.
+    static let namings: [(names: JSONReadingDecoder.FieldNames, predicting: Bool)] = {
+        var other = JSONReadingDecoder.FieldNames()
+        other.value = "v"
+        other.time = "time"
+        other.seq = "n"
+        var odd = JSONReadingDecoder.FieldNames()
+        odd.seq = "value"
+        odd.unit = ""
+        odd.status = #"st"at"#
+        odd.time = "zeit✓"
+        var slash = JSONReadingDecoder.FieldNames()
+        slash.unit = #"u\n"#
+        return [
+            (JSONReadingDecoder.FieldNames(), true), (other, true), (odd, true), (slash, true),
+            (JSONReadingDecoder.FieldNames(), false),
+        ]
+    }()
+
     @Test(
-        "taken payloads read as decode reads their text, on the default and on configured field names (property)",
-        arguments: [false, true])
-    func grammar(configured: Bool) {
-        var names = JSONReadingDecoder.FieldNames()
-        if configured {
-            names.value = "v"
-            names.time = "time"
-            names.seq = "n"
+        "taken payloads read as decode reads their text, whatever the field names, through the route's size limit too (property)",
+        arguments: 0..<5)
+    func grammar(naming: Int) {
+        let (names, predicting) = Self.namings[naming]
+        let decoder = JSONReadingDecoder(fields: names, predictingKeys: predicting)
+        let limited = PayloadDecoder(maxBytes: 48, jsonFields: names)
+        // A key as a payload writes it: quotes and backslashes escaped.
+        let keys = [names.value, names.time, names.unit, names.status, names.seq].map {
+            String(JSONText.quoted($0).dropFirst().dropLast())
         }
-        let decoder = JSONReadingDecoder(fields: names)
-        let keys = [names.value, names.time, names.unit, names.status, names.seq]
-        var random = SeededRandom(seed: configured ? 11 : 10)
+        var random = SeededRandom(seed: 10 + UInt64(naming))
         var taken = 0
         var leftButDecoded = 0
-        for _ in 0..<30_000 {
+        for _ in 0..<20_000 {
             let payload = Self.payload(&random, keys: keys)
-            let outcome = check(decoder, Self.escaped(Array(payload.utf8)), payload)
+            let escaped = Self.escaped(Array(payload.utf8))
+            let outcome = check(decoder, escaped, payload)
             if outcome != .left {
                 taken += 1
             } else if (try? decoder.decode(Array(payload.utf8), arrival: arrival)) != nil {
                 leftButDecoded += 1
             }
+            // Through the route's decoder, with its size limit: taken only under it, and then
+            // as its `decode` reads the text.
+            var fast: [Reading] = []
+            if escaped.withUnsafeBufferPointer({ limited.decodeEscaped($0, arrival: arrival, into: &fast) }) {
+                var general: [Reading] = []
+                #expect(escaped.count <= 48)
+                #expect(throws: Never.self) {
+                    try limited.decode(Array(payload.utf8), arrival: arrival, into: &general)
+                }
+                #expect(fast == general, "\(payload)")
+            }
         }
         // The mix reaches both sides: many taken, and many decode reads that this left.
-        #expect(taken > 1_000, "taken \(taken), left to decode \(leftButDecoded)")
-        #expect(leftButDecoded > 1_000, "taken \(taken), left to decode \(leftButDecoded)")
+        #expect(taken > 400, "taken \(taken), left to decode \(leftButDecoded)")
+        #expect(leftButDecoded > 400, "taken \(taken), left to decode \(leftButDecoded)")
     }
 
     @Test(

@@ -145,8 +145,8 @@ package final class FeedPrefetch: Sendable {
     /// payload is decoded where it lies in the line, still escaped
     /// (`PayloadDecoder.decodeEscaped`), and not copied into the part's bytes: its record's
     /// payload is empty, which the pipeline never reads, as it takes the readings decoded
-    /// here. Any other line goes the general way. (A line whose head reads and whose payload
-    /// then fails has its topic numbered before it is refused; the numbers are only a key.)
+    /// here. Any other line goes the general way. A topic is numbered (`TopicShards.place`)
+    /// only once its line is known to be good, in feed order, as there.
     private static func read(
         _ lines: [FeedBatch.Line], in shards: inout TopicShards, decoders: [Decoder?], budget: Int
     ) -> (part: FeedBatch.Part, keys: [Key]) {
@@ -166,24 +166,32 @@ package final class FeedPrefetch: Sendable {
             var record: FeedRecord.Placed?
             var place: TopicShards.Place?
             if let head = FeedRecord.placeWrittenHead(line.bytes, into: &bytes) {
+                // Looked at, not kept, until the line is known to be good.
                 let found = bytes.withUnsafeBufferPointer {
-                    shards.place(of: UnsafeBufferPointer(rebasing: $0[head.topic]))
+                    shards.peek(of: UnsafeBufferPointer(rebasing: $0[head.topic]))
+                }
+                func numbered() -> TopicShards.Place {
+                    guard found.topic < 0 else { return found }
+                    return bytes.withUnsafeBufferPointer {
+                        shards.place(of: UnsafeBufferPointer(rebasing: $0[head.topic]))
+                    }
                 }
                 if found.route >= 0, let decoder = decoders[Int(found.route)], readings.count < budget {
                     let start = readings.count
                     let payload = UnsafeBufferPointer(rebasing: line.bytes[head.payload])
                     if decoder.decodeEscaped(payload, arrival: head.time, into: &readings) {
+                        let kept = numbered()
                         records.append(
                             FeedRecord.Placed(time: head.time, topic: head.topic, payload: bytes.count..<bytes.count))
                         keys.append(
                             Key(
-                                shard: found.shard, hash: found.hash, topic: found.topic,
-                                decoded: .readings(route: found.route, start..<readings.count)))
+                                shard: kept.shard, hash: kept.hash, topic: kept.topic,
+                                decoded: .readings(route: kept.route, start..<readings.count)))
                         continue
                     }
                 }
                 record = FeedRecord.placeWrittenPayload(line.bytes, head, into: &bytes)
-                if record != nil { place = found }
+                if record != nil { place = numbered() }
             }
             if record == nil {
                 bytes.removeLast(bytes.count - mark)

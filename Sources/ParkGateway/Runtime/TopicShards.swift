@@ -50,6 +50,22 @@ package struct TopicShards {
         return place
     }
 
+    /// Where a topic goes, as `place` says, but a topic not seen before is not kept (its number
+    /// is -1): for a line not yet known to be good, so that a bad line numbers no topic, as
+    /// when lines are parsed before they are placed.
+    package func peek(of topic: UnsafeBufferPointer<UInt8>) -> Place {
+        let seen = recent[Self.recentSlot(topic)]
+        if seen >= 0, topics.holds(topic, at: seen) { return places[Int(seen)] }
+        let hash = TopicIndex.hash(topic)
+        if let known = topics.find(topic, hash: hash) { return places[Int(known)] }
+        guard topic.count <= maxTopicBytes, let text = String(validating: topic, as: UTF8.self) else {
+            return Place(shard: 0, route: -1, hash: hash)
+        }
+        return TopicRouter.match(text, in: routes).map {
+            Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route), hash: hash)
+        } ?? Place(shard: 0, route: -1, hash: hash)
+    }
+
     /// A multiply-xor hash of the topic's bytes, eight at a time, as a slot of `recent`.
     static func recentSlot(_ topic: UnsafeBufferPointer<UInt8>) -> Int {
         var h = UInt64(topic.count) &* 0x9E37_79B9_7F4A_7C15
