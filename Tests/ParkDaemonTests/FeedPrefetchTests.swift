@@ -104,6 +104,16 @@ struct FeedPrefetchTests {
         return (lines.joined(separator: "\n") + "\n", expected)
     }
 
+    /// The first batch of a feed of `lines`, read on one thread with `readingBudget`.
+    static func firstBatch(_ lines: [String], readingBudget: Int) throws -> FeedPrefetch.Batch {
+        let path = try file(lines.joined(separator: "\n") + "\n")
+        defer { unlink(path) }
+        let prefetch = FeedPrefetch(
+            reader: try FeedReader(path: path), settings: settings, threads: 1, readingBudget: readingBudget)
+        defer { prefetch.stop() }
+        return try #require(prefetch.next())
+    }
+
     static func file(_ text: String) throws -> String {
         let path = NSTemporaryDirectory() + "feed-prefetch-\(UUID().uuidString.prefix(8)).jsonl"
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -185,12 +195,7 @@ struct FeedPrefetchTests {
         }
         // First, under the budget: left to the pipeline for its topic alone.
         lines.insert(#"{"t":1795400000,"topic":"\#(long)","payload":"{\"value\": 1}"}"#, at: 0)
-        let path = try Self.file(lines.joined(separator: "\n") + "\n")
-        defer { unlink(path) }
-        let prefetch = FeedPrefetch(
-            reader: try FeedReader(path: path), settings: Self.settings, threads: 1, readingBudget: 10)
-        defer { prefetch.stop() }
-        let batch = try #require(prefetch.next())
+        let batch = try Self.firstBatch(lines, readingBudget: 10)
         let held = batch.parts.map(\.bytes.readings.count).reduce(0, +)
         let ahead = batch.keys.filter { if case .readings = $0.decoded { true } else { false } }.count
         // Decoded ahead while under 10 readings: 4 payloads (12 readings); the rest wait.
@@ -210,12 +215,7 @@ struct FeedPrefetchTests {
         let lines = (0..<40).map { k in
             #"{"t":1795400000,"topic":"parks/p/z/emissions/pm25/s\#(k % 3)","payload":"{\"value\":\#(k),\"seq\":\#(k)}"}"#
         }
-        let path = try Self.file(lines.joined(separator: "\n") + "\n")
-        defer { unlink(path) }
-        let prefetch = FeedPrefetch(
-            reader: try FeedReader(path: path), settings: Self.settings, threads: 1, readingBudget: 10)
-        defer { prefetch.stop() }
-        let batch = try #require(prefetch.next())
+        let batch = try Self.firstBatch(lines, readingBudget: 10)
         let part = try #require(batch.parts.first)
         #expect(batch.parts.count == 1 && part.bytes.readings.map(\.value) == (0..<10).map(Double.init))
         for (k, key) in batch.keys.enumerated() {
