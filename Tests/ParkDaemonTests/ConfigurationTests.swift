@@ -194,6 +194,10 @@ struct DaemonConfigurationTests {
             ("lateness: forever\n", "lateness: expected a duration"),
             ("summaries: {interval: 1m, intervals: [1h]}\n", "give interval or intervals"),
             ("summaries: {intervals: [1h, 60m]}\n", "intervals must differ"),
+            (
+                "summaries: {intervals: [1s, 5s, 10s, 1m, 5m, 15m, 1h, 6h, 1d]}\n",
+                "summaries.intervals: at most 8 intervals (9 given)"
+            ),
             ("validity: {quarter_hours: 5}\n", "validity.quarter_hours: 5 is out of range"),
         ])
     func newKeyErrors(yaml: String, expected: String) {

@@ -31,6 +31,9 @@ extension ConfigurationParser {
             }
             guard !values.isEmpty else { throw list.error("needs at least one interval") }
             guard Set(values).count == values.count else { throw list.error("intervals must differ") }
+            guard values.count <= ParkAccounting.maxSchedules else {
+                throw list.error("at most \(ParkAccounting.maxSchedules) intervals (\(values.count) given)")
+            }
             summaries.intervals = values.sorted()
         }
         if let fields = summaryFields { summaries.rotation = try Self.rotation(fields) }
