@@ -324,8 +324,9 @@ struct IngestStageTests {
         #expect(accounting.counter(slot: 0) == 125)
     }
 
-    /// The configuration does not cap its summary intervals: 63 of them trapped on the first
-    /// reading (the reporting mask was built as `1 << 63 - 1` in an Int).
+    /// The configuration caps summary intervals at `ParkAccounting.maxSchedules` (8), what the
+    /// reporting marks hold; more still must not trap: 63 of them once did on the first reading
+    /// (the reporting mask was built as `1 << 63 - 1` in an Int).
     @Test(
         "park accounting counts a reading in every schedule, with 1 to 64 intervals", arguments: [1, 2, 8, 9, 63, 64])
     func everySchedule(schedules: Int) {

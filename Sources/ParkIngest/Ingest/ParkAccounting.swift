@@ -113,16 +113,16 @@ package struct ParkAccounting {
     /// its reading's time instead: bounded work per reading.
     package static let maxSpreadMilliseconds: Int64 = 35 * 86_400_000
 
-    /// Summary schedules one pipeline keeps: a series' reporting marks are one byte, a bit per
-    /// schedule (the configuration refuses more intervals). A ninth schedule's bit shifted out
-    /// to nothing, and every reading counted as a series' first of the interval.
+    /// Summary schedules whose reporting marks are kept: a series' marks are one byte, a bit
+    /// per schedule, so the configuration refuses more intervals. (More still count their
+    /// figures without trapping; only their marks are not kept, and each reading would count
+    /// as a series' first of the interval.)
     package static let maxSchedules = 8
 
     package init(
         schedules: Int, utcOffsetMinutes: Int, meterRoles: [SeriesID: MeterRole] = [:],
         tariffs: TariffCalendar? = nil
     ) {
-        precondition(schedules <= Self.maxSchedules, "park accounting keeps at most \(Self.maxSchedules) schedules")
         self.schedules = max(1, schedules)
         calendar = LocalCalendar(utcOffsetMinutes: utcOffsetMinutes)
         greenLast = Array(repeating: [:], count: self.schedules)
