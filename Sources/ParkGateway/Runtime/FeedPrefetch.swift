@@ -145,8 +145,9 @@ package final class FeedPrefetch: Sendable {
     /// payload is decoded where it lies in the line, still escaped
     /// (`PayloadDecoder.decodeEscaped`), and not copied into the part's bytes: its record's
     /// payload is empty, which the pipeline never reads, as it takes the readings decoded
-    /// here. Any other line goes the general way. A topic is numbered (`TopicShards.place`)
-    /// only once its line is known to be good, in feed order, as there.
+    /// here. Any other line goes the general way. A topic is looked up unkept
+    /// (`TopicShards.place(of:keeping:)`) and numbered only once its line is known to be good,
+    /// in feed order, as there.
     private static func read(
         _ lines: [FeedBatch.Line], in shards: inout TopicShards, decoders: [Decoder?], budget: Int
     ) -> (part: FeedBatch.Part, keys: [Key]) {
@@ -168,12 +169,12 @@ package final class FeedPrefetch: Sendable {
             if let head = FeedRecord.placeWrittenHead(line.bytes, into: &bytes) {
                 // Looked at, not kept, until the line is known to be good.
                 let found = bytes.withUnsafeBufferPointer {
-                    shards.peek(of: UnsafeBufferPointer(rebasing: $0[head.topic]))
+                    shards.place(of: UnsafeBufferPointer(rebasing: $0[head.topic]), keeping: false)
                 }
                 func numbered() -> TopicShards.Place {
                     guard found.topic < 0 else { return found }
                     return bytes.withUnsafeBufferPointer {
-                        shards.place(of: UnsafeBufferPointer(rebasing: $0[head.topic]))
+                        shards.place(of: UnsafeBufferPointer(rebasing: $0[head.topic]), hash: found.hash)
                     }
                 }
                 if found.route >= 0, let decoder = decoders[Int(found.route)], readings.count < budget {

@@ -40,30 +40,20 @@ package struct TopicShards {
         self.maxTopicBytes = maxTopicBytes
     }
 
-    /// Where a topic goes.
-    package mutating func place(of topic: UnsafeBufferPointer<UInt8>) -> Place {
+    /// Where a topic goes. `keeping` false: a topic not seen before is matched but not kept
+    /// (its number is -1), for a line not yet known to be good, so that a bad line numbers no
+    /// topic, as when lines are parsed before they are placed; a known topic is found either way.
+    package mutating func place(of topic: UnsafeBufferPointer<UInt8>, keeping: Bool = true) -> Place {
         let r = Self.recentSlot(topic)
         let seen = recent[r]
         if seen >= 0, topics.holds(topic, at: seen) { return places[Int(seen)] }
-        let place = place(of: topic, hash: TopicIndex.hash(topic))
+        let hash = TopicIndex.hash(topic)
+        let place =
+            keeping
+            ? place(of: topic, hash: hash)
+            : topics.find(topic, hash: hash).map { places[Int($0)] } ?? matched(topic, hash: hash) ?? refused(hash)
         if place.topic >= 0 { recent[r] = place.topic }
         return place
-    }
-
-    /// Where a topic goes, as `place` says, but a topic not seen before is not kept (its number
-    /// is -1): for a line not yet known to be good, so that a bad line numbers no topic, as
-    /// when lines are parsed before they are placed.
-    package func peek(of topic: UnsafeBufferPointer<UInt8>) -> Place {
-        let seen = recent[Self.recentSlot(topic)]
-        if seen >= 0, topics.holds(topic, at: seen) { return places[Int(seen)] }
-        let hash = TopicIndex.hash(topic)
-        if let known = topics.find(topic, hash: hash) { return places[Int(known)] }
-        guard topic.count <= maxTopicBytes, let text = String(validating: topic, as: UTF8.self) else {
-            return Place(shard: 0, route: -1, hash: hash)
-        }
-        return TopicRouter.match(text, in: routes).map {
-            Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route), hash: hash)
-        } ?? Place(shard: 0, route: -1, hash: hash)
     }
 
     /// A multiply-xor hash of the topic's bytes, eight at a time, as a slot of `recent`.
@@ -91,15 +81,7 @@ package struct TopicShards {
     /// Where a topic goes (`hash` is its `TopicIndex.hash`).
     package mutating func place(of topic: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Place {
         if let known = topics.find(topic, hash: hash) { return places[Int(known)] }
-        // Too long, or not UTF-8: refused on shard 0 (as a topic no pattern matches), and not
-        // matched first: a long topic is never kept, so it would be matched on every line.
-        guard topic.count <= maxTopicBytes, let text = String(validating: topic, as: UTF8.self) else {
-            return Place(shard: 0, route: -1, hash: hash)
-        }
-        let place =
-            TopicRouter.match(text, in: routes).map {
-                Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route), hash: hash)
-            } ?? Place(shard: 0, route: -1, hash: hash)
+        guard let place = matched(topic, hash: hash) else { return refused(hash) }
         // Bounded: a feed of a million distinct bogus topics is matched each time past that.
         guard topics.count < 1_000_000 else { return place }
         var kept = place
@@ -107,4 +89,16 @@ package struct TopicShards {
         places.append(kept)
         return kept
     }
+
+    /// A topic not kept yet, matched against the patterns; nil when too long or not UTF-8: such
+    /// a topic is never kept (it would be matched on every line) and goes to `refused`.
+    private func matched(_ topic: UnsafeBufferPointer<UInt8>, hash: UInt32) -> Place? {
+        guard topic.count <= maxTopicBytes, let text = String(validating: topic, as: UTF8.self) else { return nil }
+        return TopicRouter.match(text, in: routes).map {
+            Place(shard: Int32(ReplayShards.shard(ofPark: $0.base.park)), route: Int32($0.route), hash: hash)
+        } ?? refused(hash)
+    }
+
+    /// Refused on shard 0, as a topic no pattern matches.
+    private func refused(_ hash: UInt32) -> Place { Place(shard: 0, route: -1, hash: hash) }
 }

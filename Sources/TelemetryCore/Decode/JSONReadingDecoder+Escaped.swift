@@ -42,9 +42,17 @@ extension JSONReadingDecoder {
         func spaces(_ scanner: inout JSONScanner) {
             while scanner.peek() == 0x20 { scanner.position += 1 }
         }
-        func isNumberStart(_ byte: UInt8?) -> Bool {
-            guard let byte else { return false }
-            return byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39)
+        /// A key's or a unit's text between escaped quotes: printable ASCII, no quote and no
+        /// escape in it; nil for anything else.
+        func plainString(_ scanner: inout JSONScanner) -> UnsafeBufferPointer<UInt8>? {
+            guard quoteHere(&scanner) else { return nil }
+            let start = scanner.position
+            while let byte = scanner.peek(), byte != backslash {
+                guard byte >= 0x20, byte < 0x7F, byte != quote else { return nil }
+                scanner.position += 1
+            }
+            let text = UnsafeBufferPointer(rebasing: escaped[start..<scanner.position])
+            return quoteHere(&scanner) ? text : nil
         }
         var value: Double?
         var time: EventTime?
@@ -69,15 +77,8 @@ extension JSONReadingDecoder {
                     scanner.position += ranges[next].count
                     next += 1
                 } else {
-                    // The key: plain bytes between escaped quotes.
-                    guard quoteHere(&scanner) else { return false }
-                    let start = scanner.position
-                    while let byte = scanner.peek(), byte != backslash {
-                        guard byte >= 0x20, byte < 0x7F, byte != quote else { return false }
-                        scanner.position += 1
-                    }
-                    key = keyIndex(UnsafeBufferPointer(rebasing: escaped[start..<scanner.position]))
-                    guard quoteHere(&scanner) else { return false }
+                    guard let text = plainString(&scanner) else { return false }
+                    key = keyIndex(text)
                     spaces(&scanner)
                     guard scanner.peek() == UInt8(ascii: ":") else { return false }
                     scanner.position += 1
@@ -94,24 +95,14 @@ extension JSONReadingDecoder {
                     guard let epoch = Self.epoch(try scanner.number()) else { return false }
                     time = epoch
                 case 2:
-                    guard quoteHere(&scanner) else { return false }
-                    let start = scanner.position
-                    while let byte = scanner.peek(), byte != backslash {
-                        guard byte >= 0x20, byte < 0x7F, byte != quote else { return false }
-                        scanner.position += 1
-                    }
-                    let text = UnsafeBufferPointer(rebasing: escaped[start..<scanner.position])
-                    guard quoteHere(&scanner) else { return false }
+                    guard let text = plainString(&scanner) else { return false }
                     unit = String(decoding: text, as: UTF8.self)
                 case 3:
                     guard quoteHere(&scanner), scanner.skip("ok"), quoteHere(&scanner) else { return false }
                 case 4:
                     guard isNumberStart(scanner.peek()) else { return false }
-                    let number = try scanner.number()
-                    guard number == number.rounded(), abs(number) < Double(SeqMemory.seqs.upperBound) else {
-                        return false
-                    }
-                    seq = Int64(number)
+                    guard let integer = Self.seq(try scanner.number()) else { return false }
+                    seq = integer
                 default:
                     return false
                 }

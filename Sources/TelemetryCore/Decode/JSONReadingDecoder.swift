@@ -157,10 +157,10 @@ public struct JSONReadingDecoder: Sendable {
                         .badField, "field '\(fields.seq)' must be an integer, found \(scanner.kindOfValue())")
                 }
                 let number = try scanner.number()
-                guard number == number.rounded(), abs(number) < Double(SeqMemory.seqs.upperBound) else {
+                guard let integer = Self.seq(number) else {
                     throw PayloadError(.badField, "field '\(fields.seq)' must be an integer, found \(number)")
                 }
-                seq = Int64(number)
+                seq = integer
             default:
                 if !escaped && isNumberStart(scanner.peek()) {
                     let number = try scanner.number()
@@ -196,9 +196,16 @@ public struct JSONReadingDecoder: Sendable {
         return -1
     }
 
-    private func isNumberStart(_ byte: UInt8?) -> Bool {
+    func isNumberStart(_ byte: UInt8?) -> Bool {
         guard let byte else { return false }
         return byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39)
+    }
+
+    /// A `seq` field's number as the sequence number it is: whole, and within what the seq
+    /// memory keeps; nil otherwise.
+    static func seq(_ number: Double) -> Int64? {
+        guard number == number.rounded(), abs(number) < Double(SeqMemory.seqs.upperBound) else { return nil }
+        return Int64(number)
     }
 
     private func decodeTime(_ scanner: inout JSONScanner) throws(PayloadError) -> EventTime {

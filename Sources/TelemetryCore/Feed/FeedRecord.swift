@@ -86,8 +86,7 @@ public struct FeedRecord: Sendable, Equatable {
     /// pass: it ends at the line's closing `"}`, so no first pass looks for its end). Nil,
     /// with `bytes` as it was, for a payload that pass leaves to the general reader.
     public static func placeWrittenPayload(
-        _ buffer: UnsafeBufferPointer<UInt8>, _ head: (time: EventTime, topic: Range<Int>, payload: Range<Int>),
-        into bytes: inout [UInt8]
+        _ buffer: UnsafeBufferPointer<UInt8>, _ head: WrittenHead, into bytes: inout [UInt8]
     ) -> Placed? {
         let start = bytes.count
         guard JSONScanner.appendClosed(UnsafeBufferPointer(rebasing: buffer[head.payload]), to: &bytes) else {
@@ -96,13 +95,22 @@ public struct FeedRecord: Sendable, Equatable {
         return Placed(time: head.time, topic: head.topic, payload: start..<bytes.count, qos: 0, retain: false)
     }
 
-    /// A written line's head, as `placeWritten` reads it: its time, its topic (appended to
-    /// `bytes`, as there), and where its payload's text lies in the line, still escaped (what
-    /// is between `"payload":"` and the line's closing `"}`, not yet checked). Nil for a line
-    /// `placeWritten` does not take; `bytes` may then hold a topic, for the caller to drop.
-    public static func placeWrittenHead(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8]) -> (
-        time: EventTime, topic: Range<Int>, payload: Range<Int>
-    )? {
+    /// A written line's head, as `placeWritten` reads it.
+    public struct WrittenHead: Sendable {
+        public var time: EventTime
+        /// The topic's bytes, appended to the caller's buffer.
+        public var topic: Range<Int>
+        /// Where the payload's text lies in the line, still escaped (what is between
+        /// `"payload":"` and the line's closing `"}`, not yet checked).
+        public var payload: Range<Int>
+    }
+
+    /// A written line's head: its time, its topic (appended to `bytes`, as `placeWritten`
+    /// does) and where its payload lies. Nil for a line `placeWritten` does not take; `bytes`
+    /// may then hold a topic, for the caller to drop.
+    public static func placeWrittenHead(_ buffer: UnsafeBufferPointer<UInt8>, into bytes: inout [UInt8])
+        -> WrittenHead?
+    {
         var scanner = JSONScanner(buffer)
         guard scanner.skip(#"{"t":"#) else { return nil }
         do throws(PayloadError) {
@@ -117,7 +125,7 @@ public struct FeedRecord: Sendable, Equatable {
             let end = buffer.count - 2
             guard end >= scanner.position, buffer[end] == UInt8(ascii: "\""), buffer[end + 1] == UInt8(ascii: "}")
             else { return nil }
-            return (EventTime(seconds: t), topic, scanner.position..<end)
+            return WrittenHead(time: EventTime(seconds: t), topic: topic, payload: scanner.position..<end)
         } catch {
             return nil
         }

@@ -152,7 +152,7 @@ public enum WindowStatistic: String, Sendable, CaseIterable {
     /// reading): a stored figure is loaded alone; lent whole, the figures were copied (their
     /// sketch retained and released) per window rule and reading.
     func value(at stats: UnsafePointer<WindowStats>) -> Double? {
-        guard stats.pointee.count != 0 || self == .count else { return nil }
+        guard !stats.pointee.isEmpty || self == .count else { return nil }
         guard stats.pointee.detailed || self == .mean || self == .count || self == .sum || self == .leq else {
             return nil
         }
